@@ -1,0 +1,179 @@
+# migrabox — plain GNU Makefile (redis model).
+#
+#   make              static release binary build/migrabox
+#   make test         unit + integration tests (release flags, dynamic test binaries)
+#   make SANITIZE=1 test   the same under ASan+UBSan (objects in build/san/)
+#   make fuzz         libFuzzer targets (clang) in build/fuzz/
+#   make bench        benchmarks (bench/run.sh)
+#   make deps         install build/test dependencies with apt (Debian 12)
+#   make clean
+
+CC        ?= cc
+ifeq ($(origin CC),default)
+CC        := gcc
+endif
+CLANG     ?= clang
+V         ?= 0
+SANITIZE  ?= 0
+
+BUILD     := build
+TP        := $(BUILD)/third_party
+ifeq ($(SANITIZE),1)
+OUT       := $(BUILD)/san
+else
+OUT       := $(BUILD)
+endif
+
+WARN      := -Wall -Wextra -Werror -Wshadow -Wformat=2 -Wstrict-prototypes \
+             -Wmissing-prototypes -Wcast-qual -Wpointer-arith -Wvla -fno-common
+CSTD      := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE
+OPT       ?= -O2 -g
+CPPFLAGS  := -Isrc -I$(OUT)/gen -I$(TP)/include
+CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) -MMD -MP $(CFLAGS)
+LIBS      := $(TP)/lib/libmicrohttpd.a -lmbedtls -lmbedx509 -lmbedcrypto -lsqlite3 -lcsv -lm -lpthread
+ifeq ($(SANITIZE),1)
+SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
+CFLAGS_ALL += $(SANFLAGS)
+BIN_LDFLAGS := $(SANFLAGS)
+TEST_LDFLAGS := $(SANFLAGS)
+else
+BIN_LDFLAGS := -static
+TEST_LDFLAGS :=
+endif
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+LIB_SRC   := $(sort $(wildcard src/*/*.c))
+LIB_OBJ   := $(patsubst src/%.c,$(OUT)/obj/%.o,$(LIB_SRC)) $(OUT)/obj/gen/assets.o
+MAIN_OBJ  := $(OUT)/obj/main.o
+UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
+UNIT_BIN  := $(patsubst tests/unit/%.c,$(OUT)/tests/%,$(UNIT_SRC))
+HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
+HELPER_BIN := $(patsubst tests/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRC))
+WEB_FILES := $(shell find web -type f 2>/dev/null | LC_ALL=C sort)
+MHD_STAMP := $(TP)/lib/libmicrohttpd.a
+
+.SECONDARY:
+.PHONY: all test unit integ fuzz fuzz-run bench clean deps demo deb format format-check lint
+all: $(OUT)/migrabox
+
+deps:
+	bash third_party/install-deps.sh
+
+$(MHD_STAMP): third_party/libmicrohttpd.sh
+	$(Q)bash third_party/libmicrohttpd.sh $(TP)
+
+# Version from git describe, rewritten only when it changes.
+$(OUT)/gen/version.h: FORCE
+	@mkdir -p $(@D)
+	@v=$$(git describe --tags --always --dirty 2>/dev/null || echo unknown); \
+	 printf '#define MIGRABOX_VERSION "%s"\n' "$$v" > $@.tmp; \
+	 cmp -s $@.tmp $@ && rm -f $@.tmp || mv $@.tmp $@
+FORCE:
+
+# Embedded web assets: a host generator turns web/** into a C table.
+$(BUILD)/host/mkassets: tools/mkassets.c
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CSTD) -O2 $(WARN) -o $@ $<
+$(OUT)/gen/assets.c: $(BUILD)/host/mkassets $(WEB_FILES)
+	@mkdir -p $(@D)
+	$(Q)$(BUILD)/host/mkassets web $@
+
+$(OUT)/obj/gen/assets.o: $(OUT)/gen/assets.c
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CSTD) $(OPT) $(CPPFLAGS) $(if $(filter 1,$(SANITIZE)),$(SANFLAGS)) -c -o $@ $<
+
+$(OUT)/obj/%.o: src/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+	@mkdir -p $(@D)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
+
+$(OUT)/libmigrabox.a: $(LIB_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+
+$(OUT)/migrabox: $(MAIN_OBJ) $(OUT)/libmigrabox.a $(MHD_STAMP)
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(BIN_LDFLAGS) -o $@ $(MAIN_OBJ) $(OUT)/libmigrabox.a $(LIBS) 2>$(OUT)/link.log \
+	  || { cat $(OUT)/link.log; exit 1; }
+	@grep -v -e 'statically linked applications requires at runtime' -e 'in function' $(OUT)/link.log || true
+
+$(OUT)/tests/%.o: tests/unit/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
+$(OUT)/tests/%.o: tests/helpers/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+	@mkdir -p $(@D)
+	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
+$(OUT)/tests/%: $(OUT)/tests/%.o $(OUT)/libmigrabox.a
+	@echo "  LINK    $@"
+	$(Q)$(CC) $(TEST_LDFLAGS) -o $@ $< $(OUT)/libmigrabox.a $(LIBS)
+
+unit: $(UNIT_BIN)
+	@fail=0; for t in $(UNIT_BIN); do \
+	   echo "== $$t"; \
+	   if [ "$(VALGRIND)" = 1 ]; then \
+	     (cd $(OUT)/tests && valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
+	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=213 ./$$(basename $$t)) || fail=1; \
+	   else \
+	     (cd $(OUT)/tests && ./$$(basename $$t)) || fail=1; \
+	   fi; \
+	 done; exit $$fail
+
+integ: $(OUT)/migrabox $(HELPER_BIN)
+	@MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests SANITIZE=$(SANITIZE) \
+	  bash tests/integ/run.sh
+
+# Unit tests, then integration tests; the summary line counts both.
+test: $(OUT)/migrabox $(UNIT_BIN) $(HELPER_BIN)
+	@MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests SANITIZE=$(SANITIZE) \
+	  VALGRIND=$(VALGRIND) UNIT_BIN="$(UNIT_BIN)" bash tests/run-all.sh
+
+valgrind:
+	$(MAKE) unit VALGRIND=1
+
+# ---- fuzzing (clang libFuzzer + ASan + UBSan) ----
+FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_OBJ  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC))
+FUZZ_CFLAGS := $(CSTD) -O1 -g $(CPPFLAGS) -I$(BUILD)/gen -fsanitize=fuzzer-no-link,address,undefined
+$(BUILD)/fuzz/obj/%.o: src/%.c $(MHD_STAMP) $(BUILD)/gen/version.h
+	@mkdir -p $(@D)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+	@echo "  FUZZ    $@"
+	$(Q)$(CLANG) $(CSTD) -O1 -g $(CPPFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
+	  $(FUZZ_OBJ) $(LIBS)
+fuzz: $(FUZZ_BIN)
+FUZZ_SECONDS ?= 30
+fuzz-run: $(FUZZ_BIN)
+	@for f in $(FUZZ_BIN); do \
+	   n=$$(basename $$f); corpus=tests/fuzz/corpus/$${n#fuzz_}; work=$(BUILD)/fuzz/corpus-$$n; \
+	   mkdir -p $$work; dict=tests/fuzz/$${n#fuzz_}.dict; \
+	   echo "== $$n ($(FUZZ_SECONDS) s)"; \
+	   $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$( [ -f $$dict ] && echo -dict=$$dict ) \
+	       $$work $$( [ -d $$corpus ] && echo $$corpus ) 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' \
+	       || exit 1; \
+	   test $${PIPESTATUS[0]} -eq 0 || exit 1; \
+	 done
+
+bench: $(BUILD)/migrabox
+	bash bench/run.sh
+
+demo:
+	bash packaging/demo.sh
+
+format:
+	clang-format -i $(LIB_SRC) src/main.c $(wildcard src/*/*.h)
+format-check:
+	clang-format --dry-run --Werror $(LIB_SRC) src/main.c $(wildcard src/*/*.h)
+
+clean:
+	rm -rf $(OUT)/obj $(OUT)/tests $(OUT)/gen $(OUT)/migrabox $(OUT)/libmigrabox.a $(BUILD)/san \
+	       $(BUILD)/fuzz $(BUILD)/host $(BUILD)/link.log
+
+-include $(shell find $(OUT)/obj $(OUT)/tests -name '*.d' 2>/dev/null)

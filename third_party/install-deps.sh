@@ -1,0 +1,41 @@
+#!/usr/bin/env bash
+# Install every build, test and demo dependency of migrabox from Debian 12 packages.
+# Idempotent; run as root (or through sudo). Also adds the deb-src entry that
+# third_party/libmicrohttpd.mk needs for `apt-get source`.
+set -euo pipefail
+
+SUDO=""
+if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
+
+PKGS=(
+    build-essential pkg-config ca-certificates file dpkg-dev
+    libmbedtls-dev libsqlite3-dev libcsv-dev
+    clang libclang-rt-14-dev valgrind
+    dovecot-imapd isync openssl curl python3 sqlite3
+    systemd man-db groff-base
+)
+
+# deb-src: the same archives as the binary entries, as Types: deb-src.
+src=/etc/apt/sources.list.d/debian.sources
+dst=/etc/apt/sources.list.d/migrabox-debsrc.sources
+need_update=0
+if [ -f "$src" ] && ! grep -qs '^Types:.*deb-src' /etc/apt/sources.list.d/*.sources; then
+    sed 's/^Types: deb$/Types: deb-src/' "$src" | $SUDO tee "$dst" >/dev/null
+    need_update=1
+elif [ ! -f "$src" ] && ! grep -qs '^deb-src' /etc/apt/sources.list /etc/apt/sources.list.d/*.list 2>/dev/null; then
+    echo "deb-src http://deb.debian.org/debian bookworm main" | $SUDO tee /etc/apt/sources.list.d/migrabox-debsrc.list >/dev/null
+    need_update=1
+fi
+
+missing=()
+for p in "${PKGS[@]}"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ "$need_update" = 1 ] || [ ${#missing[@]} -gt 0 ] || ! apt-cache showsrc libmicrohttpd >/dev/null 2>&1; then
+    $SUDO apt-get update -q
+fi
+if [ ${#missing[@]} -gt 0 ]; then
+    # Debian's dovecot-core postinst starts a system Dovecot; tests run their own instances.
+    $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
+fi
+echo "install-deps: all packages present"
