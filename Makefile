@@ -16,8 +16,9 @@ CLANG     ?= clang
 V         ?= 0
 SANITIZE  ?= 0
 
-BUILD     := build
-TP        := $(BUILD)/third_party
+BUILD     ?= build
+TP        := build/third_party
+MODULES   ?= $(notdir $(wildcard src/*))
 ifeq ($(SANITIZE),1)
 OUT       := $(BUILD)/san
 else
@@ -47,7 +48,7 @@ else
 Q := @
 endif
 
-LIB_SRC   := $(sort $(wildcard src/*/*.c))
+LIB_SRC   := $(sort $(foreach m,$(MODULES),$(wildcard src/$(m)/*.c)))
 LIB_OBJ   := $(patsubst src/%.c,$(OUT)/obj/%.o,$(LIB_SRC)) $(OUT)/obj/gen/assets.o
 MAIN_OBJ  := $(OUT)/obj/main.o
 UNIT_SRC  := $(sort $(wildcard tests/unit/test_*.c))
@@ -65,7 +66,8 @@ deps:
 	bash third_party/install-deps.sh
 
 $(MHD_STAMP): third_party/libmicrohttpd.sh
-	$(Q)bash third_party/libmicrohttpd.sh $(TP)
+	@mkdir -p build
+	$(Q)flock build/.tp.lock bash third_party/libmicrohttpd.sh $(TP) || bash third_party/libmicrohttpd.sh $(TP)
 
 # Version from git describe, rewritten only when it changes.
 $(OUT)/gen/version.h: FORCE
