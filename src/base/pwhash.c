@@ -1,0 +1,93 @@
+#include "pwhash.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <mbedtls/base64.h>
+#include <mbedtls/md.h>
+#include <mbedtls/pkcs5.h>
+
+#include "secret.h"
+
+#define SALT_LEN 16
+#define KEY_LEN 32
+#define PREFIX "pbkdf2-sha256$"
+
+static int derive(const char *password, size_t len, const unsigned char *salt, size_t salt_len,
+                  unsigned iterations, unsigned char key[KEY_LEN], struct mb_err *err)
+{
+    mbedtls_md_context_t md;
+    mbedtls_md_init(&md);
+    int r = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
+    if (r == 0)
+        r = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, len, salt, salt_len,
+                                      iterations, KEY_LEN, key);
+    mbedtls_md_free(&md);
+    if (r != 0)
+        return mb_err_setsys(err, MB_ECRYPTO, r, "PBKDF2 failed");
+    return 0;
+}
+
+int pwhash_make_iter(const char *password, size_t len, unsigned iterations,
+                     char out[PWHASH_MAX_LEN], struct mb_err *err)
+{
+    if (len > PWHASH_MAX_PASSWORD)
+        return mb_err_set(err, MB_ETOOBIG, "password longer than %d bytes", PWHASH_MAX_PASSWORD);
+    if (iterations < 1000)
+        return mb_err_set(err, MB_ECONFIG, "too few PBKDF2 iterations");
+    unsigned char salt[SALT_LEN], key[KEY_LEN];
+    unsigned char salt64[32], key64[64];
+    size_t s64, k64;
+    int rc = secret_random(salt, sizeof(salt), err);
+    if (rc == 0)
+        rc = derive(password, len, salt, sizeof(salt), iterations, key, err);
+    if (rc == 0 && (mbedtls_base64_encode(salt64, sizeof(salt64), &s64, salt, sizeof(salt)) != 0
+                    || mbedtls_base64_encode(key64, sizeof(key64), &k64, key, sizeof(key)) != 0))
+        rc = mb_err_set(err, MB_ECRYPTO, "base64 encoding failed");
+    if (rc == 0) {
+        int n = snprintf(out, PWHASH_MAX_LEN, PREFIX "%u$%s$%s", iterations, (char *)salt64,
+                         (char *)key64);
+        if (n < 0 || n >= PWHASH_MAX_LEN)
+            rc = mb_err_set(err, MB_ETOOBIG, "encoded hash too long");
+    }
+    secret_wipe(key, sizeof(key));
+    secret_wipe(key64, sizeof(key64));
+    return rc;
+}
+
+int pwhash_make(const char *password, size_t len, char out[PWHASH_MAX_LEN], struct mb_err *err)
+{
+    return pwhash_make_iter(password, len, PWHASH_ITERATIONS, out, err);
+}
+
+int pwhash_verify(const char *password, size_t len, const char *encoded, struct mb_err *err)
+{
+    if (strncmp(encoded, PREFIX, strlen(PREFIX)) != 0)
+        return mb_err_set(err, MB_ECONFIG, "unknown password hash scheme");
+    const char *p = encoded + strlen(PREFIX);
+    char *end;
+    unsigned long iterations = strtoul(p, &end, 10);
+    if (end == p || *end != '$' || iterations < 1000 || iterations > 100000000UL)
+        return mb_err_set(err, MB_ECONFIG, "malformed password hash");
+    const char *salt64 = end + 1;
+    const char *key64 = strchr(salt64, '$');
+    if (!key64)
+        return mb_err_set(err, MB_ECONFIG, "malformed password hash");
+    unsigned char salt[64], want[64], got[KEY_LEN];
+    size_t salt_len, want_len;
+    if (mbedtls_base64_decode(salt, sizeof(salt), &salt_len, (const unsigned char *)salt64,
+                              (size_t)(key64 - salt64)) != 0
+        || mbedtls_base64_decode(want, sizeof(want), &want_len, (const unsigned char *)key64 + 1,
+                                 strlen(key64 + 1)) != 0
+        || want_len != KEY_LEN || salt_len < 8)
+        return mb_err_set(err, MB_ECONFIG, "malformed password hash");
+    if (len > PWHASH_MAX_PASSWORD)
+        return 0;
+    int rc = derive(password, len, salt, salt_len, (unsigned)iterations, got, err);
+    if (rc != 0)
+        return rc;
+    int same = secret_ct_equal(got, want, KEY_LEN);
+    secret_wipe(got, sizeof(got));
+    return same;
+}

@@ -1,0 +1,52 @@
+/* net_conn: a blocking TCP connection with timeouts, optionally wrapped in TLS (mbedTLS 2.28).
+ *
+ * Used by the IMAP client for source and destination servers. All calls block at most
+ * for the configured timeouts. Errors are MB_ECONN (transient: refused, reset, timeout,
+ * unreachable), MB_ENOTFOUND (host name does not resolve), MB_ECONFIG (bad CA file),
+ * or MB_EPROTO (TLS: "certificate not trusted", "host name mismatch",
+ * "handshake failed: ..."), with words in err->msg.
+ *
+ * Ownership: net_conn_open returns a connection the caller frees with net_conn_free(&c).
+ * Strings in opts are copied. */
+#ifndef MB_NET_CONN_H
+#define MB_NET_CONN_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "base/mb_err.h"
+
+struct net_conn;
+
+struct net_conn_opts {
+    const char *host;          /* name, IPv4 or IPv6 literal */
+    unsigned port;
+    int tls;                   /* 1: TLS handshake right after connect (implicit TLS) */
+    const char *ca_file;       /* PEM bundle; NULL = /etc/ssl/certs/ca-certificates.crt */
+    int insecure;              /* 1: do not verify certificate nor host name */
+    const char *sni;           /* server name for SNI/verification; NULL = host */
+    int connect_timeout_ms;    /* 0 = 30000 */
+    int io_timeout_ms;         /* per read/write wait; 0 = 120000 */
+};
+
+int net_conn_open(const struct net_conn_opts *opts, struct net_conn **conn_r, struct mb_err *err);
+/* Upgrade a plain connection to TLS (after the protocol's STARTTLS). */
+int net_conn_start_tls(struct net_conn *c, struct mb_err *err);
+/* Read up to n bytes: returns the count (> 0), 0 at orderly EOF, or a negative mb_errc
+ * (MB_ECONN with "timed out after N s" when nothing arrived within io_timeout_ms). */
+ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *err);
+/* Bytes already decrypted/buffered and readable without touching the socket. */
+size_t net_conn_pending(const struct net_conn *c);
+/* Wait until readable (pending data counts) for at most timeout_ms (0 = poll, -1 = io
+ * timeout). Returns 1 readable, 0 timed out, negative mb_errc on error. */
+int net_conn_wait_readable(struct net_conn *c, int timeout_ms, struct mb_err *err);
+/* Write all n bytes (blocking up to io_timeout_ms per progress step). */
+int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err *err);
+int net_conn_is_tls(const struct net_conn *c);
+/* Peer address as text ("127.0.0.1:993"), borrowed. */
+const char *net_conn_peer(const struct net_conn *c);
+/* Change the I/O timeout of an open connection. */
+void net_conn_set_timeout(struct net_conn *c, int io_timeout_ms);
+void net_conn_free(struct net_conn **c);
+
+#endif
