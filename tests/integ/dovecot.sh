@@ -131,8 +131,15 @@ alive() {  # alive PID: running (a zombie waiting for init to reap it counts as 
 
 instance_pids() {  # every process of the instance: the master and its children, by parent pid
     local master=$1
+    local st line rest
     echo "$master"
-    ps -o pid= --ppid "$master" 2>/dev/null | tr -d ' ' || true
+    for st in /proc/[0-9]*/stat; do  # /proc, not ps: procps is not always installed
+        IFS= read -r line 2>/dev/null <"$st" || continue
+        rest=${line##*) }  # after "pid (comm) ": state ppid ...
+        set -- $rest
+        [ "${2:-}" = "$master" ] && { st=${st#/proc/}; echo "${st%/stat}"; }
+    done
+    return 0
 }
 
 cmd_stop() {  # cmd_stop DIR...: SIGTERM every master at once, then wait for all their processes

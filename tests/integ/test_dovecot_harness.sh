@@ -216,8 +216,14 @@ portA=$(envA IMAP_PORT)
 t0=$(date +%s%N)
 "$DC" stop "$A" "$B" >"$work/stop.log" 2>&1
 ms=$(( ($(date +%s%N) - t0) / 1000000 ))
-left=$(ps -eo stat=,args= | awk '$1 !~ /^Z/' | grep -F -e "$instA/" -e "$instB/" -e "-c $A/dovecot.conf" \
-    -e "-c $B/dovecot.conf" | grep -v grep)
+left=""
+for f in /proc/[0-9]*/cmdline; do  # live processes of either instance (by title or config)
+    args=$(tr '\0' ' ' 2>/dev/null <"$f") || continue
+    grep -qF -e "$instA/" -e "$instB/" -e "-c $A/dovecot.conf" -e "-c $B/dovecot.conf" <<<"$args" \
+        || continue
+    pid=${f#/proc/}; pid=${pid%/cmdline}
+    grep -q '^State:[[:space:]]*Z' "/proc/$pid/status" 2>/dev/null || left="$left $pid:$args"
+done
 if [ -z "$left" ] && ! "$DC" status "$A" >/dev/null && ! "$DC" status "$B" >/dev/null; then
     ok "stop: both instances gone, no process left (${ms} ms)"
 else
