@@ -21,26 +21,26 @@
 
 #include "base/xalloc.h"
 
-#define CONFIG_VALUE_MAX 4096     /* longest value of a non-secret key */
-#define CONFIG_DOMAINS_MAX 1000   /* most [destination] domains */
-#define CONFIG_SHOW_MAX 48        /* a value quoted in an error message is cut here */
+#define CONFIG_VALUE_MAX 4096   /* longest value of a non-secret key */
+#define CONFIG_DOMAINS_MAX 1000 /* most [destination] domains */
+#define CONFIG_SHOW_MAX 48      /* a value quoted in an error message is cut here */
 
 enum key_type {
-    KT_STR,          /* string; KF_OPTIONAL: empty = NULL */
-    KT_INT,          /* int in [min, max] */
-    KT_PORT,         /* int in [min, max], worded as a port */
-    KT_SIZE,         /* int64 bytes, optional suffix K M G (binary) */
-    KT_DURATION,     /* int seconds, optional suffix s m h d */
+    KT_STR,      /* string; KF_OPTIONAL: empty = NULL */
+    KT_INT,      /* int in [min, max] */
+    KT_PORT,     /* int in [min, max], worded as a port */
+    KT_SIZE,     /* int64 bytes, optional suffix K M G (binary) */
+    KT_DURATION, /* int seconds, optional suffix s m h d */
     KT_BOOL,
     KT_ENUM,
-    KT_LISTEN,       /* host:port into listen_host + listen_port */
+    KT_LISTEN, /* host:port into listen_host + listen_port */
     KT_HOST,
     KT_DOMAINS,
-    KT_SECRET,       /* master_password */
-    KT_SECRET_FILE,  /* master_password_file */
+    KT_SECRET,      /* master_password */
+    KT_SECRET_FILE, /* master_password_file */
 };
 
-enum { KF_OPTIONAL = 1, KF_NO_DEFAULT = 2 };
+enum { KF_OPTIONAL = 1 }; /* key_def.flags */
 
 struct key_enum {
     const char *name;
@@ -53,26 +53,31 @@ struct key_def {
     enum key_type type;
     size_t off;
     long long min, max;
-    const char *def;             /* default as file text; NULL = unset */
+    const char *def; /* default as file text; NULL = unset */
     const struct key_enum *enums;
     int flags;
 };
 
 static const struct key_enum log_levels[] = {
-    {"debug", CONFIG_LOG_DEBUG}, {"info", CONFIG_LOG_INFO}, {"warn", CONFIG_LOG_WARN},
+    {"debug", CONFIG_LOG_DEBUG},  {"info", CONFIG_LOG_INFO},   {"warn", CONFIG_LOG_WARN},
     {"warning", CONFIG_LOG_WARN}, {"error", CONFIG_LOG_ERROR}, {NULL, 0},
 };
 static const struct key_enum http_tls_modes[] = {
-    {"auto", CONFIG_HTTP_TLS_AUTO}, {"on", CONFIG_HTTP_TLS_ON}, {"off", CONFIG_HTTP_TLS_OFF},
+    {"auto", CONFIG_HTTP_TLS_AUTO},
+    {"on", CONFIG_HTTP_TLS_ON},
+    {"off", CONFIG_HTTP_TLS_OFF},
     {NULL, 0},
 };
 static const struct key_enum imap_tls_modes[] = {
-    {"implicit", CONFIG_IMAP_TLS_IMPLICIT}, {"starttls", CONFIG_IMAP_TLS_STARTTLS},
-    {"none", CONFIG_IMAP_TLS_NONE}, {NULL, 0},
+    {"implicit", CONFIG_IMAP_TLS_IMPLICIT},
+    {"starttls", CONFIG_IMAP_TLS_STARTTLS},
+    {"none", CONFIG_IMAP_TLS_NONE},
+    {NULL, 0},
 };
 static const struct key_enum auth_modes[] = {
     {"master-separator", CONFIG_AUTH_MASTER_SEPARATOR},
-    {"plain-authzid", CONFIG_AUTH_PLAIN_AUTHZID}, {NULL, 0},
+    {"plain-authzid", CONFIG_AUTH_PLAIN_AUTHZID},
+    {NULL, 0},
 };
 
 #define SRV(f) offsetof(struct config, server.f)
@@ -88,12 +93,11 @@ static const struct key_def config_keys[] = {
     {"server", "tls_cert", KT_STR, SRV(tls_cert), 0, 0, NULL, NULL, KF_OPTIONAL},
     {"server", "tls_key", KT_STR, SRV(tls_key), 0, 0, NULL, NULL, KF_OPTIONAL},
     {"server", "log_level", KT_ENUM, SRV(log_level), 0, 0, "info", log_levels, 0},
-    {"server", "max_upload_bytes", KT_SIZE, SRV(max_upload_bytes), 1024, 1024LL << 20, "10M",
-     NULL, 0},
+    {"server", "max_upload_bytes", KT_SIZE, SRV(max_upload_bytes), 1024, 1024LL << 20, "10M", NULL,
+     0},
     {"server", "max_import_rows", KT_INT, SRV(max_import_rows), 1, 1000000, "10000", NULL, 0},
     {"server", "session_ttl", KT_DURATION, SRV(session_ttl), 60, 30 * 86400, "12h", NULL, 0},
-    {"server", "max_http_connections", KT_INT, SRV(max_http_connections), 4, 65536, "256", NULL,
-     0},
+    {"server", "max_http_connections", KT_INT, SRV(max_http_connections), 4, 65536, "256", NULL, 0},
 
     {"sources", "ca_file", KT_STR, SRC(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
     {"sources", "max_connections_per_host", KT_INT, SRC(max_connections_per_host), 1, 1000, "10",
@@ -112,12 +116,11 @@ static const struct key_def config_keys[] = {
     {"destination", "master_user", KT_STR, DST(master_user), 0, 0, "admin", NULL, 0},
     {"destination", "master_password", KT_SECRET, DST(master_password), 0, 0, NULL, NULL,
      KF_OPTIONAL},
-    {"destination", "master_password_file", KT_SECRET_FILE, DST(master_password), 0, 0, NULL,
-     NULL, KF_OPTIONAL},
+    {"destination", "master_password_file", KT_SECRET_FILE, DST(master_password), 0, 0, NULL, NULL,
+     KF_OPTIONAL},
     {"destination", "separator", KT_STR, DST(separator), 0, 0, "*", NULL, 0},
     {"destination", "domains", KT_DOMAINS, DST(domains), 0, 0, "", NULL, KF_OPTIONAL},
-    {"destination", "connect_timeout", KT_DURATION, DST(connect_timeout), 1, 3600, "30", NULL,
-     0},
+    {"destination", "connect_timeout", KT_DURATION, DST(connect_timeout), 1, 3600, "30", NULL, 0},
     {"destination", "io_timeout", KT_DURATION, DST(io_timeout), 1, 86400, "120", NULL, 0},
 };
 
@@ -264,7 +267,6 @@ static void set_str(char **slot, const char *v)
     *slot = v ? xstrdup(v) : NULL;
 }
 
-
 static int apply_int(const struct parse_ctx *pc, const struct key_def *k, const char *v, int *out)
 {
     char showbuf[CONFIG_SHOW_MAX * 4 + 8];
@@ -284,33 +286,34 @@ static int apply_int(const struct parse_ctx *pc, const struct key_def *k, const 
     return 0;
 }
 
+struct unit {
+    const char *suffix; /* matched case-insensitively */
+    long long mult;
+};
+
+static const struct unit size_units[] = {
+    {"", 1},          {"k", 1LL << 10},   {"kib", 1LL << 10}, {"m", 1LL << 20}, {"mib", 1LL << 20},
+    {"g", 1LL << 30}, {"gib", 1LL << 30}, {NULL, 0},
+};
+static const struct unit duration_units[] = {
+    {"", 1}, {"s", 1}, {"m", 60}, {"h", 3600}, {"d", 86400}, {NULL, 0},
+};
+
 static int apply_scaled(const struct parse_ctx *pc, const struct key_def *k, const char *v,
                         long long *out)
 {
     char showbuf[CONFIG_SHOW_MAX * 4 + 8];
-    long long n, mult = 1;
+    long long n, mult = 0;
     const char *end;
     const char *what = k->type == KT_SIZE ? "a size (e.g. 512K, 10M, 1G)"
                                           : "a duration (e.g. 90, 30s, 15m, 12h, 7d)";
     if (parse_ll(v, &n, &end) < 0 || n < 0)
         return perr(pc, MB_ECONFIG, "%s is not %s", SHOW(v), what);
-    if (k->type == KT_SIZE) {
-        if (*end && !strcasecmp(end, "k")) mult = 1024;
-        else if (*end && (!strcasecmp(end, "m"))) mult = 1024 * 1024;
-        else if (*end && (!strcasecmp(end, "g"))) mult = 1024 * 1024 * 1024;
-        else if (*end && (!strcasecmp(end, "kib"))) mult = 1024;
-        else if (*end && (!strcasecmp(end, "mib"))) mult = 1024 * 1024;
-        else if (*end && (!strcasecmp(end, "gib"))) mult = 1024 * 1024 * 1024;
-        else if (*end)
-            return perr(pc, MB_ECONFIG, "%s is not %s", SHOW(v), what);
-    } else {
-        if (*end && !strcmp(end, "s")) mult = 1;
-        else if (*end && !strcmp(end, "m")) mult = 60;
-        else if (*end && !strcmp(end, "h")) mult = 3600;
-        else if (*end && !strcmp(end, "d")) mult = 86400;
-        else if (*end)
-            return perr(pc, MB_ECONFIG, "%s is not %s", SHOW(v), what);
-    }
+    for (const struct unit *u = k->type == KT_SIZE ? size_units : duration_units; u->suffix; u++)
+        if (strcasecmp(end, u->suffix) == 0)
+            mult = u->mult;
+    if (mult == 0)
+        return perr(pc, MB_ECONFIG, "%s is not %s", SHOW(v), what);
     if (n > LLONG_MAX / mult || n * mult < k->min || n * mult > k->max) {
         if (k->type == KT_SIZE)
             return perr(pc, MB_ECONFIG, "%s is out of range (%lld-%lld bytes)", SHOW(v), k->min,
@@ -353,8 +356,7 @@ static int apply_listen(const struct parse_ctx *pc, const struct key_def *k, con
         memcpy(host, v, hl);
         host[hl] = '\0';
         if (!hostname_valid(host))
-            return perr(pc, MB_ECONFIG, "%s: \"%s\" is not a host name or address", SHOW(v),
-                        host);
+            return perr(pc, MB_ECONFIG, "%s: \"%s\" is not a host name or address", SHOW(v), host);
         port = colon + 1;
     }
     long long n;
@@ -445,8 +447,7 @@ static int read_secret_file(const struct parse_ctx *pc, const char *path, struct
             break;
         len += (size_t)r;
         if (len > CONFIG_SECRET_MAX) {
-            rc = perr(pc, MB_ETOOBIG, "%s is larger than %d bytes", SHOW(path),
-                      CONFIG_SECRET_MAX);
+            rc = perr(pc, MB_ETOOBIG, "%s is larger than %d bytes", SHOW(path), CONFIG_SECRET_MAX);
             goto out;
         }
     }
@@ -481,14 +482,12 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
     switch (k->type) {
     case KT_STR:
         if (k->off == DST(separator) && strpbrk(v, " \t\"")) {
-            return perr(pc, MB_ECONFIG, "%s: a separator cannot contain spaces or quotes",
-                        SHOW(v));
+            return perr(pc, MB_ECONFIG, "%s: a separator cannot contain spaces or quotes", SHOW(v));
         }
         set_str(f, v[0] ? v : NULL);
         return 0;
     case KT_INT:
-    case KT_PORT:
-        return apply_int(pc, k, v, f);
+    case KT_PORT: return apply_int(pc, k, v, f);
     case KT_SIZE:
     case KT_DURATION: {
         long long n = 0;
@@ -503,8 +502,8 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
     }
     case KT_BOOL:
         if (parse_bool(v, f) < 0)
-            return perr(pc, MB_ECONFIG,
-                        "%s is not a boolean (true/false, yes/no, on/off, 1/0)", SHOW(v));
+            return perr(pc, MB_ECONFIG, "%s is not a boolean (true/false, yes/no, on/off, 1/0)",
+                        SHOW(v));
         return 0;
     case KT_ENUM: {
         char names[256];
@@ -515,13 +514,11 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
                 return 0;
             }
             if (strcmp(e->name, "warning") != 0)
-                o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "",
-                                      e->name);
+                o += (size_t)snprintf(names + o, sizeof(names) - o, "%s%s", o ? ", " : "", e->name);
         }
         return perr(pc, MB_ECONFIG, "%s is not one of %s", SHOW(v), names);
     }
-    case KT_LISTEN:
-        return apply_listen(pc, k, v, cfg);
+    case KT_LISTEN: return apply_listen(pc, k, v, cfg);
     case KT_HOST: {
         char host[256];
         size_t hl = strlen(v);
@@ -538,8 +535,7 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
         set_str(f, host);
         return 0;
     }
-    case KT_DOMAINS:
-        return apply_domains(pc, v, cfg);
+    case KT_DOMAINS: return apply_domains(pc, v, cfg);
     case KT_SECRET:
         if (strlen(v) > CONFIG_SECRET_MAX)
             return perr(pc, MB_ETOOBIG, "longer than %d bytes", CONFIG_SECRET_MAX);
@@ -627,8 +623,7 @@ static int read_file(const char *path, char **data_r, size_t *len_r, struct mb_e
     for (;;) {
         if (len == cap) {
             if (cap > CONFIG_FILE_MAX) {
-                rc = mb_err_set(err, MB_ETOOBIG, "%s: larger than %d bytes", path,
-                                CONFIG_FILE_MAX);
+                rc = mb_err_set(err, MB_ETOOBIG, "%s: larger than %d bytes", path, CONFIG_FILE_MAX);
                 goto out;
             }
             cap *= 2;
@@ -665,8 +660,8 @@ out:
 static const struct key_def *find_key(const char *section, const char *name)
 {
     for (size_t i = 0; i < N_KEYS; i++)
-        if (strcmp(config_keys[i].section, section) == 0 &&
-            strcasecmp(config_keys[i].name, name) == 0)
+        if (strcmp(config_keys[i].section, section) == 0
+            && strcasecmp(config_keys[i].name, name) == 0)
             return &config_keys[i];
     return NULL;
 }
@@ -698,8 +693,10 @@ static int parse_raw_value(const struct parse_ctx *pc, int secret, char *p, char
                 }
                 if (secret)
                     return perr(pc, MB_ECONFIG, "bad escape in quoted value (only \\\" and \\\\)");
-                return perr(pc, MB_ECONFIG, "bad escape \"\\%c\" in quoted value "
-                            "(only \\\" and \\\\)", p[1] ? p[1] : ' ');
+                return perr(pc, MB_ECONFIG,
+                            "bad escape \"\\%c\" in quoted value "
+                            "(only \\\" and \\\\)",
+                            p[1] ? p[1] : ' ');
             }
             out[o++] = *p++;
         }
@@ -740,10 +737,14 @@ static int finish_checks(struct parse_ctx *pc, struct config *cfg, const unsigne
     struct config_server *s = &cfg->server;
     size_t cert_i = 0, key_i = 0, pw_i = 0, pwf_i = 0;
     for (size_t i = 0; i < N_KEYS; i++) {
-        if (config_keys[i].off == SRV(tls_cert)) cert_i = i;
-        if (config_keys[i].off == SRV(tls_key)) key_i = i;
-        if (config_keys[i].type == KT_SECRET) pw_i = i;
-        if (config_keys[i].type == KT_SECRET_FILE) pwf_i = i;
+        if (config_keys[i].off == SRV(tls_cert))
+            cert_i = i;
+        if (config_keys[i].off == SRV(tls_key))
+            key_i = i;
+        if (config_keys[i].type == KT_SECRET)
+            pw_i = i;
+        if (config_keys[i].type == KT_SECRET_FILE)
+            pwf_i = i;
     }
     pc->section = "server";
     if (!s->tls_cert != !s->tls_key) {
@@ -845,17 +846,20 @@ static int parse_text(struct config *cfg, const char *file, char *text, size_t l
         int name_ok = key_name_ok(key);
         pc.key = name_ok ? key : NULL;
         if (!eq) {
-            rc = perr(&pc, MB_ECONFIG, name_ok ? "missing \"=\" (expected key = value)"
-                                               : "expected \"key = value\"");
+            rc =
+                perr(&pc, MB_ECONFIG,
+                     name_ok ? "missing \"=\" (expected key = value)" : "expected \"key = value\"");
             goto out;
         }
         if (!name_ok) {
-            rc = perr(&pc, MB_ECONFIG, kl ? "bad key name (letters, digits and _ only)"
-                                          : "missing key before \"=\"");
+            rc =
+                perr(&pc, MB_ECONFIG,
+                     kl ? "bad key name (letters, digits and _ only)" : "missing key before \"=\"");
             goto out;
         }
         if (!section) {
-            rc = perr(&pc, MB_ECONFIG, "key outside of any section ([server], [sources], "
+            rc = perr(&pc, MB_ECONFIG,
+                      "key outside of any section ([server], [sources], "
                       "[destination])");
             goto out;
         }
@@ -892,8 +896,8 @@ static int apply_env(struct config *cfg, struct mb_err *err)
     if (!pw || !pw[0])
         return 0;
     if (strlen(pw) > CONFIG_SECRET_MAX)
-        return mb_err_set(err, MB_ETOOBIG, "%s: longer than %d bytes",
-                          CONFIG_ENV_MASTER_PASSWORD, CONFIG_SECRET_MAX);
+        return mb_err_set(err, MB_ETOOBIG, "%s: longer than %d bytes", CONFIG_ENV_MASTER_PASSWORD,
+                          CONFIG_SECRET_MAX);
     secret_fini(&cfg->destination.master_password);
     secret_set(&cfg->destination.master_password, pw, strlen(pw));
     cfg->destination.master_password_source = CONFIG_SECRET_ENV;

@@ -30,8 +30,8 @@
 #include "base/mb_err.h"
 #include "base/secret.h"
 
-#define CONFIG_FILE_MAX (1024 * 1024)  /* a configuration file larger than this is refused */
-#define CONFIG_SECRET_MAX 4096         /* longest master password (inline, file or env) */
+#define CONFIG_FILE_MAX (1024 * 1024) /* a configuration file larger than this is refused */
+#define CONFIG_SECRET_MAX 4096        /* longest master password (inline, file or env) */
 #define CONFIG_ENV_MASTER_PASSWORD "MIGRABOX_MASTER_PASSWORD"
 
 enum config_log_level {
@@ -56,45 +56,45 @@ enum config_imap_tls {
 };
 
 enum config_auth {
-    CONFIG_AUTH_MASTER_SEPARATOR,  /* LOGIN "<user><separator><master_user>" "<password>" */
-    CONFIG_AUTH_PLAIN_AUTHZID,     /* AUTHENTICATE PLAIN authzid=<user> authcid=<master_user> */
+    CONFIG_AUTH_MASTER_SEPARATOR, /* LOGIN "<user><separator><master_user>" "<password>" */
+    CONFIG_AUTH_PLAIN_AUTHZID,    /* AUTHENTICATE PLAIN authzid=<user> authcid=<master_user> */
 };
 
 /* Where the master password came from (for a startup log line; never log the value). */
 enum config_secret_source {
     CONFIG_SECRET_NONE,
-    CONFIG_SECRET_INLINE,  /* master_password = ... */
-    CONFIG_SECRET_FILE,    /* master_password_file = ... */
-    CONFIG_SECRET_ENV,     /* MIGRABOX_MASTER_PASSWORD */
+    CONFIG_SECRET_INLINE, /* master_password = ... */
+    CONFIG_SECRET_FILE,   /* master_password_file = ... */
+    CONFIG_SECRET_ENV,    /* MIGRABOX_MASTER_PASSWORD */
 };
 
 struct config_server {
-    char *listen_host;          /* IP literal or name, IPv6 without brackets */
-    int listen_port;            /* 0 = any free port (tests) */
+    char *listen_host; /* IP literal or name, IPv6 without brackets */
+    int listen_port;   /* 0 = any free port (tests) */
     char *data_dir;
     int workers;
     enum config_http_tls tls;
-    int https;                  /* effective: 1 = serve HTTPS */
-    char *tls_cert;             /* PEM paths, NULL when unset (both or neither) */
+    int https;      /* effective: 1 = serve HTTPS */
+    char *tls_cert; /* PEM paths, NULL when unset (both or neither) */
     char *tls_key;
     enum config_log_level log_level;
-    int64_t max_upload_bytes;   /* largest accepted request body (CSV upload) */
-    int max_import_rows;        /* largest CSV batch */
-    int session_ttl;            /* seconds a web session lives without activity */
+    int64_t max_upload_bytes; /* largest accepted request body (CSV upload) */
+    int max_import_rows;      /* largest CSV batch */
+    int session_ttl;          /* seconds a web session lives without activity */
     int max_http_connections;
 };
 
 struct config_sources {
     char *ca_file;
     int max_connections_per_host;
-    int connect_timeout;        /* seconds */
-    int io_timeout;             /* seconds */
-    int max_attempts;           /* runs of a job on transient errors, first one included */
-    int retry_delay;            /* seconds before the first retry; doubles each time */
+    int connect_timeout; /* seconds */
+    int io_timeout;      /* seconds */
+    int max_attempts;    /* runs of a job on transient errors, first one included */
+    int retry_delay;     /* seconds before the first retry; doubles each time */
 };
 
 struct config_destination {
-    char *host;                 /* IPv6 without brackets */
+    char *host; /* IPv6 without brackets */
     int port;
     enum config_imap_tls tls;
     char *ca_file;
@@ -104,14 +104,14 @@ struct config_destination {
     struct secret master_password; /* .data NULL when none configured; wiped by config_free */
     enum config_secret_source master_password_source;
     char *separator;
-    char **domains;             /* lower-case, de-duplicated, in file order; empty = any */
+    char **domains; /* lower-case, de-duplicated, in file order; empty = any */
     size_t n_domains;
-    int connect_timeout;        /* seconds */
-    int io_timeout;             /* seconds */
+    int connect_timeout; /* seconds */
+    int io_timeout;      /* seconds */
 };
 
 struct config {
-    char *path;                 /* file it was loaded from, NULL for defaults */
+    char *path; /* file it was loaded from, NULL for defaults */
     struct config_server server;
     struct config_sources sources;
     struct config_destination destination;

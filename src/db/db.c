@@ -1,0 +1,330 @@
+/* db: connection setup, schema migrations, transactions and shared statement helpers. */
+#include "db/db.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "base/xalloc.h"
+#include "db/db_internal.h"
+#include "db/db_migrations.h"
+
+int64_t db_now(void)
+{
+    return (int64_t)time(NULL);
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* Sleep 1-8 ms, varied so that retrying threads do not stay in step. */
+static void busy_pause(unsigned *seed)
+{
+    struct timespec ts = {0, (long)(1 + rand_r(seed) % 8) * 1000000L};
+    nanosleep(&ts, NULL);
+}
+
+int db_fail(struct db *db, struct mb_err *err, int rc, const char *what)
+{
+    return mb_err_setsys(err, MB_EIO, rc, "database %s: %s: %s", db ? db->path : "", what,
+                         db && db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
+}
+
+int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st_r, struct mb_err *err)
+{
+    int rc = sqlite3_prepare_v2(db->h, sql, -1, st_r, NULL);
+    if (rc != SQLITE_OK) {
+        *st_r = NULL;
+        return db_fail(db, err, rc, "prepare");
+    }
+    return 0;
+}
+
+int db_step_first(struct db *db, sqlite3_stmt *st)
+{
+    int64_t start = 0;
+    unsigned seed = (unsigned)(uintptr_t)st;
+    for (;;) {
+        int rc = sqlite3_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY || !sqlite3_get_autocommit(db->h))
+            return rc;
+        if (!start)
+            start = mono_ms();
+        else if (mono_ms() - start > DB_BUSY_DEADLINE_MS)
+            return rc;
+        sqlite3_reset(st);
+        busy_pause(&seed);
+    }
+}
+
+int db_exec(struct db *db, const char *sql, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc < 0)
+        return rc;
+    int s = db_step_first(db, st);
+    while (s == SQLITE_ROW)
+        s = sqlite3_step(st);
+    rc = s == SQLITE_DONE ? 0 : db_fail(db, err, s, sql);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_bind_text(sqlite3_stmt *st, int i, const char *s)
+{
+    if (!s)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
+}
+
+int db_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
+{
+    if (!p)
+        return sqlite3_bind_null(st, i);
+    return sqlite3_bind_blob64(st, i, p, n, SQLITE_TRANSIENT);
+}
+
+char *db_col_strdup(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    if (!t)
+        return NULL;
+    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
+}
+
+/* ---- transactions ---- */
+
+int db_in_transaction(const struct db *db)
+{
+    return !sqlite3_get_autocommit(db->h);
+}
+
+int db_begin_immediate(struct db *db, struct mb_err *err)
+{
+    if (db_in_transaction(db))
+        return mb_err_set(err, MB_EIO, "database: a transaction is already open");
+    return db_exec(db, "BEGIN IMMEDIATE", err);
+}
+
+int db_commit(struct db *db, struct mb_err *err)
+{
+    if (!db_in_transaction(db))
+        return mb_err_set(err, MB_EIO, "database: commit without a transaction");
+    int rc = db_exec(db, "COMMIT", err);
+    if (rc < 0)
+        db_rollback(db);
+    return rc;
+}
+
+void db_rollback(struct db *db)
+{
+    if (db && db->h && db_in_transaction(db))
+        sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
+}
+
+int db_tx_begin(struct db *db, int *outer_r, struct mb_err *err)
+{
+    *outer_r = !db_in_transaction(db);
+    return db_exec(db, *outer_r ? "BEGIN IMMEDIATE" : "SAVEPOINT db_tx", err);
+}
+
+int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
+{
+    if (!db_in_transaction(db)) /* SQLite already rolled back (I/O error, disk full...) */
+        return rc < 0 ? rc : mb_err_set(err, MB_EIO, "database: transaction lost");
+    if (rc == 0)
+        return outer ? db_commit(db, err) : db_exec(db, "RELEASE db_tx", err);
+    if (outer)
+        db_rollback(db);
+    else
+        sqlite3_exec(db->h, "ROLLBACK TO db_tx; RELEASE db_tx", NULL, NULL, NULL);
+    return rc;
+}
+
+int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
+{
+    *opened_r = 0;
+    if (db_in_transaction(db))
+        return 0;
+    int rc = db_exec(db, "BEGIN", err);
+    if (rc == 0)
+        *opened_r = 1;
+    return rc;
+}
+
+void db_read_end(struct db *db, int opened)
+{
+    if (opened && db_in_transaction(db))
+        sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
+}
+
+/* ---- migrations ---- */
+
+static int read_user_version(struct db *db, int *v_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "PRAGMA user_version", &st, err);
+    if (rc < 0)
+        return rc;
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        *v_r = sqlite3_column_int(st, 0);
+        rc = 0;
+    } else {
+        rc = db_fail(db, err, s, "read user_version");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_schema_version(struct db *db, int *version_r, struct mb_err *err)
+{
+    return read_user_version(db, version_r, err);
+}
+
+int db_schema_latest(void)
+{
+    return (int)db_migrations_count;
+}
+
+static int migrate(struct db *db, struct mb_err *err)
+{
+    int latest = (int)db_migrations_count;
+    for (;;) {
+        int v, rc = read_user_version(db, &v, err);
+        if (rc < 0)
+            return rc;
+        if (v > latest)
+            return mb_err_set(err, MB_ECONFIG,
+                              "database %s: schema version %d is newer than this program "
+                              "knows (%d); use a newer migrabox",
+                              db->path, v, latest);
+        if (v == latest)
+            return 0;
+        rc = db_begin_immediate(db, err);
+        if (rc < 0)
+            return rc;
+        /* Another connection may have applied it meanwhile: read again under the lock. */
+        rc = read_user_version(db, &v, err);
+        if (rc == 0 && v < latest) {
+            const struct db_migration *m = &db_migrations[v];
+            if (m->sql) {
+                char *msg = NULL;
+                int s = sqlite3_exec(db->h, m->sql, NULL, NULL, &msg);
+                if (s != SQLITE_OK)
+                    rc = mb_err_setsys(err, MB_EIO, s, "database %s: migration %d (%s): %s",
+                                       db->path, v + 1, m->name, msg ? msg : sqlite3_errstr(s));
+                sqlite3_free(msg);
+            }
+            if (rc == 0 && m->fn)
+                rc = m->fn(db, err);
+            if (rc == 0) {
+                char sql[64];
+                snprintf(sql, sizeof(sql), "PRAGMA user_version = %d", v + 1);
+                rc = db_exec(db, sql, err);
+            }
+        }
+        if (rc < 0) {
+            db_rollback(db);
+            return rc;
+        }
+        rc = db_commit(db, err);
+        if (rc < 0)
+            return rc;
+    }
+}
+
+/* ---- open / close ---- */
+
+static int pragma_expect(struct db *db, const char *sql, const char *want, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc < 0)
+        return rc;
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        const char *got = (const char *)sqlite3_column_text(st, 0);
+        if (want && (!got || strcmp(got, want) != 0))
+            rc = mb_err_set(err, MB_EIO, "database %s: \"%s\" gave \"%s\", expected \"%s\"",
+                            db->path, sql, got ? got : "", want);
+    } else if (s != SQLITE_DONE) {
+        rc = db_fail(db, err, s, sql);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_open(const char *path, struct db **db_r, struct mb_err *err)
+{
+    if (!path || !*path || strlen(path) > DB_PATH_MAX)
+        return mb_err_set(err, MB_ECONFIG, "database: bad path");
+    /* Create the file 0600 ourselves: SQLite would use 0644 minus umask. */
+    int fd = open(path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (fd >= 0) {
+        close(fd);
+    } else if (errno != EEXIST) {
+        int e = errno;
+        return mb_err_setsys(err, e == ENOENT ? MB_ENOTFOUND : MB_EIO, e,
+                             "database %s: cannot create: %s", path, strerror(e));
+    }
+
+    struct db *db = xcalloc(1, sizeof(*db));
+    db->path = xstrdup(path);
+    int rc = 0;
+    int s = sqlite3_open_v2(path, &db->h,
+                            SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX, NULL);
+    if (s != SQLITE_OK) {
+        rc = mb_err_setsys(err, MB_EIO, s, "database %s: cannot open: %s", path,
+                           db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(s));
+        goto out;
+    }
+    sqlite3_extended_result_codes(db->h, 1);
+    sqlite3_busy_timeout(db->h, DB_BUSY_TIMEOUT_MS);
+    if ((rc = pragma_expect(db, "PRAGMA journal_mode = WAL", "wal", err)) < 0
+        || (rc = pragma_expect(db, "PRAGMA synchronous = NORMAL", NULL, err)) < 0
+        || (rc = pragma_expect(db, "PRAGMA foreign_keys = ON", NULL, err)) < 0
+        || (rc = pragma_expect(db, "PRAGMA foreign_keys", "1", err)) < 0
+        || (rc = pragma_expect(db, "PRAGMA secure_delete = FAST", NULL, err)) < 0
+        || (rc = pragma_expect(db, "PRAGMA trusted_schema = OFF", NULL, err)) < 0)
+        goto out;
+    rc = migrate(db, err);
+out:
+    if (rc < 0) {
+        db_close(&db);
+        return rc;
+    }
+    *db_r = db;
+    return 0;
+}
+
+void db_close(struct db **dbp)
+{
+    struct db *db = *dbp;
+    if (!db)
+        return;
+    if (db->h) {
+        db_rollback(db);
+        sqlite3_close_v2(db->h);
+    }
+    free(db->path);
+    free(db);
+    *dbp = NULL;
+}
+
+int db_checkpoint(struct db *db, struct mb_err *err)
+{
+    int s = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+    if (s != SQLITE_OK)
+        return db_fail(db, err, s, "checkpoint");
+    return 0;
+}

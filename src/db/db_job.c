@@ -1,0 +1,829 @@
+/* db_job: jobs table. See db_job.h for the state machine. */
+#include "db/db_job.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/buf.h"
+#include "base/xalloc.h"
+#include "db/db_internal.h"
+
+#define DB_JOB_REPORT_MAX (32 * 1024 * 1024)
+#define DB_JOB_QUERY_MAX 256
+
+static const char *const state_names[] = {NULL, "pending", "running", "failed", "done"};
+
+const char *db_job_state_name(enum db_job_state s)
+{
+    if ((int)s < 1 || (int)s > 4)
+        return NULL;
+    return state_names[s];
+}
+
+enum db_job_state db_job_state_parse(const char *s)
+{
+    for (int i = 1; s && i <= 4; i++)
+        if (strcmp(s, state_names[i]) == 0)
+            return (enum db_job_state)i;
+    return DB_JOB_ANY;
+}
+
+/* Columns of struct db_job, in job_read() order; the last one is the report. */
+#define JOB_COLS                                                                                   \
+    "id, batch_id, account_id, state, error, source_host, source_port, source_tls, insecure, "     \
+    "source_login, source_secret IS NOT NULL, server_type, dest_login, dest_domain, "              \
+    "subscribed_only, created_at, updated_at, started_at, finished_at, not_before, attempts, "     \
+    "cancel_requested, worker, heartbeat_at, folders_total, folders_done, messages_total, "        \
+    "messages_copied, messages_skipped, messages_failed, bytes_total, bytes_copied, "              \
+    "current_folder"
+
+static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
+{
+    memset(j, 0, sizeof(*j));
+    int c = 0;
+    j->id = sqlite3_column_int64(st, c++);
+    j->batch_id = sqlite3_column_int64(st, c++);
+    j->account_id = sqlite3_column_int64(st, c++);
+    j->state = db_job_state_parse((const char *)sqlite3_column_text(st, c++));
+    j->error = db_col_strdup(st, c++);
+    j->source_host = db_col_strdup(st, c++);
+    j->source_port = sqlite3_column_int(st, c++);
+    j->source_tls = db_col_strdup(st, c++);
+    j->insecure = sqlite3_column_int(st, c++);
+    j->source_login = db_col_strdup(st, c++);
+    j->has_secret = sqlite3_column_int(st, c++);
+    j->server_type = db_col_strdup(st, c++);
+    j->dest_login = db_col_strdup(st, c++);
+    j->dest_domain = db_col_strdup(st, c++);
+    j->subscribed_only = sqlite3_column_int(st, c++);
+    j->created_at = sqlite3_column_int64(st, c++);
+    j->updated_at = sqlite3_column_int64(st, c++);
+    j->started_at = sqlite3_column_int64(st, c++);
+    j->finished_at = sqlite3_column_int64(st, c++);
+    j->not_before = sqlite3_column_int64(st, c++);
+    j->attempts = sqlite3_column_int64(st, c++);
+    j->cancel_requested = sqlite3_column_int(st, c++);
+    j->worker = db_col_strdup(st, c++);
+    j->heartbeat_at = sqlite3_column_int64(st, c++);
+    struct db_job_counters *p = &j->progress;
+    p->folders_total = sqlite3_column_int64(st, c++);
+    p->folders_done = sqlite3_column_int64(st, c++);
+    p->messages_total = sqlite3_column_int64(st, c++);
+    p->messages_copied = sqlite3_column_int64(st, c++);
+    p->messages_skipped = sqlite3_column_int64(st, c++);
+    p->messages_failed = sqlite3_column_int64(st, c++);
+    p->bytes_total = sqlite3_column_int64(st, c++);
+    p->bytes_copied = sqlite3_column_int64(st, c++);
+    j->current_folder = db_col_strdup(st, c++);
+    if (with_report)
+        j->report = db_col_strdup(st, c);
+}
+
+void db_job_fini(struct db_job *j)
+{
+    if (!j)
+        return;
+    free(j->error);
+    free(j->source_host);
+    free(j->source_tls);
+    free(j->source_login);
+    free(j->server_type);
+    free(j->dest_login);
+    free(j->dest_domain);
+    free(j->worker);
+    free(j->current_folder);
+    free(j->report);
+    memset(j, 0, sizeof(*j));
+}
+
+void db_job_list_fini(struct db_job_list *list)
+{
+    if (!list)
+        return;
+    for (size_t i = 0; i < list->n; i++)
+        db_job_fini(&list->jobs[i]);
+    free(list->jobs);
+    memset(list, 0, sizeof(*list));
+}
+
+static int not_found(struct mb_err *err, int64_t id)
+{
+    return mb_err_set(err, MB_ENOTFOUND, "job %lld does not exist", (long long)id);
+}
+
+/* ---- insert ---- */
+
+static int check_text(const char *what, const char *s, int required, struct mb_err *err)
+{
+    if (!s || !*s)
+        return required ? mb_err_set(err, MB_ECONFIG, "%s is missing", what) : 0;
+    if (strlen(s) > DB_TEXT_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "%s is longer than %d bytes", what, DB_TEXT_MAX);
+    return 0;
+}
+
+/* Lower-case domain of an address (after the last '@'), or NULL if there is none. */
+static char *address_domain(const char *addr)
+{
+    const char *at = strrchr(addr, '@');
+    if (!at || !at[1])
+        return NULL;
+    char *d = xstrdup(at + 1);
+    for (char *c = d; *c; c++)
+        if (*c >= 'A' && *c <= 'Z')
+            *c = (char)(*c - 'A' + 'a');
+    return d;
+}
+
+static int job_new_check(const struct db_job_new *j, struct mb_err *err)
+{
+    int rc;
+    if ((rc = check_text("source_host", j->source_host, 1, err)) < 0
+        || (rc = check_text("source_tls", j->source_tls, 1, err)) < 0
+        || (rc = check_text("source_login", j->source_login, 1, err)) < 0
+        || (rc = check_text("server_type", j->server_type, 1, err)) < 0
+        || (rc = check_text("dest_login", j->dest_login, 1, err)) < 0)
+        return rc;
+    if (j->source_port < 1 || j->source_port > 65535)
+        return mb_err_set(err, MB_ECONFIG, "source_port %d is not a port (1-65535)",
+                          j->source_port);
+    if (j->secret && j->secret_len > DB_JOB_SECRET_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "secret larger than %d bytes", DB_JOB_SECRET_MAX);
+    const char *at = strrchr(j->dest_login, '@');
+    if (!at || at == j->dest_login || !at[1])
+        return mb_err_set(err, MB_ECONFIG, "dest_login is not a full address (user@domain)");
+    return 0;
+}
+
+static const char insert_sql[] =
+    "INSERT INTO jobs (batch_id, account_id, source_host, source_port, source_tls, insecure, "
+    "source_login, source_secret, server_type, dest_login, dest_domain, subscribed_only, "
+    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
+
+static int insert_one(struct db *db, sqlite3_stmt *st, int64_t batch_id, const struct db_job_new *j,
+                      int64_t *id_r, struct mb_err *err)
+{
+    int rc = job_new_check(j, err);
+    if (rc < 0)
+        return rc;
+    char *domain = address_domain(j->dest_login);
+    sqlite3_reset(st);
+    sqlite3_clear_bindings(st);
+    if (batch_id)
+        sqlite3_bind_int64(st, 1, batch_id);
+    if (j->account_id)
+        sqlite3_bind_int64(st, 2, j->account_id);
+    db_bind_text(st, 3, j->source_host);
+    sqlite3_bind_int(st, 4, j->source_port);
+    db_bind_text(st, 5, j->source_tls);
+    sqlite3_bind_int(st, 6, j->insecure ? 1 : 0);
+    db_bind_text(st, 7, j->source_login);
+    db_bind_blob(st, 8, j->secret, j->secret_len);
+    db_bind_text(st, 9, j->server_type);
+    db_bind_text(st, 10, j->dest_login);
+    db_bind_text(st, 11, domain);
+    sqlite3_bind_int(st, 12, j->subscribed_only ? 1 : 0);
+    sqlite3_bind_int64(st, 13, db_now());
+    int s = db_step_first(db, st);
+    if (s == SQLITE_DONE) {
+        *id_r = sqlite3_last_insert_rowid(db->h);
+    } else if (s == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)j->account_id);
+    } else {
+        rc = db_fail(db, err, s, "insert job");
+    }
+    sqlite3_reset(st);
+    free(domain);
+    return rc;
+}
+
+int db_job_insert(struct db *db, const struct db_job_new *job, int64_t *id_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, insert_sql, &st, err);
+    if (rc < 0)
+        return rc;
+    rc = insert_one(db, st, 0, job, id_r, err);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
+                       const struct db_job_new *jobs, size_t n, int64_t *batch_id_r, int64_t *ids_r,
+                       struct mb_err *err)
+{
+    if (n > DB_JOB_BATCH_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "more than %d jobs in one batch", DB_JOB_BATCH_MAX);
+    int rc = check_text("filename", filename, 0, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *bst = NULL, *st = NULL;
+    int outer;
+    rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = db_prepare(db,
+                    "INSERT INTO batches (account_id, created_at, filename, rows) "
+                    "VALUES (?1, ?2, ?3, ?4)",
+                    &bst, err);
+    if (rc < 0)
+        goto out;
+    if (account_id)
+        sqlite3_bind_int64(bst, 1, account_id);
+    sqlite3_bind_int64(bst, 2, db_now());
+    db_bind_text(bst, 3, filename);
+    sqlite3_bind_int64(bst, 4, (sqlite3_int64)n);
+    int s = sqlite3_step(bst);
+    if (s == SQLITE_CONSTRAINT_FOREIGNKEY) {
+        rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)account_id);
+        goto out;
+    }
+    if (s != SQLITE_DONE) {
+        rc = db_fail(db, err, s, "insert batch");
+        goto out;
+    }
+    int64_t batch_id = sqlite3_last_insert_rowid(db->h);
+    rc = db_prepare(db, insert_sql, &st, err);
+    if (rc < 0)
+        goto out;
+    for (size_t i = 0; i < n; i++) {
+        struct db_job_new j = jobs[i];
+        int64_t id;
+        j.account_id = account_id;
+        rc = insert_one(db, st, batch_id, &j, &id, err);
+        if (rc < 0) {
+            if (err) {
+                char msg[MB_ERR_LEN];
+                snprintf(msg, sizeof(msg), "%s", err->msg);
+                mb_err_set(err, rc, "row %zu: %s", i + 1, msg);
+            }
+            goto out;
+        }
+        if (ids_r)
+            ids_r[i] = id;
+    }
+    *batch_id_r = batch_id;
+out:
+    sqlite3_finalize(bst);
+    sqlite3_finalize(st);
+    return db_tx_end(db, outer, rc, err);
+}
+
+/* ---- read ---- */
+
+int db_job_get(struct db *db, int64_t id, struct db_job *job_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT " JOB_COLS ", report FROM jobs WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW)
+        job_read(st, job_r, 1);
+    else if (s == SQLITE_DONE)
+        rc = not_found(err, id);
+    else
+        rc = db_fail(db, err, s, "get job");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* WHERE clause of a filter; binds are applied by filter_bind in the same order. */
+static int filter_where(const struct db_job_filter *f, struct buf *b, struct mb_err *err)
+{
+    /* ?1 is always the LIKE pattern (NULL = no text search), so plain '?' start at 2. */
+    buf_puts(b, " WHERE (?1 IS NULL OR source_login LIKE ?1 ESCAPE '\\' "
+                "OR source_host LIKE ?1 ESCAPE '\\' OR dest_login LIKE ?1 ESCAPE '\\')");
+    if (f->query && strlen(f->query) > DB_JOB_QUERY_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "search text longer than %d bytes", DB_JOB_QUERY_MAX);
+    if (f->state != DB_JOB_ANY) {
+        if (!db_job_state_name(f->state))
+            return mb_err_set(err, MB_ECONFIG, "bad state filter %d", (int)f->state);
+        buf_puts(b, " AND state = ?");
+    }
+    if (f->batch_id)
+        buf_puts(b, " AND batch_id = ?");
+    if (f->account_id)
+        buf_puts(b, " AND account_id = ?");
+    if (f->restrict_domains) {
+        if (f->n_domains > DB_JOB_FILTER_DOMAINS_MAX)
+            return mb_err_set(err, MB_ETOOBIG, "more than %d domains", DB_JOB_FILTER_DOMAINS_MAX);
+        if (f->n_domains == 0) {
+            buf_puts(b, " AND 0");
+        } else {
+            buf_puts(b, " AND dest_domain IN (");
+            for (size_t i = 0; i < f->n_domains; i++)
+                buf_puts(b, i ? ", ?" : "?");
+            buf_puts(b, ")");
+        }
+    }
+    return 0;
+}
+
+static void filter_bind(sqlite3_stmt *st, const struct db_job_filter *f, int *i)
+{
+    int n = 2;
+    if (f->query && *f->query) {
+        struct buf pat;
+        buf_init(&pat, 3 * DB_JOB_QUERY_MAX + 8);
+        buf_putc(&pat, '%');
+        for (const char *c = f->query; *c; c++) {
+            if (*c == '%' || *c == '_' || *c == '\\')
+                buf_putc(&pat, '\\');
+            buf_putc(&pat, *c);
+        }
+        buf_putc(&pat, '%');
+        db_bind_text(st, 1, buf_cstr(&pat));
+        buf_fini(&pat);
+    }
+    if (f->state != DB_JOB_ANY)
+        db_bind_text(st, n++, db_job_state_name(f->state));
+    if (f->batch_id)
+        sqlite3_bind_int64(st, n++, f->batch_id);
+    if (f->account_id)
+        sqlite3_bind_int64(st, n++, f->account_id);
+    if (f->restrict_domains) {
+        for (size_t k = 0; k < f->n_domains; k++) {
+            const char *d = f->domains[k];
+            char *low = xstrdup(d ? d : "");
+            for (char *c = low; *c; c++)
+                if (*c >= 'A' && *c <= 'Z')
+                    *c = (char)(*c - 'A' + 'a');
+            db_bind_text(st, n++, low);
+            free(low);
+        }
+    }
+    *i = n;
+}
+
+int db_job_list(struct db *db, const struct db_job_filter *filter, struct db_job_list *list_r,
+                struct mb_err *err)
+{
+    static const struct db_job_filter all;
+    const struct db_job_filter *f = filter ? filter : &all;
+    struct buf where, sql;
+    sqlite3_stmt *cst = NULL, *st = NULL;
+    int opened = 0, next;
+    struct db_job_list list = {0};
+    size_t limit = f->limit ? f->limit : DB_JOB_LIST_DEFAULT, cap = 0;
+    if (limit > DB_JOB_LIST_MAX)
+        limit = DB_JOB_LIST_MAX;
+    buf_init(&where, 64 * 1024);
+    buf_init(&sql, 64 * 1024);
+    int rc = filter_where(f, &where, err);
+    if (rc < 0)
+        goto out;
+    rc = db_read_begin(db, &opened, err);
+    if (rc < 0)
+        goto out;
+
+    buf_printf(&sql, "SELECT count(*) FROM jobs%s", buf_cstr(&where));
+    rc = db_prepare(db, buf_cstr(&sql), &cst, err);
+    if (rc < 0)
+        goto out;
+    filter_bind(cst, f, &next);
+    int s = db_step_first(db, cst);
+    if (s != SQLITE_ROW) {
+        rc = db_fail(db, err, s, "count jobs");
+        goto out;
+    }
+    list.total = sqlite3_column_int64(cst, 0);
+
+    buf_reset(&sql);
+    buf_printf(&sql, "SELECT " JOB_COLS ", NULL FROM jobs%s ORDER BY id DESC LIMIT ? OFFSET ?",
+               buf_cstr(&where));
+    rc = db_prepare(db, buf_cstr(&sql), &st, err);
+    if (rc < 0)
+        goto out;
+    filter_bind(st, f, &next);
+    sqlite3_bind_int64(st, next, (sqlite3_int64)limit);
+    sqlite3_bind_int64(st, next + 1,
+                       (sqlite3_int64)(f->offset > INT64_MAX ? INT64_MAX : f->offset));
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+        if (list.n == cap) {
+            cap = cap ? cap * 2 : 16;
+            list.jobs = xrealloc(list.jobs, cap * sizeof(*list.jobs));
+        }
+        job_read(st, &list.jobs[list.n++], 0);
+    }
+    if (s != SQLITE_DONE) {
+        rc = db_fail(db, err, s, "list jobs");
+        goto out;
+    }
+    *list_r = list;
+    memset(&list, 0, sizeof(list));
+out:
+    sqlite3_finalize(cst);
+    sqlite3_finalize(st);
+    db_read_end(db, opened);
+    db_job_list_fini(&list);
+    buf_fini(&where);
+    buf_fini(&sql);
+    return rc;
+}
+
+int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT state, count(*) FROM jobs GROUP BY state", &st, err);
+    if (rc < 0)
+        return rc;
+    for (int i = 0; i < 5; i++)
+        counts_r[i] = 0;
+    int s;
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+        enum db_job_state js = db_job_state_parse((const char *)sqlite3_column_text(st, 0));
+        int64_t n = sqlite3_column_int64(st, 1);
+        counts_r[js] += n;
+        if (js != DB_JOB_ANY)
+            counts_r[DB_JOB_ANY] += n;
+    }
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "count jobs");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- worker side ---- */
+
+int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
+{
+    int rc = check_text("worker", worker, 0, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                    "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
+                    "attempts = attempts + 1 "
+                    "WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?2 "
+                    "            ORDER BY id LIMIT 1) AND state = 'pending' "
+                    "RETURNING " JOB_COLS ", report",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    db_bind_text(st, 1, worker);
+    sqlite3_bind_int64(st, 2, db_now());
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        job_read(st, job_r, 1);
+        s = sqlite3_step(st);
+        rc = 1;
+        if (s != SQLITE_DONE) {
+            db_job_fini(job_r);
+            rc = db_fail(db, err, s, "claim job");
+        }
+    } else if (s == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = db_fail(db, err, s, "claim job");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now (unused
+ * numbers below the highest one used may be bound freely); *changes_r = rows changed. */
+static int run_update(struct db *db, const char *sql, int64_t id, const char *text, int64_t num,
+                      int *changes_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc < 0)
+        return rc;
+    int np = sqlite3_bind_parameter_count(st);
+    if (np >= 1)
+        sqlite3_bind_int64(st, 1, id);
+    if (np >= 2)
+        db_bind_text(st, 2, text);
+    if (np >= 3)
+        sqlite3_bind_int64(st, 3, num);
+    if (np >= 4)
+        sqlite3_bind_int64(st, 4, db_now());
+    int s = db_step_first(db, st);
+    if (s == SQLITE_DONE)
+        *changes_r = sqlite3_changes(db->h);
+    else
+        rc = db_fail(db, err, s, "update job");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* *state_r = the job's state, or MB_ENOTFOUND. */
+static int job_state(struct db *db, int64_t id, enum db_job_state *state_r, int *has_secret_r,
+                     struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc =
+        db_prepare(db, "SELECT state, source_secret IS NOT NULL FROM jobs WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        *state_r = db_job_state_parse((const char *)sqlite3_column_text(st, 0));
+        if (has_secret_r)
+            *has_secret_r = sqlite3_column_int(st, 1);
+    } else if (s == SQLITE_DONE) {
+        rc = not_found(err, id);
+    } else {
+        rc = db_fail(db, err, s, "job state");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int not_running(struct db *db, int64_t id, struct mb_err *err)
+{
+    enum db_job_state js;
+    int rc = job_state(db, id, &js, NULL, err);
+    if (rc < 0)
+        return rc;
+    return mb_err_set(err, MB_ENOTFOUND, "job %lld is not running (%s)", (long long)id,
+                      db_job_state_name(js));
+}
+
+int db_job_requeue_running(struct db *db, int64_t *n_r, struct mb_err *err)
+{
+    int outer, changes = 0;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = run_update(db,
+                    "INSERT INTO job_log (job_id, ts, level, text) "
+                    "SELECT id, ?4, 'warn', CASE WHEN cancel_requested "
+                    "  THEN 'interrupted by a restart; cancelled as requested' "
+                    "  ELSE 'interrupted by a restart; queued again, resuming where it stopped' "
+                    "END FROM jobs WHERE state = 'running'",
+                    0, NULL, 0, &changes, err);
+    if (rc == 0)
+        rc = run_update(db,
+                        "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
+                        "updated_at = ?4, source_secret = NULL, cancel_requested = 0, "
+                        "current_folder = NULL WHERE state = 'running' AND cancel_requested",
+                        0, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
+    if (rc == 0)
+        rc = run_update(db,
+                        "UPDATE jobs SET state = 'pending', worker = NULL, heartbeat_at = NULL, "
+                        "not_before = 0, updated_at = ?4 WHERE state = 'running'",
+                        0, NULL, 0, &changes, err);
+    rc = db_tx_end(db, outer, rc, err);
+    if (rc == 0 && n_r)
+        *n_r = changes;
+    return rc;
+}
+
+int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counters *c,
+                           const char *current_folder, int *cancel_r, struct mb_err *err)
+{
+    int rc = check_text("current_folder", current_folder, 0, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE jobs SET folders_total = ?2, folders_done = ?3, messages_total = ?4, "
+                    "messages_copied = ?5, messages_skipped = ?6, messages_failed = ?7, "
+                    "bytes_total = ?8, bytes_copied = ?9, current_folder = ?10, "
+                    "heartbeat_at = ?11, updated_at = ?11 "
+                    "WHERE id = ?1 AND state = 'running' RETURNING cancel_requested",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, c->folders_total);
+    sqlite3_bind_int64(st, 3, c->folders_done);
+    sqlite3_bind_int64(st, 4, c->messages_total);
+    sqlite3_bind_int64(st, 5, c->messages_copied);
+    sqlite3_bind_int64(st, 6, c->messages_skipped);
+    sqlite3_bind_int64(st, 7, c->messages_failed);
+    sqlite3_bind_int64(st, 8, c->bytes_total);
+    sqlite3_bind_int64(st, 9, c->bytes_copied);
+    db_bind_text(st, 10, current_folder);
+    sqlite3_bind_int64(st, 11, db_now());
+    int s = db_step_first(db, st);
+    int found = 0;
+    if (s == SQLITE_ROW) {
+        found = 1;
+        if (cancel_r)
+            *cancel_r = sqlite3_column_int(st, 0);
+        s = sqlite3_step(st);
+    }
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "progress update");
+    sqlite3_finalize(st);
+    if (rc == 0 && !found)
+        rc = not_running(db, id, err);
+    return rc;
+}
+
+int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
+                  const char *report, struct mb_err *err)
+{
+    if (state != DB_JOB_DONE && state != DB_JOB_FAILED)
+        return mb_err_set(err, MB_ECONFIG, "a job can only finish done or failed");
+    int rc = check_text("error", error, 0, err);
+    if (rc < 0)
+        return rc;
+    if (report && strlen(report) > DB_JOB_REPORT_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "report larger than %d bytes", DB_JOB_REPORT_MAX);
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+                    "updated_at = ?5, heartbeat_at = ?5, source_secret = NULL, "
+                    "current_folder = NULL, cancel_requested = 0 "
+                    "WHERE id = ?1 AND state = 'running'",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    db_bind_text(st, 2, db_job_state_name(state));
+    db_bind_text(st, 3, error);
+    db_bind_text(st, 4, report);
+    sqlite3_bind_int64(st, 5, db_now());
+    int s = db_step_first(db, st);
+    int changes = 0;
+    if (s == SQLITE_DONE)
+        changes = sqlite3_changes(db->h);
+    else
+        rc = db_fail(db, err, s, "finish job");
+    sqlite3_finalize(st);
+    if (rc == 0 && changes == 0)
+        rc = not_running(db, id, err);
+    return rc;
+}
+
+int db_job_defer(struct db *db, int64_t id, int64_t not_before, const char *error,
+                 struct mb_err *err)
+{
+    int changes = 0;
+    int rc = check_text("error", error, 0, err);
+    if (rc == 0)
+        rc = run_update(db,
+                        "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                        "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                        "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
+                        id, error, not_before, &changes, err);
+    if (rc == 0 && changes == 0)
+        rc = not_running(db, id, err);
+    return rc;
+}
+
+/* ---- user side ---- */
+
+int db_job_request_cancel(struct db *db, int64_t id, enum db_job_state *state_r, struct mb_err *err)
+{
+    int outer, changes = 0;
+    enum db_job_state js = DB_JOB_ANY;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = job_state(db, id, &js, NULL, err);
+    if (rc == 0 && js == DB_JOB_PENDING) {
+        rc = run_update(db,
+                        "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
+                        "updated_at = ?4, source_secret = NULL, not_before = 0 "
+                        "WHERE id = ?1 AND state = 'pending'",
+                        id, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
+        js = DB_JOB_FAILED;
+    } else if (rc == 0 && js == DB_JOB_RUNNING) {
+        rc = run_update(db,
+                        "UPDATE jobs SET cancel_requested = 1, updated_at = ?4 "
+                        "WHERE id = ?1",
+                        id, NULL, 0, &changes, err);
+    }
+    rc = db_tx_end(db, outer, rc, err);
+    if (rc == 0 && state_r)
+        *state_r = js;
+    return rc;
+}
+
+int db_job_cancel_requested(struct db *db, int64_t id, int *flag_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT cancel_requested FROM jobs WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW)
+        *flag_r = sqlite3_column_int(st, 0);
+    else if (s == SQLITE_DONE)
+        rc = not_found(err, id);
+    else
+        rc = db_fail(db, err, s, "cancel flag");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t secret_len,
+                 struct mb_err *err)
+{
+    if (secret && secret_len > DB_JOB_SECRET_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "secret larger than %d bytes", DB_JOB_SECRET_MAX);
+    int outer, has_secret = 0;
+    enum db_job_state js;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = job_state(db, id, &js, &has_secret, err);
+    if (rc == 0 && (js == DB_JOB_PENDING || js == DB_JOB_RUNNING))
+        rc = mb_err_set(err, MB_ECONFIG,
+                        "job %lld is %s: only a failed or done job can be "
+                        "retried",
+                        (long long)id, db_job_state_name(js));
+    if (rc == 0 && !secret && !has_secret)
+        rc = mb_err_set(err, MB_ECONFIG,
+                        "job %lld: the source password is needed to retry "
+                        "(it was erased when the job ended)",
+                        (long long)id);
+    sqlite3_stmt *st = NULL;
+    if (rc == 0)
+        rc = db_prepare(db,
+                        "UPDATE jobs SET state = 'pending', error = NULL, report = NULL, "
+                        "folders_total = 0, folders_done = 0, messages_total = 0, "
+                        "messages_copied = 0, messages_skipped = 0, messages_failed = 0, "
+                        "bytes_total = 0, bytes_copied = 0, current_folder = NULL, "
+                        "attempts = 0, not_before = 0, started_at = NULL, finished_at = NULL, "
+                        "cancel_requested = 0, worker = NULL, heartbeat_at = NULL, "
+                        "updated_at = ?3, source_secret = coalesce(?2, source_secret) "
+                        "WHERE id = ?1",
+                        &st, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        db_bind_blob(st, 2, secret, secret_len);
+        sqlite3_bind_int64(st, 3, db_now());
+        int s = sqlite3_step(st);
+        if (s != SQLITE_DONE)
+            rc = db_fail(db, err, s, "retry job");
+    }
+    sqlite3_finalize(st);
+    return db_tx_end(db, outer, rc, err);
+}
+
+int db_job_delete(struct db *db, int64_t id, struct mb_err *err)
+{
+    int outer, changes = 0;
+    enum db_job_state js;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = job_state(db, id, &js, NULL, err);
+    if (rc == 0 && js == DB_JOB_RUNNING)
+        rc = mb_err_set(err, MB_ECONFIG, "job %lld is running: cancel it first", (long long)id);
+    if (rc == 0)
+        rc = run_update(db, "DELETE FROM jobs WHERE id = ?1", id, NULL, 0, &changes, err);
+    return db_tx_end(db, outer, rc, err);
+}
+
+int db_job_get_secret(struct db *db, int64_t id, unsigned char **blob_r, size_t *len_r,
+                      struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT source_secret FROM jobs WHERE id = ?1", &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    *blob_r = NULL;
+    *len_r = 0;
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        const void *p = sqlite3_column_blob(st, 0);
+        size_t n = (size_t)sqlite3_column_bytes(st, 0);
+        if (p || sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+            *blob_r = xmalloc(n ? n : 1);
+            if (n)
+                memcpy(*blob_r, p, n);
+            *len_r = n;
+        }
+    } else if (s == SQLITE_DONE) {
+        rc = not_found(err, id);
+    } else {
+        rc = db_fail(db, err, s, "get secret");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_job_set_secret(struct db *db, int64_t id, const unsigned char *blob, size_t len,
+                      struct mb_err *err)
+{
+    if (blob && len > DB_JOB_SECRET_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "secret larger than %d bytes", DB_JOB_SECRET_MAX);
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "UPDATE jobs SET source_secret = ?2, updated_at = ?3 WHERE id = ?1",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, id);
+    db_bind_blob(st, 2, blob, len);
+    sqlite3_bind_int64(st, 3, db_now());
+    int s = db_step_first(db, st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "set secret");
+    else if (sqlite3_changes(db->h) == 0)
+        rc = not_found(err, id);
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -1,0 +1,136 @@
+/* db_migrations: schema history. HOW TO CHANGE THE SCHEMA
+ *
+ *   1. Append a new entry at the END of db_migrations[] below: { "what it does", SQL, fn }.
+ *      SQL may hold several statements; fn (optional) runs after the SQL, in the same
+ *      transaction, for changes that need code (e.g. rewriting rows).
+ *   2. Never edit, reorder or delete an entry that has been committed: databases in the field
+ *      already carry its effect and their user_version counts it.
+ *   3. Do not put BEGIN/COMMIT or PRAGMA journal_mode in a step (db_open wraps each step in
+ *      BEGIN IMMEDIATE ... COMMIT with the user_version bump).
+ *   4. SQLite's ALTER TABLE is limited: ADD COLUMN with a constant default is fine; anything
+ *      else is the 12-step "create new table, copy, drop, rename" dance
+ * (sqlite.org/lang_altertable.html).
+ *   5. Add a test in tests/unit/test_db.c that reads what the new step produced.
+ *
+ * Times are INTEGER unix seconds (UTC). Booleans are INTEGER 0/1. */
+#include "db/db_migrations.h"
+
+/* Version 1: the initial schema. */
+static const char schema_v1[] =
+    "CREATE TABLE accounts ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  pwhash TEXT NOT NULL,"
+    "  admin INTEGER NOT NULL DEFAULT 0 CHECK (admin IN (0, 1)),"
+    "  created_at INTEGER NOT NULL"
+    ");"
+    "CREATE TABLE account_domains ("
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  domain TEXT NOT NULL,"
+    "  PRIMARY KEY (account_id, domain)"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX account_domains_domain ON account_domains(domain);"
+
+    "CREATE TABLE batches ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  filename TEXT,"
+    "  rows INTEGER NOT NULL DEFAULT 0"
+    ");"
+    "CREATE INDEX batches_account ON batches(account_id);"
+
+    /* dest_domain: lower-case domain of dest_login, written by db_job_insert, for the
+     * per-account domain restriction. not_before: a deferred retry is not claimed before.
+     * source_secret: AES-GCM box of the source password, NULL once erased. */
+    "CREATE TABLE jobs ("
+    "  id INTEGER PRIMARY KEY AUTOINCREMENT,"
+    "  batch_id INTEGER REFERENCES batches(id) ON DELETE SET NULL,"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+    "  state TEXT NOT NULL DEFAULT 'pending'"
+    "    CHECK (state IN ('pending', 'running', 'failed', 'done')),"
+    "  error TEXT,"
+    "  source_host TEXT NOT NULL,"
+    "  source_port INTEGER NOT NULL CHECK (source_port BETWEEN 1 AND 65535),"
+    "  source_tls TEXT NOT NULL,"
+    "  insecure INTEGER NOT NULL DEFAULT 0 CHECK (insecure IN (0, 1)),"
+    "  source_login TEXT NOT NULL,"
+    "  source_secret BLOB,"
+    "  server_type TEXT NOT NULL,"
+    "  dest_login TEXT NOT NULL,"
+    "  dest_domain TEXT NOT NULL,"
+    "  subscribed_only INTEGER NOT NULL DEFAULT 0 CHECK (subscribed_only IN (0, 1)),"
+    "  created_at INTEGER NOT NULL,"
+    "  updated_at INTEGER NOT NULL,"
+    "  started_at INTEGER,"
+    "  finished_at INTEGER,"
+    "  not_before INTEGER NOT NULL DEFAULT 0,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  cancel_requested INTEGER NOT NULL DEFAULT 0,"
+    "  worker TEXT,"
+    "  heartbeat_at INTEGER,"
+    "  folders_total INTEGER NOT NULL DEFAULT 0,"
+    "  folders_done INTEGER NOT NULL DEFAULT 0,"
+    "  messages_total INTEGER NOT NULL DEFAULT 0,"
+    "  messages_copied INTEGER NOT NULL DEFAULT 0,"
+    "  messages_skipped INTEGER NOT NULL DEFAULT 0,"
+    "  messages_failed INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_total INTEGER NOT NULL DEFAULT 0,"
+    "  bytes_copied INTEGER NOT NULL DEFAULT 0,"
+    "  current_folder TEXT,"
+    "  report TEXT"
+    ");"
+    /* claim (state = 'pending' ORDER BY id) and listing by state, newest first */
+    "CREATE INDEX jobs_state ON jobs(state, id);"
+    "CREATE INDEX jobs_batch ON jobs(batch_id, id);"
+    "CREATE INDEX jobs_created ON jobs(created_at);"
+    "CREATE INDEX jobs_account ON jobs(account_id);"
+    "CREATE INDEX jobs_domain ON jobs(dest_domain, id);"
+
+    "CREATE TABLE job_log ("
+    "  id INTEGER PRIMARY KEY,"
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  ts INTEGER NOT NULL,"
+    "  level TEXT NOT NULL CHECK (level IN ('debug', 'info', 'warn', 'error')),"
+    "  text TEXT NOT NULL"
+    ");"
+    "CREATE INDEX job_log_job ON job_log(job_id, id);"
+
+    /* One row per source message a job has dealt with. state: 0 in flight (APPEND may have
+     * been sent), 1 copied (or found already on the destination), 2 failed (refused).
+     * dest_uidvalidity/dest_uidnext: destination folder's UIDVALIDITY and UIDNEXT read just
+     * before the window of APPENDs that carries this message: the recovery key. */
+    "CREATE TABLE msgmap ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  folder TEXT NOT NULL,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uid INTEGER NOT NULL,"
+    "  state INTEGER NOT NULL CHECK (state IN (0, 1, 2)),"
+    "  dest_folder TEXT,"
+    "  dest_uidvalidity INTEGER,"
+    "  dest_uidnext INTEGER,"
+    "  dest_uid INTEGER,"
+    "  size INTEGER NOT NULL DEFAULT 0,"
+    "  hash BLOB,"
+    "  message_id TEXT,"
+    "  internaldate INTEGER,"
+    "  error TEXT,"
+    "  PRIMARY KEY (job_id, folder, uidvalidity, uid)"
+    ") WITHOUT ROWID;"
+
+    "CREATE TABLE sessions ("
+    "  token_hash BLOB PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  csrf TEXT NOT NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  expires_at INTEGER NOT NULL"
+    ") WITHOUT ROWID;"
+    "CREATE INDEX sessions_account ON sessions(account_id);"
+    "CREATE INDEX sessions_expires ON sessions(expires_at);";
+
+const struct db_migration db_migrations[] = {
+    {"initial schema", schema_v1, NULL},
+    /* Append new steps here. */
+};
+
+const size_t db_migrations_count = sizeof(db_migrations) / sizeof(db_migrations[0]);
