@@ -1,0 +1,96 @@
+/* mig: the migration engine's public face — one mailbox copied from a source IMAP server
+ * into the destination platform (through the master credential), exactly once, resumable.
+ *
+ * Used by `migrabox migrate` (foreground), by the workers of `migrabox serve`
+ * (jobs/job_worker.c) and by « Tester la connexion » (mig_check).
+ *
+ * Threads: every call is self-contained (its own IMAP connections and the caller's own
+ * struct db); the config is shared read-only. */
+#ifndef MB_MIG_H
+#define MB_MIG_H
+
+#include <stdatomic.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/mb_err.h"
+#include "base/secret.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "db/db_job.h"
+#include "migrate/mig_preset.h"
+
+enum mig_tls {
+    MIG_TLS_AUTO = 0,   /* port 993 -> implicit TLS, any other port -> STARTTLS (required) */
+    MIG_TLS_IMPLICIT,
+    MIG_TLS_STARTTLS,
+    MIG_TLS_NONE,       /* plaintext: only when asked explicitly */
+};
+
+/* "auto" | "implicit" | "starttls" | "none" -> 0 and *tls_r, or MB_ECONFIG. */
+int mig_tls_parse(const char *s, enum mig_tls *tls_r);
+const char *mig_tls_name(enum mig_tls tls);
+
+struct mig_request {
+    const char *source_host;       /* empty/NULL: the preset's default host, if any */
+    unsigned source_port;          /* 0: 993 */
+    enum mig_tls source_tls;
+    int insecure;                  /* do not verify the source's certificate */
+    const char *source_login;
+    const struct secret *source_password;
+    const struct mig_preset *preset;
+    const char *dest_login;        /* full address of the destination mailbox */
+    int subscribed_only;
+};
+
+/* Parse "host", "host:port", "[v6]:port" into host_r (size n) and *port_r (0 if absent).
+ * MB_ECONFIG on a malformed value. */
+int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r);
+
+/* Progress and control hooks, all optional (NULL). Called from the migrating thread. */
+struct mig_hooks {
+    void *ctx;
+    /* Counters changed; called at most about once a second, and at the end. Return non-zero
+     * to request cancellation (e.g. the user pressed « Annuler »). */
+    int (*progress)(void *ctx, const struct db_job_counters *c, const char *current_folder);
+    /* A line for the job log (level: "info", "warn", "error"). Never contains a secret. */
+    void (*log)(void *ctx, const char *level, const char *text);
+    /* Set to non-zero from any thread to cancel promptly (e.g. SIGINT, shutdown). */
+    atomic_int *cancel;
+};
+
+struct mig_result {
+    enum db_job_state state;       /* DB_JOB_DONE or DB_JOB_FAILED */
+    int transient;                 /* failed for a reason worth retrying later */
+    char error[MB_ERR_LEN];        /* why it failed, in words a customer understands */
+    struct db_job_counters counters;
+    char *report;                  /* JSON report (per-folder counts, refused messages) */
+};
+void mig_result_fini(struct mig_result *res);
+
+/* Run (or resume) the migration of job job_id: its message map in db makes a re-run copy
+ * only what is missing. Fills res; returns 0 when the run reached a final verdict (res->state
+ * says which), or a negative mb_errc for a local failure (database...). */
+int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struct mig_request *req,
+            const struct mig_hooks *hooks, struct mig_result *res, struct mb_err *err);
+
+/* « Tester la connexion »: log in to both sides, size the source, queue nothing. */
+struct mig_check_folder {
+    char *name;                    /* UTF-8 */
+    int64_t messages;
+    int64_t bytes;                 /* -1 when the server cannot tell cheaply */
+};
+struct mig_check_result {
+    int source_ok;
+    char source_error[MB_ERR_LEN];
+    struct mig_check_folder *folders;
+    size_t n_folders;
+    int64_t messages, bytes;
+    int dest_ok;
+    char dest_error[MB_ERR_LEN];
+};
+int mig_check(const struct config *cfg, const struct mig_request *req,
+              struct mig_check_result *res);
+void mig_check_result_fini(struct mig_check_result *res);
+
+#endif
