@@ -1,0 +1,159 @@
+/* imap_internal: what imap_client.c, imap_fetch.c and imap_append.c share. Not for use
+ * outside src/imap. */
+#ifndef MB_IMAP_INTERNAL_H
+#define MB_IMAP_INTERNAL_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/buf.h"
+#include "base/mb_err.h"
+#include "imap/imap_append.h"
+#include "imap/imap_client.h"
+#include "imap/imap_parser.h"
+#include "imap/imap_resp.h"
+#include "net/net_conn.h"
+
+#define IMAP_TAG_LEN 16
+#define IMAP_APPEND_WINDOW_MAX 64
+#define IMAP_MULTIAPPEND_MAX 64
+
+/* What to do with a "+" while waiting for a tagged answer. */
+enum imap_cont_action {
+    IMAP_CONT_FAIL,   /* unexpected: protocol error */
+    IMAP_CONT_CANCEL, /* SASL: answer "*" (cancel) */
+    IMAP_CONT_EMPTY,  /* SASL XOAUTH2 error challenge: answer an empty line */
+};
+
+/* Where literal bytes go (set by the literal begin hook). */
+enum imap_lit_mode {
+    IMAP_LIT_NONE,
+    IMAP_LIT_DISCARD,
+    IMAP_LIT_HOOK,
+};
+
+/* A literal begin hook (fetch): return IMAP_LITERAL_INLINE / IMAP_LITERAL_STREAM (then
+ * chunk/end hooks get the data), IMAP_LIT_HOOK_DEFAULT for the default handling, or < 0 to
+ * abort (after imap_client_abort). */
+#define IMAP_LIT_HOOK_DEFAULT 2
+struct imap_lit_hooks {
+    int (*begin)(struct imap_client *c, struct imap_parser *p, uint64_t size);
+    int (*chunk)(struct imap_client *c, const char *d, size_t n);
+    int (*end)(struct imap_client *c);
+};
+
+struct imap_inflight {
+    char tag[IMAP_TAG_LEN];
+    size_t n;             /* messages in this APPEND (MULTIAPPEND > 1) */
+};
+
+struct imap_append_state {
+    imap_append_done_cb *cb;
+    void *cb_ctx;
+    int active;           /* between begin and end */
+    uint64_t left;        /* literal bytes still to write */
+    char tag[IMAP_TAG_LEN]; /* tag of the command being written */
+    int batch_open;       /* a MULTIAPPEND command waits for more messages or its CRLF */
+    size_t batch_n;
+    char *batch_mailbox;
+    struct imap_inflight q[IMAP_APPEND_WINDOW_MAX + 1];
+    size_t qhead, qlen;   /* commands sent and not answered */
+    void *cookies[(IMAP_APPEND_WINDOW_MAX + 1) * IMAP_MULTIAPPEND_MAX];
+    size_t chead, clen;   /* cookies of the messages of those commands, in order */
+};
+
+struct imap_client {
+    char *host;
+    unsigned port;
+    enum imap_security security;
+    char *ca_file;
+    int insecure;
+    int connect_timeout_ms, io_timeout_ms;
+    unsigned append_window, multiappend_max;
+    int no_literal_plus;
+    uint64_t spool_max;
+    char *spool_dir;
+    struct imap_parser_limits limits;
+    imap_trace_cb *trace;
+    void *trace_ctx;
+
+    struct net_conn *conn;
+    struct imap_parser *parser;
+    size_t rpos, rlen;
+    unsigned next_tag;
+    struct buf caps;          /* " CAP1 CAP2 " upper-cased */
+    unsigned caps_gen;
+    int authenticated;
+    int broken;
+    struct mb_err broken_err;
+    int bye;
+    char bye_text[200];
+    enum imap_code last_code;
+    char alert[200];
+    char *server_id;
+
+    enum imap_lit_mode lit_mode;
+    const struct imap_lit_hooks *lit_hooks;
+    void *hook_ctx;
+    int abort_code;           /* set by a hook that aborts the parse */
+    struct mb_err abort_err;
+
+    imap_untagged_cb *untagged;
+    void *untagged_ctx;
+
+    struct imap_append_state app;
+
+    char rbuf[IMAP_CLIENT_RBUF_SIZE];
+};
+
+/* A command being built: the wire text and its trace (secrets redacted). */
+struct imap_cmd {
+    char tag[IMAP_TAG_LEN];
+    struct buf line;
+    struct buf trace;
+};
+
+/* Broken connection: record, fail in-flight appends (MB_ECONN), fill err. Returns code. */
+int imap_client_fail(struct imap_client *c, int code, struct mb_err *err, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+/* 0, or the broken error. */
+int imap_client_check(struct imap_client *c, struct mb_err *err);
+/* Hook-side abort: remember code and message; the parse then fails with them. */
+void imap_client_abort(struct imap_client *c, int code, const struct mb_err *why);
+int imap_client_write(struct imap_client *c, const void *p, size_t n, struct mb_err *err);
+void imap_client_trace(struct imap_client *c, char dir, const char *line);
+/* Read one complete response (blocking). Handles CAPABILITY, BYE, ALERT on the way. */
+int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_r,
+                          struct mb_err *err);
+/* Handle a response nobody waits for: append completions, then the untagged hook. */
+int imap_client_dispatch(struct imap_client *c, const struct imap_response *r,
+                         struct mb_err *err);
+/* Wait for the tagged answer of tag; grade it in ctx (0 on OK) with the server's text in err. */
+int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_resp_ctx ctx,
+                            enum imap_cont_action cont, struct mb_err *err);
+/* Wait for "+" to tag; a tagged answer to tag instead is graded (never 0: MB_EPROTO for OK). */
+int imap_client_wait_cont(struct imap_client *c, const char *tag, enum imap_resp_ctx ctx,
+                          struct mb_err *err);
+
+void imap_client_cmd_begin(struct imap_client *c, struct imap_cmd *cmd, const char *verb);
+void imap_client_cmd_raw(struct imap_cmd *cmd, const char *text);
+/* Append " " + s as a quoted string or a literal. secret: redacted in the trace, and sent as
+ * a literal rather than an escaped quoted string when it has '"' or '\'. */
+int imap_client_cmd_string(struct imap_client *c, struct imap_cmd *cmd, const char *s, size_t len,
+                           int secret, enum imap_resp_ctx ctx, struct mb_err *err);
+/* CRLF, send, wait for the tagged answer. Frees cmd. */
+int imap_client_cmd_run(struct imap_client *c, struct imap_cmd *cmd, enum imap_resp_ctx ctx,
+                        struct mb_err *err);
+void imap_client_cmd_fini(struct imap_cmd *cmd);
+/* 1 if a non-synchronizing literal of len bytes may be sent. */
+int imap_client_literal_plus_ok(const struct imap_client *c, uint64_t len);
+/* Grade a tagged answer into err (0 for OK). */
+int imap_client_grade(struct imap_client *c, const struct imap_response *r,
+                      enum imap_resp_ctx ctx, struct mb_err *err);
+
+/* imap_append.c */
+int imap_append_on_tagged(struct imap_client *c, const struct imap_response *r);
+void imap_append_fail_all(struct imap_client *c, int code, const char *msg);
+int imap_append_busy(const struct imap_client *c);
+
+#endif
