@@ -13,6 +13,7 @@ PKGS=(
     clang libclang-rt-14-dev valgrind
     dovecot-imapd isync openssl curl python3 sqlite3
     systemd man-db groff-base
+    chromium
 )
 
 # deb-src: the same archives as the binary entries, as Types: deb-src.

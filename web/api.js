@@ -106,3 +106,20 @@ export function errorList(err) {
         return err.data.errors.filter((e) => e && typeof e === 'object');
     return [];
 }
+
+// Show err in el, as a translatable message when it is one of ours (so a language switch
+// updates it), or as the server's own words.
+export function showErrorIn(el, err) {
+    el.hidden = false;
+    delete el.dataset.i18nArgs;
+    if (err instanceof ApiError && err.kind === 'network') {
+        el.dataset.i18n = 'err.network';
+        el.textContent = t('err.network');
+    } else if (err instanceof ApiError && err.status === 413) {
+        el.dataset.i18n = 'err.fileTooLarge';
+        el.textContent = t('err.fileTooLarge');
+    } else {
+        delete el.dataset.i18n;
+        el.textContent = errorText(err);
+    }
+}

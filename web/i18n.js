@@ -28,6 +28,7 @@ const fr = {
     'close': 'Fermer',
     'cancel': 'Annuler',
     'required': '(obligatoire)',
+    'colon': '\u00a0: ',
 
     'err.network': 'Serveur injoignable. Vérifiez votre connexion puis réessayez.',
     'err.http': 'Erreur du serveur (HTTP {status}).',
@@ -365,6 +366,7 @@ const en = {
     'close': 'Close',
     'cancel': 'Cancel',
     'required': '(required)',
+    'colon': ': ',
 
     'err.network': 'Server unreachable. Check your connection and try again.',
     'err.http': 'Server error (HTTP {status}).',

@@ -3,10 +3,10 @@
 
 import { t, onLangChange } from '../i18n.js';
 import {
-    h, replace, setI18n, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, timeEl, progressOf,
+    h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
-import { request, ApiError, errorText } from '../api.js';
+import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
 
@@ -48,10 +48,18 @@ export function mount(root, ctx) {
         logBox,
     );
 
-    const showError = (text) => { errEl.hidden = !text; if (text) setRaw(errEl, text); };
+    // showError(ApiError | 'text', fromPoll) shows; showError(null) hides an error that came
+    // from polling (an action's error stays until the next action or poll error).
+    let pollError = false;
+    const showError = (e, fromPoll = false) => {
+        if (!e) { if (pollError) { errEl.hidden = true; pollError = false; } return; }
+        pollError = fromPoll;
+        if (typeof e === 'string') { errEl.hidden = false; setRaw(errEl, e); } else showErrorIn(errEl, e);
+    };
 
     const handlers = {
         done: (kind, j, result) => {
+            errEl.hidden = true;
             if (kind === 'delete') { navigate('#/jobs'); return; }
             if (kind === 'retry' && result && result.id !== undefined && String(result.id) !== String(id)) {
                 navigate(`#/jobs/${result.id}`);
@@ -210,10 +218,10 @@ export function mount(root, ctx) {
                 actionsBox.replaceChildren();
                 return;
             }
-            showError(errorText(err));
+            showError(err, true);
             return;
         }
-        showError('');
+        showError(null);
         if (job && job.state !== j.state) announce(t('jobs.stateChanged', { id, state: t(`state.${j.state}`) }));
         const focusAction = document.activeElement && actionsBox.contains(document.activeElement)
             ? document.activeElement.dataset.action : null;
@@ -228,7 +236,7 @@ export function mount(root, ctx) {
             const res = await request('GET', `/api/jobs/${encodeURIComponent(id)}/log?after=${lastLogId}`);
             appendLog(Array.isArray(res && res.lines) ? res.lines : []);
         } catch (err) {
-            if (!(err instanceof ApiError && err.status === 401)) showError(errorText(err));
+            if (!(err instanceof ApiError && err.status === 401)) showError(err, true);
         }
         // Once final, one more complete round (report and last log lines), then stop.
         if (FINAL.has(job.state)) {

@@ -7,7 +7,7 @@ import {
     h, replace, setI18n, setRaw, fmtInt, fmtBytes, timeEl, progressOf, badge, typeLabel,
     hostLabel, poller, debounce, STATES,
 } from '../util.js';
-import { request, ApiError, errorText } from '../api.js';
+import { request, ApiError, showErrorIn } from '../api.js';
 import { announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
 
@@ -113,14 +113,18 @@ export function mount(root, ctx) {
         history.replaceState(null, '', `#/jobs${s ? '?' + s : ''}`);
     };
 
-    const showError = (text) => {
-        errEl.hidden = !text;
-        if (text) setRaw(errEl, text);
+    // showError(ApiError | 'text', fromPoll) shows; showError(null) hides an error that came
+    // from polling (an action's error stays until the next action or poll error).
+    let pollError = false;
+    const showError = (e, fromPoll = false) => {
+        if (!e) { if (pollError) { errEl.hidden = true; pollError = false; } return; }
+        pollError = fromPoll;
+        if (typeof e === 'string') { errEl.hidden = false; setRaw(errEl, e); } else showErrorIn(errEl, e);
     };
 
     // --- rows ---
     const handlers = {
-        done: () => poll.now(),
+        done: () => { errEl.hidden = true; poll.now(); },
         error: (text) => showError(text),
     };
 
@@ -234,10 +238,10 @@ export function mount(root, ctx) {
             res = await request('GET', `/api/jobs?${apiQuery(f, f.limit, offset)}`);
         } catch (err) {
             if (err instanceof ApiError && err.status === 401) return;
-            showError(errorText(err));
+            showError(err, true);
             return;
         }
-        showError('');
+        showError(null);
         const jobs = Array.isArray(res && res.jobs) ? res.jobs : [];
         const total = Number(res && res.total) || 0;
         // Past the last page (jobs deleted, filter changed): go back to the last one.
@@ -349,7 +353,7 @@ async function exportCsv(f, btn, showError) {
     } catch (err) {
         btn.disabled = false;
         setI18n(btn, 'jobs.export');
-        if (!(err instanceof ApiError && err.status === 401)) showError(errorText(err));
+        if (!(err instanceof ApiError && err.status === 401)) showError(err);
         return;
     }
     const blob = new Blob([jobsToCsv(all)], { type: 'text/csv;charset=utf-8' });

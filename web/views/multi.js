@@ -103,9 +103,10 @@ export function mount(root, ctx) {
                     h('ol.error-list', errs.map((e) => {
                         const li = h('li');
                         const message = e.message || '';
-                        if (e.line !== undefined && e.line !== null && e.column !== undefined && e.column !== null)
+                        // column 0 (or absent) = the whole row.
+                        if (Number(e.line) > 0 && Number(e.column) > 0)
                             setI18n(li, 'err.lineCol', { line: e.line, column: e.column, message });
-                        else if (e.line !== undefined && e.line !== null)
+                        else if (Number(e.line) > 0)
                             setI18n(li, 'err.line', { line: e.line, message });
                         else setRaw(li, message);
                         return li;

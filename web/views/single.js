@@ -10,6 +10,12 @@ import { navigate, announce } from '../app.js';
 
 const TLS_MODES = ['auto', 'implicit', 'starttls', 'none'];
 
+const FIELD_LABELS = {
+    source_host: 'single.host', source_login: 'single.login', source_password: 'single.password',
+    server_type: 'single.type', dest_login: 'single.dest', subscribed_only: 'single.subscribed',
+    source_tls: 'single.tls', insecure: 'single.insecure',
+};
+
 // API field name → input id.
 const FIELD_IDS = {
     source_host: 'f-host', source_login: 'f-login', source_password: 'f-password',
@@ -176,7 +182,15 @@ export function mount(root, ctx) {
             const id = FIELD_IDS[it.field];
             const input = id && document.getElementById(id);
             const target = input ? h('a', { href: `#${id}` }) : h('span');
-            if (it.key) setI18n(target, it.key, it.args); else setRaw(target, it.message);
+            if (it.key) {
+                setI18n(target, it.key, it.args);
+            } else if (FIELD_LABELS[it.field]) {
+                // A server message about a field: name the field first.
+                target.append(h('span', { i18n: FIELD_LABELS[it.field] }), h('span', { i18n: 'colon' }),
+                    h('span', { text: it.message }));
+            } else {
+                setRaw(target, it.message);
+            }
             if (input) {
                 input.setAttribute('aria-invalid', 'true');
                 const fe = document.getElementById(`${id}-err`);
