@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "imap/imap_parser.h"
+#include "imap/imap_resp.h"
 
 struct fz {
     uint64_t stream_over;
@@ -37,6 +38,21 @@ static void walk(struct fz *f, const struct imap_arg *a, size_t n)
 
 static void walk_resp(struct fz *f, const struct imap_response *r)
 {
+    /* the response helpers the client uses on every answer */
+    char d[256];
+    imap_resp_describe(r, d, sizeof(d));
+    mix(f, d, strlen(d));
+    imap_resp_format(r, d, sizeof(d));
+    mix(f, d, strlen(d));
+    int g = imap_resp_grade(IMAP_RESP_CTX_APPEND, r) + (int)imap_resp_code(r);
+    uint64_t ms;
+    g += imap_resp_is_throttled(r, &ms);
+    mix(f, &g, sizeof(g));
+    if (r->nargs >= 3 && r->args[2].type == IMAP_ARG_LIST) {
+        uint64_t v = 0;
+        imap_resp_number(imap_resp_pair(r->args[2].list, r->args[2].count, "UID"), UINT32_MAX, &v);
+        mix(f, &v, sizeof(v));
+    }
     unsigned v[2] = {r->type, r->status};
     mix(f, v, sizeof(v));
     mix(f, r->tag, strlen(r->tag));
