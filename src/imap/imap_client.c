@@ -1108,7 +1108,8 @@ static int status_cb(void *ctx, const struct imap_response *r)
     } items[] = {
         {"MESSAGES", IMAP_STATUS_HAS_MESSAGES, offsetof(struct imap_status_info, messages)},
         {"UIDNEXT", IMAP_STATUS_HAS_UIDNEXT, offsetof(struct imap_status_info, uidnext)},
-        {"UIDVALIDITY", IMAP_STATUS_HAS_UIDVALIDITY, offsetof(struct imap_status_info, uidvalidity)},
+        {"UIDVALIDITY", IMAP_STATUS_HAS_UIDVALIDITY,
+         offsetof(struct imap_status_info, uidvalidity)},
         {"UNSEEN", IMAP_STATUS_HAS_UNSEEN, offsetof(struct imap_status_info, unseen)},
     };
     for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {

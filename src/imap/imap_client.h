@@ -191,7 +191,7 @@ struct imap_mailbox {
     uint32_t uidvalidity;
     uint32_t uidnext;          /* 0 when the server did not say */
     int read_only;
-    char *flags;               /* FLAGS list content, e.g. "\\Answered \\Seen $Label1"; never NULL */
+    char *flags;               /* FLAGS content ("\\Answered \\Seen $Label1"); never NULL */
     char *permanentflags;      /* PERMANENTFLAGS content; NULL when not sent */
 };
 /* SELECT (read_only = 0) or EXAMINE (read_only = 1). NO → MB_EFOLDER. */

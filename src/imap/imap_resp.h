@@ -52,8 +52,10 @@ enum imap_code {
 /* What the failed command was about, for grading. */
 enum imap_resp_ctx {
     IMAP_RESP_CTX_GENERIC, /* CAPABILITY, ID, NAMESPACE, LIST, NOOP...: NO → MB_EPROTO */
-    IMAP_RESP_CTX_AUTH,    /* LOGIN, AUTHENTICATE: NO → MB_EAUTH (AUTHORIZATIONFAILED → ENOTFOUND) */
-    IMAP_RESP_CTX_FOLDER,  /* SELECT, EXAMINE, CREATE, SUBSCRIBE, STATUS, FETCH, SEARCH: NO → EFOLDER */
+    IMAP_RESP_CTX_AUTH,    /* LOGIN, AUTHENTICATE: NO → MB_EAUTH
+                              ([AUTHORIZATIONFAILED] → MB_ENOTFOUND) */
+    IMAP_RESP_CTX_FOLDER,  /* SELECT, EXAMINE, CREATE, SUBSCRIBE, STATUS, FETCH, SEARCH:
+                              NO → MB_EFOLDER */
     IMAP_RESP_CTX_APPEND,  /* APPEND: NO → MB_EMSG unless the folder or account is the problem */
 };
 

@@ -7,7 +7,8 @@
  *             [--no-literal-plus] [--window N] [--uids SET]
  * Passwords: SRC_PASS, DST_PASS in the environment (with --dst-master, DST_PASS is the master
  * password and the login is AUTHENTICATE PLAIN with authzid V).
- * DSTBOX is created when missing. Prints one "copied uid=N size=S sha256=H dst_uid=D" line per message, then
+ * DSTBOX is created when missing. Prints one "copied uid=N sha256=H dst_uid=D" line per
+ * message, then
  * "rss before_kb=A after_kb=B delta_kb=C" (VmHWM from /proc/self/status), "messages N bytes B
  * seconds T". Exit 0 when every message was appended. */
 #include <stdint.h>
