@@ -1,14 +1,362 @@
+/* migrabox migrate: one migration in the foreground, with the same engine as the workers.
+ * Progress on stderr, one JSON summary object on stdout, exit 0 when it ends TERMINÉE.
+ * The job is kept in the database of data_dir, so running the same migration again (same
+ * source host, port, login and destination) copies only what is missing. */
+#include <errno.h>
+#include <getopt.h>
+#include <signal.h>
+#include <stdatomic.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
 
+#include "base/buf.h"
+#include "base/secret.h"
+#include "base/xalloc.h"
 #include "cli.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "db/db_job.h"
+#include "db/db_log.h"
+#include "json/json_read.h"
+#include "json/json_write.h"
+#include "log/log.h"
+#include "migrate/mig.h"
+
+static const char usage[] =
+    "usage: migrabox migrate [-c FILE] --source-host HOST[:PORT] --source-user LOGIN\n"
+    "                        --type gmail|exchange|office|domino|defaut --dest-user ADDRESS\n"
+    "                        [--subscribed-only] [--source-tls auto|implicit|starttls|none]\n"
+    "                        [--insecure] [--source-password-file FILE] [--quiet]\n"
+    "\n"
+    "Copy one mailbox in the foreground. The source password is read from the environment\n"
+    "variable MIGRABOX_SOURCE_PASSWORD or from --source-password-file (never from the\n"
+    "command line). HOST without a port means 993 with implicit TLS; gmail and office have\n"
+    "default hosts. TLS auto: port 993 -> implicit TLS, other ports -> STARTTLS (required);\n"
+    "plaintext needs --source-tls none.\n"
+    "\n"
+    "Progress goes to stderr; a JSON summary goes to stdout:\n"
+    "  {\"state\":\"done\"|\"failed\",\"error\":...,\"folders\":N,\"copied\":N,\"skipped\":N,\n"
+    "   \"failed\":N,\"bytes\":N,...}\n"
+    "Exit status: 0 done (TERMINÉE), 1 failed (ÉCHOUÉE), 2 usage or configuration error.\n"
+    "Running the same migration again copies only what is missing (skipped = already there).\n";
+
+static atomic_int cancel_flag;
+
+static void on_signal(int sig)
+{
+    (void)sig;
+    atomic_store(&cancel_flag, 1);
+}
+
+struct cli_ctx {
+    struct db *db;
+    int64_t job;
+    int quiet;
+};
+
+static void fmt_bytes(int64_t b, char *out, size_t n)
+{
+    if (b >= 1 << 30)
+        snprintf(out, n, "%.1f GB", (double)b / (1 << 30));
+    else if (b >= 1 << 20)
+        snprintf(out, n, "%.1f MB", (double)b / (1 << 20));
+    else
+        snprintf(out, n, "%.1f KB", (double)b / 1024);
+}
+
+static int on_progress(void *ctx, const struct db_job_counters *c, const char *folder)
+{
+    struct cli_ctx *cc = ctx;
+    int cancel = 0;
+    struct mb_err err;
+    db_job_progress_update(cc->db, cc->job, c, folder, &cancel, &err);
+    if (!cc->quiet) {
+        char b[32];
+        fmt_bytes(c->bytes_copied, b, sizeof(b));
+        fprintf(stderr, "migrabox: folders %lld/%lld, messages %lld/%lld (%lld skipped, %lld "
+                "refused), %s%s%s\n",
+                (long long)c->folders_done, (long long)c->folders_total,
+                (long long)(c->messages_copied + c->messages_skipped + c->messages_failed),
+                (long long)c->messages_total, (long long)c->messages_skipped,
+                (long long)c->messages_failed, b, folder ? " — " : "", folder ? folder : "");
+    }
+    return cancel;
+}
+
+static void on_log(void *ctx, const char *level, const char *text)
+{
+    struct cli_ctx *cc = ctx;
+    enum db_log_level lv = strcmp(level, "error") == 0  ? DB_LOG_ERROR
+                           : strcmp(level, "warn") == 0 ? DB_LOG_WARN
+                                                        : DB_LOG_INFO;
+    db_log_add(cc->db, cc->job, lv, "%s", text);
+    if (!cc->quiet)
+        fprintf(stderr, "migrabox: %s\n", text);
+}
+
+/* Read the source password: env first, then the file (first line, trailing newline dropped). */
+static int read_password(const char *file, struct secret *out, char *why, size_t n)
+{
+    const char *env = getenv("MIGRABOX_SOURCE_PASSWORD");
+    if (env && *env && !file) {
+        secret_set(out, env, strlen(env));
+        return 0;
+    }
+    if (!file) {
+        snprintf(why, n, "no source password: set MIGRABOX_SOURCE_PASSWORD or use "
+                 "--source-password-file FILE");
+        return -1;
+    }
+    FILE *f = fopen(file, "r");
+    if (!f) {
+        snprintf(why, n, "cannot read %s: %s", file, strerror(errno));
+        return -1;
+    }
+    char buf[4097];
+    size_t len = fread(buf, 1, sizeof(buf) - 1, f);
+    fclose(f);
+    buf[len] = '\0';
+    size_t eol = strcspn(buf, "\r\n");
+    if (eol == 0) {
+        snprintf(why, n, "%s: empty password", file);
+        secret_wipe(buf, sizeof(buf));
+        return -1;
+    }
+    secret_set(out, buf, eol);
+    secret_wipe(buf, sizeof(buf));
+    return 0;
+}
+
+static void print_summary(const struct mig_result *res, int64_t job, const char *error)
+{
+    struct buf out;
+    buf_init(&out, (size_t)64 << 20);
+    struct json_w w;
+    json_w_init(&w, &out);
+    const struct db_job_counters *c = &res->counters;
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "state", res->state == DB_JOB_DONE ? "done" : "failed");
+    json_w_kv_str(&w, "error", error);
+    json_w_kv_int(&w, "job", job);
+    json_w_kv_int(&w, "folders", c->folders_total);
+    json_w_kv_int(&w, "folders_done", c->folders_done);
+    json_w_kv_int(&w, "messages", c->messages_total);
+    json_w_kv_int(&w, "copied", c->messages_copied);
+    json_w_kv_int(&w, "skipped", c->messages_skipped);
+    json_w_kv_int(&w, "failed", c->messages_failed);
+    json_w_kv_int(&w, "bytes", c->bytes_copied);
+    struct json_value *rep = NULL;
+    struct mb_err err;
+    json_w_key(&w, "report");
+    struct json_limits lim = { .max_bytes = (size_t)32 << 20, .max_members = 1000000,
+                               .max_values = 10000000 };
+    if (res->report && json_parse(res->report, strlen(res->report), &lim, &rep, &err) == 0)
+        json_w_value(&w, rep);
+    else
+        json_w_null(&w);
+    json_free(&rep);
+    json_w_obj_end(&w);
+    if (json_w_finish(&w) == 0)
+        printf("%s\n", buf_cstr(&out));
+    else
+        printf("{\"state\":\"failed\",\"error\":\"summary too large\"}\n");
+    fflush(stdout);
+    buf_fini(&out);
+}
 
 int cli_migrate(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: migrabox migrate [-c FILE] --source-host HOST[:PORT] --source-user LOGIN --type TYPE --dest-user ADDRESS ...\n\nRun one migration in the foreground.\n");
-        return CLI_EXIT_OK;
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "source-host", required_argument, NULL, 'H' },
+        { "source-user", required_argument, NULL, 'u' },
+        { "type", required_argument, NULL, 't' },
+        { "dest-user", required_argument, NULL, 'd' },
+        { "subscribed-only", no_argument, NULL, 's' },
+        { "source-tls", required_argument, NULL, 'T' },
+        { "insecure", no_argument, NULL, 'k' },
+        { "source-password-file", required_argument, NULL, 'p' },
+        { "quiet", no_argument, NULL, 'q' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
+    const char *tls_arg = "auto", *pwfile = NULL;
+    int subscribed_only = 0, insecure = 0, quiet = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': cfg_path = optarg; break;
+        case 'H': host_arg = optarg; break;
+        case 'u': user = optarg; break;
+        case 't': type = optarg; break;
+        case 'd': dest = optarg; break;
+        case 's': subscribed_only = 1; break;
+        case 'T': tls_arg = optarg; break;
+        case 'k': insecure = 1; break;
+        case 'p': pwfile = optarg; break;
+        case 'q': quiet = 1; break;
+        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
+        default: fputs(usage, stderr); return CLI_EXIT_USAGE;
+        }
     }
-    fprintf(stderr, "migrabox migrate: not available yet in this version\n");
-    return CLI_EXIT_UNAVAILABLE;
+    if (optind < argc) {
+        fprintf(stderr, "migrabox migrate: unexpected argument '%s' (passwords are never taken "
+                "from the command line)\n", argv[optind]);
+        return CLI_EXIT_USAGE;
+    }
+    if (!user || !type || !dest) {
+        fprintf(stderr, "migrabox migrate: --source-user, --type and --dest-user are required\n\n%s",
+                usage);
+        return CLI_EXIT_USAGE;
+    }
+    const struct mig_preset *preset = mig_preset_find(type);
+    if (!preset) {
+        fprintf(stderr, "migrabox migrate: unknown --type '%s' (gmail, exchange, office, domino, "
+                "defaut)\n", type);
+        return CLI_EXIT_USAGE;
+    }
+    enum mig_tls tls;
+    if (mig_tls_parse(tls_arg, &tls) != 0) {
+        fprintf(stderr, "migrabox migrate: --source-tls must be auto, implicit, starttls or none\n");
+        return CLI_EXIT_USAGE;
+    }
+    char host[256] = "";
+    unsigned port = 0;
+    if (host_arg && *host_arg) {
+        if (mig_parse_hostport(host_arg, host, sizeof(host), &port) != 0) {
+            fprintf(stderr, "migrabox migrate: --source-host '%s' is not HOST or HOST:PORT\n",
+                    host_arg);
+            return CLI_EXIT_USAGE;
+        }
+    } else if (preset->default_host) {
+        snprintf(host, sizeof(host), "%s", preset->default_host);
+    } else {
+        fprintf(stderr, "migrabox migrate: --source-host is required for type %s\n", type);
+        return CLI_EXIT_USAGE;
+    }
+    if (!port)
+        port = preset->default_port ? preset->default_port : 993;
+    const char *at = strrchr(dest, '@');
+    if (!at || at == dest || !at[1]) {
+        fprintf(stderr, "migrabox migrate: --dest-user must be a full address (name@domain)\n");
+        return CLI_EXIT_USAGE;
+    }
+
+    struct config *cfg = NULL;
+    struct mb_err err = { 0 };
+    if (config_load(cfg_path, &cfg, &err) != 0) {
+        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    log_set_level(quiet ? LOG_ERROR : LOG_WARN);
+    int status = CLI_EXIT_USAGE;
+    struct db *db = NULL;
+    struct secret pw = { 0 };
+    struct db_job job;
+    memset(&job, 0, sizeof(job));
+    struct mig_result res;
+    memset(&res, 0, sizeof(res));
+    char why[300];
+
+    if (!config_domain_allowed(cfg, at + 1)) {
+        fprintf(stderr, "migrabox migrate: %s is not one of the hosted domains ([destination] "
+                "domains)\n", at + 1);
+        goto out;
+    }
+    if (read_password(pwfile, &pw, why, sizeof(why)) != 0) {
+        fprintf(stderr, "migrabox migrate: %s\n", why);
+        goto out;
+    }
+    if (mkdir(cfg->server.data_dir, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "migrabox migrate: cannot create data_dir %s: %s\n", cfg->server.data_dir,
+                strerror(errno));
+        goto out;
+    }
+    char *dbpath = xasprintf("%s/migrabox.db", cfg->server.data_dir);
+    int rc = db_open(dbpath, &db, &err);
+    free(dbpath);
+    if (rc) {
+        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        goto out;
+    }
+
+    /* The same migration run again is the same job: its message map makes it a delta. */
+    int64_t id = 0;
+    rc = db_begin_immediate(db, &err);
+    if (!rc) {
+        rc = db_job_find_same(db, host, (int)port, user, dest, &id, &err);
+        if (rc == MB_ENOTFOUND) {
+            struct db_job_new jn = {
+                .source_host = host, .source_port = (int)port, .source_tls = mig_tls_name(tls),
+                .insecure = insecure, .source_login = user, .server_type = preset->name,
+                .dest_login = dest, .subscribed_only = subscribed_only,
+            };
+            rc = db_job_insert(db, &jn, &id, &err);
+        }
+        if (!rc) {
+            char worker[64];
+            snprintf(worker, sizeof(worker), "cli-%ld", (long)getpid());
+            /* Refuse only when another process updated it in the last minute. */
+            rc = db_job_take(db, id, worker, (int64_t)time(NULL) - 60, &job, &err);
+            if (rc == 0) {
+                rc = MB_ECONFIG;
+                mb_err_set(&err, MB_ECONFIG, "this migration (job %lld) is already running",
+                           (long long)id);
+            } else if (rc == 1) {
+                rc = 0;
+            }
+        }
+        if (rc)
+            db_rollback(db);
+        else
+            rc = db_commit(db, &err);
+    }
+    if (rc) {
+        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        goto out;
+    }
+
+    struct sigaction sa;
+    memset(&sa, 0, sizeof(sa));
+    sa.sa_handler = on_signal;
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+
+    struct mig_request req = {
+        .source_host = host, .source_port = port, .source_tls = tls, .insecure = insecure,
+        .source_login = user, .source_password = &pw, .preset = preset, .dest_login = dest,
+        .subscribed_only = subscribed_only,
+    };
+    struct cli_ctx cc = { db, id, quiet };
+    struct mig_hooks hooks = { &cc, on_progress, on_log, &cancel_flag };
+    if (!quiet)
+        fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host,
+                port, dest);
+    rc = mig_run(cfg, db, id, &req, &hooks, &res, &err);
+    secret_fini(&pw);
+    if (rc) {
+        res.state = DB_JOB_FAILED;
+        snprintf(res.error, sizeof(res.error), "%.200s", err.msg);
+    }
+    if (db_job_finish(db, id, res.state, res.state == DB_JOB_DONE ? NULL : res.error, res.report,
+                      &err) != 0)
+        fprintf(stderr, "migrabox migrate: cannot record the result: %s\n", err.msg);
+    if (!quiet)
+        fprintf(stderr, "migrabox: %s%s%s\n", res.state == DB_JOB_DONE ? "TERMINÉE" : "ÉCHOUÉE",
+                res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
+    print_summary(&res, id, res.state == DB_JOB_DONE ? NULL : res.error);
+    status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
+out:
+    secret_fini(&pw);
+    mig_result_fini(&res);
+    db_job_fini(&job);
+    db_close(&db);
+    config_free(&cfg);
+    return status;
 }

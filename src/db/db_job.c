@@ -484,6 +484,72 @@ int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct
     return rc;
 }
 
+int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
+                struct db_job *job_r, struct mb_err *err)
+{
+    int rc = check_text("worker", worker, 0, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                    "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
+                    "cancel_requested = 0, attempts = attempts + 1 "
+                    "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
+                    "RETURNING " JOB_COLS ", report",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    db_bind_text(st, 1, worker);
+    sqlite3_bind_int64(st, 2, db_now());
+    sqlite3_bind_int64(st, 3, id);
+    sqlite3_bind_int64(st, 4, stale_before);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        job_read(st, job_r, 1);
+        s = sqlite3_step(st);
+        rc = 1;
+        if (s != SQLITE_DONE) {
+            db_job_fini(job_r);
+            rc = db_fail(db, err, s, "take job");
+        }
+    } else if (s == SQLITE_DONE) {
+        rc = 0;
+    } else {
+        rc = db_fail(db, err, s, "take job");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_job_find_same(struct db *db, const char *source_host, int source_port,
+                     const char *source_login, const char *dest_login, int64_t *id_r,
+                     struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT id FROM jobs WHERE source_host = ?1 AND source_port = ?2 "
+                        "AND source_login = ?3 AND dest_login = ?4 ORDER BY id DESC LIMIT 1",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    db_bind_text(st, 1, source_host);
+    sqlite3_bind_int64(st, 2, source_port);
+    db_bind_text(st, 3, source_login);
+    db_bind_text(st, 4, dest_login);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        *id_r = sqlite3_column_int64(st, 0);
+        rc = 0;
+    } else if (s == SQLITE_DONE) {
+        rc = MB_ENOTFOUND;
+    } else {
+        rc = db_fail(db, err, s, "find job");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now (unused
  * numbers below the highest one used may be bound freely); *changes_r = rows changed. */
 static int run_update(struct db *db, const char *sql, int64_t id, const char *text, int64_t num,

@@ -148,6 +148,17 @@ int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err
  * 0 when there is nothing to claim, or a negative error. */
 int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err);
 
+/* Take one given job (the foreground `migrabox migrate`): make it running for worker, as
+ * db_job_claim does, whatever its state, unless it is running with a heartbeat at or after
+ * stale_before (another process is at it). Returns 1 with *job_r filled, 0 when it is busy,
+ * or a negative error. */
+int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
+                struct db_job *job_r, struct mb_err *err);
+/* The newest job with exactly these source host, port, login and destination (the same
+ * migration run again): 0 and *id_r, or MB_ENOTFOUND. */
+int db_job_find_same(struct db *db, const char *source_host, int source_port,
+                     const char *source_login, const char *dest_login, int64_t *id_r,
+                     struct mb_err *err);
 /* At start-up, before any worker runs: every job left running by a crash goes back to
  * pending (it resumes where it was: its message map is kept), or to failed with
  * DB_JOB_ERROR_CANCELLED if a cancel had been requested. Each gets a log line. *n_r (may be

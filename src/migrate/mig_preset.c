@@ -107,8 +107,6 @@ static const struct mig_preset presets[] = {
         .max_connections = 0,
         .fetch_batch = 200,
         .append_window = 64,
-        .auth_hint = "for Yahoo, IMAP access needs an app password generated in the account's "
-                     "security settings",
     },
     {.name = NULL},
 };

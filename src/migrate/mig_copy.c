@@ -1,0 +1,500 @@
+/* The copy of one folder: source metadata, exactly-once bookkeeping (db_msgmap.h's protocol),
+ * and the streaming pipeline: one UID FETCH per window on the source, each body's chunks
+ * written straight into a pipelined APPEND on the destination through the source
+ * connection's fixed buffer. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/sha256.h>
+
+#include "base/xalloc.h"
+#include "db/db_msgmap.h"
+#include "imap/imap_append.h"
+#include "imap/imap_fetch.h"
+#include "imap/imap_utf7.h"
+#include "mig_dedupe.h"
+#include "mig_internal.h"
+
+enum msg_state { MSG_TODO = 0, MSG_SENT, MSG_COPIED, MSG_FAILED };
+
+struct msg {
+    uint32_t uid;
+    uint64_t size;
+    int64_t idate;
+    char *idate_str;
+    char **flags;
+    size_t nflags;
+    enum msg_state state;
+    uint32_t dest_uid;
+    unsigned char hash[32];
+    char *error;
+};
+
+struct folder_run {
+    struct mig_ctx *m;
+    struct mig_folder_report *rep;
+    const char *src_raw;
+    char *dest_raw;
+    uint32_t uidvalidity;
+    uint32_t dest_uidvalidity;
+    uint32_t dest_bound;          /* lower bound of the destination's UIDNEXT */
+    int keywords_ok;              /* PERMANENTFLAGS has \* */
+    char *permanentflags;         /* NULL = every flag is permanent */
+    struct msg *msgs;             /* sorted by uid */
+    size_t n;
+    /* window being streamed */
+    struct msg *win;
+    size_t win_n;
+    struct msg *cur;              /* message whose body is streaming */
+    mbedtls_sha256_context sha;
+    int abort_rc;
+    struct mb_err abort_err;
+    int folder_rc;                /* a destination folder-level refusal */
+    char folder_err[200];
+};
+
+static void msg_fini(struct msg *x)
+{
+    free(x->idate_str);
+    for (size_t i = 0; i < x->nflags; i++)
+        free(x->flags[i]);
+    free(x->flags);
+    free(x->error);
+}
+
+static int cmp_msg(const void *a, const void *b)
+{
+    uint32_t x = ((const struct msg *)a)->uid, y = ((const struct msg *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+static struct msg *find_msg(struct msg *v, size_t n, uint32_t uid)
+{
+    struct msg key = { .uid = uid };
+    return bsearch(&key, v, n, sizeof(*v), cmp_msg);
+}
+
+/* Gmail: a message of All Mail is "archived" when it carries no label but the views. */
+static int gmail_orphan(const struct imap_msg_meta *mm)
+{
+    for (size_t i = 0; i < mm->ngm_labels; i++) {
+        const char *l = mm->gm_labels[i];
+        if (strcasecmp(l, "\\Important") != 0 && strcasecmp(l, "\\Starred") != 0)
+            return 0;
+    }
+    return 1;
+}
+
+struct meta_ctx {
+    struct folder_run *fr;
+    size_t cap;
+    int orphans_only;
+};
+
+static int on_meta(void *ctx, const struct imap_msg_meta *mm)
+{
+    struct meta_ctx *mc = ctx;
+    struct folder_run *fr = mc->fr;
+    if (mc->orphans_only && !gmail_orphan(mm))
+        return 0;
+    if (fr->n == mc->cap) {
+        mc->cap = mc->cap ? mc->cap * 2 : 256;
+        fr->msgs = xrealloc(fr->msgs, mc->cap * sizeof(*fr->msgs));
+    }
+    struct msg *x = &fr->msgs[fr->n++];
+    memset(x, 0, sizeof(*x));
+    x->uid = mm->uid;
+    x->size = mm->size;
+    x->idate_str = mm->internaldate ? xstrdup(mm->internaldate) : NULL;
+    x->idate = mm->internaldate ? mig_parse_internaldate(mm->internaldate) : 0;
+    x->flags = xcalloc(mm->nflags ? mm->nflags : 1, sizeof(char *));
+    for (size_t i = 0; i < mm->nflags; i++)
+        if (strcasecmp(mm->flags[i], "\\Recent") != 0)
+            x->flags[x->nflags++] = xstrdup(mm->flags[i]);
+    return 0;
+}
+
+/* Is flag accepted by the destination folder's PERMANENTFLAGS? */
+static int flag_permanent(const struct folder_run *fr, const char *flag)
+{
+    if (!imap_append_flag_ok(flag) || strcasecmp(flag, "\\Recent") == 0)
+        return 0;
+    if (!fr->permanentflags)
+        return 1;
+    if (flag[0] != '\\' && fr->keywords_ok)
+        return 1;
+    const char *p = fr->permanentflags;
+    size_t n = strlen(flag);
+    while ((p = strcasestr(p, flag))) {
+        char after = p[n];
+        int start_ok = p == fr->permanentflags || p[-1] == ' ' || p[-1] == '(';
+        if (start_ok && (after == '\0' || after == ' ' || after == ')'))
+            return 1;
+        p += n;
+    }
+    return 0;
+}
+
+static void on_append_done(void *ctx, const struct imap_append_result *r)
+{
+    struct folder_run *fr = ctx;
+    struct msg *x = r->cookie;
+    struct mig_ctx *m = fr->m;
+    if (!x)
+        return;
+    if (r->status == 0) {
+        x->state = MSG_COPIED;
+        x->dest_uid = r->uidvalidity == fr->dest_uidvalidity ? r->uid : 0;
+        if (x->dest_uid >= fr->dest_bound)
+            fr->dest_bound = x->dest_uid + 1;
+        m->c.messages_copied++;
+        m->c.bytes_copied += (int64_t)x->size;
+        fr->rep->copied++;
+    } else if (r->status == MB_EMSG || r->status == MB_EFOLDER) {
+        x->state = MSG_FAILED;
+        x->error = xstrdup(r->text ? r->text : "refused by the destination");
+        m->c.messages_failed++;
+        fr->rep->failed++;
+        if (r->status == MB_EFOLDER && !fr->folder_rc) {
+            fr->folder_rc = MB_EFOLDER;
+            snprintf(fr->folder_err, sizeof(fr->folder_err), "%s", x->error);
+        }
+    }
+    /* MB_ECONN / MB_EPROTO: outcome unknown, the row stays in flight for recovery. */
+    mig_progress(m, 0);
+}
+
+static int body_begin(void *ctx, uint32_t uid, uint64_t size)
+{
+    struct folder_run *fr = ctx;
+    struct mig_ctx *m = fr->m;
+    if (mig_should_stop(m))
+        return MB_ECANCELED;
+    struct msg *x = find_msg(fr->win, fr->win_n, uid);
+    if (!x || x->state != MSG_TODO)
+        return IMAP_FETCH_SKIP;
+    /* The literal size is what the source actually sends (RFC822.SIZE may lie). */
+    x->size = size;
+    const char *flags[64];
+    size_t nf = 0;
+    for (size_t i = 0; i < x->nflags && nf < 64; i++)
+        if (flag_permanent(fr, x->flags[i]))
+            flags[nf++] = x->flags[i];
+    struct mb_err err = { 0 };
+    int rc = imap_append_begin(m->dst, fr->dest_raw, flags, nf, x->idate_str, size, &err);
+    if (rc == MB_EMSG) {
+        x->state = MSG_FAILED;
+        x->error = xstrdup(err.msg);
+        m->c.messages_failed++;
+        fr->rep->failed++;
+        return IMAP_FETCH_SKIP;
+    }
+    if (rc) {
+        fr->abort_rc = rc;
+        fr->abort_err = err;
+        return rc;
+    }
+    x->state = MSG_SENT;
+    fr->cur = x;
+    mbedtls_sha256_init(&fr->sha);
+    mbedtls_sha256_starts_ret(&fr->sha, 0);
+    return 0;
+}
+
+static int body_chunk(void *ctx, const char *p, size_t n)
+{
+    struct folder_run *fr = ctx;
+    mbedtls_sha256_update_ret(&fr->sha, (const unsigned char *)p, n);
+    int rc = imap_append_write(fr->m->dst, p, n, &fr->abort_err);
+    if (rc)
+        fr->abort_rc = rc;
+    return rc;
+}
+
+static int body_end(void *ctx, uint32_t uid)
+{
+    struct folder_run *fr = ctx;
+    (void)uid;
+    struct msg *x = fr->cur;
+    fr->cur = NULL;
+    if (!x)
+        return 0;
+    mbedtls_sha256_finish_ret(&fr->sha, x->hash);
+    mbedtls_sha256_free(&fr->sha);
+    int rc = imap_append_end(fr->m->dst, x, &fr->abort_err);
+    if (rc)
+        fr->abort_rc = rc;
+    return rc;
+}
+
+static void body_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
+{
+    struct folder_run *fr = ctx;
+    struct msg *x = find_msg(fr->win, fr->win_n, uid);
+    if (!x || x->state != MSG_TODO)
+        return;
+    x->state = MSG_FAILED;
+    x->error = xasprintf("the source server did not deliver the message: %s",
+                         why ? why->msg : "no body");
+    fr->m->c.messages_failed++;
+    fr->rep->failed++;
+}
+
+/* "1:5,9,12:14" for the uids of v[0..n) (sorted). */
+static char *uid_set(const struct msg *v, size_t n)
+{
+    struct buf b;
+    buf_init(&b, (size_t)64 << 20);
+    for (size_t i = 0; i < n;) {
+        size_t j = i;
+        while (j + 1 < n && v[j + 1].uid == v[j].uid + 1)
+            j++;
+        if (b.len)
+            buf_putc(&b, ',');
+        if (j > i)
+            buf_printf(&b, "%u:%u", v[i].uid, v[j].uid);
+        else
+            buf_printf(&b, "%u", v[i].uid);
+        i = j + 1;
+    }
+    return buf_take(&b, NULL);
+}
+
+static void to_dbmsg(const struct msg *x, struct db_msg *d)
+{
+    d->uid = x->uid;
+    d->size = (int64_t)x->size;
+    d->internaldate = x->idate;
+    d->message_id = NULL;
+}
+
+/* Record the outcome of a window in one short transaction. */
+static int commit_window(struct folder_run *fr, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    int rc = db_begin_immediate(m->db, err);
+    if (rc)
+        return rc;
+    for (size_t i = 0; i < fr->win_n && !rc; i++) {
+        struct msg *x = &fr->win[i];
+        struct db_msg d;
+        to_dbmsg(x, &d);
+        if (x->state == MSG_COPIED)
+            rc = db_msgmap_mark_copied(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid,
+                                       x->dest_uid, x->hash, err);
+        else if (x->state == MSG_FAILED)
+            rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
+                                       fr->dest_raw, x->error, err);
+        else if (x->state == MSG_TODO)
+            /* Never sent (source did not answer for it, or we stopped before it). */
+            rc = db_msgmap_forget(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid, err);
+        /* MSG_SENT without an answer: stays in flight for recovery. */
+    }
+    if (rc) {
+        db_rollback(m->db);
+        return rc;
+    }
+    return db_commit(m->db, err);
+}
+
+static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    fr->win = win;
+    fr->win_n = n;
+    struct db_msg *dm = xcalloc(n, sizeof(*dm));
+    for (size_t i = 0; i < n; i++)
+        to_dbmsg(&win[i], &dm[i]);
+    struct db_msgmap_window w = { fr->dest_raw, fr->dest_uidvalidity, fr->dest_bound };
+    int rc = db_msgmap_mark_inflight(m->db, m->job, fr->src_raw, fr->uidvalidity, dm, n, &w, err);
+    free(dm);
+    if (rc)
+        return rc;
+
+    char *set = uid_set(win, n);
+    struct imap_body_cbs cbs = { body_begin, body_chunk, body_end, body_skipped };
+    fr->abort_rc = 0;
+    rc = imap_fetch_bodies(m->src, set, &cbs, fr, err);
+    free(set);
+    if (rc && fr->abort_rc) {
+        rc = fr->abort_rc;
+        *err = fr->abort_err;
+    }
+    int frc = 0;
+    if (!imap_client_is_broken(m->dst))
+        frc = imap_append_flush(m->dst, rc ? &fr->abort_err : err);
+    if (!rc && frc)
+        rc = frc;
+    struct mb_err cerr;
+    int crc = commit_window(fr, &cerr);
+    if (crc && !rc) {
+        *err = cerr;
+        rc = crc;
+    }
+    if (rc == MB_ECANCELED)
+        mb_err_set(err, MB_ECANCELED, "cancelled");
+    return rc;
+}
+
+static int load_dest_state(struct folder_run *fr, struct mb_err *err)
+{
+    struct imap_mailbox mb;
+    memset(&mb, 0, sizeof(mb));
+    int rc = imap_client_select(fr->m->dst, fr->dest_raw, 0, &mb, err);
+    if (rc)
+        return rc;
+    fr->dest_uidvalidity = mb.uidvalidity;
+    if (mb.uidnext > fr->dest_bound)
+        fr->dest_bound = mb.uidnext;
+    free(fr->permanentflags);
+    fr->permanentflags = mb.permanentflags ? xstrdup(mb.permanentflags) : NULL;
+    fr->keywords_ok = !fr->permanentflags || strstr(fr->permanentflags, "\\*") != NULL;
+    imap_client_mailbox_fini(&mb);
+    return 0;
+}
+
+int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
+{
+    const struct mig_plan_entry *e = &m->plan.entries[i];
+    struct mig_folder_report *rep = &m->folders[i];
+    struct folder_run fr;
+    memset(&fr, 0, sizeof(fr));
+    fr.m = m;
+    fr.rep = rep;
+    fr.src_raw = m->src_list.v[e->src_index].raw;
+    m->current_folder = e->src_name;
+    int rc;
+
+    struct buf enc;
+    buf_init(&enc, 8192);
+    if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+        buf_fini(&enc);
+        return mb_err_set(err, MB_EFOLDER, "folder name cannot be encoded: %s", e->dest_name);
+    }
+    fr.dest_raw = buf_take(&enc, NULL);
+
+    struct imap_mailbox smb;
+    memset(&smb, 0, sizeof(smb));
+    rc = imap_client_select(m->src, fr.src_raw, 1, &smb, err);
+    if (rc)
+        goto out;
+    fr.uidvalidity = smb.uidvalidity;
+    uint32_t exists = smb.exists;
+    imap_client_mailbox_fini(&smb);
+
+    rc = load_dest_state(&fr, err);
+    if (rc)
+        goto out;
+
+    int orphans = e->action == MIG_PLAN_ARCHIVE_ORPHANS;
+    if (orphans && !m->src_has_gmail_ext) {
+        rep->skip_reason = "archived messages cannot be told apart without Gmail's IMAP "
+                           "extension (X-GM-EXT-1)";
+        mig_log(m, "warn", "%s: skipped: %s", e->src_name, rep->skip_reason);
+        if (!rep->sized) {
+            rep->sized = 1;
+            m->c.messages_total -= exists;
+        }
+        goto verify;
+    }
+    if (exists > 0) {
+        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans };
+        rc = imap_fetch_meta(m->src, "1:*", orphans ? IMAP_FETCH_META_GMAIL : 0, on_meta, &mc,
+                             err);
+        if (rc)
+            goto out;
+        qsort(fr.msgs, fr.n, sizeof(*fr.msgs), cmp_msg);
+    }
+    if (!rep->sized) {
+        /* messages_total counted EXISTS from STATUS; now the real number to copy is known. */
+        rep->sized = 1;
+        rep->source_count = (int64_t)fr.n;
+        m->c.messages_total += (int64_t)fr.n - (int64_t)exists;
+        for (size_t j = 0; j < fr.n; j++)
+            m->c.bytes_total += (int64_t)fr.msgs[j].size;
+    }
+    /* A new pass (after a reconnection) retries refused messages: count them again. */
+    m->c.messages_failed -= rep->failed;
+    rep->failed = 0;
+
+    /* Exactly once: re-key after a UIDVALIDITY change, then recover interrupted windows. */
+    rc = mig_dedupe_uidvalidity(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, err);
+    if (rc)
+        goto out;
+    rc = mig_dedupe_recover(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, fr.dest_uidvalidity,
+                            err);
+    if (rc)
+        goto out;
+    /* Recovery may have fetched from the destination: select it again for the window. */
+    rc = load_dest_state(&fr, err);
+    if (rc)
+        goto out;
+
+    struct db_uid_state *known = NULL;
+    size_t n_known = 0;
+    rc = db_msgmap_known_uids(m->db, m->job, fr.src_raw, fr.uidvalidity, &known, &n_known, err);
+    if (rc)
+        goto out;
+    /* Keep only what is not copied yet. */
+    size_t n_todo = 0, k = 0;
+    int64_t already = 0;
+    for (size_t j = 0; j < fr.n; j++) {
+        while (k < n_known && known[k].uid < fr.msgs[j].uid)
+            k++;
+        if (k < n_known && known[k].uid == fr.msgs[j].uid && known[k].state == DB_MSG_COPIED) {
+            already++;
+            msg_fini(&fr.msgs[j]);
+            continue;
+        }
+        fr.msgs[n_todo++] = fr.msgs[j];
+    }
+    free(known);
+    /* Skipped = present from an earlier run, not what this run copied before a reconnection. */
+    int64_t sk = already - rep->copied > 0 ? already - rep->copied : 0;
+    m->c.messages_skipped += sk - rep->skipped;
+    rep->skipped = sk;
+    size_t n_all = fr.n;
+    fr.n = n_todo;
+    if (n_all != n_todo)
+        mig_log(m, "info", "%s: %zu message(s) already copied by an earlier run", e->src_name,
+                n_all - n_todo);
+
+    imap_append_set_callback(m->dst, on_append_done, &fr);
+    size_t win = m->req->preset->fetch_batch ? m->req->preset->fetch_batch : 100;
+    for (size_t off = 0; off < fr.n; off += win) {
+        if (mig_should_stop(m)) {
+            rc = mb_err_set(err, MB_ECANCELED, "cancelled");
+            break;
+        }
+        size_t n = fr.n - off < win ? fr.n - off : win;
+        rc = copy_window(&fr, fr.msgs + off, n, err);
+        mig_progress(m, 0);
+        if (rc)
+            break;
+        if (fr.folder_rc) {
+            rc = mb_err_set(err, MB_EFOLDER, "the destination refused messages in %s: %s",
+                            e->dest_name, fr.folder_err);
+            break;
+        }
+    }
+    imap_append_set_callback(m->dst, NULL, NULL);
+    if (rc)
+        goto out;
+
+verify:;
+    struct imap_status_info st;
+    if (imap_client_status(m->dst, fr.dest_raw, &st, err) == 0
+        && (st.have & IMAP_STATUS_HAS_MESSAGES))
+        rep->dest_count = st.messages;
+    rep->done = 1;
+    rc = 0;
+out:
+    for (size_t j = 0; j < fr.n; j++)
+        msg_fini(&fr.msgs[j]);
+    free(fr.msgs);
+    free(fr.dest_raw);
+    free(fr.permanentflags);
+    return rc;
+}

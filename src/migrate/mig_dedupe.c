@@ -1,0 +1,395 @@
+#include "mig_dedupe.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include <mbedtls/sha256.h>
+
+#include "base/xalloc.h"
+#include "db/db_msgmap.h"
+#include "imap/imap_fetch.h"
+#include "imap/imap_resp.h"
+#include "mig_internal.h"
+
+/* ---- hashing bodies over IMAP ---- */
+
+struct hashed {
+    uint32_t uid;
+    uint64_t size;
+    int64_t idate;
+    char *msgid;      /* normalised Message-ID, NULL if none */
+    int has_hash;
+    unsigned char hash[32];
+    int used;
+};
+
+struct hash_ctx {
+    struct hashed *v;
+    size_t n;
+    struct hashed *cur;
+    mbedtls_sha256_context sha;
+    uint64_t got;
+};
+
+static struct hashed *find_h(struct hashed *v, size_t n, uint32_t uid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i].uid == uid)
+            return &v[i];
+    return NULL;
+}
+
+static int h_begin(void *ctx, uint32_t uid, uint64_t size)
+{
+    struct hash_ctx *h = ctx;
+    h->cur = find_h(h->v, h->n, uid);
+    if (!h->cur)
+        return IMAP_FETCH_SKIP;
+    h->got = size;
+    mbedtls_sha256_init(&h->sha);
+    mbedtls_sha256_starts_ret(&h->sha, 0);
+    return 0;
+}
+
+static int h_chunk(void *ctx, const char *p, size_t n)
+{
+    struct hash_ctx *h = ctx;
+    mbedtls_sha256_update_ret(&h->sha, (const unsigned char *)p, n);
+    return 0;
+}
+
+static int h_end(void *ctx, uint32_t uid)
+{
+    struct hash_ctx *h = ctx;
+    (void)uid;
+    if (h->cur) {
+        mbedtls_sha256_finish_ret(&h->sha, h->cur->hash);
+        h->cur->has_hash = 1;
+        h->cur->size = h->got;
+        h->cur = NULL;
+    }
+    mbedtls_sha256_free(&h->sha);
+    return 0;
+}
+
+/* Fetch and hash the bodies of v[i] for which want[i] is set. */
+static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, const int *want,
+                       struct mb_err *err)
+{
+    struct buf set;
+    buf_init(&set, (size_t)16 << 20);
+    for (size_t i = 0; i < n; i++)
+        if (want[i])
+            buf_printf(&set, "%s%u", set.len ? "," : "", v[i].uid);
+    int rc = 0;
+    if (set.len) {
+        struct hash_ctx h = { .v = v, .n = n };
+        struct imap_body_cbs cbs = { h_begin, h_chunk, h_end, NULL };
+        rc = imap_fetch_bodies(cli, buf_cstr(&set), &cbs, &h, err);
+    }
+    buf_fini(&set);
+    return rc;
+}
+
+/* ---- metadata with Message-ID (raw FETCH) ---- */
+
+struct idlist {
+    struct hashed *v;
+    size_t n, cap;
+    uint32_t min_uid;
+};
+
+/* Extract and normalise the Message-ID from a header block ("Message-ID: <x@y>\r\n"). */
+static char *parse_msgid(const char *p, size_t len)
+{
+    const char *end = p + len;
+    const char *colon = memchr(p, ':', len);
+    if (!colon)
+        return NULL;
+    const char *lt = memchr(colon, '<', (size_t)(end - colon));
+    if (!lt)
+        return NULL;
+    const char *gt = memchr(lt, '>', (size_t)(end - lt));
+    if (!gt || gt - lt > 990)
+        return NULL;
+    return xstrndup(lt, (size_t)(gt - lt + 1));
+}
+
+static int on_id_fetch(void *ctx, const struct imap_response *r)
+{
+    struct idlist *l = ctx;
+    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH") || r->args[2].type != IMAP_ARG_LIST)
+        return 0;
+    const struct imap_arg *list = r->args[2].list;
+    size_t count = r->args[2].count;
+    uint64_t uid = 0, size = 0;
+    const struct imap_arg *a = imap_resp_pair(list, count, "UID");
+    if (!a || imap_resp_number(a, 0xffffffffu, &uid) != 0 || uid < l->min_uid)
+        return 0;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 128;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    struct hashed *h = &l->v[l->n++];
+    memset(h, 0, sizeof(*h));
+    h->uid = (uint32_t)uid;
+    a = imap_resp_pair(list, count, "RFC822.SIZE");
+    if (a && imap_resp_number(a, UINT64_MAX, &size) == 0)
+        h->size = size;
+    a = imap_resp_pair(list, count, "INTERNALDATE");
+    const char *s = a ? imap_resp_astring(a, NULL) : NULL;
+    if (s)
+        h->idate = mig_parse_internaldate(s);
+    for (size_t i = 0; i + 1 < count; i++) {
+        if (list[i].type == IMAP_ARG_ATOM && list[i].str
+            && strncasecmp(list[i].str, "BODY[HEADER.FIELDS", 18) == 0) {
+            size_t len = 0;
+            const char *hv = imap_resp_astring(&list[i + 1], &len);
+            if (hv)
+                h->msgid = parse_msgid(hv, len);
+            break;
+        }
+    }
+    return 0;
+}
+
+static int fetch_ids(struct imap_client *cli, uint32_t from, struct idlist *l, struct mb_err *err)
+{
+    char line[160];
+    snprintf(line, sizeof(line),
+             "UID FETCH %u:* (UID RFC822.SIZE INTERNALDATE BODY.PEEK[HEADER.FIELDS (MESSAGE-ID)])",
+             from ? from : 1);
+    l->min_uid = from;
+    return imap_client_command(cli, line, IMAP_RESP_CTX_FOLDER, on_id_fetch, l, err);
+}
+
+static void idlist_fini(struct idlist *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        free(l->v[i].msgid);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+/* ---- step 2: recovery of in-flight windows ---- */
+
+struct inflight {
+    uint32_t uid;
+    int64_t size;
+    int has_hash;
+    unsigned char hash[32];
+    uint32_t dest_uidnext;
+    int usable;    /* window on this destination folder with the same UIDVALIDITY */
+};
+
+struct inflight_list {
+    struct inflight *v;
+    size_t n, cap;
+    const char *dest_raw;
+    uint32_t dest_uidvalidity;
+};
+
+static int on_inflight(void *ctx, const struct db_msgmap_row *row)
+{
+    struct inflight_list *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 64;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    struct inflight *x = &l->v[l->n++];
+    memset(x, 0, sizeof(*x));
+    x->uid = row->uid;
+    x->size = row->size;
+    x->has_hash = row->has_hash;
+    if (row->has_hash)
+        memcpy(x->hash, row->hash, 32);
+    x->dest_uidnext = row->dest_uidnext;
+    x->usable = row->dest_folder && strcmp(row->dest_folder, l->dest_raw) == 0
+                && row->dest_uidvalidity == l->dest_uidvalidity && row->dest_uidnext > 0;
+    return 0;
+}
+
+static int has_uid(const uint32_t *v, size_t n, uint32_t uid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == uid)
+            return 1;
+    return 0;
+}
+
+int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
+                       const char *dest_raw, uint32_t dest_uidvalidity, struct mb_err *err)
+{
+    struct inflight_list fl = { .dest_raw = dest_raw, .dest_uidvalidity = dest_uidvalidity };
+    struct idlist cands = { 0 };
+    uint32_t *owned = NULL;
+    size_t n_owned = 0;
+    int *want = NULL;
+    struct hashed *srcs = NULL;
+    int rc = db_msgmap_inflight(m->db, m->job, src_raw, uidvalidity, on_inflight, &fl, err);
+    if (rc || fl.n == 0)
+        goto out;
+    uint32_t min_next = 0;
+    for (size_t i = 0; i < fl.n; i++)
+        if (fl.v[i].usable && (!min_next || fl.v[i].dest_uidnext < min_next))
+            min_next = fl.v[i].dest_uidnext;
+    mig_log(m, "info", "%s: %zu message(s) were being copied when the last run stopped: "
+            "checking the destination", m->current_folder, fl.n);
+    if (!min_next)
+        goto out; /* destination folder recreated: everything is sent again */
+    rc = db_msgmap_dest_uids(m->db, m->job, dest_raw, dest_uidvalidity, min_next, &owned,
+                             &n_owned, err);
+    if (rc)
+        goto out;
+    rc = fetch_ids(m->dst, min_next, &cands, err);
+    if (rc)
+        goto out;
+    /* Candidates: appended since the window began, not owned by a copied row, and of a size
+     * some in-flight message has. */
+    want = xcalloc(cands.n ? cands.n : 1, sizeof(int));
+    size_t n_want = 0;
+    for (size_t c = 0; c < cands.n; c++) {
+        if (has_uid(owned, n_owned, cands.v[c].uid)) {
+            cands.v[c].used = 1;
+            continue;
+        }
+        for (size_t i = 0; i < fl.n; i++)
+            if (fl.v[i].usable && (uint64_t)fl.v[i].size == cands.v[c].size) {
+                want[c] = 1;
+                n_want++;
+                break;
+            }
+    }
+    if (n_want == 0)
+        goto out;
+    rc = hash_bodies(m->dst, cands.v, cands.n, want, err);
+    if (rc)
+        goto out;
+    /* Source hashes not recorded yet: read those bodies again from the source. */
+    srcs = xcalloc(fl.n, sizeof(*srcs));
+    int *swant = xcalloc(fl.n, sizeof(int));
+    for (size_t i = 0; i < fl.n; i++) {
+        srcs[i].uid = fl.v[i].uid;
+        if (!fl.v[i].usable || fl.v[i].has_hash)
+            continue;
+        for (size_t c = 0; c < cands.n; c++)
+            if (want[c] && cands.v[c].has_hash && cands.v[c].size == (uint64_t)fl.v[i].size) {
+                swant[i] = 1;
+                break;
+            }
+    }
+    rc = hash_bodies(m->src, srcs, fl.n, swant, err);
+    free(swant);
+    if (rc)
+        goto out;
+    size_t matched = 0;
+    for (size_t i = 0; i < fl.n; i++) {
+        struct inflight *x = &fl.v[i];
+        if (!x->usable)
+            continue;
+        const unsigned char *h = x->has_hash ? x->hash : (srcs[i].has_hash ? srcs[i].hash : NULL);
+        if (!h)
+            continue;
+        for (size_t c = 0; c < cands.n; c++) {
+            struct hashed *d = &cands.v[c];
+            if (d->used || !d->has_hash || d->uid < x->dest_uidnext
+                || d->size != (uint64_t)x->size || memcmp(d->hash, h, 32) != 0)
+                continue;
+            d->used = 1;
+            rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, x->uid, d->uid, h,
+                                       err);
+            if (rc)
+                goto out;
+            matched++;
+            break;
+        }
+    }
+    mig_log(m, "info", "%s: %zu of %zu interrupted message(s) were already on the destination",
+            m->current_folder, matched, fl.n);
+out:
+    free(fl.v);
+    free(owned);
+    free(want);
+    free(srcs);
+    idlist_fini(&cands);
+    return rc;
+}
+
+/* ---- step 1: source UIDVALIDITY changed ---- */
+
+int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
+                           const char *dest_raw, struct mb_err *err)
+{
+    uint32_t *uvs = NULL;
+    size_t n_uvs = 0;
+    struct idlist s = { 0 }, d = { 0 };
+    int *sw = NULL, *dw = NULL;
+    int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
+    if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
+        goto out;
+    mig_log(m, "warn", "%s: the source folder was rebuilt (UIDVALIDITY changed): matching the "
+            "messages already copied by Message-ID and date", m->current_folder);
+    struct imap_status_info st;
+    rc = imap_client_status(m->dst, dest_raw, &st, err);
+    if (rc)
+        goto out;
+    rc = fetch_ids(m->src, 1, &s, err);
+    if (!rc)
+        rc = fetch_ids(m->dst, 1, &d, err);
+    if (rc)
+        goto out;
+    /* Messages without Message-ID: compare content of same size and date. */
+    sw = xcalloc(s.n ? s.n : 1, sizeof(int));
+    dw = xcalloc(d.n ? d.n : 1, sizeof(int));
+    for (size_t i = 0; i < s.n; i++) {
+        if (s.v[i].msgid)
+            continue;
+        for (size_t j = 0; j < d.n; j++)
+            if (!d.v[j].msgid && d.v[j].idate == s.v[i].idate && d.v[j].size == s.v[i].size) {
+                sw[i] = dw[j] = 1;
+            }
+    }
+    rc = hash_bodies(m->src, s.v, s.n, sw, err);
+    if (!rc)
+        rc = hash_bodies(m->dst, d.v, d.n, dw, err);
+    if (rc)
+        goto out;
+    size_t matched = 0;
+    for (size_t i = 0; i < s.n; i++) {
+        struct hashed *x = &s.v[i];
+        for (size_t j = 0; j < d.n; j++) {
+            struct hashed *y = &d.v[j];
+            if (y->used || y->idate != x->idate)
+                continue;
+            int same = x->msgid ? (y->msgid && strcmp(x->msgid, y->msgid) == 0)
+                                : (!y->msgid && x->has_hash && y->has_hash
+                                   && memcmp(x->hash, y->hash, 32) == 0);
+            if (!same)
+                continue;
+            y->used = 1;
+            struct db_msg dm = { x->uid, (int64_t)x->size, x->idate, x->msgid };
+            rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
+                                         st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
+                                         err);
+            if (rc)
+                goto out;
+            matched++;
+            break;
+        }
+    }
+    for (size_t i = 0; i < n_uvs; i++) {
+        rc = db_msgmap_forget_folder_uidvalidity(m->db, m->job, src_raw, uvs[i], NULL, err);
+        if (rc)
+            goto out;
+    }
+    mig_log(m, "info", "%s: %zu message(s) found already copied", m->current_folder, matched);
+out:
+    free(uvs);
+    free(sw);
+    free(dw);
+    idlist_fini(&s);
+    idlist_fini(&d);
+    return rc;
+}

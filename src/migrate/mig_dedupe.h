@@ -1,0 +1,31 @@
+/* mig_dedupe: the recovery half of exactly-once (see db/db_msgmap.h, steps 1 and 2).
+ *
+ * mig_dedupe_recover: messages left "in flight" by an interrupted run (kill -9, power loss,
+ * dropped connection) may or may not have reached the destination. The destination messages
+ * appended since the window's saved UIDNEXT (minus those owned by copied rows) are matched to
+ * the in-flight rows by size and SHA-256 of the content; matches are marked copied and are
+ * not appended again; the others will be sent again.
+ *
+ * mig_dedupe_uidvalidity: when the source folder's UIDVALIDITY changed since the last run,
+ * its old rows are useless; the source messages are matched against the destination folder
+ * by Message-ID + INTERNALDATE (messages with a Message-ID), or by size + INTERNALDATE +
+ * content hash (messages without one), recorded copied under the new UIDVALIDITY, and the
+ * old rows forgotten.
+ *
+ * Both expect the destination folder selected (read-write) on m->dst; they may select it
+ * again. */
+#ifndef MB_MIG_DEDUPE_H
+#define MB_MIG_DEDUPE_H
+
+#include <stdint.h>
+
+#include "base/mb_err.h"
+
+struct mig_ctx;
+
+int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
+                       const char *dest_raw, uint32_t dest_uidvalidity, struct mb_err *err);
+int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
+                           const char *dest_raw, struct mb_err *err);
+
+#endif

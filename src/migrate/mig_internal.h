@@ -1,0 +1,69 @@
+/* Engine internals shared by mig_*.c. Not a public API. */
+#ifndef MB_MIG_INTERNAL_H
+#define MB_MIG_INTERNAL_H
+
+#include <stdint.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "db/db_msgmap.h"
+#include "imap/imap_client.h"
+#include "migrate/mig.h"
+#include "migrate/mig_plan.h"
+
+/* One folder's line in the report. */
+struct mig_folder_report {
+    char *source;             /* UTF-8 */
+    char *dest;               /* UTF-8, NULL when skipped */
+    const char *skip_reason;  /* static, NULL when copied */
+    int64_t source_count;     /* messages the folder had to copy (after view rules) */
+    int64_t dest_count;       /* STATUS MESSAGES of the destination folder, -1 unknown */
+    int64_t copied, skipped, failed;
+    int done;
+    int sized;                /* source_count and totals taken (first pass) */
+};
+
+struct mig_ctx {
+    const struct config *cfg;
+    struct db *db;
+    int64_t job;
+    const struct mig_request *req;
+    const struct mig_hooks *hooks;
+    struct mig_result *res;
+
+    struct imap_client *src, *dst;
+    char src_host[256];
+    unsigned src_port;
+    /* destination namespace */
+    char dst_delim;
+    char *dst_prefix;
+
+    struct mig_plan plan;
+    struct mig_folder_report *folders;   /* plan.n entries */
+    struct imap_folders src_list, dst_list;
+    int src_has_gmail_ext;
+
+    struct db_job_counters c;
+    const char *current_folder;
+    struct timespec last_progress;
+    int cancelled;
+};
+
+/* mig_conn.c */
+int mig_connect_source(struct mig_ctx *m, struct mb_err *err);
+int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,
+                     struct mb_err *err);
+void mig_disconnect(struct mig_ctx *m);
+void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* Report progress (rate-limited unless force); sets m->cancelled when asked to stop. */
+void mig_progress(struct mig_ctx *m, int force);
+int mig_should_stop(struct mig_ctx *m);
+
+/* mig_copy.c: copy the messages of plan entry i (folders already created). */
+int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
+
+/* Parse "17-Jul-1996 02:44:25 -0700" to unix seconds (0 if malformed). */
+int64_t mig_parse_internaldate(const char *s);
+
+#endif

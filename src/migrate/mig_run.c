@@ -1,0 +1,540 @@
+/* mig_run: one migration from connection to verdict — folder plan, destination folders and
+ * subscriptions, folder-by-folder copy, reconnection with backoff on transient errors,
+ * the per-folder report. Also « Tester la connexion » (mig_check). */
+#include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <time.h>
+
+#include "base/xalloc.h"
+#include "db/db_job.h"
+#include "db/db_msgmap.h"
+#include "imap/imap_fetch.h"
+#include "imap/imap_utf7.h"
+#include "json/json_write.h"
+#include "mig_internal.h"
+
+#define RUN_ATTEMPTS 4          /* connections tried within one run on transient errors */
+#define REPORT_FAILED_MAX 1000  /* refused messages listed in the report */
+
+static const char *const tls_names[] = { "auto", "implicit", "starttls", "none" };
+
+int mig_tls_parse(const char *s, enum mig_tls *tls_r)
+{
+    for (int i = 0; i < 4; i++)
+        if (s && strcasecmp(s, tls_names[i]) == 0) {
+            *tls_r = (enum mig_tls)i;
+            return 0;
+        }
+    return MB_ECONFIG;
+}
+
+const char *mig_tls_name(enum mig_tls tls)
+{
+    return (unsigned)tls < 4 ? tls_names[tls] : "auto";
+}
+
+int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r)
+{
+    *port_r = 0;
+    if (!s || !*s || strlen(s) >= n || strlen(s) > 255)
+        return MB_ECONFIG;
+    const char *host = s, *port = NULL;
+    size_t hlen;
+    if (s[0] == '[') {
+        const char *close = strchr(s, ']');
+        if (!close || close == s + 1)
+            return MB_ECONFIG;
+        host = s + 1;
+        hlen = (size_t)(close - host);
+        if (close[1] == ':')
+            port = close + 2;
+        else if (close[1])
+            return MB_ECONFIG;
+        for (size_t i = 0; i < hlen; i++)
+            if (!isxdigit((unsigned char)host[i]) && host[i] != ':' && host[i] != '.')
+                return MB_ECONFIG;
+    } else {
+        const char *colon = strchr(s, ':');
+        if (colon && strchr(colon + 1, ':'))
+            return MB_ECONFIG; /* bare IPv6 needs brackets */
+        hlen = colon ? (size_t)(colon - s) : strlen(s);
+        if (colon)
+            port = colon + 1;
+        if (hlen == 0 || host[0] == '-' || host[0] == '.')
+            return MB_ECONFIG;
+        for (size_t i = 0; i < hlen; i++) {
+            unsigned char c = (unsigned char)host[i];
+            if (!isalnum(c) && c != '-' && c != '.' && c != '_')
+                return MB_ECONFIG;
+        }
+    }
+    if (port) {
+        if (!*port || strlen(port) > 5)
+            return MB_ECONFIG;
+        unsigned v = 0;
+        for (const char *p = port; *p; p++) {
+            if (!isdigit((unsigned char)*p))
+                return MB_ECONFIG;
+            v = v * 10 + (unsigned)(*p - '0');
+        }
+        if (v == 0 || v > 65535)
+            return MB_ECONFIG;
+        *port_r = v;
+    }
+    memcpy(host_r, host, hlen);
+    host_r[hlen] = '\0';
+    return 0;
+}
+
+int64_t mig_parse_internaldate(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    int day, year, hh, mm, ss, zone;
+    char mon[4];
+    if (!s || sscanf(s, " %d-%3s-%d %d:%d:%d %d", &day, mon, &year, &hh, &mm, &ss, &zone) != 7)
+        return 0;
+    const char *p = strstr(months, mon);
+    if (!p || (p - months) % 3 != 0)
+        return 0;
+    struct tm tm = { .tm_sec = ss, .tm_min = mm, .tm_hour = hh, .tm_mday = day,
+                     .tm_mon = (int)((p - months) / 3), .tm_year = year - 1900 };
+    int64_t t = (int64_t)timegm(&tm);
+    int sign = zone < 0 ? -1 : 1;
+    int az = zone * sign;
+    return t - sign * ((az / 100) * 3600 + (az % 100) * 60);
+}
+
+void mig_result_fini(struct mig_result *res)
+{
+    XFREE(res->report);
+}
+
+/* ---- folder plan ---- */
+
+static enum mig_role role_of_flags(unsigned f)
+{
+    if (f & IMAP_FOLDER_SENT) return MIG_ROLE_SENT;
+    if (f & IMAP_FOLDER_DRAFTS) return MIG_ROLE_DRAFTS;
+    if (f & IMAP_FOLDER_TRASH) return MIG_ROLE_TRASH;
+    if (f & IMAP_FOLDER_JUNK) return MIG_ROLE_JUNK;
+    if (f & IMAP_FOLDER_ARCHIVE) return MIG_ROLE_ARCHIVE;
+    if (f & IMAP_FOLDER_ALL) return MIG_ROLE_ALL;
+    if (f & IMAP_FOLDER_FLAGGED) return MIG_ROLE_FLAGGED;
+    if (f & IMAP_FOLDER_IMPORTANT) return MIG_ROLE_IMPORTANT;
+    return MIG_ROLE_NONE;
+}
+
+struct side_buf {
+    struct mig_folder_in *in;
+    char *prefix;
+    struct mig_side side;
+};
+
+static int side_from(struct imap_client *cli, const struct imap_folders *list, struct side_buf *sb,
+                     struct mb_err *err)
+{
+    struct imap_namespaces ns;
+    memset(&ns, 0, sizeof(ns));
+    int rc = imap_client_namespace(cli, &ns, err);
+    if (rc)
+        return rc;
+    struct buf pre;
+    buf_init(&pre, 4096);
+    char delim = 0;
+    if (ns.npersonal) {
+        if (imap_utf7_decode(ns.personal[0].prefix, strlen(ns.personal[0].prefix), &pre) != 0) {
+            buf_reset(&pre);
+            buf_puts(&pre, ns.personal[0].prefix);
+        }
+        delim = ns.personal[0].delim;
+    }
+    imap_client_namespaces_fini(&ns);
+    if (!delim)
+        for (size_t i = 0; i < list->n && !delim; i++)
+            delim = list->v[i].delim;
+    sb->prefix = buf_take(&pre, NULL);
+    sb->in = xcalloc(list->n ? list->n : 1, sizeof(*sb->in));
+    int special = imap_client_has_cap(cli, "SPECIAL-USE");
+    for (size_t i = 0; i < list->n; i++) {
+        const struct imap_folder *f = &list->v[i];
+        sb->in[i].name = f->name;
+        sb->in[i].flags = (f->flags & IMAP_FOLDER_NOSELECT ? MIG_F_NOSELECT : 0)
+                          | (f->flags & IMAP_FOLDER_NONEXISTENT ? MIG_F_NONEXISTENT : 0)
+                          | (f->subscribed ? MIG_F_SUBSCRIBED : 0);
+        sb->in[i].special = role_of_flags(f->flags);
+        if (sb->in[i].special != MIG_ROLE_NONE)
+            special = 1;
+    }
+    sb->side = (struct mig_side){ sb->prefix, delim, special, sb->in, list->n };
+    return 0;
+}
+
+static void side_fini(struct side_buf *sb)
+{
+    free(sb->in);
+    free(sb->prefix);
+}
+
+static int build_plan(struct mig_ctx *m, struct mb_err *err)
+{
+    int rc = imap_client_list(m->src, NULL, NULL, 0, &m->src_list, err);
+    if (!rc)
+        rc = imap_client_list(m->dst, NULL, NULL, 0, &m->dst_list, err);
+    if (rc)
+        return rc;
+    struct side_buf s = { 0 }, d = { 0 };
+    rc = side_from(m->src, &m->src_list, &s, err);
+    if (!rc)
+        rc = side_from(m->dst, &m->dst_list, &d, err);
+    if (!rc)
+        rc = mig_plan_build(&s.side, &d.side, m->req->preset, m->req->subscribed_only, &m->plan,
+                            err);
+    side_fini(&s);
+    side_fini(&d);
+    if (rc)
+        return rc;
+    m->folders = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*m->folders));
+    size_t planned = 0;
+    for (size_t i = 0; i < m->plan.n; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        struct mig_folder_report *r = &m->folders[i];
+        r->source = xstrdup(e->src_name);
+        r->dest = e->dest_name ? xstrdup(e->dest_name) : NULL;
+        r->skip_reason = e->action == MIG_PLAN_SKIP ? e->skip_reason : NULL;
+        r->dest_count = -1;
+        if (e->action == MIG_PLAN_SKIP) {
+            mig_log(m, "info", "folder %s: skipped (%s)", e->src_name, e->skip_reason);
+            continue;
+        }
+        planned++;
+        struct imap_status_info st;
+        if (imap_client_status(m->src, m->src_list.v[e->src_index].raw, &st, err) == 0
+            && (st.have & IMAP_STATUS_HAS_MESSAGES))
+            m->c.messages_total += st.messages;
+        else if (imap_client_is_broken(m->src))
+            return err->code ? err->code : MB_ECONN;
+        mig_log(m, "info", "folder %s -> %s%s%s", e->src_name, e->dest_name,
+                e->renamed ? " (renamed to keep folders apart)" : "",
+                e->action == MIG_PLAN_ARCHIVE_ORPHANS ? " (archived messages only)" : "");
+    }
+    m->c.folders_total = (int64_t)planned;
+    return 0;
+}
+
+/* Create the missing destination folders and reproduce subscriptions. */
+static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
+{
+    for (size_t i = 0; i < m->plan.n; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        if (!e->dest_name || m->folders[i].done)
+            continue;
+        struct buf enc;
+        buf_init(&enc, 8192);
+        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+            buf_fini(&enc);
+            continue;
+        }
+        int rc = 0;
+        if (e->create && strcasecmp(e->dest_name, "INBOX") != 0) {
+            rc = imap_client_create(m->dst, buf_cstr(&enc), err);
+            if (rc == MB_EFOLDER) {
+                /* It may exist now (created by an earlier attempt): the copy will tell. */
+                mig_log(m, "warn", "cannot create folder %s: %s", e->dest_name, err->msg);
+                rc = 0;
+            }
+        }
+        if (!rc && e->subscribe) {
+            rc = imap_client_subscribe(m->dst, buf_cstr(&enc), err);
+            if (rc == MB_EFOLDER) {
+                mig_log(m, "warn", "cannot subscribe to %s: %s", e->dest_name, err->msg);
+                rc = 0;
+            }
+        }
+        buf_fini(&enc);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* ---- report ---- */
+
+struct failed_ctx {
+    struct json_w *w;
+    size_t n;
+};
+
+static int on_failed_row(void *ctx, const struct db_msgmap_row *row)
+{
+    struct failed_ctx *fc = ctx;
+    if (fc->n++ >= REPORT_FAILED_MAX)
+        return 1;
+    struct buf name;
+    buf_init(&name, 8192);
+    if (imap_utf7_decode(row->folder, strlen(row->folder), &name) != 0)
+        buf_puts(&name, row->folder);
+    json_w_obj_begin(fc->w);
+    json_w_kv_str(fc->w, "folder", buf_cstr(&name));
+    json_w_kv_int(fc->w, "uid", row->uid);
+    json_w_kv_int(fc->w, "size", row->size);
+    json_w_kv_str(fc->w, "reason", row->error);
+    json_w_obj_end(fc->w);
+    buf_fini(&name);
+    return 0;
+}
+
+static char *build_report(struct mig_ctx *m)
+{
+    struct buf out;
+    buf_init(&out, (size_t)32 << 20);
+    struct json_w w;
+    json_w_init(&w, &out);
+    json_w_obj_begin(&w);
+    json_w_key(&w, "folders");
+    json_w_arr_begin(&w);
+    for (size_t i = 0; m->folders && i < m->plan.n; i++) {
+        const struct mig_folder_report *r = &m->folders[i];
+        json_w_obj_begin(&w);
+        json_w_kv_str(&w, "source", r->source);
+        json_w_kv_str(&w, "dest", r->dest);
+        json_w_kv_str(&w, "status", r->skip_reason ? "skipped" : r->done ? "done" : "incomplete");
+        json_w_kv_str(&w, "reason", r->skip_reason);
+        json_w_kv_int(&w, "source_count", r->source_count);
+        if (r->dest_count >= 0)
+            json_w_kv_int(&w, "dest_count", r->dest_count);
+        else
+            json_w_kv_null(&w, "dest_count");
+        json_w_kv_int(&w, "copied", r->copied);
+        json_w_kv_int(&w, "skipped", r->skipped);
+        json_w_kv_int(&w, "failed", r->failed);
+        json_w_obj_end(&w);
+    }
+    json_w_arr_end(&w);
+    json_w_key(&w, "failed_messages");
+    json_w_arr_begin(&w);
+    struct failed_ctx fc = { &w, 0 };
+    struct mb_err err;
+    db_msgmap_foreach(m->db, m->job, NULL, 0, DB_MSG_FAILED, on_failed_row, &fc, &err);
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    if (json_w_finish(&w) != 0) {
+        buf_fini(&out);
+        return xstrdup("{\"folders\":[],\"failed_messages\":[],\"truncated\":true}");
+    }
+    return buf_take(&out, NULL);
+}
+
+static void report_fini(struct mig_ctx *m)
+{
+    for (size_t i = 0; m->folders && i < m->plan.n; i++) {
+        free(m->folders[i].source);
+        free(m->folders[i].dest);
+    }
+    XFREE(m->folders);
+    mig_plan_fini(&m->plan);
+    imap_client_folders_fini(&m->src_list);
+    imap_client_folders_fini(&m->dst_list);
+}
+
+/* ---- the run ---- */
+
+static int transient(int rc)
+{
+    return rc == MB_ECONN || rc == MB_EPROTO;
+}
+
+/* Sleep up to ms, waking early on cancellation. */
+static void backoff_sleep(struct mig_ctx *m, long ms)
+{
+    for (long t = 0; t < ms && !mig_should_stop(m); t += 100) {
+        struct timespec ts = { 0, 100 * 1000000L };
+        nanosleep(&ts, NULL);
+    }
+}
+
+static long suggested_backoff_ms(const char *msg, long dflt)
+{
+    const char *p = strcasestr(msg, "Backoff Time");
+    if (!p)
+        return dflt;
+    p += strlen("Backoff Time");
+    while (*p && !isdigit((unsigned char)*p))
+        p++;
+    long v = strtol(p, NULL, 10);
+    return v > 0 && v < 600000 ? v : dflt;
+}
+
+static void set_failed(struct mig_result *res, int is_transient, const char *msg)
+{
+    res->state = DB_JOB_FAILED;
+    res->transient = is_transient;
+    snprintf(res->error, sizeof(res->error), "%s", msg);
+}
+
+int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struct mig_request *req,
+            const struct mig_hooks *hooks, struct mig_result *res, struct mb_err *errp)
+{
+    (void)errp;
+    struct mig_ctx m;
+    memset(&m, 0, sizeof(m));
+    memset(res, 0, sizeof(*res));
+    m.cfg = cfg;
+    m.db = db;
+    m.job = job_id;
+    m.req = req;
+    m.hooks = hooks;
+    m.res = res;
+    clock_gettime(CLOCK_MONOTONIC, &m.last_progress);
+    struct mb_err err = { 0 };
+    int planned = 0, rc = 0;
+    long delay_ms = 2000;
+
+    for (int attempt = 1; attempt <= RUN_ATTEMPTS; attempt++) {
+        if (attempt > 1) {
+            mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s (attempt %d/%d)",
+                    err.msg, delay_ms / 1000, attempt, RUN_ATTEMPTS);
+            backoff_sleep(&m, delay_ms);
+            delay_ms *= 2;
+        }
+        if (mig_should_stop(&m))
+            break;
+        rc = mig_connect_source(&m, &err);
+        if (!rc)
+            rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
+        if (!rc && !planned) {
+            mig_log(&m, "info", "connected to %s:%u as %s; destination %s", m.src_host,
+                    m.src_port, req->source_login, req->dest_login);
+            rc = build_plan(&m, &err);
+            planned = rc == 0;
+        }
+        if (!rc)
+            rc = prepare_dest(&m, &err);
+        for (size_t i = 0; !rc && i < m.plan.n; i++) {
+            const struct mig_plan_entry *e = &m.plan.entries[i];
+            if (e->action == MIG_PLAN_SKIP || m.folders[i].done)
+                continue;
+            if (mig_should_stop(&m))
+                break;
+            rc = mig_copy_folder(&m, i, &err);
+            if (rc == MB_EFOLDER) {
+                mig_log(&m, "error", "folder %s: %s", e->src_name, err.msg);
+                m.folders[i].done = 1;
+                m.folders[i].failed = m.folders[i].source_count - m.folders[i].copied
+                                      - m.folders[i].skipped;
+                rc = 0;
+            } else if (rc == 0) {
+                m.c.folders_done++;
+                mig_log(&m, "info", "folder %s: %lld copied, %lld already there, %lld refused; "
+                        "destination has %lld message(s)", e->src_name,
+                        (long long)m.folders[i].copied, (long long)m.folders[i].skipped,
+                        (long long)m.folders[i].failed, (long long)m.folders[i].dest_count);
+            }
+            mig_progress(&m, 0);
+        }
+        if (rc == MB_ECONN)
+            delay_ms = suggested_backoff_ms(err.msg, delay_ms);
+        mig_disconnect(&m);
+        if (!transient(rc) || mig_should_stop(&m))
+            break;
+    }
+    m.current_folder = NULL;
+    mig_progress(&m, 1);
+
+    if (mig_should_stop(&m) || rc == MB_ECANCELED) {
+        set_failed(res, 0, DB_JOB_ERROR_CANCELLED);
+    } else if (rc) {
+        set_failed(res, transient(rc), err.msg);
+    } else {
+        res->state = DB_JOB_DONE;
+    }
+    res->counters = m.c;
+    res->report = build_report(&m);
+    report_fini(&m);
+    return 0;
+}
+
+/* ---- « Tester la connexion » ---- */
+
+void mig_check_result_fini(struct mig_check_result *res)
+{
+    for (size_t i = 0; i < res->n_folders; i++)
+        free(res->folders[i].name);
+    XFREE(res->folders);
+    res->n_folders = 0;
+}
+
+struct size_ctx {
+    int64_t bytes;
+};
+
+static int on_size(void *ctx, const struct imap_msg_meta *mm)
+{
+    ((struct size_ctx *)ctx)->bytes += (int64_t)mm->size;
+    return 0;
+}
+
+int mig_check(const struct config *cfg, const struct mig_request *req,
+              struct mig_check_result *res)
+{
+    memset(res, 0, sizeof(*res));
+    struct mig_ctx m;
+    memset(&m, 0, sizeof(m));
+    m.cfg = cfg;
+    m.req = req;
+    struct mb_err err = { 0 };
+    int rc = mig_connect_source(&m, &err);
+    if (rc) {
+        snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
+    } else {
+        struct imap_folders list;
+        memset(&list, 0, sizeof(list));
+        rc = imap_client_list(m.src, NULL, NULL,
+                              req->subscribed_only ? IMAP_LIST_SUBSCRIBED_ONLY : 0, &list, &err);
+        if (!rc) {
+            res->folders = xcalloc(list.n ? list.n : 1, sizeof(*res->folders));
+            for (size_t i = 0; i < list.n && !rc; i++) {
+                const struct imap_folder *f = &list.v[i];
+                if (f->flags & (IMAP_FOLDER_NOSELECT | IMAP_FOLDER_NONEXISTENT))
+                    continue;
+                struct imap_mailbox mb;
+                memset(&mb, 0, sizeof(mb));
+                rc = imap_client_select(m.src, f->raw, 1, &mb, &err);
+                if (rc == MB_EFOLDER) {
+                    rc = 0;
+                    continue;
+                }
+                if (rc)
+                    break;
+                struct size_ctx sc = { 0 };
+                if (mb.exists)
+                    rc = imap_fetch_meta(m.src, "1:*", 0, on_size, &sc, &err);
+                struct mig_check_folder *cf = &res->folders[res->n_folders++];
+                cf->name = xstrdup(f->name);
+                cf->messages = mb.exists;
+                cf->bytes = sc.bytes;
+                res->messages += mb.exists;
+                res->bytes += sc.bytes;
+                imap_client_mailbox_fini(&mb);
+            }
+        }
+        imap_client_folders_fini(&list);
+        if (rc)
+            snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
+        else
+            res->source_ok = 1;
+    }
+    struct imap_client *dst = NULL;
+    rc = mig_connect_dest(cfg, req->dest_login, &dst, &err);
+    if (rc) {
+        snprintf(res->dest_error, sizeof(res->dest_error), "%s", err.msg);
+    } else {
+        res->dest_ok = 1;
+        imap_client_logout(dst, &err);
+        imap_client_free(&dst);
+    }
+    mig_disconnect(&m);
+    return 0;
+}
