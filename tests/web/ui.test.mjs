@@ -21,7 +21,7 @@
 
 import { test, describe, before, after } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readFileSync } from 'node:fs';
 import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium } from 'playwright-core';
@@ -376,6 +376,17 @@ describe('migrabox web UI', () => {
             }
             await row.locator('.badge', { hasText: 'ÉCHOUÉE' }).waitFor({ timeout: 60000 });
             await shot(page, 'csv-batch');
+
+            // « Exporter en CSV » of the filtered list: BOM, `;`, French headers and states.
+            const [download] = await Promise.all([page.waitForEvent('download'), page.click('#btn-export')]);
+            const bytes = readFileSync(await download.path());
+            assert.deepEqual([...bytes.subarray(0, 3)], [0xef, 0xbb, 0xbf], 'UTF-8 BOM');
+            const lines = bytes.subarray(3).toString('utf8').split('\r\n').filter(Boolean);
+            assert.equal(lines.length, 2, lines.join('\n'));
+            assert.match(lines[0], /^N°;Lot;État;Login source;/);
+            assert.ok(lines[1].includes(`;${batch};ÉCHOUÉE;${login};127.0.0.1;`), lines[1]);
+            assert.ok(!lines[1].includes('été'), 'no password in the export');
+
             await row.locator('button[data-action="delete"]').click();
             const dialog = page.locator('dialog#confirm');
             await dialog.waitFor();

@@ -142,7 +142,7 @@ export function mount(root, ctx) {
         const rep = job && job.report;
         const head = h('h2#job-report-title', { i18n: 'job.report' });
         if (!rep || !Array.isArray(rep.folders)) {
-            replace(reportBox, head, h('p.muted', { i18n: 'job.reportPending' }));
+            replace(reportBox, head, h('p.muted', { i18n: FINAL.has(job && job.state) ? 'job.reportNone' : 'job.reportPending' }));
             return;
         }
         const tot = { source_count: 0, dest_count: 0, copied: 0, skipped: 0, failed: 0 };
