@@ -278,6 +278,7 @@ int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_re
                 stop_err.code = rc;
                 /* keep reading until the tagged answer; later callbacks are not called */
                 c->untagged = NULL;
+                c->lit_hooks = NULL;
             }
         }
     }

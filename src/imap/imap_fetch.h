@@ -10,8 +10,9 @@
  * expunged) simply produce no callback: compare with what you asked for.
  *
  * Callback return values: 0 continue; IMAP_FETCH_SKIP (begin, chunk) ignore the rest of this
- * message (no end()); a negative mb_errc aborts the transfer: the call returns that code and
- * the connection is broken (it stopped in the middle of a literal). */
+ * message (no end()); a negative mb_errc aborts the transfer: the call returns that code, no
+ * further callback is made, and when this happened in the middle of a literal the connection
+ * is broken (imap_client_is_broken(); otherwise the rest of the answer was read and dropped). */
 #ifndef MB_IMAP_FETCH_H
 #define MB_IMAP_FETCH_H
 
