@@ -279,8 +279,11 @@ describe('migrabox web UI', () => {
             await page.locator('#job-log li').first().waitFor({ timeout: 10000 });
             await shot(page, 'single-done');
 
-            // The list shows it too, with its French state name.
+            // The list shows it too, with its French state name; the free-text filter finds it.
             await page.click('#back-link');
+            await page.locator('#jobs-count').waitFor();
+            await page.fill('#flt-q', SRC.login);
+            await page.waitForURL(/[?&]q=/);
             const row = page.locator(`#jobs-body tr[data-id="${id}"]`);
             await row.waitFor();
             assert.match(await row.textContent(), /TERMINÉE/);

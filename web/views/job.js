@@ -9,6 +9,7 @@ import {
 import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
+import { listHash } from './jobs.js';
 
 const FINAL = new Set(['failed', 'done']);
 const LOG_MAX_LINES = 5000;
@@ -39,7 +40,7 @@ export function mount(root, ctx) {
         logEmpty, logList);
 
     root.append(
-        h('p.back', h('a#back-link', { href: '#/jobs', i18n: 'job.back' })),
+        h('p.back', h('a#back-link', { href: listHash(), i18n: 'job.back' })),
         h('div.page-head.with-tools', h('div.title-line', title, stateBox), actionsBox),
         errEl,
         failBox,
@@ -60,7 +61,7 @@ export function mount(root, ctx) {
     const handlers = {
         done: (kind, j, result) => {
             errEl.hidden = true;
-            if (kind === 'delete') { navigate('#/jobs'); return; }
+            if (kind === 'delete') { navigate(listHash()); return; }
             if (kind === 'retry' && result && result.id !== undefined && String(result.id) !== String(id)) {
                 navigate(`#/jobs/${result.id}`);
                 return;

@@ -34,8 +34,13 @@ export function apiQuery(f, limit, offset) {
     return p.toString();
 }
 
+// The list's last address (filters, page), for the task page's « Retour à la liste ».
+let lastListHash = '#/jobs';
+export function listHash() { return lastListHash; }
+
 export function mount(root, ctx) {
     const f = filtersFromQuery(ctx.query);
+    lastListHash = location.hash || '#/jobs';
     let data = null;             // last {jobs, total}
     const lastStates = new Map();
     let firstLoad = true;
@@ -110,7 +115,8 @@ export function mount(root, ctx) {
         if (f.page > 1) p.set('page', String(f.page));
         if (f.limit !== PAGE_SIZE) p.set('limit', String(f.limit));
         const s = p.toString();
-        history.replaceState(null, '', `#/jobs${s ? '?' + s : ''}`);
+        lastListHash = `#/jobs${s ? '?' + s : ''}`;
+        history.replaceState(null, '', lastListHash);
     };
 
     // showError(ApiError | 'text', fromPoll) shows; showError(null) hides an error that came
@@ -139,7 +145,7 @@ export function mount(root, ctx) {
         cell.append(
             h('progress', {
                 max: '100', value: String(pr.pct),
-                'aria-label': t('jobs.progress') + ` ${job.id}`,
+                'aria-label': t('jobs.progressOf', { id: job.id }),
                 class: `progress-${job.state}`,
             }),
             h('span.progress-text',
