@@ -169,6 +169,9 @@ bench: $(BUILD)/migrabox
 demo:
 	bash packaging/demo.sh
 
+deb: $(BUILD)/migrabox
+	bash packaging/mkdeb.sh $(BUILD)/migrabox $(BUILD)
+
 format:
 	clang-format -i $(LIB_SRC) src/main.c $(wildcard src/*/*.h)
 format-check:
