@@ -146,22 +146,17 @@ FUZZ_CFLAGS := $(CSTD) -O1 -g $(CPPFLAGS) -I$(BUILD)/gen -fsanitize=fuzzer-no-li
 $(BUILD)/fuzz/obj/%.o: src/%.c $(MHD_STAMP) $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
-$(BUILD)/fuzz/%: tests/fuzz/%.c $(FUZZ_OBJ)
+$(BUILD)/fuzz/libfuzz.a: $(FUZZ_OBJ)
+	@rm -f $@
+	$(Q)ar rcs $@ $^
+$(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libfuzz.a
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(CSTD) -O1 -g $(CPPFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	  $(FUZZ_OBJ) $(LIBS)
+	  $(BUILD)/fuzz/libfuzz.a $(LIBS)
 fuzz: $(FUZZ_BIN)
 FUZZ_SECONDS ?= 30
 fuzz-run: $(FUZZ_BIN)
-	@for f in $(FUZZ_BIN); do \
-	   n=$$(basename $$f); corpus=tests/fuzz/corpus/$${n#fuzz_}; work=$(BUILD)/fuzz/corpus-$$n; \
-	   mkdir -p $$work; dict=tests/fuzz/$${n#fuzz_}.dict; \
-	   echo "== $$n ($(FUZZ_SECONDS) s)"; \
-	   $$f -max_total_time=$(FUZZ_SECONDS) -print_final_stats=1 $$( [ -f $$dict ] && echo -dict=$$dict ) \
-	       $$work $$( [ -d $$corpus ] && echo $$corpus ) 2>&1 | grep -E 'stat::number_of_executed_units|ERROR|SUMMARY' \
-	       || exit 1; \
-	   test $${PIPESTATUS[0]} -eq 0 || exit 1; \
-	 done
+	bash tests/fuzz/run.sh $(FUZZ_SECONDS) $(FUZZ_BIN)
 
 bench: $(BUILD)/migrabox
 	bash bench/run.sh

@@ -39,4 +39,15 @@ if [ ${#missing[@]} -gt 0 ]; then
     # Debian's dovecot-core postinst starts a system Dovecot; tests run their own instances.
     $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends "${missing[@]}"
 fi
+# Browser tests: playwright-core from npm (pinned in tests/web/package-lock.json), driving
+# Debian's chromium. Node.js >= 20 is needed by playwright-core.
+here=$(cd "$(dirname "$0")/.." && pwd)
+if [ -f "$here/tests/web/package-lock.json" ]; then
+    if ! command -v node >/dev/null 2>&1; then
+        $SUDO env DEBIAN_FRONTEND=noninteractive apt-get install -y -q --no-install-recommends nodejs npm
+    fi
+    if [ ! -d "$here/tests/web/node_modules/playwright-core" ]; then
+        (cd "$here/tests/web" && npm ci --no-audit --no-fund --loglevel=error)
+    fi
+fi
 echo "install-deps: all packages present"
