@@ -76,6 +76,35 @@ export function confirmDialog({ title, text, ok }) {
     });
 }
 
+// Ask for the source password again (it is erased when a task ends). Resolves to the
+// password, or null when cancelled. The field is emptied whatever happens.
+export function passwordDialog({ text }) {
+    const dlg = document.getElementById('pwdialog');
+    const input = dlg.querySelector('#pwdialog-password');
+    dlg.querySelector('#pwdialog-text').textContent = text;
+    input.value = '';
+    return new Promise((resolve) => {
+        const cancel = dlg.querySelector('#pwdialog-cancel');
+        const onCancel = () => dlg.close('');
+        const done = () => {
+            dlg.removeEventListener('close', done);
+            cancel.removeEventListener('click', onCancel);
+            const pw = dlg.returnValue === 'ok' ? input.value : null;
+            input.value = '';
+            resolve(pw);
+        };
+        cancel.addEventListener('click', onCancel);
+        dlg.querySelector('#pwdialog-form').onsubmit = (e) => {
+            e.preventDefault();
+            if (input.value) dlg.close('ok');
+        };
+        dlg.returnValue = '';
+        dlg.addEventListener('close', done);
+        dlg.showModal();
+        input.focus();
+    });
+}
+
 function parseHash() {
     const raw = location.hash.replace(/^#/, '') || '/';
     const q = raw.indexOf('?');

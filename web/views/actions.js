@@ -7,7 +7,7 @@
 import { t } from '../i18n.js';
 import { h } from '../util.js';
 import { request, ApiError, errorText } from '../api.js';
-import { announce, confirmDialog } from '../app.js';
+import { announce, confirmDialog, passwordDialog } from '../app.js';
 
 export function allowedActions(job) {
     switch (job.state) {
@@ -53,11 +53,22 @@ async function runAction(kind, job, btn, handlers) {
         });
         if (!ok) { btn.focus(); return; }
     }
+    let password = null;
+    if (kind === 'retry') {
+        // A finished task no longer holds the source password: ask for it again.
+        password = await passwordDialog({
+            text: t('retry.text', { id: job.id, login: job.source_login, host: job.source_host }),
+        });
+        if (password === null) { btn.focus(); return; }
+    }
     btn.disabled = true;
     try {
         let result = null;
         if (kind === 'cancel') result = await request('POST', `/api/jobs/${job.id}/cancel`);
-        else if (kind === 'retry') result = await request('POST', `/api/jobs/${job.id}/retry`);
+        else if (kind === 'retry') {
+            result = await request('POST', `/api/jobs/${job.id}/retry`, { json: { source_password: password } });
+            password = null;
+        }
         else result = await request('DELETE', `/api/jobs/${job.id}`);
         const msgKey = { cancel: 'action.cancelled', retry: 'action.retried', delete: 'action.deleted' }[kind];
         announce(t(msgKey, { id: job.id }));
