@@ -1,14 +1,225 @@
+/* migrabox import: queue a CSV batch (the spec's « Migration multiple » format) with the same
+ * importer and validation as POST /api/imports; all or nothing. The jobs are run by a
+ * running `migrabox serve` on the same data_dir. */
+#include <errno.h>
+#include <getopt.h>
+#include <inttypes.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "base/secret.h"
+#include "base/xalloc.h"
 #include "cli.h"
+#include "config/config.h"
+#include "csvimport/csvimp.h"
+#include "db/db.h"
+#include "db/db_job.h"
+#include "jobs/jobs.h"
+#include "log/log.h"
+#include "migrate/mig_preset.h"
+
+static const char usage[] =
+    "usage: migrabox import [-c FILE] [--dry-run] FILE.csv\n"
+    "\n"
+    "Queue a CSV batch of migrations (columns login_source;pass_source;host_source;\n"
+    "type_messagerie;login_destination;subscribed_only, separator ';', header optional).\n"
+    "The file is checked as a whole: with any error nothing is queued and every error is\n"
+    "printed as 'line L, column C (name): message'. --dry-run checks without queueing.\n"
+    "The jobs are run by 'migrabox serve' on the same data_dir.\n"
+    "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
+
+static int cli_import_read(const char *path, size_t max, char **data_r, size_t *len_r)
+{
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        fprintf(stderr, "migrabox import: cannot open %s: %s\n", path, strerror(errno));
+        return -1;
+    }
+    struct stat st;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "migrabox import: %s is not a regular file\n", path);
+        fclose(f);
+        return -1;
+    }
+    if ((uint64_t)st.st_size > max) {
+        fprintf(stderr, "migrabox import: %s is larger than %zu bytes ([server] "
+                        "max_upload_bytes)\n", path, max);
+        fclose(f);
+        return -1;
+    }
+    size_t n = (size_t)st.st_size;
+    char *data = xmalloc(n + 1);
+    size_t got = fread(data, 1, n, f);
+    int bad = ferror(f) || got != n;
+    fclose(f);
+    if (bad) {
+        fprintf(stderr, "migrabox import: cannot read %s\n", path);
+        secret_wipe(data, n);
+        free(data);
+        return -1;
+    }
+    data[n] = '\0';
+    *data_r = data;
+    *len_r = n;
+    return 0;
+}
 
 int cli_import(int argc, char **argv)
 {
-    if (argc > 1 && strcmp(argv[1], "--help") == 0) {
-        printf("usage: migrabox import  [-c FILE] FILE.csv\n\nQueue a CSV batch of migrations.\n");
-        return CLI_EXIT_OK;
+    static const struct option opts[] = {
+        { "config", required_argument, NULL, 'c' },
+        { "dry-run", no_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cfg_path = NULL;
+    int dry_run = 0, ch;
+    optind = 1;
+    while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        switch (ch) {
+        case 'c': cfg_path = optarg; break;
+        case 'n': dry_run = 1; break;
+        case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
+        default: fputs(usage, stderr); return CLI_EXIT_USAGE;
+        }
     }
-    fprintf(stderr, "migrabox import: not available yet in this version\n");
-    return CLI_EXIT_UNAVAILABLE;
+    if (optind + 1 != argc) {
+        fprintf(stderr, "migrabox import: give exactly one FILE.csv\n\n%s", usage);
+        return CLI_EXIT_USAGE;
+    }
+    const char *path = argv[optind];
+    struct config *cfg = NULL;
+    struct mb_err err = { 0 };
+    if (config_load(cfg_path, &cfg, &err) != 0) {
+        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        return CLI_EXIT_USAGE;
+    }
+    log_set_level(LOG_WARN);
+    int status = CLI_EXIT_FAILED;
+    char *data = NULL;
+    size_t len = 0;
+    struct db *db = NULL;
+    struct secret_box box;
+    int have_box = 0;
+    struct csvimp_result res;
+    memset(&res, 0, sizeof(res));
+    struct db_job_new *jobs = NULL;
+    unsigned char **blobs = NULL;
+    size_t *lens = NULL;
+
+    if (cfg->destination.n_domains == 0) {
+        fprintf(stderr, "migrabox import: [destination] domains is empty: set the hosted domains "
+                        "(each destination is checked against them)\n");
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
+    size_t max = (size_t)cfg->server.max_upload_bytes;
+    if (cli_import_read(path, max, &data, &len) != 0)
+        goto out;
+    struct csvimp_opts o = {
+        .max_bytes = max,
+        .max_rows = (unsigned)cfg->server.max_import_rows,
+        .domains = (const char *const *)cfg->destination.domains,
+        .n_domains = cfg->destination.n_domains,
+    };
+    int rc = csvimp_parse(data, len, &o, &res);
+    if (rc == MB_ECONFIG) {
+        for (size_t i = 0; i < res.n_errors; i++)
+            fprintf(stderr, "%s\n", res.errors[i].message);
+        fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,
+                res.n_errors, res.n_errors == 1 ? "" : "s",
+                res.errors_truncated ? " (stopped counting)" : "");
+        goto out;
+    }
+    if (rc) {
+        fprintf(stderr, "migrabox import: %s: %s\n", path,
+                rc == MB_ETOOBIG ? "file too large" : "cannot read the file");
+        goto out;
+    }
+    if (dry_run) {
+        printf("%s: %zu migrations, valid (%s); nothing queued (--dry-run)\n", path, res.n_rows,
+               res.encoding);
+        status = CLI_EXIT_OK;
+        goto out;
+    }
+
+    const char *dd = cfg->server.data_dir;
+    if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
+        fprintf(stderr, "migrabox import: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        goto out;
+    }
+    char *key_path = xasprintf("%s/secret.key", dd);
+    rc = secret_box_load(&box, key_path, &err);
+    free(key_path);
+    if (rc) {
+        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        goto out;
+    }
+    have_box = 1;
+    char *db_path = xasprintf("%s/migrabox.db", dd);
+    rc = db_open(db_path, &db, &err);
+    free(db_path);
+    if (rc) {
+        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        goto out;
+    }
+    jobs = xcalloc(res.n_rows, sizeof(*jobs));
+    blobs = xcalloc(res.n_rows, sizeof(*blobs));
+    lens = xcalloc(res.n_rows, sizeof(*lens));
+    for (size_t i = 0; i < res.n_rows; i++) {
+        const struct csvimp_row *r = &res.rows[i];
+        rc = secret_box_seal(&box, JOBS_SECRET_AAD, r->pass_source, strlen(r->pass_source),
+                             &blobs[i], &lens[i], &err);
+        if (rc) {
+            fprintf(stderr, "migrabox import: %s\n", err.msg);
+            goto out;
+        }
+        const struct mig_preset *p = mig_preset_find(r->server_type);
+        unsigned port = r->port ? r->port : (p && p->default_port ? p->default_port : 993);
+        jobs[i] = (struct db_job_new){
+            .source_host = r->host,
+            .source_port = (int)port,
+            .source_tls = "auto",
+            .source_login = r->login_source,
+            .secret = blobs[i],
+            .secret_len = lens[i],
+            .server_type = r->server_type,
+            .dest_login = r->login_destination,
+            .subscribed_only = r->subscribed_only,
+        };
+    }
+    const char *base = strrchr(path, '/');
+    base = base ? base + 1 : path;
+    int64_t batch = 0;
+    rc = db_job_insert_many(db, 0, base, jobs, res.n_rows, &batch, NULL, &err);
+    if (rc) {
+        fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
+        goto out;
+    }
+    printf("batch %" PRId64 ": %zu jobs queued\n", batch, res.n_rows);
+    status = CLI_EXIT_OK;
+out:
+    if (blobs) {
+        for (size_t i = 0; i < res.n_rows; i++) {
+            if (blobs[i]) {
+                secret_wipe(blobs[i], lens[i]);
+                free(blobs[i]);
+            }
+        }
+    }
+    free(blobs);
+    free(lens);
+    free(jobs);
+    csvimp_result_fini(&res);
+    if (data) {
+        secret_wipe(data, len);
+        free(data);
+    }
+    db_close(&db);
+    if (have_box)
+        secret_box_fini(&box);
+    config_free(&cfg);
+    return status;
 }

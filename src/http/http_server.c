@@ -18,6 +18,7 @@
 
 #include <microhttpd.h>
 
+#include "base/secret.h"
 #include "base/xalloc.h"
 #include "http_assets.h"
 #include "http_tls.h"
@@ -234,6 +235,9 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
     (void)toe;
     struct req_state *st = *con_cls;
     if (st) {
+        /* Request bodies carry passwords (sign-in, jobs, CSV files): wipe before freeing. */
+        if (st->body.data)
+            secret_wipe(st->body.data, st->body.len);
         buf_fini(&st->body);
         free(st);
         *con_cls = NULL;

@@ -1,0 +1,477 @@
+#include "http_api.h"
+
+#include <ctype.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "base/xalloc.h"
+#include "http_api_internal.h"
+#include "log/log.h"
+
+/* Route flags. */
+enum {
+    HTTP_API_AUTH = 1 << 0,      /* a session is required (401 otherwise) */
+    HTTP_API_CSRF = 1 << 1,      /* X-CSRF-Token must match the session's (403 otherwise) */
+    HTTP_API_ADMIN = 1 << 2,     /* admin accounts only (403 otherwise) */
+    HTTP_API_JSON = 1 << 3,      /* body: application/json, required */
+    HTTP_API_JSON_OPT = 1 << 4,  /* body: application/json when there is one */
+    HTTP_API_CSV = 1 << 5,       /* body: a CSV file (text/csv ...) */
+};
+
+typedef void http_api_handler(struct http_api_ctx *c);
+
+struct http_api_route {
+    const char *method;
+    const char *pattern; /* "/api/jobs/{id}/log": {id} = a decimal id 1..2^63-1 */
+    http_api_handler *handler;
+    unsigned flags;
+};
+
+#define HTTP_API_MUTATE (HTTP_API_AUTH | HTTP_API_CSRF)
+
+static const struct http_api_route http_api_routes[] = {
+    { "GET", "/api/session", http_api_session_get, HTTP_API_AUTH },
+    { "POST", "/api/session", http_api_session_post, HTTP_API_JSON },
+    { "DELETE", "/api/session", http_api_session_delete, HTTP_API_MUTATE },
+    { "GET", "/api/jobs", http_api_jobs_list, HTTP_API_AUTH },
+    { "POST", "/api/jobs", http_api_jobs_create, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "GET", "/api/jobs/{id}", http_api_jobs_get, HTTP_API_AUTH },
+    { "DELETE", "/api/jobs/{id}", http_api_jobs_delete, HTTP_API_MUTATE },
+    { "GET", "/api/jobs/{id}/log", http_api_jobs_log, HTTP_API_AUTH },
+    { "POST", "/api/jobs/{id}/cancel", http_api_jobs_cancel, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/jobs/{id}/retry", http_api_jobs_retry, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/imports", http_api_import_post, HTTP_API_MUTATE | HTTP_API_CSV },
+    { "GET", "/api/sample.csv", http_api_import_sample, HTTP_API_AUTH },
+    { "POST", "/api/check", http_api_check_post, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "GET", "/healthz", http_api_metrics_healthz, 0 },
+    { "GET", "/metrics", http_api_metrics_get, 0 },
+};
+
+#define HTTP_API_N_ROUTES (sizeof(http_api_routes) / sizeof(http_api_routes[0]))
+
+/* Content types accepted for a CSV upload (the UI sends text/csv). */
+static const char *const http_api_csv_types[] = {
+    "text/csv", "application/csv", "text/plain", "application/octet-stream", NULL,
+};
+
+/* ---- per-thread database handle ---- */
+
+static void http_api_db_release(void *p)
+{
+    struct db *db = p;
+    db_close(&db);
+}
+
+static struct db *http_api_db(struct http_api *api, struct mb_err *err)
+{
+    struct db *db = pthread_getspecific(api->db_key);
+    if (db)
+        return db;
+    if (db_open(api->db_path, &db, err) != 0)
+        return NULL;
+    if (pthread_setspecific(api->db_key, db) != 0) {
+        db_close(&db);
+        mb_err_set(err, MB_EIO, "cannot keep the database handle of this thread");
+        return NULL;
+    }
+    return db;
+}
+
+int http_api_new(const struct config *cfg, const char *db_path, const struct secret_box *box,
+                 struct jobs *pool, struct http_api **api_r, struct mb_err *err)
+{
+    struct http_api *api = xcalloc(1, sizeof(*api));
+    api->cfg = cfg;
+    api->db_path = xstrdup(db_path);
+    api->box = box;
+    api->pool = pool;
+    api->started = time(NULL);
+    int rc = http_auth_init(&api->auth, err);
+    if (rc) {
+        free(api->db_path);
+        free(api);
+        return rc;
+    }
+    if (pthread_key_create(&api->db_key, http_api_db_release) != 0) {
+        http_auth_fini(&api->auth);
+        free(api->db_path);
+        free(api);
+        return mb_err_set(err, MB_EIO, "pthread_key_create failed");
+    }
+    *api_r = api;
+    return 0;
+}
+
+void http_api_free(struct http_api **apip)
+{
+    struct http_api *api = *apip;
+    if (!api)
+        return;
+    /* Connection threads are gone (the server is stopped first); this thread may hold one. */
+    struct db *db = pthread_getspecific(api->db_key);
+    if (db) {
+        pthread_setspecific(api->db_key, NULL);
+        db_close(&db);
+    }
+    pthread_key_delete(api->db_key);
+    http_auth_fini(&api->auth);
+    free(api->db_path);
+    free(api);
+    *apip = NULL;
+}
+
+/* ---- answers ---- */
+
+void http_api_json_begin(struct http_api_ctx *c, unsigned status, struct json_w *w)
+{
+    buf_reset(&c->resp->body);
+    c->resp->status = status;
+    c->resp->content_type = "application/json";
+    json_w_init(w, &c->resp->body);
+}
+
+void http_api_json_end(struct http_api_ctx *c, struct json_w *w)
+{
+    int rc = json_w_finish(w);
+    if (rc == 0)
+        return;
+    log_error("api: %s %s: cannot write the JSON answer (%s)", c->req->method, c->req->path,
+              mb_errc_name(rc));
+    buf_reset(&c->resp->body);
+    c->resp->status = 500;
+    c->resp->content_type = "application/json";
+    buf_puts(&c->resp->body, "{\"error\":\"internal error\"}");
+}
+
+void http_api_error(struct http_api_ctx *c, unsigned status, const char *message)
+{
+    struct json_w w;
+    http_api_json_begin(c, status, &w);
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "error", message);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+}
+
+void http_api_internal(struct http_api_ctx *c, const char *what, const struct mb_err *err)
+{
+    log_error("api: %s %s: %s: %s", c->req->method, c->req->path, what,
+              err && err->msg[0] ? err->msg : "failed");
+    http_api_error(c, 500, HTTP_API_MSG(c, "internal error", "erreur interne"));
+}
+
+void http_api_field_error(struct http_api_ctx *c, const char *field, const char *fmt, ...)
+{
+    if (c->n_ferr >= HTTP_API_MAX_FIELD_ERRORS)
+        return;
+    /* One message per field: the first one found. */
+    for (size_t i = 0; i < c->n_ferr; i++) {
+        if (c->ferr[i].field && field && strcmp(c->ferr[i].field, field) == 0)
+            return;
+    }
+    struct http_api_field_error *e = &c->ferr[c->n_ferr++];
+    e->field = field;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(e->message, sizeof(e->message), fmt, ap);
+    va_end(ap);
+}
+
+void http_api_field_errors(struct http_api_ctx *c)
+{
+    struct json_w w;
+    http_api_json_begin(c, 422, &w);
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "error", c->n_ferr ? c->ferr[0].message : "invalid request");
+    json_w_key(&w, "errors");
+    json_w_arr_begin(&w);
+    for (size_t i = 0; i < c->n_ferr; i++) {
+        json_w_obj_begin(&w);
+        if (c->ferr[i].field)
+            json_w_kv_str(&w, "field", c->ferr[i].field);
+        json_w_kv_str(&w, "message", c->ferr[i].message);
+        json_w_obj_end(&w);
+    }
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+}
+
+void http_api_w_time(struct json_w *w, const char *key, int64_t t)
+{
+    json_w_key(w, key);
+    if (t <= 0) {
+        json_w_null(w);
+        return;
+    }
+    time_t tt = (time_t)t;
+    struct tm tm;
+    char s[40];
+    if (!gmtime_r(&tt, &tm) || strftime(s, sizeof(s), "%Y-%m-%dT%H:%M:%SZ", &tm) == 0) {
+        json_w_null(w);
+        return;
+    }
+    json_w_str(w, s);
+}
+
+int http_api_domain_visible(const struct http_api_ctx *c, const char *domain)
+{
+    if (!c->authed)
+        return 0;
+    if (c->user.admin)
+        return 1;
+    if (!domain)
+        return 0;
+    for (size_t i = 0; i < c->user.n_domains; i++) {
+        if (strcasecmp(c->user.domains[i], domain) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+/* ---- request helpers ---- */
+
+/* The media type of the request without parameters, lower-cased, into out. */
+static void http_api_media_type(const struct http_req *req, char *out, size_t n)
+{
+    const char *ct = http_req_header(req, "Content-Type");
+    size_t o = 0;
+    out[0] = '\0';
+    if (!ct)
+        return;
+    while (*ct == ' ' || *ct == '\t')
+        ct++;
+    for (; *ct && *ct != ';' && o + 1 < n; ct++)
+        out[o++] = (char)tolower((unsigned char)*ct);
+    while (o > 0 && (out[o - 1] == ' ' || out[o - 1] == '\t'))
+        o--;
+    out[o] = '\0';
+}
+
+struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r)
+{
+    if (empty_r)
+        *empty_r = 0;
+    if (c->req->body_len == 0) {
+        if (empty_r) {
+            *empty_r = 1;
+            return NULL;
+        }
+        http_api_error(c, 400, HTTP_API_MSG(c, "a JSON object is required as the request body",
+                                            "le corps de la requête doit être un objet JSON"));
+        return NULL;
+    }
+    struct json_value *v = NULL;
+    struct mb_err err = { 0 };
+    struct json_limits lim = { .max_bytes = c->req->body_len };
+    if (json_parse(c->req->body, c->req->body_len, &lim, &v, &err) != 0) {
+        char msg[300];
+        snprintf(msg, sizeof(msg), "%s: %s",
+                 HTTP_API_MSG(c, "invalid JSON", "JSON invalide"), err.msg);
+        http_api_error(c, 400, msg);
+        return NULL;
+    }
+    if (v->type != JSON_OBJECT) {
+        json_free(&v);
+        http_api_error(c, 400, HTTP_API_MSG(c, "the request body must be a JSON object",
+                                            "le corps de la requête doit être un objet JSON"));
+        return NULL;
+    }
+    return v;
+}
+
+/* Match path against pattern; a {id} segment sets *id_r. */
+static int http_api_match(const char *pattern, const char *path, int64_t *id_r)
+{
+    const char *p = pattern, *s = path;
+    while (*p) {
+        if (strncmp(p, "{id}", 4) == 0) {
+            int64_t v = 0;
+            size_t digits = 0;
+            if (*s < '1' || *s > '9')
+                return 0;
+            while (*s >= '0' && *s <= '9') {
+                if (++digits > 18)
+                    return 0;
+                v = v * 10 + (*s - '0');
+                s++;
+            }
+            *id_r = v;
+            p += 4;
+            continue;
+        }
+        if (*p != *s)
+            return 0;
+        p++;
+        s++;
+    }
+    return *s == '\0';
+}
+
+static int http_api_lang_fr(const struct http_req *req)
+{
+    const char *al = http_req_header(req, "Accept-Language");
+    if (!al)
+        return 0;
+    while (*al == ' ')
+        al++;
+    return strncasecmp(al, "fr", 2) == 0 && (al[2] == '\0' || !isalpha((unsigned char)al[2]));
+}
+
+/* Session from the cookie: 0 with c->authed = 1, or the answer (401/500) is written. */
+static int http_api_authenticate(struct http_api_ctx *c)
+{
+    const struct config *cfg = c->api->cfg;
+    const char *token = http_req_cookie(c->req, HTTP_AUTH_COOKIE);
+    struct mb_err err = { 0 };
+    int touched = 0;
+    int rc = token ? http_auth_session_get(c->db, token, c->now, cfg->server.session_ttl,
+                                           &c->session, &touched, &err)
+                   : MB_ENOTFOUND;
+    if (rc == 0) {
+        rc = db_user_get(c->db, c->session.account_id, &c->user, &err);
+        if (rc != 0)
+            db_session_fini(&c->session);
+    }
+    if (rc == MB_ENOTFOUND) {
+        if (token) {
+            char cookie[HTTP_AUTH_COOKIE_MAX];
+            http_auth_cookie(cookie, NULL, 0, c->req->https);
+            http_resp_header(c->resp, "Set-Cookie", cookie);
+        }
+        http_api_error(c, 401, HTTP_API_MSG(c, "not signed in", "non connecté"));
+        return -1;
+    }
+    if (rc != 0) {
+        http_api_internal(c, "session lookup", &err);
+        return -1;
+    }
+    c->authed = 1;
+    c->token = token;
+    if (touched) {
+        char cookie[HTTP_AUTH_COOKIE_MAX];
+        http_auth_cookie(cookie, token, cfg->server.session_ttl, c->req->https);
+        http_resp_header(c->resp, "Set-Cookie", cookie);
+    }
+    return 0;
+}
+
+static int http_api_type_ok(const struct http_api_route *r, const struct http_req *req)
+{
+    char mt[64];
+    http_api_media_type(req, mt, sizeof(mt));
+    if (r->flags & HTTP_API_JSON)
+        return strcmp(mt, "application/json") == 0;
+    if (r->flags & HTTP_API_JSON_OPT)
+        return req->body_len == 0 || strcmp(mt, "application/json") == 0;
+    if (r->flags & HTTP_API_CSV) {
+        for (size_t i = 0; http_api_csv_types[i]; i++) {
+            if (strcmp(mt, http_api_csv_types[i]) == 0)
+                return 1;
+        }
+        return 0;
+    }
+    return 1;
+}
+
+static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
+{
+    char allow[80] = "";
+    size_t o = 0;
+    int64_t id;
+    for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
+        const struct http_api_route *r = &http_api_routes[i];
+        if (!http_api_match(r->pattern, path, &id))
+            continue;
+        o += (size_t)snprintf(allow + o, sizeof(allow) - o, "%s%s", o ? ", " : "", r->method);
+        if (strcmp(r->method, "GET") == 0 && o < sizeof(allow))
+            o += (size_t)snprintf(allow + o, sizeof(allow) - o, ", HEAD");
+        if (o >= sizeof(allow))
+            break;
+    }
+    http_resp_header(c->resp, "Allow", allow);
+    http_api_error(c, 405, HTTP_API_MSG(c, "method not allowed", "méthode non autorisée"));
+}
+
+void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *resp)
+{
+    struct http_api_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.api = app;
+    c.req = req;
+    c.resp = resp;
+    c.now = (int64_t)time(NULL);
+    c.fr = http_api_lang_fr(req);
+
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    const struct http_api_route *route = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
+        const struct http_api_route *r = &http_api_routes[i];
+        int64_t id = 0;
+        if (!http_api_match(r->pattern, req->path, &id))
+            continue;
+        path_known = 1;
+        if (strcmp(r->method, method) == 0) {
+            route = r;
+            c.id = id;
+            break;
+        }
+    }
+    if (!route) {
+        if (path_known)
+            http_api_not_allowed(&c, req->path);
+        else
+            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
+                                                 "point d'accès de l'API inconnu"));
+        return;
+    }
+
+    struct mb_err err = { 0 };
+    c.db = http_api_db(c.api, &err);
+    if (!c.db) {
+        log_error("api: cannot open the database: %s", err.msg);
+        if (route->handler == http_api_metrics_healthz) {
+            struct json_w w;
+            http_api_json_begin(&c, 503, &w);
+            json_w_obj_begin(&w);
+            json_w_kv_str(&w, "status", "error");
+            json_w_kv_str(&w, "error", "database unavailable");
+            json_w_obj_end(&w);
+            http_api_json_end(&c, &w);
+        } else {
+            http_api_error(&c, 503, HTTP_API_MSG(&c, "database unavailable",
+                                                 "base de données indisponible"));
+        }
+        return;
+    }
+    if ((route->flags & HTTP_API_AUTH) && http_api_authenticate(&c) != 0)
+        goto out;
+    if ((route->flags & HTTP_API_CSRF)
+        && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
+        http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
+                                             "jeton CSRF absent ou incorrect"));
+        goto out;
+    }
+    if ((route->flags & HTTP_API_ADMIN) && !c.user.admin) {
+        http_api_error(&c, 403, HTTP_API_MSG(&c, "administrators only",
+                                             "réservé aux administrateurs"));
+        goto out;
+    }
+    if (!http_api_type_ok(route, req)) {
+        http_api_error(&c, 415,
+                       (route->flags & HTTP_API_CSV)
+                           ? HTTP_API_MSG(&c, "send the CSV file as text/csv",
+                                          "envoyez le fichier CSV en text/csv")
+                           : HTTP_API_MSG(&c, "send JSON with Content-Type: application/json",
+                                          "envoyez du JSON avec Content-Type: application/json"));
+        goto out;
+    }
+    route->handler(&c);
+out:
+    db_user_fini(&c.user);
+    db_session_fini(&c.session);
+}

@@ -1,0 +1,260 @@
+/* CSV batches: POST /api/imports[?dry_run=1] and the example file GET /api/sample.csv. */
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/secret.h"
+#include "base/xalloc.h"
+#include "csvimport/csvimp.h"
+#include "http_api_internal.h"
+#include "jobs/jobs.h"
+#include "log/log.h"
+#include "migrate/mig_preset.h"
+
+/* The message of a csvimp error without its "line N, column C (name): " / "line N: " prefix
+ * (the API gives line and column as numbers). */
+static const char *http_api_import_message(const struct csvimp_error *e)
+{
+    char prefix[96];
+    if (e->line && e->column)
+        snprintf(prefix, sizeof(prefix), "line %u, column %u (%s): ", e->line, e->column,
+                 csvimp_column_name(e->column));
+    else if (e->line)
+        snprintf(prefix, sizeof(prefix), "line %u: ", e->line);
+    else
+        return e->message;
+    size_t n = strlen(prefix);
+    return strncmp(e->message, prefix, n) == 0 ? e->message + n : e->message;
+}
+
+static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
+{
+    char summary[160];
+    snprintf(summary, sizeof(summary),
+             c->fr ? "le fichier contient %zu erreur(s)%s ; aucune migration n'a été ajoutée"
+                   : "the file has %zu error(s)%s; nothing was queued",
+             res->n_errors, res->errors_truncated ? "+" : "");
+    struct json_w w;
+    http_api_json_begin(c, 422, &w);
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "error", summary);
+    json_w_kv_bool(&w, "truncated", res->errors_truncated);
+    json_w_key(&w, "errors");
+    json_w_arr_begin(&w);
+    for (size_t i = 0; i < res->n_errors; i++) {
+        const struct csvimp_error *e = &res->errors[i];
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "line", e->line);
+        json_w_kv_int(&w, "column", e->column);
+        json_w_kv_str(&w, "column_name", e->column ? csvimp_column_name(e->column) : NULL);
+        json_w_kv_str(&w, "message", http_api_import_message(e));
+        json_w_obj_end(&w);
+    }
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+}
+
+static unsigned http_api_import_port(const struct csvimp_row *r)
+{
+    if (r->port)
+        return r->port;
+    const struct mig_preset *p = mig_preset_find(r->server_type);
+    return p && p->default_port ? p->default_port : 993;
+}
+
+static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_result *res)
+{
+    struct json_w w;
+    http_api_json_begin(c, 200, &w);
+    json_w_obj_begin(&w);
+    json_w_kv_null(&w, "batch");
+    json_w_kv_bool(&w, "dry_run", 1);
+    json_w_kv_str(&w, "encoding", res->encoding);
+    json_w_key(&w, "jobs");
+    json_w_arr_begin(&w);
+    for (size_t i = 0; i < res->n_rows; i++) {
+        const struct csvimp_row *r = &res->rows[i];
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "line", r->line);
+        json_w_kv_str(&w, "source_host", r->host);
+        json_w_kv_int(&w, "source_port", http_api_import_port(r));
+        json_w_kv_str(&w, "source_tls", "auto");
+        json_w_kv_str(&w, "source_login", r->login_source);
+        json_w_kv_str(&w, "server_type", r->server_type);
+        json_w_kv_str(&w, "dest_login", r->login_destination);
+        json_w_kv_bool(&w, "subscribed_only", r->subscribed_only);
+        json_w_obj_end(&w);
+    }
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+}
+
+/* 201 {"batch":B,"jobs":[…]} with the batch's jobs as stored. */
+static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_t n)
+{
+    struct json_w w;
+    struct mb_err err = { 0 };
+    http_api_json_begin(c, 201, &w);
+    json_w_obj_begin(&w);
+    json_w_kv_int(&w, "batch", batch);
+    json_w_key(&w, "jobs");
+    json_w_arr_begin(&w);
+    for (size_t off = 0; off < n; off += DB_JOB_LIST_MAX) {
+        struct db_job_filter flt = { .batch_id = batch, .limit = DB_JOB_LIST_MAX, .offset = off };
+        struct db_job_list list;
+        if (db_job_list(c->db, &flt, &list, &err) != 0) {
+            http_api_internal(c, "batch read", &err);
+            return;
+        }
+        for (size_t i = 0; i < list.n; i++)
+            http_api_jobs_write(c, &w, &list.jobs[i], c->user.name, 0);
+        db_job_list_fini(&list);
+    }
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+}
+
+void http_api_import_post(struct http_api_ctx *c)
+{
+    const struct config *cfg = c->api->cfg;
+    static const char *const none[1] = { NULL };
+    const char *dry = http_req_arg(c->req, "dry_run");
+    int dry_run;
+    if (!dry || !*dry || strcmp(dry, "0") == 0 || strcmp(dry, "false") == 0) {
+        dry_run = 0;
+    } else if (strcmp(dry, "1") == 0 || strcmp(dry, "true") == 0) {
+        dry_run = 1;
+    } else {
+        http_api_error(c, 400, HTTP_API_MSG(c, "dry_run must be 1 or 0",
+                                            "dry_run doit valoir 1 ou 0"));
+        return;
+    }
+    if (c->req->body_len == 0) {
+        http_api_error(c, 422, HTTP_API_MSG(c, "the file is empty", "le fichier est vide"));
+        return;
+    }
+
+    struct csvimp_opts opts = {
+        .max_bytes = (size_t)cfg->server.max_upload_bytes,
+        .max_rows = (unsigned)cfg->server.max_import_rows,
+    };
+    /* Hosted domains: the configured list; with none configured ("any domain"), the account's
+     * own domains stand in for it (csvimp needs an explicit list). */
+    if (cfg->destination.n_domains) {
+        opts.domains = (const char *const *)cfg->destination.domains;
+        opts.n_domains = cfg->destination.n_domains;
+    } else if (c->user.n_domains) {
+        opts.domains = (const char *const *)c->user.domains;
+        opts.n_domains = c->user.n_domains;
+    } else {
+        http_api_error(c, 422,
+                       HTTP_API_MSG(c,
+                                    "no destination domain is configured ([destination] "
+                                    "domains) and your account has none: CSV imports need one",
+                                    "aucun domaine de destination n'est configuré ([destination] "
+                                    "domains) et votre compte n'en a pas : l'import CSV en a "
+                                    "besoin"));
+        return;
+    }
+    if (!c->user.admin) {
+        opts.account_domains = c->user.n_domains ? (const char *const *)c->user.domains : none;
+        opts.n_account_domains = c->user.n_domains;
+    }
+
+    struct csvimp_result res;
+    int rc = csvimp_parse(c->req->body, c->req->body_len, &opts, &res);
+    if (rc == MB_ETOOBIG) {
+        http_api_error(c, 413, HTTP_API_MSG(c, "the file is too large",
+                                            "le fichier est trop volumineux"));
+        goto out;
+    }
+    if (rc == MB_ECONFIG) {
+        http_api_import_errors(c, &res);
+        goto out;
+    }
+    if (rc) {
+        struct mb_err err = { 0 };
+        mb_err_set(&err, rc, "csv import failed");
+        http_api_internal(c, "csv import", &err);
+        goto out;
+    }
+    if (dry_run) {
+        http_api_import_preview(c, &res);
+        goto out;
+    }
+
+    struct db_job_new *jobs = xcalloc(res.n_rows, sizeof(*jobs));
+    unsigned char **blobs = xcalloc(res.n_rows, sizeof(*blobs));
+    size_t *lens = xcalloc(res.n_rows, sizeof(*lens));
+    struct mb_err err = { 0 };
+    int64_t batch = 0;
+    rc = 0;
+    for (size_t i = 0; i < res.n_rows && rc == 0; i++) {
+        const struct csvimp_row *r = &res.rows[i];
+        rc = secret_box_seal(c->api->box, JOBS_SECRET_AAD, r->pass_source,
+                             strlen(r->pass_source), &blobs[i], &lens[i], &err);
+        jobs[i] = (struct db_job_new){
+            .account_id = c->user.id,
+            .source_host = r->host,
+            .source_port = (int)http_api_import_port(r),
+            .source_tls = "auto",
+            .insecure = 0,
+            .source_login = r->login_source,
+            .secret = blobs[i],
+            .secret_len = lens[i],
+            .server_type = r->server_type,
+            .dest_login = r->login_destination,
+            .subscribed_only = r->subscribed_only,
+        };
+    }
+    if (rc)
+        http_api_internal(c, "password encryption", &err);
+    else if ((rc = db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, NULL,
+                                      &err))
+             != 0)
+        http_api_internal(c, "batch insert", &err);
+    for (size_t i = 0; i < res.n_rows; i++) {
+        if (blobs[i]) {
+            secret_wipe(blobs[i], lens[i]);
+            free(blobs[i]);
+        }
+    }
+    free(blobs);
+    free(lens);
+    free(jobs);
+    if (rc == 0) {
+        if (c->api->pool)
+            jobs_wake(c->api->pool);
+        log_info("api: batch %" PRId64 " of %zu jobs queued by %s", batch, res.n_rows,
+                 c->user.name);
+        http_api_import_created(c, batch, res.n_rows);
+    }
+out:
+    csvimp_result_fini(&res);
+}
+
+void http_api_import_sample(struct http_api_ctx *c)
+{
+    const struct config *cfg = c->api->cfg;
+    const char *domain = "example.com";
+    if (c->user.n_domains)
+        domain = c->user.domains[0];
+    else if (cfg->destination.n_domains)
+        domain = cfg->destination.domains[0];
+    buf_reset(&c->resp->body);
+    if (csvimp_sample(domain, &c->resp->body) != 0) {
+        buf_reset(&c->resp->body);
+        if (csvimp_sample("example.com", &c->resp->body) != 0) {
+            http_api_error(c, 500, HTTP_API_MSG(c, "internal error", "erreur interne"));
+            return;
+        }
+    }
+    c->resp->status = 200;
+    c->resp->content_type = "text/csv; charset=utf-8";
+    http_resp_header(c->resp, "Content-Disposition",
+                     "attachment; filename=\"exemple-migration.csv\"");
+}

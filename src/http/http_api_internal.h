@@ -1,0 +1,141 @@
+/* http_api_internal: what the http_api*.c files share (not a public interface).
+ *
+ * A handler gets a struct http_api_ctx: the request, the response to fill, the thread's database
+ * handle and, for routes that need a session, the signed-in account. Handlers write their
+ * answer with the http_api_* helpers below; every JSON body goes through json_write. */
+#ifndef MB_HTTP_API_INTERNAL_H
+#define MB_HTTP_API_INTERNAL_H
+
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <time.h>
+
+#include "base/buf.h"
+#include "base/secret.h"
+#include "config/config.h"
+#include "db/db.h"
+#include "db/db_job.h"
+#include "db/db_user.h"
+#include "http/http_auth.h"
+#include "http/http_server.h"
+#include "json/json_read.h"
+#include "json/json_write.h"
+#include "migrate/mig_preset.h"
+
+#define HTTP_API_MAX_FIELD_ERRORS 16
+#define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
+#define HTTP_API_PASSWORD_MAX 1024 /* source password, bytes */
+#define HTTP_API_ADDRESS_MAX 320   /* destination address, bytes */
+
+struct jobs;
+
+struct http_api {
+    const struct config *cfg;
+    char *db_path;
+    const struct secret_box *box;
+    struct jobs *pool;
+    struct http_auth auth;
+    pthread_key_t db_key;
+    time_t started;
+};
+
+struct http_api_field_error {
+    const char *field;
+    char message[200];
+};
+
+struct http_api_ctx {
+    struct http_api *api;
+    const struct http_req *req;
+    struct http_resp *resp;
+    struct db *db;
+    int64_t now;
+    int fr;                      /* answer messages in French (Accept-Language: fr…) */
+    int64_t id;                  /* the {id} of the route, 0 if none */
+    int authed;
+    struct db_user user;         /* the signed-in account when authed */
+    struct db_session session;
+    const char *token;           /* the session cookie value when authed */
+    struct http_api_field_error ferr[HTTP_API_MAX_FIELD_ERRORS];
+    size_t n_ferr;
+};
+
+/* Language pick for short server messages. */
+#define HTTP_API_MSG(c, en, fr_) ((c)->fr ? (fr_) : (en))
+
+/* {"error": message} with status. */
+void http_api_error(struct http_api_ctx *c, unsigned status, const char *message);
+/* Log err (never a secret in it) and answer 500. */
+void http_api_internal(struct http_api_ctx *c, const char *what, const struct mb_err *err);
+/* Record a field error for a later http_api_field_errors (printf-style). */
+void http_api_field_error(struct http_api_ctx *c, const char *field, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+/* 422 {"error": first message, "errors":[{"field","message"}...]}. */
+void http_api_field_errors(struct http_api_ctx *c);
+/* Start a JSON answer with status: resets the body and points the writer at it. */
+void http_api_json_begin(struct http_api_ctx *c, unsigned status, struct json_w *w);
+/* Check the writer; on error replace the body by a 500. */
+void http_api_json_end(struct http_api_ctx *c, struct json_w *w);
+
+/* Parse the request body as a JSON object (415/400 answered here, returns NULL). An empty
+ * body gives NULL with *empty_r = 1 and no answer, when empty_r is not NULL. */
+struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r);
+
+/* "key": ISO 8601 UTC time ("2026-01-02T03:04:05Z") of unix seconds t; t = 0 writes null. */
+void http_api_w_time(struct json_w *w, const char *key, int64_t t);
+
+/* 1 if the signed-in account may see jobs of this destination domain. */
+int http_api_domain_visible(const struct http_api_ctx *c, const char *domain);
+
+/* A job as the API shows it (never a password). owner may be NULL. with_report: embed the
+ * engine's report (valid JSON) as "report". */
+void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct db_job *job,
+                         const char *owner, int with_report);
+/* Account name of id (0 = none → NULL) into a small per-request cache (returned pointer
+ * valid until http_api_jobs_owner_fini). */
+struct http_api_owner_cache {
+    int64_t ids[32];
+    char *names[32];
+    size_t n;
+};
+const char *http_api_jobs_owner(struct http_api_ctx *c, struct http_api_owner_cache *oc,
+                                int64_t id);
+void http_api_jobs_owner_fini(struct http_api_owner_cache *oc);
+
+/* The job-form fields shared by POST /api/jobs and POST /api/check, validated. */
+struct http_api_job_form {
+    char host[256];
+    unsigned port;               /* resolved: never 0 */
+    const char *tls;             /* static: "auto" "implicit" "starttls" "none" */
+    int insecure;
+    const char *login;           /* borrowed from the JSON tree */
+    const char *password;        /* borrowed from the JSON tree (wiped by json_free) */
+    size_t password_len;
+    const char *server_type;     /* static (preset name) */
+    const struct mig_preset *preset;
+    char dest[HTTP_API_ADDRESS_MAX + 1];
+    int subscribed_only;
+};
+/* Fill f from a JSON object; 0, or -1 after recording field errors (caller answers 422). */
+int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
+                             struct http_api_job_form *f);
+
+/* Handlers. */
+void http_api_session_get(struct http_api_ctx *c);
+void http_api_session_post(struct http_api_ctx *c);
+void http_api_session_delete(struct http_api_ctx *c);
+void http_api_jobs_list(struct http_api_ctx *c);
+void http_api_jobs_create(struct http_api_ctx *c);
+void http_api_jobs_get(struct http_api_ctx *c);
+void http_api_jobs_delete(struct http_api_ctx *c);
+void http_api_jobs_log(struct http_api_ctx *c);
+void http_api_jobs_cancel(struct http_api_ctx *c);
+void http_api_jobs_retry(struct http_api_ctx *c);
+void http_api_import_post(struct http_api_ctx *c);
+void http_api_import_sample(struct http_api_ctx *c);
+void http_api_check_post(struct http_api_ctx *c);
+void http_api_metrics_healthz(struct http_api_ctx *c);
+void http_api_metrics_get(struct http_api_ctx *c);
+
+#endif
