@@ -177,7 +177,6 @@ static void idlist_fini(struct idlist *l)
 
 struct inflight {
     uint32_t uid;
-    int64_t size;
     int has_hash;
     unsigned char hash[32];
     uint32_t dest_uidnext;
@@ -201,7 +200,6 @@ static int on_inflight(void *ctx, const struct db_msgmap_row *row)
     struct inflight *x = &l->v[l->n++];
     memset(x, 0, sizeof(*x));
     x->uid = row->uid;
-    x->size = row->size;
     x->has_hash = row->has_hash;
     if (row->has_hash)
         memcpy(x->hash, row->hash, 32);
@@ -246,8 +244,11 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     rc = fetch_ids(m->dst, min_next, &cands, err);
     if (rc)
         goto out;
-    /* Candidates: appended since the window began, not owned by a copied row, and of a size
-     * some in-flight message has. */
+    /* Candidates: appended since the window began and not owned by a copied row. Sizes are
+     * not compared before hashing: the size recorded with an in-flight row is the source's
+     * RFC822.SIZE, and Exchange reports the stored-message size there, not the size of the
+     * message it sends (the literal), so a size filter would miss messages that did reach the
+     * destination and they would be appended twice. */
     want = xcalloc(cands.n ? cands.n : 1, sizeof(int));
     size_t n_want = 0;
     for (size_t c = 0; c < cands.n; c++) {
@@ -255,30 +256,21 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
             cands.v[c].used = 1;
             continue;
         }
-        for (size_t i = 0; i < fl.n; i++)
-            if (fl.v[i].usable && (uint64_t)fl.v[i].size == cands.v[c].size) {
-                want[c] = 1;
-                n_want++;
-                break;
-            }
+        want[c] = 1;
+        n_want++;
     }
     if (n_want == 0)
         goto out;
     rc = hash_bodies(m->dst, cands.v, cands.n, want, err);
     if (rc)
         goto out;
-    /* Source hashes not recorded yet: read those bodies again from the source. */
+    /* Source hashes not recorded yet: read those bodies again from the source (at most one
+     * window); hashing gives their real size too. */
     srcs = xcalloc(fl.n, sizeof(*srcs));
     int *swant = xcalloc(fl.n, sizeof(int));
     for (size_t i = 0; i < fl.n; i++) {
         srcs[i].uid = fl.v[i].uid;
-        if (!fl.v[i].usable || fl.v[i].has_hash)
-            continue;
-        for (size_t c = 0; c < cands.n; c++)
-            if (want[c] && cands.v[c].has_hash && cands.v[c].size == (uint64_t)fl.v[i].size) {
-                swant[i] = 1;
-                break;
-            }
+        swant[i] = fl.v[i].usable && !fl.v[i].has_hash;
     }
     rc = hash_bodies(m->src, srcs, fl.n, swant, err);
     free(swant);
@@ -294,8 +286,9 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
             continue;
         for (size_t c = 0; c < cands.n; c++) {
             struct hashed *d = &cands.v[c];
+            /* Same content hash (hence same real size), appended after the window began. */
             if (d->used || !d->has_hash || d->uid < x->dest_uidnext
-                || d->size != (uint64_t)x->size || memcmp(d->hash, h, 32) != 0)
+                || (srcs[i].has_hash && d->size != srcs[i].size) || memcmp(d->hash, h, 32) != 0)
                 continue;
             d->used = 1;
             rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, x->uid, d->uid, h,
@@ -319,6 +312,45 @@ out:
 
 /* ---- step 1: source UIDVALIDITY changed ---- */
 
+/* Order by (Message-ID, INTERNALDATE, UID), messages without Message-ID first. */
+static int cmp_key(const void *a, const void *b)
+{
+    const struct hashed *x = *(struct hashed *const *)a, *y = *(struct hashed *const *)b;
+    if (!x->msgid != !y->msgid)
+        return x->msgid ? 1 : -1;
+    int c = x->msgid ? strcmp(x->msgid, y->msgid) : 0;
+    if (c)
+        return c;
+    return x->idate < y->idate ? -1 : x->idate > y->idate;
+}
+
+static int cmp_key_uid(const void *a, const void *b)
+{
+    int c = cmp_key(a, b);
+    if (c)
+        return c;
+    uint32_t x = (*(struct hashed *const *)a)->uid, y = (*(struct hashed *const *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+static struct hashed **sorted_refs(struct idlist *l)
+{
+    struct hashed **v = xcalloc(l->n ? l->n : 1, sizeof(*v));
+    for (size_t i = 0; i < l->n; i++)
+        v[i] = &l->v[i];
+    qsort(v, l->n, sizeof(*v), cmp_key_uid);
+    return v;
+}
+
+/* End of the group of equal keys that starts at v[i]. */
+static size_t group_end(struct hashed **v, size_t n, size_t i)
+{
+    size_t j = i + 1;
+    while (j < n && cmp_key(&v[j], &v[i]) == 0)
+        j++;
+    return j;
+}
+
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                            const char *dest_raw, struct mb_err *err)
 {
@@ -326,6 +358,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
     size_t n_uvs = 0;
     struct idlist s = { 0 }, d = { 0 };
     int *sw = NULL, *dw = NULL;
+    struct hashed **ps = NULL, **pd = NULL;
     int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
     if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
         goto out;
@@ -340,55 +373,82 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         rc = fetch_ids(m->dst, 1, &d, err);
     if (rc)
         goto out;
-    /* Messages without Message-ID: compare content of same size and date. */
+    /* Sort both sides by (Message-ID, INTERNALDATE, UID); messages without Message-ID first.
+     * A group of one source and one destination message with a Message-ID is a match. When
+     * the key is not unique on a side — a list copy delivered in the same second as the
+     * direct one has the same Message-ID and date, other content — and for messages without
+     * Message-ID (same date), contents are compared. Not their RFC822.SIZE: Exchange's is not
+     * the size of the message it sends (hashing gives the real one). */
+    ps = sorted_refs(&s);
+    pd = sorted_refs(&d);
     sw = xcalloc(s.n ? s.n : 1, sizeof(int));
     dw = xcalloc(d.n ? d.n : 1, sizeof(int));
-    for (size_t i = 0; i < s.n; i++) {
-        if (s.v[i].msgid)
-            continue;
-        for (size_t j = 0; j < d.n; j++)
-            if (!d.v[j].msgid && d.v[j].idate == s.v[i].idate && d.v[j].size == s.v[i].size) {
-                sw[i] = dw[j] = 1;
-            }
+    for (size_t a = 0, c = 0; a < s.n;) {
+        size_t b = group_end(ps, s.n, a);
+        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
+            c++;
+        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
+        if (e > c && (!ps[a]->msgid || b - a > 1 || e - c > 1)) {
+            for (size_t i = a; i < b; i++)
+                sw[ps[i] - s.v] = 1;
+            for (size_t j = c; j < e; j++)
+                dw[pd[j] - d.v] = 1;
+        }
+        a = b;
+        c = e;
     }
     rc = hash_bodies(m->src, s.v, s.n, sw, err);
     if (!rc)
         rc = hash_bodies(m->dst, d.v, d.n, dw, err);
     if (rc)
         goto out;
+    /* Record every match and forget the old rows in one transaction: a run stopped half-way
+     * would otherwise leave rows under the new UIDVALIDITY, the next run would not re-key
+     * again, and the messages not recorded yet would be copied a second time. */
+    rc = db_begin_immediate(m->db, err);
+    if (rc)
+        goto out;
     size_t matched = 0;
-    for (size_t i = 0; i < s.n; i++) {
-        struct hashed *x = &s.v[i];
-        for (size_t j = 0; j < d.n; j++) {
-            struct hashed *y = &d.v[j];
-            if (y->used || y->idate != x->idate)
-                continue;
-            int same = x->msgid ? (y->msgid && strcmp(x->msgid, y->msgid) == 0)
-                                : (!y->msgid && x->has_hash && y->has_hash
-                                   && memcmp(x->hash, y->hash, 32) == 0);
-            if (!same)
-                continue;
-            y->used = 1;
-            struct db_msg dm = { x->uid, (int64_t)x->size, x->idate, x->msgid };
-            rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
-                                         st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
-                                         err);
-            if (rc)
-                goto out;
-            matched++;
-            break;
+    for (size_t a = 0, c = 0; a < s.n && !rc;) {
+        size_t b = group_end(ps, s.n, a);
+        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
+            c++;
+        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
+        int by_id = ps[a]->msgid && b - a == 1 && e - c == 1;
+        for (size_t i = a; i < b && !rc; i++) {
+            struct hashed *x = ps[i];
+            for (size_t j = c; j < e; j++) {
+                struct hashed *y = pd[j];
+                if (y->used || (!by_id && !(x->has_hash && y->has_hash
+                                            && memcmp(x->hash, y->hash, 32) == 0)))
+                    continue;
+                y->used = 1;
+                struct db_msg dm = { x->uid, (int64_t)x->size, x->idate, x->msgid };
+                rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm,
+                                             dest_raw, st.uidvalidity, y->uid,
+                                             x->has_hash ? x->hash : NULL, err);
+                matched++;
+                break;
+            }
         }
+        a = b;
+        c = e;
     }
-    for (size_t i = 0; i < n_uvs; i++) {
+    for (size_t i = 0; i < n_uvs && !rc; i++)
         rc = db_msgmap_forget_folder_uidvalidity(m->db, m->job, src_raw, uvs[i], NULL, err);
-        if (rc)
-            goto out;
+    if (!rc)
+        rc = db_commit(m->db, err);
+    if (rc) {
+        db_rollback(m->db);
+        goto out;
     }
     mig_log(m, "info", "%s: %zu message(s) found already copied", m->current_folder, matched);
 out:
     free(uvs);
     free(sw);
     free(dw);
+    free(ps);
+    free(pd);
     idlist_fini(&s);
     idlist_fini(&d);
     return rc;

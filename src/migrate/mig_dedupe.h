@@ -3,14 +3,16 @@
  * mig_dedupe_recover: messages left "in flight" by an interrupted run (kill -9, power loss,
  * dropped connection) may or may not have reached the destination. The destination messages
  * appended since the window's saved UIDNEXT (minus those owned by copied rows) are matched to
- * the in-flight rows by size and SHA-256 of the content; matches are marked copied and are
- * not appended again; the others will be sent again.
+ * the in-flight rows by the SHA-256 of their content (the in-flight bodies are read again
+ * from the source; the size recorded with a row is the source's RFC822.SIZE, which Exchange
+ * does not report exactly, so it is never compared); matches are marked copied and are not
+ * appended again; the others will be sent again.
  *
  * mig_dedupe_uidvalidity: when the source folder's UIDVALIDITY changed since the last run,
  * its old rows are useless; the source messages are matched against the destination folder
- * by Message-ID + INTERNALDATE (messages with a Message-ID), or by size + INTERNALDATE +
- * content hash (messages without one), recorded copied under the new UIDVALIDITY, and the
- * old rows forgotten.
+ * by Message-ID + INTERNALDATE (messages with a Message-ID), or by INTERNALDATE + content
+ * hash (messages without one; not RFC822.SIZE, for the same reason), recorded copied under
+ * the new UIDVALIDITY, and the old rows forgotten.
  *
  * Both expect the destination folder selected (read-write) on m->dst; they may select it
  * again. */
