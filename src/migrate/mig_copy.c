@@ -321,6 +321,8 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     if (rc && fr->abort_rc) {
         rc = fr->abort_rc;
         *err = fr->abort_err;
+    } else if (rc == MB_EFOLDER) {
+        m->src_refused = 1;
     }
     int frc = 0;
     if (!imap_client_is_broken(m->dst))
@@ -403,6 +405,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans };
         rc = imap_fetch_meta(m->src, "1:*", orphans ? IMAP_FETCH_META_GMAIL : 0, on_meta, &mc,
                              err);
+        if (rc == MB_EFOLDER)
+            m->src_refused = 1;
         if (rc)
             goto out;
         qsort(fr.msgs, fr.n, sizeof(*fr.msgs), cmp_msg);

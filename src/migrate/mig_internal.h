@@ -21,6 +21,8 @@ struct mig_folder_report {
     int64_t copied, skipped, failed;
     int done;
     int sized;                /* source_count and totals taken (first pass) */
+    int64_t listed;           /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
+    char *error;              /* why the folder could not be copied (owned), NULL if it was */
 };
 
 struct mig_ctx {
@@ -44,6 +46,9 @@ struct mig_ctx {
     int src_has_gmail_ext;
 
     struct db_job_counters c;
+    /* The source answered NO to a FETCH in a folder it had opened (Exchange's "Server
+     * Unavailable. 15"): retried on a new connection before the folder is given up. */
+    int src_refused;
     const char *current_folder;
     struct timespec last_progress;
     int cancelled;

@@ -205,6 +205,7 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
         r->dest = e->dest_name ? xstrdup(e->dest_name) : NULL;
         r->skip_reason = e->action == MIG_PLAN_SKIP ? e->skip_reason : NULL;
         r->dest_count = -1;
+        r->listed = -1;
         if (e->action == MIG_PLAN_SKIP) {
             mig_log(m, "info", "folder %s: skipped (%s)", e->src_name, e->skip_reason);
             continue;
@@ -212,8 +213,10 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
         planned++;
         struct imap_status_info st;
         if (imap_client_status(m->src, m->src_list.v[e->src_index].raw, &st, err) == 0
-            && (st.have & IMAP_STATUS_HAS_MESSAGES))
+            && (st.have & IMAP_STATUS_HAS_MESSAGES)) {
             m->c.messages_total += st.messages;
+            r->listed = st.messages;
+        }
         else if (imap_client_is_broken(m->src))
             return err->code ? err->code : MB_ECONN;
         mig_log(m, "info", "folder %s -> %s%s%s", e->src_name, e->dest_name,
@@ -300,8 +303,11 @@ static char *build_report(struct mig_ctx *m)
         json_w_obj_begin(&w);
         json_w_kv_str(&w, "source", r->source);
         json_w_kv_str(&w, "dest", r->dest);
-        json_w_kv_str(&w, "status", r->skip_reason ? "skipped" : r->done ? "done" : "incomplete");
-        json_w_kv_str(&w, "reason", r->skip_reason);
+        json_w_kv_str(&w, "status", r->skip_reason ? "skipped"
+                                    : r->error      ? "failed"
+                                    : r->done       ? "done"
+                                                    : "incomplete");
+        json_w_kv_str(&w, "reason", r->skip_reason ? r->skip_reason : r->error);
         json_w_kv_int(&w, "source_count", r->source_count);
         if (r->dest_count >= 0)
             json_w_kv_int(&w, "dest_count", r->dest_count);
@@ -332,6 +338,7 @@ static void report_fini(struct mig_ctx *m)
     for (size_t i = 0; m->folders && i < m->plan.n; i++) {
         free(m->folders[i].source);
         free(m->folders[i].dest);
+        free(m->folders[i].error);
     }
     XFREE(m->folders);
     mig_plan_fini(&m->plan);
@@ -418,12 +425,30 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 continue;
             if (mig_should_stop(&m))
                 break;
+            m.src_refused = 0;
             rc = mig_copy_folder(&m, i, &err);
-            if (rc == MB_EFOLDER) {
+            if (rc == MB_EFOLDER && m.src_refused && attempt < RUN_ATTEMPTS) {
+                /* The source opened the folder but refused to send its messages: a busy
+                 * server (Exchange's "NO Server Unavailable. 15"). Try again on a new
+                 * connection; what was copied stays copied. */
+                char why[MB_ERR_LEN];
+                snprintf(why, sizeof(why), "%s", err.msg);
+                rc = mb_err_set(&err, MB_ECONN, "the source server refused to send the "
+                                "messages of %.100s: %.150s", e->src_name, why);
+            } else if (rc == MB_EFOLDER) {
+                struct mig_folder_report *r = &m.folders[i];
                 mig_log(&m, "error", "folder %s: %s", e->src_name, err.msg);
-                m.folders[i].done = 1;
-                m.folders[i].failed = m.folders[i].source_count - m.folders[i].copied
-                                      - m.folders[i].skipped;
+                r->done = 1;
+                free(r->error);
+                r->error = xstrdup(err.msg);
+                /* Every message of the folder not copied (nor there already) is lost to
+                 * this run: count it, the verdict must not read "0 refused". */
+                int64_t total = r->sized ? r->source_count : r->listed;
+                int64_t lost = total - r->copied - r->skipped;
+                if (lost < 0)
+                    lost = 0;
+                m.c.messages_failed += lost - r->failed;
+                r->failed = lost;
                 rc = 0;
             } else if (rc == 0) {
                 m.c.folders_done++;
