@@ -11,7 +11,7 @@ PKGS=(
     build-essential pkg-config ca-certificates file dpkg-dev
     libmbedtls-dev libsqlite3-dev libcsv-dev
     clang libclang-rt-14-dev valgrind
-    dovecot-imapd isync openssl curl python3 sqlite3
+    dovecot-imapd isync openssl curl python3 sqlite3 time
     systemd man-db groff-base
     chromium
 )

@@ -1,0 +1,152 @@
+#!/usr/bin/python3
+"""report: format bench/run.sh's results.tsv as the benchmark table (stdout).
+
+  report.py RESULTS.tsv META.txt
+
+Per round and tool: runs that verified ok / runs, median wall time of the ok runs, msgs/s and
+MB/s (MB = 10^6 bytes of message data, RFC822.SIZE summed over the source), the highest peak
+RSS (/usr/bin/time %M), median CPU time (user + sys of the tool's process tree), and the
+ratios migrabox / tool: speed (msgs/s of migrabox divided by the tool's: > 1 = migrabox is
+faster) and peak RSS (< 1 = migrabox uses less memory). A tool with no verified run has no
+speed and no ratio ("not counted"). Then the issue's three targets, with the measured value.
+"""
+
+import csv
+import statistics
+import sys
+
+ROUND_TITLES = {
+    "loopback": "loopback (source and destination on 127.0.0.1)",
+    "rtt50": "rtt50 (source behind a proxy adding 25 ms each way, destination local)",
+    "big": "big messages (loopback)",
+}
+
+
+def load(path):
+    with open(path, encoding="utf-8") as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def summarize(rows):
+    """(round, tool) -> dict of aggregated numbers, keeping the first-seen order."""
+    out = {}
+    for r in rows:
+        key = (r["round"], r["tool"])
+        out.setdefault(key, []).append(r)
+    res = {}
+    for key, rs in out.items():
+        ok = [r for r in rs if r["verify"].startswith("ok")]
+        s = {"runs": len(rs), "ok": len(ok), "rows": rs,
+             "messages": int(rs[0]["messages"] or 0), "bytes": int(rs[0]["bytes"] or 0)}
+        if ok:
+            s["wall"] = statistics.median(float(r["wall_s"]) for r in ok)
+            s["cpu"] = statistics.median(float(r["cpu_s"]) for r in ok)
+            s["rss"] = max(int(r["rss_kb"]) for r in ok)
+            s["msgs_s"] = s["messages"] / s["wall"] if s["wall"] > 0 else 0.0
+            s["mb_s"] = s["bytes"] / 1e6 / s["wall"] if s["wall"] > 0 else 0.0
+        bad = [r["verify"] + (" " + r["note"] if r["note"] else "") for r in rs
+               if not r["verify"].startswith("ok")]
+        notes = sorted({r["verify"] for r in ok if r["verify"] != "ok"})
+        s["verify"] = ("ok" if not bad else "%d/%d ok" % (len(ok), len(rs)))
+        s["notes"] = notes + bad[:2]
+        s["summary"] = sorted({r["note"] for r in ok if r["note"]})
+        res[key] = s
+    return res
+
+
+def fmt_ratio(a, b):
+    if a is None or b is None or b == 0:
+        return "-"
+    return "%.2f" % (a / b)
+
+
+def table(round_name, res, out):
+    keys = [k for k in res if k[0] == round_name]
+    if not keys:
+        return
+    first = res[keys[0]]
+    out.append("")
+    out.append("== %s: %d messages, %.1f MB ==" % (ROUND_TITLES.get(round_name, round_name),
+                                                   first["messages"], first["bytes"] / 1e6))
+    hdr = ("tool", "runs ok", "wall s", "msgs/s", "MB/s", "peak RSS MB", "CPU s",
+           "mbx speed x", "mbx RSS x")
+    rows = []
+    mb = res.get((round_name, "migrabox"), {})
+    for k in keys:
+        s = res[k]
+        if "wall" in s:
+            rows.append((k[1], "%d/%d" % (s["ok"], s["runs"]), "%.2f" % s["wall"],
+                         "%.0f" % s["msgs_s"], "%.1f" % s["mb_s"], "%.1f" % (s["rss"] / 1024),
+                         "%.2f" % s["cpu"],
+                         fmt_ratio(mb.get("msgs_s"), s["msgs_s"]),
+                         fmt_ratio(mb.get("rss"), s["rss"])))
+        else:
+            rows.append((k[1], "%d/%d" % (s["ok"], s["runs"]), "-", "-", "-", "-", "-",
+                         "not counted", "-"))
+    widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
+    line = lambda r: "  ".join(str(v).ljust(widths[i]) if i == 0 else str(v).rjust(widths[i])
+                               for i, v in enumerate(r))
+    out.append(line(hdr))
+    out.append("  ".join("-" * w for w in widths))
+    for r in rows:
+        out.append(line(r))
+    for k in keys:
+        for n in res[k]["notes"]:
+            out.append("  %s: %s" % (k[1], n))
+        for n in res[k]["summary"][:1]:
+            out.append("  %s: %s" % (k[1], n))
+
+
+def targets(res, out):
+    out.append("")
+    out.append("== targets (issue; goals, not assertions) ==")
+
+    def speed(r, t):
+        return res.get((r, t), {}).get("msgs_s")
+
+    for mb in ("migrabox", "migrabox-alt"):
+        if not any(k[1] == mb for k in res):
+            continue
+        mbl = speed("loopback", mb)
+        for t in ("doveadm-backup", "doveadm-sync"):
+            d = speed("loopback", t)
+            if mbl and d:
+                v = mbl / d
+                out.append("loopback: %s / %s = %.2f x (target >= 0.8): %s"
+                           % (mb, t, v, "met" if v >= 0.8 else "NOT met"))
+        mbr, nv = speed("rtt50", mb), speed("rtt50", "naive")
+        if mbr and nv:
+            v = mbr / nv
+            out.append("rtt50: %s / naive one-at-a-time = %.1f x (target >= 10): %s"
+                       % (mb, v, "met" if v >= 10 else "NOT met"))
+        a = res.get(("loopback", mb), {}).get("rss")
+        b = res.get(("big", mb), {}).get("rss")
+        if a and b:
+            big = res[("big", mb)]
+            ok = b <= a * 1.25 + 1024
+            out.append("peak RSS vs message size: %s %.1f MB on the loopback corpus (largest "
+                       "message 5 MB), %.1f MB with %.0f MB messages (big): %s"
+                       % (mb, a / 1024, b / 1024, big["bytes"] / 1e6 / max(1, big["messages"]),
+                          "independent (met)" if ok else "grows with message size (NOT met)"))
+
+
+def main():
+    rows = load(sys.argv[1])
+    with open(sys.argv[2], encoding="utf-8") as f:
+        meta = f.read().rstrip("\n")
+    res = summarize(rows)
+    out = ["migrabox benchmark (make bench)", meta]
+    for rnd in dict.fromkeys(r["round"] for r in rows):
+        table(rnd, res, out)
+    targets(res, out)
+    out.append("")
+    out.append("msgs/s and MB/s: source messages (RFC822.SIZE summed, MB = 10^6 bytes) / wall "
+               "time (median of the verified runs). peak RSS: /usr/bin/time %M of the tool "
+               "(largest over its runs). CPU s: user+sys of the tool itself (not of the "
+               "servers). mbx speed x = migrabox msgs/s / tool msgs/s (> 1: migrabox faster); "
+               "mbx RSS x = migrabox peak RSS / tool peak RSS (< 1: migrabox smaller).")
+    print("\n".join(out))
+
+
+if __name__ == "__main__":
+    main()

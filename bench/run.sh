@@ -1,0 +1,333 @@
+#!/usr/bin/env bash
+# bench/run.sh (make bench): migrabox against mbsync, doveadm backup/sync (imapc) and a naive
+# one-message-at-a-time copier, on a local Dovecot pair, with the same corpus, the same
+# transport and a fresh destination box for every run. Prints a table and writes it to
+# build/bench/results.txt (logs of every run under build/bench/runs/).
+#
+# Rounds:
+#   loopback  bench/corpus/mixed.json: 2,000 messages of mixed sizes (2 KB - 5 MB, 44.8 MB)
+#             in 7 folders, source and destination on 127.0.0.1;
+#   rtt50     bench/corpus/rtt.json: 300 messages (5 MB), the source behind
+#             bench/delay_proxy.py adding BENCH_DELAY_MS (25) each way = 50 ms RTT, the
+#             destination local (a migration appliance next to the provider's platform);
+#   big       BENCH_BIG_COUNT (20) messages of BENCH_BIG_MB (20) MB, loopback: peak RSS
+#             against message size.
+# Every run is verified: the destination box is dumped over IMAP and compared with the
+# source (content, flags, INTERNALDATE); a run that copied wrongly is marked and not counted.
+#
+# Environment: MIGRABOX (default build/migrabox), BENCH_TLS implicit|none (default implicit:
+# TLS on every IMAP connection of every tool), BENCH_ROUNDS (default "loopback rtt50 big"),
+# BENCH_TOOLS (default "migrabox mbsync doveadm-backup doveadm-sync naive"), BENCH_REPEAT
+# (runs per tool in the loopback round, default 3; the median wall time is reported),
+# BENCH_DELAY_MS, BENCH_BIG_COUNT, BENCH_BIG_MB, BENCH_KEEP=1 (keep the work directory),
+# BENCH_MIGRABOX_ALT=PATH (a second migrabox binary, e.g. an engine change, run as the tool
+# "migrabox-alt" next to the others).
+# Needs root (tests/integ/dovecot.sh), dovecot-imapd, isync, time, python3.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "$0")/.." && pwd)
+MIGRABOX=${MIGRABOX:-$ROOT/build/migrabox}
+case "$MIGRABOX" in /*) ;; *) MIGRABOX="$ROOT/$MIGRABOX" ;; esac
+PY=${PYTHON:-python3}
+DOVECOT_SH=$ROOT/tests/integ/dovecot.sh
+IMAPTOOL=$ROOT/tests/integ/imaptool.py
+VERIFY=$ROOT/bench/verify.py
+OUT=$ROOT/build/bench
+TLS=${BENCH_TLS:-implicit}
+ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big}
+TOOLS=${BENCH_TOOLS:-migrabox mbsync doveadm-backup doveadm-sync naive}
+# A second migrabox binary (an engine change to evaluate) runs as the tool "migrabox-alt".
+ALT=${BENCH_MIGRABOX_ALT:-}
+if [ -n "$ALT" ] && [ -z "${BENCH_TOOLS:-}" ]; then TOOLS="migrabox migrabox-alt ${TOOLS#migrabox }"; fi
+REPEAT=${BENCH_REPEAT:-3}
+DELAY_MS=${BENCH_DELAY_MS:-25}
+BIG_COUNT=${BENCH_BIG_COUNT:-20}
+BIG_MB=${BENCH_BIG_MB:-20}
+
+die() { echo "bench: $*" >&2; exit 1; }
+say() { printf 'bench: %s\n' "$*" >&2; }
+
+case "$TLS" in implicit|none) ;; *) die "BENCH_TLS must be implicit or none" ;; esac
+[ "$(id -u)" = 0 ] || die "must run as root (tests/integ/dovecot.sh runs Dovecot as root)"
+[ -x "$MIGRABOX" ] || die "no migrabox binary at $MIGRABOX (make first)"
+[ -x /usr/bin/time ] || die "/usr/bin/time missing (apt-get install time)"
+command -v dovecot >/dev/null || die "dovecot missing (apt-get install dovecot-imapd)"
+command -v "$PY" >/dev/null || die "python3 missing"
+
+W=$(mktemp -d /tmp/migrabox-bench.XXXXXX)
+PROXY_PID=""
+cleanup() {
+    local rc=$?
+    [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+    local dirs=()
+    for d in "$W/src" "$W/dst"; do [ -f "$d/dovecot.conf" ] && dirs+=("$d"); done
+    [ ${#dirs[@]} -gt 0 ] && bash "$DOVECOT_SH" stop "${dirs[@]}" >/dev/null 2>&1
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "work directory kept: $W"; else rm -rf "$W"; fi
+    exit $rc
+}
+trap cleanup EXIT
+trap 'exit 130' INT TERM
+
+rm -rf "$OUT/runs"
+mkdir -p "$OUT/runs"
+RESULTS=$W/results.tsv
+printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\n' > "$RESULTS"
+
+secret() { head -c 18 /dev/urandom | base64 | tr -d '+/=' | head -c 20; }
+now() { echo "$EPOCHREALTIME"; }
+elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
+
+# ---- the Dovecot pair and the source boxes ----
+T0=$(now)
+bash "$DOVECOT_SH" start "$W/src" >/dev/null
+bash "$DOVECOT_SH" start "$W/dst" --master >/dev/null
+src_env() { (. "$W/src/env"; eval "echo \$$1"); }
+dst_env() { (. "$W/dst/env"; eval "echo \$$1"); }
+if [ "$TLS" = implicit ]; then
+    SRC_PORT=$(src_env IMAPS_PORT); DST_PORT=$(dst_env IMAPS_PORT)
+else
+    SRC_PORT=$(src_env IMAP_PORT); DST_PORT=$(dst_env IMAP_PORT)
+fi
+SRC_CA=$W/src/ca.crt
+DST_CA=$W/dst/ca.crt
+install -m 600 /dev/null "$W/master.pw"
+dst_env MASTER_PASSWORD | tr -d '\n' > "$W/master.pw"
+
+declare -A SRC_USER
+for corpus in mixed rtt big; do
+    SRC_USER[$corpus]="$corpus@source.test"
+    install -m 600 /dev/null "$W/$corpus.pw"
+    secret > "$W/$corpus.pw"
+    bash "$DOVECOT_SH" adduser "$W/src" "${SRC_USER[$corpus]}" - < "$W/$corpus.pw" >/dev/null
+done
+"$PY" - "$BIG_COUNT" "$BIG_MB" > "$W/big.json" <<'EOF'
+import json, sys
+n, mb = int(sys.argv[1]), int(sys.argv[2])
+half = n // 2
+f = [{"name": "INBOX", "generate": {"count": n - half, "size": mb << 20, "seed": 201,
+                                     "flags": ["\\Seen"]}}]
+if half:
+    f.append({"name": "Big", "generate": {"count": half, "size": mb << 20, "seed": 202}})
+print(json.dumps({"folders": f}))
+EOF
+corpus_file() { case "$1" in big) echo "$W/big.json" ;; *) echo "$ROOT/bench/corpus/$1.json" ;; esac; }
+want_corpus() {
+    case " $ROUNDS " in
+        *" loopback "*) [ "$1" = mixed ] && return 0 ;;
+    esac
+    case " $ROUNDS " in *" rtt50 "*) [ "$1" = rtt ] && return 0 ;; esac
+    case " $ROUNDS " in *" big "*) [ "$1" = big ] && return 0 ;; esac
+    return 1
+}
+seed() {  # seed CORPUS: APPEND the corpus (plain IMAP, local), then dump it for verification
+    local c=$1
+    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$IMAPTOOL" --env "$W/src/env" \
+        --user "${SRC_USER[$c]}" --password-env IMAP_PASSWORD seed "$(corpus_file "$c")" \
+        > "$W/seed-$c.out"
+    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$VERIFY" dump --env "$W/src/env" \
+        --user "${SRC_USER[$c]}" > "$W/src-$c.json"
+}
+say "seeding the source boxes ($ROUNDS)"
+pids=()
+for c in mixed rtt big; do
+    if want_corpus "$c"; then seed "$c" & pids+=($!); fi
+done
+for p in "${pids[@]}"; do wait "$p" || die "seeding failed"; done
+corpus_stats() {  # corpus_stats CORPUS -> "messages bytes folders"
+    "$PY" -c 'import json,sys
+d = json.load(open(sys.argv[1]))["folders"]
+print(sum(len(v) for v in d.values()), sum(m["size"] for v in d.values() for m in v),
+      sum(1 for v in d.values() if v))' "$W/src-$1.json"
+}
+# Fresh destination boxes, one per run, all created now: Dovecot's passwd-file is re-read
+# at most once a second, so a box added just before its first login may not be seen yet.
+dest_user() { echo "$1-$2-$3@dest.test"; }
+for round in $ROUNDS; do
+    reps=1
+    [ "$round" = loopback ] && reps=$REPEAT
+    for rep in $(seq 1 "$reps"); do
+        for tool in $TOOLS; do
+            secret | bash "$DOVECOT_SH" adduser "$W/dst" "$(dest_user "$round" "$tool" "$rep")" - \
+                >/dev/null
+        done
+    done
+done
+say "setup done in $(elapsed "$T0" "$(now)") s"
+
+# ---- one run of one tool ----
+RUN_N=0
+run_tool() {  # run_tool ROUND TOOL CORPUS SRC_PORT REP
+    local round=$1 tool=$2 corpus=$3 sport=$4 rep=$5
+    RUN_N=$((RUN_N + 1))
+    local dest rd="$W/runs/$RUN_N" log="$OUT/runs/$RUN_N-$round-$tool"
+    dest=$(dest_user "$round" "$tool" "$rep")
+    local suser=${SRC_USER[$corpus]} spw="$W/$corpus.pw" note="" cmd=()
+    mkdir -p "$rd"
+    chmod 700 "$rd"
+    local tlsopt=$TLS
+    case "$tool" in
+    migrabox|migrabox-alt)
+        local bin=$MIGRABOX
+        if [ "$tool" = migrabox-alt ]; then
+            [ -x "$ALT" ] || die "BENCH_MIGRABOX_ALT=$ALT is not an executable"
+            bin=$ALT
+        fi
+        cat > "$rd/migrabox.conf" <<EOF
+[server]
+data_dir = $rd/data
+log_level = warn
+[sources]
+ca_file = $SRC_CA
+[destination]
+host = 127.0.0.1
+port = $DST_PORT
+tls = $tlsopt
+ca_file = $DST_CA
+master_user = $(dst_env MASTER_USER)
+master_password_file = $W/master.pw
+EOF
+        cmd=("$bin" migrate -c "$rd/migrabox.conf" --source-host "127.0.0.1:$sport"
+             --source-tls "$tlsopt" --source-user "$suser" --type defaut --dest-user "$dest"
+             --source-password-file "$spw" --quiet)
+        ;;
+    mbsync)
+        command -v mbsync >/dev/null || { record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "mbsync not installed"; return; }
+        # No blank line inside a section: mbsync ends the section there.
+        local host=127.0.0.1 stls=() dtls=()
+        if [ "$TLS" = implicit ]; then
+            # mbsync checks the certificate against the host name, not an IP address.
+            host=localhost
+            stls=("SSLType IMAPS" "CertificateFile $SRC_CA")
+            dtls=("SSLType IMAPS" "CertificateFile $DST_CA")
+        else
+            stls=("SSLType None"); dtls=("SSLType None")
+        fi
+        mkdir -p "$rd/state"
+        {
+            printf '%s\n' "IMAPAccount source" "Host $host" "Port $sport" "User $suser" \
+                "PassCmd \"cat $spw\"" "${stls[@]}" "AuthMechs LOGIN" ""
+            printf '%s\n' "IMAPStore source" "Account source" ""
+            printf '%s\n' "IMAPAccount dest" "Host $host" "Port $DST_PORT" \
+                "User $dest*$(dst_env MASTER_USER)" "PassCmd \"cat $W/master.pw\"" \
+                "${dtls[@]}" "AuthMechs LOGIN" ""
+            printf '%s\n' "IMAPStore dest" "Account dest" ""
+            printf '%s\n' "Channel bench" "Far :source:" "Near :dest:" "Patterns *" \
+                "Create Near" "Sync Pull" "Expunge None" "CopyArrivalDate yes" \
+                "SyncState $rd/state/"
+        } > "$rd/mbsyncrc"
+        cmd=(mbsync -q -c "$rd/mbsyncrc" bench)
+        ;;
+    doveadm-backup|doveadm-sync)
+        command -v doveadm >/dev/null || { record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "doveadm not installed"; return; }
+        # The destination's doveadm writes into its own mail store and pulls from the source
+        # through imapc (Dovecot's IMAP migration setup); settings in a file, not argv.
+        install -m 600 /dev/null "$rd/doveadm.conf"
+        {
+            echo "!include $W/dst/dovecot.conf"
+            echo "imapc_host = 127.0.0.1"
+            echo "imapc_port = $sport"
+            echo "imapc_user = $suser"
+            echo "imapc_password = $(cat "$spw")"
+            echo "imapc_features = rfc822.size fetch-headers"
+            echo "mail_prefetch_count = 20"
+            if [ "$TLS" = implicit ]; then
+                echo "imapc_ssl = imaps"
+                echo "imapc_ssl_verify = yes"
+                echo "ssl_client_ca_file = $SRC_CA"
+            fi
+        } > "$rd/doveadm.conf"
+        if [ "$tool" = doveadm-backup ]; then
+            cmd=(doveadm -c "$rd/doveadm.conf" backup -R -u "$dest" imapc:)
+        else
+            cmd=(doveadm -c "$rd/doveadm.conf" sync -1 -R -u "$dest" imapc:)
+        fi
+        ;;
+    naive)
+        local ca=()
+        [ "$TLS" = implicit ] && ca=(--src-ca "$SRC_CA" --dst-ca "$DST_CA")
+        cmd=("$PY" "$ROOT/bench/naive_copy.py" --tls "$TLS" --src "127.0.0.1:$sport"
+             --src-user "$suser" --src-password-file "$spw" --dst "127.0.0.1:$DST_PORT"
+             --dst-user "$dest*$(dst_env MASTER_USER)" --dst-password-file "$W/master.pw"
+             "${ca[@]}")
+        ;;
+    *) die "unknown tool $tool" ;;
+    esac
+    sync
+    local t0 t1 rc=0
+    t0=$(now)
+    /usr/bin/time -f '%M %U %S' -o "$rd/time" "${cmd[@]}" > "$log.out" 2> "$log.err" || rc=$?
+    t1=$(now)
+    local wall rss cpu
+    wall=$(elapsed "$t0" "$t1")
+    rss=$(tail -n 1 "$rd/time" | awk '{print $1}')
+    cpu=$(tail -n 1 "$rd/time" | awk '{printf "%.2f", $2 + $3}')
+    if [ "$tool" = migrabox ] || [ "$tool" = migrabox-alt ]; then
+        note=$("$PY" -c 'import json,sys
+try:
+    s = json.load(open(sys.argv[1]))
+    print("summary: %s, copied %d, failed %d, %d bytes" % (s["state"], s["copied"], s["failed"], s["bytes"]))
+except Exception as e:
+    print("no JSON summary")' "$log.out")
+    fi
+    local verdict
+    if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$W/dst/env" \
+        --user "$dest" --master > "$rd/dest.json" 2> "$rd/verify.err"; then
+        verdict=$("$PY" "$VERIFY" compare "$W/src-$corpus.json" "$rd/dest.json" --tool "$tool") || true
+    else
+        verdict="WRONG: dump of the destination failed: $(head -c 200 "$rd/verify.err")"
+    fi
+    [ "$rc" = 0 ] || verdict="WRONG: exit status $rc; $verdict"
+    record "$round" "$tool" "$rep" "$wall" "$rss" "$cpu" "$rc" "$corpus" "$verdict" "$note"
+    say "$(printf '%-8s %-15s %8ss  RSS %6s KB  %s' "$round" "$tool" "$wall" "$rss" "$verdict")"
+    # The destination box is not needed any more: keep the disk small (big round: 400 MB each).
+    rm -rf "$(dst_env MAILDIR_ROOT)/$dest" "$rd/data"
+}
+record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE
+    local st
+    st=$(corpus_stats "$8")
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
+        "$(echo "$st" | cut -d' ' -f1)" "$(echo "$st" | cut -d' ' -f2)" "$9" "${10}" \
+        >> "$RESULTS"
+}
+
+# ---- rounds ----
+for round in $ROUNDS; do
+    case "$round" in
+    loopback)
+        say "round loopback: $(corpus_stats mixed | awk '{printf "%d messages, %.1f MB, %d folders", $1, $2/1e6, $3}')"
+        # Each repetition starts with a different tool, so no tool always runs first.
+        read -r -a tl <<< "$TOOLS"
+        for rep in $(seq 1 "$REPEAT"); do
+            for k in "${!tl[@]}"; do
+                run_tool loopback "${tl[$(( (k + rep - 1) % ${#tl[@]} ))]}" mixed "$SRC_PORT" "$rep"
+            done
+        done
+        ;;
+    rtt50)
+        "$PY" "$ROOT/bench/delay_proxy.py" --target "127.0.0.1:$SRC_PORT" --delay-ms "$DELAY_MS" \
+            --port-file "$W/proxy.port" > "$W/proxy.out" 2> "$OUT/runs/proxy.err" &
+        PROXY_PID=$!
+        for _ in $(seq 1 100); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
+        [ -s "$W/proxy.port" ] || die "delay proxy did not start"
+        say "round rtt50: source behind a ${DELAY_MS} ms-each-way proxy, $(corpus_stats rtt | awk '{printf "%d messages, %.1f MB", $1, $2/1e6}')"
+        for tool in $TOOLS; do run_tool rtt50 "$tool" rtt "$(cat "$W/proxy.port")" 1; done
+        kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=""
+        ;;
+    big)
+        say "round big: $(corpus_stats big | awk '{printf "%d messages, %.1f MB", $1, $2/1e6}')"
+        for tool in $TOOLS; do run_tool big "$tool" big "$SRC_PORT" 1; done
+        ;;
+    *) die "unknown round $round" ;;
+    esac
+done
+
+cp "$RESULTS" "$OUT/results.tsv"
+{
+    echo "machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo), $(uname -sr)"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
+    echo "migrabox $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), $(dovecot --version | cut -d' ' -f1 | sed 's/^/dovecot /'), $(mbsync --version 2>/dev/null | head -n1), Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
+    echo "transport: $([ "$TLS" = implicit ] && echo 'implicit TLS on every IMAP connection' || echo 'plain IMAP (no TLS)'); rtt50: source behind bench/delay_proxy.py (+${DELAY_MS} ms each way), destination local"
+} > "$W/meta.txt"
+"$PY" "$ROOT/bench/report.py" "$RESULTS" "$W/meta.txt" > "$OUT/results.txt"
+cat "$OUT/results.txt"
+say "total $(elapsed "$T0" "$(now)") s; table in build/bench/results.txt"
