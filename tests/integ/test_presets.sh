@@ -136,7 +136,10 @@ no_violation() {  # the source was only read: EXAMINE, BODY.PEEK, no write comma
 }
 
 # ---- gmail -------------------------------------------------------------------------------
-spec gmail gmail
+# Faults on the way: "NO [THROTTLED]" on the second body FETCH, then "* BYE Session expired,
+# please login again" (Gmail's answer past its bandwidth limits) in [Gmail]/All Mail: the
+# archive rule must hold across the reconnections.
+spec gmail gmail 'd["faults"] = [{"kind": "throttle", "body": True, "after": 1, "mode": "code"}, {"kind": "throttle", "body": True, "after": 3, "mode": "bye_gmail"}]'
 qs_start gmail
 migrate gmail gmail alice@gmail.com gm-App-Secret-5 g1@example.com
 done_ok gmail "gmail: migration done"
@@ -167,6 +170,12 @@ assert sorted(n for n, _ in where[sha["big-labelled"]]) == ["Work"]
 EOF
 expect gmail "f['[Gmail]/Starred']['status'], f['[Gmail]/Important']['status'], f['[Gmail]/All Mail']['dest'], f['[Gmail]/All Mail']['source_count']" \
     "skipped skipped Archive 3" "gmail: report: Starred/Important skipped, All Mail -> Archive (3 of 10)"
+if [ "$(qs_report "len(r['faults_fired'])")" = 2 ] && grep -q "THROTTLED" "$W/gmail.err" \
+    && grep -q "Session expired" "$W/gmail.err"; then
+    ok "gmail: [THROTTLED] and BYE Session expired answered by reconnections"
+else
+    fail "gmail: throttling" "$(grep -i 'connection problem' "$W/gmail.err")"
+fi
 no_violation gmail
 # Contrast: the same account as a standard server: no Archive rule (All Mail is a view and
 # skipped, the archived messages are not copied), Important becomes an ordinary folder.
@@ -179,9 +188,10 @@ qs_stop
 # ---- exchange ----------------------------------------------------------------------------
 # English Exchange: non-mail folders skipped with their children; mail folders by their names
 # (no special-use attributes); inexact RFC822.SIZE; one "NO Server Unavailable. 15" on a body
-# FETCH (retried on a new connection); a listed folder that cannot be opened (reported
+# FETCH (retried on a new connection); a connection dropped without a word on an EXAMINE;
+# a listed folder that cannot be opened (reported
 # failed, its messages counted refused).
-spec exchange exchange 'd["faults"] = [{"kind": "throttle", "body": True, "after": 1, "mode": "unavailable"}, {"kind": "select_no", "folder": "Old Stuff"}]'
+spec exchange exchange 'd["faults"] = [{"kind": "throttle", "body": True, "after": 1, "mode": "unavailable"}, {"kind": "select_no", "folder": "Old Stuff"}, {"kind": "throttle", "command": "EXAMINE", "after": 4, "mode": "drop"}]'
 qs_start exchange
 migrate exchange exchange 'CONTOSO\jdoe' ex-Secret-9 e1@example.com
 done_ok exchange "exchange: migration done"
@@ -196,8 +206,8 @@ expect exchange "f['Calendar']['reason'], f['Sync Issues/Conflicts']['status']" 
 expect exchange "f['Old Stuff']['status'], f['Old Stuff']['failed'], s['failed'], s['copied']" \
     "failed 3 3 46" "exchange: a folder the source refuses to open is reported failed and counted"
 if grep -q "refused to send the messages of" "$W/exchange.err" \
-    && [ "$(qs_report "r['logins']")" -ge 2 ]; then
-    ok "exchange: 'NO Server Unavailable. 15' retried on a new connection"
+    && [ "$(qs_report "r['logins']")" -ge 3 ] && [ "$(qs_report "len(r['faults_fired'])")" = 2 ]; then
+    ok "exchange: 'NO Server Unavailable. 15' and a dropped connection retried"
 else
     fail "exchange: Server Unavailable retry" "$(grep -i unavailable "$W/exchange.err")"
 fi
