@@ -59,7 +59,7 @@ fresh=0
 bash "$dv" start "$DEMO_DIR/source" --layout std >/dev/null
 bash "$dv" start "$DEMO_DIR/platform" --master --autocreate >/dev/null
 # shellcheck disable=SC1091
-src_port=$(. "$DEMO_DIR/source/env"; echo "$IMAPS_PORT")
+src_port=$(. "$DEMO_DIR/source/env"; echo "$IMAP_PORT")
 dst_port=$(. "$DEMO_DIR/platform/env"; echo "$IMAPS_PORT")
 master_pw=$(. "$DEMO_DIR/platform/env"; echo "$MASTER_PASSWORD")
 
@@ -128,7 +128,7 @@ cat >&2 <<BANNER
   Web account:          admin / $web_pw
 
   Try « Migration individuelle » with one of the old provider's mailboxes:
-    Hôte source            127.0.0.1:$src_port      (TLS, certificate trusted by this demo)
+    Hôte source            127.0.0.1:$src_port      (STARTTLS; its certificate is trusted by this demo)
     Type de messagerie     Standard
     Login source           Mot de passe source       Boîte de destination
     jean.dupont@ancien-fournisseur.test  ${pws[0]}    jean.dupont   (@demo.example)

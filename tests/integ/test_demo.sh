@@ -21,9 +21,11 @@ cleanup() {
 }
 trap cleanup EXIT
 
-# setsid: the demo gets its own process group, as in a terminal; SIGINT goes to its shell.
+# Job control on: the demo runs in its own process group and does not ignore SIGINT, as when
+# started from a terminal (a non-interactive shell's background jobs would ignore it).
+set -m
 DEMO_SKIP_DEPS=1 DEMO_DIR="$work/demo" DEMO_PORT=$port DEMO_READY_FILE="$ready" \
-    setsid bash "$top/packaging/demo.sh" >"$work/demo.out" 2>&1 &
+    bash "$top/packaging/demo.sh" >"$work/demo.out" 2>&1 &
 demo_pid=$!
 for _ in $(seq 1 600); do
     [ -f "$ready" ] && break
