@@ -181,6 +181,11 @@ int cli_serve(int argc, char **argv)
     fprintf(stderr, "migrabox: listening on %s://%s%s%s:%u/\n", cert ? "https" : "http",
             v6 ? "[" : "", cfg->server.listen_host, v6 ? "]" : "", http_server_port(srv));
     log_info("serve: %d workers, data in %s", cfg->server.workers, dd);
+    const char *lh = cfg->server.listen_host;
+    if (!cert && strncmp(lh, "127.", 4) != 0 && strcmp(lh, "::1") != 0
+        && strcmp(lh, "localhost") != 0)
+        log_warn("serve: plain HTTP on %s: passwords cross the network in clear; set [server] "
+                 "tls = on or put a TLS reverse proxy in front", lh);
 
     int sig = 0;
     while (sigwait(&stop_set, &sig) != 0)
