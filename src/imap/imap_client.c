@@ -579,9 +579,17 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     if (rc < 0)
         goto out;
 
+    /* The greeting is part of connecting: a server that accepts TCP but says nothing (often a
+     * TLS port reached without TLS) fails within the connect timeout, not the I/O one. */
+    net_conn_set_timeout(c->conn, c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 30000);
     rc = imap_client_read_resp(c, &r, err);
-    if (rc < 0)
+    net_conn_set_timeout(c->conn, c->io_timeout_ms);
+    if (rc < 0) {
+        if (rc == MB_ECONN && c->security != IMAP_SECURITY_TLS && strstr(err->msg, "timed out"))
+            mb_err_set(err, MB_ECONN, "%.160s; no IMAP greeting: if this port expects TLS from "
+                       "the first byte (usually 993), choose implicit TLS", err->msg);
         goto out;
+    }
     if (r->type != IMAP_RESP_UNTAGGED ||
         (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH &&
          r->status != IMAP_STATUS_BYE)) {

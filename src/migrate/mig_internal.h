@@ -36,6 +36,7 @@ struct mig_ctx {
     struct imap_client *src, *dst;
     char src_host[256];
     unsigned src_port;
+    int src_connected;             /* the source answered at least once in this run */
     /* destination namespace */
     char dst_delim;
     char *dst_prefix;

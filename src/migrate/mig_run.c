@@ -409,6 +409,14 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         if (mig_should_stop(&m))
             break;
         rc = mig_connect_source(&m, &err);
+        if (rc && !m.src_connected) {
+            /* The very first connection: an unknown host, a refused connection, a TLS failure
+             * or a silent port is the job's input, not a passing problem: fail now. */
+            if (transient(rc))
+                rc = MB_ECONFIG;
+        } else if (!rc) {
+            m.src_connected = 1;
+        }
         if (!rc)
             rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
         if (!rc && !planned) {
