@@ -59,7 +59,7 @@ WEB_FILES := $(shell find web -type f 2>/dev/null | LC_ALL=C sort)
 MHD_STAMP := $(TP)/lib/libmicrohttpd.a
 
 .SECONDARY:
-.PHONY: all test unit integ fuzz fuzz-run bench clean deps demo deb format format-check lint
+.PHONY: all test unit integ fuzz fuzz-run bench clean deps demo deb format format-check lint valgrind FORCE
 all: $(OUT)/migrabox
 
 deps:

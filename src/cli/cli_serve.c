@@ -169,6 +169,7 @@ int cli_serve(int argc, char **argv)
         .tls_cert = cert,
         .tls_key = key,
         .max_body = (size_t)cfg->server.max_upload_bytes,
+        .max_conn = (unsigned)cfg->server.max_http_connections,
         .dispatch = http_api_dispatch,
         .app = api,
     };

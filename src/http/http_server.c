@@ -271,25 +271,26 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
     int rc = resolve_listen(opts->listen_host, opts->listen_port, &ss, &sslen, err);
     if (rc)
         goto fail;
+    unsigned max_conn = opts->max_conn ? opts->max_conn : HTTP_MAX_CONN_DEFAULT;
     unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
                      | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (opts->tls_cert || opts->tls_key) {
         rc = http_tls_start(opts->tls_cert, opts->tls_key, (struct sockaddr *)&ss, sslen,
-                            &srv->tls, err);
+                            max_conn, &srv->tls, err);
         if (rc)
             goto fail;
         flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
         srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONN,
+                                       MHD_OPTION_CONNECTION_LIMIT, max_conn,
                                        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
     } else {
         srv->daemon = MHD_start_daemon(flags, 0, NULL, NULL, on_request, srv,
                                        MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
                                        MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                       MHD_OPTION_CONNECTION_LIMIT, (unsigned)HTTP_MAX_CONN,
+                                       MHD_OPTION_CONNECTION_LIMIT, max_conn,
                                        MHD_OPTION_CONNECTION_TIMEOUT, 120u, MHD_OPTION_END);
     }
     if (!srv->daemon) {

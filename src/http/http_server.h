@@ -7,7 +7,7 @@
  * assets embedded at build time (ETag, gzip), and the access log. Everything else is the
  * application's dispatch callback, called once per request with the whole body.
  *
- * Threads: libmicrohttpd runs a thread per connection (at most HTTP_MAX_CONN), so a slow
+ * Threads: libmicrohttpd runs a thread per connection (at most opts.max_conn), so a slow
  * handler (« Tester la connexion » logs in to two IMAP servers) never blocks the others:
  * dispatch must be thread-safe. The TLS front adds one pump thread per connection. */
 #ifndef MB_HTTP_SERVER_H
@@ -18,7 +18,7 @@
 #include "base/buf.h"
 #include "base/mb_err.h"
 
-#define HTTP_MAX_CONN 256
+#define HTTP_MAX_CONN_DEFAULT 256
 #define HTTP_MAX_HEADERS 8
 
 struct MHD_Connection;
@@ -60,6 +60,7 @@ struct http_server_opts {
     const char *tls_cert;             /* PEM files; both NULL = plain HTTP */
     const char *tls_key;
     size_t max_body;                  /* request body limit (413 past it) */
+    unsigned max_conn;                /* simultaneous connections; 0 = HTTP_MAX_CONN_DEFAULT */
     http_dispatch_cb *dispatch;
     void *app;
 };

@@ -48,7 +48,8 @@ struct http_tls {
     pthread_mutex_t lock;
     pthread_cond_t idle;
     int n_conn;
-    int conn_fds[HTTP_MAX_CONN];
+    int max_conn;
+    int *conn_fds;          /* max_conn slots, -1 = free */
 };
 
 struct pump {
@@ -65,9 +66,12 @@ static void tls_errstr(int r, char *out, size_t n)
 }
 
 int http_tls_start(const char *cert_path, const char *key_path, const struct sockaddr *addr,
-                   socklen_t addrlen, struct http_tls **tls_r, struct mb_err *err)
+                   socklen_t addrlen, unsigned max_conn, struct http_tls **tls_r,
+                   struct mb_err *err)
 {
     struct http_tls *t = xcalloc(1, sizeof(*t));
+    t->max_conn = max_conn ? (int)max_conn : HTTP_MAX_CONN_DEFAULT;
+    t->conn_fds = xcalloc((size_t)t->max_conn, sizeof(int));
     t->listen_fd = -1;
     t->stop_pipe[0] = t->stop_pipe[1] = -1;
     pthread_mutex_init(&t->lock, NULL);
@@ -77,7 +81,7 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     mbedtls_x509_crt_init(&t->cert);
     mbedtls_pk_init(&t->key);
     mbedtls_ssl_config_init(&t->conf);
-    for (int i = 0; i < HTTP_MAX_CONN; i++)
+    for (int i = 0; i < t->max_conn; i++)
         t->conn_fds[i] = -1;
     *tls_r = t;
 
@@ -259,7 +263,7 @@ static void *accept_main(void *arg)
         pm->tls = t;
         pthread_mutex_lock(&t->lock);
         int slot = -1;
-        for (int i = 0; i < HTTP_MAX_CONN && slot < 0; i++)
+        for (int i = 0; i < t->max_conn && slot < 0; i++)
             if (t->conn_fds[i] < 0)
                 slot = i;
         if (slot < 0) {
@@ -307,7 +311,7 @@ void http_tls_stop(struct http_tls **tlsp)
         pthread_join(t->accept_thread, NULL);
     }
     pthread_mutex_lock(&t->lock);
-    for (int i = 0; i < HTTP_MAX_CONN; i++)
+    for (int i = 0; i < t->max_conn; i++)
         if (t->conn_fds[i] >= 0)
             shutdown(t->conn_fds[i], SHUT_RDWR);
     while (t->n_conn > 0)
@@ -325,6 +329,7 @@ void http_tls_stop(struct http_tls **tlsp)
     mbedtls_entropy_free(&t->entropy);
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->idle);
+    free(t->conn_fds);
     free(t);
     *tlsp = NULL;
 }

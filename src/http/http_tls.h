@@ -15,7 +15,8 @@ struct http_tls;
 struct MHD_Daemon;
 
 int http_tls_start(const char *cert_path, const char *key_path, const struct sockaddr *addr,
-                   socklen_t addrlen, struct http_tls **tls_r, struct mb_err *err);
+                   socklen_t addrlen, unsigned max_conn, struct http_tls **tls_r,
+                   struct mb_err *err);
 unsigned http_tls_port(const struct http_tls *tls);
 /* Start accepting; connections are handed to daemon. */
 void http_tls_run(struct http_tls *tls, struct MHD_Daemon *daemon);

@@ -740,7 +740,7 @@ static void test_throttle(void)
     struct session s;
     struct resp r;
     /* one failure happened in test_auth; four more reach the limit for this address */
-    for (int i = 0; i < HTTP_MAX_CONN && i < 4; i++)
+    for (int i = 0; i < HTTP_MAX_CONN_DEFAULT && i < 4; i++)
         T_ASSERT_INT(sign_in("victim", "guess", &s), 401);
     const char *b = "{\"username\":\"root\",\"password\":\"rootpw\"}";
     T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", b, strlen(b), NULL,
