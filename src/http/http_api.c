@@ -291,7 +291,9 @@ static int http_api_match(const char *pattern, const char *path, int64_t *id_r)
         if (strncmp(p, "{id}", 4) == 0) {
             int64_t v = 0;
             size_t digits = 0;
-            if (*s < '1' || *s > '9')
+            /* Any number matches, so that sign-in and CSRF are checked before a job id is
+             * looked up (an id that exists nowhere, 0 included, is then a 404 job). */
+            if (*s < '0' || *s > '9' || (s[0] == '0' && s[1] >= '0' && s[1] <= '9'))
                 return 0;
             while (*s >= '0' && *s <= '9') {
                 if (++digits > 18)
