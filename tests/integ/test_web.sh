@@ -70,7 +70,7 @@ for _ in $(seq 1 100); do
 done
 [ -n "$url" ] || { fail "serve starts" "$(cat "$work/serve.log")"; finish; }
 
-mkdir -p "$top/build/web-artifacts"
+rm -rf "$top/build/web-artifacts"; mkdir -p "$top/build/web-artifacts"
 out=$(cd "$top/tests/web" && MIGRABOX_URL="$url" MIGRABOX_TEST_USER=claire MIGRABOX_TEST_PASSWORD="$web_pw" \
     MIGRABOX_TEST_SOURCE_HOST="127.0.0.1:$(. "$work/src/env"; echo "$IMAP_PORT")" \
     MIGRABOX_TEST_SOURCE_LOGIN="$src_user" MIGRABOX_TEST_SOURCE_PASSWORD="$src_pw" \
