@@ -6,6 +6,7 @@
 #include <getopt.h>
 #include <signal.h>
 #include <stdatomic.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -168,6 +169,27 @@ static void print_summary(const struct mig_result *res, int64_t job, const char 
     buf_fini(&out);
 }
 
+/* 1 when job id is marked running by a `migrabox migrate` process ("cli-PID") of this machine
+ * that no longer exists: it was killed or crashed, and its job can be resumed at once rather
+ * than after the heartbeat has gone stale. (A reused PID only delays the take-over.) */
+static int cli_migrate_owner_gone(struct db *db, int64_t id)
+{
+    struct db_job job;
+    memset(&job, 0, sizeof(job));
+    struct mb_err err;
+    if (db_job_get(db, id, &job, &err) != 0)
+        return 0;
+    int gone = 0;
+    const char *w = job.worker;
+    if (job.state == DB_JOB_RUNNING && w && strncmp(w, "cli-", 4) == 0 && w[4] >= '1'
+        && w[4] <= '9' && strspn(w + 4, "0123456789") == strlen(w + 4) && strlen(w + 4) < 10) {
+        long pid = strtol(w + 4, NULL, 10);
+        gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
+    }
+    db_job_fini(&job);
+    return gone;
+}
+
 int cli_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
@@ -301,8 +323,12 @@ int cli_migrate(int argc, char **argv)
         if (!rc) {
             char worker[64];
             snprintf(worker, sizeof(worker), "cli-%ld", (long)getpid());
-            /* Refuse only when another process updated it in the last minute. */
-            rc = db_job_take(db, id, worker, (int64_t)time(NULL) - 60, &job, &err);
+            /* Refuse only when another process updated it in the last minute, unless that
+             * process was an earlier `migrabox migrate` that is gone (killed, crashed). */
+            int64_t stale_before = (int64_t)time(NULL) - 60;
+            if (cli_migrate_owner_gone(db, id))
+                stale_before = INT64_MAX;
+            rc = db_job_take(db, id, worker, stale_before, &job, &err);
             if (rc == 0) {
                 rc = MB_ECONFIG;
                 mb_err_set(&err, MB_ECONFIG, "this migration (job %lld) is already running",
