@@ -10,9 +10,11 @@
  *
  * mig_dedupe_uidvalidity: when the source folder's UIDVALIDITY changed since the last run,
  * its old rows are useless; the source messages are matched against the destination folder
- * by Message-ID + INTERNALDATE (messages with a Message-ID), or by INTERNALDATE + content
- * hash (messages without one; not RFC822.SIZE, for the same reason), recorded copied under
- * the new UIDVALIDITY, and the old rows forgotten.
+ * by Message-ID + INTERNALDATE when that pair is unique on both sides, else (several messages
+ * share it, e.g. a list copy delivered in the same second as the direct one) and for
+ * messages without Message-ID by INTERNALDATE + content hash (not RFC822.SIZE, for the same
+ * reason); the matches are recorded copied under the new UIDVALIDITY and the old rows
+ * forgotten in one transaction, so that a run stopped half-way re-keys again next time.
  *
  * Both expect the destination folder selected (read-write) on m->dst; they may select it
  * again. */
