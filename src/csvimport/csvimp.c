@@ -37,6 +37,10 @@ static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
 };
 
 #define CSVIMP_TYPES_TEXT "gmail, exchange, office, domino or defaut"
+#define CSVIMP_TYPES_TEXT_FR "gmail, exchange, office, domino ou defaut"
+
+/* The message in the caller's language: both are literals, so both formats are checked. */
+#define CSVIMP_TR(c, en, fr) ((c)->opts->french ? (fr) : (en))
 
 static const struct {
     const char *name;
@@ -89,6 +93,20 @@ const char *csvimp_column_name(unsigned column)
 
 /* ---- errors ---- */
 
+/* A message cut by snprintf may end inside a UTF-8 sequence: drop the incomplete tail. */
+static void csvimp_utf8_cut(char *s)
+{
+    size_t n = strlen(s), i = n;
+    while (i > 0 && ((unsigned char)s[i - 1] & 0xC0) == 0x80 && n - i < 3)
+        i--; /* continuation bytes */
+    if (i == 0)
+        return;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t want = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    if (want > 1 && n - (i - 1) < want)
+        s[i - 1] = '\0';
+}
+
 static void csvimp_verror(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt,
                           va_list ap) __attribute__((format(printf, 4, 0)));
 
@@ -113,15 +131,21 @@ static void csvimp_verror(struct csvimp_ctx *c, unsigned line, unsigned column, 
     e->line = line;
     e->column = column;
     int n = 0;
+    int fr = c->opts->french;
+    const char *name =
+        column > CSVIMP_COLUMNS && fr ? "colonne en trop" : csvimp_column_name(column);
     if (line && column)
-        n = snprintf(e->message, sizeof(e->message), "line %u, column %u (%s): ", line, column,
-                     csvimp_column_name(column));
+        n = snprintf(e->message, sizeof(e->message),
+                     fr ? "ligne %u, colonne %u (%s) : " : "line %u, column %u (%s): ", line,
+                     column, name);
     else if (line)
-        n = snprintf(e->message, sizeof(e->message), "line %u: ", line);
-    if (n < 0)
-        n = 0;
-    if ((size_t)n < sizeof(e->message))
-        vsnprintf(e->message + n, sizeof(e->message) - (size_t)n, fmt, ap);
+        n = snprintf(e->message, sizeof(e->message), fr ? "ligne %u : " : "line %u: ", line);
+    if (n < 0 || (size_t)n >= sizeof(e->message))
+        n = 0; /* cannot happen: the prefix is short */
+    e->text_off = (unsigned)n;
+    int m = vsnprintf(e->message + n, sizeof(e->message) - (size_t)n, fmt, ap);
+    if (m > 0 && (size_t)m >= sizeof(e->message) - (size_t)n)
+        csvimp_utf8_cut(e->message);
 }
 
 static void csvimp_error(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt, ...)
@@ -233,6 +257,7 @@ static void csvimp_pos_step(struct csvimp_pos *ps, const unsigned char *s, size_
 static void csvimp_encoding_error(struct csvimp_ctx *c, const unsigned char *s, size_t n, size_t at,
                                   const char *what)
 {
+    /* what is one of our literals, in the caller's language */
     struct csvimp_pos ps = {1, 1, 0};
     for (size_t i = 0; i < at; i++)
         csvimp_pos_step(&ps, s, i, n);
@@ -240,7 +265,8 @@ static void csvimp_encoding_error(struct csvimp_ctx *c, const unsigned char *s, 
     if (col == CSVIMP_COL_PASS_SOURCE) /* never disclose a byte of a password */
         csvimp_error(c, ps.line, col, "%s", what);
     else
-        csvimp_error(c, ps.line, col, "%s (byte 0x%02X)", what, s[at]);
+        csvimp_error(c, ps.line, col, CSVIMP_TR(c, "%s (byte 0x%02X)", "%s (octet 0x%02X)"), what,
+                     s[at]);
 }
 
 /* Decide the encoding and produce UTF-8 text. On success *text_r is either data (borrowed;
@@ -273,14 +299,20 @@ static int csvimp_decode(struct csvimp_ctx *c, const unsigned char *data, size_t
     }
     if (bom) {
         csvimp_encoding_error(c, s, n, first_bad,
-                              "invalid UTF-8 although the file starts with a UTF-8 byte order "
-                              "mark");
+                              CSVIMP_TR(c,
+                                        "invalid UTF-8 although the file starts with a UTF-8 "
+                                        "byte order mark",
+                                        "UTF-8 invalide alors que le fichier commence par une "
+                                        "marque d'ordre des octets (BOM) UTF-8"));
         return -1;
     }
     if (multibyte) {
         csvimp_encoding_error(c, s, n, first_bad,
-                              "the file mixes UTF-8 with another encoding: save it again as "
-                              "UTF-8 or Windows-1252");
+                              CSVIMP_TR(c,
+                                        "the file mixes UTF-8 with another encoding: save it "
+                                        "again as UTF-8 or Windows-1252",
+                                        "le fichier mélange l'UTF-8 et un autre encodage : "
+                                        "enregistrez-le de nouveau en UTF-8 ou en Windows-1252"));
         return -1;
     }
 
@@ -290,7 +322,9 @@ static int csvimp_decode(struct csvimp_ctx *c, const unsigned char *data, size_t
     for (size_t i = 0; i < n; i++) {
         unsigned cp = csvimp_cp1252(s[i]);
         if (cp == 0 && s[i] != 0) {
-            csvimp_encoding_error(c, s, n, i, "a byte is neither UTF-8 nor Windows-1252");
+            csvimp_encoding_error(c, s, n, i,
+                                  CSVIMP_TR(c, "a byte is neither UTF-8 nor Windows-1252",
+                                            "un octet n'est ni de l'UTF-8 ni du Windows-1252"));
             bad = 1;
             if (c->stop)
                 break;
@@ -356,6 +390,57 @@ int csvimp_hostname_valid(const char *s, size_t len)
     return 1;
 }
 
+/* The reasons of csvimp_host_parse(), English and French. */
+enum csvimp_why {
+    CSVIMP_WHY_EMPTY,
+    CSVIMP_WHY_NO_BRACKET,
+    CSVIMP_WHY_AFTER_BRACKET,
+    CSVIMP_WHY_BAD_IPV6,
+    CSVIMP_WHY_IPV6_BRACKETS,
+    CSVIMP_WHY_NAME_EMPTY,
+    CSVIMP_WHY_BAD_IPV4,
+    CSVIMP_WHY_BAD_NAME,
+    CSVIMP_WHY_BAD_IDN,
+    CSVIMP_WHY_PORT_EMPTY,
+    CSVIMP_WHY_PORT_RANGE,
+    CSVIMP_WHY_TOO_LONG,
+    CSVIMP_WHY_COUNT,
+};
+
+static const char *const csvimp_why_text[CSVIMP_WHY_COUNT][2] = {
+    [CSVIMP_WHY_EMPTY] = {"host is empty", "l'hôte est vide"},
+    [CSVIMP_WHY_NO_BRACKET] = {"missing ] after the IPv6 address",
+                               "« ] » manquant après l'adresse IPv6"},
+    [CSVIMP_WHY_AFTER_BRACKET] = {"unexpected text after the bracketed IPv6 address",
+                                  "texte inattendu après l'adresse IPv6 entre crochets"},
+    [CSVIMP_WHY_BAD_IPV6] = {"invalid IPv6 address", "adresse IPv6 invalide"},
+    [CSVIMP_WHY_IPV6_BRACKETS] = {"an IPv6 address must be written in brackets, e.g. "
+                                  "[2001:db8::1]:993",
+                                  "une adresse IPv6 s'écrit entre crochets, par exemple "
+                                  "[2001:db8::1]:993"},
+    [CSVIMP_WHY_NAME_EMPTY] = {"host name is empty", "le nom d'hôte est vide"},
+    [CSVIMP_WHY_BAD_IPV4] = {"invalid IPv4 address", "adresse IPv4 invalide"},
+    [CSVIMP_WHY_BAD_NAME] = {"invalid host name", "nom d'hôte invalide"},
+    [CSVIMP_WHY_BAD_IDN] = {"invalid host name (write an internationalised name in its ASCII "
+                            "xn-- form)",
+                            "nom d'hôte invalide (écrivez un nom internationalisé sous sa forme "
+                            "ASCII xn--)"},
+    [CSVIMP_WHY_PORT_EMPTY] = {"port is empty after ':'", "le port est vide après « : »"},
+    [CSVIMP_WHY_PORT_RANGE] = {"port must be a number from 1 to 65535",
+                               "le port doit être un nombre de 1 à 65535"},
+    [CSVIMP_WHY_TOO_LONG] = {"host name is too long", "le nom d'hôte est trop long"},
+};
+
+const char *csvimp_host_why_fr(const char *why)
+{
+    for (size_t i = 0; why && i < CSVIMP_WHY_COUNT; i++)
+        if (strcmp(why, csvimp_why_text[i][0]) == 0)
+            return csvimp_why_text[i][1];
+    return why;
+}
+
+#define CSVIMP_WHY(w) csvimp_why_text[CSVIMP_WHY_##w][0]
+
 int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
                       const char **why_r)
 {
@@ -365,13 +450,13 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
     *why_r = NULL;
     *port_r = 0;
     if (!*s) {
-        *why_r = "host is empty";
+        *why_r = CSVIMP_WHY(EMPTY);
         return MB_ECONFIG;
     }
     if (s[0] == '[') {
         const char *rb = strchr(s, ']');
         if (!rb) {
-            *why_r = "missing ] after the IPv6 address";
+            *why_r = CSVIMP_WHY(NO_BRACKET);
             return MB_ECONFIG;
         }
         hs = s + 1;
@@ -379,24 +464,24 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
         if (rb[1] == ':') {
             ps = rb + 2;
         } else if (rb[1]) {
-            *why_r = "unexpected text after the bracketed IPv6 address";
+            *why_r = CSVIMP_WHY(AFTER_BRACKET);
             return MB_ECONFIG;
         }
         unsigned char a6[16];
         if (hl == 0 || hl >= sizeof(tmp)) {
-            *why_r = "invalid IPv6 address";
+            *why_r = CSVIMP_WHY(BAD_IPV6);
             return MB_ECONFIG;
         }
         memcpy(tmp, hs, hl);
         tmp[hl] = '\0';
         if (inet_pton(AF_INET6, tmp, a6) != 1) {
-            *why_r = "invalid IPv6 address";
+            *why_r = CSVIMP_WHY(BAD_IPV6);
             return MB_ECONFIG;
         }
     } else {
         const char *colon = strchr(s, ':');
         if (colon && strchr(colon + 1, ':')) {
-            *why_r = "an IPv6 address must be written in brackets, e.g. [2001:db8::1]:993";
+            *why_r = CSVIMP_WHY(IPV6_BRACKETS);
             return MB_ECONFIG;
         }
         hs = s;
@@ -404,7 +489,7 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
         if (colon)
             ps = colon + 1;
         if (hl == 0) {
-            *why_r = "host name is empty";
+            *why_r = CSVIMP_WHY(NAME_EMPTY);
             return MB_ECONFIG;
         }
         int dotted_digits = 1;
@@ -414,13 +499,13 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
         if (dotted_digits) {
             unsigned char a4[4];
             if (hl >= sizeof(tmp)) {
-                *why_r = "invalid IPv4 address";
+                *why_r = CSVIMP_WHY(BAD_IPV4);
                 return MB_ECONFIG;
             }
             memcpy(tmp, hs, hl);
             tmp[hl] = '\0';
             if (inet_pton(AF_INET, tmp, a4) != 1) {
-                *why_r = "invalid IPv4 address";
+                *why_r = CSVIMP_WHY(BAD_IPV4);
                 return MB_ECONFIG;
             }
         } else if (!csvimp_hostname_valid(hs, hl)) {
@@ -428,9 +513,7 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
             for (size_t i = 0; i < hl; i++)
                 if ((unsigned char)hs[i] >= 0x80)
                     ascii = 0;
-            *why_r = ascii ? "invalid host name"
-                           : "invalid host name (write an internationalised name in its "
-                             "ASCII xn-- form)";
+            *why_r = ascii ? CSVIMP_WHY(BAD_NAME) : CSVIMP_WHY(BAD_IDN);
             return MB_ECONFIG;
         }
     }
@@ -438,24 +521,24 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
         size_t pl = strlen(ps);
         unsigned long port = 0;
         if (pl == 0) {
-            *why_r = "port is empty after ':'";
+            *why_r = CSVIMP_WHY(PORT_EMPTY);
             return MB_ECONFIG;
         }
         for (size_t i = 0; i < pl; i++) {
             if (!csvimp_is_digit((unsigned char)ps[i]) || i >= 5) {
-                *why_r = "port must be a number from 1 to 65535";
+                *why_r = CSVIMP_WHY(PORT_RANGE);
                 return MB_ECONFIG;
             }
             port = port * 10 + (unsigned long)(ps[i] - '0');
         }
         if (port < 1 || port > 65535) {
-            *why_r = "port must be a number from 1 to 65535";
+            *why_r = CSVIMP_WHY(PORT_RANGE);
             return MB_ECONFIG;
         }
         *port_r = (unsigned)port;
     }
     if (hl >= host_size) {
-        *why_r = "host name is too long";
+        *why_r = CSVIMP_WHY(TOO_LONG);
         return MB_ECONFIG;
     }
     for (size_t i = 0; i < hl; i++)
@@ -514,7 +597,8 @@ static int csvimp_domain_in(const char *d, const char *const *list, size_t n)
 }
 
 /* "a.com, b.com" cut to fit out. */
-static void csvimp_domain_list(char *out, size_t size, const char *const *list, size_t n)
+static void csvimp_domain_list(char *out, size_t size, const char *const *list, size_t n,
+                               int french)
 {
     size_t o = 0;
     out[0] = '\0';
@@ -530,7 +614,7 @@ static void csvimp_domain_list(char *out, size_t size, const char *const *list, 
         o += (size_t)snprintf(out + o, size - o, "%s%s", sep, list[i]);
     }
     if (o == 0)
-        snprintf(out, size, "(none configured)");
+        snprintf(out, size, "%s", french ? "(aucun n'est configuré)" : "(none configured)");
 }
 
 /* ---- duplicate detection: open addressing on FNV-1a ---- */
@@ -650,32 +734,44 @@ static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field 
     const struct csvimp_opts *o = c->opts;
     csvimp_trim(f);
     if (f->len == 0) {
-        csvimp_row_error(c, col, "login_destination is empty");
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "login_destination is empty", "login_destination est vide"));
         return NULL;
     }
     char *at = memchr(f->p, '@', f->len);
     if (!at || memchr(at + 1, '@', f->len - (size_t)(at - f->p) - 1)) {
-        csvimp_row_error(c, col, "login_destination must be a full address (name@domain)");
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "login_destination must be a full address (name@domain)",
+                                   "login_destination doit être une adresse complète "
+                                   "(nom@domaine)"));
         return NULL;
     }
     size_t local_len = (size_t)(at - f->p);
     const char *dom = at + 1;
     size_t dom_len = f->len - local_len - 1;
     if (local_len == 0 || local_len > 64) {
-        csvimp_row_error(c, col, "the name before @ must have 1 to 64 bytes");
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "the name before @ must have 1 to 64 bytes",
+                                   "la partie avant le @ doit compter de 1 à 64 "
+                                   "octets"));
         return NULL;
     }
     for (size_t i = 0; i < local_len; i++) {
         unsigned char ch = (unsigned char)f->p[i];
         if (ch <= 0x20 || ch == 0x7F || strchr("\"(),:;<>[\\]", ch)) {
             csvimp_row_error(c, col,
-                             "the name before @ contains a character not allowed in "
-                             "an address");
+                             CSVIMP_TR(c,
+                                       "the name before @ contains a character not allowed in "
+                                       "an address",
+                                       "la partie avant le @ contient un caractère interdit "
+                                       "dans une adresse"));
             return NULL;
         }
     }
     if (dom_len == 0 || dom[dom_len - 1] == '.' || !csvimp_hostname_valid(dom, dom_len)) {
-        csvimp_row_error(c, col, "login_destination has an invalid domain");
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "login_destination has an invalid domain",
+                                   "le domaine de login_destination est invalide"));
         return NULL;
     }
     char *out = xstrndup(f->p, f->len);
@@ -684,14 +780,22 @@ static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field 
     const char *d = out + local_len + 1; /* validated: [a-z0-9._-] only, safe to quote */
     char list[120];
     if (!csvimp_domain_in(d, o->domains, o->domains ? o->n_domains : 0)) {
-        csvimp_domain_list(list, sizeof(list), o->domains, o->domains ? o->n_domains : 0);
-        csvimp_row_error(c, col, "domain %.60s is not one of the hosted domains: %s", d, list);
+        csvimp_domain_list(list, sizeof(list), o->domains, o->domains ? o->n_domains : 0,
+                           o->french);
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "domain %.60s is not one of the hosted domains: %s",
+                                   "le domaine %.60s ne fait pas partie des domaines hébergés : "
+                                   "%s"),
+                         d, list);
         free(out);
         return NULL;
     }
     if (o->account_domains && !csvimp_domain_in(d, o->account_domains, o->n_account_domains)) {
-        csvimp_domain_list(list, sizeof(list), o->account_domains, o->n_account_domains);
-        csvimp_row_error(c, col, "domain %.60s is not one of your domains: %s", d, list);
+        csvimp_domain_list(list, sizeof(list), o->account_domains, o->n_account_domains, o->french);
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c, "domain %.60s is not one of your domains: %s",
+                                   "le domaine %.60s ne fait pas partie de vos domaines : %s"),
+                         d, list);
         free(out);
         return NULL;
     }
@@ -727,21 +831,33 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
             return;
         if (c->fields[0].p && csvimp_field_is(&c->fields[0], csvimp_names[1])) {
             csvimp_row_error(c, 0,
-                             "the header row must be exactly login_source;pass_source;"
-                             "host_source;type_messagerie;login_destination;"
-                             "subscribed_only");
+                             CSVIMP_TR(c,
+                                       "the header row must be exactly login_source;pass_source;"
+                                       "host_source;type_messagerie;login_destination;"
+                                       "subscribed_only",
+                                       "la ligne d'en-tête doit être exactement login_source;"
+                                       "pass_source;host_source;type_messagerie;"
+                                       "login_destination;subscribed_only"));
             return;
         }
     }
     if (++c->data_rows > c->max_rows) {
-        csvimp_row_error(c, 0, "too many rows: a file may hold at most %u migrations", c->max_rows);
+        csvimp_row_error(c, 0,
+                         CSVIMP_TR(c, "too many rows: a file may hold at most %u migrations",
+                                   "trop de lignes : un fichier peut contenir au plus %u "
+                                   "migrations"),
+                         c->max_rows);
         c->stop = 1;
         return;
     }
     if (c->row_bad)
         return; /* a field was too long: already reported */
     if (c->n_fields != CSVIMP_COLUMNS) {
-        csvimp_row_error(c, 0, "expected %d columns, found %u", CSVIMP_COLUMNS, c->n_fields);
+        if (c->opts->french)
+            csvimp_row_error(c, 0, "%u colonne%s au lieu de %d", c->n_fields,
+                             c->n_fields > 1 ? "s" : "", CSVIMP_COLUMNS);
+        else
+            csvimp_row_error(c, 0, "expected %d columns, found %u", CSVIMP_COLUMNS, c->n_fields);
         return;
     }
     int all_empty = 1;
@@ -749,7 +865,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
         if (c->fields[i].len)
             all_empty = 0;
     if (all_empty) {
-        csvimp_row_error(c, 0, "empty row");
+        csvimp_row_error(c, 0, CSVIMP_TR(c, "empty row", "ligne vide"));
         return;
     }
 
@@ -757,23 +873,32 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                         *type = &c->fields[3], *dest = &c->fields[4], *sub = &c->fields[5];
 
     if (login->len == 0)
-        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE, "login_source is empty");
+        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE,
+                         CSVIMP_TR(c, "login_source is empty", "login_source est vide"));
     else if (csvimp_has_ctl(login->p, login->len))
-        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE, "login_source contains a control character");
+        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE,
+                         CSVIMP_TR(c, "login_source contains a control character",
+                                   "login_source contient un caractère de contrôle"));
 
     if (pass->len == 0)
-        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE, "pass_source is empty");
+        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE,
+                         CSVIMP_TR(c, "pass_source is empty", "pass_source est vide"));
     else if (memchr(pass->p, '\r', pass->len) || memchr(pass->p, '\n', pass->len))
-        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE, "pass_source contains a line break");
+        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE,
+                         CSVIMP_TR(c, "pass_source contains a line break",
+                                   "pass_source contient un saut de ligne"));
 
     csvimp_trim(type);
     const char *stype = NULL;
     if (type->len == 0)
         csvimp_row_error(c, CSVIMP_COL_TYPE,
-                         "type_messagerie is empty (expected " CSVIMP_TYPES_TEXT ")");
+                         CSVIMP_TR(c, "type_messagerie is empty (expected " CSVIMP_TYPES_TEXT ")",
+                                   "type_messagerie est vide (attendu : " CSVIMP_TYPES_TEXT_FR
+                                   ")"));
     else if (!(stype = csvimp_server_type(type->p)))
         csvimp_row_error(c, CSVIMP_COL_TYPE,
-                         "unknown type_messagerie (expected " CSVIMP_TYPES_TEXT ")");
+                         CSVIMP_TR(c, "unknown type_messagerie (expected " CSVIMP_TYPES_TEXT ")",
+                                   "type_messagerie inconnu (attendu : " CSVIMP_TYPES_TEXT_FR ")"));
 
     csvimp_trim(host);
     char hbuf[256];
@@ -784,11 +909,16 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
             snprintf(hbuf, sizeof(hbuf), "%s", def);
         else if (stype)
             csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE,
-                             "host_source is empty (it may be empty only for gmail and office)");
+                             CSVIMP_TR(c,
+                                       "host_source is empty (it may be empty only for gmail "
+                                       "and office)",
+                                       "host_source est vide (il ne peut l'être que pour gmail "
+                                       "et office)"));
     } else {
         const char *why;
         if (csvimp_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0)
-            csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE, "%s", why);
+            csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE, "%s",
+                             c->opts->french ? csvimp_host_why_fr(why) : why);
     }
 
     char *dst = csvimp_check_destination(c, dest);
@@ -800,7 +930,8 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
         r.subscribed_only = 1;
     else
         csvimp_row_error(c, CSVIMP_COL_SUBSCRIBED_ONLY,
-                         "subscribed_only must be True or False (empty means False)");
+                         CSVIMP_TR(c, "subscribed_only must be True or False (empty means False)",
+                                   "subscribed_only doit valoir True ou False (vide : False)"));
 
     if (c->row_bad) {
         free(dst);
@@ -816,8 +947,11 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     unsigned first = csvimp_seen_add(c, key, kn > 0 ? (size_t)kn : 0, r.line);
     if (first) {
         csvimp_row_error(c, 0,
-                         "duplicate of line %u (same login_source, host_source and "
-                         "login_destination)",
+                         CSVIMP_TR(c,
+                                   "duplicate of line %u (same login_source, host_source and "
+                                   "login_destination)",
+                                   "doublon de la ligne %u (mêmes login_source, host_source et "
+                                   "login_destination)"),
                          first);
         free(dst);
         return;
@@ -848,11 +982,15 @@ static void csvimp_on_field(void *p, size_t len, void *data)
     if (idx >= CSVIMP_COLUMNS)
         return;
     if (len > c->max_field) {
-        csvimp_row_error(c, idx + 1, "field longer than %zu bytes", c->max_field);
+        csvimp_row_error(c, idx + 1,
+                         CSVIMP_TR(c, "field longer than %zu bytes", "champ de plus de %zu octets"),
+                         c->max_field);
         return;
     }
     if (len && memchr(p, '\0', len)) {
-        csvimp_row_error(c, idx + 1, "%s contains a NUL byte", csvimp_names[idx + 1]);
+        csvimp_row_error(c, idx + 1,
+                         CSVIMP_TR(c, "%s contains a NUL byte", "%s contient un octet NUL"),
+                         csvimp_names[idx + 1]);
         return;
     }
     struct csvimp_field *f = &c->fields[idx];
@@ -911,11 +1049,16 @@ static void csvimp_csv_error(struct csvimp_ctx *c, struct csv_parser *p)
     if (col > CSVIMP_COLUMNS)
         col = CSVIMP_COLUMNS + 1;
     if (csv_error(p) == CSV_EPARSE)
-        csvimp_error(c, c->line, col,
-                     "misplaced quote: a field with a \" must be enclosed in "
-                     "quotes, with each \" inside written twice");
+        csvimp_error(c, c->line, col, "%s",
+                     CSVIMP_TR(c,
+                               "misplaced quote: a field with a \" must be enclosed in "
+                               "quotes, with each \" inside written twice",
+                               "guillemet mal placé : un champ qui contient un \" doit être "
+                               "entouré de guillemets, et chaque \" intérieur doublé"));
     else
-        csvimp_error(c, c->line, col, "field longer than %zu bytes", c->max_field);
+        csvimp_error(c, c->line, col,
+                     CSVIMP_TR(c, "field longer than %zu bytes", "champ de plus de %zu octets"),
+                     c->max_field);
 }
 
 static void csvimp_run(struct csvimp_ctx *c, const unsigned char *s, size_t n)
@@ -953,7 +1096,9 @@ static void csvimp_run(struct csvimp_ctx *c, const unsigned char *s, size_t n)
         if (csv_fini(&p, csvimp_on_field, csvimp_on_row, c) != 0)
             csvimp_error(c, c->row_line,
                          c->n_fields + 1 <= CSVIMP_COLUMNS ? c->n_fields + 1 : CSVIMP_COLUMNS + 1,
-                         "a quoted field is not closed (missing \")");
+                         "%s",
+                         CSVIMP_TR(c, "a quoted field is not closed (missing \")",
+                                   "un champ entre guillemets n'est pas fermé (\" manquant)"));
     }
     csvimp_row_clear(c);
     csvimp_parser_fini(&p);
@@ -983,7 +1128,10 @@ int csvimp_parse(const void *data, size_t len, const struct csvimp_opts *opts,
     c.max_errors = c.opts->max_errors ? c.opts->max_errors : CSVIMP_DEFAULT_MAX_ERRORS;
 
     if (len > max_bytes) {
-        csvimp_error(&c, 0, 0, "file too large: %zu bytes, the limit is %zu", len, max_bytes);
+        csvimp_error(&c, 0, 0,
+                     CSVIMP_TR(&c, "file too large: %zu bytes, the limit is %zu",
+                               "fichier trop volumineux : %zu octets pour une limite de %zu"),
+                     len, max_bytes);
         return MB_ETOOBIG;
     }
     if (csvimp_decode(&c, data ? data : "", data ? len : 0, &text, &text_len, &owned) == 0)
@@ -996,7 +1144,10 @@ int csvimp_parse(const void *data, size_t len, const struct csvimp_opts *opts,
 
     if (res->n_errors == 0 && res->n_rows == 0) {
         const char *why =
-            c.seen_first_row ? "the file has a header but no migration rows" : "empty file";
+            c.seen_first_row
+                ? CSVIMP_TR(&c, "the file has a header but no migration rows",
+                            "le fichier a une ligne d'en-tête mais aucune ligne de migration")
+                : CSVIMP_TR(&c, "empty file", "fichier vide");
         csvimp_error(&c, 0, 0, "%s", why);
     }
     if (res->n_errors) {

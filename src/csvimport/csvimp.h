@@ -38,6 +38,8 @@
  *  - Error messages never quote a field's value (a missing quote can shift a password into
  *    another column); only the destination's domain is quoted. No password ever appears in
  *    a message.
+ *  - Messages are in English, or in French with opts->french (the web UI's language, the
+ *    `migrabox import` locale); both name the same line and column.
  *
  * All or nothing: csvimp_parse() returns either rows and no error, or errors and no row.
  */
@@ -54,7 +56,7 @@ struct buf;
 #define CSVIMP_DEFAULT_MAX_FIELD 1024u
 #define CSVIMP_DEFAULT_MAX_ERRORS 100u
 #define CSVIMP_MAX_FIELD_LIMIT (64u * 1024) /* max_field is clamped to this */
-#define CSVIMP_ERR_MSG 200
+#define CSVIMP_ERR_MSG 256                  /* room for the longer French wording */
 
 /* Column numbers (1-based, as in error reports). */
 enum csvimp_column {
@@ -78,6 +80,7 @@ struct csvimp_opts {
     /* Account restriction (non-admin accounts): NULL = none. Borrowed. */
     const char *const *account_domains;
     size_t n_account_domains;
+    int french; /* 1 = error messages in French; 0 = English (the default) */
 };
 
 struct csvimp_row {
@@ -92,9 +95,13 @@ struct csvimp_row {
 };
 
 struct csvimp_error {
-    unsigned line;                /* 0 = the file as a whole */
-    unsigned column;              /* enum csvimp_column */
-    char message[CSVIMP_ERR_MSG]; /* English: "line N, column C (name): ...", "line N: ..." */
+    unsigned line;   /* 0 = the file as a whole */
+    unsigned column; /* enum csvimp_column */
+    /* English "line N, column C (name): text", "line N: text", "text", or French
+     * "ligne N, colonne C (name) : texte", "ligne N : texte", "texte" (opts->french); valid
+     * UTF-8 even when cut to fit. */
+    char message[CSVIMP_ERR_MSG];
+    unsigned text_off; /* message + text_off: the text without its "line N…: " prefix */
 };
 
 struct csvimp_result {
@@ -124,6 +131,9 @@ const char *csvimp_column_name(unsigned column);
  * sets *why_r to a static English reason that does not quote the input. */
 int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
                       const char **why_r);
+/* The French wording (static) of a reason set by csvimp_host_parse(); why itself if it is not
+ * one of them. */
+const char *csvimp_host_why_fr(const char *why);
 /* 1 if s is a syntactically valid DNS host name (the rules above, no port). */
 int csvimp_hostname_valid(const char *s, size_t len);
 /* The canonical (static, lower-case) server type for s (case-insensitive), or NULL. */

@@ -1,10 +1,11 @@
 /* libFuzzer target for the CSV importer.
  *
- * Byte 0 picks options (small field / error / row limits, an account restriction); the rest
- * is the uploaded file. Properties checked (abort otherwise), besides no crash / leak / UB:
+ * Byte 0 picks options (small field / error / row limits, an account restriction, French
+ * messages); the rest is the uploaded file. Properties checked (abort otherwise), besides no crash / leak / UB:
  *  - all or nothing: rc 0 ⇔ rows and no error; errors ⇒ no row;
  *  - every row is complete and normalised (known type, non-empty host, an address with a
- *    hosted domain, lines increasing); every error message is a bounded C string;
+ *    hosted domain, lines increasing); every error message is a bounded C string of valid
+ *    UTF-8 whose text_off lies within it;
  *  - round trip: valid rows written back as a CSV file (logins and passwords quoted) parse
  *    again into the same rows, byte for byte. */
 #include <stdint.h>
@@ -25,6 +26,22 @@ static void check(int cond, const char *what)
         fprintf(stderr, "fuzz_csvimp: property violated: %s\n", what);
         abort();
     }
+}
+
+/* 1 if s is well-formed UTF-8 (no truncated sequence). */
+static int utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k = *p < 0x80 ? 1 : *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC2 ? 2 : 0;
+        if (k == 0)
+            return 0;
+        for (size_t i = 1; i < k; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        p += k;
+    }
+    return 1;
 }
 
 static void put_quoted(struct buf *b, const char *s)
@@ -69,6 +86,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     }
     if (data[0] & 16)
         o.max_bytes = 64;
+    if (data[0] & 32)
+        o.french = 1;
     data++;
     size--;
 
@@ -84,6 +103,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(memchr(r.errors[i].message, '\0', sizeof(r.errors[i].message)) != NULL,
               "message terminated");
         check(r.errors[i].column <= CSVIMP_COLUMNS + 1, "column in range");
+        check(r.errors[i].text_off <= strlen(r.errors[i].message), "text_off in range");
+        check(utf8_ok(r.errors[i].message), "message is valid UTF-8");
     }
     unsigned last_line = 0;
     for (size_t i = 0; i < r.n_rows; i++) {

@@ -704,6 +704,160 @@ static void test_limits(void)
     T_END();
 }
 
+/* 1 if s is well-formed UTF-8 (no truncated sequence). */
+static int utf8_ok(const char *s)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    while (*p) {
+        size_t k = *p < 0x80 ? 1 : *p >= 0xF0 ? 4 : *p >= 0xE0 ? 3 : *p >= 0xC2 ? 2 : 0;
+        if (k == 0)
+            return 0;
+        for (size_t i = 1; i < k; i++)
+            if ((p[i] & 0xC0) != 0x80)
+                return 0;
+        p += k;
+    }
+    return 1;
+}
+
+/* 1 if some error at line/col has exactly this text after its position prefix. */
+static int has_text(const struct csvimp_result *r, unsigned line, unsigned col, const char *text)
+{
+    for (size_t i = 0; i < r->n_errors; i++)
+        if (r->errors[i].line == line && r->errors[i].column == col
+            && strcmp(r->errors[i].message + r->errors[i].text_off, text) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_french(void)
+{
+    T_BEGIN("French messages: same errors, same lines and columns, no password, valid UTF-8");
+    struct csvimp_opts en = default_opts(), o = default_opts();
+    o.french = 1;
+    struct csvimp_result r, re;
+    size_t n;
+    char *data = read_data("errors.csv", &n);
+    T_ASSERT_INT(csvimp_parse(data, n, &o, &r), MB_ECONFIG);
+    T_ASSERT_INT(csvimp_parse(data, n, &en, &re), MB_ECONFIG);
+    T_ASSERT_INT(r.n_errors, re.n_errors);
+    for (size_t i = 0; i < r.n_errors && i < re.n_errors; i++) {
+        T_ASSERT_INT(r.errors[i].line, re.errors[i].line);
+        T_ASSERT_INT(r.errors[i].column, re.errors[i].column);
+        T_ASSERT(strcmp(r.errors[i].message, re.errors[i].message) != 0);
+        T_ASSERT(utf8_ok(r.errors[i].message));
+        T_ASSERT(strncmp(r.errors[i].message, "ligne ", 6) == 0);
+    }
+    T_ASSERT(has_error(&r, 3, 0, "ligne 3 : 5 colonnes au lieu de 6"));
+    T_ASSERT(has_text(&r, 3, 0, "5 colonnes au lieu de 6"));
+    T_ASSERT(has_error(&r, 4, 4, "ligne 4, colonne 4 (type_messagerie) : type_messagerie inconnu "
+                                 "(attendu : gmail, exchange, office, domino ou defaut)"));
+    T_ASSERT(has_text(&r, 5, 6, "subscribed_only doit valoir True ou False (vide : False)"));
+    T_ASSERT(has_error(&r, 6, 5, "ligne 6, colonne 5 (login_destination) : le domaine "
+                                 "example.net ne fait pas partie des domaines hébergés : "
+                                 "example.com, secuseve.com"));
+    T_ASSERT(has_text(&r, 7, 3, "host_source est vide (il ne peut l'être que pour gmail et "
+                                "office)"));
+    T_ASSERT(has_text(&r, 8, 3, "le port doit être un nombre de 1 à 65535"));
+    T_ASSERT(has_error(&r, 10, 0, "ligne 10 : doublon de la ligne 2 (mêmes login_source, "
+                                  "host_source et login_destination)"));
+    T_ASSERT(has_text(&r, 11, 0, "ligne vide"));
+    T_ASSERT(has_text(&r, 12, 2, "pass_source contient un saut de ligne"));
+    T_ASSERT(has_error(&r, 14, 2, "ligne 14, colonne 2 (pass_source) : guillemet mal placé"));
+    T_ASSERT(has_text(&r, 15, 5, "login_destination doit être une adresse complète "
+                                 "(nom@domaine)"));
+    T_ASSERT(no_error_contains(&r, "S3c"));
+    T_ASSERT(no_error_contains(&r, "r3t"));
+    T_ASSERT(no_error_contains(&r, "line "));
+    T_ASSERT(no_error_contains(&r, "column"));
+    /* The English text_off points past "line N, column C (name): " too. */
+    T_ASSERT(has_text(&re, 3, 0, "expected 6 columns, found 5"));
+    csvimp_result_fini(&r);
+    csvimp_result_fini(&re);
+    free(data);
+
+    const char *s = "a@x.fr;Pw#1;h.fr:;defaut;a@example.com;False\n"   /* 1 */
+                    "a@x.fr;Pw#2;::1;defaut;a@example.com;False\n"     /* 2 */
+                    "a@x.fr;Pw#3;h\xc3\xa9.fr;defaut;a@example.com;False\n" /* 3 */
+                    "a@x.fr;Pw#4;300.1.1.1;Gmail2;a@b@example.com;False\n"  /* 4 */
+                    "a@x.fr;Pw#5;h.fr;;a@example.com;False\n"          /* 5 */
+                    "a@x.fr;Pw#6;h.fr;defaut;a@example.com;False;\"x\"y\n" /* 6: col 7 */
+                    "a@x.fr;Pw#7;h.fr;defaut;a@example.com;False;x\n"  /* 7 */
+                    "a@x.fr;Pw#8;h.fr;defaut;a;False\n"                /* 8 */
+                    "a@x.fr;\"Pw#9";                                    /* 9: unterminated */
+    T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
+    T_ASSERT(has_text(&r, 1, 3, "le port est vide après « : »"));
+    T_ASSERT(has_text(&r, 2, 3, "une adresse IPv6 s'écrit entre crochets, par exemple "
+                                "[2001:db8::1]:993"));
+    T_ASSERT(has_text(&r, 3, 3, "nom d'hôte invalide (écrivez un nom internationalisé sous sa "
+                                "forme ASCII xn--)"));
+    T_ASSERT(has_text(&r, 4, 3, "adresse IPv4 invalide"));
+    T_ASSERT(has_text(&r, 4, 4, "type_messagerie inconnu (attendu : gmail, exchange, office, "
+                                "domino ou defaut)"));
+    T_ASSERT(has_text(&r, 4, 5, "login_destination doit être une adresse complète "
+                                "(nom@domaine)"));
+    T_ASSERT(has_text(&r, 5, 4, "type_messagerie est vide (attendu : gmail, exchange, office, "
+                                "domino ou defaut)"));
+    T_ASSERT(has_error(&r, 6, 7, "ligne 6, colonne 7 (colonne en trop) : guillemet mal placé"));
+    T_ASSERT(has_text(&r, 7, 0, "7 colonnes au lieu de 6"));
+    T_ASSERT(has_text(&r, 8, 5, "login_destination doit être une adresse complète "
+                                "(nom@domaine)"));
+    T_ASSERT(has_text(&r, 9, 2, "un champ entre guillemets n'est pas fermé (\" manquant)"));
+    T_ASSERT(no_error_contains(&r, "Pw#"));
+    for (size_t i = 0; i < r.n_errors; i++)
+        T_ASSERT(utf8_ok(r.errors[i].message));
+    csvimp_result_fini(&r);
+
+    /* Encoding errors: the byte is named (never in pass_source). */
+    s = "a@x.fr;pw;h.fr;defaut;a@example.com;False\n"
+        "b\x81@x.fr;p\x8dw;h.fr;defaut;b@example.com;False\n";
+    T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
+    T_ASSERT(has_error(&r, 2, 1, "ligne 2, colonne 1 (login_source) : un octet n'est ni de "
+                                 "l'UTF-8 ni du Windows-1252 (octet 0x81)"));
+    T_ASSERT(has_text(&r, 2, 2, "un octet n'est ni de l'UTF-8 ni du Windows-1252"));
+    csvimp_result_fini(&r);
+    s = "\xc3\xa9@x.fr;pw;h.fr;defaut;a@example.com;False\n"
+        "\xe9@x.fr;pw;h.fr;defaut;b@example.com;False\n";
+    T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
+    T_ASSERT(has_error(&r, 2, 1, "le fichier mélange l'UTF-8 et un autre encodage"));
+    csvimp_result_fini(&r);
+
+    /* Whole-file errors have no prefix. */
+    T_ASSERT_INT(parse_str("", &o, &r), MB_ECONFIG);
+    T_ASSERT(r.n_errors == 1 && strcmp(r.errors[0].message, "fichier vide") == 0);
+    T_ASSERT(r.n_errors == 1 && r.errors[0].text_off == 0);
+    csvimp_result_fini(&r);
+    T_ASSERT_INT(parse_str("login_source;pass_source;host_source;type_messagerie;"
+                           "login_destination;subscribed_only\n", &o, &r), MB_ECONFIG);
+    T_ASSERT(has_error(&r, 0, 0, "le fichier a une ligne d'en-tête mais aucune ligne de "
+                                 "migration"));
+    csvimp_result_fini(&r);
+    o.max_bytes = 10;
+    T_ASSERT_INT(parse_str("a@x.fr;pw;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ETOOBIG);
+    T_ASSERT(has_error(&r, 0, 0, "fichier trop volumineux : 42 octets pour une limite de 10"));
+    csvimp_result_fini(&r);
+
+    /* Account domains, and a message cut to fit stays valid UTF-8. */
+    o = default_opts();
+    o.french = 1;
+    const char *const mine[] = { "secuseve.com" };
+    o.account_domains = mine;
+    o.n_account_domains = 1;
+    T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ECONFIG);
+    T_ASSERT(has_text(&r, 1, 5, "le domaine example.com ne fait pas partie de vos domaines : "
+                                "secuseve.com"));
+    csvimp_result_fini(&r);
+    o.n_domains = 0;
+    o.domains = NULL;
+    T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ECONFIG);
+    T_ASSERT(has_text(&r, 1, 5, "le domaine example.com ne fait pas partie des domaines "
+                                "hébergés : (aucun n'est configuré)"));
+    csvimp_result_fini(&r);
+    T_ASSERT_STR(csvimp_host_why_fr("invalid IPv6 address"), "adresse IPv6 invalide");
+    T_ASSERT_STR(csvimp_host_why_fr("something else"), "something else");
+    T_END();
+}
+
 static double now_ms(void)
 {
     struct timespec ts;
@@ -749,7 +903,7 @@ int main(void)
         test_spec_example, test_sample, test_excel_cp1252, test_cp1252_table,
         test_utf8_bom_crlf, test_quoting_and_line_ends, test_errors_file, test_more_errors,
         test_hosts, test_header, test_empty, test_duplicates, test_account_domains,
-        test_encoding_errors, test_limits, test_big_file, NULL,
+        test_encoding_errors, test_limits, test_french, test_big_file, NULL,
     };
     return t_run(fns);
 }
