@@ -10,7 +10,7 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 PKGS=(
     build-essential pkg-config ca-certificates file dpkg-dev
     libmbedtls-dev libsqlite3-dev libcsv-dev
-    clang libclang-rt-14-dev valgrind
+    clang libclang-rt-14-dev valgrind gdb
     dovecot-imapd isync openssl curl python3 sqlite3 time
     systemd man-db groff-base
     chromium
