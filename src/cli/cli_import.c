@@ -26,9 +26,24 @@ static const char usage[] =
     "Queue a CSV batch of migrations (columns login_source;pass_source;host_source;\n"
     "type_messagerie;login_destination;subscribed_only, separator ';', header optional).\n"
     "The file is checked as a whole: with any error nothing is queued and every error is\n"
-    "printed as 'line L, column C (name): message'. --dry-run checks without queueing.\n"
+    "printed as 'line L, column C (name): message' (in French, 'ligne L, colonne C (name) :\n"
+    "message', when LC_ALL, LC_MESSAGES or LANG starts with fr). --dry-run checks without\n"
+    "queueing.\n"
     "The jobs are run by 'migrabox serve' on the same data_dir.\n"
     "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
+
+/* 1 when messages should be French: the first non-empty of LC_ALL, LC_MESSAGES and LANG (the
+ * POSIX order) names a French locale (fr, fr_FR.UTF-8, fr_CA, fr.UTF-8...). */
+static int cli_import_french(void)
+{
+    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
+    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
+        const char *v = getenv(vars[i]);
+        if (v && *v)
+            return strncmp(v, "fr", 2) == 0 && (v[2] == '\0' || strchr("_.@", v[2]));
+    }
+    return 0;
+}
 
 static int cli_import_read(const char *path, size_t max, char **data_r, size_t *len_r)
 {
@@ -123,14 +138,20 @@ int cli_import(int argc, char **argv)
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .domains = (const char *const *)cfg->destination.domains,
         .n_domains = cfg->destination.n_domains,
+        .french = cli_import_french(),
     };
     int rc = csvimp_parse(data, len, &o, &res);
     if (rc == MB_ECONFIG) {
         for (size_t i = 0; i < res.n_errors; i++)
             fprintf(stderr, "%s\n", res.errors[i].message);
-        fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,
-                res.n_errors, res.n_errors == 1 ? "" : "s",
-                res.errors_truncated ? " (stopped counting)" : "");
+        if (o.french)
+            fprintf(stderr, "migrabox import : %s : %zu erreur%s%s ; aucune migration n'a été "
+                            "ajoutée\n", path, res.n_errors, res.n_errors > 1 ? "s" : "",
+                    res.errors_truncated ? " (décompte arrêté)" : "");
+        else
+            fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,
+                    res.n_errors, res.n_errors == 1 ? "" : "s",
+                    res.errors_truncated ? " (stopped counting)" : "");
         goto out;
     }
     if (rc) {

@@ -12,22 +12,6 @@
 #include "log/log.h"
 #include "migrate/mig_preset.h"
 
-/* The message of a csvimp error without its "line N, column C (name): " / "line N: " prefix
- * (the API gives line and column as numbers). */
-static const char *http_api_import_message(const struct csvimp_error *e)
-{
-    char prefix[96];
-    if (e->line && e->column)
-        snprintf(prefix, sizeof(prefix), "line %u, column %u (%s): ", e->line, e->column,
-                 csvimp_column_name(e->column));
-    else if (e->line)
-        snprintf(prefix, sizeof(prefix), "line %u: ", e->line);
-    else
-        return e->message;
-    size_t n = strlen(prefix);
-    return strncmp(e->message, prefix, n) == 0 ? e->message + n : e->message;
-}
-
 static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
 {
     char summary[160];
@@ -48,7 +32,7 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
         json_w_kv_int(&w, "line", e->line);
         json_w_kv_int(&w, "column", e->column);
         json_w_kv_str(&w, "column_name", e->column ? csvimp_column_name(e->column) : NULL);
-        json_w_kv_str(&w, "message", http_api_import_message(e));
+        json_w_kv_str(&w, "message", e->message + e->text_off);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -141,6 +125,7 @@ void http_api_import_post(struct http_api_ctx *c)
     struct csvimp_opts opts = {
         .max_bytes = (size_t)cfg->server.max_upload_bytes,
         .max_rows = (unsigned)cfg->server.max_import_rows,
+        .french = c->fr,
     };
     /* Hosted domains: the configured list; with none configured ("any domain"), the account's
      * own domains stand in for it (csvimp needs an explicit list). */

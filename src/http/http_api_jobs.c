@@ -341,7 +341,9 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
     if (host) {
         const char *why = NULL;
         if (csvimp_host_parse(host, f->host, sizeof(f->host), &f->port, &why) != 0)
-            http_api_field_error(c, "source_host", "%s", why ? why : "invalid host");
+            http_api_field_error(c, "source_host", "%s",
+                                 why ? (c->fr ? csvimp_host_why_fr(why) : why)
+                                     : HTTP_API_MSG(c, "invalid host", "hôte invalide"));
     } else if (absent) {
         if (f->preset && f->preset->default_host) {
             snprintf(f->host, sizeof(f->host), "%s", f->preset->default_host);

@@ -151,13 +151,22 @@ rc=$?
 # ---- migrabox import (CLI) ----
 printf 'a@src.test;pw;imap.src.test;defaut;a@example.com;False\nb@src.test;;imap.src.test;nope;b@example.com;x\n' \
     >"$work/bad.csv"
-out=$("$MIGRABOX" import -c "$work/a.conf" "$work/bad.csv" 2>&1)
+out=$(LC_ALL=C "$MIGRABOX" import -c "$work/a.conf" "$work/bad.csv" 2>&1)
 rc=$?
 if [ $rc -eq 1 ] && [[ $out == *'line 2, column 2 (pass_source)'* ]] \
     && [[ $out == *'line 2, column 4 (type_messagerie)'* ]] && [[ $out == *'nothing was queued'* ]]; then
     ok "import: errors named by line and column, exit 1"
 else
     fail "import: errors" "exit $rc: $out"
+fi
+out=$(LC_ALL= LC_MESSAGES= LANG=fr_FR.UTF-8 "$MIGRABOX" import -c "$work/a.conf" "$work/bad.csv" 2>&1)
+rc=$?
+if [ $rc -eq 1 ] && [[ $out == *'ligne 2, colonne 2 (pass_source) : pass_source est vide'* ]] \
+    && [[ $out == *'ligne 2, colonne 4 (type_messagerie) : type_messagerie inconnu'* ]] \
+    && [[ $out == *"aucune migration n'a été ajoutée"* ]] && [[ $out != *'line 2'* ]]; then
+    ok "import: errors in French under LANG=fr_FR.UTF-8"
+else
+    fail "import: French errors" "exit $rc: $out"
 fi
 
 printf 'login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only\r\n%s\r\n%s\r\n' \

@@ -622,6 +622,24 @@ static void test_imports(void)
         T_ASSERT_INT(jint(&e->items[1], "column"), 4);
     }
     resp_fini(&r);
+    /* The same file for a French page: French messages, same lines and columns. */
+    T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "text/csv", bad, strlen(bad),
+                      "Accept-Language: fr\r\n", &r), 0);
+    T_ASSERT_INT(r.status, 422);
+    e = r.json ? json_obj_get(r.json, "errors") : NULL;
+    T_ASSERT(e && e->n == 2);
+    if (e && e->n == 2) {
+        T_ASSERT_INT(jint(&e->items[0], "line"), 1);
+        T_ASSERT_INT(jint(&e->items[0], "column"), 2);
+        T_ASSERT_STR(jstr(&e->items[0], "message"), "pass_source est vide");
+        T_ASSERT_INT(jint(&e->items[1], "column"), 4);
+        T_ASSERT_STR(jstr(&e->items[1], "message"),
+                     "type_messagerie inconnu (attendu : gmail, exchange, office, domino ou "
+                     "defaut)");
+    }
+    const char *summary = r.json ? jstr(r.json, "error") : NULL;
+    T_ASSERT(summary && strstr(summary, "aucune migration"));
+    resp_fini(&r);
     db_job_count_by_state(tdb, after, &err);
     T_ASSERT_INT(after[0], before[0]);
 
