@@ -363,6 +363,11 @@ else
 fi
 fails_fast nohost "host not found" "unknown host nonexistent.invalid" -- \
     "$work/d1.conf" dave@example.com "$PW_DAVE" uv@example.com --source-host nonexistent.invalid
+closed_port=$(python3 -c 'import socket; s = socket.socket(); s.bind(("127.0.0.1", 0))
+print(s.getsockname()[1])')
+fails_fast refused "connection refused" "nothing listening on the source port" -- \
+    "$work/d1.conf" dave@example.com "$PW_DAVE" uv@example.com \
+    --source-host "127.0.0.1:$closed_port"
 fails_fast nobox "destination mailbox does not exist" "missing destination mailbox" -- \
     "$work/d1.conf" dave@example.com "$PW_DAVE" nobody@example.com
 
