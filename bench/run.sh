@@ -18,7 +18,7 @@
 # Environment: MIGRABOX (default build/migrabox), BENCH_TLS implicit|none (default implicit:
 # TLS on every IMAP connection of every tool), BENCH_ROUNDS (default "loopback rtt50 big"),
 # BENCH_TOOLS (default "migrabox mbsync doveadm-backup doveadm-sync naive"), BENCH_REPEAT
-# (runs per tool in the loopback round, default 3; the median wall time is reported),
+# (runs per tool in the loopback round, default 5; the median wall time is reported),
 # BENCH_DELAY_MS, BENCH_BIG_COUNT, BENCH_BIG_MB, BENCH_KEEP=1 (keep the work directory),
 # BENCH_MIGRABOX_ALT=PATH (a second migrabox binary, e.g. an engine change, run as the tool
 # "migrabox-alt" next to the others).
@@ -38,8 +38,10 @@ ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big}
 TOOLS=${BENCH_TOOLS:-migrabox mbsync doveadm-backup doveadm-sync naive}
 # A second migrabox binary (an engine change to evaluate) runs as the tool "migrabox-alt".
 ALT=${BENCH_MIGRABOX_ALT:-}
-if [ -n "$ALT" ] && [ -z "${BENCH_TOOLS:-}" ]; then TOOLS="migrabox migrabox-alt ${TOOLS#migrabox }"; fi
-REPEAT=${BENCH_REPEAT:-3}
+if [ -n "$ALT" ] && [ -z "${BENCH_TOOLS:-}" ]; then
+    TOOLS="migrabox migrabox-alt ${TOOLS#migrabox }"
+fi
+REPEAT=${BENCH_REPEAT:-5}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 BIG_COUNT=${BENCH_BIG_COUNT:-20}
 BIG_MB=${BENCH_BIG_MB:-20}
@@ -110,7 +112,9 @@ if half:
     f.append({"name": "Big", "generate": {"count": half, "size": mb << 20, "seed": 202}})
 print(json.dumps({"folders": f}))
 EOF
-corpus_file() { case "$1" in big) echo "$W/big.json" ;; *) echo "$ROOT/bench/corpus/$1.json" ;; esac; }
+corpus_file() {
+    case "$1" in big) echo "$W/big.json" ;; *) echo "$ROOT/bench/corpus/$1.json" ;; esac
+}
 want_corpus() {
     case " $ROUNDS " in
         *" loopback "*) [ "$1" = mixed ] && return 0 ;;
@@ -191,7 +195,10 @@ EOF
              --source-password-file "$spw" --quiet)
         ;;
     mbsync)
-        command -v mbsync >/dev/null || { record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "mbsync not installed"; return; }
+        if ! command -v mbsync >/dev/null; then
+            record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "mbsync not installed"
+            return
+        fi
         # No blank line inside a section: mbsync ends the section there.
         local host=127.0.0.1 stls=() dtls=()
         if [ "$TLS" = implicit ]; then
@@ -218,7 +225,10 @@ EOF
         cmd=(mbsync -q -c "$rd/mbsyncrc" bench)
         ;;
     doveadm-backup|doveadm-sync)
-        command -v doveadm >/dev/null || { record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "doveadm not installed"; return; }
+        if ! command -v doveadm >/dev/null; then
+            record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "doveadm not installed"
+            return
+        fi
         # The destination's doveadm writes into its own mail store and pulls from the source
         # through imapc (Dovecot's IMAP migration setup); settings in a file, not argv.
         install -m 600 /dev/null "$rd/doveadm.conf"
@@ -265,14 +275,16 @@ EOF
         note=$("$PY" -c 'import json,sys
 try:
     s = json.load(open(sys.argv[1]))
-    print("summary: %s, copied %d, failed %d, %d bytes" % (s["state"], s["copied"], s["failed"], s["bytes"]))
+    print("summary: %s, copied %d, failed %d, %d bytes"
+          % (s["state"], s["copied"], s["failed"], s["bytes"]))
 except Exception as e:
     print("no JSON summary")' "$log.out")
     fi
     local verdict
     if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$W/dst/env" \
         --user "$dest" --master > "$rd/dest.json" 2> "$rd/verify.err"; then
-        verdict=$("$PY" "$VERIFY" compare "$W/src-$corpus.json" "$rd/dest.json" --tool "$tool") || true
+        verdict=$("$PY" "$VERIFY" compare "$W/src-$corpus.json" "$rd/dest.json" \
+            --tool "$tool") || true
     else
         verdict="WRONG: dump of the destination failed: $(head -c 200 "$rd/verify.err")"
     fi
@@ -280,7 +292,9 @@ except Exception as e:
     record "$round" "$tool" "$rep" "$wall" "$rss" "$cpu" "$rc" "$corpus" "$verdict" "$note"
     say "$(printf '%-8s %-15s %8ss  RSS %6s KB  %s' "$round" "$tool" "$wall" "$rss" "$verdict")"
     # The destination box is not needed any more: keep the disk small (big round: 400 MB each).
-    rm -rf "$(dst_env MAILDIR_ROOT)/$dest" "$rd/data"
+    local maildirs
+    maildirs=$(dst_env MAILDIR_ROOT)
+    rm -rf "${maildirs:?}/$dest" "$rd/data"
 }
 record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE
     local st
@@ -294,7 +308,8 @@ record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE
 for round in $ROUNDS; do
     case "$round" in
     loopback)
-        say "round loopback: $(corpus_stats mixed | awk '{printf "%d messages, %.1f MB, %d folders", $1, $2/1e6, $3}')"
+        say "round loopback: $(corpus_stats mixed |
+            awk '{printf "%d messages, %.1f MB, %d folders", $1, $2/1e6, $3}')"
         # Each repetition starts with a different tool, so no tool always runs first.
         read -r -a tl <<< "$TOOLS"
         for rep in $(seq 1 "$REPEAT"); do
@@ -309,7 +324,8 @@ for round in $ROUNDS; do
         PROXY_PID=$!
         for _ in $(seq 1 100); do [ -s "$W/proxy.port" ] && break; sleep 0.05; done
         [ -s "$W/proxy.port" ] || die "delay proxy did not start"
-        say "round rtt50: source behind a ${DELAY_MS} ms-each-way proxy, $(corpus_stats rtt | awk '{printf "%d messages, %.1f MB", $1, $2/1e6}')"
+        say "round rtt50: source behind a ${DELAY_MS} ms-each-way proxy, $(corpus_stats rtt |
+            awk '{printf "%d messages, %.1f MB", $1, $2/1e6}')"
         for tool in $TOOLS; do run_tool rtt50 "$tool" rtt "$(cat "$W/proxy.port")" 1; done
         kill "$PROXY_PID"; wait "$PROXY_PID" 2>/dev/null || true; PROXY_PID=""
         ;;
@@ -322,11 +338,21 @@ for round in $ROUNDS; do
 done
 
 cp "$RESULTS" "$OUT/results.tsv"
+cpu=$(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)
+mem=$(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo)
+rev=$(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')
+(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null) || rev="$rev (src modified)"
+versions="dovecot $(dovecot --version | cut -d' ' -f1), $(mbsync --version 2>/dev/null | head -n1)"
+versions="$versions, Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
+if [ "$TLS" = implicit ]; then transport="implicit TLS on every IMAP connection"
+else transport="plain IMAP (no TLS)"; fi
 {
-    echo "machine: $(nproc) CPU ($(sed -n 's/^model name[[:space:]]*: //p' /proc/cpuinfo | head -n1)), $(awk '/MemTotal/ {printf "%.0f GB RAM", $2/1048576}' /proc/meminfo), $(uname -sr)"
-    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg) (other work on the machine adds noise)"
-    echo "migrabox $(cd "$ROOT" && git rev-parse --short HEAD 2>/dev/null || echo '?')$(cd "$ROOT" && git diff --quiet HEAD -- src 2>/dev/null || echo ' (src modified)'), $(dovecot --version | cut -d' ' -f1 | sed 's/^/dovecot /'), $(mbsync --version 2>/dev/null | head -n1), Python $("$PY" -c 'import sys; print(sys.version.split()[0])')"
-    echo "transport: $([ "$TLS" = implicit ] && echo 'implicit TLS on every IMAP connection' || echo 'plain IMAP (no TLS)'); rtt50: source behind bench/delay_proxy.py (+${DELAY_MS} ms each way), destination local"
+    echo "machine: $(nproc) CPU ($cpu), $mem, $(uname -sr)"
+    echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \
+        "(other work on the machine adds noise)"
+    echo "migrabox $rev, $versions"
+    echo "transport: $transport; rtt50: source behind bench/delay_proxy.py" \
+        "(+${DELAY_MS} ms each way), destination local"
 } > "$W/meta.txt"
 "$PY" "$ROOT/bench/report.py" "$RESULTS" "$W/meta.txt" > "$OUT/results.txt"
 cat "$OUT/results.txt"
