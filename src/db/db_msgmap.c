@@ -612,6 +612,38 @@ int db_msgmap_forget_folder_uidvalidity(struct db *db, int64_t job, const char *
                        job, folder, uidvalidity, 0, n_r, err);
 }
 
+int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *folder,
+                                      uint32_t uidvalidity, const char *dest_folder,
+                                      uint32_t dest_uidvalidity, int64_t *n_r, struct mb_err *err)
+{
+    int rc = check_folder("folder", folder, err);
+    if (rc < 0)
+        return rc;
+    rc = check_folder("dest_folder", dest_folder, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "DELETE FROM msgmap WHERE job_id = ?1 AND folder = ?2 AND uidvalidity = ?3 "
+                    "AND state = 1 AND dest_folder = ?4 AND dest_uidvalidity IS NOT NULL "
+                    "AND dest_uidvalidity != 0 AND dest_uidvalidity != ?5",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, job);
+    db_bind_text(st, 2, folder);
+    sqlite3_bind_int64(st, 3, uidvalidity);
+    db_bind_text(st, 4, dest_folder);
+    sqlite3_bind_int64(st, 5, dest_uidvalidity);
+    int s = db_step_first(db, st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "forget copied rows");
+    else if (n_r)
+        *n_r = sqlite3_changes(db->h);
+    sqlite3_finalize(st);
+    return rc;
+}
+
 int db_msgmap_forget_folder(struct db *db, int64_t job, const char *folder, int64_t *n_r,
                             struct mb_err *err)
 {

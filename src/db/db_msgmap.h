@@ -14,24 +14,23 @@
  *
  *  1. UIDVALIDITY check. db_msgmap_uidvalidities(F). If rows exist only under other values,
  *     the source folder was rebuilt and its UIDs mean nothing any more: match the source
- *     messages against the destination by Message-ID + INTERNALDATE + size (the old rows'
- *     message_id/internaldate/size/hash, readable with db_msgmap_foreach, help: a message
- *     without Message-ID is matched by size + INTERNALDATE + content hash), record each match
- *     under V with db_msgmap_record_copied, then db_msgmap_forget_folder_uidvalidity(F, old).
+ *     messages against the destination by Message-ID + INTERNALDATE where that pair is unique
+ *     on both sides, else by content hash (the size RFC822.SIZE reports is never trusted),
+ *     then, in one transaction, record each match under V with db_msgmap_record_copied and
+ *     db_msgmap_forget_folder_uidvalidity(F, old) (mig_dedupe.c).
+ *     Destination recreated: when D's UIDVALIDITY differs from the one copied rows recorded,
+ *     db_msgmap_forget_copied_elsewhere drops those rows and their messages are sent again.
  *
  *  2. Recovery of an interrupted run. db_msgmap_inflight(F, V) lists the rows of windows
  *     whose outcome is unknown, ordered by window (dest_folder, dest_uidvalidity,
- *     dest_uidnext) then uid. For each window:
- *       - if D's UIDVALIDITY still equals dest_uidvalidity: UID FETCH D dest_uidnext:* (size
- *         and a content hash), minus the destination UIDs already owned by copied rows
- *         (db_msgmap_dest_uids(D, dest_uidvalidity, dest_uidnext)); match each in-flight row
- *         by size and content hash (the hash was stored by db_msgmap_set_hash when the source
- *         body had been read, else fetch the source message again) and db_msgmap_mark_copied
- *         the matches — they are NOT appended again;
- *       - if D's UIDVALIDITY changed, D was recreated: match over all of D by Message-ID +
- *         INTERNALDATE + size as in step 1;
- *       - rows left unmatched were never stored by the destination: they simply go into the
- *         next window (db_msgmap_mark_inflight re-arms in-flight and failed rows).
+ *     dest_uidnext) then uid. For the windows whose D still has dest_uidvalidity:
+ *     UID FETCH D dest_uidnext:*, minus the destination UIDs already owned by copied rows
+ *     (db_msgmap_dest_uids(D, dest_uidvalidity, dest_uidnext)); match each in-flight row by
+ *     content hash (SHA-256, with the real size; the hash stored by db_msgmap_set_hash, else
+ *     the source message read again) and db_msgmap_mark_copied the matches — they are NOT
+ *     appended again. Rows of windows into a recreated D, and rows left unmatched, were not
+ *     stored: they simply go into the next window (db_msgmap_mark_inflight re-arms in-flight
+ *     and failed rows).
  *
  *  3. Delta. db_msgmap_known_uids(F, V) (sorted by uid) against the source's UID list:
  *     copied -> skip (count as skipped); failed -> try again or skip, engine's choice;
@@ -199,6 +198,13 @@ int db_msgmap_forget(struct db *db, int64_t job, const char *folder, uint32_t ui
                      uint32_t uid, struct mb_err *err);
 int db_msgmap_forget_folder_uidvalidity(struct db *db, int64_t job, const char *folder,
                                         uint32_t uidvalidity, int64_t *n_r, struct mb_err *err);
+/* The destination folder dest_folder now has UIDVALIDITY dest_uidvalidity: rows recorded
+ * copied into it under another (known) UIDVALIDITY describe a folder that no longer exists
+ * (recreated, or another destination platform): forget them so their messages are sent again.
+ * *n_r (may be NULL) = rows deleted. */
+int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *folder,
+                                      uint32_t uidvalidity, const char *dest_folder,
+                                      uint32_t dest_uidvalidity, int64_t *n_r, struct mb_err *err);
 int db_msgmap_forget_folder(struct db *db, int64_t job, const char *folder, int64_t *n_r,
                             struct mb_err *err);
 

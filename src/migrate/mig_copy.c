@@ -419,6 +419,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         for (size_t j = 0; j < fr.n; j++)
             m->c.bytes_total += (int64_t)fr.msgs[j].size;
     }
+    rep->passes++;
     /* A new pass (after a reconnection) retries refused messages: count them again. */
     m->c.messages_failed -= rep->failed;
     rep->failed = 0;
@@ -427,10 +428,29 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     rc = mig_dedupe_uidvalidity(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, err);
     if (rc)
         goto out;
-    rc = mig_dedupe_recover(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, fr.dest_uidvalidity,
-                            err);
+    /* Copies recorded into a destination folder that has been recreated since (or that lives
+     * on another platform) are gone: send those messages again. */
+    int64_t gone = 0;
+    rc = db_msgmap_forget_copied_elsewhere(m->db, m->job, fr.src_raw, fr.uidvalidity, fr.dest_raw,
+                                           fr.dest_uidvalidity, &gone, err);
     if (rc)
         goto out;
+    if (gone)
+        mig_log(m, "warn", "%s: the destination folder %s is not the one the earlier copies went "
+                "to (UIDVALIDITY changed): %lld message(s) will be copied again", e->src_name,
+                e->dest_name, (long long)gone);
+    size_t recovered = 0;
+    int64_t recovered_bytes = 0;
+    rc = mig_dedupe_recover(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, fr.dest_uidvalidity,
+                            &recovered, &recovered_bytes, err);
+    if (rc)
+        goto out;
+    if (rep->passes > 1 && recovered) {
+        /* Found again after a reconnection of this same run: this run copied them. */
+        rep->copied += (int64_t)recovered;
+        m->c.messages_copied += (int64_t)recovered;
+        m->c.bytes_copied += recovered_bytes;
+    }
     /* Recovery may have fetched from the destination: select it again for the window. */
     rc = load_dest_state(&fr, err);
     if (rc)

@@ -218,8 +218,11 @@ static int has_uid(const uint32_t *v, size_t n, uint32_t uid)
 }
 
 int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
-                       const char *dest_raw, uint32_t dest_uidvalidity, struct mb_err *err)
+                       const char *dest_raw, uint32_t dest_uidvalidity, size_t *matched_r,
+                       int64_t *matched_bytes_r, struct mb_err *err)
 {
+    *matched_r = 0;
+    *matched_bytes_r = 0;
     struct inflight_list fl = { .dest_raw = dest_raw, .dest_uidvalidity = dest_uidvalidity };
     struct idlist cands = { 0 };
     uint32_t *owned = NULL;
@@ -296,9 +299,11 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
             if (rc)
                 goto out;
             matched++;
+            *matched_bytes_r += (int64_t)d->size;
             break;
         }
     }
+    *matched_r = matched;
     mig_log(m, "info", "%s: %zu of %zu interrupted message(s) were already on the destination",
             m->current_folder, matched, fl.n);
 out:

@@ -27,8 +27,10 @@
 
 struct mig_ctx;
 
+/* *matched_r / *matched_bytes_r: in-flight messages found on the destination. */
 int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
-                       const char *dest_raw, uint32_t dest_uidvalidity, struct mb_err *err);
+                       const char *dest_raw, uint32_t dest_uidvalidity, size_t *matched_r,
+                       int64_t *matched_bytes_r, struct mb_err *err);
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                            const char *dest_raw, struct mb_err *err);
 

@@ -21,6 +21,7 @@ struct mig_folder_report {
     int64_t copied, skipped, failed;
     int done;
     int sized;                /* source_count and totals taken (first pass) */
+    int passes;               /* times the folder's copy started in this run */
     int64_t listed;           /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
     char *error;              /* why the folder could not be copied (owned), NULL if it was */
 };
