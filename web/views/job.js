@@ -6,6 +6,7 @@ import {
     h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
+import { engineText } from '../errors.js';
 import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
@@ -89,7 +90,7 @@ export function mount(root, ctx) {
         if (job.state === 'failed') {
             failBox.append(h('div.alert.alert-error#job-fail-reason', { role: 'alert' },
                 h('h2', { i18n: 'job.error' }),
-                h('p', { text: job.error || t('state.failed.desc') }),
+                h('p', { text: job.error ? engineText(job.error) : t('state.failed.desc') }),
                 h('p.small', h('a', { href: '#/help', i18n: 'job.errorHint' }))));
         } else if (job.state === 'done' && pr.failed > 0) {
             failBox.append(h('div.alert.alert-warn',
@@ -180,7 +181,7 @@ export function mount(root, ctx) {
                             h('td.folder', { 'data-label': t('job.fFolder'), text: m.folder || '' }),
                             h('td.num', { 'data-label': t('job.fUid'), text: String(m.uid ?? '') }),
                             h('td.num', { 'data-label': t('job.fSize'), text: fmtBytes(m.size) }),
-                            h('td', { 'data-label': t('job.fReason'), text: m.reason || '' })))))));
+                            h('td', { 'data-label': t('job.fReason'), text: engineText(m.reason) })))))));
         }
         replace(reportBox, ...children);
     }

@@ -1,0 +1,111 @@
+// The migration engine's texts — a failed task's `error`, the `error` of each side of
+// « Tester la connexion », the reason of a refused message — are stored, logged and returned
+// by the API in English. engineText() recognises the known English forms and gives the
+// sentence in the UI's language (dictionary keys err.engine.*), keeping the variable parts:
+// host:port, addresses, folder names and the servers' own words. Parts that are themselves
+// engine texts (groups named `why` and `hint`) are translated in turn. Anything unknown is
+// shown as it is.
+//
+// The forms follow the format strings of src/migrate, src/jobs, src/net/net_conn.c and
+// src/imap (tests/web/errors.test.mjs checks them against the C sources). In English each
+// form gives back exactly the stored text.
+
+import { t } from './i18n.js';
+
+const HOST_PORT = String.raw`(?<hp>\S+)`;
+const SECS = String.raw`(?<secs>\d+(?:\.\d)? s)`;
+
+// [dictionary key, pattern over the whole English text]. First match wins.
+export const ENGINE_FORMS = [
+    // src/jobs/jobs.c, src/db/db_job.h
+    ['err.engine.cancelled', /^cancelled$/],
+    ['err.engine.invalidJob', /^invalid job \(server type or TLS mode\)$/],
+    ['err.engine.waitingHost', /^waiting: too many migrations from this source host$/],
+    ['err.engine.passwordGone', /^the source password is no longer stored: retry with the password$/],
+    ['err.engine.passwordUndecryptable', /^the stored source password cannot be decrypted \(secret key changed\?\)$/],
+    ['err.engine.restart', /^interrupted by a restart of the service$/],
+    ['err.engine.internal', /^internal error: (?<why>.*)$/s],
+    // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
+    ['err.engine.noSourceHost', /^no source host given$/],
+    ['err.engine.authHint', /^authentication refused by the source server \((?<server>.*)\); (?<hint>for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)|for Yahoo, IMAP access needs an app password generated in the account's security settings)$/s],
+    ['err.engine.auth', /^authentication refused by the source server \((?<server>.*)\)$/s],
+    ['err.engine.hintGmail', /^for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)$/],
+    ['err.engine.hintYahoo', /^for Yahoo, IMAP access needs an app password generated in the account's security settings$/],
+    ['err.engine.noStarttls', new RegExp(String.raw`^source server ${HOST_PORT} does not offer STARTTLS \((?<why>.*)\); choose TLS mode "none" only if you accept sending the password in clear$`, 's')],
+    ['err.engine.connectSource', new RegExp(String.raw`^cannot connect to source server ${HOST_PORT}: (?<why>.*)$`, 's')],
+    ['err.engine.source', new RegExp(String.raw`^source server ${HOST_PORT}: (?<why>.*)$`, 's')],
+    ['err.engine.connectDest', new RegExp(String.raw`^cannot connect to the destination platform ${HOST_PORT}: (?<why>.*)$`, 's')],
+    ['err.engine.destMissing', /^destination mailbox does not exist: (?<login>.*)$/s],
+    ['err.engine.destRefused', /^the destination platform refused the login as (?<login>.*?) \(the mailbox may not exist, or the master credential is wrong\): (?<server>.*)$/s],
+    ['err.engine.dest', /^destination platform: (?<why>.*)$/s],
+    // src/migrate/mig_run.c, mig_copy.c, mig_plan.c
+    ['err.engine.sourceRefusedSend', /^the source server refused to send the messages of (?<folder>.*?): (?<server>.*)$/s],
+    ['err.engine.destRefusedMsgs', /^the destination refused messages in (?<folder>.*?): (?<server>.*)$/s],
+    ['err.engine.folderEncode', /^folder name cannot be encoded: (?<folder>.*)$/s],
+    ['err.engine.folderTooLong', /^folder name too long: (?<folder>.*)$/s],
+    ['err.engine.notDelivered', /^the source server did not deliver the message: (?<why>.*)$/s],
+    ['err.engine.destRefusedMsg', /^refused by the destination$/],
+    // src/imap/imap_fetch.c, imap_append.c (reasons of refused messages)
+    ['err.engine.noBody', /^the server returned no body \(NIL\)$/],
+    ['err.engine.badBody', /^the server returned an unusable body$/],
+    ['err.engine.noBodyShort', /^no body$/],
+    ['err.engine.tooBig', /^message of (?<n>\S+) bytes is too big for IMAP$/],
+    ['err.engine.overLimit', /^\[TOOBIG\] message of (?<n>\S+) bytes is over the server's APPENDLIMIT of (?<max>\S+) bytes$/],
+    // src/net/net_conn.c
+    ['err.engine.hostNotFound', /^host not found: (?<host>\S+)$/],
+    ['err.engine.cannotResolve', /^cannot resolve (?<host>\S+): (?<e>.*)$/s],
+    ['err.engine.refused', new RegExp(String.raw`^connection refused by ${HOST_PORT}$`)],
+    ['err.engine.reset', new RegExp(String.raw`^connection reset by ${HOST_PORT}$`)],
+    ['err.engine.closedByTls', new RegExp(String.raw`^connection closed by server ${HOST_PORT} during TLS handshake$`)],
+    ['err.engine.closedBy', new RegExp(String.raw`^connection closed by server ${HOST_PORT}$`)],
+    ['err.engine.netUnreachable', new RegExp(String.raw`^network unreachable for ${HOST_PORT}$`)],
+    ['err.engine.hostUnreachable', new RegExp(String.raw`^host unreachable: ${HOST_PORT}$`)],
+    ['err.engine.tcpTimeout', new RegExp(String.raw`^timed out \(TCP\) talking to ${HOST_PORT}$`)],
+    ['err.engine.timeoutConnect', new RegExp(String.raw`^timed out after ${SECS} connecting to ${HOST_PORT}$`)],
+    ['err.engine.timeoutWaitTls', new RegExp(String.raw`^timed out after ${SECS} waiting for ${HOST_PORT} during TLS handshake$`)],
+    ['err.engine.timeoutWait', new RegExp(String.raw`^timed out after ${SECS} waiting for ${HOST_PORT}$`)],
+    ['err.engine.timeoutSend', new RegExp(String.raw`^timed out after ${SECS} sending to ${HOST_PORT}$`)],
+    ['err.engine.tlsMismatch', new RegExp(String.raw`^TLS with ${HOST_PORT}: host name mismatch: the certificate is not valid for (?<name>.*)$`, 's')],
+    ['err.engine.tlsUntrusted', new RegExp(String.raw`^TLS with ${HOST_PORT}: certificate not trusted \((?<info>.*)\)$`, 's')],
+    ['err.engine.tlsHandshake', new RegExp(String.raw`^TLS with ${HOST_PORT}: handshake failed: (?<e>.*)$`, 's')],
+    ['err.engine.tlsFrom', new RegExp(String.raw`^TLS error from ${HOST_PORT}: (?<e>.*)$`, 's')],
+    ['err.engine.tlsTo', new RegExp(String.raw`^TLS error to ${HOST_PORT}: (?<e>.*)$`, 's')],
+    ['err.engine.caFile', /^cannot load CA file (?<ca>.*?): (?<e>.*)$/s],
+    // src/imap/imap_client.c, imap_append.c
+    ['err.engine.noGreeting', /^(?<why>.*); no IMAP greeting: if this port expects TLS from the first byte \(usually 993\), choose implicit TLS$/s],
+    ['err.engine.notImap', /^not an IMAP server greeting$/],
+    ['err.engine.greetingBye', /^server refused the connection: (?<server>.*)$/s],
+    ['err.engine.closedServer', /^connection closed by the server: (?<server>.*)$/s],
+    ['err.engine.closedMid', /^connection closed by the server in the middle of a response$/],
+    ['err.engine.closed', /^connection closed by the server$/],
+    ['err.engine.protocol', /^protocol error from the server: (?<e>.*)$/s],
+    ['err.engine.noStarttlsCap', /^the server does not offer STARTTLS$/],
+    ['err.engine.starttlsData', /^data sent by the server after STARTTLS before the handshake$/],
+    ['err.engine.loginDisabled', /^the server does not accept LOGIN here \(LOGINDISABLED\)$/],
+    ['err.engine.unknownTag', /^answer with an unknown tag (?<tag>\S+)$/],
+    ['err.engine.unexpectedCont', /^unexpected continuation request$/],
+    ['err.engine.noStatus', /^answer without a status to (?<tag>\S+)$/],
+];
+
+// Groups holding an engine text of their own.
+const NESTED = new Set(['why', 'hint']);
+const MAX_DEPTH = 6;
+
+// An engine text in the UI's language; raw itself when it is not a known form. null and
+// undefined give ''.
+export function engineText(raw, depth = 0) {
+    if (raw === null || raw === undefined) return '';
+    const text = String(raw);
+    if (!text || depth > MAX_DEPTH) return text;
+    for (const [key, re] of ENGINE_FORMS) {
+        const m = re.exec(text);
+        if (!m) continue;
+        const args = {};
+        for (const [name, value] of Object.entries(m.groups || {})) {
+            const v = value === undefined ? '' : value;
+            args[name] = NESTED.has(name) ? engineText(v, depth + 1) : v;
+        }
+        return t(key, args);
+    }
+    return text;
+}
