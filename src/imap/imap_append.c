@@ -390,6 +390,20 @@ int imap_append_end(struct imap_client *c, void *cookie, struct mb_err *err)
     return drain(c, err);
 }
 
+int imap_append_multi_active(const struct imap_client *c)
+{
+    return c->multiappend_max > 1 && imap_client_has_cap(c, "MULTIAPPEND");
+}
+
+int imap_append_set_multi(struct imap_client *c, unsigned max, struct mb_err *err)
+{
+    int rc = imap_append_flush(c, err);
+    if (rc < 0)
+        return rc;
+    c->multiappend_max = max > IMAP_MULTIAPPEND_MAX ? IMAP_MULTIAPPEND_MAX : max;
+    return 0;
+}
+
 int imap_append_flush(struct imap_client *c, struct mb_err *err)
 {
     struct imap_append_state *a = &c->app;

@@ -49,6 +49,11 @@ int imap_append_begin(struct imap_client *cli, const char *mailbox, const char *
                       struct mb_err *err);
 int imap_append_write(struct imap_client *cli, const void *p, size_t n, struct mb_err *err);
 int imap_append_end(struct imap_client *cli, void *cookie, struct mb_err *err);
+/* Change opts.multiappend_max on an open client (0/1 = one message per APPEND); flushes
+ * first. Used to send messages one by one again after a MULTIAPPEND was refused as a whole. */
+int imap_append_set_multi(struct imap_client *cli, unsigned max, struct mb_err *err);
+/* 1 when MULTIAPPEND is offered and enabled (messages may share one command). */
+int imap_append_multi_active(const struct imap_client *cli);
 /* Wait for all answers (completions delivered). */
 int imap_append_flush(struct imap_client *cli, struct mb_err *err);
 /* Messages sent whose completion has not been delivered yet. */

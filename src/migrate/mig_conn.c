@@ -134,6 +134,7 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
         .connect_timeout_ms = d->connect_timeout * 1000,
         .io_timeout_ms = d->io_timeout * 1000,
         .append_window = 64,
+        .multiappend_max = IMAP_MULTIAPPEND_BATCH,
     };
     struct imap_client *cli = NULL;
     int rc = imap_client_connect(&o, &cli, err);

@@ -340,6 +340,49 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     return rc;
 }
 
+/* MULTIAPPEND is all or nothing: one message the destination refuses fails every message of
+ * its command. Send the refused messages of the window again one by one, so that only the
+ * really refused ones stay refused, each with its own reason. */
+static int retry_refused_alone(struct folder_run *fr, struct msg *win, size_t n, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        if (win[i].state == MSG_FAILED)
+            k++;
+    if (k == 0)
+        return 0;
+    struct msg *again = xcalloc(k, sizeof(*again));
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (win[i].state != MSG_FAILED)
+            continue;
+        again[j] = win[i];        /* takes the strings over; win[i] keeps a stale copy */
+        XFREE(again[j].error);
+        again[j].state = MSG_TODO;
+        j++;
+    }
+    m->c.messages_failed -= (int64_t)k;
+    fr->rep->failed -= (int64_t)k;
+    mig_log(m, "info", "%s: %zu message(s) refused within a MULTIAPPEND: sending them one by one",
+            m->current_folder, k);
+    int rc = imap_append_set_multi(m->dst, 1, err);
+    if (!rc)
+        rc = copy_window(fr, again, k, err);
+    struct mb_err ignore;
+    if (!imap_client_is_broken(m->dst))
+        imap_append_set_multi(m->dst, IMAP_MULTIAPPEND_BATCH, &ignore);
+    /* Hand the strings (and the new outcome) back to the window's entries. */
+    j = 0;
+    for (size_t i = 0; i < n && j < k; i++) {
+        if (win[i].state != MSG_FAILED || win[i].uid != again[j].uid)
+            continue;
+        win[i] = again[j++];
+    }
+    free(again);
+    return rc;
+}
+
 static int load_dest_state(struct folder_run *fr, struct mb_err *err)
 {
     struct imap_mailbox mb;
@@ -494,6 +537,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         }
         size_t n = fr.n - off < win ? fr.n - off : win;
         rc = copy_window(&fr, fr.msgs + off, n, err);
+        if (!rc && !fr.folder_rc && imap_append_multi_active(m->dst))
+            rc = retry_refused_alone(&fr, fr.msgs + off, n, err);
         mig_progress(m, 0);
         if (rc)
             break;

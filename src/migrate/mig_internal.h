@@ -56,6 +56,9 @@ struct mig_ctx {
     int cancelled;
 };
 
+/* Messages per MULTIAPPEND command at the destination (when offered). */
+#define IMAP_MULTIAPPEND_BATCH 64
+
 /* mig_conn.c */
 int mig_connect_source(struct mig_ctx *m, struct mb_err *err);
 int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,
