@@ -51,7 +51,6 @@ static const struct mig_preset presets[] = {
         /* Gmail allows 15 simultaneous IMAP connections per account. */
         .max_connections = 10,
         .fetch_batch = 100,
-        .append_window = 32,
         .use_gmail_ext = 1,
         .auth_hint = "for Gmail, IMAP must be enabled and an app password used "
                      "(see the Gmail/Yahoo help page)",
@@ -67,7 +66,6 @@ static const struct mig_preset presets[] = {
         .skip_folders = exchange_skip,
         .max_connections = 8,
         .fetch_batch = 50,
-        .append_window = 32,
     },
     {
         .name = "office",
@@ -80,7 +78,6 @@ static const struct mig_preset presets[] = {
         .skip_folders = exchange_skip,
         .max_connections = 8,
         .fetch_batch = 50,
-        .append_window = 32,
     },
     {
         .name = "domino",
@@ -93,7 +90,6 @@ static const struct mig_preset presets[] = {
         .skip_folders = no_skip,
         .max_connections = 4,
         .fetch_batch = 20,
-        .append_window = 16,
     },
     {
         .name = "defaut",
@@ -106,7 +102,6 @@ static const struct mig_preset presets[] = {
         .skip_folders = no_skip,
         .max_connections = 0,
         .fetch_batch = 200,
-        .append_window = 64,
     },
     {.name = NULL},
 };

@@ -30,7 +30,6 @@ struct mig_preset {
     enum mig_view_rule rule_important;  /* \Important (Gmail) */
     unsigned max_connections;       /* per source host, at most (0 = config value) */
     unsigned fetch_batch;           /* messages per UID FETCH command */
-    unsigned append_window;         /* APPENDs in flight on the destination */
     int use_gmail_ext;              /* ask X-GM-MSGID / X-GM-LABELS when offered */
     const char *auth_hint;          /* added to "authentication refused" errors, or NULL */
 };
