@@ -91,10 +91,7 @@ static int on_progress(void *ctx, const struct db_job_counters *c, const char *f
 static void on_log(void *ctx, const char *level, const char *text)
 {
     struct cli_ctx *cc = ctx;
-    enum db_log_level lv = strcmp(level, "error") == 0  ? DB_LOG_ERROR
-                           : strcmp(level, "warn") == 0 ? DB_LOG_WARN
-                                                        : DB_LOG_INFO;
-    db_log_add(cc->db, cc->job, lv, "%s", text);
+    db_log_add(cc->db, cc->job, db_log_level_parse(level), "%s", text);
     if (!cc->quiet)
         fprintf(stderr, "migrabox: %s\n", text);
 }

@@ -18,7 +18,7 @@ const char *db_log_level_name(enum db_log_level level)
     return level_names[level];
 }
 
-static enum db_log_level level_parse(const char *s)
+enum db_log_level db_log_level_parse(const char *s)
 {
     for (int i = 0; s && i <= DB_LOG_ERROR; i++)
         if (strcmp(s, level_names[i]) == 0)
@@ -98,7 +98,7 @@ int db_log_list(struct db *db, int64_t job_id, int64_t after_id, size_t limit,
         e->id = sqlite3_column_int64(st, 0);
         e->job_id = sqlite3_column_int64(st, 1);
         e->ts = sqlite3_column_int64(st, 2);
-        e->level = level_parse((const char *)sqlite3_column_text(st, 3));
+        e->level = db_log_level_parse((const char *)sqlite3_column_text(st, 3));
         e->text = db_col_strdup(st, 4);
         if (!e->text)
             e->text = xstrdup("");

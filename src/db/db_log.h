@@ -34,6 +34,8 @@ struct db_log_entry {
 
 /* "debug", "info", "warn", "error". */
 const char *db_log_level_name(enum db_log_level level);
+/* "debug", "info", "warn", "error" -> the level; anything else is DB_LOG_INFO. */
+enum db_log_level db_log_level_parse(const char *s);
 
 /* Append a line to the job's log. Returns 0, MB_ENOTFOUND (no such job) or MB_EIO. */
 int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const char *fmt, ...)

@@ -109,10 +109,7 @@ static int on_progress(void *ctx, const struct db_job_counters *c, const char *f
 static void on_log(void *ctx, const char *level, const char *text)
 {
     struct run_ctx *rc = ctx;
-    enum db_log_level lv = strcmp(level, "error") == 0  ? DB_LOG_ERROR
-                           : strcmp(level, "warn") == 0 ? DB_LOG_WARN
-                                                        : DB_LOG_INFO;
-    db_log_add(rc->db, rc->job_id, lv, "%s", text);
+    db_log_add(rc->db, rc->job_id, db_log_level_parse(level), "%s", text);
     log_info("job %lld: %s", (long long)rc->job_id, text);
 }
 
