@@ -223,6 +223,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
 {
     *matched_r = 0;
     *matched_bytes_r = 0;
+    size_t matched = 0;
     struct inflight_list fl = { .dest_raw = dest_raw, .dest_uidvalidity = dest_uidvalidity };
     struct idlist cands = { 0 };
     uint32_t *owned = NULL;
@@ -279,7 +280,6 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     free(swant);
     if (rc)
         goto out;
-    size_t matched = 0;
     for (size_t i = 0; i < fl.n; i++) {
         struct inflight *x = &fl.v[i];
         if (!x->usable)
@@ -303,10 +303,12 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
             break;
         }
     }
-    *matched_r = matched;
-    mig_log(m, "info", "%s: %zu of %zu interrupted message(s) were already on the destination",
-            m->current_folder, matched, fl.n);
 out:
+    if (rc == 0 && fl.n > 0) {
+        *matched_r = matched;
+        mig_log(m, "info", "%s: %zu of %zu interrupted message(s) were already on the destination",
+                m->current_folder, matched, fl.n);
+    }
     free(fl.v);
     free(owned);
     free(want);
