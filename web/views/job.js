@@ -140,6 +140,24 @@ export function mount(root, ctx) {
         renderReport();
     }
 
+    // The engine's reasons for not copying a folder (src/migrate/mig_plan.c, mig_copy.c).
+    const SKIP_REASONS = {
+        'not a selectable folder': 'job.skip.noselect',
+        'not subscribed': 'job.skip.unsubscribed',
+        'not a mail folder': 'job.skip.notMail',
+        'virtual view of messages kept in other folders': 'job.skip.view',
+    };
+
+    function destCell(f) {
+        if (f.dest && f.status !== 'failed') return f.dest;
+        const raw = f.reason || '';
+        const key = SKIP_REASONS[raw] || (raw.includes('X-GM-EXT-1') ? 'job.skip.gmailExt' : null);
+        const reason = key ? t(key) : engineText(raw);
+        if (f.status === 'skipped') return t('job.folderSkipped', { reason });
+        if (f.status === 'failed') return (f.dest ? f.dest + ' — ' : '') + t('job.folderFailed', { reason });
+        return f.dest || '';
+    }
+
     function renderReport() {
         const rep = job && job.report;
         const head = h('h2#job-report-title', { i18n: 'job.report' });
@@ -159,7 +177,8 @@ export function mount(root, ctx) {
                 h('thead', h('tr', cols.map(([k, f], i) => h(i < 2 ? 'th' : 'th.num', { scope: 'col', i18n: k })))),
                 h('tbody', rep.folders.map((f) => h('tr', { class: Number(f.failed) ? 'row-warn' : null },
                     cols.map(([k, name], i) => h(i < 2 ? 'td.folder' : 'td.num', {
-                        'data-label': t(k), text: i < 2 ? (f[name] || '') : fmtInt(f[name] || 0),
+                        'data-label': t(k),
+                        text: i === 1 ? destCell(f) : i === 0 ? (f[name] || '') : fmtInt(f[name] || 0),
                     }))))),
                 h('tfoot', h('tr',
                     h('th', { scope: 'row', i18n: 'check.total' }), h('td'),
