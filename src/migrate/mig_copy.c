@@ -183,7 +183,17 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
         if (flag_permanent(fr, x->flags[i]))
             flags[nf++] = x->flags[i];
     struct mb_err err = { 0 };
-    int rc = imap_append_begin(m->dst, fr->dest_raw, flags, nf, x->idate_str, size, &err);
+    const char *date = x->idate_str;
+    if (date && !mig_internaldate_valid(date)) {
+        /* The source sent an INTERNALDATE a server would refuse (a BAD that, with pipelined
+         * literals, breaks the connection): keep the message, let the destination date it. */
+        mig_log(m, "warn", "%s: message %u: unusable date \"%.40s\", copied without it",
+                m->current_folder, x->uid, date);
+        date = NULL;
+    }
+    int rc = imap_append_begin(m->dst, fr->dest_raw, flags, nf, date, size, &err);
+    if (rc == MB_ECONFIG && !imap_client_is_broken(m->dst))
+        rc = MB_EMSG; /* refused before anything was sent: this message only */
     if (rc == MB_EMSG) {
         x->state = MSG_FAILED;
         x->error = xstrdup(err.msg);

@@ -89,6 +89,35 @@ int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r)
     return 0;
 }
 
+int mig_internaldate_valid(const char *s)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    /* "dd-Mon-yyyy hh:mm:ss +zzzz", day space-padded or two digits (RFC 3501 date-time). */
+    if (!s || strlen(s) != 26 || s[2] != '-' || s[6] != '-' || s[11] != ' ' || s[14] != ':'
+        || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
+        return 0;
+    const char *p = strstr(months, (char[]){ s[3], s[4], s[5], 0 });
+    if (!p || (p - months) % 3 != 0)
+        return 0;
+    int d[6];
+    static const int at[6] = { 7, 12, 15, 18, 22, 24 };
+    for (int i = 0; i < 6; i++) {
+        const char *q = s + at[i];
+        int n = i == 0 ? 4 : 2;
+        d[i] = 0;
+        for (int k = 0; k < n; k++) {
+            if (q[k] < '0' || q[k] > '9')
+                return 0;
+            d[i] = d[i] * 10 + (q[k] - '0');
+        }
+    }
+    int day = s[0] == ' ' ? s[1] - '0' : (s[0] - '0') * 10 + (s[1] - '0');
+    if ((s[0] != ' ' && (s[0] < '0' || s[0] > '3')) || s[1] < '0' || s[1] > '9')
+        return 0;
+    return day >= 1 && day <= 31 && d[0] >= 1900 && d[1] <= 23 && d[2] <= 59 && d[3] <= 60
+           && d[4] <= 23 && d[5] <= 59;
+}
+
 int64_t mig_parse_internaldate(const char *s)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";

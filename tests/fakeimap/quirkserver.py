@@ -236,7 +236,8 @@ def build_content(m, seq):
     if pad:
         line = (b"%-70s\r\n" % (b"filler %s" % str(m.get("id", seq)).encode()))
         data += (line * (pad // len(line) + 1))[:pad]
-    return data, imap_date(dt)
+    # "idate_raw": an INTERNALDATE sent as is, however malformed (hostile-source tests).
+    return data, m.get("idate_raw", imap_date(dt))
 
 
 def generate(g):
@@ -252,6 +253,7 @@ def generate(g):
         k = int(g.get("no_msgid_every", 0))
         if k and i % k == 0:
             m["no_msgid"] = True
+        m.update(g.get("override", {}).get(str(i), {}))  # {"3": {"idate_raw": "..."}}
         out.append(m)
     return out
 

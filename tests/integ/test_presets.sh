@@ -325,7 +325,9 @@ qs_stop
 # ---- hostile source ----------------------------------------------------------------------
 # Garbage in the middle of a FETCH, then a connection closed in the middle of a literal:
 # each ends the session; the engine reconnects, resumes, copies everything exactly once.
-spec hostile exchange 'd["folders"] = [x for x in d["folders"] if x["name"] in ("INBOX", "Sent Items")]; d["faults"] = [{"kind": "garbage", "after_bodies": 5}, {"kind": "close_mid_literal", "after_bodies": 17}]'
+# One message also carries an INTERNALDATE that cannot be sent back in an APPEND: it is copied
+# without it instead of stopping the migration.
+spec hostile exchange 'd["folders"] = [x for x in d["folders"] if x["name"] in ("INBOX", "Sent Items")]; d["faults"] = [{"kind": "garbage", "after_bodies": 5}, {"kind": "close_mid_literal", "after_bodies": 17}]; [f for f in d["folders"] if f["name"] == "INBOX"][0]["generate"]["override"] = {"3": {"idate_raw": "31-Foo-2020 25:61:00 +9999"}}'
 qs_start hostile
 migrate hostile exchange 'CONTOSO\jdoe' ex-Secret-9 h1@example.com
 done_ok hostile "hostile source: migration done after garbage and a cut literal"
@@ -335,6 +337,11 @@ if grep -q "protocol error" "$W/hostile.err" && grep -q "connection closed" "$W/
     ok "hostile source: both faults seen and retried"
 else
     fail "hostile source: faults" "$(grep -i 'connection problem' "$W/hostile.err")"
+fi
+if grep -q 'unusable date "31-Foo-2020 25:61:00 +9999", copied without it' "$W/hostile.err"; then
+    ok "hostile source: a malformed INTERNALDATE is dropped, the message still copied"
+else
+    fail "hostile source: malformed INTERNALDATE" "$(grep -i -E "disconnect|error|fatal" "$W/dst/dovecot.log" | tail -8)"
 fi
 qs_stop
 
