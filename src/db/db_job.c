@@ -448,24 +448,24 @@ int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err
 
 /* ---- worker side ---- */
 
-int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
+/* Make a job running for worker: sql is an UPDATE … RETURNING of at most one job, with ?1 the
+ * worker, ?2 now, and ?3 / ?4 the caller's a3 / a4 when it uses them. 1 claimed, 0 none, <0. */
+static int claim_one(struct db *db, const char *sql, const char *worker, int64_t a3, int64_t a4,
+                     const char *what, struct db_job *job_r, struct mb_err *err)
 {
     int rc = check_text("worker", worker, 0, err);
     if (rc < 0)
         return rc;
     sqlite3_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
-                    "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
-                    "attempts = attempts + 1 "
-                    "WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?2 "
-                    "            ORDER BY id LIMIT 1) AND state = 'pending' "
-                    "RETURNING " JOB_COLS ", report",
-                    &st, err);
+    rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     db_bind_text(st, 1, worker);
     sqlite3_bind_int64(st, 2, db_now());
+    if (sqlite3_bind_parameter_count(st) >= 4) {
+        sqlite3_bind_int64(st, 3, a3);
+        sqlite3_bind_int64(st, 4, a4);
+    }
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
         job_read(st, job_r, 1);
@@ -473,53 +473,39 @@ int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct
         rc = 1;
         if (s != SQLITE_DONE) {
             db_job_fini(job_r);
-            rc = db_fail(db, err, s, "claim job");
+            rc = db_fail(db, err, s, what);
         }
     } else if (s == SQLITE_DONE) {
         rc = 0;
     } else {
-        rc = db_fail(db, err, s, "claim job");
+        rc = db_fail(db, err, s, what);
     }
     sqlite3_finalize(st);
     return rc;
 }
 
+int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
+{
+    return claim_one(db,
+                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
+                     "attempts = attempts + 1 "
+                     "WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?2 "
+                     "            ORDER BY id LIMIT 1) AND state = 'pending' "
+                     "RETURNING " JOB_COLS ", report",
+                     worker, 0, 0, "claim job", job_r, err);
+}
+
 int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
                 struct db_job *job_r, struct mb_err *err)
 {
-    int rc = check_text("worker", worker, 0, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
-                    "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
-                    "cancel_requested = 0, attempts = attempts + 1 "
-                    "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
-                    "RETURNING " JOB_COLS ", report",
-                    &st, err);
-    if (rc < 0)
-        return rc;
-    db_bind_text(st, 1, worker);
-    sqlite3_bind_int64(st, 2, db_now());
-    sqlite3_bind_int64(st, 3, id);
-    sqlite3_bind_int64(st, 4, stale_before);
-    int s = db_step_first(db, st);
-    if (s == SQLITE_ROW) {
-        job_read(st, job_r, 1);
-        s = sqlite3_step(st);
-        rc = 1;
-        if (s != SQLITE_DONE) {
-            db_job_fini(job_r);
-            rc = db_fail(db, err, s, "take job");
-        }
-    } else if (s == SQLITE_DONE) {
-        rc = 0;
-    } else {
-        rc = db_fail(db, err, s, "take job");
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return claim_one(db,
+                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
+                     "cancel_requested = 0, attempts = attempts + 1 "
+                     "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
+                     "RETURNING " JOB_COLS ", report",
+                     worker, id, stale_before, "take job", job_r, err);
 }
 
 int db_job_find_same(struct db *db, const char *source_host, int source_port,
