@@ -8,7 +8,7 @@ SUDO=""
 if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS=(
-    build-essential pkg-config ca-certificates file dpkg-dev
+    build-essential pkg-config ca-certificates file dpkg-dev xz-utils adduser passwd
     libmbedtls-dev libsqlite3-dev libcsv-dev
     clang libclang-rt-14-dev valgrind gdb
     dovecot-imapd isync openssl curl python3 sqlite3 time
