@@ -630,9 +630,7 @@ int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *fo
                     &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
-    db_bind_text(st, 2, folder);
-    sqlite3_bind_int64(st, 3, uidvalidity);
+    bind_key(st, job, folder, uidvalidity);
     db_bind_text(st, 4, dest_folder);
     sqlite3_bind_int64(st, 5, dest_uidvalidity);
     int s = db_step_first(db, st);

@@ -923,6 +923,20 @@ static void test_msgmap(void)
     T_ASSERT_INT(db_msgmap_forget_folder(db, job, "Sent Items", &n, &err), 0);
     T_ASSERT_INT(n, 1);
 
+    /* Destination folder recreated: copies recorded under its old UIDVALIDITY are forgotten,
+     * those under the current one (and other folders') are kept. */
+    T_ASSERT_INT(db_msgmap_forget_copied_elsewhere(db, job, "INBOX", 4321, "INBOX", 777, &n, &err),
+                 0);
+    T_ASSERT_INT(n, 0);
+    T_ASSERT_INT(db_msgmap_forget_copied_elsewhere(db, job, "INBOX", 4321, "Other", 778, &n, &err),
+                 0);
+    T_ASSERT_INT(n, 0);
+    T_ASSERT_INT(db_msgmap_forget_copied_elsewhere(db, job, "INBOX", 4321, "INBOX", 778, &n, &err),
+                 0);
+    T_ASSERT_INT(n, 1);
+    T_ASSERT_INT(db_msgmap_count(db, job, "INBOX", DB_MSG_COPIED, &n, NULL, &err), 0);
+    T_ASSERT_INT(n, 0);
+
     /* Inside an explicit transaction the window is a savepoint and can be rolled back. */
     T_ASSERT_INT(db_begin_immediate(db, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "Drafts", 1, msgs, 2, &w1, &err), 0);
