@@ -100,7 +100,7 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
                               "source server %s:%u does not offer STARTTLS (%.60s); choose TLS "
                               "mode \"none\" only if you accept sending the password in clear",
                               m->src_host, m->src_port, why);
-        return mb_err_set(err, rc == MB_ECONFIG ? MB_ECONFIG : rc,
+        return mb_err_set(err, rc,
                           "cannot connect to source server %.60s:%u: %.150s", m->src_host, m->src_port,
                           why);
     }
@@ -141,7 +141,7 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
     if (rc) {
         char why[MB_ERR_LEN];
         snprintf(why, sizeof(why), "%s", err->msg);
-        return mb_err_set(err, rc == MB_ECONFIG ? MB_ECONFIG : rc,
+        return mb_err_set(err, rc,
                           "cannot connect to the destination platform %.60s:%d: %.150s", d->host, d->port,
                           why);
     }
