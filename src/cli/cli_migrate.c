@@ -78,7 +78,8 @@ static int on_progress(void *ctx, const struct db_job_counters *c, const char *f
     if (!cc->quiet) {
         char b[32];
         fmt_bytes(c->bytes_copied, b, sizeof(b));
-        fprintf(stderr, "migrabox: folders %lld/%lld, messages %lld/%lld (%lld skipped, %lld "
+        fprintf(stderr,
+                "migrabox: folders %lld/%lld, messages %lld/%lld (%lld skipped, %lld "
                 "refused), %s%s%s\n",
                 (long long)c->folders_done, (long long)c->folders_total,
                 (long long)(c->messages_copied + c->messages_skipped + c->messages_failed),
@@ -105,7 +106,8 @@ static int read_password(const char *file, struct secret *out, char *why, size_t
         return 0;
     }
     if (!file) {
-        snprintf(why, n, "no source password: set MIGRABOX_SOURCE_PASSWORD or use "
+        snprintf(why, n,
+                 "no source password: set MIGRABOX_SOURCE_PASSWORD or use "
                  "--source-password-file FILE");
         return -1;
     }
@@ -150,8 +152,8 @@ static void print_summary(const struct mig_result *res, int64_t job, const char 
     struct json_value *rep = NULL;
     struct mb_err err;
     json_w_key(&w, "report");
-    struct json_limits lim = { .max_bytes = (size_t)32 << 20, .max_members = 1000000,
-                               .max_values = 10000000 };
+    struct json_limits lim = {
+        .max_bytes = (size_t)32 << 20, .max_members = 1000000, .max_values = 10000000};
     if (res->report && json_parse(res->report, strlen(res->report), &lim, &rep, &err) == 0)
         json_w_value(&w, rep);
     else
@@ -178,8 +180,8 @@ static int cli_migrate_owner_gone(struct db *db, int64_t id)
         return 0;
     int gone = 0;
     const char *w = job.worker;
-    if (job.state == DB_JOB_RUNNING && w && strncmp(w, "cli-", 4) == 0 && w[4] >= '1'
-        && w[4] <= '9' && strspn(w + 4, "0123456789") == strlen(w + 4) && strlen(w + 4) < 10) {
+    if (job.state == DB_JOB_RUNNING && w && strncmp(w, "cli-", 4) == 0 && w[4] >= '1' && w[4] <= '9'
+        && strspn(w + 4, "0123456789") == strlen(w + 4) && strlen(w + 4) < 10) {
         long pid = strtol(w + 4, NULL, 10);
         gone = kill((pid_t)pid, 0) != 0 && errno == ESRCH;
     }
@@ -190,18 +192,18 @@ static int cli_migrate_owner_gone(struct db *db, int64_t id)
 int cli_migrate(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "source-host", required_argument, NULL, 'H' },
-        { "source-user", required_argument, NULL, 'u' },
-        { "type", required_argument, NULL, 't' },
-        { "dest-user", required_argument, NULL, 'd' },
-        { "subscribed-only", no_argument, NULL, 's' },
-        { "source-tls", required_argument, NULL, 'T' },
-        { "insecure", no_argument, NULL, 'k' },
-        { "source-password-file", required_argument, NULL, 'p' },
-        { "quiet", no_argument, NULL, 'q' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'},
+        {"source-host", required_argument, NULL, 'H'},
+        {"source-user", required_argument, NULL, 'u'},
+        {"type", required_argument, NULL, 't'},
+        {"dest-user", required_argument, NULL, 'd'},
+        {"subscribed-only", no_argument, NULL, 's'},
+        {"source-tls", required_argument, NULL, 'T'},
+        {"insecure", no_argument, NULL, 'k'},
+        {"source-password-file", required_argument, NULL, 'p'},
+        {"quiet", no_argument, NULL, 'q'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
     const char *tls_arg = "auto", *pwfile = NULL;
@@ -224,24 +226,30 @@ int cli_migrate(int argc, char **argv)
         }
     }
     if (optind < argc) {
-        fprintf(stderr, "migrabox migrate: unexpected argument '%s' (passwords are never taken "
-                "from the command line)\n", argv[optind]);
+        fprintf(stderr,
+                "migrabox migrate: unexpected argument '%s' (passwords are never taken "
+                "from the command line)\n",
+                argv[optind]);
         return CLI_EXIT_USAGE;
     }
     if (!user || !type || !dest) {
-        fprintf(stderr, "migrabox migrate: --source-user, --type and --dest-user are required\n\n%s",
+        fprintf(stderr,
+                "migrabox migrate: --source-user, --type and --dest-user are required\n\n%s",
                 usage);
         return CLI_EXIT_USAGE;
     }
     const struct mig_preset *preset = mig_preset_find(type);
     if (!preset) {
-        fprintf(stderr, "migrabox migrate: unknown --type '%s' (gmail, exchange, office, domino, "
-                "defaut)\n", type);
+        fprintf(stderr,
+                "migrabox migrate: unknown --type '%s' (gmail, exchange, office, domino, "
+                "defaut)\n",
+                type);
         return CLI_EXIT_USAGE;
     }
     enum mig_tls tls;
     if (mig_tls_parse(tls_arg, &tls) != 0) {
-        fprintf(stderr, "migrabox migrate: --source-tls must be auto, implicit, starttls or none\n");
+        fprintf(stderr,
+                "migrabox migrate: --source-tls must be auto, implicit, starttls or none\n");
         return CLI_EXIT_USAGE;
     }
     char host[256] = "";
@@ -267,7 +275,7 @@ int cli_migrate(int argc, char **argv)
     }
 
     struct config *cfg = NULL;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (config_load(cfg_path, &cfg, &err) != 0) {
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         return CLI_EXIT_USAGE;
@@ -275,7 +283,7 @@ int cli_migrate(int argc, char **argv)
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
     int status = CLI_EXIT_USAGE;
     struct db *db = NULL;
-    struct secret pw = { 0 };
+    struct secret pw = {0};
     struct db_job job;
     memset(&job, 0, sizeof(job));
     struct mig_result res;
@@ -283,8 +291,10 @@ int cli_migrate(int argc, char **argv)
     char why[300];
 
     if (!config_domain_allowed(cfg, at + 1)) {
-        fprintf(stderr, "migrabox migrate: %s is not one of the hosted domains ([destination] "
-                "domains)\n", at + 1);
+        fprintf(stderr,
+                "migrabox migrate: %s is not one of the hosted domains ([destination] "
+                "domains)\n",
+                at + 1);
         goto out;
     }
     if (read_password(pwfile, &pw, why, sizeof(why)) != 0) {
@@ -311,9 +321,14 @@ int cli_migrate(int argc, char **argv)
         rc = db_job_find_same(db, host, (int)port, user, dest, &id, &err);
         if (rc == MB_ENOTFOUND) {
             struct db_job_new jn = {
-                .source_host = host, .source_port = (int)port, .source_tls = mig_tls_name(tls),
-                .insecure = insecure, .source_login = user, .server_type = preset->name,
-                .dest_login = dest, .subscribed_only = subscribed_only,
+                .source_host = host,
+                .source_port = (int)port,
+                .source_tls = mig_tls_name(tls),
+                .insecure = insecure,
+                .source_login = user,
+                .server_type = preset->name,
+                .dest_login = dest,
+                .subscribed_only = subscribed_only,
             };
             rc = db_job_insert(db, &jn, &id, &err);
         }
@@ -352,15 +367,21 @@ int cli_migrate(int argc, char **argv)
     signal(SIGPIPE, SIG_IGN);
 
     struct mig_request req = {
-        .source_host = host, .source_port = port, .source_tls = tls, .insecure = insecure,
-        .source_login = user, .source_password = &pw, .preset = preset, .dest_login = dest,
+        .source_host = host,
+        .source_port = port,
+        .source_tls = tls,
+        .insecure = insecure,
+        .source_login = user,
+        .source_password = &pw,
+        .preset = preset,
+        .dest_login = dest,
         .subscribed_only = subscribed_only,
     };
-    struct cli_ctx cc = { db, id, quiet };
-    struct mig_hooks hooks = { &cc, on_progress, on_log, &cancel_flag };
+    struct cli_ctx cc = {db, id, quiet};
+    struct mig_hooks hooks = {&cc, on_progress, on_log, &cancel_flag};
     if (!quiet)
-        fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host,
-                port, dest);
+        fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host, port,
+                dest);
     rc = mig_run(cfg, db, id, &req, &hooks, &res, &err);
     secret_fini(&pw);
     if (rc) {
@@ -368,7 +389,8 @@ int cli_migrate(int argc, char **argv)
         snprintf(res.error, sizeof(res.error), "%.200s", err.msg);
     }
     if (db_job_finish(db, id, res.state, res.state == DB_JOB_DONE ? NULL : res.error, res.report,
-                      &err) != 0)
+                      &err)
+        != 0)
         fprintf(stderr, "migrabox migrate: cannot record the result: %s\n", err.msg);
     if (!quiet)
         fprintf(stderr, "migrabox: %s%s%s\n", res.state == DB_JOB_DONE ? "TERMINÉE" : "ÉCHOUÉE",

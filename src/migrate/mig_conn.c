@@ -67,8 +67,8 @@ static int source_auth_error(struct mig_ctx *m, int rc, struct mb_err *err)
 int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
 {
     const struct mig_request *req = m->req;
-    const char *host = req->source_host && req->source_host[0] ? req->source_host
-                                                                : req->preset->default_host;
+    const char *host =
+        req->source_host && req->source_host[0] ? req->source_host : req->preset->default_host;
     if (!host)
         return mb_err_set(err, MB_ECONFIG, "no source host given");
     snprintf(m->src_host, sizeof(m->src_host), "%s", host);
@@ -100,9 +100,8 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
                               "source server %s:%u does not offer STARTTLS (%.60s); choose TLS "
                               "mode \"none\" only if you accept sending the password in clear",
                               m->src_host, m->src_port, why);
-        return mb_err_set(err, rc,
-                          "cannot connect to source server %.60s:%u: %.150s", m->src_host, m->src_port,
-                          why);
+        return mb_err_set(err, rc, "cannot connect to source server %.60s:%u: %.150s", m->src_host,
+                          m->src_port, why);
     }
     if (imap_client_has_cap(m->src, "LOGINDISABLED") && imap_client_has_cap(m->src, "AUTH=PLAIN"))
         rc = imap_client_auth_plain(m->src, NULL, req->source_login, req->source_password->data,
@@ -141,9 +140,8 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
     if (rc) {
         char why[MB_ERR_LEN];
         snprintf(why, sizeof(why), "%s", err->msg);
-        return mb_err_set(err, rc,
-                          "cannot connect to the destination platform %.60s:%d: %.150s", d->host, d->port,
-                          why);
+        return mb_err_set(err, rc, "cannot connect to the destination platform %.60s:%d: %.150s",
+                          d->host, d->port, why);
     }
     const char *pw = d->master_password.data ? d->master_password.data : "";
     if (d->auth == CONFIG_AUTH_PLAIN_AUTHZID) {

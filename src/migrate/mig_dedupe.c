@@ -19,7 +19,7 @@ struct hashed {
     uint32_t uid;
     uint64_t size;
     int64_t idate;
-    char *msgid;      /* normalised Message-ID, NULL if none */
+    char *msgid; /* normalised Message-ID, NULL if none */
     int has_hash;
     unsigned char hash[32];
     int used;
@@ -85,8 +85,8 @@ static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, cons
             buf_printf(&set, "%s%u", set.len ? "," : "", v[i].uid);
     int rc = 0;
     if (set.len) {
-        struct hash_ctx h = { .v = v, .n = n };
-        struct imap_body_cbs cbs = { h_begin, h_chunk, h_end, NULL };
+        struct hash_ctx h = {.v = v, .n = n};
+        struct imap_body_cbs cbs = {h_begin, h_chunk, h_end, NULL};
         rc = imap_fetch_bodies(cli, buf_cstr(&set), &cbs, &h, err);
     }
     buf_fini(&set);
@@ -120,7 +120,8 @@ static char *parse_msgid(const char *p, size_t len)
 static int on_id_fetch(void *ctx, const struct imap_response *r)
 {
     struct idlist *l = ctx;
-    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH") || r->args[2].type != IMAP_ARG_LIST)
+    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH")
+        || r->args[2].type != IMAP_ARG_LIST)
         return 0;
     const struct imap_arg *list = r->args[2].list;
     size_t count = r->args[2].count;
@@ -180,7 +181,7 @@ struct inflight {
     int has_hash;
     unsigned char hash[32];
     uint32_t dest_uidnext;
-    int usable;    /* window on this destination folder with the same UIDVALIDITY */
+    int usable; /* window on this destination folder with the same UIDVALIDITY */
 };
 
 struct inflight_list {
@@ -224,8 +225,8 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     *matched_r = 0;
     *matched_bytes_r = 0;
     size_t matched = 0;
-    struct inflight_list fl = { .dest_raw = dest_raw, .dest_uidvalidity = dest_uidvalidity };
-    struct idlist cands = { 0 };
+    struct inflight_list fl = {.dest_raw = dest_raw, .dest_uidvalidity = dest_uidvalidity};
+    struct idlist cands = {0};
     uint32_t *owned = NULL;
     size_t n_owned = 0;
     int *want = NULL;
@@ -237,12 +238,14 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     for (size_t i = 0; i < fl.n; i++)
         if (fl.v[i].usable && (!min_next || fl.v[i].dest_uidnext < min_next))
             min_next = fl.v[i].dest_uidnext;
-    mig_log(m, "info", "%s: %zu message(s) were being copied when the last run stopped: "
-            "checking the destination", m->current_folder, fl.n);
+    mig_log(m, "info",
+            "%s: %zu message(s) were being copied when the last run stopped: "
+            "checking the destination",
+            m->current_folder, fl.n);
     if (!min_next)
         goto out; /* destination folder recreated: everything is sent again */
-    rc = db_msgmap_dest_uids(m->db, m->job, dest_raw, dest_uidvalidity, min_next, &owned,
-                             &n_owned, err);
+    rc = db_msgmap_dest_uids(m->db, m->job, dest_raw, dest_uidvalidity, min_next, &owned, &n_owned,
+                             err);
     if (rc)
         goto out;
     rc = fetch_ids(m->dst, min_next, &cands, err);
@@ -294,8 +297,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
                 || (srcs[i].has_hash && d->size != srcs[i].size) || memcmp(d->hash, h, 32) != 0)
                 continue;
             d->used = 1;
-            rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, x->uid, d->uid, h,
-                                       err);
+            rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, x->uid, d->uid, h, err);
             if (rc)
                 goto out;
             matched++;
@@ -363,14 +365,16 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
 {
     uint32_t *uvs = NULL;
     size_t n_uvs = 0;
-    struct idlist s = { 0 }, d = { 0 };
+    struct idlist s = {0}, d = {0};
     int *sw = NULL, *dw = NULL;
     struct hashed **ps = NULL, **pd = NULL;
     int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
     if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
         goto out;
-    mig_log(m, "warn", "%s: the source folder was rebuilt (UIDVALIDITY changed): matching the "
-            "messages already copied by Message-ID and date", m->current_folder);
+    mig_log(m, "warn",
+            "%s: the source folder was rebuilt (UIDVALIDITY changed): matching the "
+            "messages already copied by Message-ID and date",
+            m->current_folder);
     struct imap_status_info st;
     rc = imap_client_status(m->dst, dest_raw, &st, err);
     if (rc)
@@ -426,14 +430,15 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
             struct hashed *x = ps[i];
             for (size_t j = c; j < e; j++) {
                 struct hashed *y = pd[j];
-                if (y->used || (!by_id && !(x->has_hash && y->has_hash
-                                            && memcmp(x->hash, y->hash, 32) == 0)))
+                if (y->used
+                    || (!by_id
+                        && !(x->has_hash && y->has_hash && memcmp(x->hash, y->hash, 32) == 0)))
                     continue;
                 y->used = 1;
-                struct db_msg dm = { x->uid, (int64_t)x->size, x->idate, x->msgid };
-                rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm,
-                                             dest_raw, st.uidvalidity, y->uid,
-                                             x->has_hash ? x->hash : NULL, err);
+                struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid};
+                rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
+                                             st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
+                                             err);
                 matched++;
                 break;
             }
