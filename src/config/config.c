@@ -106,6 +106,7 @@ static const struct key_def config_keys[] = {
     {"sources", "io_timeout", KT_DURATION, SRC(io_timeout), 1, 86400, "120", NULL, 0},
     {"sources", "max_attempts", KT_INT, SRC(max_attempts), 1, 100, "5", NULL, 0},
     {"sources", "retry_delay", KT_DURATION, SRC(retry_delay), 1, 86400, "30", NULL, 0},
+    {"sources", "give_up_after", KT_DURATION, SRC(give_up_after), 10, 2592000, "6h", NULL, 0},
 
     {"destination", "host", KT_HOST, DST(host), 0, 0, "127.0.0.1", NULL, 0},
     {"destination", "port", KT_PORT, DST(port), 1, 65535, "993", NULL, 0},
@@ -122,6 +123,7 @@ static const struct key_def config_keys[] = {
     {"destination", "domains", KT_DOMAINS, DST(domains), 0, 0, "", NULL, KF_OPTIONAL},
     {"destination", "connect_timeout", KT_DURATION, DST(connect_timeout), 1, 3600, "30", NULL, 0},
     {"destination", "io_timeout", KT_DURATION, DST(io_timeout), 1, 86400, "120", NULL, 0},
+    {"destination", "settle_time", KT_DURATION, DST(settle_time), 0, 3600, "60", NULL, 0},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))

@@ -91,6 +91,7 @@ struct config_sources {
     int io_timeout;      /* seconds */
     int max_attempts;    /* runs of a job on transient errors, first one included */
     int retry_delay;     /* seconds before the first retry; doubles each time */
+    int give_up_after;   /* seconds without progress before transient errors fail a job */
 };
 
 struct config_destination {
@@ -108,6 +109,7 @@ struct config_destination {
     size_t n_domains;
     int connect_timeout; /* seconds */
     int io_timeout;      /* seconds */
+    int settle_time;     /* seconds a dead connection's APPEND may still take to be stored */
 };
 
 struct config {

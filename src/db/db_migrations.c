@@ -128,8 +128,21 @@ static const char schema_v1[] =
     "CREATE INDEX sessions_account ON sessions(account_id);"
     "CREATE INDEX sessions_expires ON sessions(expires_at);";
 
+/* Version 2: exactly once at any restart timing (docs/ARCHITECTURE.md). verify: an APPEND of
+ * this message was sent on a connection that died before its answer and the message was sent
+ * again, so the first copy may still land: the destination folder is reconciled until a
+ * reconciliation that started at or after settle_at (unix seconds) clears it. first_uidnext:
+ * the lowest dest_uidnext of the windows that sent it into this destination folder instance,
+ * the floor of the UIDs its copies can have. */
+static const char schema_v2[] =
+    "ALTER TABLE msgmap ADD COLUMN verify INTEGER NOT NULL DEFAULT 0 CHECK (verify IN (0, 1));"
+    "ALTER TABLE msgmap ADD COLUMN settle_at INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE msgmap ADD COLUMN first_uidnext INTEGER;"
+    "CREATE INDEX msgmap_verify ON msgmap(job_id, verify) WHERE verify = 1;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
+    {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     /* Append new steps here. */
 };
 

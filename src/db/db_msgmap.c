@@ -11,7 +11,7 @@
 
 #define ROW_COLS                                                                                   \
     "job_id, folder, uidvalidity, uid, state, dest_folder, dest_uidvalidity, dest_uidnext, "       \
-    "dest_uid, size, hash, message_id, internaldate, error"
+    "dest_uid, size, hash, message_id, internaldate, error, verify, settle_at, first_uidnext"
 
 static int check_folder(const char *what, const char *s, struct mb_err *err)
 {
@@ -73,9 +73,22 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
         goto restore;
     rc = db_prepare(db,
                     "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
-                    "dest_uidvalidity, dest_uidnext, size, message_id, internaldate) "
-                    "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10) "
+                    "dest_uidvalidity, dest_uidnext, size, message_id, internaldate, "
+                    "first_uidnext) "
+                    "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?7) "
                     "ON CONFLICT (job_id, folder, uidvalidity, uid) DO UPDATE SET state = 0, "
+                    /* Re-armed while in flight into the same destination folder instance: the
+                     * earlier send may still land (verify); settled by a reconciliation that
+                     * starts at or after ?11. The SET expressions all read the old row. */
+                    "verify = CASE WHEN msgmap.dest_folder IS excluded.dest_folder "
+                    "  AND msgmap.dest_uidvalidity IS excluded.dest_uidvalidity "
+                    "  THEN max(msgmap.verify, msgmap.state = 0) ELSE 0 END, "
+                    "settle_at = CASE WHEN msgmap.state = 0 THEN ?11 ELSE msgmap.settle_at END, "
+                    "first_uidnext = CASE WHEN msgmap.dest_folder IS excluded.dest_folder "
+                    "  AND msgmap.dest_uidvalidity IS excluded.dest_uidvalidity "
+                    "  THEN min(coalesce(msgmap.first_uidnext, msgmap.dest_uidnext, "
+                    "excluded.dest_uidnext), coalesce(msgmap.dest_uidnext, excluded.dest_uidnext), "
+                    "excluded.dest_uidnext) ELSE excluded.dest_uidnext END, "
                     "dest_folder = excluded.dest_folder, "
                     "dest_uidvalidity = excluded.dest_uidvalidity, "
                     "dest_uidnext = excluded.dest_uidnext, dest_uid = NULL, "
@@ -97,6 +110,7 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
             sqlite3_bind_int64(st, 10, m->internaldate);
         else
             sqlite3_bind_null(st, 10);
+        sqlite3_bind_int64(st, 11, w->settle_at);
         int s = sqlite3_step(st);
         if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
             rc = job_missing(err, job);
@@ -285,6 +299,9 @@ static void row_read(sqlite3_stmt *st, struct db_msgmap_row *r)
     r->message_id = (const char *)sqlite3_column_text(st, 11);
     r->internaldate = sqlite3_column_int64(st, 12);
     r->error = (const char *)sqlite3_column_text(st, 13);
+    r->verify = sqlite3_column_int(st, 14);
+    r->settle_at = sqlite3_column_int64(st, 15);
+    r->first_uidnext = (uint32_t)sqlite3_column_int64(st, 16);
 }
 
 /* An owned copy of a row (inflight buffers rows so that its callback may write). */
@@ -647,4 +664,87 @@ int db_msgmap_forget_folder(struct db *db, int64_t job, const char *folder, int6
 {
     return delete_rows(db, "DELETE FROM msgmap WHERE job_id = ?1 AND folder = ?2", job, folder, 0,
                        0, n_r, err);
+}
+
+/* ---- reconciliation of unsettled rows ---- */
+
+int db_msgmap_copies(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
+                     db_msgmap_row_cb *cb, void *ctx, struct mb_err *err)
+{
+    int rc = check_folder("dest_folder", dest_folder, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "SELECT " ROW_COLS " FROM msgmap WHERE job_id = ?1 AND dest_folder = ?2 "
+                    "AND dest_uidvalidity = ?3 AND state = 1 AND hash IS NOT NULL "
+                    "AND EXISTS (SELECT 1 FROM msgmap v WHERE v.job_id = ?1 AND v.verify = 1 "
+                    "AND v.state = 1 AND v.dest_folder = ?2 AND v.dest_uidvalidity = ?3)",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    bind_key(st, job, dest_folder, dest_uidvalidity);
+    int s;
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+        struct db_msgmap_row r;
+        row_read(st, &r);
+        rc = cb(ctx, &r);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "read message map");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
+                     int64_t started_at, int64_t *n_r, struct mb_err *err)
+{
+    int rc = check_folder("dest_folder", dest_folder, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    /* Rows never copied (refused by the destination) have no copy of their own to keep:
+     * settled as well; rows still in flight wait for their window's recovery. */
+    rc = db_prepare(db,
+                    "UPDATE msgmap SET verify = 0 WHERE job_id = ?1 AND dest_folder = ?2 "
+                    "AND dest_uidvalidity = ?3 AND verify = 1 AND state <> 0 "
+                    "AND settle_at <= ?4",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    bind_key(st, job, dest_folder, dest_uidvalidity);
+    sqlite3_bind_int64(st, 4, started_at);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_DONE) {
+        if (n_r)
+            *n_r = sqlite3_changes(db->h);
+    } else {
+        rc = db_fail(db, err, s, "settle message map");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
+                        struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT count(*), coalesce(max(settle_at), 0) FROM msgmap "
+                        "WHERE job_id = ?1 AND verify = 1 AND state <> 0",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, job);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        *n_r = sqlite3_column_int64(st, 0);
+        *settle_at_r = sqlite3_column_int64(st, 1);
+    } else {
+        rc = db_fail(db, err, s, "read message map");
+    }
+    sqlite3_finalize(st);
+    return rc;
 }

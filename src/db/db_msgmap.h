@@ -49,6 +49,17 @@
  *          flight and step 2 finds the message again. Several may share one transaction
  *          (db_begin_immediate / db_commit) to save commits.
  *
+ *  5. Reconciliation (exactly once at any restart timing; docs/ARCHITECTURE.md). A row
+ *     re-armed by 4b while still in flight into the same destination folder instance was
+ *     sent on a connection that died before its answer: that copy may still be committed by
+ *     the server after step 2 looked. Such rows are unsettled (verify = 1, settle_at = when
+ *     4b re-armed them + the settle time, first_uidnext = their lowest window UIDNEXT). After
+ *     the folder's windows, db_msgmap_copies gives every copied row of D; the engine reads D's
+ *     messages from the lowest first_uidnext up, removes the extra copies mig_xo_reconcile
+ *     names, then db_msgmap_settle(D, started_at) clears the rows whose settle_at had passed
+ *     when that reconciliation began. A run does not end while db_msgmap_unsettled finds
+ *     rows: it waits for their settle_at and reconciles again.
+ *
  * Without UIDPLUS (dest_uid = 0) step 2 cannot exclude destination messages that belong to
  * other copied rows of the same window; match greedily in UID order (APPENDs of one
  * connection are stored in order) and never match one destination message twice.
@@ -91,6 +102,9 @@ struct db_msgmap_window {
     const char *dest_folder; /* destination folder name (wire form) */
     uint32_t dest_uidvalidity;
     uint32_t dest_uidnext;
+    /* Rows re-armed while still in flight (their earlier send may land later) become
+     * unsettled: a reconciliation starting at or after settle_at (unix seconds) settles them. */
+    int64_t settle_at;
 };
 
 /* One row, as read back. */
@@ -110,6 +124,9 @@ struct db_msgmap_row {
     const char *message_id; /* NULL = none */
     int64_t internaldate;   /* 0 = unknown */
     const char *error;      /* NULL unless failed */
+    int verify;             /* unsettled: an earlier send may still land (step 5) */
+    int64_t settle_at;      /* when it may be settled (unix seconds) */
+    uint32_t first_uidnext; /* lowest dest_uidnext of its windows into this folder instance */
 };
 
 /* Return 0 to go on; any other value stops the iteration and is returned by the caller. */
@@ -207,5 +224,18 @@ int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *fo
                                       uint32_t dest_uidvalidity, int64_t *n_r, struct mb_err *err);
 int db_msgmap_forget_folder(struct db *db, int64_t job, const char *folder, int64_t *n_r,
                             struct mb_err *err);
+
+/* Step 5. Every copied row with a hash of (dest_folder, dest_uidvalidity), when at least one
+ * of them is unsettled (nothing otherwise). */
+int db_msgmap_copies(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
+                     db_msgmap_row_cb *cb, void *ctx, struct mb_err *err);
+/* Step 5. Settle the unsettled rows of (dest_folder, dest_uidvalidity) that are no longer in
+ * flight and whose settle_at <= started_at (the start of the reconciliation that checked
+ * them). *n_r (may be NULL) = rows settled. */
+int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
+                     int64_t started_at, int64_t *n_r, struct mb_err *err);
+/* Step 5. Unsettled rows of the job and the latest settle_at among them. */
+int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
+                        struct mb_err *err);
 
 #endif

@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <mbedtls/sha256.h>
 
@@ -317,7 +318,8 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     struct db_msg *dm = xcalloc(n, sizeof(*dm));
     for (size_t i = 0; i < n; i++)
         to_dbmsg(&win[i], &dm[i]);
-    struct db_msgmap_window w = { fr->dest_raw, fr->dest_uidvalidity, fr->dest_bound };
+    struct db_msgmap_window w = { fr->dest_raw, fr->dest_uidvalidity, fr->dest_bound,
+                                  (int64_t)time(NULL) + m->cfg->destination.settle_time };
     int rc = db_msgmap_mark_inflight(m->db, m->job, fr->src_raw, fr->uidvalidity, dm, n, &w, err);
     free(dm);
     if (rc)
@@ -561,6 +563,12 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     imap_append_set_callback(m->dst, NULL, NULL);
     if (rc)
         goto out;
+    /* Exactly once at any timing: copies stored late by connections that died before their
+     * answer, after the messages were sent again, are removed (db_msgmap.h step 5). */
+    size_t removed = 0;
+    rc = mig_dedupe_reconcile(m, fr.dest_raw, fr.dest_uidvalidity, &removed, err);
+    if (rc)
+        goto out;
 
 verify:;
     struct imap_status_info st;
@@ -573,6 +581,33 @@ out:
     for (size_t j = 0; j < fr.n; j++)
         msg_fini(&fr.msgs[j]);
     free(fr.msgs);
+    free(fr.dest_raw);
+    free(fr.permanentflags);
+    return rc;
+}
+
+int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
+{
+    const struct mig_plan_entry *e = &m->plan.entries[i];
+    if (!e->dest_name || e->action == MIG_PLAN_SKIP)
+        return 0;
+    struct folder_run fr;
+    memset(&fr, 0, sizeof(fr));
+    fr.m = m;
+    struct buf enc;
+    buf_init(&enc, 8192);
+    if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+        buf_fini(&enc);
+        return 0;
+    }
+    fr.dest_raw = buf_take(&enc, NULL);
+    m->current_folder = e->src_name;
+    size_t removed = 0;
+    int rc = load_dest_state(&fr, err);
+    if (!rc)
+        rc = mig_dedupe_reconcile(m, fr.dest_raw, fr.dest_uidvalidity, &removed, err);
+    else if (rc == MB_EFOLDER)
+        rc = 0; /* gone: nothing of it to reconcile */
     free(fr.dest_raw);
     free(fr.permanentflags);
     return rc;

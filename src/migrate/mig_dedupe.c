@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include <mbedtls/sha256.h>
 
@@ -12,6 +13,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_resp.h"
 #include "mig_internal.h"
+#include "mig_xo.h"
 
 /* ---- hashing bodies over IMAP ---- */
 
@@ -283,28 +285,49 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     free(swant);
     if (rc)
         goto out;
+    struct mig_xo_inflight *rows = xcalloc(fl.n, sizeof(*rows));
     for (size_t i = 0; i < fl.n; i++) {
         struct inflight *x = &fl.v[i];
-        if (!x->usable)
-            continue;
-        const unsigned char *h = x->has_hash ? x->hash : (srcs[i].has_hash ? srcs[i].hash : NULL);
-        if (!h)
-            continue;
-        for (size_t c = 0; c < cands.n; c++) {
-            struct hashed *d = &cands.v[c];
-            /* Same content hash (hence same real size), appended after the window began. */
-            if (d->used || !d->has_hash || d->uid < x->dest_uidnext
-                || (srcs[i].has_hash && d->size != srcs[i].size) || memcmp(d->hash, h, 32) != 0)
-                continue;
-            d->used = 1;
-            rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, x->uid, d->uid, h, err);
-            if (rc)
-                goto out;
-            matched++;
-            *matched_bytes_r += (int64_t)d->size;
-            break;
+        rows[i].uid = x->uid;
+        rows[i].window_uidnext = x->dest_uidnext;
+        rows[i].usable = x->usable;
+        if (x->has_hash || srcs[i].has_hash) {
+            rows[i].has_hash = 1;
+            memcpy(rows[i].hash, x->has_hash ? x->hash : srcs[i].hash, 32);
+        }
+        if (srcs[i].has_hash) {
+            rows[i].has_size = 1;
+            rows[i].size = srcs[i].size;
         }
     }
+    /* Candidates: the destination messages no copied row owns, in UID order. */
+    struct mig_xo_dest *dv = xcalloc(cands.n ? cands.n : 1, sizeof(*dv));
+    size_t nd = 0;
+    for (size_t c = 0; c < cands.n; c++) {
+        if (cands.v[c].used)
+            continue;
+        dv[nd].uid = cands.v[c].uid;
+        dv[nd].has_hash = cands.v[c].has_hash;
+        memcpy(dv[nd].hash, cands.v[c].hash, 32);
+        dv[nd].has_size = cands.v[c].has_hash; /* the real size, from hashing */
+        dv[nd].size = cands.v[c].size;
+        nd++;
+    }
+    mig_xo_match(rows, fl.n, dv, nd);
+    for (size_t i = 0; i < fl.n && !rc; i++) {
+        if (!rows[i].matched_uid)
+            continue;
+        rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, rows[i].uid,
+                                   rows[i].matched_uid, rows[i].hash, err);
+        if (rc)
+            break;
+        matched++;
+        for (size_t c = 0; c < nd; c++)
+            if (dv[c].uid == rows[i].matched_uid)
+                *matched_bytes_r += (int64_t)dv[c].size;
+    }
+    free(rows);
+    free(dv);
 out:
     if (rc == 0 && fl.n > 0) {
         *matched_r = matched;
@@ -463,5 +486,138 @@ out:
     free(pd);
     idlist_fini(&s);
     idlist_fini(&d);
+    return rc;
+}
+
+/* ---- step 5: reconciliation of unsettled rows ---- */
+
+struct copies {
+    struct mig_xo_copy *v;
+    size_t n, cap;
+};
+
+static int on_copy(void *ctx, const struct db_msgmap_row *row)
+{
+    struct copies *l = ctx;
+    if (l->n == l->cap) {
+        l->cap = l->cap ? l->cap * 2 : 256;
+        l->v = xrealloc(l->v, l->cap * sizeof(*l->v));
+    }
+    struct mig_xo_copy *c = &l->v[l->n++];
+    c->dest_uid = row->dest_uid;
+    c->first_uidnext = row->first_uidnext ? row->first_uidnext : row->dest_uidnext;
+    c->verify = row->verify;
+    memcpy(c->hash, row->hash, MIG_XO_HASH_LEN);
+    return 0;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Remove the destination messages del[0..n) (ascending): \Deleted, then UID EXPUNGE of just
+ * those (UIDPLUS), or EXPUNGE when no other message of the folder is marked \Deleted. */
+static int remove_uids(struct mig_ctx *m, const uint32_t *del, size_t n, int *removed_r,
+                       struct mb_err *err)
+{
+    *removed_r = 0;
+    struct buf set;
+    buf_init(&set, (size_t)16 << 20);
+    for (size_t i = 0; i < n; i++)
+        buf_printf(&set, "%s%u", i ? "," : "", del[i]);
+    char *cmd = xasprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", buf_cstr(&set));
+    int rc = imap_client_command(m->dst, cmd, IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
+    free(cmd);
+    if (!rc && imap_client_has_cap(m->dst, "UIDPLUS")) {
+        cmd = xasprintf("UID EXPUNGE %s", buf_cstr(&set));
+        rc = imap_client_command(m->dst, cmd, IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
+        free(cmd);
+        *removed_r = rc == 0;
+    } else if (!rc) {
+        uint32_t *marked = NULL;
+        size_t n_marked = 0;
+        rc = imap_client_uid_search(m->dst, "DELETED", &marked, &n_marked, err);
+        int only_ours = rc == 0;
+        for (size_t i = 0; only_ours && i < n_marked; i++)
+            only_ours = bsearch(&marked[i], del, n, sizeof(*del), cmp_u32) != NULL;
+        free(marked);
+        if (only_ours) {
+            rc = imap_client_command(m->dst, "EXPUNGE", IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
+            *removed_r = rc == 0;
+        }
+    }
+    buf_fini(&set);
+    return rc;
+}
+
+int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidvalidity,
+                         size_t *removed_r, struct mb_err *err)
+{
+    *removed_r = 0;
+    int64_t started = (int64_t)time(NULL);
+    struct copies cp = {0};
+    struct idlist dl = {0};
+    int *want = NULL;
+    struct mig_xo_dest *dv = NULL;
+    uint32_t *del = NULL;
+    int rc = db_msgmap_copies(m->db, m->job, dest_raw, dest_uidvalidity, on_copy, &cp, err);
+    uint32_t floor = rc ? 0 : mig_xo_floor(cp.v, cp.n);
+    if (rc || !floor)
+        goto settle;
+    rc = fetch_ids(m->dst, floor, &dl, err);
+    if (rc)
+        goto out;
+    /* Read the content of the messages no row records (with UIDPLUS: what arrived by other
+     * ways since the floor, the late copies among them). */
+    uint32_t *recorded = xcalloc(cp.n ? cp.n : 1, sizeof(*recorded));
+    size_t nrec = 0;
+    for (size_t i = 0; i < cp.n; i++)
+        if (cp.v[i].dest_uid)
+            recorded[nrec++] = cp.v[i].dest_uid;
+    qsort(recorded, nrec, sizeof(*recorded), cmp_u32);
+    want = xcalloc(dl.n ? dl.n : 1, sizeof(int));
+    for (size_t i = 0; i < dl.n; i++)
+        want[i] = !bsearch(&dl.v[i].uid, recorded, nrec, sizeof(*recorded), cmp_u32);
+    free(recorded);
+    rc = hash_bodies(m->dst, dl.v, dl.n, want, err);
+    if (rc)
+        goto out;
+    dv = xcalloc(dl.n ? dl.n : 1, sizeof(*dv));
+    for (size_t i = 0; i < dl.n; i++) {
+        dv[i].uid = dl.v[i].uid;
+        dv[i].has_hash = dl.v[i].has_hash;
+        memcpy(dv[i].hash, dl.v[i].hash, MIG_XO_HASH_LEN);
+    }
+    del = xcalloc(dl.n ? dl.n : 1, sizeof(*del));
+    size_t ndel = mig_xo_reconcile(cp.v, cp.n, dv, dl.n, del);
+    if (ndel) {
+        int removed = 0;
+        rc = remove_uids(m, del, ndel, &removed, err);
+        if (rc)
+            goto out;
+        if (removed) {
+            *removed_r = ndel;
+            mig_log(m, "warn",
+                    "%s: %zu extra cop%s stored late by an interrupted connection removed",
+                    m->current_folder, ndel, ndel == 1 ? "y" : "ies");
+        } else {
+            mig_log(m, "warn",
+                    "%s: %zu extra cop%s stored late by an interrupted connection marked "
+                    "\\Deleted (other messages of the folder are marked \\Deleted too: not "
+                    "expunged)",
+                    m->current_folder, ndel, ndel == 1 ? "y" : "ies");
+        }
+    }
+settle:
+    if (!rc)
+        rc = db_msgmap_settle(m->db, m->job, dest_raw, dest_uidvalidity, started, NULL, err);
+out:
+    free(cp.v);
+    free(want);
+    free(dv);
+    free(del);
+    idlist_fini(&dl);
     return rc;
 }

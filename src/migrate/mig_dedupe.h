@@ -31,6 +31,12 @@ struct mig_ctx;
 int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                        const char *dest_raw, uint32_t dest_uidvalidity, size_t *matched_r,
                        int64_t *matched_bytes_r, struct mb_err *err);
+/* Step 5 (db_msgmap.h): with the destination folder selected read-write, remove the extra
+ * copies that connections which died before their answer stored after the messages were sent
+ * again (mig_xo_reconcile), then settle the rows whose settle time had come when this began.
+ * *removed_r = messages removed. */
+int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidvalidity,
+                         size_t *removed_r, struct mb_err *err);
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                            const char *dest_raw, struct mb_err *err);
 

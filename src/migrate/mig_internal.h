@@ -72,6 +72,8 @@ int mig_should_stop(struct mig_ctx *m);
 
 /* mig_copy.c: copy the messages of plan entry i (folders already created). */
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
+/* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
+int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 
 /* 1 if s is an INTERNALDATE a server will accept back in APPEND (RFC 3501 date-time with
  * sane field ranges). */

@@ -377,6 +377,36 @@ static void report_fini(struct mig_ctx *m)
 
 /* ---- the run ---- */
 
+/* Exactly once at any timing (db_msgmap.h step 5): messages sent again after a connection
+ * died before its answer stay unsettled until a reconciliation that began once their settle
+ * time had come. Wait for it (cancellable) and reconcile each destination folder again. */
+static void backoff_sleep(struct mig_ctx *m, long ms);
+
+static int settle_all(struct mig_ctx *m, struct mb_err *err)
+{
+    for (int round = 0; round < 3 && !mig_should_stop(m); round++) {
+        int64_t n = 0, settle_at = 0;
+        int rc = db_msgmap_unsettled(m->db, m->job, &n, &settle_at, err);
+        if (rc || n == 0)
+            return rc;
+        int64_t wait = settle_at - (int64_t)time(NULL);
+        if (wait > 0) {
+            mig_log(m, "info", "%lld message(s) were sent again after a connection was lost: "
+                    "checking in %lld s that no earlier copy of them arrives late",
+                    (long long)n, (long long)wait);
+            backoff_sleep(m, (long)(wait + 1) * 1000);
+            if (mig_should_stop(m))
+                return 0;
+        }
+        for (size_t i = 0; i < m->plan.n && !rc; i++)
+            rc = mig_reconcile_folder(m, i, err);
+        m->current_folder = NULL;
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 static int transient(int rc)
 {
     return rc == MB_ECONN || rc == MB_EPROTO;
@@ -496,6 +526,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             }
             mig_progress(&m, 0);
         }
+        if (!rc && !mig_should_stop(&m))
+            rc = settle_all(&m, &err);
         if (rc == MB_ECONN)
             delay_ms = suggested_backoff_ms(err.msg, delay_ms);
         mig_disconnect(&m);

@@ -583,7 +583,7 @@ static void test_job_lifecycle(void)
 
     /* Retry: needs a password again; resets the run, keeps the message map. */
     struct db_msg m = {7, 100, 0, NULL};
-    struct db_msgmap_window w = {"INBOX", 1, 10};
+    struct db_msgmap_window w = {"INBOX", 1, 10, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, b, "INBOX", 5, &m, 1, &w, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_copied(db, b, "INBOX", 5, 7, 10, NULL, &err), 0);
     T_ASSERT_INT(db_job_retry(db, b, NULL, 0, &err), MB_ECONFIG);
@@ -797,11 +797,11 @@ static void test_msgmap(void)
         msgs[i].internaldate = 1700000000 + i;
         msgs[i].message_id = i == 2 ? NULL : "<id@example>";
     }
-    struct db_msgmap_window w1 = {"INBOX", 777, 50};
+    struct db_msgmap_window w1 = {"INBOX", 777, 50, 0};
     /* Window 1: uids 10-12; window 2 (after another UIDNEXT read): 13-15. */
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1234, msgs, 3, &w1, &err), 0);
     T_ASSERT_INT(scalar(db, "PRAGMA synchronous"), 1); /* back to NORMAL after the FULL commit */
-    struct db_msgmap_window w2 = {"INBOX", 777, 53};
+    struct db_msgmap_window w2 = {"INBOX", 777, 53, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1234, msgs + 3, 3, &w2, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1234, msgs, 0, &w2, &err), 0);
 
@@ -835,7 +835,7 @@ static void test_msgmap(void)
     T_ASSERT(nk == 0 && known == NULL);
 
     /* Re-arming a copied UID fails atomically: uid 13 must not move to the new window. */
-    struct db_msgmap_window w3 = {"INBOX", 777, 60};
+    struct db_msgmap_window w3 = {"INBOX", 777, 60, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1234, msgs, 4, &w3, &err), MB_ECONFIG);
     T_ASSERT_STR(err.msg, "uid 10 of this folder is already copied");
     T_ASSERT_INT(scalar(db, "PRAGMA synchronous"), 1);
@@ -908,7 +908,7 @@ static void test_msgmap(void)
     T_ASSERT_INT(n, 6);
 
     /* Folders, forget one message, forget a folder. */
-    struct db_msgmap_window ws = {"Sent", 9, 1};
+    struct db_msgmap_window ws = {"Sent", 9, 1, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "Sent Items", 5, msgs, 2, &ws, &err), 0);
     char **folders = NULL;
     size_t nf = 0;
@@ -1091,7 +1091,7 @@ static void test_cascades(void)
     int64_t batch, ids[2];
     T_ASSERT_INT(db_job_insert_many(db, acct, "f.csv", rows, 2, &batch, ids, &err), 0);
     struct db_msg m[3] = {{1, 10, 0, NULL}, {2, 20, 0, NULL}, {3, 30, 0, NULL}};
-    struct db_msgmap_window w = {"INBOX", 1, 1};
+    struct db_msgmap_window w = {"INBOX", 1, 1, 0};
     for (int i = 0; i < 2; i++) {
         T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[i], "INBOX", 1, m, 3, &w, &err), 0);
         T_ASSERT_INT(db_log_add(db, ids[i], DB_LOG_INFO, "line"), 0);
@@ -1229,9 +1229,76 @@ static void test_concurrent_claim(void)
     T_END();
 }
 
+struct copies_seen {
+    int n, verify;
+    uint32_t floor;
+};
+
+static int copies_cb(void *ctx, const struct db_msgmap_row *r)
+{
+    struct copies_seen *c = ctx;
+    c->n++;
+    c->verify += r->verify;
+    if (r->verify && (!c->floor || r->first_uidnext < c->floor))
+        c->floor = r->first_uidnext;
+    return 0;
+}
+
+static void test_msgmap_unsettled(void)
+{
+    T_BEGIN("msgmap: a row re-armed while in flight is unsettled until a late reconciliation");
+    struct db *db = open_fresh("settle.db");
+    struct mb_err err;
+    int64_t job = insert_job(db, 1);
+    struct db_msg msgs[3] = { { 1, 10, 0, NULL }, { 2, 20, 0, NULL }, { 3, 30, 0, NULL } };
+    unsigned char h[32];
+    memset(h, 0x5a, sizeof(h));
+    struct db_msgmap_window w1 = { "INBOX", 7, 100, 1000 };
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs, 3, &w1, &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM msgmap WHERE verify = 1"), 0);
+    T_ASSERT_INT(scalar(db, "SELECT min(first_uidnext) FROM msgmap"), 100);
+    /* uid 1 answered; uids 2 and 3 lost with the connection; uid 3 then refused. */
+    T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1, 1, 100, h, &err), 0);
+    struct db_msgmap_window w2 = { "INBOX", 7, 103, 2000 };
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 1, 2, &w2, &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT verify FROM msgmap WHERE uid = 2"), 1);
+    T_ASSERT_INT(scalar(db, "SELECT settle_at FROM msgmap WHERE uid = 2"), 2000);
+    T_ASSERT_INT(scalar(db, "SELECT first_uidnext FROM msgmap WHERE uid = 2"), 100);
+    T_ASSERT_INT(scalar(db, "SELECT dest_uidnext FROM msgmap WHERE uid = 2"), 103);
+    T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1, 2, 104, h, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1, &msgs[2], "INBOX", "quota", &err),
+                 0);
+    int64_t n = 0, at = 0;
+    T_ASSERT_INT(db_msgmap_unsettled(db, job, &n, &at, &err), 0);
+    T_ASSERT(n == 2 && at == 2000);
+    struct copies_seen cs = { 0, 0, 0 };
+    T_ASSERT_INT(db_msgmap_copies(db, job, "INBOX", 7, copies_cb, &cs, &err), 0);
+    T_ASSERT(cs.n == 2 && cs.verify == 1 && cs.floor == 100);
+    /* A reconciliation that began before the settle time settles nothing. */
+    T_ASSERT_INT(db_msgmap_settle(db, job, "INBOX", 7, 1999, &n, &err), 0);
+    T_ASSERT_INT(n, 0);
+    T_ASSERT_INT(db_msgmap_settle(db, job, "INBOX", 7, 2000, &n, &err), 0);
+    T_ASSERT_INT(n, 2);
+    T_ASSERT_INT(db_msgmap_unsettled(db, job, &n, &at, &err), 0);
+    T_ASSERT_INT(n, 0);
+    memset(&cs, 0, sizeof(cs));
+    T_ASSERT_INT(db_msgmap_copies(db, job, "INBOX", 7, copies_cb, &cs, &err), 0);
+    T_ASSERT_INT(cs.n, 0); /* nothing unsettled: nothing to reconcile */
+    /* Re-armed into a recreated destination folder: not unsettled (the old one is gone). */
+    struct db_msgmap_window w3 = { "INBOX", 7, 110, 3000 };
+    struct db_msgmap_window w4 = { "INBOX", 8, 1, 4000 };
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 2, 1, &w3, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 2, 1, &w4, &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT verify FROM msgmap WHERE uid = 3"), 0);
+    T_ASSERT_INT(scalar(db, "SELECT first_uidnext FROM msgmap WHERE uid = 3"), 1);
+    db_close(&db);
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {
+        test_msgmap_unsettled,
         test_open_migrate, test_concurrent_open, test_transactions, test_job_insert_get,
         test_job_insert_many, test_job_list, test_job_lifecycle, test_requeue_running, test_log,
         test_msgmap, test_users, test_sessions, test_cascades, test_concurrent_claim, NULL,

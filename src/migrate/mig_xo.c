@@ -1,0 +1,170 @@
+/* mig_xo: exactly-once rules as pure functions (see mig_xo.h). */
+#include "mig_xo.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/xalloc.h"
+
+size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_dest *cands,
+                    size_t nc)
+{
+    size_t matched = 0;
+    unsigned char *used = xcalloc(nc ? nc : 1, 1);
+    for (size_t i = 0; i < n; i++) {
+        struct mig_xo_inflight *x = &rows[i];
+        x->matched_uid = 0;
+        if (!x->usable || !x->has_hash)
+            continue;
+        for (size_t c = 0; c < nc; c++) {
+            const struct mig_xo_dest *d = &cands[c];
+            if (used[c] || !d->has_hash || d->uid < x->window_uidnext
+                || (x->has_size && d->has_size && d->size != x->size)
+                || memcmp(d->hash, x->hash, MIG_XO_HASH_LEN) != 0)
+                continue;
+            used[c] = 1;
+            x->matched_uid = d->uid;
+            matched++;
+            break;
+        }
+    }
+    free(used);
+    return matched;
+}
+
+uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n)
+{
+    uint32_t floor = 0;
+    for (size_t i = 0; i < n; i++)
+        if (rows[i].verify && rows[i].first_uidnext && (!floor || rows[i].first_uidnext < floor))
+            floor = rows[i].first_uidnext;
+    return floor;
+}
+
+/* A destination message at or above the floor, with the content it is known to have. */
+struct entry {
+    const unsigned char *hash;
+    uint32_t uid;
+    int recorded;
+};
+
+static int cmp_entry(const void *a, const void *b)
+{
+    const struct entry *x = a, *y = b;
+    int c = memcmp(x->hash, y->hash, MIG_XO_HASH_LEN);
+    if (c)
+        return c;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+static int cmp_u32(const void *a, const void *b)
+{
+    uint32_t x = *(const uint32_t *)a, y = *(const uint32_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+/* Rows ordered by dest_uid, to find the row recording a destination UID. */
+static int cmp_row_uid(const void *a, const void *b)
+{
+    uint32_t x = (*(const struct mig_xo_copy *const *)a)->dest_uid;
+    uint32_t y = (*(const struct mig_xo_copy *const *)b)->dest_uid;
+    return x < y ? -1 : x > y;
+}
+
+static int cmp_row_hash(const void *a, const void *b)
+{
+    return memcmp((*(const struct mig_xo_copy *const *)a)->hash,
+                  (*(const struct mig_xo_copy *const *)b)->hash, MIG_XO_HASH_LEN);
+}
+
+static const struct mig_xo_copy *row_of_uid(const struct mig_xo_copy **by_uid, size_t n,
+                                            uint32_t uid)
+{
+    size_t lo = 0, hi = n;
+    while (lo < hi) {
+        size_t mid = lo + (hi - lo) / 2;
+        if (by_uid[mid]->dest_uid < uid)
+            lo = mid + 1;
+        else
+            hi = mid;
+    }
+    return lo < n && by_uid[lo]->dest_uid == uid ? by_uid[lo] : NULL;
+}
+
+size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const struct mig_xo_dest *dest,
+                        size_t ndest, uint32_t *del)
+{
+    uint32_t floor = mig_xo_floor(rows, nrows);
+    if (!floor)
+        return 0;
+    const struct mig_xo_copy **by_uid = xcalloc(nrows ? nrows : 1, sizeof(*by_uid));
+    const struct mig_xo_copy **by_hash = xcalloc(nrows ? nrows : 1, sizeof(*by_hash));
+    size_t nuid = 0;
+    for (size_t i = 0; i < nrows; i++) {
+        by_hash[i] = &rows[i];
+        if (rows[i].dest_uid)
+            by_uid[nuid++] = &rows[i];
+    }
+    qsort(by_uid, nuid, sizeof(*by_uid), cmp_row_uid);
+    qsort(by_hash, nrows, sizeof(*by_hash), cmp_row_hash);
+
+    struct entry *e = xcalloc(ndest ? ndest : 1, sizeof(*e));
+    size_t ne = 0;
+    for (size_t i = 0; i < ndest; i++) {
+        const struct mig_xo_dest *d = &dest[i];
+        if (d->uid < floor)
+            continue;
+        const struct mig_xo_copy *r = row_of_uid(by_uid, nuid, d->uid);
+        if (r)
+            e[ne++] = (struct entry){ r->hash, d->uid, 1 };
+        else if (d->has_hash)
+            e[ne++] = (struct entry){ d->hash, d->uid, 0 };
+    }
+    qsort(e, ne, sizeof(*e), cmp_entry);
+
+    size_t ndel = 0;
+    for (size_t a = 0; a < nrows;) {
+        /* The group of rows sharing by_hash[a]'s content. */
+        size_t b = a + 1;
+        while (b < nrows && cmp_row_hash(&by_hash[b], &by_hash[a]) == 0)
+            b++;
+        int unsettled = 0;
+        size_t need = 0;
+        for (size_t i = a; i < b; i++) {
+            unsettled |= by_hash[i]->verify;
+            if (!(by_hash[i]->dest_uid && by_hash[i]->dest_uid < floor))
+                need++;
+        }
+        const unsigned char *h = by_hash[a]->hash;
+        a = b;
+        if (!unsettled)
+            continue;
+        /* Destination copies of this content: e[lo..hi). */
+        struct entry key = { h, 0, 0 };
+        size_t lo = 0, hi = ne;
+        while (lo < hi) {
+            size_t mid = lo + (hi - lo) / 2;
+            if (cmp_entry(&e[mid], &key) < 0)
+                lo = mid + 1;
+            else
+                hi = mid;
+        }
+        hi = lo;
+        while (hi < ne && memcmp(e[hi].hash, h, MIG_XO_HASH_LEN) == 0)
+            hi++;
+        size_t have = hi - lo;
+        size_t extra = have > need ? have - need : 0;
+        /* Highest UIDs first, never one a row records. */
+        for (size_t k = hi; k > lo && extra > 0; k--) {
+            if (e[k - 1].recorded)
+                continue;
+            del[ndel++] = e[k - 1].uid;
+            extra--;
+        }
+    }
+    qsort(del, ndel, sizeof(*del), cmp_u32);
+    free(e);
+    free(by_uid);
+    free(by_hash);
+    return ndel;
+}

@@ -1,0 +1,80 @@
+/* mig_xo: the exactly-once rules as pure functions over plain data — no I/O, no database —
+ * so that unit tests reach them without a server (tests/unit/test_mig_xo.c). The engine
+ * (mig_dedupe.c) gathers the data over IMAP and from the message map, calls these, and
+ * carries out the verdicts. The argument that the whole is exactly-once is in
+ * docs/ARCHITECTURE.md ("Exactly once, at any restart timing").
+ *
+ * Vocabulary. A "row" is a source message's entry in the message map (db_msgmap.h). A
+ * "window" is a group of messages sent together; its dest_uidnext is the destination folder's
+ * UIDNEXT read before its first APPEND: whatever the window stored has a UID >= that. A row is
+ * "unsettled" (verify) when an APPEND of it was sent on a connection that died before its
+ * answer and it was sent again: the first copy may still land after the second one. */
+#ifndef MB_MIG_XO_H
+#define MB_MIG_XO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define MIG_XO_HASH_LEN 32
+
+/* A message of the destination folder, as read back. */
+struct mig_xo_dest {
+    uint32_t uid;
+    int has_hash;                       /* 0: content not read (never matched, never removed) */
+    unsigned char hash[MIG_XO_HASH_LEN];
+    int has_size;
+    uint64_t size;                      /* size as stored by the destination */
+};
+
+/* ---- recovery of in-flight windows (db_msgmap.h step 2) ---- */
+
+struct mig_xo_inflight {
+    uint32_t uid;                       /* source UID */
+    uint32_t window_uidnext;            /* the window's dest_uidnext */
+    int usable;                         /* window into this very destination folder instance */
+    int has_hash;                       /* content hash known (recorded, or read again) */
+    unsigned char hash[MIG_XO_HASH_LEN];
+    int has_size;
+    uint64_t size;                      /* real size (literal), when known */
+    uint32_t matched_uid;               /* out: the destination copy found, 0 = none */
+};
+
+/* Match in-flight rows (in window order) to destination messages (ascending UID) that no
+ * copied row owns: same content hash (and same real size when both are known), UID at or
+ * above the row's window. Each destination message matches at most one row; rows take the
+ * lowest such UID (the APPENDs of one connection are stored in order). Returns the number of
+ * rows matched; sets matched_uid. */
+size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_dest *cands,
+                    size_t nc);
+
+/* ---- reconciliation after an ambiguous send ---- */
+
+/* A copied row of the destination folder instance being reconciled. */
+struct mig_xo_copy {
+    uint32_t dest_uid;                  /* APPENDUID or matched UID; 0 = unknown (no UIDPLUS) */
+    uint32_t first_uidnext;             /* lowest dest_uidnext of the windows that sent it */
+    int verify;                         /* unsettled: an earlier send may still land */
+    unsigned char hash[MIG_XO_HASH_LEN];
+};
+
+/* The lowest UID an unsettled row's copies can have (0 when no row is unsettled). */
+uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n);
+
+/* Decide which destination messages are extra copies that migrabox itself appended.
+ *
+ * rows: every copied row with a content hash of this destination folder instance;
+ * dest: every destination message with UID >= floor (floor = mig_xo_floor(rows)), in any
+ * order; a message recorded by a row (its dest_uid) needs no hash: the row's is used.
+ *
+ * For each content C of an unsettled row: need(C) = rows of content C whose copy may lie at or
+ * above the floor (every row with C except those whose recorded dest_uid is below it); have(C)
+ * = destination messages at or above the floor with content C. When have > need, have - need
+ * copies are extra: the ones recorded by no row are removed, highest UID first. A message
+ * recorded by a row is never removed, nor one whose content is unknown, nor one of a content
+ * no unsettled row has (the user's own mail), and a content always keeps `need` copies.
+ *
+ * Writes the UIDs to remove to del (room for ndest), ascending, and returns their number. */
+size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const struct mig_xo_dest *dest,
+                        size_t ndest, uint32_t *del);
+
+#endif

@@ -1,0 +1,228 @@
+/* The exactly-once core (src/migrate/mig_xo.c) with no server: recovery matching and the
+ * reconciliation of copies a dead connection stored after the message was sent again. */
+#define T_IMPLEMENTATION
+#include "t.h"
+
+#include "migrate/mig_xo.h"
+
+#define N(a) (sizeof(a) / sizeof((a)[0]))
+
+/* Content number k as a hash (distinct contents, distinct hashes). */
+static void hash_of(unsigned char h[MIG_XO_HASH_LEN], int k)
+{
+    memset(h, 0, MIG_XO_HASH_LEN);
+    h[0] = (unsigned char)k;
+    h[31] = (unsigned char)(k * 7 + 1);
+}
+
+static struct mig_xo_dest dmsg(uint32_t uid, int k)
+{
+    struct mig_xo_dest d = { .uid = uid, .has_hash = k > 0 };
+    if (k > 0)
+        hash_of(d.hash, k);
+    return d;
+}
+
+static struct mig_xo_copy crow(uint32_t dest_uid, uint32_t first, int verify, int k)
+{
+    struct mig_xo_copy r = { .dest_uid = dest_uid, .first_uidnext = first, .verify = verify };
+    hash_of(r.hash, k);
+    return r;
+}
+
+static int contains(const uint32_t *v, size_t n, uint32_t uid)
+{
+    for (size_t i = 0; i < n; i++)
+        if (v[i] == uid)
+            return 1;
+    return 0;
+}
+
+static void test_match_basic(void)
+{
+    T_BEGIN("recovery: in-flight rows matched by content at or above their window, once each");
+    struct mig_xo_inflight rows[3] = {
+        { .uid = 10, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
+        { .uid = 11, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
+        { .uid = 12, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
+    };
+    hash_of(rows[0].hash, 1);
+    hash_of(rows[1].hash, 1); /* the same content twice in the source */
+    hash_of(rows[2].hash, 3);
+    struct mig_xo_dest c[] = { dmsg(49, 1), dmsg(50, 1), dmsg(52, 2) };
+    size_t m = mig_xo_match(rows, 3, c, N(c));
+    T_ASSERT_INT(m, 1);
+    T_ASSERT_INT(rows[0].matched_uid, 50); /* 49 is below the window: an older message */
+    T_ASSERT_INT(rows[1].matched_uid, 0);  /* 50 is taken: never matched twice */
+    T_ASSERT_INT(rows[2].matched_uid, 0);
+    T_END();
+}
+
+static void test_match_size_and_unusable(void)
+{
+    T_BEGIN("recovery: a different real size or an unusable window never matches");
+    struct mig_xo_inflight rows[2] = {
+        { .uid = 1, .window_uidnext = 1, .usable = 1, .has_hash = 1, .has_size = 1, .size = 10 },
+        { .uid = 2, .window_uidnext = 1, .usable = 0, .has_hash = 1 },
+    };
+    hash_of(rows[0].hash, 1);
+    hash_of(rows[1].hash, 2);
+    struct mig_xo_dest c[] = { dmsg(5, 1), dmsg(6, 2) };
+    c[0].has_size = 1;
+    c[0].size = 11;
+    T_ASSERT_INT(mig_xo_match(rows, 2, c, N(c)), 0);
+    c[0].size = 10;
+    T_ASSERT_INT(mig_xo_match(rows, 2, c, N(c)), 1);
+    T_ASSERT_INT(rows[0].matched_uid, 5);
+    T_END();
+}
+
+static void test_reconcile_late_copy(void)
+{
+    T_BEGIN("reconcile: the late copy of a re-sent message is removed, the recorded one kept");
+    /* Window at UIDNEXT 100 sent contents 1..3, the connection died; the run sent them again
+     * (UIDs 100..102, recorded); the first batch then landed as 103..105. */
+    struct mig_xo_copy rows[] = { crow(100, 100, 1, 1), crow(101, 100, 1, 2),
+                                  crow(102, 100, 1, 3), crow(40, 40, 0, 9) };
+    struct mig_xo_dest d[] = { dmsg(100, 0), dmsg(101, 0), dmsg(102, 0),
+                               dmsg(103, 1), dmsg(104, 2), dmsg(105, 3), dmsg(106, 7) };
+    uint32_t del[N(d)];
+    T_ASSERT_INT(mig_xo_floor(rows, N(rows)), 100);
+    size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
+    T_ASSERT_INT(n, 3);
+    T_ASSERT_INT(del[0], 103);
+    T_ASSERT_INT(del[1], 104);
+    T_ASSERT_INT(del[2], 105);
+    T_END();
+}
+
+static void test_reconcile_nothing_landed(void)
+{
+    T_BEGIN("reconcile: nothing removed when the first send never landed");
+    struct mig_xo_copy rows[] = { crow(100, 90, 1, 1), crow(101, 90, 1, 2) };
+    struct mig_xo_dest d[] = { dmsg(90, 5), dmsg(100, 0), dmsg(101, 0) };
+    uint32_t del[N(d)];
+    T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
+    T_END();
+}
+
+static void test_reconcile_source_duplicates(void)
+{
+    T_BEGIN("reconcile: byte-identical source messages keep one copy each");
+    /* Two source messages with the same content, both re-sent (200, 201), both landed late
+     * too (202, 203): two copies must stay. */
+    struct mig_xo_copy rows[] = { crow(200, 150, 1, 4), crow(201, 150, 1, 4) };
+    struct mig_xo_dest d[] = { dmsg(200, 0), dmsg(201, 0), dmsg(202, 4), dmsg(203, 4) };
+    uint32_t del[N(d)];
+    size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
+    T_ASSERT_INT(n, 2);
+    T_ASSERT(contains(del, n, 202) && contains(del, n, 203));
+    /* Only one of them landed late: one extra. */
+    struct mig_xo_dest d2[] = { dmsg(200, 0), dmsg(201, 0), dmsg(202, 4) };
+    T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d2, N(d2), del), 1);
+    T_ASSERT_INT(del[0], 202);
+    T_END();
+}
+
+static void test_reconcile_without_uidplus(void)
+{
+    T_BEGIN("reconcile: without UIDPLUS (no recorded UID) one copy per row stays");
+    struct mig_xo_copy rows[] = { crow(0, 10, 1, 1), crow(0, 10, 1, 2), crow(0, 10, 0, 3) };
+    /* Re-sent copies 10..12 and late copies 13, 14 of contents 1 and 2; 15 is user mail. */
+    struct mig_xo_dest d[] = { dmsg(10, 1), dmsg(11, 2), dmsg(12, 3),
+                               dmsg(13, 1), dmsg(14, 2), dmsg(15, 8) };
+    uint32_t del[N(d)];
+    size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
+    T_ASSERT_INT(n, 2);
+    T_ASSERT_INT(del[0], 13);
+    T_ASSERT_INT(del[1], 14);
+    T_END();
+}
+
+static void test_reconcile_never_below_floor_or_unknown(void)
+{
+    T_BEGIN("reconcile: messages below the floor, of unknown content, or of settled content "
+            "stay");
+    /* Content 1's row is settled (verify 0); content 2's is unsettled. */
+    struct mig_xo_copy rows[] = { crow(5, 5, 0, 1), crow(30, 20, 1, 2) };
+    struct mig_xo_dest d[] = { dmsg(6, 1),  dmsg(7, 2), /* below the floor (20) */
+                               dmsg(21, 1), dmsg(30, 0), dmsg(31, 0) /* unknown content */ };
+    uint32_t del[N(d)];
+    T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
+    T_END();
+}
+
+static void test_reconcile_recorded_below_floor(void)
+{
+    T_BEGIN("reconcile: a row whose copy is below the floor does not count at or above it");
+    /* Content 3 was copied long ago at UID 4 (row 1) and, as another source message, sent in
+     * the ambiguous window: re-sent copy 51 recorded, late copy 52. */
+    struct mig_xo_copy rows[] = { crow(4, 4, 0, 3), crow(51, 50, 1, 3) };
+    struct mig_xo_dest d[] = { dmsg(51, 0), dmsg(52, 3) };
+    uint32_t del[N(d)];
+    size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
+    T_ASSERT_INT(n, 1);
+    T_ASSERT_INT(del[0], 52);
+    T_END();
+}
+
+static void test_reconcile_only_late_copy(void)
+{
+    T_BEGIN("reconcile: when the re-send was refused, the late copy is the only one and stays");
+    /* The row was re-sent and recorded copied without a UID (e.g. matched later): the one
+     * copy present is all the row needs. */
+    struct mig_xo_copy rows[] = { crow(0, 70, 1, 6) };
+    struct mig_xo_dest d[] = { dmsg(75, 6) };
+    uint32_t del[N(d)];
+    T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
+    T_END();
+}
+
+static void test_reconcile_exhaustive_small(void)
+{
+    T_BEGIN("reconcile: for every arrangement of up to 3 late copies, exactly one copy per row "
+            "stays and no recorded copy goes");
+    /* Rows r0..r2 (contents 1, 1, 2), re-sent at 100..102 (recorded); a subset of late copies
+     * (content 1, 1, 2) landed at 103.. in any order. */
+    struct mig_xo_copy rows[] = { crow(100, 90, 1, 1), crow(101, 90, 1, 1), crow(102, 90, 1, 2) };
+    const int late_content[3] = { 1, 1, 2 };
+    int ok = 1;
+    for (int mask = 0; mask < 8; mask++) {
+        struct mig_xo_dest d[6];
+        size_t nd = 0;
+        d[nd++] = dmsg(100, 0);
+        d[nd++] = dmsg(101, 0);
+        d[nd++] = dmsg(102, 0);
+        uint32_t next = 103;
+        for (int k = 0; k < 3; k++)
+            if (mask & (1 << k))
+                d[nd++] = dmsg(next++, late_content[k]);
+        uint32_t del[6];
+        size_t n = mig_xo_reconcile(rows, N(rows), d, nd, del);
+        if (n != nd - 3)
+            ok = 0;
+        for (size_t i = 0; i < n; i++)
+            if (del[i] < 103)
+                ok = 0;
+    }
+    T_ASSERT(ok);
+    T_END();
+}
+
+int main(void)
+{
+    static void (*const fns[])(void) = {
+        test_match_basic,
+        test_match_size_and_unusable,
+        test_reconcile_late_copy,
+        test_reconcile_nothing_landed,
+        test_reconcile_source_duplicates,
+        test_reconcile_without_uidplus,
+        test_reconcile_never_below_floor_or_unknown,
+        test_reconcile_recorded_below_floor,
+        test_reconcile_only_late_copy,
+        test_reconcile_exhaustive_small,
+        NULL,
+    };
+    return t_run(fns);
+}
