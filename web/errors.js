@@ -44,6 +44,7 @@ export const ENGINE_FORMS = [
     ['err.engine.folderEncode', /^folder name cannot be encoded: (?<folder>.*)$/s],
     ['err.engine.folderTooLong', /^folder name too long: (?<folder>.*)$/s],
     ['err.engine.notDelivered', /^the source server did not deliver the message: (?<why>.*)$/s],
+    ['err.engine.leftOut', /^the source server does not send this message \(its answer to UID FETCH left it out (?<n>\S+) times\)$/],
     ['err.engine.destRefusedMsg', /^refused by the destination$/],
     // src/imap/imap_fetch.c, imap_append.c (reasons of refused messages)
     ['err.engine.noBody', /^the server returned no body \(NIL\)$/],

@@ -488,8 +488,7 @@ int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct
 {
     return claim_one(db,
                      "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
-                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
-                     "attempts = attempts + 1 "
+                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
                      "WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?2 "
                      "            ORDER BY id LIMIT 1) AND state = 'pending' "
                      "RETURNING " JOB_COLS ", report",
@@ -502,7 +501,7 @@ int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_bef
     return claim_one(db,
                      "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
-                     "cancel_requested = 0, attempts = attempts + 1 "
+                     "cancel_requested = 0 "
                      "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
                      "RETURNING " JOB_COLS ", report",
                      worker, id, stale_before, "take job", job_r, err);
@@ -706,14 +705,34 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     return rc;
 }
 
+static int defer(struct db *db, int64_t id, int64_t not_before, const char *error, int attempt,
+                 struct mb_err *err);
+
 int db_job_defer(struct db *db, int64_t id, int64_t not_before, const char *error,
+                 struct mb_err *err)
+{
+    return defer(db, id, not_before, error, 0, err);
+}
+
+int db_job_retry_later(struct db *db, int64_t id, int64_t not_before, const char *error,
+                       struct mb_err *err)
+{
+    return defer(db, id, not_before, error, 1, err);
+}
+
+static int defer(struct db *db, int64_t id, int64_t not_before, const char *error, int attempt,
                  struct mb_err *err)
 {
     int changes = 0;
     int rc = check_text("error", error, 0, err);
     if (rc == 0)
         rc = run_update(db,
-                        "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                        attempt
+                            ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                              "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                              "attempts = attempts + 1, "
+                              "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
+                            : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
                         "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
                         "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
                         id, error, not_before, &changes, err);

@@ -177,11 +177,15 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
 int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
                   const char *report, struct mb_err *err);
 
-/* Worker: a transient error (connection lost, throttled) on a running job: back to pending,
- * not claimed before not_before, error kept as the reason shown meanwhile. The password is
- * kept. MB_ENOTFOUND if not running. */
+/* Worker: a running job goes back to pending, not claimed before not_before, error kept as
+ * the reason shown meanwhile (NULL: none). The password is kept. MB_ENOTFOUND if not running.
+ * db_job_defer does not count an attempt (the per-host cap deferred it, the service stopped,
+ * the source asked for a pause); db_job_retry_later does (the run failed and is retried).
+ * `attempts` counts failed runs, nothing else: claiming a job does not change it. */
 int db_job_defer(struct db *db, int64_t id, int64_t not_before, const char *error,
                  struct mb_err *err);
+int db_job_retry_later(struct db *db, int64_t id, int64_t not_before, const char *error,
+                       struct mb_err *err);
 
 /* User: cancel. A pending job becomes failed (DB_JOB_ERROR_CANCELLED) at once; a running job
  * gets cancel_requested = 1 (the worker stops and finishes it failed); a finished job is left

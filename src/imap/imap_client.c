@@ -8,6 +8,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include <mbedtls/base64.h>
@@ -63,12 +64,26 @@ void imap_client_trace(struct imap_client *c, char dir, const char *line)
         c->trace(c->trace_ctx, dir, line);
 }
 
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+void imap_client_set_cancel(struct imap_client *c, imap_stop_cb *stop, void *ctx)
+{
+    c->stop = stop;
+    c->stop_ctx = ctx;
+}
+
 int imap_client_write(struct imap_client *c, const void *p, size_t n, struct mb_err *err)
 {
     struct mb_err e;
     int rc = imap_client_check(c, err);
     if (rc < 0)
         return rc;
+    c->useful_ms = mono_ms();
     rc = net_conn_write(c->conn, p, n, &e);
     if (rc < 0)
         return imap_client_fail(c, MB_ECONN, err, "%s", e.msg);
@@ -132,6 +147,7 @@ static int lit_begin(void *ctx, struct imap_parser *p, uint64_t size)
 
 static int lit_chunk(void *ctx, const char *d, size_t n)
 {
+    ((struct imap_client *)ctx)->useful_ms = mono_ms();
     struct imap_client *c = ctx;
     if (c->lit_mode == IMAP_LIT_HOOK)
         return c->lit_hooks->chunk(c, d, n);
@@ -157,8 +173,30 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
     int rc = imap_client_check(c, err);
     if (rc < 0)
         return rc;
+    int limit = net_conn_timeout(c->conn);
+    if (limit <= 0)
+        limit = 120000;
+    if (!c->useful_ms)
+        c->useful_ms = mono_ms();
     for (;;) {
         if (c->rpos == c->rlen) {
+            /* Wait in slices: cancellation within half a second, and an overall deadline
+             * that only useful answers push back — a server sending status lines forever
+             * ("* OK still here") does not hold the connection past the I/O timeout. */
+            for (;;) {
+                if (c->stop && c->stop(c->stop_ctx))
+                    return imap_client_fail(c, MB_ECANCELED, err, "cancelled");
+                int64_t left = c->useful_ms + limit - mono_ms();
+                if (left <= 0) {
+                    net_conn_read_timed_out(c->conn, limit, &e);
+                    return imap_client_fail(c, MB_ECONN, err, "%s", e.msg);
+                }
+                int w = net_conn_wait_readable(c->conn, left < 500 ? (int)left : 500, &e);
+                if (w < 0)
+                    return imap_client_fail(c, w, err, "%s", e.msg);
+                if (w > 0)
+                    break;
+            }
             ssize_t n = net_conn_read(c->conn, c->rbuf, sizeof(c->rbuf), &e);
             if (n < 0)
                 return imap_client_fail(c, (int)n, err, "%s", e.msg);
@@ -178,6 +216,11 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
         c->rpos += used;
         if (rc == IMAP_PARSE_COMPLETE) {
             const struct imap_response *r = imap_parser_response(c->parser);
+            /* Useful: anything but an untagged OK/NO/BAD without a response code. */
+            if (!(r->type == IMAP_RESP_UNTAGGED && r->ncode == 0
+                  && (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO
+                      || r->status == IMAP_STATUS_BAD)))
+                c->useful_ms = mono_ms();
             if (c->trace) {
                 char line[512];
                 imap_resp_format(r, line, sizeof(line));
@@ -582,6 +625,7 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     /* The greeting is part of connecting: a server that accepts TCP but says nothing (often a
      * TLS port reached without TLS) fails within the connect timeout, not the I/O one. */
     net_conn_set_timeout(c->conn, c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 30000);
+    c->useful_ms = mono_ms();
     rc = imap_client_read_resp(c, &r, err);
     net_conn_set_timeout(c->conn, c->io_timeout_ms);
     if (rc < 0) {

@@ -38,6 +38,7 @@
 #define MB_IMAP_CLIENT_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "base/mb_err.h"
@@ -210,6 +211,12 @@ int imap_client_subscribe(struct imap_client *cli, const char *mailbox, struct m
 int imap_client_noop(struct imap_client *cli, struct mb_err *err);
 /* LOGOUT and wait for the BYE/OK; the connection is then closed (free the client). */
 int imap_client_logout(struct imap_client *cli, struct mb_err *err);
+
+/* Cancellation: while waiting for the server, stop(ctx) is called about twice a second; when it
+ * returns non-zero the wait ends with MB_ECANCELED (the connection is then unusable). NULL =
+ * none. */
+typedef int imap_stop_cb(void *ctx);
+void imap_client_set_cancel(struct imap_client *cli, imap_stop_cb *stop, void *ctx);
 
 /* Send a raw command line (tag and CRLF added) and wait for its answer; untagged responses
  * go to cb when not NULL. For tests and one-off commands; arguments must be valid IMAP. */

@@ -4,6 +4,7 @@
 #define MB_IMAP_INTERNAL_H
 
 #include <stddef.h>
+#include <stdatomic.h>
 #include <stdint.h>
 
 #include "base/buf.h"
@@ -95,6 +96,9 @@ struct imap_client {
     enum imap_lit_mode lit_mode;
     const struct imap_lit_hooks *lit_hooks;
     void *hook_ctx;
+    int64_t useful_ms;        /* monotonic ms of the last useful byte (or of a command sent) */
+    imap_stop_cb *stop;       /* imap_client_set_cancel */
+    void *stop_ctx;
     int abort_code;           /* set by a hook that aborts the parse */
     struct mb_err abort_err;
 

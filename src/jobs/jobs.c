@@ -172,7 +172,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
                                .cancel = &w->cancel };
     atomic_fetch_add(&pool->running, 1);
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,
-             (long long)job->attempts, job->source_login, job->dest_login);
+             (long long)job->attempts + 1, job->source_login, job->dest_login);
     int r = mig_run(cfg, db, job->id, &req, &hooks, &res, &err);
     atomic_fetch_sub(&pool->running, 1);
     secret_fini(&password);
@@ -189,13 +189,13 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         snprintf(res.error, sizeof(res.error), "internal error: %.200s", err.msg);
     }
     if (res.state == DB_JOB_FAILED && res.transient && !rc.user_cancel
-        && job->attempts < cfg->sources.max_attempts) {
+        && job->attempts + 1 < cfg->sources.max_attempts) {
         int64_t delay = cfg->sources.retry_delay;
-        for (int64_t i = 1; i < job->attempts && delay < 3600; i++)
+        for (int64_t i = 0; i < job->attempts && delay < 3600; i++)
             delay *= 2;
         db_log_add(db, job->id, DB_LOG_WARN, "attempt %lld failed (%s); next attempt in %lld s",
-                   (long long)job->attempts, res.error, (long long)delay);
-        if (db_job_defer(db, job->id, now_s() + delay, res.error, &err) != 0)
+                   (long long)job->attempts + 1, res.error, (long long)delay);
+        if (db_job_retry_later(db, job->id, now_s() + delay, res.error, &err) != 0)
             log_error("job %lld: cannot defer: %s", (long long)job->id, err.msg);
         goto out;
     }

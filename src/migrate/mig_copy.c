@@ -352,46 +352,132 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     return rc;
 }
 
-/* MULTIAPPEND is all or nothing: one message the destination refuses fails every message of
- * its command. Send the refused messages of the window again one by one, so that only the
- * really refused ones stay refused, each with its own reason. */
-static int retry_refused_alone(struct folder_run *fr, struct msg *win, size_t n, struct mb_err *err)
+/* Copy again the messages of win[0..n) in state `which`, as a window of their own (sorted,
+ * contiguous, as copy_window needs), and hand the outcome back to win. */
+static int copy_again(struct folder_run *fr, struct msg *win, size_t n, enum msg_state which,
+                      size_t k, struct mb_err *err)
 {
-    struct mig_ctx *m = fr->m;
-    size_t k = 0;
-    for (size_t i = 0; i < n; i++)
-        if (win[i].state == MSG_FAILED)
-            k++;
-    if (k == 0)
-        return 0;
     struct msg *again = xcalloc(k, sizeof(*again));
     size_t j = 0;
     for (size_t i = 0; i < n; i++) {
-        if (win[i].state != MSG_FAILED)
+        if (win[i].state != which)
             continue;
         again[j] = win[i];        /* takes the strings over; win[i] keeps a stale copy */
         XFREE(again[j].error);
         again[j].state = MSG_TODO;
         j++;
     }
+    int rc = copy_window(fr, again, k, err);
+    j = 0;
+    for (size_t i = 0; i < n && j < k; i++) {
+        if (win[i].state != which || win[i].uid != again[j].uid)
+            continue;
+        win[i] = again[j++];
+    }
+    free(again);
+    return rc;
+}
+
+static size_t count_state(const struct msg *win, size_t n, enum msg_state which)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += win[i].state == which;
+    return k;
+}
+
+/* MULTIAPPEND is all or nothing: one message the destination refuses fails every message of
+ * its command. Send the refused messages of the window again one by one, so that only the
+ * really refused ones stay refused, each with its own reason. */
+static int retry_refused_alone(struct folder_run *fr, struct msg *win, size_t n, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    size_t k = count_state(win, n, MSG_FAILED);
+    if (k == 0)
+        return 0;
     m->c.messages_failed -= (int64_t)k;
     fr->rep->failed -= (int64_t)k;
     mig_log(m, "info", "%s: %zu message(s) refused within a MULTIAPPEND: sending them one by one",
             m->current_folder, k);
     int rc = imap_append_set_multi(m->dst, 1, err);
     if (!rc)
-        rc = copy_window(fr, again, k, err);
+        rc = copy_again(fr, win, n, MSG_FAILED, k, err);
     struct mb_err ignore;
     if (!imap_client_is_broken(m->dst))
         imap_append_set_multi(m->dst, IMAP_MULTIAPPEND_BATCH, &ignore);
-    /* Hand the strings (and the new outcome) back to the window's entries. */
-    j = 0;
-    for (size_t i = 0; i < n && j < k; i++) {
-        if (win[i].state != MSG_FAILED || win[i].uid != again[j].uid)
-            continue;
-        win[i] = again[j++];
+    return rc;
+}
+
+#define MISSING_RETRIES 2
+
+/* Completeness: a source that answers a UID FETCH with OK but leaves messages out. Ask for
+ * them again; then tell the ones that vanished from the source (deleted meanwhile: said so,
+ * no longer to copy) from the ones it keeps but will not send (refused, with that reason).
+ * Never a silent "done". */
+static int account_missing(struct folder_run *fr, struct msg *win, size_t n, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    int rc = 0;
+    size_t k = count_state(win, n, MSG_TODO);
+    for (int r = 0; k > 0 && r < MISSING_RETRIES && !rc; r++) {
+        mig_log(m, "warn", "%s: the source server left %zu message(s) out of its answer: asking "
+                "again", m->current_folder, k);
+        rc = copy_again(fr, win, n, MSG_TODO, k, err);
+        k = count_state(win, n, MSG_TODO);
     }
-    free(again);
+    if (rc || k == 0)
+        return rc;
+    struct msg *left = xcalloc(k, sizeof(*left));
+    size_t j = 0;
+    for (size_t i = 0; i < n; i++)
+        if (win[i].state == MSG_TODO)
+            left[j++] = win[i];
+    char *set = uid_set(left, k);
+    struct buf crit;
+    buf_init(&crit, (size_t)64 << 20);
+    buf_puts(&crit, "UID ");
+    buf_puts(&crit, set);
+    free(set);
+    uint32_t *present = NULL;
+    size_t n_present = 0;
+    rc = imap_client_uid_search(m->src, buf_cstr(&crit), &present, &n_present, err);
+    buf_fini(&crit);
+    if (rc) {
+        free(left);
+        return rc;
+    }
+    size_t vanished = 0;
+    for (size_t i = 0; i < k; i++) {
+        struct msg *x = find_msg(win, n, left[i].uid);
+        int there = 0;
+        for (size_t p = 0; p < n_present && !there; p++)
+            there = present[p] == x->uid;
+        if (there) {
+            x->state = MSG_FAILED;
+            x->error = xasprintf("the source server does not send this message (its answer to "
+                                 "UID FETCH left it out %d times)", MISSING_RETRIES + 1);
+            m->c.messages_failed++;
+            fr->rep->failed++;
+            mig_log(m, "error", "%s: message %u: %s", m->current_folder, x->uid, x->error);
+            struct db_msg d;
+            to_dbmsg(x, &d);
+            if (!rc)
+                rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
+                                           fr->dest_raw, x->error, err);
+        } else {
+            vanished++;
+        }
+    }
+    free(present);
+    free(left);
+    if (vanished) {
+        /* Deleted from the source while the migration ran: nothing left to copy. */
+        fr->rep->vanished += (int64_t)vanished;
+        fr->rep->source_count -= (int64_t)vanished;
+        m->c.messages_total -= (int64_t)vanished;
+        mig_log(m, "warn", "%s: %zu message(s) deleted from the source during the migration "
+                "(no longer there to copy)", m->current_folder, vanished);
+    }
     return rc;
 }
 
@@ -452,7 +538,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         mig_log(m, "warn", "%s: skipped: %s", e->src_name, rep->skip_reason);
         if (!rep->sized) {
             rep->sized = 1;
-            m->c.messages_total -= exists;
+            m->c.messages_total -= rep->listed > 0 ? rep->listed : 0;
         }
         goto verify;
     }
@@ -467,10 +553,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         qsort(fr.msgs, fr.n, sizeof(*fr.msgs), cmp_msg);
     }
     if (!rep->sized) {
-        /* messages_total counted EXISTS from STATUS; now the real number to copy is known. */
+        /* messages_total counted the plan's STATUS (if the source answered it); now the real
+         * number to copy is known. */
         rep->sized = 1;
         rep->source_count = (int64_t)fr.n;
-        m->c.messages_total += (int64_t)fr.n - (int64_t)exists;
+        m->c.messages_total += (int64_t)fr.n - (rep->listed > 0 ? rep->listed : 0);
         for (size_t j = 0; j < fr.n; j++)
             m->c.bytes_total += (int64_t)fr.msgs[j].size;
     }
@@ -551,6 +638,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         rc = copy_window(&fr, fr.msgs + off, n, err);
         if (!rc && !fr.folder_rc && imap_append_multi_active(m->dst))
             rc = retry_refused_alone(&fr, fr.msgs + off, n, err);
+        if (!rc && !fr.folder_rc)
+            rc = account_missing(&fr, fr.msgs + off, n, err);
         mig_progress(m, 0);
         if (rc)
             break;

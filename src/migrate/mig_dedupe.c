@@ -523,17 +523,23 @@ static int remove_uids(struct mig_ctx *m, const uint32_t *del, size_t n, int *re
                        struct mb_err *err)
 {
     *removed_r = 0;
-    struct buf set;
-    buf_init(&set, (size_t)16 << 20);
+    struct buf cmd;
+    buf_init(&cmd, (size_t)16 << 20);
+    buf_puts(&cmd, "UID STORE ");
+    size_t at = cmd.len;
     for (size_t i = 0; i < n; i++)
-        buf_printf(&set, "%s%u", i ? "," : "", del[i]);
-    char *cmd = xasprintf("UID STORE %s +FLAGS.SILENT (\\Deleted)", buf_cstr(&set));
-    int rc = imap_client_command(m->dst, cmd, IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
-    free(cmd);
+        buf_printf(&cmd, "%s%u", i ? "," : "", del[i]);
+    size_t end = cmd.len;
+    buf_puts(&cmd, " +FLAGS.SILENT (\\Deleted)");
+    int rc = imap_client_command(m->dst, buf_cstr(&cmd), IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
     if (!rc && imap_client_has_cap(m->dst, "UIDPLUS")) {
-        cmd = xasprintf("UID EXPUNGE %s", buf_cstr(&set));
-        rc = imap_client_command(m->dst, cmd, IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
-        free(cmd);
+        /* "UID EXPUNGE <set>", from the same set */
+        struct buf ex;
+        buf_init(&ex, (size_t)16 << 20);
+        buf_puts(&ex, "UID EXPUNGE ");
+        buf_append(&ex, cmd.data + at, end - at);
+        rc = imap_client_command(m->dst, buf_cstr(&ex), IMAP_RESP_CTX_FOLDER, NULL, NULL, err);
+        buf_fini(&ex);
         *removed_r = rc == 0;
     } else if (!rc) {
         uint32_t *marked = NULL;
@@ -548,7 +554,7 @@ static int remove_uids(struct mig_ctx *m, const uint32_t *del, size_t n, int *re
             *removed_r = rc == 0;
         }
     }
-    buf_fini(&set);
+    buf_fini(&cmd);
     return rc;
 }
 

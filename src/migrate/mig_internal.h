@@ -19,11 +19,14 @@ struct mig_folder_report {
     int64_t source_count;     /* messages the folder had to copy (after view rules) */
     int64_t dest_count;       /* STATUS MESSAGES of the destination folder, -1 unknown */
     int64_t copied, skipped, failed;
+    int64_t vanished;         /* deleted from the source while the migration ran */
     int done;
     int sized;                /* source_count and totals taken (first pass) */
     int passes;               /* times the folder's copy started in this run */
     int64_t listed;           /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
     char *error;              /* why the folder could not be copied (owned), NULL if it was */
+    int status_asked;         /* STATUS sent for the plan's totals (not again) */
+    int refusals;             /* times the source refused its FETCH in this run */
 };
 
 struct mig_ctx {
@@ -54,6 +57,7 @@ struct mig_ctx {
     const char *current_folder;
     struct timespec last_progress;
     int cancelled;
+    int64_t progress_steps;        /* plan steps learnt (progress that copies nothing) */
 };
 
 /* Messages per MULTIAPPEND command at the destination (when offered). */
@@ -69,6 +73,9 @@ void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
 /* Report progress (rate-limited unless force); sets m->cancelled when asked to stop. */
 void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);
+
+/* 1 if a server's words say it is busy or throttling (retry later, never the job's fault). */
+int mig_busy_text(const char *msg);
 
 /* mig_copy.c: copy the messages of plan entry i (folders already created). */
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);

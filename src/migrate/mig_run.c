@@ -16,7 +16,9 @@
 #include "json/json_write.h"
 #include "mig_internal.h"
 
-#define RUN_ATTEMPTS 4          /* connections tried within one run on transient errors */
+#define RECONNECT_MIN_MS 1000   /* first pause before reconnecting after a transient error */
+#define RECONNECT_MAX_MS 300000 /* longest pause (a server's own hint may ask for longer) */
+#define SRC_REFUSALS_MAX 3      /* new connections tried when a source refuses a folder's FETCH */
 #define REPORT_FAILED_MAX 1000  /* refused messages listed in the report */
 
 static const char *const tls_names[] = { "auto", "implicit", "starttls", "none" };
@@ -207,15 +209,18 @@ static void side_fini(struct side_buf *sb)
     free(sb->prefix);
 }
 
+static void report_fini(struct mig_ctx *m);
+
+/* The folder plan, learnt once per run: LIST on both sides and the plan. A connection lost
+ * half-way leaves nothing behind (the next connection starts it again). */
 static int build_plan(struct mig_ctx *m, struct mb_err *err)
 {
     int rc = imap_client_list(m->src, NULL, NULL, 0, &m->src_list, err);
     if (!rc)
         rc = imap_client_list(m->dst, NULL, NULL, 0, &m->dst_list, err);
-    if (rc)
-        return rc;
     struct side_buf s = { 0 }, d = { 0 };
-    rc = side_from(m->src, &m->src_list, &s, err);
+    if (!rc)
+        rc = side_from(m->src, &m->src_list, &s, err);
     if (!rc)
         rc = side_from(m->dst, &m->dst_list, &d, err);
     if (!rc)
@@ -223,8 +228,10 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
                             err);
     side_fini(&s);
     side_fini(&d);
-    if (rc)
+    if (rc) {
+        report_fini(m);
         return rc;
+    }
     m->folders = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*m->folders));
     size_t planned = 0;
     for (size_t i = 0; i < m->plan.n; i++) {
@@ -240,19 +247,40 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
             continue;
         }
         planned++;
-        struct imap_status_info st;
-        if (imap_client_status(m->src, m->src_list.v[e->src_index].raw, &st, err) == 0
-            && (st.have & IMAP_STATUS_HAS_MESSAGES)) {
-            m->c.messages_total += st.messages;
-            r->listed = st.messages;
-        }
-        else if (imap_client_is_broken(m->src))
-            return err->code ? err->code : MB_ECONN;
         mig_log(m, "info", "folder %s -> %s%s%s", e->src_name, e->dest_name,
                 e->renamed ? " (renamed to keep folders apart)" : "",
                 e->action == MIG_PLAN_ARCHIVE_ORPHANS ? " (archived messages only)" : "");
     }
     m->c.folders_total = (int64_t)planned;
+    m->progress_steps++;
+    return 0;
+}
+
+/* Size the planned folders (STATUS) for the progress totals. Resumable: a folder asked once
+ * is not asked again after a reconnection, so a source that drops the connection every few
+ * commands still lets the plan advance; a folder the source will not size is sized when its
+ * copy opens it. */
+static int size_plan(struct mig_ctx *m, struct mb_err *err)
+{
+    for (size_t i = 0; i < m->plan.n; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        struct mig_folder_report *r = &m->folders[i];
+        if (e->action == MIG_PLAN_SKIP || r->status_asked || r->sized || r->done)
+            continue;
+        if (mig_should_stop(m))
+            return 0;
+        struct imap_status_info st;
+        if (imap_client_status(m->src, m->src_list.v[e->src_index].raw, &st, err) == 0) {
+            if (st.have & IMAP_STATUS_HAS_MESSAGES) {
+                m->c.messages_total += st.messages;
+                r->listed = st.messages;
+            }
+        } else if (imap_client_is_broken(m->src)) {
+            return err->code ? err->code : MB_ECONN;
+        }
+        r->status_asked = 1;
+        m->progress_steps++;
+    }
     return 0;
 }
 
@@ -345,6 +373,7 @@ static char *build_report(struct mig_ctx *m)
         json_w_kv_int(&w, "copied", r->copied);
         json_w_kv_int(&w, "skipped", r->skipped);
         json_w_kv_int(&w, "failed", r->failed);
+        json_w_kv_int(&w, "vanished", r->vanished);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -412,13 +441,23 @@ static int transient(int rc)
     return rc == MB_ECONN || rc == MB_EPROTO;
 }
 
-/* Sleep up to ms, waking early on cancellation. */
+/* Sleep up to ms, waking early on cancellation (asked through the progress hook too). */
 static void backoff_sleep(struct mig_ctx *m, long ms)
 {
     for (long t = 0; t < ms && !mig_should_stop(m); t += 100) {
         struct timespec ts = { 0, 100 * 1000000L };
         nanosleep(&ts, NULL);
+        mig_progress(m, 0);
     }
+}
+
+/* The IMAP clients' stop check while they wait for a server: shutdown, or « Annuler » seen
+ * by the (rate-limited) progress hook. */
+static int stop_waiting(void *ctx)
+{
+    struct mig_ctx *m = ctx;
+    mig_progress(m, 0);
+    return mig_should_stop(m);
 }
 
 static long suggested_backoff_ms(const char *msg, long dflt)
@@ -433,6 +472,19 @@ static long suggested_backoff_ms(const char *msg, long dflt)
     return v > 0 && v < 600000 ? v : dflt;
 }
 
+int mig_busy_text(const char *msg)
+{
+    static const char *const words[] = {
+        "[THROTTLED]", "[UNAVAILABLE]", "Suggested Backoff Time",
+        "Too many simultaneous connections", "exceeded command or bandwidth limits",
+        "Server Unavailable", "[OVERQUOTA]", "try again later", NULL,
+    };
+    for (int i = 0; msg && words[i]; i++)
+        if (strcasestr(msg, words[i]))
+            return 1;
+    return 0;
+}
+
 static void set_failed(struct mig_result *res, int is_transient, const char *msg)
 {
     res->state = DB_JOB_FAILED;
@@ -440,10 +492,24 @@ static void set_failed(struct mig_result *res, int is_transient, const char *msg
     snprintf(res->error, sizeof(res->error), "%s", msg);
 }
 
+/* Something moved since stamp was taken: a message copied or refused, a folder done, a plan
+ * step learnt. */
+static uint64_t progress_stamp(const struct mig_ctx *m)
+{
+    return (uint64_t)m->c.messages_copied + (uint64_t)m->c.bytes_copied
+           + (uint64_t)m->c.folders_done + (uint64_t)m->progress_steps;
+}
+
+static int64_t mono_s(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec;
+}
+
 int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struct mig_request *req,
             const struct mig_hooks *hooks, struct mig_result *res, struct mb_err *errp)
 {
-    (void)errp;
     struct mig_ctx m;
     memset(&m, 0, sizeof(m));
     memset(res, 0, sizeof(*res));
@@ -455,35 +521,62 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     m.res = res;
     clock_gettime(CLOCK_MONOTONIC, &m.last_progress);
     struct mb_err err = { 0 };
-    int planned = 0, rc = 0;
-    long delay_ms = 2000;
+    int rc = 0, local = 0;
+    long delay_ms = RECONNECT_MIN_MS;
+    /* Transient errors never fail a run that is still moving: it fails only after
+     * [sources] give_up_after without any progress. */
+    int64_t give_up = cfg->sources.give_up_after > 0 ? cfg->sources.give_up_after : 21600;
+    int64_t last_moved = mono_s();
+    uint64_t stamp = progress_stamp(&m);
+    int connections = 0;
 
-    for (int attempt = 1; attempt <= RUN_ATTEMPTS; attempt++) {
+    for (int attempt = 1;; attempt++) {
         if (attempt > 1) {
-            mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s (attempt %d/%d)",
-                    err.msg, delay_ms / 1000, attempt, RUN_ATTEMPTS);
+            if (progress_stamp(&m) != stamp) {
+                stamp = progress_stamp(&m);
+                last_moved = mono_s();
+                delay_ms = suggested_backoff_ms(err.msg, RECONNECT_MIN_MS);
+            }
+            int64_t idle = mono_s() - last_moved;
+            if (idle + delay_ms / 1000 > give_up) {
+                mig_log(&m, "error", "no progress for %lld s: giving up (%s)", (long long)idle,
+                        err.msg);
+                break;
+            }
+            mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s (connection %d)",
+                    err.msg, (delay_ms + 999) / 1000, attempt);
             backoff_sleep(&m, delay_ms);
-            delay_ms *= 2;
+            delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay_ms * 2;
         }
         if (mig_should_stop(&m))
             break;
         rc = mig_connect_source(&m, &err);
         if (rc && !m.src_connected) {
             /* The very first connection: an unknown host, a refused connection, a TLS failure
-             * or a silent port is the job's input, not a passing problem: fail now. */
-            if (transient(rc))
+             * or a silent port is the job's input, not a passing problem: fail now — unless
+             * the server said it is busy or throttling. */
+            if (transient(rc) && !mig_busy_text(err.msg))
                 rc = MB_ECONFIG;
         } else if (!rc) {
             m.src_connected = 1;
         }
+        if (rc && mig_busy_text(err.msg))
+            rc = MB_ECONN; /* "[UNAVAILABLE]", "Too many simultaneous connections"... */
+        if (!rc)
+            imap_client_set_cancel(m.src, stop_waiting, &m);
         if (!rc)
             rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
-        if (!rc && !planned) {
-            mig_log(&m, "info", "connected to %s:%u as %s; destination %s", m.src_host,
-                    m.src_port, req->source_login, req->dest_login);
-            rc = build_plan(&m, &err);
-            planned = rc == 0;
+        if (!rc) {
+            imap_client_set_cancel(m.dst, stop_waiting, &m);
+            connections++;
+            if (!m.folders)
+                mig_log(&m, "info", "connected to %s:%u as %s; destination %s", m.src_host,
+                        m.src_port, req->source_login, req->dest_login);
         }
+        if (!rc && !m.folders)
+            rc = build_plan(&m, &err);
+        if (!rc)
+            rc = size_plan(&m, &err);
         if (!rc)
             rc = prepare_dest(&m, &err);
         for (size_t i = 0; !rc && i < m.plan.n; i++) {
@@ -494,7 +587,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 break;
             m.src_refused = 0;
             rc = mig_copy_folder(&m, i, &err);
-            if (rc == MB_EFOLDER && m.src_refused && attempt < RUN_ATTEMPTS) {
+            if (rc == MB_EFOLDER && m.src_refused && m.folders[i].refusals++ < SRC_REFUSALS_MAX) {
                 /* The source opened the folder but refused to send its messages: a busy
                  * server (Exchange's "NO Server Unavailable. 15"). Try again on a new
                  * connection; what was copied stays copied. */
@@ -528,9 +621,16 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         }
         if (!rc && !mig_should_stop(&m))
             rc = settle_all(&m, &err);
+        if (rc == MB_EPROTO && mig_busy_text(err.msg))
+            rc = MB_ECONN;
         if (rc == MB_ECONN)
             delay_ms = suggested_backoff_ms(err.msg, delay_ms);
         mig_disconnect(&m);
+        if (rc == MB_EIO) {
+            /* The local database failed: not the job's fault; the caller retries it. */
+            local = rc;
+            break;
+        }
         if (!transient(rc) || mig_should_stop(&m))
             break;
     }
@@ -540,13 +640,20 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     if (mig_should_stop(&m) || rc == MB_ECANCELED) {
         set_failed(res, 0, DB_JOB_ERROR_CANCELLED);
     } else if (rc) {
-        set_failed(res, transient(rc), err.msg);
+        /* Transient errors reach here only after give_up_after without progress: retrying
+         * at once would not help, the job fails (a « Relancer » starts it again). */
+        set_failed(res, 0, err.msg);
     } else {
         res->state = DB_JOB_DONE;
     }
     res->counters = m.c;
     res->report = build_report(&m);
     report_fini(&m);
+    if (local) {
+        if (errp)
+            *errp = err;
+        return local;
+    }
     return 0;
 }
 

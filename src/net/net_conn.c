@@ -108,6 +108,16 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, const char *what, st
                          net_conn_secs(ms, s, sizeof(s)), what, c->where);
 }
 
+int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err)
+{
+    return net_conn_timeout_err(c, ms, "waiting for", err);
+}
+
+int net_conn_timeout(const struct net_conn *c)
+{
+    return c->io_timeout_ms;
+}
+
 static int net_conn_sys_err(struct net_conn *c, int e, struct mb_err *err)
 {
     switch (e) {
