@@ -628,18 +628,24 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
                 n_all - n_todo);
 
     imap_append_set_callback(m->dst, on_append_done, &fr);
-    size_t win = m->req->preset->fetch_batch ? m->req->preset->fetch_batch : 100;
-    for (size_t off = 0; off < fr.n; off += win) {
+    size_t full = m->req->preset->fetch_batch ? m->req->preset->fetch_batch : 100;
+    if (!m->win_limit || m->win_limit > full)
+        m->win_limit = full;
+    for (size_t off = 0, n = 0; off < fr.n; off += n) {
         if (mig_should_stop(m)) {
             rc = mb_err_set(err, MB_ECANCELED, "cancelled");
             break;
         }
-        size_t n = fr.n - off < win ? fr.n - off : win;
+        /* Windows shrink after lost connections (mig_run) and grow back as they succeed. */
+        size_t win = m->win_limit;
+        n = fr.n - off < win ? fr.n - off : win;
         rc = copy_window(&fr, fr.msgs + off, n, err);
         if (!rc && !fr.folder_rc && imap_append_multi_active(m->dst))
             rc = retry_refused_alone(&fr, fr.msgs + off, n, err);
         if (!rc && !fr.folder_rc)
             rc = account_missing(&fr, fr.msgs + off, n, err);
+        if (!rc && m->win_limit < full)
+            m->win_limit = m->win_limit * 2 < full ? m->win_limit * 2 : full;
         mig_progress(m, 0);
         if (rc)
             break;

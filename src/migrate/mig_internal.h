@@ -58,6 +58,7 @@ struct mig_ctx {
     struct timespec last_progress;
     int cancelled;
     int64_t progress_steps;        /* plan steps learnt (progress that copies nothing) */
+    size_t win_limit;              /* messages per window now (halved on lost connections) */
 };
 
 /* Messages per MULTIAPPEND command at the destination (when offered). */

@@ -17,7 +17,7 @@
 #include "mig_internal.h"
 
 #define RECONNECT_MIN_MS 1000   /* first pause before reconnecting after a transient error */
-#define RECONNECT_MAX_MS 300000 /* longest pause (a server's own hint may ask for longer) */
+#define RECONNECT_MAX_MS 60000  /* longest pause (a server's own hint may ask for longer) */
 #define SRC_REFUSALS_MAX 3      /* new connections tried when a source refuses a folder's FETCH */
 #define REPORT_FAILED_MAX 1000  /* refused messages listed in the report */
 
@@ -625,6 +625,12 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = MB_ECONN;
         if (rc == MB_ECONN)
             delay_ms = suggested_backoff_ms(err.msg, delay_ms);
+        if (transient(rc) && m.current_folder && m.win_limit > 1) {
+            /* Lost in the middle of a folder: a link that breaks every few hundred KB still
+             * lets smaller windows (one MULTIAPPEND each) through. */
+            m.win_limit = (m.win_limit + 1) / 2;
+            mig_log(&m, "info", "windows of %zu message(s) until the link holds", m.win_limit);
+        }
         mig_disconnect(&m);
         if (rc == MB_EIO) {
             /* The local database failed: not the job's fault; the caller retries it. */

@@ -214,6 +214,10 @@ FULL = [
 ]
 CRASH = [("INBOX", 220, True), ("Sent", 60, True), ("Archives/2017", 160, False),
          ("Éléments envoyés", 80, True)]
+# Field conditions (test_field.sh): no message over a few hundred KB, so that connections cut
+# every 20-300 KB still let every message through.
+FIELD = [("INBOX", 300, True), ("Sent", 120, True), ("Archives/2017", 150, False),
+         ("Éléments envoyés", 60, True)]
 SMALL = [("INBOX", 10, True), ("Abonné", 6, True), ("Pas abonné", 5, False),
          ("Parent/Enfant", 4, True), ("Sans Message-ID", 0, True)]
 
@@ -225,7 +229,8 @@ def scaled(n, scale):
 def build_corpus(kind, out, scale):
     os.makedirs(out, exist_ok=True)
     gen = Gen("migrabox-" + kind)
-    layout = {"full": FULL, "crash": CRASH, "small": SMALL, "extra": [("INBOX", 10, True)]}[kind]
+    layout = {"full": FULL, "crash": CRASH, "small": SMALL, "field": FIELD,
+              "extra": [("INBOX", 10, True)]}[kind]
     folders, total, nbytes = [], 0, 0
     for name, count, sub in layout:
         count = count if kind == "extra" else scaled(count, scale)
@@ -235,7 +240,7 @@ def build_corpus(kind, out, scale):
             msgs.append({"content_b64": base64.b64encode(data).decode(), "raw": True,
                          "flags": gen.flags(name), "internaldate": idate})
             nbytes += len(data)
-        if kind == "full" and name == "INBOX":
+        if kind in ("full", "field") and name == "INBOX":
             # Two exact duplicates (same bytes, date and flags) of earlier messages.
             msgs.insert(50, dict(msgs[49]))
             msgs.insert(120, dict(msgs[7]))
@@ -631,7 +636,7 @@ def main():
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     sub = p.add_subparsers(dest="cmd", required=True)
     c = sub.add_parser("corpus")
-    c.add_argument("kind", choices=["full", "crash", "small", "extra"])
+    c.add_argument("kind", choices=["full", "crash", "small", "field", "extra"])
     c.add_argument("out")
     c.add_argument("--scale", type=float, default=1.0)
     c = sub.add_parser("compare")
