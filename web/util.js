@@ -112,6 +112,13 @@ export function timeEl(iso) {
     return h('time', { datetime: iso, title: iso, text: fmtDate(iso) });
 }
 
+// "14:05" (local time of an ISO date), for « reprise prévue à HH:MM ».
+export function fmtTime(iso) {
+    const d = new Date(iso);
+    if (Number.isNaN(d.getTime())) return String(iso);
+    return new Intl.DateTimeFormat(locale(), { hour: '2-digit', minute: '2-digit' }).format(d);
+}
+
 export function fmtDuration(fromIso, toIso) {
     if (!fromIso) return t('none');
     const a = new Date(fromIso).getTime();

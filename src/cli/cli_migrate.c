@@ -378,7 +378,7 @@ int cli_migrate(int argc, char **argv)
         .subscribed_only = subscribed_only,
     };
     struct cli_ctx cc = {db, id, quiet};
-    struct mig_hooks hooks = {&cc, on_progress, on_log, &cancel_flag};
+    struct mig_hooks hooks = {&cc, on_progress, on_log, &cancel_flag, 0};
     if (!quiet)
         fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host, port,
                 dest);

@@ -107,6 +107,7 @@ static const struct key_def config_keys[] = {
     {"sources", "max_attempts", KT_INT, SRC(max_attempts), 1, 100, "5", NULL, 0},
     {"sources", "retry_delay", KT_DURATION, SRC(retry_delay), 1, 86400, "30", NULL, 0},
     {"sources", "give_up_after", KT_DURATION, SRC(give_up_after), 10, 2592000, "6h", NULL, 0},
+    {"sources", "limit_pause", KT_DURATION, SRC(limit_pause), 1, 172800, "1h", NULL, 0},
 
     {"destination", "host", KT_HOST, DST(host), 0, 0, "127.0.0.1", NULL, 0},
     {"destination", "port", KT_PORT, DST(port), 1, 65535, "993", NULL, 0},

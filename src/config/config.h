@@ -92,6 +92,7 @@ struct config_sources {
     int max_attempts;    /* runs of a job on transient errors, first one included */
     int retry_delay;     /* seconds before the first retry; doubles each time */
     int give_up_after;   /* seconds without progress before transient errors fail a job */
+    int limit_pause;     /* seconds a job pauses when the source's daily limit is reached */
 };
 
 struct config_destination {

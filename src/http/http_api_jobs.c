@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <strings.h>
 
 #include "base/secret.h"
@@ -72,6 +73,12 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     http_api_w_time(w, "finished_at", job->finished_at);
     http_api_w_time(w, "updated_at", job->updated_at);
     json_w_kv_int(w, "attempts", job->attempts);
+    /* A pending job deferred to later (paused by the source's limit, retried after a
+     * failure, waiting for the per-host cap): when it will be taken again. */
+    http_api_w_time(w, "resume_at",
+                    job->state == DB_JOB_PENDING && job->not_before > (int64_t)time(NULL)
+                        ? job->not_before
+                        : 0);
     json_w_kv_bool(w, "cancel_requested", job->cancel_requested);
     json_w_kv_bool(w, "password_stored", job->has_secret);
     json_w_key(w, "progress");

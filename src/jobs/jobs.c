@@ -169,7 +169,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     };
     struct run_ctx rc = { .w = w, .db = db, .job_id = job->id };
     struct mig_hooks hooks = { .ctx = &rc, .progress = on_progress, .log = on_log,
-                               .cancel = &w->cancel };
+                               .cancel = &w->cancel, .pause_returns = 1 };
     atomic_fetch_add(&pool->running, 1);
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,
              (long long)job->attempts + 1, job->source_login, job->dest_login);
@@ -181,6 +181,12 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         /* Shutdown: resume at the next start. */
         db_job_defer(db, job->id, now_s(), "interrupted by a restart of the service", &err);
         log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
+        goto out;
+    }
+    if (r == 0 && res.state == DB_JOB_PENDING) {
+        /* The source's long limit: the job waits without a worker, spending no attempt. */
+        if (db_job_defer(db, job->id, res.resume_at, res.error, &err) != 0)
+            log_error("job %lld: cannot pause: %s", (long long)job->id, err.msg);
         goto out;
     }
     if (r != 0) {

@@ -57,6 +57,10 @@ struct mig_hooks {
     void (*log)(void *ctx, const char *level, const char *text);
     /* Set to non-zero from any thread to cancel promptly (e.g. SIGINT, shutdown). */
     atomic_int *cancel;
+    /* When the source's long limit is reached (Gmail's daily download limit): 0 = wait in
+     * mig_run until [sources] limit_pause has passed and go on (the CLI); 1 = end the run with
+     * state DB_JOB_PENDING and resume_at (a worker frees itself; the job is deferred). */
+    int pause_returns;
 };
 
 struct mig_result {
@@ -65,6 +69,7 @@ struct mig_result {
     char error[MB_ERR_LEN];        /* why it failed, in words a customer understands */
     struct db_job_counters counters;
     char *report;                  /* JSON report (per-folder counts, refused messages) */
+    int64_t resume_at;             /* state DB_JOB_PENDING: paused until then (unix seconds) */
 };
 void mig_result_fini(struct mig_result *res);
 

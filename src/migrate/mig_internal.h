@@ -77,6 +77,8 @@ int mig_should_stop(struct mig_ctx *m);
 
 /* 1 if a server's words say it is busy or throttling (retry later, never the job's fault). */
 int mig_busy_text(const char *msg);
+/* 1 if they say a long limit is reached (Gmail's daily download limit): pause for hours. */
+int mig_limit_text(const char *msg);
 
 /* mig_copy.c: copy the messages of plan entry i (folders already created). */
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);

@@ -472,6 +472,14 @@ static long suggested_backoff_ms(const char *msg, long dflt)
     return v > 0 && v < 600000 ? v : dflt;
 }
 
+int mig_limit_text(const char *msg)
+{
+    /* Gmail: "[ALERT] Account exceeded command or bandwidth limits" once the day's download
+     * allowance (about 2.5 GB) is used: hours, not seconds. */
+    return msg && (strcasestr(msg, "exceeded command or bandwidth limits")
+                   || strcasestr(msg, "bandwidth limit exceeded"));
+}
+
 int mig_busy_text(const char *msg)
 {
     static const char *const words[] = {
@@ -528,6 +536,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     int64_t give_up = cfg->sources.give_up_after > 0 ? cfg->sources.give_up_after : 21600;
     int64_t last_moved = mono_s();
     uint64_t stamp = progress_stamp(&m);
+    int64_t paused = 0;
     int connections = 0;
 
     for (int attempt = 1;; attempt++) {
@@ -543,10 +552,13 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                         err.msg);
                 break;
             }
-            mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s (connection %d)",
-                    err.msg, (delay_ms + 999) / 1000, attempt);
-            backoff_sleep(&m, delay_ms);
-            delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS : delay_ms * 2;
+            if (delay_ms > 0) {
+                mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s "
+                        "(connection %d)", err.msg, (delay_ms + 999) / 1000, attempt);
+                backoff_sleep(&m, delay_ms);
+            }
+            delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
+                       : delay_ms ? delay_ms * 2 : RECONNECT_MIN_MS;
         }
         if (mig_should_stop(&m))
             break;
@@ -587,6 +599,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 break;
             m.src_refused = 0;
             rc = mig_copy_folder(&m, i, &err);
+            if (rc == MB_EFOLDER && mig_busy_text(err.msg))
+                rc = MB_ECONN; /* "NO Server Unavailable", "[THROTTLED]"...: later, not never */
             if (rc == MB_EFOLDER && m.src_refused && m.folders[i].refusals++ < SRC_REFUSALS_MAX) {
                 /* The source opened the folder but refused to send its messages: a busy
                  * server (Exchange's "NO Server Unavailable. 15"). Try again on a new
@@ -621,8 +635,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         }
         if (!rc && !mig_should_stop(&m))
             rc = settle_all(&m, &err);
-        if (rc == MB_EPROTO && mig_busy_text(err.msg))
-            rc = MB_ECONN;
+        if (rc && rc != MB_ECANCELED && rc != MB_EIO && mig_busy_text(err.msg))
+            rc = MB_ECONN; /* a busy or throttling server, whatever the command refused */
         if (rc == MB_ECONN)
             delay_ms = suggested_backoff_ms(err.msg, delay_ms);
         if (transient(rc) && m.current_folder && m.win_limit > 1) {
@@ -639,12 +653,34 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         }
         if (!transient(rc) || mig_should_stop(&m))
             break;
+        if (mig_limit_text(err.msg)) {
+            /* A long limit: pause (not counted as time without progress), then go on. */
+            int64_t resume = (int64_t)time(NULL) + cfg->sources.limit_pause;
+            char at[32];
+            struct tm tm;
+            time_t rt = (time_t)resume;
+            strftime(at, sizeof(at), "%H:%M", localtime_r(&rt, &tm));
+            mig_log(&m, "warn", "the source server's limit is reached (%s): paused, resuming at "
+                    "%s", err.msg, at);
+            if (hooks && hooks->pause_returns) {
+                paused = resume;
+                break;
+            }
+            backoff_sleep(&m, (long)cfg->sources.limit_pause * 1000);
+            last_moved = mono_s();
+            stamp = progress_stamp(&m);
+            delay_ms = 0;
+        }
     }
     m.current_folder = NULL;
     mig_progress(&m, 1);
 
     if (mig_should_stop(&m) || rc == MB_ECANCELED) {
         set_failed(res, 0, DB_JOB_ERROR_CANCELLED);
+    } else if (paused) {
+        res->state = DB_JOB_PENDING;
+        res->resume_at = paused;
+        snprintf(res->error, sizeof(res->error), "%s", err.msg);
     } else if (rc) {
         /* Transient errors reach here only after give_up_after without progress: retrying
          * at once would not help, the job fails (a « Relancer » starts it again). */

@@ -57,6 +57,17 @@ Faults (each fires "times" times, default 1, counted across connections):
       answer NO "<name> doesn't exist." (every time)
   {"kind": "stall", "after_bodies": K, "seconds": S}  after K bodies, stop answering for S s
       (to kill the client while the destination holds part of a window)
+  {"kind": "throttle_every", "min": 5, "max": 10, "modes": [M, ...], "times": T}
+      every min..max authenticated commands (random, seeded), refuse one with the next mode
+      of the list (the modes above, and "gmail_limit": tag NO [ALERT] Account exceeded
+      command or bandwidth limits. (Failure) — Gmail's daily download limit, Google's
+      "Gmail bandwidth limits" help page and imapsync FAQ.Gmail.txt; "too_many": tag NO
+      [ALERT] Too many simultaneous connections. (Failure) — Gmail, same FAQ)
+  {"kind": "flood", "command": "UID FETCH", "after": N}  answer the (N+1)-th matching
+      command with "* OK Still here" lines every 50 ms, never its tagged answer (a broken
+      proxy or server); the client must give up after its I/O timeout
+  {"kind": "omit", "folder": NAME, "uid": U}   every FETCH of bodies in that folder leaves
+      message U out of its answer, and still ends with OK (every time)
 """
 import base64
 import datetime
@@ -386,6 +397,49 @@ class Store:
                 return f
         return None
 
+    def fault_every(self):
+        """The mode of a throttle_every fault firing on this command now, or None."""
+        with self.lock:
+            for f in self.faults:
+                if f["kind"] != "throttle_every" or f["fired"] >= f["times"]:
+                    continue
+                if "next" not in f:
+                    f["rng"] = __import__("random").Random(int(f.get("seed", 1)))
+                    f["next"] = f["rng"].randint(int(f.get("min", 5)), int(f.get("max", 10)))
+                f["count"] += 1
+                if f["count"] < f["next"]:
+                    continue
+                f["count"] = 0
+                f["next"] = f["rng"].randint(int(f.get("min", 5)), int(f.get("max", 10)))
+                modes = f.get("modes") or ["code"]
+                mode = modes[f["fired"] % len(modes)]
+                f["fired"] += 1
+                self.report["faults_fired"].append({"kind": "throttle_every", "mode": mode})
+                return mode
+        return None
+
+    def fault_flood(self, cmd):
+        with self.lock:
+            for f in self.faults:
+                if f["kind"] != "flood" or f["fired"] >= f["times"]:
+                    continue
+                if f.get("command") and f["command"].upper() != cmd:
+                    continue
+                f["count"] += 1
+                if f["count"] <= int(f.get("after", 0)):
+                    continue
+                f["fired"] += 1
+                self.report["faults_fired"].append({"kind": "flood", "command": cmd})
+                return True
+        return False
+
+    def omitted(self, folder, uid):
+        for f in self.faults:
+            if f["kind"] == "omit" and f.get("folder") in (folder.name, folder.raw) \
+                    and int(f.get("uid", 0)) == uid:
+                return True
+        return False
+
     def body_fault(self):
         """Called before each body: a garbage/close/stall fault due now, or None."""
         with self.lock:
@@ -706,7 +760,17 @@ class Conn:
     def throttled(self, tag, cmd, args):
         up = json.dumps(args).upper()
         is_body = cmd in ("UID FETCH", "FETCH") and ("BODY.PEEK[]" in up or "BODY[]" in up)
-        f = self.store.fault_throttle(cmd, is_body)
+        if cmd != "LOGOUT" and self.store.fault_flood(cmd):
+            self.log("FAULT flood on %s" % cmd)
+            for _ in range(100000):
+                self.line("* OK Still here")
+                time.sleep(0.05)
+            raise Closed()
+        mode = self.store.fault_every() if cmd != "LOGOUT" else None
+        if mode:
+            f = {"mode": mode, "backoff_ms": 200}
+        else:
+            f = self.store.fault_throttle(cmd, is_body)
         if not f:
             return False  # no fault: the command runs
         mode = f.get("mode", "o365_no")
@@ -745,6 +809,16 @@ class Conn:
             raise Closed()
         if mode == "drop":
             raise Closed()
+        if mode == "gmail_limit":
+            # Gmail past its daily IMAP download allowance ("Gmail bandwidth limits", Google
+            # Workspace Admin Help; imapsync FAQ.Gmail.txt quotes this answer).
+            self.line("%s NO [ALERT] Account exceeded command or bandwidth limits. (Failure)"
+                      % tag)
+            return True
+        if mode == "too_many":
+            # Gmail past 15 connections per account (imapsync FAQ.Gmail.txt).
+            self.line("%s NO [ALERT] Too many simultaneous connections. (Failure)" % tag)
+            return True
         raise Bad("unknown fault mode")
 
     # -- commands --------------------------------------------------------------------
@@ -1042,6 +1116,8 @@ class Conn:
             with st.lock:
                 st.report["max_bodies_per_fetch"] = max(st.report["max_bodies_per_fetch"],
                                                         len(sel))
+        if "BODY[]" in want:
+            sel = [x for x in sel if not st.omitted(f, x[1])]
         for seq, uid, m in sel:
             out = []
             has_body = False

@@ -3,7 +3,7 @@
 
 import { t, onLangChange } from '../i18n.js';
 import {
-    h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, timeEl, progressOf,
+    h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, fmtTime, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
 import { engineText } from '../errors.js';
@@ -92,6 +92,10 @@ export function mount(root, ctx) {
                 h('h2', { i18n: 'job.error' }),
                 h('p', { text: job.error ? engineText(job.error) : t('state.failed.desc') }),
                 h('p.small', h('a', { href: '#/help', i18n: 'job.errorHint' }))));
+        } else if (job.state === 'pending' && job.resume_at) {
+            failBox.append(h('div.alert.alert-warn#job-resume-at', { role: 'status' },
+                h('p', { text: t('job.resumeAt', { time: fmtTime(job.resume_at) }) }),
+                job.error ? h('p.small', { text: engineText(job.error) }) : null));
         } else if (job.state === 'done' && pr.failed > 0) {
             failBox.append(h('div.alert.alert-warn',
                 h('p', { i18n: 'job.doneWithFailures', i18nArgs: { n: pr.failed } })));

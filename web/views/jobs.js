@@ -4,7 +4,7 @@
 
 import { t, onLangChange } from '../i18n.js';
 import {
-    h, replace, setI18n, setRaw, fmtInt, fmtBytes, timeEl, progressOf, badge, typeLabel,
+    h, replace, setI18n, setRaw, fmtInt, fmtBytes, fmtTime, timeEl, progressOf, badge, typeLabel,
     hostLabel, poller, debounce, STATES,
 } from '../util.js';
 import { engineText } from '../errors.js';
@@ -169,7 +169,11 @@ export function mount(root, ctx) {
                 h('a', { href: detailsHref, text: String(job.id), 'aria-label': t('jobs.detailsOf', { id: job.id }) })),
             h('td.col-state', { 'data-label': t('jobs.state') }, badge(job.state),
                 job.state === 'failed' && job.error
-                    ? h('span.error-text', { text: engineText(job.error), title: engineText(job.error) }) : null),
+                    ? h('span.error-text', { text: engineText(job.error), title: engineText(job.error) }) : null,
+                job.state === 'pending' && job.resume_at
+                    ? h('span.sub.resume-at', {
+                        text: t('job.resumeAt', { time: fmtTime(job.resume_at) }),
+                        title: job.error ? engineText(job.error) : '' }) : null),
             h('td.col-source', { 'data-label': t('jobs.source') },
                 h('span.strong', { text: job.source_login || '' }),
                 h('span.sub', { text: `${hostLabel(job)} · ${typeLabel(job.server_type)}` }),
@@ -185,7 +189,7 @@ export function mount(root, ctx) {
         ];
     }
 
-    const rowSig = (job) => JSON.stringify([job.state, job.error, job.progress, job.batch, job.dest_login]);
+    const rowSig = (job) => JSON.stringify([job.state, job.error, job.progress, job.batch, job.dest_login, job.resume_at]);
     const rows = new Map();      // id → {tr, sig}
 
     function renderRows(force) {
