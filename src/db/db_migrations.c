@@ -128,8 +128,32 @@ static const char schema_v1[] =
     "CREATE INDEX sessions_account ON sessions(account_id);"
     "CREATE INDEX sessions_expires ON sessions(expires_at);";
 
+/* Source authentication profiles (issue 9): one credential for a whole source organisation.
+ * Public fields in columns; the secrets (client secret, certificate and key, service-account
+ * key, admin password) as one JSON object sealed with the secret box (associated data
+ * "auth-profile:" + name). jobs.auth_profile names the profile a job logs in with (then the
+ * job has no source password). */
+static const char schema_auth_profiles[] =
+    "CREATE TABLE auth_profiles ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('microsoft365', 'google', 'imap-admin')),"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  tenant TEXT,"
+    "  client_id TEXT,"
+    "  token_url TEXT,"
+    "  source_host TEXT,"
+    "  admin_user TEXT,"
+    "  method TEXT,"
+    "  separator TEXT,"
+    "  secrets BLOB NOT NULL"
+    ");"
+    "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
+    {"source authentication profiles", schema_auth_profiles, NULL},
     /* Append new steps here. */
 };
 
