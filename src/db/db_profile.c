@@ -172,3 +172,39 @@ int db_profile_delete(struct db *db, const char *name, int64_t *waiting_r, struc
     }
     return db_tx_end(db, outer, rc, err);
 }
+
+int db_profile_job_set(struct db *db, int64_t job_id, const char *name, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "UPDATE jobs SET auth_profile = ?2 WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    db_bind_text(st, 2, name);
+    int s = db_step_first(db, st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "set job profile");
+    else if (sqlite3_changes(db->h) == 0)
+        rc = mb_err_set(err, MB_ENOTFOUND, "no job %lld", (long long)job_id);
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_profile_job_get(struct db *db, int64_t job_id, char **name_r, struct mb_err *err)
+{
+    *name_r = NULL;
+    sqlite3_stmt *st;
+    int rc = db_prepare(db, "SELECT auth_profile FROM jobs WHERE id = ?1", &st, err);
+    if (rc)
+        return rc;
+    sqlite3_bind_int64(st, 1, job_id);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW)
+        *name_r = db_col_strdup(st, 0);
+    else if (s == SQLITE_DONE)
+        rc = mb_err_set(err, MB_ENOTFOUND, "no job %lld", (long long)job_id);
+    else
+        rc = db_fail(db, err, s, "read job profile");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -30,4 +30,10 @@ void db_profiles_free(struct auth_profile **v, size_t n);
  * pending or running with it (they will fail with "profile deleted"). */
 int db_profile_delete(struct db *db, const char *name, int64_t *waiting_r, struct mb_err *err);
 
+/* jobs.auth_profile: the profile job id logs in with (a job that has one keeps no password).
+ * set: name NULL clears it. get: *name_r is NULL when the job uses a password (xmalloc'ed
+ * otherwise). MB_ENOTFOUND if there is no such job. */
+int db_profile_job_set(struct db *db, int64_t job_id, const char *name, struct mb_err *err);
+int db_profile_job_get(struct db *db, int64_t job_id, char **name_r, struct mb_err *err);
+
 #endif

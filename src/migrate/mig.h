@@ -95,6 +95,10 @@ struct mig_check_result {
 };
 int mig_check(const struct config *cfg, const struct mig_request *req,
               struct mig_check_result *res);
+/* Only log in to the source as req->source_login (with req's password or profile) and log
+ * out: « Tester » of an authentication profile. 0, or the worded error in err. */
+int mig_check_source_login(const struct config *cfg, const struct mig_request *req,
+                           struct mb_err *err);
 void mig_check_result_fini(struct mig_check_result *res);
 
 #endif

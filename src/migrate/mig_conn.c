@@ -209,6 +209,18 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     return 0;
 }
 
+int mig_check_source_login(const struct config *cfg, const struct mig_request *req,
+                           struct mb_err *err)
+{
+    struct mig_ctx m;
+    memset(&m, 0, sizeof(m));
+    m.cfg = cfg;
+    m.req = req;
+    int rc = mig_connect_source(&m, err);
+    mig_disconnect(&m);
+    return rc;
+}
+
 int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,
                      struct mb_err *err)
 {

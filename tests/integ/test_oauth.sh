@@ -352,6 +352,39 @@ else
 fi
 qs_stop
 
+# ---- the API: profiles, « Tester », jobs and imports with auth_profile (oauth_api.py) -----
+export ADMIN_PW="Adm-$RANDOM-pw" ORG_PW="Org-$RANDOM-pw" ORG2_PW="Org2-$RANDOM-pw"
+for u in o4 o5 o6 o7 o8 o9 o10 o11; do
+    bash "$DOVECOT" adduser "$W/dst" "$u@example.com" "pw-$u-dst" >/dev/null
+done
+sleep 1
+for conf in api busy; do
+    cap=10; [ $conf = busy ] && cap=1
+    sed -e "s|^data_dir = .*|data_dir = $W/varapi\nlisten = 127.0.0.1:0\nworkers = 2\ntls = off|" \
+        -e "s|^connect_timeout = 3|connect_timeout = 3\nmax_connections_per_host = $cap|" \
+        "$W/mb.conf" > "$W/$conf.conf"
+done
+MIGRABOX_PASSWORD=$ADMIN_PW "$MIGRABOX" user add admin --admin -c "$W/api.conf" >/dev/null 2>&1
+MIGRABOX_PASSWORD=$ORG_PW "$MIGRABOX" user add orgacct --domain example.com -c "$W/api.conf" >/dev/null 2>&1
+MIGRABOX_PASSWORD=$ORG2_PW "$MIGRABOX" user add org2 --domain example.com -c "$W/api.conf" >/dev/null 2>&1
+spec apioffice office 'pass'
+spec slowoffice office 'd["faults"] = [{"kind": "stall", "after_bodies": 3, "seconds": 4}]'
+qs_start slowoffice
+SLOWPID=$QPID SLOWPORT=$QPORT QPID=""
+mv "$W/port.report" "$W/slow.report" 2>/dev/null
+qs_start apioffice
+WORK=$W TENANT=$TENANT APP_ID=$APP_ID SECRET_VALUE=$SECRET_VALUE TURL=$TURL QPORT=$QPORT \
+    QPORT_SLOW=$SLOWPORT TREPORT=$W/tport.report timeout 300 python3 "$HERE/oauth_api.py" \
+    >"$W/oauth_api.out" 2>&1
+echo "oauth_api.py exit $?" >>"$W/oauth_api.out"
+grep -E '^(ok|FAIL) - |^  |^measured:' "$W/oauth_api.out"
+grep -q '^oauth_api.py exit 0' "$W/oauth_api.out" || grep -q '^FAIL' "$W/oauth_api.out" \
+    || fail "oauth_api.py" "$(tail -5 "$W/oauth_api.out")"
+T_PASS=$((T_PASS + $(grep -c '^ok - ' "$W/oauth_api.out")))
+T_FAIL=$((T_FAIL + $(grep -c '^FAIL - ' "$W/oauth_api.out")))
+qs_stop
+kill "$SLOWPID" 2>/dev/null; wait "$SLOWPID" 2>/dev/null
+
 # ---- imap-admin against a real Dovecot source --------------------------------------------
 cat > "$W/seed.json" <<'SEED'
 {"folders": [{"name": "INBOX", "generate": {"count": 12, "size": 2000, "seed": 3}},
@@ -392,7 +425,8 @@ else
     fail "deleted profile" "$(cat "$W/gone.err")"
 fi
 leaks=""
-for f in "$W/var/migrabox.db" "$W/var/migrabox.db-wal" "$W"/*.out "$W"/*.err "$W"/qs-*.log "$W"/padd-*; do
+for f in "$W/var/migrabox.db" "$W/var/migrabox.db-wal" "$W/varapi/migrabox.db" \
+         "$W/varapi/migrabox.db-wal" "$W"/serve-*.log "$W"/*.out "$W"/*.err "$W"/qs-*.log "$W"/padd-*; do
     [ -f "$f" ] || continue
     for s in "$SECRET_VALUE" "$SRC_MASTER" "$SA_KEY_LINE" "$APP_KEY_LINE" "tok-"; do
         if grep -aqF -- "$s" "$f"; then leaks="$leaks $(basename "$f"):${s:0:6}"; fi
