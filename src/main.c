@@ -15,7 +15,7 @@ static const char usage[] =
     "          [--subscribed-only] [--source-tls auto|implicit|starttls|none]\n"
     "          [--insecure] [--source-password-file FILE] [--auth-profile NAME]\n"
     "          [--quiet]                  one migration in the foreground\n"
-    "  import  [-c FILE] [--dry-run] FILE.csv\n"
+    "  import  [-c FILE] [--dry-run] [--auth-profile NAME] FILE.csv\n"
     "                                     queue a CSV batch\n"
     "  user add NAME [--domain D ...] [--admin] [-c FILE]\n"
     "                                     create a web account (password from stdin\n"

@@ -237,6 +237,28 @@ else
     fail "profile list" "$(cat "$W/plist.out")"
 fi
 
+# ---- migrabox import --auth-profile ----------------------------------------------------
+printf 'jean.martin@contoso.fr;;outlook.office365.com;office;o1@example.com;0\nx@contoso.fr;Pw-Row-2;outlook.office365.com;office;o2@example.com;0\n' >"$W/batch.csv"
+if ! "$MIGRABOX" import -c "$W/mb.conf" "$W/batch.csv" >"$W/imp0.out" 2>&1 \
+   && grep -q "pass_source" "$W/imp0.out" \
+   && ! "$MIGRABOX" import -c "$W/mb.conf" --auth-profile nope "$W/batch.csv" >"$W/imp1.out" 2>&1 \
+   && grep -q 'no source authentication profile "nope"' "$W/imp1.out" \
+   && "$MIGRABOX" import -c "$W/mb.conf" --auth-profile ms "$W/batch.csv" >"$W/imp2.out" 2>&1 \
+   && python3 - "$W/var/migrabox.db" <<'PY'
+import sqlite3, sys
+rows = sqlite3.connect(sys.argv[1]).execute(
+    "SELECT dest_login, auth_profile, source_secret IS NOT NULL FROM jobs WHERE batch_id IS NOT NULL "
+    "ORDER BY id").fetchall()
+assert rows == [("o1@example.com", "ms", 0), ("o2@example.com", None, 1)], rows
+PY
+then
+    ok "import --auth-profile: the row without password uses the profile (no secret kept), the other keeps its password"
+else
+    fail "import --auth-profile" "$(cat "$W/imp0.out" "$W/imp1.out" "$W/imp2.out")"
+fi
+# those two jobs are for `serve`; this script runs migrations in the foreground only
+python3 -c "import sqlite3,sys; c=sqlite3.connect(sys.argv[1]); c.execute('DELETE FROM jobs WHERE batch_id IS NOT NULL'); c.commit()" "$W/var/migrabox.db"
+
 # ---- Office 365 with a client secret: tokens of 5 s, reconnections -------------------------
 # A dropped connection right after the second body FETCH reconnects after 2 s (the cached
 # token is still valid: no new request); "BAD Request is throttled. Suggested Backoff Time:
