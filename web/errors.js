@@ -27,6 +27,14 @@ export const ENGINE_FORMS = [
     ['err.engine.internal', /^internal error: (?<why>.*)$/s],
     // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
     ['err.engine.noSourceHost', /^no source host given$/],
+    // source authentication profiles (src/migrate/mig_conn.c, src/jobs/jobs.c)
+    ['err.engine.profileAdminAuthzid', /^the source server refused the administrator login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin may act for other users \(authzid\)$/s],
+    ['err.engine.profileAdminMaster', /^the source server refused the master-user login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin is a master user \(LOGIN user<separator>admin\)$/s],
+    ['err.engine.profileNoAccess', /^Microsoft 365 accepted the app's token but the app has no access to mailbox (?<login>.*?) \("User is authenticated but not connected"\): run Add-MailboxPermission -Identity (?<login2>.*?) -User <service principal ID> -AccessRights FullAccess$/s],
+    ['err.engine.profileGmailRefused', /^Gmail refused the service account's token for (?<login>.*?) \((?<server>.*)\): check that IMAP is enabled for this user and that the domain-wide delegation grants scope https:\/\/mail\.google\.com\/$/s],
+    ['err.engine.profileMsRefused', /^Microsoft 365 refused the app's token for (?<login>.*?) \((?<server>.*)\): register the app in Exchange \(New-ServicePrincipal\), grant IMAP\.AccessAsApp with admin consent, and check that the mailbox exists$/s],
+    ['err.engine.profileDeleted', /^the source authentication profile "(?<name>.*)" was deleted: choose another one and retry$/s],
+    ['err.engine.profileUnreadable', /^the source authentication profile "(?<name>.*)" cannot be read \(secret key changed\?\)$/s],
     ['err.engine.authHint', /^authentication refused by the source server \((?<server>.*)\); (?<hint>for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)|for Yahoo, IMAP access needs an app password generated in the account's security settings)$/s],
     ['err.engine.auth', /^authentication refused by the source server \((?<server>.*)\)$/s],
     ['err.engine.hintGmail', /^for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)$/],

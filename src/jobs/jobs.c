@@ -154,15 +154,15 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (profile_name) {
         int prc = auth_profile_open(db, pool->box, profile_name, &profile, &err);
         if (prc) {
-            char why[300];
-            snprintf(why, sizeof(why),
-                     prc == MB_ENOTFOUND
-                         ? "the source authentication profile \"%.64s\" was deleted: choose "
-                           "another one and retry"
-                         : "the source authentication profile \"%.64s\" cannot be read "
-                           "(secret key changed?)",
-                     profile_name);
+            char *why = prc == MB_ENOTFOUND
+                            ? xasprintf("the source authentication profile \"%.64s\" was "
+                                        "deleted: choose another one and retry",
+                                        profile_name)
+                            : xasprintf("the source authentication profile \"%.64s\" cannot be "
+                                        "read (secret key changed?)",
+                                        profile_name);
             db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
+            free(why);
             goto out;
         }
     } else if (db_job_get_secret(db, job->id, &blob, &blob_len, &err) != 0 || !blob) {

@@ -86,14 +86,19 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
         }
         if (rc == MB_EAUTH || rc == MB_ENOTFOUND) {
             snprintf(why, sizeof(why), "%s", err->msg);
+            if (p->method == AUTH_ADMIN_AUTHZID)
+                return mb_err_set(err, MB_EAUTH,
+                                  "the source server refused the administrator login of profile "
+                                  "%.40s as %.80s (%.80s): check the admin user and password, "
+                                  "that the mailbox exists and that the admin may act for other "
+                                  "users (authzid)",
+                                  p->name, u, why);
             return mb_err_set(err, MB_EAUTH,
-                              "the source server refused the administrator login of profile "
-                              "%.40s as %.80s (%.80s): check the admin user and password, that "
-                              "the mailbox exists and that %s",
-                              p->name, u, why,
-                              p->method == AUTH_ADMIN_AUTHZID
-                                  ? "the admin may act for other users (authzid)"
-                                  : "the admin is a master user (LOGIN user<separator>admin)");
+                              "the source server refused the master-user login of profile %.40s "
+                              "as %.80s (%.80s): check the admin user and password, that the "
+                              "mailbox exists and that the admin is a master user (LOGIN "
+                              "user<separator>admin)",
+                              p->name, u, why);
         }
         return rc;
     }

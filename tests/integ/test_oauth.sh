@@ -402,6 +402,9 @@ echo "oauth_api.py exit $?" >>"$W/oauth_api.out"
 grep -E '^(ok|FAIL) - |^  |^measured:' "$W/oauth_api.out"
 grep -q '^oauth_api.py exit 0' "$W/oauth_api.out" || grep -q '^FAIL' "$W/oauth_api.out" \
     || fail "oauth_api.py" "$(tail -5 "$W/oauth_api.out")"
+if grep -qE "AddressSanitizer|LeakSanitizer|runtime error:" "$W"/serve-*.log; then
+    fail "serve: sanitizer report" "$(grep -hE -m3 'Sanitizer|runtime error' "$W"/serve-*.log)"
+fi
 T_PASS=$((T_PASS + $(grep -c '^ok - ' "$W/oauth_api.out")))
 T_FAIL=$((T_FAIL + $(grep -c '^FAIL - ' "$W/oauth_api.out")))
 qs_stop

@@ -179,6 +179,7 @@ const INTERNAL = new Set([
     'more message bytes than announced', 'APPEND ended with %llu bytes missing: connection abandoned',
     'APPEND not ended', 'invalid UID set', 'missing body callbacks', 'cannot read the spool file',
     'FETCH answer with a body but no UID',
+    'no source password nor authentication profile',
 ]);
 
 // Formats whose %s takes a few fixed values: the texts they really give.
