@@ -741,6 +741,13 @@ void http_api_jobs_retry(struct http_api_ctx *c)
     enum db_job_state st = job.state;
     int has_secret = job.has_secret;
     db_job_fini(&job);
+    /* A job of an authentication profile needs no password (a given one replaces it). */
+    char *job_profile = NULL;
+    struct mb_err perr;
+    db_profile_job_get(c->db, c->id, &job_profile, &perr);
+    if (job_profile && !password)
+        has_secret = 1;
+    free(job_profile);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
         http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet",
                                             "la tâche n'est pas terminée"));
@@ -784,6 +791,8 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         http_api_internal(c, "job retry", &err);
         goto out;
     }
+    if (password) /* a password given for a profile's job: it now logs in with it */
+        db_profile_job_set(c->db, c->id, NULL, &err);
     if (c->api->pool)
         jobs_wake(c->api->pool);
     log_info("api: job %" PRId64 " retried by %s", c->id, c->user.name);

@@ -116,6 +116,12 @@ def main():
     print("measured: 4 mailboxes of one tenant through 2 workers: %d token request(s), %.1f s"
           % (n_tok, time.time() - t0))
 
+    r = org.req("POST", "/api/jobs/%d/retry" % ids[0], {})
+    j = wait_jobs(org, [ids[0]])[ids[0]]
+    check("retry of an ended profile job needs no password; the delta copies nothing",
+          r.status == 200 and j["state"] == "done" and j["progress"]["messages_copied"] == 0
+          and j["auth_profile"] == "contoso", (r, j))
+
     # CSV import with ?auth_profile: rows without a password use the profile
     csv = ("jean.martin@contoso.fr;;127.0.0.1:1;office;o8@example.com;0\n"
            "someone@contoso.fr;Pw-1;127.0.0.1:1;office;o9@example.com;0\n")
