@@ -24,10 +24,13 @@
 #include <mbedtls/x509_crt.h>
 #include <mbedtls/x509_csr.h>
 
+#include "auth/auth_store.h"
 #include "auth/jwt.h"
 #include "auth/oauth.h"
 #include "base/buf.h"
 #include "base/xalloc.h"
+#include "db/db.h"
+#include "db/db_profile.h"
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "net/http_client.h"
@@ -748,11 +751,71 @@ static void test_margin(void)
     T_END();
 }
 
+static void test_store(void)
+{
+    T_BEGIN("auth_store: secrets sealed in the database, opened with the key only, list, delete");
+    char *path = xasprintf("%s/profiles.db", t_tmpdir());
+    struct db *db = NULL;
+    struct mb_err e;
+    T_ASSERT_INT(db_open(path, &db, &e), 0);
+    unsigned char k1[SECRET_KEY_LEN], k2[SECRET_KEY_LEN];
+    memset(k1, 1, sizeof(k1));
+    memset(k2, 2, sizeof(k2));
+    struct secret_box box, other;
+    secret_box_init_key(&box, k1);
+    secret_box_init_key(&other, k2);
+    struct auth_profile p = {.kind = AUTH_KIND_IMAP_ADMIN, .account_id = 0};
+    p.name = xstrdup("adm");
+    p.admin_user = xstrdup("admin");
+    p.method = AUTH_ADMIN_AUTHZID;
+    secret_set(&p.admin_password, "Very-Secret-Admin-Pw", 20);
+    T_ASSERT_INT(auth_profile_save(db, &box, &p, NULL, &e), 0);
+    T_ASSERT_INT(auth_profile_save(db, &box, &p, NULL, &e), MB_ECONFIG);
+    T_ASSERT(strstr(e.msg, "already exists") != NULL);
+    struct auth_profile q;
+    T_ASSERT_INT(auth_profile_open(db, &box, "adm", &q, &e), 0);
+    T_ASSERT_STR(q.admin_password.data, "Very-Secret-Admin-Pw");
+    T_ASSERT_STR(q.admin_user, "admin");
+    T_ASSERT_INT(q.method, AUTH_ADMIN_AUTHZID);
+    auth_profile_fini(&q);
+    T_ASSERT_INT(auth_profile_open(db, &other, "adm", &q, &e), MB_ECRYPTO);
+    T_ASSERT_INT(auth_profile_open(db, &box, "nope", &q, &e), MB_ENOTFOUND);
+    /* the sealed blob is not the secret */
+    unsigned char *sealed = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_profile_get(db, "adm", &q, &sealed, &n, &e), 0);
+    T_ASSERT(n > SECRET_BOX_OVERHEAD && !memmem(sealed, n, "Very-Secret", 11));
+    free(sealed);
+    auth_profile_fini(&q);
+    struct auth_profile *v = NULL;
+    size_t nv = 0;
+    T_ASSERT_INT(db_profile_list(db, -1, &v, &nv, &e), 0);
+    T_ASSERT_INT(nv, 1);
+    T_ASSERT(nv == 1 && v[0].admin_password.data == NULL);
+    db_profiles_free(&v, nv);
+    T_ASSERT_INT(db_profile_list(db, 5, &v, &nv, &e), 0);
+    T_ASSERT_INT(nv, 0);
+    db_profiles_free(&v, nv);
+    int64_t waiting = -1;
+    T_ASSERT_INT(db_profile_delete(db, "adm", &waiting, &e), 0);
+    T_ASSERT_INT(waiting, 0);
+    T_ASSERT_INT(db_profile_delete(db, "adm", &waiting, &e), MB_ENOTFOUND);
+    char *jp = NULL;
+    T_ASSERT_INT(db_profile_job_get(db, 99, &jp, &e), MB_ENOTFOUND);
+    auth_profile_fini(&p);
+    secret_box_fini(&box);
+    secret_box_fini(&other);
+    db_close(&db);
+    free(path);
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {test_url,    test_form,   test_post_ok,  test_post_hostile,
                                         test_b64url, test_sign,   test_thumb,    test_request,
-                                        test_validate, test_answer, test_margin, NULL};
+                                        test_validate, test_answer, test_margin, test_store,
+                                        NULL};
     int rc = t_run(fns);
     free(key_pem);
     free(cert_pem);
