@@ -13,15 +13,19 @@ static const char usage[] =
     "  migrate [-c FILE] --source-host HOST[:PORT] --source-user LOGIN\n"
     "          --type gmail|exchange|office|domino|defaut --dest-user ADDRESS\n"
     "          [--subscribed-only] [--source-tls auto|implicit|starttls|none]\n"
-    "          [--insecure] [--source-password-file FILE] [--quiet]\n"
-    "                                     one migration in the foreground\n"
-    "  import  [-c FILE] [--dry-run] FILE.csv\n"
+    "          [--insecure] [--source-password-file FILE] [--auth-profile NAME]\n"
+    "          [--quiet]                  one migration in the foreground\n"
+    "  import  [-c FILE] [--dry-run] [--auth-profile NAME] FILE.csv\n"
     "                                     queue a CSV batch\n"
     "  user add NAME [--domain D ...] [--admin] [-c FILE]\n"
     "                                     create a web account (password from stdin\n"
     "                                     or MIGRABOX_PASSWORD)\n"
     "  user list | passwd NAME | delete NAME [-c FILE]\n"
     "                                     list, change or delete web accounts\n"
+    "  profile add NAME --kind microsoft365|google|imap-admin ... [-c FILE]\n"
+    "  profile list | delete NAME [-c FILE]\n"
+    "                                     source authentication profiles (OAuth2 app,\n"
+    "                                     service account, IMAP admin login)\n"
     "  --version                          print the version\n"
     "  --help                             this text; 'migrabox COMMAND --help' for more\n"
     "\n"
@@ -51,6 +55,8 @@ int main(int argc, char **argv)
         return cli_import(argc - 1, argv + 1);
     if (strcmp(cmd, "user") == 0)
         return cli_user(argc - 1, argv + 1);
+    if (strcmp(cmd, "profile") == 0)
+        return cli_profile(argc - 1, argv + 1);
     fprintf(stderr, "migrabox: unknown command '%s'\n\n%s", cmd, usage);
     return CLI_EXIT_USAGE;
 }

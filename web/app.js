@@ -1,4 +1,5 @@
-// Shell: session, hash router (#/login, #/single, #/multi, #/jobs, #/jobs/ID, #/help),
+// Shell: session, hash router (#/login, #/single, #/multi, #/jobs, #/jobs/ID, #/profiles,
+// #/help),
 // navigation, language switch, announcements and the confirmation dialog.
 
 import { t, getLang, setLang, applyI18n, onLangChange } from './i18n.js';
@@ -9,6 +10,7 @@ import * as multiView from './views/multi.js';
 import * as jobsView from './views/jobs.js';
 import * as jobView from './views/job.js';
 import * as helpView from './views/help.js';
+import * as profilesView from './views/profiles.js';
 
 const ROUTES = [
     { re: /^\/login$/, view: loginView, title: 'login.title', nav: null, auth: false },
@@ -16,6 +18,7 @@ const ROUTES = [
     { re: /^\/multi$/, view: multiView, title: 'multi.title', nav: 'multi', auth: true },
     { re: /^\/jobs$/, view: jobsView, title: 'jobs.title', nav: 'jobs', auth: true },
     { re: /^\/jobs\/(\d+)$/, view: jobView, title: 'jobs.title', nav: 'jobs', auth: true },
+    { re: /^\/profiles$/, view: profilesView, title: 'profiles.title', nav: 'profiles', auth: true },
     { re: /^\/help$/, view: helpView, title: 'help.title', nav: 'help', auth: false },
 ];
 

@@ -7,6 +7,7 @@ int cli_serve(int argc, char **argv);
 int cli_migrate(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_user(int argc, char **argv);
+int cli_profile(int argc, char **argv);
 
 /* Exit statuses shared by the subcommands. */
 enum {

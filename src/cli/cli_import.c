@@ -9,19 +9,21 @@
 #include <string.h>
 #include <sys/stat.h>
 
+#include "auth/auth_store.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "cli.h"
 #include "config/config.h"
 #include "csvimport/csvimp.h"
 #include "db/db.h"
+#include "db/db_profile.h"
 #include "db/db_job.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
 #include "migrate/mig_preset.h"
 
 static const char usage[] =
-    "usage: migrabox import [-c FILE] [--dry-run] FILE.csv\n"
+    "usage: migrabox import [-c FILE] [--dry-run] [--auth-profile NAME] FILE.csv\n"
     "\n"
     "Queue a CSV batch of migrations (columns login_source;pass_source;host_source;\n"
     "type_messagerie;login_destination;subscribed_only, separator ';', header optional).\n"
@@ -30,6 +32,8 @@ static const char usage[] =
     "message', when LC_ALL, LC_MESSAGES or LANG starts with fr). --dry-run checks without\n"
     "queueing.\n"
     "The jobs are run by 'migrabox serve' on the same data_dir.\n"
+    "With --auth-profile NAME, rows may leave pass_source empty: they log in through that\n"
+    "source authentication profile (see 'migrabox profile'); a row with a password uses it.\n"
     "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
 
 /* 1 when messages should be French: the first non-empty of LC_ALL, LC_MESSAGES and LANG (the
@@ -86,16 +90,18 @@ int cli_import(int argc, char **argv)
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "dry-run", no_argument, NULL, 'n' },
+        { "auth-profile", required_argument, NULL, 'A' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *cfg_path = NULL;
+    const char *cfg_path = NULL, *profile = NULL;
     int dry_run = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
         switch (ch) {
         case 'c': cfg_path = optarg; break;
         case 'n': dry_run = 1; break;
+        case 'A': profile = optarg; break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: fputs(usage, stderr); return CLI_EXIT_USAGE;
         }
@@ -123,6 +129,7 @@ int cli_import(int argc, char **argv)
     struct db_job_new *jobs = NULL;
     unsigned char **blobs = NULL;
     size_t *lens = NULL;
+    int64_t *ids = NULL;
 
     if (cfg->destination.n_domains == 0) {
         fprintf(stderr, "migrabox import: [destination] domains is empty: set the hosted domains "
@@ -139,6 +146,7 @@ int cli_import(int argc, char **argv)
         .domains = (const char *const *)cfg->destination.domains,
         .n_domains = cfg->destination.n_domains,
         .french = cli_import_french(),
+        .allow_empty_password = profile != NULL,
     };
     int rc = csvimp_parse(data, len, &o, &res);
     if (rc == MB_ECONFIG) {
@@ -186,13 +194,24 @@ int cli_import(int argc, char **argv)
         fprintf(stderr, "migrabox import: %s\n", err.msg);
         goto out;
     }
+    if (profile) {
+        struct auth_profile prof;
+        memset(&prof, 0, sizeof(prof));
+        rc = auth_profile_open(db, &box, profile, &prof, &err);
+        auth_profile_fini(&prof);
+        if (rc) {
+            fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
+            goto out;
+        }
+    }
     jobs = xcalloc(res.n_rows, sizeof(*jobs));
     blobs = xcalloc(res.n_rows, sizeof(*blobs));
     lens = xcalloc(res.n_rows, sizeof(*lens));
     for (size_t i = 0; i < res.n_rows; i++) {
         const struct csvimp_row *r = &res.rows[i];
-        rc = secret_box_seal(&box, JOBS_SECRET_AAD, r->pass_source, strlen(r->pass_source),
-                             &blobs[i], &lens[i], &err);
+        if (r->pass_source[0]) /* else: through the profile, no password kept */
+            rc = secret_box_seal(&box, JOBS_SECRET_AAD, r->pass_source, strlen(r->pass_source),
+                                 &blobs[i], &lens[i], &err);
         if (rc) {
             fprintf(stderr, "migrabox import: %s\n", err.msg);
             goto out;
@@ -214,7 +233,18 @@ int cli_import(int argc, char **argv)
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     int64_t batch = 0;
-    rc = db_job_insert_many(db, 0, base, jobs, res.n_rows, &batch, NULL, &err);
+    ids = xcalloc(res.n_rows, sizeof(*ids));
+    /* one transaction: a worker never sees a profile job without its profile */
+    rc = db_begin_immediate(db, &err);
+    if (!rc)
+        rc = db_job_insert_many(db, 0, base, jobs, res.n_rows, &batch, ids, &err);
+    for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
+        if (!res.rows[i].pass_source[0])
+            rc = db_profile_job_set(db, ids[i], profile, &err);
+    if (!rc)
+        rc = db_commit(db, &err);
+    else
+        db_rollback(db);
     if (rc) {
         fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
         goto out;
@@ -232,6 +262,7 @@ out:
     }
     free(blobs);
     free(lens);
+    free(ids);
     free(jobs);
     csvimp_result_fini(&res);
     if (data) {

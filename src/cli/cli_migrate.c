@@ -14,6 +14,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "auth/auth_store.h"
 #include "base/buf.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
@@ -31,13 +32,17 @@ static const char usage[] =
     "usage: migrabox migrate [-c FILE] --source-host HOST[:PORT] --source-user LOGIN\n"
     "                        --type gmail|exchange|office|domino|defaut --dest-user ADDRESS\n"
     "                        [--subscribed-only] [--source-tls auto|implicit|starttls|none]\n"
-    "                        [--insecure] [--source-password-file FILE] [--quiet]\n"
+    "                        [--insecure] [--source-password-file FILE]\n"
+    "                        [--auth-profile NAME] [--quiet]\n"
     "\n"
     "Copy one mailbox in the foreground. The source password is read from the environment\n"
     "variable MIGRABOX_SOURCE_PASSWORD or from --source-password-file (never from the\n"
     "command line). HOST without a port means 993 with implicit TLS; gmail and office have\n"
     "default hosts. TLS auto: port 993 -> implicit TLS, other ports -> STARTTLS (required);\n"
     "plaintext needs --source-tls none.\n"
+    "With --auth-profile NAME (see 'migrabox profile') no source password is needed: the\n"
+    "profile logs in as --source-user (XOAUTH2 token of a Microsoft 365 app or a Google\n"
+    "service account, or an IMAP administrator login); its source host is the default.\n"
     "\n"
     "Progress goes to stderr; a JSON summary goes to stdout:\n"
     "  {\"state\":\"done\"|\"failed\",\"error\":...,\"folders\":N,\"copied\":N,\"skipped\":N,\n"
@@ -201,12 +206,13 @@ int cli_migrate(int argc, char **argv)
         {"source-tls", required_argument, NULL, 'T'},
         {"insecure", no_argument, NULL, 'k'},
         {"source-password-file", required_argument, NULL, 'p'},
+        {"auth-profile", required_argument, NULL, 'A'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
-    const char *tls_arg = "auto", *pwfile = NULL;
+    const char *tls_arg = "auto", *pwfile = NULL, *profile_name = NULL;
     int subscribed_only = 0, insecure = 0, quiet = 0, ch;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
@@ -220,6 +226,7 @@ int cli_migrate(int argc, char **argv)
         case 'T': tls_arg = optarg; break;
         case 'k': insecure = 1; break;
         case 'p': pwfile = optarg; break;
+        case 'A': profile_name = optarg; break;
         case 'q': quiet = 1; break;
         case 'h': fputs(usage, stdout); return CLI_EXIT_OK;
         default: fputs(usage, stderr); return CLI_EXIT_USAGE;
@@ -262,12 +269,15 @@ int cli_migrate(int argc, char **argv)
         }
     } else if (preset->default_host) {
         snprintf(host, sizeof(host), "%s", preset->default_host);
-    } else {
+    } else if (!profile_name) {
         fprintf(stderr, "migrabox migrate: --source-host is required for type %s\n", type);
         return CLI_EXIT_USAGE;
     }
-    if (!port)
-        port = preset->default_port ? preset->default_port : 993;
+    if (profile_name && pwfile) {
+        fprintf(stderr, "migrabox migrate: --auth-profile and --source-password-file exclude "
+                        "each other\n");
+        return CLI_EXIT_USAGE;
+    }
     const char *at = strrchr(dest, '@');
     if (!at || at == dest || !at[1]) {
         fprintf(stderr, "migrabox migrate: --dest-user must be a full address (name@domain)\n");
@@ -284,6 +294,8 @@ int cli_migrate(int argc, char **argv)
     int status = CLI_EXIT_USAGE;
     struct db *db = NULL;
     struct secret pw = {0};
+    struct auth_profile prof;
+    memset(&prof, 0, sizeof(prof));
     struct db_job job;
     memset(&job, 0, sizeof(job));
     struct mig_result res;
@@ -297,7 +309,7 @@ int cli_migrate(int argc, char **argv)
                 at + 1);
         goto out;
     }
-    if (read_password(pwfile, &pw, why, sizeof(why)) != 0) {
+    if (!profile_name && read_password(pwfile, &pw, why, sizeof(why)) != 0) {
         fprintf(stderr, "migrabox migrate: %s\n", why);
         goto out;
     }
@@ -313,6 +325,31 @@ int cli_migrate(int argc, char **argv)
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         goto out;
     }
+    if (profile_name) {
+        struct secret_box box;
+        char *kp = xasprintf("%s/secret.key", cfg->server.data_dir);
+        rc = secret_box_load(&box, kp, &err);
+        free(kp);
+        if (!rc) {
+            rc = auth_profile_open(db, &box, profile_name, &prof, &err);
+            secret_box_fini(&box);
+        }
+        if (rc) {
+            fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+            goto out;
+        }
+        if (!host[0] && prof.source_host
+            && mig_parse_hostport(prof.source_host, host, sizeof(host), &port) != 0) {
+            fprintf(stderr, "migrabox migrate: the profile's source host is not HOST[:PORT]\n");
+            goto out;
+        }
+        if (!host[0]) {
+            fprintf(stderr, "migrabox migrate: --source-host is required for type %s\n", type);
+            goto out;
+        }
+    }
+    if (!port)
+        port = preset->default_port ? preset->default_port : 993;
 
     /* The same migration run again is the same job: its message map makes it a delta. */
     int64_t id = 0;
@@ -372,7 +409,8 @@ int cli_migrate(int argc, char **argv)
         .source_tls = tls,
         .insecure = insecure,
         .source_login = user,
-        .source_password = &pw,
+        .source_password = profile_name ? NULL : &pw,
+        .auth_profile = profile_name ? &prof : NULL,
         .preset = preset,
         .dest_login = dest,
         .subscribed_only = subscribed_only,
@@ -399,6 +437,8 @@ int cli_migrate(int argc, char **argv)
     status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 out:
     secret_fini(&pw);
+    auth_profile_fini(&prof);
+    oauth_cache_clear();
     mig_result_fini(&res);
     db_job_fini(&job);
     db_close(&db);

@@ -880,7 +880,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                          CSVIMP_TR(c, "login_source contains a control character",
                                    "login_source contient un caractère de contrôle"));
 
-    if (pass->len == 0)
+    if (pass->len == 0 && !c->opts->allow_empty_password)
         csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE,
                          CSVIMP_TR(c, "pass_source is empty", "pass_source est vide"));
     else if (memchr(pass->p, '\r', pass->len) || memchr(pass->p, '\n', pass->len))

@@ -81,12 +81,16 @@ struct csvimp_opts {
     const char *const *account_domains;
     size_t n_account_domains;
     int french; /* 1 = error messages in French; 0 = English (the default) */
+    /* 1: an empty pass_source is accepted (the batch logs in through a source authentication
+     * profile; a row that has a password uses it). */
+    int allow_empty_password;
 };
 
 struct csvimp_row {
     unsigned line;           /* physical line where the row starts */
     char *login_source;      /* byte for byte */
-    char *pass_source;       /* byte for byte; wiped by csvimp_result_fini */
+    char *pass_source;       /* byte for byte ("" only with allow_empty_password); wiped by
+                                csvimp_result_fini */
     char *host;              /* lower case, IPv6 without brackets; never empty */
     unsigned port;           /* 0 = the default port */
     const char *server_type; /* static: "gmail" "exchange" "office" "domino" "defaut" */

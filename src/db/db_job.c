@@ -8,6 +8,7 @@
 #include "base/buf.h"
 #include "base/xalloc.h"
 #include "db/db_internal.h"
+#include "db/db_profile.h"
 
 #define DB_JOB_REPORT_MAX (32 * 1024 * 1024)
 #define DB_JOB_QUERY_MAX 256
@@ -804,6 +805,13 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
                         "job %lld is %s: only a failed or done job can be "
                         "retried",
                         (long long)id, db_job_state_name(js));
+    if (rc == 0 && !secret && !has_secret) {
+        /* a job of a source authentication profile (db_profile.h) keeps no password */
+        char *profile = NULL;
+        db_profile_job_get(db, id, &profile, NULL);
+        has_secret = profile != NULL;
+        free(profile);
+    }
     if (rc == 0 && !secret && !has_secret)
         rc = mb_err_set(err, MB_ECONFIG,
                         "job %lld: the source password is needed to retry "

@@ -140,9 +140,33 @@ static const char schema_v2[] =
     "ALTER TABLE msgmap ADD COLUMN first_uidnext INTEGER;"
     "CREATE INDEX msgmap_verify ON msgmap(job_id, verify) WHERE verify = 1;";
 
+/* Version 3: source authentication profiles (issue 9): one credential for a whole source organisation.
+ * Public fields in columns; the secrets (client secret, certificate and key, service-account
+ * key, admin password) as one JSON object sealed with the secret box (associated data
+ * "auth-profile:" + name). jobs.auth_profile names the profile a job logs in with (then the
+ * job has no source password). */
+static const char schema_auth_profiles[] =
+    "CREATE TABLE auth_profiles ("
+    "  id INTEGER PRIMARY KEY,"
+    "  name TEXT NOT NULL UNIQUE,"
+    "  kind TEXT NOT NULL CHECK (kind IN ('microsoft365', 'google', 'imap-admin')),"
+    "  account_id INTEGER REFERENCES accounts(id) ON DELETE SET NULL,"
+    "  created_at INTEGER NOT NULL,"
+    "  tenant TEXT,"
+    "  client_id TEXT,"
+    "  token_url TEXT,"
+    "  source_host TEXT,"
+    "  admin_user TEXT,"
+    "  method TEXT,"
+    "  separator TEXT,"
+    "  secrets BLOB NOT NULL"
+    ");"
+    "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
+    {"source authentication profiles", schema_auth_profiles, NULL},
     /* Append new steps here. */
 };
 

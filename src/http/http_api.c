@@ -46,6 +46,11 @@ static const struct http_api_route http_api_routes[] = {
     { "POST", "/api/imports", http_api_import_post, HTTP_API_MUTATE | HTTP_API_CSV },
     { "GET", "/api/sample.csv", http_api_import_sample, HTTP_API_AUTH },
     { "POST", "/api/check", http_api_check_post, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "GET", "/api/profiles", http_api_profiles_list, HTTP_API_AUTH },
+    { "POST", "/api/profiles", http_api_profiles_create, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "DELETE", "/api/profiles/{name}", http_api_profiles_delete, HTTP_API_MUTATE },
+    { "POST", "/api/profiles/{name}/check", http_api_profiles_check,
+      HTTP_API_MUTATE | HTTP_API_JSON },
     { "GET", "/healthz", http_api_metrics_healthz, 0 },
     { "GET", "/metrics", http_api_metrics_get, 0 },
 };
@@ -284,10 +289,25 @@ struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r)
 }
 
 /* Match path against pattern; a {id} segment sets *id_r. */
-static int http_api_match(const char *pattern, const char *path, int64_t *id_r)
+static int http_api_match(const char *pattern, const char *path, int64_t *id_r, char *name_r)
 {
     const char *p = pattern, *s = path;
     while (*p) {
+        if (strncmp(p, "{name}", 6) == 0) {
+            /* a profile name: letters, digits, '-', '_', '.' (1..HTTP_API_NAME_MAX) */
+            size_t n = 0;
+            while ((*s >= 'a' && *s <= 'z') || (*s >= 'A' && *s <= 'Z') || (*s >= '0' && *s <= '9')
+                   || *s == '-' || *s == '_' || *s == '.') {
+                if (n >= HTTP_API_NAME_MAX)
+                    return 0;
+                name_r[n++] = *s++;
+            }
+            if (n == 0)
+                return 0;
+            name_r[n] = '\0';
+            p += 6;
+            continue;
+        }
         if (strncmp(p, "{id}", 4) == 0) {
             int64_t v = 0;
             size_t digits = 0;
@@ -386,7 +406,8 @@ static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
     int64_t id;
     for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
         const struct http_api_route *r = &http_api_routes[i];
-        if (!http_api_match(r->pattern, path, &id))
+        char name[HTTP_API_NAME_MAX + 1];
+        if (!http_api_match(r->pattern, path, &id, name))
             continue;
         o += (size_t)snprintf(allow + o, sizeof(allow) - o, "%s%s", o ? ", " : "", r->method);
         if (strcmp(r->method, "GET") == 0 && o < sizeof(allow))
@@ -414,7 +435,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
         const struct http_api_route *r = &http_api_routes[i];
         int64_t id = 0;
-        if (!http_api_match(r->pattern, req->path, &id))
+        if (!http_api_match(r->pattern, req->path, &id, c.name))
             continue;
         path_known = 1;
         if (strcmp(r->method, method) == 0) {

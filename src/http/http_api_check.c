@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "base/secret.h"
+#include "auth/oauth.h"
 #include "http_api_internal.h"
 #include "log/log.h"
 #include "migrate/mig.h"
@@ -28,14 +29,20 @@ void http_api_check_post(struct http_api_ctx *c)
         http_api_field_errors(c);
         goto out;
     }
-    secret_set(&pw, f.password, f.password_len);
+    struct auth_profile prof;
+    memset(&prof, 0, sizeof(prof));
+    if (f.auth_profile && http_api_profile_open(c, f.auth_profile, "auth_profile", &prof) != 0)
+        goto out;
+    if (!f.auth_profile)
+        secret_set(&pw, f.password, f.password_len);
     struct mig_request rq = {
         .source_host = f.host,
         .source_port = f.port,
         .source_tls = http_api_check_tls(f.tls),
         .insecure = f.insecure,
         .source_login = f.login,
-        .source_password = &pw,
+        .source_password = f.auth_profile ? NULL : &pw,
+        .auth_profile = f.auth_profile ? &prof : NULL,
         .preset = f.preset,
         .dest_login = f.dest,
         .subscribed_only = f.subscribed_only,
@@ -80,6 +87,7 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_obj_end(&w);
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
+    auth_profile_fini(&prof);
 out:
     mig_check_result_fini(&res);
     secret_fini(&pw);

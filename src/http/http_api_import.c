@@ -7,6 +7,8 @@
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "csvimport/csvimp.h"
+#include "auth/oauth.h"
+#include "db/db_profile.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
@@ -121,11 +123,23 @@ void http_api_import_post(struct http_api_ctx *c)
         http_api_error(c, 422, HTTP_API_MSG(c, "the file is empty", "le fichier est vide"));
         return;
     }
+    /* ?auth_profile=NAME: rows without a password log in through that profile */
+    const char *profile = http_req_arg(c->req, "auth_profile");
+    if (profile && !*profile)
+        profile = NULL;
+    if (profile) {
+        struct auth_profile prof;
+        memset(&prof, 0, sizeof(prof));
+        if (http_api_profile_open(c, profile, "auth_profile", &prof) != 0)
+            return;
+        auth_profile_fini(&prof);
+    }
 
     struct csvimp_opts opts = {
         .max_bytes = (size_t)cfg->server.max_upload_bytes,
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .french = c->fr,
+        .allow_empty_password = profile != NULL,
     };
     /* Hosted domains: the configured list; with none configured ("any domain"), the account's
      * own domains stand in for it (csvimp needs an explicit list). */
@@ -180,8 +194,9 @@ void http_api_import_post(struct http_api_ctx *c)
     rc = 0;
     for (size_t i = 0; i < res.n_rows && rc == 0; i++) {
         const struct csvimp_row *r = &res.rows[i];
-        rc = secret_box_seal(c->api->box, JOBS_SECRET_AAD, r->pass_source,
-                             strlen(r->pass_source), &blobs[i], &lens[i], &err);
+        if (r->pass_source[0]) /* else: through the profile, no password kept */
+            rc = secret_box_seal(c->api->box, JOBS_SECRET_AAD, r->pass_source,
+                                 strlen(r->pass_source), &blobs[i], &lens[i], &err);
         jobs[i] = (struct db_job_new){
             .account_id = c->user.id,
             .source_host = r->host,
@@ -196,12 +211,25 @@ void http_api_import_post(struct http_api_ctx *c)
             .subscribed_only = r->subscribed_only,
         };
     }
-    if (rc)
+    int64_t *ids = xcalloc(res.n_rows, sizeof(*ids));
+    if (rc) {
         http_api_internal(c, "password encryption", &err);
-    else if ((rc = db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, NULL,
-                                      &err))
-             != 0)
-        http_api_internal(c, "batch insert", &err);
+    } else {
+        /* one transaction: a worker never sees a profile job without its profile */
+        rc = db_begin_immediate(c->db, &err);
+        if (!rc)
+            rc = db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, ids, &err);
+        for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
+            if (!res.rows[i].pass_source[0])
+                rc = db_profile_job_set(c->db, ids[i], profile, &err);
+        if (!rc)
+            rc = db_commit(c->db, &err);
+        else
+            db_rollback(c->db);
+        if (rc)
+            http_api_internal(c, "batch insert", &err);
+    }
+    free(ids);
     for (size_t i = 0; i < res.n_rows; i++) {
         if (blobs[i]) {
             secret_wipe(blobs[i], lens[i]);

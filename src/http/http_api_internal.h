@@ -27,6 +27,7 @@
 #define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
 #define HTTP_API_PASSWORD_MAX 1024 /* source password, bytes */
 #define HTTP_API_ADDRESS_MAX 320   /* destination address, bytes */
+#define HTTP_API_NAME_MAX 64       /* {name} in a route (authentication profile) */
 
 struct jobs;
 
@@ -53,6 +54,7 @@ struct http_api_ctx {
     int64_t now;
     int fr;                      /* answer messages in French (Accept-Language: fr…) */
     int64_t id;                  /* the {id} of the route, 0 if none */
+    char name[HTTP_API_NAME_MAX + 1]; /* the {name} of the route, "" if none */
     int authed;
     struct db_user user;         /* the signed-in account when authed */
     struct db_session session;
@@ -112,6 +114,7 @@ struct http_api_job_form {
     const char *login;           /* borrowed from the JSON tree */
     const char *password;        /* borrowed from the JSON tree (wiped by json_free) */
     size_t password_len;
+    const char *auth_profile;    /* borrowed; NULL = password (then password is set) */
     const char *server_type;     /* static (preset name) */
     const struct mig_preset *preset;
     char dest[HTTP_API_ADDRESS_MAX + 1];
@@ -133,6 +136,18 @@ void http_api_jobs_log(struct http_api_ctx *c);
 void http_api_jobs_cancel(struct http_api_ctx *c);
 void http_api_jobs_retry(struct http_api_ctx *c);
 void http_api_import_post(struct http_api_ctx *c);
+void http_api_profiles_list(struct http_api_ctx *c);
+void http_api_profiles_create(struct http_api_ctx *c);
+void http_api_profiles_delete(struct http_api_ctx *c);
+void http_api_profiles_check(struct http_api_ctx *c);
+/* Load profile name with its secrets if the signed-in account may use it (its owner, or an
+ * admin); 0, or an answer already sent (404 / 500) and -1. field: where a 422 would point
+ * (NULL: answer 404). */
+struct auth_profile;
+int http_api_profile_open(struct http_api_ctx *c, const char *name, const char *field,
+                          struct auth_profile *p);
+/* The preset a profile logs in to when none is given (office, gmail, defaut). */
+const struct mig_preset *http_api_profile_preset(const struct auth_profile *p);
 void http_api_import_sample(struct http_api_ctx *c);
 void http_api_check_post(struct http_api_ctx *c);
 void http_api_metrics_healthz(struct http_api_ctx *c);

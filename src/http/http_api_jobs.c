@@ -10,6 +10,8 @@
 #include "base/xalloc.h"
 #include "csvimport/csvimp.h"
 #include "db/db_log.h"
+#include "auth/oauth.h"
+#include "db/db_profile.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
@@ -81,6 +83,11 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
                         : 0);
     json_w_kv_bool(w, "cancel_requested", job->cancel_requested);
     json_w_kv_bool(w, "password_stored", job->has_secret);
+    char *profile = NULL;
+    struct mb_err perr;
+    db_profile_job_get(c->db, job->id, &profile, &perr);
+    json_w_kv_str(w, "auth_profile", profile);
+    free(profile);
     json_w_key(w, "progress");
     json_w_obj_begin(w);
     json_w_kv_int(w, "folders_done", p->folders_done);
@@ -172,7 +179,7 @@ static void http_api_jobs_bad_arg(struct http_api_ctx *c, const char *name)
 static const char *const http_api_jobs_form_keys[] = {
     "source_host", "source_login", "source_password", "server_type",
     "dest_login",  "subscribed_only", "source_tls",  "insecure",
-    NULL,
+    "auth_profile", NULL,
 };
 
 /* A string member: returns it, or NULL after recording an error (wrong type) or when absent
@@ -380,8 +387,18 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
                              HTTP_API_MSG(c, "source login required", "login source requis"));
     }
 
+    int no_profile = 0;
+    f->auth_profile = http_api_jobs_str(c, obj, "auth_profile", &no_profile);
     f->password = http_api_jobs_str(c, obj, "source_password", &absent);
-    if (f->password) {
+    if (f->password && f->auth_profile) {
+        http_api_field_error(c, "source_password", "%s",
+                             HTTP_API_MSG(c, "give the source password or an authentication "
+                                             "profile, not both",
+                                          "donnez le mot de passe source ou un accès "
+                                          "administrateur, pas les deux"));
+    } else if (f->auth_profile) {
+        /* checked (existence, owner) by the handler */
+    } else if (f->password) {
         f->password_len = strlen(f->password);
         if (f->password_len > HTTP_API_PASSWORD_MAX)
             http_api_field_error(c, "source_password", "%s",
@@ -530,8 +547,15 @@ void http_api_jobs_create(struct http_api_ctx *c)
         http_api_field_errors(c);
         goto out;
     }
-    if (secret_box_seal(c->api->box, JOBS_SECRET_AAD, f.password, f.password_len, &blob,
-                        &blob_len, &err) != 0) {
+    if (f.auth_profile) {
+        /* the job keeps no password: it logs in through the profile (checked here) */
+        struct auth_profile prof;
+        memset(&prof, 0, sizeof(prof));
+        if (http_api_profile_open(c, f.auth_profile, "auth_profile", &prof) != 0)
+            goto out;
+        auth_profile_fini(&prof);
+    } else if (secret_box_seal(c->api->box, JOBS_SECRET_AAD, f.password, f.password_len, &blob,
+                               &blob_len, &err) != 0) {
         http_api_internal(c, "password encryption", &err);
         goto out;
     }
@@ -549,7 +573,17 @@ void http_api_jobs_create(struct http_api_ctx *c)
         .subscribed_only = f.subscribed_only,
     };
     int64_t id = 0;
-    if (db_job_insert(c->db, &jn, &id, &err) != 0) {
+    /* one transaction: a worker never sees the job without its profile */
+    int rc = db_begin_immediate(c->db, &err);
+    if (!rc)
+        rc = db_job_insert(c->db, &jn, &id, &err);
+    if (!rc && f.auth_profile)
+        rc = db_profile_job_set(c->db, id, f.auth_profile, &err);
+    if (!rc)
+        rc = db_commit(c->db, &err);
+    else
+        db_rollback(c->db);
+    if (rc) {
         http_api_internal(c, "job insert", &err);
         goto out;
     }
@@ -714,6 +748,13 @@ void http_api_jobs_retry(struct http_api_ctx *c)
     enum db_job_state st = job.state;
     int has_secret = job.has_secret;
     db_job_fini(&job);
+    /* A job of an authentication profile needs no password (a given one replaces it). */
+    char *job_profile = NULL;
+    struct mb_err perr;
+    db_profile_job_get(c->db, c->id, &job_profile, &perr);
+    if (job_profile && !password)
+        has_secret = 1;
+    free(job_profile);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
         http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet",
                                             "la tâche n'est pas terminée"));
@@ -757,6 +798,8 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         http_api_internal(c, "job retry", &err);
         goto out;
     }
+    if (password) /* a password given for a profile's job: it now logs in with it */
+        db_profile_job_set(c->db, c->id, NULL, &err);
     if (c->api->pool)
         jobs_wake(c->api->pool);
     log_info("api: job %" PRId64 " retried by %s", c->id, c->user.name);

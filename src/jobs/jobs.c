@@ -9,8 +9,10 @@
 #include <strings.h>
 #include <time.h>
 
+#include "auth/auth_store.h"
 #include "base/xalloc.h"
 #include "db/db.h"
+#include "db/db_profile.h"
 #include "db/db_job.h"
 #include "db/db_log.h"
 #include "log/log.h"
@@ -143,13 +145,34 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
 
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    if (db_job_get_secret(db, job->id, &blob, &blob_len, &err) != 0 || !blob) {
+    /* A job of a source authentication profile keeps no password: it logs in through the
+     * profile, which must still exist. */
+    char *profile_name = NULL;
+    struct auth_profile profile;
+    memset(&profile, 0, sizeof(profile));
+    db_profile_job_get(db, job->id, &profile_name, &err);
+    if (profile_name) {
+        int prc = auth_profile_open(db, pool->box, profile_name, &profile, &err);
+        if (prc) {
+            char *why = prc == MB_ENOTFOUND
+                            ? xasprintf("the source authentication profile \"%.64s\" was "
+                                        "deleted: choose another one and retry",
+                                        profile_name)
+                            : xasprintf("the source authentication profile \"%.64s\" cannot be "
+                                        "read (secret key changed?)",
+                                        profile_name);
+            db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
+            free(why);
+            goto out;
+        }
+    } else if (db_job_get_secret(db, job->id, &blob, &blob_len, &err) != 0 || !blob) {
         db_job_finish(db, job->id, DB_JOB_FAILED,
                       "the source password is no longer stored: retry with the password", NULL,
                       &err);
         goto out;
     }
-    if (secret_box_open(pool->box, JOBS_SECRET_AAD, blob, blob_len, &password, &err) != 0) {
+    if (!profile_name
+        && secret_box_open(pool->box, JOBS_SECRET_AAD, blob, blob_len, &password, &err) != 0) {
         db_job_finish(db, job->id, DB_JOB_FAILED,
                       "the stored source password cannot be decrypted (secret key changed?)",
                       NULL, &err);
@@ -162,7 +185,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .source_tls = tls,
         .insecure = job->insecure,
         .source_login = job->source_login,
-        .source_password = &password,
+        .source_password = profile_name ? NULL : &password,
+        .auth_profile = profile_name ? &profile : NULL,
         .preset = preset,
         .dest_login = job->dest_login,
         .subscribed_only = job->subscribed_only,
@@ -216,6 +240,8 @@ out:
         free(blob);
     }
     secret_fini(&password);
+    auth_profile_fini(&profile);
+    free(profile_name);
     mig_result_fini(&res);
     host_release(pool, host);
 }

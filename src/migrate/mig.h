@@ -13,6 +13,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "auth/oauth.h"
 #include "base/mb_err.h"
 #include "base/secret.h"
 #include "config/config.h"
@@ -37,7 +38,10 @@ struct mig_request {
     enum mig_tls source_tls;
     int insecure;                  /* do not verify the source's certificate */
     const char *source_login;
-    const struct secret *source_password;
+    const struct secret *source_password;  /* NULL when auth_profile is set */
+    /* Log in through a source authentication profile (XOAUTH2 token or administrator
+     * login) instead of the password; NULL = password. */
+    const struct auth_profile *auth_profile;
     const struct mig_preset *preset;
     const char *dest_login;        /* full address of the destination mailbox */
     int subscribed_only;
@@ -96,6 +100,10 @@ struct mig_check_result {
 };
 int mig_check(const struct config *cfg, const struct mig_request *req,
               struct mig_check_result *res);
+/* Only log in to the source as req->source_login (with req's password or profile) and log
+ * out: « Tester » of an authentication profile. 0, or the worded error in err. */
+int mig_check_source_login(const struct config *cfg, const struct mig_request *req,
+                           struct mb_err *err);
 void mig_check_result_fini(struct mig_check_result *res);
 
 #endif

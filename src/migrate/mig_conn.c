@@ -64,6 +64,94 @@ static int source_auth_error(struct mig_ctx *m, int rc, struct mb_err *err)
                       hint ? "; " : "", hint ? hint : "");
 }
 
+/* Log in as the mailbox through a source authentication profile (auth/oauth.h): an
+ * administrator login (master user with a separator, or AUTHENTICATE PLAIN with authzid), or
+ * AUTHENTICATE XOAUTH2 with a token from the cache (renewed when close to expiry; renewed once
+ * more if the server refuses a cached one). */
+static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
+{
+    const struct auth_profile *p = m->req->auth_profile;
+    const char *u = m->req->source_login;
+    char why[MB_ERR_LEN];
+    int rc;
+    if (p->kind == AUTH_KIND_IMAP_ADMIN) {
+        const char *pw = p->admin_password.data ? p->admin_password.data : "";
+        const char *sep = p->separator && p->separator[0] ? p->separator : "*";
+        if (p->method == AUTH_ADMIN_AUTHZID) {
+            rc = imap_client_auth_plain(m->src, u, p->admin_user, pw, err);
+        } else {
+            char *login = xasprintf("%s%s%s", u, sep, p->admin_user);
+            rc = imap_client_login(m->src, login, pw, err);
+            free(login);
+        }
+        if (rc == MB_EAUTH || rc == MB_ENOTFOUND) {
+            snprintf(why, sizeof(why), "%s", err->msg);
+            if (p->method == AUTH_ADMIN_AUTHZID)
+                return mb_err_set(err, MB_EAUTH,
+                                  "the source server refused the administrator login of profile "
+                                  "%.40s as %.80s (%.80s): check the admin user and password, "
+                                  "that the mailbox exists and that the admin may act for other "
+                                  "users (authzid)",
+                                  p->name, u, why);
+            return mb_err_set(err, MB_EAUTH,
+                              "the source server refused the master-user login of profile %.40s "
+                              "as %.80s (%.80s): check the admin user and password, that the "
+                              "mailbox exists and that the admin is a master user (LOGIN "
+                              "user<separator>admin)",
+                              p->name, u, why);
+        }
+        return rc;
+    }
+    struct oauth_env env = {
+        .ca_file = m->cfg->sources.ca_file,
+        .connect_timeout_ms = m->cfg->sources.connect_timeout * 1000,
+        /* the whole token exchange: 3 connect timeouts, at most 30 s */
+        .io_timeout_ms =
+            m->cfg->sources.connect_timeout < 5 ? m->cfg->sources.connect_timeout * 1000 : 15000,
+        .deadline_ms =
+            m->cfg->sources.connect_timeout < 10 ? m->cfg->sources.connect_timeout * 3000 : 30000,
+    };
+    int fresh = 0;
+    for (int attempt = 0; attempt < 2; attempt++) {
+        struct secret tok = {0};
+        rc = oauth_get_token(p, u, &env, attempt > 0, &tok, &fresh, err);
+        if (rc)
+            return rc; /* worded by oauth: names the fix */
+        mig_log(m, "info", "source: XOAUTH2 login as %s with profile %s (%s token)", u, p->name,
+                fresh ? "new" : "cached");
+        rc = imap_client_auth_xoauth2(m->src, u, tok.data, err);
+        secret_fini(&tok);
+        if (rc != MB_EAUTH || fresh)
+            break;
+    }
+    /* Exchange Online accepts the token of an app without FullAccess on the mailbox, then
+     * answers the next command (CAPABILITY after the login, or NOOP) with "User is
+     * authenticated but not connected" and BYE. */
+    if (rc == 0)
+        rc = imap_client_noop(m->src, err);
+    if (rc && strstr(err->msg, "authenticated but not connected"))
+        return mb_err_set(err, MB_EAUTH,
+                          "Microsoft 365 accepted the app's token but the app has no access "
+                          "to mailbox %.80s (\"User is authenticated but not connected\"): "
+                          "run Add-MailboxPermission -Identity %.80s -User <service "
+                          "principal ID> -AccessRights FullAccess",
+                          u, u);
+    if (rc != MB_EAUTH && rc != MB_ENOTFOUND)
+        return rc;
+    snprintf(why, sizeof(why), "%s", err->msg);
+    if (p->kind == AUTH_KIND_GOOGLE)
+        return mb_err_set(err, MB_EAUTH,
+                          "Gmail refused the service account's token for %.80s (%.80s): check "
+                          "that IMAP is enabled for this user and that the domain-wide "
+                          "delegation grants scope https://mail.google.com/",
+                          u, why);
+    return mb_err_set(err, MB_EAUTH,
+                      "Microsoft 365 refused the app's token for %.80s (%.60s): register the app "
+                      "in Exchange (New-ServicePrincipal), grant IMAP.AccessAsApp with admin "
+                      "consent, and check that the mailbox exists",
+                      u, why);
+}
+
 int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
 {
     const struct mig_request *req = m->req;
@@ -103,6 +191,15 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
         return mb_err_set(err, rc, "cannot connect to source server %.60s:%u: %.150s", m->src_host,
                           m->src_port, why);
     }
+    if (req->auth_profile) {
+        rc = source_login_profile(m, err);
+        if (rc)
+            return rc;
+        m->src_has_gmail_ext = imap_client_has_cap(m->src, "X-GM-EXT-1");
+        return 0;
+    }
+    if (!req->source_password)
+        return mb_err_set(err, MB_ECONFIG, "no source password nor authentication profile");
     if (imap_client_has_cap(m->src, "LOGINDISABLED") && imap_client_has_cap(m->src, "AUTH=PLAIN"))
         rc = imap_client_auth_plain(m->src, NULL, req->source_login, req->source_password->data,
                                     err);
@@ -115,6 +212,18 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
                           err->msg);
     m->src_has_gmail_ext = imap_client_has_cap(m->src, "X-GM-EXT-1");
     return 0;
+}
+
+int mig_check_source_login(const struct config *cfg, const struct mig_request *req,
+                           struct mb_err *err)
+{
+    struct mig_ctx m;
+    memset(&m, 0, sizeof(m));
+    m.cfg = cfg;
+    m.req = req;
+    int rc = mig_connect_source(&m, err);
+    mig_disconnect(&m);
+    return rc;
 }
 
 int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,

@@ -3,6 +3,7 @@
 the source servers no test machine can install (Gmail, Exchange / Office 365, Domino).
 
     quirkserver.py SPEC.json PORTFILE [--log FILE] [--max-seconds N] [--port N]
+                   [--tokens FILE]
 
 Listens on a free loopback port (plain TCP), writes it to PORTFILE, serves any number of
 connections (one thread each) from ONE mailbox loaded from SPEC until killed or N seconds.
@@ -31,12 +32,22 @@ SPEC (UTF-8 JSON):
        "messages": [ {...as above, no labels...} ],      (other profiles)
        "generate": {"prefix": "in", "count": 30, "pad": 900, "no_msgid_every": 2}}],
    "exact_size": true,                  (override the profile: RFC822.SIZE = real size)
+   "xoauth2_no_access": true,           (office: AUTHENTICATE XOAUTH2 succeeds, then the next
+                                         command gets "BAD User is authenticated but not
+                                         connected." and BYE: the app has no FullAccess)
    "faults": [ {"kind": ..., ...}, ... ]}
 
 A message's content is built from its fields (deterministic): From/To/Subject/Date/
 Message-ID headers ("no_msgid": true leaves Message-ID out), a body, and "pad" bytes of
 filler lines. "\\\\Starred" in Gmail labels means the \\Flagged flag (RFC 6154 section 2:
 \\Flagged is the virtual mailbox of flagged messages, which Gmail lists as [Gmail]/Starred).
+
+AUTHENTICATE XOAUTH2 (with --tokens FILE, the token file tokenserver.py writes): accepted only
+for the spec's login with a token the fake endpoint issued that has not expired (and whose
+"sub" is that login, for Google). Refusals take each vendor's form: Gmail sends a "+"
+continuation carrying base64 JSON {"status":"400",...}, waits for the client's empty line,
+then "NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)"; Exchange / Office 365 answer
+"NO AUTHENTICATE failed.". The report counts "xoauth2_ok" and "xoauth2_refused".
 
 Faults (each fires "times" times, default 1, counted across connections):
   {"kind": "throttle", "command": "UID FETCH", "body": true, "after": N, "mode": M}
@@ -95,7 +106,12 @@ PROFILES = {
     "gmail": {
         "greeting": "* OK Gimap ready for requests from 127.0.0.1 k2if6111336rvb.0",
         "caps": "IMAP4rev1 UNSELECT LITERAL+ IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1",
-        "caps_pre": None,
+        # Before login Gmail also lists its SASL mechanisms (SASL-IR AUTH=XOAUTH2 AUTH=PLAIN
+        # AUTH=PLAIN-CLIENTTOKEN AUTH=OAUTHBEARER AUTH=XOAUTH, as captured in public client
+        # logs, e.g. github.com/jstedfast/MailKit issues).
+        "caps_pre": "IMAP4rev1 UNSELECT IDLE NAMESPACE QUOTA ID XLIST CHILDREN X-GM-EXT-1 "
+                    "XYZZY SASL-IR AUTH=XOAUTH2 AUTH=PLAIN AUTH=PLAIN-CLIENTTOKEN "
+                    "AUTH=OAUTHBEARER AUTH=XOAUTH",
         "login_ok": "{user} authenticated (Success)",
         "ok": "Success",
         "id": '("name" "GImap" "vendor" "Google, Inc." "support-url" '
@@ -748,6 +764,12 @@ class Conn:
                     args = args[1:]
                 with self.store.lock:
                     self.store.report["commands"] += 1
+                if getattr(self, "no_access", False):
+                    # github.com/jstedfast/MailKit and Microsoft Q&A threads: an app without
+                    # FullAccess on the mailbox
+                    self.line("%s BAD User is authenticated but not connected." % tag)
+                    self.line("* BYE Connection closed. 14")
+                    return
                 if self.auth and self.throttled(tag, cmd, args):
                     continue  # answered (refused) by the fault
                 if not self.dispatch(tag, cmd, args):
@@ -867,6 +889,8 @@ class Conn:
         elif cmd == "AUTHENTICATE":
             if self.auth or not args or not isinstance(args[0], str):
                 raise Bad("AUTHENTICATE mechanism")
+            if args[0].upper() == "XOAUTH2" and self.has("AUTH=XOAUTH2") and TOKENS_FILE:
+                return self.xoauth2(tag, args)
             if args[0].upper() != "PLAIN" or not self.has("AUTH=PLAIN"):
                 self.line("%s NO Unsupported authentication mechanism" % tag)
                 return True
@@ -969,6 +993,61 @@ class Conn:
             raise Bad("IDLE is not for migrations")
         else:
             raise Bad("unknown command %s" % cmd)
+        return True
+
+    def xoauth2(self, tag, args):
+        st = self.store
+        if len(args) == 2:
+            resp = astring(args[1])
+        else:
+            self.send(b"+ \r\n")
+            resp = self.read_line()
+            if resp is None:
+                return False
+            resp = resp.decode("ascii", "replace")
+        try:
+            raw = base64.b64decode(resp, validate=True).decode()
+            fields = raw.split("\x01")
+            user = fields[0][len("user="):] if fields[0].startswith("user=") else None
+            auth = fields[1] if len(fields) > 1 else ""
+            token = auth[len("auth=Bearer "):] if auth.startswith("auth=Bearer ") else None
+            if fields[-2:] != ["", ""]:
+                raise ValueError("framing")
+        except Exception:
+            raise Bad("bad SASL XOAUTH2 response")
+        ok = False
+        try:
+            with open(TOKENS_FILE) as fh:
+                tokens = json.load(fh)
+            t = tokens.get(token or "")
+            ok = (t is not None and t["exp"] > time.time() and user == st.login
+                  and t["sub"] in ("*", user))
+        except (OSError, ValueError):
+            ok = False
+        with st.lock:
+            st.report["xoauth2_ok" if ok else "xoauth2_refused"] = \
+                st.report.get("xoauth2_ok" if ok else "xoauth2_refused", 0) + 1
+        if not ok:
+            if st.profile_name == "gmail":
+                # developers.google.com/gmail/imap/xoauth2-protocol: the error challenge
+                ch = base64.b64encode(json.dumps(
+                    {"status": "400", "schemes": "Bearer",
+                     "scope": "https://mail.google.com/"}).encode()).decode()
+                self.send(("+ %s\r\n" % ch).encode())
+                if self.read_line() is None:
+                    return False
+                self.line("%s NO [AUTHENTICATIONFAILED] Invalid credentials (Failure)" % tag)
+            else:
+                # Exchange Online (MailKit / email-oauth2-proxy issue threads)
+                self.line("%s NO AUTHENTICATE failed." % tag)
+            return True
+        self.auth = True
+        with st.lock:
+            st.report["logins"] += 1
+        if st.spec.get("xoauth2_no_access"):
+            self.no_access = True
+        self.line("%s OK %s" % (tag, "AUTHENTICATE completed." if st.profile_name != "gmail"
+                                else "%s authenticated (Success)" % user))
         return True
 
     def finish_login(self, tag, user, pw, cmd):
@@ -1227,6 +1306,9 @@ def main():
             logpath = args[-1]
         elif args[-2] == "--port":
             port = int(args[-1])   # the same source again (a job is keyed by host:port)
+        elif args[-2] == "--tokens":
+            global TOKENS_FILE
+            TOKENS_FILE = args[-1]
         elif args[-2] == "--max-seconds":
             max_seconds = float(args[-1])
         else:
@@ -1300,6 +1382,8 @@ def main():
     write_report()
     return 0
 
+
+TOKENS_FILE = None
 
 if __name__ == "__main__":
     sys.exit(main())

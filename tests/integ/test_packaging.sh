@@ -20,7 +20,7 @@ done
 [ -z "$missing" ] && ok "every config key is in the man page" || fail "every config key is in the man page" "missing:$missing"
 missing=""
 for f in $( { "$MIGRABOX" migrate --help; "$MIGRABOX" --help; "$MIGRABOX" user --help 2>&1; \
-              "$MIGRABOX" serve --help; "$MIGRABOX" import --help; } 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
+              "$MIGRABOX" serve --help; "$MIGRABOX" import --help; "$MIGRABOX" profile --help; } 2>&1 | grep -oE -- '--[a-z][a-z-]+' | sort -u); do
     grep -q -- "${f//-/\\\\-}" "$man_page" || grep -q -- "$f" "$man_page" || missing="$missing $f"
 done
 [ -z "$missing" ] && ok "every CLI flag is in the man page" || fail "every CLI flag is in the man page" "missing:$missing"

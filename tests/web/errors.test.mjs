@@ -179,6 +179,7 @@ const INTERNAL = new Set([
     'more message bytes than announced', 'APPEND ended with %llu bytes missing: connection abandoned',
     'APPEND not ended', 'invalid UID set', 'missing body callbacks', 'cannot read the spool file',
     'FETCH answer with a body but no UID',
+    'no source password nor authentication profile',
 ]);
 
 // Formats whose %s takes a few fixed values: the texts they really give.
@@ -236,5 +237,27 @@ test('every engine message of the C sources is recognised (or known to be intern
         const words = hint.split(' ').slice(0, 6).join(' ');
         assert.ok(hints.includes(words), `hint still in the sources: ${words}`);
         assert.notEqual(fr(hint), hint);
+    }
+});
+
+// The token endpoints' errors (src/auth/oauth.c) reach a task's error as they are: the common
+// ones read as French sentences, and their fixed words are still those of the C source.
+test('the OAuth2 token errors of src/auth/oauth.c read as French sentences', () => {
+    const src = readFileSync(join(TOP, 'src/auth/oauth.c'), 'utf8').replace(/"\s*\n\s*"/g, '');
+    const texts = [
+        "Microsoft 365 refused the client secret (AADSTS7000215): give the secret's Value, not its Secret ID, and check it has not expired (Entra ID > App registrations > Certificates & secrets)",
+        'Microsoft 365: the client secret has expired (AADSTS7000222): create a new one in Entra ID > App registrations > Certificates & secrets',
+        'Microsoft 365 does not know application 6f1c3a52 in this tenant (AADSTS700016): check the client ID and the tenant, and that an administrator of the tenant granted admin consent',
+        'Google refused the service account (unauthorized_client): domain-wide delegation for its client ID with scope https://mail.google.com/ is missing or not yet propagated (up to 24 h) - Admin console > Security > API controls > Domain-wide delegation',
+        'Google does not know the mailbox a@b.fr in this Workspace (invalid_grant: Invalid email or User ID)',
+        "Google rejected the signed request (invalid_grant: Invalid JWT Signature.): check this machine's clock (NTP) and that the service-account key is still valid (not deleted in the Cloud console)",
+        'the Google token endpoint is unavailable (HTTP 503): migrabox will try again later',
+        'cannot get a token from 127.0.0.1: connection refused by 127.0.0.1:443',
+    ];
+    for (const raw of texts) {
+        assert.notEqual(fr(raw), raw, `no French form: ${raw}`);
+        assert.equal(en(raw), raw);
+        const fixed = raw.split(/6f1c3a52|a@b\.fr|Invalid|503|127\.0\.0\.1|Google token|the Google/)[0].slice(0, 40);
+        if (fixed.length > 10) assert.ok(src.includes(fixed), `still in oauth.c: ${fixed}`);
     }
 });

@@ -510,4 +510,44 @@ describe('migrabox web UI', () => {
         });
         assert.deepEqual(problems, []);
     });
+
+    test('« Accès administrateur »: add, list without secret, selector on both migration pages, delete', needs(), async (t) => {
+        const { page, problems } = await open(t);
+        const secret = `Adm-Secret-${Date.now()}`;
+        await guarded(page, 'profiles', async () => {
+            await signIn(page);
+            await page.click('#nav a[data-nav="profiles"]');
+            await page.locator('#profiles-title').waitFor();
+            assert.match(await page.locator('#profiles-help').textContent(), /IMAP\.AccessAsApp/);
+            assert.match(await page.locator('#profiles-help').textContent(), /Add-MailboxPermission/);
+            assert.match(await page.locator('#profiles-help').textContent(), /https:\/\/mail\.google\.com\//);
+            assert.deepEqual(await unlabelledControls(page), [], 'every form control has a label');
+            await page.fill('#p-name', 'web-admin');
+            await page.selectOption('#p-kind', 'imap-admin');
+            assert.ok(!(await page.locator('#p-tenant').isVisible()), 'Microsoft fields hidden for imap-admin');
+            await page.fill('#p-admin_user', 'admin');
+            await page.fill('#p-admin_password', secret);
+            await page.click('#btn-add-profile');
+            await page.locator('#profiles-list td', { hasText: 'admin' }).first().waitFor();
+            assert.equal(await page.inputValue('#p-admin_password'), '', 'the secret left the form');
+            assert.ok(!(await page.content()).includes(secret), 'the secret is not on the page');
+            const list = await apiJson(page, '/api/profiles');
+            assert.equal(list.status, 200);
+            assert.ok(!JSON.stringify(list.body).includes(secret), 'the API does not echo the secret');
+            await shot(page, 'profiles');
+
+            await page.click('#nav a[data-nav="single"]');
+            await page.locator('#f-profile').waitFor();
+            await page.selectOption('#f-profile', 'web-admin');
+            assert.ok(!(await page.locator('#f-password').isVisible()), 'password hidden with a profile');
+            await page.click('#nav a[data-nav="multi"]');
+            await page.locator('#m-profile').waitFor();
+
+            await page.click('#nav a[data-nav="profiles"]');
+            await page.locator('#profiles-list button', { hasText: 'Supprimer' }).first().click();
+            await page.click('#confirm-ok');
+            await page.locator('#profiles-list p.muted').waitFor();
+        });
+        assert.deepEqual(problems, []);
+    });
 });

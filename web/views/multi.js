@@ -6,6 +6,7 @@ import { t, onLangChange } from '../i18n.js';
 import { h, replace, setI18n, setRaw, fmtBytes, typeLabel, hostLabel } from '../util.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
+import { loadProfiles, profileSelect } from './profiles.js';
 
 const PREVIEW_MAX_ROWS = 1000;
 
@@ -37,6 +38,22 @@ export function mount(root, ctx) {
         h('p.help#csv-file-help', { text: '.csv — « ; »' }),
     );
     const fileInfo = h('p.file-info#file-info', { hidden: true });
+    // « Accès administrateur »: rows may then leave pass_source empty
+    const profileBox = h('div.field#m-profile-field', { hidden: true });
+    let profileSel = null;
+    loadProfiles().then((list) => {
+        if (!list.length) return;
+        profileSel = profileSelect('m-profile', list);
+        replace(profileBox, h('label', { for: 'm-profile', i18n: 'profiles.select' }), profileSel,
+            h('p.help', { i18n: 'multi.profileHelp' }));
+        profileBox.hidden = false;
+    });
+    const importQuery = (dry) => {
+        const q = [];
+        if (dry) q.push('dry_run=1');
+        if (profileSel && profileSel.value) q.push('auth_profile=' + encodeURIComponent(profileSel.value));
+        return '/api/imports' + (q.length ? '?' + q.join('&') : '');
+    };
     const status = h('p.status#multi-status', { role: 'status', 'aria-live': 'polite' });
     const previewBox = h('section.card.preview.span-all#preview', { 'aria-labelledby': 'preview-title', hidden: true });
     const confirmBtn = h('button.btn.btn-primary#btn-confirm', { type: 'button', disabled: true, i18n: 'multi.confirm' });
@@ -58,7 +75,7 @@ export function mount(root, ctx) {
         h('div.multi-layout',
             h('section.card', { 'aria-labelledby': 'upload-title' },
                 h('h2#upload-title', { i18n: 'multi.upload' }),
-                dropzone, fileInfo, status),
+                profileBox, dropzone, fileInfo, status),
             h('section.card', { 'aria-labelledby': 'prereq-title' },
                 h('h2#prereq-title', { i18n: 'multi.prereq' }),
                 h('ul.checklist',
@@ -189,7 +206,7 @@ export function mount(root, ctx) {
         file = { name: f.name, size: f.size, bytes };
         showFileInfo();
         try {
-            const data = await request('POST', '/api/imports?dry_run=1', { body: bytes, contentType: 'text/csv' });
+            const data = await request('POST', importQuery(true), { body: bytes, contentType: 'text/csv' });
             outcome = { kind: 'preview', data };
         } catch (err) {
             if (err instanceof ApiError && err.status === 401) { busy = false; return; }
@@ -215,7 +232,7 @@ export function mount(root, ctx) {
         confirmBtn.disabled = true;
         setStatus('multi.confirming');
         try {
-            const data = await request('POST', '/api/imports', { body: file.bytes, contentType: 'text/csv' });
+            const data = await request('POST', importQuery(false), { body: file.bytes, contentType: 'text/csv' });
             busy = false;
             setStatus(null);
             const n = Array.isArray(data && data.jobs) ? data.jobs.length : 0;

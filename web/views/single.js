@@ -8,20 +8,21 @@ import {
 import { engineText } from '../errors.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
+import { loadProfiles, profileSelect } from './profiles.js';
 
 const TLS_MODES = ['auto', 'implicit', 'starttls', 'none'];
 
 const FIELD_LABELS = {
     source_host: 'single.host', source_login: 'single.login', source_password: 'single.password',
     server_type: 'single.type', dest_login: 'single.dest', subscribed_only: 'single.subscribed',
-    source_tls: 'single.tls', insecure: 'single.insecure',
+    source_tls: 'single.tls', insecure: 'single.insecure', auth_profile: 'profiles.select',
 };
 
 // API field name → input id.
 const FIELD_IDS = {
     source_host: 'f-host', source_login: 'f-login', source_password: 'f-password',
     server_type: 'f-type', dest_login: 'f-dest', subscribed_only: 'f-subscribed',
-    source_tls: 'f-tls', insecure: 'f-insecure',
+    source_tls: 'f-tls', insecure: 'f-insecure', auth_profile: 'f-profile',
 };
 
 function fieldError(id) {
@@ -51,6 +52,21 @@ export function mount(root, ctx) {
     const password = h('input#f-password', {
         type: 'password', name: 'source_password', autocomplete: 'new-password', required: true,
         'aria-describedby': 'f-password-help f-password-err',
+    });
+    // « Accès administrateur »: a profile instead of the mailbox's password
+    const profileField = h('div.field#f-profile-field', { hidden: true });
+    const passwordField = h('div.field#f-password-field');
+    let profileSel = null;
+    loadProfiles().then((list) => {
+        if (!list.length) return;
+        profileSel = profileSelect('f-profile', list);
+        replace(profileField, h('label', { for: 'f-profile', i18n: 'profiles.select' }), profileSel,
+            help('f-profile', 'profiles.selectHelp'), fieldError('f-profile'));
+        profileField.hidden = false;
+        profileSel.addEventListener('change', () => {
+            passwordField.hidden = !!profileSel.value;
+            if (profileSel.value) password.value = '';
+        });
     });
     const type = h('select#f-type', { name: 'server_type', 'aria-describedby': 'f-type-help f-type-err' },
         TYPES.map((v) => h('option', { value: v, i18n: `type.${v}` })));
@@ -104,6 +120,8 @@ export function mount(root, ctx) {
     const result = h('section.card.check-result#check-result', { 'aria-labelledby': 'check-title', hidden: true });
     const pwNote = h('p.help.note#f-password-note', { hidden: true, i18n: 'single.passwordCleared' });
 
+    passwordField.append(h('label', { for: 'f-password', i18n: 'single.password' }), password,
+        help('f-password', 'single.passwordHelp'), pwNote, fieldError('f-password'));
     const form = h('form.card.form-single', { novalidate: true, 'aria-labelledby': 'single-title' },
         h('fieldset',
             h('legend', { i18n: 'single.source' }),
@@ -114,9 +132,8 @@ export function mount(root, ctx) {
                 h('div.field',
                     h('label', { for: 'f-login', i18n: 'single.login' }), login,
                     help('f-login', 'single.loginHelp'), fieldError('f-login')),
-                h('div.field',
-                    h('label', { for: 'f-password', i18n: 'single.password' }), password,
-                    help('f-password', 'single.passwordHelp'), pwNote, fieldError('f-password')),
+                profileField,
+                passwordField,
                 h('div.field',
                     h('label', { for: 'f-type', i18n: 'single.type' }), type,
                     help('f-type', 'single.typeHelp'), fieldError('f-type')),
@@ -236,7 +253,12 @@ export function mount(root, ctx) {
         if (!p.source_host && !DEFAULT_HOSTS[p.server_type])
             errors.push({ field: 'source_host', key: 'single.missing.host' });
         if (!p.source_login) errors.push({ field: 'source_login', key: 'single.missing.login' });
-        if (!p.source_password) errors.push({ field: 'source_password', key: 'single.missing.password' });
+        if (profileSel && profileSel.value) {
+            p.auth_profile = profileSel.value;
+            delete p.source_password;
+        } else if (!p.source_password) {
+            errors.push({ field: 'source_password', key: 'single.missing.password' });
+        }
         const d = dest.value.trim();
         if (!d) {
             errors.push({ field: 'dest_login', key: 'single.missing.dest' });
