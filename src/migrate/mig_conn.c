@@ -207,9 +207,12 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
         rc = imap_client_login(m->src, req->source_login, req->source_password->data, err);
     if (rc == MB_EAUTH || rc == MB_ENOTFOUND)
         return source_auth_error(m, MB_EAUTH, err);
-    if (rc)
-        return mb_err_set(err, rc, "source server %s:%u: %.180s", m->src_host, m->src_port,
-                          err->msg);
+    if (rc) {
+        /* Copy first: formatting err->msg into itself garbles it. */
+        char why[MB_ERR_LEN];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return mb_err_set(err, rc, "source server %s:%u: %.180s", m->src_host, m->src_port, why);
+    }
     m->src_has_gmail_ext = imap_client_has_cap(m->src, "X-GM-EXT-1");
     return 0;
 }
@@ -264,10 +267,12 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
         rc = mb_err_set(err, MB_ENOTFOUND, "destination mailbox does not exist: %s", dest_login);
     } else if (rc == MB_EAUTH) {
         /* With a master login a missing user is often answered like a bad password. */
+        char why[MB_ERR_LEN];
+        snprintf(why, sizeof(why), "%s", err->msg);
         rc = mb_err_set(err, MB_EAUTH,
                         "the destination platform refused the login as %s (the mailbox may not "
                         "exist, or the master credential is wrong): %.120s",
-                        dest_login, err->msg);
+                        dest_login, why);
     } else if (rc) {
         char why[MB_ERR_LEN];
         snprintf(why, sizeof(why), "%s", err->msg);

@@ -17,6 +17,7 @@
 #include "imap/imap_utf7.h"
 #include "mig_dedupe.h"
 #include "mig_internal.h"
+#include "mig_xo.h"
 
 enum msg_state { MSG_TODO = 0, MSG_SENT, MSG_COPIED, MSG_FAILED };
 
@@ -603,22 +604,30 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     rc = db_msgmap_known_uids(m->db, m->job, fr.src_raw, fr.uidvalidity, &known, &n_known, err);
     if (rc)
         goto out;
-    /* Keep only what is not copied yet. */
-    size_t n_todo = 0, k = 0;
-    int64_t already = 0;
-    for (size_t j = 0; j < fr.n; j++) {
-        while (k < n_known && known[k].uid < fr.msgs[j].uid)
-            k++;
-        if (k < n_known && known[k].uid == fr.msgs[j].uid && known[k].state == DB_MSG_COPIED) {
-            already++;
-            msg_fini(&fr.msgs[j]);
-            continue;
-        }
-        fr.msgs[n_todo++] = fr.msgs[j];
-    }
+    /* Keep only what is not copied yet (mig_xo_delta). */
+    uint32_t *src_uids = xcalloc(fr.n ? fr.n : 1, sizeof(*src_uids));
+    uint32_t *copied = xcalloc(n_known ? n_known : 1, sizeof(*copied));
+    unsigned char *todo = xcalloc(fr.n ? fr.n : 1, 1);
+    size_t n_copied = 0;
+    for (size_t j = 0; j < fr.n; j++)
+        src_uids[j] = fr.msgs[j].uid;
+    for (size_t j = 0; j < n_known; j++)
+        if (known[j].state == DB_MSG_COPIED)
+            copied[n_copied++] = known[j].uid;
     free(known);
+    int64_t already = (int64_t)mig_xo_delta(src_uids, fr.n, copied, n_copied, todo);
+    size_t n_todo = 0;
+    for (size_t j = 0; j < fr.n; j++) {
+        if (todo[j])
+            fr.msgs[n_todo++] = fr.msgs[j];
+        else
+            msg_fini(&fr.msgs[j]);
+    }
+    free(src_uids);
+    free(copied);
+    free(todo);
     /* Skipped = present from an earlier run, not what this run copied before a reconnection. */
-    int64_t sk = already - rep->copied > 0 ? already - rep->copied : 0;
+    int64_t sk = mig_xo_skipped(already, rep->copied);
     m->c.messages_skipped += sk - rep->skipped;
     rep->skipped = sk;
     size_t n_all = fr.n;

@@ -6,6 +6,24 @@
 
 #include "base/xalloc.h"
 
+size_t mig_xo_delta(const uint32_t *src, size_t n, const uint32_t *copied, size_t nc,
+                    unsigned char *todo)
+{
+    size_t already = 0, k = 0;
+    for (size_t j = 0; j < n; j++) {
+        while (k < nc && copied[k] < src[j])
+            k++;
+        todo[j] = !(k < nc && copied[k] == src[j]);
+        already += !todo[j];
+    }
+    return already;
+}
+
+int64_t mig_xo_skipped(int64_t already, int64_t run_copied)
+{
+    return already > run_copied ? already - run_copied : 0;
+}
+
 size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_dest *cands,
                     size_t nc)
 {

@@ -26,6 +26,19 @@ struct mig_xo_dest {
     uint64_t size;                      /* size as stored by the destination */
 };
 
+/* ---- delta (db_msgmap.h step 3) ---- */
+
+/* The source's UIDs src[0..n) (ascending) against the message map's copied UIDs copied[0..nc)
+ * (ascending): sets todo[i] = 1 for the messages still to send (never copied, in flight or
+ * refused earlier: a new pass tries them again), 0 for those already copied. Returns the
+ * number already copied. */
+size_t mig_xo_delta(const uint32_t *src, size_t n, const uint32_t *copied, size_t nc,
+                    unsigned char *todo);
+
+/* Of `already` messages found copied at the start of a folder pass, those this very run copied
+ * before a reconnection (run_copied) are not "skipped" (present from an earlier run). */
+int64_t mig_xo_skipped(int64_t already, int64_t run_copied);
+
 /* ---- recovery of in-flight windows (db_msgmap.h step 2) ---- */
 
 struct mig_xo_inflight {

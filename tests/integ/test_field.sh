@@ -1,12 +1,13 @@
 #!/usr/bin/env bash
 # Field conditions for the migration engine (issue 10), between throw-away Dovecot instances
 # with tests/integ/faultproxy.py in front of them:
-#  A. the restart race: kill -9 at >= 20 moments, each inside a window, each followed by an
-#     immediate restart, while the destination link holds what the killed process had sent
+#  A. the restart race: kill -9 at >= 20 moments, each inside a window (and, with gdb, 3
+#     between the destination's OK and the local commit), each followed by an immediate restart, while the destination link holds what the killed process had sent
 #     and delivers it seconds later (a server still committing a dead client's MULTIAPPEND):
 #     destination == source, no duplicate; and the same without MULTIAPPEND and UIDPLUS;
 #  B. connections cut at random bytes (0.3-1.5 MB into each connection) on both sides, >= 50
-#     cuts in all: ONE `migrabox migrate` run ends done, destination == source;
+#     cuts in all: ONE `migrabox migrate` run ends done, destination == source; with and
+#     without MULTIAPPEND/UIDPLUS;
 #  C. scripted sources (tests/fakeimap/quirkserver.py, each behaviour cited there): throttling
 #     every 5-10 commands in every vendor's wording -> one run, done, exact; Gmail's daily
 #     limit -> paused with a resume time, then resumes by itself; a FETCH answer that leaves a
@@ -53,7 +54,7 @@ if ! "$DC" start "$S" --master >"$work/start.log" 2>&1 ||
 fi
 PW='field-pw-1'
 "$DC" adduser "$S" field@example.com "$PW" >/dev/null
-for u in race1 race2 cut1; do "$DC" adduser "$D" $u@example.com "unused-$u" >/dev/null; done
+for u in race1 race2 cut1 cut2; do "$DC" adduser "$D" $u@example.com "unused-$u" >/dev/null; done
 python3 "$MT" corpus field "$work/corpus" --scale "${FIELD_SCALE:-2.5}" >"$work/corpus.info" ||
     { fail "corpus"; finish; }
 IMAP_PASSWORD=$PW python3 "$TOOL" --env "$S/env" --user field@example.com \
@@ -106,6 +107,12 @@ race() {  # race NAME DEST_USER STRIP KILLS
     cfg "$work/$name.conf" "$work/var-$name" "$PPORT" 10
     local plan start
     plan=$(python3 -c "print(','.join(['window'] * $kills))")
+    # With gdb, three more kills at an exact point: the destination acknowledged a window
+    # (its OK read), the local commit not yet made.
+    if command -v gdb >/dev/null && [ -z "$strip" ]; then
+        plan="window,gdb:db_msgmap_mark_copied:3,window,window,gdb:db_msgmap_mark_copied:11,$plan"
+        plan="$plan,gdb:db_msgmap_mark_copied:7"
+    fi
     start=$(now_ms)
     MIGRABOX_SOURCE_PASSWORD=$PW python3 "$MT" crash --db "$work/var-$name/migrabox.db" \
         --plan "$plan" --seed 7 --timeout 300 --final "$work/$name.json" --log "$work/$name.err" -- \
@@ -116,12 +123,15 @@ race() {  # race NAME DEST_USER STRIP KILLS
     sed 's/^/  /' "$work/$name.out"
     local k late removed
     k=$(python3 "$MT" get "$work/$name.out" kills 0)
+    local acked
+    acked=$(python3 "$MT" get "$work/$name.out" "phases.window acknowledged, not yet recorded" 0)
     late=$(stat_of "$name" held_bytes_delivered_late)
     removed=$(grep -o '[0-9]* extra cop[a-z]* stored late by an interrupted connection removed' \
         "$work/$name.err" | awk '{s += $1} END {print s + 0}')
     if [ "$rc" = 0 ] && [ "$k" -ge "$kills" ] &&
        [ "$(python3 "$MT" get "$work/$name.json" state)" = done ]; then
-        pass "A. $name: $k kills, each restarted at once; $late bytes a killed run had sent" \
+        pass "A. $name: $k kills ($acked between the destination's OK and the commit)," \
+            "each restarted at once; $late bytes a killed run had sent" \
             "reached the destination 5 s later; $removed late cop(y/ies) removed; done in $ms ms"
     else
         fail "A. $name: $kills kills with an immediate restart, then done" \
@@ -140,33 +150,42 @@ if [[ $PARTS == *A* ]]; then
     race race-multiappend race1 "" "$KILLS"
     race race-plain race2 "MULTIAPPEND,UIDPLUS" $(( KILLS / 2 ))
 fi
-if [[ $PARTS == *B* ]]; then
-
 # ---- B: cuts at random bytes on both sides, one run ----
-proxy cut-src "$(envof "$S" IMAPS_PORT)" --cuts 25 --cut-min 300000 --cut-max 1500000 --seed 3
-SPORT=$PPORT
-proxy cut-dst "$(envof "$D" IMAP_PORT)" --cuts 25 --cut-min 300000 --cut-max 1500000 --seed 4
-cfg "$work/cut.conf" "$work/var-cut" "$PPORT" 3
-start=$(now_ms)
-MIGRABOX_SOURCE_PASSWORD=$PW "$MIGRABOX" migrate -c "$work/cut.conf" \
-    --source-host "127.0.0.1:$SPORT" --source-tls implicit --source-user field@example.com \
-    --type defaut --dest-user cut1@example.com >"$work/cut.json" 2>"$work/cut.err"
-rc=$?
-ms=$(( $(now_ms) - start ))
-cuts=$(( $(stat_of cut-src cuts) + $(stat_of cut-dst cuts) ))
-if [ "$rc" = 0 ] && [ "$cuts" -ge 50 ] && [ "$(python3 "$MT" get "$work/cut.json" state)" = done ]; then
-    pass "B. $cuts connection cuts at random bytes ($(stat_of cut-src cuts) source," \
-        "$(stat_of cut-dst cuts) destination): one run, done in $ms ms"
-else
-    fail "B. >= 50 cuts on both sides, one run ends done" \
-        "rc $rc, cuts $cuts; $(grep -v '^migrabox: folders' "$work/cut.err" | tail -n 8)"
-fi
-python3 "$TOOL" --env "$D/env" --user cut1@example.com --master dump >"$work/cut.dst.json"
-if out=$(python3 "$MT" compare "$work/src.json" "$work/cut.dst.json" 2>&1); then
-    ok "B. after the cuts: destination equals source, no duplicate ($(tail -n1 <<<"$out"))"
-else
-    fail "B. after the cuts: destination equals source" "$out"
-fi
+cuts() {  # cuts NAME DEST_USER STRIP SEED
+    local name=$1 user=$2 strip=$3 seed=$4 rc ms n
+    proxy "$name-src" "$(envof "$S" IMAPS_PORT)" --cuts 25 --cut-min 300000 --cut-max 1500000 \
+        --seed "$seed"
+    local sport=$PPORT
+    proxy "$name-dst" "$(envof "$D" IMAP_PORT)" --cuts 25 --cut-min 300000 --cut-max 1500000 \
+        --seed $((seed + 1)) ${strip:+--strip-caps "$strip"}
+    cfg "$work/$name.conf" "$work/var-$name" "$PPORT" 3
+    local start
+    start=$(now_ms)
+    MIGRABOX_SOURCE_PASSWORD=$PW "$MIGRABOX" migrate -c "$work/$name.conf" \
+        --source-host "127.0.0.1:$sport" --source-tls implicit --source-user field@example.com \
+        --type defaut --dest-user "$user@example.com" >"$work/$name.json" 2>"$work/$name.err"
+    rc=$?
+    ms=$(( $(now_ms) - start ))
+    n=$(( $(stat_of "$name-src" cuts) + $(stat_of "$name-dst" cuts) ))
+    if [ "$rc" = 0 ] && [ "$n" -ge 50 ] &&
+       [ "$(python3 "$MT" get "$work/$name.json" state)" = done ]; then
+        pass "B. $name: $n connection cuts at random bytes ($(stat_of "$name-src" cuts) source," \
+            "$(stat_of "$name-dst" cuts) destination): one run, done in $ms ms"
+    else
+        fail "B. $name: >= 50 cuts on both sides, one run ends done" \
+            "rc $rc, cuts $n; $(grep -v '^migrabox: folders' "$work/$name.err" | tail -n 8)"
+    fi
+    python3 "$TOOL" --env "$D/env" --user "$user@example.com" --master dump >"$work/$name.dst.json"
+    local out
+    if out=$(python3 "$MT" compare "$work/src.json" "$work/$name.dst.json" 2>&1); then
+        ok "B. $name: destination equals source, no duplicate ($(tail -n1 <<<"$out"))"
+    else
+        fail "B. $name: destination equals source" "$out"
+    fi
+}
+if [[ $PARTS == *B* ]]; then
+    cuts cuts-multiappend cut1 "" 3
+    cuts cuts-plain cut2 "MULTIAPPEND,UIDPLUS" 5
 fi
 [[ $PARTS == *C* ]] || finish
 

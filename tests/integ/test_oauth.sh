@@ -115,6 +115,8 @@ data_dir = $W/var
 [sources]
 ca_file = $K/ca.crt
 connect_timeout = 3
+; a token endpoint answering 503 is retried ("5xx with retry") until this long without progress
+give_up_after = 10
 [destination]
 host = 127.0.0.1
 port = $IMAPS_PORT

@@ -205,7 +205,8 @@ expect exchange "f['Calendar']['reason'], f['Sync Issues/Conflicts']['status']" 
     "not a mail folder skipped" "exchange: report: non-mail folders skipped with children"
 expect exchange "f['Old Stuff']['status'], f['Old Stuff']['failed'], s['failed'], s['copied']" \
     "failed 3 3 46" "exchange: a folder the source refuses to open is reported failed and counted"
-if grep -q "refused to send the messages of" "$W/exchange.err" \
+if grep -qE "refused to send the messages of|connection problem \(NO Server Unavailable\. 15\)" \
+        "$W/exchange.err" \
     && [ "$(qs_report "r['logins']")" -ge 3 ] && [ "$(qs_report "len(r['faults_fired'])")" = 2 ]; then
     ok "exchange: 'NO Server Unavailable. 15' and a dropped connection retried"
 else

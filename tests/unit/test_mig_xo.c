@@ -38,6 +38,23 @@ static int contains(const uint32_t *v, size_t n, uint32_t uid)
     return 0;
 }
 
+static void test_delta(void)
+{
+    T_BEGIN("delta: only the messages never copied are sent; skipped excludes this run's copies");
+    const uint32_t src[] = { 1, 2, 5, 7, 9, 10 };
+    const uint32_t copied[] = { 2, 3, 7, 10, 11 }; /* 3 and 11: gone from the source */
+    unsigned char todo[N(src)];
+    T_ASSERT_INT(mig_xo_delta(src, N(src), copied, N(copied), todo), 3);
+    T_ASSERT(todo[0] && !todo[1] && todo[2] && !todo[3] && todo[4] && !todo[5]);
+    T_ASSERT_INT(mig_xo_delta(src, N(src), NULL, 0, todo), 0);
+    T_ASSERT(todo[0] && todo[5]);
+    T_ASSERT_INT(mig_xo_delta(NULL, 0, copied, N(copied), todo), 0);
+    T_ASSERT_INT(mig_xo_skipped(3, 0), 3);
+    T_ASSERT_INT(mig_xo_skipped(3, 2), 1);  /* two of them copied by this run before a cut */
+    T_ASSERT_INT(mig_xo_skipped(3, 5), 0);
+    T_END();
+}
+
 static void test_match_basic(void)
 {
     T_BEGIN("recovery: in-flight rows matched by content at or above their window, once each");
@@ -212,6 +229,7 @@ static void test_reconcile_exhaustive_small(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
+        test_delta,
         test_match_basic,
         test_match_size_and_unusable,
         test_reconcile_late_copy,
