@@ -183,14 +183,37 @@ int db_msgmap_mark_copied(struct db *db, int64_t job, const char *folder, uint32
                           uint32_t uid, uint32_t dest_uid,
                           const unsigned char hash[DB_MSGMAP_HASH_LEN], struct mb_err *err)
 {
-    int changes = 0;
-    int rc = update_row(db,
-                        "UPDATE msgmap SET state = 1, dest_uid = ?6, hash = coalesce(?5, hash), "
-                        "error = NULL WHERE job_id = ?1 AND folder = ?2 AND uidvalidity = ?3 "
-                        "AND uid = ?4 AND state = 0",
-                        job, folder, uidvalidity, uid, hash, dest_uid, &changes, err);
-    if (rc == 0 && changes == 0)
+    return db_msgmap_mark_copied_sized(db, job, folder, uidvalidity, uid, dest_uid, hash, 0, err);
+}
+
+int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
+                                uint32_t uidvalidity, uint32_t uid, uint32_t dest_uid,
+                                const unsigned char hash[DB_MSGMAP_HASH_LEN], int64_t size,
+                                struct mb_err *err)
+{
+    int rc = check_folder("folder", folder, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE msgmap SET state = 1, dest_uid = ?6, hash = coalesce(?5, hash), "
+                    "size = CASE WHEN ?7 > 0 THEN ?7 ELSE size END, error = NULL "
+                    "WHERE job_id = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 "
+                    "AND state = 0",
+                    &st, err);
+    if (rc < 0)
+        return rc;
+    bind_key(st, job, folder, uidvalidity);
+    sqlite3_bind_int64(st, 4, uid);
+    db_bind_blob(st, 5, hash, DB_MSGMAP_HASH_LEN);
+    bind_u32_or_null(st, 6, dest_uid);
+    sqlite3_bind_int64(st, 7, size);
+    int s = db_step_first(db, st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "update message map");
+    else if (sqlite3_changes(db->h) == 0)
         rc = not_inflight(err, uidvalidity, uid);
+    sqlite3_finalize(st);
     return rc;
 }
 

@@ -157,6 +157,12 @@ int db_msgmap_set_hash(struct db *db, int64_t job, const char *folder, uint32_t 
 int db_msgmap_mark_copied(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                           uint32_t uid, uint32_t dest_uid,
                           const unsigned char hash[DB_MSGMAP_HASH_LEN], struct mb_err *err);
+/* The same, also recording the real size of what was sent (the source's literal, size > 0):
+ * step 5 compares it with the destination's RFC822.SIZE before reading contents. */
+int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
+                                uint32_t uidvalidity, uint32_t uid, uint32_t dest_uid,
+                                const unsigned char hash[DB_MSGMAP_HASH_LEN], int64_t size,
+                                struct mb_err *err);
 
 /* Step 4d, or before any APPEND (message over the destination's size limit...): the message
  * is refused, with error (required, no secret). Creates the row if needed (msg gives its

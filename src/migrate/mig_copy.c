@@ -294,8 +294,9 @@ static int commit_window(struct folder_run *fr, struct mb_err *err)
         struct db_msg d;
         to_dbmsg(x, &d);
         if (x->state == MSG_COPIED)
-            rc = db_msgmap_mark_copied(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid,
-                                       x->dest_uid, x->hash, err);
+            rc = db_msgmap_mark_copied_sized(m->db, m->job, fr->src_raw, fr->uidvalidity,
+                                             x->uid, x->dest_uid, x->hash, (int64_t)x->size,
+                                             err);
         else if (x->state == MSG_FAILED)
             rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
                                        fr->dest_raw, x->error, err);

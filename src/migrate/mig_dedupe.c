@@ -317,14 +317,16 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     for (size_t i = 0; i < fl.n && !rc; i++) {
         if (!rows[i].matched_uid)
             continue;
-        rc = db_msgmap_mark_copied(m->db, m->job, src_raw, uidvalidity, rows[i].uid,
-                                   rows[i].matched_uid, rows[i].hash, err);
+        int64_t size = 0;
+        for (size_t c = 0; c < nd; c++)
+            if (dv[c].uid == rows[i].matched_uid)
+                size = (int64_t)dv[c].size;
+        rc = db_msgmap_mark_copied_sized(m->db, m->job, src_raw, uidvalidity, rows[i].uid,
+                                         rows[i].matched_uid, rows[i].hash, size, err);
         if (rc)
             break;
         matched++;
-        for (size_t c = 0; c < nd; c++)
-            if (dv[c].uid == rows[i].matched_uid)
-                *matched_bytes_r += (int64_t)dv[c].size;
+        *matched_bytes_r += size;
     }
     free(rows);
     free(dv);
@@ -494,6 +496,8 @@ out:
 struct copies {
     struct mig_xo_copy *v;
     size_t n, cap;
+    int64_t *sizes;  /* real sizes of the unsettled rows (0 = unknown) */
+    size_t nsizes, capsizes;
 };
 
 static int on_copy(void *ctx, const struct db_msgmap_row *row)
@@ -508,7 +512,20 @@ static int on_copy(void *ctx, const struct db_msgmap_row *row)
     c->first_uidnext = row->first_uidnext ? row->first_uidnext : row->dest_uidnext;
     c->verify = row->verify;
     memcpy(c->hash, row->hash, MIG_XO_HASH_LEN);
+    if (row->verify) {
+        if (l->nsizes == l->capsizes) {
+            l->capsizes = l->capsizes ? l->capsizes * 2 : 64;
+            l->sizes = xrealloc(l->sizes, l->capsizes * sizeof(*l->sizes));
+        }
+        l->sizes[l->nsizes++] = row->size;
+    }
     return 0;
+}
+
+static int cmp_i64(const void *a, const void *b)
+{
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? -1 : x > y;
 }
 
 static int cmp_u32(const void *a, const void *b)
@@ -583,9 +600,18 @@ int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_
         if (cp.v[i].dest_uid)
             recorded[nrec++] = cp.v[i].dest_uid;
     qsort(recorded, nrec, sizeof(*recorded), cmp_u32);
+    /* Contents are read only where the size can match: the destination's RFC822.SIZE equals
+     * the real size recorded with an unsettled row (a row recorded without one, from an
+     * older version, makes every message a candidate). Without UIDPLUS this keeps the reading
+     * to the likely late copies instead of the whole folder since the floor. */
+    qsort(cp.sizes, cp.nsizes, sizeof(*cp.sizes), cmp_i64);
+    int any_size = cp.nsizes == 0 || cp.sizes[0] <= 0;
     want = xcalloc(dl.n ? dl.n : 1, sizeof(int));
-    for (size_t i = 0; i < dl.n; i++)
-        want[i] = !bsearch(&dl.v[i].uid, recorded, nrec, sizeof(*recorded), cmp_u32);
+    for (size_t i = 0; i < dl.n; i++) {
+        int64_t sz = (int64_t)dl.v[i].size;
+        want[i] = !bsearch(&dl.v[i].uid, recorded, nrec, sizeof(*recorded), cmp_u32)
+                  && (any_size || bsearch(&sz, cp.sizes, cp.nsizes, sizeof(sz), cmp_i64));
+    }
     free(recorded);
     rc = hash_bodies(m->dst, dl.v, dl.n, want, err);
     if (rc)
@@ -621,6 +647,7 @@ settle:
         rc = db_msgmap_settle(m->db, m->job, dest_raw, dest_uidvalidity, started, NULL, err);
 out:
     free(cp.v);
+    free(cp.sizes);
     free(want);
     free(dv);
     free(del);
