@@ -453,6 +453,7 @@ const fr = {
                 { p: 'Vous pourrez révoquer ce mot de passe d\'application une fois la migration terminée.' },
                 { h: 'Comptes Google Workspace (professionnels)' },
                 { p: 'L\'administrateur du domaine Google Workspace peut avoir désactivé IMAP ou les mots de passe d\'application. Dans la console d\'administration (**Applications → Google Workspace → Gmail → Accès des utilisateurs finaux**), il doit autoriser l\'accès IMAP pour les utilisateurs concernés, et laisser la validation en deux étapes disponible.' },
+                { p: 'Pour migrer tout un domaine Workspace sans recueillir un mot de passe d\'application par utilisateur : l\'administrateur crée un compte de service avec délégation au niveau du domaine (champ d\'application **https://mail.google.com/**) et l\'enregistre une fois dans la page **Accès administrateur** (profil « Google Workspace »). Les tâches qui utilisent ce profil n\'ont besoin d\'aucun mot de passe.' },
                 { h: 'Étape 3 : paramètres à saisir' },
                 { dl: [
                     ['Type de messagerie', '**G Suite**'],
@@ -486,7 +487,7 @@ const fr = {
         {
             title: 'Office 365 / Outlook.com',
             blocks: [
-                { p: 'Hôte **outlook.office365.com**, port **993**, SSL **oui**. Microsoft a retiré l\'authentification par mot de passe (« Basic Auth ») pour IMAP sur de nombreux locataires : si l\'authentification est refusée alors que le mot de passe est juste, l\'administrateur Microsoft 365 doit vérifier que l\'accès IMAP est autorisé pour la boîte.' },
+                { p: 'Hôte **outlook.office365.com**, port **993**, SSL **oui**. Depuis octobre 2022, Microsoft 365 refuse les mots de passe en IMAP (fin de la « Basic Auth ») : l\'administrateur Microsoft 365 enregistre une application (permission **IMAP.AccessAsApp**) et la déclare une fois dans la page **Accès administrateur** (profil « Microsoft 365 ») ; les tâches qui l\'utilisent n\'ont besoin d\'aucun mot de passe.' },
             ],
         },
     ],
@@ -942,6 +943,7 @@ const en = {
                 { p: 'You can revoke the app password once the migration is done.' },
                 { h: 'Google Workspace (business) accounts' },
                 { p: 'The Google Workspace domain administrator may have turned IMAP or app passwords off. In the Admin console (**Apps → Google Workspace → Gmail → End User Access**), they must allow IMAP access for the users concerned and keep 2-Step Verification available.' },
+                { p: 'To migrate a whole Workspace domain without collecting one app password per user: the administrator creates a service account with domain-wide delegation (scope **https://mail.google.com/**) and registers it once on the **Administrator access** page (a “Google Workspace” profile). Tasks using that profile need no password at all.' },
                 { h: 'Step 3: settings to type' },
                 { dl: [
                     ['Mail server type', '**G Suite**'],
@@ -975,7 +977,7 @@ const en = {
         {
             title: 'Office 365 / Outlook.com',
             blocks: [
-                { p: 'Host **outlook.office365.com**, port **993**, SSL **yes**. Microsoft has withdrawn password (“Basic Auth”) sign-in for IMAP on many tenants: if authentication is refused while the password is right, the Microsoft 365 administrator must check that IMAP access is allowed for the mailbox.' },
+                { p: 'Host **outlook.office365.com**, port **993**, SSL **yes**. Since October 2022 Microsoft 365 refuses passwords over IMAP (the end of “Basic Auth”): the Microsoft 365 administrator registers an application (permission **IMAP.AccessAsApp**) and declares it once on the **Administrator access** page (a “Microsoft 365” profile); tasks using it need no password at all.' },
             ],
         },
     ],

@@ -45,7 +45,7 @@
       message not seen before and has a random 2-98 % of B bytes of it (without --watch: the
       message of size >= B is in a window this run marked in flight). The order of the kinds
       (--plan: early,window,big...) is fixed so that every phase gets kills although each run
-      progresses. --gdb adds "gdb:db_msgmap_mark_copied:25": run under gdb and kill at the
+      progresses. --gdb adds "gdb:db_msgmap_mark_copied_sized:25": run under gdb and kill at the
       26th call of that function, i.e. a window the destination has acknowledged but whose
       outcome is not committed yet (any "gdb:FUNC:N" may be given in --plan). The phase of
       each kill is read back from DB. Prints a line per kill, then
@@ -499,7 +499,7 @@ def cmd_crash(args):
         plan.insert(rng.randrange(len(plan) + 1), "window")
     if args.gdb:
         # The first window acknowledged by the destination, its outcome not yet recorded.
-        plan.insert(1, "gdb:db_msgmap_mark_copied:25")
+        plan.insert(1, "gdb:db_msgmap_mark_copied_sized:25")
     if args.plan:
         plan = args.plan.split(",")
     log = open(args.log, "ab") if args.log else subprocess.DEVNULL
@@ -522,7 +522,7 @@ def cmd_crash(args):
                 print("run %d: %s" % (runs, final_rc))
                 continue
             kills += 1
-            phase = {"db_msgmap_mark_copied": "window acknowledged, not yet recorded",
+            phase = {"db_msgmap_mark_copied_sized": "window acknowledged, not yet recorded",
                      "db_msgmap_record_copied": "re-keying after a UIDVALIDITY change"}.get(
                          func, "in " + func)
             phases[phase] += 1

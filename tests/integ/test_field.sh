@@ -110,8 +110,8 @@ race() {  # race NAME DEST_USER STRIP KILLS
     # With gdb, three more kills at an exact point: the destination acknowledged a window
     # (its OK read), the local commit not yet made.
     if command -v gdb >/dev/null && [ -z "$strip" ]; then
-        plan="window,gdb:db_msgmap_mark_copied:3,window,window,gdb:db_msgmap_mark_copied:11,$plan"
-        plan="$plan,gdb:db_msgmap_mark_copied:7"
+        plan="window,gdb:db_msgmap_mark_copied_sized:3,window,window,gdb:db_msgmap_mark_copied_sized:11,$plan"
+        plan="$plan,gdb:db_msgmap_mark_copied_sized:7"
     fi
     start=$(now_ms)
     MIGRABOX_SOURCE_PASSWORD=$PW python3 "$MT" crash --db "$work/var-$name/migrabox.db" \
