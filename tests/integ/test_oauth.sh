@@ -39,7 +39,7 @@ trap cleanup EXIT
 
 bash "$DOVECOT" start "$W/dst" --master --autocreate >/dev/null || { fail "dovecot start"; finish; }
 bash "$DOVECOT" start "$W/src" --master >/dev/null || { fail "source dovecot start"; finish; }
-for u in o1 o2 o3 g1 a1 a2; do
+for u in o1 o2 o3 g1 a1 a2 o5t o5p g5; do
     bash "$DOVECOT" adduser "$W/dst" "$u@example.com" "pw-$u-dst" >/dev/null
 done
 SRC_PW="src-Pw-$RANDOM-x"
@@ -115,8 +115,6 @@ data_dir = $W/var
 [sources]
 ca_file = $K/ca.crt
 connect_timeout = 3
-; a token endpoint answering 503 is retried ("5xx with retry") until this long without progress
-give_up_after = 10
 [destination]
 host = 127.0.0.1
 port = $IMAPS_PORT
@@ -152,7 +150,7 @@ migrate() {
     local run=$1 host=${HOST:-127.0.0.1:$QPORT} t0 t1 hostarg=()
     [ "$host" = - ] || hostarg=(--source-host "$host")
     t0=$(date +%s%N)
-    env -u MIGRABOX_SOURCE_PASSWORD timeout 120 "$MIGRABOX" migrate -c "$W/mb.conf" \
+    env -u MIGRABOX_SOURCE_PASSWORD timeout 120 "$MIGRABOX" migrate -c "${CONF:-$W/mb.conf}" \
         "${hostarg[@]}" --source-tls "${TLS:-none}" --source-user "$3" --type "$2" \
         --dest-user "$5" --auth-profile "$4" >"$W/$run.out" 2>"$W/$run.err"
     echo $? >"$W/$run.rc"
@@ -334,8 +332,11 @@ failed_with badsecret "not its Secret ID" \
     "microsoft365: AADSTS7000215 (secret ID given) -> 'give the secret's Value, not its Secret ID'"
 migrate noapp office jean.martin@contoso.fr noapp o3@example.com
 failed_with noapp "AADSTS700016" "microsoft365: AADSTS700016 -> unknown app / admin consent"
+# A token endpoint answering 503 is retried ("5xx with retry") until give_up_after without
+# progress: 10 s here.
+sed 's/^\[sources\]$/[sources]\ngive_up_after = 10/' "$W/mb.conf" >"$W/mb-fast.conf"
 for h in endless huge drip html busy; do
-    migrate "h-$h" office jean.martin@contoso.fr "h-$h" o3@example.com
+    CONF=$W/mb-fast.conf migrate "h-$h" office jean.martin@contoso.fr "h-$h" o3@example.com
 done
 hostile_ok=1
 for pair in "endless:an answer over" "huge:announced an answer of" "drip:within 9 s" \
@@ -350,6 +351,35 @@ done
 [ $hostile_ok = 1 ] && ok "hostile token endpoint (endless body, 10 MB JSON, slow drip, HTML, 503): clear error within the deadline (drip $(cat "$W/h-drip.ms") ms)"
 qs_stop
 
+# ---- 500 messages with tokens living 5 s, and the same mailbox by password ---------------
+# Two "BAD Request is throttled … 6000 milliseconds" + BYE make the run outlive its tokens:
+# each reconnection must log in with a renewed one. The same mailbox and faults through a
+# password login give the time without tokens.
+spec office500 office 'd["folders"] = [f for f in d["folders"] if f["name"] in ("INBOX", "Éléments envoyés")]
+for f in d["folders"]:
+    f["generate"] = {"prefix": f["name"][:3].lower(), "count": 300 if f["name"] == "INBOX" else 200, "pad": 1200}
+d["faults"] = [{"kind": "throttle", "body": True, "after": 3, "mode": "o365_bad_bye", "backoff_ms": 6000, "times": 2}]'
+qs_start office500
+R0=$(treport "r['issued']")
+migrate office500 office jean.martin@contoso.fr ms o5t@example.com
+ISSUED=$(( $(treport "r['issued']") - R0 ))
+done_ok office500 "office, 500 messages, 5 s tokens outlived twice: done"
+verify office500 office500 o5t@example.com "office, 500 messages via tokens: identical at the destination" \
+    'INBOX=>INBOX' 'Éléments envoyés=>Sent' nodup sizes
+qs_stop
+qs_start office500
+t0=$(date +%s%N)
+MIGRABOX_SOURCE_PASSWORD=o365-Secret-7 timeout 120 "$MIGRABOX" migrate -c "$W/mb.conf" \
+    --source-host "127.0.0.1:$QPORT" --source-tls none --source-user jean.martin@contoso.fr \
+    --type office --dest-user o5p@example.com >"$W/office500p.out" 2>"$W/office500p.err"
+echo $? >"$W/office500p.rc"
+echo $(( ($(date +%s%N) - t0) / 1000000 )) >"$W/office500p.ms"
+done_ok office500p "office, the same 500 messages by password: done"
+qs_stop
+echo "measured: 500 messages, office: 5 s tokens $(cat "$W/office500.ms") ms ($ISSUED token requests), password $(cat "$W/office500p.ms") ms (both with two 6 s back-offs)"
+[ "$ISSUED" -ge 2 ] && ok "office, 500 messages: $ISSUED token requests (renewed after the back-offs)" \
+    || fail "office, 500 messages: tokens renewed" "issued=$ISSUED"
+
 # ---- Gmail with a service account -------------------------------------------------------
 spec gmail gmail 'pass'
 qs_start gmail
@@ -363,6 +393,8 @@ if [ "$(treport "r['by_key'].get('google/alice@gmail.com', 0)")" = 1 ]; then
 else
     fail "gmail token" "$(cat "$W/tport.report")"
 fi
+
+
 migrate gmailbob gmail bob@gmail.com gw g1@example.com
 failed_with gmailbob "Gmail refused the service account's token for bob@gmail.com" \
     "gmail: token refused by IMAP (continuation with JSON status, then NO [AUTHENTICATIONFAILED]) -> worded"
@@ -374,6 +406,29 @@ if [ "$(qs_report "r.get('xoauth2_refused', 0)")" = 1 ] && grep -q "AUTHENTICATI
 else
     fail "gmail refusal form" "$(qs_report "r")"
 fi
+qs_stop
+
+spec gmail500 gmail 'import copy
+base = d["messages"][0]
+d["messages"] = []
+for i in range(500):
+    m = copy.deepcopy(base)
+    m["id"] = "m500-%d" % i
+    m["subject"] = "message %d" % i
+    m["labels"] = ["\\Inbox"] if i % 3 else ["Work"]
+    m["pad"] = 800 + 8 * i   # never ends in a lone CR (Dovecot would drop it)
+    m["flags"] = ["\\Seen"] if i % 2 else []
+    d["messages"].append(m)
+d["faults"] = [{"kind": "throttle", "body": True, "after": 4, "mode": "bye_gmail"}]'
+qs_start gmail500
+R0=$(treport "r['issued']")
+# 500 messages; "BYE Session expired" half-way: reconnect, resume
+migrate gmail500 gmail alice@gmail.com gw g5@example.com
+ISSUED=$(( $(treport "r['issued']") - R0 ))
+done_ok gmail500 "gmail, 500 messages via the service account, a BYE half-way: done"
+verify gmail500 gmail500 g5@example.com "gmail, 500 messages via the service account: identical" \
+    'INBOX=>INBOX' 'Work=>Work' nodup sizes
+echo "measured: 500 messages, gmail with 5 s tokens and a reconnection: $(cat "$W/gmail500.ms") ms, $ISSUED token request(s)"
 qs_stop
 
 # ---- the API: profiles, « Tester », jobs and imports with auth_profile (oauth_api.py) -----
