@@ -1,5 +1,6 @@
 #include "http_api.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -323,6 +324,32 @@ static int http_api_lang_fr(const struct http_req *req)
     return strncasecmp(al, "fr", 2) == 0 && (al[2] == '\0' || !isalpha((unsigned char)al[2]));
 }
 
+/* The client address: the TCP peer, unless the peer is a trusted proxy and sent the
+ * configured header, whose last (rightmost) item is then used when it is an IP address. */
+static void http_api_client_addr(struct http_api_ctx *c)
+{
+    const struct config_server *s = &c->api->cfg->server;
+    snprintf(c->client, sizeof(c->client), "%s", c->req->peer ? c->req->peer : "");
+    if (!s->proxy_header || !net_acl_match_text(&s->trusted_proxies, c->req->peer))
+        return;
+    const char *h = http_req_header(c->req, s->proxy_header);
+    if (!h)
+        return;
+    const char *last = strrchr(h, ',');
+    last = last ? last + 1 : h;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    char item[64];
+    size_t n = strcspn(last, " \t");
+    if (n == 0 || n >= sizeof(item))
+        return;
+    memcpy(item, last, n);
+    item[n] = '\0';
+    unsigned char bin[16];
+    if (inet_pton(AF_INET, item, bin) == 1 || inet_pton(AF_INET6, item, bin) == 1)
+        snprintf(c->client, sizeof(c->client), "%s", item);
+}
+
 /* Session from the cookie: 0 with c->authed = 1, or the answer (401/500) is written. */
 static int http_api_authenticate(struct http_api_ctx *c)
 {
@@ -407,6 +434,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     c.resp = resp;
     c.now = (int64_t)time(NULL);
     c.fr = http_api_lang_fr(req);
+    http_api_client_addr(&c);
 
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     const struct http_api_route *route = NULL;

@@ -54,6 +54,7 @@ struct http_api_ctx {
     int fr;                      /* answer messages in French (Accept-Language: fr…) */
     int64_t id;                  /* the {id} of the route, 0 if none */
     int authed;
+    char client[64];             /* client address: the peer, or the trusted proxy's header */
     struct db_user user;         /* the signed-in account when authed */
     struct db_session session;
     const char *token;           /* the session cookie value when authed */

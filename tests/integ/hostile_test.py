@@ -1,0 +1,236 @@
+#!/usr/bin/python3
+"""hostile_test: issue 11's findings, each a check that failed before the fix.
+
+Run by test_hostile.sh (WORK holds h.conf and the accounts admin / orgacct with ADMIN_PW /
+ORG_PW). Clients bind 127.0.0.x source addresses to act as many hosts. Prints ok/FAIL lines.
+"""
+
+import http.client
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+MIGRABOX = os.environ["MIGRABOX"]
+WORK = os.environ["WORK"]
+ADMIN_PW = os.environ["ADMIN_PW"]
+ORG_PW = os.environ["ORG_PW"]
+FAILED = 0
+
+
+def ok(name):
+    print("ok - " + name, flush=True)
+
+
+def fail(name, detail=""):
+    global FAILED
+    FAILED += 1
+    print("FAIL - " + name, flush=True)
+    for line in str(detail).splitlines()[:20]:
+        print("  " + line, flush=True)
+
+
+def check(name, cond, detail=""):
+    (ok if cond else lambda n: fail(n, detail))(name)
+    return cond
+
+
+class Server:
+    def __init__(self, conf, log):
+        self.log = log
+        self.errf = open(log, "wb")
+        self.proc = subprocess.Popen([MIGRABOX, "serve", "-c", conf], stdin=subprocess.DEVNULL,
+                                     stdout=subprocess.DEVNULL, stderr=self.errf)
+        deadline = time.time() + 20
+        while time.time() < deadline:
+            m = re.search(r"listening on https?://127\.0\.0\.1:(\d+)/", self.stderr())
+            if m:
+                self.port = int(m.group(1))
+                return
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        raise RuntimeError("serve did not start: " + self.stderr()[-2000:])
+
+    def stderr(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def stop(self):
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return self.proc.wait()
+
+
+class Resp:
+    def __init__(self, status, headers, body):
+        self.status, self.headers, self.body = status, headers, body
+        try:
+            self.json = json.loads(body) if body else None
+        except ValueError:
+            self.json = None
+
+    def header(self, name, default=None):
+        for k, v in self.headers:
+            if k.lower() == name.lower():
+                return v
+        return default
+
+    def __repr__(self):
+        return "%d %s" % (self.status, self.body[:200])
+
+
+def request(port, method, path, body=None, ctype=None, src="127.0.0.1", headers=None,
+            cookie=None, csrf=None, timeout=60):
+    conn = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout,
+                                      source_address=(src, 0))
+    h = dict(headers or {})
+    if isinstance(body, (dict, list)):
+        body = json.dumps(body).encode()
+        ctype = ctype or "application/json"
+    elif isinstance(body, str):
+        body = body.encode()
+    if ctype:
+        h["Content-Type"] = ctype
+    if cookie:
+        h["Cookie"] = cookie
+    if csrf:
+        h["X-CSRF-Token"] = csrf
+    try:
+        conn.request(method, path, body=body, headers=h)
+        r = conn.getresponse()
+        return Resp(r.status, r.getheaders(), r.read().decode("utf-8", "replace"))
+    finally:
+        conn.close()
+
+
+def login(port, user, pw, src="127.0.0.1", headers=None):
+    return request(port, "POST", "/api/session", {"username": user, "password": pw}, src=src,
+                   headers=headers)
+
+
+class Session:
+    def __init__(self, port, user, pw, src="127.0.0.1"):
+        self.port, self.src = port, src
+        r = login(port, user, pw, src)
+        if r.status != 200:
+            raise RuntimeError("sign-in as %s: %r" % (user, r))
+        self.cookie = r.header("Set-Cookie").split(";", 1)[0]
+        self.csrf = r.json["csrf"]
+
+    def req(self, method, path, body=None, ctype=None, **kw):
+        return request(self.port, method, path, body, ctype, src=self.src, cookie=self.cookie,
+                       csrf=self.csrf if method not in ("GET", "HEAD") else None, **kw)
+
+
+def parallel(fn, items, workers=32):
+    with ThreadPoolExecutor(max_workers=workers) as ex:
+        return list(ex.map(fn, items))
+
+
+# ---- 1, 2, 3, 6: sign-in ----
+
+def signin_checks(port):
+    # 1: a burst of 40 wrong passwords at once from one address: the free 5 are hashed, then
+    # one per growing delay (2 s, 4 s ...) while the burst lasts.
+    t0 = time.time()
+    codes = parallel(lambda i: login(port, "burst-victim", "wrong-%d" % i, "127.0.0.21").status,
+                     range(40), workers=40)
+    n401 = codes.count(401)
+    check("1: 40 simultaneous wrong sign-ins from one address: %d checked, %d refused 429 "
+          "(%.1f s)" % (n401, codes.count(429), time.time() - t0),
+          n401 <= 7 and n401 + codes.count(429) == 40, codes)
+
+    # 2: oversized fields are refused (422) before counting: 3,600 of them from 720 addresses
+    # leave those addresses' counters at zero.
+    def junk(i):
+        src = "127.0.%d.%d" % (10 + i // 250, 1 + i % 250)
+        big = {"username": "u" * 200, "password": "p"} if i % 2 else \
+              {"username": "v%d" % i, "password": "p" * 2000}
+        return request(port, "POST", "/api/session", big, src=src).status
+    t0 = time.time()
+    codes = parallel(junk, [a for a in range(720) for _ in range(5)], workers=24)
+    after = [login(port, "someone", "wrong", "127.0.%d.%d" % (10 + a // 250, 1 + a % 250)).status
+             for a in (0, 359, 719)]
+    check("2: 3,600 oversized sign-ins from 720 addresses: all 422, none counted "
+          "(%.1f s, then %s)" % (time.time() - t0, after),
+          set(codes) == {422} and after == [401, 401, 401], (set(codes), after))
+
+    # 3: a stranger cannot lock the admin out: after 30 wrong passwords for "admin" from
+    # 127.0.0.31, the admin's usual address (it signed in before) still signs in, and a new
+    # address waits at most a minute, not 15.
+    first = login(port, "admin", ADMIN_PW)
+    for i in range(30):
+        login(port, "admin", "guess-%d" % i, "127.0.0.31")
+    r_new = login(port, "admin", "guess-x", "127.0.0.32")
+    r_owner = login(port, "admin", ADMIN_PW)
+    wait = int(r_new.header("Retry-After", "0") or 0)
+    check("3: after 30 wrong sign-ins for admin from another address, admin signs in from its "
+          "known address (%d) and a new address waits %d s (<= 60)"
+          % (r_owner.status, wait),
+          first.status == 200 and r_owner.status == 200 and r_new.status == 429
+          and 0 < wait <= 60, (first, r_owner, r_new))
+
+    # 3 (proxy): behind the trusted proxy 127.0.0.250 the X-Forwarded-For address is counted;
+    # from an untrusted peer the header is ignored.
+    xs = [login(port, "px%d" % i, "w", "127.0.0.250", {"X-Forwarded-For": "1.2.3.4, 10.9.9.9"}
+                ).status for i in range(6)]
+    other = login(port, "py", "w", "127.0.0.250", {"X-Forwarded-For": "10.9.9.8"}).status
+    spoof = [login(port, "pz%d" % i, "w", "127.0.0.251", {"X-Forwarded-For": "10.8.%d.1" % i}
+                   ).status for i in range(6)]
+    check("3: trusted proxy header: clients behind one proxy are counted apart (%s / %s); "
+          "the header of an untrusted peer is ignored (%s)" % (xs, other, spoof),
+          xs == [401] * 5 + [429] and other == 401 and spoof == [401] * 5 + [429],
+          (xs, other, spoof))
+
+    # 6: during 150 concurrent sign-ins from 150 addresses, a known account signs in quickly.
+    stop = threading.Event()
+    results = []
+
+    def attacker(i):
+        r = login(port, "flood%d" % i, "w", "127.0.5.%d" % (1 + i))
+        results.append(r.status)
+    ths = [threading.Thread(target=attacker, args=(i,)) for i in range(150)]
+    for t in ths:
+        t.start()
+    time.sleep(0.3)
+    t0 = time.time()
+    r = login(port, "admin", ADMIN_PW)
+    took = time.time() - t0
+    for t in ths:
+        t.join(60)
+    stop.set()
+    check("6: during 150 concurrent sign-ins, a known account signs in in %.2f s (%d of the "
+          "flood answered 503 at once)" % (took, results.count(503)),
+          r.status == 200 and took < 5, (r, took))
+
+
+def main():
+    srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
+    port = srv.port
+    try:
+        signin_checks(port)
+    finally:
+        rc = srv.stop()
+        check("serve stops cleanly", rc == 0, srv.stderr()[-800:])
+    log = srv.stderr()
+    leaks = [s for s in (ADMIN_PW, ORG_PW) if s in log]
+    check("no password in the server's log", not leaks, leaks)
+
+
+if __name__ == "__main__":
+    try:
+        main()
+    except Exception as e:
+        import traceback
+        fail("hostile_test.py crashed: %s" % e, traceback.format_exc())
+    sys.exit(1 if FAILED else 0)
