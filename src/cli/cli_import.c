@@ -139,6 +139,7 @@ int cli_import(int argc, char **argv)
         .domains = (const char *const *)cfg->destination.domains,
         .n_domains = cfg->destination.n_domains,
         .french = cli_import_french(),
+        .separator = cfg->destination.separator,
     };
     int rc = csvimp_parse(data, len, &o, &res);
     if (rc == MB_ECONFIG) {

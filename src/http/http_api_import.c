@@ -126,6 +126,7 @@ void http_api_import_post(struct http_api_ctx *c)
         .max_bytes = (size_t)cfg->server.max_upload_bytes,
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .french = c->fr,
+        .separator = cfg->destination.separator,
     };
     /* Hosted domains: the configured list; with none configured ("any domain"), the account's
      * own domains stand in for it (csvimp needs an explicit list). */

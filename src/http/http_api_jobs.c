@@ -244,16 +244,13 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
                                           "le nom avant @ doit compter de 1 à 64 octets"));
         return;
     }
-    for (size_t i = 0; i < local_len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch == 0x7F || strchr("\"(),:;<>[\\]@", ch)) {
-            http_api_field_error(c, field, "%s",
-                                 HTTP_API_MSG(c, "the name contains a character not allowed "
-                                                 "in an address",
-                                              "le nom contient un caractère interdit dans "
-                                              "une adresse"));
-            return;
-        }
+    if (!csvimp_local_part_ok(s, local_len, cfg->destination.separator)) {
+        http_api_field_error(c, field, "%s",
+                             HTTP_API_MSG(c, "the name contains a character not allowed "
+                                             "in an address",
+                                          "le nom contient un caractère interdit dans "
+                                          "une adresse"));
+        return;
     }
     size_t dlen = strlen(dom);
     if (dlen == 0 || dlen >= sizeof(domain) || dom[dlen - 1] == '.'
@@ -401,7 +398,7 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
 
 /* ---- handlers ---- */
 
-/* The job of the route's {id}, visible to the account: 0, or the answer (404/403/500) is
+/* The job of the route's {id}, visible to the account: 0, or the answer (404/500) is
  * written. */
 static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
 {
@@ -417,9 +414,9 @@ static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
         return -1;
     }
     if (!http_api_domain_visible(c, job->dest_domain)) {
+        /* The same answer as a missing job: ids of other tenants' jobs are not revealed. */
         db_job_fini(job);
-        http_api_error(c, 403, HTTP_API_MSG(c, "this job belongs to another domain",
-                                            "cette tâche appartient à un autre domaine"));
+        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
         return -1;
     }
     return 0;

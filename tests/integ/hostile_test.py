@@ -214,11 +214,54 @@ def signin_checks(port):
           r.status == 200 and took < 5, (r, took))
 
 
+# ---- 11 and 403/404: destination addresses, foreign job ids ----
+
+def CSV(rows):
+    return ("login_source;pass_source;host_source;type_messagerie;login_destination;"
+            "subscribed_only\r\n" + "".join(r + "\r\n" for r in rows))
+
+
+def JOB(**kw):
+    b = {"source_host": "imap.src.test", "source_login": "x@src.test",
+         "source_password": "Pw-x", "server_type": "defaut", "dest_login": "x@example.org",
+         "source_tls": "implicit"}
+    b.update(kw)
+    return b
+
+
+def tenant_checks(port):
+    org = Session(port, "orgacct", ORG_PW)
+    admin = Session(port, "admin", ADMIN_PW)
+    bad = ["victim*admin@example.org", "victim*admin", "a\u00a0b@example.org",
+           "a\u2003b@example.org", "a\tb@example.org"]
+    codes = [org.req("POST", "/api/jobs", JOB(dest_login=d)).status for d in bad]
+    codes.append(admin.req("POST", "/api/jobs", JOB(dest_login="victim*admin@example.org"))
+                 .status)
+    r = org.req("POST", "/api/imports?dry_run=1",
+                CSV(["a@src.test;p;imap.src.test;defaut;victim*admin@example.org;False"]),
+                "text/csv")
+    check("11: the master separator and blanks are refused in destination addresses "
+          "(jobs %s, CSV %d)" % (codes, r.status),
+          codes == [422] * 6 and r.status == 422
+          and r.json["errors"][0]["column"] == 5, (codes, r))
+    r = admin.req("POST", "/api/jobs", JOB(dest_login="y@example.com"))
+    jid = r.json["id"] if r.status == 201 else 0
+    missing = org.req("GET", "/api/jobs/987654321")
+    seen = [org.req(m, p % jid, **kw) for m, p, kw in (
+        ("GET", "/api/jobs/%d", {}), ("GET", "/api/jobs/%d/log", {}),
+        ("POST", "/api/jobs/%d/cancel", {}), ("DELETE", "/api/jobs/%d", {}))]
+    check("another tenant's job id answers 404 exactly like a missing one (%s)"
+          % [x.status for x in seen],
+          jid and missing.status == 404
+          and all(x.status == 404 and x.body == missing.body for x in seen), (r, seen))
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
     try:
         signin_checks(port)
+        tenant_checks(port)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])
