@@ -53,6 +53,7 @@ export const ENGINE_FORMS = [
     ['err.engine.overLimit', /^\[TOOBIG\] message of (?<n>\S+) bytes is over the server's APPENDLIMIT of (?<max>\S+) bytes$/],
     // src/net/net_conn.c
     ['err.engine.hostNotFound', /^host not found: (?<host>\S+)$/],
+    ['err.engine.policy', /^the address of (?<host>\S+) is not allowed by the source policy$/],
     ['err.engine.cannotResolve', /^cannot resolve (?<host>\S+): (?<e>.*)$/s],
     ['err.engine.refused', new RegExp(String.raw`^connection refused by ${HOST_PORT}$`)],
     ['err.engine.reset', new RegExp(String.raw`^connection reset by ${HOST_PORT}$`)],

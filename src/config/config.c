@@ -116,6 +116,8 @@ static const struct key_def config_keys[] = {
     {"sources", "io_timeout", KT_DURATION, SRC(io_timeout), 1, 86400, "120", NULL, 0},
     {"sources", "max_attempts", KT_INT, SRC(max_attempts), 1, 100, "5", NULL, 0},
     {"sources", "retry_delay", KT_DURATION, SRC(retry_delay), 1, 86400, "30", NULL, 0},
+    {"sources", "allow", KT_NETLIST, SRC(allow), 0, 0, "", NULL, KF_OPTIONAL},
+    {"sources", "deny", KT_NETLIST, SRC(deny), 0, 0, "", NULL, KF_OPTIONAL},
 
     {"destination", "host", KT_HOST, DST(host), 0, 0, "127.0.0.1", NULL, 0},
     {"destination", "port", KT_PORT, DST(port), 1, 65535, "993", NULL, 0},

@@ -9,6 +9,7 @@
 #include <strings.h>
 
 #include "base/xalloc.h"
+#include "net/net_conn.h"
 #include "http_api_internal.h"
 #include "log/log.h"
 
@@ -96,7 +97,11 @@ int http_api_new(const struct config *cfg, const char *db_path, const struct sec
         free(api);
         return rc;
     }
+    net_policy_init(&api->policy, cfg, db_path);
+    net_conn_set_filter(net_policy_connect_ok, &api->policy);
     if (pthread_key_create(&api->db_key, http_api_db_release) != 0) {
+        net_conn_set_filter(NULL, NULL);
+        net_policy_fini(&api->policy);
         http_auth_fini(&api->auth);
         free(api->db_path);
         free(api);
@@ -118,10 +123,40 @@ void http_api_free(struct http_api **apip)
         db_close(&db);
     }
     pthread_key_delete(api->db_key);
+    net_conn_set_filter(NULL, NULL);
+    net_policy_fini(&api->policy);
     http_auth_fini(&api->auth);
     free(api->db_path);
     free(api);
     *apip = NULL;
+}
+
+const char *http_api_policy_why_fr(const char *why)
+{
+    if (strstr(why, "private or local"))
+        return "cet hôte source est sur un réseau privé ou local, ce qui n'est pas autorisé";
+    return "cet hôte source n'est pas autorisé";
+}
+
+void http_api_sanitize(const char *in, char *out, size_t max)
+{
+    size_t o = 0, n = strlen(in);
+    if (max < 8) {
+        out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < n && o < max - 1; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        out[o++] = (ch < 0x20 || ch == 0x7F) ? ' ' : (char)ch;
+    }
+    out[o] = '\0';
+    if (o < n) {
+        /* cut: back to a UTF-8 boundary, then "..." */
+        size_t cut = max - 4 < o ? max - 4 : o;
+        while (cut > 0 && ((unsigned char)out[cut] & 0xC0) == 0x80)
+            cut--;
+        memcpy(out + cut, "...", 4);
+    }
 }
 
 /* ---- answers ---- */

@@ -40,6 +40,66 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
     http_api_json_end(c, &w);
 }
 
+static unsigned http_api_import_port(const struct csvimp_row *r);
+
+/* Source-host policy for a non-admin's rows: 0, or -1 after answering 422 with one error per
+ * refused row (line, column host_source). Results are cached per host:port. */
+static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_result *res)
+{
+    enum { CACHE = 256, MAX_ERRORS = 100 };
+    struct {
+        const char *host;
+        unsigned port;
+        int ok;
+        char why[120];
+    } *cache = xcalloc(CACHE, sizeof(*cache));
+    size_t n_cache = 0, n_bad = 0;
+    struct json_w w;
+    for (size_t i = 0; i < res->n_rows; i++) {
+        const struct csvimp_row *r = &res->rows[i];
+        unsigned port = http_api_import_port(r);
+        size_t k;
+        for (k = 0; k < n_cache; k++) {
+            if (cache[k].port == port && strcmp(cache[k].host, r->host) == 0)
+                break;
+        }
+        if (k == n_cache) {
+            k = n_cache < CACHE ? n_cache++ : (size_t)(i % CACHE);
+            cache[k].host = r->host;
+            cache[k].port = port;
+            cache[k].ok = net_policy_host_ok(&c->api->policy, r->host, port, c->user.admin,
+                                             cache[k].why, sizeof(cache[k].why));
+        }
+        if (cache[k].ok)
+            continue;
+        if (n_bad == 0) {
+            http_api_json_begin(c, 422, &w);
+            json_w_obj_begin(&w);
+            json_w_kv_str(&w, "error",
+                          HTTP_API_MSG(c, "source hosts not allowed; nothing was queued",
+                                       "hôtes source non autorisés ; aucune migration n'a été "
+                                       "ajoutée"));
+            json_w_key(&w, "errors");
+            json_w_arr_begin(&w);
+        }
+        if (++n_bad > MAX_ERRORS)
+            continue;
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "line", r->line);
+        json_w_kv_int(&w, "column", CSVIMP_COL_HOST_SOURCE);
+        json_w_kv_str(&w, "column_name", csvimp_column_name(CSVIMP_COL_HOST_SOURCE));
+        json_w_kv_str(&w, "message", c->fr ? http_api_policy_why_fr(cache[k].why) : cache[k].why);
+        json_w_obj_end(&w);
+    }
+    free(cache);
+    if (n_bad == 0)
+        return 0;
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+    return -1;
+}
+
 static unsigned http_api_import_port(const struct csvimp_row *r)
 {
     if (r->port)
@@ -168,6 +228,8 @@ void http_api_import_post(struct http_api_ctx *c)
         http_api_internal(c, "csv import", &err);
         goto out;
     }
+    if (!c->user.admin && http_api_import_policy(c, &res) != 0)
+        goto out;
     if (dry_run) {
         http_api_import_preview(c, &res);
         goto out;

@@ -22,6 +22,7 @@
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "migrate/mig_preset.h"
+#include "net/net_policy.h"
 
 #define HTTP_API_MAX_FIELD_ERRORS 16
 #define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
@@ -36,6 +37,7 @@ struct http_api {
     const struct secret_box *box;
     struct jobs *pool;
     struct http_auth auth;
+    struct net_policy policy;    /* [sources] allow / deny, also the process's connect filter */
     pthread_key_t db_key;
     time_t started;
 };
@@ -121,6 +123,12 @@ struct http_api_job_form {
 /* Fill f from a JSON object; 0, or -1 after recording field errors (caller answers 422). */
 int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
                              struct http_api_job_form *f);
+
+/* French for a net_policy_host_ok reason. */
+const char *http_api_policy_why_fr(const char *why);
+/* A short, printable excerpt of an error text that may quote a remote server: control
+ * characters become blanks, at most max bytes (cut at a UTF-8 boundary, "..." added). */
+void http_api_sanitize(const char *in, char *out, size_t max);
 
 /* Handlers. */
 void http_api_session_get(struct http_api_ctx *c);

@@ -57,7 +57,10 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     else
         json_w_null(w);
     json_w_kv_str(w, "state", db_job_state_name(job->state));
-    json_w_kv_str(w, "error", job->error);
+    char error[161];
+    if (job->error)
+        http_api_sanitize(job->error, error, sizeof(error));
+    json_w_kv_str(w, "error", job->error ? error : NULL);
     json_w_kv_str(w, "source_host", job->source_host);
     json_w_kv_int(w, "source_port", job->source_port);
     json_w_kv_str(w, "source_tls", job->source_tls);
@@ -355,6 +358,10 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
         else
             f->port = f->preset && f->preset->default_port ? f->preset->default_port : 993;
     }
+    char why[120];
+    if (f->host[0]
+        && !net_policy_host_ok(&c->api->policy, f->host, f->port, c->user.admin, why, sizeof(why)))
+        http_api_field_error(c, "source_host", "%s", c->fr ? http_api_policy_why_fr(why) : why);
 
     f->login = http_api_jobs_str(c, obj, "source_login", &absent);
     if (f->login) {

@@ -191,6 +191,15 @@ out:
     return 0;
 }
 
+static net_conn_filter_fn *net_conn_filter;
+static void *net_conn_filter_ctx;
+
+void net_conn_set_filter(net_conn_filter_fn *fn, void *ctx)
+{
+    net_conn_filter_ctx = ctx;
+    net_conn_filter = fn;
+}
+
 static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 {
     if (net_conn_is_invalid_tld(c->host))
@@ -223,8 +232,13 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
     }
 
     int e = EHOSTUNREACH;
+    int refused = 0;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = -1;
+        if (net_conn_filter && !net_conn_filter(net_conn_filter_ctx, c->host, c->port, ai->ai_addr)) {
+            refused++;
+            continue;
+        }
         int r = net_conn_try(ai, c->connect_timeout_ms, &fd);
         if (r == 0) {
             net_conn_format_peer(c, ai->ai_addr, ai->ai_addrlen);
@@ -237,6 +251,9 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
             e = r;
     }
     freeaddrinfo(res);
+    if (c->fd < 0 && refused && e == EHOSTUNREACH)
+        return mb_err_set(err, MB_ECONFIG, "the address of %s is not allowed by the source policy",
+                          c->host);
     if (c->fd < 0) {
         if (e == ETIMEDOUT)
             return net_conn_timeout_err(c, c->connect_timeout_ms, "connecting to", err);

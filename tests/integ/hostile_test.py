@@ -256,12 +256,88 @@ def tenant_checks(port):
           and all(x.status == 404 and x.body == missing.body for x in seen), (r, seen))
 
 
+# ---- 10: source-host policy ----
+
+class Banner:
+    """A TCP server on 127.0.0.1 that counts connections and sends a long hostile banner."""
+
+    def __init__(self, banner):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(16)
+        self.port = self.sock.getsockname()[1]
+        self.count = 0
+        self.banner = banner
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            self.count += 1
+            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def talk(self, c):
+        """Greets, then answers every command with a tagged NO carrying the long text."""
+        try:
+            c.settimeout(5)
+            c.sendall(b"* OK ready\r\n")
+            data = b""
+            while True:
+                chunk = c.recv(4096)
+                if not chunk:
+                    break
+                data += chunk
+                while b"\r\n" in data:
+                    line, data = data.split(b"\r\n", 1)
+                    tag = line.split(b" ", 1)[0] or b"*"
+                    c.sendall(tag + b" NO " + self.banner + b"\r\n")
+        except OSError:
+            pass
+        c.close()
+
+
+def policy_checks(port):
+    marker = "INTERNAL-SECRET-BANNER"
+    srv = Banner(b"x" * 150 + marker.encode() + b" " + b"y" * 3000)
+    org = Session(port, "orgacct", ORG_PW)
+    admin = Session(port, "admin", ADMIN_PW)
+    hosts = ["127.0.0.1:%d" % srv.port, "[::1]:%d" % srv.port, "localhost:%d" % srv.port,
+             "10.1.2.3:143", "169.254.169.254:80", "192.168.1.1:993", "[fe80::1]:993",
+             "[::ffff:127.0.0.1]:%d" % srv.port, "0.0.0.0:%d" % srv.port]
+    t0 = time.time()
+    res = [org.req("POST", "/api/check", JOB(source_host=h, source_tls="none")) for h in hosts]
+    jobs = [org.req("POST", "/api/jobs", JOB(source_host=h, source_tls="none")).status
+            for h in hosts[:2]]
+    csv = org.req("POST", "/api/imports",
+                  CSV(["a@src.test;p;127.0.0.1:%d;defaut;a@example.org;False" % srv.port]),
+                  "text/csv")
+    refused = all(r.status == 422 and r.json["errors"][0]["field"] == "source_host"
+                  for r in res)
+    check("10: a domain account cannot aim the appliance at loopback, private or link-local "
+          "hosts (check %s, jobs %s, CSV %d; %d connection(s) reached the target, %.1f s)"
+          % ([r.status for r in res], jobs, csv.status, srv.count, time.time() - t0),
+          refused and jobs == [422, 422] and csv.status == 422 and srv.count == 0,
+          [r for r in res if r.status != 422] or (jobs, csv))
+    r = admin.req("POST", "/api/check", JOB(source_host="127.0.0.1:%d" % srv.port,
+                                            source_tls="none", dest_login="y@example.com"))
+    err = (r.json or {}).get("source", {}).get("error") or ""
+    check("10: an administrator may test a loopback host; the error quotes at most a short, "
+          "sanitised excerpt of what the server said (%d bytes: %r)" % (len(err), err[:60]),
+          r.status == 200 and srv.count >= 1 and 0 < len(err) <= 160 and marker not in err
+          and "yyyy" not in err, r)
+    srv.sock.close()
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
     try:
         signin_checks(port)
         tenant_checks(port)
+        policy_checks(port)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])
