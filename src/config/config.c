@@ -108,6 +108,7 @@ static const struct key_def config_keys[] = {
     {"server", "max_http_connections", KT_INT, SRV(max_http_connections), 4, 65536, "256", NULL, 0},
     {"server", "trusted_proxies", KT_NETLIST, SRV(trusted_proxies), 0, 0, "", NULL, KF_OPTIONAL},
     {"server", "proxy_header", KT_STR, SRV(proxy_header), 0, 0, NULL, NULL, KF_OPTIONAL},
+    {"server", "metrics", KT_ENUM, SRV(metrics), 0, 0, "loopback", metrics_modes, 0},
 
     {"sources", "ca_file", KT_STR, SRC(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
     {"sources", "max_connections_per_host", KT_INT, SRC(max_connections_per_host), 1, 1000, "10",

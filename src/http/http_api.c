@@ -385,6 +385,19 @@ static void http_api_client_addr(struct http_api_ctx *c)
         snprintf(c->client, sizeof(c->client), "%s", item);
 }
 
+/* 1 if the client address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x.y.z). */
+static int http_api_loopback(const char *addr)
+{
+    unsigned char a[16];
+    static const unsigned char v6lo[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+    if (inet_pton(AF_INET, addr, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, addr, a) == 1)
+        return memcmp(a, v6lo, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+    return 0;
+}
+
 /* Session from the cookie: 0 with c->authed = 1, or the answer (401/500) is written. */
 static int http_api_authenticate(struct http_api_ctx *c)
 {
@@ -513,7 +526,18 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
         }
         return;
     }
-    if ((route->flags & HTTP_API_AUTH) && http_api_authenticate(&c) != 0)
+    int need_auth = (route->flags & HTTP_API_AUTH) != 0;
+    if (route->handler == http_api_metrics_get) {
+        enum config_metrics m = c.api->cfg->server.metrics;
+        if (m == CONFIG_METRICS_OFF) {
+            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
+                                                 "point d'accès de l'API inconnu"));
+            goto out;
+        }
+        need_auth = m == CONFIG_METRICS_SESSION
+                    || (m == CONFIG_METRICS_LOOPBACK && !http_api_loopback(c.client));
+    }
+    if (need_auth && http_api_authenticate(&c) != 0)
         goto out;
     if ((route->flags & HTTP_API_CSRF)
         && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {

@@ -137,28 +137,34 @@ static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_
 }
 
 /* 201 {"batch":B,"jobs":[…]} with the batch's jobs as stored. */
+/* 201 once the batch is committed: a summary (batch id, number queued) and the first
+ * HTTP_API_IMPORT_ANSWER_JOBS jobs; the answer's size does not grow with the file, and a
+ * failure to read the jobs back only leaves them out (the batch is queued: answering an
+ * error would make a client send it again). */
+#define HTTP_API_IMPORT_ANSWER_JOBS 100
 static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_t n)
 {
     struct json_w w;
     struct mb_err err = { 0 };
+    struct db_job_list list;
+    memset(&list, 0, sizeof(list));
+    struct db_job_filter flt = { .batch_id = batch, .limit = HTTP_API_IMPORT_ANSWER_JOBS };
+    int have = db_job_list(c->db, &flt, &list, &err) == 0;
+    if (!have)
+        log_error("api: batch %" PRId64 " queued, but reading it back failed: %s", batch, err.msg);
     http_api_json_begin(c, 201, &w);
     json_w_obj_begin(&w);
     json_w_kv_int(&w, "batch", batch);
+    json_w_kv_int(&w, "queued", (int64_t)n);
     json_w_key(&w, "jobs");
     json_w_arr_begin(&w);
-    for (size_t off = 0; off < n; off += DB_JOB_LIST_MAX) {
-        struct db_job_filter flt = { .batch_id = batch, .limit = DB_JOB_LIST_MAX, .offset = off };
-        struct db_job_list list;
-        if (db_job_list(c->db, &flt, &list, &err) != 0) {
-            http_api_internal(c, "batch read", &err);
-            return;
-        }
-        for (size_t i = 0; i < list.n; i++)
-            http_api_jobs_write(c, &w, &list.jobs[i], c->user.name, 0);
-        db_job_list_fini(&list);
-    }
+    for (size_t i = 0; have && i < list.n; i++)
+        http_api_jobs_write(c, &w, &list.jobs[i], c->user.name, 0);
     json_w_arr_end(&w);
+    json_w_kv_bool(&w, "jobs_truncated", !have || list.n < n);
     json_w_obj_end(&w);
+    if (have)
+        db_job_list_fini(&list);
     http_api_json_end(c, &w);
 }
 

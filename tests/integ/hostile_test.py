@@ -331,6 +331,35 @@ def policy_checks(port):
     srv.sock.close()
 
 
+# ---- 8, 9: /metrics, import answers ----
+
+def metrics_import_checks(port):
+    admin = Session(port, "admin", ADMIN_PW)
+    rows = ["u%05d@src.test;Pw-%05d;imap.src.test;defaut;d%05d@example.com;False" % (i, i, i)
+            for i in range(20000)]
+    t0 = time.time()
+    r = admin.req("POST", "/api/imports", CSV(rows), "text/csv", timeout=120)
+    took = time.time() - t0
+    check("9: a 20,000-row import answers 201 with a summary of bounded size (%.1f s, %d KB; "
+          "the full list used to grow by ~600 B a row and broke the answer cap at ~440k rows, "
+          "after the commit)" % (took, len(r.body) // 1024),
+          r.status == 201 and r.json["queued"] == 20000 and len(r.json["jobs"]) <= 100
+          and len(r.body) < 200 * 1024, r)
+    far = {"X-Forwarded-For": "192.0.2.99"}
+    anon_far = request(port, "GET", "/metrics", src="127.0.0.250", headers=far)
+    anon_near = request(port, "GET", "/metrics")
+    t0 = time.time()
+    signed = request(port, "GET", "/metrics", src="127.0.0.250", headers=far,
+                     cookie=admin.cookie)
+    took = time.time() - t0
+    total = sum(int(x) for x in re.findall(r'migrabox_jobs\{state="\w+"\} (\d+)', signed.body))
+    check("8: /metrics without a session: refused from a remote client (%d), served to "
+          "loopback (%d); with a session: aggregates over %d jobs in %.3f s"
+          % (anon_far.status, anon_near.status, total, took),
+          anon_far.status == 401 and anon_near.status == 200 and signed.status == 200
+          and total >= 20000 and took < 2, (anon_far, anon_near, signed))
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
@@ -338,6 +367,7 @@ def main():
         signin_checks(port)
         tenant_checks(port)
         policy_checks(port)
+        metrics_import_checks(port)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])

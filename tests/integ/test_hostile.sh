@@ -15,6 +15,7 @@ data_dir = $work/var
 workers = 1
 tls = off
 max_upload_bytes = 10M
+max_import_rows = 100000
 trusted_proxies = 127.0.0.250
 proxy_header = X-Forwarded-For
 
