@@ -473,6 +473,67 @@ static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
     http_api_error(c, 405, HTTP_API_MSG(c, "method not allowed", "méthode non autorisée"));
 }
 
+long http_api_admit(void *app, const struct http_req *req, struct http_resp *resp)
+{
+    struct http_api_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.api = app;
+    c.req = req;
+    c.resp = resp;
+    c.now = (int64_t)time(NULL);
+    c.fr = http_api_lang_fr(req);
+    http_api_client_addr(&c);
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    const struct http_api_route *route = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < HTTP_API_N_ROUTES && !route; i++) {
+        int64_t id = 0;
+        if (!http_api_match(http_api_routes[i].pattern, req->path, &id))
+            continue;
+        path_known = 1;
+        if (strcmp(http_api_routes[i].method, method) == 0)
+            route = &http_api_routes[i];
+    }
+    if (!route) {
+        if (path_known)
+            http_api_not_allowed(&c, req->path);
+        else
+            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
+                                                 "point d'accès de l'API inconnu"));
+        return -1;
+    }
+    long limit = 0;
+    if (route->flags & HTTP_API_CSV)
+        limit = (long)c.api->cfg->server.max_upload_bytes;
+    else if (route->handler == http_api_session_post)
+        limit = HTTP_API_SIGNIN_BODY_MAX;
+    else if (route->flags & (HTTP_API_JSON | HTTP_API_JSON_OPT))
+        limit = HTTP_API_JSON_BODY_MAX;
+    if (!(route->flags & HTTP_API_AUTH) || limit == 0)
+        return limit; /* no body to protect: checked by the dispatch */
+    /* Session and CSRF before any byte of the body is read. */
+    struct mb_err err = { 0 };
+    c.db = http_api_db(c.api, &err);
+    if (!c.db) {
+        http_api_error(&c, 503, HTTP_API_MSG(&c, "database unavailable",
+                                             "base de données indisponible"));
+        return -1;
+    }
+    long rc = limit;
+    if (http_api_authenticate(&c) != 0) {
+        rc = -1;
+    } else if ((route->flags & HTTP_API_CSRF)
+               && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
+        http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
+                                             "jeton CSRF absent ou incorrect"));
+        rc = -1;
+    } /* else resp may hold the touched session's Set-Cookie: the server adds it to the
+       * answer */
+    db_user_fini(&c.user);
+    db_session_fini(&c.session);
+    return rc;
+}
+
 void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *resp)
 {
     struct http_api_ctx c;

@@ -28,6 +28,8 @@
 #define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
 #define HTTP_API_PASSWORD_MAX 1024 /* source password, bytes */
 #define HTTP_API_ADDRESS_MAX 320   /* destination address, bytes */
+#define HTTP_API_SIGNIN_BODY_MAX 4096        /* POST /api/session, read before any session */
+#define HTTP_API_JSON_BODY_MAX (256 * 1024)  /* other JSON bodies (after the session check) */
 
 struct jobs;
 

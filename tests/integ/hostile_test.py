@@ -360,6 +360,128 @@ def metrics_import_checks(port):
           and total >= 20000 and took < 2, (anon_far, anon_near, signed))
 
 
+# ---- 4, 5: bodies before authentication, slow clients, per-address caps ----
+
+def rss_kb(pid):
+    with open("/proc/%d/status" % pid) as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    return 0
+
+
+def raw(port, src, data=b"", timeout=5):
+    s = socket.create_connection(("127.0.0.1", port), timeout=timeout, source_address=(src, 0))
+    if data:
+        s.sendall(data)
+    return s
+
+
+def closed_within(s, limit):
+    """Seconds until the server closes s (reading and dropping what it sends), or None."""
+    t0 = time.time()
+    s.settimeout(0.2)
+    while time.time() - t0 < limit:
+        try:
+            if s.recv(65536) == b"":
+                return time.time() - t0
+        except socket.timeout:
+            continue
+        except OSError:
+            return time.time() - t0
+    return None
+
+
+def preauth_checks(port, pid):
+    # 4: 60 uploads of 10 MiB announced, 2 MiB sent then stalled, to a static page and to API
+    # paths without a session: answered at once without reading, memory does not grow.
+    before = rss_kb(pid)
+    paths = ["/index.html", "/api/jobs", "/api/imports", "/api/session"]
+    statuses = []
+    socks = []
+
+    def upload(i):
+        path = paths[i % len(paths)]
+        head = ("POST %s HTTP/1.1\r\nHost: x\r\nContent-Type: text/csv\r\n"
+                "Content-Length: %d\r\n\r\n" % (path, 10 << 20)).encode()
+        try:
+            s = raw(port, "127.0.%d.%d" % (20 + i // 200, 1 + i % 200), head, timeout=3)
+        except OSError:
+            return
+        socks.append(s)
+        chunk = b"z" * 65536
+        try:
+            for _ in range(32):
+                s.sendall(chunk)
+        except OSError:
+            pass
+        try:
+            s.settimeout(2)
+            statuses.append(s.recv(12)[9:12].decode())
+        except OSError:
+            statuses.append("none")
+    t0 = time.time()
+    parallel(upload, range(60), workers=60)
+    grown = (rss_kb(pid) - before) // 1024
+    for s in socks:
+        s.close()
+    check("4: 60 stalled 10 MiB uploads (2 MiB sent each) to /index.html and API paths without "
+          "a session: answered before the body (%s), server memory +%d MiB (%.1f s)"
+          % (sorted(set(statuses)), grown, time.time() - t0),
+          grown < 40 and set(statuses) <= {"413", "401"} and len(statuses) == 60,
+          (statuses, grown))
+
+    # 5: slowloris. A client trickling its headers is cut at header_timeout (2 s here) ...
+    s = raw(port, "127.0.0.41", b"GET /healthz HTTP/1.1\r\n")
+    t0 = time.time()
+    cut = None
+    try:
+        while time.time() - t0 < 8:
+            s.sendall(b"X")
+            s.settimeout(0.5)
+            try:
+                if s.recv(100) == b"":
+                    cut = time.time() - t0
+                    break
+            except socket.timeout:
+                pass
+    except OSError:
+        cut = time.time() - t0
+    s.close()
+    # ... a body that stalls is cut at request_timeout (4 s here) ...
+    body = raw(port, "127.0.0.42", b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: "
+               b"application/json\r\nContent-Length: 100\r\n\r\n{\"user")
+    body_cut = closed_within(body, 8)
+    body.close()
+    # ... and one address holds at most max_connections_per_address (48 here) connections,
+    # while another still gets served.
+    idle = []
+    refused = 0
+    for i in range(70):
+        try:
+            idle.append(raw(port, "127.0.0.43"))
+        except OSError:
+            refused += 1
+    time.sleep(0.3)
+    for x in idle:
+        x.setblocking(False)
+        try:
+            if x.recv(1) == b"":
+                refused += 1
+        except BlockingIOError:
+            pass
+        except OSError:
+            refused += 1
+    other = request(port, "GET", "/healthz", src="127.0.0.44", timeout=5)
+    for x in idle:
+        x.close()
+    check("5: slow clients: trickled headers cut after %s s, a stalled body after %s s; "
+          "%d of 70 idle connections from one address refused (cap 48), another address served "
+          "(%d)" % (cut and round(cut, 1), body_cut and round(body_cut, 1), refused, other.status),
+          cut is not None and cut < 4 and body_cut is not None and body_cut < 6
+          and refused >= 20 and other.status == 200, (cut, body_cut, refused, other))
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
@@ -368,6 +490,7 @@ def main():
         tenant_checks(port)
         policy_checks(port)
         metrics_import_checks(port)
+        preauth_checks(port, srv.proc.pid)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])

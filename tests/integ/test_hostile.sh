@@ -16,6 +16,9 @@ workers = 1
 tls = off
 max_upload_bytes = 10M
 max_import_rows = 100000
+header_timeout = 2
+request_timeout = 4
+max_connections_per_address = 48
 trusted_proxies = 127.0.0.250
 proxy_header = X-Forwarded-For
 
