@@ -527,8 +527,11 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
         http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
                                              "jeton CSRF absent ou incorrect"));
         rc = -1;
-    } /* else resp may hold the touched session's Set-Cookie: the server adds it to the
-       * answer */
+    } else {
+        /* resp may hold the touched session's Set-Cookie: the server adds it to the answer.
+         * A signed-in client's oversized upload is drained so that it sees the 413. */
+        resp->drain = 1;
+    }
     db_user_fini(&c.user);
     db_session_fini(&c.session);
     return rc;

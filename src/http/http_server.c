@@ -316,7 +316,9 @@ static int on_headers(struct http_server *srv, struct MHD_Connection *c, const c
             st->limit = (size_t)lim;
     }
     if (!answer && has_body) {
-        if (declared > 0 && (unsigned long long)declared > st->limit) {
+        if (declared > 0 && (unsigned long long)declared > st->limit && resp.drain) {
+            st->too_big = 1; /* read and dropped, 413 at the end (within request_timeout) */
+        } else if (declared > 0 && (unsigned long long)declared > st->limit) {
             resp_error(&resp, 413, "request body too large");
             buf_reset(&resp.body);
             buf_printf(&resp.body, "{\"error\":\"request body larger than %zu bytes\"}",

@@ -50,6 +50,9 @@ struct http_resp {
     const char *headers[HTTP_MAX_HEADERS][2];   /* extra headers; values are copied */
     char *header_values[HTTP_MAX_HEADERS];      /* owned copies (internal) */
     size_t n_headers;
+    int drain;                        /* admit: the client is authenticated; an oversized
+                                       * body is read and dropped (then 413) rather than the
+                                       * connection closed at once */
 };
 
 /* Add a response header (value copied). Silently ignored past HTTP_MAX_HEADERS. */
