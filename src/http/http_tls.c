@@ -66,6 +66,17 @@ struct pump {
     int slot;
 };
 
+/* TLS 1.2 with forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no static RSA). */
+static const int http_tls_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
 static void tls_errstr(int r, char *out, size_t n)
 {
     mbedtls_strerror(r, out, n);
@@ -120,6 +131,7 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_ciphersuites(&t->conf, http_tls_suites);
 
     t->listen_fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;

@@ -483,6 +483,24 @@ def https_checks():
     check("the served certificate is the generated one",
           "BEGIN CERTIFICATE" in pem and pem.split("-----")[2].split() ==
           on_disk.split("-----")[2].split(), pem[:200])
+    got, weak = [], []
+    for ciphers, out in (("DEFAULT", got), ("ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES256-SHA:"
+                                           "AES128-SHA:AES256-SHA:ECDHE-ECDSA-AES128-SHA256", weak)):
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.check_hostname = False
+        ctx.verify_mode = ssl.CERT_NONE
+        ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+        ctx.set_ciphers(ciphers)
+        try:
+            with socket.create_connection(("127.0.0.1", b.port), timeout=5) as raw_s:
+                with ctx.wrap_socket(raw_s) as ts:
+                    out.append(ts.cipher()[0])
+        except (OSError, ssl.SSLError) as e:
+            out.append("refused: %s" % type(e).__name__)
+    check("13: the HTTPS front negotiates AEAD suites only (%s); CBC/SHA-1 suites are refused "
+          "(%s)" % (got[0], weak[0]),
+          ("GCM" in got[0] or "CHACHA20" in got[0]) and weak[0].startswith("refused"),
+          (got, weak))
     c = Client(b.port, tls=True)
     r = c.req("GET", "/healthz")
     check("/healthz over TLS", r.status == 200 and r.json == {"status": "ok"}, r)
