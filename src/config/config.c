@@ -123,6 +123,7 @@ static const struct key_def config_keys[] = {
     {"sources", "retry_delay", KT_DURATION, SRC(retry_delay), 1, 86400, "30", NULL, 0},
     {"sources", "allow", KT_NETLIST, SRC(allow), 0, 0, "", NULL, KF_OPTIONAL},
     {"sources", "deny", KT_NETLIST, SRC(deny), 0, 0, "", NULL, KF_OPTIONAL},
+    {"sources", "check_timeout", KT_DURATION, SRC(check_timeout), 5, 600, "60", NULL, 0},
 
     {"destination", "host", KT_HOST, DST(host), 0, 0, "127.0.0.1", NULL, 0},
     {"destination", "port", KT_PORT, DST(port), 1, 65535, "993", NULL, 0},

@@ -6,6 +6,7 @@
 #include "http_api_internal.h"
 #include "log/log.h"
 #include "migrate/mig.h"
+#include "net/net_conn.h"
 
 static enum mig_tls http_api_check_tls(const char *s)
 {
@@ -41,7 +42,10 @@ void http_api_check_post(struct http_api_ctx *c)
         .subscribed_only = f.subscribed_only,
     };
     net_policy_thread_admin(c->user.admin);
+    net_conn_set_thread_deadline(net_conn_monotonic_ms()
+                                 + (int64_t)c->api->cfg->sources.check_timeout * 1000);
     mig_check(c->api->cfg, &rq, &res);
+    net_conn_set_thread_deadline(0);
     net_policy_thread_admin(0);
     char serr[161], derr[161];
     http_api_sanitize(res.source_error, serr, sizeof(serr));

@@ -12,6 +12,7 @@
 #define MB_NET_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
 #include <sys/socket.h>
 #include <sys/types.h>
 
@@ -39,6 +40,13 @@ int net_conn_open(const struct net_conn_opts *opts, struct net_conn **conn_r, st
 typedef int net_conn_filter_fn(void *ctx, const char *host, unsigned port,
                                const struct sockaddr *sa);
 void net_conn_set_filter(net_conn_filter_fn *fn, void *ctx);
+
+/* An absolute deadline (net_conn_monotonic_ms() clock) for every wait of this thread's
+ * connections, on top of their own timeouts: past it, connects, reads and writes fail as
+ * timed out ("time limit reached ..."). 0 = none. Used for the overall time limit of
+ * « Tester la connexion ». */
+void net_conn_set_thread_deadline(int64_t deadline_ms);
+int64_t net_conn_monotonic_ms(void);
 /* Upgrade a plain connection to TLS (after the protocol's STARTTLS). */
 int net_conn_start_tls(struct net_conn *c, struct mb_err *err);
 /* Read up to n bytes: returns the count (> 0), 0 at orderly EOF, or a negative mb_errc

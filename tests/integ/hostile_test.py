@@ -482,6 +482,81 @@ def preauth_checks(port, pid):
           and refused >= 20 and other.status == 200, (cut, body_cut, refused, other))
 
 
+# ---- 7: folder listings ----
+
+class FakeImap:
+    """A permissive IMAP source on 127.0.0.1: LIST answers `folders` names; EXAMINE waits
+    `status_delay` s per folder."""
+
+    def __init__(self, folders, status_delay=0.0):
+        self.folders, self.status_delay = folders, status_delay
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(8)
+        self.port = self.sock.getsockname()[1]
+        threading.Thread(target=self.run, daemon=True).start()
+
+    def run(self):
+        while True:
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self.talk, args=(c,), daemon=True).start()
+
+    def talk(self, c):
+        f = c.makefile("rb")
+        try:
+            c.sendall(b"* OK [CAPABILITY IMAP4rev1] fake ready\r\n")
+            for line in f:
+                parts = line.rstrip(b"\r\n").split(b" ", 2)
+                tag, cmd = parts[0], (parts[1].upper() if len(parts) > 1 else b"")
+                out = []
+                if cmd == b"CAPABILITY":
+                    out.append(b"* CAPABILITY IMAP4rev1")
+                elif cmd == b"LIST":
+                    out.extend(b'* LIST (\\HasNoChildren) "/" "%s"' % n.encode()
+                               for n in self.folders)
+                elif cmd in (b"EXAMINE", b"SELECT", b"STATUS"):
+                    time.sleep(self.status_delay)
+                    out += [b"* 0 EXISTS", b"* OK [UIDVALIDITY 1] v", b"* OK [UIDNEXT 1] n"]
+                elif cmd == b"LOGOUT":
+                    out.append(b"* BYE bye")
+                out.append(tag + b" OK done")
+                c.sendall(b"".join(x + b"\r\n" for x in out))
+                if cmd == b"LOGOUT":
+                    break
+        except OSError:
+            pass
+        c.close()
+
+
+def folder_checks(port):
+    admin = Session(port, "admin", ADMIN_PW)
+    big = FakeImap(["Folder-%06d-padding-to-forty-bytes-xx" % i for i in range(40000)]
+                   + ["Folder-000001-padding-to-forty-bytes-xx"] * 100)
+    t0 = time.time()
+    r = admin.req("POST", "/api/check", JOB(source_host="127.0.0.1:%d" % big.port,
+                                            source_tls="none", dest_login="y@example.com"),
+                  timeout=120)
+    took = time.time() - t0
+    err = (r.json or {}).get("source", {}).get("error") or ""
+    check("7: a source listing 40,100 folders (1.8 MB) is refused in %.1f s: %r" % (took, err),
+          r.status == 200 and "more than 10000 folders" in err and took < 5, r)
+    slow = FakeImap(["F%04d" % i for i in range(3000)], status_delay=0.01)
+    t0 = time.time()
+    r = admin.req("POST", "/api/check", JOB(source_host="127.0.0.1:%d" % slow.port,
+                                            source_tls="none", dest_login="y@example.com"),
+                  timeout=120)
+    took = time.time() - t0
+    err = (r.json or {}).get("source", {}).get("error") or ""
+    check("7: « Tester la connexion » stops at check_timeout (5 s here) against a slow source "
+          "with 3,000 folders: %.1f s, %r" % (took, err),
+          r.status == 200 and took < 8 and "time limit" in err, r)
+    big.sock.close()
+    slow.sock.close()
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
@@ -491,6 +566,7 @@ def main():
         policy_checks(port)
         metrics_import_checks(port)
         preauth_checks(port, srv.proc.pid)
+        folder_checks(port)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])

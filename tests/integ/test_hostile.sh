@@ -26,6 +26,7 @@ proxy_header = X-Forwarded-For
 connect_timeout = 3
 io_timeout = 5
 retry_delay = 1h
+check_timeout = 5
 
 [destination]
 host = 127.0.0.1
