@@ -14,6 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -26,6 +27,11 @@
 #include "http_tls.h"
 #include "log/log.h"
 #include "net/net_acl.h"
+
+/* libmicrohttpd 1.0's parsing strictness: 1 = "more strict, within the limits the RFCs set
+ * for servers" (refuses Transfer-Encoding with Content-Length, bare CR/LF, obsolete line
+ * folding, requests without Host...). */
+#define HTTP_CLIENT_DISCIPLINE 1
 
 static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'self'; "
                           "img-src 'self' data:; connect-src 'self'; font-src 'self'; "
@@ -236,6 +242,36 @@ static int declares_body(struct MHD_Connection *c, long long *len_r)
     return n > 0;
 }
 
+struct framing {
+    unsigned n_length, n_te;
+    int bad_length;
+};
+
+static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const char *key,
+                                     const char *value)
+{
+    (void)kind;
+    struct framing *f = cls;
+    if (strcasecmp(key, "Content-Length") == 0) {
+        f->n_length++;
+        if (!value || !*value || strspn(value, "0123456789") != strlen(value))
+            f->bad_length = 1;
+    } else if (strcasecmp(key, "Transfer-Encoding") == 0) {
+        f->n_te++;
+    }
+    return MHD_YES;
+}
+
+/* 1 if the request's body framing is ambiguous: several Content-Length headers, one that is
+ * not a plain number, or Transfer-Encoding together with Content-Length (request smuggling
+ * shapes; RFC 9112 §6.3). Answered 400 before any body is read. */
+static int framing_ambiguous(struct MHD_Connection *c)
+{
+    struct framing f = { 0 };
+    MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
+    return f.n_length > 1 || f.bad_length || (f.n_te && f.n_length) || f.n_te > 1;
+}
+
 /* Queue resp now (status and JSON/text body), common headers added. */
 static enum MHD_Result queue_now(struct http_server *srv, struct MHD_Connection *c,
                                  struct http_resp *resp, int is_api)
@@ -299,7 +335,10 @@ static int on_headers(struct http_server *srv, struct MHD_Connection *c, const c
     buf_init(&resp.body, 1 << 20);
     int answer = 0;
     st->limit = srv->opts.max_body;
-    if (!dynamic) {
+    if (framing_ambiguous(c)) {
+        resp_error(&resp, 400, "ambiguous request framing (Content-Length / Transfer-Encoding)");
+        answer = 1;
+    } else if (!dynamic) {
         if (has_body) {
             resp_error(&resp, 413, "this path takes no request body");
             answer = 1;
@@ -497,11 +536,12 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
     struct http_server *srv = cls;
     if (toe == MHD_CONNECTION_NOTIFY_STARTED) {
         struct conn_rec *rec = xcalloc(1, sizeof(*rec));
+        /* Each MHD_get_connection_info answer may share one buffer: use it at once. */
         const union MHD_ConnectionInfo *fi =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CONNECTION_FD);
+        rec->fd = fi ? fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
         const union MHD_ConnectionInfo *ai =
             MHD_get_connection_info(c, MHD_CONNECTION_INFO_CLIENT_ADDRESS);
-        rec->fd = fi ? fcntl(fi->connect_fd, F_DUPFD_CLOEXEC, 0) : -1;
         if (ai && ai->client_addr) {
             addr_text(ai->client_addr, rec->addr, sizeof(rec->addr));
             rec->counted = !addr_trusted(srv, ai->client_addr);
@@ -609,6 +649,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
                                        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
                                        MHD_OPTION_CONNECTION_LIMIT, max_conn,
                                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                                       MHD_OPTION_CLIENT_DISCIPLINE_LVL, HTTP_CLIENT_DISCIPLINE,
                                        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     } else {
         srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
@@ -617,6 +658,7 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
                                        MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
                                        MHD_OPTION_CONNECTION_LIMIT, max_conn,
                                        MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+                                       MHD_OPTION_CLIENT_DISCIPLINE_LVL, HTTP_CLIENT_DISCIPLINE,
                                        MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     }
     if (!srv->daemon) {

@@ -557,6 +557,39 @@ def folder_checks(port):
     slow.sock.close()
 
 
+# ---- 12: request smuggling shapes ----
+
+def framing_checks(port):
+    head = (b"POST /api/session HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n")
+    shapes = {
+        "two different Content-Length": head + b"Content-Length: 2\r\nContent-Length: 60\r\n"
+        b"\r\n{}GET /api/jobs HTTP/1.1\r\nHost: x\r\n\r\n",
+        "Transfer-Encoding with Content-Length": head + b"Transfer-Encoding: chunked\r\n"
+        b"Content-Length: 5\r\n\r\n2\r\n{}\r\n0\r\n\r\nGET /api/jobs HTTP/1.1\r\nHost: x\r\n\r\n",
+        "Content-Length list": head + b"Content-Length: 2, 2\r\n\r\n{}",
+        "two Transfer-Encoding": head + b"Transfer-Encoding: chunked\r\n"
+        b"Transfer-Encoding: identity\r\n\r\n2\r\n{}\r\n0\r\n\r\n",
+    }
+    got = {}
+    for name, data in shapes.items():
+        s = raw(port, "127.0.0.60", data)
+        out = b""
+        s.settimeout(3)
+        try:
+            while True:
+                x = s.recv(4096)
+                if not x:
+                    break
+                out += x
+        except OSError:
+            pass
+        s.close()
+        got[name] = (out.split(b"\r\n", 1)[0].decode(), out.count(b"HTTP/1.1 "))
+    check("12: ambiguous request framing is answered 400, once, and nothing after it is read "
+          "as a request: %s" % got,
+          all(v == ("HTTP/1.1 400 Bad Request", 1) for v in got.values()), got)
+
+
 def main():
     srv = Server(os.path.join(WORK, "h.conf"), os.path.join(WORK, "serve.log"))
     port = srv.port
@@ -567,6 +600,7 @@ def main():
         metrics_import_checks(port)
         preauth_checks(port, srv.proc.pid)
         folder_checks(port)
+        framing_checks(port)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-800:])
