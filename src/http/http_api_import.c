@@ -42,8 +42,8 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
 
 static unsigned http_api_import_port(const struct csvimp_row *r);
 
-/* Source-host policy for a non-admin's rows: 0, or -1 after answering 422 with one error per
- * refused row (line, column host_source). Results are cached per host:port. */
+/* Source-host policy for the rows: 0, or -1 after answering 422 with one error per refused
+ * row (line, column host_source). Results are cached per host:port. */
 static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_result *res)
 {
     enum { CACHE = 256, MAX_ERRORS = 100 };
@@ -234,7 +234,8 @@ void http_api_import_post(struct http_api_ctx *c)
         http_api_internal(c, "csv import", &err);
         goto out;
     }
-    if (!c->user.admin && http_api_import_policy(c, &res) != 0)
+    /* Source-host policy: every row of a non-admin; an admin's rows only against `deny`. */
+    if ((!c->user.admin || c->api->cfg->sources.deny.n) && http_api_import_policy(c, &res) != 0)
         goto out;
     if (dry_run) {
         http_api_import_preview(c, &res);

@@ -328,6 +328,17 @@ def policy_checks(port):
           "sanitised excerpt of what the server said (%d bytes: %r)" % (len(err), err[:60]),
           r.status == 200 and srv.count >= 1 and 0 < len(err) <= 160 and marker not in err
           and "yyyy" not in err, r)
+    r1 = admin.req("POST", "/api/check", JOB(source_host="127.0.0.99:143", source_tls="none",
+                                             dest_login="y@example.com"))
+    r2 = admin.req("POST", "/api/imports?dry_run=1",
+                   CSV(["a@src.test;p;127.0.0.99:143;defaut;a@example.com;False",
+                        "b@src.test;p;imap.forbidden.test;defaut;b@example.com;False"]), "text/csv")
+    r3 = admin.req("POST", "/api/jobs", JOB(source_host="forbidden.test",
+                                            dest_login="y@example.com"))
+    check("10: [sources] deny applies to administrators too (check %d, CSV %d, job %d)"
+          % (r1.status, r2.status, r3.status),
+          r1.status == 422 and r2.status == 422 and r3.status == 422
+          and [e["line"] for e in r2.json["errors"]] == [2], (r1, r2, r3))
     srv.sock.close()
 
 

@@ -27,6 +27,7 @@ connect_timeout = 3
 io_timeout = 5
 retry_delay = 1h
 check_timeout = 5
+deny = 127.0.0.99, forbidden.test
 
 [destination]
 host = 127.0.0.1
