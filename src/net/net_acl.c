@@ -92,7 +92,7 @@ static int net_acl_item(const char *item, struct net_acl_entry *e)
 
 int net_acl_parse(struct net_acl *acl, const char *text, char *bad, size_t bad_len)
 {
-    struct net_acl out = { 0 };
+    struct net_acl out = {0};
     const char *p = text;
     while (*p) {
         while (*p == ' ' || *p == '\t' || *p == ',')
@@ -138,7 +138,7 @@ static int net_acl_norm(const struct sockaddr *sa, unsigned char out[16])
     }
     if (sa->sa_family == AF_INET6) {
         const unsigned char *a = ((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr.s6_addr;
-        static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+        static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
         if (memcmp(a, mapped, 12) == 0) {
             memcpy(out, a + 12, 4);
             return AF_INET;
@@ -208,11 +208,14 @@ int net_acl_special(const struct sockaddr *sa)
     unsigned char a[16];
     int fam = net_acl_norm(sa, a);
     if (fam == AF_INET) {
-        static const struct { unsigned char net[4]; unsigned bits; } v4[] = {
-            { { 0, 0, 0, 0 }, 8 },       { { 10, 0, 0, 0 }, 8 },     { { 100, 64, 0, 0 }, 10 },
-            { { 127, 0, 0, 0 }, 8 },     { { 169, 254, 0, 0 }, 16 }, { { 172, 16, 0, 0 }, 12 },
-            { { 192, 0, 0, 0 }, 24 },    { { 192, 168, 0, 0 }, 16 }, { { 198, 18, 0, 0 }, 15 },
-            { { 224, 0, 0, 0 }, 4 },     { { 240, 0, 0, 0 }, 4 },
+        static const struct {
+            unsigned char net[4];
+            unsigned bits;
+        } v4[] = {
+            {{0, 0, 0, 0}, 8},    {{10, 0, 0, 0}, 8},     {{100, 64, 0, 0}, 10},
+            {{127, 0, 0, 0}, 8},  {{169, 254, 0, 0}, 16}, {{172, 16, 0, 0}, 12},
+            {{192, 0, 0, 0}, 24}, {{192, 168, 0, 0}, 16}, {{198, 18, 0, 0}, 15},
+            {{224, 0, 0, 0}, 4},  {{240, 0, 0, 0}, 4},
         };
         for (size_t i = 0; i < sizeof(v4) / sizeof(v4[0]); i++) {
             if (net_acl_prefix_eq(a, v4[i].net, v4[i].bits))
@@ -222,7 +225,7 @@ int net_acl_special(const struct sockaddr *sa)
     }
     if (fam == AF_INET6) {
         static const unsigned char zero[16];
-        static const unsigned char nat64[12] = { 0, 0x64, 0xff, 0x9b };
+        static const unsigned char nat64[12] = {0, 0x64, 0xff, 0x9b};
         if (memcmp(a, zero, 15) == 0 && (a[15] == 0 || a[15] == 1))
             return 1; /* :: and ::1 */
         if ((a[0] & 0xFE) == 0xFC)

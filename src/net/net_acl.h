@@ -18,8 +18,8 @@ struct net_acl_entry {
     int family; /* AF_INET, AF_INET6, or 0 for a name */
     unsigned char addr[16];
     unsigned prefix;
-    char *name;   /* lower-case; for a suffix rule without the leading "*" or "." */
-    int suffix;   /* name matches itself and anything ending in "." name */
+    char *name; /* lower-case; for a suffix rule without the leading "*" or "." */
+    int suffix; /* name matches itself and anything ending in "." name */
 };
 
 struct net_acl {

@@ -51,7 +51,7 @@ static int net_policy_admin_job(struct net_policy *p, const char *host, unsigned
 {
     if (!p->db_path)
         return 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     struct db *db = pthread_getspecific(p->db_key);
     if (!db) {
         if (db_open(p->db_path, &db, &err) != 0)
@@ -94,7 +94,7 @@ int net_policy_host_ok(const struct net_policy *p, const char *host, unsigned po
         return 0;
     }
     int named_allow = net_acl_match_name(&s->allow, host);
-    struct addrinfo hints = { 0 }, *res = NULL;
+    struct addrinfo hints = {0}, *res = NULL;
     hints.ai_socktype = SOCK_STREAM;
     hints.ai_protocol = IPPROTO_TCP;
     char portstr[16];
@@ -111,8 +111,9 @@ int net_policy_host_ok(const struct net_policy *p, const char *host, unsigned po
         } else if (!admin && !named_allow && !net_acl_match_addr(&s->allow, ai->ai_addr)
                    && net_acl_special(ai->ai_addr)) {
             ok = 0;
-            snprintf(why, why_len, "this source host is on a private or local network, "
-                                   "which is not allowed");
+            snprintf(why, why_len,
+                     "this source host is on a private or local network, "
+                     "which is not allowed");
         }
     }
     freeaddrinfo(res);
