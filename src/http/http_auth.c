@@ -62,14 +62,20 @@ static void http_auth_token_hash(const char *token, unsigned char out[32])
     mbedtls_sha256_ret((const unsigned char *)token, strlen(token), out, 0);
 }
 
-static void http_auth_key(char kind, const char *s, unsigned char out[32])
+/* SHA-256(salt, kind, NUL, s [, NUL, s2]): the salt is random per process, so nobody can pick
+ * names that land in the table bucket of a key they want evicted. */
+static void http_auth_hash(const struct http_auth *a, char kind, const char *s, const char *s2,
+                           unsigned char out[32])
 {
     mbedtls_sha256_context ctx;
     unsigned char head[2] = { (unsigned char)kind, 0 };
     mbedtls_sha256_init(&ctx);
     mbedtls_sha256_starts_ret(&ctx, 0);
+    mbedtls_sha256_update_ret(&ctx, a->salt, sizeof(a->salt));
     mbedtls_sha256_update_ret(&ctx, head, sizeof(head));
-    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)s, strlen(s));
+    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)s, strlen(s) + (s2 ? 1 : 0));
+    if (s2)
+        mbedtls_sha256_update_ret(&ctx, (const unsigned char *)s2, strlen(s2));
     mbedtls_sha256_finish_ret(&ctx, out);
     mbedtls_sha256_free(&ctx);
 }
@@ -79,6 +85,8 @@ int http_auth_init(struct http_auth *a, struct mb_err *err)
     memset(a, 0, sizeof(*a));
     char pw[HTTP_AUTH_TOKEN_LEN + 1];
     int rc = http_auth_random_token(pw, err);
+    if (!rc)
+        rc = secret_random(a->salt, sizeof(a->salt), err);
     if (rc)
         return rc;
     rc = pwhash_make(pw, strlen(pw), a->dummy_hash, err);
@@ -104,31 +112,28 @@ void http_auth_fini(struct http_auth *a)
     XFREE(a->known);
 }
 
-/* SHA-256 of kind, NUL, name [, NUL, addr]. */
-static void http_auth_pair_key(const char *name, const char *addr, unsigned char out[32])
-{
-    mbedtls_sha256_context ctx;
-    unsigned char head[2] = { 'k', 0 };
-    mbedtls_sha256_init(&ctx);
-    mbedtls_sha256_starts_ret(&ctx, 0);
-    mbedtls_sha256_update_ret(&ctx, head, sizeof(head));
-    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)name, strlen(name) + 1);
-    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)addr, strlen(addr));
-    mbedtls_sha256_finish_ret(&ctx, out);
-    mbedtls_sha256_free(&ctx);
-}
-
 static int http_auth_expired(const struct http_auth_slot *s, int64_t now, int64_t ttl)
 {
     return !s->last || now - s->last >= ttl || now < s->last - 60;
+}
+
+/* The tables are set-associative: a key lives in one bucket of HTTP_AUTH_WAYS slots chosen by
+ * its (salted) hash, so a lookup or an insertion looks at HTTP_AUTH_WAYS slots only. */
+static struct http_auth_slot *http_auth_bucket(struct http_auth_slot *table, size_t n,
+                                               const unsigned char key[32])
+{
+    uint32_t h = (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16
+                 | (uint32_t)key[3] << 24;
+    return table + (size_t)(h % (n / HTTP_AUTH_WAYS)) * HTTP_AUTH_WAYS;
 }
 
 /* Under a->mu. The live slot of key in table (n slots, ttl), or NULL. */
 static struct http_auth_slot *http_auth_find(struct http_auth_slot *table, size_t n, int64_t ttl,
                                              const unsigned char key[32], int64_t now)
 {
-    for (size_t i = 0; i < n; i++) {
-        struct http_auth_slot *s = &table[i];
+    struct http_auth_slot *b = http_auth_bucket(table, n, key);
+    for (size_t i = 0; i < HTTP_AUTH_WAYS; i++) {
+        struct http_auth_slot *s = &b[i];
         if (s->last && memcmp(s->key, key, 32) == 0) {
             if (http_auth_expired(s, now, ttl)) {
                 s->last = 0;
@@ -141,14 +146,16 @@ static struct http_auth_slot *http_auth_find(struct http_auth_slot *table, size_
     return NULL;
 }
 
-/* Under a->mu. A slot for a new key: a free or expired one, else the one with the fewest
- * attempts, then the oldest. */
+/* Under a->mu. A slot for the new key in its bucket: a free or expired one, else the one with
+ * the fewest attempts, then the oldest. */
 static struct http_auth_slot *http_auth_victim(struct http_auth_slot *table, size_t n,
-                                               int64_t ttl, int64_t now)
+                                               int64_t ttl, const unsigned char key[32],
+                                               int64_t now)
 {
+    struct http_auth_slot *b = http_auth_bucket(table, n, key);
     struct http_auth_slot *victim = NULL;
-    for (size_t i = 0; i < n; i++) {
-        struct http_auth_slot *c = &table[i];
+    for (size_t i = 0; i < HTTP_AUTH_WAYS; i++) {
+        struct http_auth_slot *c = &b[i];
         if (http_auth_expired(c, now, ttl))
             return c;
         if (!victim || c->count < victim->count
@@ -175,7 +182,7 @@ static void http_auth_bump(struct http_auth *a, const unsigned char key[32], int
 {
     struct http_auth_slot *s = http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
     if (!s) {
-        s = http_auth_victim(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, now);
+        s = http_auth_victim(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
         memcpy(s->key, key, 32);
         s->count = 0;
     }
@@ -191,11 +198,11 @@ int64_t http_auth_begin(struct http_auth *a, const char *name, const char *addr,
     t->has_name = name && *name;
     t->has_addr = addr && *addr;
     if (t->has_name)
-        http_auth_key('u', name, t->name_key);
+        http_auth_hash(a, 'u', name, NULL, t->name_key);
     if (t->has_addr)
-        http_auth_key('a', addr, t->addr_key);
+        http_auth_hash(a, 'a', addr, NULL, t->addr_key);
     if (t->has_name && t->has_addr)
-        http_auth_pair_key(name, addr, t->pair_key);
+        http_auth_hash(a, 'k', name, addr, t->pair_key);
     pthread_mutex_lock(&a->mu);
     t->known = t->has_name && t->has_addr
                && http_auth_find(a->known, HTTP_AUTH_KNOWN_SLOTS, HTTP_AUTH_KNOWN_TTL,
@@ -251,7 +258,8 @@ void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t,
             struct http_auth_slot *k = http_auth_find(a->known, HTTP_AUTH_KNOWN_SLOTS,
                                                       HTTP_AUTH_KNOWN_TTL, t->pair_key, now);
             if (!k) {
-                k = http_auth_victim(a->known, HTTP_AUTH_KNOWN_SLOTS, HTTP_AUTH_KNOWN_TTL, now);
+                k = http_auth_victim(a->known, HTTP_AUTH_KNOWN_SLOTS, HTTP_AUTH_KNOWN_TTL,
+                                     t->pair_key, now);
                 memcpy(k->key, t->pair_key, 32);
                 k->count = 1;
             }

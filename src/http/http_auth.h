@@ -16,10 +16,12 @@
  * still applies), so the owner signs in while a stranger hammers the name. A success takes
  * back the attempt's address count and clears the name's counter.
  *
- * The table is bounded (HTTP_AUTH_SLOTS); a slot is forgotten HTTP_AUTH_WINDOW seconds after
- * its last attempt. When full, the slot with the fewest attempts (then the oldest) is reused:
- * a key being delayed is only evicted once every slot holds as many attempts, which an attacker
- * cannot reach (each attempt costs a hash through the bounded hash gate). Oversized names and
+ * The table is bounded (HTTP_AUTH_SLOTS, set-associative: a key lives in one bucket of
+ * HTTP_AUTH_WAYS slots chosen by its hash, salted with a random per-process secret so that
+ * nobody can aim names at a bucket); a slot is forgotten HTTP_AUTH_WINDOW seconds after its
+ * last attempt. When a bucket is full, its slot with the fewest attempts (then the oldest) is
+ * reused: a key being delayed is only evicted once every slot of its bucket holds as many
+ * attempts (each attempt costs a hash through the bounded hash gate). Oversized names and
  * passwords are refused by the caller before http_auth_begin, so they never count.
  *
  * Hash gate: at most one PBKDF2 run per online CPU at once (http_auth_gate_enter); at most
@@ -54,6 +56,7 @@
 #define HTTP_AUTH_NAME_CAP 60  /* longest delay between two attempts on one account name */
 #define HTTP_AUTH_ADDR_CAP 900 /* longest delay between two attempts from one address */
 #define HTTP_AUTH_SLOTS 16384
+#define HTTP_AUTH_WAYS 16 /* slots per bucket (set-associative tables) */
 #define HTTP_AUTH_KNOWN_SLOTS 1024
 #define HTTP_AUTH_KNOWN_TTL (30 * 86400)
 #define HTTP_AUTH_QUEUE 8
@@ -62,7 +65,8 @@
 #define HTTP_AUTH_COOKIE_MAX 160 /* longest Set-Cookie value we build, NUL included */
 
 struct http_auth_slot {
-    unsigned char key[32]; /* SHA-256("u" NUL name), ("a" NUL address), ("k" NUL name NUL addr) */
+    unsigned char key[32]; /* SHA-256(salt "u" NUL name), (salt "a" NUL address),
+                            * (salt "k" NUL name NUL address) */
     int64_t last;          /* time of the last attempt; 0 = free slot */
     unsigned count;        /* attempts of the window, in-flight ones included */
 };
@@ -72,6 +76,7 @@ struct http_auth {
     struct http_auth_slot *slots; /* HTTP_AUTH_SLOTS */
     struct http_auth_slot *known; /* HTTP_AUTH_KNOWN_SLOTS: pairs that signed in */
     char dummy_hash[PWHASH_MAX_LEN];
+    unsigned char salt[32]; /* random per process: keys = SHA-256(salt, ...) */
     /* hash gate */
     pthread_cond_t gate_cv;
     unsigned hashers, running, waiting, waiting_prio;
