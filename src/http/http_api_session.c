@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/secret.h"
 #include "http_api_internal.h"
@@ -101,7 +102,7 @@ void http_api_session_post(struct http_api_ctx *c)
         goto out;
     }
     if (!ok) {
-        http_auth_end(&api->auth, &ticket, HTTP_AUTH_FAILED, c->now);
+        http_auth_end(&api->auth, &ticket, HTTP_AUTH_FAILED, (int64_t)time(NULL));
         log_warn("api: sign-in failed from %s", *peer ? peer : "?");
         http_api_error(c, 401, HTTP_API_MSG(c, "wrong user name or password",
                                             "identifiant ou mot de passe incorrect"));

@@ -237,9 +237,21 @@ static void http_auth_unbump(struct http_auth *a, const unsigned char key[32], i
 void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t,
                    enum http_auth_outcome o, int64_t now)
 {
-    if (o == HTTP_AUTH_FAILED)
-        return;
     pthread_mutex_lock(&a->mu);
+    if (o == HTTP_AUTH_FAILED) {
+        /* The delay runs from the failure's answer, not from its start: a slow hash cannot
+         * use the delay up. */
+        for (int k = 0; k < 2; k++) {
+            if (!(k ? t->has_addr : t->has_name))
+                continue;
+            struct http_auth_slot *s = http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW,
+                                                      k ? t->addr_key : t->name_key, now);
+            if (s && now > s->last)
+                s->last = now;
+        }
+        pthread_mutex_unlock(&a->mu);
+        return;
+    }
     if (t->has_addr)
         http_auth_unbump(a, t->addr_key, now);
     if (o == HTTP_AUTH_ABANDONED) {

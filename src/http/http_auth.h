@@ -99,7 +99,8 @@ void http_auth_fini(struct http_auth *a);
 int64_t http_auth_begin(struct http_auth *a, const char *name, const char *addr, int64_t now,
                         struct http_auth_ticket *t);
 enum http_auth_outcome {
-    HTTP_AUTH_FAILED,    /* wrong name or password: the attempt stays counted */
+    HTTP_AUTH_FAILED,    /* wrong name or password: the attempt stays counted; the delay
+                          * before the next one runs from now (the answer) */
     HTTP_AUTH_SUCCEEDED, /* name's counter cleared, address's attempt taken back, pair known */
     HTTP_AUTH_ABANDONED, /* not checked (queue full, internal error): attempt taken back */
 };

@@ -82,6 +82,20 @@ static void test_throttle_inflight(void)
     T_END();
 }
 
+static void test_throttle_delay_from_answer(void)
+{
+    T_BEGIN("throttle: the delay runs from the failure's answer (a slow hash does not use it up)");
+    int64_t t0 = 1700000;
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++) {
+        struct http_auth_ticket t;
+        T_ASSERT_INT(http_auth_begin(&auth, "slow", NULL, t0, &t), 0);
+        http_auth_end(&auth, &t, HTTP_AUTH_FAILED, t0 + 10); /* answered 10 s later */
+    }
+    T_ASSERT_INT(try_fail("slow", NULL, t0 + 11), 1);
+    T_ASSERT_INT(try_fail("slow", NULL, t0 + 12), 0);
+    T_END();
+}
+
 static void test_throttle_addr(void)
 {
     T_BEGIN("throttle: 5 failures from one address delay every name from it");
@@ -222,7 +236,8 @@ int main(void)
         return 1;
     }
     static void (*const fns[])(void) = {
-        test_throttle_name,  test_throttle_inflight, test_throttle_addr, test_throttle_known_pair,
+        test_throttle_name,  test_throttle_inflight, test_throttle_delay_from_answer,
+        test_throttle_addr,  test_throttle_known_pair,
         test_throttle_bounded, test_csrf_and_cookie, test_verify_and_sessions,
         NULL,
     };
