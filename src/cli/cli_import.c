@@ -147,6 +147,7 @@ int cli_import(int argc, char **argv)
         .n_domains = cfg->destination.n_domains,
         .french = cli_import_french(),
         .allow_empty_password = profile != NULL,
+        .separator = cfg->destination.separator,
     };
     int rc = csvimp_parse(data, len, &o, &res);
     if (rc == MB_ECONFIG) {

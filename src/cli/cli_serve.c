@@ -170,6 +170,11 @@ int cli_serve(int argc, char **argv)
         .tls_key = key,
         .max_body = (size_t)cfg->server.max_upload_bytes,
         .max_conn = (unsigned)cfg->server.max_http_connections,
+        .max_conn_per_addr = (unsigned)cfg->server.max_connections_per_address,
+        .trusted = &cfg->server.trusted_proxies,
+        .header_timeout = cfg->server.header_timeout,
+        .request_timeout = cfg->server.request_timeout,
+        .admit = http_api_admit,
         .dispatch = http_api_dispatch,
         .app = api,
     };

@@ -36,6 +36,7 @@ enum key_type {
     KT_LISTEN, /* host:port into listen_host + listen_port */
     KT_HOST,
     KT_DOMAINS,
+    KT_NETLIST, /* struct net_acl: CIDR networks and host names */
     KT_SECRET,      /* master_password */
     KT_SECRET_FILE, /* master_password_file */
 };
@@ -68,6 +69,13 @@ static const struct key_enum http_tls_modes[] = {
     {"off", CONFIG_HTTP_TLS_OFF},
     {NULL, 0},
 };
+static const struct key_enum metrics_modes[] = {
+    {"loopback", CONFIG_METRICS_LOOPBACK},
+    {"public", CONFIG_METRICS_PUBLIC},
+    {"session", CONFIG_METRICS_SESSION},
+    {"off", CONFIG_METRICS_OFF},
+    {NULL, 0},
+};
 static const struct key_enum imap_tls_modes[] = {
     {"implicit", CONFIG_IMAP_TLS_IMPLICIT},
     {"starttls", CONFIG_IMAP_TLS_STARTTLS},
@@ -98,6 +106,13 @@ static const struct key_def config_keys[] = {
     {"server", "max_import_rows", KT_INT, SRV(max_import_rows), 1, 1000000, "10000", NULL, 0},
     {"server", "session_ttl", KT_DURATION, SRV(session_ttl), 60, 30 * 86400, "12h", NULL, 0},
     {"server", "max_http_connections", KT_INT, SRV(max_http_connections), 4, 65536, "256", NULL, 0},
+    {"server", "max_connections_per_address", KT_INT, SRV(max_connections_per_address), 1, 65536,
+     "32", NULL, 0},
+    {"server", "header_timeout", KT_DURATION, SRV(header_timeout), 1, 300, "10", NULL, 0},
+    {"server", "request_timeout", KT_DURATION, SRV(request_timeout), 1, 3600, "120", NULL, 0},
+    {"server", "trusted_proxies", KT_NETLIST, SRV(trusted_proxies), 0, 0, "", NULL, KF_OPTIONAL},
+    {"server", "proxy_header", KT_STR, SRV(proxy_header), 0, 0, NULL, NULL, KF_OPTIONAL},
+    {"server", "metrics", KT_ENUM, SRV(metrics), 0, 0, "loopback", metrics_modes, 0},
 
     {"sources", "ca_file", KT_STR, SRC(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
     {"sources", "max_connections_per_host", KT_INT, SRC(max_connections_per_host), 1, 1000, "10",
@@ -108,6 +123,9 @@ static const struct key_def config_keys[] = {
     {"sources", "retry_delay", KT_DURATION, SRC(retry_delay), 1, 86400, "30", NULL, 0},
     {"sources", "give_up_after", KT_DURATION, SRC(give_up_after), 10, 2592000, "6h", NULL, 0},
     {"sources", "limit_pause", KT_DURATION, SRC(limit_pause), 1, 172800, "1h", NULL, 0},
+    {"sources", "allow", KT_NETLIST, SRC(allow), 0, 0, "", NULL, KF_OPTIONAL},
+    {"sources", "deny", KT_NETLIST, SRC(deny), 0, 0, "", NULL, KF_OPTIONAL},
+    {"sources", "check_timeout", KT_DURATION, SRC(check_timeout), 5, 600, "60", NULL, 0},
 
     {"destination", "host", KT_HOST, DST(host), 0, 0, "127.0.0.1", NULL, 0},
     {"destination", "port", KT_PORT, DST(port), 1, 65535, "993", NULL, 0},
@@ -484,6 +502,12 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
         return perr(pc, MB_ETOOBIG, "value longer than %d bytes", CONFIG_VALUE_MAX);
     switch (k->type) {
     case KT_STR:
+        if (k->off == SRV(proxy_header) && v[0]) {
+            for (const char *c = v; *c; c++) {
+                if (!isalnum((unsigned char)*c) && *c != '-' && *c != '_')
+                    return perr(pc, MB_ECONFIG, "%s is not a header name", SHOW(v));
+            }
+        }
         if (k->off == DST(separator) && strpbrk(v, " \t\"")) {
             return perr(pc, MB_ECONFIG, "%s: a separator cannot contain spaces or quotes", SHOW(v));
         }
@@ -539,6 +563,12 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
         return 0;
     }
     case KT_DOMAINS: return apply_domains(pc, v, cfg);
+    case KT_NETLIST: {
+        char bad[300];
+        if (net_acl_parse(f, v, bad, sizeof(bad)) != 0)
+            return perr(pc, MB_ECONFIG, "%s is not a network (CIDR) or a host name", SHOW(bad));
+        return 0;
+    }
     case KT_SECRET:
         if (strlen(v) > CONFIG_SECRET_MAX)
             return perr(pc, MB_ETOOBIG, "longer than %d bytes", CONFIG_SECRET_MAX);
@@ -598,6 +628,10 @@ void config_free(struct config **cfgp)
     free(cfg->server.tls_cert);
     free(cfg->server.tls_key);
     free(cfg->sources.ca_file);
+    free(cfg->server.proxy_header);
+    net_acl_fini(&cfg->server.trusted_proxies);
+    net_acl_fini(&cfg->sources.allow);
+    net_acl_fini(&cfg->sources.deny);
     free(cfg->destination.host);
     free(cfg->destination.ca_file);
     free(cfg->destination.master_user);
@@ -963,6 +997,11 @@ const char *config_log_level_name(enum config_log_level v)
 const char *config_http_tls_name(enum config_http_tls v)
 {
     return enum_name(http_tls_modes, (int)v);
+}
+
+const char *config_metrics_name(enum config_metrics v)
+{
+    return enum_name(metrics_modes, (int)v);
 }
 
 const char *config_imap_tls_name(enum config_imap_tls v)

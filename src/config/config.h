@@ -29,6 +29,7 @@
 
 #include "base/mb_err.h"
 #include "base/secret.h"
+#include "net/net_acl.h"
 
 #define CONFIG_FILE_MAX (1024 * 1024) /* a configuration file larger than this is refused */
 #define CONFIG_SECRET_MAX 4096        /* longest master password (inline, file or env) */
@@ -47,6 +48,14 @@ enum config_http_tls {
     CONFIG_HTTP_TLS_AUTO,
     CONFIG_HTTP_TLS_ON,
     CONFIG_HTTP_TLS_OFF,
+};
+
+/* [server] metrics: who may read /metrics without a session. */
+enum config_metrics {
+    CONFIG_METRICS_LOOPBACK, /* without a session from a loopback client; else a session */
+    CONFIG_METRICS_PUBLIC,   /* anyone */
+    CONFIG_METRICS_SESSION,  /* a signed-in account */
+    CONFIG_METRICS_OFF,      /* 404 */
 };
 
 enum config_imap_tls {
@@ -82,6 +91,12 @@ struct config_server {
     int max_import_rows;      /* largest CSV batch */
     int session_ttl;          /* seconds a web session lives without activity */
     int max_http_connections;
+    int max_connections_per_address; /* simultaneous connections from one TCP peer */
+    int header_timeout;              /* seconds to send a request's line and headers */
+    int request_timeout;             /* seconds to send a whole request (headers + body) */
+    struct net_acl trusted_proxies;  /* peers whose proxy_header is believed */
+    char *proxy_header;              /* e.g. X-Forwarded-For; NULL = none */
+    enum config_metrics metrics;
 };
 
 struct config_sources {
@@ -93,6 +108,9 @@ struct config_sources {
     int retry_delay;     /* seconds before the first retry; doubles each time */
     int give_up_after;   /* seconds without progress before transient errors fail a job */
     int limit_pause;     /* seconds a job pauses when the source's daily limit is reached */
+    struct net_acl allow; /* source hosts always allowed (names, networks) */
+    struct net_acl deny;  /* source hosts never allowed */
+    int check_timeout;    /* seconds for the whole of POST /api/check */
 };
 
 struct config_destination {
@@ -137,5 +155,6 @@ const char *config_http_tls_name(enum config_http_tls v);
 const char *config_imap_tls_name(enum config_imap_tls v);
 const char *config_auth_name(enum config_auth v);
 const char *config_secret_source_name(enum config_secret_source v);
+const char *config_metrics_name(enum config_metrics v);
 
 #endif

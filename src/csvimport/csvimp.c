@@ -727,6 +727,36 @@ static int csvimp_is_header(const struct csvimp_ctx *c)
     return 1;
 }
 
+int csvimp_local_part_ok(const char *p, size_t len, const char *separator)
+{
+    const unsigned char *u = (const unsigned char *)p;
+    for (size_t i = 0; i < len; i++) {
+        unsigned char ch = u[i];
+        if (ch <= 0x20 || ch == 0x7F || strchr("\"(),:;<>[\\]@", ch))
+            return 0;
+        if (ch == 0xC2 && i + 1 < len && u[i + 1] >= 0x80 && u[i + 1] <= 0xA0)
+            return 0; /* C1 controls, NBSP */
+        if (ch == 0xE1 && i + 2 < len && u[i + 1] == 0x9A && u[i + 2] == 0x80)
+            return 0; /* U+1680 */
+        if (ch == 0xE2 && i + 2 < len
+            && ((u[i + 1] == 0x80 && (u[i + 2] <= 0x8F || (u[i + 2] >= 0xA8 && u[i + 2] <= 0xAF)))
+                || (u[i + 1] == 0x81 && u[i + 2] >= 0x9F && u[i + 2] <= 0xAF)))
+            return 0; /* U+2000-U+200F, U+2028-U+202F, U+205F-U+206F */
+        if (ch == 0xE3 && i + 2 < len && u[i + 1] == 0x80 && u[i + 2] == 0x80)
+            return 0; /* U+3000 */
+        if (ch == 0xEF && i + 2 < len && u[i + 1] == 0xBB && u[i + 2] == 0xBF)
+            return 0; /* U+FEFF */
+    }
+    if (separator && *separator) {
+        size_t sl = strlen(separator);
+        for (size_t i = 0; i + sl <= len; i++) {
+            if (memcmp(p + i, separator, sl) == 0)
+                return 0;
+        }
+    }
+    return 1;
+}
+
 /* login_destination: local@domain with a hosted domain. Returns the stored form or NULL. */
 static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field *f)
 {
@@ -756,17 +786,14 @@ static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field 
                                    "octets"));
         return NULL;
     }
-    for (size_t i = 0; i < local_len; i++) {
-        unsigned char ch = (unsigned char)f->p[i];
-        if (ch <= 0x20 || ch == 0x7F || strchr("\"(),:;<>[\\]", ch)) {
-            csvimp_row_error(c, col,
-                             CSVIMP_TR(c,
-                                       "the name before @ contains a character not allowed in "
-                                       "an address",
-                                       "la partie avant le @ contient un caractère interdit "
-                                       "dans une adresse"));
-            return NULL;
-        }
+    if (!csvimp_local_part_ok(f->p, local_len, o->separator)) {
+        csvimp_row_error(c, col,
+                         CSVIMP_TR(c,
+                                   "the name before @ contains a character not allowed in "
+                                   "an address",
+                                   "la partie avant le @ contient un caractère interdit "
+                                   "dans une adresse"));
+        return NULL;
     }
     if (dom_len == 0 || dom[dom_len - 1] == '.' || !csvimp_hostname_valid(dom, dom_len)) {
         csvimp_row_error(c, col,

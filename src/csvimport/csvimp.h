@@ -84,6 +84,8 @@ struct csvimp_opts {
     /* 1: an empty pass_source is accepted (the batch logs in through a source authentication
      * profile; a row that has a password uses it). */
     int allow_empty_password;
+    /* [destination] separator: refused in destination local parts. NULL = none. Borrowed. */
+    const char *separator;
 };
 
 struct csvimp_row {
@@ -140,6 +142,12 @@ int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *p
 const char *csvimp_host_why_fr(const char *why);
 /* 1 if s is a syntactically valid DNS host name (the rules above, no port). */
 int csvimp_hostname_valid(const char *s, size_t len);
+/* 1 if the local part of a destination address (len bytes) is acceptable: no ASCII control or
+ * blank, none of "(),:;<>[\]@ and no Unicode blank or control (NBSP, U+2000-U+200F,
+ * U+2028-U+202F, U+205F-U+206F, U+3000, U+FEFF, C1 controls), and not containing separator
+ * (the master-user separator; NULL or "" = no check), which would let a mailbox name log in
+ * as another user ("victim*admin"). */
+int csvimp_local_part_ok(const char *p, size_t len, const char *separator);
 /* The canonical (static, lower-case) server type for s (case-insensitive), or NULL. */
 const char *csvimp_server_type(const char *s);
 /* The default host for a server type ("imap.gmail.com"), or NULL when the host is required.

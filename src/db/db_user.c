@@ -491,3 +491,27 @@ int db_session_expire(struct db *db, int64_t now, int64_t *n_r, struct mb_err *e
 {
     return delete_count(db, "DELETE FROM sessions WHERE expires_at <= ?1", now, n_r, err);
 }
+
+int db_user_admin_job_host(struct db *db, const char *host, unsigned port, int *found_r,
+                           struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    *found_r = 0;
+    int rc = db_prepare(db,
+                        "SELECT 1 FROM jobs j LEFT JOIN accounts a ON a.id = j.account_id"
+                        " WHERE j.source_host = ?1 COLLATE NOCASE AND j.source_port = ?2"
+                        " AND j.state IN ('pending', 'running')"
+                        " AND (j.account_id IS NULL OR a.admin = 1) LIMIT 1",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
+    sqlite3_bind_int64(st, 2, (sqlite3_int64)port);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW)
+        *found_r = 1;
+    else if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "look up the source host");
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -83,4 +83,11 @@ int db_session_delete_account(struct db *db, int64_t account_id, int64_t *n_r, s
 /* Delete sessions with expires_at <= now; *n_r (may be NULL) = how many. */
 int db_session_expire(struct db *db, int64_t now, int64_t *n_r, struct mb_err *err);
 
+/* *found_r = 1 if a pending or running job for source host:port (host compared
+ * case-insensitively) was queued by an administrator account or by the operator (no account:
+ * `migrabox import`). The source-host policy (net/net_policy.h) allows such hosts at connect
+ * time. */
+int db_user_admin_job_host(struct db *db, const char *host, unsigned port, int *found_r,
+                           struct mb_err *err);
+
 #endif

@@ -1,5 +1,6 @@
 #include "http_api.h"
 
+#include <arpa/inet.h>
 #include <ctype.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -8,6 +9,7 @@
 #include <strings.h>
 
 #include "base/xalloc.h"
+#include "net/net_conn.h"
 #include "http_api_internal.h"
 #include "log/log.h"
 
@@ -100,7 +102,11 @@ int http_api_new(const struct config *cfg, const char *db_path, const struct sec
         free(api);
         return rc;
     }
+    net_policy_init(&api->policy, cfg, db_path);
+    net_conn_set_filter(net_policy_connect_ok, &api->policy);
     if (pthread_key_create(&api->db_key, http_api_db_release) != 0) {
+        net_conn_set_filter(NULL, NULL);
+        net_policy_fini(&api->policy);
         http_auth_fini(&api->auth);
         free(api->db_path);
         free(api);
@@ -122,10 +128,40 @@ void http_api_free(struct http_api **apip)
         db_close(&db);
     }
     pthread_key_delete(api->db_key);
+    net_conn_set_filter(NULL, NULL);
+    net_policy_fini(&api->policy);
     http_auth_fini(&api->auth);
     free(api->db_path);
     free(api);
     *apip = NULL;
+}
+
+const char *http_api_policy_why_fr(const char *why)
+{
+    if (strstr(why, "private or local"))
+        return "cet hôte source est sur un réseau privé ou local, ce qui n'est pas autorisé";
+    return "cet hôte source n'est pas autorisé";
+}
+
+void http_api_sanitize(const char *in, char *out, size_t max)
+{
+    size_t o = 0, n = strlen(in);
+    if (max < 8) {
+        out[0] = '\0';
+        return;
+    }
+    for (size_t i = 0; i < n && o < max - 1; i++) {
+        unsigned char ch = (unsigned char)in[i];
+        out[o++] = (ch < 0x20 || ch == 0x7F) ? ' ' : (char)ch;
+    }
+    out[o] = '\0';
+    if (o < n) {
+        /* cut: back to a UTF-8 boundary, then "..." */
+        size_t cut = max - 4 < o ? max - 4 : o;
+        while (cut > 0 && ((unsigned char)out[cut] & 0xC0) == 0x80)
+            cut--;
+        memcpy(out + cut, "...", 4);
+    }
 }
 
 /* ---- answers ---- */
@@ -343,6 +379,45 @@ static int http_api_lang_fr(const struct http_req *req)
     return strncasecmp(al, "fr", 2) == 0 && (al[2] == '\0' || !isalpha((unsigned char)al[2]));
 }
 
+/* The client address: the TCP peer, unless the peer is a trusted proxy and sent the
+ * configured header, whose last (rightmost) item is then used when it is an IP address. */
+static void http_api_client_addr(struct http_api_ctx *c)
+{
+    const struct config_server *s = &c->api->cfg->server;
+    snprintf(c->client, sizeof(c->client), "%s", c->req->peer ? c->req->peer : "");
+    if (!s->proxy_header || !net_acl_match_text(&s->trusted_proxies, c->req->peer))
+        return;
+    const char *h = http_req_header(c->req, s->proxy_header);
+    if (!h)
+        return;
+    const char *last = strrchr(h, ',');
+    last = last ? last + 1 : h;
+    while (*last == ' ' || *last == '\t')
+        last++;
+    char item[64];
+    size_t n = strcspn(last, " \t");
+    if (n == 0 || n >= sizeof(item))
+        return;
+    memcpy(item, last, n);
+    item[n] = '\0';
+    unsigned char bin[16];
+    if (inet_pton(AF_INET, item, bin) == 1 || inet_pton(AF_INET6, item, bin) == 1)
+        snprintf(c->client, sizeof(c->client), "%s", item);
+}
+
+/* 1 if the client address is a loopback one (127.0.0.0/8, ::1, ::ffff:127.x.y.z). */
+static int http_api_loopback(const char *addr)
+{
+    unsigned char a[16];
+    static const unsigned char v6lo[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+    if (inet_pton(AF_INET, addr, a) == 1)
+        return a[0] == 127;
+    if (inet_pton(AF_INET6, addr, a) == 1)
+        return memcmp(a, v6lo, 16) == 0 || (memcmp(a, mapped, 12) == 0 && a[12] == 127);
+    return 0;
+}
+
 /* Session from the cookie: 0 with c->authed = 1, or the answer (401/500) is written. */
 static int http_api_authenticate(struct http_api_ctx *c)
 {
@@ -419,6 +494,71 @@ static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
     http_api_error(c, 405, HTTP_API_MSG(c, "method not allowed", "méthode non autorisée"));
 }
 
+long http_api_admit(void *app, const struct http_req *req, struct http_resp *resp)
+{
+    struct http_api_ctx c;
+    memset(&c, 0, sizeof(c));
+    c.api = app;
+    c.req = req;
+    c.resp = resp;
+    c.now = (int64_t)time(NULL);
+    c.fr = http_api_lang_fr(req);
+    http_api_client_addr(&c);
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    const struct http_api_route *route = NULL;
+    int path_known = 0;
+    for (size_t i = 0; i < HTTP_API_N_ROUTES && !route; i++) {
+        int64_t id = 0;
+        char name[HTTP_API_NAME_MAX + 1];
+        if (!http_api_match(http_api_routes[i].pattern, req->path, &id, name))
+            continue;
+        path_known = 1;
+        if (strcmp(http_api_routes[i].method, method) == 0)
+            route = &http_api_routes[i];
+    }
+    if (!route) {
+        if (path_known)
+            http_api_not_allowed(&c, req->path);
+        else
+            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
+                                                 "point d'accès de l'API inconnu"));
+        return -1;
+    }
+    long limit = 0;
+    if (route->flags & HTTP_API_CSV)
+        limit = (long)c.api->cfg->server.max_upload_bytes;
+    else if (route->handler == http_api_session_post)
+        limit = HTTP_API_SIGNIN_BODY_MAX;
+    else if (route->flags & (HTTP_API_JSON | HTTP_API_JSON_OPT))
+        limit = HTTP_API_JSON_BODY_MAX;
+    if (!(route->flags & HTTP_API_AUTH) || limit == 0)
+        return limit; /* no body to protect: checked by the dispatch */
+    /* Session and CSRF before any byte of the body is read. */
+    struct mb_err err = { 0 };
+    c.db = http_api_db(c.api, &err);
+    if (!c.db) {
+        http_api_error(&c, 503, HTTP_API_MSG(&c, "database unavailable",
+                                             "base de données indisponible"));
+        return -1;
+    }
+    long rc = limit;
+    if (http_api_authenticate(&c) != 0) {
+        rc = -1;
+    } else if ((route->flags & HTTP_API_CSRF)
+               && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
+        http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
+                                             "jeton CSRF absent ou incorrect"));
+        rc = -1;
+    } else {
+        /* resp may hold the touched session's Set-Cookie: the server adds it to the answer.
+         * A signed-in client's oversized upload is drained so that it sees the 413. */
+        resp->drain = 1;
+    }
+    db_user_fini(&c.user);
+    db_session_fini(&c.session);
+    return rc;
+}
+
 void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *resp)
 {
     struct http_api_ctx c;
@@ -428,6 +568,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     c.resp = resp;
     c.now = (int64_t)time(NULL);
     c.fr = http_api_lang_fr(req);
+    http_api_client_addr(&c);
 
     const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
     const struct http_api_route *route = NULL;
@@ -471,7 +612,18 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
         }
         return;
     }
-    if ((route->flags & HTTP_API_AUTH) && http_api_authenticate(&c) != 0)
+    int need_auth = (route->flags & HTTP_API_AUTH) != 0;
+    if (route->handler == http_api_metrics_get) {
+        enum config_metrics m = c.api->cfg->server.metrics;
+        if (m == CONFIG_METRICS_OFF) {
+            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
+                                                 "point d'accès de l'API inconnu"));
+            goto out;
+        }
+        need_auth = m == CONFIG_METRICS_SESSION
+                    || (m == CONFIG_METRICS_LOOPBACK && !http_api_loopback(c.client));
+    }
+    if (need_auth && http_api_authenticate(&c) != 0)
         goto out;
     if ((route->flags & HTTP_API_CSRF)
         && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {

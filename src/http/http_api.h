@@ -31,6 +31,10 @@ int http_api_new(const struct config *cfg, const char *db_path, const struct sec
                  struct jobs *pool, struct http_api **api_r, struct mb_err *err);
 void http_api_free(struct http_api **api);
 
+/* The http_admit_cb: route and, for routes with a body, session and CSRF token are checked
+ * before the body is read; the answer is the body limit of the route (4 KiB for the sign-in,
+ * 256 KiB for other JSON, max_upload_bytes for CSV, 0 for routes without a body). */
+long http_api_admit(void *app, const struct http_req *req, struct http_resp *resp);
 /* The http_dispatch_cb: app is the struct http_api. */
 void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *resp);
 

@@ -7,6 +7,7 @@
 #include "http_api_internal.h"
 #include "log/log.h"
 #include "migrate/mig.h"
+#include "net/net_conn.h"
 
 static enum mig_tls http_api_check_tls(const char *s)
 {
@@ -47,7 +48,15 @@ void http_api_check_post(struct http_api_ctx *c)
         .dest_login = f.dest,
         .subscribed_only = f.subscribed_only,
     };
+    net_policy_thread_admin(c->user.admin);
+    net_conn_set_thread_deadline(net_conn_monotonic_ms()
+                                 + (int64_t)c->api->cfg->sources.check_timeout * 1000);
     mig_check(c->api->cfg, &rq, &res);
+    net_conn_set_thread_deadline(0);
+    net_policy_thread_admin(0);
+    char serr[161], derr[161];
+    http_api_sanitize(res.source_error, serr, sizeof(serr));
+    http_api_sanitize(res.dest_error, derr, sizeof(derr));
     log_info("api: connection test by %s: source %s, destination %s", c->user.name,
              res.source_ok ? "ok" : "failed", res.dest_ok ? "ok" : "failed");
 
@@ -57,7 +66,7 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_key(&w, "source");
     json_w_obj_begin(&w);
     json_w_kv_bool(&w, "ok", res.source_ok);
-    json_w_kv_str(&w, "error", res.source_ok ? NULL : res.source_error);
+    json_w_kv_str(&w, "error", res.source_ok ? NULL : serr);
     json_w_key(&w, "folders");
     json_w_arr_begin(&w);
     for (size_t i = 0; i < res.n_folders; i++) {
@@ -82,7 +91,7 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_key(&w, "destination");
     json_w_obj_begin(&w);
     json_w_kv_bool(&w, "ok", res.dest_ok);
-    json_w_kv_str(&w, "error", res.dest_ok ? NULL : res.dest_error);
+    json_w_kv_str(&w, "error", res.dest_ok ? NULL : derr);
     json_w_kv_str(&w, "address", f.dest);
     json_w_obj_end(&w);
     json_w_obj_end(&w);

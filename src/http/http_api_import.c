@@ -42,6 +42,66 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
     http_api_json_end(c, &w);
 }
 
+static unsigned http_api_import_port(const struct csvimp_row *r);
+
+/* Source-host policy for the rows: 0, or -1 after answering 422 with one error per refused
+ * row (line, column host_source). Results are cached per host:port. */
+static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_result *res)
+{
+    enum { CACHE = 256, MAX_ERRORS = 100 };
+    struct {
+        const char *host;
+        unsigned port;
+        int ok;
+        char why[120];
+    } *cache = xcalloc(CACHE, sizeof(*cache));
+    size_t n_cache = 0, n_bad = 0;
+    struct json_w w;
+    for (size_t i = 0; i < res->n_rows; i++) {
+        const struct csvimp_row *r = &res->rows[i];
+        unsigned port = http_api_import_port(r);
+        size_t k;
+        for (k = 0; k < n_cache; k++) {
+            if (cache[k].port == port && strcmp(cache[k].host, r->host) == 0)
+                break;
+        }
+        if (k == n_cache) {
+            k = n_cache < CACHE ? n_cache++ : (size_t)(i % CACHE);
+            cache[k].host = r->host;
+            cache[k].port = port;
+            cache[k].ok = net_policy_host_ok(&c->api->policy, r->host, port, c->user.admin,
+                                             cache[k].why, sizeof(cache[k].why));
+        }
+        if (cache[k].ok)
+            continue;
+        if (n_bad == 0) {
+            http_api_json_begin(c, 422, &w);
+            json_w_obj_begin(&w);
+            json_w_kv_str(&w, "error",
+                          HTTP_API_MSG(c, "source hosts not allowed; nothing was queued",
+                                       "hôtes source non autorisés ; aucune migration n'a été "
+                                       "ajoutée"));
+            json_w_key(&w, "errors");
+            json_w_arr_begin(&w);
+        }
+        if (++n_bad > MAX_ERRORS)
+            continue;
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "line", r->line);
+        json_w_kv_int(&w, "column", CSVIMP_COL_HOST_SOURCE);
+        json_w_kv_str(&w, "column_name", csvimp_column_name(CSVIMP_COL_HOST_SOURCE));
+        json_w_kv_str(&w, "message", c->fr ? http_api_policy_why_fr(cache[k].why) : cache[k].why);
+        json_w_obj_end(&w);
+    }
+    free(cache);
+    if (n_bad == 0)
+        return 0;
+    json_w_arr_end(&w);
+    json_w_obj_end(&w);
+    http_api_json_end(c, &w);
+    return -1;
+}
+
 static unsigned http_api_import_port(const struct csvimp_row *r)
 {
     if (r->port)
@@ -79,28 +139,34 @@ static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_
 }
 
 /* 201 {"batch":B,"jobs":[…]} with the batch's jobs as stored. */
+/* 201 once the batch is committed: a summary (batch id, number queued) and the first
+ * HTTP_API_IMPORT_ANSWER_JOBS jobs; the answer's size does not grow with the file, and a
+ * failure to read the jobs back only leaves them out (the batch is queued: answering an
+ * error would make a client send it again). */
+#define HTTP_API_IMPORT_ANSWER_JOBS 100
 static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_t n)
 {
     struct json_w w;
     struct mb_err err = { 0 };
+    struct db_job_list list;
+    memset(&list, 0, sizeof(list));
+    struct db_job_filter flt = { .batch_id = batch, .limit = HTTP_API_IMPORT_ANSWER_JOBS };
+    int have = db_job_list(c->db, &flt, &list, &err) == 0;
+    if (!have)
+        log_error("api: batch %" PRId64 " queued, but reading it back failed: %s", batch, err.msg);
     http_api_json_begin(c, 201, &w);
     json_w_obj_begin(&w);
     json_w_kv_int(&w, "batch", batch);
+    json_w_kv_int(&w, "queued", (int64_t)n);
     json_w_key(&w, "jobs");
     json_w_arr_begin(&w);
-    for (size_t off = 0; off < n; off += DB_JOB_LIST_MAX) {
-        struct db_job_filter flt = { .batch_id = batch, .limit = DB_JOB_LIST_MAX, .offset = off };
-        struct db_job_list list;
-        if (db_job_list(c->db, &flt, &list, &err) != 0) {
-            http_api_internal(c, "batch read", &err);
-            return;
-        }
-        for (size_t i = 0; i < list.n; i++)
-            http_api_jobs_write(c, &w, &list.jobs[i], c->user.name, 0);
-        db_job_list_fini(&list);
-    }
+    for (size_t i = 0; have && i < list.n; i++)
+        http_api_jobs_write(c, &w, &list.jobs[i], c->user.name, 0);
     json_w_arr_end(&w);
+    json_w_kv_bool(&w, "jobs_truncated", !have || list.n < n);
     json_w_obj_end(&w);
+    if (have)
+        db_job_list_fini(&list);
     http_api_json_end(c, &w);
 }
 
@@ -140,6 +206,7 @@ void http_api_import_post(struct http_api_ctx *c)
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .french = c->fr,
         .allow_empty_password = profile != NULL,
+        .separator = cfg->destination.separator,
     };
     /* Hosted domains: the configured list; with none configured ("any domain"), the account's
      * own domains stand in for it (csvimp needs an explicit list). */
@@ -181,6 +248,9 @@ void http_api_import_post(struct http_api_ctx *c)
         http_api_internal(c, "csv import", &err);
         goto out;
     }
+    /* Source-host policy: every row of a non-admin; an admin's rows only against `deny`. */
+    if ((!c->user.admin || c->api->cfg->sources.deny.n) && http_api_import_policy(c, &res) != 0)
+        goto out;
     if (dry_run) {
         http_api_import_preview(c, &res);
         goto out;

@@ -22,12 +22,15 @@
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "migrate/mig_preset.h"
+#include "net/net_policy.h"
 
 #define HTTP_API_MAX_FIELD_ERRORS 16
 #define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
 #define HTTP_API_PASSWORD_MAX 1024 /* source password, bytes */
 #define HTTP_API_ADDRESS_MAX 320   /* destination address, bytes */
 #define HTTP_API_NAME_MAX 64       /* {name} in a route (authentication profile) */
+#define HTTP_API_SIGNIN_BODY_MAX 4096        /* POST /api/session, read before any session */
+#define HTTP_API_JSON_BODY_MAX (256 * 1024)  /* other JSON bodies (after the session check) */
 
 struct jobs;
 
@@ -37,6 +40,7 @@ struct http_api {
     const struct secret_box *box;
     struct jobs *pool;
     struct http_auth auth;
+    struct net_policy policy;    /* [sources] allow / deny, also the process's connect filter */
     pthread_key_t db_key;
     time_t started;
 };
@@ -56,6 +60,7 @@ struct http_api_ctx {
     int64_t id;                  /* the {id} of the route, 0 if none */
     char name[HTTP_API_NAME_MAX + 1]; /* the {name} of the route, "" if none */
     int authed;
+    char client[64];             /* client address: the peer, or the trusted proxy's header */
     struct db_user user;         /* the signed-in account when authed */
     struct db_session session;
     const char *token;           /* the session cookie value when authed */
@@ -123,6 +128,12 @@ struct http_api_job_form {
 /* Fill f from a JSON object; 0, or -1 after recording field errors (caller answers 422). */
 int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
                              struct http_api_job_form *f);
+
+/* French for a net_policy_host_ok reason. */
+const char *http_api_policy_why_fr(const char *why);
+/* A short, printable excerpt of an error text that may quote a remote server: control
+ * characters become blanks, at most max bytes (cut at a UTF-8 boundary, "..." added). */
+void http_api_sanitize(const char *in, char *out, size_t max);
 
 /* Handlers. */
 void http_api_session_get(struct http_api_ctx *c);

@@ -60,7 +60,10 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     else
         json_w_null(w);
     json_w_kv_str(w, "state", db_job_state_name(job->state));
-    json_w_kv_str(w, "error", job->error);
+    char error[161];
+    if (job->error)
+        http_api_sanitize(job->error, error, sizeof(error));
+    json_w_kv_str(w, "error", job->error ? error : NULL);
     json_w_kv_str(w, "source_host", job->source_host);
     json_w_kv_int(w, "source_port", job->source_port);
     json_w_kv_str(w, "source_tls", job->source_tls);
@@ -258,16 +261,13 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
                                           "le nom avant @ doit compter de 1 à 64 octets"));
         return;
     }
-    for (size_t i = 0; i < local_len; i++) {
-        unsigned char ch = (unsigned char)s[i];
-        if (ch <= 0x20 || ch == 0x7F || strchr("\"(),:;<>[\\]@", ch)) {
-            http_api_field_error(c, field, "%s",
-                                 HTTP_API_MSG(c, "the name contains a character not allowed "
-                                                 "in an address",
-                                              "le nom contient un caractère interdit dans "
-                                              "une adresse"));
-            return;
-        }
+    if (!csvimp_local_part_ok(s, local_len, cfg->destination.separator)) {
+        http_api_field_error(c, field, "%s",
+                             HTTP_API_MSG(c, "the name contains a character not allowed "
+                                             "in an address",
+                                          "le nom contient un caractère interdit dans "
+                                          "une adresse"));
+        return;
     }
     size_t dlen = strlen(dom);
     if (dlen == 0 || dlen >= sizeof(domain) || dom[dlen - 1] == '.'
@@ -372,6 +372,10 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
         else
             f->port = f->preset && f->preset->default_port ? f->preset->default_port : 993;
     }
+    char why[120];
+    if (f->host[0]
+        && !net_policy_host_ok(&c->api->policy, f->host, f->port, c->user.admin, why, sizeof(why)))
+        http_api_field_error(c, "source_host", "%s", c->fr ? http_api_policy_why_fr(why) : why);
 
     f->login = http_api_jobs_str(c, obj, "source_login", &absent);
     if (f->login) {
@@ -425,7 +429,7 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
 
 /* ---- handlers ---- */
 
-/* The job of the route's {id}, visible to the account: 0, or the answer (404/403/500) is
+/* The job of the route's {id}, visible to the account: 0, or the answer (404/500) is
  * written. */
 static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
 {
@@ -441,9 +445,9 @@ static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
         return -1;
     }
     if (!http_api_domain_visible(c, job->dest_domain)) {
+        /* The same answer as a missing job: ids of other tenants' jobs are not revealed. */
         db_job_fini(job);
-        http_api_error(c, 403, HTTP_API_MSG(c, "this job belongs to another domain",
-                                            "cette tâche appartient à un autre domaine"));
+        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
         return -1;
     }
     return 0;

@@ -1,10 +1,11 @@
-/* GET /healthz and GET /metrics (Prometheus text exposition format 0.0.4). Neither needs a
- * session: keep the listen address private or filter these paths in a reverse proxy
- * (docs/API.md). */
+/* GET /healthz and GET /metrics (Prometheus text exposition format 0.0.4). /healthz needs no
+ * session; /metrics follows [server] metrics (public, session, loopback, off: the dispatcher
+ * checks it, http_api.c). Figures come from one aggregate query (db_stats). */
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
 
+#include "db/db_stats.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
 #include "version.h"
@@ -47,34 +48,13 @@ static void http_api_metrics_head(struct buf *b, const char *name, const char *t
 void http_api_metrics_get(struct http_api_ctx *c)
 {
     struct mb_err err = { 0 };
-    int64_t counts[5];
-    if (db_job_count_by_state(c->db, counts, &err) != 0) {
+    struct db_stats st;
+    if (db_stats_jobs(c->db, &st, &err) != 0) {
         http_api_internal(c, "metrics", &err);
         return;
     }
-    /* Sum the progress counters of every job (no aggregate query in db_job.h yet). */
-    struct db_job_counters sum;
-    memset(&sum, 0, sizeof(sum));
-    int64_t total = counts[DB_JOB_ANY];
-    for (int64_t off = 0; off < total; off += DB_JOB_LIST_MAX) {
-        struct db_job_filter flt = { .limit = DB_JOB_LIST_MAX, .offset = (size_t)off };
-        struct db_job_list list;
-        if (db_job_list(c->db, &flt, &list, &err) != 0) {
-            http_api_internal(c, "metrics", &err);
-            return;
-        }
-        for (size_t i = 0; i < list.n; i++) {
-            const struct db_job_counters *p = &list.jobs[i].progress;
-            sum.messages_copied += p->messages_copied;
-            sum.messages_skipped += p->messages_skipped;
-            sum.messages_failed += p->messages_failed;
-            sum.bytes_copied += p->bytes_copied;
-        }
-        size_t n = list.n;
-        db_job_list_fini(&list);
-        if (n == 0)
-            break;
-    }
+    const int64_t *counts = st.jobs;
+    const struct db_stats *sum = &st;
 
     struct buf *b = &c->resp->body;
     buf_reset(b);
@@ -96,16 +76,16 @@ void http_api_metrics_get(struct http_api_ctx *c)
     http_api_metrics_head(b, "migrabox_messages_copied_total", "gauge",
                           "Messages copied, summed over the jobs in the database (drops when "
                           "jobs are deleted or retried).");
-    buf_printf(b, "migrabox_messages_copied_total %" PRId64 "\n", sum.messages_copied);
+    buf_printf(b, "migrabox_messages_copied_total %" PRId64 "\n", sum->messages_copied);
     http_api_metrics_head(b, "migrabox_messages_skipped_total", "gauge",
                           "Messages found already copied, summed over the jobs in the database.");
-    buf_printf(b, "migrabox_messages_skipped_total %" PRId64 "\n", sum.messages_skipped);
+    buf_printf(b, "migrabox_messages_skipped_total %" PRId64 "\n", sum->messages_skipped);
     http_api_metrics_head(b, "migrabox_messages_failed_total", "gauge",
                           "Messages refused by a server, summed over the jobs in the database.");
-    buf_printf(b, "migrabox_messages_failed_total %" PRId64 "\n", sum.messages_failed);
+    buf_printf(b, "migrabox_messages_failed_total %" PRId64 "\n", sum->messages_failed);
     http_api_metrics_head(b, "migrabox_bytes_copied_total", "gauge",
                           "Bytes copied, summed over the jobs in the database.");
-    buf_printf(b, "migrabox_bytes_copied_total %" PRId64 "\n", sum.bytes_copied);
+    buf_printf(b, "migrabox_bytes_copied_total %" PRId64 "\n", sum->bytes_copied);
     http_api_metrics_head(b, "migrabox_workers", "gauge", "Configured worker threads.");
     buf_printf(b, "migrabox_workers %d\n", c->api->cfg->server.workers);
     http_api_metrics_head(b, "migrabox_workers_busy", "gauge", "Migrations running now.");

@@ -2,6 +2,7 @@
 #include <inttypes.h>
 #include <stdio.h>
 #include <string.h>
+#include <time.h>
 
 #include "base/secret.h"
 #include "http_api_internal.h"
@@ -62,32 +63,52 @@ void http_api_session_post(struct http_api_ctx *c)
         http_api_field_errors(c);
         goto out;
     }
-    const char *peer = c->req->peer;
-    int64_t wait = http_auth_blocked(&api->auth, name, peer, c->now);
+    /* Oversized fields are refused before anything is counted or hashed: junk cannot fill
+     * the throttling table. */
+    if (strlen(name) > DB_USER_NAME_MAX)
+        http_api_field_error(c, "username", "%s",
+                             HTTP_API_MSG(c, "user name too long", "identifiant trop long"));
+    if (strlen(password) > PWHASH_MAX_PASSWORD)
+        http_api_field_error(c, "password", "%s",
+                             HTTP_API_MSG(c, "password too long", "mot de passe trop long"));
+    if (c->n_ferr) {
+        http_api_field_errors(c);
+        goto out;
+    }
+    const char *peer = c->client;
+    struct http_auth_ticket ticket;
+    int64_t wait = http_auth_begin(&api->auth, name, peer, c->now, &ticket);
     if (wait > 0) {
-        log_warn("api: sign-in refused (throttled) from %s", peer && *peer ? peer : "?");
+        log_warn("api: sign-in refused (throttled) from %s", *peer ? peer : "?");
         http_api_session_throttled(c, wait);
+        goto out;
+    }
+    if (http_auth_gate_enter(&api->auth, ticket.known) != 0) {
+        http_auth_end(&api->auth, &ticket, HTTP_AUTH_ABANDONED, c->now);
+        log_warn("api: sign-in refused (too many at once) from %s", *peer ? peer : "?");
+        http_resp_header(c->resp, "Retry-After", "1");
+        http_api_error(c, 503, HTTP_API_MSG(c, "too many sign-ins at once, try again",
+                                            "trop de connexions en même temps, réessayez"));
         goto out;
     }
     struct db_user u;
     struct mb_err err = { 0 };
     size_t plen = strlen(password);
-    int ok = 0;
-    if (strlen(name) <= DB_USER_NAME_MAX && plen <= PWHASH_MAX_PASSWORD) {
-        ok = http_auth_verify(&api->auth, c->db, name, password, plen, &u, &err);
-        if (ok < 0) {
-            http_api_internal(c, "sign-in", &err);
-            goto out;
-        }
+    int ok = http_auth_verify(&api->auth, c->db, name, password, plen, &u, &err);
+    http_auth_gate_leave(&api->auth);
+    if (ok < 0) {
+        http_auth_end(&api->auth, &ticket, HTTP_AUTH_ABANDONED, c->now);
+        http_api_internal(c, "sign-in", &err);
+        goto out;
     }
     if (!ok) {
-        http_auth_failed(&api->auth, name, peer, c->now);
-        log_warn("api: sign-in failed from %s", peer && *peer ? peer : "?");
+        http_auth_end(&api->auth, &ticket, HTTP_AUTH_FAILED, (int64_t)time(NULL));
+        log_warn("api: sign-in failed from %s", *peer ? peer : "?");
         http_api_error(c, 401, HTTP_API_MSG(c, "wrong user name or password",
                                             "identifiant ou mot de passe incorrect"));
         goto out;
     }
-    http_auth_succeeded(&api->auth, name);
+    http_auth_end(&api->auth, &ticket, HTTP_AUTH_SUCCEEDED, c->now);
     char token[HTTP_AUTH_TOKEN_LEN + 1], csrf[HTTP_AUTH_TOKEN_LEN + 1];
     int ttl = api->cfg->server.session_ttl;
     db_session_expire(c->db, c->now, NULL, NULL);
@@ -102,7 +123,7 @@ void http_api_session_post(struct http_api_ctx *c)
     http_resp_header(c->resp, "Set-Cookie", cookie);
     secret_wipe(token, sizeof(token));
     secret_wipe(cookie, sizeof(cookie));
-    log_info("api: %s signed in from %s", u.name, peer && *peer ? peer : "?");
+    log_info("api: %s signed in from %s", u.name, *peer ? peer : "?");
     http_api_session_write(c, &u, csrf);
     db_user_fini(&u);
 out:

@@ -7,6 +7,14 @@
  * assets embedded at build time (ETag, gzip), and the access log. Everything else is the
  * application's dispatch callback, called once per request with the whole body.
  *
+ * Hostile clients (docs/OPERATIONS.md, "Security"): no request body is read before the admit
+ * callback has accepted it (route and session known); a static path with a body gets 413 at
+ * once; bodies count against a global budget (503 beyond); a watchdog thread shuts down
+ * connections that take longer than header_timeout to send their line and headers (plus
+ * HTTP_KEEPALIVE_IDLE between two requests of a keep-alive connection) or longer than
+ * request_timeout to send a whole request; at most max_conn_per_addr connections come from
+ * one address (trusted proxies excepted), checked before the connection is taken.
+ *
  * Threads: libmicrohttpd runs a thread per connection (at most opts.max_conn), so a slow
  * handler (« Tester la connexion » logs in to two IMAP servers) never blocks the others:
  * dispatch must be thread-safe. The TLS front adds one pump thread per connection. */
@@ -20,8 +28,10 @@
 
 #define HTTP_MAX_CONN_DEFAULT 256
 #define HTTP_MAX_HEADERS 8
+#define HTTP_KEEPALIVE_IDLE 30 /* s a keep-alive connection may stay idle between requests */
 
 struct MHD_Connection;
+struct net_acl;
 
 struct http_req {
     const char *method;
@@ -40,6 +50,9 @@ struct http_resp {
     const char *headers[HTTP_MAX_HEADERS][2];   /* extra headers; values are copied */
     char *header_values[HTTP_MAX_HEADERS];      /* owned copies (internal) */
     size_t n_headers;
+    int drain;                        /* admit: the client is authenticated; an oversized
+                                       * body is read and dropped (then 413) rather than the
+                                       * connection closed at once */
 };
 
 /* Add a response header (value copied). Silently ignored past HTTP_MAX_HEADERS. */
@@ -53,6 +66,10 @@ const char *http_req_cookie(const struct http_req *req, const char *name);
 
 /* Called for every request that is not a static asset. Fill resp; return nothing. */
 typedef void http_dispatch_cb(void *app, const struct http_req *req, struct http_resp *resp);
+/* Called when a dynamic request's line and headers are in, before any byte of its body is
+ * read (req->body is "" then): the largest body to accept (>= 0; a bigger one gets 413 at
+ * once), or -1 after filling resp, which is then answered without reading the body. */
+typedef long http_admit_cb(void *app, const struct http_req *req, struct http_resp *resp);
 
 struct http_server_opts {
     const char *listen_host;          /* "127.0.0.1", "::", "0.0.0.0" */
@@ -61,6 +78,13 @@ struct http_server_opts {
     const char *tls_key;
     size_t max_body;                  /* request body limit (413 past it) */
     unsigned max_conn;                /* simultaneous connections; 0 = HTTP_MAX_CONN_DEFAULT */
+    unsigned max_conn_per_addr;       /* from one client address; 0 = no cap */
+    const struct net_acl *trusted;    /* peers exempt from that cap (reverse proxies) */
+    int header_timeout;               /* s to send a request line + headers; 0 = none */
+    int request_timeout;              /* s to send a whole request (+ body); 0 = none */
+    size_t body_budget;               /* bytes of request bodies buffered at once, all
+                                       * connections; 0 = max(64 MiB, 4 * max_body) */
+    http_admit_cb *admit;             /* NULL = admit every body up to max_body */
     http_dispatch_cb *dispatch;
     void *app;
 };

@@ -1,5 +1,6 @@
 #include "http_tls.h"
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <netinet/in.h>
@@ -29,6 +30,7 @@
 #include "base/xalloc.h"
 #include "http_server.h"
 #include "log/log.h"
+#include "net/net_acl.h"
 
 #define HANDSHAKE_TIMEOUT_S 10
 #define IDLE_TIMEOUT_S 300
@@ -50,6 +52,10 @@ struct http_tls {
     int n_conn;
     int max_conn;
     int *conn_fds;          /* max_conn slots, -1 = free */
+    char (*conn_addrs)[64]; /* peer address of each slot ("" = exempt from the cap) */
+    unsigned max_per_addr;
+    const struct net_acl *trusted;
+    int handshake_s;
 };
 
 struct pump {
@@ -60,18 +66,34 @@ struct pump {
     int slot;
 };
 
+/* TLS 1.2 with forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no static RSA). */
+static const int http_tls_suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
 static void tls_errstr(int r, char *out, size_t n)
 {
     mbedtls_strerror(r, out, n);
 }
 
 int http_tls_start(const char *cert_path, const char *key_path, const struct sockaddr *addr,
-                   socklen_t addrlen, unsigned max_conn, struct http_tls **tls_r,
+                   socklen_t addrlen, unsigned max_conn, unsigned max_per_addr,
+                   const struct net_acl *trusted, int handshake_s, struct http_tls **tls_r,
                    struct mb_err *err)
 {
     struct http_tls *t = xcalloc(1, sizeof(*t));
     t->max_conn = max_conn ? (int)max_conn : HTTP_MAX_CONN_DEFAULT;
     t->conn_fds = xcalloc((size_t)t->max_conn, sizeof(int));
+    t->conn_addrs = xcalloc((size_t)t->max_conn, sizeof(*t->conn_addrs));
+    t->max_per_addr = max_per_addr;
+    t->trusted = trusted;
+    t->handshake_s = handshake_s > 0 ? handshake_s : HANDSHAKE_TIMEOUT_S;
     t->listen_fd = -1;
     t->stop_pipe[0] = t->stop_pipe[1] = -1;
     pthread_mutex_init(&t->lock, NULL);
@@ -109,6 +131,7 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
     mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
                                  MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_ciphersuites(&t->conf, http_tls_suites);
 
     t->listen_fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
     int one = 1;
@@ -154,6 +177,50 @@ static int write_all(int fd, const unsigned char *p, size_t n)
     return 0;
 }
 
+/* Handshake I/O with one deadline for the whole handshake (a client trickling bytes cannot
+ * stretch it). */
+struct hs_io {
+    int fd;
+    struct timespec deadline;
+};
+
+static int hs_wait(struct hs_io *io, short ev)
+{
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long ms = (long)(io->deadline.tv_sec - now.tv_sec) * 1000
+              + (io->deadline.tv_nsec - now.tv_nsec) / 1000000;
+    if (ms <= 0)
+        return -1;
+    struct pollfd p = { io->fd, ev, 0 };
+    int r = poll(&p, 1, (int)ms);
+    return r > 0 ? 0 : -1;
+}
+
+static int hs_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct hs_io *io = ctx;
+    if (hs_wait(io, POLLIN) != 0)
+        return MBEDTLS_ERR_SSL_TIMEOUT;
+    ssize_t n = recv(io->fd, buf, len, 0);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? MBEDTLS_ERR_SSL_WANT_READ
+                                                 : MBEDTLS_ERR_NET_RECV_FAILED;
+    return (int)n;
+}
+
+static int hs_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct hs_io *io = ctx;
+    if (hs_wait(io, POLLOUT) != 0)
+        return MBEDTLS_ERR_SSL_TIMEOUT;
+    ssize_t n = send(io->fd, buf, len, MSG_NOSIGNAL);
+    if (n < 0)
+        return errno == EINTR || errno == EAGAIN ? MBEDTLS_ERR_SSL_WANT_WRITE
+                                                 : MBEDTLS_ERR_NET_SEND_FAILED;
+    return (int)n;
+}
+
 static void *pump_main(void *arg)
 {
     struct pump *pm = arg;
@@ -165,10 +232,13 @@ static void *pump_main(void *arg)
     unsigned char buf[16384];
     int r;
 
-    set_timeout(pm->fd, HANDSHAKE_TIMEOUT_S);
+    set_timeout(pm->fd, t->handshake_s);
     if (mbedtls_ssl_setup(&ssl, &t->conf) != 0)
         goto out;
-    mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
+    struct hs_io hs = { .fd = pm->fd };
+    clock_gettime(CLOCK_MONOTONIC, &hs.deadline);
+    hs.deadline.tv_sec += t->handshake_s;
+    mbedtls_ssl_set_bio(&ssl, &hs, hs_send, hs_recv, NULL);
     while ((r = mbedtls_ssl_handshake(&ssl)) != 0) {
         if (r != MBEDTLS_ERR_SSL_WANT_READ && r != MBEDTLS_ERR_SSL_WANT_WRITE) {
             char es[120];
@@ -177,6 +247,7 @@ static void *pump_main(void *arg)
             goto out;
         }
     }
+    mbedtls_ssl_set_bio(&ssl, &net, mbedtls_net_send, mbedtls_net_recv, NULL);
     set_timeout(pm->fd, IDLE_TIMEOUT_S);
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0)
         goto out;
@@ -230,6 +301,7 @@ out:
         close(sv[1]);
     pthread_mutex_lock(&t->lock);
     t->conn_fds[pm->slot] = -1;
+    t->conn_addrs[pm->slot][0] = '\0';
     close(pm->fd);
     if (--t->n_conn == 0)
         pthread_cond_broadcast(&t->idle);
@@ -261,11 +333,37 @@ static void *accept_main(void *arg)
         int one = 1;
         setsockopt(pm->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         pm->tls = t;
+        char a[64] = "";
+        if (t->max_per_addr && !(t->trusted && net_acl_match_addr(t->trusted,
+                                                                  (struct sockaddr *)&pm->peer))) {
+            const struct sockaddr *sa = (const struct sockaddr *)&pm->peer;
+            if (sa->sa_family == AF_INET)
+                inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, a,
+                          sizeof(a));
+            else if (sa->sa_family == AF_INET6)
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
+                          a, sizeof(a));
+        }
         pthread_mutex_lock(&t->lock);
         int slot = -1;
-        for (int i = 0; i < t->max_conn && slot < 0; i++)
-            if (t->conn_fds[i] < 0)
-                slot = i;
+        unsigned same = 0;
+        for (int i = 0; i < t->max_conn; i++) {
+            if (t->conn_fds[i] < 0) {
+                if (slot < 0)
+                    slot = i;
+            } else if (a[0] && strcmp(t->conn_addrs[i], a) == 0) {
+                same++;
+            }
+        }
+        if (a[0] && same >= t->max_per_addr) {
+            pthread_mutex_unlock(&t->lock);
+            log_warn("https: connection from %s refused: %u open from that address", a, same);
+            close(pm->fd);
+            free(pm);
+            continue;
+        }
+        if (slot >= 0)
+            snprintf(t->conn_addrs[slot], sizeof(t->conn_addrs[slot]), "%s", a);
         if (slot < 0) {
             pthread_mutex_unlock(&t->lock);
             close(pm->fd);
@@ -330,6 +428,7 @@ void http_tls_stop(struct http_tls **tlsp)
     pthread_mutex_destroy(&t->lock);
     pthread_cond_destroy(&t->idle);
     free(t->conn_fds);
+    free(t->conn_addrs);
     free(t);
     *tlsp = NULL;
 }

@@ -14,8 +14,12 @@
 struct http_tls;
 struct MHD_Daemon;
 
+/* max_per_addr: connections from one client address (0 = no cap; peers in trusted are
+ * exempt); handshake_s: the whole TLS handshake must end within that many seconds. */
+struct net_acl;
 int http_tls_start(const char *cert_path, const char *key_path, const struct sockaddr *addr,
-                   socklen_t addrlen, unsigned max_conn, struct http_tls **tls_r,
+                   socklen_t addrlen, unsigned max_conn, unsigned max_per_addr,
+                   const struct net_acl *trusted, int handshake_s, struct http_tls **tls_r,
                    struct mb_err *err);
 unsigned http_tls_port(const struct http_tls *tls);
 /* Start accepting; connections are handed to daemon. */

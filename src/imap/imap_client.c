@@ -969,15 +969,71 @@ struct list_ctx {
     int lsub;        /* this pass is LSUB: mark (or add) subscribed */
     int add_missing; /* LSUB pass: add names LIST did not return */
     const char *verb;
+    size_t *slots;   /* hash index of f->v by raw name: index + 1, 0 = empty */
+    size_t nslots;   /* a power of two, > 2 * f->n */
+    int too_many;    /* more than IMAP_FOLDERS_MAX folders: the rest were ignored */
+    int too_long;    /* a name over IMAP_FOLDER_NAME_MAX bytes was ignored */
 };
 
-static struct imap_folder *folder_find(struct imap_folders *f, const char *raw)
+static size_t folder_hash(const char *s)
 {
-    for (size_t i = 0; i < f->n; i++) {
-        if (strcmp(f->v[i].raw, raw) == 0)
-            return &f->v[i];
+    uint64_t h = 1469598103934665603ull; /* FNV-1a */
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 1099511628211ull;
+    return (size_t)h;
+}
+
+/* The folder named raw, or NULL: one hash probe sequence (de-duplicating a listing of n
+ * names is O(n), not O(n^2)). */
+static struct imap_folder *folder_find(struct list_ctx *lc, const char *raw)
+{
+    if (!lc->nslots)
+        return NULL;
+    for (size_t i = folder_hash(raw) & (lc->nslots - 1);; i = (i + 1) & (lc->nslots - 1)) {
+        size_t k = lc->slots[i];
+        if (!k)
+            return NULL;
+        if (strcmp(lc->f->v[k - 1].raw, raw) == 0)
+            return &lc->f->v[k - 1];
     }
-    return NULL;
+}
+
+/* Index f->v[idx] (called after it was appended). */
+static void folder_index(struct list_ctx *lc, size_t idx)
+{
+    if (2 * (lc->f->n + 1) > lc->nslots) {
+        size_t n = lc->nslots ? lc->nslots * 2 : 64;
+        while (2 * (lc->f->n + 1) > n)
+            n *= 2;
+        XFREE(lc->slots);
+        lc->slots = xcalloc(n, sizeof(*lc->slots));
+        lc->nslots = n;
+        for (size_t j = 0; j < lc->f->n; j++) {
+            size_t i = folder_hash(lc->f->v[j].raw) & (n - 1);
+            while (lc->slots[i])
+                i = (i + 1) & (n - 1);
+            lc->slots[i] = j + 1;
+        }
+        return; /* idx < f->n: indexed by the rebuild */
+    }
+    size_t i = folder_hash(lc->f->v[idx].raw) & (lc->nslots - 1);
+    while (lc->slots[i])
+        i = (i + 1) & (lc->nslots - 1);
+    lc->slots[i] = idx + 1;
+}
+
+/* After the LIST/LSUB passes: free the index; the limits become errors. */
+static int list_end(struct list_ctx *lc, int rc, struct mb_err *err)
+{
+    XFREE(lc->slots);
+    lc->nslots = 0;
+    if (rc == 0 && lc->too_many)
+        rc = mb_err_set(err, MB_ETOOBIG, "the server lists more than %d folders",
+                        IMAP_FOLDERS_MAX);
+    else if (rc == 0 && lc->too_long)
+        rc = mb_err_set(err, MB_ETOOBIG, "the server lists a folder name longer than %d bytes",
+                        IMAP_FOLDER_NAME_MAX);
+    return rc;
 }
 
 static int list_cb(void *ctx, const struct imap_response *r)
@@ -990,6 +1046,10 @@ static int list_cb(void *ctx, const struct imap_response *r)
     const char *raw = imap_resp_astring(&r->args[3], &len);
     if (!raw || memchr(raw, '\0', len) || len == 0)
         return 0;
+    if (len > IMAP_FOLDER_NAME_MAX) {
+        lc->too_long = 1;
+        return 0;
+    }
     const char *d = imap_resp_astring(&r->args[2], NULL);
     unsigned flags = 0;
     int subscribed = lc->lsub;
@@ -1005,7 +1065,7 @@ static int list_cb(void *ctx, const struct imap_response *r)
         }
     }
     char *rawc = strcasecmp(raw, "INBOX") == 0 ? xstrdup("INBOX") : xstrdup(raw);
-    struct imap_folder *old = folder_find(lc->f, rawc);
+    struct imap_folder *old = folder_find(lc, rawc);
     if (old) {
         old->subscribed |= subscribed;
         if (!lc->lsub)
@@ -1014,6 +1074,11 @@ static int list_cb(void *ctx, const struct imap_response *r)
         return 0;
     }
     if (lc->lsub && !lc->add_missing) {
+        free(rawc);
+        return 0;
+    }
+    if (lc->f->n >= IMAP_FOLDERS_MAX) {
+        lc->too_many = 1;
         free(rawc);
         return 0;
     }
@@ -1038,6 +1103,7 @@ static int list_cb(void *ctx, const struct imap_response *r)
     nf->delim = d ? d[0] : '\0';
     nf->flags = lc->lsub ? (flags | IMAP_FOLDER_NONEXISTENT | IMAP_FOLDER_NOSELECT) : flags;
     nf->subscribed = subscribed;
+    folder_index(lc, lc->f->n - 1);
     return 0;
 }
 
@@ -1068,7 +1134,7 @@ static int list_cmd(struct imap_client *c, const char *verb, const char *sel, co
 int imap_client_list(struct imap_client *c, const char *ref, const char *pattern, unsigned how,
                      struct imap_folders *r, struct mb_err *err)
 {
-    struct list_ctx lc = {r, 0, 0, 0, NULL};
+    struct list_ctx lc = {.f = r};
     int rc;
     memset(r, 0, sizeof(*r));
     ref = ref ? ref : "";
@@ -1107,6 +1173,7 @@ int imap_client_list(struct imap_client *c, const char *ref, const char *pattern
             r->n = k;
         }
     }
+    rc = list_end(&lc, rc, err);
     if (rc < 0)
         imap_client_folders_fini(r);
     return rc;
@@ -1115,9 +1182,10 @@ int imap_client_list(struct imap_client *c, const char *ref, const char *pattern
 int imap_client_lsub(struct imap_client *c, const char *ref, const char *pattern,
                      struct imap_folders *r, struct mb_err *err)
 {
-    struct list_ctx lc = {r, 0, 0, 0, NULL};
+    struct list_ctx lc = {.f = r};
     memset(r, 0, sizeof(*r));
     int rc = list_cmd(c, "LSUB", NULL, ref ? ref : "", pattern ? pattern : "*", NULL, &lc, err);
+    rc = list_end(&lc, rc, err);
     for (size_t i = 0; rc == 0 && i < r->n; i++)
         r->v[i].subscribed = 1;
     if (rc < 0)

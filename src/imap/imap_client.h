@@ -163,6 +163,10 @@ struct imap_folders {
     size_t n;
 };
 
+/* Listing limits: a LIST/LSUB answer with more folders, or a longer name, fails with
+ * MB_ETOOBIG (the rest of the answer is read and dropped). */
+#define IMAP_FOLDERS_MAX 10000
+#define IMAP_FOLDER_NAME_MAX 1000
 #define IMAP_LIST_SUBSCRIBED_ONLY 1u  /* only subscribed folders (LIST (SUBSCRIBED) / LSUB) */
 
 /* LIST ref pattern ("" and "*" when NULL). Uses LIST-EXTENDED "RETURN (SUBSCRIBED

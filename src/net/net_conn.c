@@ -84,8 +84,22 @@ static const char *net_conn_secs(int ms, char *buf, size_t n)
 }
 
 /* poll one fd for events until deadline (ms, monotonic). Returns >0 ready, 0 timeout, <0 errno. */
+static _Thread_local int64_t net_conn_thread_deadline; /* 0 = none */
+
+void net_conn_set_thread_deadline(int64_t deadline_ms)
+{
+    net_conn_thread_deadline = deadline_ms;
+}
+
+int64_t net_conn_monotonic_ms(void)
+{
+    return net_conn_now_ms();
+}
+
 static int net_conn_poll(int fd, short events, int64_t deadline)
 {
+    if (net_conn_thread_deadline && deadline > net_conn_thread_deadline)
+        deadline = net_conn_thread_deadline;
     for (;;) {
         int64_t left = deadline - net_conn_now_ms();
         if (left < 0)
@@ -103,6 +117,9 @@ static int net_conn_poll(int fd, short events, int64_t deadline)
 
 static int net_conn_timeout_err(struct net_conn *c, int ms, const char *what, struct mb_err *err)
 {
+    if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline)
+        return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "time limit reached %s %s", what,
+                             c->where);
     char s[32];
     return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "timed out after %s %s %s",
                          net_conn_secs(ms, s, sizeof(s)), what, c->where);
@@ -201,6 +218,15 @@ out:
     return 0;
 }
 
+static net_conn_filter_fn *net_conn_filter;
+static void *net_conn_filter_ctx;
+
+void net_conn_set_filter(net_conn_filter_fn *fn, void *ctx)
+{
+    net_conn_filter_ctx = ctx;
+    net_conn_filter = fn;
+}
+
 static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 {
     if (net_conn_is_invalid_tld(c->host))
@@ -233,8 +259,13 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
     }
 
     int e = EHOSTUNREACH;
+    int refused = 0;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = -1;
+        if (net_conn_filter && !net_conn_filter(net_conn_filter_ctx, c->host, c->port, ai->ai_addr)) {
+            refused++;
+            continue;
+        }
         int r = net_conn_try(ai, c->connect_timeout_ms, &fd);
         if (r == 0) {
             net_conn_format_peer(c, ai->ai_addr, ai->ai_addrlen);
@@ -247,6 +278,9 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
             e = r;
     }
     freeaddrinfo(res);
+    if (c->fd < 0 && refused && e == EHOSTUNREACH)
+        return mb_err_set(err, MB_ECONFIG, "the address of %s is not allowed by the source policy",
+                          c->host);
     if (c->fd < 0) {
         if (e == ETIMEDOUT)
             return net_conn_timeout_err(c, c->connect_timeout_ms, "connecting to", err);

@@ -12,6 +12,8 @@
 #define MB_NET_CONN_H
 
 #include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
 #include <sys/types.h>
 
 #include "base/mb_err.h"
@@ -30,6 +32,21 @@ struct net_conn_opts {
 };
 
 int net_conn_open(const struct net_conn_opts *opts, struct net_conn **conn_r, struct mb_err *err);
+
+/* Process-wide connect filter: called with the host as given, the port and each resolved
+ * address before connecting to it; 0 skips the address. When every address is refused,
+ * net_conn_open fails with MB_ECONFIG "... not allowed by the source policy". NULL (the
+ * default) = no filter. Set it once, before any connection (migrabox serve: net_policy). */
+typedef int net_conn_filter_fn(void *ctx, const char *host, unsigned port,
+                               const struct sockaddr *sa);
+void net_conn_set_filter(net_conn_filter_fn *fn, void *ctx);
+
+/* An absolute deadline (net_conn_monotonic_ms() clock) for every wait of this thread's
+ * connections, on top of their own timeouts: past it, connects, reads and writes fail as
+ * timed out ("time limit reached ..."). 0 = none. Used for the overall time limit of
+ * « Tester la connexion ». */
+void net_conn_set_thread_deadline(int64_t deadline_ms);
+int64_t net_conn_monotonic_ms(void);
 /* Upgrade a plain connection to TLS (after the protocol's STARTTLS). */
 int net_conn_start_tls(struct net_conn *c, struct mb_err *err);
 /* Read up to n bytes: returns the count (> 0), 0 at orderly EOF, or a negative mb_errc

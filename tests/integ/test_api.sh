@@ -76,6 +76,8 @@ session_ttl = 1h
 
 [sources]
 ca_file = $src_ca
+; the test sources are on loopback, which non-admin accounts may not reach by default
+allow = 127.0.0.0/8
 connect_timeout = 5
 io_timeout = 30
 retry_delay = 1h

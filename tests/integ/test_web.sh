@@ -47,6 +47,7 @@ data_dir = $work/var
 workers = 2
 [sources]
 ca_file = $work/src/ca.crt
+allow = 127.0.0.0/8
 connect_timeout = 5
 [destination]
 host = 127.0.0.1

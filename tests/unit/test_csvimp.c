@@ -88,6 +88,23 @@ static int no_error_contains(const struct csvimp_result *r, const char *needle)
     return 1;
 }
 
+static void test_local_part(void)
+{
+    T_BEGIN("destination local parts: separator, ASCII and Unicode blanks/controls refused");
+    T_ASSERT_INT(csvimp_local_part_ok("jean.dupont", 11, "*"), 1);
+    T_ASSERT_INT(csvimp_local_part_ok("andr\xc3\xa9", 6, "*"), 1);
+    T_ASSERT_INT(csvimp_local_part_ok("victim*admin", 12, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("victim*admin", 12, NULL), 1);
+    T_ASSERT_INT(csvimp_local_part_ok("a%%b", 4, "%%"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a b", 3, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\xa0" "b", 4, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xe2\x80\x83" "b", 5, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xe3\x80\x80" "b", 5, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\x85" "b", 4, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a@b", 3, "*"), 0);
+    T_END();
+}
+
 static void test_spec_example(void)
 {
     T_BEGIN("the spec's example file imports (5 rows, header skipped)");
@@ -903,7 +920,7 @@ int main(void)
         test_spec_example, test_sample, test_excel_cp1252, test_cp1252_table,
         test_utf8_bom_crlf, test_quoting_and_line_ends, test_errors_file, test_more_errors,
         test_hosts, test_header, test_empty, test_duplicates, test_account_domains,
-        test_encoding_errors, test_limits, test_french, test_big_file, NULL,
+        test_encoding_errors, test_limits, test_french, test_big_file, test_local_part, NULL,
     };
     return t_run(fns);
 }

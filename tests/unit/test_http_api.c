@@ -444,7 +444,7 @@ static void test_jobs_create(void)
 
 static void test_jobs_visibility(void)
 {
-    T_BEGIN("domains: lists filtered, 403 on another domain's job, filters and paging");
+    T_BEGIN("domains: lists filtered, 404 on another domain's job, filters and paging");
     struct resp r;
     char path[128];
     T_ASSERT_INT(get("/api/jobs", &org, &r), 0);
@@ -479,18 +479,18 @@ static void test_jobs_visibility(void)
 
     snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)created_root);
     T_ASSERT_INT(get(path, &org, &r), 0);
-    T_ASSERT_INT(r.status, 403);
+    T_ASSERT_INT(r.status, 404);
     resp_fini(&r);
     T_ASSERT_INT(http("DELETE", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
-    T_ASSERT_INT(r.status, 403);
+    T_ASSERT_INT(r.status, 404);
     resp_fini(&r);
     snprintf(path, sizeof(path), "/api/jobs/%lld/cancel", (long long)created_root);
     T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
-    T_ASSERT_INT(r.status, 403);
+    T_ASSERT_INT(r.status, 404);
     resp_fini(&r);
     snprintf(path, sizeof(path), "/api/jobs/%lld/log", (long long)created_root);
     T_ASSERT_INT(get(path, &org, &r), 0);
-    T_ASSERT_INT(r.status, 403);
+    T_ASSERT_INT(r.status, 404);
     resp_fini(&r);
     /* the admin sees every job */
     snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)created_org);

@@ -13,75 +13,138 @@
 
 static struct http_auth auth;
 
+/* One attempt that fails: the wait (0 = it was allowed and counted). */
+static int64_t try_fail(const char *name, const char *addr, int64_t now)
+{
+    struct http_auth_ticket t;
+    int64_t w = http_auth_begin(&auth, name, addr, now, &t);
+    if (w == 0)
+        http_auth_end(&auth, &t, HTTP_AUTH_FAILED, now);
+    return w;
+}
+
+static int64_t try_ok(const char *name, const char *addr, int64_t now)
+{
+    struct http_auth_ticket t;
+    int64_t w = http_auth_begin(&auth, name, addr, now, &t);
+    if (w == 0)
+        http_auth_end(&auth, &t, HTTP_AUTH_SUCCEEDED, now);
+    return w;
+}
+
 static void test_throttle_name(void)
 {
-    T_BEGIN("throttle: 5 failures for one name block it for the rest of the window");
+    T_BEGIN("throttle: after 5 failures a name waits 2, 4, 8 ... s, capped, never a lock");
     int64_t t0 = 1000000;
-    for (int i = 0; i < HTTP_AUTH_MAX_FAILURES - 1; i++) {
-        http_auth_failed(&auth, "alice", NULL, t0 + i);
-        T_ASSERT_INT(http_auth_blocked(&auth, "alice", NULL, t0 + i), 0);
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++)
+        T_ASSERT_INT(try_fail("alice", NULL, t0), 0);
+    T_ASSERT_INT(try_fail("alice", "10.0.0.1", t0), 2);
+    T_ASSERT_INT(try_fail("alice", NULL, t0 + 2), 0);   /* 6th: after 2 s */
+    T_ASSERT_INT(try_fail("alice", NULL, t0 + 3), 3);   /* 7th needs 4 s */
+    T_ASSERT_INT(try_fail("alice", NULL, t0 + 6), 0);
+    /* many more: the delay stops growing at the cap */
+    int64_t now = t0 + 6;
+    for (int i = 0; i < 20; i++) {
+        int64_t w = try_fail("alice", NULL, now);
+        T_ASSERT(w <= HTTP_AUTH_NAME_CAP);
+        now += w;
+        T_ASSERT_INT(try_fail("alice", NULL, now), 0);
     }
-    http_auth_failed(&auth, "alice", NULL, t0 + 10);
-    T_ASSERT_INT(http_auth_blocked(&auth, "alice", NULL, t0 + 10), HTTP_AUTH_WINDOW - 10);
-    T_ASSERT_INT(http_auth_blocked(&auth, "alice", "10.0.0.1", t0 + 100), HTTP_AUTH_WINDOW - 100);
+    T_ASSERT_INT(try_fail("alice", NULL, now), HTTP_AUTH_NAME_CAP);
     /* other names are not affected */
-    T_ASSERT_INT(http_auth_blocked(&auth, "bob", NULL, t0 + 10), 0);
-    T_ASSERT_INT(http_auth_blocked(&auth, "Alice", NULL, t0 + 10), 0);
-    /* the window ends */
-    T_ASSERT_INT(http_auth_blocked(&auth, "alice", NULL, t0 + HTTP_AUTH_WINDOW), 0);
-    http_auth_failed(&auth, "alice", NULL, t0 + HTTP_AUTH_WINDOW);
-    T_ASSERT_INT(http_auth_blocked(&auth, "alice", NULL, t0 + HTTP_AUTH_WINDOW), 0);
+    T_ASSERT_INT(try_fail("bob", NULL, now), 0);
+    T_ASSERT_INT(try_fail("Alice", NULL, now), 0);
+    /* forgotten HTTP_AUTH_WINDOW s after the last attempt */
+    T_ASSERT_INT(try_fail("alice", NULL, now + HTTP_AUTH_WINDOW), 0);
+    T_END();
+}
+
+static void test_throttle_inflight(void)
+{
+    T_BEGIN("throttle: attempts are counted before the hash (a burst sees those in flight)");
+    int64_t t0 = 1500000;
+    struct http_auth_ticket t[40];
+    int allowed = 0;
+    for (int i = 0; i < 40; i++) {
+        if (http_auth_begin(&auth, "burst", "192.0.2.50", t0, &t[i]) == 0)
+            t[allowed++] = t[i];
+    }
+    T_ASSERT_INT(allowed, HTTP_AUTH_FREE_FAILURES);
+    for (int i = 0; i < allowed; i++)
+        http_auth_end(&auth, &t[i], HTTP_AUTH_FAILED, t0);
+    /* an abandoned attempt (hash queue full) is taken back */
+    struct http_auth_ticket a;
+    T_ASSERT_INT(http_auth_begin(&auth, "x", "192.0.2.51", t0, &a), 0);
+    http_auth_end(&auth, &a, HTTP_AUTH_ABANDONED, t0);
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++)
+        T_ASSERT_INT(try_fail("y", "192.0.2.51", t0), 0);
+    T_ASSERT(try_fail("z", "192.0.2.51", t0) > 0);
+    T_END();
+}
+
+static void test_throttle_delay_from_answer(void)
+{
+    T_BEGIN("throttle: the delay runs from the failure's answer (a slow hash does not use it up)");
+    int64_t t0 = 1700000;
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++) {
+        struct http_auth_ticket t;
+        T_ASSERT_INT(http_auth_begin(&auth, "slow", NULL, t0, &t), 0);
+        http_auth_end(&auth, &t, HTTP_AUTH_FAILED, t0 + 10); /* answered 10 s later */
+    }
+    T_ASSERT_INT(try_fail("slow", NULL, t0 + 11), 1);
+    T_ASSERT_INT(try_fail("slow", NULL, t0 + 12), 0);
     T_END();
 }
 
 static void test_throttle_addr(void)
 {
-    T_BEGIN("throttle: 5 failures from one address block every name from it");
+    T_BEGIN("throttle: 5 failures from one address delay every name from it");
     int64_t t0 = 2000000;
     char name[32];
-    for (int i = 0; i < HTTP_AUTH_MAX_FAILURES; i++) {
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++) {
         snprintf(name, sizeof(name), "user%d", i);
-        http_auth_failed(&auth, name, "192.0.2.7", t0);
+        T_ASSERT_INT(try_fail(name, "192.0.2.7", t0), 0);
     }
-    T_ASSERT(http_auth_blocked(&auth, "someone-else", "192.0.2.7", t0 + 1) > 0);
-    T_ASSERT_INT(http_auth_blocked(&auth, "someone-else", "192.0.2.8", t0 + 1), 0);
-    /* a success clears the name, not the address */
-    http_auth_succeeded(&auth, "user0");
-    T_ASSERT(http_auth_blocked(&auth, "user0", "192.0.2.7", t0 + 2) > 0);
-    T_ASSERT_INT(http_auth_blocked(&auth, "user0", "192.0.2.9", t0 + 2), 0);
+    T_ASSERT(try_fail("someone-else", "192.0.2.7", t0) > 0);
+    T_ASSERT_INT(try_fail("someone-else", "192.0.2.8", t0), 0);
     T_END();
 }
 
-static void test_throttle_success_clears_name(void)
+static void test_throttle_known_pair(void)
 {
-    T_BEGIN("throttle: a success forgets the name's failures");
+    T_BEGIN("throttle: a stranger cannot lock out the owner's known address");
     int64_t t0 = 3000000;
-    for (int i = 0; i < HTTP_AUTH_MAX_FAILURES - 1; i++)
-        http_auth_failed(&auth, "carol", NULL, t0);
-    http_auth_succeeded(&auth, "carol");
-    http_auth_failed(&auth, "carol", NULL, t0 + 1);
-    T_ASSERT_INT(http_auth_blocked(&auth, "carol", NULL, t0 + 1), 0);
+    T_ASSERT_INT(try_ok("admin", "192.0.2.10", t0), 0);
+    char addr[32];
+    int64_t now = t0;
+    for (int i = 0, failed = 0; failed < 30; i++) {
+        snprintf(addr, sizeof(addr), "198.51.100.%d", i % 250);
+        int64_t w = try_fail("admin", addr, now);
+        if (w)
+            now += w;
+        else
+            failed++;
+    }
+    T_ASSERT(try_fail("admin", "203.0.113.1", now) > 0);   /* a new address waits */
+    T_ASSERT_INT(try_ok("admin", "192.0.2.10", now), 0);    /* the owner does not */
+    /* and the success cleared the name */
+    T_ASSERT_INT(try_fail("admin", "203.0.113.1", now), 0);
     T_END();
 }
 
 static void test_throttle_bounded(void)
 {
-    T_BEGIN("throttle: the table stays bounded; the oldest entries are forgotten first");
+    T_BEGIN("throttle: a spray of new keys cannot evict a delayed one; memory is bounded");
     int64_t t0 = 4000000;
-    for (int i = 0; i < HTTP_AUTH_MAX_FAILURES; i++)
-        http_auth_failed(&auth, "target", NULL, t0);
-    T_ASSERT(http_auth_blocked(&auth, "target", NULL, t0 + 1) > 0);
-    /* Spray twice the table size of distinct names, later than the target's failures. */
+    for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++)
+        try_fail("target", NULL, t0);
+    T_ASSERT(try_fail("target", NULL, t0) > 0);
     char name[32];
     for (int i = 0; i < 2 * HTTP_AUTH_SLOTS; i++) {
         snprintf(name, sizeof(name), "spray%d", i);
-        http_auth_failed(&auth, name, NULL, t0 + 2);
+        try_fail(name, NULL, t0);
     }
-    /* The oldest entry (target) was reused: memory is bounded, the newest are kept. */
-    T_ASSERT_INT(http_auth_blocked(&auth, "target", NULL, t0 + 3), 0);
-    for (int i = 0; i < HTTP_AUTH_MAX_FAILURES; i++)
-        http_auth_failed(&auth, "spray-last", NULL, t0 + 3);
-    T_ASSERT(http_auth_blocked(&auth, "spray-last", NULL, t0 + 3) > 0);
+    T_ASSERT(try_fail("target", NULL, t0) > 0);
     T_END();
 }
 
@@ -173,7 +236,8 @@ int main(void)
         return 1;
     }
     static void (*const fns[])(void) = {
-        test_throttle_name,  test_throttle_addr,     test_throttle_success_clears_name,
+        test_throttle_name,  test_throttle_inflight, test_throttle_delay_from_answer,
+        test_throttle_addr,  test_throttle_known_pair,
         test_throttle_bounded, test_csrf_and_cookie, test_verify_and_sessions,
         NULL,
     };

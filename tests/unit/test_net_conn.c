@@ -9,11 +9,13 @@
 #include <pthread.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "base/mb_err.h"
+#include "net/net_acl.h"
 #include "net/net_conn.h"
 
 enum srv_mode { SRV_ECHO, SRV_SILENT, SRV_CLOSE };
@@ -295,6 +297,87 @@ static void test_refused_and_bad_args(void)
     T_END();
 }
 
+static int refuse_loopback(void *ctx, const char *host, unsigned port, const struct sockaddr *sa)
+{
+    (void)host;
+    (void)port;
+    (*(int *)ctx)++;
+    return !net_acl_special(sa);
+}
+
+static void test_connect_filter(void)
+{
+    T_BEGIN("connect filter: every resolved address is checked; refused = MB_ECONFIG, no connect");
+    struct mb_err err = {0};
+    struct srv s;
+    T_ASSERT_INT(srv_start(&s, AF_INET, SRV_SILENT), 0);
+    int calls = 0;
+    net_conn_set_filter(refuse_loopback, &calls);
+    struct net_conn *c = NULL;
+    struct net_conn_opts o = {.host = "127.0.0.1", .port = s.port, .connect_timeout_ms = 2000};
+    T_ASSERT_INT(net_conn_open(&o, &c, &err), MB_ECONFIG);
+    T_ASSERT(strstr(err.msg, "not allowed by the source policy") != NULL);
+    T_ASSERT(calls == 1);
+    o.host = "localhost";
+    T_ASSERT_INT(net_conn_open(&o, &c, &err), MB_ECONFIG);
+    net_conn_set_filter(NULL, NULL);
+    o.host = "127.0.0.1";
+    T_ASSERT_INT(net_conn_open(&o, &c, &err), 0);
+    net_conn_free(&c);
+    srv_stop(&s);
+    T_END();
+}
+
+static int acl_special(const char *text)
+{
+    struct sockaddr_storage ss;
+    memset(&ss, 0, sizeof(ss));
+    struct sockaddr_in *s4 = (struct sockaddr_in *)&ss;
+    struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&ss;
+    if (inet_pton(AF_INET, text, &s4->sin_addr) == 1)
+        s4->sin_family = AF_INET;
+    else if (inet_pton(AF_INET6, text, &s6->sin6_addr) == 1)
+        s6->sin6_family = AF_INET6;
+    return net_acl_special((struct sockaddr *)&ss);
+}
+
+static void test_acl(void)
+{
+    T_BEGIN("address lists: CIDR, names, suffixes; special addresses");
+    struct net_acl a = {0};
+    char bad[64];
+    T_ASSERT_INT(net_acl_parse(&a, "10.0.0.0/8, 192.0.2.7 fd00::/8 .Corp.Example imap.x.org", bad,
+                               sizeof(bad)),
+                 0);
+    T_ASSERT_INT((int)a.n, 5);
+    T_ASSERT_INT(net_acl_match_text(&a, "10.200.1.1"), 1);
+    T_ASSERT_INT(net_acl_match_text(&a, "11.0.0.1"), 0);
+    T_ASSERT_INT(net_acl_match_text(&a, "192.0.2.7"), 1);
+    T_ASSERT_INT(net_acl_match_text(&a, "192.0.2.8"), 0);
+    T_ASSERT_INT(net_acl_match_text(&a, "::ffff:10.1.1.1"), 1);
+    T_ASSERT_INT(net_acl_match_text(&a, "fd12::1"), 1);
+    T_ASSERT_INT(net_acl_match_name(&a, "mail.corp.example"), 1);
+    T_ASSERT_INT(net_acl_match_name(&a, "corp.example."), 1);
+    T_ASSERT_INT(net_acl_match_name(&a, "evilcorp.example"), 0);
+    T_ASSERT_INT(net_acl_match_name(&a, "IMAP.x.org"), 1);
+    T_ASSERT_INT(net_acl_match_name(&a, "a.imap.x.org"), 0);
+    T_ASSERT_INT(net_acl_parse(&a, "10.0.0.0/33", bad, sizeof(bad)), -1);
+    T_ASSERT_STR(bad, "10.0.0.0/33");
+    T_ASSERT_INT((int)a.n, 5); /* unchanged on error */
+    T_ASSERT_INT(net_acl_parse(&a, "a..b", bad, sizeof(bad)), -1);
+    net_acl_fini(&a);
+    const char *special[] = {"127.0.0.1", "10.1.1.1", "172.16.0.1", "192.168.0.1",
+                             "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
+                             "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
+                             "::ffff:127.0.0.1", "64:ff9b::7f00:1", NULL};
+    for (int i = 0; special[i]; i++)
+        T_ASSERT(acl_special(special[i]) == 1);
+    T_ASSERT_INT(acl_special("8.8.8.8"), 0);
+    T_ASSERT_INT(acl_special("2a00:1450::1"), 0);
+    T_ASSERT_INT(acl_special("64:ff9b::808:808"), 0);
+    T_END();
+}
+
 static void test_ipv6(void)
 {
     T_BEGIN("IPv6 loopback literal");
@@ -323,7 +406,8 @@ static void test_ipv6(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_plain_roundtrip, test_eof, test_timeouts, test_refused_and_bad_args, test_ipv6, NULL,
+        test_plain_roundtrip, test_eof,     test_timeouts, test_refused_and_bad_args,
+        test_connect_filter,  test_acl,     test_ipv6,     NULL,
     };
     return t_run(fns);
 }

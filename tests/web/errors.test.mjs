@@ -193,6 +193,10 @@ const SAMPLES = {
         'timed out after 10 s connecting to h.test:993', 'timed out after 0.3 s waiting for h.test:993',
         'timed out after 30 s sending to [::1]:143',
     ],
+    'time limit reached %s %s': [
+        'time limit reached connecting to h.test:993', 'time limit reached waiting for h.test:993',
+        'time limit reached sending to [::1]:143',
+    ],
     'timed out after %s waiting for %s%s': [
         'timed out after 10 s waiting for h.test:993 during TLS handshake',
         'timed out after 10 s waiting for h.test:993',

@@ -235,7 +235,8 @@ export function mount(root, ctx) {
             const data = await request('POST', importQuery(false), { body: file.bytes, contentType: 'text/csv' });
             busy = false;
             setStatus(null);
-            const n = Array.isArray(data && data.jobs) ? data.jobs.length : 0;
+            const n = data && Number.isInteger(data.queued) ? data.queued
+                : (Array.isArray(data && data.jobs) ? data.jobs.length : 0);
             announce(t('multi.done', { batch: data && data.batch, n }));
             file = null;
             if (data && data.batch !== null && data.batch !== undefined) navigate(`#/jobs?batch=${encodeURIComponent(data.batch)}`);
