@@ -187,7 +187,7 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
                 if (c->stop && c->stop(c->stop_ctx))
                     return imap_client_fail(c, MB_ECANCELED, err, "cancelled");
                 int64_t left = c->useful_ms + limit - mono_ms();
-                if (left <= 0) {
+                if (left <= 0 || net_conn_deadline_passed()) {
                     net_conn_read_timed_out(c->conn, limit, &e);
                     return imap_client_fail(c, MB_ECONN, err, "%s", e.msg);
                 }

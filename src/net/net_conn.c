@@ -125,6 +125,11 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, const char *what, st
                          net_conn_secs(ms, s, sizeof(s)), what, c->where);
 }
 
+int net_conn_deadline_passed(void)
+{
+    return net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline;
+}
+
 int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err)
 {
     return net_conn_timeout_err(c, ms, "waiting for", err);

@@ -62,6 +62,8 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
 int net_conn_is_tls(const struct net_conn *c);
 /* Peer address as text ("127.0.0.1:993"), borrowed. */
 const char *net_conn_peer(const struct net_conn *c);
+/* 1 when this thread's deadline (net_conn_set_thread_deadline) has passed. */
+int net_conn_deadline_passed(void);
 /* The error a read that waited ms for nothing gives (MB_ECONN, "timed out after N s waiting
  * for host:port"), for callers that wait in slices themselves. */
 int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err);
