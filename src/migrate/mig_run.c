@@ -482,10 +482,12 @@ int mig_limit_text(const char *msg)
 
 int mig_busy_text(const char *msg)
 {
+    /* Not "[OVERQUOTA]": from the destination it means the mailbox is full, which waiting
+     * does not cure (the folder is reported instead). */
     static const char *const words[] = {
         "[THROTTLED]", "[UNAVAILABLE]", "Suggested Backoff Time",
         "Too many simultaneous connections", "exceeded command or bandwidth limits",
-        "Server Unavailable", "[OVERQUOTA]", "try again later", NULL,
+        "Server Unavailable", "try again later", NULL,
     };
     for (int i = 0; msg && words[i]; i++)
         if (strcasestr(msg, words[i]))
@@ -537,7 +539,6 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     int64_t last_moved = mono_s();
     uint64_t stamp = progress_stamp(&m);
     int64_t paused = 0;
-    int connections = 0;
 
     for (int attempt = 1;; attempt++) {
         if (attempt > 1) {
@@ -580,7 +581,6 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
         if (!rc) {
             imap_client_set_cancel(m.dst, stop_waiting, &m);
-            connections++;
             if (!m.folders)
                 mig_log(&m, "info", "connected to %s:%u as %s; destination %s", m.src_host,
                         m.src_port, req->source_login, req->dest_login);
