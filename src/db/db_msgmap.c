@@ -608,8 +608,11 @@ void db_msgmap_folders_free(char ***folders, size_t n)
 
 /* ---- forget ---- */
 
-static int delete_rows(struct db *db, const char *sql, int64_t job, const char *folder,
-                       uint32_t uidvalidity, uint32_t uid, int64_t *n_r, struct mb_err *err)
+/* Run a write keyed by ?1 job, ?2 folder (source or destination, per the statement), ?3
+ * uidvalidity and ?4 num when the statement uses them; *n_r (may be NULL) = rows changed. */
+static int keyed_write(struct db *db, const char *sql, const char *what, int64_t job,
+                       const char *folder, uint32_t uidvalidity, int64_t num, int64_t *n_r,
+                       struct mb_err *err)
 {
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
@@ -624,14 +627,20 @@ static int delete_rows(struct db *db, const char *sql, int64_t job, const char *
     if (np >= 3)
         sqlite3_bind_int64(st, 3, uidvalidity);
     if (np >= 4)
-        sqlite3_bind_int64(st, 4, uid);
+        sqlite3_bind_int64(st, 4, num);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
-        rc = db_fail(db, err, s, "forget");
+        rc = db_fail(db, err, s, what);
     else if (n_r)
         *n_r = sqlite3_changes(db->h);
     sqlite3_finalize(st);
     return rc;
+}
+
+static int delete_rows(struct db *db, const char *sql, int64_t job, const char *folder,
+                       uint32_t uidvalidity, uint32_t uid, int64_t *n_r, struct mb_err *err)
+{
+    return keyed_write(db, sql, "forget", job, folder, uidvalidity, uid, n_r, err);
 }
 
 int db_msgmap_forget(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
@@ -724,30 +733,14 @@ int db_msgmap_copies(struct db *db, int64_t job, const char *dest_folder, uint32
 int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
                      int64_t started_at, int64_t *n_r, struct mb_err *err)
 {
-    int rc = check_folder("dest_folder", dest_folder, err);
-    if (rc < 0)
-        return rc;
-    sqlite3_stmt *st;
     /* Rows never copied (refused by the destination) have no copy of their own to keep:
      * settled as well; rows still in flight wait for their window's recovery. */
-    rc = db_prepare(db,
-                    "UPDATE msgmap SET verify = 0 WHERE job_id = ?1 AND dest_folder = ?2 "
-                    "AND dest_uidvalidity = ?3 AND verify = 1 AND state <> 0 "
-                    "AND settle_at <= ?4",
-                    &st, err);
-    if (rc < 0)
-        return rc;
-    bind_key(st, job, dest_folder, dest_uidvalidity);
-    sqlite3_bind_int64(st, 4, started_at);
-    int s = db_step_first(db, st);
-    if (s == SQLITE_DONE) {
-        if (n_r)
-            *n_r = sqlite3_changes(db->h);
-    } else {
-        rc = db_fail(db, err, s, "settle message map");
-    }
-    sqlite3_finalize(st);
-    return rc;
+    return keyed_write(db,
+                       "UPDATE msgmap SET verify = 0 WHERE job_id = ?1 AND dest_folder = ?2 "
+                       "AND dest_uidvalidity = ?3 AND verify = 1 AND state <> 0 "
+                       "AND settle_at <= ?4",
+                       "settle message map", job, dest_folder, dest_uidvalidity, started_at, n_r,
+                       err);
 }
 
 int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
