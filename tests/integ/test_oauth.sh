@@ -115,6 +115,8 @@ data_dir = $W/var
 [sources]
 ca_file = $K/ca.crt
 connect_timeout = 3
+; the fake sources listen on loopback, which non-admin accounts may not reach by default
+allow = 127.0.0.0/8
 [destination]
 host = 127.0.0.1
 port = $IMAPS_PORT
