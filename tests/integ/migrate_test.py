@@ -61,6 +61,7 @@ import hashlib
 import json
 import os
 import random
+import re
 import signal
 import sqlite3
 import subprocess
@@ -517,7 +518,9 @@ def cmd_crash(args):
             gdb = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "break " + func,
                    "-ex", "ignore 1 " + n, "-ex", "run", "-ex", "kill", "--args"] + cmd
             res = subprocess.run(gdb, stdout=subprocess.PIPE, stderr=log, timeout=args.timeout)
-            if ("Breakpoint 1, " + func).encode() not in res.stdout:
+            # "Breakpoint 1, f (" or, when gcc split f, "Breakpoint 1.2, f (".
+            if not re.search(rb"Breakpoint 1(\.\d+)?, " + re.escape(func.encode()) + rb" \(",
+                             res.stdout):
                 final_rc = "gdb: %s not reached" % func
                 print("run %d: %s" % (runs, final_rc))
                 continue
