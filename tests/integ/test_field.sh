@@ -359,7 +359,9 @@ qs_stop
 
 # C6: 2,000 folders; the source drops the connection three times while the plan is sized.
 MANY=2000
-[ "${SANITIZE:-0}" = 1 ] && MANY=600   # slower under ASan: fewer folders, same drops
+# Slower under ASan: fewer folders, same drops; its peak RSS (shadow memory, quarantine) says
+# nothing about the engine's, so the 64 MB bound is checked on the release build only.
+[ "${SANITIZE:-0}" = 1 ] && MANY=600
 qspec many 'd["folders"] = [{"name": "INBOX", "generate": {"prefix": "in", "count": 3}}] + [
     {"name": "Dossier %04d" % i, "subscribed": True, "generate": {"prefix": "f%d" % i, "count": i % 2}}
     for i in range('$MANY')]
@@ -380,7 +382,7 @@ totalmsg=$(qget many "s['messages']")
 drops=$(grep -c "connection problem" "$work/many.err")
 if [ "$RC" = 0 ] && [ "$(qget many "s['state']")" = done ] && [ "$copied" = $(( MANY / 2 + 3 )) ] &&
    [ "$totalmsg" = "$copied" ] &&
-   [ "$drops" -ge 3 ] && [ "$rss" -lt 65536 ]; then
+   [ "$drops" -ge 3 ] && { [ "${SANITIZE:-0}" = 1 ] || [ "$rss" -lt 65536 ]; }; then
     pass "C6. $((MANY + 1)) folders, the connection dropped $drops times while sizing the plan:" \
         "done, $copied messages copied of $totalmsg counted, peak RSS $rss KB, $MS ms"
 else
