@@ -552,7 +552,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
             m->src_refused = 1;
         if (rc)
             goto out;
-        qsort(fr.msgs, fr.n, sizeof(*fr.msgs), cmp_msg);
+        if (fr.n) /* none kept (e.g. All Mail without archived messages): msgs is NULL */
+            qsort(fr.msgs, fr.n, sizeof(*fr.msgs), cmp_msg);
     }
     if (!rep->sized) {
         /* messages_total counted the plan's STATUS (if the source answered it); now the real
