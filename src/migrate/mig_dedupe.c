@@ -604,7 +604,8 @@ int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_
      * the real size recorded with an unsettled row (a row recorded without one, from an
      * older version, makes every message a candidate). Without UIDPLUS this keeps the reading
      * to the likely late copies instead of the whole folder since the floor. */
-    qsort(cp.sizes, cp.nsizes, sizeof(*cp.sizes), cmp_i64);
+    if (cp.nsizes)
+        qsort(cp.sizes, cp.nsizes, sizeof(*cp.sizes), cmp_i64);
     int any_size = cp.nsizes == 0 || cp.sizes[0] <= 0;
     want = xcalloc(dl.n ? dl.n : 1, sizeof(int));
     for (size_t i = 0; i < dl.n; i++) {
