@@ -354,6 +354,24 @@ static void row_copy_fini(struct row_copy *c)
     free(c->error);
 }
 
+/* Step a prepared SELECT of ROW_COLS, calling cb for each row (borrowed); finalizes st. */
+static int stream_rows(struct db *db, sqlite3_stmt *st, db_msgmap_row_cb *cb, void *ctx,
+                       struct mb_err *err)
+{
+    int rc = 0, s;
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+        struct db_msgmap_row r;
+        row_read(st, &r);
+        rc = cb(ctx, &r);
+        if (rc != 0)
+            break;
+    }
+    if (rc == 0 && s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "read message map");
+    sqlite3_finalize(st);
+    return rc;
+}
+
 /* SELECT rows with optional filters; see db_msgmap_foreach. buffered: copy all rows before
  * calling cb. */
 static int select_rows(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
@@ -385,25 +403,19 @@ static int select_rows(struct db *db, int64_t job, const char *folder, uint32_t 
         sqlite3_bind_int64(st, 3, uidvalidity);
     if (state >= 0)
         sqlite3_bind_int(st, 4, state);
+    if (!buffered)
+        return stream_rows(db, st, cb, ctx, err);
     struct row_copy *rows = NULL;
     size_t n = 0, cap = 0;
     int s;
     for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
-        if (buffered) {
-            if (n == cap) {
-                cap = cap ? cap * 2 : 64;
-                rows = xrealloc(rows, cap * sizeof(*rows));
-            }
-            row_copy_take(&rows[n++], st);
-            continue;
+        if (n == cap) {
+            cap = cap ? cap * 2 : 64;
+            rows = xrealloc(rows, cap * sizeof(*rows));
         }
-        struct db_msgmap_row r;
-        row_read(st, &r);
-        rc = cb(ctx, &r);
-        if (rc != 0)
-            break;
+        row_copy_take(&rows[n++], st);
     }
-    if (rc == 0 && s != SQLITE_DONE)
+    if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "read message map");
     sqlite3_finalize(st);
     for (size_t i = 0; i < n; i++) {
@@ -716,18 +728,7 @@ int db_msgmap_copies(struct db *db, int64_t job, const char *dest_folder, uint32
     if (rc < 0)
         return rc;
     bind_key(st, job, dest_folder, dest_uidvalidity);
-    int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
-        struct db_msgmap_row r;
-        row_read(st, &r);
-        rc = cb(ctx, &r);
-        if (rc != 0)
-            break;
-    }
-    if (rc == 0 && s != SQLITE_DONE)
-        rc = db_fail(db, err, s, "read message map");
-    sqlite3_finalize(st);
-    return rc;
+    return stream_rows(db, st, cb, ctx, err);
 }
 
 int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32_t dest_uidvalidity,
