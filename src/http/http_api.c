@@ -494,36 +494,46 @@ static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
     http_api_error(c, 405, HTTP_API_MSG(c, "method not allowed", "méthode non autorisée"));
 }
 
+/* Set up c for req and find its route (c->id and c->name set from the path); without one,
+ * the 404 or 405 answer is written and NULL returned. */
+static const struct http_api_route *http_api_route_of(struct http_api_ctx *c, void *app,
+                                                      const struct http_req *req,
+                                                      struct http_resp *resp)
+{
+    memset(c, 0, sizeof(*c));
+    c->api = app;
+    c->req = req;
+    c->resp = resp;
+    c->now = (int64_t)time(NULL);
+    c->fr = http_api_lang_fr(req);
+    http_api_client_addr(c);
+    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
+    int path_known = 0;
+    for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
+        const struct http_api_route *r = &http_api_routes[i];
+        int64_t id = 0;
+        if (!http_api_match(r->pattern, req->path, &id, c->name))
+            continue;
+        path_known = 1;
+        if (strcmp(r->method, method) == 0) {
+            c->id = id;
+            return r;
+        }
+    }
+    if (path_known)
+        http_api_not_allowed(c, req->path);
+    else
+        http_api_error(c, 404, HTTP_API_MSG(c, "no such API endpoint",
+                                            "point d'accès de l'API inconnu"));
+    return NULL;
+}
+
 long http_api_admit(void *app, const struct http_req *req, struct http_resp *resp)
 {
     struct http_api_ctx c;
-    memset(&c, 0, sizeof(c));
-    c.api = app;
-    c.req = req;
-    c.resp = resp;
-    c.now = (int64_t)time(NULL);
-    c.fr = http_api_lang_fr(req);
-    http_api_client_addr(&c);
-    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    const struct http_api_route *route = NULL;
-    int path_known = 0;
-    for (size_t i = 0; i < HTTP_API_N_ROUTES && !route; i++) {
-        int64_t id = 0;
-        char name[HTTP_API_NAME_MAX + 1];
-        if (!http_api_match(http_api_routes[i].pattern, req->path, &id, name))
-            continue;
-        path_known = 1;
-        if (strcmp(http_api_routes[i].method, method) == 0)
-            route = &http_api_routes[i];
-    }
-    if (!route) {
-        if (path_known)
-            http_api_not_allowed(&c, req->path);
-        else
-            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
-                                                 "point d'accès de l'API inconnu"));
+    const struct http_api_route *route = http_api_route_of(&c, app, req, resp);
+    if (!route)
         return -1;
-    }
     long limit = 0;
     if (route->flags & HTTP_API_CSV)
         limit = (long)c.api->cfg->server.max_upload_bytes;
@@ -562,37 +572,9 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
 void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *resp)
 {
     struct http_api_ctx c;
-    memset(&c, 0, sizeof(c));
-    c.api = app;
-    c.req = req;
-    c.resp = resp;
-    c.now = (int64_t)time(NULL);
-    c.fr = http_api_lang_fr(req);
-    http_api_client_addr(&c);
-
-    const char *method = strcmp(req->method, "HEAD") == 0 ? "GET" : req->method;
-    const struct http_api_route *route = NULL;
-    int path_known = 0;
-    for (size_t i = 0; i < HTTP_API_N_ROUTES; i++) {
-        const struct http_api_route *r = &http_api_routes[i];
-        int64_t id = 0;
-        if (!http_api_match(r->pattern, req->path, &id, c.name))
-            continue;
-        path_known = 1;
-        if (strcmp(r->method, method) == 0) {
-            route = r;
-            c.id = id;
-            break;
-        }
-    }
-    if (!route) {
-        if (path_known)
-            http_api_not_allowed(&c, req->path);
-        else
-            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
-                                                 "point d'accès de l'API inconnu"));
+    const struct http_api_route *route = http_api_route_of(&c, app, req, resp);
+    if (!route)
         return;
-    }
 
     struct mb_err err = { 0 };
     c.db = http_api_db(c.api, &err);
