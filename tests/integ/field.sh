@@ -145,7 +145,7 @@ race() {  # race NAME DEST_USER STRIP KILLS
         fail "A. $name: destination equals source" "$out"
     fi
 }
-PARTS=${FIELD_PARTS:-ABC}   # FIELD_PARTS=B: only part B (while working on it)
+PARTS=${FIELD_PARTS:-ABC}   # FIELD_PARTS=B: only part B (the test_field_*.sh scripts run one part each)
 if [[ $PARTS == *A* ]]; then
     race race-multiappend race1 "" "$KILLS"
     race race-plain race2 "MULTIAPPEND,UIDPLUS" $(( KILLS / 2 ))
