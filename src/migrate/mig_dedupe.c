@@ -33,6 +33,7 @@ struct hash_ctx {
     struct hashed *cur;
     mbedtls_sha256_context sha;
     uint64_t got;
+    struct mig_ctx *keep; /* destination contents: kept in keep->hashes, counted as progress */
 };
 
 static struct hashed *find_h(struct hashed *v, size_t n, uint32_t uid)
@@ -70,15 +71,27 @@ static int h_end(void *ctx, uint32_t uid)
         mbedtls_sha256_finish_ret(&h->sha, h->cur->hash);
         h->cur->has_hash = 1;
         h->cur->size = h->got;
+        if (h->keep) {
+            struct mig_hash_cache *hc = &h->keep->hashes;
+            if (hc->n == hc->cap) {
+                hc->cap = hc->cap ? hc->cap * 2 : 256;
+                hc->v = xrealloc(hc->v, hc->cap * sizeof(*hc->v));
+            }
+            struct mig_dest_hash *e = &hc->v[hc->n++];
+            e->uid = h->cur->uid;
+            e->size = h->got;
+            memcpy(e->hash, h->cur->hash, sizeof(e->hash));
+            h->keep->progress_steps++;
+        }
         h->cur = NULL;
     }
     mbedtls_sha256_free(&h->sha);
     return 0;
 }
 
-/* Fetch and hash the bodies of v[i] for which want[i] is set. */
+/* Fetch and hash the bodies of v[i] for which want[i] is set; keep: see struct hash_ctx. */
 static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, const int *want,
-                       struct mb_err *err)
+                       struct mig_ctx *keep, struct mb_err *err)
 {
     struct buf set;
     buf_init(&set, (size_t)16 << 20);
@@ -87,12 +100,55 @@ static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, cons
             buf_printf(&set, "%s%u", set.len ? "," : "", v[i].uid);
     int rc = 0;
     if (set.len) {
-        struct hash_ctx h = {.v = v, .n = n};
+        struct hash_ctx h = {.v = v, .n = n, .keep = keep};
         struct imap_body_cbs cbs = {h_begin, h_chunk, h_end, NULL};
         rc = imap_fetch_bodies(cli, buf_cstr(&set), &cbs, &h, err);
     }
     buf_fini(&set);
     return rc;
+}
+
+static int cmp_dest_hash(const void *a, const void *b)
+{
+    uint32_t x = ((const struct mig_dest_hash *)a)->uid, y = ((const struct mig_dest_hash *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+void mig_dedupe_cache_fini(struct mig_ctx *m)
+{
+    XFREE(m->hashes.dest_raw);
+    XFREE(m->hashes.v);
+    m->hashes.n = m->hashes.cap = 0;
+}
+
+/* hash_bodies on the destination folder dest_raw (selected), through m->hashes: contents read
+ * earlier in the run are not read again (want[] is cleared for them), new ones are kept. */
+static int hash_dest(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidvalidity,
+                     struct hashed *v, size_t n, int *want, struct mb_err *err)
+{
+    struct mig_hash_cache *hc = &m->hashes;
+    if (!hc->dest_raw || strcmp(hc->dest_raw, dest_raw) != 0
+        || hc->uidvalidity != dest_uidvalidity) {
+        mig_dedupe_cache_fini(m);
+        hc->dest_raw = xstrdup(dest_raw);
+        hc->uidvalidity = dest_uidvalidity;
+    }
+    if (hc->n)
+        qsort(hc->v, hc->n, sizeof(*hc->v), cmp_dest_hash);
+    for (size_t i = 0; hc->n && i < n; i++) {
+        if (!want[i])
+            continue;
+        struct mig_dest_hash key = {.uid = v[i].uid};
+        const struct mig_dest_hash *e = bsearch(&key, hc->v, hc->n, sizeof(*hc->v),
+                                                cmp_dest_hash);
+        if (!e)
+            continue;
+        memcpy(v[i].hash, e->hash, sizeof(v[i].hash));
+        v[i].has_hash = 1;
+        v[i].size = e->size;
+        want[i] = 0;
+    }
+    return hash_bodies(m->dst, v, n, want, m, err);
 }
 
 /* ---- metadata with Message-ID (raw FETCH) ---- */
@@ -270,7 +326,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     }
     if (n_want == 0)
         goto out;
-    rc = hash_bodies(m->dst, cands.v, cands.n, want, err);
+    rc = hash_dest(m, dest_raw, dest_uidvalidity, cands.v, cands.n, want, err);
     if (rc)
         goto out;
     /* Source hashes not recorded yet: read those bodies again from the source (at most one
@@ -281,7 +337,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
         srcs[i].uid = fl.v[i].uid;
         swant[i] = fl.v[i].usable && !fl.v[i].has_hash;
     }
-    rc = hash_bodies(m->src, srcs, fl.n, swant, err);
+    rc = hash_bodies(m->src, srcs, fl.n, swant, NULL, err);
     free(swant);
     if (rc)
         goto out;
@@ -433,9 +489,9 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         a = b;
         c = e;
     }
-    rc = hash_bodies(m->src, s.v, s.n, sw, err);
+    rc = hash_bodies(m->src, s.v, s.n, sw, NULL, err);
     if (!rc)
-        rc = hash_bodies(m->dst, d.v, d.n, dw, err);
+        rc = hash_bodies(m->dst, d.v, d.n, dw, NULL, err);
     if (rc)
         goto out;
     /* Record every match and forget the old rows in one transaction: a run stopped half-way
@@ -614,7 +670,7 @@ int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_
                   && (any_size || bsearch(&sz, cp.sizes, cp.nsizes, sizeof(sz), cmp_i64));
     }
     free(recorded);
-    rc = hash_bodies(m->dst, dl.v, dl.n, want, err);
+    rc = hash_dest(m, dest_raw, dest_uidvalidity, dl.v, dl.n, want, err);
     if (rc)
         goto out;
     dv = xcalloc(dl.n ? dl.n : 1, sizeof(*dv));

@@ -29,6 +29,21 @@ struct mig_folder_report {
     int refusals;             /* times the source refused its FETCH in this run */
 };
 
+/* Contents of destination messages already read by a reconciliation in this run, kept across
+ * reconnections: a message's content never changes under its UID, so a link cut every few
+ * hundred KB still lets each connection read further instead of starting again. */
+struct mig_dest_hash {
+    uint32_t uid;
+    uint64_t size;
+    unsigned char hash[32];
+};
+struct mig_hash_cache {
+    char *dest_raw;                /* the destination folder these are of (owned) */
+    uint32_t uidvalidity;
+    struct mig_dest_hash *v;       /* in arrival order */
+    size_t n, cap;
+};
+
 struct mig_ctx {
     const struct config *cfg;
     struct db *db;
@@ -59,6 +74,7 @@ struct mig_ctx {
     int cancelled;
     int64_t progress_steps;        /* plan steps learnt (progress that copies nothing) */
     size_t win_limit;              /* messages per window now (halved on lost connections) */
+    struct mig_hash_cache hashes;  /* destination contents read by reconciliation */
 };
 
 /* Messages per MULTIAPPEND command at the destination (when offered). */

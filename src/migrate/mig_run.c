@@ -14,6 +14,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_utf7.h"
 #include "json/json_write.h"
+#include "mig_dedupe.h"
 #include "mig_internal.h"
 
 #define RECONNECT_MIN_MS 1000   /* first pause before reconnecting after a transient error */
@@ -691,6 +692,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     res->counters = m.c;
     res->report = build_report(&m);
     report_fini(&m);
+    mig_dedupe_cache_fini(&m);
     if (local) {
         if (errp)
             *errp = err;
