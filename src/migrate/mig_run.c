@@ -39,59 +39,6 @@ const char *mig_tls_name(enum mig_tls tls)
     return (unsigned)tls < 4 ? tls_names[tls] : "auto";
 }
 
-int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r)
-{
-    *port_r = 0;
-    if (!s || !*s || strlen(s) >= n || strlen(s) > 255)
-        return MB_ECONFIG;
-    const char *host = s, *port = NULL;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close == s + 1)
-            return MB_ECONFIG;
-        host = s + 1;
-        hlen = (size_t)(close - host);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1])
-            return MB_ECONFIG;
-        for (size_t i = 0; i < hlen; i++)
-            if (!isxdigit((unsigned char)host[i]) && host[i] != ':' && host[i] != '.')
-                return MB_ECONFIG;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':'))
-            return MB_ECONFIG; /* bare IPv6 needs brackets */
-        hlen = colon ? (size_t)(colon - s) : strlen(s);
-        if (colon)
-            port = colon + 1;
-        if (hlen == 0 || host[0] == '-' || host[0] == '.')
-            return MB_ECONFIG;
-        for (size_t i = 0; i < hlen; i++) {
-            unsigned char c = (unsigned char)host[i];
-            if (!isalnum(c) && c != '-' && c != '.' && c != '_')
-                return MB_ECONFIG;
-        }
-    }
-    if (port) {
-        if (!*port || strlen(port) > 5)
-            return MB_ECONFIG;
-        unsigned v = 0;
-        for (const char *p = port; *p; p++) {
-            if (!isdigit((unsigned char)*p))
-                return MB_ECONFIG;
-            v = v * 10 + (unsigned)(*p - '0');
-        }
-        if (v == 0 || v > 65535)
-            return MB_ECONFIG;
-        *port_r = v;
-    }
-    memcpy(host_r, host, hlen);
-    host_r[hlen] = '\0';
-    return 0;
-}
-
 int mig_internaldate_valid(const char *s)
 {
     static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
