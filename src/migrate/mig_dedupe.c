@@ -10,6 +10,7 @@
 
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
+#include "imap/imap_date.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_resp.h"
 #include "mig_internal.h"
@@ -200,7 +201,7 @@ static int on_id_fetch(void *ctx, const struct imap_response *r)
     a = imap_resp_pair(list, count, "INTERNALDATE");
     const char *s = a ? imap_resp_astring(a, NULL) : NULL;
     if (s)
-        h->idate = mig_parse_internaldate(s);
+        h->idate = imap_date_parse(s);
     for (size_t i = 0; i + 1 < count; i++) {
         if (list[i].type == IMAP_ARG_ATOM && list[i].str
             && strncasecmp(list[i].str, "BODY[HEADER.FIELDS", 18) == 0) {

@@ -101,10 +101,4 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 /* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
 int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 
-/* 1 if s is an INTERNALDATE a server will accept back in APPEND (RFC 3501 date-time with
- * sane field ranges). */
-int mig_internaldate_valid(const char *s);
-/* Parse "17-Jul-1996 02:44:25 -0700" to unix seconds (0 if malformed). */
-int64_t mig_parse_internaldate(const char *s);
-
 #endif

@@ -39,53 +39,6 @@ const char *mig_tls_name(enum mig_tls tls)
     return (unsigned)tls < 4 ? tls_names[tls] : "auto";
 }
 
-int mig_internaldate_valid(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    /* "dd-Mon-yyyy hh:mm:ss +zzzz", day space-padded or two digits (RFC 3501 date-time). */
-    if (!s || strlen(s) != 26 || s[2] != '-' || s[6] != '-' || s[11] != ' ' || s[14] != ':'
-        || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
-        return 0;
-    const char *p = strstr(months, (char[]){ s[3], s[4], s[5], 0 });
-    if (!p || (p - months) % 3 != 0)
-        return 0;
-    int d[6];
-    static const int at[6] = { 7, 12, 15, 18, 22, 24 };
-    for (int i = 0; i < 6; i++) {
-        const char *q = s + at[i];
-        int n = i == 0 ? 4 : 2;
-        d[i] = 0;
-        for (int k = 0; k < n; k++) {
-            if (q[k] < '0' || q[k] > '9')
-                return 0;
-            d[i] = d[i] * 10 + (q[k] - '0');
-        }
-    }
-    int day = s[0] == ' ' ? s[1] - '0' : (s[0] - '0') * 10 + (s[1] - '0');
-    if ((s[0] != ' ' && (s[0] < '0' || s[0] > '3')) || s[1] < '0' || s[1] > '9')
-        return 0;
-    return day >= 1 && day <= 31 && d[0] >= 1900 && d[1] <= 23 && d[2] <= 59 && d[3] <= 60
-           && d[4] <= 23 && d[5] <= 59;
-}
-
-int64_t mig_parse_internaldate(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int day, year, hh, mm, ss, zone;
-    char mon[4];
-    if (!s || sscanf(s, " %d-%3s-%d %d:%d:%d %d", &day, mon, &year, &hh, &mm, &ss, &zone) != 7)
-        return 0;
-    const char *p = strstr(months, mon);
-    if (!p || (p - months) % 3 != 0)
-        return 0;
-    struct tm tm = { .tm_sec = ss, .tm_min = mm, .tm_hour = hh, .tm_mday = day,
-                     .tm_mon = (int)((p - months) / 3), .tm_year = year - 1900 };
-    int64_t t = (int64_t)timegm(&tm);
-    int sign = zone < 0 ? -1 : 1;
-    int az = zone * sign;
-    return t - sign * ((az / 100) * 3600 + (az % 100) * 60);
-}
-
 void mig_result_fini(struct mig_result *res)
 {
     XFREE(res->report);
