@@ -24,6 +24,7 @@
 #include "base/mb_err.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
+#include "migrate/mig_preset.h"
 #include "net/net_host.h"
 
 static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
@@ -41,17 +42,6 @@ static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
 
 /* The message in the caller's language: both are literals, so both formats are checked. */
 #define CSVIMP_TR(c, en, fr) ((c)->opts->french ? (fr) : (en))
-
-static const struct {
-    const char *name;
-    const char *default_host; /* must agree with src/migrate/mig_preset.c */
-} csvimp_types[] = {
-    {"gmail", "imap.gmail.com"},
-    {"exchange", NULL},
-    {"office", "outlook.office365.com"},
-    {"domino", NULL},
-    {"defaut", NULL},
-};
 
 struct csvimp_field {
     char *p; /* owned, NUL-terminated; may hold a password: wiped on free */
@@ -352,22 +342,6 @@ static unsigned char csvimp_lower(unsigned char ch)
     return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + 32) : ch;
 }
 
-
-const char *csvimp_server_type(const char *s)
-{
-    for (size_t i = 0; i < sizeof(csvimp_types) / sizeof(csvimp_types[0]); i++)
-        if (strcasecmp(s, csvimp_types[i].name) == 0)
-            return csvimp_types[i].name;
-    return NULL;
-}
-
-const char *csvimp_default_host(const char *server_type)
-{
-    for (size_t i = 0; i < sizeof(csvimp_types) / sizeof(csvimp_types[0]); i++)
-        if (strcasecmp(server_type, csvimp_types[i].name) == 0)
-            return csvimp_types[i].default_host;
-    return NULL;
-}
 
 /* 1 if s contains a C0 control character or DEL. */
 static int csvimp_has_ctl(const char *s, size_t n)
@@ -722,13 +696,13 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                                    "pass_source contient un saut de ligne"));
 
     csvimp_trim(type);
-    const char *stype = NULL;
+    const struct mig_preset *stype = NULL;
     if (type->len == 0)
         csvimp_row_error(c, CSVIMP_COL_TYPE,
                          CSVIMP_TR(c, "type_messagerie is empty (expected " CSVIMP_TYPES_TEXT ")",
                                    "type_messagerie est vide (attendu : " CSVIMP_TYPES_TEXT_FR
                                    ")"));
-    else if (!(stype = csvimp_server_type(type->p)))
+    else if (!(stype = mig_preset_find(type->p)))
         csvimp_row_error(c, CSVIMP_COL_TYPE,
                          CSVIMP_TR(c, "unknown type_messagerie (expected " CSVIMP_TYPES_TEXT ")",
                                    "type_messagerie inconnu (attendu : " CSVIMP_TYPES_TEXT_FR ")"));
@@ -737,7 +711,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     char hbuf[256];
     hbuf[0] = '\0';
     if (host->len == 0) {
-        const char *def = stype ? csvimp_default_host(stype) : NULL;
+        const char *def = stype ? stype->default_host : NULL;
         if (def)
             snprintf(hbuf, sizeof(hbuf), "%s", def);
         else if (stype)
@@ -795,7 +769,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     r.pass_source = pass->p;
     pass->p = NULL;
     r.host = xstrdup(hbuf);
-    r.server_type = stype;
+    r.server_type = stype ? stype->name : NULL;
     r.login_destination = dst;
     csvimp_store_row(c, &r);
 }

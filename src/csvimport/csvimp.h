@@ -137,11 +137,6 @@ const char *csvimp_column_name(unsigned column);
  * (the master-user separator; NULL or "" = no check), which would let a mailbox name log in
  * as another user ("victim*admin"). */
 int csvimp_local_part_ok(const char *p, size_t len, const char *separator);
-/* The canonical (static, lower-case) server type for s (case-insensitive), or NULL. */
-const char *csvimp_server_type(const char *s);
-/* The default host for a server type ("imap.gmail.com"), or NULL when the host is required.
- * Must agree with the migration presets (src/migrate/mig_preset.c). */
-const char *csvimp_default_host(const char *server_type);
 
 /* Append the downloadable example file to out: the spec's header and five example rows,
  * `;`-separated, CRLF line ends, UTF-8 without BOM, every destination in domain. The file is

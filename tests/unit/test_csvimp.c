@@ -10,6 +10,7 @@
 #include "base/mb_err.h"
 #include "base/xalloc.h"
 #include "csvimport/csvimp.h"
+#include "migrate/mig_preset.h"
 
 static const char *const hosted[] = { "example.com", "secuseve.com" };
 
@@ -457,12 +458,36 @@ static void test_more_errors(void)
 
 static void test_server_types(void)
 {
-    T_BEGIN("server types and their default hosts");
-    T_ASSERT_STR(csvimp_server_type("Office"), "office");
-    T_ASSERT(csvimp_server_type("yahoo") == NULL);
-    T_ASSERT_STR(csvimp_default_host("gmail"), "imap.gmail.com");
-    T_ASSERT_STR(csvimp_default_host("office"), "outlook.office365.com");
-    T_ASSERT(csvimp_default_host("defaut") == NULL);
+    T_BEGIN("server types: the presets' table, each one accepted, its default host used");
+    /* Every preset is a valid type_messagerie, in any case; an empty host takes the preset's
+     * default host, or is refused when the preset has none. */
+    for (const struct mig_preset *p = mig_preset_all(); p->name; p++) {
+        char up[32], row[256];
+        size_t k = 0;
+        for (; p->name[k] && k + 1 < sizeof(up); k++)
+            up[k] = (char)(p->name[k] >= 'a' && p->name[k] <= 'z' ? p->name[k] - 32 : p->name[k]);
+        up[k] = '\0';
+        snprintf(row, sizeof(row), "a@x.fr;p1;;%s;a@example.com;False\n", up);
+        struct csvimp_result r;
+        struct csvimp_opts o = default_opts();
+        int rc = parse_str(row, &o, &r);
+        if (p->default_host) {
+            T_ASSERT_INT(rc, 0);
+            T_ASSERT(r.n_rows == 1 && strcmp(r.rows[0].server_type, p->name) == 0
+                     && strcmp(r.rows[0].host, p->default_host) == 0);
+        } else {
+            T_ASSERT_INT(rc, MB_ECONFIG);
+        }
+        csvimp_result_fini(&r);
+    }
+    /* The error for an unknown type names every type there is. */
+    struct csvimp_result r;
+    struct csvimp_opts o = default_opts();
+    T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;yahoo;a@example.com;False\n", &o, &r), MB_ECONFIG);
+    T_ASSERT(r.n_errors == 1);
+    for (const struct mig_preset *p = mig_preset_all(); r.n_errors && p->name; p++)
+        T_ASSERT(strstr(r.errors[0].message, p->name) != NULL);
+    csvimp_result_fini(&r);
     T_END();
 }
 
