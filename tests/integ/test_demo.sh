@@ -101,7 +101,12 @@ raise SystemExit(1 if bad else 0)')
 # Ctrl-C: the demo stops everything it started.
 kill -INT "$demo_pid"
 for _ in $(seq 1 100); do kill -0 "$demo_pid" 2>/dev/null || break; sleep 0.2; done
-if kill -0 "$demo_pid" 2>/dev/null; then fail "demo exits on Ctrl-C"; else ok "demo exits on Ctrl-C"; fi
+if kill -0 "$demo_pid" 2>/dev/null; then
+    # What the demo was doing, for the record (its own output and its process tree).
+    fail "demo exits on Ctrl-C" "$(tail -n 5 "$work/demo.out"; ps -o pid,stat,wchan:20,cmd --ppid "$demo_pid" -p "$demo_pid" 2>&1)"
+else
+    ok "demo exits on Ctrl-C"
+fi
 demo_pid=""
 sleep 1
 left=""
