@@ -404,42 +404,25 @@ out:
 /* ---- step 1: source UIDVALIDITY changed ---- */
 
 /* Order by (Message-ID, INTERNALDATE, UID), messages without Message-ID first. */
-static int cmp_key(const void *a, const void *b)
+/* The plain data of a side for mig_xo's re-keying (the strings stay l's). */
+static struct mig_xo_keyed *keyed_of(const struct idlist *l)
 {
-    const struct hashed *x = *(struct hashed *const *)a, *y = *(struct hashed *const *)b;
-    if (!x->msgid != !y->msgid)
-        return x->msgid ? 1 : -1;
-    int c = x->msgid ? strcmp(x->msgid, y->msgid) : 0;
-    if (c)
-        return c;
-    return x->idate < y->idate ? -1 : x->idate > y->idate;
+    struct mig_xo_keyed *k = xcalloc(l->n ? l->n : 1, sizeof(*k));
+    for (size_t i = 0; i < l->n; i++) {
+        k[i].uid = l->v[i].uid;
+        k[i].msgid = l->v[i].msgid;
+        k[i].idate = l->v[i].idate;
+    }
+    return k;
 }
 
-static int cmp_key_uid(const void *a, const void *b)
+/* After hash_bodies: the contents read, into the plain data. */
+static void keyed_hashes(struct mig_xo_keyed *k, const struct idlist *l)
 {
-    int c = cmp_key(a, b);
-    if (c)
-        return c;
-    uint32_t x = (*(struct hashed *const *)a)->uid, y = (*(struct hashed *const *)b)->uid;
-    return x < y ? -1 : x > y;
-}
-
-static struct hashed **sorted_refs(struct idlist *l)
-{
-    struct hashed **v = xcalloc(l->n ? l->n : 1, sizeof(*v));
-    for (size_t i = 0; i < l->n; i++)
-        v[i] = &l->v[i];
-    qsort(v, l->n, sizeof(*v), cmp_key_uid);
-    return v;
-}
-
-/* End of the group of equal keys that starts at v[i]. */
-static size_t group_end(struct hashed **v, size_t n, size_t i)
-{
-    size_t j = i + 1;
-    while (j < n && cmp_key(&v[j], &v[i]) == 0)
-        j++;
-    return j;
+    for (size_t i = 0; i < l->n; i++) {
+        k[i].has_hash = l->v[i].has_hash;
+        memcpy(k[i].hash, l->v[i].hash, MIG_XO_HASH_LEN);
+    }
 }
 
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
@@ -449,7 +432,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
     size_t n_uvs = 0;
     struct idlist s = {0}, d = {0};
     int *sw = NULL, *dw = NULL;
-    struct hashed **ps = NULL, **pd = NULL;
+    struct mig_xo_keyed *ks = NULL, *kd = NULL;
     int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
     if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
         goto out;
@@ -466,67 +449,38 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         rc = fetch_ids(m->dst, 1, &d, err);
     if (rc)
         goto out;
-    /* Sort both sides by (Message-ID, INTERNALDATE, UID); messages without Message-ID first.
-     * A group of one source and one destination message with a Message-ID is a match. When
-     * the key is not unique on a side — a list copy delivered in the same second as the
-     * direct one has the same Message-ID and date, other content — and for messages without
-     * Message-ID (same date), contents are compared. Not their RFC822.SIZE: Exchange's is not
-     * the size of the message it sends (hashing gives the real one). */
-    ps = sorted_refs(&s);
-    pd = sorted_refs(&d);
+    /* The rules are mig_xo_rekey's: read the contents it asks for on both sides, then match. */
+    ks = keyed_of(&s);
+    kd = keyed_of(&d);
+    mig_xo_rekey_needs(ks, s.n, kd, d.n);
     sw = xcalloc(s.n ? s.n : 1, sizeof(int));
     dw = xcalloc(d.n ? d.n : 1, sizeof(int));
-    for (size_t a = 0, c = 0; a < s.n;) {
-        size_t b = group_end(ps, s.n, a);
-        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
-            c++;
-        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
-        if (e > c && (!ps[a]->msgid || b - a > 1 || e - c > 1)) {
-            for (size_t i = a; i < b; i++)
-                sw[ps[i] - s.v] = 1;
-            for (size_t j = c; j < e; j++)
-                dw[pd[j] - d.v] = 1;
-        }
-        a = b;
-        c = e;
-    }
+    for (size_t i = 0; i < s.n; i++)
+        sw[i] = ks[i].want_hash;
+    for (size_t j = 0; j < d.n; j++)
+        dw[j] = kd[j].want_hash;
     rc = hash_bodies(m->src, s.v, s.n, sw, NULL, err);
     if (!rc)
         rc = hash_bodies(m->dst, d.v, d.n, dw, NULL, err);
     if (rc)
         goto out;
+    keyed_hashes(ks, &s);
+    keyed_hashes(kd, &d);
+    size_t matched = mig_xo_rekey(ks, s.n, kd, d.n);
     /* Record every match and forget the old rows in one transaction: a run stopped half-way
      * would otherwise leave rows under the new UIDVALIDITY, the next run would not re-key
      * again, and the messages not recorded yet would be copied a second time. */
     rc = db_begin_immediate(m->db, err);
     if (rc)
         goto out;
-    size_t matched = 0;
-    for (size_t a = 0, c = 0; a < s.n && !rc;) {
-        size_t b = group_end(ps, s.n, a);
-        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
-            c++;
-        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
-        int by_id = ps[a]->msgid && b - a == 1 && e - c == 1;
-        for (size_t i = a; i < b && !rc; i++) {
-            struct hashed *x = ps[i];
-            for (size_t j = c; j < e; j++) {
-                struct hashed *y = pd[j];
-                if (y->used
-                    || (!by_id
-                        && !(x->has_hash && y->has_hash && memcmp(x->hash, y->hash, 32) == 0)))
-                    continue;
-                y->used = 1;
-                struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid};
-                rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
-                                             st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
-                                             err);
-                matched++;
-                break;
-            }
-        }
-        a = b;
-        c = e;
+    for (size_t i = 0; i < s.n && !rc; i++) {
+        if (!ks[i].match)
+            continue;
+        const struct hashed *x = &s.v[i];
+        struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid};
+        rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
+                                     st.uidvalidity, ks[i].match, x->has_hash ? x->hash : NULL,
+                                     err);
     }
     for (size_t i = 0; i < n_uvs && !rc; i++)
         rc = db_msgmap_forget_folder_uidvalidity(m->db, m->job, src_raw, uvs[i], NULL, err);
@@ -541,8 +495,8 @@ out:
     free(uvs);
     free(sw);
     free(dw);
-    free(ps);
-    free(pd);
+    free(ks);
+    free(kd);
     idlist_fini(&s);
     idlist_fini(&d);
     return rc;
