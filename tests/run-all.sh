@@ -28,6 +28,7 @@ count() {  # count ok/FAIL lines of a log; a non-zero exit without FAIL lines co
 
 tmp=$(mktemp -d)
 declare -A names=()  # running scripts: pid -> name
+declare -A started=()  # script name -> start time (s)
 cleanup() {
     [ ${#names[@]} -eq 0 ] || kill "${!names[@]}" 2>/dev/null
     rm -rf "$tmp"
@@ -66,7 +67,7 @@ for s in "$here"/integ/test_*.sh; do
 done
 
 report() {  # report NAME RC: print and count a script's output
-    echo "== integration: $1"
+    echo "== integration: $1 ($(( $(date +%s) - ${started[$1]} )) s)"
     grep -v -E '^[0-9]+ passed, [0-9]+ failed' "$tmp/$1.log"
     count "$tmp/$1.log" "$2" "$1"
 }
@@ -91,6 +92,7 @@ for s in "${scripts[@]}"; do
     name=$(basename "$s" .sh)
     [ -z "${ONLY:-}" ] || [[ $name == *$ONLY* ]] || continue
     while [ ${#names[@]} -ge "$jobs" ]; do reap; done
+    started[$name]=$(date +%s)
     bash "$s" >"$tmp/$name.log" 2>&1 &
     names[$!]=$name
 done
