@@ -115,20 +115,14 @@ $(OUT)/tests/%: $(OUT)/tests/%.o $(OUT)/libmigrabox.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(TEST_LDFLAGS) -o $@ $< $(OUT)/libmigrabox.a $(LIBS)
 
+# tests/run-all.sh runs them (several at once) and counts: unit binaries, integration
+# scripts, or both.
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do \
-	   echo "== $$t"; \
-	   if [ "$(VALGRIND)" = 1 ]; then \
-	     (cd $(OUT)/tests && valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=213 ./$$(basename $$t)) || fail=1; \
-	   else \
-	     (cd $(OUT)/tests && ./$$(basename $$t)) || fail=1; \
-	   fi; \
-	 done; exit $$fail
+	@RUN=unit VALGRIND=$(VALGRIND) UNIT_BIN="$(UNIT_BIN)" bash tests/run-all.sh
 
 integ: $(OUT)/migrabox $(HELPER_BIN)
-	@MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests SANITIZE=$(SANITIZE) \
-	  bash tests/integ/run.sh
+	@RUN=integ MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests \
+	  SANITIZE=$(SANITIZE) bash tests/run-all.sh
 
 # Unit tests, then integration tests; the summary line counts both.
 test: $(OUT)/migrabox $(UNIT_BIN) $(HELPER_BIN)
