@@ -571,6 +571,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     rep->failed = 0;
 
     /* Exactly once: re-key after a UIDVALIDITY change, then recover interrupted windows. */
+    unsigned dst_sent = imap_client_commands_sent(m->dst);
     rc = mig_dedupe_uidvalidity(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, err);
     if (rc)
         goto out;
@@ -597,10 +598,13 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         m->c.messages_copied += (int64_t)recovered;
         m->c.bytes_copied += recovered_bytes;
     }
-    /* Recovery may have fetched from the destination: select it again for the window. */
-    rc = load_dest_state(&fr, err);
-    if (rc)
-        goto out;
+    /* Recovery may have fetched from the destination: select it again for the window (not
+     * when it sent nothing there, the usual case: one round trip per folder saved). */
+    if (imap_client_commands_sent(m->dst) != dst_sent) {
+        rc = load_dest_state(&fr, err);
+        if (rc)
+            goto out;
+    }
 
     struct db_uid_state *known = NULL;
     size_t n_known = 0;

@@ -8,7 +8,8 @@
  * Passwords come from the environment (IMAP_PASS, XOAUTH2: IMAP_TOKEN), never argv.
  * Ops (a leading '!' means "this op must fail": its error is printed, the run goes on):
  *   login USER | plain AUTHZID|- AUTHCID | xoauth2 USER | caps | id | namespace
- *   list [subscribed] | lsub | status BOX | select BOX | examine BOX | search CRITERIA
+ *   list [subscribed] | lsub | status BOX | statusmany BOX,BOX,... (pipelined) | select BOX
+ *   examine BOX | search CRITERIA
  *   meta SET | fetch SET | create BOX | subscribe BOX | noop | logout | sleep MS
  *   append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no flush
  *   appendn BOX COUNT SIZE               COUNT generated messages, then flush
@@ -286,6 +287,22 @@ int main(int argc, char **argv)
             if (rc == 0)
                 printf("status messages=%u uidnext=%u uidvalidity=%u unseen=%u have=%x\n",
                        si.messages, si.uidnext, si.uidvalidity, si.unseen, si.have);
+            i++;
+        } else if (!strcmp(op, "statusmany")) {
+            char *list = strdup(ARG(0));
+            const char *names[64];
+            size_t n = 0;
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 64;
+                 t = strtok_r(NULL, ",", &save))
+                names[n++] = t;
+            struct imap_status_info si[64];
+            int rcs[64];
+            rc = imap_client_status_many(c, names, n, si, rcs, &err);
+            for (size_t k = 0; k < n; k++)
+                printf("status %s %s messages=%u uidnext=%u have=%x\n", names[k],
+                       rcs[k] == 1 ? "unanswered" : rcs[k] ? mb_errc_name(rcs[k]) : "ok",
+                       si[k].messages, si[k].uidnext, si[k].have);
+            free(list);
             i++;
         } else if (!strcmp(op, "select") || !strcmp(op, "examine")) {
             struct imap_mailbox m;
