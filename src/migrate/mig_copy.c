@@ -211,14 +211,14 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
     x->state = MSG_SENT;
     fr->cur = x;
     mbedtls_sha256_init(&fr->sha);
-    mbedtls_sha256_starts_ret(&fr->sha, 0);
+    mbedtls_sha256_starts(&fr->sha, 0);
     return 0;
 }
 
 static int body_chunk(void *ctx, const char *p, size_t n)
 {
     struct folder_run *fr = ctx;
-    mbedtls_sha256_update_ret(&fr->sha, (const unsigned char *)p, n);
+    mbedtls_sha256_update(&fr->sha, (const unsigned char *)p, n);
     int rc = imap_append_write(fr->m->dst, p, n, &fr->abort_err);
     if (rc)
         fr->abort_rc = rc;
@@ -233,7 +233,7 @@ static int body_end(void *ctx, uint32_t uid)
     fr->cur = NULL;
     if (!x)
         return 0;
-    mbedtls_sha256_finish_ret(&fr->sha, x->hash);
+    mbedtls_sha256_finish(&fr->sha, x->hash);
     mbedtls_sha256_free(&fr->sha);
     int rc = imap_append_end(fr->m->dst, x, &fr->abort_err);
     if (rc)

@@ -51,14 +51,14 @@ static int h_begin(void *ctx, uint32_t uid, uint64_t size)
         return IMAP_FETCH_SKIP;
     h->got = size;
     mbedtls_sha256_init(&h->sha);
-    mbedtls_sha256_starts_ret(&h->sha, 0);
+    mbedtls_sha256_starts(&h->sha, 0);
     return 0;
 }
 
 static int h_chunk(void *ctx, const char *p, size_t n)
 {
     struct hash_ctx *h = ctx;
-    mbedtls_sha256_update_ret(&h->sha, (const unsigned char *)p, n);
+    mbedtls_sha256_update(&h->sha, (const unsigned char *)p, n);
     return 0;
 }
 
@@ -67,7 +67,7 @@ static int h_end(void *ctx, uint32_t uid)
     struct hash_ctx *h = ctx;
     (void)uid;
     if (h->cur) {
-        mbedtls_sha256_finish_ret(&h->sha, h->cur->hash);
+        mbedtls_sha256_finish(&h->sha, h->cur->hash);
         h->cur->has_hash = 1;
         h->cur->size = h->got;
         h->cur = NULL;
