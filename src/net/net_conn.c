@@ -723,6 +723,16 @@ int net_conn_is_tls(const struct net_conn *c)
     return c->tls;
 }
 
+const char *net_conn_tls_version(const struct net_conn *c)
+{
+    return c->tls ? mbedtls_ssl_get_version(&c->ssl) : "none";
+}
+
+const char *net_conn_tls_cipher(const struct net_conn *c)
+{
+    return c->tls ? mbedtls_ssl_get_ciphersuite(&c->ssl) : "none";
+}
+
 const char *net_conn_peer(const struct net_conn *c)
 {
     return c->peer;
