@@ -19,9 +19,9 @@ struct sha256 {
         mbedtls_sha256_context mb;
         struct {
             uint32_t h[8];
-            uint64_t total;          /* bytes hashed so far */
-            unsigned char buf[64];   /* partial block */
-            size_t used;             /* bytes in buf */
+            uint64_t total;        /* bytes hashed so far */
+            unsigned char buf[64]; /* partial block */
+            size_t used;           /* bytes in buf */
         } x;
     } u;
 };
