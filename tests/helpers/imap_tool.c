@@ -62,7 +62,7 @@ static int b_begin(void *ctx, uint32_t uid, uint64_t size)
 {
     struct body *b = ctx;
     mbedtls_sha256_init(&b->sha);
-    mbedtls_sha256_starts_ret(&b->sha, 0);
+    mbedtls_sha256_starts(&b->sha, 0);
     b->uid = uid;
     b->size = size;
     b->got = 0;
@@ -73,7 +73,7 @@ static int b_chunk(void *ctx, const char *p, size_t n)
 {
     struct body *b = ctx;
     b->got += n;
-    mbedtls_sha256_update_ret(&b->sha, (const unsigned char *)p, n);
+    mbedtls_sha256_update(&b->sha, (const unsigned char *)p, n);
     return 0;
 }
 
@@ -81,7 +81,7 @@ static int b_end(void *ctx, uint32_t uid)
 {
     struct body *b = ctx;
     unsigned char h[32];
-    mbedtls_sha256_finish_ret(&b->sha, h);
+    mbedtls_sha256_finish(&b->sha, h);
     mbedtls_sha256_free(&b->sha);
     printf("body uid=%u size=%llu got=%llu sha256=", uid, (unsigned long long)b->size,
            (unsigned long long)b->got);
