@@ -163,10 +163,29 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
+/* Folder states of delta passes (db_folder.h): an unchanged folder is left alone by the next
+ * pass of the job. */
+static const char schema_folder_state[] =
+    "CREATE TABLE folder_state ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  folder TEXT NOT NULL,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL,"
+    "  messages INTEGER NOT NULL,"
+    "  highestmodseq INTEGER NOT NULL,"
+    "  dest_uidvalidity INTEGER NOT NULL,"
+    "  counted INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  dest_count INTEGER NOT NULL,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, folder)"
+    ");";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     {"source authentication profiles", schema_auth_profiles, NULL},
+    {"folder states of delta passes", schema_folder_state, NULL},
     /* Append new steps here. */
 };
 

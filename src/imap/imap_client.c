@@ -1247,7 +1247,23 @@ static int status_cb(void *ctx, const struct imap_response *r)
             si->have |= items[i].bit;
         }
     }
+    /* RFC 7162: a mod-sequence is 63 bits; 0 is not a valid HIGHESTMODSEQ. */
+    const struct imap_arg *hm = imap_resp_pair(r->args[2].list, r->args[2].count,
+                                               "HIGHESTMODSEQ");
+    uint64_t mod;
+    if (hm && imap_resp_number(hm, INT64_MAX, &mod) == 0 && mod > 0) {
+        si->highestmodseq = mod;
+        si->have |= IMAP_STATUS_HAS_HIGHESTMODSEQ;
+    }
     return 0;
+}
+
+/* The STATUS items asked: HIGHESTMODSEQ too when the server offers CONDSTORE. */
+static const char *status_items(const struct imap_client *c)
+{
+    return imap_client_has_cap(c, "CONDSTORE") || imap_client_has_cap(c, "QRESYNC")
+               ? " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"
+               : " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)";
 }
 
 int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_status_info *r,
@@ -1264,7 +1280,7 @@ int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_s
         imap_client_cmd_fini(&cmd);
         return rc;
     }
-    imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+    imap_client_cmd_raw(&cmd, status_items(c));
     return run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, status_cb, r, err);
 }
 
@@ -1324,7 +1340,7 @@ int imap_client_status_many(struct imap_client *c, const char *const *names, siz
             snprintf(tags[hi - lo], sizeof(tags[0]), "%s", cmd.tag);
             rc = imap_client_cmd_string(c, &cmd, names[hi], len, 0, IMAP_RESP_CTX_FOLDER, err);
             if (rc == 0) {
-                imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+                imap_client_cmd_raw(&cmd, status_items(c));
                 rc = buf_append(&cmd.line, "\r\n", 2) < 0
                          ? mb_err_set(err, MB_ECONFIG, "command too long")
                          : cmd_flush(c, &cmd, err);

@@ -185,11 +185,13 @@ void imap_client_folders_fini(struct imap_folders *f);
 #define IMAP_STATUS_HAS_UIDNEXT     (1u << 1)
 #define IMAP_STATUS_HAS_UIDVALIDITY (1u << 2)
 #define IMAP_STATUS_HAS_UNSEEN      (1u << 3)
+#define IMAP_STATUS_HAS_HIGHESTMODSEQ (1u << 4)
 struct imap_status_info {
     unsigned have;  /* IMAP_STATUS_HAS_* */
     uint32_t messages, uidnext, uidvalidity, unseen;
+    uint64_t highestmodseq; /* asked when the server offers CONDSTORE (RFC 7162) */
 };
-/* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN). */
+/* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ with CONDSTORE]). */
 int imap_client_status(struct imap_client *cli, const char *mailbox,
                        struct imap_status_info *r, struct mb_err *err);
 /* The same for names[0..n), pipelined (up to 16 commands in flight: a round trip per 16

@@ -17,6 +17,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_utf7.h"
 #include "mig_dedupe.h"
+#include "db/db_folder.h"
 #include "mig_internal.h"
 #include "mig_xo.h"
 
@@ -500,6 +501,114 @@ static int load_dest_state(struct folder_run *fr, struct mb_err *err)
     return 0;
 }
 
+/* ---- delta passes: folders unchanged since the last clean pass (db_folder.h) ---- */
+
+#define PLAN_ST_FULL (IMAP_STATUS_HAS_MESSAGES | IMAP_STATUS_HAS_UIDNEXT \
+                      | IMAP_STATUS_HAS_UIDVALIDITY | IMAP_STATUS_HAS_HIGHESTMODSEQ)
+
+/* After a folder's pass: remember its state when every message of it is accounted for (the
+ * next pass may then leave it alone), else forget any earlier one. */
+static int record_state(struct folder_run *fr, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    struct mig_folder_report *rep = fr->rep;
+    int64_t open = 0;
+    int rc = 0;
+    int clean = (rep->plan_st.have & PLAN_ST_FULL) == PLAN_ST_FULL && !rep->skip_reason
+                && rep->failed == 0 && rep->vanished == 0
+                && rep->plan_st.uidvalidity == fr->uidvalidity;
+    if (clean)
+        rc = db_folder_open_rows(m->db, m->job, fr->src_raw, &open, err);
+    if (rc)
+        return rc;
+    if (!clean || open)
+        return db_folder_forget(m->db, m->job, fr->src_raw, err);
+    struct db_folder_state fs = {
+        .uidvalidity = rep->plan_st.uidvalidity,
+        .uidnext = rep->plan_st.uidnext,
+        .messages = rep->plan_st.messages,
+        .highestmodseq = rep->plan_st.highestmodseq,
+        .dest_uidvalidity = fr->dest_uidvalidity,
+        .counted = rep->source_count,
+        .bytes = rep->source_bytes,
+        .dest_count = rep->dest_count,
+    };
+    return db_folder_put(m->db, m->job, fr->src_raw, &fs, err);
+}
+
+int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
+{
+    size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
+    struct db_folder_state *was = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*was));
+    char **dest = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*dest));
+    int rc = 0;
+    for (size_t i = 0; i < m->plan.n && !rc; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        struct mig_folder_report *r = &m->folders[i];
+        const struct imap_status_info *ps = &r->plan_st;
+        if (e->action == MIG_PLAN_SKIP || !e->dest_name || r->done || r->passes
+            || (ps->have & PLAN_ST_FULL) != PLAN_ST_FULL)
+            continue;
+        const char *src_raw = m->src_list.v[e->src_index].raw;
+        int found = 0;
+        int64_t open = 0;
+        rc = db_folder_get(m->db, m->job, src_raw, &was[n], &found, err);
+        if (!rc && found)
+            rc = db_folder_open_rows(m->db, m->job, src_raw, &open, err);
+        if (rc || !found || open || was[n].uidvalidity != ps->uidvalidity
+            || was[n].uidnext != ps->uidnext || was[n].messages != ps->messages
+            || was[n].highestmodseq != ps->highestmodseq)
+            continue;
+        struct buf enc;
+        buf_init(&enc, 8192);
+        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+            buf_fini(&enc);
+            continue;
+        }
+        dest[n] = buf_take(&enc, NULL);
+        idx[n++] = i;
+    }
+    if (!rc && n) {
+        /* The destination folders must be the instances the copies went to. */
+        struct imap_status_info *st = xcalloc(n, sizeof(*st));
+        int *rcs = xcalloc(n, sizeof(*rcs));
+        rc = imap_client_status_many(m->dst, (const char *const *)dest, n, st, rcs, err);
+        size_t left_alone = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (rcs[k] != 0 || !(st[k].have & IMAP_STATUS_HAS_UIDVALIDITY)
+                || st[k].uidvalidity != was[k].dest_uidvalidity)
+                continue;
+            struct mig_folder_report *r = &m->folders[idx[k]];
+            r->unchanged = 1;
+            r->sized = 1;
+            r->source_count = was[k].counted;
+            r->source_bytes = was[k].bytes;
+            r->skipped = was[k].counted;
+            r->dest_count = (st[k].have & IMAP_STATUS_HAS_MESSAGES) ? st[k].messages
+                                                                    : was[k].dest_count;
+            m->c.messages_total += was[k].counted - (r->listed > 0 ? r->listed : 0);
+            m->c.bytes_total += was[k].bytes;
+            m->c.messages_skipped += was[k].counted;
+            m->c.folders_done++;
+            r->done = 1;
+            left_alone++;
+        }
+        if (left_alone)
+            mig_log(m, "info", "%zu folder(s) unchanged since the last pass (CONDSTORE): not "
+                    "read again", left_alone);
+        free(st);
+        free(rcs);
+        if (rc < 0 && !imap_client_is_broken(m->dst))
+            rc = 0; /* refused: those folders are simply read */
+    }
+    for (size_t k = 0; k < n; k++)
+        free(dest[k]);
+    free(dest);
+    free(was);
+    free(idx);
+    return rc;
+}
+
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
 {
     const struct mig_plan_entry *e = &m->plan.entries[i];
@@ -562,7 +671,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         rep->source_count = (int64_t)fr.n;
         m->c.messages_total += (int64_t)fr.n - (rep->listed > 0 ? rep->listed : 0);
         for (size_t j = 0; j < fr.n; j++)
-            m->c.bytes_total += (int64_t)fr.msgs[j].size;
+            rep->source_bytes += (int64_t)fr.msgs[j].size;
+        m->c.bytes_total += rep->source_bytes;
     }
     rep->passes++;
     /* A new pass (after a reconnection) retries refused messages: count them again. */
@@ -686,7 +796,7 @@ verify:;
         && (st.have & IMAP_STATUS_HAS_MESSAGES))
         rep->dest_count = st.messages;
     rep->done = 1;
-    rc = 0;
+    rc = record_state(&fr, err);
 out:
     for (size_t j = 0; j < fr.n; j++)
         msg_fini(&fr.msgs[j]);

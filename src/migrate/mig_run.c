@@ -188,6 +188,8 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
                 m->c.messages_total += st[k].messages;
                 r->listed = st[k].messages;
             }
+            if (rcs[k] == 0)
+                r->plan_st = st[k];
             r->status_asked = 1;
             m->progress_steps++;
         }
@@ -295,6 +297,7 @@ static char *build_report(struct mig_ctx *m)
         json_w_kv_int(&w, "skipped", r->skipped);
         json_w_kv_int(&w, "failed", r->failed);
         json_w_kv_int(&w, "vanished", r->vanished);
+        json_w_kv_bool(&w, "unchanged", r->unchanged);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -512,6 +515,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = size_plan(&m, &err);
         if (!rc)
             rc = prepare_dest(&m, &err);
+        if (!rc)
+            rc = mig_skip_unchanged(&m, &err);
         for (size_t i = 0; !rc && i < m.plan.n; i++) {
             const struct mig_plan_entry *e = &m.plan.entries[i];
             if (e->action == MIG_PLAN_SKIP || m.folders[i].done)
