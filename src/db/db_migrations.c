@@ -163,10 +163,15 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
+/* Issue 13: the job's migration options (since, before, exclude_folders, folder_map,
+ * max_message_size) as one JSON object (src/migrate/mig_options.h); NULL = none. */
+static const char schema_job_options[] = "ALTER TABLE jobs ADD COLUMN options TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     {"source authentication profiles", schema_auth_profiles, NULL},
+    {"jobs: migration options (issue 13)", schema_job_options, NULL},
     /* Append new steps here. */
 };
 

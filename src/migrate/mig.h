@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "db/db_job.h"
+#include "migrate/mig_options.h"
 #include "migrate/mig_preset.h"
 
 enum mig_tls {
@@ -45,6 +46,8 @@ struct mig_request {
     const struct mig_preset *preset;
     const char *dest_login;        /* full address of the destination mailbox */
     int subscribed_only;
+    /* The job's options (mig_options.h); NULL = none. */
+    const struct mig_options *options;
 };
 
 /* Parse "host", "host:port", "[v6]:port" into host_r (size n) and *port_r (0 if absent).

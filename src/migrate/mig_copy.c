@@ -93,13 +93,41 @@ struct meta_ctx {
     struct folder_run *fr;
     size_t cap;
     int orphans_only;
+    int log_left_out;        /* first look at the folder in this run: log what is left out */
 };
+
+/* The job's options (mig_options.h): 0 to copy the message, or 1 when left out (counted in
+ * the folder's report with the reason). */
+static int left_out(struct meta_ctx *mc, const struct imap_msg_meta *mm, int64_t idate)
+{
+    struct mig_ctx *m = mc->fr->m;
+    const struct mig_options *o = m->req->options;
+    if (!o)
+        return 0;
+    /* An unreadable INTERNALDATE (0) is never left out by the date range. */
+    if (idate && ((o->since && idate < o->since) || (o->before && idate >= o->before))) {
+        mc->fr->rep->excluded_date++;
+        return 1;
+    }
+    if (o->max_message_size && mm->size > (uint64_t)o->max_message_size) {
+        mc->fr->rep->excluded_size++;
+        if (mc->log_left_out)
+            mig_log(m, "info", "%s: message %u (%llu bytes) left out: larger than "
+                    "max_message_size (%lld bytes)", m->current_folder, mm->uid,
+                    (unsigned long long)mm->size, (long long)o->max_message_size);
+        return 1;
+    }
+    return 0;
+}
 
 static int on_meta(void *ctx, const struct imap_msg_meta *mm)
 {
     struct meta_ctx *mc = ctx;
     struct folder_run *fr = mc->fr;
     if (mc->orphans_only && !gmail_orphan(mm))
+        return 0;
+    int64_t idate = mm->internaldate ? mig_parse_internaldate(mm->internaldate) : 0;
+    if (left_out(mc, mm, idate))
         return 0;
     if (fr->n == mc->cap) {
         mc->cap = mc->cap ? mc->cap * 2 : 256;
@@ -110,7 +138,7 @@ static int on_meta(void *ctx, const struct imap_msg_meta *mm)
     x->uid = mm->uid;
     x->size = mm->size;
     x->idate_str = mm->internaldate ? xstrdup(mm->internaldate) : NULL;
-    x->idate = mm->internaldate ? mig_parse_internaldate(mm->internaldate) : 0;
+    x->idate = idate;
     x->flags = xcalloc(mm->nflags ? mm->nflags : 1, sizeof(char *));
     for (size_t i = 0; i < mm->nflags; i++)
         if (strcasecmp(mm->flags[i], "\\Recent") != 0)
@@ -545,7 +573,9 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         goto verify;
     }
     if (exists > 0) {
-        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans };
+        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans,
+                               .log_left_out = rep->passes == 0 };
+        rep->excluded_date = rep->excluded_size = 0;
         rc = imap_fetch_meta(m->src, "1:*", orphans ? IMAP_FETCH_META_GMAIL : 0, on_meta, &mc,
                              err);
         if (rc == MB_EFOLDER)

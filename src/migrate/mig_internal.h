@@ -27,6 +27,9 @@ struct mig_folder_report {
     char *error;              /* why the folder could not be copied (owned), NULL if it was */
     int status_asked;         /* STATUS sent for the plan's totals (not again) */
     int refusals;             /* times the source refused its FETCH in this run */
+    /* left out by the job's options (this run's last look at the folder) */
+    int64_t excluded_date;    /* INTERNALDATE outside since/before */
+    int64_t excluded_size;    /* over max_message_size */
 };
 
 struct mig_ctx {

@@ -224,8 +224,8 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
     if (!rc)
         rc = side_from(m->dst, &m->dst_list, &d, err);
     if (!rc)
-        rc = mig_plan_build(&s.side, &d.side, m->req->preset, m->req->subscribed_only, &m->plan,
-                            err);
+        rc = mig_plan_build_opts(&s.side, &d.side, m->req->preset, m->req->subscribed_only,
+                                 m->req->options, &m->plan, err);
     side_fini(&s);
     side_fini(&d);
     if (rc) {
@@ -374,9 +374,31 @@ static char *build_report(struct mig_ctx *m)
         json_w_kv_int(&w, "skipped", r->skipped);
         json_w_kv_int(&w, "failed", r->failed);
         json_w_kv_int(&w, "vanished", r->vanished);
+        json_w_kv_int(&w, "excluded_by_date", r->excluded_date);
+        json_w_kv_int(&w, "excluded_by_size", r->excluded_size);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
+    /* What the job's options left out, with the reason (never failures). */
+    int64_t ex_folders = 0, ex_date = 0, ex_size = 0;
+    for (size_t i = 0; m->folders && i < m->plan.n; i++) {
+        const struct mig_folder_report *r = &m->folders[i];
+        ex_folders += r->skip_reason && strcmp(r->skip_reason, MIG_PLAN_EXCLUDED) == 0;
+        ex_date += r->excluded_date;
+        ex_size += r->excluded_size;
+    }
+    json_w_key(&w, "left_out");
+    json_w_obj_begin(&w);
+    json_w_kv_int(&w, "folders", ex_folders);
+    json_w_kv_int(&w, "messages_by_date", ex_date);
+    json_w_kv_int(&w, "messages_by_size", ex_size);
+    json_w_obj_end(&w);
+    if (m->req->options && !mig_options_empty(m->req->options)) {
+        json_w_key(&w, "options");
+        json_w_obj_begin(&w);
+        mig_options_write_members(&w, m->req->options);
+        json_w_obj_end(&w);
+    }
     json_w_key(&w, "failed_messages");
     json_w_arr_begin(&w);
     struct failed_ctx fc = { &w, 0 };
