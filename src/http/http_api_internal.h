@@ -126,6 +126,11 @@ struct http_api_job_form {
     int subscribed_only;
 };
 /* Fill f from a JSON object; 0, or -1 after recording field errors (caller answers 422). */
+/* The migration options (since, before, exclude_folders, folder_map, max_message_size) of a
+ * JSON object: 0 and *o filled (mig_options_fini it), or -1 after a field error. */
+struct mig_options;
+int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
+                           struct mig_options *o);
 int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
                              struct http_api_job_form *f);
 

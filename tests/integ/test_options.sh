@@ -165,5 +165,32 @@ bad 'mapped twice' --map-folder A=B --map-folder A=C
 bad 'at least 1' --max-message-size 0
 bad 'at least 1' --max-message-size 12k
 
+# ---- 4. the API: POST /api/jobs fields, POST /api/imports query parameters ----
+umask 077
+{
+    printf '[server]\nlisten = 127.0.0.1:0\ndata_dir = %s\nworkers = 2\ntls = off\n' "$work/varS"
+    sed -n '/^\[sources\]/,$p' "$work/m.conf"
+} >"$work/serve.conf"
+umask 022
+ADMIN_PW='opt-admin-pw-9'
+if MIGRABOX_PASSWORD=$ADMIN_PW "$MIGRABOX" user add admin --admin -c "$work/serve.conf" >"$work/user.out" 2>&1; then
+    WORK=$work ADMIN_PW=$ADMIN_PW SRC_PW=$PW SRC_IMAPS=$SRC_PORT SRC_IMAP=$(envof "$S" IMAP_PORT) \
+        MIGRABOX=$MIGRABOX python3 "$here/options_api.py" >"$work/api.out" 2>&1
+    while IFS= read -r line; do
+        case $line in
+            "ok - "*) ok "api: ${line#ok - }" ;;
+            "FAIL - "*) fail "api: ${line#FAIL - }" ;;
+            *) echo "$line" ;;
+        esac
+    done <"$work/api.out"
+    RC=0
+    verify api api "$ALL"
+    CSV_OPTS='{"since":"2024-03-10","max_message_size":5000,"folders":{"Trash":null,"Trash/Old":null,"Archives/2019":null,"Archives/2019/Q1":null,"Work/Sub":"Renamed"}}'
+    verify csv1 csv1 "$CSV_OPTS"
+    verify csv2 csv2 "$CSV_OPTS"
+else
+    fail "admin account created" "$(cat "$work/user.out")"
+fi
+
 echo "# test_options: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 finish
