@@ -119,7 +119,7 @@ int mig_options_add_exclude(struct mig_options *o, const char *pattern, struct m
                           pattern ? pattern : "");
     if (pattern[0] == '\\' && role_token(pattern) == MIG_ROLE_NONE)
         return mb_err_set(err, MB_ECONFIG, "option exclude_folders: unknown special folder "
-                          "\"%.40s\" (\\Trash, \\Junk, \\Sent, \\Drafts or \\Archive)", pattern);
+                          "\"%.40s\" (known: Trash, Junk, Sent, Drafts, Archive)", pattern);
     if (o->n_exclude >= MIG_OPT_PATTERNS_MAX)
         return mb_err_set(err, MB_ECONFIG, "option exclude_folders: more than %d patterns",
                           MIG_OPT_PATTERNS_MAX);
