@@ -37,7 +37,7 @@ static const char usage[] =
     "                        [--auth-profile NAME] [--quiet]\n"
     "                        [--since YYYY-MM-DD] [--before YYYY-MM-DD]\n"
     "                        [--exclude-folder PATTERN]... [--map-folder SRC=DST]...\n"
-    "                        [--max-message-size BYTES]\n"
+    "                        [--max-message-size BYTES] [--gmail-labels each|first]\n"
     "\n"
     "Copy one mailbox in the foreground. The source password is read from the environment\n"
     "variable MIGRABOX_SOURCE_PASSWORD or from --source-password-file (never from the\n"
@@ -55,6 +55,7 @@ static const char usage[] =
     "                          text; \\Trash, \\Junk: that special folder and its subfolders)\n"
     "  --map-folder SRC=DST    copy folder SRC (and its subfolders) into DST\n"
     "  --max-message-size N    leave out messages over N bytes\n"
+    "  --gmail-labels first    a Gmail message only in its first label's folder (default each)\n"
     "Messages and folders left out are counted in the report (\"left_out\"), not as failures.\n"
     "\n"
     "Progress goes to stderr; a JSON summary goes to stdout:\n"
@@ -227,6 +228,7 @@ int cli_migrate(int argc, char **argv)
         {"exclude-folder", required_argument, NULL, 1003},
         {"map-folder", required_argument, NULL, 1004},
         {"max-message-size", required_argument, NULL, 1005},
+        {"gmail-labels", required_argument, NULL, 1006},
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
@@ -239,7 +241,7 @@ int cli_migrate(int argc, char **argv)
     size_t n_opt = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
-        if (ch >= 1001 && ch <= 1005) {
+        if (ch >= 1001 && ch <= 1006) {
             if (n_opt == OPT_FLAGS_MAX) {
                 fprintf(stderr, "migrabox migrate: too many option flags\n");
                 return CLI_EXIT_USAGE;
@@ -326,7 +328,8 @@ int cli_migrate(int argc, char **argv)
         case 1002: orc = mig_options_set_before(&mo, opt_arg[i], &err); break;
         case 1003: orc = mig_options_add_exclude(&mo, opt_arg[i], &err); break;
         case 1004: orc = mig_options_add_map_arg(&mo, opt_arg[i], &err); break;
-        default: orc = mig_options_set_max_size(&mo, opt_arg[i], &err); break;
+        case 1005: orc = mig_options_set_max_size(&mo, opt_arg[i], &err); break;
+        default: orc = mig_options_set_gmail_labels(&mo, opt_arg[i], &err); break;
         }
     }
     if (!orc)

@@ -173,7 +173,7 @@ static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_
 }
 
 /* The migration options of an import, as query parameters: since, before,
- * max_message_size, exclude_folder (repeatable), map_folder=SRC=DST (repeatable). 0, or -1
+ * max_message_size, gmail_labels, exclude_folder (repeatable), map_folder=SRC=DST (repeatable). 0, or -1
  * after answering 400. */
 static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o)
 {
@@ -191,6 +191,9 @@ static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o
     if (!rc && (s = http_req_arg(c->req, "max_message_size")) && *s
         && (rc = mig_options_set_max_size(o, s, &err)))
         field = "max_message_size";
+    if (!rc && (s = http_req_arg(c->req, "gmail_labels")) && *s
+        && (rc = mig_options_set_gmail_labels(o, s, &err)))
+        field = "gmail_labels";
     size_t n = http_req_arg_all(c->req, "exclude_folder", v, MIG_OPT_PATTERNS_MAX + 1);
     for (size_t i = 0; !rc && i < n && i <= MIG_OPT_PATTERNS_MAX; i++)
         if (*v[i] && (rc = mig_options_add_exclude(o, v[i], &err)))

@@ -196,7 +196,7 @@ static const char *const http_api_jobs_form_keys[] = {
     "source_host", "source_login", "source_password", "server_type",
     "dest_login",  "subscribed_only", "source_tls",  "insecure",
     "auth_profile", "since", "before", "exclude_folders", "folder_map", "max_message_size",
-    NULL,
+    "gmail_labels", NULL,
 };
 
 /* A string member: returns it, or NULL after recording an error (wrong type) or when absent
@@ -558,7 +558,7 @@ int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
                            struct mig_options *o)
 {
     static const char *const fields[] = { "since", "before", "exclude_folders", "folder_map",
-                                          "max_message_size" };
+                                          "max_message_size", "gmail_labels" };
     struct mb_err err = { 0 };
     memset(o, 0, sizeof(*o));
     if (mig_options_from_json(obj, o, &err) == 0)

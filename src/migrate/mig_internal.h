@@ -30,6 +30,7 @@ struct mig_folder_report {
     /* left out by the job's options (this run's last look at the folder) */
     int64_t excluded_date;    /* INTERNALDATE outside since/before */
     int64_t excluded_size;    /* over max_message_size */
+    int64_t excluded_label;   /* gmail_labels first: copied into an earlier label's folder */
 };
 
 struct mig_ctx {

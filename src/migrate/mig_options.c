@@ -23,7 +23,8 @@ void mig_options_fini(struct mig_options *o)
 
 int mig_options_empty(const struct mig_options *o)
 {
-    return !o->since && !o->before && !o->n_exclude && !o->n_map && !o->max_message_size;
+    return !o->since && !o->before && !o->n_exclude && !o->n_map && !o->max_message_size
+           && !o->gmail_labels_first;
 }
 
 /* Days from 1970-01-01 to y-m-d (proleptic Gregorian; H. Hinnant's days_from_civil). */
@@ -177,6 +178,18 @@ int mig_options_set_max_size(struct mig_options *o, const char *s, struct mb_err
     return 0;
 }
 
+int mig_options_set_gmail_labels(struct mig_options *o, const char *s, struct mb_err *err)
+{
+    if (s && strcmp(s, "each") == 0)
+        o->gmail_labels_first = 0;
+    else if (s && strcmp(s, "first") == 0)
+        o->gmail_labels_first = 1;
+    else
+        return mb_err_set(err, MB_ECONFIG, "option gmail_labels: expected each or first, got "
+                          "\"%.40s\"", s ? s : "");
+    return 0;
+}
+
 int mig_options_check(const struct mig_options *o, struct mb_err *err)
 {
     if (o->since && o->before && o->since >= o->before)
@@ -251,6 +264,10 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
                               "bytes of at least 1, got \"%.40s\"", "(not an integer)");
         o->max_message_size = v->i;
     }
+    rc = json_get_str(obj, "gmail_labels", &s);
+    if (rc == JSON_ETYPE || (rc == 0 && mig_options_set_gmail_labels(o, s, err) != 0))
+        return mb_err_set(err, MB_ECONFIG, "option gmail_labels: expected each or first, got "
+                          "\"%.40s\"", rc == 0 ? s : "(not a string)");
     return mig_options_check(o, err);
 }
 
@@ -298,6 +315,8 @@ void mig_options_write_members(struct json_w *w, const struct mig_options *o)
     }
     if (o->max_message_size)
         json_w_kv_int(w, "max_message_size", o->max_message_size);
+    if (o->gmail_labels_first)
+        json_w_kv_str(w, "gmail_labels", "first");
 }
 
 char *mig_options_to_json(const struct mig_options *o)

@@ -19,6 +19,10 @@
  *                       the special-use mapping.
  *   max_message_size    bytes (RFC822.SIZE as the source announces it); bigger messages are
  *                       left out and counted in the report.
+ *   gmail_labels        "each" (default): a Gmail message is copied into the folder of every
+ *                       label it has; "first": only into the first of those folders in the
+ *                       source's folder order (the others count it as left out). Needs
+ *                       Gmail's X-GM-EXT-1; elsewhere it changes nothing.
  *
  * Messages and folders left out by an option are reported with the reason, never as
  * failures. Input strings are copied. */
@@ -51,6 +55,7 @@ struct mig_options {
     struct mig_folder_map *map;
     size_t n_map;
     int64_t max_message_size; /* bytes, 0 = no limit */
+    int gmail_labels_first;   /* gmail_labels "first" (0 = "each") */
 };
 
 void mig_options_fini(struct mig_options *o);
@@ -70,12 +75,14 @@ int mig_options_add_map(struct mig_options *o, const char *src, const char *dst,
 int mig_options_add_map_arg(struct mig_options *o, const char *arg, struct mb_err *err);
 /* Decimal bytes, >= 1. */
 int mig_options_set_max_size(struct mig_options *o, const char *s, struct mb_err *err);
+/* "each" or "first". */
+int mig_options_set_gmail_labels(struct mig_options *o, const char *s, struct mb_err *err);
 /* Cross-field checks once every option is set (since before before). */
 int mig_options_check(const struct mig_options *o, struct mb_err *err);
 
 /* Read the option members of a JSON object (a POST /api/jobs body, or the stored form):
  * "since", "before" (strings), "exclude_folders" (array of strings), "folder_map" (object of
- * strings), "max_message_size" (integer); absent or null = not set. Other members are
+ * strings), "max_message_size" (integer), "gmail_labels" ("each" | "first"); absent or null = not set. Other members are
  * ignored. MB_ECONFIG with the reason. */
 int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
                           struct mb_err *err);

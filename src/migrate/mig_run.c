@@ -376,22 +376,25 @@ static char *build_report(struct mig_ctx *m)
         json_w_kv_int(&w, "vanished", r->vanished);
         json_w_kv_int(&w, "excluded_by_date", r->excluded_date);
         json_w_kv_int(&w, "excluded_by_size", r->excluded_size);
+        json_w_kv_int(&w, "excluded_by_label", r->excluded_label);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
     /* What the job's options left out, with the reason (never failures). */
-    int64_t ex_folders = 0, ex_date = 0, ex_size = 0;
+    int64_t ex_folders = 0, ex_date = 0, ex_size = 0, ex_label = 0;
     for (size_t i = 0; m->folders && i < m->plan.n; i++) {
         const struct mig_folder_report *r = &m->folders[i];
         ex_folders += r->skip_reason && strcmp(r->skip_reason, MIG_PLAN_EXCLUDED) == 0;
         ex_date += r->excluded_date;
         ex_size += r->excluded_size;
+        ex_label += r->excluded_label;
     }
     json_w_key(&w, "left_out");
     json_w_obj_begin(&w);
     json_w_kv_int(&w, "folders", ex_folders);
     json_w_kv_int(&w, "messages_by_date", ex_date);
     json_w_kv_int(&w, "messages_by_size", ex_size);
+    json_w_kv_int(&w, "messages_by_label", ex_label);
     json_w_obj_end(&w);
     if (m->req->options && !mig_options_empty(m->req->options)) {
         json_w_key(&w, "options");

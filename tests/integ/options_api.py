@@ -21,7 +21,8 @@ WORK = os.environ["WORK"]
 SRC_PW = os.environ["SRC_PW"]
 OPTS = {"since": "2024-03-10", "before": "2024-03-20",
         "exclude_folders": ["Archives/*", "\\Junk"],
-        "folder_map": {"Projects": "Clients/2024/Projects"}, "max_message_size": 5000}
+        "folder_map": {"Projects": "Clients/2024/Projects"}, "max_message_size": 5000,
+        "gmail_labels": "first"}
 IMPORT_OPTS = {"since": "2024-03-10", "exclude_folders": ["\\Trash", "Archives/*"],
                "folder_map": {"Work/Sub": "Renamed"}, "max_message_size": 5000}
 
@@ -75,7 +76,8 @@ def main():
                            ({"exclude_folders": ["\\Spam"]}, "exclude_folders"),
                            ({"folder_map": {"A": ""}}, "folder_map"),
                            ({"max_message_size": -1}, "max_message_size"),
-                           ({"max_message_size": "5000"}, "max_message_size")]:
+                           ({"max_message_size": "5000"}, "max_message_size"),
+                           ({"gmail_labels": "some"}, "gmail_labels")]:
             b = dict(body)
             for k in OPTS:
                 b.pop(k, None)

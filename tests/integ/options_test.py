@@ -102,7 +102,8 @@ def cmd_check(argv):
     fmap = opts.get("folders", {})
     key = lambda m: (m["sha256"], m["internaldate"], m["size"])  # noqa: E731
     expected = {}
-    left = {"folders": 0, "messages_by_date": 0, "messages_by_size": 0}
+    left = {"folders": 0, "messages_by_date": 0, "messages_by_size": 0,
+            "messages_by_label": 0}  # no Gmail labels on Dovecot
     for f in src["folders"]:
         if f["noselect"]:
             continue

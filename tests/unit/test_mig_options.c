@@ -100,6 +100,12 @@ static void test_values(void)
     T_ASSERT_INT(mig_options_set_max_size(&o, "99999999999999999999999", &err), MB_ECONFIG);
     T_ASSERT_INT(mig_options_set_max_size(&o, "", &err), MB_ECONFIG);
     T_ASSERT_INT(o.max_message_size, 35000000);
+    T_ASSERT_INT(mig_options_set_gmail_labels(&o, "first", &err), 0);
+    T_ASSERT_INT(o.gmail_labels_first, 1);
+    T_ASSERT_INT(mig_options_set_gmail_labels(&o, "First", &err), MB_ECONFIG);
+    T_ASSERT_INT(mig_options_set_gmail_labels(&o, "", &err), MB_ECONFIG);
+    T_ASSERT_INT(mig_options_set_gmail_labels(&o, "each", &err), 0);
+    T_ASSERT_INT(o.gmail_labels_first, 0);
 
     /* Special uses exclude the folder and what is under it. */
     T_ASSERT(mig_options_excluded(&o, "Corbeille", MIG_ROLE_TRASH, 0) != NULL);
@@ -127,14 +133,15 @@ static void test_json(void)
     const char *in = "{\"since\":\"2024-02-29\",\"before\":\"2025-01-01\","
                      "\"exclude_folders\":[\"\\\\Junk\",\"Archives/*\"],"
                      "\"folder_map\":{\"Old\":\"Archive/Old\"},\"max_message_size\":1048576,"
-                     "\"other\":true}";
+                     "\"gmail_labels\":\"first\",\"other\":true}";
     struct mig_options o;
     struct mb_err err;
     T_ASSERT_INT(mig_options_parse(in, &o, &err), 0);
     char *out = mig_options_to_json(&o);
     T_ASSERT_STR(out, "{\"since\":\"2024-02-29\",\"before\":\"2025-01-01\","
                       "\"exclude_folders\":[\"\\\\Junk\",\"Archives/*\"],"
-                      "\"folder_map\":{\"Old\":\"Archive/Old\"},\"max_message_size\":1048576}");
+                      "\"folder_map\":{\"Old\":\"Archive/Old\"},\"max_message_size\":1048576,"
+                      "\"gmail_labels\":\"first\"}");
     struct mig_options o2;
     T_ASSERT_INT(mig_options_parse(out, &o2, &err), 0);
     char *out2 = mig_options_to_json(&o2);
@@ -158,11 +165,12 @@ static void test_json(void)
         "{\"max_message_size\":0}",
         "{\"max_message_size\":1.5}",
         "{\"max_message_size\":\"10\"}",
+        "{\"gmail_labels\":\"all\"}",
         "[]",
         "not json",
     };
     for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        T_ASSERT_INT(mig_options_parse(bad[i], &o, &err), i == 11 ? MB_EPROTO : MB_ECONFIG);
+        T_ASSERT_INT(mig_options_parse(bad[i], &o, &err), i == 12 ? MB_EPROTO : MB_ECONFIG);
         T_ASSERT(mig_options_empty(&o));
     }
     T_END();
