@@ -100,8 +100,9 @@ def main():
         bad_q = urllib.parse.urlencode(q + [("map_folder", "Work/Sub=Other")])
         r = admin.req("POST", "/api/imports?" + bad_q, csv, ctype="text/csv")
         after_n = (admin.req("GET", "/api/jobs?limit=1").json or {}).get("total")
-        check("POST /api/imports with a folder mapped twice: 400 naming map_folder, nothing queued",
-              r.status == 400 and "map_folder" in r.body and before_n == after_n, repr(r))
+        check("POST /api/imports with a folder mapped twice: 400 naming the option, nothing queued",
+              r.status == 400 and "folder_map" in r.body and "mapped twice" in r.body
+              and before_n == after_n, repr(r))
         r = admin.req("POST", "/api/imports?" + urllib.parse.urlencode(q), csv, ctype="text/csv")
         check("POST /api/imports with options: 201", r.status == 201, repr(r))
         ids = [j["id"] for j in (r.json or {}).get("jobs", [])]

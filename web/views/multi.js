@@ -7,6 +7,8 @@ import { h, replace, setI18n, setRaw, fmtBytes, typeLabel, hostLabel } from '../
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
+import { optionFields } from './options.js';
+import { engineText } from '../errors.js';
 
 const PREVIEW_MAX_ROWS = 1000;
 
@@ -48,10 +50,20 @@ export function mount(root, ctx) {
             h('p.help', { i18n: 'multi.profileHelp' }));
         profileBox.hidden = false;
     });
+    // « Options avancées »: the migration options of every job of the file.
+    const migOpts = optionFields();
+    const advanced = h('details.advanced#m-advanced', h('summary', { i18n: 'single.advanced' }), ...migOpts.nodes);
+    // The request's path, or throws {message} when an option cannot be read.
     const importQuery = (dry) => {
         const q = [];
         if (dry) q.push('dry_run=1');
         if (profileSel && profileSel.value) q.push('auth_profile=' + encodeURIComponent(profileSel.value));
+        const mo = migOpts.collect();
+        if (mo.errors.length) {
+            advanced.open = true;
+            throw { message: t(mo.errors[0].key, mo.errors[0].args) };
+        }
+        for (const [k, v] of migOpts.query(mo.opts)) q.push(`${k}=${encodeURIComponent(v)}`);
         return '/api/imports' + (q.length ? '?' + q.join('&') : '');
     };
     const status = h('p.status#multi-status', { role: 'status', 'aria-live': 'polite' });
@@ -75,7 +87,7 @@ export function mount(root, ctx) {
         h('div.multi-layout',
             h('section.card', { 'aria-labelledby': 'upload-title' },
                 h('h2#upload-title', { i18n: 'multi.upload' }),
-                profileBox, dropzone, fileInfo, status),
+                profileBox, advanced, dropzone, fileInfo, status),
             h('section.card', { 'aria-labelledby': 'prereq-title' },
                 h('h2#prereq-title', { i18n: 'multi.prereq' }),
                 h('ul.checklist',
@@ -132,7 +144,7 @@ export function mount(root, ctx) {
         }
         if (outcome.kind === 'error') {
             const box = h('div.form-message.form-message-error', { role: 'alert' });
-            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, outcome.message);
+            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, engineText(outcome.message));
             replace(previewContent, title, box);
             return;
         }
@@ -176,6 +188,7 @@ export function mount(root, ctx) {
         if (list.length) return { kind: 'errors', errors: list };
         if (err instanceof ApiError && err.kind === 'network') return { kind: 'error', key: 'err.network' };
         if (err instanceof ApiError && err.status === 413) return { kind: 'error', key: 'err.fileTooLarge' };
+        if (!(err instanceof ApiError) && err && err.message) return { kind: 'error', message: err.message };
         return { kind: 'error', message: errorText(err) };
     }
 
