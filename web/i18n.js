@@ -301,6 +301,9 @@ const fr = {
     'check.messages': 'Messages',
     'check.size': 'Taille',
     'check.total': 'Total',
+    'check.quota': 'Quota : {used} utilisés sur {limit} ({free} libres).',
+    'check.quotaFits': 'Taille estimée après migration : {size} — tient dans le quota.',
+    'check.quotaOver': 'Taille estimée après migration : {size}, au-delà du quota de {limit} : la migration s\'arrêtera quand la boîte sera pleine.',
     'check.summary': (a) => `${a.folders} dossier${a.folders > 1 ? 's' : ''}, ${a.messages} message${a.messages > 1 ? 's' : ''}, ${a.size}`,
     'check.noFolder': 'Aucun dossier à migrer.',
 
@@ -835,6 +838,9 @@ const en = {
     'check.messages': 'Messages',
     'check.size': 'Size',
     'check.total': 'Total',
+    'check.quota': 'Quota: {used} used of {limit} ({free} free).',
+    'check.quotaFits': 'Estimated size after migration: {size} — fits in the quota.',
+    'check.quotaOver': 'Estimated size after migration: {size}, over the quota of {limit}: the migration will stop when the mailbox is full.',
     'check.summary': (a) => `${a.folders} folder${a.folders === 1 ? '' : 's'}, ${a.messages} message${a.messages === 1 ? '' : 's'}, ${a.size}`,
     'check.noFolder': 'No folder to migrate.',
 

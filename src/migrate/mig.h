@@ -100,6 +100,9 @@ struct mig_check_result {
     int64_t messages, bytes;
     int dest_ok;
     char dest_error[MB_ERR_LEN];
+    /* The destination's quota (GETQUOTAROOT INBOX, STORAGE) where the server offers QUOTA. */
+    int quota_known;
+    int64_t quota_used, quota_limit;   /* bytes */
 };
 int mig_check(const struct config *cfg, const struct mig_request *req,
               struct mig_check_result *res);

@@ -800,6 +800,16 @@ int mig_check(const struct config *cfg, const struct mig_request *req,
         snprintf(res->dest_error, sizeof(res->dest_error), "%s", err.msg);
     } else {
         res->dest_ok = 1;
+        int found = 0;
+        uint64_t used = 0, limit = 0;
+        /* A server that refuses GETQUOTAROOT (or has no quota) simply shows no quota line. */
+        if (imap_client_has_cap(dst, "QUOTA")
+            && imap_client_quota_storage(dst, "INBOX", &found, &used, &limit, &err) == 0 && found
+            && limit <= INT64_MAX && used <= INT64_MAX) {
+            res->quota_known = 1;
+            res->quota_used = (int64_t)used;
+            res->quota_limit = (int64_t)limit;
+        }
         imap_client_logout(dst, &err);
         imap_client_free(&dst);
     }

@@ -116,6 +116,24 @@ def main():
                   job.get("state") == "done" and job.get("options") == IMPORT_OPTS,
                   repr(job)[:500])
             save(dest, job)
+        # « Tester la connexion »: the destination's quota (GETQUOTAROOT) against the source size.
+        for dest, limit, fits in (("qsmall", 50 * 1024, False), ("qbig", 10 * 1024 * 1024, True),
+                                  ("api", None, None)):
+            b = {k: v for k, v in body.items() if k not in OPTS}
+            b["dest_login"] = dest + "@example.com"
+            r = admin.req("POST", "/api/check", b)
+            src = (r.json or {}).get("source") or {}
+            q = ((r.json or {}).get("destination") or {}).get("quota", "absent")
+            if limit is None:
+                check("check %s: no quota limit, no quota line" % dest, r.status == 200 and q is None,
+                      repr(r)[:400])
+                continue
+            check("check %s: quota line %d bytes, used 0, estimated %s, fits %s" % (
+                  dest, limit, src.get("bytes"), fits),
+                  r.status == 200 and src.get("ok") and isinstance(q, dict) and q.get("limit") == limit
+                  and q.get("used") == 0 and q.get("free") == limit
+                  and q.get("estimated_after") == src.get("bytes") and q.get("fits") is fits,
+                  repr(r)[:600])
         check("the source password appears in no API answer",
               not any(SRC_PW.encode() in raw for raw in api_test.SEEN))
     finally:

@@ -8,7 +8,9 @@
 #     the job's stored options apply identically);
 #  3. bad option values are refused before anything runs;
 #  4. options through the API (POST /api/jobs) survive to GET /api/jobs/{id} and are applied
-#     by the workers; a CSV import's query parameters give every job of the batch its options.
+#     by the workers; a CSV import's query parameters give every job of the batch its options;
+#     « Tester la connexion » (POST /api/check) gains the destination's quota line
+#     (GETQUOTAROOT on a Dovecot with the quota plugins).
 # The destination is compared with the exact subset computed from the source dump by
 # options_test.py (independent of src/migrate); the report's "left_out" counts are checked.
 set -u
@@ -36,7 +38,7 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 if ! "$DC" start "$S" --master >"$work/start.log" 2>&1 ||
-   ! "$DC" start "$D" --master --autocreate >>"$work/start.log" 2>&1; then
+   ! "$DC" start "$D" --master --autocreate --quota >>"$work/start.log" 2>&1; then
     fail "dovecot instances started" "$(cat "$work/start.log")"
     finish
 fi
@@ -44,9 +46,12 @@ envof() { (. "$1/env"; echo "${!2:-}"); }
 SRC_PORT=$(envof "$S" IMAPS_PORT)
 PW='opt source pw 1'
 "$DC" adduser "$S" olga@example.com "$PW" >/dev/null
-for u in since before excl map cap5000 cap4999 all api csv1 csv2; do
+for u in since before excl map cap5000 cap4999 all api csv1 csv2 qsmall qbig; do
     "$DC" adduser "$D" $u@example.com "unused-$u-pw" >/dev/null
 done
+# « Tester la connexion »'s quota line: 50 KiB (less than the source) and 10 MiB.
+sed -i -e 's|^\(qsmall@example.com:.*::::::\)$|\1userdb_quota_rule=*:storage=50K|' \
+    -e 's|^\(qbig@example.com:.*::::::\)$|\1userdb_quota_rule=*:storage=10M|' "$D/users"
 
 umask 077
 envof "$D" MASTER_PASSWORD > "$work/master.secret"

@@ -348,6 +348,17 @@ export function mount(root, ctx) {
                 h(`span.badge.${ok ? 'badge-done' : 'badge-failed'}`, { i18n: ok ? 'check.ok' : 'check.fail' })),
         );
         if (!ok && data && data.error) box.append(h('p.error-text', { text: engineText(data.error) }));
+        const q = ok && data && data.quota;
+        if (q && typeof q === 'object') {
+            box.append(h('p.quota#check-quota', {
+                text: t('check.quota', { used: fmtBytes(q.used), limit: fmtBytes(q.limit), free: fmtBytes(q.free) }),
+            }));
+            if (q.estimated_after !== null && q.estimated_after !== undefined) {
+                box.append(h(`p.quota-after${q.fits ? '' : '.warn-text'}#check-quota-after`, {
+                    text: t(q.fits ? 'check.quotaFits' : 'check.quotaOver', { size: fmtBytes(q.estimated_after), limit: fmtBytes(q.limit) }),
+                }));
+            }
+        }
         if (!ok && titleKey === 'check.source') {
             box.append(h('p.small', h('a', { href: '#/help', i18n: 'job.errorHint' })));
         }
