@@ -228,6 +228,17 @@ void http_api_import_post(struct http_api_ctx *c)
                                             "dry_run doit valoir 1 ou 0"));
         return;
     }
+    const char *ver = http_req_arg(c->req, "verify");
+    int verify;
+    if (!ver || !*ver || strcmp(ver, "0") == 0 || strcmp(ver, "false") == 0) {
+        verify = 0;
+    } else if (strcmp(ver, "1") == 0 || strcmp(ver, "true") == 0) {
+        verify = 1;
+    } else {
+        http_api_error(c, 400, HTTP_API_MSG(c, "verify must be 1 or 0",
+                                            "verify doit valoir 1 ou 0"));
+        return;
+    }
     if (c->req->body_len == 0) {
         http_api_error(c, 422, HTTP_API_MSG(c, "the file is empty", "le fichier est vide"));
         return;
@@ -302,6 +313,11 @@ void http_api_import_post(struct http_api_ctx *c)
     /* Source-host policy: every row of a non-admin; an admin's rows only against `deny`. */
     if ((!c->user.admin || c->api->cfg->sources.deny.n) && http_api_import_policy(c, &res) != 0)
         goto out;
+    if (verify) {
+        /* « Vérifier les accès »: every row checked, nothing queued */
+        http_api_import_verify(c, &res, profile);
+        goto out;
+    }
     if (dry_run) {
         http_api_import_preview(c, &res);
         goto out;

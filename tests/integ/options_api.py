@@ -134,6 +134,58 @@ def main():
                   and q.get("used") == 0 and q.get("free") == limit
                   and q.get("estimated_after") == src.get("bytes") and q.get("fits") is fits,
                   repr(r)[:600])
+        # « Vérifier les accès »: a 200-row CSV, every row checked, nothing queued.
+        kinds = ["good", "badpw", "nodest", "nohost", "overquota"]
+        csv = ("login_source;pass_source;host_source;type_messagerie;login_destination;"
+               "subscribed_only\r\n")
+        rows = []
+        for i in range(200):
+            kind = kinds[i % 5]
+            host = "127.0.0.1:%s" % os.environ["SRC_IMAP"]
+            # v<i>: made by test_options.sh (10 MiB quota, none for i % 10 == 0, 50 KiB for
+            # the over-quota rows); nobody<i> does not exist.
+            pw, dest = SRC_PW, "v%d" % i
+            if kind == "badpw":
+                pw = "wrong-%d" % i
+            elif kind == "nodest":
+                dest = "nobody%d" % i
+            elif kind == "nohost":
+                host = "nohost%d.invalid" % i
+            csv += "olga@example.com;%s;%s;defaut;%s@example.com;0\r\n" % (pw, host, dest)
+            rows.append((i + 2, kind, dest))
+        size = (admin.req("POST", "/api/check", dict(body, dest_login="qbig@example.com")).json
+                or {}).get("source", {}).get("bytes")
+        before_n = (admin.req("GET", "/api/jobs?limit=1").json or {}).get("total")
+        t0 = time.time()
+        r = admin.req("POST", "/api/imports?verify=1", csv, ctype="text/csv", timeout=300)
+        secs = time.time() - t0
+        after_n = (admin.req("GET", "/api/jobs?limit=1").json or {}).get("total")
+        got = {x["line"]: x for x in (r.json or {}).get("rows", [])}
+        wrong = []
+        for line, kind, dest in rows:
+            x = got.get(line) or {}
+            err = x.get("error") or ""
+            if kind == "good":
+                good = (x.get("ok") is True and x.get("bytes") == size and x.get("messages", 0) > 0
+                        and x.get("quota_free") == (None if line % 10 == 2 else 10 * 1024 * 1024))
+            elif kind == "badpw":
+                good = x.get("ok") is False and "authentication refused" in err and x.get("bytes") is None
+            elif kind == "nodest":
+                good = x.get("ok") is False and "destination" in err and x.get("bytes") == size
+            elif kind == "nohost":
+                good = x.get("ok") is False and "host not found" in err
+            else:
+                good = (x.get("ok") is False and "over the destination's quota" in err
+                        and x.get("quota_free") == 50 * 1024 and x.get("bytes") == size)
+            if not good:
+                wrong.append("line %d (%s): %r" % (line, kind, x))
+        check("verify of 200 rows: every row's result right (%d ok), nothing queued, %.1f s" % (
+              sum(1 for x in got.values() if x.get("ok")), secs),
+              r.status == 200 and len(got) == 200 and not wrong and before_n == after_n,
+              "%r %s\n%s" % (r.status, r.body[:600], "\n".join(wrong[:10])))
+        print("# verify of a 200-row CSV: %.2f s (server: %s ms)" % (secs, (r.json or {}).get("elapsed_ms")))
+        r = admin.req("POST", "/api/imports?verify=maybe", csv, ctype="text/csv")
+        check("verify must be 1 or 0: 400", r.status == 400, repr(r))
         check("the source password appears in no API answer",
               not any(SRC_PW.encode() in raw for raw in api_test.SEEN))
     finally:

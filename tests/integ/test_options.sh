@@ -171,6 +171,17 @@ bad 'at least 1' --max-message-size 0
 bad 'at least 1' --max-message-size 12k
 
 # ---- 4. the API: POST /api/jobs fields, POST /api/imports query parameters ----
+# Destination boxes of the 200-row verify (options_api.py): v<i> for every row kind but the
+# missing-mailbox one; 10 MiB quota (none for i % 10 == 0), 50 KiB for the over-quota rows.
+for i in $(seq 0 199); do
+    case $((i % 5)) in
+        2) ;;
+        4) echo "v$i@example.com:{PLAIN}unused-v$i::::::userdb_quota_rule=*:storage=50K" ;;
+        *) if [ $((i % 10)) = 0 ]; then echo "v$i@example.com:{PLAIN}unused-v$i::::::"
+           else echo "v$i@example.com:{PLAIN}unused-v$i::::::userdb_quota_rule=*:storage=10M"; fi ;;
+    esac
+done >>"$D/users"
+sleep 1  # Dovecot re-reads the passwd-file when its mtime changes (1 s resolution)
 umask 077
 {
     printf '[server]\nlisten = 127.0.0.1:0\ndata_dir = %s\nworkers = 2\ntls = off\n' "$work/varS"
