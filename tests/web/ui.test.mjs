@@ -468,6 +468,29 @@ describe('migrabox web UI', () => {
             assert.equal(list.body.total, 1);
             await checkDetails(list.body.jobs[0].id);
 
+            // « Vérifier les accès » on the preview: one good row, one wrong password; the result
+            // of each line is shown next to it and nothing is queued.
+            if (!noSource) {
+                const q = (v) => `"${v.replace(/"/g, '""')}"`;
+                const csv = `${q(SRC.login)};${q(SRC.password)};${SRC.host};defaut;${DEST};False\r\n`
+                    + `${q(SRC.login)};${q('mauvais mot de passe')};${SRC.host};defaut;ui.v.${stamp}@${domain};False\r\n`;
+                const before = (await apiJson(page, '/api/jobs?limit=1')).body.total;
+                await page.goto(`${BASE}/#/multi`);
+                await page.locator('#csv-file').waitFor({ state: 'attached' });
+                await page.setInputFiles('#csv-file', { name: 'verif.csv', mimeType: 'text/csv', buffer: Buffer.from(csv, 'utf8') });
+                await page.locator('#preview-table').waitFor();
+                await page.click('#btn-verify');
+                await page.locator('#verify-summary').waitFor({ timeout: 60000 });
+                const cells = await page.locator('#preview-table tbody td.verify').allTextContents();
+                assert.equal(cells.length, 2);
+                assert.match(cells[0], /ACCÈS OK/, cells[0]);
+                assert.match(cells[1], /PROBLÈME.*authentification refusée/, cells[1]);
+                assert.match(await page.locator('#verify-summary').textContent(), /1 ligne\(s\) sur 2/);
+                assert.ok(!(await page.content()).includes('mauvais mot de passe'), 'no password on the page');
+                await shot(page, 'csv-verify');
+                assert.equal((await apiJson(page, '/api/jobs?limit=1')).body.total, before, 'nothing queued');
+            }
+
             // « Suivi des tâches » at 1280 px: every action button of every row lies inside the
             // table's visible box (nothing cut off, no horizontal scrolling needed).
             await page.goto(`${BASE}/#/jobs`);
