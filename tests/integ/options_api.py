@@ -189,7 +189,11 @@ def main():
         check("the source password appears in no API answer",
               not any(SRC_PW.encode() in raw for raw in api_test.SEEN))
     finally:
-        srv.stop()
+        rc = srv.stop()
+    log = srv.stderr()
+    api_test.check("serve stops cleanly (exit %s), no sanitizer report" % rc,
+                   rc == 0 and "Sanitizer" not in log and "runtime error:" not in log,
+                   log[-1500:])
     return 1 if api_test.FAILED else 0
 
 
