@@ -64,6 +64,14 @@ def main():
         check("the job ends done", job.get("state") == "done", repr(job)[:500])
         check("GET /api/jobs/{id} shows the options", job.get("options") == OPTS,
               repr(job.get("options")))
+        # « Relancer »: the retry (a delta pass) applies the same options: nothing more copied,
+        # the destination still the exact subset (checked by test_options.sh on this run).
+        r = admin.req("POST", "/api/jobs/%d/retry" % jid, {"source_password": SRC_PW})
+        check("retry of the job: 200", r.status == 200, repr(r))
+        job = wait_done(admin, [jid]).get(jid) or {}
+        check("the retry ends done with the same options, copying nothing new",
+              job.get("state") == "done" and job.get("options") == OPTS
+              and (job.get("progress") or {}).get("messages_copied") == 0, repr(job)[:600])
         save("api", job)
         lst = admin.req("GET", "/api/jobs?limit=5").json or {}
         check("the job list shows the options too",
