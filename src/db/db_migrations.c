@@ -163,6 +163,9 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
+/* Issue 13: the job's migration options (since, before, exclude_folders, folder_map,
+ * max_message_size) as one JSON object (src/migrate/mig_options.h); NULL = none. */
+static const char schema_job_options[] = "ALTER TABLE jobs ADD COLUMN options TEXT;";
 /* Folder states of delta passes (db_folder.h): an unchanged folder is left alone by the next
  * pass of the job. */
 static const char schema_folder_state[] =
@@ -185,6 +188,7 @@ const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     {"source authentication profiles", schema_auth_profiles, NULL},
+    {"jobs: migration options (issue 13)", schema_job_options, NULL},
     {"folder states of delta passes", schema_folder_state, NULL},
     /* Append new steps here. */
 };

@@ -202,6 +202,12 @@ int imap_client_status(struct imap_client *cli, const char *mailbox,
 int imap_client_status_many(struct imap_client *cli, const char *const *names, size_t n,
                             struct imap_status_info *out, int *rcs, struct mb_err *err);
 
+/* GETQUOTAROOT mailbox (RFC 9208; servers announcing QUOTA): the STORAGE resource of the
+ * mailbox's first quota root, in bytes (the protocol counts KiB). *found_r = 0 when no root
+ * has a STORAGE limit. NO (no quota, not permitted) → MB_EFOLDER. */
+int imap_client_quota_storage(struct imap_client *cli, const char *mailbox, int *found_r,
+                              uint64_t *used_r, uint64_t *limit_r, struct mb_err *err);
+
 struct imap_mailbox {
     uint32_t exists;
     uint32_t uidvalidity;

@@ -95,13 +95,85 @@ struct meta_ctx {
     struct folder_run *fr;
     size_t cap;
     int orphans_only;
+    int log_left_out;        /* first look at the folder in this run: log what is left out */
+    size_t plan_index;       /* the folder's entry in the plan */
+    int labels_first;        /* gmail_labels first applies to this folder */
 };
+
+/* gmail_labels first: the plan entry of the copied folder that holds a Gmail label's messages,
+ * or (size_t)-1 (a view, or no such folder copied). */
+static size_t label_folder(const struct mig_ctx *m, const char *label)
+{
+    static const struct {
+        const char *label;
+        unsigned flag;
+    } sys[] = {
+        { "\\Sent", IMAP_FOLDER_SENT }, { "\\Draft", IMAP_FOLDER_DRAFTS },
+        { "\\Drafts", IMAP_FOLDER_DRAFTS }, { "\\Trash", IMAP_FOLDER_TRASH },
+        { "\\Spam", IMAP_FOLDER_JUNK }, { "\\Junk", IMAP_FOLDER_JUNK },
+    };
+    int inbox = strcasecmp(label, "\\Inbox") == 0;
+    unsigned flag = 0;
+    for (size_t k = 0; k < sizeof(sys) / sizeof(sys[0]); k++)
+        if (strcasecmp(label, sys[k].label) == 0)
+            flag = sys[k].flag;
+    if (!inbox && !flag && label[0] == '\\')
+        return (size_t)-1; /* \Important, \Starred: views */
+    for (size_t j = 0; j < m->plan.n; j++) {
+        const struct mig_plan_entry *e = &m->plan.entries[j];
+        if (e->action != MIG_PLAN_COPY)
+            continue;
+        const struct imap_folder *f = &m->src_list.v[e->src_index];
+        if (inbox ? strcasecmp(f->name, "INBOX") == 0
+                  : flag ? (f->flags & flag) != 0
+                         : strcmp(f->raw, label) == 0 || strcmp(f->name, label) == 0)
+            return j;
+    }
+    return (size_t)-1;
+}
+
+/* The job's options (mig_options.h): 0 to copy the message, or 1 when left out (counted in
+ * the folder's report with the reason). */
+static int left_out(struct meta_ctx *mc, const struct imap_msg_meta *mm, int64_t idate)
+{
+    struct mig_ctx *m = mc->fr->m;
+    const struct mig_options *o = m->req->options;
+    if (!o)
+        return 0;
+    /* An unreadable INTERNALDATE (0) is never left out by the date range. */
+    if (idate && ((o->since && idate < o->since) || (o->before && idate >= o->before))) {
+        mc->fr->rep->excluded_date++;
+        return 1;
+    }
+    if (mc->labels_first) {
+        /* One copy only: in the first copied folder among the message's labels. */
+        for (size_t k = 0; k < mm->ngm_labels; k++) {
+            size_t j = label_folder(m, mm->gm_labels[k]);
+            if (j != (size_t)-1 && j < mc->plan_index) {
+                mc->fr->rep->excluded_label++;
+                return 1;
+            }
+        }
+    }
+    if (o->max_message_size && mm->size > (uint64_t)o->max_message_size) {
+        mc->fr->rep->excluded_size++;
+        if (mc->log_left_out)
+            mig_log(m, "info", "%s: message %u (%llu bytes) left out: larger than "
+                    "max_message_size (%lld bytes)", m->current_folder, mm->uid,
+                    (unsigned long long)mm->size, (long long)o->max_message_size);
+        return 1;
+    }
+    return 0;
+}
 
 static int on_meta(void *ctx, const struct imap_msg_meta *mm)
 {
     struct meta_ctx *mc = ctx;
     struct folder_run *fr = mc->fr;
     if (mc->orphans_only && !gmail_orphan(mm))
+        return 0;
+    int64_t idate = mm->internaldate ? imap_date_parse(mm->internaldate) : 0;
+    if (left_out(mc, mm, idate))
         return 0;
     if (fr->n == mc->cap) {
         mc->cap = mc->cap ? mc->cap * 2 : 256;
@@ -112,7 +184,7 @@ static int on_meta(void *ctx, const struct imap_msg_meta *mm)
     x->uid = mm->uid;
     x->size = mm->size;
     x->idate_str = mm->internaldate ? xstrdup(mm->internaldate) : NULL;
-    x->idate = mm->internaldate ? imap_date_parse(mm->internaldate) : 0;
+    x->idate = idate;
     x->flags = xcalloc(mm->nflags ? mm->nflags : 1, sizeof(char *));
     for (size_t i = 0; i < mm->nflags; i++)
         if (strcasecmp(mm->flags[i], "\\Recent") != 0)
@@ -654,9 +726,18 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         goto verify;
     }
     if (exists > 0) {
-        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans };
-        rc = imap_fetch_meta(m->src, "1:*", orphans ? IMAP_FETCH_META_GMAIL : 0, on_meta, &mc,
-                             err);
+        const struct mig_options *o = m->req->options;
+        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans,
+                               .log_left_out = rep->passes == 0, .plan_index = i };
+        mc.labels_first = o && o->gmail_labels_first && m->src_has_gmail_ext && !orphans
+                          && e->action == MIG_PLAN_COPY;
+        if (o && o->gmail_labels_first && !m->src_has_gmail_ext && rep->passes == 0)
+            mig_log(m, "warn", "%s: gmail_labels first needs Gmail's X-GM-EXT-1, which this "
+                    "server does not offer: every copy is kept", e->src_name);
+        rep->excluded_date = rep->excluded_size = rep->excluded_label = 0;
+        rc = imap_fetch_meta(m->src, "1:*",
+                             orphans || mc.labels_first ? IMAP_FETCH_META_GMAIL : 0, on_meta,
+                             &mc, err);
         if (rc == MB_EFOLDER)
             m->src_refused = 1;
         if (rc)

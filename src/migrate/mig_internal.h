@@ -30,6 +30,10 @@ struct mig_folder_report {
     int64_t source_bytes;     /* size of the source_count messages */
     int unchanged;            /* left alone: the same as at the end of the last clean pass */
     int refusals;             /* times the source refused its FETCH in this run */
+    /* left out by the job's options (this run's last look at the folder) */
+    int64_t excluded_date;    /* INTERNALDATE outside since/before */
+    int64_t excluded_size;    /* over max_message_size */
+    int64_t excluded_label;   /* gmail_labels first: copied into an earlier label's folder */
 };
 
 /* Contents of destination messages already read by a reconciliation in this run, kept across
