@@ -13,7 +13,8 @@ int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_fold
     sqlite3_stmt *q;
     int rc = db_prepare(db,
                         "SELECT uidvalidity, uidnext, messages, highestmodseq, dest_uidvalidity, "
-                        "counted, bytes, dest_count FROM folder_state "
+                        "counted, bytes, dest_count, left_date, left_size, left_label "
+                        "FROM folder_state "
                         "WHERE job_id = ?1 AND folder = ?2",
                         &q, err);
     if (rc < 0)
@@ -30,6 +31,9 @@ int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_fold
         st->counted = sqlite3_column_int64(q, 5);
         st->bytes = sqlite3_column_int64(q, 6);
         st->dest_count = sqlite3_column_int64(q, 7);
+        st->left_date = sqlite3_column_int64(q, 8);
+        st->left_size = sqlite3_column_int64(q, 9);
+        st->left_label = sqlite3_column_int64(q, 10);
         *found_r = 1;
     } else if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, "read folder state");
@@ -45,13 +49,16 @@ int db_folder_put(struct db *db, int64_t job, const char *folder,
     int rc = db_prepare(db,
                         "INSERT INTO folder_state (job_id, folder, uidvalidity, uidnext, "
                         "messages, highestmodseq, dest_uidvalidity, counted, bytes, dest_count, "
-                        "at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11) "
+                        "at, left_date, left_size, left_label) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
                         "ON CONFLICT (job_id, folder) DO UPDATE SET "
                         "uidvalidity = excluded.uidvalidity, uidnext = excluded.uidnext, "
                         "messages = excluded.messages, highestmodseq = excluded.highestmodseq, "
                         "dest_uidvalidity = excluded.dest_uidvalidity, "
                         "counted = excluded.counted, bytes = excluded.bytes, "
-                        "dest_count = excluded.dest_count, at = excluded.at",
+                        "dest_count = excluded.dest_count, at = excluded.at, "
+                        "left_date = excluded.left_date, left_size = excluded.left_size, "
+                        "left_label = excluded.left_label",
                         &q, err);
     if (rc < 0)
         return rc;
@@ -66,6 +73,9 @@ int db_folder_put(struct db *db, int64_t job, const char *folder,
     sqlite3_bind_int64(q, 9, st->bytes);
     sqlite3_bind_int64(q, 10, st->dest_count);
     sqlite3_bind_int64(q, 11, db_now());
+    sqlite3_bind_int64(q, 12, st->left_date);
+    sqlite3_bind_int64(q, 13, st->left_size);
+    sqlite3_bind_int64(q, 14, st->left_label);
     int s = db_step_first(db, q);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "record folder state");

@@ -22,6 +22,7 @@ struct db_folder_state {
     int64_t counted;                         /* messages the pass accounted for */
     int64_t bytes;                           /* their size */
     int64_t dest_count;                      /* destination messages then, -1 unknown */
+    int64_t left_date, left_size, left_label; /* left out by the job's options then */
 };
 
 /* *found_r = 1 and *st filled when (job, folder) has a state. */

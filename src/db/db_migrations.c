@@ -180,6 +180,9 @@ static const char schema_folder_state[] =
     "  counted INTEGER NOT NULL,"
     "  bytes INTEGER NOT NULL,"
     "  dest_count INTEGER NOT NULL,"
+    "  left_date INTEGER NOT NULL DEFAULT 0,"
+    "  left_size INTEGER NOT NULL DEFAULT 0,"
+    "  left_label INTEGER NOT NULL DEFAULT 0,"
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, folder)"
     ");";

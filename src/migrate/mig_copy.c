@@ -604,6 +604,9 @@ static int record_state(struct folder_run *fr, struct mb_err *err)
         .counted = rep->source_count,
         .bytes = rep->source_bytes,
         .dest_count = rep->dest_count,
+        .left_date = rep->excluded_date,
+        .left_size = rep->excluded_size,
+        .left_label = rep->excluded_label,
     };
     return db_folder_put(m->db, m->job, fr->src_raw, &fs, err);
 }
@@ -656,6 +659,9 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             r->source_count = was[k].counted;
             r->source_bytes = was[k].bytes;
             r->skipped = was[k].counted;
+            r->excluded_date = was[k].left_date;
+            r->excluded_size = was[k].left_size;
+            r->excluded_label = was[k].left_label;
             r->dest_count = (st[k].have & IMAP_STATUS_HAS_MESSAGES) ? st[k].messages
                                                                     : was[k].dest_count;
             m->c.messages_total += was[k].counted - (r->listed > 0 ? r->listed : 0);
