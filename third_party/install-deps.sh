@@ -12,8 +12,8 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS=(
     build-essential pkg-config ca-certificates file dpkg-dev xz-utils adduser passwd
-    libmbedtls-dev libsqlite3-dev libcsv-dev
-    clang libclang-rt-14-dev valgrind gdb
+    libsqlite3-dev libcsv-dev
+    clang clang-format libclang-rt-14-dev valgrind gdb
     dovecot-imapd isync openssl curl python3 sqlite3 time
     systemd man-db groff-base
     chromium

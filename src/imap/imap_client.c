@@ -480,6 +480,8 @@ static int cmd_ready(struct imap_client *c, struct mb_err *err)
     int rc = imap_client_check(c, err);
     if (rc < 0)
         return rc;
+    if (c->sel_tag[0])
+        return mb_err_set(err, MB_ECONFIG, "a SELECT was sent and not finished");
     if (imap_append_busy(c))
         return mb_err_set(err, MB_ECONFIG, "an APPEND literal is being written");
     return imap_append_flush(c, err);
@@ -1500,29 +1502,55 @@ static int select_cb(void *ctx, const struct imap_response *r)
     return 0;
 }
 
-int imap_client_select(struct imap_client *c, const char *mailbox, int read_only,
-                       struct imap_mailbox *r, struct mb_err *err)
+int imap_client_select_send(struct imap_client *c, const char *mailbox, int read_only,
+                            struct mb_err *err)
 {
     struct imap_cmd cmd;
-    memset(r, 0, sizeof(*r));
     int rc = cmd_ready(c, err);
     if (rc < 0)
         return rc;
     imap_client_cmd_begin(c, &cmd, read_only ? "EXAMINE" : "SELECT");
     rc = imap_client_cmd_string(c, &cmd, mailbox, strlen(mailbox), 0, IMAP_RESP_CTX_FOLDER, err);
-    if (rc < 0) {
-        imap_client_cmd_fini(&cmd);
-        return rc;
+    if (rc == 0)
+        rc = buf_append(&cmd.line, "\r\n", 2) < 0 ? mb_err_set(err, MB_ECONFIG, "command too long")
+                                                  : cmd_flush(c, &cmd, err);
+    if (rc == 0) {
+        snprintf(c->sel_tag, sizeof(c->sel_tag), "%s", cmd.tag);
+        c->sel_read_only = read_only;
     }
-    rc = run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, select_cb, r, err);
+    imap_client_cmd_fini(&cmd);
+    return rc;
+}
+
+int imap_client_select_finish(struct imap_client *c, struct imap_mailbox *r, struct mb_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    if (!c->sel_tag[0])
+        return mb_err_set(err, MB_ECONFIG, "no SELECT was sent");
+    char tag[sizeof(c->sel_tag)];
+    snprintf(tag, sizeof(tag), "%s", c->sel_tag);
+    c->sel_tag[0] = '\0';
+    c->untagged = select_cb;
+    c->untagged_ctx = r;
+    int rc = imap_client_wait_tagged(c, tag, IMAP_RESP_CTX_FOLDER, IMAP_CONT_FAIL, err);
+    c->untagged = NULL;
+    c->untagged_ctx = NULL;
     if (rc < 0) {
         imap_client_mailbox_fini(r);
         return rc;
     }
-    r->read_only = read_only || imap_client_last_code(c) == IMAP_CODE_READ_ONLY;
+    r->read_only = c->sel_read_only || imap_client_last_code(c) == IMAP_CODE_READ_ONLY;
     if (!r->flags)
         r->flags = xstrdup("");
     return 0;
+}
+
+int imap_client_select(struct imap_client *c, const char *mailbox, int read_only,
+                       struct imap_mailbox *r, struct mb_err *err)
+{
+    memset(r, 0, sizeof(*r));
+    int rc = imap_client_select_send(c, mailbox, read_only, err);
+    return rc < 0 ? rc : imap_client_select_finish(c, r, err);
 }
 
 void imap_client_mailbox_fini(struct imap_mailbox *m)

@@ -219,6 +219,13 @@ struct imap_mailbox {
 /* SELECT (read_only = 0) or EXAMINE (read_only = 1). NO → MB_EFOLDER. */
 int imap_client_select(struct imap_client *cli, const char *mailbox, int read_only,
                        struct imap_mailbox *r, struct mb_err *err);
+/* The same in two halves, so that the round trip overlaps work on another connection:
+ * _send writes the command; _finish reads its answer. No other command may be sent on cli in
+ * between (refused with MB_ECONFIG). */
+int imap_client_select_send(struct imap_client *cli, const char *mailbox, int read_only,
+                            struct mb_err *err);
+int imap_client_select_finish(struct imap_client *cli, struct imap_mailbox *r,
+                              struct mb_err *err);
 void imap_client_mailbox_fini(struct imap_mailbox *m);
 
 /* UID SEARCH criteria (e.g. "ALL", "UID 100:*", "SINCE 1-Jan-2020"; the caller writes valid

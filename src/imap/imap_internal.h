@@ -97,6 +97,8 @@ struct imap_client {
     const struct imap_lit_hooks *lit_hooks;
     void *hook_ctx;
     int64_t useful_ms;        /* monotonic ms of the last useful byte (or of a command sent) */
+    char sel_tag[16];         /* a SELECT/EXAMINE sent, not yet answered ("" = none) */
+    int sel_read_only;
     imap_stop_cb *stop;       /* imap_client_set_cancel */
     void *stop_ctx;
     int abort_code;           /* set by a hook that aborts the parse */

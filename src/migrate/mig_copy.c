@@ -556,11 +556,13 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
     return rc;
 }
 
-static int load_dest_state(struct folder_run *fr, struct mb_err *err)
+/* The destination folder selected (read-write): its UIDVALIDITY, a lower bound of its UIDNEXT,
+ * its PERMANENTFLAGS. In two halves (dest_select_send, dest_select_finish) so that the round
+ * trip overlaps the source's EXAMINE. */
+static int dest_select_finish(struct folder_run *fr, struct mb_err *err)
 {
     struct imap_mailbox mb;
-    memset(&mb, 0, sizeof(mb));
-    int rc = imap_client_select(fr->m->dst, fr->dest_raw, 0, &mb, err);
+    int rc = imap_client_select_finish(fr->m->dst, &mb, err);
     if (rc)
         return rc;
     fr->dest_uidvalidity = mb.uidvalidity;
@@ -571,6 +573,12 @@ static int load_dest_state(struct folder_run *fr, struct mb_err *err)
     fr->keywords_ok = !fr->permanentflags || strstr(fr->permanentflags, "\\*") != NULL;
     imap_client_mailbox_fini(&mb);
     return 0;
+}
+
+static int load_dest_state(struct folder_run *fr, struct mb_err *err)
+{
+    int rc = imap_client_select_send(fr->m->dst, fr->dest_raw, 0, err);
+    return rc ? rc : dest_select_finish(fr, err);
 }
 
 /* ---- delta passes: folders unchanged since the last clean pass (db_folder.h) ---- */
@@ -609,6 +617,42 @@ static int record_state(struct folder_run *fr, struct mb_err *err)
         .left_label = rep->excluded_label,
     };
     return db_folder_put(m->db, m->job, fr->src_raw, &fs, err);
+}
+
+void mig_count_dest(struct mig_ctx *m)
+{
+    size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
+    char **dest = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*dest));
+    for (size_t i = 0; i < m->plan.n; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        const struct mig_folder_report *r = &m->folders[i];
+        if (e->action == MIG_PLAN_SKIP || !e->dest_name || !r->done || r->error
+            || r->dest_count >= 0)
+            continue;
+        struct buf enc;
+        buf_init(&enc, 8192);
+        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+            buf_fini(&enc);
+            continue;
+        }
+        dest[n] = buf_take(&enc, NULL);
+        idx[n++] = i;
+    }
+    if (n && m->dst) {
+        struct imap_status_info *st = xcalloc(n, sizeof(*st));
+        int *rcs = xcalloc(n, sizeof(*rcs));
+        struct mb_err err;
+        imap_client_status_many(m->dst, (const char *const *)dest, n, st, rcs, &err);
+        for (size_t k = 0; k < n; k++)
+            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES))
+                m->folders[idx[k]].dest_count = st[k].messages;
+        free(st);
+        free(rcs);
+    }
+    for (size_t k = 0; k < n; k++)
+        free(dest[k]);
+    free(dest);
+    free(idx);
 }
 
 int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
@@ -662,8 +706,8 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             r->excluded_date = was[k].left_date;
             r->excluded_size = was[k].left_size;
             r->excluded_label = was[k].left_label;
-            r->dest_count = (st[k].have & IMAP_STATUS_HAS_MESSAGES) ? st[k].messages
-                                                                    : was[k].dest_count;
+            if (st[k].have & IMAP_STATUS_HAS_MESSAGES)
+                r->dest_count = st[k].messages;
             m->c.messages_total += was[k].counted - (r->listed > 0 ? r->listed : 0);
             m->c.bytes_total += was[k].bytes;
             m->c.messages_skipped += was[k].counted;
@@ -707,18 +751,25 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     }
     fr.dest_raw = buf_take(&enc, NULL);
 
+    /* SELECT at the destination and EXAMINE at the source in one round trip. */
+    rc = imap_client_select_send(m->dst, fr.dest_raw, 0, err);
+    if (rc)
+        goto out;
     struct imap_mailbox smb;
-    memset(&smb, 0, sizeof(smb));
-    rc = imap_client_select(m->src, fr.src_raw, 1, &smb, err);
+    struct mb_err serr = {0};
+    int src_rc = imap_client_select(m->src, fr.src_raw, 1, &smb, &serr);
+    rc = dest_select_finish(&fr, err);
+    if (src_rc && !rc) {
+        rc = src_rc;
+        *err = serr;
+    }
+    if (src_rc == 0) {
+        fr.uidvalidity = smb.uidvalidity;
+        imap_client_mailbox_fini(&smb);
+    }
     if (rc)
         goto out;
-    fr.uidvalidity = smb.uidvalidity;
     uint32_t exists = smb.exists;
-    imap_client_mailbox_fini(&smb);
-
-    rc = load_dest_state(&fr, err);
-    if (rc)
-        goto out;
 
     int orphans = e->action == MIG_PLAN_ARCHIVE_ORPHANS;
     if (orphans && !m->src_has_gmail_ext) {
@@ -877,11 +928,9 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     if (rc)
         goto out;
 
-verify:;
-    struct imap_status_info st;
-    if (imap_client_status(m->dst, fr.dest_raw, &st, err) == 0
-        && (st.have & IMAP_STATUS_HAS_MESSAGES))
-        rep->dest_count = st.messages;
+verify:
+    /* The destination folder's message count is read for all folders at once at the end of
+     * the run (mig_count_dest): a round trip per folder saved. */
     rep->done = 1;
     rc = record_state(&fr, err);
 out:

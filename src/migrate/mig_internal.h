@@ -109,6 +109,9 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
  * clean pass as done, counted as already there, without a command to either server but one
  * pipelined STATUS of their destination folders. */
 int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err);
+/* The report's destination message counts of the folders done, in one pipelined STATUS
+ * (best effort: a count not read stays unknown). */
+void mig_count_dest(struct mig_ctx *m);
 /* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
 int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 

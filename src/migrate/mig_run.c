@@ -577,15 +577,16 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 rc = 0;
             } else if (rc == 0) {
                 m.c.folders_done++;
-                mig_log(&m, "info", "folder %s: %lld copied, %lld already there, %lld refused; "
-                        "destination has %lld message(s)", e->src_name,
-                        (long long)m.folders[i].copied, (long long)m.folders[i].skipped,
-                        (long long)m.folders[i].failed, (long long)m.folders[i].dest_count);
+                mig_log(&m, "info", "folder %s: %lld copied, %lld already there, %lld refused",
+                        e->src_name, (long long)m.folders[i].copied,
+                        (long long)m.folders[i].skipped, (long long)m.folders[i].failed);
             }
             mig_progress(&m, 0);
         }
         if (!rc && !mig_should_stop(&m))
             rc = settle_all(&m, &err);
+        if (!rc && !mig_should_stop(&m))
+            mig_count_dest(&m);
         if (rc && rc != MB_ECANCELED && rc != MB_EIO && mig_busy_text(err.msg))
             rc = MB_ECONN; /* a busy or throttling server, whatever the command refused */
         if (rc == MB_ECONN)

@@ -170,9 +170,10 @@ else
 fi
 
 # --- STATUS / EXAMINE / SEARCH / metadata ---
+# (have=1f: MESSAGES UIDNEXT UIDVALIDITY UNSEEN and HIGHESTMODSEQ, Dovecot offering CONDSTORE)
 if IMAP_PASS="$APW" tool sel --port "$PA" login alice@example.com status INBOX examine INBOX \
     search ALL meta 1:* &&
-   has sel '^status messages=6 uidnext=7 uidvalidity=[1-9][0-9]* unseen=0 have=f$' &&
+   has sel '^status messages=6 uidnext=7 uidvalidity=[1-9][0-9]* unseen=0 have=1f$' &&
    has sel '^mailbox exists=6 uidvalidity=[1-9][0-9]* uidnext=7 ro=1 ' &&
    has sel '^search 6: 1 2 3 4 5 6$' &&
    [ "$(grep -c '^meta uid=[1-6] size=[0-9]* date="[0-9]*-[A-Z][a-z][a-z]-20[0-9][0-9] [0-9:]* [-+][0-9]*" flags=(\\Seen \\Recent)$' "$work/sel.out")" = 6 ]; then

@@ -183,6 +183,7 @@ const INTERNAL = new Set([
     'APPEND not ended', 'invalid UID set', 'missing body callbacks', 'cannot read the spool file',
     'FETCH answer with a body but no UID',
     'no source password nor authentication profile',
+    'a SELECT was sent and not finished', 'no SELECT was sent',
 ]);
 
 // Formats whose %s takes a few fixed values: the texts they really give.
