@@ -163,10 +163,29 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
+/* Version 4: batches (issue 12). Source credentials are kept after a job ends, until the job
+ * or its batch is finalized (finalized_at) or [server] credential_retention has passed since
+ * the job last ended. batches.sync_every: seconds between automatic delta passes (NULL =
+ * none), next_sync_at: when the next one is due. jobs.pair_key: lower(source host) LF source
+ * login LF lower(destination), the key of exactly-once across jobs (a new job inherits the
+ * message map of earlier jobs with the same key; two jobs of one key never run at once). */
+static const char schema_batches[] =
+    "ALTER TABLE batches ADD COLUMN finalized_at INTEGER;"
+    "ALTER TABLE batches ADD COLUMN sync_every INTEGER;"
+    "ALTER TABLE batches ADD COLUMN next_sync_at INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN finalized_at INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN pair_key TEXT;"
+    "UPDATE jobs SET pair_key = lower(source_host) || char(10) || source_login || char(10) "
+    "  || lower(dest_login);"
+    "CREATE INDEX jobs_pair ON jobs(pair_key, id);"
+    "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     {"source authentication profiles", schema_auth_profiles, NULL},
+    {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
+     NULL},
     /* Append new steps here. */
 };
 

@@ -765,3 +765,32 @@ int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settl
     sqlite3_finalize(st);
     return rc;
 }
+
+int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(
+        db,
+        "INSERT OR IGNORE INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
+        "dest_uidvalidity, dest_uidnext, dest_uid, size, hash, message_id, internaldate, error, "
+        "verify, settle_at, first_uidnext) "
+        "SELECT ?1, m.folder, m.uidvalidity, m.uid, m.state, m.dest_folder, m.dest_uidvalidity, "
+        "m.dest_uidnext, m.dest_uid, m.size, m.hash, m.message_id, m.internaldate, m.error, "
+        "m.verify, m.settle_at, m.first_uidnext "
+        "FROM jobs j JOIN jobs o ON o.pair_key = j.pair_key AND o.id <> j.id "
+        "JOIN msgmap m ON m.job_id = o.id "
+        "WHERE j.id = ?1 AND j.pair_key IS NOT NULL AND m.state = 1",
+        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, job);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_DONE) {
+        if (n_r)
+            *n_r = sqlite3_changes(db->h);
+    } else {
+        rc = db_fail(db, err, s, "inherit message map");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}

@@ -244,4 +244,10 @@ int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32
 int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
                         struct mb_err *err);
 
+/* Exactly once across jobs: copy into job's map every copied row of the other jobs with the
+ * same pair key (source host, source login, destination; db_job.h), keeping rows job already
+ * has. Run before a job's pass (mig_run), so a re-imported row or a new job for the same
+ * mailbox copies only what earlier jobs did not. *n_r (may be NULL) = rows added. */
+int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *err);
+
 #endif

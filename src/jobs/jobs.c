@@ -12,6 +12,7 @@
 #include "auth/auth_store.h"
 #include "base/xalloc.h"
 #include "db/db.h"
+#include "db/db_batch.h"
 #include "db/db_profile.h"
 #include "db/db_job.h"
 #include "db/db_log.h"
@@ -21,6 +22,8 @@
 #define IDLE_POLL_MS 2000
 #define HOST_BUSY_DELAY_S 5
 #define MAX_HOSTS 1024
+#define SCHED_TICK_S 1   /* the scheduler looks for due automatic passes this often */
+#define SWEEP_EVERY_S 5  /* and erases expired credentials this often */
 
 struct host_slot {
     char host[256];
@@ -47,6 +50,8 @@ struct jobs {
     struct host_slot hosts[MAX_HOSTS];
     struct worker *workers;
     int n_workers;
+    pthread_t sched;
+    int sched_started;
 };
 
 static int64_t now_s(void)
@@ -232,6 +237,9 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (db_job_finish(db, job->id, res.state, res.state == DB_JOB_DONE ? NULL : res.error,
                       res.report, &err) != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
+    else if (cfg->server.credential_retention == 0
+             && db_job_erase_credentials(db, job->id, 0, &err) != 0)
+        log_error("job %lld: cannot erase the credentials: %s", (long long)job->id, err.msg);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
              res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
 out:
@@ -289,6 +297,84 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The scheduler: automatic delta passes of batches (sync_every) and the erasure of
+ * credentials kept longer than [server] credential_retention. */
+static void sched_tick(struct jobs *pool, struct db *db, int64_t *next_sweep)
+{
+    struct mb_err err = { 0 };
+    int64_t now = now_s();
+    if (now >= *next_sweep) {
+        int64_t n = 0;
+        if (db_job_sweep_credentials(db, now - pool->cfg->server.credential_retention, &n, &err)
+            != 0)
+            log_error("scheduler: credential erasure failed: %s", err.msg);
+        else if (n > 0)
+            log_info("scheduler: credentials of %lld job(s) erased (credential_retention "
+                     "passed)",
+                     (long long)n);
+        *next_sweep = now + SWEEP_EVERY_S;
+    }
+    int64_t *ids = NULL;
+    size_t n_ids = 0;
+    if (db_batch_due(db, now, &ids, &n_ids, &err) != 0) {
+        log_error("scheduler: %s", err.msg);
+        return;
+    }
+    int woke = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        struct db_batch b;
+        int64_t queued = 0;
+        if (db_batch_get(db, ids[i], now, &b, &err) != 0) {
+            log_error("scheduler: batch %lld: %s", (long long)ids[i], err.msg);
+            continue;
+        }
+        int64_t every = b.sync_every;
+        db_batch_fini(&b);
+        if (db_batch_pass(db, ids[i], 0, &queued, NULL, &err) != 0)
+            log_error("scheduler: batch %lld: automatic pass: %s", (long long)ids[i], err.msg);
+        else if (queued > 0)
+            log_info("scheduler: batch %lld: automatic delta pass of %lld job(s) queued",
+                     (long long)ids[i], (long long)queued);
+        if (every > 0 && db_batch_set_sync(db, ids[i], every, now + every, &err) != 0)
+            log_error("scheduler: batch %lld: %s", (long long)ids[i], err.msg);
+        woke |= queued > 0;
+    }
+    free(ids);
+    if (woke)
+        jobs_wake(pool);
+}
+
+static void *sched_main(void *arg)
+{
+    struct jobs *pool = arg;
+    struct db *db = NULL;
+    struct mb_err err;
+    if (db_open(pool->db_path, &db, &err) != 0) {
+        log_error("scheduler: cannot open the database: %s", err.msg);
+        return NULL;
+    }
+    int64_t next_sweep = 0;
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        int stop = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stop)
+            break;
+        sched_tick(pool, db, &next_sweep);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCHED_TICK_S;
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping) {
+            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    db_close(&db);
+    return NULL;
+}
+
 int jobs_start(const struct config *cfg, const char *db_path, const struct secret_box *box,
                struct jobs **pool_r, struct mb_err *err)
 {
@@ -323,6 +409,12 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
         }
         w->started = 1;
     }
+    if (pthread_create(&pool->sched, NULL, sched_main, pool) != 0) {
+        mb_err_setsys(err, MB_EIO, errno, "cannot start the scheduler thread");
+        jobs_stop(&pool);
+        return MB_EIO;
+    }
+    pool->sched_started = 1;
     *pool_r = pool;
     return 0;
 }
@@ -356,6 +448,8 @@ void jobs_stop(struct jobs **poolp)
     for (int i = 0; i < pool->n_workers; i++)
         if (pool->workers[i].started)
             pthread_join(pool->workers[i].thread, NULL);
+    if (pool->sched_started)
+        pthread_join(pool->sched, NULL);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool->workers);
