@@ -147,6 +147,21 @@ void http_api_jobs_log(struct http_api_ctx *c);
 void http_api_jobs_cancel(struct http_api_ctx *c);
 void http_api_jobs_retry(struct http_api_ctx *c);
 void http_api_import_post(struct http_api_ctx *c);
+void http_api_jobs_delta(struct http_api_ctx *c);
+void http_api_jobs_finalize(struct http_api_ctx *c);
+void http_api_batches_list(struct http_api_ctx *c);
+void http_api_batches_get(struct http_api_ctx *c);
+void http_api_batches_patch(struct http_api_ctx *c);
+void http_api_batches_delta(struct http_api_ctx *c);
+void http_api_batches_retry_failed(struct http_api_ctx *c);
+void http_api_batches_cancel(struct http_api_ctx *c);
+void http_api_batches_finalize(struct http_api_ctx *c);
+/* Load batch id if the signed-in account may see it; 0, or 404/500 answered and -1. */
+struct db_batch;
+int http_api_batches_load(struct http_api_ctx *c, int64_t id, struct db_batch *b);
+/* A batch as the API shows it. */
+void http_api_batches_write(struct http_api_ctx *c, struct json_w *w, const struct db_batch *b,
+                            const char *owner);
 void http_api_profiles_list(struct http_api_ctx *c);
 void http_api_profiles_create(struct http_api_ctx *c);
 void http_api_profiles_delete(struct http_api_ctx *c);
