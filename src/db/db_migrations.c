@@ -163,7 +163,7 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
-/* Version 4: batches (issue 12). Source credentials are kept after a job ends, until the job
+/* Version 4: batches (issue 12), and flag updates of delta passes (msgmap.flags). Source credentials are kept after a job ends, until the job
  * or its batch is finalized (finalized_at) or [server] credential_retention has passed since
  * the job last ended. batches.sync_every: seconds between automatic delta passes (NULL =
  * none), next_sync_at: when the next one is due. jobs.pair_key: lower(source host) LF source
@@ -178,6 +178,10 @@ static const char schema_batches[] =
     "UPDATE jobs SET pair_key = lower(source_host) || char(10) || source_login || char(10) "
     "  || lower(dest_login);"
     "CREATE INDEX jobs_pair ON jobs(pair_key, id);"
+    /* msgmap.flags: the source flags last carried to the destination (sorted, blank-separated,
+     * without \Recent; NULL = unknown): a delta pass stores on the destination what changed
+     * at the source since. */
+    "ALTER TABLE msgmap ADD COLUMN flags TEXT;"
     "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
 
 const struct db_migration db_migrations[] = {

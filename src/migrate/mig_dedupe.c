@@ -460,7 +460,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
                         && !(x->has_hash && y->has_hash && memcmp(x->hash, y->hash, 32) == 0)))
                     continue;
                 y->used = 1;
-                struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid};
+                struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid, NULL};
                 rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
                                              st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
                                              err);

@@ -60,15 +60,36 @@ def seed(user, pw, spec):
         raise RuntimeError("seed %s: %s" % (user, p.stderr[-500:]))
 
 
+def store(user, pw, changes):
+    """changes: [(folder, uid, "+FLAGS"|"-FLAGS", "(flags)")] at the source, as the user."""
+    import argparse
+    import imaptool
+    os.environ["IMAP_PASSWORD"] = pw
+    args = argparse.Namespace(env=os.path.join(SRC, "env"), host=None, port=None, user=user,
+                              password_env="IMAP_PASSWORD", master=False, login=False,
+                              tls="implicit")
+    m = imaptool.connect(args)
+    try:
+        for folder, uid, op, flags in changes:
+            typ, data = m.select(folder)
+            assert typ == "OK", data
+            typ, data = m.uid("STORE", str(uid), op, flags)
+            assert typ == "OK", data
+    finally:
+        m.logout()
+        del os.environ["IMAP_PASSWORD"]
+
+
 def key(m):
     return (m["sha256"], m["internaldate"])
 
 
-def same_messages(src, dst):
-    """Each source folder's messages (content, date) are at the destination, once."""
+def same_messages(src, dst, flags=False):
+    """Each source folder's messages (content, date[, flags]) are at the destination, once."""
+    k = (lambda m: key(m) + (tuple(m["flags"]),)) if flags else key
     for name, msgs in src.items():
-        d = sorted(key(m) for m in dst.get(name, []))
-        if sorted(key(m) for m in msgs) != d:
+        d = sorted(k(m) for m in dst.get(name, []))
+        if sorted(k(m) for m in msgs) != d:
             return False
     return True
 
@@ -147,6 +168,14 @@ def run(c):
                                            "seed": 100 + i}},
             {"name": "Archives", "generate": {"count": 1, "size": 1200, "seed": 200 + i}}]})
 
+    # ---- flags changed on 5 messages at the source, both ways, keywords too ----
+    store("u1@src.test", PASSWORDS[0], [("INBOX", 1, "-FLAGS", "(\\Seen)"),
+                                         ("INBOX", 2, "-FLAGS", "(\\Seen)"),
+                                         ("INBOX", 3, "+FLAGS", "(\\Flagged $Label1)")])
+    store("u2@src.test", PASSWORDS[1], [("Archives", 1, "+FLAGS", "(\\Answered)")])
+    store("u3@src.test", PASSWORDS[2], [("INBOX", 5, "-FLAGS", "(\\Seen)"),
+                                         ("INBOX", 5, "+FLAGS", "($Work)")])
+
     # ---- delta pass of the batch, no password ----
     t0 = time.time()
     r = c.req("POST", "/api/batches/%d/delta" % bid)
@@ -165,16 +194,18 @@ def run(c):
         src = dump(SRC, u + "@src.test", pw)
         dst = dump(DST, u + "@example.com")
         old = before[u]
-        # nothing else touched: every message that was there is still there, unchanged
-        kept = all(sorted(map(json.dumps, old[f])) ==
-                   sorted(map(json.dumps, [m for m in dst[f] if key(m) in {key(x) for x in old[f]}]))
-                   for f in old)
+        # nothing else touched: every message that was there is still there
+        kept = all({key(x) for x in old[f]} <= {key(x) for x in dst[f]} for f in old)
         n_src = sum(len(v) for v in src.values())
         n_dst = sum(len(v) for v in dst.values() if v)
-        if not (same_messages(src, dst) and kept and n_src == n_dst):
+        if not (same_messages(src, dst, flags=True) and kept and n_src == n_dst):
             ok_ = False
             fail("destination of %s after the delta" % u, (n_src, n_dst))
-    check("destinations hold every source message once; what was there is untouched", ok_)
+    check("destinations hold every source message once, with the source's flags (5 changed: "
+          "added and removed, keywords too); what was there is still there", ok_)
+    log = c.req("GET", "/api/jobs/%d/log?after=0" % jobs[0]["id"]).json["lines"]
+    check("the job's log says flags were updated",
+          any("flags updated on 3 message(s)" in ln["text"] for ln in log), log[-5:])
 
     # ---- an unchanged delta: timing ----
     t0 = time.time()

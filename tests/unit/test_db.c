@@ -612,7 +612,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_erase_credentials(db, b, 0, &err), 0); /* credential_retention = 0 */
 
     /* Retry: needs a password again; resets the run, keeps the message map. */
-    struct db_msg m = {7, 100, 0, NULL};
+    struct db_msg m = {7, 100, 0, NULL, NULL};
     struct db_msgmap_window w = {"INBOX", 1, 10, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, b, "INBOX", 5, &m, 1, &w, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_copied(db, b, "INBOX", 5, 7, 10, NULL, &err), 0);
@@ -695,15 +695,32 @@ static void test_batches(void)
 
     /* Pair key: the new job inherits what the first one copied; it is not claimed while a
      * job of its pair runs. */
-    struct db_msg m = {7, 100, 0, NULL};
+    struct db_msg m = {7, 100, 0, NULL, NULL};
     struct db_msgmap_window w = {"INBOX", 1, 10, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m, 1, &w, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_copied(db, ids[0], "INBOX", 5, 7, 10, NULL, &err), 0);
-    struct db_msg m2 = {8, 100, 0, NULL};
+    struct db_msg m2 = {8, 100, 0, NULL, NULL};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m2, 1, &w, &err), 0);
+    struct db_msg m3 = {9, 100, 0, NULL, "$Label1 \\Seen"};
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m3, 1, &w, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_copied(db, ids[0], "INBOX", 5, 9, 11, NULL, &err), 0);
+    /* Flag rows: copied rows with a known destination UID in that folder instance. */
+    struct db_flag_row *fr = NULL;
+    size_t n_fr = 0;
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[0], "INBOX", 5, "INBOX", 1, &fr, &n_fr, &err), 0);
+    T_ASSERT(n_fr == 2 && fr[0].uid == 7 && fr[0].dest_uid == 10 && fr[0].flags == NULL);
+    T_ASSERT(fr[1].uid == 9 && fr[1].dest_uid == 11 && strcmp(fr[1].flags, "$Label1 \\Seen") == 0);
+    db_msgmap_flag_rows_free(fr, n_fr);
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[0], "INBOX", 5, "INBOX", 2, &fr, &n_fr, &err), 0);
+    T_ASSERT_INT(n_fr, 0); /* another destination folder instance */
+    db_msgmap_flag_rows_free(fr, n_fr);
+    T_ASSERT_INT(db_msgmap_set_flags(db, ids[0], "INBOX", 5, 7, "\\Flagged", &err), 0);
     int64_t n = -1;
     T_ASSERT_INT(db_msgmap_inherit(db, ids[3], &n, &err), 0);
-    T_ASSERT_INT(n, 1); /* the copied row only, not the one in flight */
+    T_ASSERT_INT(n, 2); /* the copied rows only, not the one in flight */
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[3], "INBOX", 5, "INBOX", 1, &fr, &n_fr, &err), 0);
+    T_ASSERT(n_fr == 2 && strcmp(fr[0].flags, "\\Flagged") == 0); /* flags inherited too */
+    db_msgmap_flag_rows_free(fr, n_fr);
     T_ASSERT_INT(db_msgmap_inherit(db, ids[3], &n, &err), 0);
     T_ASSERT_INT(n, 0);
     T_ASSERT_INT(db_msgmap_inherit(db, ids[1], &n, &err), 0);
@@ -929,6 +946,7 @@ static void test_msgmap(void)
         msgs[i].size = 1000 + i;
         msgs[i].internaldate = 1700000000 + i;
         msgs[i].message_id = i == 2 ? NULL : "<id@example>";
+        msgs[i].flags = NULL;
     }
     struct db_msgmap_window w1 = {"INBOX", 777, 50, 0};
     /* Window 1: uids 10-12; window 2 (after another UIDNEXT read): 13-15. */
@@ -1026,7 +1044,7 @@ static void test_msgmap(void)
     T_ASSERT_INT(scalar(db, "SELECT dest_folder IS NOT NULL FROM msgmap WHERE uid = 12"), 1);
 
     /* UIDVALIDITY change: rows re-recorded under the new value, then the old ones forgotten. */
-    struct db_msg moved = {3, 1000, 1700000000, "<id@example>"};
+    struct db_msg moved = {3, 1000, 1700000000, "<id@example>", NULL};
     T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, h,
                                          &err), 0);
     T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, NULL,
@@ -1223,7 +1241,7 @@ static void test_cascades(void)
     struct db_job_new rows[2] = {job_desc(1), job_desc(2)};
     int64_t batch, ids[2];
     T_ASSERT_INT(db_job_insert_many(db, acct, "f.csv", rows, 2, &batch, ids, &err), 0);
-    struct db_msg m[3] = {{1, 10, 0, NULL}, {2, 20, 0, NULL}, {3, 30, 0, NULL}};
+    struct db_msg m[3] = {{1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     struct db_msgmap_window w = {"INBOX", 1, 1, 0};
     for (int i = 0; i < 2; i++) {
         T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[i], "INBOX", 1, m, 3, &w, &err), 0);
@@ -1389,7 +1407,7 @@ static void test_msgmap_unsettled(void)
     struct db *db = open_fresh("settle.db");
     struct mb_err err;
     int64_t job = insert_job(db, 1);
-    struct db_msg msgs[3] = { { 1, 10, 0, NULL }, { 2, 20, 0, NULL }, { 3, 30, 0, NULL } };
+    struct db_msg msgs[3] = {{1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     unsigned char h[32];
     memset(h, 0x5a, sizeof(h));
     struct db_msgmap_window w1 = { "INBOX", 7, 100, 1000 };
