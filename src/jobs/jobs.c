@@ -410,7 +410,7 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
         w->started = 1;
     }
     if (pthread_create(&pool->sched, NULL, sched_main, pool) != 0) {
-        mb_err_setsys(err, MB_EIO, errno, "cannot start the scheduler thread");
+        mb_err_setsys(err, MB_EIO, errno, "cannot start worker threads");
         jobs_stop(&pool);
         return MB_EIO;
     }
