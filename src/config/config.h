@@ -93,6 +93,9 @@ struct config_server {
     int credential_retention; /* seconds source credentials are kept after a job ends
                                  (until finalized); 0 = erased when it ends */
     int sync_min_interval;    /* shortest sync_every a batch may ask for, seconds */
+    char *webhook_url;        /* POSTed JSON events (jobs.h); NULL = none */
+    struct secret webhook_secret; /* HMAC-SHA256 key of the webhook (from a file); .data NULL
+                                     = unsigned */
     int max_http_connections;
     int max_connections_per_address; /* simultaneous connections from one TCP peer */
     int header_timeout;              /* seconds to send a request's line and headers */

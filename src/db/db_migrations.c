@@ -163,7 +163,7 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
-/* Version 4: batches (issue 12), and flag updates of delta passes (msgmap.flags). Source credentials are kept after a job ends, until the job
+/* Version 4: batches (issue 12), flag updates of delta passes (msgmap.flags), webhooks. Source credentials are kept after a job ends, until the job
  * or its batch is finalized (finalized_at) or [server] credential_retention has passed since
  * the job last ended. batches.sync_every: seconds between automatic delta passes (NULL =
  * none), next_sync_at: when the next one is due. jobs.pair_key: lower(source host) LF source
@@ -182,6 +182,15 @@ static const char schema_batches[] =
      * without \Recent; NULL = unknown): a delta pass stores on the destination what changed
      * at the source since. */
     "ALTER TABLE msgmap ADD COLUMN flags TEXT;"
+    /* webhook_outbox: events waiting to be POSTed to [server] webhook_url (jobs.c), kept until
+     * delivered or given up; next_at: not tried before (unix seconds). */
+    "CREATE TABLE webhook_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  created_at INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0"
+    ");"
     "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
 
 const struct db_migration db_migrations[] = {

@@ -5,11 +5,15 @@ Run by test_batches.sh (environment: MIGRABOX, WORK with a.conf, ADMIN_PW, SRC/D
 dirs, SRC_PORT, SRC_PASSWORDS, TOOL). Prints "ok - …" / "FAIL - …" lines.
 """
 
+import hashlib
+import hmac
+import http.server
 import json
 import os
 import sqlite3
 import subprocess
 import sys
+import threading
 import time
 
 os.environ.setdefault("ORG_PW", "unused")
@@ -110,15 +114,65 @@ def batch_jobs(c, bid):
                   key=lambda j: j["id"])
 
 
+WEBHOOK_SECRET = "hook-Secret-42"
+HOOKS = []  # (headers dict, body bytes) of every POST received, in order
+
+
+class Hook(http.server.BaseHTTPRequestHandler):
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length", "0")))
+        HOOKS.append(({k.lower(): v for k, v in self.headers.items()}, body))
+        # the first delivery fails: the event must come again
+        self.send_response(500 if len(HOOKS) == 1 else 200)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *a):
+        pass
+
+
+def hook_events(event):
+    out = []
+    for h, body in HOOKS:
+        try:
+            j = json.loads(body)
+        except ValueError:
+            continue
+        if j.get("event") == event:
+            out.append((h, j))
+    return out
+
+
+def wait_hook(cond, timeout=20):
+    t0 = time.time()
+    while time.time() - t0 < timeout:
+        if cond():
+            return True
+        time.sleep(0.1)
+    return False
+
+
 def main():
-    srv = Server(os.path.join(WORK, "a.conf"), os.path.join(WORK, "serve.log"))
+    hook = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Hook)
+    threading.Thread(target=hook.serve_forever, daemon=True).start()
+    secret_file = os.path.join(WORK, "webhook.secret")
+    with open(os.open(secret_file, os.O_WRONLY | os.O_CREAT, 0o600), "w") as f:
+        f.write(WEBHOOK_SECRET + "\n")
+    with open(os.path.join(WORK, "a.conf")) as f:
+        conf = f.read().replace("[server]\n", "[server]\nwebhook_url = http://127.0.0.1:%d/hook\n"
+                                "webhook_secret_file = %s\n" % (hook.server_port, secret_file), 1)
+    with open(os.path.join(WORK, "b.conf"), "w") as f:
+        f.write(conf)
+    srv = Server(os.path.join(WORK, "b.conf"), os.path.join(WORK, "serve.log"))
     c = Client(srv.port)
     check("sign in", c.login("admin", os.environ["ADMIN_PW"]).status == 200)
     try:
         run(c)
+        webhooks(c)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-1000:])
+        hook.shutdown()
     # No plaintext password anywhere in data_dir, nor in any API answer.
     blobs = b""
     vard = os.path.join(WORK, "var")
@@ -134,6 +188,38 @@ def main():
 
 
 SEALED = []
+
+
+def webhooks(c):
+    passes = hook_events("batch.pass_done")
+    first = passes[0][1]["batch"] if passes else {}
+    check("webhook: batch.pass_done received for each batch pass (first: batch %s, %s)"
+          % (first.get("id"), first.get("jobs")),
+          len(passes) >= 3 and first.get("jobs", {}).get("done") == 3
+          and first.get("jobs", {}).get("total") == 3 and "progress" in first, passes[:2])
+    ids = [h.get("x-migrabox-event-id") for h, _ in HOOKS]
+    check("webhook: the event answered 500 was delivered again (same event id)",
+          len(ids) >= 2 and ids[0] is not None and ids.count(ids[0]) >= 2, ids[:5])
+    r = c.req("POST", "/api/jobs", {"source_host": "127.0.0.1:%s" % os.environ["SRC_PORT"],
+                                    "source_login": "u1@src.test",
+                                    "source_password": "Wrong-Pw-x", "server_type": "defaut",
+                                    "dest_login": "u1@example.com", "source_tls": "starttls"})
+    jid = r.json["id"] if r.status == 201 else None
+    got = wait_hook(lambda: any(j["job"]["id"] == jid for _, j in hook_events("job.failed")))
+    ev = [j for _, j in hook_events("job.failed") if j["job"]["id"] == jid]
+    check("webhook: job.failed for a job refused by the source, with its reason",
+          got and ev and ev[0]["job"]["batch"] is None and ev[0]["job"]["error"]
+          and ev[0]["job"]["dest_login"] == "u1@example.com", ev or HOOKS[-3:])
+    bad = []
+    for h, body in HOOKS:
+        want = "sha256=" + hmac.new(WEBHOOK_SECRET.encode(), body, hashlib.sha256).hexdigest()
+        if not hmac.compare_digest(h.get("x-migrabox-signature", ""), want):
+            bad.append(h.get("x-migrabox-signature"))
+    check("webhook: every delivery (%d) carries a valid HMAC-SHA256 signature" % len(HOOKS),
+          HOOKS and not bad, bad)
+    blob = b"".join(body for _, body in HOOKS)
+    leaks = [p for p in PASSWORDS + ["Wrong-Pw-x", WEBHOOK_SECRET] if p.encode() in blob]
+    check("webhook: no password or secret in any payload", not leaks, leaks)
 
 
 def run(c):

@@ -88,6 +88,15 @@ if ! MIGRABOX_PASSWORD=$ADMIN_PW "$MIGRABOX" user add admin --admin -c "$work/a.
     finish
 fi
 
+sed 's|^\[server\]$|[server]\nwebhook_url = http://hooks.example.net/x|' "$work/a.conf" >"$work/bad.conf"
+out=$("$MIGRABOX" serve -c "$work/bad.conf" 2>&1)
+rc=$?
+if [ $rc -eq 2 ] && [[ $out == *'webhook_url: use https://'* ]]; then
+    ok "serve refuses a plain-http webhook_url that is not loopback (exit 2)"
+else
+    fail "serve: plain-http webhook_url" "exit $rc: $out"
+fi
+
 export WORK=$work TOOL SRC DST SRC_PORT=$src_port
 python3 "$here/batches_test.py" >"$work/py.out" 2>&1
 pyrc=$?
