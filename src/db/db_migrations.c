@@ -163,7 +163,8 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
-/* Version 4: batches (issue 12), flag updates of delta passes (msgmap.flags), webhooks. Source credentials are kept after a job ends, until the job
+/* Version 4: batches (issue 12), flag updates of delta passes (msgmap.flags), webhooks, API
+ * tokens. Source credentials are kept after a job ends, until the job
  * or its batch is finalized (finalized_at) or [server] credential_retention has passed since
  * the job last ended. batches.sync_every: seconds between automatic delta passes (NULL =
  * none), next_sync_at: when the next one is due. jobs.pair_key: lower(source host) LF source
@@ -191,6 +192,17 @@ static const char schema_batches[] =
     "  attempts INTEGER NOT NULL DEFAULT 0,"
     "  next_at INTEGER NOT NULL DEFAULT 0"
     ");"
+    /* api_tokens: named bearer tokens of an account (control panels); only the SHA-256 of a
+     * token is stored; revoking deletes the row. */
+    "CREATE TABLE api_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER"
+    ");"
+    "CREATE INDEX api_tokens_account ON api_tokens(account_id);"
     "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
 
 const struct db_migration db_migrations[] = {

@@ -63,7 +63,8 @@ struct http_api_ctx {
     char client[64];             /* client address: the peer, or the trusted proxy's header */
     struct db_user user;         /* the signed-in account when authed */
     struct db_session session;
-    const char *token;           /* the session cookie value when authed */
+    const char *token;           /* the session cookie value when authed by a session */
+    int bearer;                  /* authed by an API token (Authorization: Bearer): no CSRF */
     struct http_api_field_error ferr[HTTP_API_MAX_FIELD_ERRORS];
     size_t n_ferr;
 };
@@ -147,6 +148,9 @@ void http_api_jobs_log(struct http_api_ctx *c);
 void http_api_jobs_cancel(struct http_api_ctx *c);
 void http_api_jobs_retry(struct http_api_ctx *c);
 void http_api_import_post(struct http_api_ctx *c);
+void http_api_tokens_list(struct http_api_ctx *c);
+void http_api_tokens_create(struct http_api_ctx *c);
+void http_api_tokens_delete(struct http_api_ctx *c);
 void http_api_jobs_delta(struct http_api_ctx *c);
 void http_api_jobs_finalize(struct http_api_ctx *c);
 void http_api_batches_list(struct http_api_ctx *c);

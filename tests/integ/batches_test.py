@@ -169,6 +169,7 @@ def main():
     try:
         run(c)
         webhooks(c)
+        tokens(srv)
     finally:
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-1000:])
@@ -179,7 +180,7 @@ def main():
     for name in sorted(os.listdir(vard)):
         with open(os.path.join(vard, name), "rb") as f:
             blobs += f.read()
-    leaks = [p for p in PASSWORDS if p.encode() in blobs]
+    leaks = [p for p in PASSWORDS + TOKENS if p.encode() in blobs]
     leaks += [p for p in PASSWORDS if any(p.encode() in s for s in api_test.SEEN)]
     check("no source password in data_dir or in any API answer", not leaks, leaks)
     if SEALED:
@@ -188,6 +189,77 @@ def main():
 
 
 SEALED = []
+TOKENS = []
+
+
+class Bearer(Client):
+    """A client that authenticates with Authorization: Bearer, no cookie, no CSRF token."""
+
+    def __init__(self, port, token):
+        super().__init__(port)
+        self.token = token
+
+    def req(self, method, path, body=None, ctype=None, csrf=False, headers=None, timeout=60):
+        h = {"Authorization": "Bearer " + self.token}
+        h.update(headers or {})
+        return super().req(method, path, body, ctype, csrf=csrf, headers=h, timeout=timeout)
+
+
+def tokens(srv):
+    panel = Client(srv.port)
+    check("sign in as a domain account (example.com)",
+          panel.login("panel", os.environ["ORG_PW"]).status == 200)
+    other = Client(srv.port)
+    other.login("other", os.environ["OTHER_PW"])
+    r = panel.req("POST", "/api/tokens", {"name": "panneau"})
+    ok_ = r.status == 201 and r.json["token"].startswith("mbx_") and r.json["name"] == "panneau"
+    check("POST /api/tokens: 201, the token shown once", ok_, r)
+    if not ok_:
+        return
+    tok, tid = r.json["token"], r.json["id"]
+    TOKENS.append(tok)
+    lst = panel.req("GET", "/api/tokens")
+    check("GET /api/tokens lists it by name, without the token",
+          lst.status == 200 and [t["name"] for t in lst.json["tokens"]] == ["panneau"]
+          and tok not in lst.body, lst)
+    r2 = other.req("POST", "/api/tokens", {"name": "autre"})
+    TOKENS.append(r2.json["token"] if r2.status == 201 else "")
+    con = sqlite3.connect(DB, timeout=10)
+    hashes = [row[0] for row in con.execute("SELECT token_hash FROM api_tokens")]
+    con.close()
+    check("tokens are stored as SHA-256 hashes",
+          hashlib.sha256(tok.encode()).digest() in hashes and len(hashes) == 2, len(hashes))
+
+    b = Bearer(srv.port, tok)
+    r = b.req("POST", "/api/imports", csv_text().split("\r\n")[0] + "\r\n"
+              + csv_text().split("\r\n")[2] + "\r\n", ctype="text/csv")
+    check("with the token, no cookie and no CSRF token: a CSV import is queued (201)",
+          r.status == 201 and r.json.get("batch"), r)
+    bid = r.json.get("batch") if r.json else None
+    bt = wait_batch(b, bid) if bid else None
+    if not check("with the token: the batch, its jobs done", bt and bt["jobs"]["done"] == 1, bt):
+        return
+    r = b.req("POST", "/api/batches/%d/delta" % bid)
+    check("with the token: POST /api/batches/{id}/delta (no CSRF needed)",
+          r.status == 200 and r.json["queued"] == 1, r)
+    wait_batch(b, bid)
+    ob = Bearer(srv.port, TOKENS[1])
+    r1 = ob.req("GET", "/api/batches/%d" % bid)
+    r2 = ob.req("POST", "/api/batches/%d/delta" % bid)
+    r3 = ob.req("GET", "/api/batches").json
+    check("a token of another domain (example.org) neither sees nor acts on the batch (404)",
+          r1.status == 404 and r2.status == 404 and all(x["id"] != bid for x in r3["batches"]),
+          (r1, r2))
+    r = b.req("POST", "/api/tokens", {"name": "x"})
+    check("a token cannot create tokens (403)", r.status == 403, r)
+    r = panel.req("POST", "/api/batches/%d/delta" % bid, csrf=False)
+    check("a cookie session still needs its CSRF token (403)", r.status == 403, r)
+    r = panel.req("DELETE", "/api/tokens/%d" % tid)
+    check("DELETE /api/tokens/{id} revokes it (204)", r.status == 204, r)
+    r = b.req("GET", "/api/batches")
+    check("a revoked token gets 401", r.status == 401 and "revoked" in r.json["error"], r)
+    r = Bearer(srv.port, "mbx_not-a-token").req("GET", "/api/jobs")
+    check("an unknown token gets 401", r.status == 401, r)
 
 
 def webhooks(c):

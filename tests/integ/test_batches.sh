@@ -66,6 +66,9 @@ sync_min_interval = 1s
 
 [sources]
 ca_file = $SRC/ca.crt
+; the test source is on loopback, which non-admin accounts (the API-token checks) may not
+; reach by default
+allow = 127.0.0.0/8
 connect_timeout = 5
 io_timeout = 30
 retry_delay = 1h
@@ -78,12 +81,16 @@ ca_file = $DST/ca.crt
 master_user = admin
 master_password_file = $work/master.secret
 separator = *
-domains = example.com
+domains = example.com, example.org
 connect_timeout = 5
 EOF
-export ADMIN_PW='Adm1n-lots'
+export ADMIN_PW='Adm1n-lots' ORG_PW='Org-lots-1' OTHER_PW='Other-lots-2'
 if ! MIGRABOX_PASSWORD=$ADMIN_PW "$MIGRABOX" user add admin --admin -c "$work/a.conf" \
-    >"$work/user.out" 2>&1; then
+    >"$work/user.out" 2>&1 \
+    || ! MIGRABOX_PASSWORD=$ORG_PW "$MIGRABOX" user add panel --domain example.com \
+        -c "$work/a.conf" >>"$work/user.out" 2>&1 \
+    || ! MIGRABOX_PASSWORD=$OTHER_PW "$MIGRABOX" user add other --domain example.org \
+        -c "$work/a.conf" >>"$work/user.out" 2>&1; then
     fail "user add" "$(cat "$work/user.out")"
     finish
 fi

@@ -19,6 +19,8 @@
 #include "db/db_log.h"
 #include "db/db_msgmap.h"
 #include "db/db_batch.h"
+#include "db/db_token.h"
+#include "db/db_webhook.h"
 #include "db/db_user.h"
 
 /* ---- helpers ---- */
@@ -778,6 +780,49 @@ static void test_batches(void)
     T_END();
 }
 
+static void test_tokens_webhooks(void)
+{
+    T_BEGIN("api_tokens: add, lookup by hash, list, revoke; webhook_outbox: due, retry, done");
+    struct db *db = open_fresh("tokens.db");
+    struct mb_err err;
+    int64_t acct = 0, id = 0, who = 0;
+    T_ASSERT_INT(db_user_add(db, "panel", "x", 0, NULL, 0, &acct, &err), 0);
+    unsigned char h1[32], h2[32];
+    memset(h1, 1, 32);
+    memset(h2, 2, 32);
+    T_ASSERT_INT(db_token_add(db, acct, "panneau", h1, &id, &err), 0);
+    T_ASSERT_INT(db_token_add(db, acct, "", h2, &id, &err), MB_ECONFIG);
+    T_ASSERT_INT(db_token_lookup(db, h1, 1000, &who, &err), 0);
+    T_ASSERT_INT(who, acct);
+    T_ASSERT_INT(db_token_lookup(db, h2, 1000, &who, &err), MB_ENOTFOUND);
+    struct db_token *v = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_token_list(db, acct, &v, &n, &err), 0);
+    T_ASSERT(n == 1 && strcmp(v[0].name, "panneau") == 0 && v[0].last_used_at == 1000);
+    db_tokens_free(v, n);
+    T_ASSERT_INT(db_token_delete(db, acct + 1, id, &err), MB_ENOTFOUND); /* not its token */
+    T_ASSERT_INT(db_token_delete(db, acct, id, &err), 0);
+    T_ASSERT_INT(db_token_lookup(db, h1, 1000, &who, &err), MB_ENOTFOUND);
+
+    T_ASSERT_INT(db_webhook_add(db, "{\"event\":\"a\"}", &err), 0);
+    T_ASSERT_INT(db_webhook_add(db, "{\"event\":\"b\"}", &err), 0);
+    struct db_webhook *ev = NULL;
+    T_ASSERT_INT(db_webhook_due(db, db_now(), 10, &ev, &n, &err), 0);
+    T_ASSERT(n == 2 && strstr(ev[0].payload, "\"a\"") && ev[0].attempts == 0);
+    int64_t first = ev[0].id, second = ev[1].id;
+    db_webhook_free(ev, n);
+    T_ASSERT_INT(db_webhook_retry(db, first, db_now() + 60, &err), 0);
+    T_ASSERT_INT(db_webhook_done(db, second, &err), 0);
+    T_ASSERT_INT(db_webhook_due(db, db_now(), 10, &ev, &n, &err), 0);
+    T_ASSERT_INT(n, 0);
+    db_webhook_free(ev, n);
+    T_ASSERT_INT(db_webhook_due(db, db_now() + 61, 10, &ev, &n, &err), 0);
+    T_ASSERT(n == 1 && ev[0].id == first && ev[0].attempts == 1);
+    db_webhook_free(ev, n);
+    db_close(&db);
+    T_END();
+}
+
 static void test_requeue_running(void)
 {
     T_BEGIN("db_job_requeue_running: crash leftovers back to pending, cancelled ones failed");
@@ -1457,7 +1502,7 @@ int main(void)
     static void (*const fns[])(void) = {
         test_msgmap_unsettled,
         test_open_migrate, test_concurrent_open, test_transactions, test_job_insert_get,
-        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches, test_requeue_running, test_log,
+        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches, test_tokens_webhooks, test_requeue_running, test_log,
         test_msgmap, test_users, test_sessions, test_cascades, test_concurrent_claim, NULL,
     };
     return t_run(fns);
