@@ -13,6 +13,7 @@
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "net/http_client.h"
+#include "net/net_host.h"
 
 enum auth_kind auth_kind_parse(const char *s)
 {
@@ -83,6 +84,13 @@ int auth_profile_validate(struct auth_profile *p, const char *sa_json, struct mb
         struct http_url u;
         if (http_url_parse(p->token_url, &u, err) || !u.tls)
             return mb_err_set(err, MB_ECONFIG, "token_url: an https:// URL is required");
+    }
+    if (set(p->source_host)) {
+        char host[256];
+        unsigned port;
+        const char *why;
+        if (net_host_parse(p->source_host, host, sizeof(host), &port, &why) != 0)
+            return mb_err_set(err, MB_ECONFIG, "source_host: %s", why);
     }
     switch (p->kind) {
     case AUTH_KIND_MICROSOFT365:

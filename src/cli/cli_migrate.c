@@ -27,6 +27,7 @@
 #include "json/json_write.h"
 #include "log/log.h"
 #include "migrate/mig.h"
+#include "net/net_host.h"
 
 static const char usage[] =
     "usage: migrabox migrate [-c FILE] --source-host HOST[:PORT] --source-user LOGIN\n"
@@ -262,9 +263,9 @@ int cli_migrate(int argc, char **argv)
     char host[256] = "";
     unsigned port = 0;
     if (host_arg && *host_arg) {
-        if (mig_parse_hostport(host_arg, host, sizeof(host), &port) != 0) {
-            fprintf(stderr, "migrabox migrate: --source-host '%s' is not HOST or HOST:PORT\n",
-                    host_arg);
+        const char *why;
+        if (net_host_parse(host_arg, host, sizeof(host), &port, &why) != 0) {
+            fprintf(stderr, "migrabox migrate: --source-host: %s (HOST or HOST:PORT)\n", why);
             return CLI_EXIT_USAGE;
         }
     } else if (preset->default_host) {
@@ -338,9 +339,10 @@ int cli_migrate(int argc, char **argv)
             fprintf(stderr, "migrabox migrate: %s\n", err.msg);
             goto out;
         }
+        const char *hwhy;
         if (!host[0] && prof.source_host
-            && mig_parse_hostport(prof.source_host, host, sizeof(host), &port) != 0) {
-            fprintf(stderr, "migrabox migrate: the profile's source host is not HOST[:PORT]\n");
+            && net_host_parse(prof.source_host, host, sizeof(host), &port, &hwhy) != 0) {
+            fprintf(stderr, "migrabox migrate: the profile's source host: %s\n", hwhy);
             goto out;
         }
         if (!host[0]) {

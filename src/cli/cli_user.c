@@ -14,7 +14,7 @@
 #include "base/xalloc.h"
 #include "cli.h"
 #include "config/config.h"
-#include "csvimport/csvimp.h"
+#include "net/net_host.h"
 #include "db/db.h"
 #include "db/db_user.h"
 #include "log/log.h"
@@ -171,7 +171,7 @@ static int cli_user_add(int argc, char **argv)
         goto out;
     status = CLI_EXIT_USAGE;
     for (size_t i = 0; i < n_domains; i++) {
-        if (!csvimp_hostname_valid(domains[i], strlen(domains[i])) || !strchr(domains[i], '.')) {
+        if (!net_hostname_valid(domains[i], strlen(domains[i])) || !strchr(domains[i], '.')) {
             fprintf(stderr, "migrabox user add: '%s' is not a domain name\n", domains[i]);
             goto close;
         }

@@ -11,7 +11,6 @@
  * "field too long"), so no copy of a password is left behind in freed memory. */
 #include "csvimport/csvimp.h"
 
-#include <arpa/inet.h>
 #include <csv.h>
 #include <limits.h>
 #include <stdarg.h>
@@ -25,6 +24,8 @@
 #include "base/mb_err.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
+#include "migrate/mig_preset.h"
+#include "net/net_host.h"
 
 static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
     "row",
@@ -41,17 +42,6 @@ static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
 
 /* The message in the caller's language: both are literals, so both formats are checked. */
 #define CSVIMP_TR(c, en, fr) ((c)->opts->french ? (fr) : (en))
-
-static const struct {
-    const char *name;
-    const char *default_host; /* must agree with src/migrate/mig_preset.c */
-} csvimp_types[] = {
-    {"gmail", "imap.gmail.com"},
-    {"exchange", NULL},
-    {"office", "outlook.office365.com"},
-    {"domino", NULL},
-    {"defaut", NULL},
-};
 
 struct csvimp_field {
     char *p; /* owned, NUL-terminated; may hold a password: wiped on free */
@@ -347,221 +337,11 @@ static int csvimp_decode(struct csvimp_ctx *c, const unsigned char *data, size_t
 
 /* ---- small validators ---- */
 
-static int csvimp_is_digit(unsigned char ch)
-{
-    return ch >= '0' && ch <= '9';
-}
-
-static int csvimp_is_alnum(unsigned char ch)
-{
-    return csvimp_is_digit(ch) || (ch >= 'a' && ch <= 'z') || (ch >= 'A' && ch <= 'Z');
-}
-
 static unsigned char csvimp_lower(unsigned char ch)
 {
     return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + 32) : ch;
 }
 
-int csvimp_hostname_valid(const char *s, size_t len)
-{
-    if (len && s[len - 1] == '.')
-        len--; /* one trailing dot: fully qualified */
-    if (len == 0 || len > 253)
-        return 0;
-    size_t start = 0;
-    int all_digits = 1;
-    for (size_t i = 0; i <= len; i++) {
-        if (i == len || s[i] == '.') {
-            size_t l = i - start;
-            if (l == 0 || l > 63 || s[start] == '-' || s[i - 1] == '-')
-                return 0;
-            if (i == len && all_digits)
-                return 0; /* a numeric last label: that is an (invalid) IPv4 address */
-            start = i + 1;
-            all_digits = 1;
-            continue;
-        }
-        unsigned char ch = (unsigned char)s[i];
-        if (!csvimp_is_alnum(ch) && ch != '-' && ch != '_')
-            return 0;
-        if (!csvimp_is_digit(ch))
-            all_digits = 0;
-    }
-    return 1;
-}
-
-/* The reasons of csvimp_host_parse(), English and French. */
-enum csvimp_why {
-    CSVIMP_WHY_EMPTY,
-    CSVIMP_WHY_NO_BRACKET,
-    CSVIMP_WHY_AFTER_BRACKET,
-    CSVIMP_WHY_BAD_IPV6,
-    CSVIMP_WHY_IPV6_BRACKETS,
-    CSVIMP_WHY_NAME_EMPTY,
-    CSVIMP_WHY_BAD_IPV4,
-    CSVIMP_WHY_BAD_NAME,
-    CSVIMP_WHY_BAD_IDN,
-    CSVIMP_WHY_PORT_EMPTY,
-    CSVIMP_WHY_PORT_RANGE,
-    CSVIMP_WHY_TOO_LONG,
-    CSVIMP_WHY_COUNT,
-};
-
-static const char *const csvimp_why_text[CSVIMP_WHY_COUNT][2] = {
-    [CSVIMP_WHY_EMPTY] = {"host is empty", "l'hôte est vide"},
-    [CSVIMP_WHY_NO_BRACKET] = {"missing ] after the IPv6 address",
-                               "« ] » manquant après l'adresse IPv6"},
-    [CSVIMP_WHY_AFTER_BRACKET] = {"unexpected text after the bracketed IPv6 address",
-                                  "texte inattendu après l'adresse IPv6 entre crochets"},
-    [CSVIMP_WHY_BAD_IPV6] = {"invalid IPv6 address", "adresse IPv6 invalide"},
-    [CSVIMP_WHY_IPV6_BRACKETS] = {"an IPv6 address must be written in brackets, e.g. "
-                                  "[2001:db8::1]:993",
-                                  "une adresse IPv6 s'écrit entre crochets, par exemple "
-                                  "[2001:db8::1]:993"},
-    [CSVIMP_WHY_NAME_EMPTY] = {"host name is empty", "le nom d'hôte est vide"},
-    [CSVIMP_WHY_BAD_IPV4] = {"invalid IPv4 address", "adresse IPv4 invalide"},
-    [CSVIMP_WHY_BAD_NAME] = {"invalid host name", "nom d'hôte invalide"},
-    [CSVIMP_WHY_BAD_IDN] = {"invalid host name (write an internationalised name in its ASCII "
-                            "xn-- form)",
-                            "nom d'hôte invalide (écrivez un nom internationalisé sous sa forme "
-                            "ASCII xn--)"},
-    [CSVIMP_WHY_PORT_EMPTY] = {"port is empty after ':'", "le port est vide après « : »"},
-    [CSVIMP_WHY_PORT_RANGE] = {"port must be a number from 1 to 65535",
-                               "le port doit être un nombre de 1 à 65535"},
-    [CSVIMP_WHY_TOO_LONG] = {"host name is too long", "le nom d'hôte est trop long"},
-};
-
-const char *csvimp_host_why_fr(const char *why)
-{
-    for (size_t i = 0; why && i < CSVIMP_WHY_COUNT; i++)
-        if (strcmp(why, csvimp_why_text[i][0]) == 0)
-            return csvimp_why_text[i][1];
-    return why;
-}
-
-#define CSVIMP_WHY(w) csvimp_why_text[CSVIMP_WHY_##w][0]
-
-int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
-                      const char **why_r)
-{
-    const char *hs, *ps = NULL;
-    size_t hl;
-    char tmp[64];
-    *why_r = NULL;
-    *port_r = 0;
-    if (!*s) {
-        *why_r = CSVIMP_WHY(EMPTY);
-        return MB_ECONFIG;
-    }
-    if (s[0] == '[') {
-        const char *rb = strchr(s, ']');
-        if (!rb) {
-            *why_r = CSVIMP_WHY(NO_BRACKET);
-            return MB_ECONFIG;
-        }
-        hs = s + 1;
-        hl = (size_t)(rb - hs);
-        if (rb[1] == ':') {
-            ps = rb + 2;
-        } else if (rb[1]) {
-            *why_r = CSVIMP_WHY(AFTER_BRACKET);
-            return MB_ECONFIG;
-        }
-        unsigned char a6[16];
-        if (hl == 0 || hl >= sizeof(tmp)) {
-            *why_r = CSVIMP_WHY(BAD_IPV6);
-            return MB_ECONFIG;
-        }
-        memcpy(tmp, hs, hl);
-        tmp[hl] = '\0';
-        if (inet_pton(AF_INET6, tmp, a6) != 1) {
-            *why_r = CSVIMP_WHY(BAD_IPV6);
-            return MB_ECONFIG;
-        }
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':')) {
-            *why_r = CSVIMP_WHY(IPV6_BRACKETS);
-            return MB_ECONFIG;
-        }
-        hs = s;
-        hl = colon ? (size_t)(colon - s) : strlen(s);
-        if (colon)
-            ps = colon + 1;
-        if (hl == 0) {
-            *why_r = CSVIMP_WHY(NAME_EMPTY);
-            return MB_ECONFIG;
-        }
-        int dotted_digits = 1;
-        for (size_t i = 0; i < hl; i++)
-            if (!csvimp_is_digit((unsigned char)hs[i]) && hs[i] != '.')
-                dotted_digits = 0;
-        if (dotted_digits) {
-            unsigned char a4[4];
-            if (hl >= sizeof(tmp)) {
-                *why_r = CSVIMP_WHY(BAD_IPV4);
-                return MB_ECONFIG;
-            }
-            memcpy(tmp, hs, hl);
-            tmp[hl] = '\0';
-            if (inet_pton(AF_INET, tmp, a4) != 1) {
-                *why_r = CSVIMP_WHY(BAD_IPV4);
-                return MB_ECONFIG;
-            }
-        } else if (!csvimp_hostname_valid(hs, hl)) {
-            int ascii = 1;
-            for (size_t i = 0; i < hl; i++)
-                if ((unsigned char)hs[i] >= 0x80)
-                    ascii = 0;
-            *why_r = ascii ? CSVIMP_WHY(BAD_NAME) : CSVIMP_WHY(BAD_IDN);
-            return MB_ECONFIG;
-        }
-    }
-    if (ps) {
-        size_t pl = strlen(ps);
-        unsigned long port = 0;
-        if (pl == 0) {
-            *why_r = CSVIMP_WHY(PORT_EMPTY);
-            return MB_ECONFIG;
-        }
-        for (size_t i = 0; i < pl; i++) {
-            if (!csvimp_is_digit((unsigned char)ps[i]) || i >= 5) {
-                *why_r = CSVIMP_WHY(PORT_RANGE);
-                return MB_ECONFIG;
-            }
-            port = port * 10 + (unsigned long)(ps[i] - '0');
-        }
-        if (port < 1 || port > 65535) {
-            *why_r = CSVIMP_WHY(PORT_RANGE);
-            return MB_ECONFIG;
-        }
-        *port_r = (unsigned)port;
-    }
-    if (hl >= host_size) {
-        *why_r = CSVIMP_WHY(TOO_LONG);
-        return MB_ECONFIG;
-    }
-    for (size_t i = 0; i < hl; i++)
-        host_r[i] = (char)csvimp_lower((unsigned char)hs[i]);
-    host_r[hl] = '\0';
-    return 0;
-}
-
-const char *csvimp_server_type(const char *s)
-{
-    for (size_t i = 0; i < sizeof(csvimp_types) / sizeof(csvimp_types[0]); i++)
-        if (strcasecmp(s, csvimp_types[i].name) == 0)
-            return csvimp_types[i].name;
-    return NULL;
-}
-
-const char *csvimp_default_host(const char *server_type)
-{
-    for (size_t i = 0; i < sizeof(csvimp_types) / sizeof(csvimp_types[0]); i++)
-        if (strcasecmp(server_type, csvimp_types[i].name) == 0)
-            return csvimp_types[i].default_host;
-    return NULL;
-}
 
 /* 1 if s contains a C0 control character or DEL. */
 static int csvimp_has_ctl(const char *s, size_t n)
@@ -795,7 +575,7 @@ static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field 
                                    "dans une adresse"));
         return NULL;
     }
-    if (dom_len == 0 || dom[dom_len - 1] == '.' || !csvimp_hostname_valid(dom, dom_len)) {
+    if (dom_len == 0 || dom[dom_len - 1] == '.' || !net_hostname_valid(dom, dom_len)) {
         csvimp_row_error(c, col,
                          CSVIMP_TR(c, "login_destination has an invalid domain",
                                    "le domaine de login_destination est invalide"));
@@ -916,13 +696,13 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                                    "pass_source contient un saut de ligne"));
 
     csvimp_trim(type);
-    const char *stype = NULL;
+    const struct mig_preset *stype = NULL;
     if (type->len == 0)
         csvimp_row_error(c, CSVIMP_COL_TYPE,
                          CSVIMP_TR(c, "type_messagerie is empty (expected " CSVIMP_TYPES_TEXT ")",
                                    "type_messagerie est vide (attendu : " CSVIMP_TYPES_TEXT_FR
                                    ")"));
-    else if (!(stype = csvimp_server_type(type->p)))
+    else if (!(stype = mig_preset_find(type->p)))
         csvimp_row_error(c, CSVIMP_COL_TYPE,
                          CSVIMP_TR(c, "unknown type_messagerie (expected " CSVIMP_TYPES_TEXT ")",
                                    "type_messagerie inconnu (attendu : " CSVIMP_TYPES_TEXT_FR ")"));
@@ -931,7 +711,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     char hbuf[256];
     hbuf[0] = '\0';
     if (host->len == 0) {
-        const char *def = stype ? csvimp_default_host(stype) : NULL;
+        const char *def = stype ? stype->default_host : NULL;
         if (def)
             snprintf(hbuf, sizeof(hbuf), "%s", def);
         else if (stype)
@@ -943,9 +723,9 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                                        "et office)"));
     } else {
         const char *why;
-        if (csvimp_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0)
+        if (net_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0)
             csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE, "%s",
-                             c->opts->french ? csvimp_host_why_fr(why) : why);
+                             c->opts->french ? net_host_why_fr(why) : why);
     }
 
     char *dst = csvimp_check_destination(c, dest);
@@ -989,7 +769,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     r.pass_source = pass->p;
     pass->p = NULL;
     r.host = xstrdup(hbuf);
-    r.server_type = stype;
+    r.server_type = stype ? stype->name : NULL;
     r.login_destination = dst;
     csvimp_store_row(c, &r);
 }
@@ -1210,7 +990,7 @@ int csvimp_sample(const char *domain, struct buf *out)
         {"testoffice@test.com", "passtest", "office.server", "office", "j.renaud", "False"},
     };
     size_t dl = domain ? strlen(domain) : 0;
-    if (!dl || domain[dl - 1] == '.' || !csvimp_hostname_valid(domain, dl))
+    if (!dl || domain[dl - 1] == '.' || !net_hostname_valid(domain, dl))
         return MB_ECONFIG;
     int rc = 0;
     for (unsigned i = 1; i <= CSVIMP_COLUMNS && !rc; i++)

@@ -131,28 +131,12 @@ void csvimp_result_fini(struct csvimp_result *res);
 /* The column name for a column number ("login_source"), or "row" for 0. Static. */
 const char *csvimp_column_name(unsigned column);
 
-/* Parse a source host "HOST", "HOST:PORT", "1.2.3.4:993", "[::1]:143" (no surrounding spaces).
- * On success writes the lower-cased host (no brackets) into host_r (size host_size, at least
- * 256) and the port (0 if none) into *port_r and returns 0; otherwise returns MB_ECONFIG and
- * sets *why_r to a static English reason that does not quote the input. */
-int csvimp_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
-                      const char **why_r);
-/* The French wording (static) of a reason set by csvimp_host_parse(); why itself if it is not
- * one of them. */
-const char *csvimp_host_why_fr(const char *why);
-/* 1 if s is a syntactically valid DNS host name (the rules above, no port). */
-int csvimp_hostname_valid(const char *s, size_t len);
 /* 1 if the local part of a destination address (len bytes) is acceptable: no ASCII control or
  * blank, none of "(),:;<>[\]@ and no Unicode blank or control (NBSP, U+2000-U+200F,
  * U+2028-U+202F, U+205F-U+206F, U+3000, U+FEFF, C1 controls), and not containing separator
  * (the master-user separator; NULL or "" = no check), which would let a mailbox name log in
  * as another user ("victim*admin"). */
 int csvimp_local_part_ok(const char *p, size_t len, const char *separator);
-/* The canonical (static, lower-case) server type for s (case-insensitive), or NULL. */
-const char *csvimp_server_type(const char *s);
-/* The default host for a server type ("imap.gmail.com"), or NULL when the host is required.
- * Must agree with the migration presets (src/migrate/mig_preset.c). */
-const char *csvimp_default_host(const char *server_type);
 
 /* Append the downloadable example file to out: the spec's header and five example rows,
  * `;`-separated, CRLF line ends, UTF-8 without BOM, every destination in domain. The file is

@@ -16,6 +16,7 @@
 #include "jobs/jobs.h"
 #include "log/log.h"
 #include "migrate/mig.h"
+#include "net/net_host.h"
 
 #define HTTP_API_REPORT_MAX (64u << 20) /* a stored report larger than this is not embedded */
 #define HTTP_API_QUERY_MAX 200
@@ -280,7 +281,7 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
     }
     size_t dlen = strlen(dom);
     if (dlen == 0 || dlen >= sizeof(domain) || dom[dlen - 1] == '.'
-        || !csvimp_hostname_valid(dom, dlen)) {
+        || !net_hostname_valid(dom, dlen)) {
         http_api_field_error(c, field, "%s",
                              HTTP_API_MSG(c, "invalid domain", "domaine invalide"));
         return;
@@ -363,9 +364,9 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
     const char *host = http_api_jobs_str(c, obj, "source_host", &absent);
     if (host) {
         const char *why = NULL;
-        if (csvimp_host_parse(host, f->host, sizeof(f->host), &f->port, &why) != 0)
+        if (net_host_parse(host, f->host, sizeof(f->host), &f->port, &why) != 0)
             http_api_field_error(c, "source_host", "%s",
-                                 why ? (c->fr ? csvimp_host_why_fr(why) : why)
+                                 why ? (c->fr ? net_host_why_fr(why) : why)
                                      : HTTP_API_MSG(c, "invalid host", "hôte invalide"));
     } else if (absent) {
         if (f->preset && f->preset->default_host) {

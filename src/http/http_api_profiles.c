@@ -13,6 +13,7 @@
 #include "http_api_internal.h"
 #include "log/log.h"
 #include "migrate/mig.h"
+#include "net/net_host.h"
 #include "migrate/mig_preset.h"
 
 static void profile_write(struct json_w *w, const struct auth_profile *p, const char *owner)
@@ -277,8 +278,9 @@ void http_api_profiles_check(struct http_api_ctx *c)
     const char *hp = host_arg && host_arg[0] ? host_arg : p.source_host;
     char host[256] = "";
     unsigned port = 0;
-    if (hp && hp[0] && mig_parse_hostport(hp, host, sizeof(host), &port) != 0) {
-        http_api_field_error(c, "source_host", "%s", "HOST[:PORT]");
+    const char *why;
+    if (hp && hp[0] && net_host_parse(hp, host, sizeof(host), &port, &why) != 0) {
+        http_api_field_error(c, "source_host", "%s", c->fr ? net_host_why_fr(why) : why);
         http_api_field_errors(c);
         goto out;
     }

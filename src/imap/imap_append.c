@@ -7,6 +7,7 @@
 #include <strings.h>
 
 #include "base/xalloc.h"
+#include "imap/imap_date.h"
 #include "imap/imap_internal.h"
 
 #define QCAP (IMAP_APPEND_WINDOW_MAX + 1)
@@ -43,21 +44,6 @@ int imap_append_flag_ok(const char *f)
         return 0;
     for (; *f; f++) {
         if (!atom_char((unsigned char)*f))
-            return 0;
-    }
-    return 1;
-}
-
-/* "dd-Mon-yyyy hh:mm:ss +zzzz" (day may be " d" or "d") */
-static int date_ok(const char *d)
-{
-    size_t n = strlen(d);
-    if (n < 25 || n > 26)
-        return 0;
-    for (; *d; d++) {
-        char ch = *d;
-        if (!((ch >= '0' && ch <= '9') || (ch >= 'A' && ch <= 'Z') || (ch >= 'a' && ch <= 'z') ||
-              ch == ' ' || ch == '-' || ch == ':' || ch == '+'))
             return 0;
     }
     return 1;
@@ -233,7 +219,7 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
         if (!imap_append_flag_ok(flags[i]))
             return mb_err_set(err, MB_ECONFIG, "flag cannot be sent in APPEND");
     }
-    if (internaldate && !date_ok(internaldate))
+    if (internaldate && !imap_date_valid(internaldate))
         return mb_err_set(err, MB_ECONFIG, "invalid INTERNALDATE");
     if (size > UINT32_MAX)
         return mb_err_set(err, MB_EMSG, "message of %llu bytes is too big for IMAP",

@@ -47,10 +47,6 @@ struct mig_request {
     int subscribed_only;
 };
 
-/* Parse "host", "host:port", "[v6]:port" into host_r (size n) and *port_r (0 if absent).
- * MB_ECONFIG on a malformed value. */
-int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r);
-
 /* Progress and control hooks, all optional (NULL). Called from the migrating thread. */
 struct mig_hooks {
     void *ctx;

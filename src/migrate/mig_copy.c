@@ -13,6 +13,7 @@
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
 #include "imap/imap_append.h"
+#include "imap/imap_date.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_utf7.h"
 #include "mig_dedupe.h"
@@ -139,7 +140,7 @@ static int on_meta(void *ctx, const struct imap_msg_meta *mm)
     x->uid = mm->uid;
     x->size = mm->size;
     x->idate_str = mm->internaldate ? xstrdup(mm->internaldate) : NULL;
-    x->idate = mm->internaldate ? mig_parse_internaldate(mm->internaldate) : 0;
+    x->idate = mm->internaldate ? imap_date_parse(mm->internaldate) : 0;
     x->flags = xcalloc(mm->nflags ? mm->nflags : 1, sizeof(char *));
     for (size_t i = 0; i < mm->nflags; i++)
         if (strcasecmp(mm->flags[i], "\\Recent") != 0)
@@ -215,7 +216,7 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
             flags[nf++] = x->flags[i];
     struct mb_err err = { 0 };
     const char *date = x->idate_str;
-    if (date && !mig_internaldate_valid(date)) {
+    if (date && !imap_date_valid(date)) {
         /* The source sent an INTERNALDATE a server would refuse (a BAD that, with pipelined
          * literals, breaks the connection): keep the message, let the destination date it. */
         mig_log(m, "warn", "%s: message %u: unusable date \"%.40s\", copied without it",

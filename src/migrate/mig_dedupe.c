@@ -10,6 +10,7 @@
 
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
+#include "imap/imap_date.h"
 #include "imap/imap_fetch.h"
 #include "imap/imap_resp.h"
 #include "mig_internal.h"
@@ -33,6 +34,7 @@ struct hash_ctx {
     struct hashed *cur;
     mbedtls_sha256_context sha;
     uint64_t got;
+    struct mig_ctx *keep; /* destination contents: kept in keep->hashes, counted as progress */
 };
 
 static struct hashed *find_h(struct hashed *v, size_t n, uint32_t uid)
@@ -70,15 +72,27 @@ static int h_end(void *ctx, uint32_t uid)
         mbedtls_sha256_finish_ret(&h->sha, h->cur->hash);
         h->cur->has_hash = 1;
         h->cur->size = h->got;
+        if (h->keep) {
+            struct mig_hash_cache *hc = &h->keep->hashes;
+            if (hc->n == hc->cap) {
+                hc->cap = hc->cap ? hc->cap * 2 : 256;
+                hc->v = xrealloc(hc->v, hc->cap * sizeof(*hc->v));
+            }
+            struct mig_dest_hash *e = &hc->v[hc->n++];
+            e->uid = h->cur->uid;
+            e->size = h->got;
+            memcpy(e->hash, h->cur->hash, sizeof(e->hash));
+            h->keep->progress_steps++;
+        }
         h->cur = NULL;
     }
     mbedtls_sha256_free(&h->sha);
     return 0;
 }
 
-/* Fetch and hash the bodies of v[i] for which want[i] is set. */
+/* Fetch and hash the bodies of v[i] for which want[i] is set; keep: see struct hash_ctx. */
 static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, const int *want,
-                       struct mb_err *err)
+                       struct mig_ctx *keep, struct mb_err *err)
 {
     struct buf set;
     buf_init(&set, (size_t)16 << 20);
@@ -87,12 +101,55 @@ static int hash_bodies(struct imap_client *cli, struct hashed *v, size_t n, cons
             buf_printf(&set, "%s%u", set.len ? "," : "", v[i].uid);
     int rc = 0;
     if (set.len) {
-        struct hash_ctx h = {.v = v, .n = n};
+        struct hash_ctx h = {.v = v, .n = n, .keep = keep};
         struct imap_body_cbs cbs = {h_begin, h_chunk, h_end, NULL};
         rc = imap_fetch_bodies(cli, buf_cstr(&set), &cbs, &h, err);
     }
     buf_fini(&set);
     return rc;
+}
+
+static int cmp_dest_hash(const void *a, const void *b)
+{
+    uint32_t x = ((const struct mig_dest_hash *)a)->uid, y = ((const struct mig_dest_hash *)b)->uid;
+    return x < y ? -1 : x > y;
+}
+
+void mig_dedupe_cache_fini(struct mig_ctx *m)
+{
+    XFREE(m->hashes.dest_raw);
+    XFREE(m->hashes.v);
+    m->hashes.n = m->hashes.cap = 0;
+}
+
+/* hash_bodies on the destination folder dest_raw (selected), through m->hashes: contents read
+ * earlier in the run are not read again (want[] is cleared for them), new ones are kept. */
+static int hash_dest(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidvalidity,
+                     struct hashed *v, size_t n, int *want, struct mb_err *err)
+{
+    struct mig_hash_cache *hc = &m->hashes;
+    if (!hc->dest_raw || strcmp(hc->dest_raw, dest_raw) != 0
+        || hc->uidvalidity != dest_uidvalidity) {
+        mig_dedupe_cache_fini(m);
+        hc->dest_raw = xstrdup(dest_raw);
+        hc->uidvalidity = dest_uidvalidity;
+    }
+    if (hc->n)
+        qsort(hc->v, hc->n, sizeof(*hc->v), cmp_dest_hash);
+    for (size_t i = 0; hc->n && i < n; i++) {
+        if (!want[i])
+            continue;
+        struct mig_dest_hash key = {.uid = v[i].uid};
+        const struct mig_dest_hash *e = bsearch(&key, hc->v, hc->n, sizeof(*hc->v),
+                                                cmp_dest_hash);
+        if (!e)
+            continue;
+        memcpy(v[i].hash, e->hash, sizeof(v[i].hash));
+        v[i].has_hash = 1;
+        v[i].size = e->size;
+        want[i] = 0;
+    }
+    return hash_bodies(m->dst, v, n, want, m, err);
 }
 
 /* ---- metadata with Message-ID (raw FETCH) ---- */
@@ -144,7 +201,7 @@ static int on_id_fetch(void *ctx, const struct imap_response *r)
     a = imap_resp_pair(list, count, "INTERNALDATE");
     const char *s = a ? imap_resp_astring(a, NULL) : NULL;
     if (s)
-        h->idate = mig_parse_internaldate(s);
+        h->idate = imap_date_parse(s);
     for (size_t i = 0; i + 1 < count; i++) {
         if (list[i].type == IMAP_ARG_ATOM && list[i].str
             && strncasecmp(list[i].str, "BODY[HEADER.FIELDS", 18) == 0) {
@@ -270,7 +327,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     }
     if (n_want == 0)
         goto out;
-    rc = hash_bodies(m->dst, cands.v, cands.n, want, err);
+    rc = hash_dest(m, dest_raw, dest_uidvalidity, cands.v, cands.n, want, err);
     if (rc)
         goto out;
     /* Source hashes not recorded yet: read those bodies again from the source (at most one
@@ -281,7 +338,7 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
         srcs[i].uid = fl.v[i].uid;
         swant[i] = fl.v[i].usable && !fl.v[i].has_hash;
     }
-    rc = hash_bodies(m->src, srcs, fl.n, swant, err);
+    rc = hash_bodies(m->src, srcs, fl.n, swant, NULL, err);
     free(swant);
     if (rc)
         goto out;
@@ -347,42 +404,25 @@ out:
 /* ---- step 1: source UIDVALIDITY changed ---- */
 
 /* Order by (Message-ID, INTERNALDATE, UID), messages without Message-ID first. */
-static int cmp_key(const void *a, const void *b)
+/* The plain data of a side for mig_xo's re-keying (the strings stay l's). */
+static struct mig_xo_keyed *keyed_of(const struct idlist *l)
 {
-    const struct hashed *x = *(struct hashed *const *)a, *y = *(struct hashed *const *)b;
-    if (!x->msgid != !y->msgid)
-        return x->msgid ? 1 : -1;
-    int c = x->msgid ? strcmp(x->msgid, y->msgid) : 0;
-    if (c)
-        return c;
-    return x->idate < y->idate ? -1 : x->idate > y->idate;
+    struct mig_xo_keyed *k = xcalloc(l->n ? l->n : 1, sizeof(*k));
+    for (size_t i = 0; i < l->n; i++) {
+        k[i].uid = l->v[i].uid;
+        k[i].msgid = l->v[i].msgid;
+        k[i].idate = l->v[i].idate;
+    }
+    return k;
 }
 
-static int cmp_key_uid(const void *a, const void *b)
+/* After hash_bodies: the contents read, into the plain data. */
+static void keyed_hashes(struct mig_xo_keyed *k, const struct idlist *l)
 {
-    int c = cmp_key(a, b);
-    if (c)
-        return c;
-    uint32_t x = (*(struct hashed *const *)a)->uid, y = (*(struct hashed *const *)b)->uid;
-    return x < y ? -1 : x > y;
-}
-
-static struct hashed **sorted_refs(struct idlist *l)
-{
-    struct hashed **v = xcalloc(l->n ? l->n : 1, sizeof(*v));
-    for (size_t i = 0; i < l->n; i++)
-        v[i] = &l->v[i];
-    qsort(v, l->n, sizeof(*v), cmp_key_uid);
-    return v;
-}
-
-/* End of the group of equal keys that starts at v[i]. */
-static size_t group_end(struct hashed **v, size_t n, size_t i)
-{
-    size_t j = i + 1;
-    while (j < n && cmp_key(&v[j], &v[i]) == 0)
-        j++;
-    return j;
+    for (size_t i = 0; i < l->n; i++) {
+        k[i].has_hash = l->v[i].has_hash;
+        memcpy(k[i].hash, l->v[i].hash, MIG_XO_HASH_LEN);
+    }
 }
 
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
@@ -392,7 +432,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
     size_t n_uvs = 0;
     struct idlist s = {0}, d = {0};
     int *sw = NULL, *dw = NULL;
-    struct hashed **ps = NULL, **pd = NULL;
+    struct mig_xo_keyed *ks = NULL, *kd = NULL;
     int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
     if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
         goto out;
@@ -409,67 +449,38 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         rc = fetch_ids(m->dst, 1, &d, err);
     if (rc)
         goto out;
-    /* Sort both sides by (Message-ID, INTERNALDATE, UID); messages without Message-ID first.
-     * A group of one source and one destination message with a Message-ID is a match. When
-     * the key is not unique on a side — a list copy delivered in the same second as the
-     * direct one has the same Message-ID and date, other content — and for messages without
-     * Message-ID (same date), contents are compared. Not their RFC822.SIZE: Exchange's is not
-     * the size of the message it sends (hashing gives the real one). */
-    ps = sorted_refs(&s);
-    pd = sorted_refs(&d);
+    /* The rules are mig_xo_rekey's: read the contents it asks for on both sides, then match. */
+    ks = keyed_of(&s);
+    kd = keyed_of(&d);
+    mig_xo_rekey_needs(ks, s.n, kd, d.n);
     sw = xcalloc(s.n ? s.n : 1, sizeof(int));
     dw = xcalloc(d.n ? d.n : 1, sizeof(int));
-    for (size_t a = 0, c = 0; a < s.n;) {
-        size_t b = group_end(ps, s.n, a);
-        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
-            c++;
-        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
-        if (e > c && (!ps[a]->msgid || b - a > 1 || e - c > 1)) {
-            for (size_t i = a; i < b; i++)
-                sw[ps[i] - s.v] = 1;
-            for (size_t j = c; j < e; j++)
-                dw[pd[j] - d.v] = 1;
-        }
-        a = b;
-        c = e;
-    }
-    rc = hash_bodies(m->src, s.v, s.n, sw, err);
+    for (size_t i = 0; i < s.n; i++)
+        sw[i] = ks[i].want_hash;
+    for (size_t j = 0; j < d.n; j++)
+        dw[j] = kd[j].want_hash;
+    rc = hash_bodies(m->src, s.v, s.n, sw, NULL, err);
     if (!rc)
-        rc = hash_bodies(m->dst, d.v, d.n, dw, err);
+        rc = hash_bodies(m->dst, d.v, d.n, dw, NULL, err);
     if (rc)
         goto out;
+    keyed_hashes(ks, &s);
+    keyed_hashes(kd, &d);
+    size_t matched = mig_xo_rekey(ks, s.n, kd, d.n);
     /* Record every match and forget the old rows in one transaction: a run stopped half-way
      * would otherwise leave rows under the new UIDVALIDITY, the next run would not re-key
      * again, and the messages not recorded yet would be copied a second time. */
     rc = db_begin_immediate(m->db, err);
     if (rc)
         goto out;
-    size_t matched = 0;
-    for (size_t a = 0, c = 0; a < s.n && !rc;) {
-        size_t b = group_end(ps, s.n, a);
-        while (c < d.n && cmp_key(&pd[c], &ps[a]) < 0)
-            c++;
-        size_t e = c < d.n && cmp_key(&pd[c], &ps[a]) == 0 ? group_end(pd, d.n, c) : c;
-        int by_id = ps[a]->msgid && b - a == 1 && e - c == 1;
-        for (size_t i = a; i < b && !rc; i++) {
-            struct hashed *x = ps[i];
-            for (size_t j = c; j < e; j++) {
-                struct hashed *y = pd[j];
-                if (y->used
-                    || (!by_id
-                        && !(x->has_hash && y->has_hash && memcmp(x->hash, y->hash, 32) == 0)))
-                    continue;
-                y->used = 1;
-                struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid, NULL};
-                rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
-                                             st.uidvalidity, y->uid, x->has_hash ? x->hash : NULL,
-                                             err);
-                matched++;
-                break;
-            }
-        }
-        a = b;
-        c = e;
+    for (size_t i = 0; i < s.n && !rc; i++) {
+        if (!ks[i].match)
+            continue;
+        const struct hashed *x = &s.v[i];
+        struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid, NULL};
+        rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
+                                     st.uidvalidity, ks[i].match, x->has_hash ? x->hash : NULL,
+                                     err);
     }
     for (size_t i = 0; i < n_uvs && !rc; i++)
         rc = db_msgmap_forget_folder_uidvalidity(m->db, m->job, src_raw, uvs[i], NULL, err);
@@ -484,8 +495,8 @@ out:
     free(uvs);
     free(sw);
     free(dw);
-    free(ps);
-    free(pd);
+    free(ks);
+    free(kd);
     idlist_fini(&s);
     idlist_fini(&d);
     return rc;
@@ -614,7 +625,7 @@ int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_
                   && (any_size || bsearch(&sz, cp.sizes, cp.nsizes, sizeof(sz), cmp_i64));
     }
     free(recorded);
-    rc = hash_bodies(m->dst, dl.v, dl.n, want, err);
+    rc = hash_dest(m, dest_raw, dest_uidvalidity, dl.v, dl.n, want, err);
     if (rc)
         goto out;
     dv = xcalloc(dl.n ? dl.n : 1, sizeof(*dv));

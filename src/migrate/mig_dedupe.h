@@ -34,10 +34,13 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
 /* Step 5 (db_msgmap.h): with the destination folder selected read-write, remove the extra
  * copies that connections which died before their answer stored after the messages were sent
  * again (mig_xo_reconcile), then settle the rows whose settle time had come when this began.
- * *removed_r = messages removed. */
+ * *removed_r = messages removed. Contents read are kept for the run (m->hashes): after a lost
+ * connection, the next reconciliation of the folder reads only what the last one had not. */
 int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidvalidity,
                          size_t *removed_r, struct mb_err *err);
 int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                            const char *dest_raw, struct mb_err *err);
+/* Forget the destination contents reconciliation read in this run (m->hashes). */
+void mig_dedupe_cache_fini(struct mig_ctx *m);
 
 #endif

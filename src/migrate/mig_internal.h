@@ -29,6 +29,21 @@ struct mig_folder_report {
     int refusals;             /* times the source refused its FETCH in this run */
 };
 
+/* Contents of destination messages already read by a reconciliation in this run, kept across
+ * reconnections: a message's content never changes under its UID, so a link cut every few
+ * hundred KB still lets each connection read further instead of starting again. */
+struct mig_dest_hash {
+    uint32_t uid;
+    uint64_t size;
+    unsigned char hash[32];
+};
+struct mig_hash_cache {
+    char *dest_raw;                /* the destination folder these are of (owned) */
+    uint32_t uidvalidity;
+    struct mig_dest_hash *v;       /* in arrival order */
+    size_t n, cap;
+};
+
 struct mig_ctx {
     const struct config *cfg;
     struct db *db;
@@ -59,6 +74,7 @@ struct mig_ctx {
     int cancelled;
     int64_t progress_steps;        /* plan steps learnt (progress that copies nothing) */
     size_t win_limit;              /* messages per window now (halved on lost connections) */
+    struct mig_hash_cache hashes;  /* destination contents read by reconciliation */
 };
 
 /* Messages per MULTIAPPEND command at the destination (when offered). */
@@ -84,11 +100,5 @@ int mig_limit_text(const char *msg);
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 /* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
 int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
-
-/* 1 if s is an INTERNALDATE a server will accept back in APPEND (RFC 3501 date-time with
- * sane field ranges). */
-int mig_internaldate_valid(const char *s);
-/* Parse "17-Jul-1996 02:44:25 -0700" to unix seconds (0 if malformed). */
-int64_t mig_parse_internaldate(const char *s);
 
 #endif

@@ -14,6 +14,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_utf7.h"
 #include "json/json_write.h"
+#include "mig_dedupe.h"
 #include "mig_internal.h"
 
 #define RECONNECT_MIN_MS 1000   /* first pause before reconnecting after a transient error */
@@ -36,106 +37,6 @@ int mig_tls_parse(const char *s, enum mig_tls *tls_r)
 const char *mig_tls_name(enum mig_tls tls)
 {
     return (unsigned)tls < 4 ? tls_names[tls] : "auto";
-}
-
-int mig_parse_hostport(const char *s, char *host_r, size_t n, unsigned *port_r)
-{
-    *port_r = 0;
-    if (!s || !*s || strlen(s) >= n || strlen(s) > 255)
-        return MB_ECONFIG;
-    const char *host = s, *port = NULL;
-    size_t hlen;
-    if (s[0] == '[') {
-        const char *close = strchr(s, ']');
-        if (!close || close == s + 1)
-            return MB_ECONFIG;
-        host = s + 1;
-        hlen = (size_t)(close - host);
-        if (close[1] == ':')
-            port = close + 2;
-        else if (close[1])
-            return MB_ECONFIG;
-        for (size_t i = 0; i < hlen; i++)
-            if (!isxdigit((unsigned char)host[i]) && host[i] != ':' && host[i] != '.')
-                return MB_ECONFIG;
-    } else {
-        const char *colon = strchr(s, ':');
-        if (colon && strchr(colon + 1, ':'))
-            return MB_ECONFIG; /* bare IPv6 needs brackets */
-        hlen = colon ? (size_t)(colon - s) : strlen(s);
-        if (colon)
-            port = colon + 1;
-        if (hlen == 0 || host[0] == '-' || host[0] == '.')
-            return MB_ECONFIG;
-        for (size_t i = 0; i < hlen; i++) {
-            unsigned char c = (unsigned char)host[i];
-            if (!isalnum(c) && c != '-' && c != '.' && c != '_')
-                return MB_ECONFIG;
-        }
-    }
-    if (port) {
-        if (!*port || strlen(port) > 5)
-            return MB_ECONFIG;
-        unsigned v = 0;
-        for (const char *p = port; *p; p++) {
-            if (!isdigit((unsigned char)*p))
-                return MB_ECONFIG;
-            v = v * 10 + (unsigned)(*p - '0');
-        }
-        if (v == 0 || v > 65535)
-            return MB_ECONFIG;
-        *port_r = v;
-    }
-    memcpy(host_r, host, hlen);
-    host_r[hlen] = '\0';
-    return 0;
-}
-
-int mig_internaldate_valid(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    /* "dd-Mon-yyyy hh:mm:ss +zzzz", day space-padded or two digits (RFC 3501 date-time). */
-    if (!s || strlen(s) != 26 || s[2] != '-' || s[6] != '-' || s[11] != ' ' || s[14] != ':'
-        || s[17] != ':' || s[20] != ' ' || (s[21] != '+' && s[21] != '-'))
-        return 0;
-    const char *p = strstr(months, (char[]){ s[3], s[4], s[5], 0 });
-    if (!p || (p - months) % 3 != 0)
-        return 0;
-    int d[6];
-    static const int at[6] = { 7, 12, 15, 18, 22, 24 };
-    for (int i = 0; i < 6; i++) {
-        const char *q = s + at[i];
-        int n = i == 0 ? 4 : 2;
-        d[i] = 0;
-        for (int k = 0; k < n; k++) {
-            if (q[k] < '0' || q[k] > '9')
-                return 0;
-            d[i] = d[i] * 10 + (q[k] - '0');
-        }
-    }
-    int day = s[0] == ' ' ? s[1] - '0' : (s[0] - '0') * 10 + (s[1] - '0');
-    if ((s[0] != ' ' && (s[0] < '0' || s[0] > '3')) || s[1] < '0' || s[1] > '9')
-        return 0;
-    return day >= 1 && day <= 31 && d[0] >= 1900 && d[1] <= 23 && d[2] <= 59 && d[3] <= 60
-           && d[4] <= 23 && d[5] <= 59;
-}
-
-int64_t mig_parse_internaldate(const char *s)
-{
-    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
-    int day, year, hh, mm, ss, zone;
-    char mon[4];
-    if (!s || sscanf(s, " %d-%3s-%d %d:%d:%d %d", &day, mon, &year, &hh, &mm, &ss, &zone) != 7)
-        return 0;
-    const char *p = strstr(months, mon);
-    if (!p || (p - months) % 3 != 0)
-        return 0;
-    struct tm tm = { .tm_sec = ss, .tm_min = mm, .tm_hour = hh, .tm_mday = day,
-                     .tm_mon = (int)((p - months) / 3), .tm_year = year - 1900 };
-    int64_t t = (int64_t)timegm(&tm);
-    int sign = zone < 0 ? -1 : 1;
-    int az = zone * sign;
-    return t - sign * ((az / 100) * 3600 + (az % 100) * 60);
 }
 
 void mig_result_fini(struct mig_result *res)
@@ -704,6 +605,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     res->counters = m.c;
     res->report = build_report(&m);
     report_fini(&m);
+    mig_dedupe_cache_fini(&m);
     if (local) {
         if (errp)
             *errp = err;

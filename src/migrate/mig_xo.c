@@ -186,3 +186,123 @@ size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const stru
     free(by_hash);
     return ndel;
 }
+
+/* ---- re-keying ---- */
+
+static int cmp_key(const struct mig_xo_keyed *x, const struct mig_xo_keyed *y)
+{
+    if (!x->msgid != !y->msgid)
+        return x->msgid ? 1 : -1; /* without Message-ID first */
+    int c = x->msgid ? strcmp(x->msgid, y->msgid) : 0;
+    if (c)
+        return c;
+    return x->idate < y->idate ? -1 : x->idate > y->idate;
+}
+
+static int cmp_keyed(const void *a, const void *b)
+{
+    const struct mig_xo_keyed *x = *(const struct mig_xo_keyed *const *)a;
+    const struct mig_xo_keyed *y = *(const struct mig_xo_keyed *const *)b;
+    int c = cmp_key(x, y);
+    if (c)
+        return c;
+    return x->uid < y->uid ? -1 : x->uid > y->uid;
+}
+
+/* Pointers to v[0..n) sorted by (key, UID). */
+static struct mig_xo_keyed **by_key(struct mig_xo_keyed *v, size_t n)
+{
+    struct mig_xo_keyed **p = xcalloc(n ? n : 1, sizeof(*p));
+    for (size_t i = 0; i < n; i++)
+        p[i] = &v[i];
+    qsort(p, n, sizeof(*p), cmp_keyed);
+    return p;
+}
+
+/* End of the run of equal keys that starts at p[i]. */
+static size_t key_end(struct mig_xo_keyed **p, size_t n, size_t i)
+{
+    size_t j = i + 1;
+    while (j < n && cmp_key(p[j], p[i]) == 0)
+        j++;
+    return j;
+}
+
+/* Walk the keys both sides have: fn(source group, destination group) for each. */
+typedef void rekey_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
+                      size_t nd, void *ctx);
+static void each_common_key(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst,
+                            size_t nd, rekey_fn *fn, void *ctx)
+{
+    struct mig_xo_keyed **ps = by_key(src, ns), **pd = by_key(dst, nd);
+    for (size_t a = 0, c = 0; a < ns;) {
+        size_t b = key_end(ps, ns, a);
+        while (c < nd && cmp_key(pd[c], ps[a]) < 0)
+            c++;
+        size_t e = c < nd && cmp_key(pd[c], ps[a]) == 0 ? key_end(pd, nd, c) : c;
+        if (e > c)
+            fn(ps + a, b - a, pd + c, e - c, ctx);
+        a = b;
+        c = e;
+    }
+    free(ps);
+    free(pd);
+}
+
+static int by_id(struct mig_xo_keyed **s, size_t ns, size_t nd)
+{
+    return s[0]->msgid && ns == 1 && nd == 1;
+}
+
+static void need_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
+                    size_t nd, void *ctx)
+{
+    (void)ctx;
+    if (by_id(s, ns, nd))
+        return;
+    for (size_t i = 0; i < ns; i++)
+        s[i]->want_hash = 1;
+    for (size_t j = 0; j < nd; j++)
+        d[j]->want_hash = 1;
+}
+
+void mig_xo_rekey_needs(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst, size_t nd)
+{
+    for (size_t i = 0; i < ns; i++)
+        src[i].want_hash = 0;
+    for (size_t j = 0; j < nd; j++)
+        dst[j].want_hash = 0;
+    each_common_key(src, ns, dst, nd, need_fn, NULL);
+}
+
+static void match_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
+                     size_t nd, void *ctx)
+{
+    size_t *matched = ctx;
+    unsigned char *used = xcalloc(nd, 1);
+    int id = by_id(s, ns, nd);
+    for (size_t i = 0; i < ns; i++) {
+        struct mig_xo_keyed *x = s[i];
+        for (size_t j = 0; j < nd; j++) {
+            const struct mig_xo_keyed *y = d[j];
+            if (used[j]
+                || (!id && !(x->has_hash && y->has_hash
+                             && memcmp(x->hash, y->hash, MIG_XO_HASH_LEN) == 0)))
+                continue;
+            used[j] = 1;
+            x->match = y->uid;
+            (*matched)++;
+            break;
+        }
+    }
+    free(used);
+}
+
+size_t mig_xo_rekey(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst, size_t nd)
+{
+    size_t matched = 0;
+    for (size_t i = 0; i < ns; i++)
+        src[i].match = 0;
+    each_common_key(src, ns, dst, nd, match_fn, &matched);
+    return matched;
+}

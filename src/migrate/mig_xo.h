@@ -90,4 +90,34 @@ uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n);
 size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const struct mig_xo_dest *dest,
                         size_t ndest, uint32_t *del);
 
+/* ---- re-keying after the source folder's UIDVALIDITY changed ---- */
+
+/* A message of the rebuilt source folder, or of the destination folder. */
+struct mig_xo_keyed {
+    uint32_t uid;
+    const char *msgid;                  /* normalised Message-ID, NULL if none */
+    int64_t idate;                      /* INTERNALDATE, unix seconds */
+    int has_hash;                       /* content hash known */
+    unsigned char hash[MIG_XO_HASH_LEN];
+    int want_hash;                      /* out of mig_xo_rekey_needs: read its content */
+    uint32_t match;                     /* out of mig_xo_rekey (source side): the destination
+                                         * UID it is already copied as, 0 = none */
+};
+
+/* The old message map is useless when the source folder's UIDVALIDITY changed; the messages
+ * are matched again, source against destination, by key = (Message-ID, INTERNALDATE). A key
+ * with a Message-ID held by exactly one message on each side is a match as it stands. When a
+ * key is not unique on a side (a list copy delivered in the same second as the direct one has
+ * the same Message-ID and date, other content) and for messages without Message-ID (key =
+ * the date alone), contents decide: same hash. RFC822.SIZE is never compared (Exchange's is
+ * not the size of the message it sends).
+ *
+ * mig_xo_rekey_needs: sets want_hash on both sides for the messages whose content decides
+ * (those of a key both sides have, when the key is ambiguous or has no Message-ID). */
+void mig_xo_rekey_needs(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst, size_t nd);
+/* mig_xo_rekey: with the contents asked for read (has_hash), sets src[i].match; a destination
+ * message matches at most one source message, in ascending UID order within a key. Returns
+ * the number of source messages matched. */
+size_t mig_xo_rekey(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst, size_t nd);
+
 #endif

@@ -16,6 +16,7 @@
 
 #include "base/buf.h"
 #include "csvimport/csvimp.h"
+#include "migrate/mig_preset.h"
 
 static const char *const domains[] = { "example.com", "a.b" };
 static const char *const account[] = { "a.b" };
@@ -112,7 +113,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(w->line > last_line, "lines increase");
         last_line = w->line;
         check(w->login_source[0] && w->pass_source[0] && w->host[0], "fields set");
-        check(csvimp_server_type(w->server_type) == w->server_type, "canonical type");
+        check(mig_preset_find(w->server_type) && mig_preset_find(w->server_type)->name == w->server_type,
+              "canonical type");
         check(w->port <= 65535 && w->subscribed_only <= 1, "port and flag");
         const char *at = strchr(w->login_destination, '@');
         check(at && at != w->login_destination, "destination is an address");

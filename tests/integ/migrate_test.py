@@ -215,7 +215,7 @@ FULL = [
 ]
 CRASH = [("INBOX", 220, True), ("Sent", 60, True), ("Archives/2017", 160, False),
          ("Éléments envoyés", 80, True)]
-# Field conditions (test_field.sh): no message over a few hundred KB, so that connections cut
+# Field conditions (tests/integ/field.sh): no message over a few hundred KB, so that connections cut
 # every 20-300 KB still let every message through.
 FIELD = [("INBOX", 300, True), ("Sent", 120, True), ("Archives/2017", 150, False),
          ("Éléments envoyés", 60, True)]

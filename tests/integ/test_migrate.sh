@@ -82,7 +82,7 @@ write_cfg() {  # write_cfg FILE DATA_DIR DOVECOT_DIR AUTH
         echo "io_timeout = 60"
         echo "[destination]"
         # Messages sent again after a lost connection are checked once more this long after
-        # (exactly once at any restart timing); short here, test_field.sh tests the race.
+        # (exactly once at any restart timing); short here, field.sh (test_field_kills) tests the race.
         echo "settle_time = 3"
         echo "host = 127.0.0.1"
         echo "port = $(envof "$3" IMAPS_PORT)"

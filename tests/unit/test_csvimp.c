@@ -10,6 +10,7 @@
 #include "base/mb_err.h"
 #include "base/xalloc.h"
 #include "csvimport/csvimp.h"
+#include "migrate/mig_preset.h"
 
 static const char *const hosted[] = { "example.com", "secuseve.com" };
 
@@ -455,63 +456,38 @@ static void test_more_errors(void)
     T_END();
 }
 
-static void test_hosts(void)
+static void test_server_types(void)
 {
-    T_BEGIN("host_source syntax: names, IPv4, [IPv6], ports");
-    static const struct {
-        const char *in, *host;
-        unsigned port;
-    } good[] = {
-        { "imap.gmail.com", "imap.gmail.com", 0 },
-        { "IMAP.Example.COM:993", "imap.example.com", 993 },
-        { "mail", "mail", 0 },
-        { "mail.example.com.", "mail.example.com.", 0 },
-        { "my_host.corp.local:143", "my_host.corp.local", 143 },
-        { "192.0.2.10", "192.0.2.10", 0 },
-        { "192.0.2.10:65535", "192.0.2.10", 65535 },
-        { "[2001:DB8::1]", "2001:db8::1", 0 },
-        { "[::1]:1", "::1", 1 },
-        { "xn--socit-esab.fr", "xn--socit-esab.fr", 0 },
-        { "1a.example", "1a.example", 0 },
-    };
-    static const char *const bad[] = {
-        "", ":993", "host:", "host:0", "host:65536", "host:+1", "host:1:2", "[::1", "[::1]x",
-        "[zz]", "[]", "1.2.3", "1.2.3.256", "01.2.3.4", "a..b", ".a", "a-.b", "a.-b", "a b",
-        "h\xc3\xa9.fr", "host.123", "[::1]:", "[fe80::1%eth0]", "host:123456",
-        "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
-    };
-    char host[256];
-    unsigned port;
-    const char *why;
-    for (size_t i = 0; i < sizeof(good) / sizeof(good[0]); i++) {
-        int rc = csvimp_host_parse(good[i].in, host, sizeof(host), &port, &why);
-        if (rc != 0)
-            fprintf(stderr, "  refused %s: %s\n", good[i].in, why);
-        T_ASSERT_INT(rc, 0);
-        T_ASSERT_STR(host, good[i].host);
-        T_ASSERT_INT(port, good[i].port);
+    T_BEGIN("server types: the presets' table, each one accepted, its default host used");
+    /* Every preset is a valid type_messagerie, in any case; an empty host takes the preset's
+     * default host, or is refused when the preset has none. */
+    for (const struct mig_preset *p = mig_preset_all(); p->name; p++) {
+        char up[32], row[256];
+        size_t k = 0;
+        for (; p->name[k] && k + 1 < sizeof(up); k++)
+            up[k] = (char)(p->name[k] >= 'a' && p->name[k] <= 'z' ? p->name[k] - 32 : p->name[k]);
+        up[k] = '\0';
+        snprintf(row, sizeof(row), "a@x.fr;p1;;%s;a@example.com;False\n", up);
+        struct csvimp_result r;
+        struct csvimp_opts o = default_opts();
+        int rc = parse_str(row, &o, &r);
+        if (p->default_host) {
+            T_ASSERT_INT(rc, 0);
+            T_ASSERT(r.n_rows == 1 && strcmp(r.rows[0].server_type, p->name) == 0
+                     && strcmp(r.rows[0].host, p->default_host) == 0);
+        } else {
+            T_ASSERT_INT(rc, MB_ECONFIG);
+        }
+        csvimp_result_fini(&r);
     }
-    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
-        int rc = csvimp_host_parse(bad[i], host, sizeof(host), &port, &why);
-        if (rc == 0)
-            fprintf(stderr, "  accepted %s\n", bad[i]);
-        T_ASSERT_INT(rc, MB_ECONFIG);
-        T_ASSERT(why != NULL);
-    }
-    char long_name[300];
-    memset(long_name, 'a', sizeof(long_name));
-    for (size_t i = 63; i < 299; i += 64)
-        long_name[i] = '.';
-    long_name[253] = '\0';
-    T_ASSERT(csvimp_hostname_valid(long_name, 253));
-    long_name[253] = 'a';
-    long_name[254] = '\0';
-    T_ASSERT(!csvimp_hostname_valid(long_name, 254));
-    T_ASSERT_STR(csvimp_server_type("Office"), "office");
-    T_ASSERT(csvimp_server_type("yahoo") == NULL);
-    T_ASSERT_STR(csvimp_default_host("gmail"), "imap.gmail.com");
-    T_ASSERT_STR(csvimp_default_host("office"), "outlook.office365.com");
-    T_ASSERT(csvimp_default_host("defaut") == NULL);
+    /* The error for an unknown type names every type there is. */
+    struct csvimp_result r;
+    struct csvimp_opts o = default_opts();
+    T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;yahoo;a@example.com;False\n", &o, &r), MB_ECONFIG);
+    T_ASSERT(r.n_errors == 1);
+    for (const struct mig_preset *p = mig_preset_all(); r.n_errors && p->name; p++)
+        T_ASSERT(strstr(r.errors[0].message, p->name) != NULL);
+    csvimp_result_fini(&r);
     T_END();
 }
 
@@ -870,8 +846,6 @@ static void test_french(void)
     T_ASSERT(has_text(&r, 1, 5, "le domaine example.com ne fait pas partie des domaines "
                                 "hébergés : (aucun n'est configuré)"));
     csvimp_result_fini(&r);
-    T_ASSERT_STR(csvimp_host_why_fr("invalid IPv6 address"), "adresse IPv6 invalide");
-    T_ASSERT_STR(csvimp_host_why_fr("something else"), "something else");
     T_END();
 }
 
@@ -919,7 +893,7 @@ int main(void)
     static void (*const fns[])(void) = {
         test_spec_example, test_sample, test_excel_cp1252, test_cp1252_table,
         test_utf8_bom_crlf, test_quoting_and_line_ends, test_errors_file, test_more_errors,
-        test_hosts, test_header, test_empty, test_duplicates, test_account_domains,
+        test_server_types, test_header, test_empty, test_duplicates, test_account_domains,
         test_encoding_errors, test_limits, test_french, test_big_file, test_local_part, NULL,
     };
     return t_run(fns);

@@ -1,6 +1,7 @@
 #define T_IMPLEMENTATION
 #include "t.h"
 
+#include "imap/imap_date.h"
 #include "migrate/mig_internal.h"
 #include "migrate/mig_names.h"
 #include "migrate/mig_plan.h"
@@ -226,21 +227,21 @@ static void test_presets(void)
 static void test_internaldate(void)
 {
     T_BEGIN("INTERNALDATE: valid forms accepted, out-of-range fields refused, UTC conversion");
-    T_ASSERT(mig_internaldate_valid("17-Jul-1996 02:44:25 -0700"));
-    T_ASSERT(mig_internaldate_valid(" 4-Mar-2019 05:06:07 +0100"));
-    T_ASSERT(mig_internaldate_valid("31-Dec-2024 23:59:60 +0000"));
-    T_ASSERT(!mig_internaldate_valid("31-Foo-2020 25:61:00 +9999"));
-    T_ASSERT(!mig_internaldate_valid("32-Jan-2020 10:00:00 +0000"));
-    T_ASSERT(!mig_internaldate_valid("00-Jan-2020 10:00:00 +0000"));
-    T_ASSERT(!mig_internaldate_valid("17-Jul-1996 24:00:00 +0000"));
-    T_ASSERT(!mig_internaldate_valid("17-Jul-1996 02:44:25 +2400"));
-    T_ASSERT(!mig_internaldate_valid("17-Jul-1996 02:44:25 0700"));
-    T_ASSERT(!mig_internaldate_valid("17-jul-1996 02:44:25 -0700"));
-    T_ASSERT(!mig_internaldate_valid("4-Mar-2019 05:06:07 +0100"));
-    T_ASSERT(!mig_internaldate_valid(""));
-    T_ASSERT(!mig_internaldate_valid(NULL));
-    T_ASSERT_INT(mig_parse_internaldate("17-Jul-1996 02:44:25 -0700"), 837596665);
-    T_ASSERT_INT(mig_parse_internaldate(" 1-Jan-1970 01:00:00 +0100"), 0);
+    T_ASSERT(imap_date_valid("17-Jul-1996 02:44:25 -0700"));
+    T_ASSERT(imap_date_valid(" 4-Mar-2019 05:06:07 +0100"));
+    T_ASSERT(imap_date_valid("31-Dec-2024 23:59:60 +0000"));
+    T_ASSERT(!imap_date_valid("31-Foo-2020 25:61:00 +9999"));
+    T_ASSERT(!imap_date_valid("32-Jan-2020 10:00:00 +0000"));
+    T_ASSERT(!imap_date_valid("00-Jan-2020 10:00:00 +0000"));
+    T_ASSERT(!imap_date_valid("17-Jul-1996 24:00:00 +0000"));
+    T_ASSERT(!imap_date_valid("17-Jul-1996 02:44:25 +2400"));
+    T_ASSERT(!imap_date_valid("17-Jul-1996 02:44:25 0700"));
+    T_ASSERT(!imap_date_valid("17-jul-1996 02:44:25 -0700"));
+    T_ASSERT(!imap_date_valid("4-Mar-2019 05:06:07 +0100"));
+    T_ASSERT(!imap_date_valid(""));
+    T_ASSERT(!imap_date_valid(NULL));
+    T_ASSERT_INT(imap_date_parse("17-Jul-1996 02:44:25 -0700"), 837596665);
+    T_ASSERT_INT(imap_date_parse(" 1-Jan-1970 01:00:00 +0100"), 0);
     T_END();
 }
 

@@ -1,5 +1,6 @@
-/* The exactly-once core (src/migrate/mig_xo.c) with no server: recovery matching and the
- * reconciliation of copies a dead connection stored after the message was sent again. */
+/* The exactly-once core (src/migrate/mig_xo.c) with no server: recovery matching, the
+ * reconciliation of copies a dead connection stored after the message was sent again, and
+ * re-keying after the source folder's UIDVALIDITY changed. */
 #define T_IMPLEMENTATION
 #include "t.h"
 
@@ -226,6 +227,105 @@ static void test_reconcile_exhaustive_small(void)
     T_END();
 }
 
+/* ---- re-keying (source folder rebuilt with a new UIDVALIDITY) ---- */
+
+static struct mig_xo_keyed kmsg(uint32_t uid, const char *msgid, int64_t idate, int k)
+{
+    struct mig_xo_keyed m = { .uid = uid, .msgid = msgid, .idate = idate };
+    if (k > 0) {
+        m.has_hash = 1;
+        hash_of(m.hash, k);
+    }
+    return m;
+}
+
+/* The contents mig_xo_rekey_needs asked for become known (k = content number by index). */
+static void read_contents(struct mig_xo_keyed *v, size_t n, const int *k)
+{
+    for (size_t i = 0; i < n; i++) {
+        v[i].has_hash = 0;
+        if (v[i].want_hash) {
+            v[i].has_hash = 1;
+            hash_of(v[i].hash, k[i]);
+        }
+    }
+}
+
+static void test_rekey_unique_ids(void)
+{
+    T_BEGIN("re-keying: a Message-ID + date held once on each side matches without reading");
+    struct mig_xo_keyed src[] = { kmsg(1, "<a@x>", 100, 0), kmsg(2, "<b@x>", 200, 0),
+                                  kmsg(3, "<c@x>", 300, 0) };
+    /* destination in another order, one message the source no longer has, one date differs */
+    struct mig_xo_keyed dst[] = { kmsg(10, "<b@x>", 200, 0), kmsg(11, "<z@x>", 50, 0),
+                                  kmsg(12, "<a@x>", 100, 0), kmsg(13, "<c@x>", 301, 0) };
+    mig_xo_rekey_needs(src, N(src), dst, N(dst));
+    for (size_t i = 0; i < N(src); i++)
+        T_ASSERT(!src[i].want_hash);
+    for (size_t j = 0; j < N(dst); j++)
+        T_ASSERT(!dst[j].want_hash);
+    T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 2);
+    T_ASSERT_INT(src[0].match, 12);
+    T_ASSERT_INT(src[1].match, 10);
+    T_ASSERT_INT(src[2].match, 0); /* another date: not the same message */
+    T_END();
+}
+
+static void test_rekey_ambiguous_and_no_id(void)
+{
+    T_BEGIN("re-keying: a shared key or no Message-ID is decided by content, each copy once");
+    /* uid 1 and 2: same Message-ID and date (a list copy and the direct one), contents 1, 2;
+     * uid 3 and 4: no Message-ID, same date, contents 3, 4; uid 5: no Message-ID, content 5
+     * with no copy at the destination; uid 6: unique id but no destination copy. */
+    struct mig_xo_keyed src[] = { kmsg(1, "<l@x>", 100, 0), kmsg(2, "<l@x>", 100, 0),
+                                  kmsg(3, NULL, 500, 0), kmsg(4, NULL, 500, 0),
+                                  kmsg(5, NULL, 500, 0), kmsg(6, "<u@x>", 600, 0) };
+    static const int ksrc[] = { 1, 2, 3, 4, 5, 6 };
+    /* destination: the list copy only once (content 2), both messages 3 and 4, and a third
+     * message without Message-ID at that date whose content the source does not have (7) */
+    struct mig_xo_keyed dst[] = { kmsg(20, "<l@x>", 100, 0), kmsg(21, NULL, 500, 0),
+                                  kmsg(22, NULL, 500, 0), kmsg(23, NULL, 500, 0) };
+    static const int kdst[] = { 2, 4, 7, 3 };
+    mig_xo_rekey_needs(src, N(src), dst, N(dst));
+    /* Message-ID <l@x> appears twice at the source: contents decide on both sides. */
+    T_ASSERT(src[0].want_hash && src[1].want_hash && dst[0].want_hash);
+    T_ASSERT(src[2].want_hash && src[3].want_hash && src[4].want_hash);
+    T_ASSERT(dst[1].want_hash && dst[2].want_hash && dst[3].want_hash);
+    T_ASSERT(!src[5].want_hash); /* no destination message has its key: nothing to read */
+    read_contents(src, N(src), ksrc);
+    read_contents(dst, N(dst), kdst);
+    T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 3);
+    T_ASSERT_INT(src[0].match, 0);  /* content 1 is not at the destination: sent again */
+    T_ASSERT_INT(src[1].match, 20);
+    T_ASSERT_INT(src[2].match, 23);
+    T_ASSERT_INT(src[3].match, 21);
+    T_ASSERT_INT(src[4].match, 0);
+    T_ASSERT_INT(src[5].match, 0);
+    T_END();
+}
+
+static void test_rekey_identical_twins(void)
+{
+    T_BEGIN("re-keying: identical messages match one destination copy each, never one twice");
+    struct mig_xo_keyed src[] = { kmsg(1, NULL, 100, 9), kmsg(2, NULL, 100, 9),
+                                  kmsg(3, NULL, 100, 9) };
+    struct mig_xo_keyed dst[] = { kmsg(30, NULL, 100, 9), kmsg(31, NULL, 100, 9) };
+    T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 2);
+    T_ASSERT_INT(src[0].match, 30);
+    T_ASSERT_INT(src[1].match, 31);
+    T_ASSERT_INT(src[2].match, 0); /* the third copy is sent again: two stay two, three become three */
+    /* A content not read (has_hash 0) never matches by content. */
+    src[0].has_hash = 0;
+    T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 2);
+    T_ASSERT_INT(src[0].match, 0);
+    T_ASSERT_INT(src[1].match, 30);
+    T_ASSERT_INT(src[2].match, 31);
+    /* Empty sides. */
+    T_ASSERT_INT(mig_xo_rekey(src, 0, dst, N(dst)), 0);
+    T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, 0), 0);
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {
@@ -240,6 +340,9 @@ int main(void)
         test_reconcile_recorded_below_floor,
         test_reconcile_only_late_copy,
         test_reconcile_exhaustive_small,
+        test_rekey_unique_ids,
+        test_rekey_ambiguous_and_no_id,
+        test_rekey_identical_twins,
         NULL,
     };
     return t_run(fns);

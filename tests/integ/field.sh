@@ -6,8 +6,8 @@
 #     and delivers it seconds later (a server still committing a dead client's MULTIAPPEND):
 #     destination == source, no duplicate; and the same without MULTIAPPEND and UIDPLUS;
 #  B. connections cut at random bytes (0.3-1.5 MB into each connection) on both sides, >= 50
-#     cuts in all: ONE `migrabox migrate` run ends done, destination == source (without
-#     MULTIAPPEND/UIDPLUS: opt-in, FIELD_CUTS_PLAIN=1);
+#     cuts in all: ONE `migrabox migrate` run ends done, destination == source; with and
+#     without MULTIAPPEND/UIDPLUS offered by the destination;
 #  C. scripted sources (tests/fakeimap/quirkserver.py, each behaviour cited there): throttling
 #     every 5-10 commands in every vendor's wording -> one run, done, exact; Gmail's daily
 #     limit -> paused with a resume time, then resumes by itself; a FETCH answer that leaves a
@@ -145,7 +145,7 @@ race() {  # race NAME DEST_USER STRIP KILLS
         fail "A. $name: destination equals source" "$out"
     fi
 }
-PARTS=${FIELD_PARTS:-ABC}   # FIELD_PARTS=B: only part B (while working on it)
+PARTS=${FIELD_PARTS:-ABC}   # FIELD_PARTS=B: only part B (the test_field_*.sh scripts run one part each)
 if [[ $PARTS == *A* ]]; then
     race race-multiappend race1 "" "$KILLS"
     race race-plain race2 "MULTIAPPEND,UIDPLUS" $(( KILLS / 2 ))
@@ -185,10 +185,10 @@ cuts() {  # cuts NAME DEST_USER STRIP SEED
 }
 if [[ $PARTS == *B* ]]; then
     cuts cuts-multiappend cut1 "" 3
-    # Without MULTIAPPEND/UIDPLUS: passed in 110 s standalone, but once stayed stuck on a
-    # folder's final reconciliation (connections reset while nothing moved): not reliable yet,
-    # so opt-in (FIELD_CUTS_PLAIN=1) until that is understood.
-    [ "${FIELD_CUTS_PLAIN:-0}" = 1 ] && cuts cuts-plain cut2 "MULTIAPPEND,UIDPLUS" 5
+    # Without MULTIAPPEND/UIDPLUS, reconciliation reads message contents from the destination:
+    # it keeps what it read across reconnections, so a link cut every few hundred KB does not
+    # start it again from the first message (it once stayed stuck that way).
+    cuts cuts-plain cut2 "MULTIAPPEND,UIDPLUS" 5
 fi
 [[ $PARTS == *C* ]] || finish
 
