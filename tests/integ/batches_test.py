@@ -421,7 +421,7 @@ def run(c):
     jid = batch_jobs(c, bid)[0]["id"]
     ends = set()
     t0 = time.time()
-    while time.time() - t0 < 12 and len(ends) < 3:
+    while time.time() - t0 < 20 and len(ends) < 3:
         jj = c.req("GET", "/api/jobs/%d" % jid).json
         if jj["state"] == "done":
             ends.add(jj["finished_at"])
