@@ -61,6 +61,8 @@ struct jobs {
     int n_workers;
     pthread_t sched;
     int sched_started;
+    pthread_t hooks;
+    int hooks_started;
 };
 
 static int64_t now_s(void)
@@ -233,8 +235,8 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
         }
         struct http_request rq = {
             .url = s->webhook_url, .content_type = "application/json", .body = body,
-            .body_len = len, .allow_plain = 1, .connect_timeout_ms = 5000,
-            .io_timeout_ms = 10000, .deadline_ms = 15000, .max_body = 64 * 1024,
+            .body_len = len, .allow_plain = 1, .connect_timeout_ms = 3000,
+            .io_timeout_ms = 5000, .deadline_ms = 5000, .max_body = 64 * 1024,
             .extra_headers = headers,
         };
         struct http_response resp;
@@ -496,7 +498,6 @@ static void sched_tick(struct jobs *pool, struct db *db, int64_t *next_sweep)
     free(ids);
     if (woke)
         jobs_wake(pool);
-    webhook_deliver(pool, db);
 }
 
 static void *sched_main(void *arg)
@@ -504,9 +505,6 @@ static void *sched_main(void *arg)
     struct jobs *pool = arg;
     struct db *db = NULL;
     struct mb_err err;
-    /* The webhook URL is the operator's ([server] webhook_url), not a source: the source-host
-     * policy does not apply to it. */
-    net_policy_thread_admin(1);
     if (db_open(pool->db_path, &db, &err) != 0) {
         log_error("scheduler: cannot open the database: %s", err.msg);
         return NULL;
@@ -519,6 +517,41 @@ static void *sched_main(void *arg)
         if (stop)
             break;
         sched_tick(pool, db, &next_sweep);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCHED_TICK_S;
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping) {
+            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    db_close(&db);
+    return NULL;
+}
+
+/* The webhook thread: POSTs the outbox (its own thread, so that a slow endpoint never delays
+ * the scheduler). */
+static void *hooks_main(void *arg)
+{
+    struct jobs *pool = arg;
+    struct db *db = NULL;
+    struct mb_err err;
+    /* The webhook URL is the operator's ([server] webhook_url), not a source: the source-host
+     * policy does not apply to it. */
+    net_policy_thread_admin(1);
+    if (db_open(pool->db_path, &db, &err) != 0) {
+        log_error("webhook: cannot open the database: %s", err.msg);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        int stop = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stop)
+            break;
+        webhook_deliver(pool, db);
         struct timespec until;
         clock_gettime(CLOCK_REALTIME, &until);
         until.tv_sec += SCHED_TICK_S;
@@ -573,6 +606,14 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
         return MB_EIO;
     }
     pool->sched_started = 1;
+    if (cfg->server.webhook_url) {
+        if (pthread_create(&pool->hooks, NULL, hooks_main, pool) != 0) {
+            mb_err_setsys(err, MB_EIO, errno, "cannot start worker threads");
+            jobs_stop(&pool);
+            return MB_EIO;
+        }
+        pool->hooks_started = 1;
+    }
     *pool_r = pool;
     return 0;
 }
@@ -608,6 +649,8 @@ void jobs_stop(struct jobs **poolp)
             pthread_join(pool->workers[i].thread, NULL);
     if (pool->sched_started)
         pthread_join(pool->sched, NULL);
+    if (pool->hooks_started)
+        pthread_join(pool->hooks, NULL);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool->workers);

@@ -8,7 +8,8 @@
  * one source host at once. Jobs left running by a crash are put back to pending at start.
  * Cancellation requested through the API is seen within about a second. A scheduler thread
  * queues the automatic delta passes of batches (db_batch.h, sync_every) and erases source
- * credentials kept longer than [server] credential_retention.
+ * credentials kept longer than [server] credential_retention; a webhook thread POSTs the
+ * events of [server] webhook_url.
  *
  * Ownership: jobs_start returns a pool stopped and freed by jobs_stop(&pool); cfg and box
  * are borrowed and must outlive the pool. */

@@ -174,6 +174,8 @@ def main():
         rc = srv.stop()
         check("serve stops cleanly", rc == 0, srv.stderr()[-1000:])
         hook.shutdown()
+        hook.server_close()
+    retention(conf)
     # No plaintext password anywhere in data_dir, nor in any API answer.
     blobs = b""
     vard = os.path.join(WORK, "var")
@@ -190,6 +192,37 @@ def main():
 
 SEALED = []
 TOKENS = []
+
+
+def retention(conf):
+    """The same data with credential_retention = 1s: the kept passwords are erased by serve."""
+    assert "credential_retention = 30d" in conf
+    with open(os.path.join(WORK, "c.conf"), "w") as f:
+        f.write(conf.replace("credential_retention = 30d", "credential_retention = 1s"))
+    srv = Server(os.path.join(WORK, "c.conf"), os.path.join(WORK, "serve2.log"))
+    try:
+        c = Client(srv.port)
+        c.login("admin", os.environ["ADMIN_PW"])
+        kept = [j for j in c.req("GET", "/api/jobs?limit=100").json["jobs"] if j["password_stored"]]
+        t0 = time.time()
+        left = kept
+        while left and time.time() - t0 < 20:
+            time.sleep(0.5)
+            left = [j for j in c.req("GET", "/api/jobs?limit=100").json["jobs"]
+                    if j["password_stored"] or j["credentials_kept_until"]]
+        check("credential_retention passed: serve erases the %d kept password(s) by itself "
+              "(%.1f s)" % (len(kept), time.time() - t0), kept and not left, left)
+        if kept:
+            r = c.req("POST", "/api/jobs/%d/delta" % kept[0]["id"])
+            check("… then a delta of such a job is refused (409, password no longer stored)",
+                  r.status == 409 and "no longer stored" in r.json["error"], r)
+        con = sqlite3.connect(DB, timeout=10)
+        n = con.execute("SELECT count(*) FROM jobs WHERE source_secret IS NOT NULL").fetchone()[0]
+        con.close()
+        check("no sealed password left in the database", n == 0, n)
+    finally:
+        rc = srv.stop()
+        check("serve stops cleanly (second run)", rc == 0, srv.stderr()[-1000:])
 
 
 class Bearer(Client):
