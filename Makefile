@@ -31,7 +31,10 @@ CSTD      := -std=c11 -D_DEFAULT_SOURCE -D_GNU_SOURCE
 OPT       ?= -O2 -g
 CPPFLAGS  := -Isrc -I$(OUT)/gen -I$(TP)/include
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) -MMD -MP $(CFLAGS)
-LIBS      := $(TP)/lib/libmicrohttpd.a -lmbedtls -lmbedx509 -lmbedcrypto -lsqlite3 -lcsv -lm -lpthread
+# mbedTLS 3.6 and libmicrohttpd 1.0 are built statically from Debian 13's source packages
+# into $(TP) (third_party/*.sh); SQLite and libcsv are Debian 12's static archives.
+MBEDTLS_LIBS := $(TP)/lib/libmbedtls.a $(TP)/lib/libmbedx509.a $(TP)/lib/libmbedcrypto.a
+LIBS      := $(TP)/lib/libmicrohttpd.a $(MBEDTLS_LIBS) -lsqlite3 -lcsv -lm -lpthread
 ifeq ($(SANITIZE),1)
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS_ALL += $(SANFLAGS)
@@ -57,6 +60,8 @@ HELPER_SRC := $(sort $(wildcard tests/helpers/*.c))
 HELPER_BIN := $(patsubst tests/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRC))
 WEB_FILES := $(shell find web -type f 2>/dev/null | LC_ALL=C sort)
 MHD_STAMP := $(TP)/lib/libmicrohttpd.a
+MBEDTLS_STAMP := $(TP)/lib/libmbedtls.a
+TP_STAMPS := $(MHD_STAMP) $(MBEDTLS_STAMP)
 
 .SECONDARY:
 .PHONY: all test unit integ fuzz fuzz-run bench clean deps demo deb format format-check lint valgrind FORCE
@@ -68,6 +73,9 @@ deps:
 $(MHD_STAMP): third_party/libmicrohttpd.sh
 	@mkdir -p build
 	$(Q)flock build/.tp.lock bash third_party/libmicrohttpd.sh $(TP) || bash third_party/libmicrohttpd.sh $(TP)
+$(MBEDTLS_STAMP): third_party/mbedtls.sh
+	@mkdir -p build
+	$(Q)flock build/.tp.lock bash third_party/mbedtls.sh $(TP) || bash third_party/mbedtls.sh $(TP)
 
 # Version from git describe, rewritten only when it changes.
 $(OUT)/gen/version.h: FORCE
@@ -90,7 +98,7 @@ $(OUT)/obj/gen/assets.o: $(OUT)/gen/assets.c
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CSTD) $(OPT) $(CPPFLAGS) $(if $(filter 1,$(SANITIZE)),$(SANFLAGS)) -c -o $@ $<
 
-$(OUT)/obj/%.o: src/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+$(OUT)/obj/%.o: src/%.c $(TP_STAMPS) $(OUT)/gen/version.h
 	@mkdir -p $(@D)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(CFLAGS_ALL) -c -o $@ $<
@@ -99,36 +107,30 @@ $(OUT)/libmigrabox.a: $(LIB_OBJ)
 	@rm -f $@
 	$(Q)ar rcs $@ $^
 
-$(OUT)/migrabox: $(MAIN_OBJ) $(OUT)/libmigrabox.a $(MHD_STAMP)
+$(OUT)/migrabox: $(MAIN_OBJ) $(OUT)/libmigrabox.a $(TP_STAMPS)
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(BIN_LDFLAGS) -o $@ $(MAIN_OBJ) $(OUT)/libmigrabox.a $(LIBS) 2>$(OUT)/link.log \
 	  || { cat $(OUT)/link.log; exit 1; }
 	@grep -v -e 'statically linked applications requires at runtime' -e 'in function' $(OUT)/link.log || true
 
-$(OUT)/tests/%.o: tests/unit/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+$(OUT)/tests/%.o: tests/unit/%.c $(TP_STAMPS) $(OUT)/gen/version.h
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
-$(OUT)/tests/%.o: tests/helpers/%.c $(MHD_STAMP) $(OUT)/gen/version.h
+$(OUT)/tests/%.o: tests/helpers/%.c $(TP_STAMPS) $(OUT)/gen/version.h
 	@mkdir -p $(@D)
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
 $(OUT)/tests/%: $(OUT)/tests/%.o $(OUT)/libmigrabox.a
 	@echo "  LINK    $@"
 	$(Q)$(CC) $(TEST_LDFLAGS) -o $@ $< $(OUT)/libmigrabox.a $(LIBS)
 
+# tests/run-all.sh runs them (several at once) and counts: unit binaries, integration
+# scripts, or both.
 unit: $(UNIT_BIN)
-	@fail=0; for t in $(UNIT_BIN); do \
-	   echo "== $$t"; \
-	   if [ "$(VALGRIND)" = 1 ]; then \
-	     (cd $(OUT)/tests && valgrind -q --leak-check=full --show-leak-kinds=definite,indirect,possible \
-	        --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=213 ./$$(basename $$t)) || fail=1; \
-	   else \
-	     (cd $(OUT)/tests && ./$$(basename $$t)) || fail=1; \
-	   fi; \
-	 done; exit $$fail
+	@RUN=unit VALGRIND=$(VALGRIND) UNIT_BIN="$(UNIT_BIN)" bash tests/run-all.sh
 
 integ: $(OUT)/migrabox $(HELPER_BIN)
-	@MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests SANITIZE=$(SANITIZE) \
-	  bash tests/integ/run.sh
+	@RUN=integ MIGRABOX=$(CURDIR)/$(OUT)/migrabox TESTBIN=$(CURDIR)/$(OUT)/tests \
+	  SANITIZE=$(SANITIZE) bash tests/run-all.sh
 
 # Unit tests, then integration tests; the summary line counts both.
 test: $(OUT)/migrabox $(UNIT_BIN) $(HELPER_BIN)
@@ -143,7 +145,7 @@ FUZZ_SRC  := $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_BIN  := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 FUZZ_OBJ  := $(patsubst src/%.c,$(BUILD)/fuzz/obj/%.o,$(LIB_SRC))
 FUZZ_CFLAGS := $(CSTD) -O1 -g $(CPPFLAGS) -I$(BUILD)/gen -fsanitize=fuzzer-no-link,address,undefined
-$(BUILD)/fuzz/obj/%.o: src/%.c $(MHD_STAMP) $(BUILD)/gen/version.h
+$(BUILD)/fuzz/obj/%.o: src/%.c $(TP_STAMPS) $(BUILD)/gen/version.h
 	@mkdir -p $(@D)
 	$(Q)$(CLANG) $(FUZZ_CFLAGS) -c -o $@ $<
 $(BUILD)/fuzz/libfuzz.a: $(FUZZ_OBJ)

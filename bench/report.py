@@ -19,6 +19,10 @@ ROUND_TITLES = {
     "loopback": "loopback (source and destination on 127.0.0.1)",
     "rtt50": "rtt50 (source behind a proxy adding 25 ms each way, destination local)",
     "big": "big messages (loopback)",
+    "folders50": "folders50 (many folders, both sides behind a 50 ms RTT proxy)",
+    "folders50src": "folders50src (many folders, the source alone behind a 50 ms RTT proxy)",
+    "delta200": "delta200 (unchanged delta pass: timed second run, both sides behind a proxy; "
+                "nothing to copy)",
 }
 
 
@@ -119,6 +123,19 @@ def targets(res, out):
             v = mbr / nv
             out.append("rtt50: %s / naive one-at-a-time = %.1f x (target >= 10): %s"
                        % (mb, v, "met" if v >= 10 else "NOT met"))
+        for rnd in ("folders50", "folders50src"):
+            m = speed(rnd, mb)
+            for t, goal in (("imapsync", 20.0), ("mbsync", 1.5)):
+                v = speed(rnd, t)
+                if m and v:
+                    out.append("%s: %s / %s = %.2f x (target >= %g on folders50): %s"
+                               % (rnd, mb, t, m / v, goal,
+                                  ("met" if m / v >= goal else "NOT met")
+                                  if rnd == "folders50" else "for information"))
+        dw = res.get(("delta200", mb), {}).get("wall")
+        if dw is not None:
+            out.append("delta200: %s unchanged delta pass %.1f s (target <= 5 s): %s"
+                       % (mb, dw, "met" if dw <= 5 else "NOT met"))
         a = res.get(("loopback", mb), {}).get("rss")
         b = res.get(("big", mb), {}).get("rss")
         if a and b:

@@ -11,7 +11,17 @@
 #             bench/delay_proxy.py adding BENCH_DELAY_MS (25) each way = 50 ms RTT, the
 #             destination local (a migration appliance next to the provider's platform);
 #   big       BENCH_BIG_COUNT (20) messages of BENCH_BIG_MB (20) MB, loopback: peak RSS
-#             against message size.
+#             against message size;
+#   folders50 a many-folder mailbox (BENCH_FOLDERS, default 24 folders of 12 messages, 2-20 KB)
+#             with BOTH sides behind a delay proxy (BENCH_DELAY_MS each way: 50 ms RTT);
+#   folders50src  the same mailbox, the source alone behind the delay;
+#   delta200  an unchanged delta pass: a BENCH_DELTA_FOLDERS (200)-folder mailbox (2 small
+#             messages per folder) is copied once on loopback (not timed), then the same tool
+#             runs again with the same state (migrabox data_dir, mbsync SyncState) with both
+#             sides behind a proxy of BENCH_DELTA_DELAY_MS (50) each way (100 ms RTT): the
+#             timed pass finds nothing to copy.
+#             These three rounds run migrabox and mbsync (and migrabox-alt) only: doveadm has
+#             no destination connection to delay and the naive copier would take minutes.
 # Every run is verified: the destination box is dumped over IMAP and compared with the
 # source (content, flags, INTERNALDATE); a run that copied wrongly is marked and not counted.
 #
@@ -34,7 +44,7 @@ IMAPTOOL=$ROOT/tests/integ/imaptool.py
 VERIFY=$ROOT/bench/verify.py
 OUT=$ROOT/build/bench
 TLS=${BENCH_TLS:-implicit}
-ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big}
+ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big folders50 folders50src delta200}
 TOOLS=${BENCH_TOOLS:-migrabox mbsync doveadm-backup doveadm-sync naive}
 # A second migrabox binary (an engine change to evaluate) runs as the tool "migrabox-alt".
 ALT=${BENCH_MIGRABOX_ALT:-}
@@ -45,6 +55,9 @@ REPEAT=${BENCH_REPEAT:-5}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 BIG_COUNT=${BENCH_BIG_COUNT:-20}
 BIG_MB=${BENCH_BIG_MB:-20}
+NFOLDERS=${BENCH_FOLDERS:-24}
+DELTA_FOLDERS=${BENCH_DELTA_FOLDERS:-200}
+DELTA_DELAY_MS=${BENCH_DELTA_DELAY_MS:-50}
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -58,9 +71,11 @@ command -v "$PY" >/dev/null || die "python3 missing"
 
 W=$(mktemp -d /tmp/migrabox-bench.XXXXXX)
 PROXY_PID=""
+PROXY_PIDS=()
 cleanup() {
     local rc=$?
     [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
+    stop_proxies
     local dirs=()
     for d in "$W/src" "$W/dst"; do [ -f "$d/dovecot.conf" ] && dirs+=("$d"); done
     [ ${#dirs[@]} -gt 0 ] && bash "$DOVECOT_SH" stop "${dirs[@]}" >/dev/null 2>&1
@@ -75,6 +90,22 @@ mkdir -p "$OUT/runs"
 RESULTS=$W/results.tsv
 printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\n' > "$RESULTS"
 
+stop_proxies() {
+    local p
+    for p in "${PROXY_PIDS[@]}"; do kill "$p" 2>/dev/null; wait "$p" 2>/dev/null; done
+    PROXY_PIDS=()
+}
+start_proxy() {  # start_proxy TARGET_PORT DELAY_MS NAME [LISTEN_PORT]: sets PROXY_PORT
+    local f="$W/proxy-$3.port"
+    rm -f "$f"
+    "$PY" "$ROOT/bench/delay_proxy.py" --target "127.0.0.1:$1" --delay-ms "$2" \
+        --listen-port "${4:-0}" --port-file "$f" > /dev/null 2>> "$OUT/runs/proxy-$3.err" &
+    PROXY_PIDS+=($!)
+    local _
+    for _ in $(seq 1 100); do [ -s "$f" ] && break; sleep 0.05; done
+    [ -s "$f" ] || die "delay proxy $3 did not start"
+    PROXY_PORT=$(cat "$f")
+}
 secret() { head -c 18 /dev/urandom | base64 | tr -d '+/=' | head -c 20; }
 now() { echo "$EPOCHREALTIME"; }
 elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
@@ -96,7 +127,7 @@ install -m 600 /dev/null "$W/master.pw"
 dst_env MASTER_PASSWORD | tr -d '\n' > "$W/master.pw"
 
 declare -A SRC_USER
-for corpus in mixed rtt big; do
+for corpus in mixed rtt big folders delta; do
     SRC_USER[$corpus]="$corpus@source.test"
     install -m 600 /dev/null "$W/$corpus.pw"
     secret > "$W/$corpus.pw"
@@ -112,8 +143,36 @@ if half:
     f.append({"name": "Big", "generate": {"count": half, "size": mb << 20, "seed": 202}})
 print(json.dumps({"folders": f}))
 EOF
+# Many folders (names with a hierarchy and non-ASCII), small messages.
+"$PY" - "$NFOLDERS" 12 301 > "$W/folders.json" <<'EOF2'
+import json, sys
+n, per, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+names = ["INBOX", "Sent", "Drafts", "Trash"]
+i = 0
+while len(names) < n:
+    names.append(["Projets/P%02d" % i, "Clients/Société %02d" % i, "Archive/%d" % (2000 + i)][i % 3])
+    i += 1
+f = []
+for k, name in enumerate(names[:n]):
+    f.append({"name": name, "generate": {"count": per // 2, "size": 2000 + 300 * k,
+                                          "seed": seed + 2 * k, "flags": ["\\Seen"]}})
+    f.append({"name": name, "generate": {"count": per - per // 2, "size": max(3000, 20000 - 200 * k),
+                                          "seed": seed + 2 * k + 1}})
+print(json.dumps({"folders": f}))
+EOF2
+"$PY" - "$DELTA_FOLDERS" 2 401 > "$W/delta.json" <<'EOF2'
+import json, sys
+n, per, seed = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+names = ["INBOX"] + ["Dossiers/F%03d" % i for i in range(n - 1)]
+print(json.dumps({"folders": [{"name": name, "generate": {"count": per, "size": 3000,
+                               "seed": seed + k, "flags": ["\\Seen"]}}
+                              for k, name in enumerate(names)]}))
+EOF2
 corpus_file() {
-    case "$1" in big) echo "$W/big.json" ;; *) echo "$ROOT/bench/corpus/$1.json" ;; esac
+    case "$1" in
+    big|folders|delta) echo "$W/$1.json" ;;
+    *) echo "$ROOT/bench/corpus/$1.json" ;;
+    esac
 }
 want_corpus() {
     case " $ROUNDS " in
@@ -121,6 +180,10 @@ want_corpus() {
     esac
     case " $ROUNDS " in *" rtt50 "*) [ "$1" = rtt ] && return 0 ;; esac
     case " $ROUNDS " in *" big "*) [ "$1" = big ] && return 0 ;; esac
+    case " $ROUNDS " in
+        *" folders50 "*|*" folders50src "*) [ "$1" = folders ] && return 0 ;;
+    esac
+    case " $ROUNDS " in *" delta200 "*) [ "$1" = delta ] && return 0 ;; esac
     return 1
 }
 seed() {  # seed CORPUS: APPEND the corpus (plain IMAP, local), then dump it for verification
@@ -133,7 +196,7 @@ seed() {  # seed CORPUS: APPEND the corpus (plain IMAP, local), then dump it for
 }
 say "seeding the source boxes ($ROUNDS)"
 pids=()
-for c in mixed rtt big; do
+for c in mixed rtt big folders delta; do
     if want_corpus "$c"; then seed "$c" & pids+=($!); fi
 done
 for p in "${pids[@]}"; do wait "$p" || die "seeding failed"; done
@@ -159,16 +222,11 @@ done
 say "setup done in $(elapsed "$T0" "$(now)") s"
 
 # ---- one run of one tool ----
-RUN_N=0
-run_tool() {  # run_tool ROUND TOOL CORPUS SRC_PORT REP
-    local round=$1 tool=$2 corpus=$3 sport=$4 rep=$5
-    RUN_N=$((RUN_N + 1))
-    local dest rd="$W/runs/$RUN_N" log="$OUT/runs/$RUN_N-$round-$tool"
-    dest=$(dest_user "$round" "$tool" "$rep")
-    local suser=${SRC_USER[$corpus]} spw="$W/$corpus.pw" note="" cmd=()
-    mkdir -p "$rd"
-    chmod 700 "$rd"
-    local tlsopt=$TLS
+# build_cmd SPORT DPORT: the command line of run_tool's tool (in the array cmd) and its
+# configuration files in $rd, for the given source and destination ports. Uses run_tool's
+# locals. Returns 1 (after recording a SKIPPED row) when the tool is not installed.
+build_cmd() {
+    local sport=$1 dport=$2
     case "$tool" in
     migrabox|migrabox-alt)
         local bin=$MIGRABOX
@@ -184,7 +242,7 @@ log_level = warn
 ca_file = $SRC_CA
 [destination]
 host = 127.0.0.1
-port = $DST_PORT
+port = $dport
 tls = $tlsopt
 ca_file = $DST_CA
 master_user = $(dst_env MASTER_USER)
@@ -197,7 +255,7 @@ EOF
     mbsync)
         if ! command -v mbsync >/dev/null; then
             record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "mbsync not installed"
-            return
+            return 1
         fi
         # No blank line inside a section: mbsync ends the section there.
         local host=127.0.0.1 stls=() dtls=()
@@ -214,7 +272,7 @@ EOF
             printf '%s\n' "IMAPAccount source" "Host $host" "Port $sport" "User $suser" \
                 "PassCmd \"cat $spw\"" "${stls[@]}" "AuthMechs LOGIN" ""
             printf '%s\n' "IMAPStore source" "Account source" ""
-            printf '%s\n' "IMAPAccount dest" "Host $host" "Port $DST_PORT" \
+            printf '%s\n' "IMAPAccount dest" "Host $host" "Port $dport" \
                 "User $dest*$(dst_env MASTER_USER)" "PassCmd \"cat $W/master.pw\"" \
                 "${dtls[@]}" "AuthMechs LOGIN" ""
             printf '%s\n' "IMAPStore dest" "Account dest" ""
@@ -227,7 +285,7 @@ EOF
     doveadm-backup|doveadm-sync)
         if ! command -v doveadm >/dev/null; then
             record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "doveadm not installed"
-            return
+            return 1
         fi
         # The destination's doveadm writes into its own mail store and pulls from the source
         # through imapc (Dovecot's IMAP migration setup); settings in a file, not argv.
@@ -256,12 +314,38 @@ EOF
         local ca=()
         [ "$TLS" = implicit ] && ca=(--src-ca "$SRC_CA" --dst-ca "$DST_CA")
         cmd=("$PY" "$ROOT/bench/naive_copy.py" --tls "$TLS" --src "127.0.0.1:$sport"
-             --src-user "$suser" --src-password-file "$spw" --dst "127.0.0.1:$DST_PORT"
+             --src-user "$suser" --src-password-file "$spw" --dst "127.0.0.1:$dport"
              --dst-user "$dest*$(dst_env MASTER_USER)" --dst-password-file "$W/master.pw"
              "${ca[@]}")
         ;;
     *) die "unknown tool $tool" ;;
     esac
+}
+
+RUN_N=0
+BETWEEN_PASSES=""  # a function run_tool calls between the two passes of a delta run
+run_tool() {  # run_tool ROUND TOOL CORPUS SRC_PORT REP [DST_PORT [PRE_SRC_PORT PRE_DST_PORT]]
+    # With PRE_*: a first, untimed pass of the same tool with the same state through those
+    # ports, then the timed pass (an unchanged delta).
+    local round=$1 tool=$2 corpus=$3 sport=$4 rep=$5 dport=${6:-$DST_PORT}
+    local pre_sport=${7:-} pre_dport=${8:-}
+    RUN_N=$((RUN_N + 1))
+    local dest rd="$W/runs/$RUN_N" log="$OUT/runs/$RUN_N-$round-$tool"
+    dest=$(dest_user "$round" "$tool" "$rep")
+    local suser=${SRC_USER[$corpus]} spw="$W/$corpus.pw" note="" cmd=()
+    mkdir -p "$rd"
+    chmod 700 "$rd"
+    local tlsopt=$TLS
+    if [ -n "$pre_sport" ]; then
+        build_cmd "$pre_sport" "$pre_dport" || return 0
+        if ! "${cmd[@]}" > "$log.pass1.out" 2> "$log.pass1.err"; then
+            record "$round" "$tool" "$rep" "" "" "" "" "$corpus" \
+                "WRONG: first (untimed) pass failed: $(tail -c 200 "$log.pass1.err")" ""
+            return 0
+        fi
+        [ -z "$BETWEEN_PASSES" ] || "$BETWEEN_PASSES"
+    fi
+    build_cmd "$sport" "$dport" || return 0
     sync
     local t0 t1 rc=0
     t0=$(now)
@@ -333,6 +417,42 @@ for round in $ROUNDS; do
         say "round big: $(corpus_stats big | awk '{printf "%d messages, %.1f MB", $1, $2/1e6}')"
         for tool in $TOOLS; do run_tool big "$tool" big "$SRC_PORT" 1; done
         ;;
+    folders50|folders50src|delta200)
+        # Only the IMAP-to-IMAP tools that connect to both sides.
+        rtools=""
+        for tool in $TOOLS; do
+            case "$tool" in migrabox|migrabox-alt|mbsync) rtools="$rtools $tool" ;; esac
+        done
+        if [ "$round" = delta200 ]; then d=$DELTA_DELAY_MS corpus=delta; else d=$DELAY_MS corpus=folders; fi
+        say "round $round: $(corpus_stats "$corpus" |
+            awk '{printf "%d messages, %.1f MB, %d folders", $1, $2/1e6, $3}'), +$d ms each way on" \
+            "$([ "$round" = folders50src ] && echo "the source side" || echo "both sides")"
+        if [ "$round" = delta200 ]; then
+            # Both passes go to the same proxy ports (the tools key their state by host and
+            # port): the first pass with no delay, then the proxies are restarted on the same
+            # ports with the delay for the timed pass.
+            delta_slow_proxies() {
+                stop_proxies
+                start_proxy "$SRC_PORT" "$DELTA_DELAY_MS" src "$psrc"
+                start_proxy "$DST_PORT" "$DELTA_DELAY_MS" dst "$pdst"
+            }
+            psrc=0 pdst=0
+            for tool in $rtools; do
+                start_proxy "$SRC_PORT" 0 src "$psrc"; psrc=$PROXY_PORT
+                start_proxy "$DST_PORT" 0 dst "$pdst"; pdst=$PROXY_PORT
+                BETWEEN_PASSES=delta_slow_proxies
+                run_tool "$round" "$tool" "$corpus" "$psrc" 1 "$pdst" "$psrc" "$pdst"
+                BETWEEN_PASSES=""
+                stop_proxies
+            done
+        else
+            start_proxy "$SRC_PORT" "$d" src; psrc=$PROXY_PORT
+            pdst=$DST_PORT
+            if [ "$round" != folders50src ]; then start_proxy "$DST_PORT" "$d" dst; pdst=$PROXY_PORT; fi
+            for tool in $rtools; do run_tool "$round" "$tool" "$corpus" "$psrc" 1 "$pdst"; done
+            stop_proxies
+        fi
+        ;;
     *) die "unknown round $round" ;;
     esac
 done
@@ -352,7 +472,8 @@ else transport="plain IMAP (no TLS)"; fi
         "(other work on the machine adds noise)"
     echo "migrabox $rev, $versions"
     echo "transport: $transport; rtt50: source behind bench/delay_proxy.py" \
-        "(+${DELAY_MS} ms each way), destination local"
+        "(+${DELAY_MS} ms each way), destination local; folders50: both sides +${DELAY_MS} ms" \
+        "each way, folders50src: the source side only; delta200: both sides +${DELTA_DELAY_MS} ms each way"
 } > "$W/meta.txt"
 "$PY" "$ROOT/bench/report.py" "$RESULTS" "$W/meta.txt" > "$OUT/results.txt"
 cat "$OUT/results.txt"

@@ -1,7 +1,10 @@
 #!/usr/bin/env bash
 # Install every build, test and demo dependency of migrabox from Debian 12 packages.
-# Idempotent; run as root (or through sudo). Also adds the deb-src entry that
-# third_party/libmicrohttpd.mk needs for `apt-get source`.
+# Idempotent; run as root (or through sudo). Also adds a deb-src entry for Debian 12's
+# archives. mbedTLS 3.6 and libmicrohttpd 1.0 are not installed here: `make` builds them
+# statically from Debian 13's source packages (third_party/mbedtls.sh, libmicrohttpd.sh, with
+# their own private apt state), with the build-essential and dpkg-dev (dpkg-source, bzip2,
+# xz) listed below. Debian 12's libmbedtls-dev (2.28) is not used any more.
 set -euo pipefail
 
 SUDO=""

@@ -1,4 +1,4 @@
-/* jwt: base64url, RS256/PS256 signatures and certificate thumbprints with mbedTLS 2.28. */
+/* jwt: base64url, RS256/PS256 signatures and certificate thumbprints with mbedTLS 3.6. */
 #include "auth/jwt.h"
 
 #include <stdint.h>
@@ -14,6 +14,7 @@
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
 
+#include "base/crypto.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 
@@ -104,7 +105,8 @@ static int jwt_parse_key(mbedtls_pk_context *pk, const char *pem, struct mb_err 
         return mb_err_set(err, MB_ECONFIG,
                           "the private key is encrypted with a passphrase: "
                           "give it unencrypted (openssl pkey -in K -out K2)");
-    int ret = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0);
+    int ret = mbedtls_pk_parse_key(pk, (const unsigned char *)pem, strlen(pem) + 1, NULL, 0,
+                                   crypto_rng, NULL);
     if (ret != 0) {
         mbedtls_pk_free(pk);
         return mb_err_setsys(err, MB_ECONFIG, ret, "the private key is not a valid PEM key");
@@ -149,8 +151,8 @@ int jwt_cert_thumbprints(const char *pem, char *x5t, char *x5t_s256, struct mb_e
     if (rc)
         return rc;
     unsigned char h1[20], h2[32];
-    mbedtls_sha1_ret(crt.raw.p, crt.raw.len, h1);
-    mbedtls_sha256_ret(crt.raw.p, crt.raw.len, h2, 0);
+    mbedtls_sha1(crt.raw.p, crt.raw.len, h1);
+    mbedtls_sha256(crt.raw.p, crt.raw.len, h2, 0);
     mbedtls_x509_crt_free(&crt);
     if (x5t) {
         char *s = jwt_b64url(h1, sizeof(h1));
@@ -175,7 +177,7 @@ int jwt_cert_matches_key(const char *cert_pem, const char *key_pem)
         mbedtls_x509_crt_free(&crt);
         return 0;
     }
-    int ok = mbedtls_pk_check_pair(&crt.pk, &pk) == 0;
+    int ok = mbedtls_pk_check_pair(&crt.pk, &pk, crypto_rng, NULL) == 0;
     mbedtls_pk_free(&pk);
     mbedtls_x509_crt_free(&crt);
     return ok;
@@ -195,7 +197,7 @@ int jwt_sign(const char *key_pem, enum jwt_alg alg, const char *header_json,
     free(h);
     free(c);
     unsigned char hash[32];
-    mbedtls_sha256_ret((const unsigned char *)input, strlen(input), hash, 0);
+    mbedtls_sha256((const unsigned char *)input, strlen(input), hash, 0);
 
     mbedtls_entropy_context entropy;
     mbedtls_ctr_drbg_context drbg;
@@ -209,14 +211,13 @@ int jwt_sign(const char *key_pem, enum jwt_alg alg, const char *header_json,
     if (ret == 0) {
         mbedtls_rsa_context *rsa = mbedtls_pk_rsa(pk);
         if (alg == JWT_PS256) {
-            mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
-            ret =
-                mbedtls_rsa_rsassa_pss_sign(rsa, mbedtls_ctr_drbg_random, &drbg,
-                                            MBEDTLS_RSA_PRIVATE, MBEDTLS_MD_SHA256, 32, hash, sig);
+            ret = mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
+            if (ret == 0)
+                ret = mbedtls_rsa_rsassa_pss_sign(rsa, mbedtls_ctr_drbg_random, &drbg,
+                                                  MBEDTLS_MD_SHA256, 32, hash, sig);
         } else {
             ret = mbedtls_rsa_rsassa_pkcs1_v15_sign(rsa, mbedtls_ctr_drbg_random, &drbg,
-                                                    MBEDTLS_RSA_PRIVATE, MBEDTLS_MD_SHA256, 32,
-                                                    hash, sig);
+                                                    MBEDTLS_MD_SHA256, 32, hash, sig);
         }
         siglen = mbedtls_rsa_get_len(rsa);
     }

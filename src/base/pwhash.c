@@ -17,13 +17,8 @@
 static int derive(const char *password, size_t len, const unsigned char *salt, size_t salt_len,
                   unsigned iterations, unsigned char key[KEY_LEN], struct mb_err *err)
 {
-    mbedtls_md_context_t md;
-    mbedtls_md_init(&md);
-    int r = mbedtls_md_setup(&md, mbedtls_md_info_from_type(MBEDTLS_MD_SHA256), 1);
-    if (r == 0)
-        r = mbedtls_pkcs5_pbkdf2_hmac(&md, (const unsigned char *)password, len, salt, salt_len,
-                                      iterations, KEY_LEN, key);
-    mbedtls_md_free(&md);
+    int r = mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, (const unsigned char *)password, len,
+                                          salt, salt_len, iterations, KEY_LEN, key);
     if (r != 0)
         return mb_err_setsys(err, MB_ECRYPTO, r, "PBKDF2 failed");
     return 0;

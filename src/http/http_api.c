@@ -446,7 +446,7 @@ static int http_api_authenticate_bearer(struct http_api_ctx *c, const char *tok)
     while (*tok == ' ')
         tok++;
     unsigned char hash[32];
-    mbedtls_sha256_ret((const unsigned char *)tok, strlen(tok), hash, 0);
+    mbedtls_sha256((const unsigned char *)tok, strlen(tok), hash, 0);
     int64_t account = 0;
     int rc = strlen(tok) > 200 ? MB_ENOTFOUND : db_token_lookup(c->db, hash, c->now, &account,
                                                                    &err);

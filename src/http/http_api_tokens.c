@@ -86,7 +86,7 @@ void http_api_tokens_create(struct http_api_ctx *c)
     memcpy(token + 4, b64, tl - 4);
     secret_wipe(b64, strlen(b64));
     free(b64);
-    mbedtls_sha256_ret((const unsigned char *)token, strlen(token), hash, 0);
+    mbedtls_sha256((const unsigned char *)token, strlen(token), hash, 0);
     int64_t id = 0;
     int rc = db_token_add(c->db, c->user.id, name, hash, &id, &err);
     if (rc == MB_ETOOBIG) {

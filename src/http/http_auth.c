@@ -59,7 +59,7 @@ static int http_auth_token_valid(const char *t)
 
 static void http_auth_token_hash(const char *token, unsigned char out[32])
 {
-    mbedtls_sha256_ret((const unsigned char *)token, strlen(token), out, 0);
+    mbedtls_sha256((const unsigned char *)token, strlen(token), out, 0);
 }
 
 /* SHA-256(salt, kind, NUL, s [, NUL, s2]): the salt is random per process, so nobody can pick
@@ -70,13 +70,13 @@ static void http_auth_hash(const struct http_auth *a, char kind, const char *s, 
     mbedtls_sha256_context ctx;
     unsigned char head[2] = { (unsigned char)kind, 0 };
     mbedtls_sha256_init(&ctx);
-    mbedtls_sha256_starts_ret(&ctx, 0);
-    mbedtls_sha256_update_ret(&ctx, a->salt, sizeof(a->salt));
-    mbedtls_sha256_update_ret(&ctx, head, sizeof(head));
-    mbedtls_sha256_update_ret(&ctx, (const unsigned char *)s, strlen(s) + (s2 ? 1 : 0));
+    mbedtls_sha256_starts(&ctx, 0);
+    mbedtls_sha256_update(&ctx, a->salt, sizeof(a->salt));
+    mbedtls_sha256_update(&ctx, head, sizeof(head));
+    mbedtls_sha256_update(&ctx, (const unsigned char *)s, strlen(s) + (s2 ? 1 : 0));
     if (s2)
-        mbedtls_sha256_update_ret(&ctx, (const unsigned char *)s2, strlen(s2));
-    mbedtls_sha256_finish_ret(&ctx, out);
+        mbedtls_sha256_update(&ctx, (const unsigned char *)s2, strlen(s2));
+    mbedtls_sha256_finish(&ctx, out);
     mbedtls_sha256_free(&ctx);
 }
 

@@ -26,6 +26,7 @@
 #include <mbedtls/x509_crt.h>
 #include <microhttpd.h>
 
+#include "base/crypto.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "http_server.h"
@@ -66,8 +67,12 @@ struct pump {
     int slot;
 };
 
-/* TLS 1.2 with forward secrecy and AEAD only (no CBC, no SHA-1 MAC, no static RSA). */
+/* TLS 1.3's AEAD suites, then TLS 1.2 with forward secrecy and AEAD only (no CBC, no SHA-1
+ * MAC, no static RSA). One list serves both versions: mbedTLS picks from it per version. */
 static const int http_tls_suites[] = {
+    MBEDTLS_TLS1_3_AES_256_GCM_SHA384,
+    MBEDTLS_TLS1_3_AES_128_GCM_SHA256,
+    MBEDTLS_TLS1_3_CHACHA20_POLY1305_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
     MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
@@ -111,6 +116,8 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     int r;
     if (!cert_path || !key_path)
         return mb_err_set(err, MB_ECONFIG, "HTTPS needs both tls_cert and tls_key");
+    if ((r = crypto_init(err)) != 0)
+        return r;
     if ((r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
                                    (const unsigned char *)"migrabox-https", 14)) != 0)
         return mb_err_setsys(err, MB_ECRYPTO, r, "cannot seed the random generator");
@@ -119,7 +126,7 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
         return mb_err_setsys(err, MB_ECONFIG, r, "cannot load TLS certificate %s: %s",
                              cert_path, es);
     }
-    if ((r = mbedtls_pk_parse_keyfile(&t->key, key_path, NULL)) != 0) {
+    if ((r = mbedtls_pk_parse_keyfile(&t->key, key_path, NULL, crypto_rng, NULL)) != 0) {
         tls_errstr(r, es, sizeof(es));
         return mb_err_setsys(err, MB_ECONFIG, r, "cannot load TLS key %s: %s", key_path, es);
     }
@@ -129,8 +136,9 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
         || (r = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key)) != 0)
         return mb_err_setsys(err, MB_ECONFIG, r, "TLS configuration failed");
     mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
-    mbedtls_ssl_conf_min_version(&t->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
-                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    /* TLS 1.3 (preferred) and TLS 1.2; nothing older. */
+    mbedtls_ssl_conf_min_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&t->conf, MBEDTLS_SSL_VERSION_TLS1_3);
     mbedtls_ssl_conf_ciphersuites(&t->conf, http_tls_suites);
 
     t->listen_fd = socket(addr->sa_family, SOCK_STREAM | SOCK_CLOEXEC, 0);
@@ -495,13 +503,11 @@ int http_tls_ensure_selfsigned(const char *cert_path, const char *key_path, stru
     mbedtls_ctr_drbg_context drbg;
     mbedtls_pk_context key;
     mbedtls_x509write_cert crt;
-    mbedtls_mpi serial;
     unsigned char pem[4096];
     mbedtls_entropy_init(&entropy);
     mbedtls_ctr_drbg_init(&drbg);
     mbedtls_pk_init(&key);
     mbedtls_x509write_crt_init(&crt);
-    mbedtls_mpi_init(&serial);
 
     if ((r = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
                                    (const unsigned char *)"migrabox-cert", 13)) != 0
@@ -530,8 +536,7 @@ int http_tls_ensure_selfsigned(const char *cert_path, const char *key_path, stru
     mbedtls_x509write_crt_set_md_alg(&crt, MBEDTLS_MD_SHA256);
     mbedtls_x509write_crt_set_subject_key(&crt, &key);
     mbedtls_x509write_crt_set_issuer_key(&crt, &key);
-    if ((r = mbedtls_mpi_read_binary(&serial, sn, sizeof(sn))) != 0
-        || (r = mbedtls_x509write_crt_set_serial(&crt, &serial)) != 0
+    if ((r = mbedtls_x509write_crt_set_serial_raw(&crt, sn, sizeof(sn))) != 0
         || (r = mbedtls_x509write_crt_set_subject_name(&crt, "CN=migrabox,O=migrabox")) != 0
         || (r = mbedtls_x509write_crt_set_issuer_name(&crt, "CN=migrabox,O=migrabox")) != 0
         || (r = mbedtls_x509write_crt_set_validity(&crt, nb, na)) != 0
@@ -559,7 +564,6 @@ int http_tls_ensure_selfsigned(const char *cert_path, const char *key_path, stru
     rc = write_file(cert_path, pem, strlen((char *)pem), 0644, err);
 out:
     secret_wipe(pem, sizeof(pem));
-    mbedtls_mpi_free(&serial);
     mbedtls_x509write_crt_free(&crt);
     mbedtls_pk_free(&key);
     mbedtls_ctr_drbg_free(&drbg);

@@ -550,6 +550,11 @@ const char *imap_client_alert(const struct imap_client *c)
     return c->alert;
 }
 
+unsigned imap_client_commands_sent(const struct imap_client *cli)
+{
+    return cli->next_tag;
+}
+
 int imap_client_is_broken(const struct imap_client *c)
 {
     return c->broken;
@@ -1261,6 +1266,125 @@ int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_s
     }
     imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
     return run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, status_cb, r, err);
+}
+
+/* ---- STATUS of many mailboxes, pipelined ---- */
+
+#define STATUS_PIPE 16 /* STATUS commands in flight at once */
+
+struct status_many {
+    const char *const *names;
+    struct imap_status_info *out;
+    size_t lo, hi; /* the group in flight: names[lo..hi) */
+};
+
+/* "* STATUS name (...)": fill the slot of the group's mailbox of that name. */
+static int status_many_cb(void *ctx, const struct imap_response *r)
+{
+    struct status_many *sm = ctx;
+    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[0], "STATUS"))
+        return 0;
+    size_t len;
+    const char *name = imap_resp_astring(&r->args[1], &len);
+    if (!name)
+        return 0;
+    for (size_t i = sm->lo; i < sm->hi; i++) {
+        const char *want = sm->names[i];
+        if (strlen(want) == len
+            && (memcmp(want, name, len) == 0 || (len == 5 && strncasecmp(name, "INBOX", 5) == 0
+                                                 && strcasecmp(want, "INBOX") == 0)))
+            return status_cb(&sm->out[i], r);
+    }
+    return 0;
+}
+
+int imap_client_status_many(struct imap_client *c, const char *const *names, size_t n,
+                            struct imap_status_info *out, int *rcs, struct mb_err *err)
+{
+    for (size_t i = 0; i < n; i++) {
+        memset(&out[i], 0, sizeof(out[i]));
+        rcs[i] = 1;
+    }
+    int rc = cmd_ready(c, err);
+    if (rc < 0)
+        return rc;
+    struct status_many sm = {names, out, 0, 0};
+    char tags[STATUS_PIPE][sizeof(((struct imap_cmd *)0)->tag)];
+    for (size_t lo = 0; lo < n; lo = sm.hi) {
+        /* Send a group; a name that needs a synchronizing literal goes alone (it waits for
+         * the server's "+", which must not be mistaken among other answers). */
+        size_t hi = lo;
+        while (hi < n && hi - lo < STATUS_PIPE) {
+            size_t len = strlen(names[hi]);
+            int sync = !quotable(names[hi], len, 0) && !imap_client_literal_plus_ok(c, len);
+            if (sync && hi > lo)
+                break;
+            struct imap_cmd cmd;
+            imap_client_cmd_begin(c, &cmd, "STATUS");
+            snprintf(tags[hi - lo], sizeof(tags[0]), "%s", cmd.tag);
+            rc = imap_client_cmd_string(c, &cmd, names[hi], len, 0, IMAP_RESP_CTX_FOLDER, err);
+            if (rc == 0) {
+                imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+                rc = buf_append(&cmd.line, "\r\n", 2) < 0
+                         ? mb_err_set(err, MB_ECONFIG, "command too long")
+                         : cmd_flush(c, &cmd, err);
+            }
+            imap_client_cmd_fini(&cmd);
+            if (rc < 0 && !c->broken) {
+                /* refused before it was sent (a NUL byte in the name...): this name only */
+                rcs[hi++] = rc;
+                rc = 0;
+                continue;
+            }
+            if (rc < 0)
+                break;
+            hi++;
+            if (sync)
+                break;
+        }
+        sm.lo = lo;
+        sm.hi = hi;
+        /* Read until every command of the group is answered: each OK or refusal is its own. */
+        size_t left = 0;
+        for (size_t k = lo; k < hi; k++)
+            left += rcs[k] == 1;
+        c->untagged = status_many_cb;
+        c->untagged_ctx = &sm;
+        while (rc == 0 && left) {
+            const struct imap_response *r;
+            rc = imap_client_read_resp(c, &r, err);
+            if (rc < 0)
+                break;
+            if (r->type == IMAP_RESP_TAGGED) {
+                size_t k = 0;
+                while (k < hi - lo && strcmp(tags[k], r->tag) != 0)
+                    k++;
+                if (k < hi - lo && rcs[lo + k] == 1) {
+                    if (r->status == IMAP_STATUS_NONE) {
+                        rc = imap_client_fail(c, MB_EPROTO, err, "answer without a status to %s",
+                                              r->tag);
+                        break;
+                    }
+                    struct mb_err e;
+                    rcs[lo + k] = imap_client_grade(c, r, IMAP_RESP_CTX_FOLDER, &e);
+                    left--;
+                    continue;
+                }
+            }
+            struct mb_err e;
+            int d = imap_client_dispatch(c, r, &e);
+            if (d < 0 && c->broken) {
+                if (err)
+                    *err = e;
+                rc = d;
+            }
+        }
+        c->untagged = NULL;
+        c->untagged_ctx = NULL;
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
 }
 
 static char *join_list(const struct imap_arg *a)

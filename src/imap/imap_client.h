@@ -98,6 +98,8 @@ enum imap_code imap_client_last_code(const struct imap_client *cli);
 const char *imap_client_alert(const struct imap_client *cli);
 /* 1 once the connection is unusable (see above). */
 int imap_client_is_broken(const struct imap_client *cli);
+/* Commands sent on this connection so far (compare two readings: did anything go out?). */
+unsigned imap_client_commands_sent(const struct imap_client *cli);
 
 /* ID (RFC 2971): fields is NULL or a NULL-terminated list name, value, name, value...
  * Sent only when the server offers ID (else returns 0). The server's answer, as
@@ -190,6 +192,13 @@ struct imap_status_info {
 /* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN). */
 int imap_client_status(struct imap_client *cli, const char *mailbox,
                        struct imap_status_info *r, struct mb_err *err);
+/* The same for names[0..n), pipelined (up to 16 commands in flight: a round trip per 16
+ * mailboxes, not per mailbox). rcs[i] = 0 when names[i] was answered (out[i] filled), the
+ * graded refusal (< 0) when the server refused it, 1 when it was not answered because the
+ * connection failed first. Returns 0, or < 0 when the connection failed (err says why; the
+ * answers read before stay in out/rcs). */
+int imap_client_status_many(struct imap_client *cli, const char *const *names, size_t n,
+                            struct imap_status_info *out, int *rcs, struct mb_err *err);
 
 struct imap_mailbox {
     uint32_t exists;

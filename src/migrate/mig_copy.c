@@ -8,8 +8,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <mbedtls/sha256.h>
 
+#include "base/sha256.h"
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
 #include "imap/imap_append.h"
@@ -52,7 +52,7 @@ struct folder_run {
     struct msg *win;
     size_t win_n;
     struct msg *cur;              /* message whose body is streaming */
-    mbedtls_sha256_context sha;
+    struct sha256 sha;
     int abort_rc;
     struct mb_err abort_err;
     int folder_rc;                /* a destination folder-level refusal */
@@ -240,15 +240,14 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
     }
     x->state = MSG_SENT;
     fr->cur = x;
-    mbedtls_sha256_init(&fr->sha);
-    mbedtls_sha256_starts_ret(&fr->sha, 0);
+    sha256_init(&fr->sha);
     return 0;
 }
 
 static int body_chunk(void *ctx, const char *p, size_t n)
 {
     struct folder_run *fr = ctx;
-    mbedtls_sha256_update_ret(&fr->sha, (const unsigned char *)p, n);
+    sha256_update(&fr->sha, p, n);
     int rc = imap_append_write(fr->m->dst, p, n, &fr->abort_err);
     if (rc)
         fr->abort_rc = rc;
@@ -263,8 +262,8 @@ static int body_end(void *ctx, uint32_t uid)
     fr->cur = NULL;
     if (!x)
         return 0;
-    mbedtls_sha256_finish_ret(&fr->sha, x->hash);
-    mbedtls_sha256_free(&fr->sha);
+    sha256_final(&fr->sha, x->hash);
+    sha256_free(&fr->sha);
     int rc = imap_append_end(fr->m->dst, x, &fr->abort_err);
     if (rc)
         fr->abort_rc = rc;
@@ -744,6 +743,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     rep->failed = 0;
 
     /* Exactly once: re-key after a UIDVALIDITY change, then recover interrupted windows. */
+    unsigned dst_sent = imap_client_commands_sent(m->dst);
     rc = mig_dedupe_uidvalidity(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, err);
     if (rc)
         goto out;
@@ -770,10 +770,13 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         m->c.messages_copied += (int64_t)recovered;
         m->c.bytes_copied += recovered_bytes;
     }
-    /* Recovery may have fetched from the destination: select it again for the window. */
-    rc = load_dest_state(&fr, err);
-    if (rc)
-        goto out;
+    /* Recovery may have fetched from the destination: select it again for the window (not
+     * when it sent nothing there, the usual case: one round trip per folder saved). */
+    if (imap_client_commands_sent(m->dst) != dst_sent) {
+        rc = load_dest_state(&fr, err);
+        if (rc)
+            goto out;
+    }
 
     struct db_uid_state *known = NULL;
     size_t n_known = 0;

@@ -6,8 +6,8 @@
 #include <strings.h>
 #include <time.h>
 
-#include <mbedtls/sha256.h>
 
+#include "base/sha256.h"
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
 #include "imap/imap_date.h"
@@ -32,7 +32,7 @@ struct hash_ctx {
     struct hashed *v;
     size_t n;
     struct hashed *cur;
-    mbedtls_sha256_context sha;
+    struct sha256 sha;
     uint64_t got;
     struct mig_ctx *keep; /* destination contents: kept in keep->hashes, counted as progress */
 };
@@ -52,15 +52,14 @@ static int h_begin(void *ctx, uint32_t uid, uint64_t size)
     if (!h->cur)
         return IMAP_FETCH_SKIP;
     h->got = size;
-    mbedtls_sha256_init(&h->sha);
-    mbedtls_sha256_starts_ret(&h->sha, 0);
+    sha256_init(&h->sha);
     return 0;
 }
 
 static int h_chunk(void *ctx, const char *p, size_t n)
 {
     struct hash_ctx *h = ctx;
-    mbedtls_sha256_update_ret(&h->sha, (const unsigned char *)p, n);
+    sha256_update(&h->sha, p, n);
     return 0;
 }
 
@@ -69,7 +68,7 @@ static int h_end(void *ctx, uint32_t uid)
     struct hash_ctx *h = ctx;
     (void)uid;
     if (h->cur) {
-        mbedtls_sha256_finish_ret(&h->sha, h->cur->hash);
+        sha256_final(&h->sha, h->cur->hash);
         h->cur->has_hash = 1;
         h->cur->size = h->got;
         if (h->keep) {
@@ -86,7 +85,7 @@ static int h_end(void *ctx, uint32_t uid)
         }
         h->cur = NULL;
     }
-    mbedtls_sha256_free(&h->sha);
+    sha256_free(&h->sha);
     return 0;
 }
 

@@ -163,26 +163,46 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
  * copy opens it. */
 static int size_plan(struct mig_ctx *m, struct mb_err *err)
 {
+    size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
+    const char **names = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*names));
     for (size_t i = 0; i < m->plan.n; i++) {
         const struct mig_plan_entry *e = &m->plan.entries[i];
-        struct mig_folder_report *r = &m->folders[i];
+        const struct mig_folder_report *r = &m->folders[i];
         if (e->action == MIG_PLAN_SKIP || r->status_asked || r->sized || r->done)
             continue;
-        if (mig_should_stop(m))
-            return 0;
-        struct imap_status_info st;
-        if (imap_client_status(m->src, m->src_list.v[e->src_index].raw, &st, err) == 0) {
-            if (st.have & IMAP_STATUS_HAS_MESSAGES) {
-                m->c.messages_total += st.messages;
-                r->listed = st.messages;
-            }
-        } else if (imap_client_is_broken(m->src)) {
-            return err->code ? err->code : MB_ECONN;
-        }
-        r->status_asked = 1;
-        m->progress_steps++;
+        idx[n] = i;
+        names[n++] = m->src_list.v[e->src_index].raw;
     }
-    return 0;
+    int rc = 0;
+    if (n && !mig_should_stop(m)) {
+        /* One pipelined exchange for all: a round trip per 16 folders, not per folder. What
+         * was answered before a lost connection stays learnt. */
+        struct imap_status_info *st = xcalloc(n, sizeof(*st));
+        int *rcs = xcalloc(n, sizeof(*rcs));
+        rc = imap_client_status_many(m->src, names, n, st, rcs, err);
+        for (size_t k = 0; k < n; k++) {
+            if (rcs[k] == 1)
+                continue; /* not answered: asked again on the next connection */
+            struct mig_folder_report *r = &m->folders[idx[k]];
+            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES)) {
+                m->c.messages_total += st[k].messages;
+                r->listed = st[k].messages;
+            }
+            r->status_asked = 1;
+            m->progress_steps++;
+        }
+        free(st);
+        free(rcs);
+        if (rc < 0 && !imap_client_is_broken(m->src))
+            rc = 0; /* refused, not lost: the totals are completed as folders are copied */
+        else if (rc < 0 && !err->code)
+            rc = MB_ECONN;
+        else if (rc < 0)
+            rc = err->code;
+    }
+    free(idx);
+    free(names);
+    return rc;
 }
 
 /* Create the missing destination folders and reproduce subscriptions. */

@@ -1,4 +1,4 @@
-/* net_conn: blocking-with-timeouts TCP (+ mbedTLS 2.28 client) connection.
+/* net_conn: blocking-with-timeouts TCP (+ mbedTLS 3.6 client: TLS 1.3, TLS 1.2) connection.
  *
  * The socket stays non-blocking; every wait is a poll() bounded by a monotonic deadline, so no
  * call blocks longer than the configured timeout. mbedTLS talks to the socket through our own
@@ -31,6 +31,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "base/crypto.h"
 #include "base/xalloc.h"
 
 #define NET_CONN_DEFAULT_CA "/etc/ssl/certs/ca-certificates.crt"
@@ -360,8 +361,8 @@ static int net_conn_tls_io_err(struct net_conn *c, int ret, int timeout_ms, cons
 
 /* ---- certificate checks ---- */
 
-/* Does the certificate list ip (4 or 16 bytes) as an iPAddress subjectAltName? mbedTLS 2.28
- * only matches DNS names, and does not keep iPAddress entries: walk the raw extensions. */
+/* Does the certificate list ip (4 or 16 bytes) as an iPAddress subjectAltName? Walks the raw
+ * extensions (the same code path as with mbedTLS 2.28, which did not keep iPAddress entries). */
 static int net_conn_cert_has_ip(const mbedtls_x509_crt *crt, const unsigned char *ip, size_t ip_len)
 {
     unsigned char *p = crt->v3_ext.p;
@@ -424,7 +425,9 @@ static int net_conn_verify_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint3
 static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
 {
     char e[128];
-    int ret;
+    int ret = crypto_init(err);
+    if (ret != 0)
+        return ret;
     mbedtls_entropy_init(&c->entropy);
     mbedtls_ctr_drbg_init(&c->drbg);
     mbedtls_ssl_init(&c->ssl);
@@ -446,6 +449,9 @@ static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
         return mb_err_setsys(err, MB_ECRYPTO, ret, "TLS configuration: %s", e);
     }
     mbedtls_ssl_conf_rng(&c->conf, mbedtls_ctr_drbg_random, &c->drbg);
+    /* TLS 1.3 where the server speaks it, TLS 1.2 otherwise; nothing older. */
+    mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_3);
 
     const char *host = c->sni ? c->sni : c->host;
     if (c->insecure) {
@@ -481,12 +487,13 @@ static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
         c->verify_ip = 1;
         c->ip_len = 16;
     }
-    if (!c->verify_ip) {
-        ret = mbedtls_ssl_set_hostname(&c->ssl, host);
-        if (ret != 0) {
-            mbedtls_strerror(ret, e, sizeof(e));
-            return mb_err_setsys(err, MB_ECONFIG, ret, "TLS server name %s: %s", host, e);
-        }
+    /* For an IP literal, NULL says "no DNS name to match" (mbedTLS >= 3.6.3 refuses to verify
+     * a certificate when the hostname was never set): net_conn_verify_cb's iPAddress check
+     * stands in for it. */
+    ret = mbedtls_ssl_set_hostname(&c->ssl, c->verify_ip ? NULL : host);
+    if (ret != 0) {
+        mbedtls_strerror(ret, e, sizeof(e));
+        return mb_err_setsys(err, MB_ECONFIG, ret, "TLS server name %s: %s", host, e);
     }
     mbedtls_ssl_set_bio(&c->ssl, c, net_conn_bio_send, net_conn_bio_recv, NULL);
     return 0;
@@ -524,7 +531,8 @@ static int net_conn_tls_handshake(struct net_conn *c, struct mb_err *err)
     int ret;
     do {
         ret = mbedtls_ssl_handshake(&c->ssl);
-    } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE);
+    } while (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE
+             || ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET);
     c->cb_timeout_ms = c->io_timeout_ms;
     if (ret == 0) {
         c->tls = 1;
@@ -606,7 +614,10 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
             int ret = mbedtls_ssl_read(&c->ssl, buf, n > INT32_MAX ? INT32_MAX : n);
             if (ret > 0)
                 return ret;
-            if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
+            /* A TLS 1.3 NewSessionTicket (only signalled when enabled; tickets are not used
+             * here) is not data: read on. */
+            if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE
+                || ret == MBEDTLS_ERR_SSL_RECEIVED_NEW_SESSION_TICKET)
                 continue;
             if (ret == 0 || ret == MBEDTLS_ERR_SSL_CONN_EOF
                 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
@@ -710,6 +721,16 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
 int net_conn_is_tls(const struct net_conn *c)
 {
     return c->tls;
+}
+
+const char *net_conn_tls_version(const struct net_conn *c)
+{
+    return c->tls ? mbedtls_ssl_get_version(&c->ssl) : "none";
+}
+
+const char *net_conn_tls_cipher(const struct net_conn *c)
+{
+    return c->tls ? mbedtls_ssl_get_ciphersuite(&c->ssl) : "none";
 }
 
 const char *net_conn_peer(const struct net_conn *c)

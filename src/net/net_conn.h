@@ -60,6 +60,10 @@ int net_conn_wait_readable(struct net_conn *c, int timeout_ms, struct mb_err *er
 /* Write all n bytes (blocking up to io_timeout_ms per progress step). */
 int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err *err);
 int net_conn_is_tls(const struct net_conn *c);
+/* Negotiated protocol and cipher suite ("TLSv1.3", "TLS1-3-AES-128-GCM-SHA256"), borrowed;
+ * "none" on a plain connection. */
+const char *net_conn_tls_version(const struct net_conn *c);
+const char *net_conn_tls_cipher(const struct net_conn *c);
 /* Peer address as text ("127.0.0.1:993"), borrowed. */
 const char *net_conn_peer(const struct net_conn *c);
 /* 1 when this thread's deadline (net_conn_set_thread_deadline) has passed. */

@@ -112,7 +112,7 @@ static int c_begin(void *ctx, uint32_t uid, uint64_t size)
         return rc == MB_EMSG ? IMAP_FETCH_SKIP : rc;
     }
     mbedtls_sha256_init(&cp->sha);
-    mbedtls_sha256_starts_ret(&cp->sha, 0);
+    mbedtls_sha256_starts(&cp->sha, 0);
     cp->uid = uid;
     cp->size = size;
     return 0;
@@ -122,7 +122,7 @@ static int c_chunk(void *ctx, const char *p, size_t n)
 {
     struct copy *cp = ctx;
     struct mb_err err;
-    mbedtls_sha256_update_ret(&cp->sha, (const unsigned char *)p, n);
+    mbedtls_sha256_update(&cp->sha, (const unsigned char *)p, n);
     int rc = imap_append_write(cp->dst, p, n, &err);
     if (rc < 0) {
         printf("append write failed uid=%u %s: %s\n", cp->uid, mb_errc_name(rc), err.msg);
@@ -137,7 +137,7 @@ static int c_end(void *ctx, uint32_t uid)
     struct mb_err err;
     unsigned char h[32];
     size_t idx = 0;
-    mbedtls_sha256_finish_ret(&cp->sha, h);
+    mbedtls_sha256_finish(&cp->sha, h);
     mbedtls_sha256_free(&cp->sha);
     find_meta(cp, uid, &idx);
     for (int i = 0; i < 32; i++)

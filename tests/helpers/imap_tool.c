@@ -8,7 +8,8 @@
  * Passwords come from the environment (IMAP_PASS, XOAUTH2: IMAP_TOKEN), never argv.
  * Ops (a leading '!' means "this op must fail": its error is printed, the run goes on):
  *   login USER | plain AUTHZID|- AUTHCID | xoauth2 USER | caps | id | namespace
- *   list [subscribed] | lsub | status BOX | select BOX | examine BOX | search CRITERIA
+ *   list [subscribed] | lsub | status BOX | statusmany BOX,BOX,... (pipelined) | select BOX
+ *   examine BOX | search CRITERIA
  *   meta SET | fetch SET | create BOX | subscribe BOX | noop | logout | sleep MS
  *   append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no flush
  *   appendn BOX COUNT SIZE               COUNT generated messages, then flush
@@ -61,7 +62,7 @@ static int b_begin(void *ctx, uint32_t uid, uint64_t size)
 {
     struct body *b = ctx;
     mbedtls_sha256_init(&b->sha);
-    mbedtls_sha256_starts_ret(&b->sha, 0);
+    mbedtls_sha256_starts(&b->sha, 0);
     b->uid = uid;
     b->size = size;
     b->got = 0;
@@ -72,7 +73,7 @@ static int b_chunk(void *ctx, const char *p, size_t n)
 {
     struct body *b = ctx;
     b->got += n;
-    mbedtls_sha256_update_ret(&b->sha, (const unsigned char *)p, n);
+    mbedtls_sha256_update(&b->sha, (const unsigned char *)p, n);
     return 0;
 }
 
@@ -80,7 +81,7 @@ static int b_end(void *ctx, uint32_t uid)
 {
     struct body *b = ctx;
     unsigned char h[32];
-    mbedtls_sha256_finish_ret(&b->sha, h);
+    mbedtls_sha256_finish(&b->sha, h);
     mbedtls_sha256_free(&b->sha);
     printf("body uid=%u size=%llu got=%llu sha256=", uid, (unsigned long long)b->size,
            (unsigned long long)b->got);
@@ -286,6 +287,22 @@ int main(int argc, char **argv)
             if (rc == 0)
                 printf("status messages=%u uidnext=%u uidvalidity=%u unseen=%u have=%x\n",
                        si.messages, si.uidnext, si.uidvalidity, si.unseen, si.have);
+            i++;
+        } else if (!strcmp(op, "statusmany")) {
+            char *list = strdup(ARG(0));
+            const char *names[64];
+            size_t n = 0;
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 64;
+                 t = strtok_r(NULL, ",", &save))
+                names[n++] = t;
+            struct imap_status_info si[64];
+            int rcs[64];
+            rc = imap_client_status_many(c, names, n, si, rcs, &err);
+            for (size_t k = 0; k < n; k++)
+                printf("status %s %s messages=%u uidnext=%u have=%x\n", names[k],
+                       rcs[k] == 1 ? "unanswered" : rcs[k] ? mb_errc_name(rcs[k]) : "ok",
+                       si[k].messages, si[k].uidnext, si[k].have);
+            free(list);
             i++;
         } else if (!strcmp(op, "select") || !strcmp(op, "examine")) {
             struct imap_mailbox m;

@@ -7,7 +7,8 @@
  * --starttls upgrades the connection, then NOOP and LOGOUT and reads until the server closes.
  * --expect-silence only opens and reads once (to time a read that gets nothing).
  * Prints "key: value" lines: result (ok or the mb_errc name), message, elapsed_ms, tls, peer,
- * greeting, pending_after_1, readable_now, noop, eof. Exit status 0 when result is ok. */
+ * greeting, pending_after_1, readable_now, tls_version, tls_cipher, noop, eof. Exit status 0
+ * when result is ok. */
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -152,6 +153,7 @@ int main(int argc, char **argv)
         }
     }
     printf("tls: %d\n", net_conn_is_tls(c));
+    printf("tls_version: %s\ntls_cipher: %s\n", net_conn_tls_version(c), net_conn_tls_cipher(c));
     r = probe_command(c, "b", "NOOP", line, sizeof(line), &err);
     if (r < 0) {
         probe_fail(r, &err);

@@ -501,6 +501,22 @@ def https_checks():
           "(%s)" % (got[0], weak[0]),
           ("GCM" in got[0] or "CHACHA20" in got[0]) and weak[0].startswith("refused"),
           (got, weak))
+    # TLS 1.3 (mbedTLS 3.6) and TLS 1.2 both served, each checked with OpenSSL's own client.
+    for flag, proto in (("-tls1_3", "TLSv1.3"), ("-tls1_2", "TLSv1.2")):
+        try:
+            p = subprocess.run(["openssl", "s_client", flag, "-connect", "127.0.0.1:%d" % b.port,
+                                "-servername", "localhost", "-ign_eof"],
+                               input=b"GET /healthz HTTP/1.1\r\nHost: localhost\r\n"
+                                     b"Connection: close\r\n\r\n",
+                               capture_output=True, timeout=20)
+            out = p.stdout.decode(errors="replace") + p.stderr.decode(errors="replace")
+        except (OSError, subprocess.TimeoutExpired) as e:
+            out = "s_client failed: %s" % e
+        m = re.search(r"New, (TLSv[0-9.]+), Cipher is (\S+)", out)
+        check("openssl s_client %s: the HTTPS front negotiates %s (%s) and answers /healthz"
+              % (flag, proto, m.group(2) if m else "?"),
+              m is not None and m.group(1) == proto and "HTTP/1.1 200" in out
+              and '"status":"ok"' in out.replace(" ", ""), out[-1500:])
     c = Client(b.port, tls=True)
     r = c.req("GET", "/healthz")
     check("/healthz over TLS", r.status == 200 and r.json == {"status": "ok"}, r)

@@ -63,8 +63,8 @@ if [ "$(id -u)" = 0 ]; then
         noop 'b OK*' eof 'yes (connection closed by server 127.0.0.1:*' pending_after_1 0 \
         readable_now 1 peer "127.0.0.1:$P"
     out=$("$PROBE" --tls --ca "$CA_FILE" 127.0.0.1 "$S" 2>&1)
-    expect "implicit TLS to 127.0.0.1 with the CA (IP SAN matched)" "$out" result ok tls 1 \
-        greeting '\* OK *Dovecot*' noop 'b OK*' eof 'yes*'
+    expect "implicit TLS to 127.0.0.1 with the CA (IP SAN matched), TLS 1.3 with Dovecot" "$out" \
+        result ok tls 1 tls_version TLSv1.3 greeting '\* OK *Dovecot*' noop 'b OK*' eof 'yes*'
     if [ "$(field pending_after_1 "$out")" -gt 0 ] 2>/dev/null; then
         ok "pending counts decrypted bytes ($(field pending_after_1 "$out") after a 1-byte read)"
     else
@@ -81,7 +81,8 @@ if [ "$(id -u)" = 0 ]; then
     expect "SNI wrong.example: host name mismatch" "$out" result protocol \
         message "*host name mismatch*wrong.example*"
     out=$("$PROBE" --starttls --ca "$CA_FILE" localhost "$P" 2>&1)
-    expect "STARTTLS upgrade, then NOOP over TLS" "$out" result ok tls 1 noop 'b OK*' eof 'yes*'
+    expect "STARTTLS upgrade (TLS 1.3), then NOOP over TLS" "$out" result ok tls 1 \
+        tls_version TLSv1.3 noop 'b OK*' eof 'yes*'
     out=$("$PROBE" --starttls --ca /etc/ssl/certs/ca-certificates.crt localhost "$P" 2>&1)
     expect "STARTTLS with the system bundle: certificate not trusted" "$out" result protocol \
         message '*certificate not trusted*'
@@ -180,5 +181,33 @@ if fake imap --tls "$work/dns.crt" "$work/dns.key"; then
     expect "IP literal with --sni localhost: verified" "$out" result ok tls 1 noop 'b OK*'
     out=$("$PROBE" --tls --ca "$work/ca2.crt" localhost "$FAKE_PORT" 2>&1)
     expect "name localhost: verified" "$out" result ok tls 1
+fi
+
+# ---- OpenSSL servers limited to one protocol version: TLS 1.2-only peers still work ----
+sslserver() {  # sslserver VERSION-FLAG: one connection; sets SSL_PORT
+    local out="$work/s_server$1" i
+    SSL_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
+    # The server sends its stdin (a greeting and a NOOP answer), then closes at its end.
+    { printf '* OK s_server ready\r\nb OK NOOP done\r\n'; sleep 5; } |
+        timeout 30 openssl s_server "$1" -accept "127.0.0.1:$SSL_PORT" -naccept 1 \
+            -cert "$work/dns.crt" -key "$work/dns.key" >"$out" 2>&1 &
+    fake_pids+=($!)
+    for i in $(seq 1 100); do grep -q '^ACCEPT' "$out" 2>/dev/null && return 0; sleep 0.05; done
+    echo "openssl s_server $1 did not start: $(cat "$out")" >&2
+    return 1
+}
+for v in 1_2:TLSv1.2 1_3:TLSv1.3; do
+    if sslserver "-tls${v%%:*}"; then
+        out=$("$PROBE" --tls --ca "$work/ca2.crt" --timeout 10000 localhost "$SSL_PORT" 2>&1)
+        expect "openssl s_server -tls${v%%:*}: ${v#*:} negotiated, certificate verified" "$out" \
+            tls 1 tls_version "${v#*:}" greeting '\* OK s_server ready' noop 'b OK NOOP done'
+    else
+        fail "openssl s_server -tls${v%%:*} started"
+    fi
+done
+if sslserver -tls1_2; then
+    out=$("$PROBE" --tls --timeout 10000 localhost "$SSL_PORT" 2>&1)
+    expect "TLS 1.2 server, CA not given: certificate not trusted" "$out" result protocol \
+        message "*certificate not trusted*"
 fi
 finish

@@ -332,15 +332,12 @@ static void make_key(void)
     mbedtls_x509write_crt_set_subject_name(&w, "CN=migrabox test app");
     mbedtls_x509write_crt_set_issuer_name(&w, "CN=migrabox test app");
     mbedtls_x509write_crt_set_md_alg(&w, MBEDTLS_MD_SHA256);
-    mbedtls_mpi serial;
-    mbedtls_mpi_init(&serial);
-    mbedtls_mpi_lset(&serial, 7);
-    mbedtls_x509write_crt_set_serial(&w, &serial);
+    unsigned char serial[1] = {7};
+    mbedtls_x509write_crt_set_serial_raw(&w, serial, sizeof(serial));
     mbedtls_x509write_crt_set_validity(&w, "20240101000000", "20341231235959");
     cert_pem = xcalloc(1, 8192);
     mbedtls_x509write_crt_pem(&w, (unsigned char *)cert_pem, 8192, rng, &drbg);
     mbedtls_x509write_crt_free(&w);
-    mbedtls_mpi_free(&serial);
     mbedtls_pk_free(&pk);
     mbedtls_ctr_drbg_free(&drbg);
     mbedtls_entropy_free(&ent);
@@ -384,7 +381,7 @@ static int verify(const char *jwt, enum jwt_alg alg, char **header_r, char **cla
         return -1;
     unsigned char hash[32], *sig, *h, *c;
     size_t siglen, hn, cn;
-    mbedtls_sha256_ret((const unsigned char *)jwt, (size_t)(dot2 - jwt), hash, 0);
+    mbedtls_sha256((const unsigned char *)jwt, (size_t)(dot2 - jwt), hash, 0);
     if (jwt_b64url_decode(dot2 + 1, strlen(dot2 + 1), &sig, &siglen))
         return -1;
     jwt_b64url_decode(jwt, (size_t)(dot1 - jwt), &h, &hn);
@@ -398,11 +395,9 @@ static int verify(const char *jwt, enum jwt_alg alg, char **header_r, char **cla
     int ret;
     if (alg == JWT_PS256) {
         mbedtls_rsa_set_padding(rsa, MBEDTLS_RSA_PKCS_V21, MBEDTLS_MD_SHA256);
-        ret = mbedtls_rsa_rsassa_pss_verify(rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
-                                            MBEDTLS_MD_SHA256, 32, hash, sig);
+        ret = mbedtls_rsa_rsassa_pss_verify(rsa, MBEDTLS_MD_SHA256, 32, hash, sig);
     } else {
-        ret = mbedtls_rsa_rsassa_pkcs1_v15_verify(rsa, NULL, NULL, MBEDTLS_RSA_PUBLIC,
-                                                  MBEDTLS_MD_SHA256, 32, hash, sig);
+        ret = mbedtls_rsa_rsassa_pkcs1_v15_verify(rsa, MBEDTLS_MD_SHA256, 32, hash, sig);
     }
     mbedtls_x509_crt_free(&crt);
     free(sig);
@@ -454,8 +449,8 @@ static void test_thumb(void)
     mbedtls_x509_crt_init(&crt);
     mbedtls_x509_crt_parse(&crt, (const unsigned char *)cert_pem, strlen(cert_pem) + 1);
     unsigned char h1[20], h2[32];
-    mbedtls_sha1_ret(crt.raw.p, crt.raw.len, h1);
-    mbedtls_sha256_ret(crt.raw.p, crt.raw.len, h2, 0);
+    mbedtls_sha1(crt.raw.p, crt.raw.len, h1);
+    mbedtls_sha256(crt.raw.p, crt.raw.len, h2, 0);
     mbedtls_x509_crt_free(&crt);
     char *a = jwt_b64url(h1, 20), *b = jwt_b64url(h2, 32);
     T_ASSERT_STR(x5t, a);
