@@ -25,6 +25,25 @@ export const ENGINE_FORMS = [
     ['err.engine.passwordUndecryptable', /^the stored source password cannot be decrypted \(secret key changed\?\)$/],
     ['err.engine.restart', /^interrupted by a restart of the service$/],
     ['err.engine.internal', /^internal error: (?<why>.*)$/s],
+    // migration options (src/migrate/mig_options.c, src/jobs/jobs.c)
+    ['err.engine.optDate', /^option (?<opt>since|before): not a date YYYY-MM-DD: "(?<v>.*)"$/s],
+    ['err.engine.date', /^not a date YYYY-MM-DD: "(?<v>.*)"$/s],
+    ['err.engine.optPattern', /^option exclude_folders: invalid pattern "(?<v>.*)" \(1 to 1000 characters, no control character, no empty level\)$/s],
+    ['err.engine.optSpecial', /^option exclude_folders: unknown special folder "(?<v>.*)" \(known: Trash, Junk, Sent, Drafts, Archive\)$/s],
+    ['err.engine.optPatterns', /^option exclude_folders: more than (?<n>\S+) patterns$/],
+    ['err.engine.optList', /^option exclude_folders: expected a list of patterns$/],
+    ['err.engine.optMapping', /^option folder_map: invalid mapping "(?<a>.*)" -> "(?<b>.*)" \(folder names of 1 to 1000 characters, levels separated by '\/', no '\*'\)$/s],
+    ['err.engine.optMaps', /^option folder_map: more than (?<n>\S+) mappings$/],
+    ['err.engine.optTwice', /^option folder_map: folder "(?<v>.*)" mapped twice$/s],
+    ['err.engine.optMapArg', /^option folder_map: expected SOURCE=DESTINATION, got "(?<v>.*)"$/s],
+    ['err.engine.optMapObj', /^option folder_map: expected an object \{"source": "destination"\}$/],
+    ['err.engine.optSize', /^option max_message_size: expected a number of bytes of at least 1, got "(?<v>.*)"$/s],
+    ['err.engine.optRange', /^option since must be a day before option before \(no message could be copied\)$/],
+    ['err.engine.optStored', /^stored options are not a JSON object$/],
+    // POST /api/imports?verify=1 (src/http/http_api_verify.c)
+    ['err.engine.overQuota', /^the estimated size after migration \((?<size>\d+) bytes\) is over the destination's quota \((?<free>\d+) bytes free of (?<limit>\d+)\)$/],
+    ['err.engine.optGmail', /^option gmail_labels: expected each or first, got "(?<v>.*)"$/s],
+    ['err.engine.jobOptions', /^invalid job options: (?<why>.*)$/s],
     // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
     ['err.engine.noSourceHost', /^no source host given$/],
     // source authentication profiles (src/migrate/mig_conn.c, src/jobs/jobs.c)

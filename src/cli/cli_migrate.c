@@ -26,6 +26,7 @@
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "log/log.h"
+#include "db/db_jobopt.h"
 #include "migrate/mig.h"
 #include "net/net_host.h"
 
@@ -35,6 +36,9 @@ static const char usage[] =
     "                        [--subscribed-only] [--source-tls auto|implicit|starttls|none]\n"
     "                        [--insecure] [--source-password-file FILE]\n"
     "                        [--auth-profile NAME] [--quiet]\n"
+    "                        [--since YYYY-MM-DD] [--before YYYY-MM-DD]\n"
+    "                        [--exclude-folder PATTERN]... [--map-folder SRC=DST]...\n"
+    "                        [--max-message-size BYTES] [--gmail-labels each|first]\n"
     "\n"
     "Copy one mailbox in the foreground. The source password is read from the environment\n"
     "variable MIGRABOX_SOURCE_PASSWORD or from --source-password-file (never from the\n"
@@ -44,6 +48,16 @@ static const char usage[] =
     "With --auth-profile NAME (see 'migrabox profile') no source password is needed: the\n"
     "profile logs in as --source-user (XOAUTH2 token of a Microsoft 365 app or a Google\n"
     "service account, or an IMAP administrator login); its source host is the default.\n"
+    "\n"
+    "Options (kept with the job; a run without any of them reuses the job's stored ones):\n"
+    "  --since D, --before D   copy messages with D(since) 00:00 UTC <= INTERNALDATE <\n"
+    "                          D(before) 00:00 UTC\n"
+    "  --exclude-folder P      leave out folders matching P ('/' between levels, '*' any\n"
+    "                          text; \\Trash, \\Junk: that special folder and its subfolders)\n"
+    "  --map-folder SRC=DST    copy folder SRC (and its subfolders) into DST\n"
+    "  --max-message-size N    leave out messages over N bytes\n"
+    "  --gmail-labels first    a Gmail message only in its first label's folder (default each)\n"
+    "Messages and folders left out are counted in the report (\"left_out\"), not as failures.\n"
     "\n"
     "Progress goes to stderr; a JSON summary goes to stdout:\n"
     "  {\"state\":\"done\"|\"failed\",\"error\":...,\"folders\":N,\"copied\":N,\"skipped\":N,\n"
@@ -210,13 +224,33 @@ int cli_migrate(int argc, char **argv)
         {"auth-profile", required_argument, NULL, 'A'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
+        {"since", required_argument, NULL, 1001},
+        {"before", required_argument, NULL, 1002},
+        {"exclude-folder", required_argument, NULL, 1003},
+        {"map-folder", required_argument, NULL, 1004},
+        {"max-message-size", required_argument, NULL, 1005},
+        {"gmail-labels", required_argument, NULL, 1006},
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
     const char *tls_arg = "auto", *pwfile = NULL, *profile_name = NULL;
     int subscribed_only = 0, insecure = 0, quiet = 0, ch;
+    /* Option flags are parsed after the usage checks (parsing allocates). */
+    enum { OPT_FLAGS_MAX = 2 * MIG_OPT_PATTERNS_MAX + 8 };
+    int opt_code[OPT_FLAGS_MAX];
+    const char *opt_arg[OPT_FLAGS_MAX];
+    size_t n_opt = 0;
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
+        if (ch >= 1001 && ch <= 1006) {
+            if (n_opt == OPT_FLAGS_MAX) {
+                fprintf(stderr, "migrabox migrate: too many option flags\n");
+                return CLI_EXIT_USAGE;
+            }
+            opt_code[n_opt] = ch;
+            opt_arg[n_opt++] = optarg;
+            continue;
+        }
         switch (ch) {
         case 'c': cfg_path = optarg; break;
         case 'H': host_arg = optarg; break;
@@ -285,9 +319,31 @@ int cli_migrate(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
 
-    struct config *cfg = NULL;
+    struct mig_options mo;
+    memset(&mo, 0, sizeof(mo));
+    int orc = 0, have_opts = n_opt > 0;
     struct mb_err err = {0};
+    for (size_t i = 0; i < n_opt && !orc; i++) {
+        switch (opt_code[i]) {
+        case 1001: orc = mig_options_set_since(&mo, opt_arg[i], &err); break;
+        case 1002: orc = mig_options_set_before(&mo, opt_arg[i], &err); break;
+        case 1003: orc = mig_options_add_exclude(&mo, opt_arg[i], &err); break;
+        case 1004: orc = mig_options_add_map_arg(&mo, opt_arg[i], &err); break;
+        case 1005: orc = mig_options_set_max_size(&mo, opt_arg[i], &err); break;
+        default: orc = mig_options_set_gmail_labels(&mo, opt_arg[i], &err); break;
+        }
+    }
+    if (!orc)
+        orc = mig_options_check(&mo, &err);
+    if (orc) {
+        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        mig_options_fini(&mo);
+        return CLI_EXIT_USAGE;
+    }
+
+    struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
+        mig_options_fini(&mo);
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
@@ -388,10 +444,26 @@ int cli_migrate(int argc, char **argv)
                 rc = 0;
             }
         }
+        /* Options given: they are the job's from now on; none: the stored ones apply. */
+        if (!rc && have_opts) {
+            char *oj = mig_options_to_json(&mo);
+            rc = db_jobopt_set(db, id, oj, &err);
+            free(oj);
+        }
         if (rc)
             db_rollback(db);
         else
             rc = db_commit(db, &err);
+    }
+    if (!rc && !have_opts) {
+        char *oj = NULL;
+        rc = db_jobopt_get(db, id, &oj, &err);
+        if (!rc)
+            rc = mig_options_parse(oj, &mo, &err);
+        if (!rc && oj && !quiet)
+            fprintf(stderr, "migrabox: job %lld: the job's stored options apply: %s\n",
+                    (long long)id, oj);
+        free(oj);
     }
     if (rc) {
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
@@ -416,6 +488,7 @@ int cli_migrate(int argc, char **argv)
         .preset = preset,
         .dest_login = dest,
         .subscribed_only = subscribed_only,
+        .options = &mo,
     };
     struct cli_ctx cc = {db, id, quiet};
     struct mig_hooks hooks = {&cc, on_progress, on_log, &cancel_flag, 0};
@@ -438,6 +511,7 @@ int cli_migrate(int argc, char **argv)
     print_summary(&res, id, res.state == DB_JOB_DONE ? NULL : res.error);
     status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 out:
+    mig_options_fini(&mo);
     secret_fini(&pw);
     auth_profile_fini(&prof);
     oauth_cache_clear();

@@ -204,11 +204,36 @@ static const char schema_batches[] =
     ");"
     "CREATE INDEX api_tokens_account ON api_tokens(account_id);"
     "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
+/* Issue 13: the job's migration options (since, before, exclude_folders, folder_map,
+ * max_message_size) as one JSON object (src/migrate/mig_options.h); NULL = none. */
+static const char schema_job_options[] = "ALTER TABLE jobs ADD COLUMN options TEXT;";
+/* Folder states of delta passes (db_folder.h): an unchanged folder is left alone by the next
+ * pass of the job. */
+static const char schema_folder_state[] =
+    "CREATE TABLE folder_state ("
+    "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
+    "  folder TEXT NOT NULL,"
+    "  uidvalidity INTEGER NOT NULL,"
+    "  uidnext INTEGER NOT NULL,"
+    "  messages INTEGER NOT NULL,"
+    "  highestmodseq INTEGER NOT NULL,"
+    "  dest_uidvalidity INTEGER NOT NULL,"
+    "  counted INTEGER NOT NULL,"
+    "  bytes INTEGER NOT NULL,"
+    "  dest_count INTEGER NOT NULL,"
+    "  left_date INTEGER NOT NULL DEFAULT 0,"
+    "  left_size INTEGER NOT NULL DEFAULT 0,"
+    "  left_label INTEGER NOT NULL DEFAULT 0,"
+    "  at INTEGER NOT NULL,"
+    "  PRIMARY KEY (job_id, folder)"
+    ");";
 
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
     {"source authentication profiles", schema_auth_profiles, NULL},
+    {"jobs: migration options (issue 13)", schema_job_options, NULL},
+    {"folder states of delta passes", schema_folder_state, NULL},
     {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
      NULL},
     /* Append new steps here. */

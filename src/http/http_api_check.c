@@ -93,6 +93,26 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_kv_bool(&w, "ok", res.dest_ok);
     json_w_kv_str(&w, "error", res.dest_ok ? NULL : derr);
     json_w_kv_str(&w, "address", f.dest);
+    /* The quota line: used and limit (GETQUOTAROOT), what is free, the estimated size after
+     * the migration (used + the source's size) and whether it fits; null when unknown. */
+    json_w_key(&w, "quota");
+    if (res.dest_ok && res.quota_known) {
+        int64_t free_b = res.quota_limit > res.quota_used ? res.quota_limit - res.quota_used : 0;
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "used", res.quota_used);
+        json_w_kv_int(&w, "limit", res.quota_limit);
+        json_w_kv_int(&w, "free", free_b);
+        if (res.source_ok && res.bytes >= 0) {
+            json_w_kv_int(&w, "estimated_after", res.quota_used + res.bytes);
+            json_w_kv_bool(&w, "fits", res.bytes <= free_b);
+        } else {
+            json_w_kv_null(&w, "estimated_after");
+            json_w_kv_null(&w, "fits");
+        }
+        json_w_obj_end(&w);
+    } else {
+        json_w_null(&w);
+    }
     json_w_obj_end(&w);
     json_w_obj_end(&w);
     http_api_json_end(c, &w);

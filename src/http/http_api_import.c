@@ -9,10 +9,12 @@
 #include "csvimport/csvimp.h"
 #include "auth/oauth.h"
 #include "db/db_batch.h"
+#include "db/db_jobopt.h"
 #include "db/db_profile.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
+#include "migrate/mig_options.h"
 #include "migrate/mig_preset.h"
 
 static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
@@ -171,6 +173,47 @@ static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_
     http_api_json_end(c, &w);
 }
 
+/* The migration options of an import, as query parameters: since, before,
+ * max_message_size, gmail_labels, exclude_folder (repeatable), map_folder=SRC=DST (repeatable). 0, or -1
+ * after answering 400. */
+static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o)
+{
+    const char *v[MIG_OPT_PATTERNS_MAX + 1];
+    struct mb_err err = { 0 };
+    const char *field = NULL;
+    int rc = 0;
+    const char *s;
+    memset(o, 0, sizeof(*o));
+    if ((s = http_req_arg(c->req, "since")) && *s && (rc = mig_options_set_since(o, s, &err)))
+        field = "since";
+    if (!rc && (s = http_req_arg(c->req, "before")) && *s
+        && (rc = mig_options_set_before(o, s, &err)))
+        field = "before";
+    if (!rc && (s = http_req_arg(c->req, "max_message_size")) && *s
+        && (rc = mig_options_set_max_size(o, s, &err)))
+        field = "max_message_size";
+    if (!rc && (s = http_req_arg(c->req, "gmail_labels")) && *s
+        && (rc = mig_options_set_gmail_labels(o, s, &err)))
+        field = "gmail_labels";
+    size_t n = http_req_arg_all(c->req, "exclude_folder", v, MIG_OPT_PATTERNS_MAX + 1);
+    for (size_t i = 0; !rc && i < n && i <= MIG_OPT_PATTERNS_MAX; i++)
+        if (*v[i] && (rc = mig_options_add_exclude(o, v[i], &err)))
+            field = "exclude_folder";
+    n = http_req_arg_all(c->req, "map_folder", v, MIG_OPT_MAPS_MAX + 1);
+    for (size_t i = 0; !rc && i < n && i <= MIG_OPT_MAPS_MAX; i++)
+        if (*v[i] && (rc = mig_options_add_map_arg(o, v[i], &err)))
+            field = "map_folder";
+    if (!rc && (rc = mig_options_check(o, &err)))
+        field = "before";
+    if (!rc)
+        return 0;
+    /* The message names the option ("option since: ..."); the UI words it in French. */
+    log_info("api: import refused: bad %s", field);
+    http_api_error(c, 400, err.msg);
+    mig_options_fini(o);
+    return -1;
+}
+
 void http_api_import_post(struct http_api_ctx *c)
 {
     const struct config *cfg = c->api->cfg;
@@ -211,10 +254,26 @@ void http_api_import_post(struct http_api_ctx *c)
         }
         into = v;
     }
+    const char *ver = http_req_arg(c->req, "verify");
+    int verify;
+    if (!ver || !*ver || strcmp(ver, "0") == 0 || strcmp(ver, "false") == 0) {
+        verify = 0;
+    } else if (strcmp(ver, "1") == 0 || strcmp(ver, "true") == 0) {
+        verify = 1;
+    } else {
+        http_api_error(c, 400, HTTP_API_MSG(c, "verify must be 1 or 0",
+                                            "verify doit valoir 1 ou 0"));
+        return;
+    }
     if (c->req->body_len == 0) {
         http_api_error(c, 422, HTTP_API_MSG(c, "the file is empty", "le fichier est vide"));
         return;
     }
+    struct mig_options mo;
+    if (http_api_import_options(c, &mo) != 0)
+        return;
+    char *opt_json = mig_options_to_json(&mo);
+    mig_options_fini(&mo);
     /* ?auth_profile=NAME: rows without a password log in through that profile */
     const char *profile = http_req_arg(c->req, "auth_profile");
     if (profile && !*profile)
@@ -222,8 +281,10 @@ void http_api_import_post(struct http_api_ctx *c)
     if (profile) {
         struct auth_profile prof;
         memset(&prof, 0, sizeof(prof));
-        if (http_api_profile_open(c, profile, "auth_profile", &prof) != 0)
+        if (http_api_profile_open(c, profile, "auth_profile", &prof) != 0) {
+            free(opt_json);
             return;
+        }
         auth_profile_fini(&prof);
     }
 
@@ -250,6 +311,7 @@ void http_api_import_post(struct http_api_ctx *c)
                                     "aucun domaine de destination n'est configuré ([destination] "
                                     "domains) et votre compte n'en a pas : l'import CSV en a "
                                     "besoin"));
+        free(opt_json);
         return;
     }
     if (!c->user.admin) {
@@ -277,6 +339,11 @@ void http_api_import_post(struct http_api_ctx *c)
     /* Source-host policy: every row of a non-admin; an admin's rows only against `deny`. */
     if ((!c->user.admin || c->api->cfg->sources.deny.n) && http_api_import_policy(c, &res) != 0)
         goto out;
+    if (verify) {
+        /* « Vérifier les accès »: every row checked, nothing queued */
+        http_api_import_verify(c, &res, profile);
+        goto out;
+    }
     if (dry_run) {
         http_api_import_preview(c, &res);
         goto out;
@@ -322,6 +389,8 @@ void http_api_import_post(struct http_api_ctx *c)
         for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
             if (!res.rows[i].pass_source[0])
                 rc = db_profile_job_set(c->db, ids[i], profile, &err);
+        if (!rc && opt_json)
+            rc = db_jobopt_set_batch(c->db, batch, opt_json, &err);
         if (!rc)
             rc = db_commit(c->db, &err);
         else
@@ -347,6 +416,7 @@ void http_api_import_post(struct http_api_ctx *c)
         http_api_import_created(c, batch, res.n_rows);
     }
 out:
+    free(opt_json);
     csvimp_result_fini(&res);
 }
 

@@ -127,6 +127,17 @@ struct http_api_job_form {
     int subscribed_only;
 };
 /* Fill f from a JSON object; 0, or -1 after recording field errors (caller answers 422). */
+/* The migration options (since, before, exclude_folders, folder_map, max_message_size) of a
+ * JSON object: 0 and *o filled (mig_options_fini it), or -1 after a field error. */
+/* POST /api/imports?verify=1 (http_api_verify.c): check every row of a valid CSV, answer
+ * {"rows":[{"line","ok","error","messages","bytes","quota_free"}…]}; profile: the import's
+ * auth_profile for rows without a password (NULL = none). */
+struct csvimp_result;
+void http_api_import_verify(struct http_api_ctx *c, const struct csvimp_result *res,
+                            const char *profile);
+struct mig_options;
+int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
+                           struct mig_options *o);
 int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
                              struct http_api_job_form *f);
 

@@ -11,6 +11,7 @@
 #include "csvimport/csvimp.h"
 #include "db/db_log.h"
 #include "auth/oauth.h"
+#include "db/db_jobopt.h"
 #include "db/db_profile.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
@@ -101,6 +102,18 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     db_profile_job_get(c->db, job->id, &profile, &perr);
     json_w_kv_str(w, "auth_profile", profile);
     free(profile);
+    /* The job's migration options ({} when none), as POST /api/jobs takes them. */
+    char *opt_json = NULL;
+    struct mig_options mo;
+    json_w_key(w, "options");
+    json_w_obj_begin(w);
+    if (db_jobopt_get(c->db, job->id, &opt_json, &perr) == 0
+        && mig_options_parse(opt_json, &mo, &perr) == 0) {
+        mig_options_write_members(w, &mo);
+        mig_options_fini(&mo);
+    }
+    json_w_obj_end(w);
+    free(opt_json);
     json_w_key(w, "progress");
     json_w_obj_begin(w);
     json_w_kv_int(w, "folders_done", p->folders_done);
@@ -192,7 +205,8 @@ static void http_api_jobs_bad_arg(struct http_api_ctx *c, const char *name)
 static const char *const http_api_jobs_form_keys[] = {
     "source_host", "source_login", "source_password", "server_type",
     "dest_login",  "subscribed_only", "source_tls",  "insecure",
-    "auth_profile", NULL,
+    "auth_profile", "since", "before", "exclude_folders", "folder_map", "max_message_size",
+    "gmail_labels", NULL,
 };
 
 /* A string member: returns it, or NULL after recording an error (wrong type) or when absent
@@ -548,6 +562,31 @@ void http_api_jobs_list(struct http_api_ctx *c)
     db_job_list_fini(&list);
 }
 
+/* The migration options of a request body (POST /api/jobs fields) or of a CSV import's query
+ * parameters: 0, or -1 after recording a field error (400 with the field named). */
+int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
+                           struct mig_options *o)
+{
+    static const char *const fields[] = { "since", "before", "exclude_folders", "folder_map",
+                                          "max_message_size", "gmail_labels" };
+    struct mb_err err = { 0 };
+    memset(o, 0, sizeof(*o));
+    if (mig_options_from_json(obj, o, &err) == 0)
+        return 0;
+    const char *field = "before"; /* the cross-field check (since before before) */
+    for (size_t i = 0; i < sizeof(fields) / sizeof(fields[0]); i++) {
+        size_t n = strlen(fields[i]);
+        if (strncmp(err.msg, "option ", 7) == 0 && strncmp(err.msg + 7, fields[i], n) == 0
+            && err.msg[7 + n] == ':') {
+            field = fields[i];
+            break;
+        }
+    }
+    http_api_field_error(c, field, "%s", err.msg);
+    mig_options_fini(o);
+    return -1;
+}
+
 void http_api_jobs_create(struct http_api_ctx *c)
 {
     struct json_value *body = http_api_body_object(c, NULL);
@@ -557,10 +596,17 @@ void http_api_jobs_create(struct http_api_ctx *c)
     unsigned char *blob = NULL;
     size_t blob_len = 0;
     struct mb_err err = { 0 };
-    if (http_api_jobs_form_parse(c, body, &f) != 0) {
+    struct mig_options mo;
+    memset(&mo, 0, sizeof(mo));
+    char *opt_json = NULL;
+    int form_bad = http_api_jobs_form_parse(c, body, &f) != 0;
+    if (http_api_options_parse(c, body, &mo) != 0)
+        form_bad = 1;
+    if (form_bad) {
         http_api_field_errors(c);
         goto out;
     }
+    opt_json = mig_options_to_json(&mo);
     if (f.auth_profile) {
         /* the job keeps no password: it logs in through the profile (checked here) */
         struct auth_profile prof;
@@ -593,6 +639,8 @@ void http_api_jobs_create(struct http_api_ctx *c)
         rc = db_job_insert(c->db, &jn, &id, &err);
     if (!rc && f.auth_profile)
         rc = db_profile_job_set(c->db, id, f.auth_profile, &err);
+    if (!rc && opt_json)
+        rc = db_jobopt_set(c->db, id, opt_json, &err);
     if (!rc)
         rc = db_commit(c->db, &err);
     else
@@ -613,6 +661,8 @@ out:
         secret_wipe(blob, blob_len);
         free(blob);
     }
+    mig_options_fini(&mo);
+    free(opt_json);
     json_free(&body);
 }
 

@@ -109,6 +109,33 @@ const char *http_req_arg(const struct http_req *req, const char *name)
     return MHD_lookup_connection_value(req->conn, MHD_GET_ARGUMENT_KIND, name);
 }
 
+struct arg_all_ctx {
+    const char *name;
+    const char **out;
+    size_t max, n;
+};
+
+static enum MHD_Result arg_all_cb(void *cls, enum MHD_ValueKind kind, const char *key,
+                                  const char *value)
+{
+    struct arg_all_ctx *a = cls;
+    (void)kind;
+    if (key && strcmp(key, a->name) == 0) {
+        if (a->n < a->max)
+            a->out[a->n] = value ? value : "";
+        a->n++;
+    }
+    return MHD_YES;
+}
+
+size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out,
+                        size_t max)
+{
+    struct arg_all_ctx a = { name, out, max, 0 };
+    MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, arg_all_cb, &a);
+    return a.n;
+}
+
 const char *http_req_header(const struct http_req *req, const char *name)
 {
     return MHD_lookup_connection_value(req->conn, MHD_HEADER_KIND, name);

@@ -59,6 +59,10 @@ struct http_resp {
 void http_resp_header(struct http_resp *resp, const char *name, const char *value);
 /* Query-string argument (borrowed, valid during dispatch) or NULL. */
 const char *http_req_arg(const struct http_req *req, const char *name);
+/* Every value of a repeated query-string argument (?a=1&a=2), in order: the first max go to
+ * out (borrowed); returns how many there are (may exceed max). */
+size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out,
+                        size_t max);
 /* Request header (borrowed) or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /* Cookie value (borrowed) or NULL. */

@@ -1247,7 +1247,23 @@ static int status_cb(void *ctx, const struct imap_response *r)
             si->have |= items[i].bit;
         }
     }
+    /* RFC 7162: a mod-sequence is 63 bits; 0 is not a valid HIGHESTMODSEQ. */
+    const struct imap_arg *hm = imap_resp_pair(r->args[2].list, r->args[2].count,
+                                               "HIGHESTMODSEQ");
+    uint64_t mod;
+    if (hm && imap_resp_number(hm, INT64_MAX, &mod) == 0 && mod > 0) {
+        si->highestmodseq = mod;
+        si->have |= IMAP_STATUS_HAS_HIGHESTMODSEQ;
+    }
     return 0;
+}
+
+/* The STATUS items asked: HIGHESTMODSEQ too when the server offers CONDSTORE. */
+static const char *status_items(const struct imap_client *c)
+{
+    return imap_client_has_cap(c, "CONDSTORE") || imap_client_has_cap(c, "QRESYNC")
+               ? " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN HIGHESTMODSEQ)"
+               : " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)";
 }
 
 int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_status_info *r,
@@ -1264,7 +1280,7 @@ int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_s
         imap_client_cmd_fini(&cmd);
         return rc;
     }
-    imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+    imap_client_cmd_raw(&cmd, status_items(c));
     return run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, status_cb, r, err);
 }
 
@@ -1324,7 +1340,7 @@ int imap_client_status_many(struct imap_client *c, const char *const *names, siz
             snprintf(tags[hi - lo], sizeof(tags[0]), "%s", cmd.tag);
             rc = imap_client_cmd_string(c, &cmd, names[hi], len, 0, IMAP_RESP_CTX_FOLDER, err);
             if (rc == 0) {
-                imap_client_cmd_raw(&cmd, " (MESSAGES UIDNEXT UIDVALIDITY UNSEEN)");
+                imap_client_cmd_raw(&cmd, status_items(c));
                 rc = buf_append(&cmd.line, "\r\n", 2) < 0
                          ? mb_err_set(err, MB_ECONFIG, "command too long")
                          : cmd_flush(c, &cmd, err);
@@ -1385,6 +1401,57 @@ int imap_client_status_many(struct imap_client *c, const char *const *names, siz
             return rc;
     }
     return 0;
+}
+
+struct quota_ctx {
+    int found;
+    uint64_t used, limit;
+};
+
+/* "* QUOTA root (STORAGE used limit ...)": the first root with STORAGE wins. */
+static int quota_cb(void *ctx, const struct imap_response *r)
+{
+    struct quota_ctx *q = ctx;
+    if (q->found || r->nargs < 3 || !imap_resp_atom_is(&r->args[0], "QUOTA")
+        || r->args[2].type != IMAP_ARG_LIST)
+        return 0;
+    const struct imap_arg *l = r->args[2].list;
+    for (size_t i = 0; i + 2 < r->args[2].count; i += 3) {
+        uint64_t used, limit;
+        if (imap_resp_atom_is(&l[i], "STORAGE")
+            && imap_resp_number(&l[i + 1], UINT64_MAX / 1024, &used) == 0
+            && imap_resp_number(&l[i + 2], UINT64_MAX / 1024, &limit) == 0) {
+            q->found = 1;
+            q->used = used * 1024;
+            q->limit = limit * 1024;
+            break;
+        }
+    }
+    return 0;
+}
+
+int imap_client_quota_storage(struct imap_client *c, const char *mailbox, int *found_r,
+                              uint64_t *used_r, uint64_t *limit_r, struct mb_err *err)
+{
+    struct imap_cmd cmd;
+    struct quota_ctx q = { 0, 0, 0 };
+    *found_r = 0;
+    int rc = cmd_ready(c, err);
+    if (rc < 0)
+        return rc;
+    imap_client_cmd_begin(c, &cmd, "GETQUOTAROOT");
+    rc = imap_client_cmd_string(c, &cmd, mailbox, strlen(mailbox), 0, IMAP_RESP_CTX_FOLDER, err);
+    if (rc < 0) {
+        imap_client_cmd_fini(&cmd);
+        return rc;
+    }
+    rc = run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, quota_cb, &q, err);
+    if (rc == 0 && q.found) {
+        *found_r = 1;
+        *used_r = q.used;
+        *limit_r = q.limit;
+    }
+    return rc;
 }
 
 static char *join_list(const struct imap_arg *a)

@@ -185,11 +185,13 @@ void imap_client_folders_fini(struct imap_folders *f);
 #define IMAP_STATUS_HAS_UIDNEXT     (1u << 1)
 #define IMAP_STATUS_HAS_UIDVALIDITY (1u << 2)
 #define IMAP_STATUS_HAS_UNSEEN      (1u << 3)
+#define IMAP_STATUS_HAS_HIGHESTMODSEQ (1u << 4)
 struct imap_status_info {
     unsigned have;  /* IMAP_STATUS_HAS_* */
     uint32_t messages, uidnext, uidvalidity, unseen;
+    uint64_t highestmodseq; /* asked when the server offers CONDSTORE (RFC 7162) */
 };
-/* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN). */
+/* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ with CONDSTORE]). */
 int imap_client_status(struct imap_client *cli, const char *mailbox,
                        struct imap_status_info *r, struct mb_err *err);
 /* The same for names[0..n), pipelined (up to 16 commands in flight: a round trip per 16
@@ -199,6 +201,12 @@ int imap_client_status(struct imap_client *cli, const char *mailbox,
  * answers read before stay in out/rcs). */
 int imap_client_status_many(struct imap_client *cli, const char *const *names, size_t n,
                             struct imap_status_info *out, int *rcs, struct mb_err *err);
+
+/* GETQUOTAROOT mailbox (RFC 9208; servers announcing QUOTA): the STORAGE resource of the
+ * mailbox's first quota root, in bytes (the protocol counts KiB). *found_r = 0 when no root
+ * has a STORAGE limit. NO (no quota, not permitted) → MB_EFOLDER. */
+int imap_client_quota_storage(struct imap_client *cli, const char *mailbox, int *found_r,
+                              uint64_t *used_r, uint64_t *limit_r, struct mb_err *err);
 
 struct imap_mailbox {
     uint32_t exists;

@@ -15,6 +15,7 @@
 #include "db/db_batch.h"
 #include "db/db_profile.h"
 #include "db/db_job.h"
+#include "db/db_jobopt.h"
 #include "db/db_log.h"
 #include "db/db_webhook.h"
 #include "json/json_write.h"
@@ -309,6 +310,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     char *profile_name = NULL;
     struct auth_profile profile;
     memset(&profile, 0, sizeof(profile));
+    struct mig_options opts;
+    memset(&opts, 0, sizeof(opts));
     db_profile_job_get(db, job->id, &profile_name, &err);
     if (profile_name) {
         int prc = auth_profile_open(db, pool->box, profile_name, &profile, &err);
@@ -338,6 +341,19 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         goto out;
     }
 
+    /* The job's options apply to every run of it alike. */
+    char *opt_json = NULL;
+    int orc = db_jobopt_get(db, job->id, &opt_json, &err);
+    if (!orc)
+        orc = mig_options_parse(opt_json, &opts, &err);
+    free(opt_json);
+    if (orc) {
+        char *why = xasprintf("invalid job options: %s", err.msg);
+        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
+        free(why);
+        goto out;
+    }
+
     struct mig_request req = {
         .source_host = host,
         .source_port = (unsigned)job->source_port,
@@ -349,6 +365,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .preset = preset,
         .dest_login = job->dest_login,
         .subscribed_only = job->subscribed_only,
+        .options = &opts,
     };
     struct run_ctx rc = { .w = w, .db = db, .job_id = job->id };
     struct mig_hooks hooks = { .ctx = &rc, .progress = on_progress, .log = on_log,
@@ -406,6 +423,7 @@ out:
     secret_fini(&password);
     auth_profile_fini(&profile);
     free(profile_name);
+    mig_options_fini(&opts);
     mig_result_fini(&res);
     host_release(pool, host);
 }

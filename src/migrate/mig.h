@@ -19,6 +19,7 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "db/db_job.h"
+#include "migrate/mig_options.h"
 #include "migrate/mig_preset.h"
 
 enum mig_tls {
@@ -45,6 +46,8 @@ struct mig_request {
     const struct mig_preset *preset;
     const char *dest_login;        /* full address of the destination mailbox */
     int subscribed_only;
+    /* The job's options (mig_options.h); NULL = none. */
+    const struct mig_options *options;
 };
 
 /* Progress and control hooks, all optional (NULL). Called from the migrating thread. */
@@ -93,6 +96,9 @@ struct mig_check_result {
     int64_t messages, bytes;
     int dest_ok;
     char dest_error[MB_ERR_LEN];
+    /* The destination's quota (GETQUOTAROOT INBOX, STORAGE) where the server offers QUOTA. */
+    int quota_known;
+    int64_t quota_used, quota_limit;   /* bytes */
 };
 int mig_check(const struct config *cfg, const struct mig_request *req,
               struct mig_check_result *res);

@@ -17,6 +17,7 @@
 #include "imap/imap_fetch.h"
 #include "imap/imap_utf7.h"
 #include "mig_dedupe.h"
+#include "db/db_folder.h"
 #include "mig_internal.h"
 #include "mig_xo.h"
 
@@ -123,13 +124,85 @@ struct meta_ctx {
     struct folder_run *fr;
     size_t cap;
     int orphans_only;
+    int log_left_out;        /* first look at the folder in this run: log what is left out */
+    size_t plan_index;       /* the folder's entry in the plan */
+    int labels_first;        /* gmail_labels first applies to this folder */
 };
+
+/* gmail_labels first: the plan entry of the copied folder that holds a Gmail label's messages,
+ * or (size_t)-1 (a view, or no such folder copied). */
+static size_t label_folder(const struct mig_ctx *m, const char *label)
+{
+    static const struct {
+        const char *label;
+        unsigned flag;
+    } sys[] = {
+        { "\\Sent", IMAP_FOLDER_SENT }, { "\\Draft", IMAP_FOLDER_DRAFTS },
+        { "\\Drafts", IMAP_FOLDER_DRAFTS }, { "\\Trash", IMAP_FOLDER_TRASH },
+        { "\\Spam", IMAP_FOLDER_JUNK }, { "\\Junk", IMAP_FOLDER_JUNK },
+    };
+    int inbox = strcasecmp(label, "\\Inbox") == 0;
+    unsigned flag = 0;
+    for (size_t k = 0; k < sizeof(sys) / sizeof(sys[0]); k++)
+        if (strcasecmp(label, sys[k].label) == 0)
+            flag = sys[k].flag;
+    if (!inbox && !flag && label[0] == '\\')
+        return (size_t)-1; /* \Important, \Starred: views */
+    for (size_t j = 0; j < m->plan.n; j++) {
+        const struct mig_plan_entry *e = &m->plan.entries[j];
+        if (e->action != MIG_PLAN_COPY)
+            continue;
+        const struct imap_folder *f = &m->src_list.v[e->src_index];
+        if (inbox ? strcasecmp(f->name, "INBOX") == 0
+                  : flag ? (f->flags & flag) != 0
+                         : strcmp(f->raw, label) == 0 || strcmp(f->name, label) == 0)
+            return j;
+    }
+    return (size_t)-1;
+}
+
+/* The job's options (mig_options.h): 0 to copy the message, or 1 when left out (counted in
+ * the folder's report with the reason). */
+static int left_out(struct meta_ctx *mc, const struct imap_msg_meta *mm, int64_t idate)
+{
+    struct mig_ctx *m = mc->fr->m;
+    const struct mig_options *o = m->req->options;
+    if (!o)
+        return 0;
+    /* An unreadable INTERNALDATE (0) is never left out by the date range. */
+    if (idate && ((o->since && idate < o->since) || (o->before && idate >= o->before))) {
+        mc->fr->rep->excluded_date++;
+        return 1;
+    }
+    if (mc->labels_first) {
+        /* One copy only: in the first copied folder among the message's labels. */
+        for (size_t k = 0; k < mm->ngm_labels; k++) {
+            size_t j = label_folder(m, mm->gm_labels[k]);
+            if (j != (size_t)-1 && j < mc->plan_index) {
+                mc->fr->rep->excluded_label++;
+                return 1;
+            }
+        }
+    }
+    if (o->max_message_size && mm->size > (uint64_t)o->max_message_size) {
+        mc->fr->rep->excluded_size++;
+        if (mc->log_left_out)
+            mig_log(m, "info", "%s: message %u (%llu bytes) left out: larger than "
+                    "max_message_size (%lld bytes)", m->current_folder, mm->uid,
+                    (unsigned long long)mm->size, (long long)o->max_message_size);
+        return 1;
+    }
+    return 0;
+}
 
 static int on_meta(void *ctx, const struct imap_msg_meta *mm)
 {
     struct meta_ctx *mc = ctx;
     struct folder_run *fr = mc->fr;
     if (mc->orphans_only && !gmail_orphan(mm))
+        return 0;
+    int64_t idate = mm->internaldate ? imap_date_parse(mm->internaldate) : 0;
+    if (left_out(mc, mm, idate))
         return 0;
     if (fr->n == mc->cap) {
         mc->cap = mc->cap ? mc->cap * 2 : 256;
@@ -140,7 +213,7 @@ static int on_meta(void *ctx, const struct imap_msg_meta *mm)
     x->uid = mm->uid;
     x->size = mm->size;
     x->idate_str = mm->internaldate ? xstrdup(mm->internaldate) : NULL;
-    x->idate = mm->internaldate ? imap_date_parse(mm->internaldate) : 0;
+    x->idate = idate;
     x->flags = xcalloc(mm->nflags ? mm->nflags : 1, sizeof(char *));
     for (size_t i = 0; i < mm->nflags; i++)
         if (strcasecmp(mm->flags[i], "\\Recent") != 0)
@@ -673,6 +746,120 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
     return rc;
 }
 
+/* ---- delta passes: folders unchanged since the last clean pass (db_folder.h) ---- */
+
+#define PLAN_ST_FULL (IMAP_STATUS_HAS_MESSAGES | IMAP_STATUS_HAS_UIDNEXT \
+                      | IMAP_STATUS_HAS_UIDVALIDITY | IMAP_STATUS_HAS_HIGHESTMODSEQ)
+
+/* After a folder's pass: remember its state when every message of it is accounted for (the
+ * next pass may then leave it alone), else forget any earlier one. */
+static int record_state(struct folder_run *fr, struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    struct mig_folder_report *rep = fr->rep;
+    int64_t open = 0;
+    int rc = 0;
+    int clean = (rep->plan_st.have & PLAN_ST_FULL) == PLAN_ST_FULL && !rep->skip_reason
+                && rep->failed == 0 && rep->vanished == 0
+                && rep->plan_st.uidvalidity == fr->uidvalidity;
+    if (clean)
+        rc = db_folder_open_rows(m->db, m->job, fr->src_raw, &open, err);
+    if (rc)
+        return rc;
+    if (!clean || open)
+        return db_folder_forget(m->db, m->job, fr->src_raw, err);
+    struct db_folder_state fs = {
+        .uidvalidity = rep->plan_st.uidvalidity,
+        .uidnext = rep->plan_st.uidnext,
+        .messages = rep->plan_st.messages,
+        .highestmodseq = rep->plan_st.highestmodseq,
+        .dest_uidvalidity = fr->dest_uidvalidity,
+        .counted = rep->source_count,
+        .bytes = rep->source_bytes,
+        .dest_count = rep->dest_count,
+        .left_date = rep->excluded_date,
+        .left_size = rep->excluded_size,
+        .left_label = rep->excluded_label,
+    };
+    return db_folder_put(m->db, m->job, fr->src_raw, &fs, err);
+}
+
+int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
+{
+    size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
+    struct db_folder_state *was = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*was));
+    char **dest = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*dest));
+    int rc = 0;
+    for (size_t i = 0; i < m->plan.n && !rc; i++) {
+        const struct mig_plan_entry *e = &m->plan.entries[i];
+        struct mig_folder_report *r = &m->folders[i];
+        const struct imap_status_info *ps = &r->plan_st;
+        if (e->action == MIG_PLAN_SKIP || !e->dest_name || r->done || r->passes
+            || (ps->have & PLAN_ST_FULL) != PLAN_ST_FULL)
+            continue;
+        const char *src_raw = m->src_list.v[e->src_index].raw;
+        int found = 0;
+        int64_t open = 0;
+        rc = db_folder_get(m->db, m->job, src_raw, &was[n], &found, err);
+        if (!rc && found)
+            rc = db_folder_open_rows(m->db, m->job, src_raw, &open, err);
+        if (rc || !found || open || was[n].uidvalidity != ps->uidvalidity
+            || was[n].uidnext != ps->uidnext || was[n].messages != ps->messages
+            || was[n].highestmodseq != ps->highestmodseq)
+            continue;
+        struct buf enc;
+        buf_init(&enc, 8192);
+        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+            buf_fini(&enc);
+            continue;
+        }
+        dest[n] = buf_take(&enc, NULL);
+        idx[n++] = i;
+    }
+    if (!rc && n) {
+        /* The destination folders must be the instances the copies went to. */
+        struct imap_status_info *st = xcalloc(n, sizeof(*st));
+        int *rcs = xcalloc(n, sizeof(*rcs));
+        rc = imap_client_status_many(m->dst, (const char *const *)dest, n, st, rcs, err);
+        size_t left_alone = 0;
+        for (size_t k = 0; k < n; k++) {
+            if (rcs[k] != 0 || !(st[k].have & IMAP_STATUS_HAS_UIDVALIDITY)
+                || st[k].uidvalidity != was[k].dest_uidvalidity)
+                continue;
+            struct mig_folder_report *r = &m->folders[idx[k]];
+            r->unchanged = 1;
+            r->sized = 1;
+            r->source_count = was[k].counted;
+            r->source_bytes = was[k].bytes;
+            r->skipped = was[k].counted;
+            r->excluded_date = was[k].left_date;
+            r->excluded_size = was[k].left_size;
+            r->excluded_label = was[k].left_label;
+            r->dest_count = (st[k].have & IMAP_STATUS_HAS_MESSAGES) ? st[k].messages
+                                                                    : was[k].dest_count;
+            m->c.messages_total += was[k].counted - (r->listed > 0 ? r->listed : 0);
+            m->c.bytes_total += was[k].bytes;
+            m->c.messages_skipped += was[k].counted;
+            m->c.folders_done++;
+            r->done = 1;
+            left_alone++;
+        }
+        if (left_alone)
+            mig_log(m, "info", "%zu folder(s) unchanged since the last pass (CONDSTORE): not "
+                    "read again", left_alone);
+        free(st);
+        free(rcs);
+        if (rc < 0 && !imap_client_is_broken(m->dst))
+            rc = 0; /* refused: those folders are simply read */
+    }
+    for (size_t k = 0; k < n; k++)
+        free(dest[k]);
+    free(dest);
+    free(was);
+    free(idx);
+    return rc;
+}
+
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
 {
     const struct mig_plan_entry *e = &m->plan.entries[i];
@@ -718,9 +905,18 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         goto verify;
     }
     if (exists > 0) {
-        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans };
-        rc = imap_fetch_meta(m->src, "1:*", orphans ? IMAP_FETCH_META_GMAIL : 0, on_meta, &mc,
-                             err);
+        const struct mig_options *o = m->req->options;
+        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans,
+                               .log_left_out = rep->passes == 0, .plan_index = i };
+        mc.labels_first = o && o->gmail_labels_first && m->src_has_gmail_ext && !orphans
+                          && e->action == MIG_PLAN_COPY;
+        if (o && o->gmail_labels_first && !m->src_has_gmail_ext && rep->passes == 0)
+            mig_log(m, "warn", "%s: gmail_labels first needs Gmail's X-GM-EXT-1, which this "
+                    "server does not offer: every copy is kept", e->src_name);
+        rep->excluded_date = rep->excluded_size = rep->excluded_label = 0;
+        rc = imap_fetch_meta(m->src, "1:*",
+                             orphans || mc.labels_first ? IMAP_FETCH_META_GMAIL : 0, on_meta,
+                             &mc, err);
         if (rc == MB_EFOLDER)
             m->src_refused = 1;
         if (rc)
@@ -735,7 +931,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         rep->source_count = (int64_t)fr.n;
         m->c.messages_total += (int64_t)fr.n - (rep->listed > 0 ? rep->listed : 0);
         for (size_t j = 0; j < fr.n; j++)
-            m->c.bytes_total += (int64_t)fr.msgs[j].size;
+            rep->source_bytes += (int64_t)fr.msgs[j].size;
+        m->c.bytes_total += rep->source_bytes;
     }
     rep->passes++;
     /* A new pass (after a reconnection) retries refused messages: count them again. */
@@ -873,7 +1070,7 @@ verify:;
         && (st.have & IMAP_STATUS_HAS_MESSAGES))
         rep->dest_count = st.messages;
     rep->done = 1;
-    rc = 0;
+    rc = record_state(&fr, err);
 out:
     for (size_t j = 0; j < fr.n; j++)
         msg_fini(&fr.msgs[j]);

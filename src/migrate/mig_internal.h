@@ -26,7 +26,14 @@ struct mig_folder_report {
     int64_t listed;           /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
     char *error;              /* why the folder could not be copied (owned), NULL if it was */
     int status_asked;         /* STATUS sent for the plan's totals (not again) */
+    struct imap_status_info plan_st; /* the source's STATUS at plan time (have = 0: none) */
+    int64_t source_bytes;     /* size of the source_count messages */
+    int unchanged;            /* left alone: the same as at the end of the last clean pass */
     int refusals;             /* times the source refused its FETCH in this run */
+    /* left out by the job's options (this run's last look at the folder) */
+    int64_t excluded_date;    /* INTERNALDATE outside since/before */
+    int64_t excluded_size;    /* over max_message_size */
+    int64_t excluded_label;   /* gmail_labels first: copied into an earlier label's folder */
 };
 
 /* Contents of destination messages already read by a reconciliation in this run, kept across
@@ -98,6 +105,10 @@ int mig_limit_text(const char *msg);
 
 /* mig_copy.c: copy the messages of plan entry i (folders already created). */
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
+/* Delta passes (db_folder.h): mark the plan's folders that have not changed since the last
+ * clean pass as done, counted as already there, without a command to either server but one
+ * pipelined STATUS of their destination folders. */
+int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err);
 /* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
 int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 

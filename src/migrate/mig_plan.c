@@ -6,6 +6,7 @@
 
 #include "base/buf.h"
 #include "base/xalloc.h"
+#include "mig_options.h"
 
 #define MAX_NAME 4096
 
@@ -99,9 +100,58 @@ static int plan_rank(const struct mig_plan_entry *e)
     return e->role != MIG_ROLE_NONE ? 1 : 2;
 }
 
+/* rel with the source delimiter turned into '/' (the options' notation). */
+static char *slashed(const char *rel, char delim)
+{
+    char *s = xstrdup(rel);
+    for (char *p = s; delim && delim != '/' && *p; p++)
+        if (*p == delim)
+            *p = '/';
+    return s;
+}
+
+/* Options: folders excluded by a pattern or a special use (and, for a special use, the
+ * folders under it). Runs after pass 1, when every entry's role is known. */
+static void plan_exclude(const struct mig_side *src, const struct mig_options *opts,
+                         struct mig_plan *plan)
+{
+    for (size_t i = 0; i < plan->n; i++) {
+        struct mig_plan_entry *e = &plan->entries[i];
+        if (e->action == MIG_PLAN_SKIP)
+            continue;
+        const char *rel = relative(src, e->src_name);
+        unsigned parents = 0;
+        size_t n_rel = strlen(rel);
+        for (size_t j = 0; j < plan->n && src->delim; j++) {
+            const struct mig_plan_entry *p = &plan->entries[j];
+            const char *prel = relative(src, p->src_name);
+            size_t n = strlen(prel);
+            if (j != i && n < n_rel && strncmp(rel, prel, n) == 0 && rel[n] == src->delim) {
+                enum mig_role r = role_of(src, &src->folders[p->src_index], prel);
+                parents |= 1u << r;
+            }
+        }
+        char *sl = slashed(rel, src->delim);
+        enum mig_role own = role_of(src, &src->folders[e->src_index], rel);
+        if (mig_options_excluded(opts, sl, own, parents)) {
+            e->action = MIG_PLAN_SKIP;
+            e->skip_reason = MIG_PLAN_EXCLUDED;
+        }
+        free(sl);
+    }
+}
+
 int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
                    const struct mig_preset *preset, int subscribed_only, struct mig_plan *plan,
                    struct mb_err *err)
+{
+    return mig_plan_build_opts(src, dst, preset, subscribed_only, NULL, plan, err);
+}
+
+int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
+                        const struct mig_preset *preset, int subscribed_only,
+                        const struct mig_options *opts, struct mig_plan *plan,
+                        struct mb_err *err)
 {
     int rc = 0;
     plan->n = src->n_folders;
@@ -148,6 +198,9 @@ int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
             e->role = MIG_ROLE_NONE; /* copied as an ordinary folder */
     }
 
+    if (opts)
+        plan_exclude(src, opts, plan);
+
     /* Pass 2: destination names, by rank. */
     size_t *order = xcalloc(plan->n ? plan->n : 1, sizeof(*order));
     size_t n_order = 0;
@@ -161,7 +214,21 @@ int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
         int skipped = e->action == MIG_PLAN_SKIP;
         const char *rel = relative(src, e->src_name);
         buf_reset(&name);
-        if (e->role == MIG_ROLE_INBOX) {
+        char *sl = opts && opts->n_map ? slashed(rel, src->delim) : NULL;
+        struct buf mapped;
+        buf_init(&mapped, MAX_NAME);
+        if (sl && mig_options_map(opts, sl, &mapped)) {
+            /* The administrator's mapping wins over roles and parents. */
+            e->role = MIG_ROLE_NONE;
+            e->mapped = 1;
+            if (strcasecmp(buf_cstr(&mapped), "INBOX") == 0)
+                rc = buf_puts(&name, "INBOX");
+            else {
+                rc = buf_puts(&name, dst->prefix);
+                if (!rc)
+                    rc = convert_path(&name, buf_cstr(&mapped), '/', dst->delim, &e->renamed);
+            }
+        } else if (e->role == MIG_ROLE_INBOX) {
             rc = buf_puts(&name, "INBOX");
         } else if (e->role != MIG_ROLE_NONE && !role_taken[e->role]) {
             if (!skipped)
@@ -199,6 +266,8 @@ int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
                     rc = convert_path(&name, rel, src->delim, dst->delim, &e->renamed);
             }
         }
+        free(sl);
+        buf_fini(&mapped);
         if (rc) {
             rc = mb_err_set(err, MB_ETOOBIG, "folder name too long: %.100s", e->src_name);
             break;

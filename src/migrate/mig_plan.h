@@ -62,6 +62,7 @@ struct mig_plan_entry {
     int subscribe;             /* subscribe the destination folder */
     int create;                /* the destination folder does not exist yet */
     int renamed;               /* destination name altered (delimiter clash or collision) */
+    int mapped;                /* destination name given by the job's folder_map */
 };
 
 struct mig_plan {
@@ -72,6 +73,15 @@ struct mig_plan {
 int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
                    const struct mig_preset *preset, int subscribed_only, struct mig_plan *plan,
                    struct mb_err *err);
+/* The same, with the job's options (NULL = none): folders excluded by exclude_folders are
+ * skipped with reason MIG_PLAN_EXCLUDED; folder_map names the destination of a source folder
+ * and its subfolders (before roles and parents). */
+struct mig_options;
+int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
+                        const struct mig_preset *preset, int subscribed_only,
+                        const struct mig_options *opts, struct mig_plan *plan,
+                        struct mb_err *err);
+#define MIG_PLAN_EXCLUDED "excluded by the job's options"
 void mig_plan_fini(struct mig_plan *plan);
 
 #endif

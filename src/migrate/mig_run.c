@@ -125,8 +125,8 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
     if (!rc)
         rc = side_from(m->dst, &m->dst_list, &d, err);
     if (!rc)
-        rc = mig_plan_build(&s.side, &d.side, m->req->preset, m->req->subscribed_only, &m->plan,
-                            err);
+        rc = mig_plan_build_opts(&s.side, &d.side, m->req->preset, m->req->subscribed_only,
+                                 m->req->options, &m->plan, err);
     side_fini(&s);
     side_fini(&d);
     if (rc) {
@@ -188,6 +188,8 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
                 m->c.messages_total += st[k].messages;
                 r->listed = st[k].messages;
             }
+            if (rcs[k] == 0)
+                r->plan_st = st[k];
             r->status_asked = 1;
             m->progress_steps++;
         }
@@ -295,9 +297,35 @@ static char *build_report(struct mig_ctx *m)
         json_w_kv_int(&w, "skipped", r->skipped);
         json_w_kv_int(&w, "failed", r->failed);
         json_w_kv_int(&w, "vanished", r->vanished);
+        json_w_kv_bool(&w, "unchanged", r->unchanged);
+        json_w_kv_int(&w, "excluded_by_date", r->excluded_date);
+        json_w_kv_int(&w, "excluded_by_size", r->excluded_size);
+        json_w_kv_int(&w, "excluded_by_label", r->excluded_label);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
+    /* What the job's options left out, with the reason (never failures). */
+    int64_t ex_folders = 0, ex_date = 0, ex_size = 0, ex_label = 0;
+    for (size_t i = 0; m->folders && i < m->plan.n; i++) {
+        const struct mig_folder_report *r = &m->folders[i];
+        ex_folders += r->skip_reason && strcmp(r->skip_reason, MIG_PLAN_EXCLUDED) == 0;
+        ex_date += r->excluded_date;
+        ex_size += r->excluded_size;
+        ex_label += r->excluded_label;
+    }
+    json_w_key(&w, "left_out");
+    json_w_obj_begin(&w);
+    json_w_kv_int(&w, "folders", ex_folders);
+    json_w_kv_int(&w, "messages_by_date", ex_date);
+    json_w_kv_int(&w, "messages_by_size", ex_size);
+    json_w_kv_int(&w, "messages_by_label", ex_label);
+    json_w_obj_end(&w);
+    if (m->req->options && !mig_options_empty(m->req->options)) {
+        json_w_key(&w, "options");
+        json_w_obj_begin(&w);
+        mig_options_write_members(&w, m->req->options);
+        json_w_obj_end(&w);
+    }
     json_w_key(&w, "failed_messages");
     json_w_arr_begin(&w);
     struct failed_ctx fc = { &w, 0 };
@@ -525,6 +553,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = size_plan(&m, &err);
         if (!rc)
             rc = prepare_dest(&m, &err);
+        if (!rc)
+            rc = mig_skip_unchanged(&m, &err);
         for (size_t i = 0; !rc && i < m.plan.n; i++) {
             const struct mig_plan_entry *e = &m.plan.entries[i];
             if (e->action == MIG_PLAN_SKIP || m.folders[i].done)
@@ -710,6 +740,16 @@ int mig_check(const struct config *cfg, const struct mig_request *req,
         snprintf(res->dest_error, sizeof(res->dest_error), "%s", err.msg);
     } else {
         res->dest_ok = 1;
+        int found = 0;
+        uint64_t used = 0, limit = 0;
+        /* A server that refuses GETQUOTAROOT (or has no quota) simply shows no quota line. */
+        if (imap_client_has_cap(dst, "QUOTA")
+            && imap_client_quota_storage(dst, "INBOX", &found, &used, &limit, &err) == 0 && found
+            && limit <= INT64_MAX && used <= INT64_MAX) {
+            res->quota_known = 1;
+            res->quota_used = (int64_t)used;
+            res->quota_limit = (int64_t)limit;
+        }
         imap_client_logout(dst, &err);
         imap_client_free(&dst);
     }

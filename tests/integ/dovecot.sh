@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # dovecot.sh: throw-away Dovecot instances on 127.0.0.1 for migrabox tests.
 #
-#   dovecot.sh start DIR [--layout std|inbox-prefix] [--master] [--autocreate]
+#   dovecot.sh start DIR [--layout std|inbox-prefix] [--master] [--autocreate] [--quota]
 #   dovecot.sh adduser DIR USER PASSWORD     (PASSWORD "-" = read one line from stdin)
 #   dovecot.sh stop DIR...                   (several at once: stopped in parallel)
 #   dovecot.sh status DIR                    (exit 0 running, 3 not running)
@@ -23,6 +23,10 @@
 # holds exactly what a test seeds; --autocreate makes the server create and subscribe them on
 # first login (auto = subscribe), which is what a destination platform with pre-made special
 # folders looks like.
+#
+# --quota loads the quota plugins (quota, imap_quota: QUOTA capability, GETQUOTAROOT) with a
+# "count" backend; a user's limit is a userdb field in DIR/users, e.g.
+# userdb_quota_rule=*:storage=50K (no rule: no limit).
 #
 # Master user (--master): LOGIN "user*admin" PASSWORD and AUTHENTICATE PLAIN with authzid=user,
 # authcid=admin both log in as user; a master login to an unknown user is refused with
@@ -244,8 +248,8 @@ make_reachable() {  # the mail user must reach DIR/mail: every parent needs sear
         || die "$d/mail is not reachable by user $MAIL_USER (a parent directory is not searchable)"
 }
 
-write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS
-    local d=$1 layout=$2 master=$3 autocreate=$4 port=$5 sport=$6
+write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA]
+    local d=$1 layout=$2 master=$3 autocreate=$4 port=$5 sport=$6 quota=${7:-0}
     local uid gid base inst prefix sep loc auto name dh=""
     uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
     inst="mbtest-$(printf '%s' "$d" | cksum | cut -d' ' -f1)"
@@ -333,6 +337,18 @@ protocol imap {
   mail_max_userip_connections = 1000
 }
 EOF
+        if [ "$quota" = 1 ]; then
+            cat <<'EOF'
+mail_plugins = $mail_plugins quota
+plugin {
+  quota = count:User quota
+  quota_vsizes = yes
+}
+protocol imap {
+  mail_plugins = $mail_plugins imap_quota
+}
+EOF
+        fi
     } > "$d/dovecot.conf.tmp"
     mv -f "$d/dovecot.conf.tmp" "$d/dovecot.conf"
 }
@@ -375,7 +391,7 @@ write_env() {  # write_env DIR LAYOUT MASTER PORT SPORT
 }
 
 cmd_start() {
-    local d layout=std master=0 autocreate=0 port sport attempt pid i base
+    local d layout=std master=0 autocreate=0 quota=0 port sport attempt pid i base
     d=$(absdir "$1"); shift
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -383,6 +399,7 @@ cmd_start() {
             --layout=*) layout=${1#--layout=}; shift ;;
             --master) master=1; shift ;;
             --autocreate) autocreate=1; shift ;;
+            --quota) quota=1; shift ;;
             *) usage ;;
         esac
     done
@@ -414,7 +431,7 @@ cmd_start() {
 
     for attempt in 1 2 3 4 5; do
         read -r port sport < <(free_ports)
-        write_conf "$d" "$layout" "$master" "$autocreate" "$port" "$sport"
+        write_conf "$d" "$layout" "$master" "$autocreate" "$port" "$sport" "$quota"
         base=$(conf_value "$d/dovecot.conf" base_dir)
         mkdir -p "$base"
         rm -f "$base/master.pid"  # stale after a crash: pid_of said it is not ours or not alive

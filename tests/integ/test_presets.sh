@@ -31,7 +31,7 @@ cleanup() {
 trap cleanup EXIT
 
 bash "$DOVECOT" start "$W/dst" --master --autocreate >/dev/null || { fail "dovecot start"; finish; }
-USERS="g1 g2 e1 e2 e3 e4 o1 o2 d1 h1"
+USERS="g1 g2 g3 e1 e2 e3 e4 o1 o2 d1 h1"
 for u in $USERS; do
     bash "$DOVECOT" adduser "$W/dst" "$u@example.com" "pw-$u-dst" >/dev/null
 done
@@ -183,6 +183,41 @@ migrate gmail-defaut defaut alice@gmail.com gm-App-Secret-5 g2@example.com
 done_ok gmail-defaut "gmail as defaut: done"
 verify gmail-defaut gmail g2@example.com "gmail as defaut: no archive rule, Important copied as a folder" \
     '#Archive=0' '[Gmail]/Important=>[Gmail]/Important' '![Gmail]/All Mail' 'INBOX=>INBOX' nodup
+# gmail_labels first (issue 13): every message once, in the first of its labels' folders in
+# the source's folder order; the other copies are counted as left out. Compared with the
+# "each" run above (g1): the same messages, and a message with 3 labels only in INBOX.
+MIGRABOX_SOURCE_PASSWORD=gm-App-Secret-5 timeout 90 "$MIGRABOX" migrate -c "$W/mb.conf" \
+    --source-host "127.0.0.1:$QPORT" --source-tls none --source-user alice@gmail.com \
+    --type gmail --dest-user g3@example.com --gmail-labels first \
+    >"$W/gmail-first.out" 2>"$W/gmail-first.err"
+echo $? >"$W/gmail-first.rc"
+done_ok gmail-first "gmail_labels first: migration done"
+python3 "$IMAPTOOL" --env "$W/dst/env" --user g3@example.com --master --tls implicit dump \
+    >"$W/gmail-first.dump" 2>/dev/null
+if out=$(python3 - "$W/gmail.dump" "$W/gmail-first.dump" "$W/gmail-first.out" "$W/gmail.expect" <<'EOF' 2>&1
+import json, sys
+each, first, summ, exp = (json.load(open(p)) for p in sys.argv[1:5])
+def where(d):
+    w = {}
+    for f in d["folders"]:
+        for m in f["messages"]:
+            w.setdefault(m["sha256"], []).append(f["name"])
+    return w
+we, wf = where(each), where(first)
+assert set(we) == set(wf), "not the same messages"
+assert all(len(v) == 1 for v in wf.values()), [v for v in wf.values() if len(v) > 1]
+sha = {m["id"]: m["sha256"] for f in exp["folders"] for m in f["messages"]}
+assert wf[sha["multi"]] == ["INBOX"], wf[sha["multi"]]
+extra = sum(len(v) - 1 for v in we.values())
+got = summ["report"]["left_out"]["messages_by_label"]
+assert extra > 0 and got == extra, (got, extra)
+print("%d message(s), %d extra label copies left out" % (len(wf), extra))
+EOF
+); then
+    ok "gmail_labels first: each message once, in its first label's folder ($out)"
+else
+    fail "gmail_labels first: one copy per message" "$out"
+fi
 qs_stop
 
 # ---- exchange ----------------------------------------------------------------------------

@@ -73,6 +73,9 @@ const EXAMPLES = [
     ['[TOOBIG] message of 52428800 bytes is over the server\'s APPENDLIMIT of 35882577 bytes',
         '[TOOBIG] message de 52428800 octets, au-delà de la limite APPENDLIMIT du serveur (35882577 octets)'],
     ['internal error: database is locked', 'erreur interne : database is locked'],
+    ['option since: not a date YYYY-MM-DD: "2024-02-30"', 'option since : « 2024-02-30 » n\'est pas une date AAAA-MM-JJ'],
+    ['invalid job options: option folder_map: folder "Projets" mapped twice',
+        'options de la tâche invalides : correspondance de dossiers : le dossier « Projets » apparaît deux fois'],
 ];
 
 test('known engine texts read as French sentences, variable parts kept', () => {

@@ -402,6 +402,120 @@ describe('migrabox web UI', () => {
         assert.deepEqual(problems, []);
     });
 
+    test('« Options avancées » on both pages survive to the job details; 1280 px list keeps its buttons', needs(), async (t) => {
+        const { page, problems } = await open(t);
+        await guarded(page, 'options', async () => {
+            await signIn(page);
+            const sess = (await apiJson(page, '/api/session')).body;
+            const domain = (sess.domains && sess.domains[0]) || splitAddress(DEST)[1] || 'example.com';
+            const stamp = Date.now();
+            const fillOptions = async () => {
+                await page.click('details.advanced > summary');
+                await page.fill('#f-since', '2024-03-10');
+                await page.fill('#f-before', '2025-01-01');
+                await page.check('#f-ex-trash');
+                await page.check('#f-ex-junk');
+                await page.fill('#f-exclude', 'Archives/*');
+                await page.fill('#f-map', 'Projets=Clients/2024/Projets');
+                await page.fill('#f-maxsize', '10');
+                await page.selectOption('#f-gmail', 'first');
+            };
+            const want = {
+                since: '2024-03-10', before: '2025-01-01', exclude_folders: ['\\Trash', '\\Junk', 'Archives/*'],
+                folder_map: { Projets: 'Clients/2024/Projets' }, max_message_size: 10 * 1024 * 1024,
+                gmail_labels: 'first',
+            };
+            const checkDetails = async (id) => {
+                const job = await apiJson(page, `/api/jobs/${id}`);
+                assert.deepEqual(job.body.options, want);
+                await page.goto(`${BASE}/#/jobs/${id}`);
+                const box = page.locator('#job-options');
+                await box.waitFor();
+                const text = await box.textContent();
+                for (const part of ['2024-03-10', '2025-01-01', 'Corbeille', 'Indésirables', 'Archives/*',
+                    'Projets → Clients/2024/Projets', '10', 'une seule copie'])
+                    assert.ok(text.includes(part), `job ${id} details show ${part}: ${text}`);
+            };
+
+            // « Migration individuelle »: a closed source port; only the options matter here.
+            await page.goto(`${BASE}/#/single`);
+            await page.fill('#f-host', '127.0.0.1:1');
+            await page.fill('#f-login', `ui.opt.${stamp}@source.test`);
+            await page.fill('#f-password', 'Mot de passe');
+            await fillDestination(page, `ui.opt.${stamp}@${domain}`);
+            await fillOptions();
+            await page.fill('#f-map', 'sans-egal');
+            await page.click('#btn-launch');
+            await page.locator('#f-map-err').waitFor();   // checked before anything is sent
+            await page.fill('#f-map', 'Projets=Clients/2024/Projets');
+            await shot(page, 'single-options');
+            await page.click('#btn-launch');
+            await page.waitForURL(/#\/jobs\/\d+$/, { timeout: 30000 });
+            await checkDetails(/#\/jobs\/(\d+)$/.exec(page.url())[1]);
+            await shot(page, 'job-options');
+
+            // « Migration multiple »: the same options as query parameters of the import.
+            await page.goto(`${BASE}/#/multi`);
+            await page.locator('#csv-file').waitFor({ state: 'attached' });
+            await fillOptions();
+            const line = `ui.optlot.${stamp}@source.test;pw;127.0.0.1:1;defaut;ui.optlot.${stamp}@${domain};False\r\n`;
+            await page.setInputFiles('#csv-file', { name: 'lot.csv', mimeType: 'text/csv', buffer: Buffer.from(line, 'latin1') });
+            await page.locator('#preview-table').waitFor();
+            await page.click('#btn-confirm');
+            await page.waitForURL(/#\/jobs\?batch=\d+/);
+            const batch = /batch=(\d+)/.exec(page.url())[1];
+            const list = await apiJson(page, `/api/jobs?batch=${batch}`);
+            assert.equal(list.body.total, 1);
+            await checkDetails(list.body.jobs[0].id);
+
+            // « Vérifier les accès » on the preview: one good row, one wrong password; the result
+            // of each line is shown next to it and nothing is queued.
+            if (!noSource) {
+                const q = (v) => `"${v.replace(/"/g, '""')}"`;
+                const csv = `${q(SRC.login)};${q(SRC.password)};${SRC.host};defaut;${DEST};False\r\n`
+                    + `${q(SRC.login)};${q('mauvais mot de passe')};${SRC.host};defaut;ui.v.${stamp}@${domain};False\r\n`;
+                const before = (await apiJson(page, '/api/jobs?limit=1')).body.total;
+                await page.goto(`${BASE}/#/multi`);
+                await page.locator('#csv-file').waitFor({ state: 'attached' });
+                await page.setInputFiles('#csv-file', { name: 'verif.csv', mimeType: 'text/csv', buffer: Buffer.from(csv, 'utf8') });
+                await page.locator('#preview-table').waitFor();
+                await page.click('#btn-verify');
+                await page.locator('#verify-summary').waitFor({ timeout: 60000 });
+                const cells = await page.locator('#preview-table tbody td.verify').allTextContents();
+                assert.equal(cells.length, 2);
+                assert.match(cells[0], /ACCÈS OK/, cells[0]);
+                assert.match(cells[1], /PROBLÈME.*authentification refusée/, cells[1]);
+                assert.match(await page.locator('#verify-summary').textContent(), /1 ligne\(s\) sur 2/);
+                assert.ok(!(await page.content()).includes('mauvais mot de passe'), 'no password on the page');
+                await shot(page, 'csv-verify');
+                assert.equal((await apiJson(page, '/api/jobs?limit=1')).body.total, before, 'nothing queued');
+            }
+
+            // « Suivi des tâches » at 1280 px: every action button of every row lies inside the
+            // table's visible box (nothing cut off, no horizontal scrolling needed).
+            await page.goto(`${BASE}/#/jobs`);
+            await page.locator('#jobs-body tr').first().waitFor();
+            await page.locator('#jobs-body .badge', { hasText: 'ÉCHOUÉE' }).first().waitFor({ timeout: 60000 });
+            const clipped = await page.evaluate(() => {
+                const wrap = document.querySelector('#jobs-table').closest('.table-wrap');
+                const box = wrap.getBoundingClientRect();
+                const out = [];
+                for (const b of document.querySelectorAll('#jobs-body .row-actions .btn')) {
+                    const r = b.getBoundingClientRect();
+                    if (r.width === 0) continue;
+                    if (r.right > box.right + 0.5 || r.right > window.innerWidth)
+                        out.push(`${b.textContent.trim()} ends at ${Math.round(r.right)} > ${Math.round(box.right)}`);
+                }
+                if (wrap.scrollWidth > wrap.clientWidth + 1) out.push(`table scrolls: ${wrap.scrollWidth} > ${wrap.clientWidth}`);
+                return out;
+            });
+            assert.ok(await page.locator('#jobs-body button[data-action="retry"]').count() >= 1, 'a « Relancer » button is listed');
+            assert.deepEqual(clipped, []);
+            await shot(page, 'jobs-actions');
+        });
+        assert.deepEqual(problems, []);
+    });
+
     test('English switch: all texts change live, remembered, back to French', needs(), async (t) => {
         const { page, problems } = await open(t);
         await guarded(page, 'english', async () => {

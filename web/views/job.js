@@ -11,6 +11,7 @@ import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
 import { listHash } from './jobs.js';
+import { optionRows } from './options.js';
 
 const FINAL = new Set(['failed', 'done']);
 const LOG_MAX_LINES = 5000;
@@ -131,6 +132,10 @@ export function mount(root, ctx) {
                 dlRow('job.type', typeLabel(job.server_type)),
                 dlRow('job.dest', job.dest_login || ''),
                 dlRow('job.subscribed', t(job.subscribed_only ? 'yes' : 'no')),
+                dlRow('opt.title', optionRows(job.options).length
+                    ? h('ul.options-list#job-options', optionRows(job.options).map(([k, v]) =>
+                        h('li', h('span', { i18n: k }), h('span', { i18n: 'colon' }), h('span', { text: v }))))
+                    : t('opt.none')),
                 job.batch !== null && job.batch !== undefined
                     ? dlRow('job.batch', h('a', { href: `#/jobs?batch=${encodeURIComponent(job.batch)}`, text: String(job.batch) }))
                     : null,
@@ -150,6 +155,7 @@ export function mount(root, ctx) {
         'not subscribed': 'job.skip.unsubscribed',
         'not a mail folder': 'job.skip.notMail',
         'virtual view of messages kept in other folders': 'job.skip.view',
+        "excluded by the job's options": 'job.skip.excluded',
     };
 
     function destCell(f) {
@@ -189,6 +195,15 @@ export function mount(root, ctx) {
                     ['source_count', 'dest_count', 'copied', 'skipped', 'failed'].map((k) =>
                         h('td.num', { text: fmtInt(tot[k]) })))))),
         ];
+        const lo = rep.left_out;
+        if (lo && (lo.folders || lo.messages_by_date || lo.messages_by_size || lo.messages_by_label)) {
+            children.push(h('p.left-out#left-out', {
+                text: t('job.leftOut', {
+                    folders: fmtInt(lo.folders || 0), date: fmtInt(lo.messages_by_date || 0),
+                    size: fmtInt(lo.messages_by_size || 0), label: fmtInt(lo.messages_by_label || 0),
+                }),
+            }));
+        }
         const failed = Array.isArray(rep.failed_messages) ? rep.failed_messages : [];
         if (failed.length) {
             children.push(

@@ -3,10 +3,12 @@
 // again without dry_run by « Confirmer l'import ».
 
 import { t, onLangChange } from '../i18n.js';
-import { h, replace, setI18n, setRaw, fmtBytes, typeLabel, hostLabel } from '../util.js';
+import { h, replace, setI18n, setRaw, fmtBytes, fmtInt, typeLabel, hostLabel } from '../util.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
+import { optionFields } from './options.js';
+import { engineText } from '../errors.js';
 
 const PREVIEW_MAX_ROWS = 1000;
 
@@ -48,16 +50,30 @@ export function mount(root, ctx) {
             h('p.help', { i18n: 'multi.profileHelp' }));
         profileBox.hidden = false;
     });
-    const importQuery = (dry) => {
+    // « Options avancées »: the migration options of every job of the file.
+    const migOpts = optionFields();
+    const advanced = h('details.advanced#m-advanced', h('summary', { i18n: 'single.advanced' }), ...migOpts.nodes);
+    // The request's path, or throws {message} when an option cannot be read.
+    const importQuery = (dry, verify) => {
         const q = [];
         if (dry) q.push('dry_run=1');
+        if (verify) q.push('verify=1');
         if (profileSel && profileSel.value) q.push('auth_profile=' + encodeURIComponent(profileSel.value));
+        const mo = migOpts.collect();
+        if (mo.errors.length) {
+            advanced.open = true;
+            throw { message: t(mo.errors[0].key, mo.errors[0].args) };
+        }
+        for (const [k, v] of migOpts.query(mo.opts)) q.push(`${k}=${encodeURIComponent(v)}`);
         return '/api/imports' + (q.length ? '?' + q.join('&') : '');
     };
     const status = h('p.status#multi-status', { role: 'status', 'aria-live': 'polite' });
     const previewBox = h('section.card.preview.span-all#preview', { 'aria-labelledby': 'preview-title', hidden: true });
     const confirmBtn = h('button.btn.btn-primary#btn-confirm', { type: 'button', disabled: true, i18n: 'multi.confirm' });
     const resetBtn = h('button.btn.btn-secondary#btn-reset', { type: 'button', hidden: true, i18n: 'multi.reset' });
+    // « Vérifier les accès »: every row checked by the server (logins, mailbox, quota), nothing queued.
+    const verifyBtn = h('button.btn.btn-secondary#btn-verify', { type: 'button', hidden: true, i18n: 'verify.button' });
+    let verified = null;         // line → {ok, error, messages, bytes, quota_free}; null = not asked
 
     const exampleLines = [
         COLUMNS.map((c) => c[0]).join(';'),
@@ -66,7 +82,7 @@ export function mount(root, ctx) {
     ];
 
     const previewContent = h('div#preview-content');
-    previewBox.append(previewContent, h('div.actions', confirmBtn, resetBtn));
+    previewBox.append(previewContent, h('div.actions', confirmBtn, verifyBtn, resetBtn));
 
     root.append(
         h('div.page-head',
@@ -75,7 +91,7 @@ export function mount(root, ctx) {
         h('div.multi-layout',
             h('section.card', { 'aria-labelledby': 'upload-title' },
                 h('h2#upload-title', { i18n: 'multi.upload' }),
-                profileBox, dropzone, fileInfo, status),
+                profileBox, advanced, dropzone, fileInfo, status),
             h('section.card', { 'aria-labelledby': 'prereq-title' },
                 h('h2#prereq-title', { i18n: 'multi.prereq' }),
                 h('ul.checklist',
@@ -109,6 +125,8 @@ export function mount(root, ctx) {
     function renderOutcome() {
         confirmBtn.disabled = true;
         confirmBtn.hidden = !(outcome && outcome.kind === 'preview');
+        verifyBtn.hidden = confirmBtn.hidden;
+        verifyBtn.disabled = busy;
         if (!outcome) { previewBox.hidden = true; previewContent.replaceChildren(); return; }
         previewBox.hidden = false;
         const title = h('h2#preview-title', { i18n: 'multi.preview', tabindex: '-1' });
@@ -132,7 +150,7 @@ export function mount(root, ctx) {
         }
         if (outcome.kind === 'error') {
             const box = h('div.form-message.form-message-error', { role: 'alert' });
-            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, outcome.message);
+            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, engineText(outcome.message));
             replace(previewContent, title, box);
             return;
         }
@@ -152,18 +170,68 @@ export function mount(root, ctx) {
                         h('th', { scope: 'col', i18n: 'multi.srcHost' }),
                         h('th', { scope: 'col', i18n: 'multi.type' }),
                         h('th', { scope: 'col', i18n: 'multi.dest' }),
-                        h('th', { scope: 'col', i18n: 'multi.subscribed' }))),
+                        h('th', { scope: 'col', i18n: 'multi.subscribed' }),
+                        verified ? h('th', { scope: 'col', i18n: 'verify.col' }) : null)),
                     h('tbody', shown.map((j, i) => h('tr',
                         h('td.num', { 'data-label': t('multi.line'), text: j.line || i + 1 }),
                         h('td', { 'data-label': t('multi.srcLogin'), text: j.source_login || '' }),
                         h('td', { 'data-label': t('multi.srcHost'), text: hostLabel(j) }),
                         h('td', { 'data-label': t('multi.type'), text: typeLabel(j.server_type) }),
                         h('td', { 'data-label': t('multi.dest'), text: j.dest_login || '' }),
-                        h('td', { 'data-label': t('multi.subscribed'), text: t(j.subscribed_only ? 'yes' : 'no') })))))),
+                        h('td', { 'data-label': t('multi.subscribed'), text: t(j.subscribed_only ? 'yes' : 'no') }),
+                        verified ? verifyCell(verified.get(Number(j.line))) : null))))),
+            verified ? h('p#verify-summary', {
+                class: verified.nok ? 'form-message form-message-error' : 'form-message form-message-ok',
+                text: t('verify.summary', { ok: verified.nok ? jobs.length - verified.nok : jobs.length, n: jobs.length, secs: verified.secs }),
+            }) : null,
             jobs.length > shown.length ? h('p.muted', { text: `… +${jobs.length - shown.length}` }) : null,
         );
         confirmBtn.disabled = busy;
     }
+
+    function verifyCell(v) {
+        const td = h('td.verify', { 'data-label': t('verify.col') });
+        if (!v) { td.append(h('span.muted', { text: t('none') })); return td; }
+        if (v.ok) {
+            td.classList.add('verify-ok');
+            td.append(h('span.badge.badge-done', { i18n: 'verify.ok' }),
+                h('span.sub', { text: t('verify.size', { messages: fmtInt(v.messages || 0), size: fmtBytes(v.bytes || 0) }) }));
+            if (v.quota_free !== null && v.quota_free !== undefined)
+                td.append(h('span.sub', { text: t('verify.free', { free: fmtBytes(v.quota_free) }) }));
+        } else {
+            td.classList.add('verify-fail');
+            td.append(h('span.badge.badge-failed', { i18n: 'verify.fail' }),
+                h('span.error-text', { text: engineText(v.error || '') }));
+        }
+        return td;
+    }
+
+    verifyBtn.addEventListener('click', async () => {
+        if (busy || !file || !outcome || outcome.kind !== 'preview') return;
+        busy = true;
+        verifyBtn.disabled = true;
+        confirmBtn.disabled = true;
+        setStatus('verify.running');
+        try {
+            const data = await request('POST', importQuery(true, true), { body: file.bytes, contentType: 'text/csv' });
+            const map = new Map();
+            let nok = 0;
+            for (const r of (data && data.rows) || []) { map.set(Number(r.line), r); if (!r.ok) nok++; }
+            map.nok = nok;
+            map.secs = ((Number(data && data.elapsed_ms) || 0) / 1000).toFixed(1);
+            verified = map;
+            busy = false;
+            setStatus(null);
+            renderOutcome();
+            announce(t('verify.summary', { ok: map.size - nok, n: map.size, secs: map.secs }));
+        } catch (err) {
+            busy = false;
+            setStatus(null);
+            if (err instanceof ApiError && err.status === 401) return;
+            outcome = outcomeFromError(err);
+            renderOutcome();
+        }
+    });
 
     function showFileInfo() {
         if (!file) { fileInfo.hidden = true; return; }
@@ -176,6 +244,7 @@ export function mount(root, ctx) {
         if (list.length) return { kind: 'errors', errors: list };
         if (err instanceof ApiError && err.kind === 'network') return { kind: 'error', key: 'err.network' };
         if (err instanceof ApiError && err.status === 413) return { kind: 'error', key: 'err.fileTooLarge' };
+        if (!(err instanceof ApiError) && err && err.message) return { kind: 'error', message: err.message };
         return { kind: 'error', message: errorText(err) };
     }
 
@@ -184,6 +253,7 @@ export function mount(root, ctx) {
         const looksCsv = /\.csv$/i.test(f.name) || /csv/i.test(f.type || '');
         file = null;
         outcome = null;
+        verified = null;
         if (!looksCsv) {
             outcome = { kind: 'error', key: 'multi.notCsv' };
             renderOutcome(); showFileInfo(); return;
@@ -251,7 +321,7 @@ export function mount(root, ctx) {
     });
 
     resetBtn.addEventListener('click', () => {
-        file = null; outcome = null; input.value = '';
+        file = null; outcome = null; verified = null; input.value = '';
         renderOutcome(); showFileInfo(); resetBtn.hidden = true;
         input.focus();
     });

@@ -9,6 +9,7 @@ import { engineText } from '../errors.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
+import { optionFields, OPTION_FIELD_IDS, OPTION_FIELD_LABELS } from './options.js';
 
 const TLS_MODES = ['auto', 'implicit', 'starttls', 'none'];
 
@@ -16,6 +17,7 @@ const FIELD_LABELS = {
     source_host: 'single.host', source_login: 'single.login', source_password: 'single.password',
     server_type: 'single.type', dest_login: 'single.dest', subscribed_only: 'single.subscribed',
     source_tls: 'single.tls', insecure: 'single.insecure', auth_profile: 'profiles.select',
+    ...OPTION_FIELD_LABELS,
 };
 
 // API field name → input id.
@@ -23,6 +25,7 @@ const FIELD_IDS = {
     source_host: 'f-host', source_login: 'f-login', source_password: 'f-password',
     server_type: 'f-type', dest_login: 'f-dest', subscribed_only: 'f-subscribed',
     source_tls: 'f-tls', insecure: 'f-insecure', auth_profile: 'f-profile',
+    ...OPTION_FIELD_IDS,
 };
 
 function fieldError(id) {
@@ -104,6 +107,7 @@ export function mount(root, ctx) {
     const insecure = h('input#f-insecure', {
         type: 'checkbox', name: 'insecure', 'aria-describedby': 'f-insecure-help',
     });
+    const migOpts = optionFields();
     const advanced = h('details.advanced',
         h('summary', { i18n: 'single.advanced' }),
         h('div.field',
@@ -111,6 +115,7 @@ export function mount(root, ctx) {
         h('div.field.check',
             insecure, h('label', { for: 'f-insecure', i18n: 'single.insecure' }),
             help('f-insecure', 'single.insecureHelp'), fieldError('f-insecure')),
+        ...migOpts.nodes,
     );
 
     const summary = h('div.form-message.form-message-error#single-errors', { role: 'alert', tabindex: '-1', hidden: true });
@@ -205,7 +210,7 @@ export function mount(root, ctx) {
             } else if (FIELD_LABELS[it.field]) {
                 // A server message about a field: name the field first.
                 target.append(h('span', { i18n: FIELD_LABELS[it.field] }), h('span', { i18n: 'colon' }),
-                    h('span', { text: it.message }));
+                    h('span', { text: engineText(it.message) }));
             } else {
                 setRaw(target, it.message);
             }
@@ -213,10 +218,10 @@ export function mount(root, ctx) {
                 input.setAttribute('aria-invalid', 'true');
                 const fe = document.getElementById(`${id}-err`);
                 if (fe) {
-                    if (it.key) setI18n(fe, it.key, it.args); else setRaw(fe, it.message);
+                    if (it.key) setI18n(fe, it.key, it.args); else setRaw(fe, engineText(it.message));
                     fe.hidden = false;
                 }
-                if (id === 'f-tls' || id === 'f-insecure') advanced.open = true;
+                if (advanced.contains(input)) advanced.open = true;
                 target.addEventListener('click', (e) => { e.preventDefault(); input.focus(); });
             }
             list.append(h('li', target));
@@ -259,6 +264,9 @@ export function mount(root, ctx) {
         } else if (!p.source_password) {
             errors.push({ field: 'source_password', key: 'single.missing.password' });
         }
+        const mo = migOpts.collect();
+        Object.assign(p, mo.opts);
+        errors.push(...mo.errors);
         const d = dest.value.trim();
         if (!d) {
             errors.push({ field: 'dest_login', key: 'single.missing.dest' });
@@ -340,6 +348,17 @@ export function mount(root, ctx) {
                 h(`span.badge.${ok ? 'badge-done' : 'badge-failed'}`, { i18n: ok ? 'check.ok' : 'check.fail' })),
         );
         if (!ok && data && data.error) box.append(h('p.error-text', { text: engineText(data.error) }));
+        const q = ok && data && data.quota;
+        if (q && typeof q === 'object') {
+            box.append(h('p.quota#check-quota', {
+                text: t('check.quota', { used: fmtBytes(q.used), limit: fmtBytes(q.limit), free: fmtBytes(q.free) }),
+            }));
+            if (q.estimated_after !== null && q.estimated_after !== undefined) {
+                box.append(h(`p.quota-after${q.fits ? '' : '.warn-text'}#check-quota-after`, {
+                    text: t(q.fits ? 'check.quotaFits' : 'check.quotaOver', { size: fmtBytes(q.estimated_after), limit: fmtBytes(q.limit) }),
+                }));
+            }
+        }
         if (!ok && titleKey === 'check.source') {
             box.append(h('p.small', h('a', { href: '#/help', i18n: 'job.errorHint' })));
         }
