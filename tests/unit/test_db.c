@@ -1452,7 +1452,8 @@ static void test_msgmap_unsettled(void)
     struct db *db = open_fresh("settle.db");
     struct mb_err err;
     int64_t job = insert_job(db, 1);
-    struct db_msg msgs[3] = {{1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
+    struct db_msg msgs[3] = {
+        {1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     unsigned char h[32];
     memset(h, 0x5a, sizeof(h));
     struct db_msgmap_window w1 = { "INBOX", 7, 100, 1000 };
@@ -1502,7 +1503,8 @@ int main(void)
     static void (*const fns[])(void) = {
         test_msgmap_unsettled,
         test_open_migrate, test_concurrent_open, test_transactions, test_job_insert_get,
-        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches, test_tokens_webhooks, test_requeue_running, test_log,
+        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches,
+        test_tokens_webhooks, test_requeue_running, test_log,
         test_msgmap, test_users, test_sessions, test_cascades, test_concurrent_claim, NULL,
     };
     return t_run(fns);
