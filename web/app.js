@@ -1,4 +1,4 @@
-// Shell: session, hash router (#/login, #/single, #/multi, #/jobs, #/jobs/ID, #/profiles,
+// Shell: session, hash router (#/login, #/single, #/multi, #/jobs, #/jobs/ID, #/batches, #/profiles,
 // #/help),
 // navigation, language switch, announcements and the confirmation dialog.
 
@@ -11,6 +11,7 @@ import * as jobsView from './views/jobs.js';
 import * as jobView from './views/job.js';
 import * as helpView from './views/help.js';
 import * as profilesView from './views/profiles.js';
+import * as batchesView from './views/batches.js';
 
 const ROUTES = [
     { re: /^\/login$/, view: loginView, title: 'login.title', nav: null, auth: false },
@@ -18,6 +19,7 @@ const ROUTES = [
     { re: /^\/multi$/, view: multiView, title: 'multi.title', nav: 'multi', auth: true },
     { re: /^\/jobs$/, view: jobsView, title: 'jobs.title', nav: 'jobs', auth: true },
     { re: /^\/jobs\/(\d+)$/, view: jobView, title: 'jobs.title', nav: 'jobs', auth: true },
+    { re: /^\/batches$/, view: batchesView, title: 'batches.title', nav: 'batches', auth: true },
     { re: /^\/profiles$/, view: profilesView, title: 'profiles.title', nav: 'profiles', auth: true },
     { re: /^\/help$/, view: helpView, title: 'help.title', nav: 'help', auth: false },
 ];

@@ -19,6 +19,7 @@
 #include "http/http_server.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
+#include "net/http_client.h"
 
 static const char usage[] =
     "usage: migrabox serve [-c FILE]\n"
@@ -61,6 +62,23 @@ static int cli_serve_mkdirs(const char *path, char *why, size_t n)
                  p, (unsigned)(st.st_mode & 0777));
     free(p);
     return rc;
+}
+
+/* [server] webhook_url: https://, or http:// to a loopback address only. */
+static int cli_serve_webhook_ok(const char *url, char *why, size_t n)
+{
+    struct http_url u;
+    struct mb_err err = { 0 };
+    if (http_url_parse(url, &u, &err) != 0) {
+        snprintf(why, n, "%s", err.msg);
+        return 0;
+    }
+    if (!u.tls && strncmp(u.host, "127.", 4) != 0 && strcmp(u.host, "::1") != 0
+        && strcmp(u.host, "localhost") != 0) {
+        snprintf(why, n, "use https:// (plain http:// only to a loopback address)");
+        return 0;
+    }
+    return 1;
 }
 
 int cli_serve(int argc, char **argv)
@@ -113,6 +131,12 @@ int cli_serve(int argc, char **argv)
     pthread_sigmask(SIG_BLOCK, &stop_set, NULL);
     signal(SIGPIPE, SIG_IGN);
 
+    if (cfg->server.webhook_url
+        && !cli_serve_webhook_ok(cfg->server.webhook_url, why, sizeof(why))) {
+        fprintf(stderr, "migrabox serve: [server] webhook_url: %s\n", why);
+        status = CLI_EXIT_USAGE;
+        goto out;
+    }
     const char *dd = cfg->server.data_dir;
     if (cli_serve_mkdirs(dd, why, sizeof(why)) != 0) {
         fprintf(stderr, "migrabox serve: data_dir: %s\n", why);

@@ -105,6 +105,13 @@ static const struct key_def config_keys[] = {
      0},
     {"server", "max_import_rows", KT_INT, SRV(max_import_rows), 1, 1000000, "10000", NULL, 0},
     {"server", "session_ttl", KT_DURATION, SRV(session_ttl), 60, 30 * 86400, "12h", NULL, 0},
+    {"server", "credential_retention", KT_DURATION, SRV(credential_retention), 0, 3650 * 86400,
+     "30d", NULL, 0},
+    {"server", "sync_min_interval", KT_DURATION, SRV(sync_min_interval), 1, 3650 * 86400, "1h",
+     NULL, 0},
+    {"server", "webhook_url", KT_STR, SRV(webhook_url), 0, 0, NULL, NULL, KF_OPTIONAL},
+    {"server", "webhook_secret_file", KT_SECRET_FILE, SRV(webhook_secret), 0, 0, NULL, NULL,
+     KF_OPTIONAL},
     {"server", "max_http_connections", KT_INT, SRV(max_http_connections), 4, 65536, "256", NULL, 0},
     {"server", "max_connections_per_address", KT_INT, SRV(max_connections_per_address), 1, 65536,
      "32", NULL, 0},
@@ -582,7 +589,7 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
         if (!v[0])
             return 0;
         int rc = read_secret_file(pc, v, f);
-        if (rc == 0)
+        if (rc == 0 && f == (void *)&cfg->destination.master_password)
             cfg->destination.master_password_source = CONFIG_SECRET_FILE;
         return rc;
     }
@@ -636,6 +643,8 @@ void config_free(struct config **cfgp)
     free(cfg->destination.ca_file);
     free(cfg->destination.master_user);
     secret_fini(&cfg->destination.master_password);
+    secret_fini(&cfg->server.webhook_secret);
+    free(cfg->server.webhook_url);
     free(cfg->destination.separator);
     for (size_t i = 0; i < cfg->destination.n_domains; i++)
         free(cfg->destination.domains[i]);
@@ -780,7 +789,7 @@ static int finish_checks(struct parse_ctx *pc, struct config *cfg, const unsigne
             key_i = i;
         if (config_keys[i].type == KT_SECRET)
             pw_i = i;
-        if (config_keys[i].type == KT_SECRET_FILE)
+        if (config_keys[i].type == KT_SECRET_FILE && config_keys[i].off == DST(master_password))
             pwf_i = i;
     }
     pc->section = "server";

@@ -90,6 +90,12 @@ struct config_server {
     int64_t max_upload_bytes; /* largest accepted request body (CSV upload) */
     int max_import_rows;      /* largest CSV batch */
     int session_ttl;          /* seconds a web session lives without activity */
+    int credential_retention; /* seconds source credentials are kept after a job ends
+                                 (until finalized); 0 = erased when it ends */
+    int sync_min_interval;    /* shortest sync_every a batch may ask for, seconds */
+    char *webhook_url;        /* POSTed JSON events (jobs.h); NULL = none */
+    struct secret webhook_secret; /* HMAC-SHA256 key of the webhook (from a file); .data NULL
+                                     = unsigned */
     int max_http_connections;
     int max_connections_per_address; /* simultaneous connections from one TCP peer */
     int header_timeout;              /* seconds to send a request's line and headers */

@@ -37,7 +37,7 @@ enum db_job_state db_job_state_parse(const char *s)
     "subscribed_only, created_at, updated_at, started_at, finished_at, not_before, attempts, "     \
     "cancel_requested, worker, heartbeat_at, folders_total, folders_done, messages_total, "        \
     "messages_copied, messages_skipped, messages_failed, bytes_total, bytes_copied, "              \
-    "current_folder"
+    "current_folder, finalized_at, (source_secret IS NOT NULL OR auth_profile IS NOT NULL)"
 
 static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
 {
@@ -77,6 +77,8 @@ static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
     p->bytes_total = sqlite3_column_int64(st, c++);
     p->bytes_copied = sqlite3_column_int64(st, c++);
     j->current_folder = db_col_strdup(st, c++);
+    j->finalized_at = sqlite3_column_int64(st, c++);
+    j->has_credentials = sqlite3_column_int(st, c++);
     if (with_report)
         j->report = db_col_strdup(st, c);
 }
@@ -107,6 +109,9 @@ void db_job_list_fini(struct db_job_list *list)
     free(list->jobs);
     memset(list, 0, sizeof(*list));
 }
+
+static int run_update(struct db *db, const char *sql, int64_t id, const char *text, int64_t num,
+                      int *changes_r, struct mb_err *err);
 
 static int not_found(struct mb_err *err, int64_t id)
 {
@@ -160,7 +165,8 @@ static int job_new_check(const struct db_job_new *j, struct mb_err *err)
 static const char insert_sql[] =
     "INSERT INTO jobs (batch_id, account_id, source_host, source_port, source_tls, insecure, "
     "source_login, source_secret, server_type, dest_login, dest_domain, subscribed_only, "
-    "created_at, updated_at) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?13)";
+    "created_at, updated_at, pair_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
+    "?13, ?13, lower(?3) || char(10) || ?7 || char(10) || lower(?10))";
 
 static int insert_one(struct db *db, sqlite3_stmt *st, int64_t batch_id, const struct db_job_new *j,
                       int64_t *id_r, struct mb_err *err)
@@ -267,6 +273,42 @@ int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
     *batch_id_r = batch_id;
 out:
     sqlite3_finalize(bst);
+    sqlite3_finalize(st);
+    return db_tx_end(db, outer, rc, err);
+}
+
+int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
+                       const struct db_job_new *jobs, size_t n, int64_t *ids_r, struct mb_err *err)
+{
+    if (n > DB_JOB_BATCH_MAX)
+        return mb_err_set(err, MB_ETOOBIG, "more than %d jobs in one batch", DB_JOB_BATCH_MAX);
+    sqlite3_stmt *st = NULL;
+    int outer;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    int changes = 0;
+    rc = run_update(db,
+                    "UPDATE batches SET rows = rows + ?3 WHERE id = ?1 AND finalized_at IS NULL",
+                    batch_id, NULL, (int64_t)n, &changes, err);
+    if (rc == 0 && changes == 0)
+        rc = mb_err_set(err, MB_ENOTFOUND, "batch %lld does not exist or is finalized",
+                        (long long)batch_id);
+    if (rc == 0)
+        rc = db_prepare(db, insert_sql, &st, err);
+    for (size_t i = 0; rc == 0 && i < n; i++) {
+        struct db_job_new j = jobs[i];
+        int64_t id;
+        j.account_id = account_id;
+        rc = insert_one(db, st, batch_id, &j, &id, err);
+        if (rc < 0 && err) {
+            char msg[MB_ERR_LEN];
+            snprintf(msg, sizeof(msg), "%s", err->msg);
+            mb_err_set(err, rc, "row %zu: %s", i + 1, msg);
+        }
+        if (rc == 0 && ids_r)
+            ids_r[i] = id;
+    }
     sqlite3_finalize(st);
     return db_tx_end(db, outer, rc, err);
 }
@@ -490,8 +532,10 @@ int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct
     return claim_one(db,
                      "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
-                     "WHERE id = (SELECT id FROM jobs WHERE state = 'pending' AND not_before <= ?2 "
-                     "            ORDER BY id LIMIT 1) AND state = 'pending' "
+                     "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
+                     "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+                     "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+                     "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
                      "RETURNING " JOB_COLS ", report",
                      worker, 0, 0, "claim job", job_r, err);
 }
@@ -613,7 +657,7 @@ int db_job_requeue_running(struct db *db, int64_t *n_r, struct mb_err *err)
     if (rc == 0)
         rc = run_update(db,
                         "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
-                        "updated_at = ?4, source_secret = NULL, cancel_requested = 0, "
+                        "updated_at = ?4, cancel_requested = 0, "
                         "current_folder = NULL WHERE state = 'running' AND cancel_requested",
                         0, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
     if (rc == 0)
@@ -683,7 +727,7 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     sqlite3_stmt *st;
     rc = db_prepare(db,
                     "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-                    "updated_at = ?5, heartbeat_at = ?5, source_secret = NULL, "
+                    "updated_at = ?5, heartbeat_at = ?5, "
                     "current_folder = NULL, cancel_requested = 0 "
                     "WHERE id = ?1 AND state = 'running'",
                     &st, err);
@@ -755,7 +799,7 @@ int db_job_request_cancel(struct db *db, int64_t id, enum db_job_state *state_r,
     if (rc == 0 && js == DB_JOB_PENDING) {
         rc = run_update(db,
                         "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
-                        "updated_at = ?4, source_secret = NULL, not_before = 0 "
+                        "updated_at = ?4, not_before = 0 "
                         "WHERE id = ?1 AND state = 'pending'",
                         id, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
         js = DB_JOB_FAILED;
@@ -789,6 +833,18 @@ int db_job_cancel_requested(struct db *db, int64_t id, int *flag_r, struct mb_er
     return rc;
 }
 
+/* 1 if the job is finalized (errors read as 0: the caller's next statement reports them). */
+static int job_finalized(struct db *db, int64_t id)
+{
+    sqlite3_stmt *st;
+    if (db_prepare(db, "SELECT finalized_at IS NOT NULL FROM jobs WHERE id = ?1", &st, NULL) < 0)
+        return 0;
+    sqlite3_bind_int64(st, 1, id);
+    int f = db_step_first(db, st) == SQLITE_ROW && sqlite3_column_int(st, 0);
+    sqlite3_finalize(st);
+    return f;
+}
+
 int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t secret_len,
                  struct mb_err *err)
 {
@@ -800,6 +856,9 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
     if (rc < 0)
         return rc;
     rc = job_state(db, id, &js, &has_secret, err);
+    if (rc == 0 && !secret && job_finalized(db, id))
+        rc = mb_err_set(err, MB_ECONFIG, "job %lld is finalized: its credentials were erased",
+                        (long long)id);
     if (rc == 0 && (js == DB_JOB_PENDING || js == DB_JOB_RUNNING))
         rc = mb_err_set(err, MB_ECONFIG,
                         "job %lld is %s: only a failed or done job can be "
@@ -826,7 +885,8 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
                         "bytes_total = 0, bytes_copied = 0, current_folder = NULL, "
                         "attempts = 0, not_before = 0, started_at = NULL, finished_at = NULL, "
                         "cancel_requested = 0, worker = NULL, heartbeat_at = NULL, "
-                        "updated_at = ?3, source_secret = coalesce(?2, source_secret) "
+                        "updated_at = ?3, source_secret = coalesce(?2, source_secret), "
+                        "finalized_at = CASE WHEN ?2 IS NULL THEN finalized_at END "
                         "WHERE id = ?1",
                         &st, err);
     if (rc == 0) {
@@ -904,5 +964,53 @@ int db_job_set_secret(struct db *db, int64_t id, const unsigned char *blob, size
     else if (sqlite3_changes(db->h) == 0)
         rc = not_found(err, id);
     sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- kept credentials ---- */
+
+int db_job_erase_credentials(struct db *db, int64_t id, int finalize, struct mb_err *err)
+{
+    int changes = 0;
+    int rc = run_update(db,
+                        finalize ? "UPDATE jobs SET source_secret = NULL, auth_profile = NULL, "
+                                   "finalized_at = coalesce(finalized_at, ?4), updated_at = ?4 "
+                                   "WHERE id = ?1"
+                                 : "UPDATE jobs SET source_secret = NULL, auth_profile = NULL, "
+                                   "updated_at = ?4 WHERE id = ?1",
+                        id, NULL, 0, &changes, err);
+    if (rc == 0 && changes == 0)
+        rc = not_found(err, id);
+    return rc;
+}
+
+int db_job_finalize(struct db *db, int64_t id, struct mb_err *err)
+{
+    int outer;
+    enum db_job_state js;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = job_state(db, id, &js, NULL, err);
+    if (rc == 0 && (js == DB_JOB_PENDING || js == DB_JOB_RUNNING))
+        rc = mb_err_set(err, MB_ECONFIG, "job %lld is %s: cancel it or wait for its end",
+                        (long long)id, db_job_state_name(js));
+    if (rc == 0)
+        rc = db_job_erase_credentials(db, id, 1, err);
+    return db_tx_end(db, outer, rc, err);
+}
+
+int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r,
+                             struct mb_err *err)
+{
+    int changes = 0;
+    int rc = run_update(db,
+                        "UPDATE jobs SET source_secret = NULL, auth_profile = NULL, "
+                        "updated_at = ?4 WHERE state IN ('done', 'failed') "
+                        "AND finished_at < ?3 "
+                        "AND (source_secret IS NOT NULL OR auth_profile IS NOT NULL)",
+                        0, NULL, ended_before, &changes, err);
+    if (rc == 0 && n_r)
+        *n_r = changes;
     return rc;
 }

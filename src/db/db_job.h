@@ -11,8 +11,15 @@
  *   requeue_running (at start-up): running -> pending (or -> failed if a cancel was asked)
  *
  * The encrypted source password (a secret_box blob, see base/secret.h) is stored on insert,
- * read by the worker with db_job_get_secret, and erased (set NULL) as soon as the job reaches
- * done or failed. It is never part of struct db_job. db_job_retry needs it again.
+ * read by the worker with db_job_get_secret, and kept when the job ends, so that a delta pass
+ * (db_job_retry without a password) needs no password again. It is erased, with the job's
+ * authentication profile reference, when the job (or its batch, db_batch.h) is finalized
+ * (db_job_finalize) or [server] credential_retention after the job last ended
+ * (db_job_sweep_credentials). It is never part of struct db_job.
+ *
+ * Exactly once across jobs: jobs with the same (source host, source login, destination) —
+ * the pair key — share what they copied (db_msgmap_inherit), and db_job_claim never starts a
+ * job while another of its pair key is running.
  *
  * Times are unix seconds. All strings in the structs filled by this API are heap copies owned
  * by the struct: release with db_job_fini / db_job_list_fini (both accept zeroed structs).
@@ -95,6 +102,8 @@ struct db_job {
     struct db_job_counters progress;
     char *current_folder;
     char *report; /* JSON written by the engine; NULL in db_job_list rows */
+    int64_t finalized_at; /* 0 = not finalized (its credentials may be kept) */
+    int has_credentials;  /* a password or an authentication profile is kept */
 };
 
 void db_job_fini(struct db_job *job);
@@ -109,6 +118,12 @@ int db_job_insert(struct db *db, const struct db_job_new *job, int64_t *id_r, st
  * 1-based). */
 int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
                        const struct db_job_new *jobs, size_t n, int64_t *batch_id_r, int64_t *ids_r,
+                       struct mb_err *err);
+
+/* Add n jobs to an existing batch (its rows count grows), all or nothing, like
+ * db_job_insert_many. MB_ENOTFOUND if the batch does not exist or is finalized. */
+int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
+                       const struct db_job_new *jobs, size_t n, int64_t *ids_r,
                        struct mb_err *err);
 
 /* Returns 0, or MB_ENOTFOUND. */
@@ -172,7 +187,7 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
                            const char *current_folder, int *cancel_r, struct mb_err *err);
 
 /* Worker: end a running job as DB_JOB_DONE or DB_JOB_FAILED with error (NULL for done) and
- * report (JSON or NULL); erases source_secret. MB_ENOTFOUND if not running, MB_ECONFIG for
+ * report (JSON or NULL); the credentials are kept. MB_ENOTFOUND if not running, MB_ECONFIG for
  * another state. */
 int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
                   const char *report, struct mb_err *err);
@@ -198,8 +213,9 @@ int db_job_cancel_requested(struct db *db, int64_t id, int *flag_r, struct mb_er
 /* User: run a failed or done job again. It becomes pending with error, report, counters,
  * attempts and times reset; its message map is kept, so the new run copies only what is not
  * already on the destination (a delta). secret: a fresh encrypted password (needed: the old
- * one was erased when the job ended; NULL keeps a stored one if any). MB_ENOTFOUND, or
- * MB_ECONFIG if the job is pending/running or no password would be stored. */
+ * one was erased; NULL keeps a stored one if any, and is refused for a finalized job; a new
+ * password lifts the finalization). MB_ENOTFOUND, or MB_ECONFIG if the job is pending/running,
+ * finalized (without a password) or no password would be stored. */
 int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t secret_len,
                  struct mb_err *err);
 
@@ -214,5 +230,16 @@ int db_job_get_secret(struct db *db, int64_t id, unsigned char **blob_r, size_t 
 /* Replace it (NULL erases). MB_ENOTFOUND if no such job. */
 int db_job_set_secret(struct db *db, int64_t id, const unsigned char *blob, size_t len,
                       struct mb_err *err);
+
+/* Erase the kept password and profile reference of a job (finalize = 1: mark it finalized
+ * too). MB_ENOTFOUND if no such job. */
+int db_job_erase_credentials(struct db *db, int64_t id, int finalize, struct mb_err *err);
+/* User: the job is over: erase its credentials; a later db_job_retry without a password is
+ * refused. MB_ENOTFOUND, or MB_ECONFIG if pending or running. */
+int db_job_finalize(struct db *db, int64_t id, struct mb_err *err);
+/* Retention: erase the credentials of every ended job that last ended before ended_before.
+ * *n_r (may be NULL) = jobs erased. */
+int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r,
+                             struct mb_err *err);
 
 #endif

@@ -163,6 +163,47 @@ static const char schema_auth_profiles[] =
     ");"
     "ALTER TABLE jobs ADD COLUMN auth_profile TEXT;";
 
+/* Version 4: batches (issue 12), flag updates of delta passes (msgmap.flags), webhooks, API
+ * tokens. Source credentials are kept after a job ends, until the job
+ * or its batch is finalized (finalized_at) or [server] credential_retention has passed since
+ * the job last ended. batches.sync_every: seconds between automatic delta passes (NULL =
+ * none), next_sync_at: when the next one is due. jobs.pair_key: lower(source host) LF source
+ * login LF lower(destination), the key of exactly-once across jobs (a new job inherits the
+ * message map of earlier jobs with the same key; two jobs of one key never run at once). */
+static const char schema_batches[] =
+    "ALTER TABLE batches ADD COLUMN finalized_at INTEGER;"
+    "ALTER TABLE batches ADD COLUMN sync_every INTEGER;"
+    "ALTER TABLE batches ADD COLUMN next_sync_at INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN finalized_at INTEGER;"
+    "ALTER TABLE jobs ADD COLUMN pair_key TEXT;"
+    "UPDATE jobs SET pair_key = lower(source_host) || char(10) || source_login || char(10) "
+    "  || lower(dest_login);"
+    "CREATE INDEX jobs_pair ON jobs(pair_key, id);"
+    /* msgmap.flags: the source flags last carried to the destination (sorted, blank-separated,
+     * without \Recent; NULL = unknown): a delta pass stores on the destination what changed
+     * at the source since. */
+    "ALTER TABLE msgmap ADD COLUMN flags TEXT;"
+    /* webhook_outbox: events waiting to be POSTed to [server] webhook_url (jobs.c), kept until
+     * delivered or given up; next_at: not tried before (unix seconds). */
+    "CREATE TABLE webhook_outbox ("
+    "  id INTEGER PRIMARY KEY,"
+    "  created_at INTEGER NOT NULL,"
+    "  payload TEXT NOT NULL,"
+    "  attempts INTEGER NOT NULL DEFAULT 0,"
+    "  next_at INTEGER NOT NULL DEFAULT 0"
+    ");"
+    /* api_tokens: named bearer tokens of an account (control panels); only the SHA-256 of a
+     * token is stored; revoking deletes the row. */
+    "CREATE TABLE api_tokens ("
+    "  id INTEGER PRIMARY KEY,"
+    "  account_id INTEGER NOT NULL REFERENCES accounts(id) ON DELETE CASCADE,"
+    "  name TEXT NOT NULL,"
+    "  token_hash BLOB NOT NULL UNIQUE,"
+    "  created_at INTEGER NOT NULL,"
+    "  last_used_at INTEGER"
+    ");"
+    "CREATE INDEX api_tokens_account ON api_tokens(account_id);"
+    "CREATE INDEX batches_sync ON batches(next_sync_at) WHERE sync_every IS NOT NULL;";
 /* Issue 13: the job's migration options (since, before, exclude_folders, folder_map,
  * max_message_size) as one JSON object (src/migrate/mig_options.h); NULL = none. */
 static const char schema_job_options[] = "ALTER TABLE jobs ADD COLUMN options TEXT;";
@@ -193,6 +234,8 @@ const struct db_migration db_migrations[] = {
     {"source authentication profiles", schema_auth_profiles, NULL},
     {"jobs: migration options (issue 13)", schema_job_options, NULL},
     {"folder states of delta passes", schema_folder_state, NULL},
+    {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
+     NULL},
     /* Append new steps here. */
 };
 

@@ -74,8 +74,8 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
     rc = db_prepare(db,
                     "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
                     "dest_uidvalidity, dest_uidnext, size, message_id, internaldate, "
-                    "first_uidnext) "
-                    "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?7) "
+                    "first_uidnext, flags) "
+                    "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?7, ?12) "
                     "ON CONFLICT (job_id, folder, uidvalidity, uid) DO UPDATE SET state = 0, "
                     /* Re-armed while in flight into the same destination folder instance: the
                      * earlier send may still land (verify); settled by a reconciliation that
@@ -93,7 +93,8 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
                     "dest_uidvalidity = excluded.dest_uidvalidity, "
                     "dest_uidnext = excluded.dest_uidnext, dest_uid = NULL, "
                     "size = excluded.size, message_id = excluded.message_id, "
-                    "internaldate = excluded.internaldate, error = NULL "
+                    "internaldate = excluded.internaldate, error = NULL, "
+                    "flags = excluded.flags "
                     "WHERE msgmap.state <> 1",
                     &st, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -111,6 +112,7 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
         else
             sqlite3_bind_null(st, 10);
         sqlite3_bind_int64(st, 11, w->settle_at);
+        db_bind_text(st, 12, m->flags);
         int s = sqlite3_step(st);
         if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
             rc = job_missing(err, job);
@@ -762,6 +764,103 @@ int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settl
     } else {
         rc = db_fail(db, err, s, "read message map");
     }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(
+        db,
+        "INSERT OR IGNORE INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
+        "dest_uidvalidity, dest_uidnext, dest_uid, size, hash, message_id, internaldate, error, "
+        "verify, settle_at, first_uidnext, flags) "
+        "SELECT ?1, m.folder, m.uidvalidity, m.uid, m.state, m.dest_folder, m.dest_uidvalidity, "
+        "m.dest_uidnext, m.dest_uid, m.size, m.hash, m.message_id, m.internaldate, m.error, "
+        "m.verify, m.settle_at, m.first_uidnext, m.flags "
+        "FROM jobs j JOIN jobs o ON o.pair_key = j.pair_key AND o.id <> j.id "
+        "JOIN msgmap m ON m.job_id = o.id "
+        "WHERE j.id = ?1 AND j.pair_key IS NOT NULL AND m.state = 1",
+        &st, err);
+    if (rc < 0)
+        return rc;
+    sqlite3_bind_int64(st, 1, job);
+    int s = db_step_first(db, st);
+    if (s == SQLITE_DONE) {
+        if (n_r)
+            *n_r = sqlite3_changes(db->h);
+    } else {
+        rc = db_fail(db, err, s, "inherit message map");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+void db_msgmap_flag_rows_free(struct db_flag_row *rows, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        free(rows[i].flags);
+    free(rows);
+}
+
+int db_msgmap_flag_rows(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                        const char *dest_folder, uint32_t dest_uidvalidity,
+                        struct db_flag_row **rows_r, size_t *n_r, struct mb_err *err)
+{
+    *rows_r = NULL;
+    *n_r = 0;
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "SELECT uid, dest_uid, flags FROM msgmap WHERE job_id = ?1 "
+                        "AND folder = ?2 AND uidvalidity = ?3 AND state = 1 "
+                        "AND dest_uid IS NOT NULL AND dest_folder = ?4 "
+                        "AND dest_uidvalidity = ?5 ORDER BY uid",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    bind_key(st, job, folder, uidvalidity);
+    db_bind_text(st, 4, dest_folder);
+    sqlite3_bind_int64(st, 5, dest_uidvalidity);
+    struct db_flag_row *rows = NULL;
+    size_t n = 0, cap = 0;
+    int s;
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+        if (n == cap) {
+            cap = cap ? 2 * cap : 64;
+            rows = xrealloc(rows, cap * sizeof(*rows));
+        }
+        rows[n].uid = (uint32_t)sqlite3_column_int64(st, 0);
+        rows[n].dest_uid = (uint32_t)sqlite3_column_int64(st, 1);
+        rows[n].flags = db_col_strdup(st, 2);
+        n++;
+    }
+    sqlite3_finalize(st);
+    if (s != SQLITE_DONE) {
+        db_msgmap_flag_rows_free(rows, n);
+        return db_fail(db, err, s, "read message flags");
+    }
+    *rows_r = rows;
+    *n_r = n;
+    return 0;
+}
+
+int db_msgmap_set_flags(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                        uint32_t uid, const char *flags, struct mb_err *err)
+{
+    sqlite3_stmt *st;
+    int rc = db_prepare(db,
+                        "UPDATE msgmap SET flags = ?5 WHERE job_id = ?1 AND folder = ?2 "
+                        "AND uidvalidity = ?3 AND uid = ?4",
+                        &st, err);
+    if (rc < 0)
+        return rc;
+    bind_key(st, job, folder, uidvalidity);
+    sqlite3_bind_int64(st, 4, uid);
+    db_bind_text(st, 5, flags);
+    int s = db_step_first(db, st);
+    if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "set message flags");
     sqlite3_finalize(st);
     return rc;
 }

@@ -95,6 +95,7 @@ struct db_msg {
     int64_t size;           /* literal size {N} announced by the source */
     int64_t internaldate;   /* unix seconds (UTC), 0 = unknown */
     const char *message_id; /* NULL = none */
+    const char *flags;      /* source flags as sent (sorted, blank-separated); NULL = unknown */
 };
 
 /* The destination side of a window, read just before its first APPEND. */
@@ -243,5 +244,27 @@ int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32
 /* Step 5. Unsettled rows of the job and the latest settle_at among them. */
 int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
                         struct mb_err *err);
+
+/* Exactly once across jobs: copy into job's map every copied row of the other jobs with the
+ * same pair key (source host, source login, destination; db_job.h), keeping rows job already
+ * has. Run before a job's pass (mig_run), so a re-imported row or a new job for the same
+ * mailbox copies only what earlier jobs did not. *n_r (may be NULL) = rows added. */
+int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *err);
+
+/* Flag updates of a delta pass: the copied rows of (folder, uidvalidity) whose destination
+ * UID is known in dest_folder instance dest_uidvalidity, by uid: their destination UID and
+ * the source flags last carried over (NULL = unknown). *rows_r: free with
+ * db_msgmap_flag_rows_free. */
+struct db_flag_row {
+    uint32_t uid, dest_uid;
+    char *flags;
+};
+int db_msgmap_flag_rows(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                        const char *dest_folder, uint32_t dest_uidvalidity,
+                        struct db_flag_row **rows_r, size_t *n_r, struct mb_err *err);
+void db_msgmap_flag_rows_free(struct db_flag_row *rows, size_t n);
+/* Record the source flags now carried over for one message. */
+int db_msgmap_set_flags(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                        uint32_t uid, const char *flags, struct mb_err *err);
 
 #endif

@@ -12,6 +12,9 @@
 #include "net/net_conn.h"
 #include "http_api_internal.h"
 #include "log/log.h"
+#include "db/db_token.h"
+
+#include <mbedtls/sha256.h>
 
 /* Route flags. */
 enum {
@@ -45,6 +48,23 @@ static const struct http_api_route http_api_routes[] = {
     { "GET", "/api/jobs/{id}/log", http_api_jobs_log, HTTP_API_AUTH },
     { "POST", "/api/jobs/{id}/cancel", http_api_jobs_cancel, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
     { "POST", "/api/jobs/{id}/retry", http_api_jobs_retry, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/jobs/{id}/delta", http_api_jobs_delta, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/jobs/{id}/finalize", http_api_jobs_finalize,
+      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "GET", "/api/batches", http_api_batches_list, HTTP_API_AUTH },
+    { "GET", "/api/tokens", http_api_tokens_list, HTTP_API_AUTH },
+    { "POST", "/api/tokens", http_api_tokens_create, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "DELETE", "/api/tokens/{id}", http_api_tokens_delete, HTTP_API_MUTATE },
+    { "GET", "/api/batches/{id}", http_api_batches_get, HTTP_API_AUTH },
+    { "PATCH", "/api/batches/{id}", http_api_batches_patch, HTTP_API_MUTATE | HTTP_API_JSON },
+    { "POST", "/api/batches/{id}/delta", http_api_batches_delta,
+      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/batches/{id}/retry-failed", http_api_batches_retry_failed,
+      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/batches/{id}/cancel", http_api_batches_cancel,
+      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
+    { "POST", "/api/batches/{id}/finalize", http_api_batches_finalize,
+      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
     { "POST", "/api/imports", http_api_import_post, HTTP_API_MUTATE | HTTP_API_CSV },
     { "GET", "/api/sample.csv", http_api_import_sample, HTTP_API_AUTH },
     { "POST", "/api/check", http_api_check_post, HTTP_API_MUTATE | HTTP_API_JSON },
@@ -419,9 +439,40 @@ static int http_api_loopback(const char *addr)
 }
 
 /* Session from the cookie: 0 with c->authed = 1, or the answer (401/500) is written. */
+/* Authorization: Bearer TOKEN (db_token.h): 0 with c->user, or answered (401/500) and -1. */
+static int http_api_authenticate_bearer(struct http_api_ctx *c, const char *tok)
+{
+    struct mb_err err = { 0 };
+    while (*tok == ' ')
+        tok++;
+    unsigned char hash[32];
+    mbedtls_sha256((const unsigned char *)tok, strlen(tok), hash, 0);
+    int64_t account = 0;
+    int rc = strlen(tok) > 200 ? MB_ENOTFOUND : db_token_lookup(c->db, hash, c->now, &account,
+                                                                   &err);
+    if (rc == 0)
+        rc = db_user_get(c->db, account, &c->user, &err);
+    if (rc == MB_ENOTFOUND) {
+        http_resp_header(c->resp, "WWW-Authenticate", "Bearer");
+        http_api_error(c, 401, HTTP_API_MSG(c, "invalid or revoked API token",
+                                            "jeton d'API invalide ou révoqué"));
+        return -1;
+    }
+    if (rc != 0) {
+        http_api_internal(c, "token lookup", &err);
+        return -1;
+    }
+    c->authed = 1;
+    c->bearer = 1;
+    return 0;
+}
+
 static int http_api_authenticate(struct http_api_ctx *c)
 {
     const struct config *cfg = c->api->cfg;
+    const char *authz = http_req_header(c->req, "Authorization");
+    if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
+        return http_api_authenticate_bearer(c, authz + 7);
     const char *token = http_req_cookie(c->req, HTTP_AUTH_COOKIE);
     struct mb_err err = { 0 };
     int touched = 0;
@@ -554,7 +605,7 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
     long rc = limit;
     if (http_api_authenticate(&c) != 0) {
         rc = -1;
-    } else if ((route->flags & HTTP_API_CSRF)
+    } else if ((route->flags & HTTP_API_CSRF) && !c.bearer
                && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
         http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
                                              "jeton CSRF absent ou incorrect"));
@@ -607,7 +658,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     }
     if (need_auth && http_api_authenticate(&c) != 0)
         goto out;
-    if ((route->flags & HTTP_API_CSRF)
+    if ((route->flags & HTTP_API_CSRF) && !c.bearer
         && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
         http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
                                              "jeton CSRF absent ou incorrect"));

@@ -8,6 +8,7 @@
 #include "base/xalloc.h"
 #include "csvimport/csvimp.h"
 #include "auth/oauth.h"
+#include "db/db_batch.h"
 #include "db/db_jobopt.h"
 #include "db/db_profile.h"
 #include "http_api_internal.h"
@@ -228,6 +229,31 @@ void http_api_import_post(struct http_api_ctx *c)
                                             "dry_run doit valoir 1 ou 0"));
         return;
     }
+    /* ?batch=ID: the rows join that batch (not finalized) instead of a new one */
+    int64_t into = 0;
+    const char *batch_arg = http_req_arg(c->req, "batch");
+    if (batch_arg && *batch_arg) {
+        char *end = NULL;
+        long long v = strtoll(batch_arg, &end, 10);
+        if (*end || v < 1 || batch_arg[0] < '1' || batch_arg[0] > '9') {
+            http_api_error(c, 400, HTTP_API_MSG(c, "batch must be a batch id",
+                                                "batch doit être un numéro de lot"));
+            return;
+        }
+        struct db_batch b;
+        if (http_api_batches_load(c, v, &b) != 0)
+            return;
+        int64_t fin = b.finalized_at;
+        db_batch_fini(&b);
+        if (fin) {
+            http_api_error(c, 409, HTTP_API_MSG(c, "the batch is finalized: import into a new "
+                                                   "batch",
+                                                "le lot est finalisé : importez dans un "
+                                                "nouveau lot"));
+            return;
+        }
+        into = v;
+    }
     const char *ver = http_req_arg(c->req, "verify");
     int verify;
     if (!ver || !*ver || strcmp(ver, "0") == 0 || strcmp(ver, "false") == 0) {
@@ -355,7 +381,11 @@ void http_api_import_post(struct http_api_ctx *c)
         /* one transaction: a worker never sees a profile job without its profile */
         rc = db_begin_immediate(c->db, &err);
         if (!rc)
-            rc = db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, ids, &err);
+            rc = into ? db_job_insert_into(c->db, into, c->user.id, jobs, res.n_rows, ids, &err)
+                      : db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, ids,
+                                           &err);
+        if (!rc && into)
+            batch = into;
         for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
             if (!res.rows[i].pass_source[0])
                 rc = db_profile_job_set(c->db, ids[i], profile, &err);

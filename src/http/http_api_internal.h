@@ -63,7 +63,8 @@ struct http_api_ctx {
     char client[64];             /* client address: the peer, or the trusted proxy's header */
     struct db_user user;         /* the signed-in account when authed */
     struct db_session session;
-    const char *token;           /* the session cookie value when authed */
+    const char *token;           /* the session cookie value when authed by a session */
+    int bearer;                  /* authed by an API token (Authorization: Bearer): no CSRF */
     struct http_api_field_error ferr[HTTP_API_MAX_FIELD_ERRORS];
     size_t n_ferr;
 };
@@ -158,6 +159,24 @@ void http_api_jobs_log(struct http_api_ctx *c);
 void http_api_jobs_cancel(struct http_api_ctx *c);
 void http_api_jobs_retry(struct http_api_ctx *c);
 void http_api_import_post(struct http_api_ctx *c);
+void http_api_tokens_list(struct http_api_ctx *c);
+void http_api_tokens_create(struct http_api_ctx *c);
+void http_api_tokens_delete(struct http_api_ctx *c);
+void http_api_jobs_delta(struct http_api_ctx *c);
+void http_api_jobs_finalize(struct http_api_ctx *c);
+void http_api_batches_list(struct http_api_ctx *c);
+void http_api_batches_get(struct http_api_ctx *c);
+void http_api_batches_patch(struct http_api_ctx *c);
+void http_api_batches_delta(struct http_api_ctx *c);
+void http_api_batches_retry_failed(struct http_api_ctx *c);
+void http_api_batches_cancel(struct http_api_ctx *c);
+void http_api_batches_finalize(struct http_api_ctx *c);
+/* Load batch id if the signed-in account may see it; 0, or 404/500 answered and -1. */
+struct db_batch;
+int http_api_batches_load(struct http_api_ctx *c, int64_t id, struct db_batch *b);
+/* A batch as the API shows it. */
+void http_api_batches_write(struct http_api_ctx *c, struct json_w *w, const struct db_batch *b,
+                            const char *owner);
 void http_api_profiles_list(struct http_api_ctx *c);
 void http_api_profiles_create(struct http_api_ctx *c);
 void http_api_profiles_delete(struct http_api_ctx *c);

@@ -88,6 +88,15 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
                         : 0);
     json_w_kv_bool(w, "cancel_requested", job->cancel_requested);
     json_w_kv_bool(w, "password_stored", job->has_secret);
+    /* Credentials (password or profile) kept for delta passes until finalized or
+     * [server] credential_retention after the job's last end. */
+    int64_t since = job->state == DB_JOB_DONE || job->state == DB_JOB_FAILED ? job->finished_at
+                                                                              : c->now;
+    http_api_w_time(w, "credentials_kept_until",
+                    job->has_credentials && !job->finalized_at
+                        ? since + c->api->cfg->server.credential_retention
+                        : 0);
+    json_w_kv_bool(w, "finalized", job->finalized_at != 0);
     char *profile = NULL;
     struct mb_err perr;
     db_profile_job_get(c->db, job->id, &profile, &perr);
@@ -865,4 +874,75 @@ out:
         free(blob);
     }
     json_free(&body);
+}
+
+void http_api_jobs_delta(struct http_api_ctx *c)
+{
+    struct db_job job;
+    if (http_api_jobs_load(c, &job) != 0)
+        return;
+    enum db_job_state st = job.state;
+    int64_t finalized = job.finalized_at;
+    int has_credentials = job.has_credentials;
+    db_job_fini(&job);
+    if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
+        http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet",
+                                            "la tâche n'est pas terminée"));
+        return;
+    }
+    if (finalized) {
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c,
+                                    "the job is finalized: its password was erased; retry it "
+                                    "with the password",
+                                    "la tâche est finalisée : son mot de passe a été effacé ; "
+                                    "relancez-la en saisissant le mot de passe"));
+        return;
+    }
+    if (!has_credentials) {
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c,
+                                    "the source password is no longer stored (credential "
+                                    "retention passed): retry the job with the password",
+                                    "le mot de passe source n'est plus conservé (durée de "
+                                    "conservation dépassée) : relancez la tâche en saisissant "
+                                    "le mot de passe"));
+        return;
+    }
+    struct mb_err err = { 0 };
+    int rc = db_job_retry(c->db, c->id, NULL, 0, &err);
+    if (rc == MB_ECONFIG) {
+        http_api_error(c, 409, HTTP_API_MSG(c, "the job cannot be retried now",
+                                            "la tâche ne peut pas être relancée maintenant"));
+        return;
+    }
+    if (rc) {
+        http_api_internal(c, "job delta", &err);
+        return;
+    }
+    if (c->api->pool)
+        jobs_wake(c->api->pool);
+    log_info("api: job %" PRId64 ": delta pass queued by %s", c->id, c->user.name);
+    http_api_jobs_answer(c, 200, c->id);
+}
+
+void http_api_jobs_finalize(struct http_api_ctx *c)
+{
+    struct db_job job;
+    if (http_api_jobs_load(c, &job) != 0)
+        return;
+    db_job_fini(&job);
+    struct mb_err err = { 0 };
+    int rc = db_job_finalize(c->db, c->id, &err);
+    if (rc == MB_ECONFIG) {
+        http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet: cancel it first",
+                                            "la tâche n'est pas terminée : annulez-la d'abord"));
+        return;
+    }
+    if (rc) {
+        http_api_internal(c, "job finalize", &err);
+        return;
+    }
+    log_info("api: job %" PRId64 " finalized (credentials erased) by %s", c->id, c->user.name);
+    http_api_jobs_answer(c, 200, c->id);
 }

@@ -133,6 +133,11 @@ out:
 void http_api_session_delete(struct http_api_ctx *c)
 {
     struct mb_err err = { 0 };
+    if (c->bearer) { /* an API token has no session: revoke it with DELETE /api/tokens/{id} */
+        buf_reset(&c->resp->body);
+        c->resp->status = 204;
+        return;
+    }
     if (http_auth_session_end(c->db, c->token, &err) != 0) {
         http_api_internal(c, "sign-out", &err);
         return;

@@ -12,16 +12,28 @@
 #include "auth/auth_store.h"
 #include "base/xalloc.h"
 #include "db/db.h"
+#include "db/db_batch.h"
 #include "db/db_profile.h"
 #include "db/db_job.h"
 #include "db/db_jobopt.h"
 #include "db/db_log.h"
+#include "db/db_webhook.h"
+#include "json/json_write.h"
 #include "log/log.h"
+#include "net/http_client.h"
+#include "net/net_policy.h"
+
+#include <mbedtls/md.h>
 #include "migrate/mig.h"
 
 #define IDLE_POLL_MS 2000
 #define HOST_BUSY_DELAY_S 5
 #define MAX_HOSTS 1024
+#define SCHED_TICK_S 1   /* the scheduler looks for due automatic passes this often */
+#define SWEEP_EVERY_S 5  /* and erases expired credentials this often */
+#define WEBHOOK_BATCH 10         /* webhook events POSTed per scheduler tick at most */
+#define WEBHOOK_MAX_ATTEMPTS 12  /* then the event is dropped (logged) */
+#define WEBHOOK_MAX_DELAY_S 600  /* retries back off 2, 4, 8... s up to this */
 
 struct host_slot {
     char host[256];
@@ -48,6 +60,10 @@ struct jobs {
     struct host_slot hosts[MAX_HOSTS];
     struct worker *workers;
     int n_workers;
+    pthread_t sched;
+    int sched_started;
+    pthread_t hooks;
+    int hooks_started;
 };
 
 static int64_t now_s(void)
@@ -114,6 +130,149 @@ static void on_log(void *ctx, const char *level, const char *text)
     struct run_ctx *rc = ctx;
     db_log_add(rc->db, rc->job_id, db_log_level_parse(level), "%s", text);
     log_info("job %lld: %s", (long long)rc->job_id, text);
+}
+
+/* ---- webhook events (db_webhook.h): never a password or a secret in a payload ---- */
+
+static void webhook_begin(struct json_w *w, struct buf *b, const char *event)
+{
+    buf_init(b, 1 << 20);
+    json_w_init(w, b);
+    json_w_obj_begin(w);
+    json_w_kv_str(w, "event", event);
+    json_w_kv_int(w, "time", now_s());
+}
+
+static void webhook_queue(struct db *db, struct json_w *w, struct buf *b)
+{
+    struct mb_err err = { 0 };
+    json_w_obj_end(w);
+    if (json_w_finish(w) != 0 || db_webhook_add(db, buf_cstr(b), &err) != 0)
+        log_error("webhook: cannot queue an event: %s", err.msg[0] ? err.msg : "JSON");
+    buf_fini(b);
+}
+
+/* After a job ended: "job.failed" when it failed, "batch.pass_done" when it was the last job
+ * of its batch's pass still pending or running. */
+static void webhook_after_job(struct db *db, const struct db_job *job, enum db_job_state state,
+                              const char *error)
+{
+    struct json_w w;
+    struct buf b;
+    if (state == DB_JOB_FAILED) {
+        webhook_begin(&w, &b, "job.failed");
+        json_w_key(&w, "job");
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "id", job->id);
+        json_w_key(&w, "batch");
+        if (job->batch_id)
+            json_w_int(&w, job->batch_id);
+        else
+            json_w_null(&w);
+        json_w_kv_str(&w, "source_host", job->source_host);
+        json_w_kv_str(&w, "source_login", job->source_login);
+        json_w_kv_str(&w, "dest_login", job->dest_login);
+        json_w_kv_str(&w, "error", error);
+        json_w_obj_end(&w);
+        webhook_queue(db, &w, &b);
+    }
+    if (!job->batch_id)
+        return;
+    struct db_batch bt;
+    struct mb_err err = { 0 };
+    if (db_batch_get(db, job->batch_id, now_s(), &bt, &err) != 0)
+        return;
+    if (bt.counts[DB_JOB_PENDING] == 0 && bt.counts[DB_JOB_RUNNING] == 0) {
+        webhook_begin(&w, &b, "batch.pass_done");
+        json_w_key(&w, "batch");
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "id", bt.id);
+        json_w_key(&w, "jobs");
+        json_w_obj_begin(&w);
+        for (int s = DB_JOB_PENDING; s <= DB_JOB_DONE; s++)
+            json_w_kv_int(&w, db_job_state_name((enum db_job_state)s), bt.counts[s]);
+        json_w_kv_int(&w, "total", bt.counts[DB_JOB_ANY]);
+        json_w_obj_end(&w);
+        json_w_key(&w, "progress");
+        json_w_obj_begin(&w);
+        json_w_kv_int(&w, "messages_copied", bt.progress.messages_copied);
+        json_w_kv_int(&w, "messages_skipped", bt.progress.messages_skipped);
+        json_w_kv_int(&w, "messages_failed", bt.progress.messages_failed);
+        json_w_kv_int(&w, "bytes_copied", bt.progress.bytes_copied);
+        json_w_obj_end(&w);
+        json_w_kv_bool(&w, "finalized", bt.finalized_at != 0);
+        json_w_obj_end(&w);
+        webhook_queue(db, &w, &b);
+    }
+    db_batch_fini(&bt);
+}
+
+/* POST the due events; 2xx = delivered. Headers: X-Migrabox-Event-Id, and with
+ * webhook_secret_file X-Migrabox-Signature: sha256=HEX(HMAC-SHA256(secret, body)). */
+static void webhook_deliver(struct jobs *pool, struct db *db)
+{
+    const struct config_server *s = &pool->cfg->server;
+    struct db_webhook *ev = NULL;
+    size_t n = 0;
+    struct mb_err err = { 0 };
+    if (!s->webhook_url || db_webhook_due(db, now_s(), WEBHOOK_BATCH, &ev, &n, &err) != 0)
+        return;
+    for (size_t i = 0; i < n; i++) {
+        const char *body = ev[i].payload;
+        size_t len = strlen(body);
+        char headers[200];
+        int o = snprintf(headers, sizeof(headers), "X-Migrabox-Event-Id: %lld\r\n",
+                         (long long)ev[i].id);
+        if (s->webhook_secret.data) {
+            unsigned char mac[32];
+            mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
+                            (const unsigned char *)s->webhook_secret.data, s->webhook_secret.len,
+                            (const unsigned char *)body, len, mac);
+            o += snprintf(headers + o, sizeof(headers) - (size_t)o,
+                          "X-Migrabox-Signature: sha256=");
+            for (int k = 0; k < 32; k++)
+                o += snprintf(headers + o, sizeof(headers) - (size_t)o, "%02x", mac[k]);
+            snprintf(headers + o, sizeof(headers) - (size_t)o, "\r\n");
+        }
+        struct http_request rq = {
+            .url = s->webhook_url, .content_type = "application/json", .body = body,
+            .body_len = len, .allow_plain = 1, .connect_timeout_ms = 3000,
+            .io_timeout_ms = 5000, .deadline_ms = 5000, .max_body = 64 * 1024,
+            .extra_headers = headers,
+        };
+        struct http_response resp;
+        memset(&resp, 0, sizeof(resp));
+        int rc = http_post(&rq, &resp, &err);
+        int status = rc == 0 ? resp.status : 0;
+        http_response_fini(&resp);
+        if (status >= 200 && status < 300) {
+            if (db_webhook_done(db, ev[i].id, &err) != 0)
+                log_error("webhook: %s", err.msg);
+            continue;
+        }
+        int64_t attempts = ev[i].attempts + 1;
+        if (status)
+            log_warn("webhook: event %lld answered HTTP %d (attempt %lld)", (long long)ev[i].id,
+                     status, (long long)attempts);
+        else
+            log_warn("webhook: event %lld not delivered (attempt %lld): %s",
+                     (long long)ev[i].id, (long long)attempts, err.msg);
+        if (attempts >= WEBHOOK_MAX_ATTEMPTS) {
+            log_error("webhook: event %lld dropped after %d attempts", (long long)ev[i].id,
+                      WEBHOOK_MAX_ATTEMPTS);
+            db_webhook_done(db, ev[i].id, &err);
+            continue;
+        }
+        int64_t delay = 1;
+        for (int64_t k = 0; k < attempts && delay < WEBHOOK_MAX_DELAY_S; k++)
+            delay *= 2;
+        if (delay > WEBHOOK_MAX_DELAY_S)
+            delay = WEBHOOK_MAX_DELAY_S;
+        if (db_webhook_retry(db, ev[i].id, now_s() + delay, &err) != 0)
+            log_error("webhook: %s", err.msg);
+        break; /* the endpoint is failing: later events wait for this one's next try */
+    }
+    db_webhook_free(ev, n);
 }
 
 static void run_job(struct worker *w, struct db *db, struct db_job *job)
@@ -249,6 +408,11 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (db_job_finish(db, job->id, res.state, res.state == DB_JOB_DONE ? NULL : res.error,
                       res.report, &err) != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
+    else if (cfg->server.credential_retention == 0
+             && db_job_erase_credentials(db, job->id, 0, &err) != 0)
+        log_error("job %lld: cannot erase the credentials: %s", (long long)job->id, err.msg);
+    if (cfg->server.webhook_url)
+        webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : res.error);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
              res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
 out:
@@ -307,6 +471,119 @@ static void *worker_main(void *arg)
     return NULL;
 }
 
+/* The scheduler: automatic delta passes of batches (sync_every) and the erasure of
+ * credentials kept longer than [server] credential_retention. */
+static void sched_tick(struct jobs *pool, struct db *db, int64_t *next_sweep)
+{
+    struct mb_err err = { 0 };
+    int64_t now = now_s();
+    if (now >= *next_sweep) {
+        int64_t n = 0;
+        if (db_job_sweep_credentials(db, now - pool->cfg->server.credential_retention, &n, &err)
+            != 0)
+            log_error("scheduler: credential erasure failed: %s", err.msg);
+        else if (n > 0)
+            log_info("scheduler: credentials of %lld job(s) erased (credential_retention "
+                     "passed)",
+                     (long long)n);
+        *next_sweep = now + SWEEP_EVERY_S;
+    }
+    int64_t *ids = NULL;
+    size_t n_ids = 0;
+    if (db_batch_due(db, now, &ids, &n_ids, &err) != 0) {
+        log_error("scheduler: %s", err.msg);
+        return;
+    }
+    int woke = 0;
+    for (size_t i = 0; i < n_ids; i++) {
+        struct db_batch b;
+        int64_t queued = 0;
+        if (db_batch_get(db, ids[i], now, &b, &err) != 0) {
+            log_error("scheduler: batch %lld: %s", (long long)ids[i], err.msg);
+            continue;
+        }
+        int64_t every = b.sync_every;
+        db_batch_fini(&b);
+        if (db_batch_pass(db, ids[i], 0, &queued, NULL, &err) != 0)
+            log_error("scheduler: batch %lld: automatic pass: %s", (long long)ids[i], err.msg);
+        else if (queued > 0)
+            log_info("scheduler: batch %lld: automatic delta pass of %lld job(s) queued",
+                     (long long)ids[i], (long long)queued);
+        if (every > 0 && db_batch_set_sync(db, ids[i], every, now + every, &err) != 0)
+            log_error("scheduler: batch %lld: %s", (long long)ids[i], err.msg);
+        woke |= queued > 0;
+    }
+    free(ids);
+    if (woke)
+        jobs_wake(pool);
+}
+
+static void *sched_main(void *arg)
+{
+    struct jobs *pool = arg;
+    struct db *db = NULL;
+    struct mb_err err;
+    if (db_open(pool->db_path, &db, &err) != 0) {
+        log_error("scheduler: cannot open the database: %s", err.msg);
+        return NULL;
+    }
+    int64_t next_sweep = 0;
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        int stop = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stop)
+            break;
+        sched_tick(pool, db, &next_sweep);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCHED_TICK_S;
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping) {
+            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    db_close(&db);
+    return NULL;
+}
+
+/* The webhook thread: POSTs the outbox (its own thread, so that a slow endpoint never delays
+ * the scheduler). */
+static void *hooks_main(void *arg)
+{
+    struct jobs *pool = arg;
+    struct db *db = NULL;
+    struct mb_err err;
+    /* The webhook URL is the operator's ([server] webhook_url), not a source: the source-host
+     * policy does not apply to it. */
+    net_policy_thread_admin(1);
+    if (db_open(pool->db_path, &db, &err) != 0) {
+        log_error("webhook: cannot open the database: %s", err.msg);
+        return NULL;
+    }
+    for (;;) {
+        pthread_mutex_lock(&pool->lock);
+        int stop = pool->stopping;
+        pthread_mutex_unlock(&pool->lock);
+        if (stop)
+            break;
+        webhook_deliver(pool, db);
+        struct timespec until;
+        clock_gettime(CLOCK_REALTIME, &until);
+        until.tv_sec += SCHED_TICK_S;
+        pthread_mutex_lock(&pool->lock);
+        while (!pool->stopping) {
+            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
+                break;
+        }
+        pthread_mutex_unlock(&pool->lock);
+    }
+    db_close(&db);
+    return NULL;
+}
+
 int jobs_start(const struct config *cfg, const char *db_path, const struct secret_box *box,
                struct jobs **pool_r, struct mb_err *err)
 {
@@ -341,6 +618,20 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
         }
         w->started = 1;
     }
+    if (pthread_create(&pool->sched, NULL, sched_main, pool) != 0) {
+        mb_err_setsys(err, MB_EIO, errno, "cannot start worker threads");
+        jobs_stop(&pool);
+        return MB_EIO;
+    }
+    pool->sched_started = 1;
+    if (cfg->server.webhook_url) {
+        if (pthread_create(&pool->hooks, NULL, hooks_main, pool) != 0) {
+            mb_err_setsys(err, MB_EIO, errno, "cannot start worker threads");
+            jobs_stop(&pool);
+            return MB_EIO;
+        }
+        pool->hooks_started = 1;
+    }
     *pool_r = pool;
     return 0;
 }
@@ -374,6 +665,10 @@ void jobs_stop(struct jobs **poolp)
     for (int i = 0; i < pool->n_workers; i++)
         if (pool->workers[i].started)
             pthread_join(pool->workers[i].thread, NULL);
+    if (pool->sched_started)
+        pthread_join(pool->sched, NULL);
+    if (pool->hooks_started)
+        pthread_join(pool->hooks, NULL);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool->workers);

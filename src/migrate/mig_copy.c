@@ -34,6 +34,7 @@ struct msg {
     uint32_t dest_uid;
     unsigned char hash[32];
     char *error;
+    char *flags_key; /* msg_flags_key's cache */
 };
 
 struct folder_run {
@@ -66,6 +67,34 @@ static void msg_fini(struct msg *x)
         free(x->flags[i]);
     free(x->flags);
     free(x->error);
+    free(x->flags_key);
+}
+
+static int cmp_flag(const void *a, const void *b)
+{
+    return strcasecmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* The message's flags as the message map keeps them: sorted, blank-separated (\Recent is
+ * never in x->flags). */
+static const char *msg_flags_key(struct msg *x)
+{
+    if (x->flags_key)
+        return x->flags_key;
+    char **v = xcalloc(x->nflags ? x->nflags : 1, sizeof(*v));
+    memcpy(v, x->flags, x->nflags * sizeof(*v));
+    if (x->nflags > 1)
+        qsort(v, x->nflags, sizeof(*v), cmp_flag);
+    struct buf b;
+    buf_init(&b, 1 << 20);
+    for (size_t i = 0; i < x->nflags; i++) {
+        if (i)
+            buf_putc(&b, ' ');
+        buf_puts(&b, v[i]);
+    }
+    free(v);
+    x->flags_key = buf_take(&b, NULL);
+    return x->flags_key;
 }
 
 static int cmp_msg(const void *a, const void *b)
@@ -347,12 +376,13 @@ static char *uid_set(const struct msg *v, size_t n)
     return buf_take(&b, NULL);
 }
 
-static void to_dbmsg(const struct msg *x, struct db_msg *d)
+static void to_dbmsg(struct msg *x, struct db_msg *d)
 {
     d->uid = x->uid;
     d->size = (int64_t)x->size;
     d->internaldate = x->idate;
     d->message_id = NULL;
+    d->flags = msg_flags_key(x);
 }
 
 /* Record the outcome of a window in one short transaction. */
@@ -579,6 +609,149 @@ static int load_dest_state(struct folder_run *fr, struct mb_err *err)
 {
     int rc = imap_client_select_send(fr->m->dst, fr->dest_raw, 0, err);
     return rc ? rc : dest_select_finish(fr, err);
+}
+
+/* Is flag one of the blank-separated list (case-insensitive)? */
+static int flag_in(const char *list, const char *flag, size_t n)
+{
+    for (const char *p = list; p && *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        if (len == n && strncasecmp(p, flag, n) == 0)
+            return 1;
+        p = end ? end + 1 : NULL;
+    }
+    return 0;
+}
+
+/* The flags of list a that are not in list b and that the destination folder keeps, as
+ * "f1 f2" (heap). */
+static char *flags_minus(const struct folder_run *fr, const char *a, const char *b)
+{
+    struct buf out;
+    buf_init(&out, 1 << 20);
+    for (const char *p = a; p && *p;) {
+        const char *end = strchr(p, ' ');
+        size_t len = end ? (size_t)(end - p) : strlen(p);
+        char *flag = xstrndup(p, len);
+        if (len && !flag_in(b, p, len) && flag_permanent(fr, flag)) {
+            if (out.len)
+                buf_putc(&out, ' ');
+            buf_puts(&out, flag);
+        }
+        free(flag);
+        p = end ? end + 1 : NULL;
+    }
+    return buf_take(&out, NULL);
+}
+
+struct flag_change {
+    uint32_t uid, dest_uid;
+    const char *now; /* the source's flags now (msg_flags_key, borrowed) */
+    char *add, *rem; /* NULL for a first record (no STORE) */
+    int stored;
+};
+
+static int cmp_change(const void *a, const void *b)
+{
+    const struct flag_change *x = a, *y = b;
+    int c = strcmp(x->add ? x->add : "", y->add ? y->add : "");
+    return c ? c : strcmp(x->rem ? x->rem : "", y->rem ? y->rem : "");
+}
+
+/* Delta pass: carry to the destination (UID STORE +FLAGS / -FLAGS) the flags and keywords
+ * changed at the source since they were last carried over, for the messages of fr already
+ * copied (todo[j] == 0) whose destination UID is known in the folder instance selected now.
+ * Flags changed at the destination meanwhile are left alone unless the source changed the
+ * same flag. A message without recorded flags (copied by an older version) gets its
+ * current source flags recorded. *updated_r = messages whose flags were stored. */
+static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t *updated_r,
+                        struct mb_err *err)
+{
+    struct mig_ctx *m = fr->m;
+    struct db_flag_row *rows = NULL;
+    size_t n_rows = 0;
+    *updated_r = 0;
+    int rc = db_msgmap_flag_rows(m->db, m->job, fr->src_raw, fr->uidvalidity, fr->dest_raw,
+                                 fr->dest_uidvalidity, &rows, &n_rows, err);
+    if (rc)
+        return rc;
+    struct flag_change *ch = xcalloc(n_rows ? n_rows : 1, sizeof(*ch));
+    size_t n_ch = 0, k = 0;
+    for (size_t j = 0; j < fr->n && k < n_rows; j++) {
+        if (todo[j])
+            continue;
+        struct msg *x = &fr->msgs[j];
+        while (k < n_rows && rows[k].uid < x->uid)
+            k++;
+        if (k == n_rows || rows[k].uid != x->uid)
+            continue;
+        const char *now = msg_flags_key(x);
+        if (rows[k].flags && strcmp(rows[k].flags, now) == 0)
+            continue;
+        struct flag_change *c = &ch[n_ch++];
+        c->uid = x->uid;
+        c->dest_uid = rows[k].dest_uid;
+        c->now = now;
+        if (rows[k].flags) {
+            c->add = flags_minus(fr, now, rows[k].flags);
+            c->rem = flags_minus(fr, rows[k].flags, now);
+        }
+    }
+    db_msgmap_flag_rows_free(rows, n_rows);
+    qsort(ch, n_ch, sizeof(*ch), cmp_change);
+    /* One UID STORE per distinct change ("+(\Seen)", "-(\Flagged)"...) over all its UIDs. */
+    for (size_t g = 0, e; rc == 0 && g < n_ch; g = e) {
+        for (e = g + 1; e < n_ch && cmp_change(&ch[g], &ch[e]) == 0; e++)
+            ;
+        int ok = 1;
+        for (int sign = 0; ok && ch[g].add && sign < 2; sign++) {
+            const char *what = sign ? ch[g].rem : ch[g].add;
+            if (!*what)
+                continue;
+            struct buf cmd;
+            buf_init(&cmd, (size_t)16 << 20);
+            buf_puts(&cmd, "UID STORE ");
+            for (size_t i = g; i < e; i++)
+                buf_printf(&cmd, "%s%u", i > g ? "," : "", ch[i].dest_uid);
+            buf_printf(&cmd, " %cFLAGS.SILENT (%s)", sign ? '-' : '+', what);
+            struct mb_err serr = { 0 };
+            int src = imap_client_command(m->dst, buf_cstr(&cmd), IMAP_RESP_CTX_FOLDER, NULL,
+                                          NULL, &serr);
+            buf_fini(&cmd);
+            if (src && imap_client_is_broken(m->dst)) {
+                *err = serr;
+                rc = src;
+            } else if (src) {
+                mig_log(m, "warn", "the destination refused a flag update (%s): %s", what,
+                        serr.msg);
+            }
+            ok = src == 0;
+        }
+        for (size_t i = g; ok && i < e; i++)
+            ch[i].stored = 1;
+    }
+    if (rc == 0 && n_ch) {
+        rc = db_begin_immediate(m->db, err);
+        for (size_t i = 0; rc == 0 && i < n_ch; i++) {
+            if (!ch[i].stored)
+                continue;
+            rc = db_msgmap_set_flags(m->db, m->job, fr->src_raw, fr->uidvalidity, ch[i].uid,
+                                     ch[i].now, err);
+            if (rc == 0 && ch[i].add && (*ch[i].add || *ch[i].rem))
+                (*updated_r)++;
+        }
+        if (rc == 0)
+            rc = db_commit(m->db, err);
+        else
+            db_rollback(m->db);
+    }
+    for (size_t i = 0; i < n_ch; i++) {
+        free(ch[i].add);
+        free(ch[i].rem);
+    }
+    free(ch);
+    return rc;
 }
 
 /* ---- delta passes: folders unchanged since the last clean pass (db_folder.h) ---- */
@@ -870,6 +1043,20 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
             copied[n_copied++] = known[j].uid;
     free(known);
     int64_t already = (int64_t)mig_xo_delta(src_uids, fr.n, copied, n_copied, todo);
+    /* Flags and keywords changed at the source since the last pass, on the messages already
+     * copied. */
+    size_t flags_updated = 0;
+    if (already > 0)
+        rc = update_flags(&fr, todo, &flags_updated, err);
+    if (rc) {
+        free(src_uids);
+        free(copied);
+        free(todo);
+        goto out;
+    }
+    if (flags_updated)
+        mig_log(m, "info", "%s: flags updated on %zu message(s) changed at the source",
+                e->src_name, flags_updated);
     size_t n_todo = 0;
     for (size_t j = 0; j < fr.n; j++) {
         if (todo[j])

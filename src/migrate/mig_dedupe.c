@@ -476,7 +476,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         if (!ks[i].match)
             continue;
         const struct hashed *x = &s.v[i];
-        struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid};
+        struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid, NULL};
         rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
                                      st.uidvalidity, ks[i].match, x->has_hash ? x->hash : NULL,
                                      err);

@@ -489,6 +489,19 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     uint64_t stamp = progress_stamp(&m);
     int64_t paused = 0;
 
+    /* Exactly once across jobs: what earlier jobs for the same mailbox pair copied counts as
+     * copied here (db_msgmap_inherit). */
+    int64_t inherited = 0;
+    rc = db_msgmap_inherit(db, job_id, &inherited, &err);
+    if (rc != 0) {
+        if (errp)
+            *errp = err;
+        return rc;
+    }
+    if (inherited > 0)
+        mig_log(&m, "info", "%lld message(s) already copied by earlier jobs for this mailbox",
+                (long long)inherited);
+
     for (int attempt = 1;; attempt++) {
         if (attempt > 1) {
             if (progress_stamp(&m) != stamp) {

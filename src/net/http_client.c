@@ -392,11 +392,11 @@ int http_post(const struct http_request *req, struct http_response *resp, struct
     rc = buf_printf(&head,
                     "POST %s HTTP/1.1\r\nHost: %s%s%s%s\r\nUser-Agent: migrabox\r\n"
                     "Accept: %s\r\nAccept-Encoding: identity\r\nConnection: close\r\n"
-                    "Content-Type: %s\r\nContent-Length: %zu\r\n\r\n",
+                    "Content-Type: %s\r\nContent-Length: %zu\r\n%s\r\n",
                     u.path, hostv6 ? "[" : "", u.host, hostv6 ? "]" : "", portbuf,
                     req->accept ? req->accept : "application/json",
                     req->content_type ? req->content_type : "application/octet-stream",
-                    req->body_len);
+                    req->body_len, req->extra_headers ? req->extra_headers : "");
     if (rc)
         rc = mb_err_set(err, MB_ECONFIG, "request head too long");
     if (!rc)

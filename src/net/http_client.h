@@ -51,6 +51,7 @@ struct http_request {
     int io_timeout_ms;      /* 0 = 15000 */
     int deadline_ms;        /* whole exchange; 0 = 30000 */
     size_t max_body;        /* 0 = HTTP_CLIENT_DEFAULT_MAX_BODY */
+    const char *extra_headers; /* "Name: value\r\n"..., written as given; NULL = none */
 };
 
 struct http_response {

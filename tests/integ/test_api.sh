@@ -73,6 +73,8 @@ tls = $3
 max_upload_bytes = 2M
 max_import_rows = 10000
 session_ttl = 1h
+; passwords erased when a job ends: the retry-needs-a-password path is tested here
+credential_retention = 0
 
 [sources]
 ca_file = $src_ca

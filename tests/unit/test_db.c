@@ -18,6 +18,9 @@
 #include "db/db_job.h"
 #include "db/db_log.h"
 #include "db/db_msgmap.h"
+#include "db/db_batch.h"
+#include "db/db_token.h"
+#include "db/db_webhook.h"
 #include "db/db_user.h"
 
 /* ---- helpers ---- */
@@ -489,7 +492,8 @@ static void test_job_list(void)
 
 static void test_job_lifecycle(void)
 {
-    T_BEGIN("claim, progress, cancel flag, finish erases the secret, defer, retry, delete");
+    T_BEGIN("claim, progress, cancel flag, finish keeps the secret, finalize, defer, retry, "
+            "delete");
     struct db *db = open_fresh("life.db");
     struct mb_err err;
     int64_t a = insert_job(db, 1), b = insert_job(db, 2), c = insert_job(db, 3);
@@ -528,7 +532,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_progress_update(db, a, &cnt, NULL, &cancel, &err), 0);
     T_ASSERT_INT(cancel, 1);
 
-    /* Finish: failed with the reason; the secret is gone. */
+    /* Finish: failed with the reason; the secret is kept (delta passes), until finalized. */
     T_ASSERT_INT(db_job_finish(db, a, DB_JOB_PENDING, NULL, NULL, &err), MB_ECONFIG);
     T_ASSERT_INT(db_job_finish(db, a, DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, "{\"folders\":[]}",
                                &err), 0);
@@ -536,13 +540,30 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(job.state, DB_JOB_FAILED);
     T_ASSERT_STR(job.error, "cancelled");
     T_ASSERT_STR(job.report, "{\"folders\":[]}");
-    T_ASSERT_INT(job.has_secret, 0);
+    T_ASSERT_INT(job.has_secret, 1);
+    T_ASSERT_INT(job.has_credentials, 1);
+    T_ASSERT_INT(job.finalized_at, 0);
     T_ASSERT_INT(job.cancel_requested, 0);
     T_ASSERT(job.finished_at >= job.started_at && job.finished_at > 0);
     T_ASSERT(job.current_folder == NULL);
     db_job_fini(&job);
     unsigned char *blob = (unsigned char *)"x";
     size_t len = 9;
+    T_ASSERT_INT(db_job_get_secret(db, a, &blob, &len, &err), 0);
+    T_ASSERT(blob && len == sizeof(secret_blob));
+    free(blob);
+    /* Retention: a sweep erases only the jobs that ended before its limit. */
+    int64_t swept = -1;
+    T_ASSERT_INT(db_job_sweep_credentials(db, db_now() - 3600, &swept, &err), 0);
+    T_ASSERT_INT(swept, 0);
+    T_ASSERT_INT(db_job_finalize(db, b, &err), MB_ECONFIG); /* pending */
+    T_ASSERT(strstr(err.msg, "is pending") != NULL);
+    T_ASSERT_INT(db_job_finalize(db, a, &err), 0);
+    T_ASSERT_INT(db_job_get(db, a, &job, &err), 0);
+    T_ASSERT(job.has_secret == 0 && job.has_credentials == 0 && job.finalized_at > 0);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_retry(db, a, NULL, 0, &err), MB_ECONFIG);
+    T_ASSERT(strstr(err.msg, "is finalized") != NULL);
     T_ASSERT_INT(db_job_get_secret(db, a, &blob, &len, &err), 0);
     T_ASSERT(blob == NULL && len == 0);
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE id = 1 AND source_secret IS NULL"),
@@ -551,11 +572,16 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_request_cancel(db, a, &st, &err), 0); /* final: unchanged */
     T_ASSERT_INT(st, DB_JOB_FAILED);
 
-    /* Cancel a pending job: failed at once, secret erased. */
+    /* Cancel a pending job: failed at once, secret kept until the retention sweep. */
     T_ASSERT_INT(db_job_request_cancel(db, c, &st, &err), 0);
     T_ASSERT_INT(st, DB_JOB_FAILED);
     T_ASSERT_INT(db_job_get(db, c, &job, &err), 0);
-    T_ASSERT(job.state == DB_JOB_FAILED && job.has_secret == 0 && job.finished_at > 0);
+    T_ASSERT(job.state == DB_JOB_FAILED && job.has_secret == 1 && job.finished_at > 0);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_sweep_credentials(db, db_now() + 1, &swept, &err), 0);
+    T_ASSERT_INT(swept, 1);
+    T_ASSERT_INT(db_job_get(db, c, &job, &err), 0);
+    T_ASSERT(job.has_secret == 0 && job.finalized_at == 0);
     T_ASSERT_STR(job.error, DB_JOB_ERROR_CANCELLED);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_request_cancel(db, 999, &st, &err), MB_ENOTFOUND);
@@ -585,9 +611,10 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(job.attempts, 1);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_finish(db, b, DB_JOB_DONE, NULL, "{}", &err), 0);
+    T_ASSERT_INT(db_job_erase_credentials(db, b, 0, &err), 0); /* credential_retention = 0 */
 
     /* Retry: needs a password again; resets the run, keeps the message map. */
-    struct db_msg m = {7, 100, 0, NULL};
+    struct db_msg m = {7, 100, 0, NULL, NULL};
     struct db_msgmap_window w = {"INBOX", 1, 10, 0};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, b, "INBOX", 5, &m, 1, &w, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_copied(db, b, "INBOX", 5, 7, 10, NULL, &err), 0);
@@ -634,6 +661,168 @@ static void test_job_lifecycle(void)
     T_END();
 }
 
+static void test_batches(void)
+{
+    T_BEGIN("batches: counts, passes without password, cancel, finalize, sync, pair key map");
+    struct db *db = open_fresh("batches.db");
+    struct mb_err err;
+    struct db_job_new jn[3] = {job_desc(0), job_desc(1), job_desc(2)};
+    int64_t batch = 0, ids[4];
+    T_ASSERT_INT(db_job_insert_many(db, 0, "b.csv", jn, 3, &batch, ids, &err), 0);
+    struct db_job job;
+    for (int i = 0; i < 3; i++) {
+        T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+        db_job_fini(&job);
+    }
+    struct db_job_counters cnt = {1, 1, 10, 10, 0, 0, 1000, 1000};
+    T_ASSERT_INT(db_job_progress_update(db, ids[0], &cnt, NULL, NULL, &err), 0);
+    T_ASSERT_INT(db_job_finish(db, ids[0], DB_JOB_DONE, NULL, NULL, &err), 0);
+    T_ASSERT_INT(db_job_finish(db, ids[1], DB_JOB_FAILED, "boom", NULL, &err), 0);
+    struct db_batch b;
+    T_ASSERT_INT(db_batch_get(db, batch, db_now(), &b, &err), 0);
+    T_ASSERT(b.counts[DB_JOB_ANY] == 3 && b.counts[DB_JOB_DONE] == 1
+             && b.counts[DB_JOB_FAILED] == 1 && b.counts[DB_JOB_RUNNING] == 1);
+    T_ASSERT(b.progress.messages_copied == 10 && b.progress.bytes_total == 1000);
+    T_ASSERT(b.n_credentials == 3 && b.credentials_since >= db_now() - 1);
+    T_ASSERT(b.n_domains == 2 && b.finalized_at == 0);
+    T_ASSERT_STR(b.filename, "b.csv");
+    db_batch_fini(&b);
+    T_ASSERT_INT(db_batch_get(db, 999, 0, &b, &err), MB_ENOTFOUND);
+
+    /* More rows into the batch. */
+    struct db_job_new more = job_desc(0); /* the same mailbox pair as ids[0] */
+    T_ASSERT_INT(db_job_insert_into(db, batch, 0, &more, 1, &ids[3], &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT rows FROM batches WHERE id = 1"), 4);
+    T_ASSERT_INT(db_job_insert_into(db, 999, 0, &more, 1, NULL, &err), MB_ENOTFOUND);
+
+    /* Pair key: the new job inherits what the first one copied; it is not claimed while a
+     * job of its pair runs. */
+    struct db_msg m = {7, 100, 0, NULL, NULL};
+    struct db_msgmap_window w = {"INBOX", 1, 10, 0};
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m, 1, &w, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_copied(db, ids[0], "INBOX", 5, 7, 10, NULL, &err), 0);
+    struct db_msg m2 = {8, 100, 0, NULL, NULL};
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m2, 1, &w, &err), 0);
+    struct db_msg m3 = {9, 100, 0, NULL, "$Label1 \\Seen"};
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[0], "INBOX", 5, &m3, 1, &w, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_copied(db, ids[0], "INBOX", 5, 9, 11, NULL, &err), 0);
+    /* Flag rows: copied rows with a known destination UID in that folder instance. */
+    struct db_flag_row *fr = NULL;
+    size_t n_fr = 0;
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[0], "INBOX", 5, "INBOX", 1, &fr, &n_fr, &err), 0);
+    T_ASSERT(n_fr == 2 && fr[0].uid == 7 && fr[0].dest_uid == 10 && fr[0].flags == NULL);
+    T_ASSERT(fr[1].uid == 9 && fr[1].dest_uid == 11 && strcmp(fr[1].flags, "$Label1 \\Seen") == 0);
+    db_msgmap_flag_rows_free(fr, n_fr);
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[0], "INBOX", 5, "INBOX", 2, &fr, &n_fr, &err), 0);
+    T_ASSERT_INT(n_fr, 0); /* another destination folder instance */
+    db_msgmap_flag_rows_free(fr, n_fr);
+    T_ASSERT_INT(db_msgmap_set_flags(db, ids[0], "INBOX", 5, 7, "\\Flagged", &err), 0);
+    int64_t n = -1;
+    T_ASSERT_INT(db_msgmap_inherit(db, ids[3], &n, &err), 0);
+    T_ASSERT_INT(n, 2); /* the copied rows only, not the one in flight */
+    T_ASSERT_INT(db_msgmap_flag_rows(db, ids[3], "INBOX", 5, "INBOX", 1, &fr, &n_fr, &err), 0);
+    T_ASSERT(n_fr == 2 && strcmp(fr[0].flags, "\\Flagged") == 0); /* flags inherited too */
+    db_msgmap_flag_rows_free(fr, n_fr);
+    T_ASSERT_INT(db_msgmap_inherit(db, ids[3], &n, &err), 0);
+    T_ASSERT_INT(n, 0);
+    T_ASSERT_INT(db_msgmap_inherit(db, ids[1], &n, &err), 0);
+    T_ASSERT_INT(n, 0); /* another pair */
+    T_ASSERT_INT(db_job_retry(db, ids[0], NULL, 0, &err), 0);
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(job.id, ids[0]);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 0); /* ids[3]: its pair is running */
+    T_ASSERT_INT(db_job_finish(db, ids[0], DB_JOB_DONE, NULL, NULL, &err), 0);
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(job.id, ids[3]);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_finish(db, ids[3], DB_JOB_DONE, NULL, NULL, &err), 0);
+
+    /* A pass: ended jobs back to pending without a password; the running one is left. */
+    int64_t queued = -1, bare = -1;
+    T_ASSERT_INT(db_batch_pass(db, batch, 1, &queued, &bare, &err), 0);
+    T_ASSERT(queued == 1 && bare == 0); /* the failed one */
+    T_ASSERT_INT(db_batch_pass(db, batch, 0, &queued, &bare, &err), 0);
+    T_ASSERT(queued == 2 && bare == 0); /* ids[0], ids[3] */
+    T_ASSERT_INT(db_job_get(db, ids[2], &job, &err), 0);
+    T_ASSERT_INT(job.state, DB_JOB_RUNNING);
+    db_job_fini(&job);
+
+    /* Finalize: refused while jobs are pending or running; cancel first. */
+    T_ASSERT_INT(db_batch_finalize(db, batch, &err), MB_ECONFIG);
+    T_ASSERT(strstr(err.msg, "pending or running") != NULL);
+    T_ASSERT_INT(db_batch_cancel(db, batch, &n, &err), 0);
+    T_ASSERT_INT(n, 4);
+    T_ASSERT_INT(db_job_finish(db, ids[2], DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, NULL, &err),
+                 0);
+    T_ASSERT_INT(db_batch_set_sync(db, batch, 60, db_now() - 1, &err), 0);
+    int64_t *due = NULL;
+    size_t n_due = 0;
+    T_ASSERT_INT(db_batch_due(db, db_now(), &due, &n_due, &err), 0);
+    T_ASSERT(n_due == 1 && due[0] == batch);
+    free(due);
+    T_ASSERT_INT(db_batch_finalize(db, batch, &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE source_secret IS NOT NULL "
+                            "OR auth_profile IS NOT NULL OR finalized_at IS NULL"),
+                 0);
+    T_ASSERT_INT(db_batch_due(db, db_now(), &due, &n_due, &err), 0);
+    T_ASSERT_INT(n_due, 0);
+    free(due);
+    T_ASSERT_INT(db_batch_get(db, batch, db_now(), &b, &err), 0);
+    T_ASSERT(b.finalized_at > 0 && b.sync_every == 0 && b.n_credentials == 0);
+    db_batch_fini(&b);
+    T_ASSERT_INT(db_batch_pass(db, batch, 0, &queued, NULL, &err), MB_ECONFIG);
+    T_ASSERT(strstr(err.msg, "finalized") != NULL);
+    T_ASSERT_INT(db_batch_set_sync(db, batch, 60, 0, &err), MB_ECONFIG);
+    T_ASSERT_INT(db_job_insert_into(db, batch, 0, &more, 1, NULL, &err), MB_ENOTFOUND);
+    T_ASSERT_INT(db_batch_finalize(db, batch, &err), 0);
+    db_close(&db);
+    T_END();
+}
+
+static void test_tokens_webhooks(void)
+{
+    T_BEGIN("api_tokens: add, lookup by hash, list, revoke; webhook_outbox: due, retry, done");
+    struct db *db = open_fresh("tokens.db");
+    struct mb_err err;
+    int64_t acct = 0, id = 0, who = 0;
+    T_ASSERT_INT(db_user_add(db, "panel", "x", 0, NULL, 0, &acct, &err), 0);
+    unsigned char h1[32], h2[32];
+    memset(h1, 1, 32);
+    memset(h2, 2, 32);
+    T_ASSERT_INT(db_token_add(db, acct, "panneau", h1, &id, &err), 0);
+    T_ASSERT_INT(db_token_add(db, acct, "", h2, &id, &err), MB_ECONFIG);
+    T_ASSERT_INT(db_token_lookup(db, h1, 1000, &who, &err), 0);
+    T_ASSERT_INT(who, acct);
+    T_ASSERT_INT(db_token_lookup(db, h2, 1000, &who, &err), MB_ENOTFOUND);
+    struct db_token *v = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_token_list(db, acct, &v, &n, &err), 0);
+    T_ASSERT(n == 1 && strcmp(v[0].name, "panneau") == 0 && v[0].last_used_at == 1000);
+    db_tokens_free(v, n);
+    T_ASSERT_INT(db_token_delete(db, acct + 1, id, &err), MB_ENOTFOUND); /* not its token */
+    T_ASSERT_INT(db_token_delete(db, acct, id, &err), 0);
+    T_ASSERT_INT(db_token_lookup(db, h1, 1000, &who, &err), MB_ENOTFOUND);
+
+    T_ASSERT_INT(db_webhook_add(db, "{\"event\":\"a\"}", &err), 0);
+    T_ASSERT_INT(db_webhook_add(db, "{\"event\":\"b\"}", &err), 0);
+    struct db_webhook *ev = NULL;
+    T_ASSERT_INT(db_webhook_due(db, db_now(), 10, &ev, &n, &err), 0);
+    T_ASSERT(n == 2 && strstr(ev[0].payload, "\"a\"") && ev[0].attempts == 0);
+    int64_t first = ev[0].id, second = ev[1].id;
+    db_webhook_free(ev, n);
+    T_ASSERT_INT(db_webhook_retry(db, first, db_now() + 60, &err), 0);
+    T_ASSERT_INT(db_webhook_done(db, second, &err), 0);
+    T_ASSERT_INT(db_webhook_due(db, db_now(), 10, &ev, &n, &err), 0);
+    T_ASSERT_INT(n, 0);
+    db_webhook_free(ev, n);
+    T_ASSERT_INT(db_webhook_due(db, db_now() + 61, 10, &ev, &n, &err), 0);
+    T_ASSERT(n == 1 && ev[0].id == first && ev[0].attempts == 1);
+    db_webhook_free(ev, n);
+    db_close(&db);
+    T_END();
+}
+
 static void test_requeue_running(void)
 {
     T_BEGIN("db_job_requeue_running: crash leftovers back to pending, cancelled ones failed");
@@ -668,7 +857,7 @@ static void test_requeue_running(void)
     T_ASSERT_INT(db_job_get(db, ids[1], &job, &err), 0);
     T_ASSERT_INT(job.state, DB_JOB_FAILED);
     T_ASSERT_STR(job.error, DB_JOB_ERROR_CANCELLED);
-    T_ASSERT_INT(job.has_secret, 0);
+    T_ASSERT_INT(job.has_secret, 1); /* kept until finalized or the retention sweep */
     db_job_fini(&job);
     T_ASSERT_INT(db_job_get(db, ids[2], &job, &err), 0);
     T_ASSERT_INT(job.state, DB_JOB_DONE);
@@ -802,6 +991,7 @@ static void test_msgmap(void)
         msgs[i].size = 1000 + i;
         msgs[i].internaldate = 1700000000 + i;
         msgs[i].message_id = i == 2 ? NULL : "<id@example>";
+        msgs[i].flags = NULL;
     }
     struct db_msgmap_window w1 = {"INBOX", 777, 50, 0};
     /* Window 1: uids 10-12; window 2 (after another UIDNEXT read): 13-15. */
@@ -899,7 +1089,7 @@ static void test_msgmap(void)
     T_ASSERT_INT(scalar(db, "SELECT dest_folder IS NOT NULL FROM msgmap WHERE uid = 12"), 1);
 
     /* UIDVALIDITY change: rows re-recorded under the new value, then the old ones forgotten. */
-    struct db_msg moved = {3, 1000, 1700000000, "<id@example>"};
+    struct db_msg moved = {3, 1000, 1700000000, "<id@example>", NULL};
     T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, h,
                                          &err), 0);
     T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, NULL,
@@ -1096,7 +1286,7 @@ static void test_cascades(void)
     struct db_job_new rows[2] = {job_desc(1), job_desc(2)};
     int64_t batch, ids[2];
     T_ASSERT_INT(db_job_insert_many(db, acct, "f.csv", rows, 2, &batch, ids, &err), 0);
-    struct db_msg m[3] = {{1, 10, 0, NULL}, {2, 20, 0, NULL}, {3, 30, 0, NULL}};
+    struct db_msg m[3] = {{1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     struct db_msgmap_window w = {"INBOX", 1, 1, 0};
     for (int i = 0; i < 2; i++) {
         T_ASSERT_INT(db_msgmap_mark_inflight(db, ids[i], "INBOX", 1, m, 3, &w, &err), 0);
@@ -1176,13 +1366,19 @@ static void test_concurrent_claim(void)
     struct mb_err err;
     T_ASSERT_INT(db_open(path, &db, &err), 0);
     struct db_job_new *rows = xcalloc(CLAIM_JOBS, sizeof(*rows));
-    for (int i = 0; i < CLAIM_JOBS; i++)
+    /* one mailbox pair per job: two jobs of one pair are never claimed at once */
+    char(*dests)[32] = xcalloc(CLAIM_JOBS, sizeof(*dests));
+    for (int i = 0; i < CLAIM_JOBS; i++) {
         rows[i] = job_desc(i % 8); /* job_desc strings live in 8 static slots */
+        snprintf(dests[i], sizeof(dests[i]), "load%d@example.org", i);
+        rows[i].dest_login = dests[i];
+    }
     int64_t batch;
     double t0 = now_s();
     T_ASSERT_INT(db_job_insert_many(db, 0, "load.csv", rows, CLAIM_JOBS, &batch, NULL, &err), 0);
     double t_insert = now_s() - t0;
     free(rows);
+    free(dests);
 
     pthread_t th[CLAIM_THREADS];
     struct claimer cl[CLAIM_THREADS];
@@ -1256,7 +1452,8 @@ static void test_msgmap_unsettled(void)
     struct db *db = open_fresh("settle.db");
     struct mb_err err;
     int64_t job = insert_job(db, 1);
-    struct db_msg msgs[3] = { { 1, 10, 0, NULL }, { 2, 20, 0, NULL }, { 3, 30, 0, NULL } };
+    struct db_msg msgs[3] = {
+        {1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     unsigned char h[32];
     memset(h, 0x5a, sizeof(h));
     struct db_msgmap_window w1 = { "INBOX", 7, 100, 1000 };
@@ -1306,7 +1503,8 @@ int main(void)
     static void (*const fns[])(void) = {
         test_msgmap_unsettled,
         test_open_migrate, test_concurrent_open, test_transactions, test_job_insert_get,
-        test_job_insert_many, test_job_list, test_job_lifecycle, test_requeue_running, test_log,
+        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches,
+        test_tokens_webhooks, test_requeue_running, test_log,
         test_msgmap, test_users, test_sessions, test_cascades, test_concurrent_claim, NULL,
     };
     return t_run(fns);

@@ -506,7 +506,7 @@ static void test_jobs_visibility(void)
 
 static void test_jobs_actions(void)
 {
-    T_BEGIN("cancel, retry (password required once erased), delete, log");
+    T_BEGIN("cancel, finalize, delta, retry (password required once erased), delete, log");
     struct resp r;
     char path[128];
     struct mb_err err;
@@ -536,11 +536,29 @@ static void test_jobs_actions(void)
     T_ASSERT_INT(r.status, 200);
     T_ASSERT(r.json && strcmp(jstr(r.json, "state"), "failed") == 0);
     T_ASSERT(r.json && jstr(r.json, "error") && strcmp(jstr(r.json, "error"), "cancelled") == 0);
-    int stored = 1;
-    T_ASSERT(r.json && json_get_bool(r.json, "password_stored", &stored) == 0 && !stored);
+    int stored = 0;
+    /* kept after the end (delta passes) until finalized */
+    T_ASSERT(r.json && json_get_bool(r.json, "password_stored", &stored) == 0 && stored);
+    T_ASSERT(r.json && jstr(r.json, "credentials_kept_until") != NULL);
     resp_fini(&r);
     T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
     T_ASSERT_INT(r.status, 409);
+    resp_fini(&r);
+    snprintf(path, sizeof(path), "/api/jobs/%lld/finalize", (long long)created_org);
+    T_ASSERT_INT(http("POST", path, &org, 0, NULL, NULL, 0, NULL, &r), 0);
+    T_ASSERT_INT(r.status, 403); /* CSRF */
+    resp_fini(&r);
+    T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
+    T_ASSERT_INT(r.status, 200);
+    stored = 1;
+    T_ASSERT(r.json && json_get_bool(r.json, "password_stored", &stored) == 0 && !stored);
+    int fin = 0;
+    T_ASSERT(r.json && json_get_bool(r.json, "finalized", &fin) == 0 && fin);
+    resp_fini(&r);
+    snprintf(path, sizeof(path), "/api/jobs/%lld/delta", (long long)created_org);
+    T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
+    T_ASSERT_INT(r.status, 409);
+    T_ASSERT(r.json && jstr(r.json, "error") && strstr(jstr(r.json, "error"), "finalized"));
     resp_fini(&r);
 
     snprintf(path, sizeof(path), "/api/jobs/%lld/retry", (long long)created_org);

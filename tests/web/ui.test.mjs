@@ -664,4 +664,47 @@ describe('migrabox web UI', () => {
         });
         assert.deepEqual(problems, []);
     });
+
+    test('« Lots »: passwords kept until a date, delta pass without password, erase with confirmation, FR and EN', needs({ skip: noSource, timeout: MIGRATION_TIMEOUT + 60000 }), async (t) => {
+        const { page, problems } = await open(t);
+        await guarded(page, 'batches', async () => {
+            await signIn(page);
+            const sess = (await apiJson(page, '/api/session')).body;
+            const csv = `${SRC.login};"${SRC.password.replace(/"/g, '""')}";${SRC.host};${SRC.type};${DEST};False\r\n`;
+            const r = await apiJson(page, '/api/imports', {
+                method: 'POST', body: csv,
+                headers: { 'Content-Type': 'text/csv', 'X-CSRF-Token': sess.csrf, Accept: 'application/json' },
+            });
+            assert.equal(r.status, 201, JSON.stringify(r.body));
+            const id = r.body.batch;
+            await page.goto(`${BASE}/#/batches`);
+            assert.equal((await page.locator('h1').textContent()).trim(), 'Lots');
+            const row = page.locator(`#batches-table tr[data-batch="${id}"]`);
+            await row.locator('text=1 terminée(s)').waitFor({ timeout: MIGRATION_TIMEOUT });
+            assert.match(await row.textContent(), /Conservés jusqu'au/);
+            await shot(page, 'batches');
+
+            await row.locator('button[data-action="delta"]').click();
+            await page.locator('#batches-status', { hasText: `Lot ${id} : 1 tâche(s) relancée(s).` }).waitFor();
+            await row.locator('text=1 terminée(s)').waitFor({ timeout: MIGRATION_TIMEOUT });
+
+            await row.locator('button[data-action="finalize"]').click();
+            const dialog = page.locator('dialog#confirm');
+            await dialog.waitFor();
+            assert.match(await dialog.textContent(), /Effacer les mots de passe du lot/);
+            await page.click('#confirm-ok');
+            await row.locator('text=Effacés (lot finalisé)').waitFor();
+            assert.ok(await row.locator('button[data-action="delta"]').isDisabled());
+            const b = await apiJson(page, `/api/batches/${id}`);
+            assert.equal(b.body.finalized, true);
+            assert.equal(b.body.credentials_kept, 0);
+
+            await page.click('.lang button[data-lang="en"]');
+            assert.equal((await page.locator('h1').textContent()).trim(), 'Batches');
+            await row.locator('text=Erased (batch finalized)').waitFor();
+            await shot(page, 'batches-en');
+            await page.click('.lang button[data-lang="fr"]');
+        });
+        assert.deepEqual(problems, []);
+    });
 });

@@ -1,5 +1,6 @@
 // Job actions shared by the list and the details page:
 // « Annuler » POST /api/jobs/{id}/cancel (pending, running),
+// « Passe delta » POST /api/jobs/{id}/delta (failed, done, credentials still kept: no password),
 // « Relancer » POST /api/jobs/{id}/retry (failed, done),
 // « Supprimer » DELETE /api/jobs/{id} after confirmation (every state but running:
 // a running task is cancelled first).
@@ -13,15 +14,15 @@ export function allowedActions(job) {
     switch (job.state) {
     case 'pending': return ['cancel', 'delete'];
     case 'running': return ['cancel'];
-    case 'failed': return ['retry', 'delete'];
-    case 'done': return ['retry', 'delete'];
+    case 'failed':
+    case 'done': return job.credentials_kept_until && !job.finalized ? ['delta', 'retry', 'delete'] : ['retry', 'delete'];
     default: return [];
     }
 }
 
-const LABEL = { cancel: 'action.cancel', retry: 'action.retry', delete: 'action.delete' };
-const ARIA = { cancel: 'action.cancelOf', retry: 'action.retryOf', delete: 'action.deleteOf' };
-const STYLE = { cancel: 'btn-secondary', retry: 'btn-secondary', delete: 'btn-danger' };
+const LABEL = { cancel: 'action.cancel', delta: 'action.delta', retry: 'action.retry', delete: 'action.delete' };
+const ARIA = { cancel: 'action.cancelOf', delta: 'action.deltaOf', retry: 'action.retryOf', delete: 'action.deleteOf' };
+const STYLE = { cancel: 'btn-secondary', delta: 'btn-primary', retry: 'btn-secondary', delete: 'btn-danger' };
 
 // Buttons for a job. handlers.done(kind, job, result) after success,
 // handlers.error(text) on failure.
@@ -65,12 +66,13 @@ async function runAction(kind, job, btn, handlers) {
     try {
         let result = null;
         if (kind === 'cancel') result = await request('POST', `/api/jobs/${job.id}/cancel`);
+        else if (kind === 'delta') result = await request('POST', `/api/jobs/${job.id}/delta`);
         else if (kind === 'retry') {
             result = await request('POST', `/api/jobs/${job.id}/retry`, { json: { source_password: password } });
             password = null;
         }
         else result = await request('DELETE', `/api/jobs/${job.id}`);
-        const msgKey = { cancel: 'action.cancelled', retry: 'action.retried', delete: 'action.deleted' }[kind];
+        const msgKey = { cancel: 'action.cancelled', delta: 'action.deltaQueued', retry: 'action.retried', delete: 'action.deleted' }[kind];
         announce(t(msgKey, { id: job.id }));
         if (handlers.done) handlers.done(kind, job, result);
     } catch (err) {
