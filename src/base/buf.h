@@ -9,7 +9,7 @@ struct buf {
     char *data;
     size_t len;
     size_t cap;
-    size_t max;   /* len may never exceed max */
+    size_t max; /* len may never exceed max */
 };
 
 void buf_init(struct buf *b, size_t max);

@@ -9,24 +9,24 @@
 
 enum mb_errc {
     MB_OK = 0,
-    MB_EMSG = -1,       /* skip and record this message */
-    MB_EFOLDER = -2,    /* this folder cannot be processed */
-    MB_ECONN = -3,      /* transient: back off, reconnect, resume */
-    MB_EAUTH = -4,      /* permanent: authentication refused */
-    MB_ENOTFOUND = -5,  /* permanent: mailbox / host / file missing */
-    MB_ECONFIG = -6,    /* permanent: bad configuration or input */
+    MB_EMSG = -1,      /* skip and record this message */
+    MB_EFOLDER = -2,   /* this folder cannot be processed */
+    MB_ECONN = -3,     /* transient: back off, reconnect, resume */
+    MB_EAUTH = -4,     /* permanent: authentication refused */
+    MB_ENOTFOUND = -5, /* permanent: mailbox / host / file missing */
+    MB_ECONFIG = -6,   /* permanent: bad configuration or input */
     MB_ECANCELED = -7,
-    MB_ETOOBIG = -8,    /* over a limit */
-    MB_EPROTO = -9,     /* peer violated the protocol */
-    MB_EIO = -10,       /* local I/O or database failure */
-    MB_ECRYPTO = -11,   /* authentication tag mismatch, RNG failure */
+    MB_ETOOBIG = -8,  /* over a limit */
+    MB_EPROTO = -9,   /* peer violated the protocol */
+    MB_EIO = -10,     /* local I/O or database failure */
+    MB_ECRYPTO = -11, /* authentication tag mismatch, RNG failure */
 };
 
 #define MB_ERR_LEN 256
 
 struct mb_err {
     int code;
-    int sys;              /* errno or library error code, 0 if none */
+    int sys; /* errno or library error code, 0 if none */
     char msg[MB_ERR_LEN];
 };
 

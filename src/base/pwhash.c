@@ -37,8 +37,9 @@ int pwhash_make_iter(const char *password, size_t len, unsigned iterations,
     int rc = secret_random(salt, sizeof(salt), err);
     if (rc == 0)
         rc = derive(password, len, salt, sizeof(salt), iterations, key, err);
-    if (rc == 0 && (mbedtls_base64_encode(salt64, sizeof(salt64), &s64, salt, sizeof(salt)) != 0
-                    || mbedtls_base64_encode(key64, sizeof(key64), &k64, key, sizeof(key)) != 0))
+    if (rc == 0
+        && (mbedtls_base64_encode(salt64, sizeof(salt64), &s64, salt, sizeof(salt)) != 0
+            || mbedtls_base64_encode(key64, sizeof(key64), &k64, key, sizeof(key)) != 0))
         rc = mb_err_set(err, MB_ECRYPTO, "base64 encoding failed");
     if (rc == 0) {
         int n = snprintf(out, PWHASH_MAX_LEN, PREFIX "%u$%s$%s", iterations, (char *)salt64,
@@ -72,9 +73,11 @@ int pwhash_verify(const char *password, size_t len, const char *encoded, struct 
     unsigned char salt[64], want[64], got[KEY_LEN];
     size_t salt_len, want_len;
     if (mbedtls_base64_decode(salt, sizeof(salt), &salt_len, (const unsigned char *)salt64,
-                              (size_t)(key64 - salt64)) != 0
+                              (size_t)(key64 - salt64))
+            != 0
         || mbedtls_base64_decode(want, sizeof(want), &want_len, (const unsigned char *)key64 + 1,
-                                 strlen(key64 + 1)) != 0
+                                 strlen(key64 + 1))
+               != 0
         || want_len != KEY_LEN || salt_len < 8)
         return mb_err_set(err, MB_ECONFIG, "malformed password hash");
     if (len > PWHASH_MAX_PASSWORD)

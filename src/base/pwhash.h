@@ -10,7 +10,7 @@
 #include "mb_err.h"
 
 #define PWHASH_ITERATIONS 210000
-#define PWHASH_MAX_LEN 128      /* longest encoded hash, NUL included */
+#define PWHASH_MAX_LEN 128 /* longest encoded hash, NUL included */
 #define PWHASH_MAX_PASSWORD 1024
 
 /* Hash password (len bytes) into out (PWHASH_MAX_LEN bytes). Returns 0 or negative mb_errc. */

@@ -131,8 +131,8 @@ int secret_box_load(struct secret_box *box, const char *path, struct mb_err *err
     }
     fd = open(path, O_RDONLY | O_CLOEXEC | O_NOFOLLOW);
     if (fd < 0) {
-        rc = mb_err_setsys(err, MB_EIO, errno, "cannot open key file %s: %s", path,
-                           strerror(errno));
+        rc =
+            mb_err_setsys(err, MB_EIO, errno, "cannot open key file %s: %s", path, strerror(errno));
         goto out;
     }
     struct stat st;
@@ -145,7 +145,8 @@ int secret_box_load(struct secret_box *box, const char *path, struct mb_err *err
         close(fd);
         rc = mb_err_set(err, MB_ECONFIG,
                         "key file %s is accessible by group or others (mode %04o); "
-                        "run chmod 600 on it", path, (unsigned)(st.st_mode & 07777));
+                        "run chmod 600 on it",
+                        path, (unsigned)(st.st_mode & 07777));
         goto out;
     }
     size_t got = 0;

@@ -20,7 +20,7 @@
 #define SECRET_BOX_OVERHEAD (1 + 12 + 16)
 
 struct secret {
-    char *data;   /* NUL-terminated for convenience; may contain NULs */
+    char *data; /* NUL-terminated for convenience; may contain NULs */
     size_t len;
 };
 

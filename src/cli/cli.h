@@ -12,8 +12,8 @@ int cli_profile(int argc, char **argv);
 /* Exit statuses shared by the subcommands. */
 enum {
     CLI_EXIT_OK = 0,
-    CLI_EXIT_FAILED = 1,   /* the operation ran and failed (e.g. migration ÉCHOUÉE) */
-    CLI_EXIT_USAGE = 2,    /* bad command line or configuration */
+    CLI_EXIT_FAILED = 1, /* the operation ran and failed (e.g. migration ÉCHOUÉE) */
+    CLI_EXIT_USAGE = 2,  /* bad command line or configuration */
     CLI_EXIT_UNAVAILABLE = 3,
 };
 

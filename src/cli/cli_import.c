@@ -40,7 +40,7 @@ static const char usage[] =
  * POSIX order) names a French locale (fr, fr_FR.UTF-8, fr_CA, fr.UTF-8...). */
 static int cli_import_french(void)
 {
-    static const char *const vars[] = { "LC_ALL", "LC_MESSAGES", "LANG" };
+    static const char *const vars[] = {"LC_ALL", "LC_MESSAGES", "LANG"};
     for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
         const char *v = getenv(vars[i]);
         if (v && *v)
@@ -63,8 +63,10 @@ static int cli_import_read(const char *path, size_t max, char **data_r, size_t *
         return -1;
     }
     if ((uint64_t)st.st_size > max) {
-        fprintf(stderr, "migrabox import: %s is larger than %zu bytes ([server] "
-                        "max_upload_bytes)\n", path, max);
+        fprintf(stderr,
+                "migrabox import: %s is larger than %zu bytes ([server] "
+                "max_upload_bytes)\n",
+                path, max);
         fclose(f);
         return -1;
     }
@@ -88,11 +90,11 @@ static int cli_import_read(const char *path, size_t max, char **data_r, size_t *
 int cli_import(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "dry-run", no_argument, NULL, 'n' },
-        { "auth-profile", required_argument, NULL, 'A' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'},
+        {"dry-run", no_argument, NULL, 'n'},
+        {"auth-profile", required_argument, NULL, 'A'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *profile = NULL;
     int dry_run = 0, ch;
@@ -112,7 +114,7 @@ int cli_import(int argc, char **argv)
     }
     const char *path = argv[optind];
     struct config *cfg = NULL;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (config_load(cfg_path, &cfg, &err) != 0) {
         fprintf(stderr, "migrabox import: %s\n", err.msg);
         return CLI_EXIT_USAGE;
@@ -154,8 +156,10 @@ int cli_import(int argc, char **argv)
         for (size_t i = 0; i < res.n_errors; i++)
             fprintf(stderr, "%s\n", res.errors[i].message);
         if (o.french)
-            fprintf(stderr, "migrabox import : %s : %zu erreur%s%s ; aucune migration n'a été "
-                            "ajoutée\n", path, res.n_errors, res.n_errors > 1 ? "s" : "",
+            fprintf(stderr,
+                    "migrabox import : %s : %zu erreur%s%s ; aucune migration n'a été "
+                    "ajoutée\n",
+                    path, res.n_errors, res.n_errors > 1 ? "s" : "",
                     res.errors_truncated ? " (décompte arrêté)" : "");
         else
             fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,

@@ -68,7 +68,7 @@ static int cli_serve_mkdirs(const char *path, char *why, size_t n)
 static int cli_serve_webhook_ok(const char *url, char *why, size_t n)
 {
     struct http_url u;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (http_url_parse(url, &u, &err) != 0) {
         snprintf(why, n, "%s", err.msg);
         return 0;
@@ -84,9 +84,9 @@ static int cli_serve_webhook_ok(const char *url, char *why, size_t n)
 int cli_serve(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
     int ch;
@@ -104,7 +104,7 @@ int cli_serve(int argc, char **argv)
     }
 
     struct config *cfg = NULL;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (config_load(cfg_path, &cfg, &err) != 0) {
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         return CLI_EXIT_USAGE;
@@ -156,8 +156,9 @@ int cli_serve(int argc, char **argv)
     }
     int64_t n_users = 0;
     if (db_user_count(db, &n_users, &err) == 0 && n_users == 0)
-        fprintf(stderr, "migrabox: no account yet: create one with "
-                        "migrabox user add NAME --admin%s%s\n",
+        fprintf(stderr,
+                "migrabox: no account yet: create one with "
+                "migrabox user add NAME --admin%s%s\n",
                 cfg->path ? " -c " : "", cfg->path ? cfg->path : "");
     if (cfg->destination.master_password_source == CONFIG_SECRET_NONE)
         log_warn("serve: no destination master password configured: migrations will fail");
@@ -215,7 +216,8 @@ int cli_serve(int argc, char **argv)
     if (!cert && strncmp(lh, "127.", 4) != 0 && strcmp(lh, "::1") != 0
         && strcmp(lh, "localhost") != 0)
         log_warn("serve: plain HTTP on %s: passwords cross the network in clear; set [server] "
-                 "tls = on or put a TLS reverse proxy in front", lh);
+                 "tls = on or put a TLS reverse proxy in front",
+                 lh);
 
     int sig = 0;
     while (sigwait(&stop_set, &sig) != 0)

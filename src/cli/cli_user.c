@@ -64,8 +64,7 @@ static int cli_user_password(struct secret *out, char *why, size_t n)
         fputc('\n', stderr);
     }
     if (!got) {
-        snprintf(why, n, "no password: set %s or give it on standard input",
-                 CLI_USER_ENV_PASSWORD);
+        snprintf(why, n, "no password: set %s or give it on standard input", CLI_USER_ENV_PASSWORD);
         return -1;
     }
     size_t len = strcspn(line, "\r\n");
@@ -99,7 +98,7 @@ static int cli_user_name_ok(const char *name)
 /* Load the configuration and open the database of data_dir (created 0700 if missing). */
 static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db **db_r)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (config_load(cfg_path, cfg_r, &err) != 0) {
         fprintf(stderr, "migrabox user: %s\n", err.msg);
         return CLI_EXIT_USAGE;
@@ -124,11 +123,11 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
 static int cli_user_add(int argc, char **argv)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "domain", required_argument, NULL, 'd' },
-        { "admin", no_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'},
+        {"domain", required_argument, NULL, 'd'},
+        {"admin", no_argument, NULL, 'a'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
     char *domains[CLI_USER_MAX_DOMAINS];
@@ -150,7 +149,10 @@ static int cli_user_add(int argc, char **argv)
                     *p = (char)(*p + 32);
             n_domains++;
             break;
-        case 'h': fputs(usage, stdout); status = CLI_EXIT_OK; goto out;
+        case 'h':
+            fputs(usage, stdout);
+            status = CLI_EXIT_OK;
+            goto out;
         default: fputs(usage, stderr); goto out;
         }
     }
@@ -160,8 +162,10 @@ static int cli_user_add(int argc, char **argv)
     }
     const char *name = argv[optind];
     if (!cli_user_name_ok(name)) {
-        fprintf(stderr, "migrabox user add: the name must have 1 to %d bytes and no control "
-                        "character\n", DB_USER_NAME_MAX);
+        fprintf(stderr,
+                "migrabox user add: the name must have 1 to %d bytes and no control "
+                "character\n",
+                DB_USER_NAME_MAX);
         goto out;
     }
     struct config *cfg = NULL;
@@ -176,27 +180,29 @@ static int cli_user_add(int argc, char **argv)
             goto close;
         }
         if (!config_domain_allowed(cfg, domains[i])) {
-            fprintf(stderr, "migrabox user add: %s is not one of the hosted domains "
-                            "([destination] domains)\n", domains[i]);
+            fprintf(stderr,
+                    "migrabox user add: %s is not one of the hosted domains "
+                    "([destination] domains)\n",
+                    domains[i]);
             goto close;
         }
     }
     if (!admin && n_domains == 0)
         fprintf(stderr, "migrabox user add: note: an account that is neither --admin nor has a "
                         "--domain sees no job\n");
-    struct secret pw = { 0 };
+    struct secret pw = {0};
     char why[200];
     if (cli_user_password(&pw, why, sizeof(why)) != 0) {
         fprintf(stderr, "migrabox user add: %s\n", why);
         goto close;
     }
     char hash[PWHASH_MAX_LEN];
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = pwhash_make(pw.data, pw.len, hash, &err);
     secret_fini(&pw);
     if (rc == 0)
-        rc = db_user_add(db, name, hash, admin, (const char *const *)domains, n_domains, NULL,
-                         &err);
+        rc =
+            db_user_add(db, name, hash, admin, (const char *const *)domains, n_domains, NULL, &err);
     if (rc) {
         fprintf(stderr, "migrabox user add: %s\n", err.msg);
         status = CLI_EXIT_FAILED;
@@ -220,9 +226,9 @@ out:
 static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name)
 {
     static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
+        {"config", required_argument, NULL, 'c'},
+        {"help", no_argument, NULL, 'h'},
+        {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL;
     int ch;
@@ -245,7 +251,7 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
     if (status != CLI_EXIT_OK)
         return status;
     status = CLI_EXIT_FAILED;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (!want_name) {
         struct db_user *users = NULL;
         size_t n = 0;
@@ -276,7 +282,7 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
         if (rc == 0)
             printf("account %s deleted\n", name);
     } else {
-        struct secret pw = { 0 };
+        struct secret pw = {0};
         char why[200], hash[PWHASH_MAX_LEN];
         if (cli_user_password(&pw, why, sizeof(why)) != 0) {
             fprintf(stderr, "migrabox user %s: %s\n", cmd, why);

@@ -36,7 +36,7 @@ enum key_type {
     KT_LISTEN, /* host:port into listen_host + listen_port */
     KT_HOST,
     KT_DOMAINS,
-    KT_NETLIST, /* struct net_acl: CIDR networks and host names */
+    KT_NETLIST,     /* struct net_acl: CIDR networks and host names */
     KT_SECRET,      /* master_password */
     KT_SECRET_FILE, /* master_password_file */
 };

@@ -87,13 +87,13 @@ struct config_server {
     char *tls_cert; /* PEM paths, NULL when unset (both or neither) */
     char *tls_key;
     enum config_log_level log_level;
-    int64_t max_upload_bytes; /* largest accepted request body (CSV upload) */
-    int max_import_rows;      /* largest CSV batch */
-    int session_ttl;          /* seconds a web session lives without activity */
-    int credential_retention; /* seconds source credentials are kept after a job ends
-                                 (until finalized); 0 = erased when it ends */
-    int sync_min_interval;    /* shortest sync_every a batch may ask for, seconds */
-    char *webhook_url;        /* POSTed JSON events (jobs.h); NULL = none */
+    int64_t max_upload_bytes;     /* largest accepted request body (CSV upload) */
+    int max_import_rows;          /* largest CSV batch */
+    int session_ttl;              /* seconds a web session lives without activity */
+    int credential_retention;     /* seconds source credentials are kept after a job ends
+                                     (until finalized); 0 = erased when it ends */
+    int sync_min_interval;        /* shortest sync_every a batch may ask for, seconds */
+    char *webhook_url;            /* POSTed JSON events (jobs.h); NULL = none */
     struct secret webhook_secret; /* HMAC-SHA256 key of the webhook (from a file); .data NULL
                                      = unsigned */
     int max_http_connections;
@@ -108,12 +108,12 @@ struct config_server {
 struct config_sources {
     char *ca_file;
     int max_connections_per_host;
-    int connect_timeout; /* seconds */
-    int io_timeout;      /* seconds */
-    int max_attempts;    /* runs of a job on transient errors, first one included */
-    int retry_delay;     /* seconds before the first retry; doubles each time */
-    int give_up_after;   /* seconds without progress before transient errors fail a job */
-    int limit_pause;     /* seconds a job pauses when the source's daily limit is reached */
+    int connect_timeout;  /* seconds */
+    int io_timeout;       /* seconds */
+    int max_attempts;     /* runs of a job on transient errors, first one included */
+    int retry_delay;      /* seconds before the first retry; doubles each time */
+    int give_up_after;    /* seconds without progress before transient errors fail a job */
+    int limit_pause;      /* seconds a job pauses when the source's daily limit is reached */
     struct net_acl allow; /* source hosts always allowed (names, networks) */
     struct net_acl deny;  /* source hosts never allowed */
     int check_timeout;    /* seconds for the whole of POST /api/check */

@@ -342,7 +342,6 @@ static unsigned char csvimp_lower(unsigned char ch)
     return ch >= 'A' && ch <= 'Z' ? (unsigned char)(ch + 32) : ch;
 }
 
-
 /* 1 if s contains a C0 control character or DEL. */
 static int csvimp_has_ctl(const char *s, size_t n)
 {

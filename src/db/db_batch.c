@@ -120,8 +120,7 @@ static int batch_aggregates(struct db *db, int64_t now, struct db_batch *b, stru
     return 0;
 }
 
-int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r,
-                 struct mb_err *err)
+int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r, struct mb_err *err)
 {
     int opened;
     memset(b_r, 0, sizeof(*b_r));
@@ -138,8 +137,8 @@ int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r,
 }
 
 /* Ids from a one-column SELECT bound with ?1 = a1 (when it has a parameter). */
-static int select_ids(struct db *db, const char *sql, int64_t a1, const char *what,
-                      int64_t **ids_r, size_t *n_r, struct mb_err *err)
+static int select_ids(struct db *db, const char *sql, int64_t a1, const char *what, int64_t **ids_r,
+                      size_t *n_r, struct mb_err *err)
 {
     sqlite3_stmt *st;
     *ids_r = NULL;
@@ -312,8 +311,7 @@ int db_batch_finalize(struct db *db, int64_t id, struct mb_err *err)
     return db_tx_end(db, outer, rc, err);
 }
 
-int db_batch_set_sync(struct db *db, int64_t id, int64_t every, int64_t next_at,
-                      struct mb_err *err)
+int db_batch_set_sync(struct db *db, int64_t id, int64_t every, int64_t next_at, struct mb_err *err)
 {
     int outer, finalized;
     int rc = db_tx_begin(db, &outer, err);

@@ -24,23 +24,22 @@ struct db_batch {
     int64_t id;
     int64_t account_id; /* 0 = none */
     int64_t created_at;
-    char *filename;     /* NULL = none */
+    char *filename;                                 /* NULL = none */
     int64_t finalized_at, sync_every, next_sync_at; /* 0 = not finalized / none */
-    int64_t counts[5];  /* jobs per state, indexed by enum db_job_state; [0] = all */
+    int64_t counts[5];               /* jobs per state, indexed by enum db_job_state; [0] = all */
     struct db_job_counters progress; /* sums over the jobs */
-    int64_t n_credentials; /* jobs that keep credentials */
+    int64_t n_credentials;           /* jobs that keep credentials */
     /* the latest end of those jobs (now for a pending or running one): the credentials are
      * kept until this + [server] credential_retention; 0 when none is kept */
     int64_t credentials_since;
-    char **domains;     /* destination domains of its jobs (visibility) */
+    char **domains; /* destination domains of its jobs (visibility) */
     size_t n_domains;
 };
 
 void db_batch_fini(struct db_batch *b);
 
 /* Returns 0, or MB_ENOTFOUND. now: the time used for running jobs in credentials_since. */
-int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r,
-                 struct mb_err *err);
+int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r, struct mb_err *err);
 /* Ids of the newest batches (at most DB_BATCH_LIST_MAX), newest first: *ids_r (free()). */
 int db_batch_ids(struct db *db, int64_t **ids_r, size_t *n_r, struct mb_err *err);
 

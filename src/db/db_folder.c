@@ -42,8 +42,8 @@ int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_fold
     return rc;
 }
 
-int db_folder_put(struct db *db, int64_t job, const char *folder,
-                  const struct db_folder_state *st, struct mb_err *err)
+int db_folder_put(struct db *db, int64_t job, const char *folder, const struct db_folder_state *st,
+                  struct mb_err *err)
 {
     sqlite3_stmt *q;
     int rc = db_prepare(db,
@@ -86,8 +86,7 @@ int db_folder_put(struct db *db, int64_t job, const char *folder,
 int db_folder_forget(struct db *db, int64_t job, const char *folder, struct mb_err *err)
 {
     sqlite3_stmt *q;
-    int rc = db_prepare(db, "DELETE FROM folder_state WHERE job_id = ?1 AND folder = ?2", &q,
-                        err);
+    int rc = db_prepare(db, "DELETE FROM folder_state WHERE job_id = ?1 AND folder = ?2", &q, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(q, 1, job);

@@ -18,18 +18,18 @@
 struct db_folder_state {
     uint32_t uidvalidity, uidnext, messages; /* the source folder's STATUS */
     uint64_t highestmodseq;
-    uint32_t dest_uidvalidity;               /* the destination folder instance */
-    int64_t counted;                         /* messages the pass accounted for */
-    int64_t bytes;                           /* their size */
-    int64_t dest_count;                      /* destination messages then, -1 unknown */
+    uint32_t dest_uidvalidity;                /* the destination folder instance */
+    int64_t counted;                          /* messages the pass accounted for */
+    int64_t bytes;                            /* their size */
+    int64_t dest_count;                       /* destination messages then, -1 unknown */
     int64_t left_date, left_size, left_label; /* left out by the job's options then */
 };
 
 /* *found_r = 1 and *st filled when (job, folder) has a state. */
 int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_folder_state *st,
                   int *found_r, struct mb_err *err);
-int db_folder_put(struct db *db, int64_t job, const char *folder,
-                  const struct db_folder_state *st, struct mb_err *err);
+int db_folder_put(struct db *db, int64_t job, const char *folder, const struct db_folder_state *st,
+                  struct mb_err *err);
 int db_folder_forget(struct db *db, int64_t job, const char *folder, struct mb_err *err);
 /* Rows of (job, folder) that are not settled copies: in flight, refused, or unsettled. */
 int db_folder_open_rows(struct db *db, int64_t job, const char *folder, int64_t *n_r,

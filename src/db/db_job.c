@@ -288,9 +288,9 @@ int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
     if (rc < 0)
         return rc;
     int changes = 0;
-    rc = run_update(db,
-                    "UPDATE batches SET rows = rows + ?3 WHERE id = ?1 AND finalized_at IS NULL",
-                    batch_id, NULL, (int64_t)n, &changes, err);
+    rc =
+        run_update(db, "UPDATE batches SET rows = rows + ?3 WHERE id = ?1 AND finalized_at IS NULL",
+                   batch_id, NULL, (int64_t)n, &changes, err);
     if (rc == 0 && changes == 0)
         rc = mb_err_set(err, MB_ENOTFOUND, "batch %lld does not exist or is finalized",
                         (long long)batch_id);
@@ -772,14 +772,13 @@ static int defer(struct db *db, int64_t id, int64_t not_before, const char *erro
     int rc = check_text("error", error, 0, err);
     if (rc == 0)
         rc = run_update(db,
-                        attempt
-                            ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                              "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                              "attempts = attempts + 1, "
-                              "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
-                            : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                        "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                        "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
+                        attempt ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                                  "attempts = attempts + 1, "
+                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
+                                : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
                         id, error, not_before, &changes, err);
     if (rc == 0 && changes == 0)
         rc = not_running(db, id, err);
@@ -1000,8 +999,7 @@ int db_job_finalize(struct db *db, int64_t id, struct mb_err *err)
     return db_tx_end(db, outer, rc, err);
 }
 
-int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r,
-                             struct mb_err *err)
+int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r, struct mb_err *err)
 {
     int changes = 0;
     int rc = run_update(db,

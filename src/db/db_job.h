@@ -101,7 +101,7 @@ struct db_job {
     int64_t heartbeat_at; /* last progress update, 0 = none */
     struct db_job_counters progress;
     char *current_folder;
-    char *report; /* JSON written by the engine; NULL in db_job_list rows */
+    char *report;         /* JSON written by the engine; NULL in db_job_list rows */
     int64_t finalized_at; /* 0 = not finalized (its credentials may be kept) */
     int has_credentials;  /* a password or an authentication profile is kept */
 };
@@ -123,8 +123,7 @@ int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
 /* Add n jobs to an existing batch (its rows count grows), all or nothing, like
  * db_job_insert_many. MB_ENOTFOUND if the batch does not exist or is finalized. */
 int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
-                       const struct db_job_new *jobs, size_t n, int64_t *ids_r,
-                       struct mb_err *err);
+                       const struct db_job_new *jobs, size_t n, int64_t *ids_r, struct mb_err *err);
 
 /* Returns 0, or MB_ENOTFOUND. */
 int db_job_get(struct db *db, int64_t id, struct db_job *job_r, struct mb_err *err);
@@ -239,7 +238,6 @@ int db_job_erase_credentials(struct db *db, int64_t id, int finalize, struct mb_
 int db_job_finalize(struct db *db, int64_t id, struct mb_err *err);
 /* Retention: erase the credentials of every ended job that last ended before ended_before.
  * *n_r (may be NULL) = jobs erased. */
-int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r,
-                             struct mb_err *err);
+int db_job_sweep_credentials(struct db *db, int64_t ended_before, int64_t *n_r, struct mb_err *err);
 
 #endif

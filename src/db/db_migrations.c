@@ -140,10 +140,10 @@ static const char schema_v2[] =
     "ALTER TABLE msgmap ADD COLUMN first_uidnext INTEGER;"
     "CREATE INDEX msgmap_verify ON msgmap(job_id, verify) WHERE verify = 1;";
 
-/* Version 3: source authentication profiles (issue 9): one credential for a whole source organisation.
- * Public fields in columns; the secrets (client secret, certificate and key, service-account
- * key, admin password) as one JSON object sealed with the secret box (associated data
- * "auth-profile:" + name). jobs.auth_profile names the profile a job logs in with (then the
+/* Version 3: source authentication profiles (issue 9): one credential for a whole source
+ * organisation. Public fields in columns; the secrets (client secret, certificate and key,
+ * service-account key, admin password) as one JSON object sealed with the secret box (associated
+ * data "auth-profile:" + name). jobs.auth_profile names the profile a job logs in with (then the
  * job has no source password). */
 static const char schema_auth_profiles[] =
     "CREATE TABLE auth_profiles ("

@@ -14,8 +14,8 @@ void db_tokens_free(struct db_token *v, size_t n)
     free(v);
 }
 
-int db_token_add(struct db *db, int64_t account_id, const char *name,
-                 const unsigned char hash[32], int64_t *id_r, struct mb_err *err)
+int db_token_add(struct db *db, int64_t account_id, const char *name, const unsigned char hash[32],
+                 int64_t *id_r, struct mb_err *err)
 {
     if (!name || !*name || strlen(name) > DB_TOKEN_NAME_MAX)
         return mb_err_set(err, MB_ECONFIG, "token name: 1 to %d bytes", DB_TOKEN_NAME_MAX);
@@ -96,8 +96,7 @@ int db_token_list(struct db *db, int64_t account_id, struct db_token **v_r, size
 int db_token_delete(struct db *db, int64_t account_id, int64_t id, struct mb_err *err)
 {
     sqlite3_stmt *st;
-    int rc = db_prepare(db, "DELETE FROM api_tokens WHERE id = ?1 AND account_id = ?2", &st,
-                        err);
+    int rc = db_prepare(db, "DELETE FROM api_tokens WHERE id = ?1 AND account_id = ?2", &st, err);
     if (rc < 0)
         return rc;
     sqlite3_bind_int64(st, 1, id);
@@ -111,8 +110,8 @@ int db_token_delete(struct db *db, int64_t account_id, int64_t id, struct mb_err
     return rc;
 }
 
-int db_token_lookup(struct db *db, const unsigned char hash[32], int64_t now,
-                    int64_t *account_id_r, struct mb_err *err)
+int db_token_lookup(struct db *db, const unsigned char hash[32], int64_t now, int64_t *account_id_r,
+                    struct mb_err *err)
 {
     sqlite3_stmt *st;
     int rc = db_prepare(db,

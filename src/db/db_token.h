@@ -21,8 +21,8 @@ struct db_token {
 
 void db_tokens_free(struct db_token *v, size_t n);
 /* MB_ETOOBIG when the account has DB_TOKENS_MAX tokens already. */
-int db_token_add(struct db *db, int64_t account_id, const char *name,
-                 const unsigned char hash[32], int64_t *id_r, struct mb_err *err);
+int db_token_add(struct db *db, int64_t account_id, const char *name, const unsigned char hash[32],
+                 int64_t *id_r, struct mb_err *err);
 /* The tokens of an account, oldest first. */
 int db_token_list(struct db *db, int64_t account_id, struct db_token **v_r, size_t *n_r,
                   struct mb_err *err);
@@ -30,7 +30,7 @@ int db_token_list(struct db *db, int64_t account_id, struct db_token **v_r, size
 int db_token_delete(struct db *db, int64_t account_id, int64_t id, struct mb_err *err);
 /* The account of a token hash (last_used_at refreshed at most once a minute):
  * MB_ENOTFOUND when unknown or revoked. */
-int db_token_lookup(struct db *db, const unsigned char hash[32], int64_t now,
-                    int64_t *account_id_r, struct mb_err *err);
+int db_token_lookup(struct db *db, const unsigned char hash[32], int64_t now, int64_t *account_id_r,
+                    struct mb_err *err);
 
 #endif

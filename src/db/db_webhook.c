@@ -75,8 +75,7 @@ void db_webhook_free(struct db_webhook *v, size_t n)
 
 int db_webhook_done(struct db *db, int64_t id, struct mb_err *err)
 {
-    return exec2(db, "DELETE FROM webhook_outbox WHERE id = ?1", id, 0, NULL, "webhook done",
-                 err);
+    return exec2(db, "DELETE FROM webhook_outbox WHERE id = ?1", id, 0, NULL, "webhook done", err);
 }
 
 int db_webhook_retry(struct db *db, int64_t id, int64_t next_at, struct mb_err *err)

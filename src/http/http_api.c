@@ -18,12 +18,12 @@
 
 /* Route flags. */
 enum {
-    HTTP_API_AUTH = 1 << 0,      /* a session is required (401 otherwise) */
-    HTTP_API_CSRF = 1 << 1,      /* X-CSRF-Token must match the session's (403 otherwise) */
-    HTTP_API_ADMIN = 1 << 2,     /* admin accounts only (403 otherwise) */
-    HTTP_API_JSON = 1 << 3,      /* body: application/json, required */
-    HTTP_API_JSON_OPT = 1 << 4,  /* body: application/json when there is one */
-    HTTP_API_CSV = 1 << 5,       /* body: a CSV file (text/csv ...) */
+    HTTP_API_AUTH = 1 << 0,     /* a session is required (401 otherwise) */
+    HTTP_API_CSRF = 1 << 1,     /* X-CSRF-Token must match the session's (403 otherwise) */
+    HTTP_API_ADMIN = 1 << 2,    /* admin accounts only (403 otherwise) */
+    HTTP_API_JSON = 1 << 3,     /* body: application/json, required */
+    HTTP_API_JSON_OPT = 1 << 4, /* body: application/json when there is one */
+    HTTP_API_CSV = 1 << 5,      /* body: a CSV file (text/csv ...) */
 };
 
 typedef void http_api_handler(struct http_api_ctx *c);
@@ -38,43 +38,43 @@ struct http_api_route {
 #define HTTP_API_MUTATE (HTTP_API_AUTH | HTTP_API_CSRF)
 
 static const struct http_api_route http_api_routes[] = {
-    { "GET", "/api/session", http_api_session_get, HTTP_API_AUTH },
-    { "POST", "/api/session", http_api_session_post, HTTP_API_JSON },
-    { "DELETE", "/api/session", http_api_session_delete, HTTP_API_MUTATE },
-    { "GET", "/api/jobs", http_api_jobs_list, HTTP_API_AUTH },
-    { "POST", "/api/jobs", http_api_jobs_create, HTTP_API_MUTATE | HTTP_API_JSON },
-    { "GET", "/api/jobs/{id}", http_api_jobs_get, HTTP_API_AUTH },
-    { "DELETE", "/api/jobs/{id}", http_api_jobs_delete, HTTP_API_MUTATE },
-    { "GET", "/api/jobs/{id}/log", http_api_jobs_log, HTTP_API_AUTH },
-    { "POST", "/api/jobs/{id}/cancel", http_api_jobs_cancel, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/jobs/{id}/retry", http_api_jobs_retry, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/jobs/{id}/delta", http_api_jobs_delta, HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/jobs/{id}/finalize", http_api_jobs_finalize,
-      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "GET", "/api/batches", http_api_batches_list, HTTP_API_AUTH },
-    { "GET", "/api/tokens", http_api_tokens_list, HTTP_API_AUTH },
-    { "POST", "/api/tokens", http_api_tokens_create, HTTP_API_MUTATE | HTTP_API_JSON },
-    { "DELETE", "/api/tokens/{id}", http_api_tokens_delete, HTTP_API_MUTATE },
-    { "GET", "/api/batches/{id}", http_api_batches_get, HTTP_API_AUTH },
-    { "PATCH", "/api/batches/{id}", http_api_batches_patch, HTTP_API_MUTATE | HTTP_API_JSON },
-    { "POST", "/api/batches/{id}/delta", http_api_batches_delta,
-      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/batches/{id}/retry-failed", http_api_batches_retry_failed,
-      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/batches/{id}/cancel", http_api_batches_cancel,
-      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/batches/{id}/finalize", http_api_batches_finalize,
-      HTTP_API_MUTATE | HTTP_API_JSON_OPT },
-    { "POST", "/api/imports", http_api_import_post, HTTP_API_MUTATE | HTTP_API_CSV },
-    { "GET", "/api/sample.csv", http_api_import_sample, HTTP_API_AUTH },
-    { "POST", "/api/check", http_api_check_post, HTTP_API_MUTATE | HTTP_API_JSON },
-    { "GET", "/api/profiles", http_api_profiles_list, HTTP_API_AUTH },
-    { "POST", "/api/profiles", http_api_profiles_create, HTTP_API_MUTATE | HTTP_API_JSON },
-    { "DELETE", "/api/profiles/{name}", http_api_profiles_delete, HTTP_API_MUTATE },
-    { "POST", "/api/profiles/{name}/check", http_api_profiles_check,
-      HTTP_API_MUTATE | HTTP_API_JSON },
-    { "GET", "/healthz", http_api_metrics_healthz, 0 },
-    { "GET", "/metrics", http_api_metrics_get, 0 },
+    {"GET", "/api/session", http_api_session_get, HTTP_API_AUTH},
+    {"POST", "/api/session", http_api_session_post, HTTP_API_JSON},
+    {"DELETE", "/api/session", http_api_session_delete, HTTP_API_MUTATE},
+    {"GET", "/api/jobs", http_api_jobs_list, HTTP_API_AUTH},
+    {"POST", "/api/jobs", http_api_jobs_create, HTTP_API_MUTATE | HTTP_API_JSON},
+    {"GET", "/api/jobs/{id}", http_api_jobs_get, HTTP_API_AUTH},
+    {"DELETE", "/api/jobs/{id}", http_api_jobs_delete, HTTP_API_MUTATE},
+    {"GET", "/api/jobs/{id}/log", http_api_jobs_log, HTTP_API_AUTH},
+    {"POST", "/api/jobs/{id}/cancel", http_api_jobs_cancel, HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/jobs/{id}/retry", http_api_jobs_retry, HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/jobs/{id}/delta", http_api_jobs_delta, HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/jobs/{id}/finalize", http_api_jobs_finalize,
+     HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"GET", "/api/batches", http_api_batches_list, HTTP_API_AUTH},
+    {"GET", "/api/tokens", http_api_tokens_list, HTTP_API_AUTH},
+    {"POST", "/api/tokens", http_api_tokens_create, HTTP_API_MUTATE | HTTP_API_JSON},
+    {"DELETE", "/api/tokens/{id}", http_api_tokens_delete, HTTP_API_MUTATE},
+    {"GET", "/api/batches/{id}", http_api_batches_get, HTTP_API_AUTH},
+    {"PATCH", "/api/batches/{id}", http_api_batches_patch, HTTP_API_MUTATE | HTTP_API_JSON},
+    {"POST", "/api/batches/{id}/delta", http_api_batches_delta,
+     HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/batches/{id}/retry-failed", http_api_batches_retry_failed,
+     HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/batches/{id}/cancel", http_api_batches_cancel,
+     HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/batches/{id}/finalize", http_api_batches_finalize,
+     HTTP_API_MUTATE | HTTP_API_JSON_OPT},
+    {"POST", "/api/imports", http_api_import_post, HTTP_API_MUTATE | HTTP_API_CSV},
+    {"GET", "/api/sample.csv", http_api_import_sample, HTTP_API_AUTH},
+    {"POST", "/api/check", http_api_check_post, HTTP_API_MUTATE | HTTP_API_JSON},
+    {"GET", "/api/profiles", http_api_profiles_list, HTTP_API_AUTH},
+    {"POST", "/api/profiles", http_api_profiles_create, HTTP_API_MUTATE | HTTP_API_JSON},
+    {"DELETE", "/api/profiles/{name}", http_api_profiles_delete, HTTP_API_MUTATE},
+    {"POST", "/api/profiles/{name}/check", http_api_profiles_check,
+     HTTP_API_MUTATE | HTTP_API_JSON},
+    {"GET", "/healthz", http_api_metrics_healthz, 0},
+    {"GET", "/metrics", http_api_metrics_get, 0},
 };
 
 #define HTTP_API_N_ROUTES (sizeof(http_api_routes) / sizeof(http_api_routes[0]))
@@ -321,24 +321,26 @@ struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r)
             *empty_r = 1;
             return NULL;
         }
-        http_api_error(c, 400, HTTP_API_MSG(c, "a JSON object is required as the request body",
-                                            "le corps de la requête doit être un objet JSON"));
+        http_api_error(c, 400,
+                       HTTP_API_MSG(c, "a JSON object is required as the request body",
+                                    "le corps de la requête doit être un objet JSON"));
         return NULL;
     }
     struct json_value *v = NULL;
-    struct mb_err err = { 0 };
-    struct json_limits lim = { .max_bytes = c->req->body_len };
+    struct mb_err err = {0};
+    struct json_limits lim = {.max_bytes = c->req->body_len};
     if (json_parse(c->req->body, c->req->body_len, &lim, &v, &err) != 0) {
         char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s",
-                 HTTP_API_MSG(c, "invalid JSON", "JSON invalide"), err.msg);
+        snprintf(msg, sizeof(msg), "%s: %s", HTTP_API_MSG(c, "invalid JSON", "JSON invalide"),
+                 err.msg);
         http_api_error(c, 400, msg);
         return NULL;
     }
     if (v->type != JSON_OBJECT) {
         json_free(&v);
-        http_api_error(c, 400, HTTP_API_MSG(c, "the request body must be a JSON object",
-                                            "le corps de la requête doit être un objet JSON"));
+        http_api_error(c, 400,
+                       HTTP_API_MSG(c, "the request body must be a JSON object",
+                                    "le corps de la requête doit être un objet JSON"));
         return NULL;
     }
     return v;
@@ -429,8 +431,8 @@ static void http_api_client_addr(struct http_api_ctx *c)
 static int http_api_loopback(const char *addr)
 {
     unsigned char a[16];
-    static const unsigned char v6lo[16] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
-    static const unsigned char mapped[12] = { 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF };
+    static const unsigned char v6lo[16] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
+    static const unsigned char mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF};
     if (inet_pton(AF_INET, addr, a) == 1)
         return a[0] == 127;
     if (inet_pton(AF_INET6, addr, a) == 1)
@@ -442,20 +444,21 @@ static int http_api_loopback(const char *addr)
 /* Authorization: Bearer TOKEN (db_token.h): 0 with c->user, or answered (401/500) and -1. */
 static int http_api_authenticate_bearer(struct http_api_ctx *c, const char *tok)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     while (*tok == ' ')
         tok++;
     unsigned char hash[32];
     mbedtls_sha256((const unsigned char *)tok, strlen(tok), hash, 0);
     int64_t account = 0;
-    int rc = strlen(tok) > 200 ? MB_ENOTFOUND : db_token_lookup(c->db, hash, c->now, &account,
-                                                                   &err);
+    int rc =
+        strlen(tok) > 200 ? MB_ENOTFOUND : db_token_lookup(c->db, hash, c->now, &account, &err);
     if (rc == 0)
         rc = db_user_get(c->db, account, &c->user, &err);
     if (rc == MB_ENOTFOUND) {
         http_resp_header(c->resp, "WWW-Authenticate", "Bearer");
-        http_api_error(c, 401, HTTP_API_MSG(c, "invalid or revoked API token",
-                                            "jeton d'API invalide ou révoqué"));
+        http_api_error(
+            c, 401,
+            HTTP_API_MSG(c, "invalid or revoked API token", "jeton d'API invalide ou révoqué"));
         return -1;
     }
     if (rc != 0) {
@@ -474,7 +477,7 @@ static int http_api_authenticate(struct http_api_ctx *c)
     if (authz && strncasecmp(authz, "Bearer ", 7) == 0)
         return http_api_authenticate_bearer(c, authz + 7);
     const char *token = http_req_cookie(c->req, HTTP_AUTH_COOKIE);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int touched = 0;
     int rc = token ? http_auth_session_get(c->db, token, c->now, cfg->server.session_ttl,
                                            &c->session, &touched, &err)
@@ -574,8 +577,8 @@ static const struct http_api_route *http_api_route_of(struct http_api_ctx *c, vo
     if (path_known)
         http_api_not_allowed(c, req->path);
     else
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such API endpoint",
-                                            "point d'accès de l'API inconnu"));
+        http_api_error(c, 404,
+                       HTTP_API_MSG(c, "no such API endpoint", "point d'accès de l'API inconnu"));
     return NULL;
 }
 
@@ -595,11 +598,11 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
     if (!(route->flags & HTTP_API_AUTH) || limit == 0)
         return limit; /* no body to protect: checked by the dispatch */
     /* Session and CSRF before any byte of the body is read. */
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     c.db = http_api_db(c.api, &err);
     if (!c.db) {
-        http_api_error(&c, 503, HTTP_API_MSG(&c, "database unavailable",
-                                             "base de données indisponible"));
+        http_api_error(&c, 503,
+                       HTTP_API_MSG(&c, "database unavailable", "base de données indisponible"));
         return -1;
     }
     long rc = limit;
@@ -607,8 +610,9 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
         rc = -1;
     } else if ((route->flags & HTTP_API_CSRF) && !c.bearer
                && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
-        http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
-                                             "jeton CSRF absent ou incorrect"));
+        http_api_error(
+            &c, 403,
+            HTTP_API_MSG(&c, "missing or wrong CSRF token", "jeton CSRF absent ou incorrect"));
         rc = -1;
     } else {
         /* resp may hold the touched session's Set-Cookie: the server adds it to the answer.
@@ -627,7 +631,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     if (!route)
         return;
 
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     c.db = http_api_db(c.api, &err);
     if (!c.db) {
         log_error("api: cannot open the database: %s", err.msg);
@@ -640,8 +644,8 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
             json_w_obj_end(&w);
             http_api_json_end(&c, &w);
         } else {
-            http_api_error(&c, 503, HTTP_API_MSG(&c, "database unavailable",
-                                                 "base de données indisponible"));
+            http_api_error(
+                &c, 503, HTTP_API_MSG(&c, "database unavailable", "base de données indisponible"));
         }
         return;
     }
@@ -649,8 +653,9 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     if (route->handler == http_api_metrics_get) {
         enum config_metrics m = c.api->cfg->server.metrics;
         if (m == CONFIG_METRICS_OFF) {
-            http_api_error(&c, 404, HTTP_API_MSG(&c, "no such API endpoint",
-                                                 "point d'accès de l'API inconnu"));
+            http_api_error(
+                &c, 404,
+                HTTP_API_MSG(&c, "no such API endpoint", "point d'accès de l'API inconnu"));
             goto out;
         }
         need_auth = m == CONFIG_METRICS_SESSION
@@ -660,13 +665,14 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
         goto out;
     if ((route->flags & HTTP_API_CSRF) && !c.bearer
         && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
-        http_api_error(&c, 403, HTTP_API_MSG(&c, "missing or wrong CSRF token",
-                                             "jeton CSRF absent ou incorrect"));
+        http_api_error(
+            &c, 403,
+            HTTP_API_MSG(&c, "missing or wrong CSRF token", "jeton CSRF absent ou incorrect"));
         goto out;
     }
     if ((route->flags & HTTP_API_ADMIN) && !c.user.admin) {
-        http_api_error(&c, 403, HTTP_API_MSG(&c, "administrators only",
-                                             "réservé aux administrateurs"));
+        http_api_error(&c, 403,
+                       HTTP_API_MSG(&c, "administrators only", "réservé aux administrateurs"));
         goto out;
     }
     if (!http_api_type_ok(route, req)) {

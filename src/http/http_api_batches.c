@@ -100,7 +100,7 @@ static int http_api_batches_visible(const struct http_api_ctx *c, const struct d
 
 int http_api_batches_load(struct http_api_ctx *c, int64_t id, struct db_batch *b)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_batch_get(c->db, id, c->now, b, &err);
     if (rc == 0 && !http_api_batches_visible(c, b)) {
         db_batch_fini(b);
@@ -122,12 +122,12 @@ static void http_api_batches_answer(struct http_api_ctx *c, const char *k1, int6
                                     const char *k2, int64_t v2)
 {
     struct db_batch b;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_batch_get(c->db, c->id, c->now, &b, &err) != 0) {
         http_api_internal(c, "batch read", &err);
         return;
     }
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, 200, &w);
     json_w_obj_begin(&w);
@@ -147,12 +147,12 @@ void http_api_batches_list(struct http_api_ctx *c)
 {
     int64_t *ids = NULL;
     size_t n = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_batch_ids(c->db, &ids, &n, &err) != 0) {
         http_api_internal(c, "batch list", &err);
         return;
     }
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, 200, &w);
     json_w_obj_begin(&w);
@@ -178,7 +178,7 @@ void http_api_batches_get(struct http_api_ctx *c)
     struct db_batch b;
     if (http_api_batches_load(c, c->id, &b) != 0)
         return;
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, 200, &w);
     http_api_batches_write(c, &w, &b, http_api_jobs_owner(c, &oc, b.account_id));
@@ -206,7 +206,7 @@ static void http_api_batches_pass(struct http_api_ctx *c, int only_failed)
         return;
     db_batch_fini(&b);
     int64_t queued = 0, bare = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_batch_pass(c->db, c->id, only_failed, &queued, &bare, &err);
     if (rc == MB_ECONFIG) {
         http_api_batches_finalized(c);
@@ -240,13 +240,12 @@ void http_api_batches_cancel(struct http_api_ctx *c)
         return;
     db_batch_fini(&b);
     int64_t n = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_batch_cancel(c->db, c->id, &n, &err) != 0) {
         http_api_internal(c, "batch cancel", &err);
         return;
     }
-    log_info("api: batch %" PRId64 ": %" PRId64 " job(s) cancelled by %s", c->id, n,
-             c->user.name);
+    log_info("api: batch %" PRId64 ": %" PRId64 " job(s) cancelled by %s", c->id, n, c->user.name);
     http_api_batches_answer(c, "cancelled", n, NULL, 0);
 }
 
@@ -256,7 +255,7 @@ void http_api_batches_finalize(struct http_api_ctx *c)
     if (http_api_batches_load(c, c->id, &b) != 0)
         return;
     db_batch_fini(&b);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_batch_finalize(c->db, c->id, &err);
     if (rc == MB_ECONFIG) {
         http_api_error(c, 409,
@@ -318,7 +317,7 @@ void http_api_batches_patch(struct http_api_ctx *c)
     }
     if (http_api_batches_load(c, c->id, &b) != 0)
         goto out;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_batch_set_sync(c->db, c->id, every, c->now + every, &err);
     if (rc == MB_ECONFIG) {
         http_api_batches_finalized(c);

@@ -23,7 +23,7 @@ void http_api_check_post(struct http_api_ctx *c)
     if (!body)
         return;
     struct http_api_job_form f;
-    struct secret pw = { 0 };
+    struct secret pw = {0};
     struct mig_check_result res;
     memset(&res, 0, sizeof(res));
     if (http_api_jobs_form_parse(c, body, &f) != 0) {

@@ -150,10 +150,10 @@ static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_
 static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_t n)
 {
     struct json_w w;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     struct db_job_list list;
     memset(&list, 0, sizeof(list));
-    struct db_job_filter flt = { .batch_id = batch, .limit = HTTP_API_IMPORT_ANSWER_JOBS };
+    struct db_job_filter flt = {.batch_id = batch, .limit = HTTP_API_IMPORT_ANSWER_JOBS};
     int have = db_job_list(c->db, &flt, &list, &err) == 0;
     if (!have)
         log_error("api: batch %" PRId64 " queued, but reading it back failed: %s", batch, err.msg);
@@ -174,12 +174,12 @@ static void http_api_import_created(struct http_api_ctx *c, int64_t batch, size_
 }
 
 /* The migration options of an import, as query parameters: since, before,
- * max_message_size, gmail_labels, exclude_folder (repeatable), map_folder=SRC=DST (repeatable). 0, or -1
- * after answering 400. */
+ * max_message_size, gmail_labels, exclude_folder (repeatable), map_folder=SRC=DST (repeatable). 0,
+ * or -1 after answering 400. */
 static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o)
 {
     const char *v[MIG_OPT_PATTERNS_MAX + 1];
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     const char *field = NULL;
     int rc = 0;
     const char *s;
@@ -217,7 +217,7 @@ static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o
 void http_api_import_post(struct http_api_ctx *c)
 {
     const struct config *cfg = c->api->cfg;
-    static const char *const none[1] = { NULL };
+    static const char *const none[1] = {NULL};
     const char *dry = http_req_arg(c->req, "dry_run");
     int dry_run;
     if (!dry || !*dry || strcmp(dry, "0") == 0 || strcmp(dry, "false") == 0) {
@@ -225,8 +225,8 @@ void http_api_import_post(struct http_api_ctx *c)
     } else if (strcmp(dry, "1") == 0 || strcmp(dry, "true") == 0) {
         dry_run = 1;
     } else {
-        http_api_error(c, 400, HTTP_API_MSG(c, "dry_run must be 1 or 0",
-                                            "dry_run doit valoir 1 ou 0"));
+        http_api_error(c, 400,
+                       HTTP_API_MSG(c, "dry_run must be 1 or 0", "dry_run doit valoir 1 ou 0"));
         return;
     }
     /* ?batch=ID: the rows join that batch (not finalized) instead of a new one */
@@ -236,8 +236,9 @@ void http_api_import_post(struct http_api_ctx *c)
         char *end = NULL;
         long long v = strtoll(batch_arg, &end, 10);
         if (*end || v < 1 || batch_arg[0] < '1' || batch_arg[0] > '9') {
-            http_api_error(c, 400, HTTP_API_MSG(c, "batch must be a batch id",
-                                                "batch doit être un numéro de lot"));
+            http_api_error(
+                c, 400,
+                HTTP_API_MSG(c, "batch must be a batch id", "batch doit être un numéro de lot"));
             return;
         }
         struct db_batch b;
@@ -246,10 +247,12 @@ void http_api_import_post(struct http_api_ctx *c)
         int64_t fin = b.finalized_at;
         db_batch_fini(&b);
         if (fin) {
-            http_api_error(c, 409, HTTP_API_MSG(c, "the batch is finalized: import into a new "
-                                                   "batch",
-                                                "le lot est finalisé : importez dans un "
-                                                "nouveau lot"));
+            http_api_error(c, 409,
+                           HTTP_API_MSG(c,
+                                        "the batch is finalized: import into a new "
+                                        "batch",
+                                        "le lot est finalisé : importez dans un "
+                                        "nouveau lot"));
             return;
         }
         into = v;
@@ -261,8 +264,8 @@ void http_api_import_post(struct http_api_ctx *c)
     } else if (strcmp(ver, "1") == 0 || strcmp(ver, "true") == 0) {
         verify = 1;
     } else {
-        http_api_error(c, 400, HTTP_API_MSG(c, "verify must be 1 or 0",
-                                            "verify doit valoir 1 ou 0"));
+        http_api_error(c, 400,
+                       HTTP_API_MSG(c, "verify must be 1 or 0", "verify doit valoir 1 ou 0"));
         return;
     }
     if (c->req->body_len == 0) {
@@ -322,8 +325,8 @@ void http_api_import_post(struct http_api_ctx *c)
     struct csvimp_result res;
     int rc = csvimp_parse(c->req->body, c->req->body_len, &opts, &res);
     if (rc == MB_ETOOBIG) {
-        http_api_error(c, 413, HTTP_API_MSG(c, "the file is too large",
-                                            "le fichier est trop volumineux"));
+        http_api_error(c, 413,
+                       HTTP_API_MSG(c, "the file is too large", "le fichier est trop volumineux"));
         goto out;
     }
     if (rc == MB_ECONFIG) {
@@ -331,7 +334,7 @@ void http_api_import_post(struct http_api_ctx *c)
         goto out;
     }
     if (rc) {
-        struct mb_err err = { 0 };
+        struct mb_err err = {0};
         mb_err_set(&err, rc, "csv import failed");
         http_api_internal(c, "csv import", &err);
         goto out;
@@ -352,7 +355,7 @@ void http_api_import_post(struct http_api_ctx *c)
     struct db_job_new *jobs = xcalloc(res.n_rows, sizeof(*jobs));
     unsigned char **blobs = xcalloc(res.n_rows, sizeof(*blobs));
     size_t *lens = xcalloc(res.n_rows, sizeof(*lens));
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int64_t batch = 0;
     rc = 0;
     for (size_t i = 0; i < res.n_rows && rc == 0; i++) {

@@ -25,12 +25,12 @@
 #include "net/net_policy.h"
 
 #define HTTP_API_MAX_FIELD_ERRORS 16
-#define HTTP_API_LOGIN_MAX 1024    /* source login, bytes */
-#define HTTP_API_PASSWORD_MAX 1024 /* source password, bytes */
-#define HTTP_API_ADDRESS_MAX 320   /* destination address, bytes */
-#define HTTP_API_NAME_MAX 64       /* {name} in a route (authentication profile) */
-#define HTTP_API_SIGNIN_BODY_MAX 4096        /* POST /api/session, read before any session */
-#define HTTP_API_JSON_BODY_MAX (256 * 1024)  /* other JSON bodies (after the session check) */
+#define HTTP_API_LOGIN_MAX 1024             /* source login, bytes */
+#define HTTP_API_PASSWORD_MAX 1024          /* source password, bytes */
+#define HTTP_API_ADDRESS_MAX 320            /* destination address, bytes */
+#define HTTP_API_NAME_MAX 64                /* {name} in a route (authentication profile) */
+#define HTTP_API_SIGNIN_BODY_MAX 4096       /* POST /api/session, read before any session */
+#define HTTP_API_JSON_BODY_MAX (256 * 1024) /* other JSON bodies (after the session check) */
 
 struct jobs;
 
@@ -40,7 +40,7 @@ struct http_api {
     const struct secret_box *box;
     struct jobs *pool;
     struct http_auth auth;
-    struct net_policy policy;    /* [sources] allow / deny, also the process's connect filter */
+    struct net_policy policy; /* [sources] allow / deny, also the process's connect filter */
     pthread_key_t db_key;
     time_t started;
 };
@@ -56,15 +56,15 @@ struct http_api_ctx {
     struct http_resp *resp;
     struct db *db;
     int64_t now;
-    int fr;                      /* answer messages in French (Accept-Language: fr…) */
-    int64_t id;                  /* the {id} of the route, 0 if none */
+    int fr;                           /* answer messages in French (Accept-Language: fr…) */
+    int64_t id;                       /* the {id} of the route, 0 if none */
     char name[HTTP_API_NAME_MAX + 1]; /* the {name} of the route, "" if none */
     int authed;
-    char client[64];             /* client address: the peer, or the trusted proxy's header */
-    struct db_user user;         /* the signed-in account when authed */
+    char client[64];     /* client address: the peer, or the trusted proxy's header */
+    struct db_user user; /* the signed-in account when authed */
     struct db_session session;
-    const char *token;           /* the session cookie value when authed by a session */
-    int bearer;                  /* authed by an API token (Authorization: Bearer): no CSRF */
+    const char *token; /* the session cookie value when authed by a session */
+    int bearer;        /* authed by an API token (Authorization: Bearer): no CSRF */
     struct http_api_field_error ferr[HTTP_API_MAX_FIELD_ERRORS];
     size_t n_ferr;
 };
@@ -114,14 +114,14 @@ void http_api_jobs_owner_fini(struct http_api_owner_cache *oc);
 /* The job-form fields shared by POST /api/jobs and POST /api/check, validated. */
 struct http_api_job_form {
     char host[256];
-    unsigned port;               /* resolved: never 0 */
-    const char *tls;             /* static: "auto" "implicit" "starttls" "none" */
+    unsigned port;   /* resolved: never 0 */
+    const char *tls; /* static: "auto" "implicit" "starttls" "none" */
     int insecure;
-    const char *login;           /* borrowed from the JSON tree */
-    const char *password;        /* borrowed from the JSON tree (wiped by json_free) */
+    const char *login;    /* borrowed from the JSON tree */
+    const char *password; /* borrowed from the JSON tree (wiped by json_free) */
     size_t password_len;
-    const char *auth_profile;    /* borrowed; NULL = password (then password is set) */
-    const char *server_type;     /* static (preset name) */
+    const char *auth_profile; /* borrowed; NULL = password (then password is set) */
+    const char *server_type;  /* static (preset name) */
     const struct mig_preset *preset;
     char dest[HTTP_API_ADDRESS_MAX + 1];
     int subscribed_only;

@@ -36,13 +36,16 @@ static void http_api_jobs_write_report(struct http_api_ctx *c, struct json_w *w,
         return;
     }
     struct json_limits lim = {
-        .max_bytes = len, .max_members = 1u << 22, .max_string = 1u << 20, .max_values = 1u << 24,
+        .max_bytes = len,
+        .max_members = 1u << 22,
+        .max_string = 1u << 20,
+        .max_values = 1u << 24,
     };
     struct json_value *v = NULL;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (json_parse(job->report, len, &lim, &v, &err) != 0) {
-        log_warn("api: %s %s: job %" PRId64 ": stored report is not valid JSON: %s",
-                 c->req->method, c->req->path, job->id, err.msg);
+        log_warn("api: %s %s: job %" PRId64 ": stored report is not valid JSON: %s", c->req->method,
+                 c->req->path, job->id, err.msg);
         json_w_null(w);
         return;
     }
@@ -90,8 +93,8 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     json_w_kv_bool(w, "password_stored", job->has_secret);
     /* Credentials (password or profile) kept for delta passes until finalized or
      * [server] credential_retention after the job's last end. */
-    int64_t since = job->state == DB_JOB_DONE || job->state == DB_JOB_FAILED ? job->finished_at
-                                                                              : c->now;
+    int64_t since =
+        job->state == DB_JOB_DONE || job->state == DB_JOB_FAILED ? job->finished_at : c->now;
     http_api_w_time(w, "credentials_kept_until",
                     job->has_credentials && !job->finalized_at
                         ? since + c->api->cfg->server.credential_retention
@@ -131,8 +134,7 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     json_w_obj_end(w);
 }
 
-const char *http_api_jobs_owner(struct http_api_ctx *c, struct http_api_owner_cache *oc,
-                                int64_t id)
+const char *http_api_jobs_owner(struct http_api_ctx *c, struct http_api_owner_cache *oc, int64_t id)
 {
     if (id <= 0)
         return NULL;
@@ -203,10 +205,12 @@ static void http_api_jobs_bad_arg(struct http_api_ctx *c, const char *name)
 /* ---- the job form (POST /api/jobs, POST /api/check) ---- */
 
 static const char *const http_api_jobs_form_keys[] = {
-    "source_host", "source_login", "source_password", "server_type",
-    "dest_login",  "subscribed_only", "source_tls",  "insecure",
-    "auth_profile", "since", "before", "exclude_folders", "folder_map", "max_message_size",
-    "gmail_labels", NULL,
+    "source_host", "source_login",     "source_password",
+    "server_type", "dest_login",       "subscribed_only",
+    "source_tls",  "insecure",         "auth_profile",
+    "since",       "before",           "exclude_folders",
+    "folder_map",  "max_message_size", "gmail_labels",
+    NULL,
 };
 
 /* A string member: returns it, or NULL after recording an error (wrong type) or when absent
@@ -222,21 +226,21 @@ static const char *http_api_jobs_str(struct http_api_ctx *c, const struct json_v
         return NULL;
     }
     if (rc != 0) {
-        http_api_field_error(c, key, "%s", HTTP_API_MSG(c, "must be a string",
-                                                        "doit être une chaîne de caractères"));
+        http_api_field_error(
+            c, key, "%s",
+            HTTP_API_MSG(c, "must be a string", "doit être une chaîne de caractères"));
         return NULL;
     }
     return s;
 }
 
-static int http_api_jobs_bool(struct http_api_ctx *c, const struct json_value *obj,
-                              const char *key)
+static int http_api_jobs_bool(struct http_api_ctx *c, const struct json_value *obj, const char *key)
 {
     int b = 0;
     int rc = json_get_bool(obj, key, &b);
     if (rc == JSON_ETYPE)
-        http_api_field_error(c, key, "%s", HTTP_API_MSG(c, "must be true or false",
-                                                        "doit valoir true ou false"));
+        http_api_field_error(c, key, "%s",
+                             HTTP_API_MSG(c, "must be true or false", "doit valoir true ou false"));
     return rc == 0 ? b : 0;
 }
 
@@ -287,8 +291,9 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
     }
     if (!csvimp_local_part_ok(s, local_len, cfg->destination.separator)) {
         http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c, "the name contains a character not allowed "
-                                             "in an address",
+                             HTTP_API_MSG(c,
+                                          "the name contains a character not allowed "
+                                          "in an address",
                                           "le nom contient un caractère interdit dans "
                                           "une adresse"));
         return;
@@ -296,17 +301,15 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
     size_t dlen = strlen(dom);
     if (dlen == 0 || dlen >= sizeof(domain) || dom[dlen - 1] == '.'
         || !net_hostname_valid(dom, dlen)) {
-        http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c, "invalid domain", "domaine invalide"));
+        http_api_field_error(c, field, "%s", HTTP_API_MSG(c, "invalid domain", "domaine invalide"));
         return;
     }
     for (size_t i = 0; i <= dlen; i++)
         domain[i] = (char)((dom[i] >= 'A' && dom[i] <= 'Z') ? dom[i] + 32 : dom[i]);
     if (!config_domain_allowed(cfg, domain)) {
-        http_api_field_error(c, field,
-                             c->fr ? "le domaine %s n'est pas hébergé ici"
-                                   : "domain %s is not hosted here",
-                             domain);
+        http_api_field_error(
+            c, field,
+            c->fr ? "le domaine %s n'est pas hébergé ici" : "domain %s is not hosted here", domain);
         return;
     }
     if (!c->user.admin && !http_api_jobs_in(domain, c->user.domains, c->user.n_domains)) {
@@ -317,8 +320,8 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
         return;
     }
     if (local_len + 1 + dlen > HTTP_API_ADDRESS_MAX) {
-        http_api_field_error(c, field, "%s", HTTP_API_MSG(c, "address too long",
-                                                          "adresse trop longue"));
+        http_api_field_error(c, field, "%s",
+                             HTTP_API_MSG(c, "address too long", "adresse trop longue"));
         return;
     }
     snprintf(f->dest, sizeof(f->dest), "%.*s@%s", (int)local_len, s, domain);
@@ -350,8 +353,9 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
         f->preset = mig_preset_find(type);
         if (!f->preset)
             http_api_field_error(c, "server_type", "%s",
-                                 HTTP_API_MSG(c, "unknown type (expected gmail, exchange, "
-                                                 "office, domino or defaut)",
+                                 HTTP_API_MSG(c,
+                                              "unknown type (expected gmail, exchange, "
+                                              "office, domino or defaut)",
                                               "type inconnu (attendu : gmail, exchange, "
                                               "office, domino ou defaut)"));
         else
@@ -404,8 +408,7 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
     f->login = http_api_jobs_str(c, obj, "source_login", &absent);
     if (f->login) {
         if (strlen(f->login) > HTTP_API_LOGIN_MAX)
-            http_api_field_error(c, "source_login", "%s", HTTP_API_MSG(c, "too long",
-                                                                       "trop long"));
+            http_api_field_error(c, "source_login", "%s", HTTP_API_MSG(c, "too long", "trop long"));
         else if (http_api_jobs_has_ctl(f->login))
             http_api_field_error(c, "source_login", "%s",
                                  HTTP_API_MSG(c, "contains a control character",
@@ -420,8 +423,9 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
     f->password = http_api_jobs_str(c, obj, "source_password", &absent);
     if (f->password && f->auth_profile) {
         http_api_field_error(c, "source_password", "%s",
-                             HTTP_API_MSG(c, "give the source password or an authentication "
-                                             "profile, not both",
+                             HTTP_API_MSG(c,
+                                          "give the source password or an authentication "
+                                          "profile, not both",
                                           "donnez le mot de passe source ou un accès "
                                           "administrateur, pas les deux"));
     } else if (f->auth_profile) {
@@ -432,22 +436,22 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
             http_api_field_error(c, "source_password", "%s",
                                  HTTP_API_MSG(c, "too long", "trop long"));
         else if (strpbrk(f->password, "\r\n"))
-            http_api_field_error(c, "source_password", "%s",
-                                 HTTP_API_MSG(c, "contains a line break",
-                                              "contient un saut de ligne"));
+            http_api_field_error(
+                c, "source_password", "%s",
+                HTTP_API_MSG(c, "contains a line break", "contient un saut de ligne"));
     } else if (absent) {
-        http_api_field_error(c, "source_password", "%s",
-                             HTTP_API_MSG(c, "source password required",
-                                          "mot de passe source requis"));
+        http_api_field_error(
+            c, "source_password", "%s",
+            HTTP_API_MSG(c, "source password required", "mot de passe source requis"));
     }
 
     const char *dest = http_api_jobs_str(c, obj, "dest_login", &absent);
     if (dest)
         http_api_jobs_dest(c, dest, f);
     else if (absent)
-        http_api_field_error(c, "dest_login", "%s",
-                             HTTP_API_MSG(c, "destination mailbox required",
-                                          "boîte de destination requise"));
+        http_api_field_error(
+            c, "dest_login", "%s",
+            HTTP_API_MSG(c, "destination mailbox required", "boîte de destination requise"));
     return c->n_ferr > before ? -1 : 0;
 }
 
@@ -457,7 +461,7 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
  * written. */
 static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     memset(job, 0, sizeof(*job));
     int rc = db_job_get(c->db, c->id, job, &err);
     if (rc == MB_ENOTFOUND) {
@@ -481,13 +485,13 @@ static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
 static void http_api_jobs_answer(struct http_api_ctx *c, unsigned status, int64_t id)
 {
     struct db_job job;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     memset(&job, 0, sizeof(job));
     if (db_job_get(c->db, id, &job, &err) != 0) {
         http_api_internal(c, "job read", &err);
         return;
     }
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, status, &w);
     http_api_jobs_write(c, &w, &job, http_api_jobs_owner(c, &oc, job.account_id), 1);
@@ -514,8 +518,7 @@ void http_api_jobs_list(struct http_api_ctx *c)
         http_api_jobs_bad_arg(c, "batch");
         return;
     }
-    if (http_api_jobs_arg_int(req, "limit", 1, DB_JOB_LIST_MAX, DB_JOB_LIST_DEFAULT, &limit)
-        != 0) {
+    if (http_api_jobs_arg_int(req, "limit", 1, DB_JOB_LIST_MAX, DB_JOB_LIST_DEFAULT, &limit) != 0) {
         http_api_jobs_bad_arg(c, "limit");
         return;
     }
@@ -538,12 +541,12 @@ void http_api_jobs_list(struct http_api_ctx *c)
         flt.n_domains = c->user.n_domains;
     }
     struct db_job_list list;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_job_list(c->db, &flt, &list, &err) != 0) {
         http_api_internal(c, "job list", &err);
         return;
     }
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, 200, &w);
     json_w_obj_begin(&w);
@@ -567,9 +570,9 @@ void http_api_jobs_list(struct http_api_ctx *c)
 int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
                            struct mig_options *o)
 {
-    static const char *const fields[] = { "since", "before", "exclude_folders", "folder_map",
-                                          "max_message_size", "gmail_labels" };
-    struct mb_err err = { 0 };
+    static const char *const fields[] = {"since",      "before",           "exclude_folders",
+                                         "folder_map", "max_message_size", "gmail_labels"};
+    struct mb_err err = {0};
     memset(o, 0, sizeof(*o));
     if (mig_options_from_json(obj, o, &err) == 0)
         return 0;
@@ -595,7 +598,7 @@ void http_api_jobs_create(struct http_api_ctx *c)
     struct http_api_job_form f;
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     struct mig_options mo;
     memset(&mo, 0, sizeof(mo));
     char *opt_json = NULL;
@@ -615,7 +618,8 @@ void http_api_jobs_create(struct http_api_ctx *c)
             goto out;
         auth_profile_fini(&prof);
     } else if (secret_box_seal(c->api->box, JOBS_SECRET_AAD, f.password, f.password_len, &blob,
-                               &blob_len, &err) != 0) {
+                               &blob_len, &err)
+               != 0) {
         http_api_internal(c, "password encryption", &err);
         goto out;
     }
@@ -671,7 +675,7 @@ void http_api_jobs_get(struct http_api_ctx *c)
     struct db_job job;
     if (http_api_jobs_load(c, &job) != 0)
         return;
-    struct http_api_owner_cache oc = { .n = 0 };
+    struct http_api_owner_cache oc = {.n = 0};
     struct json_w w;
     http_api_json_begin(c, 200, &w);
     http_api_jobs_write(c, &w, &job, http_api_jobs_owner(c, &oc, job.account_id), 1);
@@ -686,15 +690,16 @@ void http_api_jobs_delete(struct http_api_ctx *c)
     if (http_api_jobs_load(c, &job) != 0)
         return;
     db_job_fini(&job);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_job_delete(c->db, c->id, &err);
     if (rc == MB_ENOTFOUND) {
         http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
         return;
     }
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job is running: cancel it first",
-                                            "la tâche est en cours : annulez-la d'abord"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job is running: cancel it first",
+                                    "la tâche est en cours : annulez-la d'abord"));
         return;
     }
     if (rc) {
@@ -724,7 +729,7 @@ void http_api_jobs_log(struct http_api_ctx *c)
     db_job_fini(&job);
     struct db_log_entry *e = NULL;
     size_t n = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_log_list(c->db, c->id, after, (size_t)limit, &e, &n, &err) != 0) {
         http_api_internal(c, "log read", &err);
         return;
@@ -757,11 +762,11 @@ void http_api_jobs_cancel(struct http_api_ctx *c)
     enum db_job_state st = job.state;
     db_job_fini(&job);
     if (st == DB_JOB_DONE || st == DB_JOB_FAILED) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job has already ended",
-                                            "la tâche est déjà terminée"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job has already ended", "la tâche est déjà terminée"));
         return;
     }
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_job_request_cancel(c->db, c->id, NULL, &err);
     if (rc == MB_ENOTFOUND) {
         http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
@@ -784,7 +789,7 @@ void http_api_jobs_retry(struct http_api_ctx *c)
     struct db_job job;
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     const char *password = NULL;
     if (body) {
         for (size_t i = 0; i < body->n; i++) {
@@ -799,9 +804,9 @@ void http_api_jobs_retry(struct http_api_ctx *c)
             http_api_field_error(c, "source_password", "%s",
                                  HTTP_API_MSG(c, "too long", "trop long"));
         else if (password && strpbrk(password, "\r\n"))
-            http_api_field_error(c, "source_password", "%s",
-                                 HTTP_API_MSG(c, "contains a line break",
-                                              "contient un saut de ligne"));
+            http_api_field_error(
+                c, "source_password", "%s",
+                HTTP_API_MSG(c, "contains a line break", "contient un saut de ligne"));
         if (c->n_ferr) {
             http_api_field_errors(c);
             goto out;
@@ -820,8 +825,8 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         has_secret = 1;
     free(job_profile);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet",
-                                            "la tâche n'est pas terminée"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job has not ended yet", "la tâche n'est pas terminée"));
         goto out;
     }
     if (!password && !has_secret) {
@@ -843,8 +848,10 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         http_api_json_end(c, &w);
         goto out;
     }
-    if (password && secret_box_seal(c->api->box, JOBS_SECRET_AAD, password, strlen(password),
-                                    &blob, &blob_len, &err) != 0) {
+    if (password
+        && secret_box_seal(c->api->box, JOBS_SECRET_AAD, password, strlen(password), &blob,
+                           &blob_len, &err)
+               != 0) {
         http_api_internal(c, "password encryption", &err);
         goto out;
     }
@@ -854,8 +861,9 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         goto out;
     }
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job cannot be retried now",
-                                            "la tâche ne peut pas être relancée maintenant"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job cannot be retried now",
+                                    "la tâche ne peut pas être relancée maintenant"));
         goto out;
     }
     if (rc) {
@@ -886,8 +894,8 @@ void http_api_jobs_delta(struct http_api_ctx *c)
     int has_credentials = job.has_credentials;
     db_job_fini(&job);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet",
-                                            "la tâche n'est pas terminée"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job has not ended yet", "la tâche n'est pas terminée"));
         return;
     }
     if (finalized) {
@@ -909,11 +917,12 @@ void http_api_jobs_delta(struct http_api_ctx *c)
                                     "le mot de passe"));
         return;
     }
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_job_retry(c->db, c->id, NULL, 0, &err);
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job cannot be retried now",
-                                            "la tâche ne peut pas être relancée maintenant"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job cannot be retried now",
+                                    "la tâche ne peut pas être relancée maintenant"));
         return;
     }
     if (rc) {
@@ -932,11 +941,12 @@ void http_api_jobs_finalize(struct http_api_ctx *c)
     if (http_api_jobs_load(c, &job) != 0)
         return;
     db_job_fini(&job);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_job_finalize(c->db, c->id, &err);
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "the job has not ended yet: cancel it first",
-                                            "la tâche n'est pas terminée : annulez-la d'abord"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "the job has not ended yet: cancel it first",
+                                    "la tâche n'est pas terminée : annulez-la d'abord"));
         return;
     }
     if (rc) {

@@ -13,7 +13,7 @@
 void http_api_metrics_healthz(struct http_api_ctx *c)
 {
     int version = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_schema_version(c->db, &version, &err);
     struct json_w w;
     http_api_json_begin(c, rc == 0 ? 200 : 503, &w);
@@ -47,7 +47,7 @@ static void http_api_metrics_head(struct buf *b, const char *name, const char *t
 
 void http_api_metrics_get(struct http_api_ctx *c)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     struct db_stats st;
     if (db_stats_jobs(c->db, &st, &err) != 0) {
         http_api_internal(c, "metrics", &err);
@@ -68,8 +68,8 @@ void http_api_metrics_get(struct http_api_ctx *c)
                           "Start time of the process, unix seconds.");
     buf_printf(b, "migrabox_start_time_seconds %" PRId64 "\n", (int64_t)c->api->started);
     http_api_metrics_head(b, "migrabox_jobs", "gauge", "Migration jobs by state.");
-    static const enum db_job_state states[] = { DB_JOB_PENDING, DB_JOB_RUNNING, DB_JOB_FAILED,
-                                                DB_JOB_DONE };
+    static const enum db_job_state states[] = {DB_JOB_PENDING, DB_JOB_RUNNING, DB_JOB_FAILED,
+                                               DB_JOB_DONE};
     for (size_t i = 0; i < sizeof(states) / sizeof(states[0]); i++)
         buf_printf(b, "migrabox_jobs{state=\"%s\"} %" PRId64 "\n", db_job_state_name(states[i]),
                    counts[states[i]]);

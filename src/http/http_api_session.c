@@ -39,8 +39,9 @@ static void http_api_session_throttled(struct http_api_ctx *c, int64_t wait)
     struct json_w w;
     http_api_json_begin(c, 429, &w);
     json_w_obj_begin(&w);
-    json_w_kv_str(&w, "error", HTTP_API_MSG(c, "too many failed sign-ins; try again later",
-                                            "trop d'échecs de connexion ; réessayez plus tard"));
+    json_w_kv_str(&w, "error",
+                  HTTP_API_MSG(c, "too many failed sign-ins; try again later",
+                               "trop d'échecs de connexion ; réessayez plus tard"));
     json_w_kv_int(&w, "retry_after", wait);
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
@@ -87,12 +88,13 @@ void http_api_session_post(struct http_api_ctx *c)
         http_auth_end(&api->auth, &ticket, HTTP_AUTH_ABANDONED, c->now);
         log_warn("api: sign-in refused (too many at once) from %s", *peer ? peer : "?");
         http_resp_header(c->resp, "Retry-After", "1");
-        http_api_error(c, 503, HTTP_API_MSG(c, "too many sign-ins at once, try again",
-                                            "trop de connexions en même temps, réessayez"));
+        http_api_error(c, 503,
+                       HTTP_API_MSG(c, "too many sign-ins at once, try again",
+                                    "trop de connexions en même temps, réessayez"));
         goto out;
     }
     struct db_user u;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     size_t plen = strlen(password);
     int ok = http_auth_verify(&api->auth, c->db, name, password, plen, &u, &err);
     http_auth_gate_leave(&api->auth);
@@ -104,8 +106,9 @@ void http_api_session_post(struct http_api_ctx *c)
     if (!ok) {
         http_auth_end(&api->auth, &ticket, HTTP_AUTH_FAILED, (int64_t)time(NULL));
         log_warn("api: sign-in failed from %s", *peer ? peer : "?");
-        http_api_error(c, 401, HTTP_API_MSG(c, "wrong user name or password",
-                                            "identifiant ou mot de passe incorrect"));
+        http_api_error(c, 401,
+                       HTTP_API_MSG(c, "wrong user name or password",
+                                    "identifiant ou mot de passe incorrect"));
         goto out;
     }
     http_auth_end(&api->auth, &ticket, HTTP_AUTH_SUCCEEDED, c->now);
@@ -132,7 +135,7 @@ out:
 
 void http_api_session_delete(struct http_api_ctx *c)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (c->bearer) { /* an API token has no session: revoke it with DELETE /api/tokens/{id} */
         buf_reset(&c->resp->body);
         c->resp->status = 204;

@@ -26,7 +26,7 @@ void http_api_tokens_list(struct http_api_ctx *c)
 {
     struct db_token *v = NULL;
     size_t n = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_token_list(c->db, c->user.id, &v, &n, &err) != 0) {
         http_api_internal(c, "token list", &err);
         return;
@@ -50,9 +50,10 @@ void http_api_tokens_list(struct http_api_ctx *c)
 void http_api_tokens_create(struct http_api_ctx *c)
 {
     if (c->bearer) {
-        http_api_error(c, 403, HTTP_API_MSG(c, "API tokens are created from a signed-in session",
-                                            "les jetons d'API se créent depuis une session "
-                                            "connectée"));
+        http_api_error(c, 403,
+                       HTTP_API_MSG(c, "API tokens are created from a signed-in session",
+                                    "les jetons d'API se créent depuis une session "
+                                    "connectée"));
         return;
     }
     struct json_value *body = http_api_body_object(c, NULL);
@@ -72,7 +73,7 @@ void http_api_tokens_create(struct http_api_ctx *c)
         return;
     }
     unsigned char raw[32], hash[32];
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (secret_random(raw, sizeof(raw), &err) != 0) {
         http_api_internal(c, "token", &err);
         json_free(&body);
@@ -90,14 +91,15 @@ void http_api_tokens_create(struct http_api_ctx *c)
     int64_t id = 0;
     int rc = db_token_add(c->db, c->user.id, name, hash, &id, &err);
     if (rc == MB_ETOOBIG) {
-        http_api_error(c, 409, HTTP_API_MSG(c, "too many API tokens: revoke some first",
-                                            "trop de jetons d'API : révoquez-en d'abord"));
+        http_api_error(c, 409,
+                       HTTP_API_MSG(c, "too many API tokens: revoke some first",
+                                    "trop de jetons d'API : révoquez-en d'abord"));
     } else if (rc) {
         http_api_internal(c, "token add", &err);
     } else {
         log_info("api: API token %" PRId64 " (%s) created by %s", id, name, c->user.name);
-        struct db_token t = { .id = id, .account_id = c->user.id, .name = xstrdup(name),
-                              .created_at = c->now };
+        struct db_token t = {
+            .id = id, .account_id = c->user.id, .name = xstrdup(name), .created_at = c->now};
         struct json_w w;
         http_api_json_begin(c, 201, &w);
         json_w_obj_begin(&w);
@@ -114,7 +116,7 @@ void http_api_tokens_create(struct http_api_ctx *c)
 
 void http_api_tokens_delete(struct http_api_ctx *c)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = db_token_delete(c->db, c->user.id, c->id, &err);
     if (rc == MB_ENOTFOUND) {
         http_api_error(c, 404, HTTP_API_MSG(c, "no such API token", "jeton d'API introuvable"));

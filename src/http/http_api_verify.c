@@ -36,12 +36,12 @@ struct verify_host {
 struct verify_ctx {
     const struct config *cfg;
     const struct csvimp_result *res;
-    const struct auth_profile *prof;   /* rows without a password; NULL = none */
+    const struct auth_profile *prof; /* rows without a password; NULL = none */
     int admin;
     pthread_mutex_t mu;
     pthread_cond_t cv;
     size_t next;
-    struct verify_host *hosts;         /* one per distinct source host (n_rows at most) */
+    struct verify_host *hosts; /* one per distinct source host (n_rows at most) */
     size_t n_hosts;
     struct verify_out *out;
 };
@@ -76,7 +76,7 @@ static struct verify_host *verify_host_of(struct verify_ctx *v, const char *host
 static void verify_row(struct verify_ctx *v, const struct csvimp_row *r, struct verify_out *o)
 {
     const struct mig_preset *preset = mig_preset_find(r->server_type);
-    struct secret pw = { 0 };
+    struct secret pw = {0};
     int by_profile = !r->pass_source[0] && v->prof;
     if (!by_profile)
         secret_set(&pw, r->pass_source, strlen(r->pass_source));
@@ -108,9 +108,10 @@ static void verify_row(struct verify_ctx *v, const struct csvimp_row *r, struct 
     } else if (!res.dest_ok) {
         http_api_sanitize(res.dest_error, o->error, sizeof(o->error));
     } else if (o->quota_known && o->sized && res.bytes > o->quota_free) {
-        snprintf(o->error, sizeof(o->error), "the estimated size after migration (%" PRId64
-                 " bytes) is over the destination's quota (%" PRId64 " bytes free of %" PRId64
-                 ")", res.quota_used + res.bytes, o->quota_free, res.quota_limit);
+        snprintf(o->error, sizeof(o->error),
+                 "the estimated size after migration (%" PRId64
+                 " bytes) is over the destination's quota (%" PRId64 " bytes free of %" PRId64 ")",
+                 res.quota_used + res.bytes, o->quota_free, res.quota_limit);
     } else {
         o->ok = 1;
     }
@@ -149,7 +150,10 @@ void http_api_import_verify(struct http_api_ctx *c, const struct csvimp_result *
     if (profile && http_api_profile_open(c, profile, "auth_profile", &prof) != 0)
         return;
     struct verify_ctx v = {
-        .cfg = c->api->cfg, .res = res, .prof = profile ? &prof : NULL, .admin = c->user.admin,
+        .cfg = c->api->cfg,
+        .res = res,
+        .prof = profile ? &prof : NULL,
+        .admin = c->user.admin,
     };
     pthread_mutex_init(&v.mu, NULL);
     pthread_cond_init(&v.cv, NULL);

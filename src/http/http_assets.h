@@ -6,13 +6,13 @@
 #include <stddef.h>
 
 struct http_asset {
-    const char *path;              /* "/index.html" */
+    const char *path; /* "/index.html" */
     const char *mime;
     const unsigned char *data;
     size_t len;
-    const unsigned char *gz;       /* gzip copy, or NULL when not smaller */
+    const unsigned char *gz; /* gzip copy, or NULL when not smaller */
     size_t gz_len;
-    const char *etag;              /* quoted strong ETag */
+    const char *etag; /* quoted strong ETag */
 };
 
 extern const struct http_asset http_assets[];

@@ -68,7 +68,7 @@ static void http_auth_hash(const struct http_auth *a, char kind, const char *s, 
                            unsigned char out[32])
 {
     mbedtls_sha256_context ctx;
-    unsigned char head[2] = { (unsigned char)kind, 0 };
+    unsigned char head[2] = {(unsigned char)kind, 0};
     mbedtls_sha256_init(&ctx);
     mbedtls_sha256_starts(&ctx, 0);
     mbedtls_sha256_update(&ctx, a->salt, sizeof(a->salt));
@@ -122,8 +122,8 @@ static int http_auth_expired(const struct http_auth_slot *s, int64_t now, int64_
 static struct http_auth_slot *http_auth_bucket(struct http_auth_slot *table, size_t n,
                                                const unsigned char key[32])
 {
-    uint32_t h = (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16
-                 | (uint32_t)key[3] << 24;
+    uint32_t h =
+        (uint32_t)key[0] | (uint32_t)key[1] << 8 | (uint32_t)key[2] << 16 | (uint32_t)key[3] << 24;
     return table + (size_t)(h % (n / HTTP_AUTH_WAYS)) * HTTP_AUTH_WAYS;
 }
 
@@ -148,9 +148,8 @@ static struct http_auth_slot *http_auth_find(struct http_auth_slot *table, size_
 
 /* Under a->mu. A slot for the new key in its bucket: a free or expired one, else the one with
  * the fewest attempts, then the oldest. */
-static struct http_auth_slot *http_auth_victim(struct http_auth_slot *table, size_t n,
-                                               int64_t ttl, const unsigned char key[32],
-                                               int64_t now)
+static struct http_auth_slot *http_auth_victim(struct http_auth_slot *table, size_t n, int64_t ttl,
+                                               const unsigned char key[32], int64_t now)
 {
     struct http_auth_slot *b = http_auth_bucket(table, n, key);
     struct http_auth_slot *victim = NULL;
@@ -180,7 +179,8 @@ static int64_t http_auth_delay(const struct http_auth_slot *s, int64_t cap, int6
 
 static void http_auth_bump(struct http_auth *a, const unsigned char key[32], int64_t now)
 {
-    struct http_auth_slot *s = http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
+    struct http_auth_slot *s =
+        http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
     if (!s) {
         s = http_auth_victim(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
         memcpy(s->key, key, 32);
@@ -204,18 +204,19 @@ int64_t http_auth_begin(struct http_auth *a, const char *name, const char *addr,
     if (t->has_name && t->has_addr)
         http_auth_hash(a, 'k', name, addr, t->pair_key);
     pthread_mutex_lock(&a->mu);
-    t->known = t->has_name && t->has_addr
-               && http_auth_find(a->known, HTTP_AUTH_KNOWN_SLOTS, HTTP_AUTH_KNOWN_TTL,
-                                 t->pair_key, now) != NULL;
+    t->known =
+        t->has_name && t->has_addr
+        && http_auth_find(a->known, HTTP_AUTH_KNOWN_SLOTS, HTTP_AUTH_KNOWN_TTL, t->pair_key, now)
+               != NULL;
     int64_t w1 = 0, w2 = 0;
     if (t->has_name && !t->known)
-        w1 = http_auth_delay(http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW,
-                                            t->name_key, now),
-                             HTTP_AUTH_NAME_CAP, now);
+        w1 = http_auth_delay(
+            http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, t->name_key, now),
+            HTTP_AUTH_NAME_CAP, now);
     if (t->has_addr)
-        w2 = http_auth_delay(http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW,
-                                            t->addr_key, now),
-                             HTTP_AUTH_ADDR_CAP, now);
+        w2 = http_auth_delay(
+            http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, t->addr_key, now),
+            HTTP_AUTH_ADDR_CAP, now);
     int64_t wait = w1 > w2 ? w1 : w2;
     if (wait == 0) {
         if (t->has_name)
@@ -229,13 +230,14 @@ int64_t http_auth_begin(struct http_auth *a, const char *name, const char *addr,
 
 static void http_auth_unbump(struct http_auth *a, const unsigned char key[32], int64_t now)
 {
-    struct http_auth_slot *s = http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
+    struct http_auth_slot *s =
+        http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, key, now);
     if (s && s->count > 0 && --s->count == 0)
         s->last = 0;
 }
 
-void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t,
-                   enum http_auth_outcome o, int64_t now)
+void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t, enum http_auth_outcome o,
+                   int64_t now)
 {
     pthread_mutex_lock(&a->mu);
     if (o == HTTP_AUTH_FAILED) {
@@ -259,8 +261,8 @@ void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t,
             http_auth_unbump(a, t->name_key, now);
     } else {
         if (t->has_name) {
-            struct http_auth_slot *s = http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW,
-                                                      t->name_key, now);
+            struct http_auth_slot *s =
+                http_auth_find(a->slots, HTTP_AUTH_SLOTS, HTTP_AUTH_WINDOW, t->name_key, now);
             if (s) {
                 s->last = 0;
                 s->count = 0;

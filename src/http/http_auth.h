@@ -104,8 +104,8 @@ enum http_auth_outcome {
     HTTP_AUTH_SUCCEEDED, /* name's counter cleared, address's attempt taken back, pair known */
     HTTP_AUTH_ABANDONED, /* not checked (queue full, internal error): attempt taken back */
 };
-void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t,
-                   enum http_auth_outcome o, int64_t now);
+void http_auth_end(struct http_auth *a, const struct http_auth_ticket *t, enum http_auth_outcome o,
+                   int64_t now);
 /* Wait for a hashing slot: 0 (then call http_auth_gate_leave) or -1 when the queue is full or
  * the wait exceeded HTTP_AUTH_QUEUE_WAIT seconds. prio: the attempt is from a known pair. */
 int http_auth_gate_enter(struct http_auth *a, int prio);

@@ -40,11 +40,11 @@ static const char csp[] = "default-src 'self'; script-src 'self'; style-src 'sel
 
 /* One open connection, for the deadlines and the per-address cap. */
 struct conn_rec {
-    int fd;                 /* dup of the connection's socket: shutdown() it to end it */
-    int64_t start_ms;       /* when the current request began (accept, or end of the last) */
-    int64_t deadline_ms;    /* 0 = none */
+    int fd;              /* dup of the connection's socket: shutdown() it to end it */
+    int64_t start_ms;    /* when the current request began (accept, or end of the last) */
+    int64_t deadline_ms; /* 0 = none */
     int killed;
-    int counted;            /* counts against the per-address cap */
+    int counted; /* counts against the per-address cap */
     char addr[64];
     struct conn_rec *prev, *next;
 };
@@ -53,22 +53,22 @@ struct http_server {
     struct MHD_Daemon *daemon;
     struct http_server_opts opts;
     unsigned port;
-    struct http_tls *tls;     /* NULL for plain HTTP */
-    pthread_mutex_t mu;       /* conns */
+    struct http_tls *tls; /* NULL for plain HTTP */
+    pthread_mutex_t mu;   /* conns */
     struct conn_rec *conns;
     pthread_t watchdog;
     int watchdog_running;
     atomic_int stopping;
-    atomic_size_t buffered;   /* bytes of request bodies held now */
+    atomic_size_t buffered; /* bytes of request bodies held now */
     size_t budget;
 };
 
 struct req_state {
     struct buf body;
     int too_big;
-    int answered;   /* a response was queued before the body was read */
+    int answered; /* a response was queued before the body was read */
     int over_budget;
-    size_t limit;   /* largest body accepted */
+    size_t limit;    /* largest body accepted */
     size_t reserved; /* bytes counted in srv->buffered */
     struct timespec start;
     struct http_resp early; /* headers the admit callback set (e.g. Set-Cookie), kept */
@@ -128,10 +128,9 @@ static enum MHD_Result arg_all_cb(void *cls, enum MHD_ValueKind kind, const char
     return MHD_YES;
 }
 
-size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out,
-                        size_t max)
+size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out, size_t max)
 {
-    struct arg_all_ctx a = { name, out, max, 0 };
+    struct arg_all_ctx a = {name, out, max, 0};
     MHD_get_connection_values(req->conn, MHD_GET_ARGUMENT_KIND, arg_all_cb, &a);
     return a.n;
 }
@@ -224,8 +223,8 @@ static enum MHD_Result serve_asset(struct http_server *srv, struct MHD_Connectio
 
 static int is_dynamic(const char *url)
 {
-    return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0
-           || strcmp(url, "/healthz") == 0 || strcmp(url, "/metrics") == 0;
+    return strncmp(url, "/api/", 5) == 0 || strcmp(url, "/api") == 0 || strcmp(url, "/healthz") == 0
+           || strcmp(url, "/metrics") == 0;
 }
 
 static struct conn_rec *conn_rec_of(struct MHD_Connection *c)
@@ -294,7 +293,7 @@ static enum MHD_Result count_framing(void *cls, enum MHD_ValueKind kind, const c
  * shapes; RFC 9112 §6.3). Answered 400 before any body is read. */
 static int framing_ambiguous(struct MHD_Connection *c)
 {
-    struct framing f = { 0 };
+    struct framing f = {0};
     MHD_get_connection_values(c, MHD_HEADER_KIND, count_framing, &f);
     return f.n_length > 1 || f.bad_length || (f.n_te && f.n_length) || f.n_te > 1;
 }
@@ -372,8 +371,13 @@ static int on_headers(struct http_server *srv, struct MHD_Connection *c, const c
         }
     } else if (srv->opts.admit) {
         struct http_req req = {
-            .method = method, .path = url, .conn = c, .body = "", .body_len = 0,
-            .https = srv->tls != NULL, .peer = peer_text(c, peer, sizeof(peer)),
+            .method = method,
+            .path = url,
+            .conn = c,
+            .body = "",
+            .body_len = 0,
+            .https = srv->tls != NULL,
+            .peer = peer_text(c, peer, sizeof(peer)),
         };
         long lim = srv->opts.admit(srv->opts.app, &req, &resp);
         if (lim < 0)
@@ -387,8 +391,7 @@ static int on_headers(struct http_server *srv, struct MHD_Connection *c, const c
         } else if (declared > 0 && (unsigned long long)declared > st->limit) {
             resp_error(&resp, 413, "request body too large");
             buf_reset(&resp.body);
-            buf_printf(&resp.body, "{\"error\":\"request body larger than %zu bytes\"}",
-                       st->limit);
+            buf_printf(&resp.body, "{\"error\":\"request body larger than %zu bytes\"}", st->limit);
             answer = 1;
         } else if (declared > 0 && reserve_budget(srv, st, (size_t)declared) != 0) {
             resp_error(&resp, 503, "server busy, try again");
@@ -410,9 +413,8 @@ static int on_headers(struct http_server *srv, struct MHD_Connection *c, const c
 }
 
 static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const char *url,
-                                  const char *method, const char *version,
-                                  const char *upload_data, size_t *upload_data_size,
-                                  void **con_cls)
+                                  const char *method, const char *version, const char *upload_data,
+                                  size_t *upload_data_size, void **con_cls)
 {
     (void)version;
     struct http_server *srv = cls;
@@ -428,8 +430,7 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         if (rec && srv->opts.request_timeout) {
             int64_t now = now_ms(), begun = rec->start_ms < now ? rec->start_ms : now;
             set_deadline(srv, c, begun + (int64_t)srv->opts.request_timeout * 1000);
-        }
-        else
+        } else
             set_deadline(srv, c, 0);
         enum MHD_Result ret = MHD_YES;
         if (on_headers(srv, c, url, method, st, &ret))
@@ -445,8 +446,8 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
             st->too_big = 1;
             return MHD_YES;
         }
-        if (st->body.len + n > st->reserved && reserve_budget(srv, st, st->body.len + n
-                                                                          - st->reserved) != 0) {
+        if (st->body.len + n > st->reserved
+            && reserve_budget(srv, st, st->body.len + n - st->reserved) != 0) {
             st->over_budget = 1;
             return MHD_YES;
         }
@@ -479,8 +480,12 @@ static enum MHD_Result on_request(void *cls, struct MHD_Connection *c, const cha
         http_resp_header(&resp, "Retry-After", "5");
     } else {
         struct http_req req = {
-            .method = method, .path = url, .conn = c, .body = buf_cstr(&st->body),
-            .body_len = st->body.len, .https = srv->tls != NULL,
+            .method = method,
+            .path = url,
+            .conn = c,
+            .body = buf_cstr(&st->body),
+            .body_len = st->body.len,
+            .https = srv->tls != NULL,
             .peer = peer_text(c, peer, sizeof(peer)),
         };
         srv->opts.dispatch(srv->opts.app, &req, &resp);
@@ -513,9 +518,8 @@ static void on_completed(void *cls, struct MHD_Connection *c, void **con_cls,
         int64_t now = now_ms();
         pthread_mutex_lock(&srv->mu);
         rec->start_ms = now + HTTP_KEEPALIVE_IDLE * 1000;
-        rec->deadline_ms = srv->opts.header_timeout
-                               ? rec->start_ms + (int64_t)srv->opts.header_timeout * 1000
-                               : 0;
+        rec->deadline_ms =
+            srv->opts.header_timeout ? rec->start_ms + (int64_t)srv->opts.header_timeout * 1000 : 0;
         pthread_mutex_unlock(&srv->mu);
     }
     if (st) {
@@ -574,9 +578,8 @@ static void on_connection(void *cls, struct MHD_Connection *c, void **socket_con
             rec->counted = !addr_trusted(srv, ai->client_addr);
         }
         rec->start_ms = now_ms();
-        rec->deadline_ms = srv->opts.header_timeout
-                               ? rec->start_ms + (int64_t)srv->opts.header_timeout * 1000
-                               : 0;
+        rec->deadline_ms =
+            srv->opts.header_timeout ? rec->start_ms + (int64_t)srv->opts.header_timeout * 1000 : 0;
         pthread_mutex_lock(&srv->mu);
         rec->next = srv->conns;
         if (srv->conns)
@@ -608,7 +611,7 @@ static void *watchdog_main(void *arg)
 {
     struct http_server *srv = arg;
     while (!atomic_load(&srv->stopping)) {
-        struct timespec ts = { 0, 200 * 1000 * 1000 };
+        struct timespec ts = {0, 200 * 1000 * 1000};
         nanosleep(&ts, NULL);
         int64_t now = now_ms();
         pthread_mutex_lock(&srv->mu);
@@ -616,8 +619,7 @@ static void *watchdog_main(void *arg)
             if (!r->killed && r->deadline_ms && now > r->deadline_ms && r->fd >= 0) {
                 r->killed = 1;
                 shutdown(r->fd, SHUT_RDWR);
-                log_info("http: connection from %s closed: request not received in time",
-                         r->addr);
+                log_info("http: connection from %s closed: request not received in time", r->addr);
             }
         }
         pthread_mutex_unlock(&srv->mu);
@@ -628,8 +630,7 @@ static void *watchdog_main(void *arg)
 static int resolve_listen(const char *host, unsigned port, struct sockaddr_storage *ss,
                           socklen_t *len_r, struct mb_err *err)
 {
-    struct addrinfo hints = { .ai_flags = AI_NUMERICHOST | AI_PASSIVE,
-                              .ai_socktype = SOCK_STREAM };
+    struct addrinfo hints = {.ai_flags = AI_NUMERICHOST | AI_PASSIVE, .ai_socktype = SOCK_STREAM};
     struct addrinfo *ai = NULL;
     char portstr[16];
     snprintf(portstr, sizeof(portstr), "%u", port);
@@ -660,33 +661,30 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
     if (rc)
         goto fail;
     unsigned max_conn = opts->max_conn ? opts->max_conn : HTTP_MAX_CONN_DEFAULT;
-    unsigned flags = MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION
-                     | MHD_USE_ERROR_LOG;
+    unsigned flags =
+        MHD_USE_INTERNAL_POLLING_THREAD | MHD_USE_THREAD_PER_CONNECTION | MHD_USE_ERROR_LOG;
     if (ss.ss_family == AF_INET6)
         flags |= MHD_USE_IPv6;
     if (opts->tls_cert || opts->tls_key) {
-        rc = http_tls_start(opts->tls_cert, opts->tls_key, (struct sockaddr *)&ss, sslen,
-                            max_conn, opts->max_conn_per_addr, opts->trusted,
+        rc = http_tls_start(opts->tls_cert, opts->tls_key, (struct sockaddr *)&ss, sslen, max_conn,
+                            opts->max_conn_per_addr, opts->trusted,
                             opts->header_timeout ? opts->header_timeout : 10, &srv->tls, err);
         if (rc)
             goto fail;
         flags |= MHD_USE_NO_LISTEN_SOCKET | MHD_USE_ITC;
-        srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
-                                       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                       MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-                                       MHD_OPTION_CONNECTION_LIMIT, max_conn,
-                                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                                       MHD_OPTION_CLIENT_DISCIPLINE_LVL, HTTP_CLIENT_DISCIPLINE,
-                                       MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+        srv->daemon = MHD_start_daemon(
+            flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_NOTIFY_COMPLETED, on_completed,
+            srv, MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv, MHD_OPTION_CONNECTION_LIMIT,
+            max_conn, MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
+            MHD_OPTION_CLIENT_DISCIPLINE_LVL, HTTP_CLIENT_DISCIPLINE, MHD_OPTION_CONNECTION_TIMEOUT,
+            60u, MHD_OPTION_END);
     } else {
-        srv->daemon = MHD_start_daemon(flags, 0, on_accept, srv, on_request, srv,
-                                       MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
-                                       MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv,
-                                       MHD_OPTION_NOTIFY_CONNECTION, on_connection, srv,
-                                       MHD_OPTION_CONNECTION_LIMIT, max_conn,
-                                       MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768,
-                                       MHD_OPTION_CLIENT_DISCIPLINE_LVL, HTTP_CLIENT_DISCIPLINE,
-                                       MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
+        srv->daemon = MHD_start_daemon(
+            flags, 0, on_accept, srv, on_request, srv, MHD_OPTION_SOCK_ADDR, (struct sockaddr *)&ss,
+            MHD_OPTION_NOTIFY_COMPLETED, on_completed, srv, MHD_OPTION_NOTIFY_CONNECTION,
+            on_connection, srv, MHD_OPTION_CONNECTION_LIMIT, max_conn,
+            MHD_OPTION_CONNECTION_MEMORY_LIMIT, (size_t)32768, MHD_OPTION_CLIENT_DISCIPLINE_LVL,
+            HTTP_CLIENT_DISCIPLINE, MHD_OPTION_CONNECTION_TIMEOUT, 60u, MHD_OPTION_END);
     }
     if (!srv->daemon) {
         rc = mb_err_set(err, MB_ECONFIG, "cannot listen on %s port %u (address in use?)",
@@ -699,8 +697,8 @@ int http_server_start(const struct http_server_opts *opts, struct http_server **
         srv->port = http_tls_port(srv->tls);
         http_tls_run(srv->tls, srv->daemon);
     } else {
-        const union MHD_DaemonInfo *di = MHD_get_daemon_info(srv->daemon,
-                                                             MHD_DAEMON_INFO_BIND_PORT);
+        const union MHD_DaemonInfo *di =
+            MHD_get_daemon_info(srv->daemon, MHD_DAEMON_INFO_BIND_PORT);
         srv->port = di ? di->port : opts->listen_port;
     }
     *srv_r = srv;

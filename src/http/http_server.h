@@ -35,24 +35,24 @@ struct net_acl;
 
 struct http_req {
     const char *method;
-    const char *path;                 /* URL path, without the query */
+    const char *path; /* URL path, without the query */
     struct MHD_Connection *conn;
-    const char *body;                 /* whole body, NUL-terminated; "" when none */
+    const char *body; /* whole body, NUL-terminated; "" when none */
     size_t body_len;
     int https;
-    const char *peer;                 /* client address as text */
+    const char *peer; /* client address as text */
 };
 
 struct http_resp {
-    unsigned status;                  /* default 200 */
-    const char *content_type;         /* static string; default application/json */
-    struct buf body;                  /* response body (owned by the server) */
-    const char *headers[HTTP_MAX_HEADERS][2];   /* extra headers; values are copied */
-    char *header_values[HTTP_MAX_HEADERS];      /* owned copies (internal) */
+    unsigned status;                          /* default 200 */
+    const char *content_type;                 /* static string; default application/json */
+    struct buf body;                          /* response body (owned by the server) */
+    const char *headers[HTTP_MAX_HEADERS][2]; /* extra headers; values are copied */
+    char *header_values[HTTP_MAX_HEADERS];    /* owned copies (internal) */
     size_t n_headers;
-    int drain;                        /* admit: the client is authenticated; an oversized
-                                       * body is read and dropped (then 413) rather than the
-                                       * connection closed at once */
+    int drain; /* admit: the client is authenticated; an oversized
+                * body is read and dropped (then 413) rather than the
+                * connection closed at once */
 };
 
 /* Add a response header (value copied). Silently ignored past HTTP_MAX_HEADERS. */
@@ -61,8 +61,7 @@ void http_resp_header(struct http_resp *resp, const char *name, const char *valu
 const char *http_req_arg(const struct http_req *req, const char *name);
 /* Every value of a repeated query-string argument (?a=1&a=2), in order: the first max go to
  * out (borrowed); returns how many there are (may exceed max). */
-size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out,
-                        size_t max);
+size_t http_req_arg_all(const struct http_req *req, const char *name, const char **out, size_t max);
 /* Request header (borrowed) or NULL. */
 const char *http_req_header(const struct http_req *req, const char *name);
 /* Cookie value (borrowed) or NULL. */
@@ -76,19 +75,19 @@ typedef void http_dispatch_cb(void *app, const struct http_req *req, struct http
 typedef long http_admit_cb(void *app, const struct http_req *req, struct http_resp *resp);
 
 struct http_server_opts {
-    const char *listen_host;          /* "127.0.0.1", "::", "0.0.0.0" */
-    unsigned listen_port;             /* 0 = pick a free port */
-    const char *tls_cert;             /* PEM files; both NULL = plain HTTP */
+    const char *listen_host; /* "127.0.0.1", "::", "0.0.0.0" */
+    unsigned listen_port;    /* 0 = pick a free port */
+    const char *tls_cert;    /* PEM files; both NULL = plain HTTP */
     const char *tls_key;
-    size_t max_body;                  /* request body limit (413 past it) */
-    unsigned max_conn;                /* simultaneous connections; 0 = HTTP_MAX_CONN_DEFAULT */
-    unsigned max_conn_per_addr;       /* from one client address; 0 = no cap */
-    const struct net_acl *trusted;    /* peers exempt from that cap (reverse proxies) */
-    int header_timeout;               /* s to send a request line + headers; 0 = none */
-    int request_timeout;              /* s to send a whole request (+ body); 0 = none */
-    size_t body_budget;               /* bytes of request bodies buffered at once, all
-                                       * connections; 0 = max(64 MiB, 4 * max_body) */
-    http_admit_cb *admit;             /* NULL = admit every body up to max_body */
+    size_t max_body;               /* request body limit (413 past it) */
+    unsigned max_conn;             /* simultaneous connections; 0 = HTTP_MAX_CONN_DEFAULT */
+    unsigned max_conn_per_addr;    /* from one client address; 0 = no cap */
+    const struct net_acl *trusted; /* peers exempt from that cap (reverse proxies) */
+    int header_timeout;            /* s to send a request line + headers; 0 = none */
+    int request_timeout;           /* s to send a whole request (+ body); 0 = none */
+    size_t body_budget;            /* bytes of request bodies buffered at once, all
+                                    * connections; 0 = max(64 MiB, 4 * max_body) */
+    http_admit_cb *admit;          /* NULL = admit every body up to max_body */
     http_dispatch_cb *dispatch;
     void *app;
 };

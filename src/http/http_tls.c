@@ -119,20 +119,21 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     if ((r = crypto_init(err)) != 0)
         return r;
     if ((r = mbedtls_ctr_drbg_seed(&t->drbg, mbedtls_entropy_func, &t->entropy,
-                                   (const unsigned char *)"migrabox-https", 14)) != 0)
+                                   (const unsigned char *)"migrabox-https", 14))
+        != 0)
         return mb_err_setsys(err, MB_ECRYPTO, r, "cannot seed the random generator");
     if ((r = mbedtls_x509_crt_parse_file(&t->cert, cert_path)) != 0) {
         tls_errstr(r, es, sizeof(es));
-        return mb_err_setsys(err, MB_ECONFIG, r, "cannot load TLS certificate %s: %s",
-                             cert_path, es);
+        return mb_err_setsys(err, MB_ECONFIG, r, "cannot load TLS certificate %s: %s", cert_path,
+                             es);
     }
     if ((r = mbedtls_pk_parse_keyfile(&t->key, key_path, NULL, crypto_rng, NULL)) != 0) {
         tls_errstr(r, es, sizeof(es));
         return mb_err_setsys(err, MB_ECONFIG, r, "cannot load TLS key %s: %s", key_path, es);
     }
     if ((r = mbedtls_ssl_config_defaults(&t->conf, MBEDTLS_SSL_IS_SERVER,
-                                         MBEDTLS_SSL_TRANSPORT_STREAM,
-                                         MBEDTLS_SSL_PRESET_DEFAULT)) != 0
+                                         MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT))
+            != 0
         || (r = mbedtls_ssl_conf_own_cert(&t->conf, &t->cert, &t->key)) != 0)
         return mb_err_setsys(err, MB_ECONFIG, r, "TLS configuration failed");
     mbedtls_ssl_conf_rng(&t->conf, mbedtls_ctr_drbg_random, &t->drbg);
@@ -151,9 +152,8 @@ int http_tls_start(const char *cert_path, const char *key_path, const struct soc
     struct sockaddr_storage bound;
     socklen_t blen = sizeof(bound);
     getsockname(t->listen_fd, (struct sockaddr *)&bound, &blen);
-    t->port = ntohs(bound.ss_family == AF_INET6
-                        ? ((struct sockaddr_in6 *)&bound)->sin6_port
-                        : ((struct sockaddr_in *)&bound)->sin_port);
+    t->port = ntohs(bound.ss_family == AF_INET6 ? ((struct sockaddr_in6 *)&bound)->sin6_port
+                                                : ((struct sockaddr_in *)&bound)->sin_port);
     if (pipe2(t->stop_pipe, O_CLOEXEC) != 0)
         return mb_err_setsys(err, MB_EIO, errno, "pipe: %s", strerror(errno));
     return 0;
@@ -166,7 +166,7 @@ unsigned http_tls_port(const struct http_tls *tls)
 
 static void set_timeout(int fd, int seconds)
 {
-    struct timeval tv = { .tv_sec = seconds };
+    struct timeval tv = {.tv_sec = seconds};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof(tv));
 }
@@ -200,7 +200,7 @@ static int hs_wait(struct hs_io *io, short ev)
               + (io->deadline.tv_nsec - now.tv_nsec) / 1000000;
     if (ms <= 0)
         return -1;
-    struct pollfd p = { io->fd, ev, 0 };
+    struct pollfd p = {io->fd, ev, 0};
     int r = poll(&p, 1, (int)ms);
     return r > 0 ? 0 : -1;
 }
@@ -233,17 +233,17 @@ static void *pump_main(void *arg)
 {
     struct pump *pm = arg;
     struct http_tls *t = pm->tls;
-    mbedtls_net_context net = { .fd = pm->fd };
+    mbedtls_net_context net = {.fd = pm->fd};
     mbedtls_ssl_context ssl;
     mbedtls_ssl_init(&ssl);
-    int sv[2] = { -1, -1 };
+    int sv[2] = {-1, -1};
     unsigned char buf[16384];
     int r;
 
     set_timeout(pm->fd, t->handshake_s);
     if (mbedtls_ssl_setup(&ssl, &t->conf) != 0)
         goto out;
-    struct hs_io hs = { .fd = pm->fd };
+    struct hs_io hs = {.fd = pm->fd};
     clock_gettime(CLOCK_MONOTONIC, &hs.deadline);
     hs.deadline.tv_sec += t->handshake_s;
     mbedtls_ssl_set_bio(&ssl, &hs, hs_send, hs_recv, NULL);
@@ -266,7 +266,7 @@ static void *pump_main(void *arg)
     }
     sv[1] = -1; /* owned by libmicrohttpd now */
     for (;;) {
-        struct pollfd pfd[2] = { { pm->fd, POLLIN, 0 }, { sv[0], POLLIN, 0 } };
+        struct pollfd pfd[2] = {{pm->fd, POLLIN, 0}, {sv[0], POLLIN, 0}};
         int tls_ready = mbedtls_ssl_get_bytes_avail(&ssl) > 0;
         if (!tls_ready) {
             int pr = poll(pfd, 2, IDLE_TIMEOUT_S * 1000);
@@ -322,7 +322,7 @@ static void *accept_main(void *arg)
 {
     struct http_tls *t = arg;
     for (;;) {
-        struct pollfd pfd[2] = { { t->listen_fd, POLLIN, 0 }, { t->stop_pipe[0], POLLIN, 0 } };
+        struct pollfd pfd[2] = {{t->listen_fd, POLLIN, 0}, {t->stop_pipe[0], POLLIN, 0}};
         if (poll(pfd, 2, -1) < 0) {
             if (errno == EINTR)
                 continue;
@@ -332,8 +332,7 @@ static void *accept_main(void *arg)
             break;
         struct pump *pm = xcalloc(1, sizeof(*pm));
         pm->peer_len = sizeof(pm->peer);
-        pm->fd = accept4(t->listen_fd, (struct sockaddr *)&pm->peer, &pm->peer_len,
-                         SOCK_CLOEXEC);
+        pm->fd = accept4(t->listen_fd, (struct sockaddr *)&pm->peer, &pm->peer_len, SOCK_CLOEXEC);
         if (pm->fd < 0) {
             free(pm);
             continue;
@@ -342,15 +341,15 @@ static void *accept_main(void *arg)
         setsockopt(pm->fd, IPPROTO_TCP, TCP_NODELAY, &one, sizeof(one));
         pm->tls = t;
         char a[64] = "";
-        if (t->max_per_addr && !(t->trusted && net_acl_match_addr(t->trusted,
-                                                                  (struct sockaddr *)&pm->peer))) {
+        if (t->max_per_addr
+            && !(t->trusted && net_acl_match_addr(t->trusted, (struct sockaddr *)&pm->peer))) {
             const struct sockaddr *sa = (const struct sockaddr *)&pm->peer;
             if (sa->sa_family == AF_INET)
                 inet_ntop(AF_INET, &((const struct sockaddr_in *)(const void *)sa)->sin_addr, a,
                           sizeof(a));
             else if (sa->sa_family == AF_INET6)
-                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr,
-                          a, sizeof(a));
+                inet_ntop(AF_INET6, &((const struct sockaddr_in6 *)(const void *)sa)->sin6_addr, a,
+                          sizeof(a));
         }
         pthread_mutex_lock(&t->lock);
         int slot = -1;
@@ -470,7 +469,7 @@ static size_t san_der(unsigned char *out, size_t cap)
         host[0] = '\0';
     unsigned char body[256];
     size_t n = 0;
-    const char *names[2] = { "localhost", host };
+    const char *names[2] = {"localhost", host};
     for (int i = 0; i < 2; i++) {
         size_t len = strlen(names[i]);
         if (len == 0 || len > 60)
@@ -480,8 +479,8 @@ static size_t san_der(unsigned char *out, size_t cap)
         memcpy(body + n, names[i], len);
         n += len;
     }
-    static const unsigned char ip4[] = { 0x87, 4, 127, 0, 0, 1 };
-    static const unsigned char ip6[] = { 0x87, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1 };
+    static const unsigned char ip4[] = {0x87, 4, 127, 0, 0, 1};
+    static const unsigned char ip6[] = {0x87, 16, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 1};
     memcpy(body + n, ip4, sizeof(ip4));
     n += sizeof(ip4);
     memcpy(body + n, ip6, sizeof(ip6));
@@ -510,10 +509,12 @@ int http_tls_ensure_selfsigned(const char *cert_path, const char *key_path, stru
     mbedtls_x509write_crt_init(&crt);
 
     if ((r = mbedtls_ctr_drbg_seed(&drbg, mbedtls_entropy_func, &entropy,
-                                   (const unsigned char *)"migrabox-cert", 13)) != 0
+                                   (const unsigned char *)"migrabox-cert", 13))
+            != 0
         || (r = mbedtls_pk_setup(&key, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY))) != 0
         || (r = mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(key),
-                                    mbedtls_ctr_drbg_random, &drbg)) != 0) {
+                                    mbedtls_ctr_drbg_random, &drbg))
+               != 0) {
         rc = mb_err_setsys(err, MB_ECRYPTO, r, "cannot generate a TLS key");
         goto out;
     }
@@ -556,8 +557,8 @@ int http_tls_ensure_selfsigned(const char *cert_path, const char *key_path, stru
     }
     if ((rc = write_file(key_path, pem, strlen((char *)pem), 0600, err)) != 0)
         goto out;
-    if ((r = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random,
-                                       &drbg)) != 0) {
+    if ((r = mbedtls_x509write_crt_pem(&crt, pem, sizeof(pem), mbedtls_ctr_drbg_random, &drbg))
+        != 0) {
         rc = mb_err_setsys(err, MB_ECRYPTO, r, "cannot sign the TLS certificate");
         goto out;
     }

@@ -226,13 +226,14 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
                           (unsigned long long)size);
     uint64_t lim = append_limit(c);
     if (lim && size > lim)
-        return mb_err_set(err, MB_EMSG, "[TOOBIG] message of %llu bytes is over the server's "
-                          "APPENDLIMIT of %llu bytes", (unsigned long long)size,
-                          (unsigned long long)lim);
+        return mb_err_set(err, MB_EMSG,
+                          "[TOOBIG] message of %llu bytes is over the server's "
+                          "APPENDLIMIT of %llu bytes",
+                          (unsigned long long)size, (unsigned long long)lim);
 
     int multi = c->multiappend_max > 1 && imap_client_has_cap(c, "MULTIAPPEND");
-    if (a->batch_open && (!multi || strcmp(a->batch_mailbox, mailbox) != 0 ||
-                          a->batch_n >= c->multiappend_max)) {
+    if (a->batch_open
+        && (!multi || strcmp(a->batch_mailbox, mailbox) != 0 || a->batch_n >= c->multiappend_max)) {
         rc = close_batch(c, err);
         if (rc < 0)
             return rc;
@@ -254,8 +255,8 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
         imap_client_cmd_raw(&cmd, " (");
     } else {
         imap_client_cmd_begin(c, &cmd, "APPEND");
-        rc = imap_client_cmd_string(c, &cmd, mailbox, strlen(mailbox), 0, IMAP_RESP_CTX_APPEND,
-                                    err);
+        rc =
+            imap_client_cmd_string(c, &cmd, mailbox, strlen(mailbox), 0, IMAP_RESP_CTX_APPEND, err);
         if (rc < 0)
             goto out;
         imap_client_cmd_raw(&cmd, " (");

@@ -29,12 +29,12 @@
 #include "imap/imap_client.h"
 
 struct imap_append_result {
-    void *cookie;            /* as given to imap_append_end */
-    int status;              /* 0 or a negative mb_errc */
-    enum imap_code code;     /* response code of the answer (APPENDUID, TOOBIG, ...) */
-    uint32_t uidvalidity;    /* APPENDUID, 0 if not sent */
+    void *cookie;         /* as given to imap_append_end */
+    int status;           /* 0 or a negative mb_errc */
+    enum imap_code code;  /* response code of the answer (APPENDUID, TOOBIG, ...) */
+    uint32_t uidvalidity; /* APPENDUID, 0 if not sent */
     uint32_t uid;
-    const char *text;        /* "OK [APPENDUID 1 5] Append completed" style; borrowed */
+    const char *text; /* "OK [APPENDUID 1 5] Append completed" style; borrowed */
 };
 typedef void imap_append_done_cb(void *ctx, const struct imap_append_result *r);
 
@@ -45,8 +45,7 @@ void imap_append_set_callback(struct imap_client *cli, imap_append_done_cb *cb, 
  * "dd-Mon-yyyy hh:mm:ss +zzzz" as FETCH INTERNALDATE gives it. A size over the server's
  * APPENDLIMIT is refused here with MB_EMSG. */
 int imap_append_begin(struct imap_client *cli, const char *mailbox, const char *const *flags,
-                      size_t nflags, const char *internaldate, uint64_t size,
-                      struct mb_err *err);
+                      size_t nflags, const char *internaldate, uint64_t size, struct mb_err *err);
 int imap_append_write(struct imap_client *cli, const void *p, size_t n, struct mb_err *err);
 int imap_append_end(struct imap_client *cli, void *cookie, struct mb_err *err);
 /* Change opts.multiappend_max on an open client (0/1 = one message per APPEND); flushes

@@ -108,8 +108,8 @@ static void caps_set(struct imap_client *c, const struct imap_arg *a, size_t n)
 static void handle_common(struct imap_client *c, const struct imap_response *r)
 {
     enum imap_code code = imap_resp_code(r);
-    if (r->type == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_NONE && r->nargs >= 1 &&
-        imap_resp_atom_is(&r->args[0], "CAPABILITY"))
+    if (r->type == IMAP_RESP_UNTAGGED && r->status == IMAP_STATUS_NONE && r->nargs >= 1
+        && imap_resp_atom_is(&r->args[0], "CAPABILITY"))
         caps_set(c, r->args + 1, r->nargs - 1);
     if (code == IMAP_CODE_CAPABILITY)
         caps_set(c, r->code + 1, r->ncode - 1);
@@ -204,9 +204,9 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
                 if (c->bye)
                     return imap_client_fail(c, MB_ECONN, err, "connection closed by the server: %s",
                                             c->bye_text);
-                return imap_client_fail(c, MB_ECONN, err, "connection closed by the server%s",
-                                        imap_parser_in_progress(c->parser)
-                                            ? " in the middle of a response" : "");
+                return imap_client_fail(
+                    c, MB_ECONN, err, "connection closed by the server%s",
+                    imap_parser_in_progress(c->parser) ? " in the middle of a response" : "");
             }
             c->rpos = 0;
             c->rlen = (size_t)n;
@@ -242,8 +242,8 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
     }
 }
 
-int imap_client_grade(struct imap_client *c, const struct imap_response *r,
-                      enum imap_resp_ctx ctx, struct mb_err *err)
+int imap_client_grade(struct imap_client *c, const struct imap_response *r, enum imap_resp_ctx ctx,
+                      struct mb_err *err)
 {
     c->last_code = imap_resp_code(r);
     int code = imap_resp_grade(ctx, r);
@@ -254,8 +254,7 @@ int imap_client_grade(struct imap_client *c, const struct imap_response *r,
     return mb_err_set(err, code, "%s", text);
 }
 
-int imap_client_dispatch(struct imap_client *c, const struct imap_response *r,
-                         struct mb_err *err)
+int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, struct mb_err *err)
 {
     if (r->type == IMAP_RESP_TAGGED) {
         if (imap_append_on_tagged(c, r))
@@ -286,7 +285,7 @@ int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_re
                             enum imap_cont_action cont, struct mb_err *err)
 {
     const struct imap_response *r;
-    int stop = 0;   /* a callback asked to stop: finish reading, then report it */
+    int stop = 0; /* a callback asked to stop: finish reading, then report it */
     struct mb_err stop_err;
     for (;;) {
         int rc = imap_client_read_resp(c, &r, err);
@@ -602,8 +601,8 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     c->append_window = o->append_window ? o->append_window : 8;
     if (c->append_window > IMAP_APPEND_WINDOW_MAX)
         c->append_window = IMAP_APPEND_WINDOW_MAX;
-    c->multiappend_max = o->multiappend_max > IMAP_MULTIAPPEND_MAX ? IMAP_MULTIAPPEND_MAX
-                                                                   : o->multiappend_max;
+    c->multiappend_max =
+        o->multiappend_max > IMAP_MULTIAPPEND_MAX ? IMAP_MULTIAPPEND_MAX : o->multiappend_max;
     c->no_literal_plus = o->no_literal_plus;
     c->spool_max = o->spool_max ? o->spool_max : SPOOL_MAX_DEFAULT;
     c->spool_dir = o->spool_dir ? xstrdup(o->spool_dir) : NULL;
@@ -637,13 +636,15 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     net_conn_set_timeout(c->conn, c->io_timeout_ms);
     if (rc < 0) {
         if (rc == MB_ECONN && c->security != IMAP_SECURITY_TLS && strstr(err->msg, "timed out"))
-            mb_err_set(err, MB_ECONN, "%.160s; no IMAP greeting: if this port expects TLS from "
-                       "the first byte (usually 993), choose implicit TLS", err->msg);
+            mb_err_set(err, MB_ECONN,
+                       "%.160s; no IMAP greeting: if this port expects TLS from "
+                       "the first byte (usually 993), choose implicit TLS",
+                       err->msg);
         goto out;
     }
-    if (r->type != IMAP_RESP_UNTAGGED ||
-        (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH &&
-         r->status != IMAP_STATUS_BYE)) {
+    if (r->type != IMAP_RESP_UNTAGGED
+        || (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH
+            && r->status != IMAP_STATUS_BYE)) {
         rc = imap_client_fail(c, MB_EPROTO, err, "not an IMAP server greeting");
         goto out;
     }
@@ -776,8 +777,8 @@ int imap_client_login(struct imap_client *c, const char *user, const char *passw
     imap_client_cmd_begin(c, &cmd, "LOGIN");
     rc = imap_client_cmd_string(c, &cmd, user, strlen(user), 0, IMAP_RESP_CTX_AUTH, err);
     if (rc == 0)
-        rc = imap_client_cmd_string(c, &cmd, password, strlen(password), 1, IMAP_RESP_CTX_AUTH,
-                                    err);
+        rc =
+            imap_client_cmd_string(c, &cmd, password, strlen(password), 1, IMAP_RESP_CTX_AUTH, err);
     if (rc < 0) {
         imap_client_cmd_fini(&cmd);
         return rc;
@@ -913,8 +914,7 @@ static int ns_cb(void *ctx, const struct imap_response *r)
     return 0;
 }
 
-int imap_client_namespace(struct imap_client *c, struct imap_namespaces *ns_r,
-                          struct mb_err *err)
+int imap_client_namespace(struct imap_client *c, struct imap_namespaces *ns_r, struct mb_err *err)
 {
     struct ns_ctx nc = {ns_r, 0, '\0'};
     memset(ns_r, 0, sizeof(*ns_r));
@@ -956,17 +956,25 @@ static const struct {
     const char *name;
     unsigned flag;
 } folder_attrs[] = {
-    {"\\Noselect", IMAP_FOLDER_NOSELECT},       {"\\NoInferiors", IMAP_FOLDER_NOINFERIORS},
-    {"\\HasChildren", IMAP_FOLDER_HASCHILDREN}, {"\\HasNoChildren", IMAP_FOLDER_HASNOCHILDREN},
-    {"\\Marked", IMAP_FOLDER_MARKED},           {"\\Unmarked", IMAP_FOLDER_UNMARKED},
+    {"\\Noselect", IMAP_FOLDER_NOSELECT},
+    {"\\NoInferiors", IMAP_FOLDER_NOINFERIORS},
+    {"\\HasChildren", IMAP_FOLDER_HASCHILDREN},
+    {"\\HasNoChildren", IMAP_FOLDER_HASNOCHILDREN},
+    {"\\Marked", IMAP_FOLDER_MARKED},
+    {"\\Unmarked", IMAP_FOLDER_UNMARKED},
     {"\\NonExistent", IMAP_FOLDER_NONEXISTENT | IMAP_FOLDER_NOSELECT},
-    {"\\Remote", IMAP_FOLDER_REMOTE},           {"\\All", IMAP_FOLDER_ALL},
-    {"\\Archive", IMAP_FOLDER_ARCHIVE},         {"\\Drafts", IMAP_FOLDER_DRAFTS},
-    {"\\Flagged", IMAP_FOLDER_FLAGGED},         {"\\Junk", IMAP_FOLDER_JUNK},
-    {"\\Sent", IMAP_FOLDER_SENT},               {"\\Trash", IMAP_FOLDER_TRASH},
+    {"\\Remote", IMAP_FOLDER_REMOTE},
+    {"\\All", IMAP_FOLDER_ALL},
+    {"\\Archive", IMAP_FOLDER_ARCHIVE},
+    {"\\Drafts", IMAP_FOLDER_DRAFTS},
+    {"\\Flagged", IMAP_FOLDER_FLAGGED},
+    {"\\Junk", IMAP_FOLDER_JUNK},
+    {"\\Sent", IMAP_FOLDER_SENT},
+    {"\\Trash", IMAP_FOLDER_TRASH},
     {"\\Important", IMAP_FOLDER_IMPORTANT},
     /* Gmail's older XLIST names */
-    {"\\AllMail", IMAP_FOLDER_ALL},             {"\\Spam", IMAP_FOLDER_JUNK},
+    {"\\AllMail", IMAP_FOLDER_ALL},
+    {"\\Spam", IMAP_FOLDER_JUNK},
     {"\\Starred", IMAP_FOLDER_FLAGGED},
 };
 
@@ -976,10 +984,10 @@ struct list_ctx {
     int lsub;        /* this pass is LSUB: mark (or add) subscribed */
     int add_missing; /* LSUB pass: add names LIST did not return */
     const char *verb;
-    size_t *slots;   /* hash index of f->v by raw name: index + 1, 0 = empty */
-    size_t nslots;   /* a power of two, > 2 * f->n */
-    int too_many;    /* more than IMAP_FOLDERS_MAX folders: the rest were ignored */
-    int too_long;    /* a name over IMAP_FOLDER_NAME_MAX bytes was ignored */
+    size_t *slots; /* hash index of f->v by raw name: index + 1, 0 = empty */
+    size_t nslots; /* a power of two, > 2 * f->n */
+    int too_many;  /* more than IMAP_FOLDERS_MAX folders: the rest were ignored */
+    int too_long;  /* a name over IMAP_FOLDER_NAME_MAX bytes was ignored */
 };
 
 static size_t folder_hash(const char *s)
@@ -1035,8 +1043,7 @@ static int list_end(struct list_ctx *lc, int rc, struct mb_err *err)
     XFREE(lc->slots);
     lc->nslots = 0;
     if (rc == 0 && lc->too_many)
-        rc = mb_err_set(err, MB_ETOOBIG, "the server lists more than %d folders",
-                        IMAP_FOLDERS_MAX);
+        rc = mb_err_set(err, MB_ETOOBIG, "the server lists more than %d folders", IMAP_FOLDERS_MAX);
     else if (rc == 0 && lc->too_long)
         rc = mb_err_set(err, MB_ETOOBIG, "the server lists a folder name longer than %d bytes",
                         IMAP_FOLDER_NAME_MAX);
@@ -1046,8 +1053,8 @@ static int list_end(struct list_ctx *lc, int rc, struct mb_err *err)
 static int list_cb(void *ctx, const struct imap_response *r)
 {
     struct list_ctx *lc = ctx;
-    if (r->nargs < 4 || !imap_resp_atom_is(&r->args[0], lc->verb) ||
-        r->args[1].type != IMAP_ARG_LIST)
+    if (r->nargs < 4 || !imap_resp_atom_is(&r->args[0], lc->verb)
+        || r->args[1].type != IMAP_ARG_LIST)
         return 0;
     size_t len;
     const char *raw = imap_resp_astring(&r->args[3], &len);
@@ -1226,8 +1233,8 @@ static uint32_t num32(const struct imap_arg *a, int *ok)
 static int status_cb(void *ctx, const struct imap_response *r)
 {
     struct imap_status_info *si = ctx;
-    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[0], "STATUS") ||
-        r->args[2].type != IMAP_ARG_LIST)
+    if (r->nargs < 3 || !imap_resp_atom_is(&r->args[0], "STATUS")
+        || r->args[2].type != IMAP_ARG_LIST)
         return 0;
     static const struct {
         const char *name;
@@ -1250,8 +1257,7 @@ static int status_cb(void *ctx, const struct imap_response *r)
         }
     }
     /* RFC 7162: a mod-sequence is 63 bits; 0 is not a valid HIGHESTMODSEQ. */
-    const struct imap_arg *hm = imap_resp_pair(r->args[2].list, r->args[2].count,
-                                               "HIGHESTMODSEQ");
+    const struct imap_arg *hm = imap_resp_pair(r->args[2].list, r->args[2].count, "HIGHESTMODSEQ");
     uint64_t mod;
     if (hm && imap_resp_number(hm, INT64_MAX, &mod) == 0 && mod > 0) {
         si->highestmodseq = mod;
@@ -1309,8 +1315,9 @@ static int status_many_cb(void *ctx, const struct imap_response *r)
     for (size_t i = sm->lo; i < sm->hi; i++) {
         const char *want = sm->names[i];
         if (strlen(want) == len
-            && (memcmp(want, name, len) == 0 || (len == 5 && strncasecmp(name, "INBOX", 5) == 0
-                                                 && strcasecmp(want, "INBOX") == 0)))
+            && (memcmp(want, name, len) == 0
+                || (len == 5 && strncasecmp(name, "INBOX", 5) == 0
+                    && strcasecmp(want, "INBOX") == 0)))
             return status_cb(&sm->out[i], r);
     }
     return 0;
@@ -1436,7 +1443,7 @@ int imap_client_quota_storage(struct imap_client *c, const char *mailbox, int *f
                               uint64_t *used_r, uint64_t *limit_r, struct mb_err *err)
 {
     struct imap_cmd cmd;
-    struct quota_ctx q = { 0, 0, 0 };
+    struct quota_ctx q = {0, 0, 0};
     *found_r = 0;
     int rc = cmd_ready(c, err);
     if (rc < 0)

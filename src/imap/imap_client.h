@@ -61,21 +61,21 @@ typedef void imap_trace_cb(void *ctx, char dir, const char *line);
 
 struct imap_client_opts {
     const char *host;
-    unsigned port;                 /* 0 = 993 for TLS, 143 otherwise */
+    unsigned port; /* 0 = 993 for TLS, 143 otherwise */
     enum imap_security security;
-    const char *ca_file;           /* NULL = system bundle */
-    int insecure;                  /* 1: accept any certificate */
-    int connect_timeout_ms;        /* 0 = net_conn default (30 s) */
-    int io_timeout_ms;             /* 0 = net_conn default (120 s): a silent server fails then */
-    unsigned append_window;        /* APPENDs in flight with LITERAL+; 0 = 8; max 64 */
-    unsigned multiappend_max;      /* > 1: up to N messages per APPEND when MULTIAPPEND is
-                                      offered (all-or-nothing per command); 0/1 = off */
-    int no_literal_plus;           /* 1: never send LITERAL+/LITERAL- (synchronizing only) */
-    uint64_t spool_max;            /* FETCH body sent before its UID: spooled to a temp file up
-                                      to this size; 0 = 256 MiB */
-    const char *spool_dir;         /* NULL = $TMPDIR or /tmp */
+    const char *ca_file;      /* NULL = system bundle */
+    int insecure;             /* 1: accept any certificate */
+    int connect_timeout_ms;   /* 0 = net_conn default (30 s) */
+    int io_timeout_ms;        /* 0 = net_conn default (120 s): a silent server fails then */
+    unsigned append_window;   /* APPENDs in flight with LITERAL+; 0 = 8; max 64 */
+    unsigned multiappend_max; /* > 1: up to N messages per APPEND when MULTIAPPEND is
+                                 offered (all-or-nothing per command); 0/1 = off */
+    int no_literal_plus;      /* 1: never send LITERAL+/LITERAL- (synchronizing only) */
+    uint64_t spool_max;       /* FETCH body sent before its UID: spooled to a temp file up
+                                 to this size; 0 = 256 MiB */
+    const char *spool_dir;    /* NULL = $TMPDIR or /tmp */
     const struct imap_parser_limits *limits; /* NULL = parser defaults */
-    imap_trace_cb *trace;          /* NULL = no trace */
+    imap_trace_cb *trace;                    /* NULL = no trace */
     void *trace_ctx;
 };
 
@@ -122,8 +122,8 @@ int imap_client_auth_xoauth2(struct imap_client *cli, const char *user, const ch
 /* NAMESPACE (RFC 2342). Without the capability: one personal namespace "" with the
  * delimiter from LIST "" "". */
 struct imap_namespace {
-    char *prefix;   /* raw (modified UTF-7) prefix, e.g. "INBOX." or "" */
-    char delim;     /* '\0' when NIL */
+    char *prefix; /* raw (modified UTF-7) prefix, e.g. "INBOX." or "" */
+    char delim;   /* '\0' when NIL */
 };
 struct imap_namespaces {
     struct imap_namespace *personal, *other, *shared;
@@ -134,30 +134,30 @@ int imap_client_namespace(struct imap_client *cli, struct imap_namespaces *ns_r,
 void imap_client_namespaces_fini(struct imap_namespaces *ns);
 
 /* Folder attributes (LIST mailbox attributes, RFC 3501, 5258 and 6154 special-use). */
-#define IMAP_FOLDER_NOSELECT      (1u << 0)
-#define IMAP_FOLDER_NOINFERIORS   (1u << 1)
-#define IMAP_FOLDER_HASCHILDREN   (1u << 2)
+#define IMAP_FOLDER_NOSELECT (1u << 0)
+#define IMAP_FOLDER_NOINFERIORS (1u << 1)
+#define IMAP_FOLDER_HASCHILDREN (1u << 2)
 #define IMAP_FOLDER_HASNOCHILDREN (1u << 3)
-#define IMAP_FOLDER_MARKED        (1u << 4)
-#define IMAP_FOLDER_UNMARKED      (1u << 5)
-#define IMAP_FOLDER_NONEXISTENT   (1u << 6)
-#define IMAP_FOLDER_REMOTE        (1u << 7)
-#define IMAP_FOLDER_ALL           (1u << 8)
-#define IMAP_FOLDER_ARCHIVE       (1u << 9)
-#define IMAP_FOLDER_DRAFTS        (1u << 10)
-#define IMAP_FOLDER_FLAGGED       (1u << 11)
-#define IMAP_FOLDER_JUNK          (1u << 12)
-#define IMAP_FOLDER_SENT          (1u << 13)
-#define IMAP_FOLDER_TRASH         (1u << 14)
-#define IMAP_FOLDER_IMPORTANT     (1u << 15) /* RFC 8457, Gmail */
-#define IMAP_FOLDER_SPECIAL_MASK  (0xffu << 8)
+#define IMAP_FOLDER_MARKED (1u << 4)
+#define IMAP_FOLDER_UNMARKED (1u << 5)
+#define IMAP_FOLDER_NONEXISTENT (1u << 6)
+#define IMAP_FOLDER_REMOTE (1u << 7)
+#define IMAP_FOLDER_ALL (1u << 8)
+#define IMAP_FOLDER_ARCHIVE (1u << 9)
+#define IMAP_FOLDER_DRAFTS (1u << 10)
+#define IMAP_FOLDER_FLAGGED (1u << 11)
+#define IMAP_FOLDER_JUNK (1u << 12)
+#define IMAP_FOLDER_SENT (1u << 13)
+#define IMAP_FOLDER_TRASH (1u << 14)
+#define IMAP_FOLDER_IMPORTANT (1u << 15) /* RFC 8457, Gmail */
+#define IMAP_FOLDER_SPECIAL_MASK (0xffu << 8)
 
 struct imap_folder {
-    char *raw;          /* the name as on the wire (modified UTF-7) */
-    char *name;         /* UTF-8; a copy of raw when raw is not valid modified UTF-7 */
-    int name_valid;     /* 1 when name was decoded from valid modified UTF-7 */
-    char delim;         /* hierarchy delimiter, '\0' when NIL */
-    unsigned flags;     /* IMAP_FOLDER_* */
+    char *raw;      /* the name as on the wire (modified UTF-7) */
+    char *name;     /* UTF-8; a copy of raw when raw is not valid modified UTF-7 */
+    int name_valid; /* 1 when name was decoded from valid modified UTF-7 */
+    char delim;     /* hierarchy delimiter, '\0' when NIL */
+    unsigned flags; /* IMAP_FOLDER_* */
     int subscribed;
 };
 struct imap_folders {
@@ -169,31 +169,31 @@ struct imap_folders {
  * MB_ETOOBIG (the rest of the answer is read and dropped). */
 #define IMAP_FOLDERS_MAX 10000
 #define IMAP_FOLDER_NAME_MAX 1000
-#define IMAP_LIST_SUBSCRIBED_ONLY 1u  /* only subscribed folders (LIST (SUBSCRIBED) / LSUB) */
+#define IMAP_LIST_SUBSCRIBED_ONLY 1u /* only subscribed folders (LIST (SUBSCRIBED) / LSUB) */
 
 /* LIST ref pattern ("" and "*" when NULL). Uses LIST-EXTENDED "RETURN (SUBSCRIBED
  * SPECIAL-USE)" when offered, else LIST plus LSUB to fill .subscribed. Folders appear once,
  * in server order. */
-int imap_client_list(struct imap_client *cli, const char *ref, const char *pattern,
-                     unsigned how, struct imap_folders *r, struct mb_err *err);
+int imap_client_list(struct imap_client *cli, const char *ref, const char *pattern, unsigned how,
+                     struct imap_folders *r, struct mb_err *err);
 /* Plain LSUB (every entry subscribed). */
 int imap_client_lsub(struct imap_client *cli, const char *ref, const char *pattern,
                      struct imap_folders *r, struct mb_err *err);
 void imap_client_folders_fini(struct imap_folders *f);
 
-#define IMAP_STATUS_HAS_MESSAGES    (1u << 0)
-#define IMAP_STATUS_HAS_UIDNEXT     (1u << 1)
+#define IMAP_STATUS_HAS_MESSAGES (1u << 0)
+#define IMAP_STATUS_HAS_UIDNEXT (1u << 1)
 #define IMAP_STATUS_HAS_UIDVALIDITY (1u << 2)
-#define IMAP_STATUS_HAS_UNSEEN      (1u << 3)
+#define IMAP_STATUS_HAS_UNSEEN (1u << 3)
 #define IMAP_STATUS_HAS_HIGHESTMODSEQ (1u << 4)
 struct imap_status_info {
-    unsigned have;  /* IMAP_STATUS_HAS_* */
+    unsigned have; /* IMAP_STATUS_HAS_* */
     uint32_t messages, uidnext, uidvalidity, unseen;
     uint64_t highestmodseq; /* asked when the server offers CONDSTORE (RFC 7162) */
 };
 /* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ with CONDSTORE]). */
-int imap_client_status(struct imap_client *cli, const char *mailbox,
-                       struct imap_status_info *r, struct mb_err *err);
+int imap_client_status(struct imap_client *cli, const char *mailbox, struct imap_status_info *r,
+                       struct mb_err *err);
 /* The same for names[0..n), pipelined (up to 16 commands in flight: a round trip per 16
  * mailboxes, not per mailbox). rcs[i] = 0 when names[i] was answered (out[i] filled), the
  * graded refusal (< 0) when the server refused it, 1 when it was not answered because the
@@ -211,10 +211,10 @@ int imap_client_quota_storage(struct imap_client *cli, const char *mailbox, int 
 struct imap_mailbox {
     uint32_t exists;
     uint32_t uidvalidity;
-    uint32_t uidnext;          /* 0 when the server did not say */
+    uint32_t uidnext; /* 0 when the server did not say */
     int read_only;
-    char *flags;               /* FLAGS content ("\\Answered \\Seen $Label1"); never NULL */
-    char *permanentflags;      /* PERMANENTFLAGS content; NULL when not sent */
+    char *flags;          /* FLAGS content ("\\Answered \\Seen $Label1"); never NULL */
+    char *permanentflags; /* PERMANENTFLAGS content; NULL when not sent */
 };
 /* SELECT (read_only = 0) or EXAMINE (read_only = 1). NO → MB_EFOLDER. */
 int imap_client_select(struct imap_client *cli, const char *mailbox, int read_only,
@@ -224,8 +224,7 @@ int imap_client_select(struct imap_client *cli, const char *mailbox, int read_on
  * between (refused with MB_ECONFIG). */
 int imap_client_select_send(struct imap_client *cli, const char *mailbox, int read_only,
                             struct mb_err *err);
-int imap_client_select_finish(struct imap_client *cli, struct imap_mailbox *r,
-                              struct mb_err *err);
+int imap_client_select_finish(struct imap_client *cli, struct imap_mailbox *r, struct mb_err *err);
 void imap_client_mailbox_fini(struct imap_mailbox *m);
 
 /* UID SEARCH criteria (e.g. "ALL", "UID 100:*", "SINCE 1-Jan-2020"; the caller writes valid

@@ -49,7 +49,11 @@ int64_t imap_date_parse(const char *s)
     int f[9];
     if (!fields(s, f))
         return 0;
-    struct tm tm = {.tm_sec = f[5], .tm_min = f[4], .tm_hour = f[3], .tm_mday = f[0],
-                    .tm_mon = f[1], .tm_year = f[2] - 1900};
+    struct tm tm = {.tm_sec = f[5],
+                    .tm_min = f[4],
+                    .tm_hour = f[3],
+                    .tm_mday = f[0],
+                    .tm_mon = f[1],
+                    .tm_year = f[2] - 1900};
     return (int64_t)timegm(&tm) - f[6] * (f[7] * 3600 + f[8] * 60);
 }

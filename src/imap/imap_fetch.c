@@ -16,9 +16,9 @@
 
 enum body_target {
     TARGET_NONE,
-    TARGET_USER,    /* UID known: straight to the callbacks */
-    TARGET_SPOOL,   /* UID not known yet: to a temp file */
-    TARGET_DROP,    /* skipped by the caller, or cannot be spooled */
+    TARGET_USER,  /* UID known: straight to the callbacks */
+    TARGET_SPOOL, /* UID not known yet: to a temp file */
+    TARGET_DROP,  /* skipped by the caller, or cannot be spooled */
 };
 
 struct fetch_state {
@@ -26,15 +26,15 @@ struct fetch_state {
     void *ctx;
     enum body_target target;
     uint32_t uid;
-    int skip;             /* the caller said IMAP_FETCH_SKIP for this message */
-    int delivered;        /* a BODY[] of the current response was handled */
-    int fd;               /* spool file, -1 if none */
+    int skip;      /* the caller said IMAP_FETCH_SKIP for this message */
+    int delivered; /* a BODY[] of the current response was handled */
+    int fd;        /* spool file, -1 if none */
     uint64_t spool_size;
-    int spool_ready;      /* spooled; deliver when the response is complete */
+    int spool_ready; /* spooled; deliver when the response is complete */
     int spool_failed;
     char spool_why[128];
     char *spool_buf;
-    struct mb_err stop;   /* a callback error during spool replay */
+    struct mb_err stop; /* a callback error during spool replay */
 };
 
 static int uid_set_ok(const char *s)
@@ -104,8 +104,8 @@ static int body_begin(struct imap_client *c, struct imap_parser *p, uint64_t siz
 {
     struct fetch_state *fs = c->hook_ctx;
     const struct imap_response *r = imap_parser_partial(p);
-    if (r->type != IMAP_RESP_UNTAGGED || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH") ||
-        r->args[2].type != IMAP_ARG_LIST || r->args[2].count == 0)
+    if (r->type != IMAP_RESP_UNTAGGED || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH")
+        || r->args[2].type != IMAP_ARG_LIST || r->args[2].count == 0)
         return IMAP_LIT_HOOK_DEFAULT;
     const struct imap_arg *list = r->args[2].list;
     size_t count = r->args[2].count;
@@ -241,8 +241,8 @@ static int body_untagged(void *ctx, const struct imap_response *r)
 {
     struct fetch_state *fs = ctx;
     int rc = 0;
-    if (r->status != IMAP_STATUS_NONE || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH") ||
-        r->args[2].type != IMAP_ARG_LIST)
+    if (r->status != IMAP_STATUS_NONE || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH")
+        || r->args[2].type != IMAP_ARG_LIST)
         goto out;
     const struct imap_arg *list = r->args[2].list;
     size_t count = r->args[2].count;
@@ -343,8 +343,8 @@ static size_t strv_fill(const struct imap_arg *a, const char ***v, size_t *cap)
 static int meta_untagged(void *ctx, const struct imap_response *r)
 {
     struct meta_state *ms = ctx;
-    if (r->status != IMAP_STATUS_NONE || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH") ||
-        r->args[2].type != IMAP_ARG_LIST)
+    if (r->status != IMAP_STATUS_NONE || r->nargs < 3 || !imap_resp_atom_is(&r->args[1], "FETCH")
+        || r->args[2].type != IMAP_ARG_LIST)
         return 0;
     const struct imap_arg *list = r->args[2].list;
     size_t count = r->args[2].count;

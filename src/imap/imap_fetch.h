@@ -33,20 +33,20 @@ struct imap_body_cbs {
 };
 
 /* uid_set: digits, ':', ',' and '*' only (e.g. "1:500", "7,9,12:20"). */
-int imap_fetch_bodies(struct imap_client *cli, const char *uid_set,
-                      const struct imap_body_cbs *cbs, void *ctx, struct mb_err *err);
+int imap_fetch_bodies(struct imap_client *cli, const char *uid_set, const struct imap_body_cbs *cbs,
+                      void *ctx, struct mb_err *err);
 
-#define IMAP_FETCH_META_GMAIL 1u   /* also X-GM-MSGID X-GM-LABELS (needs X-GM-EXT-1) */
+#define IMAP_FETCH_META_GMAIL 1u /* also X-GM-MSGID X-GM-LABELS (needs X-GM-EXT-1) */
 
 struct imap_msg_meta {
     uint32_t uid;
     uint32_t seq;
-    const char *const *flags;  /* as sent, e.g. "\\Seen", "$Forwarded" (\Recent included) */
+    const char *const *flags; /* as sent, e.g. "\\Seen", "$Forwarded" (\Recent included) */
     size_t nflags;
-    const char *internaldate;  /* "17-Jul-1996 02:44:25 -0700", or NULL */
-    uint64_t size;             /* RFC822.SIZE (may be inexact on Exchange) */
+    const char *internaldate; /* "17-Jul-1996 02:44:25 -0700", or NULL */
+    uint64_t size;            /* RFC822.SIZE (may be inexact on Exchange) */
     int has_size;
-    uint64_t gm_msgid;         /* 0 when not asked / not sent */
+    uint64_t gm_msgid;            /* 0 when not asked / not sent */
     const char *const *gm_labels; /* raw labels (modified UTF-7 names, "\\Inbox", ...) */
     size_t ngm_labels;
 };
@@ -55,7 +55,7 @@ struct imap_msg_meta {
 typedef int imap_meta_cb(void *ctx, const struct imap_msg_meta *m);
 
 /* UID FETCH <set> (UID FLAGS INTERNALDATE RFC822.SIZE [X-GM-MSGID X-GM-LABELS]). */
-int imap_fetch_meta(struct imap_client *cli, const char *uid_set, unsigned what,
-                    imap_meta_cb *cb, void *ctx, struct mb_err *err);
+int imap_fetch_meta(struct imap_client *cli, const char *uid_set, unsigned what, imap_meta_cb *cb,
+                    void *ctx, struct mb_err *err);
 
 #endif

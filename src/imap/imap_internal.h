@@ -45,22 +45,22 @@ struct imap_lit_hooks {
 
 struct imap_inflight {
     char tag[IMAP_TAG_LEN];
-    size_t n;             /* messages in this APPEND (MULTIAPPEND > 1) */
+    size_t n; /* messages in this APPEND (MULTIAPPEND > 1) */
 };
 
 struct imap_append_state {
     imap_append_done_cb *cb;
     void *cb_ctx;
-    int active;           /* between begin and end */
-    uint64_t left;        /* literal bytes still to write */
+    int active;             /* between begin and end */
+    uint64_t left;          /* literal bytes still to write */
     char tag[IMAP_TAG_LEN]; /* tag of the command being written */
-    int batch_open;       /* a MULTIAPPEND command waits for more messages or its CRLF */
+    int batch_open;         /* a MULTIAPPEND command waits for more messages or its CRLF */
     size_t batch_n;
     char *batch_mailbox;
     struct imap_inflight q[IMAP_APPEND_WINDOW_MAX + 1];
-    size_t qhead, qlen;   /* commands sent and not answered */
+    size_t qhead, qlen; /* commands sent and not answered */
     void *cookies[(IMAP_APPEND_WINDOW_MAX + 1) * IMAP_MULTIAPPEND_MAX];
-    size_t chead, clen;   /* cookies of the messages of those commands, in order */
+    size_t chead, clen; /* cookies of the messages of those commands, in order */
 };
 
 struct imap_client {
@@ -82,7 +82,7 @@ struct imap_client {
     struct imap_parser *parser;
     size_t rpos, rlen;
     unsigned next_tag;
-    struct buf caps;          /* " CAP1 CAP2 " upper-cased */
+    struct buf caps; /* " CAP1 CAP2 " upper-cased */
     unsigned caps_gen;
     int authenticated;
     int broken;
@@ -96,12 +96,12 @@ struct imap_client {
     enum imap_lit_mode lit_mode;
     const struct imap_lit_hooks *lit_hooks;
     void *hook_ctx;
-    int64_t useful_ms;        /* monotonic ms of the last useful byte (or of a command sent) */
-    char sel_tag[16];         /* a SELECT/EXAMINE sent, not yet answered ("" = none) */
+    int64_t useful_ms; /* monotonic ms of the last useful byte (or of a command sent) */
+    char sel_tag[16];  /* a SELECT/EXAMINE sent, not yet answered ("" = none) */
     int sel_read_only;
-    imap_stop_cb *stop;       /* imap_client_set_cancel */
+    imap_stop_cb *stop; /* imap_client_set_cancel */
     void *stop_ctx;
-    int abort_code;           /* set by a hook that aborts the parse */
+    int abort_code; /* set by a hook that aborts the parse */
     struct mb_err abort_err;
 
     imap_untagged_cb *untagged;
@@ -132,8 +132,7 @@ void imap_client_trace(struct imap_client *c, char dir, const char *line);
 int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_r,
                           struct mb_err *err);
 /* Handle a response nobody waits for: append completions, then the untagged hook. */
-int imap_client_dispatch(struct imap_client *c, const struct imap_response *r,
-                         struct mb_err *err);
+int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, struct mb_err *err);
 /* Wait for the tagged answer of tag; grade it in ctx (0 on OK) with the server's text in err. */
 int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_resp_ctx ctx,
                             enum imap_cont_action cont, struct mb_err *err);
@@ -154,8 +153,8 @@ void imap_client_cmd_fini(struct imap_cmd *cmd);
 /* 1 if a non-synchronizing literal of len bytes may be sent. */
 int imap_client_literal_plus_ok(const struct imap_client *c, uint64_t len);
 /* Grade a tagged answer into err (0 for OK). */
-int imap_client_grade(struct imap_client *c, const struct imap_response *r,
-                      enum imap_resp_ctx ctx, struct mb_err *err);
+int imap_client_grade(struct imap_client *c, const struct imap_response *r, enum imap_resp_ctx ctx,
+                      struct mb_err *err);
 
 /* imap_append.c */
 int imap_append_on_tagged(struct imap_client *c, const struct imap_response *r);

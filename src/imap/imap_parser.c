@@ -28,12 +28,12 @@ enum pstate {
     ST_LIT_CR,
     ST_LIT_LF,
     ST_LIT_DATA,
-    ST_STATUS,      /* after OK/NO/BAD/BYE/PREAUTH */
-    ST_STATUS_SP,   /* after "OK ": '[' or text */
-    ST_AFTER_CODE,  /* after ']' */
-    ST_CONT,        /* after '+' */
+    ST_STATUS,     /* after OK/NO/BAD/BYE/PREAUTH */
+    ST_STATUS_SP,  /* after "OK ": '[' or text */
+    ST_AFTER_CODE, /* after ']' */
+    ST_CONT,       /* after '+' */
     ST_TEXT,
-    ST_EOL_LF,      /* after CR */
+    ST_EOL_LF, /* after CR */
     ST_DONE,
     ST_ERROR,
 };
@@ -42,9 +42,9 @@ struct pnode {
     uint32_t parent;
     uint32_t first_child, last_child, next;
     uint32_t nchild;
-    uint32_t off, len;   /* bytes in the arena (tokens) */
+    uint32_t off, len; /* bytes in the arena (tokens) */
     uint64_t lit_size;
-    uint8_t type;        /* enum imap_arg_type */
+    uint8_t type; /* enum imap_arg_type */
     uint8_t literal8;
 };
 
@@ -59,11 +59,11 @@ struct imap_parser {
     char *arena;
     size_t arena_len, arena_cap;
 
-    uint32_t cur;        /* list node being filled */
-    uint32_t code_node;  /* 0 = none */
-    uint32_t tok;        /* node of the token being read */
+    uint32_t cur;       /* list node being filled */
+    uint32_t code_node; /* 0 = none */
+    uint32_t tok;       /* node of the token being read */
     size_t depth;
-    size_t bracket;      /* '[' depth inside an atom */
+    size_t bracket; /* '[' depth inside an atom */
     size_t line_len;
     size_t inline_total;
     uint64_t lit_size, lit_left;
@@ -247,7 +247,7 @@ static int is_status_word(const char *s, enum imap_status *st_r)
         const char *w;
         enum imap_status st;
     } words[] = {
-        {"OK", IMAP_STATUS_OK},   {"NO", IMAP_STATUS_NO},         {"BAD", IMAP_STATUS_BAD},
+        {"OK", IMAP_STATUS_OK},   {"NO", IMAP_STATUS_NO},           {"BAD", IMAP_STATUS_BAD},
         {"BYE", IMAP_STATUS_BYE}, {"PREAUTH", IMAP_STATUS_PREAUTH},
     };
     for (size_t i = 0; i < sizeof(words) / sizeof(words[0]); i++) {
@@ -266,8 +266,8 @@ static void token_end(struct imap_parser *p)
     n->len = (uint32_t)(p->arena_len - n->off);
     arena_putc(p, '\0');
     p->st = ST_AFTER_TOKEN;
-    if (n->type == IMAP_ARG_ATOM && !(p->cur == 0 && p->nodes[0].nchild == 1) && n->len == 3 &&
-        strcasecmp(p->arena + n->off, "NIL") == 0)
+    if (n->type == IMAP_ARG_ATOM && !(p->cur == 0 && p->nodes[0].nchild == 1) && n->len == 3
+        && strcasecmp(p->arena + n->off, "NIL") == 0)
         n->type = IMAP_ARG_NIL;
     /* "<tag> OK ..." and "* BYE ...": switch to status mode after the second word. */
     if (p->cur == 0 && p->nodes[0].nchild == 2 && n->type == IMAP_ARG_ATOM) {
@@ -311,10 +311,10 @@ static int code_close(struct imap_parser *p)
 
 static int line_end(struct imap_parser *p, int cr)
 {
-    if (p->st != ST_TEXT && p->st != ST_STATUS && p->st != ST_STATUS_SP &&
-        p->st != ST_AFTER_CODE && p->st != ST_CONT && p->cur != 0)
+    if (p->st != ST_TEXT && p->st != ST_STATUS && p->st != ST_STATUS_SP && p->st != ST_AFTER_CODE
+        && p->st != ST_CONT && p->cur != 0)
         return fail(p, p->cur == p->code_node && p->code_node ? "unterminated response code"
-                                                                : "unterminated list");
+                                                              : "unterminated list");
     if (p->nodes[0].nchild == 0)
         return fail(p, "empty response line");
     p->st = cr ? ST_EOL_LF : ST_DONE;
@@ -337,8 +337,8 @@ static int literal_start(struct imap_parser *p)
         if (node_new(p, IMAP_ARG_LITERAL_STREAMED, 1, &i) < 0)
             return IMAP_PARSE_ERROR;
     } else {
-        if (p->lit_size > p->lim.max_inline_literal ||
-            p->lit_size > p->lim.max_inline_total - p->inline_total)
+        if (p->lit_size > p->lim.max_inline_literal
+            || p->lit_size > p->lim.max_inline_total - p->inline_total)
             return fail(p, "literal of %llu bytes too big to keep",
                         (unsigned long long)p->lit_size);
         if (node_new(p, IMAP_ARG_LITERAL, 1, &i) < 0)
@@ -385,19 +385,12 @@ static int is_ctl(unsigned char c)
 static int structural(struct imap_parser *p, unsigned char c)
 {
     switch (c) {
-    case ' ':
-        p->st = ST_TOKEN;
-        return 0;
-    case '\r':
-        return line_end(p, 1);
-    case '\n':
-        return line_end(p, 0);
-    case ')':
-        return list_close(p);
-    case ']':
-        return code_close(p);
-    default:
-        return fail(p, "missing space between tokens (byte 0x%02x)", c);
+    case ' ': p->st = ST_TOKEN; return 0;
+    case '\r': return line_end(p, 1);
+    case '\n': return line_end(p, 0);
+    case ')': return list_close(p);
+    case ']': return code_close(p);
+    default: return fail(p, "missing space between tokens (byte 0x%02x)", c);
     }
 }
 
@@ -409,10 +402,8 @@ static int token_start(struct imap_parser *p, unsigned char c)
     case '\r':
     case '\n':
     case ')':
-    case ']':
-        return structural(p, c);
-    case '(':
-        return list_open(p);
+    case ']': return structural(p, c);
+    case '(': return list_open(p);
     case '"':
         if (node_new(p, IMAP_ARG_STRING, 1, &i) < 0)
             return IMAP_PARSE_ERROR;
@@ -425,9 +416,7 @@ static int token_start(struct imap_parser *p, unsigned char c)
         p->lit_digits = 0;
         p->st = ST_LIT_NUM;
         return 0;
-    case '~':
-        p->st = ST_TILDE;
-        return 0;
+    case '~': p->st = ST_TILDE; return 0;
     default:
         if (is_ctl(c))
             return fail(p, "control character 0x%02x", c);
@@ -461,10 +450,8 @@ static int step(struct imap_parser *p, unsigned char c)
         if (c == '\r' || c == '\n')
             return fail(p, "empty response line");
         return token_start(p, c);
-    case ST_TOKEN:
-        return token_start(p, c);
-    case ST_AFTER_TOKEN:
-        return structural(p, c);
+    case ST_TOKEN: return token_start(p, c);
+    case ST_AFTER_TOKEN: return structural(p, c);
     case ST_ATOM:
         if (p->bracket > 0) {
             if (c == '\r' || c == '\n' || c == '\0')
@@ -476,8 +463,8 @@ static int step(struct imap_parser *p, unsigned char c)
             arena_putc(p, (char)c);
             return 0;
         }
-        if (c == ' ' || c == '\r' || c == '\n' || c == ')' ||
-            (c == ']' && p->code_node && p->cur == p->code_node)) {
+        if (c == ' ' || c == '\r' || c == '\n' || c == ')'
+            || (c == ']' && p->code_node && p->cur == p->code_node)) {
             token_end(p);
             if (p->st == ST_STATUS) {
                 if (c == ' ') {
@@ -621,8 +608,7 @@ static int step(struct imap_parser *p, unsigned char c)
         return 0;
     case ST_LIT_DATA:
     case ST_DONE:
-    case ST_ERROR:
-        break;
+    case ST_ERROR: break;
     }
     return fail(p, "internal parser state");
 }

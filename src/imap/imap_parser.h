@@ -45,7 +45,7 @@ enum imap_arg_type {
 
 struct imap_arg {
     enum imap_arg_type type;
-    const char *str;             /* ATOM, STRING, LITERAL; NULL otherwise */
+    const char *str; /* ATOM, STRING, LITERAL; NULL otherwise */
     size_t len;
     uint64_t literal_size;       /* LITERAL, LITERAL_STREAMED: size announced by {N} */
     int literal8;                /* 1 for ~{N} */
@@ -70,7 +70,7 @@ enum imap_status {
 
 struct imap_response {
     enum imap_resp_type type;
-    const char *tag;             /* the tag, "*" or "+" */
+    const char *tag; /* the tag, "*" or "+" */
     enum imap_status status;
     const struct imap_arg *args; /* tokens after the tag ("3" "FETCH" (...), or "OK") */
     size_t nargs;

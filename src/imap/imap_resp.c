@@ -100,10 +100,8 @@ int imap_resp_grade(enum imap_resp_ctx ctx, const struct imap_response *r)
     case IMAP_CODE_UNAVAILABLE:
     case IMAP_CODE_THROTTLED:
     case IMAP_CODE_INUSE:
-    case IMAP_CODE_SERVERBUG:
-        return MB_ECONN;
-    default:
-        break;
+    case IMAP_CODE_SERVERBUG: return MB_ECONN;
+    default: break;
     }
     if (imap_resp_is_throttled(r, NULL))
         return MB_ECONN;
@@ -111,32 +109,24 @@ int imap_resp_grade(enum imap_resp_ctx ctx, const struct imap_response *r)
     case IMAP_CODE_AUTHENTICATIONFAILED:
     case IMAP_CODE_EXPIRED:
     case IMAP_CODE_PRIVACYREQUIRED:
-    case IMAP_CODE_CONTACTADMIN:
-        return MB_EAUTH;
-    case IMAP_CODE_AUTHORIZATIONFAILED:
-        return ctx == IMAP_RESP_CTX_AUTH ? MB_ENOTFOUND : MB_EAUTH;
-    default:
-        break;
+    case IMAP_CODE_CONTACTADMIN: return MB_EAUTH;
+    case IMAP_CODE_AUTHORIZATIONFAILED: return ctx == IMAP_RESP_CTX_AUTH ? MB_ENOTFOUND : MB_EAUTH;
+    default: break;
     }
     if (r->status == IMAP_STATUS_BAD)
         return MB_EPROTO;
     switch (ctx) {
-    case IMAP_RESP_CTX_AUTH:
-        return MB_EAUTH;
-    case IMAP_RESP_CTX_FOLDER:
-        return MB_EFOLDER;
+    case IMAP_RESP_CTX_AUTH: return MB_EAUTH;
+    case IMAP_RESP_CTX_FOLDER: return MB_EFOLDER;
     case IMAP_RESP_CTX_APPEND:
         switch (code) {
         case IMAP_CODE_TRYCREATE:
         case IMAP_CODE_NONEXISTENT:
         case IMAP_CODE_NOPERM:
-        case IMAP_CODE_OVERQUOTA:
-            return MB_EFOLDER;
-        default:
-            return MB_EMSG;
+        case IMAP_CODE_OVERQUOTA: return MB_EFOLDER;
+        default: return MB_EMSG;
         }
-    case IMAP_RESP_CTX_GENERIC:
-        break;
+    case IMAP_RESP_CTX_GENERIC: break;
     }
     return MB_EPROTO;
 }
@@ -156,10 +146,8 @@ static size_t put(char *out, size_t n, size_t o, const char *s, size_t len)
 static size_t put_arg(char *out, size_t n, size_t o, const struct imap_arg *a)
 {
     switch (a->type) {
-    case IMAP_ARG_NIL:
-        return put(out, n, o, "NIL", 3);
-    case IMAP_ARG_ATOM:
-        return put(out, n, o, a->str, a->len);
+    case IMAP_ARG_NIL: return put(out, n, o, "NIL", 3);
+    case IMAP_ARG_ATOM: return put(out, n, o, a->str, a->len);
     case IMAP_ARG_LITERAL: {
         char tmp[32];
         int k = snprintf(tmp, sizeof(tmp), "{%llu}", (unsigned long long)a->literal_size);
@@ -245,8 +233,8 @@ int imap_resp_atom_is(const struct imap_arg *a, const char *word)
 
 const char *imap_resp_astring(const struct imap_arg *a, size_t *len_r)
 {
-    if (!a || (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_STRING &&
-               a->type != IMAP_ARG_LITERAL))
+    if (!a
+        || (a->type != IMAP_ARG_ATOM && a->type != IMAP_ARG_STRING && a->type != IMAP_ARG_LITERAL))
         return NULL;
     if (len_r)
         *len_r = a->len;
@@ -271,8 +259,7 @@ int imap_resp_number(const struct imap_arg *a, uint64_t max, uint64_t *v_r)
     return 0;
 }
 
-const struct imap_arg *imap_resp_pair(const struct imap_arg *list, size_t count,
-                                      const char *name)
+const struct imap_arg *imap_resp_pair(const struct imap_arg *list, size_t count, const char *name)
 {
     for (size_t i = 0; i + 1 < count; i += 2) {
         if (imap_resp_atom_is(&list[i], name))

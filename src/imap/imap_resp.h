@@ -13,7 +13,7 @@
 
 enum imap_code {
     IMAP_CODE_NONE = 0,
-    IMAP_CODE_OTHER,        /* a code we do not know */
+    IMAP_CODE_OTHER, /* a code we do not know */
     IMAP_CODE_ALERT,
     IMAP_CODE_ALREADYEXISTS,
     IMAP_CODE_APPENDUID,
@@ -91,7 +91,6 @@ const char *imap_resp_astring(const struct imap_arg *a, size_t *len_r);
 int imap_resp_number(const struct imap_arg *a, uint64_t max, uint64_t *v_r);
 /* In a list of name/value pairs (FETCH, STATUS), the value following the atom name;
  * NULL if absent. */
-const struct imap_arg *imap_resp_pair(const struct imap_arg *list, size_t count,
-                                      const char *name);
+const struct imap_arg *imap_resp_pair(const struct imap_arg *list, size_t count, const char *name);
 
 #endif

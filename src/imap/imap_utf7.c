@@ -5,8 +5,7 @@
 
 #include "base/mb_err.h"
 
-static const char b64_chars[] =
-    "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
+static const char b64_chars[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+,";
 
 static int b64_value(unsigned char c)
 {
@@ -186,13 +185,13 @@ static int decode_run(const unsigned char *s, size_t len, size_t *i, struct buf 
 {
     uint32_t bits = 0;
     int nbits = 0;
-    unsigned high = 0;      /* pending high surrogate */
+    unsigned high = 0; /* pending high surrogate */
     size_t nchars = 0;
     size_t p = *i;
 
     for (;; p++) {
         if (p >= len)
-            return -1;      /* unterminated */
+            return -1; /* unterminated */
         if (s[p] == '-')
             break;
         int v = b64_value(s[p]);
@@ -221,7 +220,7 @@ static int decode_run(const unsigned char *s, size_t len, size_t *i, struct buf 
             cp = u;
         }
         if (cp >= 0x20 && cp <= 0x7e)
-            return -1;  /* printable ASCII must stand for itself */
+            return -1; /* printable ASCII must stand for itself */
         if (cp == 0)
             return -1;
         if (out) {
@@ -247,7 +246,7 @@ static int decode(const char *mutf7, size_t len, struct buf *out)
     size_t start = out ? out->len : 0;
     size_t i = 0;
     int toobig = 0;
-    int prev_run = 0;   /* the previous thing was an encoded run */
+    int prev_run = 0; /* the previous thing was an encoded run */
 
     while (i < len) {
         unsigned char c = s[i];
@@ -272,7 +271,7 @@ static int decode(const char *mutf7, size_t len, struct buf *out)
             continue;
         }
         if (prev_run)
-            goto bad;   /* two adjacent runs: should have been one */
+            goto bad; /* two adjacent runs: should have been one */
         i++;
         if (decode_run(s, len, &i, out, &toobig) < 0)
             goto bad;

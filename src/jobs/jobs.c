@@ -29,11 +29,11 @@
 #define IDLE_POLL_MS 2000
 #define HOST_BUSY_DELAY_S 5
 #define MAX_HOSTS 1024
-#define SCHED_TICK_S 1   /* the scheduler looks for due automatic passes this often */
-#define SWEEP_EVERY_S 5  /* and erases expired credentials this often */
-#define WEBHOOK_BATCH 10         /* webhook events POSTed per scheduler tick at most */
-#define WEBHOOK_MAX_ATTEMPTS 12  /* then the event is dropped (logged) */
-#define WEBHOOK_MAX_DELAY_S 600  /* retries back off 2, 4, 8... s up to this */
+#define SCHED_TICK_S 1          /* the scheduler looks for due automatic passes this often */
+#define SWEEP_EVERY_S 5         /* and erases expired credentials this often */
+#define WEBHOOK_BATCH 10        /* webhook events POSTed per scheduler tick at most */
+#define WEBHOOK_MAX_ATTEMPTS 12 /* then the event is dropped (logged) */
+#define WEBHOOK_MAX_DELAY_S 600 /* retries back off 2, 4, 8... s up to this */
 
 struct host_slot {
     char host[256];
@@ -45,7 +45,7 @@ struct worker {
     pthread_t thread;
     int index;
     int started;
-    atomic_int cancel;      /* set by jobs_stop */
+    atomic_int cancel; /* set by jobs_stop */
 };
 
 struct jobs {
@@ -145,7 +145,7 @@ static void webhook_begin(struct json_w *w, struct buf *b, const char *event)
 
 static void webhook_queue(struct db *db, struct json_w *w, struct buf *b)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     json_w_obj_end(w);
     if (json_w_finish(w) != 0 || db_webhook_add(db, buf_cstr(b), &err) != 0)
         log_error("webhook: cannot queue an event: %s", err.msg[0] ? err.msg : "JSON");
@@ -179,7 +179,7 @@ static void webhook_after_job(struct db *db, const struct db_job *job, enum db_j
     if (!job->batch_id)
         return;
     struct db_batch bt;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (db_batch_get(db, job->batch_id, now_s(), &bt, &err) != 0)
         return;
     if (bt.counts[DB_JOB_PENDING] == 0 && bt.counts[DB_JOB_RUNNING] == 0) {
@@ -214,7 +214,7 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
     const struct config_server *s = &pool->cfg->server;
     struct db_webhook *ev = NULL;
     size_t n = 0;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (!s->webhook_url || db_webhook_due(db, now_s(), WEBHOOK_BATCH, &ev, &n, &err) != 0)
         return;
     for (size_t i = 0; i < n; i++) {
@@ -228,16 +228,22 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
             mbedtls_md_hmac(mbedtls_md_info_from_type(MBEDTLS_MD_SHA256),
                             (const unsigned char *)s->webhook_secret.data, s->webhook_secret.len,
                             (const unsigned char *)body, len, mac);
-            o += snprintf(headers + o, sizeof(headers) - (size_t)o,
-                          "X-Migrabox-Signature: sha256=");
+            o +=
+                snprintf(headers + o, sizeof(headers) - (size_t)o, "X-Migrabox-Signature: sha256=");
             for (int k = 0; k < 32; k++)
                 o += snprintf(headers + o, sizeof(headers) - (size_t)o, "%02x", mac[k]);
             snprintf(headers + o, sizeof(headers) - (size_t)o, "\r\n");
         }
         struct http_request rq = {
-            .url = s->webhook_url, .content_type = "application/json", .body = body,
-            .body_len = len, .allow_plain = 1, .connect_timeout_ms = 3000,
-            .io_timeout_ms = 5000, .deadline_ms = 5000, .max_body = 64 * 1024,
+            .url = s->webhook_url,
+            .content_type = "application/json",
+            .body = body,
+            .body_len = len,
+            .allow_plain = 1,
+            .connect_timeout_ms = 3000,
+            .io_timeout_ms = 5000,
+            .deadline_ms = 5000,
+            .max_body = 64 * 1024,
             .extra_headers = headers,
         };
         struct http_response resp;
@@ -255,8 +261,8 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
             log_warn("webhook: event %lld answered HTTP %d (attempt %lld)", (long long)ev[i].id,
                      status, (long long)attempts);
         else
-            log_warn("webhook: event %lld not delivered (attempt %lld): %s",
-                     (long long)ev[i].id, (long long)attempts, err.msg);
+            log_warn("webhook: event %lld not delivered (attempt %lld): %s", (long long)ev[i].id,
+                     (long long)attempts, err.msg);
         if (attempts >= WEBHOOK_MAX_ATTEMPTS) {
             log_error("webhook: event %lld dropped after %d attempts", (long long)ev[i].id,
                       WEBHOOK_MAX_ATTEMPTS);
@@ -279,8 +285,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
 {
     struct jobs *pool = w->pool;
     const struct config *cfg = pool->cfg;
-    struct mb_err err = { 0 };
-    struct secret password = { 0 };
+    struct mb_err err = {0};
+    struct secret password = {0};
     struct mig_result res;
     memset(&res, 0, sizeof(res));
     const struct mig_preset *preset = mig_preset_find(job->server_type);
@@ -336,8 +342,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (!profile_name
         && secret_box_open(pool->box, JOBS_SECRET_AAD, blob, blob_len, &password, &err) != 0) {
         db_job_finish(db, job->id, DB_JOB_FAILED,
-                      "the stored source password cannot be decrypted (secret key changed?)",
-                      NULL, &err);
+                      "the stored source password cannot be decrypted (secret key changed?)", NULL,
+                      &err);
         goto out;
     }
 
@@ -367,9 +373,12 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .subscribed_only = job->subscribed_only,
         .options = &opts,
     };
-    struct run_ctx rc = { .w = w, .db = db, .job_id = job->id };
-    struct mig_hooks hooks = { .ctx = &rc, .progress = on_progress, .log = on_log,
-                               .cancel = &w->cancel, .pause_returns = 1 };
+    struct run_ctx rc = {.w = w, .db = db, .job_id = job->id};
+    struct mig_hooks hooks = {.ctx = &rc,
+                              .progress = on_progress,
+                              .log = on_log,
+                              .cancel = &w->cancel,
+                              .pause_returns = 1};
     atomic_fetch_add(&pool->running, 1);
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,
              (long long)job->attempts + 1, job->source_login, job->dest_login);
@@ -406,7 +415,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         goto out;
     }
     if (db_job_finish(db, job->id, res.state, res.state == DB_JOB_DONE ? NULL : res.error,
-                      res.report, &err) != 0)
+                      res.report, &err)
+        != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
     else if (cfg->server.credential_retention == 0
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
@@ -475,7 +485,7 @@ static void *worker_main(void *arg)
  * credentials kept longer than [server] credential_retention. */
 static void sched_tick(struct jobs *pool, struct db *db, int64_t *next_sweep)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int64_t now = now_s();
     if (now >= *next_sweep) {
         int64_t n = 0;

@@ -2,8 +2,8 @@
  *
  * N threads ([server] workers) claim pending jobs from the database (db_job_claim is
  * atomic), decrypt the source password with the secret box, run the migration engine
- * (mig_run) and record the outcome: done, failed (credentials kept for delta passes), or — on a transient
- * error — deferred with exponential backoff up to [sources] max_attempts. At most
+ * (mig_run) and record the outcome: done, failed (credentials kept for delta passes), or — on a
+ * transient error — deferred with exponential backoff up to [sources] max_attempts. At most
  * [sources] max_connections_per_host migrations (or the preset's lower cap) run against
  * one source host at once. Jobs left running by a crash are put back to pending at start.
  * Cancellation requested through the API is seen within about a second. A scheduler thread

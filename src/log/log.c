@@ -8,7 +8,7 @@
 #include <unistd.h>
 
 static atomic_int current_level = LOG_INFO;
-static const char *const names[] = { "debug", "info", "warn", "error", "none" };
+static const char *const names[] = {"debug", "info", "warn", "error", "none"};
 
 void log_set_level(enum log_level level)
 {

@@ -23,10 +23,10 @@
 #include "migrate/mig_preset.h"
 
 enum mig_tls {
-    MIG_TLS_AUTO = 0,   /* port 993 -> implicit TLS, any other port -> STARTTLS (required) */
+    MIG_TLS_AUTO = 0, /* port 993 -> implicit TLS, any other port -> STARTTLS (required) */
     MIG_TLS_IMPLICIT,
     MIG_TLS_STARTTLS,
-    MIG_TLS_NONE,       /* plaintext: only when asked explicitly */
+    MIG_TLS_NONE, /* plaintext: only when asked explicitly */
 };
 
 /* "auto" | "implicit" | "starttls" | "none" -> 0 and *tls_r, or MB_ECONFIG. */
@@ -34,17 +34,17 @@ int mig_tls_parse(const char *s, enum mig_tls *tls_r);
 const char *mig_tls_name(enum mig_tls tls);
 
 struct mig_request {
-    const char *source_host;       /* empty/NULL: the preset's default host, if any */
-    unsigned source_port;          /* 0: 993 */
+    const char *source_host; /* empty/NULL: the preset's default host, if any */
+    unsigned source_port;    /* 0: 993 */
     enum mig_tls source_tls;
-    int insecure;                  /* do not verify the source's certificate */
+    int insecure; /* do not verify the source's certificate */
     const char *source_login;
-    const struct secret *source_password;  /* NULL when auth_profile is set */
+    const struct secret *source_password; /* NULL when auth_profile is set */
     /* Log in through a source authentication profile (XOAUTH2 token or administrator
      * login) instead of the password; NULL = password. */
     const struct auth_profile *auth_profile;
     const struct mig_preset *preset;
-    const char *dest_login;        /* full address of the destination mailbox */
+    const char *dest_login; /* full address of the destination mailbox */
     int subscribed_only;
     /* The job's options (mig_options.h); NULL = none. */
     const struct mig_options *options;
@@ -67,12 +67,12 @@ struct mig_hooks {
 };
 
 struct mig_result {
-    enum db_job_state state;       /* DB_JOB_DONE or DB_JOB_FAILED */
-    int transient;                 /* failed for a reason worth retrying later */
-    char error[MB_ERR_LEN];        /* why it failed, in words a customer understands */
+    enum db_job_state state; /* DB_JOB_DONE or DB_JOB_FAILED */
+    int transient;           /* failed for a reason worth retrying later */
+    char error[MB_ERR_LEN];  /* why it failed, in words a customer understands */
     struct db_job_counters counters;
-    char *report;                  /* JSON report (per-folder counts, refused messages) */
-    int64_t resume_at;             /* state DB_JOB_PENDING: paused until then (unix seconds) */
+    char *report;      /* JSON report (per-folder counts, refused messages) */
+    int64_t resume_at; /* state DB_JOB_PENDING: paused until then (unix seconds) */
 };
 void mig_result_fini(struct mig_result *res);
 
@@ -84,9 +84,9 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
 
 /* « Tester la connexion »: log in to both sides, size the source, queue nothing. */
 struct mig_check_folder {
-    char *name;                    /* UTF-8 */
+    char *name; /* UTF-8 */
     int64_t messages;
-    int64_t bytes;                 /* -1 when the server cannot tell cheaply */
+    int64_t bytes; /* -1 when the server cannot tell cheaply */
 };
 struct mig_check_result {
     int source_ok;
@@ -98,7 +98,7 @@ struct mig_check_result {
     char dest_error[MB_ERR_LEN];
     /* The destination's quota (GETQUOTAROOT INBOX, STORAGE) where the server offers QUOTA. */
     int quota_known;
-    int64_t quota_used, quota_limit;   /* bytes */
+    int64_t quota_used, quota_limit; /* bytes */
 };
 int mig_check(const struct config *cfg, const struct mig_request *req,
               struct mig_check_result *res);

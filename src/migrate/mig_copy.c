@@ -8,7 +8,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 #include "base/sha256.h"
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
@@ -44,19 +43,19 @@ struct folder_run {
     char *dest_raw;
     uint32_t uidvalidity;
     uint32_t dest_uidvalidity;
-    uint32_t dest_bound;          /* lower bound of the destination's UIDNEXT */
-    int keywords_ok;              /* PERMANENTFLAGS has \* */
-    char *permanentflags;         /* NULL = every flag is permanent */
-    struct msg *msgs;             /* sorted by uid */
+    uint32_t dest_bound;  /* lower bound of the destination's UIDNEXT */
+    int keywords_ok;      /* PERMANENTFLAGS has \* */
+    char *permanentflags; /* NULL = every flag is permanent */
+    struct msg *msgs;     /* sorted by uid */
     size_t n;
     /* window being streamed */
     struct msg *win;
     size_t win_n;
-    struct msg *cur;              /* message whose body is streaming */
+    struct msg *cur; /* message whose body is streaming */
     struct sha256 sha;
     int abort_rc;
     struct mb_err abort_err;
-    int folder_rc;                /* a destination folder-level refusal */
+    int folder_rc; /* a destination folder-level refusal */
     char folder_err[200];
 };
 
@@ -105,7 +104,7 @@ static int cmp_msg(const void *a, const void *b)
 
 static struct msg *find_msg(struct msg *v, size_t n, uint32_t uid)
 {
-    struct msg key = { .uid = uid };
+    struct msg key = {.uid = uid};
     return bsearch(&key, v, n, sizeof(*v), cmp_msg);
 }
 
@@ -124,9 +123,9 @@ struct meta_ctx {
     struct folder_run *fr;
     size_t cap;
     int orphans_only;
-    int log_left_out;        /* first look at the folder in this run: log what is left out */
-    size_t plan_index;       /* the folder's entry in the plan */
-    int labels_first;        /* gmail_labels first applies to this folder */
+    int log_left_out;  /* first look at the folder in this run: log what is left out */
+    size_t plan_index; /* the folder's entry in the plan */
+    int labels_first;  /* gmail_labels first applies to this folder */
 };
 
 /* gmail_labels first: the plan entry of the copied folder that holds a Gmail label's messages,
@@ -137,9 +136,9 @@ static size_t label_folder(const struct mig_ctx *m, const char *label)
         const char *label;
         unsigned flag;
     } sys[] = {
-        { "\\Sent", IMAP_FOLDER_SENT }, { "\\Draft", IMAP_FOLDER_DRAFTS },
-        { "\\Drafts", IMAP_FOLDER_DRAFTS }, { "\\Trash", IMAP_FOLDER_TRASH },
-        { "\\Spam", IMAP_FOLDER_JUNK }, { "\\Junk", IMAP_FOLDER_JUNK },
+        {"\\Sent", IMAP_FOLDER_SENT},     {"\\Draft", IMAP_FOLDER_DRAFTS},
+        {"\\Drafts", IMAP_FOLDER_DRAFTS}, {"\\Trash", IMAP_FOLDER_TRASH},
+        {"\\Spam", IMAP_FOLDER_JUNK},     {"\\Junk", IMAP_FOLDER_JUNK},
     };
     int inbox = strcasecmp(label, "\\Inbox") == 0;
     unsigned flag = 0;
@@ -153,9 +152,9 @@ static size_t label_folder(const struct mig_ctx *m, const char *label)
         if (e->action != MIG_PLAN_COPY)
             continue;
         const struct imap_folder *f = &m->src_list.v[e->src_index];
-        if (inbox ? strcasecmp(f->name, "INBOX") == 0
-                  : flag ? (f->flags & flag) != 0
-                         : strcmp(f->raw, label) == 0 || strcmp(f->name, label) == 0)
+        if (inbox  ? strcasecmp(f->name, "INBOX") == 0
+            : flag ? (f->flags & flag) != 0
+                   : strcmp(f->raw, label) == 0 || strcmp(f->name, label) == 0)
             return j;
     }
     return (size_t)-1;
@@ -187,9 +186,11 @@ static int left_out(struct meta_ctx *mc, const struct imap_msg_meta *mm, int64_t
     if (o->max_message_size && mm->size > (uint64_t)o->max_message_size) {
         mc->fr->rep->excluded_size++;
         if (mc->log_left_out)
-            mig_log(m, "info", "%s: message %u (%llu bytes) left out: larger than "
-                    "max_message_size (%lld bytes)", m->current_folder, mm->uid,
-                    (unsigned long long)mm->size, (long long)o->max_message_size);
+            mig_log(m, "info",
+                    "%s: message %u (%llu bytes) left out: larger than "
+                    "max_message_size (%lld bytes)",
+                    m->current_folder, mm->uid, (unsigned long long)mm->size,
+                    (long long)o->max_message_size);
         return 1;
     }
     return 0;
@@ -287,7 +288,7 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
     for (size_t i = 0; i < x->nflags && nf < 64; i++)
         if (flag_permanent(fr, x->flags[i]))
             flags[nf++] = x->flags[i];
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     const char *date = x->idate_str;
     if (date && !imap_date_valid(date)) {
         /* The source sent an INTERNALDATE a server would refuse (a BAD that, with pipelined
@@ -350,8 +351,8 @@ static void body_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
     if (!x || x->state != MSG_TODO)
         return;
     x->state = MSG_FAILED;
-    x->error = xasprintf("the source server did not deliver the message: %s",
-                         why ? why->msg : "no body");
+    x->error =
+        xasprintf("the source server did not deliver the message: %s", why ? why->msg : "no body");
     fr->m->c.messages_failed++;
     fr->rep->failed++;
 }
@@ -397,9 +398,8 @@ static int commit_window(struct folder_run *fr, struct mb_err *err)
         struct db_msg d;
         to_dbmsg(x, &d);
         if (x->state == MSG_COPIED)
-            rc = db_msgmap_mark_copied_sized(m->db, m->job, fr->src_raw, fr->uidvalidity,
-                                             x->uid, x->dest_uid, x->hash, (int64_t)x->size,
-                                             err);
+            rc = db_msgmap_mark_copied_sized(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid,
+                                             x->dest_uid, x->hash, (int64_t)x->size, err);
         else if (x->state == MSG_FAILED)
             rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
                                        fr->dest_raw, x->error, err);
@@ -423,15 +423,15 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     struct db_msg *dm = xcalloc(n, sizeof(*dm));
     for (size_t i = 0; i < n; i++)
         to_dbmsg(&win[i], &dm[i]);
-    struct db_msgmap_window w = { fr->dest_raw, fr->dest_uidvalidity, fr->dest_bound,
-                                  (int64_t)time(NULL) + m->cfg->destination.settle_time };
+    struct db_msgmap_window w = {fr->dest_raw, fr->dest_uidvalidity, fr->dest_bound,
+                                 (int64_t)time(NULL) + m->cfg->destination.settle_time};
     int rc = db_msgmap_mark_inflight(m->db, m->job, fr->src_raw, fr->uidvalidity, dm, n, &w, err);
     free(dm);
     if (rc)
         return rc;
 
     char *set = uid_set(win, n);
-    struct imap_body_cbs cbs = { body_begin, body_chunk, body_end, body_skipped };
+    struct imap_body_cbs cbs = {body_begin, body_chunk, body_end, body_skipped};
     fr->abort_rc = 0;
     rc = imap_fetch_bodies(m->src, set, &cbs, fr, err);
     free(set);
@@ -467,7 +467,7 @@ static int copy_again(struct folder_run *fr, struct msg *win, size_t n, enum msg
     for (size_t i = 0; i < n; i++) {
         if (win[i].state != which)
             continue;
-        again[j] = win[i];        /* takes the strings over; win[i] keeps a stale copy */
+        again[j] = win[i]; /* takes the strings over; win[i] keeps a stale copy */
         XFREE(again[j].error);
         again[j].state = MSG_TODO;
         j++;
@@ -525,8 +525,10 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
     int rc = 0;
     size_t k = count_state(win, n, MSG_TODO);
     for (int r = 0; k > 0 && r < MISSING_RETRIES && !rc; r++) {
-        mig_log(m, "warn", "%s: the source server left %zu message(s) out of its answer: asking "
-                "again", m->current_folder, k);
+        mig_log(m, "warn",
+                "%s: the source server left %zu message(s) out of its answer: asking "
+                "again",
+                m->current_folder, k);
         rc = copy_again(fr, win, n, MSG_TODO, k, err);
         k = count_state(win, n, MSG_TODO);
     }
@@ -560,7 +562,8 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
         if (there) {
             x->state = MSG_FAILED;
             x->error = xasprintf("the source server does not send this message (its answer to "
-                                 "UID FETCH left it out %d times)", MISSING_RETRIES + 1);
+                                 "UID FETCH left it out %d times)",
+                                 MISSING_RETRIES + 1);
             m->c.messages_failed++;
             fr->rep->failed++;
             mig_log(m, "error", "%s: message %u: %s", m->current_folder, x->uid, x->error);
@@ -580,8 +583,10 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
         fr->rep->vanished += (int64_t)vanished;
         fr->rep->source_count -= (int64_t)vanished;
         m->c.messages_total -= (int64_t)vanished;
-        mig_log(m, "warn", "%s: %zu message(s) deleted from the source during the migration "
-                "(no longer there to copy)", m->current_folder, vanished);
+        mig_log(m, "warn",
+                "%s: %zu message(s) deleted from the source during the migration "
+                "(no longer there to copy)",
+                m->current_folder, vanished);
     }
     return rc;
 }
@@ -715,9 +720,9 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
             for (size_t i = g; i < e; i++)
                 buf_printf(&cmd, "%s%u", i > g ? "," : "", ch[i].dest_uid);
             buf_printf(&cmd, " %cFLAGS.SILENT (%s)", sign ? '-' : '+', what);
-            struct mb_err serr = { 0 };
-            int src = imap_client_command(m->dst, buf_cstr(&cmd), IMAP_RESP_CTX_FOLDER, NULL,
-                                          NULL, &serr);
+            struct mb_err serr = {0};
+            int src = imap_client_command(m->dst, buf_cstr(&cmd), IMAP_RESP_CTX_FOLDER, NULL, NULL,
+                                          &serr);
             buf_fini(&cmd);
             if (src && imap_client_is_broken(m->dst)) {
                 *err = serr;
@@ -756,8 +761,9 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
 
 /* ---- delta passes: folders unchanged since the last clean pass (db_folder.h) ---- */
 
-#define PLAN_ST_FULL (IMAP_STATUS_HAS_MESSAGES | IMAP_STATUS_HAS_UIDNEXT \
-                      | IMAP_STATUS_HAS_UIDVALIDITY | IMAP_STATUS_HAS_HIGHESTMODSEQ)
+#define PLAN_ST_FULL                                                                               \
+    (IMAP_STATUS_HAS_MESSAGES | IMAP_STATUS_HAS_UIDNEXT | IMAP_STATUS_HAS_UIDVALIDITY              \
+     | IMAP_STATUS_HAS_HIGHESTMODSEQ)
 
 /* After a folder's pass: remember its state when every message of it is accounted for (the
  * next pass may then leave it alone), else forget any earlier one. */
@@ -889,8 +895,10 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             left_alone++;
         }
         if (left_alone)
-            mig_log(m, "info", "%zu folder(s) unchanged since the last pass (CONDSTORE): not "
-                    "read again", left_alone);
+            mig_log(m, "info",
+                    "%zu folder(s) unchanged since the last pass (CONDSTORE): not "
+                    "read again",
+                    left_alone);
         free(st);
         free(rcs);
         if (rc < 0 && !imap_client_is_broken(m->dst))
@@ -957,17 +965,18 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     }
     if (exists > 0) {
         const struct mig_options *o = m->req->options;
-        struct meta_ctx mc = { .fr = &fr, .orphans_only = orphans,
-                               .log_left_out = rep->passes == 0, .plan_index = i };
+        struct meta_ctx mc = {
+            .fr = &fr, .orphans_only = orphans, .log_left_out = rep->passes == 0, .plan_index = i};
         mc.labels_first = o && o->gmail_labels_first && m->src_has_gmail_ext && !orphans
                           && e->action == MIG_PLAN_COPY;
         if (o && o->gmail_labels_first && !m->src_has_gmail_ext && rep->passes == 0)
-            mig_log(m, "warn", "%s: gmail_labels first needs Gmail's X-GM-EXT-1, which this "
-                    "server does not offer: every copy is kept", e->src_name);
+            mig_log(m, "warn",
+                    "%s: gmail_labels first needs Gmail's X-GM-EXT-1, which this "
+                    "server does not offer: every copy is kept",
+                    e->src_name);
         rep->excluded_date = rep->excluded_size = rep->excluded_label = 0;
-        rc = imap_fetch_meta(m->src, "1:*",
-                             orphans || mc.labels_first ? IMAP_FETCH_META_GMAIL : 0, on_meta,
-                             &mc, err);
+        rc = imap_fetch_meta(m->src, "1:*", orphans || mc.labels_first ? IMAP_FETCH_META_GMAIL : 0,
+                             on_meta, &mc, err);
         if (rc == MB_EFOLDER)
             m->src_refused = 1;
         if (rc)
@@ -1003,9 +1012,10 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     if (rc)
         goto out;
     if (gone)
-        mig_log(m, "warn", "%s: the destination folder %s is not the one the earlier copies went "
-                "to (UIDVALIDITY changed): %lld message(s) will be copied again", e->src_name,
-                e->dest_name, (long long)gone);
+        mig_log(m, "warn",
+                "%s: the destination folder %s is not the one the earlier copies went "
+                "to (UIDVALIDITY changed): %lld message(s) will be copied again",
+                e->src_name, e->dest_name, (long long)gone);
     size_t recovered = 0;
     int64_t recovered_bytes = 0;
     rc = mig_dedupe_recover(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, fr.dest_uidvalidity,
@@ -1055,8 +1065,8 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         goto out;
     }
     if (flags_updated)
-        mig_log(m, "info", "%s: flags updated on %zu message(s) changed at the source",
-                e->src_name, flags_updated);
+        mig_log(m, "info", "%s: flags updated on %zu message(s) changed at the source", e->src_name,
+                flags_updated);
     size_t n_todo = 0;
     for (size_t j = 0; j < fr.n; j++) {
         if (todo[j])

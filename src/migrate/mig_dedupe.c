@@ -6,7 +6,6 @@
 #include <strings.h>
 #include <time.h>
 
-
 #include "base/sha256.h"
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
@@ -139,8 +138,7 @@ static int hash_dest(struct mig_ctx *m, const char *dest_raw, uint32_t dest_uidv
         if (!want[i])
             continue;
         struct mig_dest_hash key = {.uid = v[i].uid};
-        const struct mig_dest_hash *e = bsearch(&key, hc->v, hc->n, sizeof(*hc->v),
-                                                cmp_dest_hash);
+        const struct mig_dest_hash *e = bsearch(&key, hc->v, hc->n, sizeof(*hc->v), cmp_dest_hash);
         if (!e)
             continue;
         memcpy(v[i].hash, e->hash, sizeof(v[i].hash));
@@ -477,9 +475,9 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
             continue;
         const struct hashed *x = &s.v[i];
         struct db_msg dm = {x->uid, (int64_t)x->size, x->idate, x->msgid, NULL};
-        rc = db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
-                                     st.uidvalidity, ks[i].match, x->has_hash ? x->hash : NULL,
-                                     err);
+        rc =
+            db_msgmap_record_copied(m->db, m->job, src_raw, uidvalidity, &dm, dest_raw,
+                                    st.uidvalidity, ks[i].match, x->has_hash ? x->hash : NULL, err);
     }
     for (size_t i = 0; i < n_uvs && !rc; i++)
         rc = db_msgmap_forget_folder_uidvalidity(m->db, m->job, src_raw, uvs[i], NULL, err);
@@ -506,7 +504,7 @@ out:
 struct copies {
     struct mig_xo_copy *v;
     size_t n, cap;
-    int64_t *sizes;  /* real sizes of the unsettled rows (0 = unknown) */
+    int64_t *sizes; /* real sizes of the unsettled rows (0 = unknown) */
     size_t nsizes, capsizes;
 };
 

@@ -13,27 +13,27 @@
 
 /* One folder's line in the report. */
 struct mig_folder_report {
-    char *source;             /* UTF-8 */
-    char *dest;               /* UTF-8, NULL when skipped */
-    const char *skip_reason;  /* static, NULL when copied */
-    int64_t source_count;     /* messages the folder had to copy (after view rules) */
-    int64_t dest_count;       /* STATUS MESSAGES of the destination folder, -1 unknown */
+    char *source;            /* UTF-8 */
+    char *dest;              /* UTF-8, NULL when skipped */
+    const char *skip_reason; /* static, NULL when copied */
+    int64_t source_count;    /* messages the folder had to copy (after view rules) */
+    int64_t dest_count;      /* STATUS MESSAGES of the destination folder, -1 unknown */
     int64_t copied, skipped, failed;
-    int64_t vanished;         /* deleted from the source while the migration ran */
+    int64_t vanished; /* deleted from the source while the migration ran */
     int done;
-    int sized;                /* source_count and totals taken (first pass) */
-    int passes;               /* times the folder's copy started in this run */
-    int64_t listed;           /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
-    char *error;              /* why the folder could not be copied (owned), NULL if it was */
-    int status_asked;         /* STATUS sent for the plan's totals (not again) */
+    int sized;        /* source_count and totals taken (first pass) */
+    int passes;       /* times the folder's copy started in this run */
+    int64_t listed;   /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
+    char *error;      /* why the folder could not be copied (owned), NULL if it was */
+    int status_asked; /* STATUS sent for the plan's totals (not again) */
     struct imap_status_info plan_st; /* the source's STATUS at plan time (have = 0: none) */
-    int64_t source_bytes;     /* size of the source_count messages */
-    int unchanged;            /* left alone: the same as at the end of the last clean pass */
-    int refusals;             /* times the source refused its FETCH in this run */
+    int64_t source_bytes;            /* size of the source_count messages */
+    int unchanged;                   /* left alone: the same as at the end of the last clean pass */
+    int refusals;                    /* times the source refused its FETCH in this run */
     /* left out by the job's options (this run's last look at the folder) */
-    int64_t excluded_date;    /* INTERNALDATE outside since/before */
-    int64_t excluded_size;    /* over max_message_size */
-    int64_t excluded_label;   /* gmail_labels first: copied into an earlier label's folder */
+    int64_t excluded_date;  /* INTERNALDATE outside since/before */
+    int64_t excluded_size;  /* over max_message_size */
+    int64_t excluded_label; /* gmail_labels first: copied into an earlier label's folder */
 };
 
 /* Contents of destination messages already read by a reconciliation in this run, kept across
@@ -45,9 +45,9 @@ struct mig_dest_hash {
     unsigned char hash[32];
 };
 struct mig_hash_cache {
-    char *dest_raw;                /* the destination folder these are of (owned) */
+    char *dest_raw; /* the destination folder these are of (owned) */
     uint32_t uidvalidity;
-    struct mig_dest_hash *v;       /* in arrival order */
+    struct mig_dest_hash *v; /* in arrival order */
     size_t n, cap;
 };
 
@@ -62,13 +62,13 @@ struct mig_ctx {
     struct imap_client *src, *dst;
     char src_host[256];
     unsigned src_port;
-    int src_connected;             /* the source answered at least once in this run */
+    int src_connected; /* the source answered at least once in this run */
     /* destination namespace */
     char dst_delim;
     char *dst_prefix;
 
     struct mig_plan plan;
-    struct mig_folder_report *folders;   /* plan.n entries */
+    struct mig_folder_report *folders; /* plan.n entries */
     struct imap_folders src_list, dst_list;
     int src_has_gmail_ext;
 
@@ -79,9 +79,9 @@ struct mig_ctx {
     const char *current_folder;
     struct timespec last_progress;
     int cancelled;
-    int64_t progress_steps;        /* plan steps learnt (progress that copies nothing) */
-    size_t win_limit;              /* messages per window now (halved on lost connections) */
-    struct mig_hash_cache hashes;  /* destination contents read by reconciliation */
+    int64_t progress_steps;       /* plan steps learnt (progress that copies nothing) */
+    size_t win_limit;             /* messages per window now (halved on lost connections) */
+    struct mig_hash_cache hashes; /* destination contents read by reconciliation */
 };
 
 /* Messages per MULTIAPPEND command at the destination (when offered). */

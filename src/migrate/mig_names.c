@@ -4,8 +4,9 @@
 #include <strings.h>
 
 static const char *const role_flags[MIG_ROLE_COUNT_] = {
-    [MIG_ROLE_SENT] = "\\Sent", [MIG_ROLE_DRAFTS] = "\\Drafts", [MIG_ROLE_TRASH] = "\\Trash",
-    [MIG_ROLE_JUNK] = "\\Junk", [MIG_ROLE_ARCHIVE] = "\\Archive", [MIG_ROLE_ALL] = "\\All",
+    [MIG_ROLE_SENT] = "\\Sent",       [MIG_ROLE_DRAFTS] = "\\Drafts",
+    [MIG_ROLE_TRASH] = "\\Trash",     [MIG_ROLE_JUNK] = "\\Junk",
+    [MIG_ROLE_ARCHIVE] = "\\Archive", [MIG_ROLE_ALL] = "\\All",
     [MIG_ROLE_FLAGGED] = "\\Flagged", [MIG_ROLE_IMPORTANT] = "\\Important",
 };
 
@@ -20,31 +21,31 @@ static const struct {
     enum mig_role role;
     const char *name;
 } known[] = {
-    { MIG_ROLE_SENT, "Sent" },
-    { MIG_ROLE_SENT, "Sent Items" },
-    { MIG_ROLE_SENT, "Sent Messages" },
-    { MIG_ROLE_SENT, "Sent Mail" },
-    { MIG_ROLE_SENT, "Éléments envoyés" },
-    { MIG_ROLE_SENT, "Messages envoyés" },
-    { MIG_ROLE_SENT, "Envoyés" },
-    { MIG_ROLE_DRAFTS, "Drafts" },
-    { MIG_ROLE_DRAFTS, "Brouillons" },
-    { MIG_ROLE_TRASH, "Trash" },
-    { MIG_ROLE_TRASH, "Deleted Items" },
-    { MIG_ROLE_TRASH, "Deleted Messages" },
-    { MIG_ROLE_TRASH, "Bin" },
-    { MIG_ROLE_TRASH, "Éléments supprimés" },
-    { MIG_ROLE_TRASH, "Corbeille" },
-    { MIG_ROLE_JUNK, "Junk" },
-    { MIG_ROLE_JUNK, "Junk E-mail" },
-    { MIG_ROLE_JUNK, "Junk Email" },
-    { MIG_ROLE_JUNK, "Junk Mail" },
-    { MIG_ROLE_JUNK, "Spam" },
-    { MIG_ROLE_JUNK, "Courrier indésirable" },
-    { MIG_ROLE_JUNK, "Pourriel" },
-    { MIG_ROLE_JUNK, "Indésirables" },
-    { MIG_ROLE_ARCHIVE, "Archive" },
-    { MIG_ROLE_ARCHIVE, "Archives" },
+    {MIG_ROLE_SENT, "Sent"},
+    {MIG_ROLE_SENT, "Sent Items"},
+    {MIG_ROLE_SENT, "Sent Messages"},
+    {MIG_ROLE_SENT, "Sent Mail"},
+    {MIG_ROLE_SENT, "Éléments envoyés"},
+    {MIG_ROLE_SENT, "Messages envoyés"},
+    {MIG_ROLE_SENT, "Envoyés"},
+    {MIG_ROLE_DRAFTS, "Drafts"},
+    {MIG_ROLE_DRAFTS, "Brouillons"},
+    {MIG_ROLE_TRASH, "Trash"},
+    {MIG_ROLE_TRASH, "Deleted Items"},
+    {MIG_ROLE_TRASH, "Deleted Messages"},
+    {MIG_ROLE_TRASH, "Bin"},
+    {MIG_ROLE_TRASH, "Éléments supprimés"},
+    {MIG_ROLE_TRASH, "Corbeille"},
+    {MIG_ROLE_JUNK, "Junk"},
+    {MIG_ROLE_JUNK, "Junk E-mail"},
+    {MIG_ROLE_JUNK, "Junk Email"},
+    {MIG_ROLE_JUNK, "Junk Mail"},
+    {MIG_ROLE_JUNK, "Spam"},
+    {MIG_ROLE_JUNK, "Courrier indésirable"},
+    {MIG_ROLE_JUNK, "Pourriel"},
+    {MIG_ROLE_JUNK, "Indésirables"},
+    {MIG_ROLE_ARCHIVE, "Archive"},
+    {MIG_ROLE_ARCHIVE, "Archives"},
 };
 
 enum mig_role mig_names_role_of_flag(const char *flag)

@@ -15,9 +15,9 @@ enum mig_role {
     MIG_ROLE_TRASH,
     MIG_ROLE_JUNK,
     MIG_ROLE_ARCHIVE,
-    MIG_ROLE_ALL,        /* \All: Gmail's All Mail */
-    MIG_ROLE_FLAGGED,    /* \Flagged: Gmail's Starred */
-    MIG_ROLE_IMPORTANT,  /* \Important: Gmail */
+    MIG_ROLE_ALL,       /* \All: Gmail's All Mail */
+    MIG_ROLE_FLAGGED,   /* \Flagged: Gmail's Starred */
+    MIG_ROLE_IMPORTANT, /* \Important: Gmail */
     MIG_ROLE_COUNT_
 };
 

@@ -45,7 +45,7 @@ static int leap(int y)
 
 int mig_options_parse_date(const char *s, int64_t *t_r, struct mb_err *err)
 {
-    static const unsigned char mdays[12] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
     int ok = s && strlen(s) == 10 && s[4] == '-' && s[7] == '-';
     for (int i = 0; ok && i < 10; i++)
         if (i != 4 && i != 7 && (s[i] < '0' || s[i] > '9'))
@@ -54,8 +54,7 @@ int mig_options_parse_date(const char *s, int64_t *t_r, struct mb_err *err)
         int y = (s[0] - '0') * 1000 + (s[1] - '0') * 100 + (s[2] - '0') * 10 + (s[3] - '0');
         int m = (s[5] - '0') * 10 + (s[6] - '0');
         int d = (s[8] - '0') * 10 + (s[9] - '0');
-        ok = y >= 1970 && m >= 1 && m <= 12 && d >= 1
-             && d <= mdays[m - 1] + (m == 2 && leap(y));
+        ok = y >= 1970 && m >= 1 && m <= 12 && d >= 1 && d <= mdays[m - 1] + (m == 2 && leap(y));
         if (ok) {
             *t_r = days_from_civil(y, (unsigned)m, (unsigned)d) * 86400;
             return 0;
@@ -68,8 +67,7 @@ int mig_options_set_since(struct mig_options *o, const char *date, struct mb_err
 {
     int rc = mig_options_parse_date(date, &o->since, err);
     if (rc)
-        return mb_err_set(err, MB_ECONFIG, "option since: not a date YYYY-MM-DD: \"%.40s\"",
-                          date);
+        return mb_err_set(err, MB_ECONFIG, "option since: not a date YYYY-MM-DD: \"%.40s\"", date);
     return 0;
 }
 
@@ -77,8 +75,7 @@ int mig_options_set_before(struct mig_options *o, const char *date, struct mb_er
 {
     int rc = mig_options_parse_date(date, &o->before, err);
     if (rc)
-        return mb_err_set(err, MB_ECONFIG, "option before: not a date YYYY-MM-DD: \"%.40s\"",
-                          date);
+        return mb_err_set(err, MB_ECONFIG, "option before: not a date YYYY-MM-DD: \"%.40s\"", date);
     return 0;
 }
 
@@ -105,22 +102,23 @@ static enum mig_role role_token(const char *p)
     case MIG_ROLE_DRAFTS:
     case MIG_ROLE_TRASH:
     case MIG_ROLE_JUNK:
-    case MIG_ROLE_ARCHIVE:
-        return r;
-    default:
-        return MIG_ROLE_NONE;
+    case MIG_ROLE_ARCHIVE: return r;
+    default: return MIG_ROLE_NONE;
     }
 }
 
 int mig_options_add_exclude(struct mig_options *o, const char *pattern, struct mb_err *err)
 {
     if (!pattern || !name_ok(pattern))
-        return mb_err_set(err, MB_ECONFIG, "option exclude_folders: invalid pattern \"%.80s\" "
+        return mb_err_set(err, MB_ECONFIG,
+                          "option exclude_folders: invalid pattern \"%.80s\" "
                           "(1 to 1000 characters, no control character, no empty level)",
                           pattern ? pattern : "");
     if (pattern[0] == '\\' && role_token(pattern) == MIG_ROLE_NONE)
-        return mb_err_set(err, MB_ECONFIG, "option exclude_folders: unknown special folder "
-                          "\"%.40s\" (known: Trash, Junk, Sent, Drafts, Archive)", pattern);
+        return mb_err_set(err, MB_ECONFIG,
+                          "option exclude_folders: unknown special folder "
+                          "\"%.40s\" (known: Trash, Junk, Sent, Drafts, Archive)",
+                          pattern);
     if (o->n_exclude >= MIG_OPT_PATTERNS_MAX)
         return mb_err_set(err, MB_ECONFIG, "option exclude_folders: more than %d patterns",
                           MIG_OPT_PATTERNS_MAX);
@@ -132,21 +130,24 @@ int mig_options_add_exclude(struct mig_options *o, const char *pattern, struct m
     return 0;
 }
 
-int mig_options_add_map(struct mig_options *o, const char *src, const char *dst,
-                        struct mb_err *err)
+int mig_options_add_map(struct mig_options *o, const char *src, const char *dst, struct mb_err *err)
 {
     if (!src || !dst || !name_ok(src) || !name_ok(dst) || strchr(src, '*') || strchr(dst, '*')
         || src[0] == '\\' || dst[0] == '\\')
-        return mb_err_set(err, MB_ECONFIG, "option folder_map: invalid mapping \"%.80s\" -> "
+        return mb_err_set(err, MB_ECONFIG,
+                          "option folder_map: invalid mapping \"%.80s\" -> "
                           "\"%.80s\" (folder names of 1 to 1000 characters, levels separated "
-                          "by '/', no '*')", src ? src : "", dst ? dst : "");
+                          "by '/', no '*')",
+                          src ? src : "", dst ? dst : "");
     if (o->n_map >= MIG_OPT_MAPS_MAX)
         return mb_err_set(err, MB_ECONFIG, "option folder_map: more than %d mappings",
                           MIG_OPT_MAPS_MAX);
     for (size_t i = 0; i < o->n_map; i++)
         if (strcmp(o->map[i].src, src) == 0)
-            return mb_err_set(err, MB_ECONFIG, "option folder_map: folder \"%.80s\" mapped "
-                              "twice", src);
+            return mb_err_set(err, MB_ECONFIG,
+                              "option folder_map: folder \"%.80s\" mapped "
+                              "twice",
+                              src);
     o->map = xrealloc(o->map, (o->n_map + 1) * sizeof(*o->map));
     o->map[o->n_map].src = xstrdup(src);
     o->map[o->n_map].dst = xstrdup(dst);
@@ -158,8 +159,10 @@ int mig_options_add_map_arg(struct mig_options *o, const char *arg, struct mb_er
 {
     const char *eq = arg ? strchr(arg, '=') : NULL;
     if (!eq)
-        return mb_err_set(err, MB_ECONFIG, "option folder_map: expected SOURCE=DESTINATION, "
-                          "got \"%.80s\"", arg ? arg : "");
+        return mb_err_set(err, MB_ECONFIG,
+                          "option folder_map: expected SOURCE=DESTINATION, "
+                          "got \"%.80s\"",
+                          arg ? arg : "");
     char *src = xstrndup(arg, (size_t)(eq - arg));
     int rc = mig_options_add_map(o, src, eq + 1, err);
     free(src);
@@ -172,8 +175,10 @@ int mig_options_set_max_size(struct mig_options *o, const char *s, struct mb_err
     errno = 0;
     long long v = s && *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : 0;
     if (!end || *end || errno || v < 1)
-        return mb_err_set(err, MB_ECONFIG, "option max_message_size: expected a number of "
-                          "bytes of at least 1, got \"%.40s\"", s ? s : "");
+        return mb_err_set(err, MB_ECONFIG,
+                          "option max_message_size: expected a number of "
+                          "bytes of at least 1, got \"%.40s\"",
+                          s ? s : "");
     o->max_message_size = v;
     return 0;
 }
@@ -185,15 +190,18 @@ int mig_options_set_gmail_labels(struct mig_options *o, const char *s, struct mb
     else if (s && strcmp(s, "first") == 0)
         o->gmail_labels_first = 1;
     else
-        return mb_err_set(err, MB_ECONFIG, "option gmail_labels: expected each or first, got "
-                          "\"%.40s\"", s ? s : "");
+        return mb_err_set(err, MB_ECONFIG,
+                          "option gmail_labels: expected each or first, got "
+                          "\"%.40s\"",
+                          s ? s : "");
     return 0;
 }
 
 int mig_options_check(const struct mig_options *o, struct mb_err *err)
 {
     if (o->since && o->before && o->since >= o->before)
-        return mb_err_set(err, MB_ECONFIG, "option since must be a day before option before "
+        return mb_err_set(err, MB_ECONFIG,
+                          "option since must be a day before option before "
                           "(no message could be copied)");
     return 0;
 }
@@ -214,8 +222,7 @@ static void fmt_date(int64_t t, char out[16])
     snprintf(out, 16, "%04d-%02u-%02u", (int)(y % 10000), m % 100, d % 100);
 }
 
-int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
-                          struct mb_err *err)
+int mig_options_from_json(const struct json_value *obj, struct mig_options *o, struct mb_err *err)
 {
     const char *s;
     int rc = json_get_str(obj, "since", &s);
@@ -234,11 +241,13 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
     const struct json_value *v = json_obj_get(obj, "exclude_folders");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_ARRAY)
-            return mb_err_set(err, MB_ECONFIG, "option exclude_folders: expected a list of "
+            return mb_err_set(err, MB_ECONFIG,
+                              "option exclude_folders: expected a list of "
                               "patterns");
         for (size_t i = 0; i < v->n; i++) {
             if (v->items[i].type != JSON_STRING)
-                return mb_err_set(err, MB_ECONFIG, "option exclude_folders: expected a list of "
+                return mb_err_set(err, MB_ECONFIG,
+                                  "option exclude_folders: expected a list of "
                                   "patterns");
             if ((rc = mig_options_add_exclude(o, v->items[i].str, err)) != 0)
                 return rc;
@@ -247,11 +256,13 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
     v = json_obj_get(obj, "folder_map");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_OBJECT)
-            return mb_err_set(err, MB_ECONFIG, "option folder_map: expected an object "
+            return mb_err_set(err, MB_ECONFIG,
+                              "option folder_map: expected an object "
                               "{\"source\": \"destination\"}");
         for (size_t i = 0; i < v->n; i++) {
             if (v->members[i].value.type != JSON_STRING)
-                return mb_err_set(err, MB_ECONFIG, "option folder_map: expected an object "
+                return mb_err_set(err, MB_ECONFIG,
+                                  "option folder_map: expected an object "
                                   "{\"source\": \"destination\"}");
             if ((rc = mig_options_add_map(o, v->members[i].key, v->members[i].value.str, err)))
                 return rc;
@@ -260,14 +271,18 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
     v = json_obj_get(obj, "max_message_size");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_NUMBER || !v->is_int || v->i < 1)
-            return mb_err_set(err, MB_ECONFIG, "option max_message_size: expected a number of "
-                              "bytes of at least 1, got \"%.40s\"", "(not an integer)");
+            return mb_err_set(err, MB_ECONFIG,
+                              "option max_message_size: expected a number of "
+                              "bytes of at least 1, got \"%.40s\"",
+                              "(not an integer)");
         o->max_message_size = v->i;
     }
     rc = json_get_str(obj, "gmail_labels", &s);
     if (rc == JSON_ETYPE || (rc == 0 && mig_options_set_gmail_labels(o, s, err) != 0))
-        return mb_err_set(err, MB_ECONFIG, "option gmail_labels: expected each or first, got "
-                          "\"%.40s\"", rc == 0 ? s : "(not a string)");
+        return mb_err_set(err, MB_ECONFIG,
+                          "option gmail_labels: expected each or first, got "
+                          "\"%.40s\"",
+                          rc == 0 ? s : "(not a string)");
     return mig_options_check(o, err);
 }
 

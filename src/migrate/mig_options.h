@@ -48,9 +48,9 @@ struct mig_folder_map {
 };
 
 struct mig_options {
-    int64_t since;            /* unix seconds (a UTC midnight), 0 = none */
-    int64_t before;           /* unix seconds (a UTC midnight), 0 = none */
-    char **exclude;           /* patterns, as given */
+    int64_t since;  /* unix seconds (a UTC midnight), 0 = none */
+    int64_t before; /* unix seconds (a UTC midnight), 0 = none */
+    char **exclude; /* patterns, as given */
     size_t n_exclude;
     struct mig_folder_map *map;
     size_t n_map;
@@ -82,10 +82,9 @@ int mig_options_check(const struct mig_options *o, struct mb_err *err);
 
 /* Read the option members of a JSON object (a POST /api/jobs body, or the stored form):
  * "since", "before" (strings), "exclude_folders" (array of strings), "folder_map" (object of
- * strings), "max_message_size" (integer), "gmail_labels" ("each" | "first"); absent or null = not set. Other members are
- * ignored. MB_ECONFIG with the reason. */
-int mig_options_from_json(const struct json_value *obj, struct mig_options *o,
-                          struct mb_err *err);
+ * strings), "max_message_size" (integer), "gmail_labels" ("each" | "first"); absent or null = not
+ * set. Other members are ignored. MB_ECONFIG with the reason. */
+int mig_options_from_json(const struct json_value *obj, struct mig_options *o, struct mb_err *err);
 /* Parse the stored text (NULL or "" = no option). */
 int mig_options_parse(const char *json, struct mig_options *o, struct mb_err *err);
 /* Write the set options as members of the JSON object being written (nothing if none). */

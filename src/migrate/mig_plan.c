@@ -150,13 +150,12 @@ int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
 
 int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
                         const struct mig_preset *preset, int subscribed_only,
-                        const struct mig_options *opts, struct mig_plan *plan,
-                        struct mb_err *err)
+                        const struct mig_options *opts, struct mig_plan *plan, struct mb_err *err)
 {
     int rc = 0;
     plan->n = src->n_folders;
     plan->entries = xcalloc(plan->n ? plan->n : 1, sizeof(*plan->entries));
-    int role_taken[MIG_ROLE_COUNT_] = { 0 };
+    int role_taken[MIG_ROLE_COUNT_] = {0};
     struct buf name;
     buf_init(&name, MAX_NAME);
 
@@ -193,8 +192,7 @@ int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
             e->action = MIG_PLAN_ARCHIVE_ORPHANS;
             e->role = MIG_ROLE_ARCHIVE;
         }
-        if (e->role == MIG_ROLE_ALL || e->role == MIG_ROLE_FLAGGED
-            || e->role == MIG_ROLE_IMPORTANT)
+        if (e->role == MIG_ROLE_ALL || e->role == MIG_ROLE_FLAGGED || e->role == MIG_ROLE_IMPORTANT)
             e->role = MIG_ROLE_NONE; /* copied as an ordinary folder */
     }
 

@@ -33,15 +33,15 @@ enum {
 };
 
 struct mig_folder_in {
-    const char *name;       /* UTF-8 (decoded from modified UTF-7) full name */
-    unsigned flags;         /* MIG_F_* */
-    enum mig_role special;  /* from the SPECIAL-USE attribute; MIG_ROLE_NONE if none */
+    const char *name;      /* UTF-8 (decoded from modified UTF-7) full name */
+    unsigned flags;        /* MIG_F_* */
+    enum mig_role special; /* from the SPECIAL-USE attribute; MIG_ROLE_NONE if none */
 };
 
 struct mig_side {
-    const char *prefix;     /* personal namespace prefix, UTF-8 ("" when none, "INBOX.") */
-    char delim;             /* hierarchy delimiter, 0 when flat */
-    int has_special_use;    /* attributes are authoritative: no fall-back on names */
+    const char *prefix;  /* personal namespace prefix, UTF-8 ("" when none, "INBOX.") */
+    char delim;          /* hierarchy delimiter, 0 when flat */
+    int has_special_use; /* attributes are authoritative: no fall-back on names */
     const struct mig_folder_in *folders;
     size_t n_folders;
 };
@@ -49,24 +49,24 @@ struct mig_side {
 enum mig_plan_action {
     MIG_PLAN_COPY = 0,
     MIG_PLAN_SKIP,
-    MIG_PLAN_ARCHIVE_ORPHANS,  /* copy messages that are in no other copied folder */
+    MIG_PLAN_ARCHIVE_ORPHANS, /* copy messages that are in no other copied folder */
 };
 
 struct mig_plan_entry {
-    char *src_name;            /* UTF-8 source name */
-    size_t src_index;          /* index in the input folder array */
-    char *dest_name;           /* UTF-8 full destination name; NULL when skipped */
-    enum mig_role role;        /* role the folder was mapped by, MIG_ROLE_NONE otherwise */
+    char *src_name;     /* UTF-8 source name */
+    size_t src_index;   /* index in the input folder array */
+    char *dest_name;    /* UTF-8 full destination name; NULL when skipped */
+    enum mig_role role; /* role the folder was mapped by, MIG_ROLE_NONE otherwise */
     enum mig_plan_action action;
-    const char *skip_reason;   /* static text when skipped */
-    int subscribe;             /* subscribe the destination folder */
-    int create;                /* the destination folder does not exist yet */
-    int renamed;               /* destination name altered (delimiter clash or collision) */
-    int mapped;                /* destination name given by the job's folder_map */
+    const char *skip_reason; /* static text when skipped */
+    int subscribe;           /* subscribe the destination folder */
+    int create;              /* the destination folder does not exist yet */
+    int renamed;             /* destination name altered (delimiter clash or collision) */
+    int mapped;              /* destination name given by the job's folder_map */
 };
 
 struct mig_plan {
-    struct mig_plan_entry *entries;   /* in source order */
+    struct mig_plan_entry *entries; /* in source order */
     size_t n;
 };
 
@@ -79,8 +79,7 @@ int mig_plan_build(const struct mig_side *src, const struct mig_side *dst,
 struct mig_options;
 int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
                         const struct mig_preset *preset, int subscribed_only,
-                        const struct mig_options *opts, struct mig_plan *plan,
-                        struct mb_err *err);
+                        const struct mig_options *opts, struct mig_plan *plan, struct mb_err *err);
 #define MIG_PLAN_EXCLUDED "excluded by the job's options"
 void mig_plan_fini(struct mig_plan *plan);
 

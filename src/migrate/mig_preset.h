@@ -10,28 +10,28 @@
 
 /* What to do with a source folder carrying a special-use attribute. */
 enum mig_view_rule {
-    MIG_VIEW_SKIP = 0,          /* a virtual view of messages that live elsewhere (RFC 6154
-                                   \All and \Flagged are virtual): skip */
-    MIG_VIEW_COPY,              /* an ordinary folder: copy it */
-    MIG_VIEW_ARCHIVE_ORPHANS,   /* Gmail All Mail: copy only messages in no other folder,
-                                   into the destination's Archive */
+    MIG_VIEW_SKIP = 0,        /* a virtual view of messages that live elsewhere (RFC 6154
+                                 \All and \Flagged are virtual): skip */
+    MIG_VIEW_COPY,            /* an ordinary folder: copy it */
+    MIG_VIEW_ARCHIVE_ORPHANS, /* Gmail All Mail: copy only messages in no other folder,
+                                 into the destination's Archive */
 };
 
 struct mig_preset {
-    const char *name;               /* CSV / API value: "gmail" */
-    const char *label;              /* UI label: "G Suite" */
-    const char *default_host;       /* used when the host is empty; NULL = host required */
+    const char *name;         /* CSV / API value: "gmail" */
+    const char *label;        /* UI label: "G Suite" */
+    const char *default_host; /* used when the host is empty; NULL = host required */
     unsigned default_port;
     /* Folder names (UTF-8, compared case-insensitively with the top-level component after
      * the personal namespace prefix) that are not mail and are skipped with their children. */
     const char *const *skip_folders;
-    enum mig_view_rule rule_all;        /* \All */
-    enum mig_view_rule rule_flagged;    /* \Flagged (Gmail "Starred") */
-    enum mig_view_rule rule_important;  /* \Important (Gmail) */
-    unsigned max_connections;       /* per source host, at most (0 = config value) */
-    unsigned fetch_batch;           /* messages per UID FETCH command */
-    int use_gmail_ext;              /* ask X-GM-MSGID / X-GM-LABELS when offered */
-    const char *auth_hint;          /* added to "authentication refused" errors, or NULL */
+    enum mig_view_rule rule_all;       /* \All */
+    enum mig_view_rule rule_flagged;   /* \Flagged (Gmail "Starred") */
+    enum mig_view_rule rule_important; /* \Important (Gmail) */
+    unsigned max_connections;          /* per source host, at most (0 = config value) */
+    unsigned fetch_batch;              /* messages per UID FETCH command */
+    int use_gmail_ext;                 /* ask X-GM-MSGID / X-GM-LABELS when offered */
+    const char *auth_hint;             /* added to "authentication refused" errors, or NULL */
 };
 
 /* Look a preset up by its name (case-insensitive). NULL if unknown. */

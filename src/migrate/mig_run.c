@@ -17,12 +17,12 @@
 #include "mig_dedupe.h"
 #include "mig_internal.h"
 
-#define RECONNECT_MIN_MS 1000   /* first pause before reconnecting after a transient error */
-#define RECONNECT_MAX_MS 60000  /* longest pause (a server's own hint may ask for longer) */
-#define SRC_REFUSALS_MAX 3      /* new connections tried when a source refuses a folder's FETCH */
-#define REPORT_FAILED_MAX 1000  /* refused messages listed in the report */
+#define RECONNECT_MIN_MS 1000  /* first pause before reconnecting after a transient error */
+#define RECONNECT_MAX_MS 60000 /* longest pause (a server's own hint may ask for longer) */
+#define SRC_REFUSALS_MAX 3     /* new connections tried when a source refuses a folder's FETCH */
+#define REPORT_FAILED_MAX 1000 /* refused messages listed in the report */
 
-static const char *const tls_names[] = { "auto", "implicit", "starttls", "none" };
+static const char *const tls_names[] = {"auto", "implicit", "starttls", "none"};
 
 int mig_tls_parse(const char *s, enum mig_tls *tls_r)
 {
@@ -48,14 +48,22 @@ void mig_result_fini(struct mig_result *res)
 
 static enum mig_role role_of_flags(unsigned f)
 {
-    if (f & IMAP_FOLDER_SENT) return MIG_ROLE_SENT;
-    if (f & IMAP_FOLDER_DRAFTS) return MIG_ROLE_DRAFTS;
-    if (f & IMAP_FOLDER_TRASH) return MIG_ROLE_TRASH;
-    if (f & IMAP_FOLDER_JUNK) return MIG_ROLE_JUNK;
-    if (f & IMAP_FOLDER_ARCHIVE) return MIG_ROLE_ARCHIVE;
-    if (f & IMAP_FOLDER_ALL) return MIG_ROLE_ALL;
-    if (f & IMAP_FOLDER_FLAGGED) return MIG_ROLE_FLAGGED;
-    if (f & IMAP_FOLDER_IMPORTANT) return MIG_ROLE_IMPORTANT;
+    if (f & IMAP_FOLDER_SENT)
+        return MIG_ROLE_SENT;
+    if (f & IMAP_FOLDER_DRAFTS)
+        return MIG_ROLE_DRAFTS;
+    if (f & IMAP_FOLDER_TRASH)
+        return MIG_ROLE_TRASH;
+    if (f & IMAP_FOLDER_JUNK)
+        return MIG_ROLE_JUNK;
+    if (f & IMAP_FOLDER_ARCHIVE)
+        return MIG_ROLE_ARCHIVE;
+    if (f & IMAP_FOLDER_ALL)
+        return MIG_ROLE_ALL;
+    if (f & IMAP_FOLDER_FLAGGED)
+        return MIG_ROLE_FLAGGED;
+    if (f & IMAP_FOLDER_IMPORTANT)
+        return MIG_ROLE_IMPORTANT;
     return MIG_ROLE_NONE;
 }
 
@@ -100,7 +108,7 @@ static int side_from(struct imap_client *cli, const struct imap_folders *list, s
         if (sb->in[i].special != MIG_ROLE_NONE)
             special = 1;
     }
-    sb->side = (struct mig_side){ sb->prefix, delim, special, sb->in, list->n };
+    sb->side = (struct mig_side){sb->prefix, delim, special, sb->in, list->n};
     return 0;
 }
 
@@ -119,7 +127,7 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
     int rc = imap_client_list(m->src, NULL, NULL, 0, &m->src_list, err);
     if (!rc)
         rc = imap_client_list(m->dst, NULL, NULL, 0, &m->dst_list, err);
-    struct side_buf s = { 0 }, d = { 0 };
+    struct side_buf s = {0}, d = {0};
     if (!rc)
         rc = side_from(m->src, &m->src_list, &s, err);
     if (!rc)
@@ -283,10 +291,11 @@ static char *build_report(struct mig_ctx *m)
         json_w_obj_begin(&w);
         json_w_kv_str(&w, "source", r->source);
         json_w_kv_str(&w, "dest", r->dest);
-        json_w_kv_str(&w, "status", r->skip_reason ? "skipped"
-                                    : r->error      ? "failed"
-                                    : r->done       ? "done"
-                                                    : "incomplete");
+        json_w_kv_str(&w, "status",
+                      r->skip_reason ? "skipped"
+                      : r->error     ? "failed"
+                      : r->done      ? "done"
+                                     : "incomplete");
         json_w_kv_str(&w, "reason", r->skip_reason ? r->skip_reason : r->error);
         json_w_kv_int(&w, "source_count", r->source_count);
         if (r->dest_count >= 0)
@@ -328,7 +337,7 @@ static char *build_report(struct mig_ctx *m)
     }
     json_w_key(&w, "failed_messages");
     json_w_arr_begin(&w);
-    struct failed_ctx fc = { &w, 0 };
+    struct failed_ctx fc = {&w, 0};
     struct mb_err err;
     db_msgmap_foreach(m->db, m->job, NULL, 0, DB_MSG_FAILED, on_failed_row, &fc, &err);
     json_w_arr_end(&w);
@@ -369,7 +378,8 @@ static int settle_all(struct mig_ctx *m, struct mb_err *err)
             return rc;
         int64_t wait = settle_at - (int64_t)time(NULL);
         if (wait > 0) {
-            mig_log(m, "info", "%lld message(s) were sent again after a connection was lost: "
+            mig_log(m, "info",
+                    "%lld message(s) were sent again after a connection was lost: "
                     "checking in %lld s that no earlier copy of them arrives late",
                     (long long)n, (long long)wait);
             backoff_sleep(m, (long)(wait + 1) * 1000);
@@ -394,7 +404,7 @@ static int transient(int rc)
 static void backoff_sleep(struct mig_ctx *m, long ms)
 {
     for (long t = 0; t < ms && !mig_should_stop(m); t += 100) {
-        struct timespec ts = { 0, 100 * 1000000L };
+        struct timespec ts = {0, 100 * 1000000L};
         nanosleep(&ts, NULL);
         mig_progress(m, 0);
     }
@@ -425,8 +435,9 @@ int mig_limit_text(const char *msg)
 {
     /* Gmail: "[ALERT] Account exceeded command or bandwidth limits" once the day's download
      * allowance (about 2.5 GB) is used: hours, not seconds. */
-    return msg && (strcasestr(msg, "exceeded command or bandwidth limits")
-                   || strcasestr(msg, "bandwidth limit exceeded"));
+    return msg
+           && (strcasestr(msg, "exceeded command or bandwidth limits")
+               || strcasestr(msg, "bandwidth limit exceeded"));
 }
 
 int mig_busy_text(const char *msg)
@@ -434,9 +445,14 @@ int mig_busy_text(const char *msg)
     /* Not "[OVERQUOTA]": from the destination it means the mailbox is full, which waiting
      * does not cure (the folder is reported instead). */
     static const char *const words[] = {
-        "[THROTTLED]", "[UNAVAILABLE]", "Suggested Backoff Time",
-        "Too many simultaneous connections", "exceeded command or bandwidth limits",
-        "Server Unavailable", "try again later", NULL,
+        "[THROTTLED]",
+        "[UNAVAILABLE]",
+        "Suggested Backoff Time",
+        "Too many simultaneous connections",
+        "exceeded command or bandwidth limits",
+        "Server Unavailable",
+        "try again later",
+        NULL,
     };
     for (int i = 0; msg && words[i]; i++)
         if (strcasestr(msg, words[i]))
@@ -479,7 +495,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     m.hooks = hooks;
     m.res = res;
     clock_gettime(CLOCK_MONOTONIC, &m.last_progress);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = 0, local = 0;
     long delay_ms = RECONNECT_MIN_MS;
     /* Transient errors never fail a run that is still moving: it fails only after
@@ -516,12 +532,15 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 break;
             }
             if (delay_ms > 0) {
-                mig_log(&m, "warn", "connection problem (%s); reconnecting in %ld s "
-                        "(connection %d)", err.msg, (delay_ms + 999) / 1000, attempt);
+                mig_log(&m, "warn",
+                        "connection problem (%s); reconnecting in %ld s "
+                        "(connection %d)",
+                        err.msg, (delay_ms + 999) / 1000, attempt);
                 backoff_sleep(&m, delay_ms);
             }
             delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
-                       : delay_ms ? delay_ms * 2 : RECONNECT_MIN_MS;
+                       : delay_ms                      ? delay_ms * 2
+                                                       : RECONNECT_MIN_MS;
         }
         if (mig_should_stop(&m))
             break;
@@ -571,8 +590,10 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                  * connection; what was copied stays copied. */
                 char why[MB_ERR_LEN];
                 snprintf(why, sizeof(why), "%s", err.msg);
-                rc = mb_err_set(&err, MB_ECONN, "the source server refused to send the "
-                                "messages of %.100s: %.150s", e->src_name, why);
+                rc = mb_err_set(&err, MB_ECONN,
+                                "the source server refused to send the "
+                                "messages of %.100s: %.150s",
+                                e->src_name, why);
             } else if (rc == MB_EFOLDER) {
                 struct mig_folder_report *r = &m.folders[i];
                 mig_log(&m, "error", "folder %s: %s", e->src_name, err.msg);
@@ -625,8 +646,10 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             struct tm tm;
             time_t rt = (time_t)resume;
             strftime(at, sizeof(at), "%H:%M", localtime_r(&rt, &tm));
-            mig_log(&m, "warn", "the source server's limit is reached (%s): paused, resuming at "
-                    "%s", err.msg, at);
+            mig_log(&m, "warn",
+                    "the source server's limit is reached (%s): paused, resuming at "
+                    "%s",
+                    err.msg, at);
             if (hooks && hooks->pause_returns) {
                 paused = resume;
                 break;
@@ -685,15 +708,14 @@ static int on_size(void *ctx, const struct imap_msg_meta *mm)
     return 0;
 }
 
-int mig_check(const struct config *cfg, const struct mig_request *req,
-              struct mig_check_result *res)
+int mig_check(const struct config *cfg, const struct mig_request *req, struct mig_check_result *res)
 {
     memset(res, 0, sizeof(*res));
     struct mig_ctx m;
     memset(&m, 0, sizeof(m));
     m.cfg = cfg;
     m.req = req;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     int rc = mig_connect_source(&m, &err);
     if (rc) {
         snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
@@ -717,7 +739,7 @@ int mig_check(const struct config *cfg, const struct mig_request *req,
                 }
                 if (rc)
                     break;
-                struct size_ctx sc = { 0 };
+                struct size_ctx sc = {0};
                 if (mb.exists)
                     rc = imap_fetch_meta(m.src, "1:*", 0, on_size, &sc, &err);
                 struct mig_check_folder *cf = &res->folders[res->n_folders++];

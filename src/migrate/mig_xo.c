@@ -109,8 +109,8 @@ static const struct mig_xo_copy *row_of_uid(const struct mig_xo_copy **by_uid, s
     return lo < n && by_uid[lo]->dest_uid == uid ? by_uid[lo] : NULL;
 }
 
-size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const struct mig_xo_dest *dest,
-                        size_t ndest, uint32_t *del)
+size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows,
+                        const struct mig_xo_dest *dest, size_t ndest, uint32_t *del)
 {
     uint32_t floor = mig_xo_floor(rows, nrows);
     if (!floor)
@@ -134,9 +134,9 @@ size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const stru
             continue;
         const struct mig_xo_copy *r = row_of_uid(by_uid, nuid, d->uid);
         if (r)
-            e[ne++] = (struct entry){ r->hash, d->uid, 1 };
+            e[ne++] = (struct entry){r->hash, d->uid, 1};
         else if (d->has_hash)
-            e[ne++] = (struct entry){ d->hash, d->uid, 0 };
+            e[ne++] = (struct entry){d->hash, d->uid, 0};
     }
     qsort(e, ne, sizeof(*e), cmp_entry);
 
@@ -158,7 +158,7 @@ size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const stru
         if (!unsettled)
             continue;
         /* Destination copies of this content: e[lo..hi). */
-        struct entry key = { h, 0, 0 };
+        struct entry key = {h, 0, 0};
         size_t lo = 0, hi = ne;
         while (lo < hi) {
             size_t mid = lo + (hi - lo) / 2;
@@ -229,8 +229,8 @@ static size_t key_end(struct mig_xo_keyed **p, size_t n, size_t i)
 }
 
 /* Walk the keys both sides have: fn(source group, destination group) for each. */
-typedef void rekey_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
-                      size_t nd, void *ctx);
+typedef void rekey_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d, size_t nd,
+                      void *ctx);
 static void each_common_key(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed *dst,
                             size_t nd, rekey_fn *fn, void *ctx)
 {
@@ -254,8 +254,8 @@ static int by_id(struct mig_xo_keyed **s, size_t ns, size_t nd)
     return s[0]->msgid && ns == 1 && nd == 1;
 }
 
-static void need_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
-                    size_t nd, void *ctx)
+static void need_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d, size_t nd,
+                    void *ctx)
 {
     (void)ctx;
     if (by_id(s, ns, nd))
@@ -275,8 +275,8 @@ void mig_xo_rekey_needs(struct mig_xo_keyed *src, size_t ns, struct mig_xo_keyed
     each_common_key(src, ns, dst, nd, need_fn, NULL);
 }
 
-static void match_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d,
-                     size_t nd, void *ctx)
+static void match_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d, size_t nd,
+                     void *ctx)
 {
     size_t *matched = ctx;
     unsigned char *used = xcalloc(nd, 1);
@@ -286,8 +286,9 @@ static void match_fn(struct mig_xo_keyed **s, size_t ns, struct mig_xo_keyed **d
         for (size_t j = 0; j < nd; j++) {
             const struct mig_xo_keyed *y = d[j];
             if (used[j]
-                || (!id && !(x->has_hash && y->has_hash
-                             && memcmp(x->hash, y->hash, MIG_XO_HASH_LEN) == 0)))
+                || (!id
+                    && !(x->has_hash && y->has_hash
+                         && memcmp(x->hash, y->hash, MIG_XO_HASH_LEN) == 0)))
                 continue;
             used[j] = 1;
             x->match = y->uid;

@@ -20,10 +20,10 @@
 /* A message of the destination folder, as read back. */
 struct mig_xo_dest {
     uint32_t uid;
-    int has_hash;                       /* 0: content not read (never matched, never removed) */
+    int has_hash; /* 0: content not read (never matched, never removed) */
     unsigned char hash[MIG_XO_HASH_LEN];
     int has_size;
-    uint64_t size;                      /* size as stored by the destination */
+    uint64_t size; /* size as stored by the destination */
 };
 
 /* ---- delta (db_msgmap.h step 3) ---- */
@@ -42,14 +42,14 @@ int64_t mig_xo_skipped(int64_t already, int64_t run_copied);
 /* ---- recovery of in-flight windows (db_msgmap.h step 2) ---- */
 
 struct mig_xo_inflight {
-    uint32_t uid;                       /* source UID */
-    uint32_t window_uidnext;            /* the window's dest_uidnext */
-    int usable;                         /* window into this very destination folder instance */
-    int has_hash;                       /* content hash known (recorded, or read again) */
+    uint32_t uid;            /* source UID */
+    uint32_t window_uidnext; /* the window's dest_uidnext */
+    int usable;              /* window into this very destination folder instance */
+    int has_hash;            /* content hash known (recorded, or read again) */
     unsigned char hash[MIG_XO_HASH_LEN];
     int has_size;
-    uint64_t size;                      /* real size (literal), when known */
-    uint32_t matched_uid;               /* out: the destination copy found, 0 = none */
+    uint64_t size;        /* real size (literal), when known */
+    uint32_t matched_uid; /* out: the destination copy found, 0 = none */
 };
 
 /* Match in-flight rows (in window order) to destination messages (ascending UID) that no
@@ -64,9 +64,9 @@ size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_
 
 /* A copied row of the destination folder instance being reconciled. */
 struct mig_xo_copy {
-    uint32_t dest_uid;                  /* APPENDUID or matched UID; 0 = unknown (no UIDPLUS) */
-    uint32_t first_uidnext;             /* lowest dest_uidnext of the windows that sent it */
-    int verify;                         /* unsettled: an earlier send may still land */
+    uint32_t dest_uid;      /* APPENDUID or matched UID; 0 = unknown (no UIDPLUS) */
+    uint32_t first_uidnext; /* lowest dest_uidnext of the windows that sent it */
+    int verify;             /* unsettled: an earlier send may still land */
     unsigned char hash[MIG_XO_HASH_LEN];
 };
 
@@ -87,21 +87,21 @@ uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n);
  * no unsettled row has (the user's own mail), and a content always keeps `need` copies.
  *
  * Writes the UIDs to remove to del (room for ndest), ascending, and returns their number. */
-size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows, const struct mig_xo_dest *dest,
-                        size_t ndest, uint32_t *del);
+size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows,
+                        const struct mig_xo_dest *dest, size_t ndest, uint32_t *del);
 
 /* ---- re-keying after the source folder's UIDVALIDITY changed ---- */
 
 /* A message of the rebuilt source folder, or of the destination folder. */
 struct mig_xo_keyed {
     uint32_t uid;
-    const char *msgid;                  /* normalised Message-ID, NULL if none */
-    int64_t idate;                      /* INTERNALDATE, unix seconds */
-    int has_hash;                       /* content hash known */
+    const char *msgid; /* normalised Message-ID, NULL if none */
+    int64_t idate;     /* INTERNALDATE, unix seconds */
+    int has_hash;      /* content hash known */
     unsigned char hash[MIG_XO_HASH_LEN];
-    int want_hash;                      /* out of mig_xo_rekey_needs: read its content */
-    uint32_t match;                     /* out of mig_xo_rekey (source side): the destination
-                                         * UID it is already copied as, 0 = none */
+    int want_hash;  /* out of mig_xo_rekey_needs: read its content */
+    uint32_t match; /* out of mig_xo_rekey (source side): the destination
+                     * UID it is already copied as, 0 = none */
 };
 
 /* The old message map is useless when the source folder's UIDVALIDITY changed; the messages

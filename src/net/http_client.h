@@ -44,13 +44,13 @@ struct http_request {
     const char *content_type; /* e.g. "application/x-www-form-urlencoded" */
     const char *body;
     size_t body_len;
-    const char *accept;     /* NULL = "application/json" */
-    const char *ca_file;    /* NULL = system bundle */
-    int allow_plain;        /* accept http:// (tests and loopback only) */
-    int connect_timeout_ms; /* 0 = 10000 */
-    int io_timeout_ms;      /* 0 = 15000 */
-    int deadline_ms;        /* whole exchange; 0 = 30000 */
-    size_t max_body;        /* 0 = HTTP_CLIENT_DEFAULT_MAX_BODY */
+    const char *accept;        /* NULL = "application/json" */
+    const char *ca_file;       /* NULL = system bundle */
+    int allow_plain;           /* accept http:// (tests and loopback only) */
+    int connect_timeout_ms;    /* 0 = 10000 */
+    int io_timeout_ms;         /* 0 = 15000 */
+    int deadline_ms;           /* whole exchange; 0 = 30000 */
+    size_t max_body;           /* 0 = HTTP_CLIENT_DEFAULT_MAX_BODY */
     const char *extra_headers; /* "Name: value\r\n"..., written as given; NULL = none */
 };
 

@@ -119,8 +119,7 @@ static int net_conn_poll(int fd, short events, int64_t deadline)
 static int net_conn_timeout_err(struct net_conn *c, int ms, const char *what, struct mb_err *err)
 {
     if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline)
-        return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "time limit reached %s %s", what,
-                             c->where);
+        return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "time limit reached %s %s", what, c->where);
     char s[32];
     return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "timed out after %s %s %s",
                          net_conn_secs(ms, s, sizeof(s)), what, c->where);
@@ -268,7 +267,8 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
     int refused = 0;
     for (const struct addrinfo *ai = res; ai; ai = ai->ai_next) {
         int fd = -1;
-        if (net_conn_filter && !net_conn_filter(net_conn_filter_ctx, c->host, c->port, ai->ai_addr)) {
+        if (net_conn_filter
+            && !net_conn_filter(net_conn_filter_ctx, c->host, c->port, ai->ai_addr)) {
             refused++;
             continue;
         }

@@ -21,14 +21,14 @@
 struct net_conn;
 
 struct net_conn_opts {
-    const char *host;          /* name, IPv4 or IPv6 literal */
+    const char *host; /* name, IPv4 or IPv6 literal */
     unsigned port;
-    int tls;                   /* 1: TLS handshake right after connect (implicit TLS) */
-    const char *ca_file;       /* PEM bundle; NULL = /etc/ssl/certs/ca-certificates.crt */
-    int insecure;              /* 1: do not verify certificate nor host name */
-    const char *sni;           /* server name for SNI/verification; NULL = host */
-    int connect_timeout_ms;    /* 0 = 30000 */
-    int io_timeout_ms;         /* per read/write wait; 0 = 120000 */
+    int tls;                /* 1: TLS handshake right after connect (implicit TLS) */
+    const char *ca_file;    /* PEM bundle; NULL = /etc/ssl/certs/ca-certificates.crt */
+    int insecure;           /* 1: do not verify certificate nor host name */
+    const char *sni;        /* server name for SNI/verification; NULL = host */
+    int connect_timeout_ms; /* 0 = 30000 */
+    int io_timeout_ms;      /* per read/write wait; 0 = 120000 */
 };
 
 int net_conn_open(const struct net_conn_opts *opts, struct net_conn **conn_r, struct mb_err *err);

@@ -69,24 +69,24 @@ enum net_host_why {
 static const char *const net_host_why_text[NET_HOST_WHY_COUNT][2] = {
     [NET_HOST_WHY_EMPTY] = {"host is empty", "l'hôte est vide"},
     [NET_HOST_WHY_NO_BRACKET] = {"missing ] after the IPv6 address",
-                               "« ] » manquant après l'adresse IPv6"},
+                                 "« ] » manquant après l'adresse IPv6"},
     [NET_HOST_WHY_AFTER_BRACKET] = {"unexpected text after the bracketed IPv6 address",
-                                  "texte inattendu après l'adresse IPv6 entre crochets"},
+                                    "texte inattendu après l'adresse IPv6 entre crochets"},
     [NET_HOST_WHY_BAD_IPV6] = {"invalid IPv6 address", "adresse IPv6 invalide"},
     [NET_HOST_WHY_IPV6_BRACKETS] = {"an IPv6 address must be written in brackets, e.g. "
-                                  "[2001:db8::1]:993",
-                                  "une adresse IPv6 s'écrit entre crochets, par exemple "
-                                  "[2001:db8::1]:993"},
+                                    "[2001:db8::1]:993",
+                                    "une adresse IPv6 s'écrit entre crochets, par exemple "
+                                    "[2001:db8::1]:993"},
     [NET_HOST_WHY_NAME_EMPTY] = {"host name is empty", "le nom d'hôte est vide"},
     [NET_HOST_WHY_BAD_IPV4] = {"invalid IPv4 address", "adresse IPv4 invalide"},
     [NET_HOST_WHY_BAD_NAME] = {"invalid host name", "nom d'hôte invalide"},
     [NET_HOST_WHY_BAD_IDN] = {"invalid host name (write an internationalised name in its ASCII "
-                            "xn-- form)",
-                            "nom d'hôte invalide (écrivez un nom internationalisé sous sa forme "
-                            "ASCII xn--)"},
+                              "xn-- form)",
+                              "nom d'hôte invalide (écrivez un nom internationalisé sous sa forme "
+                              "ASCII xn--)"},
     [NET_HOST_WHY_PORT_EMPTY] = {"port is empty after ':'", "le port est vide après « : »"},
     [NET_HOST_WHY_PORT_RANGE] = {"port must be a number from 1 to 65535",
-                               "le port doit être un nombre de 1 à 65535"},
+                                 "le port doit être un nombre de 1 à 65535"},
     [NET_HOST_WHY_TOO_LONG] = {"host name is too long", "le nom d'hôte est trop long"},
 };
 
@@ -205,4 +205,3 @@ int net_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port
     host_r[hl] = '\0';
     return 0;
 }
-
