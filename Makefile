@@ -169,10 +169,12 @@ demo:
 deb: $(BUILD)/migrabox
 	bash packaging/mkdeb.sh $(BUILD)/migrabox $(BUILD)
 
+FORMAT_SRC := $(LIB_SRC) src/main.c $(wildcard src/*/*.h) $(wildcard tests/unit/*.[ch]) \
+              $(wildcard tests/helpers/*.c) $(wildcard tests/fuzz/*.c)
 format:
-	clang-format -i $(LIB_SRC) src/main.c $(wildcard src/*/*.h)
+	clang-format -i $(FORMAT_SRC)
 format-check:
-	clang-format --dry-run --Werror $(LIB_SRC) src/main.c $(wildcard src/*/*.h)
+	@clang-format --dry-run --Werror $(FORMAT_SRC) && echo "format-check: $(words $(FORMAT_SRC)) files clean"
 
 clean:
 	rm -rf $(OUT)/obj $(OUT)/tests $(OUT)/gen $(OUT)/migrabox $(OUT)/libmigrabox.a $(BUILD)/san \

@@ -1,7 +1,8 @@
 /* libFuzzer target for the CSV importer.
  *
  * Byte 0 picks options (small field / error / row limits, an account restriction, French
- * messages); the rest is the uploaded file. Properties checked (abort otherwise), besides no crash / leak / UB:
+ * messages); the rest is the uploaded file. Properties checked (abort otherwise), besides no crash
+ * / leak / UB:
  *  - all or nothing: rc 0 ⇔ rows and no error; errors ⇒ no row;
  *  - every row is complete and normalised (known type, non-empty host, an address with a
  *    hosted domain, lines increasing); every error message is a bounded C string of valid
@@ -18,8 +19,8 @@
 #include "csvimport/csvimp.h"
 #include "migrate/mig_preset.h"
 
-static const char *const domains[] = { "example.com", "a.b" };
-static const char *const account[] = { "a.b" };
+static const char *const domains[] = {"example.com", "a.b"};
+static const char *const account[] = {"a.b"};
 
 static void check(int cond, const char *what)
 {
@@ -113,7 +114,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         check(w->line > last_line, "lines increase");
         last_line = w->line;
         check(w->login_source[0] && w->pass_source[0] && w->host[0], "fields set");
-        check(mig_preset_find(w->server_type) && mig_preset_find(w->server_type)->name == w->server_type,
+        check(mig_preset_find(w->server_type)
+                  && mig_preset_find(w->server_type)->name == w->server_type,
               "canonical type");
         check(w->port <= 65535 && w->subscribed_only <= 1, "port and flag");
         const char *at = strchr(w->login_destination, '@');
@@ -142,7 +144,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         struct csvimp_result r2;
         o.max_bytes = 0;
-        o.max_field = 0;   /* a default host (outlook.office365.com) may exceed a small limit */
+        o.max_field = 0; /* a default host (outlook.office365.com) may exceed a small limit */
         int rc2 = csvimp_parse(b.data, b.len, &o, &r2);
         if (rc2 != 0) {
             for (size_t i = 0; i < r2.n_errors; i++)

@@ -86,8 +86,7 @@ static int lend(void *ctx)
 
 static const struct imap_parser_literal_cbs cbs = {lbegin, lchunk, lend};
 
-static uint64_t run(const uint8_t *data, size_t len, uint64_t stream_over, unsigned seed,
-                    int split)
+static uint64_t run(const uint8_t *data, size_t len, uint64_t stream_over, unsigned seed, int split)
 {
     struct imap_parser_limits lim;
     imap_parser_limits_default(&lim);

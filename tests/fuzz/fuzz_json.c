@@ -42,9 +42,7 @@ static void walk(const struct json_value *v, unsigned depth)
     case JSON_STRING:
         check(strlen(v->str) == v->len && utf8_ok(v->str, v->len), "clean string");
         break;
-    case JSON_NUMBER:
-        check(json_number_valid(v->str, v->len), "number text");
-        break;
+    case JSON_NUMBER: check(json_number_valid(v->str, v->len), "number text"); break;
     case JSON_ARRAY:
         for (size_t i = 0; i < v->n; i++)
             walk(&v->items[i], depth + 1);
@@ -61,8 +59,7 @@ static void walk(const struct json_value *v, unsigned depth)
         }
         break;
     case JSON_NULL:
-    case JSON_BOOL:
-        break;
+    case JSON_BOOL: break;
     }
 }
 

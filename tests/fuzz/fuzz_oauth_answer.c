@@ -41,8 +41,8 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     int64_t exp = 0;
     struct mb_err err;
     memset(&err, 0, sizeof(err));
-    int rc = oauth_parse_answer(kind, status, ct, body, len, "client-id", "user@example.com",
-                                &tok, &exp, &err);
+    int rc = oauth_parse_answer(kind, status, ct, body, len, "client-id", "user@example.com", &tok,
+                                &exp, &err);
     if (rc == 0) {
         check(status == 200 && !(data[0] & 16), "success only for 200 JSON");
         check(tok.data && tok.len > 0 && tok.len == strlen(tok.data), "token present");

@@ -43,7 +43,7 @@ struct copy {
     int failed;
     long copied;
     uint64_t bytes;
-    char (*shas)[65];      /* per cookie (= index in meta) */
+    char (*shas)[65]; /* per cookie (= index in meta) */
 };
 
 static long vm_hwm_kb(void)
@@ -104,8 +104,8 @@ static int c_begin(void *ctx, uint32_t uid, uint64_t size)
         for (char *t = strtok(fl, ","); t && nf < 16; t = strtok(NULL, ","))
             fv[nf++] = t;
     }
-    int rc = imap_append_begin(cp->dst, cp->dstbox, fv, nf, m && m->date[0] ? m->date : NULL,
-                               size, &err);
+    int rc = imap_append_begin(cp->dst, cp->dstbox, fv, nf, m && m->date[0] ? m->date : NULL, size,
+                               &err);
     if (rc < 0) {
         printf("append refused uid=%u %s: %s\n", uid, mb_errc_name(rc), err.msg);
         cp->failed = 1;
@@ -247,8 +247,8 @@ int main(int argc, char **argv)
     cp.shas = calloc(MAX_MSGS, sizeof(*cp.shas));
     if (!cp.meta || !cp.shas)
         return 1;
-    if (open_login(sport, stls, ca, suser, NULL, spass, 0, 0, &src) < 0 ||
-        open_login(dport, dtls, ca, duser, dmaster, dpass, no_lp, window, &dst) < 0)
+    if (open_login(sport, stls, ca, suser, NULL, spass, 0, 0, &src) < 0
+        || open_login(dport, dtls, ca, duser, dmaster, dpass, no_lp, window, &dst) < 0)
         goto out;
     cp.dst = dst;
     cp.dstbox = pos[1];
@@ -258,8 +258,8 @@ int main(int argc, char **argv)
     }
     imap_append_set_callback(dst, done_cb, &cp);
     struct imap_mailbox mb;
-    if (imap_client_select(src, pos[0], 1, &mb, &err) < 0 ||
-        imap_fetch_meta(src, uids, 0, meta_cb, &cp, &err) < 0) {
+    if (imap_client_select(src, pos[0], 1, &mb, &err) < 0
+        || imap_fetch_meta(src, uids, 0, meta_cb, &cp, &err) < 0) {
         fprintf(stderr, "imap_copy: source: %s\n", err.msg);
         imap_client_mailbox_fini(&mb);
         goto out;
@@ -280,8 +280,7 @@ int main(int argc, char **argv)
     long after = vm_hwm_kb();
     double secs = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     printf("rss before_kb=%ld after_kb=%ld delta_kb=%ld\n", before, after, after - before);
-    printf("messages %ld bytes %llu seconds %.3f\n", cp.copied, (unsigned long long)cp.bytes,
-           secs);
+    printf("messages %ld bytes %llu seconds %.3f\n", cp.copied, (unsigned long long)cp.bytes, secs);
     rc = (frc < 0 || arc < 0 || cp.failed || (size_t)cp.copied != cp.nmeta) ? 1 : 0;
     imap_client_logout(src, &err);
     imap_client_logout(dst, &err);

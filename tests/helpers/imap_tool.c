@@ -158,8 +158,7 @@ static void print_folders(const struct imap_folders *f)
     for (size_t i = 0; i < f->n; i++) {
         const struct imap_folder *x = &f->v[i];
         printf("folder raw=\"%s\" name=\"%s\" valid=%d delim=\"%c\" flags=0x%x subscribed=%d\n",
-               x->raw, x->name, x->name_valid, x->delim ? x->delim : '-', x->flags,
-               x->subscribed);
+               x->raw, x->name, x->name_valid, x->delim ? x->delim : '-', x->flags, x->subscribed);
     }
 }
 
@@ -243,8 +242,8 @@ int main(int argc, char **argv)
             rc = imap_client_auth_plain(c, strcmp(ARG(0), "-") ? ARG(0) : NULL, ARG(1), pass, &err);
             i += 2;
         } else if (!strcmp(op, "xoauth2")) {
-            rc = imap_client_auth_xoauth2(c, ARG(0), getenv("IMAP_TOKEN") ? getenv("IMAP_TOKEN")
-                                                                          : "", &err);
+            rc = imap_client_auth_xoauth2(c, ARG(0),
+                                          getenv("IMAP_TOKEN") ? getenv("IMAP_TOKEN") : "", &err);
             i += 1;
         } else if (!strcmp(op, "caps")) {
             rc = imap_client_capability(c, &err);
@@ -300,7 +299,9 @@ int main(int argc, char **argv)
             rc = imap_client_status_many(c, names, n, si, rcs, &err);
             for (size_t k = 0; k < n; k++)
                 printf("status %s %s messages=%u uidnext=%u have=%x\n", names[k],
-                       rcs[k] == 1 ? "unanswered" : rcs[k] ? mb_errc_name(rcs[k]) : "ok",
+                       rcs[k] == 1 ? "unanswered"
+                       : rcs[k]    ? mb_errc_name(rcs[k])
+                                   : "ok",
                        si[k].messages, si[k].uidnext, si[k].have);
             free(list);
             i++;
@@ -326,8 +327,9 @@ int main(int argc, char **argv)
             }
             i++;
         } else if (!strcmp(op, "meta")) {
-            rc = imap_fetch_meta(c, ARG(0), imap_client_has_cap(c, "X-GM-EXT-1")
-                                            ? IMAP_FETCH_META_GMAIL : 0, meta_cb, NULL, &err);
+            rc = imap_fetch_meta(c, ARG(0),
+                                 imap_client_has_cap(c, "X-GM-EXT-1") ? IMAP_FETCH_META_GMAIL : 0,
+                                 meta_cb, NULL, &err);
             i++;
         } else if (!strcmp(op, "fetch")) {
             struct body b = {0};
@@ -336,8 +338,7 @@ int main(int argc, char **argv)
             printf("fetched %d\n", b.count);
             i++;
         } else if (!strcmp(op, "append")) {
-            rc = do_append(c, ARG(0), strtoull(ARG(1), NULL, 10), ARG(2), ARG(3), ++cookie,
-                           &err);
+            rc = do_append(c, ARG(0), strtoull(ARG(1), NULL, 10), ARG(2), ARG(3), ++cookie, &err);
             i += 4;
         } else if (!strcmp(op, "appendn")) {
             long n = atol(ARG(1));

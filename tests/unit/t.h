@@ -14,38 +14,46 @@
 extern const char *t_name_;
 extern int t_failed_now_, t_passed_, t_failed_;
 
-#define T_BEGIN(name) do { t_name_ = (name); t_failed_now_ = 0; } while (0)
-
-#define T_ASSERT(cond) do { \
-        if (!(cond)) { \
-            fprintf(stderr, "  %s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond); \
-            t_failed_now_++; \
-        } \
+#define T_BEGIN(name)                                                                              \
+    do {                                                                                           \
+        t_name_ = (name);                                                                          \
+        t_failed_now_ = 0;                                                                         \
     } while (0)
 
-#define T_ASSERT_INT(a, b) do { \
-        long long t_a_ = (long long)(a), t_b_ = (long long)(b); \
-        if (t_a_ != t_b_) { \
-            fprintf(stderr, "  %s:%d: %s == %s: %lld != %lld\n", __FILE__, __LINE__, \
-                    #a, #b, t_a_, t_b_); \
-            t_failed_now_++; \
-        } \
+#define T_ASSERT(cond)                                                                             \
+    do {                                                                                           \
+        if (!(cond)) {                                                                             \
+            fprintf(stderr, "  %s:%d: assertion failed: %s\n", __FILE__, __LINE__, #cond);         \
+            t_failed_now_++;                                                                       \
+        }                                                                                          \
     } while (0)
 
-#define T_ASSERT_STR(a, b) do { \
-        const char *t_a_ = (a), *t_b_ = (b); \
-        if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0) { \
-            fprintf(stderr, "  %s:%d: %s == %s: \"%s\" != \"%s\"\n", __FILE__, __LINE__, \
-                    #a, #b, t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)"); \
-            t_failed_now_++; \
-        } \
+#define T_ASSERT_INT(a, b)                                                                         \
+    do {                                                                                           \
+        long long t_a_ = (long long)(a), t_b_ = (long long)(b);                                    \
+        if (t_a_ != t_b_) {                                                                        \
+            fprintf(stderr, "  %s:%d: %s == %s: %lld != %lld\n", __FILE__, __LINE__, #a, #b, t_a_, \
+                    t_b_);                                                                         \
+            t_failed_now_++;                                                                       \
+        }                                                                                          \
     } while (0)
 
-#define T_ASSERT_MEM(a, b, n) do { \
-        if (memcmp((a), (b), (n)) != 0) { \
-            fprintf(stderr, "  %s:%d: memory differs: %s vs %s\n", __FILE__, __LINE__, #a, #b); \
-            t_failed_now_++; \
-        } \
+#define T_ASSERT_STR(a, b)                                                                         \
+    do {                                                                                           \
+        const char *t_a_ = (a), *t_b_ = (b);                                                       \
+        if (!t_a_ || !t_b_ || strcmp(t_a_, t_b_) != 0) {                                           \
+            fprintf(stderr, "  %s:%d: %s == %s: \"%s\" != \"%s\"\n", __FILE__, __LINE__, #a, #b,   \
+                    t_a_ ? t_a_ : "(null)", t_b_ ? t_b_ : "(null)");                               \
+            t_failed_now_++;                                                                       \
+        }                                                                                          \
+    } while (0)
+
+#define T_ASSERT_MEM(a, b, n)                                                                      \
+    do {                                                                                           \
+        if (memcmp((a), (b), (n)) != 0) {                                                          \
+            fprintf(stderr, "  %s:%d: memory differs: %s vs %s\n", __FILE__, __LINE__, #a, #b);    \
+            t_failed_now_++;                                                                       \
+        }                                                                                          \
     } while (0)
 
 #define T_END() t_end_()

@@ -37,8 +37,17 @@
 
 /* ---- a scripted HTTP server ---- */
 
-enum srv_mode { S_CLEN, S_CHUNKED, S_EOF, S_BIG, S_DRIP, S_ENDLESS, S_GARBAGE, S_HUGEHDR,
-                S_CLEN_SHORT };
+enum srv_mode {
+    S_CLEN,
+    S_CHUNKED,
+    S_EOF,
+    S_BIG,
+    S_DRIP,
+    S_ENDLESS,
+    S_GARBAGE,
+    S_HUGEHDR,
+    S_CLEN_SHORT
+};
 
 struct srv {
     int lfd;
@@ -99,9 +108,7 @@ static void *srv_main(void *arg)
         put(fd, "HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 200 OK\r\nContent-Type: Application/JSON; "
                 "charset=utf-8\r\nContent-Length: 11\r\n\r\n{\"ok\":true}");
         break;
-    case S_CLEN_SHORT:
-        put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"ok\":true}");
-        break;
+    case S_CLEN_SHORT: put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 20\r\n\r\n{\"ok\":true}"); break;
     case S_CHUNKED:
         put(fd, "HTTP/1.1 400 Bad Request\r\nTransfer-Encoding: chunked\r\n\r\n"
                 "4;ext=1\r\n{\"ok\r\n7\r\n\":true}\r\n0\r\nX-Trailer: 1\r\n\r\n");
@@ -110,9 +117,7 @@ static void *srv_main(void *arg)
         put(fd, "HTTP/1.0 200 OK\r\n\r\n");
         put(fd, json);
         break;
-    case S_BIG:
-        put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n");
-        break;
+    case S_BIG: put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 10485760\r\n\r\n"); break;
     case S_DRIP:
         put(fd, "HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n");
         for (int i = 0; i < 100; i++) {
@@ -177,9 +182,13 @@ static int post(struct srv *s, int deadline_ms, struct http_response *resp, stru
 {
     char url[64];
     snprintf(url, sizeof(url), "http://127.0.0.1:%u/tok/x?y=1", s->port);
-    struct http_request rq = {.url = url, .content_type = "application/x-www-form-urlencoded",
-                              .body = "a=b", .body_len = 3, .allow_plain = 1,
-                              .io_timeout_ms = 2000, .deadline_ms = deadline_ms};
+    struct http_request rq = {.url = url,
+                              .content_type = "application/x-www-form-urlencoded",
+                              .body = "a=b",
+                              .body_len = 3,
+                              .allow_plain = 1,
+                              .io_timeout_ms = 2000,
+                              .deadline_ms = deadline_ms};
     return http_post(&rq, resp, err);
 }
 
@@ -346,9 +355,9 @@ static void make_key(void)
 static void test_b64url(void)
 {
     T_BEGIN("jwt_b64url: RFC 4648 vectors, url alphabet, decode round trip and refusals");
-    static const char *const vec[][2] = {{"", ""},         {"f", "Zg"},         {"fo", "Zm8"},
-                                         {"foo", "Zm9v"},  {"foob", "Zm9vYg"},
-                                         {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
+    static const char *const vec[][2] = {
+        {"", ""},           {"f", "Zg"},          {"fo", "Zm8"},         {"foo", "Zm9v"},
+        {"foob", "Zm9vYg"}, {"fooba", "Zm9vYmE"}, {"foobar", "Zm9vYmFy"}};
     for (size_t i = 0; i < sizeof(vec) / sizeof(vec[0]); i++) {
         char *s = jwt_b64url(vec[i][0], strlen(vec[i][0]));
         T_ASSERT_STR(s, vec[i][1]);
@@ -409,8 +418,7 @@ static void test_sign(void)
     T_BEGIN("jwt_sign: RS256 and PS256 verify with the certificate; tampering is detected");
     make_key();
     char *jwt = NULL, *h, *c;
-    T_ASSERT_INT(jwt_sign(key_pem, JWT_RS256, "{\"alg\":\"RS256\"}", "{\"sub\":\"x\"}", &jwt,
-                          NULL),
+    T_ASSERT_INT(jwt_sign(key_pem, JWT_RS256, "{\"alg\":\"RS256\"}", "{\"sub\":\"x\"}", &jwt, NULL),
                  0);
     T_ASSERT_INT(verify(jwt, JWT_RS256, &h, &c), 0);
     T_ASSERT_STR(h, "{\"alg\":\"RS256\"}");
@@ -648,8 +656,8 @@ static void test_validate(void)
     T_END();
 }
 
-static int parse(enum auth_kind k, int status, const char *ct, const char *body,
-                 struct secret *tok, int64_t *exp, struct mb_err *e)
+static int parse(enum auth_kind k, int status, const char *ct, const char *body, struct secret *tok,
+                 int64_t *exp, struct mb_err *e)
 {
     return oauth_parse_answer(k, status, ct, body, strlen(body), "app-1", "u@x.fr", tok, exp, e);
 }
@@ -703,8 +711,8 @@ static void test_answer(void)
          "scopes requested.\"}",
          MB_EAUTH, "up to 24 h"},
         {AUTH_KIND_GOOGLE, 400, J,
-         "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT Signature.\"}",
-         MB_EAUTH, "clock"},
+         "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid JWT Signature.\"}", MB_EAUTH,
+         "clock"},
         {AUTH_KIND_GOOGLE, 400, J,
          "{\"error\":\"invalid_grant\",\"error_description\":\"Invalid email or User ID\"}",
          MB_EAUTH, "does not know the mailbox u@x.fr"},
@@ -718,8 +726,8 @@ static void test_answer(void)
          "no access_token"},
         {AUTH_KIND_GOOGLE, 200, J, "{\"access_token\":\"a\",\"expires_in\":5}", MB_EPROTO,
          "not a Bearer"},
-        {AUTH_KIND_GOOGLE, 200, J, "{\"access_token\":\"a\",\"token_type\":\"bearer\"}",
-         MB_EPROTO, "expires_in"},
+        {AUTH_KIND_GOOGLE, 200, J, "{\"access_token\":\"a\",\"token_type\":\"bearer\"}", MB_EPROTO,
+         "expires_in"},
         {AUTH_KIND_GOOGLE, 200, J,
          "{\"access_token\":\"a b\",\"token_type\":\"bearer\",\"expires_in\":5}", MB_EPROTO,
          "invalid characters"},
@@ -807,9 +815,9 @@ static void test_store(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = {test_url,    test_form,   test_post_ok,  test_post_hostile,
-                                        test_b64url, test_sign,   test_thumb,    test_request,
-                                        test_validate, test_answer, test_margin, test_store,
+    static void (*const fns[])(void) = {test_url,      test_form,   test_post_ok, test_post_hostile,
+                                        test_b64url,   test_sign,   test_thumb,   test_request,
+                                        test_validate, test_answer, test_margin,  test_store,
                                         NULL};
     int rc = t_run(fns);
     free(key_pem);

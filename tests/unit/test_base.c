@@ -134,6 +134,6 @@ static void test_sha256(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = { test_buf_limits, test_err, test_sha256, NULL };
+    static void (*const fns[])(void) = {test_buf_limits, test_err, test_sha256, NULL};
     return t_run(fns);
 }

@@ -277,15 +277,14 @@ static void test_listen_and_hosts(void)
     struct config *cfg = NULL;
     struct mb_err err;
     T_ASSERT_INT(load_text("[server]\nlisten = [::1]:8080\n", &cfg, &err), 0);
-    T_ASSERT(cfg && strcmp(cfg->server.listen_host, "::1") == 0 &&
-             cfg->server.listen_port == 8080);
+    T_ASSERT(cfg && strcmp(cfg->server.listen_host, "::1") == 0 && cfg->server.listen_port == 8080);
     config_free(&cfg);
     T_ASSERT_INT(load_text("[server]\nlisten = [::]:0\n", &cfg, &err), 0);
     T_ASSERT(cfg && strcmp(cfg->server.listen_host, "::") == 0 && cfg->server.listen_port == 0);
     config_free(&cfg);
     T_ASSERT_INT(load_text("[server]\nlisten = localhost:65535\n", &cfg, &err), 0);
-    T_ASSERT(cfg && strcmp(cfg->server.listen_host, "localhost") == 0 &&
-             cfg->server.listen_port == 65535);
+    T_ASSERT(cfg && strcmp(cfg->server.listen_host, "localhost") == 0
+             && cfg->server.listen_port == 65535);
     config_free(&cfg);
 
     T_ASSERT(expect_error("[server]\nlisten = 127.0.0.1\n", MB_ECONFIG,
@@ -375,13 +374,11 @@ static void test_errors(void)
                           "destination)"));
     T_ASSERT(expect_error("[server\n", MB_ECONFIG, "1: section header without \"]\""));
     T_ASSERT(expect_error("[server] x\n", MB_ECONFIG, "1: text after the section header"));
-    T_ASSERT(expect_error("[server]\nwokers = 4\n", MB_ECONFIG,
-                          "2: [server] wokers: unknown key"));
+    T_ASSERT(expect_error("[server]\nwokers = 4\n", MB_ECONFIG, "2: [server] wokers: unknown key"));
     T_ASSERT(expect_error("[sources]\nport = 4\n", MB_ECONFIG, "2: [sources] port: unknown key"));
     T_ASSERT(expect_error("[server]\n\nworkers 4\n", MB_ECONFIG,
                           "3: [server] workers: missing \"=\" (expected key = value)"));
-    T_ASSERT(expect_error("[server]\n= 4\n", MB_ECONFIG,
-                          "2: [server] missing key before \"=\""));
+    T_ASSERT(expect_error("[server]\n= 4\n", MB_ECONFIG, "2: [server] missing key before \"=\""));
     T_ASSERT(expect_error("[server]\nwork ers = 4\n", MB_ECONFIG,
                           "2: [server] bad key name (letters, digits and _ only)"));
     T_ASSERT(expect_error("workers = 4\n", MB_ECONFIG,
@@ -455,26 +452,32 @@ static void test_secrets(void)
     snprintf(text, sizeof(text), "[destination]\n\nmaster_password_file = %s\n", missing);
     T_ASSERT(expect_error(text, MB_ENOTFOUND,
                           "3: [destination] master_password_file: cannot read \"%s\": No such "
-                          "file or directory", missing));
+                          "file or directory",
+                          missing));
     /* Empty file. */
     f = write_file("pw-empty", "\n", 1);
     snprintf(text, sizeof(text), "[destination]\nmaster_password_file = %s\n", f);
-    T_ASSERT(expect_error(text, MB_ECONFIG, "2: [destination] master_password_file: \"%s\" is "
-                          "empty", f));
+    T_ASSERT(expect_error(text, MB_ECONFIG,
+                          "2: [destination] master_password_file: \"%s\" is "
+                          "empty",
+                          f));
     /* Too large. */
     char *bigpw = xmalloc(CONFIG_SECRET_MAX + 100);
     memset(bigpw, 'x', CONFIG_SECRET_MAX + 100);
     f = write_file("pw-big", bigpw, CONFIG_SECRET_MAX + 100);
     free(bigpw);
     snprintf(text, sizeof(text), "[destination]\nmaster_password_file = %s\n", f);
-    T_ASSERT(expect_error(text, MB_ETOOBIG, "2: [destination] master_password_file: \"%s\" is "
-                          "larger than %d bytes", f, CONFIG_SECRET_MAX));
+    T_ASSERT(expect_error(text, MB_ETOOBIG,
+                          "2: [destination] master_password_file: \"%s\" is "
+                          "larger than %d bytes",
+                          f, CONFIG_SECRET_MAX));
 
     /* Both keys: refused, and neither the secret nor the file content shows up. */
     f = write_file("pw2", secret, strlen(secret));
     snprintf(text, sizeof(text), "[destination]\nmaster_password = %s\nmaster_password_file = %s\n",
              secret, f);
-    T_ASSERT(expect_error(text, MB_ECONFIG, "3: [destination] master_password_file: set only one "
+    T_ASSERT(expect_error(text, MB_ECONFIG,
+                          "3: [destination] master_password_file: set only one "
                           "of master_password and master_password_file"));
 
     /* A broken quoted secret: the message has no part of it. */
@@ -545,8 +548,9 @@ static void test_https_modes(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_defaults, test_full_example, test_syntax, test_listen_and_hosts, test_errors,
-        test_file_errors, test_secrets, test_https_modes, NULL,
+        test_defaults,         test_full_example, test_syntax,
+        test_listen_and_hosts, test_errors,       test_file_errors,
+        test_secrets,          test_https_modes,  NULL,
     };
     return t_run(fns);
 }

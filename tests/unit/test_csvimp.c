@@ -12,7 +12,7 @@
 #include "csvimport/csvimp.h"
 #include "migrate/mig_preset.h"
 
-static const char *const hosted[] = { "example.com", "secuseve.com" };
+static const char *const hosted[] = {"example.com", "secuseve.com"};
 
 static struct csvimp_opts default_opts(void)
 {
@@ -27,9 +27,9 @@ static struct csvimp_opts default_opts(void)
  * build-x/san/tests) or $MB_TEST_DATA. Returns an xmalloc'ed copy of the bytes. */
 static char *read_data(const char *name, size_t *len_r)
 {
-    static const char *const dirs[] = { "tests/data/csv", "../tests/data/csv",
-                                        "../../tests/data/csv", "../../../tests/data/csv",
-                                        "../../../../tests/data/csv" };
+    static const char *const dirs[] = {"tests/data/csv", "../tests/data/csv",
+                                       "../../tests/data/csv", "../../../tests/data/csv",
+                                       "../../../../tests/data/csv"};
     char path[512];
     const char *env = getenv("MB_TEST_DATA");
     FILE *f = NULL;
@@ -98,10 +98,22 @@ static void test_local_part(void)
     T_ASSERT_INT(csvimp_local_part_ok("victim*admin", 12, NULL), 1);
     T_ASSERT_INT(csvimp_local_part_ok("a%%b", 4, "%%"), 0);
     T_ASSERT_INT(csvimp_local_part_ok("a b", 3, "*"), 0);
-    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\xa0" "b", 4, "*"), 0);
-    T_ASSERT_INT(csvimp_local_part_ok("a\xe2\x80\x83" "b", 5, "*"), 0);
-    T_ASSERT_INT(csvimp_local_part_ok("a\xe3\x80\x80" "b", 5, "*"), 0);
-    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\x85" "b", 4, "*"), 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\xa0"
+                                      "b",
+                                      4, "*"),
+                 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xe2\x80\x83"
+                                      "b",
+                                      5, "*"),
+                 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xe3\x80\x80"
+                                      "b",
+                                      5, "*"),
+                 0);
+    T_ASSERT_INT(csvimp_local_part_ok("a\xc2\x85"
+                                      "b",
+                                      4, "*"),
+                 0);
     T_ASSERT_INT(csvimp_local_part_ok("a@b", 3, "*"), 0);
     T_END();
 }
@@ -136,7 +148,7 @@ static void test_spec_example(void)
     }
     csvimp_result_fini(&r);
     T_ASSERT(r.rows == NULL && r.n_rows == 0);
-    csvimp_result_fini(&r);   /* idempotent */
+    csvimp_result_fini(&r); /* idempotent */
     free(data);
     T_END();
 }
@@ -148,19 +160,24 @@ static void test_sample(void)
     buf_init(&b, 1 << 16);
     T_ASSERT_INT(csvimp_sample("client.fr", &b), 0);
     const char *s = buf_cstr(&b);
-    T_ASSERT(strncmp(s, "login_source;pass_source;host_source;type_messagerie;"
-                        "login_destination;subscribed_only\r\n", 88) == 0);
+    T_ASSERT(strncmp(s,
+                     "login_source;pass_source;host_source;type_messagerie;"
+                     "login_destination;subscribed_only\r\n",
+                     88)
+             == 0);
     T_ASSERT(strstr(s, "\r\nsource@login.com;myPassword1;gmail.server;gmail;toto@client.fr;"
-                       "False\r\n") != NULL);
+                       "False\r\n")
+             != NULL);
     T_ASSERT(strstr(s, "testoffice@test.com;passtest;office.server;office;"
-                       "j.renaud@client.fr;False\r\n") != NULL);
+                       "j.renaud@client.fr;False\r\n")
+             != NULL);
     T_ASSERT(strchr(s, '<') == NULL);
     size_t lines = 0;
     for (const char *p = s; (p = strstr(p, "\r\n")); p += 2)
         lines++;
     T_ASSERT_INT(lines, 6);
 
-    const char *const dom[] = { "CLIENT.fr" };
+    const char *const dom[] = {"CLIENT.fr"};
     struct csvimp_opts o = default_opts();
     o.domains = dom;
     o.n_domains = 1;
@@ -170,11 +187,12 @@ static void test_sample(void)
     T_ASSERT_INT(r.n_rows, 5);
     csvimp_result_fini(&r);
 
-    o = default_opts();   /* client.fr not hosted: every row refused */
+    o = default_opts(); /* client.fr not hosted: every row refused */
     T_ASSERT_INT(csvimp_parse(b.data, b.len, &o, &r), MB_ECONFIG);
     T_ASSERT_INT(r.n_errors, 5);
-    T_ASSERT(has_error(&r, 2, 5, "domain client.fr is not one of the hosted domains: "
-                                 "example.com, secuseve.com"));
+    T_ASSERT(has_error(&r, 2, 5,
+                       "domain client.fr is not one of the hosted domains: "
+                       "example.com, secuseve.com"));
     csvimp_result_fini(&r);
 
     buf_reset(&b);
@@ -200,21 +218,22 @@ static void test_excel_cp1252(void)
     T_ASSERT_STR(r.encoding, "windows-1252");
     T_ASSERT_INT(r.n_rows, 3);
     if (r.n_rows == 3) {
-        T_ASSERT_STR(r.rows[0].login_source, "fr\xc3\xa9" "d\xc3\xa9ric@ancien-fai.fr");
-        T_ASSERT_STR(r.rows[0].pass_source, "\xc3\x89t\xc3\xa9" "2018\xe2\x82\xac");
+        T_ASSERT_STR(r.rows[0].login_source, "fr\xc3\xa9"
+                                             "d\xc3\xa9ric@ancien-fai.fr");
+        T_ASSERT_STR(r.rows[0].pass_source, "\xc3\x89t\xc3\xa9"
+                                            "2018\xe2\x82\xac");
         T_ASSERT_STR(r.rows[0].host, "imap.ancien-fai.fr");
         T_ASSERT_STR(r.rows[0].server_type, "defaut");
-        T_ASSERT_STR(r.rows[1].login_source,
-                     "h\xc3\xa9l\xc3\xa8ne.lef\xc3\xa8vre@ancien-fai.fr");
+        T_ASSERT_STR(r.rows[1].login_source, "h\xc3\xa9l\xc3\xa8ne.lef\xc3\xa8vre@ancien-fai.fr");
         /* L’œil;"vif" : ’ (0x92) and œ (0x9C), a quoted ; and doubled quotes */
         T_ASSERT_STR(r.rows[1].pass_source, "L\xe2\x80\x99\xc5\x93il;\"vif\"");
         T_ASSERT_INT(r.rows[1].port, 143);
-        T_ASSERT_STR(r.rows[1].server_type, "defaut");   /* DEFAUT normalised */
+        T_ASSERT_STR(r.rows[1].server_type, "defaut"); /* DEFAUT normalised */
         T_ASSERT_STR(r.rows[1].login_destination, "Helene@example.com");
         T_ASSERT_INT(r.rows[1].subscribed_only, 1);
         T_ASSERT_INT(r.rows[1].line, 3);
         T_ASSERT_STR(r.rows[2].login_source, "zo\xc3\xab@gmail.com");
-        T_ASSERT_STR(r.rows[2].pass_source, "  deux espaces  ");   /* byte for byte */
+        T_ASSERT_STR(r.rows[2].pass_source, "  deux espaces  "); /* byte for byte */
         T_ASSERT_STR(r.rows[2].host, "imap.gmail.com");
         T_ASSERT_INT(r.rows[2].port, 0);
         T_ASSERT_INT(r.rows[2].subscribed_only, 0);
@@ -235,7 +254,7 @@ static void test_cp1252_table(void)
         char line[80];
         int n = snprintf(line, sizeof(line), "u%c@x.fr;pw%c;h.fr;defaut;u@example.com;False\n",
                          (char)b, (char)b);
-        char in[2] = { (char)b, 0 }, out[8] = { 0 };
+        char in[2] = {(char)b, 0}, out[8] = {0};
         char *ip = in, *op = out;
         size_t il = 1, ol = sizeof(out) - 1;
         iconv(cd, NULL, NULL, NULL, NULL);
@@ -263,7 +282,7 @@ static void test_cp1252_table(void)
         }
         csvimp_result_fini(&r);
     }
-    T_ASSERT_INT(undefined, 5);   /* 0x81 0x8D 0x8F 0x90 0x9D */
+    T_ASSERT_INT(undefined, 5); /* 0x81 0x8D 0x8F 0x90 0x9D */
     if (cd != (iconv_t)-1)
         iconv_close(cd);
     T_END();
@@ -273,7 +292,7 @@ static void test_utf8_bom_crlf(void)
 {
     T_BEGIN("UTF-8 with BOM and CRLF, no header");
     struct csvimp_opts o = default_opts();
-    const char *const dom[] = { "example.org" };
+    const char *const dom[] = {"example.org"};
     o.domains = dom;
     o.n_domains = 1;
     struct csvimp_result r;
@@ -303,13 +322,12 @@ static void test_quoting_and_line_ends(void)
     T_BEGIN("quoted ; and \"\" in passwords, CR / LF / CRLF line ends, physical line numbers");
     struct csvimp_opts o = default_opts();
     struct csvimp_result r;
-    const char *s =
-        "a@x.fr;\"p;w\"\"d\"\"\";h.fr;defaut;a@example.com;False\r"     /* line 1, CR */
-        "\"b@x.fr\";\"\";h.fr;defaut;b@example.com;False\n"              /* line 2: empty pw */
-        "c@x.fr;\" lead\";h.fr;defaut;c@example.com;1\r\n"               /* line 3, CRLF */
-        "\r\n\n\r"                                                       /* lines 4-6 empty */
-        "d@x.fr;\"two\r\nlines\";h.fr;defaut;d@example.com;0\n"          /* lines 7-8 */
-        "e@x.fr;pw;h.fr;defaut;e@example.com;true";                      /* line 9, no EOL */
+    const char *s = "a@x.fr;\"p;w\"\"d\"\"\";h.fr;defaut;a@example.com;False\r" /* line 1, CR */
+                    "\"b@x.fr\";\"\";h.fr;defaut;b@example.com;False\n"     /* line 2: empty pw */
+                    "c@x.fr;\" lead\";h.fr;defaut;c@example.com;1\r\n"      /* line 3, CRLF */
+                    "\r\n\n\r"                                              /* lines 4-6 empty */
+                    "d@x.fr;\"two\r\nlines\";h.fr;defaut;d@example.com;0\n" /* lines 7-8 */
+                    "e@x.fr;pw;h.fr;defaut;e@example.com;true";             /* line 9, no EOL */
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT_INT(r.n_errors, 2);
     if (r.n_errors != 2)
@@ -361,8 +379,9 @@ static void test_errors_file(void)
     T_ASSERT(has_error(&r, 3, 0, "line 3: expected 6 columns, found 5"));
     T_ASSERT(has_error(&r, 4, 4, "line 4, column 4 (type_messagerie): unknown type_messagerie"));
     T_ASSERT(has_error(&r, 5, 6, "subscribed_only must be True or False"));
-    T_ASSERT(has_error(&r, 6, 5, "line 6, column 5 (login_destination): domain example.net is "
-                                 "not one of the hosted domains: example.com, secuseve.com"));
+    T_ASSERT(has_error(&r, 6, 5,
+                       "line 6, column 5 (login_destination): domain example.net is "
+                       "not one of the hosted domains: example.com, secuseve.com"));
     T_ASSERT(has_error(&r, 7, 3, "host_source is empty"));
     T_ASSERT(has_error(&r, 8, 3, "port must be a number from 1 to 65535"));
     T_ASSERT(has_error(&r, 10, 0, "duplicate of line 2"));
@@ -384,32 +403,31 @@ static void test_more_errors(void)
     T_BEGIN("bad hosts, types, booleans, destinations, header and quoting errors");
     struct csvimp_opts o = default_opts();
     struct csvimp_result r;
-    const char *s =
-        "a@x.fr;Pw#1;;defaut;a@example.com;False\n"                 /* 1: host required */
-        "a@x.fr;Pw#2;;exchange;a@example.com;False\n"               /* 2 */
-        "a@x.fr;Pw#3;h.fr:0;defaut;a@example.com;False\n"           /* 3: port 0 */
-        "a@x.fr;Pw#4;h.fr:;defaut;a@example.com;False\n"            /* 4: empty port */
-        "a@x.fr;Pw#5;h.fr:99999;defaut;a@example.com;False\n"       /* 5 */
-        "a@x.fr;Pw#6;h.fr:12a;defaut;a@example.com;False\n"         /* 6 */
-        "a@x.fr;Pw#7;::1;defaut;a@example.com;False\n"              /* 7: IPv6 needs [] */
-        "a@x.fr;Pw#8;bad_host!;defaut;a@example.com;False\n"        /* 8 */
-        "a@x.fr;Pw#9;300.1.1.1;defaut;a@example.com;False\n"        /* 9 */
-        "a@x.fr;Pw#10;-h.fr;defaut;a@example.com;False\n"           /* 10 */
-        "a@x.fr;Pw#11;h.fr;Gmail2;a@example.com;False\n"            /* 11 */
-        "a@x.fr;Pw#12;h.fr;;a@example.com;False\n"                  /* 12 */
-        "a@x.fr;Pw#13;h.fr;defaut;a@example.com;yes\n"              /* 13 */
-        "a@x.fr;Pw#14;h.fr;defaut;@example.com;False\n"             /* 14 */
-        "a@x.fr;Pw#15;h.fr;defaut;a@b@example.com;False\n"          /* 15 */
-        "a@x.fr;Pw#16;h.fr;defaut;a@exa mple.com;False\n"           /* 16 */
-        "a@x.fr;Pw#17;h.fr;defaut;;False\n"                         /* 17 */
-        ";Pw#18;h.fr;defaut;a@example.com;False\n"                  /* 18 */
-        "a@x.fr;Pw#19;h.fr;defaut;a@example.com;False;extra\n"      /* 19 */
-        "a@x.fr;\"Pw#20\"x;h.fr;defaut;a@example.com;False\n"       /* 20: text after quote */
-        "a@x.fr;Pw#21;h.fr;defaut;a@example.com.;False\n"           /* 21 */
-        "a\tb@x.fr;Pw#22;h.fr;defaut;a@example.com;False\n"         /* 22: control char */
-        "a@x.fr;Pw#23;h\xc3\xa9.fr;defaut;a@example.com;False\n"    /* 23: IDN */
-        "   \n"                                                      /* 24: spaces only */
-        "a@x.fr;\"Pw#25";                                            /* 25: unterminated */
+    const char *s = "a@x.fr;Pw#1;;defaut;a@example.com;False\n"            /* 1: host required */
+                    "a@x.fr;Pw#2;;exchange;a@example.com;False\n"          /* 2 */
+                    "a@x.fr;Pw#3;h.fr:0;defaut;a@example.com;False\n"      /* 3: port 0 */
+                    "a@x.fr;Pw#4;h.fr:;defaut;a@example.com;False\n"       /* 4: empty port */
+                    "a@x.fr;Pw#5;h.fr:99999;defaut;a@example.com;False\n"  /* 5 */
+                    "a@x.fr;Pw#6;h.fr:12a;defaut;a@example.com;False\n"    /* 6 */
+                    "a@x.fr;Pw#7;::1;defaut;a@example.com;False\n"         /* 7: IPv6 needs [] */
+                    "a@x.fr;Pw#8;bad_host!;defaut;a@example.com;False\n"   /* 8 */
+                    "a@x.fr;Pw#9;300.1.1.1;defaut;a@example.com;False\n"   /* 9 */
+                    "a@x.fr;Pw#10;-h.fr;defaut;a@example.com;False\n"      /* 10 */
+                    "a@x.fr;Pw#11;h.fr;Gmail2;a@example.com;False\n"       /* 11 */
+                    "a@x.fr;Pw#12;h.fr;;a@example.com;False\n"             /* 12 */
+                    "a@x.fr;Pw#13;h.fr;defaut;a@example.com;yes\n"         /* 13 */
+                    "a@x.fr;Pw#14;h.fr;defaut;@example.com;False\n"        /* 14 */
+                    "a@x.fr;Pw#15;h.fr;defaut;a@b@example.com;False\n"     /* 15 */
+                    "a@x.fr;Pw#16;h.fr;defaut;a@exa mple.com;False\n"      /* 16 */
+                    "a@x.fr;Pw#17;h.fr;defaut;;False\n"                    /* 17 */
+                    ";Pw#18;h.fr;defaut;a@example.com;False\n"             /* 18 */
+                    "a@x.fr;Pw#19;h.fr;defaut;a@example.com;False;extra\n" /* 19 */
+                    "a@x.fr;\"Pw#20\"x;h.fr;defaut;a@example.com;False\n" /* 20: text after quote */
+                    "a@x.fr;Pw#21;h.fr;defaut;a@example.com.;False\n"     /* 21 */
+                    "a\tb@x.fr;Pw#22;h.fr;defaut;a@example.com;False\n"   /* 22: control char */
+                    "a@x.fr;Pw#23;h\xc3\xa9.fr;defaut;a@example.com;False\n" /* 23: IDN */
+                    "   \n"                                                  /* 24: spaces only */
+                    "a@x.fr;\"Pw#25";                                        /* 25: unterminated */
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT(has_error(&r, 1, 3, "host_source is empty"));
     T_ASSERT(has_error(&r, 2, 3, "host_source is empty"));
@@ -503,8 +521,10 @@ static void test_header(void)
     T_ASSERT_INT(r.rows[0].line, 1);
     csvimp_result_fini(&r);
 
-    snprintf(s, sizeof(s), "\n Login_Source ;PASS_SOURCE;host_source;type_messagerie;"
-                           "login_destination;subscribed_only\r\n%s", row);
+    snprintf(s, sizeof(s),
+             "\n Login_Source ;PASS_SOURCE;host_source;type_messagerie;"
+             "login_destination;subscribed_only\r\n%s",
+             row);
     T_ASSERT_INT(parse_str(s, &o, &r), 0);
     T_ASSERT_INT(r.n_rows, 1);
     T_ASSERT_INT(r.rows[0].line, 3);
@@ -517,14 +537,18 @@ static void test_header(void)
     csvimp_result_fini(&r);
 
     /* A header in the middle is an ordinary (bad) row. */
-    snprintf(s, sizeof(s), "%slogin_source;pass_source;host_source;type_messagerie;"
-                           "login_destination;subscribed_only\n", row);
+    snprintf(s, sizeof(s),
+             "%slogin_source;pass_source;host_source;type_messagerie;"
+             "login_destination;subscribed_only\n",
+             row);
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT(has_error(&r, 2, 4, "unknown type_messagerie"));
     csvimp_result_fini(&r);
 
     T_ASSERT_INT(parse_str("login_source;pass_source;host_source;type_messagerie;"
-                           "login_destination;subscribed_only\r\n\r\n", &o, &r), MB_ECONFIG);
+                           "login_destination;subscribed_only\r\n\r\n",
+                           &o, &r),
+                 MB_ECONFIG);
     T_ASSERT_INT(r.n_errors, 1);
     T_ASSERT(has_error(&r, 0, 0, "header but no migration rows"));
     csvimp_result_fini(&r);
@@ -536,7 +560,7 @@ static void test_empty(void)
     T_BEGIN("empty files");
     struct csvimp_opts o = default_opts();
     struct csvimp_result r;
-    static const char *const empties[] = { "", "\xef\xbb\xbf", "\r\n\r\n", "\n", "\r" };
+    static const char *const empties[] = {"", "\xef\xbb\xbf", "\r\n\r\n", "\n", "\r"};
     for (size_t i = 0; i < sizeof(empties) / sizeof(empties[0]); i++) {
         T_ASSERT_INT(parse_str(empties[i], &o, &r), MB_ECONFIG);
         T_ASSERT_INT(r.n_errors, 1);
@@ -556,9 +580,9 @@ static void test_duplicates(void)
     struct csvimp_opts o = default_opts();
     struct csvimp_result r;
     const char *s = "a@x.fr;p1;h.fr;defaut;a@example.com;False\n"
-                    "A@x.fr;p2;h.fr;defaut;a@example.com;False\n"    /* login case differs: ok */
-                    "a@x.fr;p3;h.fr:143;defaut;a@example.com;False\n" /* other port: ok */
-                    "a@x.fr;p4;h.fr;defaut;b@example.com;False\n"    /* other box: ok */
+                    "A@x.fr;p2;h.fr;defaut;a@example.com;False\n"       /* login case differs: ok */
+                    "a@x.fr;p3;h.fr:143;defaut;a@example.com;False\n"   /* other port: ok */
+                    "a@x.fr;p4;h.fr;defaut;b@example.com;False\n"       /* other box: ok */
                     "a@x.fr;p5;H.FR:993;exchange;a@Example.com;True\n"; /* duplicate of 1 */
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT_INT(r.n_errors, 1);
@@ -576,7 +600,7 @@ static void test_account_domains(void)
 {
     T_BEGIN("non-admin accounts are limited to their domains");
     struct csvimp_opts o = default_opts();
-    const char *const mine[] = { "secuseve.com" };
+    const char *const mine[] = {"secuseve.com"};
     o.account_domains = mine;
     o.n_account_domains = 1;
     struct csvimp_result r;
@@ -608,7 +632,8 @@ static void test_encoding_errors(void)
     T_ASSERT(no_error_contains(&r, "0x8D"));
     csvimp_result_fini(&r);
 
-    s = "\xef\xbb\xbf" "a@x.fr;pw;h.fr;defaut;a@example.com;False\n"
+    s = "\xef\xbb\xbf"
+        "a@x.fr;pw;h.fr;defaut;a@example.com;False\n"
         "b@x.fr;\"multi\nline\";h.fr;defaut;b\xe9@example.com;False\n";
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT_INT(r.n_errors, 1);
@@ -664,20 +689,21 @@ static void test_limits(void)
     o.max_field = 16;
     /* exactly 16 bytes, quoted and unquoted: fine */
     T_ASSERT_INT(parse_str("a@x.fr;\"1234567890123456\";h.fr;defaut;a@example.com;False\n"
-                           "b@x.fr;1234567890123456;h.fr;defaut;a@example.com;False\n", &o, &r),
+                           "b@x.fr;1234567890123456;h.fr;defaut;a@example.com;False\n",
+                           &o, &r),
                  0);
     T_ASSERT_INT(r.n_rows, 2);
     csvimp_result_fini(&r);
     const char *s =
-        "a@x.fr;12345678901234567;h.fr;defaut;a@example.com;False\n"          /* 17 bytes */
-        "a@x.fr;\"123456789012345678\";h.fr;defaut;a@example.com;False\n"     /* 18, quoted */
+        "a@x.fr;12345678901234567;h.fr;defaut;a@example.com;False\n"      /* 17 bytes */
+        "a@x.fr;\"123456789012345678\";h.fr;defaut;a@example.com;False\n" /* 18, quoted */
         "a@x.fr;123456789012345678901234567890;h.fr;defaut;a@example.com;False\n"
         "a@x.fr;pw;h.fr;defaut;a@example.com;Falsee\n";
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT(has_error(&r, 1, 2, "longer than 16 bytes"));
     T_ASSERT(has_error(&r, 2, 2, "longer than 16 bytes"));
     T_ASSERT(has_error(&r, 3, 2, "longer than 16 bytes"));
-    T_ASSERT(has_error(&r, 4, 6, "True or False"));   /* resumed after libcsv stopped */
+    T_ASSERT(has_error(&r, 4, 6, "True or False")); /* resumed after libcsv stopped */
     T_ASSERT_INT(r.n_errors, 4);
     T_ASSERT(no_error_contains(&r, "123456789"));
     csvimp_result_fini(&r);
@@ -743,22 +769,27 @@ static void test_french(void)
     }
     T_ASSERT(has_error(&r, 3, 0, "ligne 3 : 5 colonnes au lieu de 6"));
     T_ASSERT(has_text(&r, 3, 0, "5 colonnes au lieu de 6"));
-    T_ASSERT(has_error(&r, 4, 4, "ligne 4, colonne 4 (type_messagerie) : type_messagerie inconnu "
-                                 "(attendu : gmail, exchange, office, domino ou defaut)"));
+    T_ASSERT(has_error(&r, 4, 4,
+                       "ligne 4, colonne 4 (type_messagerie) : type_messagerie inconnu "
+                       "(attendu : gmail, exchange, office, domino ou defaut)"));
     T_ASSERT(has_text(&r, 5, 6, "subscribed_only doit valoir True ou False (vide : False)"));
-    T_ASSERT(has_error(&r, 6, 5, "ligne 6, colonne 5 (login_destination) : le domaine "
-                                 "example.net ne fait pas partie des domaines hébergés : "
-                                 "example.com, secuseve.com"));
-    T_ASSERT(has_text(&r, 7, 3, "host_source est vide (il ne peut l'être que pour gmail et "
-                                "office)"));
+    T_ASSERT(has_error(&r, 6, 5,
+                       "ligne 6, colonne 5 (login_destination) : le domaine "
+                       "example.net ne fait pas partie des domaines hébergés : "
+                       "example.com, secuseve.com"));
+    T_ASSERT(has_text(&r, 7, 3,
+                      "host_source est vide (il ne peut l'être que pour gmail et "
+                      "office)"));
     T_ASSERT(has_text(&r, 8, 3, "le port doit être un nombre de 1 à 65535"));
-    T_ASSERT(has_error(&r, 10, 0, "ligne 10 : doublon de la ligne 2 (mêmes login_source, "
-                                  "host_source et login_destination)"));
+    T_ASSERT(has_error(&r, 10, 0,
+                       "ligne 10 : doublon de la ligne 2 (mêmes login_source, "
+                       "host_source et login_destination)"));
     T_ASSERT(has_text(&r, 11, 0, "ligne vide"));
     T_ASSERT(has_text(&r, 12, 2, "pass_source contient un saut de ligne"));
     T_ASSERT(has_error(&r, 14, 2, "ligne 14, colonne 2 (pass_source) : guillemet mal placé"));
-    T_ASSERT(has_text(&r, 15, 5, "login_destination doit être une adresse complète "
-                                 "(nom@domaine)"));
+    T_ASSERT(has_text(&r, 15, 5,
+                      "login_destination doit être une adresse complète "
+                      "(nom@domaine)"));
     T_ASSERT(no_error_contains(&r, "S3c"));
     T_ASSERT(no_error_contains(&r, "r3t"));
     T_ASSERT(no_error_contains(&r, "line "));
@@ -769,32 +800,38 @@ static void test_french(void)
     csvimp_result_fini(&re);
     free(data);
 
-    const char *s = "a@x.fr;Pw#1;h.fr:;defaut;a@example.com;False\n"   /* 1 */
-                    "a@x.fr;Pw#2;::1;defaut;a@example.com;False\n"     /* 2 */
+    const char *s = "a@x.fr;Pw#1;h.fr:;defaut;a@example.com;False\n"        /* 1 */
+                    "a@x.fr;Pw#2;::1;defaut;a@example.com;False\n"          /* 2 */
                     "a@x.fr;Pw#3;h\xc3\xa9.fr;defaut;a@example.com;False\n" /* 3 */
                     "a@x.fr;Pw#4;300.1.1.1;Gmail2;a@b@example.com;False\n"  /* 4 */
-                    "a@x.fr;Pw#5;h.fr;;a@example.com;False\n"          /* 5 */
-                    "a@x.fr;Pw#6;h.fr;defaut;a@example.com;False;\"x\"y\n" /* 6: col 7 */
-                    "a@x.fr;Pw#7;h.fr;defaut;a@example.com;False;x\n"  /* 7 */
-                    "a@x.fr;Pw#8;h.fr;defaut;a;False\n"                /* 8 */
-                    "a@x.fr;\"Pw#9";                                    /* 9: unterminated */
+                    "a@x.fr;Pw#5;h.fr;;a@example.com;False\n"               /* 5 */
+                    "a@x.fr;Pw#6;h.fr;defaut;a@example.com;False;\"x\"y\n"  /* 6: col 7 */
+                    "a@x.fr;Pw#7;h.fr;defaut;a@example.com;False;x\n"       /* 7 */
+                    "a@x.fr;Pw#8;h.fr;defaut;a;False\n"                     /* 8 */
+                    "a@x.fr;\"Pw#9";                                        /* 9: unterminated */
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
     T_ASSERT(has_text(&r, 1, 3, "le port est vide après « : »"));
-    T_ASSERT(has_text(&r, 2, 3, "une adresse IPv6 s'écrit entre crochets, par exemple "
-                                "[2001:db8::1]:993"));
-    T_ASSERT(has_text(&r, 3, 3, "nom d'hôte invalide (écrivez un nom internationalisé sous sa "
-                                "forme ASCII xn--)"));
+    T_ASSERT(has_text(&r, 2, 3,
+                      "une adresse IPv6 s'écrit entre crochets, par exemple "
+                      "[2001:db8::1]:993"));
+    T_ASSERT(has_text(&r, 3, 3,
+                      "nom d'hôte invalide (écrivez un nom internationalisé sous sa "
+                      "forme ASCII xn--)"));
     T_ASSERT(has_text(&r, 4, 3, "adresse IPv4 invalide"));
-    T_ASSERT(has_text(&r, 4, 4, "type_messagerie inconnu (attendu : gmail, exchange, office, "
-                                "domino ou defaut)"));
-    T_ASSERT(has_text(&r, 4, 5, "login_destination doit être une adresse complète "
-                                "(nom@domaine)"));
-    T_ASSERT(has_text(&r, 5, 4, "type_messagerie est vide (attendu : gmail, exchange, office, "
-                                "domino ou defaut)"));
+    T_ASSERT(has_text(&r, 4, 4,
+                      "type_messagerie inconnu (attendu : gmail, exchange, office, "
+                      "domino ou defaut)"));
+    T_ASSERT(has_text(&r, 4, 5,
+                      "login_destination doit être une adresse complète "
+                      "(nom@domaine)"));
+    T_ASSERT(has_text(&r, 5, 4,
+                      "type_messagerie est vide (attendu : gmail, exchange, office, "
+                      "domino ou defaut)"));
     T_ASSERT(has_error(&r, 6, 7, "ligne 6, colonne 7 (colonne en trop) : guillemet mal placé"));
     T_ASSERT(has_text(&r, 7, 0, "7 colonnes au lieu de 6"));
-    T_ASSERT(has_text(&r, 8, 5, "login_destination doit être une adresse complète "
-                                "(nom@domaine)"));
+    T_ASSERT(has_text(&r, 8, 5,
+                      "login_destination doit être une adresse complète "
+                      "(nom@domaine)"));
     T_ASSERT(has_text(&r, 9, 2, "un champ entre guillemets n'est pas fermé (\" manquant)"));
     T_ASSERT(no_error_contains(&r, "Pw#"));
     for (size_t i = 0; i < r.n_errors; i++)
@@ -805,8 +842,9 @@ static void test_french(void)
     s = "a@x.fr;pw;h.fr;defaut;a@example.com;False\n"
         "b\x81@x.fr;p\x8dw;h.fr;defaut;b@example.com;False\n";
     T_ASSERT_INT(parse_str(s, &o, &r), MB_ECONFIG);
-    T_ASSERT(has_error(&r, 2, 1, "ligne 2, colonne 1 (login_source) : un octet n'est ni de "
-                                 "l'UTF-8 ni du Windows-1252 (octet 0x81)"));
+    T_ASSERT(has_error(&r, 2, 1,
+                       "ligne 2, colonne 1 (login_source) : un octet n'est ni de "
+                       "l'UTF-8 ni du Windows-1252 (octet 0x81)"));
     T_ASSERT(has_text(&r, 2, 2, "un octet n'est ni de l'UTF-8 ni du Windows-1252"));
     csvimp_result_fini(&r);
     s = "\xc3\xa9@x.fr;pw;h.fr;defaut;a@example.com;False\n"
@@ -821,9 +859,12 @@ static void test_french(void)
     T_ASSERT(r.n_errors == 1 && r.errors[0].text_off == 0);
     csvimp_result_fini(&r);
     T_ASSERT_INT(parse_str("login_source;pass_source;host_source;type_messagerie;"
-                           "login_destination;subscribed_only\n", &o, &r), MB_ECONFIG);
-    T_ASSERT(has_error(&r, 0, 0, "le fichier a une ligne d'en-tête mais aucune ligne de "
-                                 "migration"));
+                           "login_destination;subscribed_only\n",
+                           &o, &r),
+                 MB_ECONFIG);
+    T_ASSERT(has_error(&r, 0, 0,
+                       "le fichier a une ligne d'en-tête mais aucune ligne de "
+                       "migration"));
     csvimp_result_fini(&r);
     o.max_bytes = 10;
     T_ASSERT_INT(parse_str("a@x.fr;pw;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ETOOBIG);
@@ -833,18 +874,20 @@ static void test_french(void)
     /* Account domains, and a message cut to fit stays valid UTF-8. */
     o = default_opts();
     o.french = 1;
-    const char *const mine[] = { "secuseve.com" };
+    const char *const mine[] = {"secuseve.com"};
     o.account_domains = mine;
     o.n_account_domains = 1;
     T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ECONFIG);
-    T_ASSERT(has_text(&r, 1, 5, "le domaine example.com ne fait pas partie de vos domaines : "
-                                "secuseve.com"));
+    T_ASSERT(has_text(&r, 1, 5,
+                      "le domaine example.com ne fait pas partie de vos domaines : "
+                      "secuseve.com"));
     csvimp_result_fini(&r);
     o.n_domains = 0;
     o.domains = NULL;
     T_ASSERT_INT(parse_str("a@x.fr;p1;h.fr;defaut;a@example.com;False\n", &o, &r), MB_ECONFIG);
-    T_ASSERT(has_text(&r, 1, 5, "le domaine example.com ne fait pas partie des domaines "
-                                "hébergés : (aucun n'est configuré)"));
+    T_ASSERT(has_text(&r, 1, 5,
+                      "le domaine example.com ne fait pas partie des domaines "
+                      "hébergés : (aucun n'est configuré)"));
     csvimp_result_fini(&r);
     T_END();
 }
@@ -863,10 +906,11 @@ static void test_big_file(void)
     buf_init(&b, 8u << 20);
     buf_puts(&b, "login_source;pass_source;host_source;type_messagerie;login_destination;"
                  "subscribed_only\r\n");
-    static const char *const types[] = { "gmail", "exchange", "office", "domino", "defaut" };
+    static const char *const types[] = {"gmail", "exchange", "office", "domino", "defaut"};
     for (int i = 0; i < 10000; i++)
-        buf_printf(&b, "user%05d@ancien.example.net;\"P@ss;%d\"\"w\";imap%d.ancien.example.net:%d;"
-                       "%s;box%05d@example.com;%s\r\n",
+        buf_printf(&b,
+                   "user%05d@ancien.example.net;\"P@ss;%d\"\"w\";imap%d.ancien.example.net:%d;"
+                   "%s;box%05d@example.com;%s\r\n",
                    i, i, i % 7, 143 + i % 900, types[i % 5], i, i % 2 ? "True" : "False");
     struct csvimp_opts o = default_opts();
     struct csvimp_result r;
@@ -891,10 +935,25 @@ static void test_big_file(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_spec_example, test_sample, test_excel_cp1252, test_cp1252_table,
-        test_utf8_bom_crlf, test_quoting_and_line_ends, test_errors_file, test_more_errors,
-        test_server_types, test_header, test_empty, test_duplicates, test_account_domains,
-        test_encoding_errors, test_limits, test_french, test_big_file, test_local_part, NULL,
+        test_spec_example,
+        test_sample,
+        test_excel_cp1252,
+        test_cp1252_table,
+        test_utf8_bom_crlf,
+        test_quoting_and_line_ends,
+        test_errors_file,
+        test_more_errors,
+        test_server_types,
+        test_header,
+        test_empty,
+        test_duplicates,
+        test_account_domains,
+        test_encoding_errors,
+        test_limits,
+        test_french,
+        test_big_file,
+        test_local_part,
+        NULL,
     };
     return t_run(fns);
 }

@@ -54,9 +54,16 @@ static struct db_job_new job_desc(int i)
     snprintf(login[k], sizeof(login[k]), "User%d@old.example", i);
     snprintf(dest[k], sizeof(dest[k]), "user%d@%s", i, i % 2 ? "Example.COM" : "example.org");
     struct db_job_new j = {
-        .source_host = host[k], .source_port = 993, .source_tls = "auto", .insecure = 0,
-        .source_login = login[k], .secret = secret_blob, .secret_len = sizeof(secret_blob),
-        .server_type = "defaut", .dest_login = dest[k], .subscribed_only = i % 2,
+        .source_host = host[k],
+        .source_port = 993,
+        .source_tls = "auto",
+        .insecure = 0,
+        .source_login = login[k],
+        .secret = secret_blob,
+        .secret_len = sizeof(secret_blob),
+        .server_type = "defaut",
+        .dest_login = dest[k],
+        .subscribed_only = i % 2,
     };
     return j;
 }
@@ -112,7 +119,8 @@ static void test_open_migrate(void)
     T_ASSERT_INT(scalar(db, "PRAGMA secure_delete"), 2); /* FAST */
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM sqlite_schema WHERE type = 'table' AND name IN "
                             "('accounts', 'account_domains', 'batches', 'jobs', 'job_log', "
-                            "'msgmap', 'sessions')"), 7);
+                            "'msgmap', 'sessions')"),
+                 7);
     struct stat sb;
     T_ASSERT_INT(stat(path, &sb), 0);
     T_ASSERT_INT(sb.st_mode & 0777, 0600);
@@ -171,8 +179,10 @@ static void test_open_migrate(void)
     T_ASSERT_INT(db_open(path, &db, &err), MB_EIO);
     T_ASSERT(strstr(err.msg, "migration 1 (initial schema): table sessions already exists"));
     T_ASSERT_INT(sqlite3_open(path, &h2), SQLITE_OK);
-    sqlite3_prepare_v2(h2, "SELECT (SELECT count(*) FROM sqlite_schema), "
-                           "(SELECT user_version FROM pragma_user_version)", -1, &st, NULL);
+    sqlite3_prepare_v2(h2,
+                       "SELECT (SELECT count(*) FROM sqlite_schema), "
+                       "(SELECT user_version FROM pragma_user_version)",
+                       -1, &st, NULL);
     T_ASSERT_INT(sqlite3_step(st), SQLITE_ROW);
     T_ASSERT_INT(sqlite3_column_int(st, 0), 1); /* only the pre-existing table */
     T_ASSERT_INT(sqlite3_column_int(st, 1), 0);
@@ -359,8 +369,7 @@ static void test_job_insert_many(void)
         rows[i] = job_desc(i);
     rows[2].dest_login = "broken";
     int64_t batch = 0, ids[5];
-    T_ASSERT_INT(db_job_insert_many(db, acct, "users.csv", rows, 5, &batch, ids, &err),
-                 MB_ECONFIG);
+    T_ASSERT_INT(db_job_insert_many(db, acct, "users.csv", rows, 5, &batch, ids, &err), MB_ECONFIG);
     T_ASSERT_STR(err.msg, "row 3: dest_login is not a full address (user@domain)");
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs"), 0);
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM batches"), 0);
@@ -534,8 +543,8 @@ static void test_job_lifecycle(void)
 
     /* Finish: failed with the reason; the secret is kept (delta passes), until finalized. */
     T_ASSERT_INT(db_job_finish(db, a, DB_JOB_PENDING, NULL, NULL, &err), MB_ECONFIG);
-    T_ASSERT_INT(db_job_finish(db, a, DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, "{\"folders\":[]}",
-                               &err), 0);
+    T_ASSERT_INT(
+        db_job_finish(db, a, DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, "{\"folders\":[]}", &err), 0);
     T_ASSERT_INT(db_job_get(db, a, &job, &err), 0);
     T_ASSERT_INT(job.state, DB_JOB_FAILED);
     T_ASSERT_STR(job.error, "cancelled");
@@ -566,8 +575,7 @@ static void test_job_lifecycle(void)
     T_ASSERT(strstr(err.msg, "is finalized") != NULL);
     T_ASSERT_INT(db_job_get_secret(db, a, &blob, &len, &err), 0);
     T_ASSERT(blob == NULL && len == 0);
-    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE id = 1 AND source_secret IS NULL"),
-                 1);
+    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE id = 1 AND source_secret IS NULL"), 1);
     T_ASSERT_INT(db_job_finish(db, a, DB_JOB_DONE, NULL, NULL, &err), MB_ENOTFOUND);
     T_ASSERT_INT(db_job_request_cancel(db, a, &st, &err), 0); /* final: unchanged */
     T_ASSERT_INT(st, DB_JOB_FAILED);
@@ -599,8 +607,9 @@ static void test_job_lifecycle(void)
     db_job_fini(&job);
     T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 0);
     T_ASSERT_INT(db_job_defer(db, b, 0, NULL, &err), MB_ENOTFOUND);
-    T_ASSERT_INT(sqlite3_exec(db->h, "UPDATE jobs SET not_before = 1 WHERE id = 2", NULL, NULL,
-                              NULL), SQLITE_OK);
+    T_ASSERT_INT(
+        sqlite3_exec(db->h, "UPDATE jobs SET not_before = 1 WHERE id = 2", NULL, NULL, NULL),
+        SQLITE_OK);
     T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
     T_ASSERT_INT(job.attempts, 0);
     T_ASSERT(job.error == NULL);
@@ -680,8 +689,8 @@ static void test_batches(void)
     T_ASSERT_INT(db_job_finish(db, ids[1], DB_JOB_FAILED, "boom", NULL, &err), 0);
     struct db_batch b;
     T_ASSERT_INT(db_batch_get(db, batch, db_now(), &b, &err), 0);
-    T_ASSERT(b.counts[DB_JOB_ANY] == 3 && b.counts[DB_JOB_DONE] == 1
-             && b.counts[DB_JOB_FAILED] == 1 && b.counts[DB_JOB_RUNNING] == 1);
+    T_ASSERT(b.counts[DB_JOB_ANY] == 3 && b.counts[DB_JOB_DONE] == 1 && b.counts[DB_JOB_FAILED] == 1
+             && b.counts[DB_JOB_RUNNING] == 1);
     T_ASSERT(b.progress.messages_copied == 10 && b.progress.bytes_total == 1000);
     T_ASSERT(b.n_credentials == 3 && b.credentials_since >= db_now() - 1);
     T_ASSERT(b.n_domains == 2 && b.finalized_at == 0);
@@ -753,8 +762,7 @@ static void test_batches(void)
     T_ASSERT(strstr(err.msg, "pending or running") != NULL);
     T_ASSERT_INT(db_batch_cancel(db, batch, &n, &err), 0);
     T_ASSERT_INT(n, 4);
-    T_ASSERT_INT(db_job_finish(db, ids[2], DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, NULL, &err),
-                 0);
+    T_ASSERT_INT(db_job_finish(db, ids[2], DB_JOB_FAILED, DB_JOB_ERROR_CANCELLED, NULL, &err), 0);
     T_ASSERT_INT(db_batch_set_sync(db, batch, 60, db_now() - 1, &err), 0);
     int64_t *due = NULL;
     size_t n_due = 0;
@@ -971,8 +979,8 @@ static int recover_cb(void *ctx, const struct db_msgmap_row *r)
     if (r->uid % 2 == 1) {
         struct mb_err err;
         if (db_msgmap_mark_copied(rc->db, r->job_id, r->folder, r->uidvalidity, r->uid,
-                                  r->dest_uidnext + r->uid, r->has_hash ? r->hash : NULL,
-                                  &err) != 0)
+                                  r->dest_uidnext + r->uid, r->has_hash ? r->hash : NULL, &err)
+            != 0)
             return -1;
         rc->matched++;
     }
@@ -1009,7 +1017,8 @@ static void test_msgmap(void)
     T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1234, 11, 51, h, &err), MB_ENOTFOUND);
     T_ASSERT_INT(db_msgmap_set_hash(db, job, "INBOX", 1234, 11, h, &err), MB_ENOTFOUND);
     T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1234, &msgs[2], "INBOX",
-                                       "NO [LIMIT] message too large", &err), 0);
+                                       "NO [LIMIT] message too large", &err),
+                 0);
     T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1234, &msgs[0], "INBOX", "x", &err),
                  MB_ECONFIG);
     T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1234, &msgs[3], NULL, NULL, &err),
@@ -1063,7 +1072,8 @@ static void test_msgmap(void)
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1234, again, 2, &w3, &err), 0);
     T_ASSERT_INT(scalar(db, "SELECT dest_uidnext FROM msgmap WHERE uid = 14"), 60);
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM msgmap WHERE uid = 12 AND state = 0 "
-                            "AND error IS NULL"), 1);
+                            "AND error IS NULL"),
+                 1);
 
     /* Counts and sizes. */
     int64_t n = 0, bytes = 0;
@@ -1077,8 +1087,7 @@ static void test_msgmap(void)
     T_ASSERT_INT(n, 2);
 
     /* Failed listing for the report; hash survives mark_copied(NULL). */
-    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1234, &msgs[2], NULL, "refused", &err),
-                 0);
+    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1234, &msgs[2], NULL, "refused", &err), 0);
     memset(&c, 0, sizeof(c));
     T_ASSERT_INT(db_msgmap_foreach(db, job, NULL, 0, DB_MSG_FAILED, collect_cb, &c, &err), 0);
     T_ASSERT(c.n == 1 && c.uids[0] == 12 && strcmp(c.errors[0], "refused") == 0);
@@ -1090,10 +1099,10 @@ static void test_msgmap(void)
 
     /* UIDVALIDITY change: rows re-recorded under the new value, then the old ones forgotten. */
     struct db_msg moved = {3, 1000, 1700000000, "<id@example>", NULL};
-    T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, h,
-                                         &err), 0);
-    T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, NULL,
-                                         &err), 0);
+    T_ASSERT_INT(db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, h, &err),
+                 0);
+    T_ASSERT_INT(
+        db_msgmap_record_copied(db, job, "INBOX", 4321, &moved, "INBOX", 777, 50, NULL, &err), 0);
     T_ASSERT_INT(scalar(db, "SELECT length(hash) FROM msgmap WHERE uidvalidity = 4321"), 32);
     uint32_t *uv = NULL;
     size_t nuv = 0;
@@ -1109,8 +1118,7 @@ static void test_msgmap(void)
     char **folders = NULL;
     size_t nf = 0;
     T_ASSERT_INT(db_msgmap_folders(db, job, &folders, &nf, &err), 0);
-    T_ASSERT(nf == 2 && strcmp(folders[0], "INBOX") == 0 &&
-             strcmp(folders[1], "Sent Items") == 0);
+    T_ASSERT(nf == 2 && strcmp(folders[0], "INBOX") == 0 && strcmp(folders[1], "Sent Items") == 0);
     db_msgmap_folders_free(&folders, nf);
     T_ASSERT(folders == NULL);
     T_ASSERT_INT(db_msgmap_forget(db, job, "Sent Items", 5, 10, &err), 0);
@@ -1144,8 +1152,9 @@ static void test_msgmap(void)
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, NULL, 1, msgs, 1, &w1, &err), MB_ECONFIG);
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "X", 1, msgs, 1, NULL, &err), MB_ECONFIG);
     T_ASSERT_INT(db_msgmap_mark_inflight(db, 999, "X", 1, msgs, 1, &w1, &err), MB_ENOTFOUND);
-    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "X", 1, msgs, DB_MSGMAP_WINDOW_MAX + 1, &w1,
-                                         &err), MB_ETOOBIG);
+    T_ASSERT_INT(
+        db_msgmap_mark_inflight(db, job, "X", 1, msgs, DB_MSGMAP_WINDOW_MAX + 1, &w1, &err),
+        MB_ETOOBIG);
     T_ASSERT_INT(db_msgmap_record_copied(db, 999, "X", 1, msgs, "X", 1, 1, NULL, &err),
                  MB_ENOTFOUND);
     db_close(&db);
@@ -1281,8 +1290,7 @@ static void test_cascades(void)
     struct db *db = open_fresh("cascade.db");
     struct mb_err err;
     int64_t acct;
-    T_ASSERT_INT(db_user_add(db, "ann", "h", 0, (const char *[]){"a.example"}, 1, &acct, &err),
-                 0);
+    T_ASSERT_INT(db_user_add(db, "ann", "h", 0, (const char *[]){"a.example"}, 1, &acct, &err), 0);
     struct db_job_new rows[2] = {job_desc(1), job_desc(2)};
     int64_t batch, ids[2];
     T_ASSERT_INT(db_job_insert_many(db, acct, "f.csv", rows, 2, &batch, ids, &err), 0);
@@ -1419,7 +1427,8 @@ static void test_concurrent_claim(void)
     T_ASSERT_INT(counts[DB_JOB_PENDING], 0);
     T_ASSERT_INT(counts[DB_JOB_DONE], CLAIM_JOBS / 2);
     T_ASSERT_INT(counts[DB_JOB_RUNNING], CLAIM_JOBS / 2);
-    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE attempts != 0 OR started_at IS NULL"), 0);
+    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM jobs WHERE attempts != 0 OR started_at IS NULL"),
+                 0);
     printf("  # inserted %d jobs in one batch in %.3f s; %d threads claimed them (and finished "
            "half) in %.3f s = %.0f claims/s; per thread:",
            CLAIM_JOBS, t_insert, CLAIM_THREADS, t_claim, CLAIM_JOBS / t_claim);
@@ -1456,25 +1465,24 @@ static void test_msgmap_unsettled(void)
         {1, 10, 0, NULL, NULL}, {2, 20, 0, NULL, NULL}, {3, 30, 0, NULL, NULL}};
     unsigned char h[32];
     memset(h, 0x5a, sizeof(h));
-    struct db_msgmap_window w1 = { "INBOX", 7, 100, 1000 };
+    struct db_msgmap_window w1 = {"INBOX", 7, 100, 1000};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs, 3, &w1, &err), 0);
     T_ASSERT_INT(scalar(db, "SELECT count(*) FROM msgmap WHERE verify = 1"), 0);
     T_ASSERT_INT(scalar(db, "SELECT min(first_uidnext) FROM msgmap"), 100);
     /* uid 1 answered; uids 2 and 3 lost with the connection; uid 3 then refused. */
     T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1, 1, 100, h, &err), 0);
-    struct db_msgmap_window w2 = { "INBOX", 7, 103, 2000 };
+    struct db_msgmap_window w2 = {"INBOX", 7, 103, 2000};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 1, 2, &w2, &err), 0);
     T_ASSERT_INT(scalar(db, "SELECT verify FROM msgmap WHERE uid = 2"), 1);
     T_ASSERT_INT(scalar(db, "SELECT settle_at FROM msgmap WHERE uid = 2"), 2000);
     T_ASSERT_INT(scalar(db, "SELECT first_uidnext FROM msgmap WHERE uid = 2"), 100);
     T_ASSERT_INT(scalar(db, "SELECT dest_uidnext FROM msgmap WHERE uid = 2"), 103);
     T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1, 2, 104, h, &err), 0);
-    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1, &msgs[2], "INBOX", "quota", &err),
-                 0);
+    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 1, &msgs[2], "INBOX", "quota", &err), 0);
     int64_t n = 0, at = 0;
     T_ASSERT_INT(db_msgmap_unsettled(db, job, &n, &at, &err), 0);
     T_ASSERT(n == 2 && at == 2000);
-    struct copies_seen cs = { 0, 0, 0 };
+    struct copies_seen cs = {0, 0, 0};
     T_ASSERT_INT(db_msgmap_copies(db, job, "INBOX", 7, copies_cb, &cs, &err), 0);
     T_ASSERT(cs.n == 2 && cs.verify == 1 && cs.floor == 100);
     /* A reconciliation that began before the settle time settles nothing. */
@@ -1488,8 +1496,8 @@ static void test_msgmap_unsettled(void)
     T_ASSERT_INT(db_msgmap_copies(db, job, "INBOX", 7, copies_cb, &cs, &err), 0);
     T_ASSERT_INT(cs.n, 0); /* nothing unsettled: nothing to reconcile */
     /* Re-armed into a recreated destination folder: not unsettled (the old one is gone). */
-    struct db_msgmap_window w3 = { "INBOX", 7, 110, 3000 };
-    struct db_msgmap_window w4 = { "INBOX", 8, 1, 4000 };
+    struct db_msgmap_window w3 = {"INBOX", 7, 110, 3000};
+    struct db_msgmap_window w4 = {"INBOX", 8, 1, 4000};
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 2, 1, &w3, &err), 0);
     T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, msgs + 2, 1, &w4, &err), 0);
     T_ASSERT_INT(scalar(db, "SELECT verify FROM msgmap WHERE uid = 3"), 0);
@@ -1501,11 +1509,15 @@ static void test_msgmap_unsettled(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_msgmap_unsettled,
-        test_open_migrate, test_concurrent_open, test_transactions, test_job_insert_get,
-        test_job_insert_many, test_job_list, test_job_lifecycle, test_batches,
-        test_tokens_webhooks, test_requeue_running, test_log,
-        test_msgmap, test_users, test_sessions, test_cascades, test_concurrent_claim, NULL,
+        test_msgmap_unsettled, test_open_migrate,
+        test_concurrent_open,  test_transactions,
+        test_job_insert_get,   test_job_insert_many,
+        test_job_list,         test_job_lifecycle,
+        test_batches,          test_tokens_webhooks,
+        test_requeue_running,  test_log,
+        test_msgmap,           test_users,
+        test_sessions,         test_cascades,
+        test_concurrent_claim, NULL,
     };
     return t_run(fns);
 }

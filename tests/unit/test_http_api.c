@@ -33,12 +33,12 @@
 
 static unsigned port;
 static struct config *cfg;
-static struct db *tdb; /* the test's own handle */
+static struct db *tdb;  /* the test's own handle */
 static struct buf seen; /* every response, to look for passwords */
 
 struct resp {
     int status;
-    char *head;  /* status line + headers */
+    char *head; /* status line + headers */
     char *body;
     size_t len;
     struct json_value *json;
@@ -73,18 +73,17 @@ static int resp_header(const struct resp *r, const char *name, char *out, size_t
 }
 
 struct session {
-    char cookie[128];  /* "mbx_session=..." */
+    char cookie[128]; /* "mbx_session=..." */
     char csrf[64];
 };
 
 /* One request on a fresh connection. extra: more header lines ("A: b\r\n"), may be NULL. */
 static int http(const char *method, const char *path, const struct session *s, int with_csrf,
-                const char *ctype, const char *body, size_t blen, const char *extra,
-                struct resp *r)
+                const char *ctype, const char *body, size_t blen, const char *extra, struct resp *r)
 {
     memset(r, 0, sizeof(*r));
     int fd = socket(AF_INET, SOCK_STREAM, 0);
-    struct sockaddr_in sa = { .sin_family = AF_INET, .sin_port = htons((uint16_t)port) };
+    struct sockaddr_in sa = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
     sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
     if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) != 0) {
         close(fd);
@@ -134,8 +133,8 @@ static int http(const char *method, const char *path, const struct session *s, i
     buf_fini(&in);
     char ct[128];
     if (resp_header(r, "Content-Type", ct, sizeof(ct)) && strstr(ct, "json") && r->len) {
-        struct json_limits lim = { .max_bytes = r->len, .max_members = 1u << 20,
-                                   .max_values = 1u << 24 };
+        struct json_limits lim = {
+            .max_bytes = r->len, .max_members = 1u << 20, .max_values = 1u << 24};
         struct mb_err err;
         json_parse(r->body, r->len, &lim, &r->json, &err);
     }
@@ -195,9 +194,16 @@ static void test_routing(void)
     T_ASSERT_INT(r.status, 404);
     T_ASSERT(r.json && jstr(r.json, "error"));
     resp_fini(&r);
-    const char *bad[] = { "/api/jobs/0", "/api/jobs/01", "/api/jobs/1x", "/api/jobs/-1",
-                          "/api/jobs/1234567890123456789", "/api/jobs/", "/api/jobs/1/",
-                          "/api/jobs/1/nope", "/api", NULL };
+    const char *bad[] = {"/api/jobs/0",
+                         "/api/jobs/01",
+                         "/api/jobs/1x",
+                         "/api/jobs/-1",
+                         "/api/jobs/1234567890123456789",
+                         "/api/jobs/",
+                         "/api/jobs/1/",
+                         "/api/jobs/1/nope",
+                         "/api",
+                         NULL};
     for (int i = 0; bad[i]; i++) {
         T_ASSERT_INT(get(bad[i], &root, &r), 0);
         if (r.status != 404)
@@ -229,7 +235,7 @@ static void test_auth(void)
     T_ASSERT_INT(get("/api/session", NULL, &r), 0);
     T_ASSERT_INT(r.status, 401);
     resp_fini(&r);
-    struct session fake = { .cookie = "mbx_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA" };
+    struct session fake = {.cookie = "mbx_session=AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA"};
     T_ASSERT_INT(get("/api/jobs", &fake, &r), 0);
     T_ASSERT_INT(r.status, 401);
     resp_fini(&r);
@@ -238,12 +244,14 @@ static void test_auth(void)
     T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "text/plain", b, strlen(b), NULL, &r), 0);
     T_ASSERT_INT(r.status, 415);
     resp_fini(&r);
-    T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", "{\"username\":",
-                      12, NULL, &r), 0);
+    T_ASSERT_INT(
+        http("POST", "/api/session", NULL, 0, "application/json", "{\"username\":", 12, NULL, &r),
+        0);
     T_ASSERT_INT(r.status, 400);
     resp_fini(&r);
     T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json; charset=utf-8",
-                      "{\"username\":\"root\"}", 19, NULL, &r), 0);
+                      "{\"username\":\"root\"}", 19, NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 422);
     resp_fini(&r);
     /* one wrong password (the address' counter: 1 of 5) */
@@ -251,8 +259,8 @@ static void test_auth(void)
     T_ASSERT_INT(sign_in("root", "wrong", &s), 401);
 
     b = "{\"username\":\"root\",\"password\":\"rootpw\"}";
-    T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", b, strlen(b), NULL,
-                      &r), 0);
+    T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", b, strlen(b), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 200);
     char sc[256];
     T_ASSERT(resp_header(&r, "Set-Cookie", sc, sizeof(sc)));
@@ -303,22 +311,23 @@ static void test_csrf(void)
     resp_fini(&r);
     struct session wrong = root;
     wrong.csrf[0] = wrong.csrf[0] == 'A' ? 'B' : 'A';
-    T_ASSERT_INT(http("POST", "/api/jobs", &wrong, 1, "application/json", b, strlen(b), NULL,
-                      &r), 0);
+    T_ASSERT_INT(http("POST", "/api/jobs", &wrong, 1, "application/json", b, strlen(b), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 403);
     resp_fini(&r);
     /* another session's token does not do either */
     struct session mixed = root;
     memcpy(mixed.csrf, org.csrf, sizeof(mixed.csrf));
-    T_ASSERT_INT(http("POST", "/api/jobs", &mixed, 1, "application/json", b, strlen(b), NULL,
-                      &r), 0);
+    T_ASSERT_INT(http("POST", "/api/jobs", &mixed, 1, "application/json", b, strlen(b), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 403);
     resp_fini(&r);
     T_ASSERT_INT(http("POST", "/api/jobs", &root, 1, "text/plain", b, strlen(b), NULL, &r), 0);
     T_ASSERT_INT(r.status, 415);
     resp_fini(&r);
     T_ASSERT_INT(http("POST", "/api/jobs", &root, 1, "application/x-www-form-urlencoded", b,
-                      strlen(b), NULL, &r), 0);
+                      strlen(b), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 415);
     resp_fini(&r);
     T_END();
@@ -387,8 +396,9 @@ static void test_jobs_create(void)
     T_ASSERT_INT(r.status, 422);
     const struct json_value *e = r.json ? json_obj_get(r.json, "errors") : NULL;
     T_ASSERT(e && e->type == JSON_ARRAY);
-    const char *want_fields[] = { "source_host", "source_login", "source_password", "server_type",
-                                  "dest_login", "subscribed_only", NULL };
+    const char *want_fields[] = {"source_host", "source_login", "source_password",
+                                 "server_type", "dest_login",   "subscribed_only",
+                                 NULL};
     for (int i = 0; e && want_fields[i]; i++) {
         int found = 0;
         for (size_t j = 0; j < e->n; j++) {
@@ -417,13 +427,14 @@ static void test_jobs_create(void)
     resp_fini(&r);
     /* French messages on demand */
     T_ASSERT_INT(http("POST", "/api/jobs", &root, 1, "application/json", b, strlen(b),
-                      "Accept-Language: fr-FR,fr;q=0.9\r\n", &r), 0);
+                      "Accept-Language: fr-FR,fr;q=0.9\r\n", &r),
+                 0);
     T_ASSERT(r.body && strstr(r.body, "adresse compl"));
     resp_fini(&r);
 
     /* the example.org account: a local part gets its domain; example.com is refused */
-    b = "{\"source_host\":\"h.example\",\"source_login\":\"o@src\",\"source_password\":\""
-        SRC_PASSWORD2 "\",\"server_type\":\"defaut\",\"dest_login\":\"bob\"}";
+    b = "{\"source_host\":\"h.example\",\"source_login\":\"o@src\",\"source_password\":"
+        "\"" SRC_PASSWORD2 "\",\"server_type\":\"defaut\",\"dest_login\":\"bob\"}";
     T_ASSERT_INT(post_json("/api/jobs", &org, b, &r), 0);
     T_ASSERT_INT(r.status, 201);
     T_ASSERT(r.json && strcmp(jstr(r.json, "dest_login"), "bob@example.org") == 0);
@@ -468,9 +479,13 @@ static void test_jobs_visibility(void)
     T_ASSERT_INT(get("/api/jobs?q=USER%40src&state=pending", &root, &r), 0);
     T_ASSERT_INT(r.json ? jint(r.json, "total") : -1, 1);
     resp_fini(&r);
-    const char *bad[] = { "/api/jobs?state=done2", "/api/jobs?limit=0", "/api/jobs?limit=1001",
-                          "/api/jobs?offset=-1", "/api/jobs?batch=x", "/api/jobs?limit=01",
-                          NULL };
+    const char *bad[] = {"/api/jobs?state=done2",
+                         "/api/jobs?limit=0",
+                         "/api/jobs?limit=1001",
+                         "/api/jobs?offset=-1",
+                         "/api/jobs?batch=x",
+                         "/api/jobs?limit=01",
+                         NULL};
     for (int i = 0; bad[i]; i++) {
         T_ASSERT_INT(get(bad[i], &root, &r), 0);
         T_ASSERT_INT(r.status, 400);
@@ -608,7 +623,8 @@ static void test_imports(void)
     T_BEGIN("POST /api/imports: dry run, 422 errors with nothing queued, 201 batch, 413, 415");
     struct resp r;
     T_ASSERT_INT(http("POST", "/api/imports?dry_run=1", &root, 1, "text/csv", sample_ok,
-                      strlen(sample_ok), NULL, &r), 0);
+                      strlen(sample_ok), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 200);
     const struct json_value *bv = r.json ? json_obj_get(r.json, "batch") : NULL;
     T_ASSERT(bv && bv->type == JSON_NULL);
@@ -627,8 +643,7 @@ static void test_imports(void)
     db_job_count_by_state(tdb, before, &err);
     const char *bad = "a@src.net;;imap.src.net;defaut;a@example.com;False\n"
                       "b@src.net;p;imap.src.net;lotus;b@example.com;False\n";
-    T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "text/csv", bad, strlen(bad), NULL, &r),
-                 0);
+    T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "text/csv", bad, strlen(bad), NULL, &r), 0);
     T_ASSERT_INT(r.status, 422);
     const struct json_value *e = r.json ? json_obj_get(r.json, "errors") : NULL;
     T_ASSERT(e && e->n == 2);
@@ -642,7 +657,8 @@ static void test_imports(void)
     resp_fini(&r);
     /* The same file for a French page: French messages, same lines and columns. */
     T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "text/csv", bad, strlen(bad),
-                      "Accept-Language: fr\r\n", &r), 0);
+                      "Accept-Language: fr\r\n", &r),
+                 0);
     T_ASSERT_INT(r.status, 422);
     e = r.json ? json_obj_get(r.json, "errors") : NULL;
     T_ASSERT(e && e->n == 2);
@@ -662,14 +678,16 @@ static void test_imports(void)
     T_ASSERT_INT(after[0], before[0]);
 
     /* a domain account may only import into its domains */
-    T_ASSERT_INT(http("POST", "/api/imports", &org, 1, "text/csv", sample_ok, strlen(sample_ok),
-                      NULL, &r), 0);
+    T_ASSERT_INT(
+        http("POST", "/api/imports", &org, 1, "text/csv", sample_ok, strlen(sample_ok), NULL, &r),
+        0);
     T_ASSERT_INT(r.status, 422);
     T_ASSERT(r.body && strstr(r.body, "not one of your domains"));
     resp_fini(&r);
 
     T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "text/csv; charset=utf-8", sample_ok,
-                      strlen(sample_ok), NULL, &r), 0);
+                      strlen(sample_ok), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 201);
     int64_t batch = r.json ? jint(r.json, "batch") : -1;
     T_ASSERT(batch > 0);
@@ -685,11 +703,13 @@ static void test_imports(void)
     resp_fini(&r);
 
     T_ASSERT_INT(http("POST", "/api/imports", &root, 1, "application/json", sample_ok,
-                      strlen(sample_ok), NULL, &r), 0);
+                      strlen(sample_ok), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 415);
     resp_fini(&r);
     T_ASSERT_INT(http("POST", "/api/imports?dry_run=yes", &root, 1, "text/csv", sample_ok,
-                      strlen(sample_ok), NULL, &r), 0);
+                      strlen(sample_ok), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 400);
     resp_fini(&r);
     size_t big = 70 * 1024;
@@ -779,8 +799,8 @@ static void test_throttle(void)
     for (int i = 0; i < HTTP_MAX_CONN_DEFAULT && i < 4; i++)
         T_ASSERT_INT(sign_in("victim", "guess", &s), 401);
     const char *b = "{\"username\":\"root\",\"password\":\"rootpw\"}";
-    T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", b, strlen(b), NULL,
-                      &r), 0);
+    T_ASSERT_INT(http("POST", "/api/session", NULL, 0, "application/json", b, strlen(b), NULL, &r),
+                 0);
     T_ASSERT_INT(r.status, 429);
     char v[32];
     T_ASSERT(resp_header(&r, "Retry-After", v, sizeof(v)) && atoi(v) > 0 && atoi(v) <= 900);
@@ -803,7 +823,7 @@ static int add_user(const char *name, const char *pw, int admin, const char *dom
 {
     char hash[PWHASH_MAX_LEN];
     struct mb_err err;
-    const char *doms[1] = { dom };
+    const char *doms[1] = {dom};
     if (pwhash_make_iter(pw, strlen(pw), 1000, hash, &err) != 0)
         return -1;
     return db_user_add(tdb, name, hash, admin, dom ? doms : NULL, dom ? 1 : 0, NULL, &err);
@@ -816,12 +836,13 @@ int main(void)
     char path[512], dbpath[512], keypath[512];
     snprintf(path, sizeof(path), "%s/m.conf", dir);
     FILE *f = fopen(path, "w");
-    fprintf(f, "[server]\nlisten = 127.0.0.1:0\ndata_dir = %s\nmax_upload_bytes = 64K\n"
-               "session_ttl = 1h\n[destination]\nhost = 127.0.0.1\nport = 1\ntls = none\n"
-               "master_password = mpw\ndomains = example.com, example.org\nconnect_timeout = 5\n",
+    fprintf(f,
+            "[server]\nlisten = 127.0.0.1:0\ndata_dir = %s\nmax_upload_bytes = 64K\n"
+            "session_ttl = 1h\n[destination]\nhost = 127.0.0.1\nport = 1\ntls = none\n"
+            "master_password = mpw\ndomains = example.com, example.org\nconnect_timeout = 5\n",
             dir);
     fclose(f);
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (config_load(path, &cfg, &err) != 0) {
         fprintf(stderr, "config: %s\n", err.msg);
         return 1;
@@ -844,9 +865,11 @@ int main(void)
         fprintf(stderr, "api: %s\n", err.msg);
         return 1;
     }
-    struct http_server_opts o = { .listen_host = "127.0.0.1", .listen_port = 0,
-                                  .max_body = (size_t)cfg->server.max_upload_bytes,
-                                  .dispatch = http_api_dispatch, .app = api };
+    struct http_server_opts o = {.listen_host = "127.0.0.1",
+                                 .listen_port = 0,
+                                 .max_body = (size_t)cfg->server.max_upload_bytes,
+                                 .dispatch = http_api_dispatch,
+                                 .app = api};
     if (http_server_start(&o, &srv, &err) != 0) {
         fprintf(stderr, "server: %s\n", err.msg);
         return 1;
@@ -859,9 +882,9 @@ int main(void)
         return 1;
     }
     static void (*const fns[])(void) = {
-        test_routing,     test_auth,    test_csrf,   test_jobs_create,    test_jobs_visibility,
-        test_jobs_actions, test_imports, test_sample, test_check,          test_health_metrics,
-        test_throttle,    test_no_password, NULL,
+        test_routing,      test_auth,        test_csrf,   test_jobs_create, test_jobs_visibility,
+        test_jobs_actions, test_imports,     test_sample, test_check,       test_health_metrics,
+        test_throttle,     test_no_password, NULL,
     };
     int rc = t_run(fns);
     http_server_stop(&srv);

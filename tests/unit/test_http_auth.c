@@ -39,8 +39,8 @@ static void test_throttle_name(void)
     for (int i = 0; i < HTTP_AUTH_FREE_FAILURES; i++)
         T_ASSERT_INT(try_fail("alice", NULL, t0), 0);
     T_ASSERT_INT(try_fail("alice", "10.0.0.1", t0), 2);
-    T_ASSERT_INT(try_fail("alice", NULL, t0 + 2), 0);   /* 6th: after 2 s */
-    T_ASSERT_INT(try_fail("alice", NULL, t0 + 3), 3);   /* 7th needs 4 s */
+    T_ASSERT_INT(try_fail("alice", NULL, t0 + 2), 0); /* 6th: after 2 s */
+    T_ASSERT_INT(try_fail("alice", NULL, t0 + 3), 3); /* 7th needs 4 s */
     T_ASSERT_INT(try_fail("alice", NULL, t0 + 6), 0);
     /* many more: the delay stops growing at the cap */
     int64_t now = t0 + 6;
@@ -125,8 +125,8 @@ static void test_throttle_known_pair(void)
         else
             failed++;
     }
-    T_ASSERT(try_fail("admin", "203.0.113.1", now) > 0);   /* a new address waits */
-    T_ASSERT_INT(try_ok("admin", "192.0.2.10", now), 0);    /* the owner does not */
+    T_ASSERT(try_fail("admin", "203.0.113.1", now) > 0); /* a new address waits */
+    T_ASSERT_INT(try_ok("admin", "192.0.2.10", now), 0); /* the owner does not */
     /* and the success cleared the name */
     T_ASSERT_INT(try_fail("admin", "203.0.113.1", now), 0);
     T_END();
@@ -171,11 +171,11 @@ static void test_verify_and_sessions(void)
     char path[512];
     snprintf(path, sizeof(path), "%s/auth.db", t_tmpdir());
     struct db *db = NULL;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     T_ASSERT_INT(db_open(path, &db, &err), 0);
     char hash[PWHASH_MAX_LEN];
     T_ASSERT_INT(pwhash_make_iter("s3cret", 6, 1000, hash, &err), 0);
-    const char *doms[] = { "example.com" };
+    const char *doms[] = {"example.com"};
     int64_t uid = 0;
     T_ASSERT_INT(db_user_add(db, "dave", hash, 0, doms, 1, &uid, &err), 0);
 
@@ -211,18 +211,16 @@ static void test_verify_and_sessions(void)
     T_ASSERT_INT(touched, 1);
     db_session_fini(&s);
     /* expired */
-    T_ASSERT_INT(http_auth_session_get(db, token, now + 3601 + 3600 + 1, 3600, &s, &touched,
-                                       &err), MB_ENOTFOUND);
-    /* malformed tokens never reach the database */
-    T_ASSERT_INT(http_auth_session_get(db, "short", now, 3600, &s, &touched, &err),
+    T_ASSERT_INT(http_auth_session_get(db, token, now + 3601 + 3600 + 1, 3600, &s, &touched, &err),
                  MB_ENOTFOUND);
+    /* malformed tokens never reach the database */
+    T_ASSERT_INT(http_auth_session_get(db, "short", now, 3600, &s, &touched, &err), MB_ENOTFOUND);
     T_ASSERT_INT(http_auth_session_get(db, csrf, now, 3600, &s, &touched, &err), MB_ENOTFOUND);
 
     /* logout */
     T_ASSERT_INT(http_auth_session_new(db, uid, now, 3600, token, csrf, &err), 0);
     T_ASSERT_INT(http_auth_session_end(db, token, &err), 0);
-    T_ASSERT_INT(http_auth_session_get(db, token, now + 1, 3600, &s, &touched, &err),
-                 MB_ENOTFOUND);
+    T_ASSERT_INT(http_auth_session_get(db, token, now + 1, 3600, &s, &touched, &err), MB_ENOTFOUND);
     T_ASSERT_INT(http_auth_session_end(db, "not-a-token", &err), 0);
     db_close(&db);
     T_END();
@@ -230,16 +228,15 @@ static void test_verify_and_sessions(void)
 
 int main(void)
 {
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     if (http_auth_init(&auth, &err) != 0) {
         fprintf(stderr, "http_auth_init: %s\n", err.msg);
         return 1;
     }
     static void (*const fns[])(void) = {
-        test_throttle_name,  test_throttle_inflight, test_throttle_delay_from_answer,
-        test_throttle_addr,  test_throttle_known_pair,
-        test_throttle_bounded, test_csrf_and_cookie, test_verify_and_sessions,
-        NULL,
+        test_throttle_name,   test_throttle_inflight,   test_throttle_delay_from_answer,
+        test_throttle_addr,   test_throttle_known_pair, test_throttle_bounded,
+        test_csrf_and_cookie, test_verify_and_sessions, NULL,
     };
     int rc = t_run(fns);
     http_auth_fini(&auth);

@@ -12,12 +12,8 @@
 static void dump_arg(struct buf *b, const struct imap_arg *a)
 {
     switch (a->type) {
-    case IMAP_ARG_NIL:
-        buf_puts(b, "NIL");
-        break;
-    case IMAP_ARG_ATOM:
-        buf_printf(b, "%s", a->str);
-        break;
+    case IMAP_ARG_NIL: buf_puts(b, "NIL"); break;
+    case IMAP_ARG_ATOM: buf_printf(b, "%s", a->str); break;
     case IMAP_ARG_STRING:
         buf_putc(b, '"');
         for (size_t i = 0; i < a->len; i++) {
@@ -220,39 +216,38 @@ static void test_rfc3501(void)
         "A003 BAD command unknown or arguments invalid\r\n"
         "* PREAUTH IMAP4rev1 server logged in as Smith\r\n"
         "A003 OK [APPENDUID 38505 3955] APPEND completed\r\n";
-    expect(in,
-           "U * OK | OK text=<IMAP4rev1 Service Ready>\n"
-           "T a001 OK | OK text=<LOGIN completed>\n"
-           "U * - | 18 EXISTS\n"
-           "U * - | FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n"
-           "U * - | 2 RECENT\n"
-           "U * OK | OK [UNSEEN 17] text=<Message 17 is the first unseen message>\n"
-           "U * OK | OK [UIDVALIDITY 3857529045] text=<UIDs valid>\n"
-           "T a002 OK | OK [READ-WRITE] text=<SELECT completed>\n"
-           "U * - | 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
-           "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
-           "\"IMAP4rev1 WG mtg summary and minutes\" "
-           "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
-           "((NIL NIL \"imap\" \"cac.washington.edu\")) NIL NIL "
-           "\"<B27397-0100000@cac.washington.edu>\") "
-           "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\n"
-           "T a003 OK | OK text=<FETCH completed>\n"
-           "U * - | 12 FETCH (BODY[HEADER] {32}Date: Wed, 17 Jul 1996\r\nX: y\r\n\r\n)\n"
-           "T a004 OK | OK text=<FETCH completed>\n"
-           "U * - | 12 FETCH (FLAGS (\\Seen \\Deleted))\n"
-           "T a005 OK | OK text=<+FLAGS completed>\n"
-           "C + - | text=<Ready for additional command text>\n"
-           "U * - | LIST (\\Noselect) \"/\" ~/Mail/foo\n"
-           "U * - | LIST () NIL \"\"\n"
-           "U * - | STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"
-           "U * - | SEARCH 2 84 882\n"
-           "U * - | SEARCH\n"
-           "U * - | CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\n"
-           "U * NO | NO [ALERT] text=<System shutdown in 10 minutes>\n"
-           "U * BYE | BYE text=<IMAP4rev1 Server logging out>\n"
-           "T A003 BAD | BAD text=<command unknown or arguments invalid>\n"
-           "U * PREAUTH | PREAUTH text=<IMAP4rev1 server logged in as Smith>\n"
-           "T A003 OK | OK [APPENDUID 38505 3955] text=<APPEND completed>\n");
+    expect(in, "U * OK | OK text=<IMAP4rev1 Service Ready>\n"
+               "T a001 OK | OK text=<LOGIN completed>\n"
+               "U * - | 18 EXISTS\n"
+               "U * - | FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)\n"
+               "U * - | 2 RECENT\n"
+               "U * OK | OK [UNSEEN 17] text=<Message 17 is the first unseen message>\n"
+               "U * OK | OK [UIDVALIDITY 3857529045] text=<UIDs valid>\n"
+               "T a002 OK | OK [READ-WRITE] text=<SELECT completed>\n"
+               "U * - | 12 FETCH (FLAGS (\\Seen) INTERNALDATE \"17-Jul-1996 02:44:25 -0700\" "
+               "RFC822.SIZE 4286 ENVELOPE (\"Wed, 17 Jul 1996 02:23:25 -0700 (PDT)\" "
+               "\"IMAP4rev1 WG mtg summary and minutes\" "
+               "((\"Terry Gray\" NIL \"gray\" \"cac.washington.edu\")) "
+               "((NIL NIL \"imap\" \"cac.washington.edu\")) NIL NIL "
+               "\"<B27397-0100000@cac.washington.edu>\") "
+               "BODY (\"TEXT\" \"PLAIN\" (\"CHARSET\" \"US-ASCII\") NIL NIL \"7BIT\" 3028 92))\n"
+               "T a003 OK | OK text=<FETCH completed>\n"
+               "U * - | 12 FETCH (BODY[HEADER] {32}Date: Wed, 17 Jul 1996\r\nX: y\r\n\r\n)\n"
+               "T a004 OK | OK text=<FETCH completed>\n"
+               "U * - | 12 FETCH (FLAGS (\\Seen \\Deleted))\n"
+               "T a005 OK | OK text=<+FLAGS completed>\n"
+               "C + - | text=<Ready for additional command text>\n"
+               "U * - | LIST (\\Noselect) \"/\" ~/Mail/foo\n"
+               "U * - | LIST () NIL \"\"\n"
+               "U * - | STATUS blurdybloop (MESSAGES 231 UIDNEXT 44292)\n"
+               "U * - | SEARCH 2 84 882\n"
+               "U * - | SEARCH\n"
+               "U * - | CAPABILITY IMAP4rev1 STARTTLS AUTH=GSSAPI LOGINDISABLED\n"
+               "U * NO | NO [ALERT] text=<System shutdown in 10 minutes>\n"
+               "U * BYE | BYE text=<IMAP4rev1 Server logging out>\n"
+               "T A003 BAD | BAD text=<command unknown or arguments invalid>\n"
+               "U * PREAUTH | PREAUTH text=<IMAP4rev1 server logged in as Smith>\n"
+               "T A003 OK | OK [APPENDUID 38505 3955] text=<APPEND completed>\n");
     T_END();
 }
 
@@ -283,26 +278,25 @@ static void test_gmail(void)
         "* 4 FETCH (UID 4 X-GM-LABELS (\\Drafts \"&AMk-t&AOk-\") X-GM-MSGID 1278455344230334866 "
         "FLAGS (\\Seen))\r\n"
         "a010 OK FETCH (Success)\r\n";
-    expect(in,
-           "U * OK | OK text=<Gimap ready for requests from 127.0.0.1 k2if6111336rvb.0>\n"
-           "T a001 OK | OK text=<username@gmail.com authenticated (Success)>\n"
-           "U * - | CAPABILITY IMAP4rev1 UNSELECT LITERAL+ IDLE NAMESPACE QUOTA ID XLIST "
-           "CHILDREN X-GM-EXT-1\n"
-           "T a002 OK | OK text=<Success>\n"
-           "U * - | ID (\"name\" \"GImap\" \"vendor\" \"Google, Inc.\" \"support-url\" "
-           "\"http://mail.google.com/support\" \"remote-host\" \"127.0.0.1\")\n"
-           "U * - | LIST (\\HasNoChildren) \"/\" \"INBOX\"\n"
-           "U * - | LIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\n"
-           "U * - | LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\n"
-           "U * - | LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"
-           "U * - | 1 FETCH (X-GM-MSGID 1278455344230334865)\n"
-           "U * - | 1 FETCH (X-GM-THRID 1266894439832287888)\n"
-           "U * - | 1 FETCH (X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\"))\n"
-           "U * - | 2 FETCH (X-GM-LABELS (foo))\n"
-           "U * - | 3 FETCH (X-GM-LABELS ())\n"
-           "U * - | 4 FETCH (UID 4 X-GM-LABELS (\\Drafts \"&AMk-t&AOk-\") X-GM-MSGID "
-           "1278455344230334866 FLAGS (\\Seen))\n"
-           "T a010 OK | OK text=<FETCH (Success)>\n");
+    expect(in, "U * OK | OK text=<Gimap ready for requests from 127.0.0.1 k2if6111336rvb.0>\n"
+               "T a001 OK | OK text=<username@gmail.com authenticated (Success)>\n"
+               "U * - | CAPABILITY IMAP4rev1 UNSELECT LITERAL+ IDLE NAMESPACE QUOTA ID XLIST "
+               "CHILDREN X-GM-EXT-1\n"
+               "T a002 OK | OK text=<Success>\n"
+               "U * - | ID (\"name\" \"GImap\" \"vendor\" \"Google, Inc.\" \"support-url\" "
+               "\"http://mail.google.com/support\" \"remote-host\" \"127.0.0.1\")\n"
+               "U * - | LIST (\\HasNoChildren) \"/\" \"INBOX\"\n"
+               "U * - | LIST (\\Noselect \\HasChildren) \"/\" \"[Gmail]\"\n"
+               "U * - | LIST (\\HasNoChildren \\All) \"/\" \"[Gmail]/All Mail\"\n"
+               "U * - | LIST (\\HasNoChildren \\Sent) \"/\" \"[Gmail]/Sent Mail\"\n"
+               "U * - | 1 FETCH (X-GM-MSGID 1278455344230334865)\n"
+               "U * - | 1 FETCH (X-GM-THRID 1266894439832287888)\n"
+               "U * - | 1 FETCH (X-GM-LABELS (\\Inbox \\Sent Important \"Muy Importante\"))\n"
+               "U * - | 2 FETCH (X-GM-LABELS (foo))\n"
+               "U * - | 3 FETCH (X-GM-LABELS ())\n"
+               "U * - | 4 FETCH (UID 4 X-GM-LABELS (\\Drafts \"&AMk-t&AOk-\") X-GM-MSGID "
+               "1278455344230334866 FLAGS (\\Seen))\n"
+               "T a010 OK | OK text=<FETCH (Success)>\n");
     T_END();
 }
 
@@ -328,20 +322,19 @@ static void test_exchange(void)
         "1069 NO Request is throttled. Suggested Backoff Time: 299609 milliseconds\r\n"
         "A3 BAD Request is throttled. Suggested Backoff Time: 178755 milliseconds\r\n"
         "* BYE Connection closed. 14\r\n";
-    expect(in,
-           "U * OK | OK text=<The Microsoft Exchange IMAP4 service is ready. "
-           "[TQBBADAAMAAwADAAMAAwADAAMAA=]>\n"
-           "U * - | CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID "
-           "UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\n"
-           "T A00000000 OK | OK text=<CAPABILITY completed.>\n"
-           "T A00000001 NO | NO text=<AUTHENTICATE failed.>\n"
-           "U * - | 1 FETCH (UID 12 RFC822.SIZE 43498 FLAGS (\\Seen \\Answered) INTERNALDATE "
-           "\"22-Oct-2018 19:58:29 -0300\")\n"
-           "T 1069 NO | NO text=<Request is throttled. Suggested Backoff Time: 299609 "
-           "milliseconds>\n"
-           "T A3 BAD | BAD text=<Request is throttled. Suggested Backoff Time: 178755 "
-           "milliseconds>\n"
-           "U * BYE | BYE text=<Connection closed. 14>\n");
+    expect(in, "U * OK | OK text=<The Microsoft Exchange IMAP4 service is ready. "
+               "[TQBBADAAMAAwADAAMAAwADAAMAA=]>\n"
+               "U * - | CAPABILITY IMAP4 IMAP4rev1 AUTH=PLAIN AUTH=XOAUTH2 SASL-IR UIDPLUS ID "
+               "UNSELECT CHILDREN IDLE NAMESPACE LITERAL+\n"
+               "T A00000000 OK | OK text=<CAPABILITY completed.>\n"
+               "T A00000001 NO | NO text=<AUTHENTICATE failed.>\n"
+               "U * - | 1 FETCH (UID 12 RFC822.SIZE 43498 FLAGS (\\Seen \\Answered) INTERNALDATE "
+               "\"22-Oct-2018 19:58:29 -0300\")\n"
+               "T 1069 NO | NO text=<Request is throttled. Suggested Backoff Time: 299609 "
+               "milliseconds>\n"
+               "T A3 BAD | BAD text=<Request is throttled. Suggested Backoff Time: 178755 "
+               "milliseconds>\n"
+               "U * BYE | BYE text=<Connection closed. 14>\n");
     T_END();
 }
 
@@ -362,16 +355,15 @@ static void test_domino(void)
         "* LIST (\\HasNoChildren) \"\\\\\" \"Archives\\\\2019 (old)\"\r\n"
         "* LIST (\\HasNoChildren) \"\\\\\" {13}\r\nDossier \"1\" &\r\n"
         "A3 OK LIST completed\r\n";
-    expect(in,
-           "U * OK | OK text=<Domino IMAP4 Server Release 12.0.2 ready Tue, 14 Nov 2023 "
-           "10:12:01 +0100>\n"
-           "U * - | NAMESPACE ((\"\" \"\\\\\")) ((\"Other Users\\\\\" \"\\\\\")) "
-           "((\"Public Folders\\\\\" \"\\\\\"))\n"
-           "T A2 OK | OK text=<NAMESPACE completed>\n"
-           "U * - | LIST (\\Noselect \\HasChildren) \"\\\\\" Archives\n"
-           "U * - | LIST (\\HasNoChildren) \"\\\\\" \"Archives\\\\2019 (old)\"\n"
-           "U * - | LIST (\\HasNoChildren) \"\\\\\" {13}Dossier \"1\" &\n"
-           "T A3 OK | OK text=<LIST completed>\n");
+    expect(in, "U * OK | OK text=<Domino IMAP4 Server Release 12.0.2 ready Tue, 14 Nov 2023 "
+               "10:12:01 +0100>\n"
+               "U * - | NAMESPACE ((\"\" \"\\\\\")) ((\"Other Users\\\\\" \"\\\\\")) "
+               "((\"Public Folders\\\\\" \"\\\\\"))\n"
+               "T A2 OK | OK text=<NAMESPACE completed>\n"
+               "U * - | LIST (\\Noselect \\HasChildren) \"\\\\\" Archives\n"
+               "U * - | LIST (\\HasNoChildren) \"\\\\\" \"Archives\\\\2019 (old)\"\n"
+               "U * - | LIST (\\HasNoChildren) \"\\\\\" {13}Dossier \"1\" &\n"
+               "T A3 OK | OK text=<LIST completed>\n");
     T_END();
 }
 
@@ -717,8 +709,8 @@ static void test_consumer_abort(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_rfc3501,   test_gmail,      test_exchange,  test_domino,         test_dovecot,
-        test_tokens,    test_streamed_literals, test_limits, test_malformed, test_truncated,
-        test_consumer_abort, NULL};
+        test_rfc3501,   test_gmail,     test_exchange,          test_domino,
+        test_dovecot,   test_tokens,    test_streamed_literals, test_limits,
+        test_malformed, test_truncated, test_consumer_abort,    NULL};
     return t_run(fns);
 }

@@ -73,11 +73,12 @@ static void test_codes_and_text(void)
     enum imap_code code;
     char d[256];
     T_ASSERT_INT(grade(IMAP_RESP_CTX_APPEND, "A1 NO [TOOBIG] Message \x01too large\r\n", &code, d,
-                       sizeof(d)), MB_EMSG);
+                       sizeof(d)),
+                 MB_EMSG);
     T_ASSERT_INT(code, IMAP_CODE_TOOBIG);
     T_ASSERT_STR(d, "NO [TOOBIG] Message ?too large");
-    grade(IMAP_RESP_CTX_APPEND, "A1 OK [APPENDUID 38505 3955:3957] APPEND completed\r\n", &code,
-          d, sizeof(d));
+    grade(IMAP_RESP_CTX_APPEND, "A1 OK [APPENDUID 38505 3955:3957] APPEND completed\r\n", &code, d,
+          sizeof(d));
     T_ASSERT_INT(code, IMAP_CODE_APPENDUID);
     T_ASSERT_STR(d, "OK [APPENDUID 38505 3955:3957] APPEND completed");
     grade(IMAP_RESP_CTX_GENERIC, "* OK [X-WHATEVER 1] hi\r\n", &code, d, sizeof(d));

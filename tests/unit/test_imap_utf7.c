@@ -54,24 +54,24 @@ static void test_roundtrip(void)
 static void test_decode_invalid(void)
 {
     static const char *const bad[] = {
-        "&",            /* unterminated */
-        "&AMk",         /* unterminated run */
-        "abc&AOk",      /* unterminated run at the end */
-        "&Jjo!-",       /* '!' is not modified BASE64 */
-        "&AMk/-",       /* '/' is standard BASE64, not modified */
-        "&AMk=-",       /* padding is not allowed */
-        "&AGE-",        /* encodes 'a', which must stand for itself */
-        "&ACY-",        /* encodes '&' itself */
-        "&AMk-&AOk-",   /* two adjacent runs instead of one */
-        "&2D0-",        /* lone high surrogate */
-        "&2D3YPQ-",     /* high surrogate followed by a high surrogate */
-        "&3gA-",        /* lone low surrogate */
-        "&AMl-",        /* non-zero leftover bits */
-        "&AMkA-",       /* too many leftover bits */
-        "&A-",          /* not even one UTF-16 unit */
-        "&AAA-",        /* encodes NUL */
+        "&",                 /* unterminated */
+        "&AMk",              /* unterminated run */
+        "abc&AOk",           /* unterminated run at the end */
+        "&Jjo!-",            /* '!' is not modified BASE64 */
+        "&AMk/-",            /* '/' is standard BASE64, not modified */
+        "&AMk=-",            /* padding is not allowed */
+        "&AGE-",             /* encodes 'a', which must stand for itself */
+        "&ACY-",             /* encodes '&' itself */
+        "&AMk-&AOk-",        /* two adjacent runs instead of one */
+        "&2D0-",             /* lone high surrogate */
+        "&2D3YPQ-",          /* high surrogate followed by a high surrogate */
+        "&3gA-",             /* lone low surrogate */
+        "&AMl-",             /* non-zero leftover bits */
+        "&AMkA-",            /* too many leftover bits */
+        "&A-",               /* not even one UTF-16 unit */
+        "&AAA-",             /* encodes NUL */
         "\xc3\xa9t\xc3\xa9", /* raw 8-bit */
-        "a\tb",         /* raw control */
+        "a\tb",              /* raw control */
         "a\x7f",
         "-&",
     };
@@ -94,12 +94,12 @@ static void test_decode_invalid(void)
 static void test_encode_invalid(void)
 {
     static const char *const bad[] = {
-        "\xc3",                 /* truncated */
-        "a\xc3(",               /* bad continuation */
-        "\xc0\x80",             /* overlong NUL */
-        "\xe0\x80\xaf",         /* overlong '/' */
-        "\xed\xa0\x80",         /* UTF-16 surrogate encoded in UTF-8 */
-        "\xf4\x90\x80\x80",     /* > U+10FFFF */
+        "\xc3",             /* truncated */
+        "a\xc3(",           /* bad continuation */
+        "\xc0\x80",         /* overlong NUL */
+        "\xe0\x80\xaf",     /* overlong '/' */
+        "\xed\xa0\x80",     /* UTF-16 surrogate encoded in UTF-8 */
+        "\xf4\x90\x80\x80", /* > U+10FFFF */
         "\xff",
         "\x80",
     };
@@ -166,8 +166,8 @@ static void test_all_codepoints(void)
         buf_reset(&u);
         buf_reset(&m);
         buf_reset(&d);
-        if (imap_utf7_encode(s, n, &m) != 0 || imap_utf7_decode(m.data, m.len, &d) != 0 ||
-            d.len != n || memcmp(d.data, s, n) != 0)
+        if (imap_utf7_encode(s, n, &m) != 0 || imap_utf7_decode(m.data, m.len, &d) != 0
+            || d.len != n || memcmp(d.data, s, n) != 0)
             failures++;
     }
     T_ASSERT_INT(failures, 0);
@@ -180,6 +180,6 @@ static void test_all_codepoints(void)
 int main(void)
 {
     static void (*const fns[])(void) = {test_roundtrip, test_decode_invalid, test_encode_invalid,
-                                        test_limits, test_all_codepoints, NULL};
+                                        test_limits,    test_all_codepoints, NULL};
     return t_run(fns);
 }

@@ -50,7 +50,7 @@ static void test_write_structure(void)
                  "\"min\":-9223372036854775808,\"raw\":-1.5e+10,\"d\":0.5}");
     buf_fini(&b);
 
-    buf_init(&b, 64);   /* a scalar is a whole document too */
+    buf_init(&b, 64); /* a scalar is a whole document too */
     json_w_init(&w, &b);
     json_w_str(&w, "x");
     T_ASSERT_INT(json_w_finish(&w), 0);
@@ -85,14 +85,17 @@ static void test_write_escapes(void)
     T_ASSERT_STR(W_STR(&b, "\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80"),
                  "\"\xc3\xa9t\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\"");
     T_ASSERT_STR(W_STR(&b, "\xe2\x80\xa8\xe2\x80\xa9"), "\"\\u2028\\u2029\"");
-    T_ASSERT_STR(W_STR(&b, "a\xff" "b"), "\"a\xef\xbf\xbd" "b\"");
-    T_ASSERT_STR(W_STR(&b, "\xc0\xaf"), "\"\xef\xbf\xbd\xef\xbf\xbd\"");       /* overlong */
+    T_ASSERT_STR(W_STR(&b, "a\xff"
+                           "b"),
+                 "\"a\xef\xbf\xbd"
+                 "b\"");
+    T_ASSERT_STR(W_STR(&b, "\xc0\xaf"), "\"\xef\xbf\xbd\xef\xbf\xbd\""); /* overlong */
     T_ASSERT_STR(W_STR(&b, "\xed\xa0\x80"), "\"\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\"");
-    T_ASSERT_STR(W_STR(&b, "\xe2\x82"), "\"\xef\xbf\xbd\xef\xbf\xbd\"");       /* truncated */
-    T_ASSERT_STR(W_STR(&b, "\xe9t\xe9"), "\"\xef\xbf\xbdt\xef\xbf\xbd\"");      /* latin-1 */
+    T_ASSERT_STR(W_STR(&b, "\xe2\x82"), "\"\xef\xbf\xbd\xef\xbf\xbd\"");   /* truncated */
+    T_ASSERT_STR(W_STR(&b, "\xe9t\xe9"), "\"\xef\xbf\xbdt\xef\xbf\xbd\""); /* latin-1 */
     T_ASSERT_STR(W_STR(&b, ""), "\"\"");
 
-    struct json_w w;   /* keys are escaped the same way */
+    struct json_w w; /* keys are escaped the same way */
     buf_reset(&b);
     json_w_init(&w, &b);
     json_w_obj_begin(&w);
@@ -114,45 +117,45 @@ static void test_write_misuse(void)
     json_w_init(&w, &b);
     json_w_obj_begin(&w);
     T_ASSERT_INT(json_w_int(&w, 1), MB_EPROTO);   /* value without a key */
-    T_ASSERT_INT(json_w_key(&w, "a"), MB_EPROTO);   /* sticky */
+    T_ASSERT_INT(json_w_key(&w, "a"), MB_EPROTO); /* sticky */
     T_ASSERT_INT(json_w_finish(&w), MB_EPROTO);
 
     buf_reset(&b);
     json_w_init(&w, &b);
     json_w_arr_begin(&w);
-    T_ASSERT_INT(json_w_key(&w, "a"), MB_EPROTO);   /* key in an array */
+    T_ASSERT_INT(json_w_key(&w, "a"), MB_EPROTO); /* key in an array */
 
     json_w_init(&w, &b);
     json_w_obj_begin(&w);
     json_w_key(&w, "a");
-    T_ASSERT_INT(json_w_key(&w, "b"), MB_EPROTO);   /* two keys */
+    T_ASSERT_INT(json_w_key(&w, "b"), MB_EPROTO); /* two keys */
 
     json_w_init(&w, &b);
     json_w_obj_begin(&w);
     json_w_key(&w, "a");
-    T_ASSERT_INT(json_w_obj_end(&w), MB_EPROTO);    /* key without value */
+    T_ASSERT_INT(json_w_obj_end(&w), MB_EPROTO); /* key without value */
 
     json_w_init(&w, &b);
     json_w_obj_begin(&w);
-    T_ASSERT_INT(json_w_arr_end(&w), MB_EPROTO);    /* wrong kind */
+    T_ASSERT_INT(json_w_arr_end(&w), MB_EPROTO); /* wrong kind */
 
     json_w_init(&w, &b);
-    T_ASSERT_INT(json_w_arr_end(&w), MB_EPROTO);    /* nothing open */
+    T_ASSERT_INT(json_w_arr_end(&w), MB_EPROTO); /* nothing open */
 
     json_w_init(&w, &b);
     json_w_int(&w, 1);
-    T_ASSERT_INT(json_w_int(&w, 2), MB_EPROTO);     /* second top-level value */
+    T_ASSERT_INT(json_w_int(&w, 2), MB_EPROTO); /* second top-level value */
 
     json_w_init(&w, &b);
-    T_ASSERT_INT(json_w_finish(&w), MB_EPROTO);     /* nothing written */
+    T_ASSERT_INT(json_w_finish(&w), MB_EPROTO); /* nothing written */
     json_w_arr_begin(&w);
-    T_ASSERT_INT(json_w_finish(&w), MB_EPROTO);     /* unclosed */
+    T_ASSERT_INT(json_w_finish(&w), MB_EPROTO); /* unclosed */
 
     json_w_init(&w, &b);
     T_ASSERT_INT(json_w_double(&w, NAN), MB_EPROTO);
     json_w_init(&w, &b);
     T_ASSERT_INT(json_w_double(&w, INFINITY), MB_EPROTO);
-    static const char *const bad_nums[] = { "01", "1.", ".5", "+1", "NaN", "1e", "", "1 ", "0x1" };
+    static const char *const bad_nums[] = {"01", "1.", ".5", "+1", "NaN", "1e", "", "1 ", "0x1"};
     for (size_t i = 0; i < sizeof(bad_nums) / sizeof(bad_nums[0]); i++) {
         json_w_init(&w, &b);
         T_ASSERT_INT(json_w_raw_number(&w, bad_nums[i]), MB_EPROTO);
@@ -160,14 +163,14 @@ static void test_write_misuse(void)
     json_w_init(&w, &b);
     T_ASSERT_INT(json_w_raw_number(&w, NULL), MB_EPROTO);
 
-    json_w_init(&w, &b);   /* depth limit */
+    json_w_init(&w, &b); /* depth limit */
     int rc = 0;
     for (int i = 0; i <= JSON_W_MAX_DEPTH && !rc; i++)
         rc = json_w_arr_begin(&w);
     T_ASSERT_INT(rc, MB_EPROTO);
     buf_fini(&b);
 
-    buf_init(&b, 10);      /* the buffer's limit */
+    buf_init(&b, 10); /* the buffer's limit */
     json_w_init(&w, &b);
     json_w_arr_begin(&w);
     json_w_str(&w, "0123456789");
@@ -180,7 +183,7 @@ static void test_write_misuse(void)
 static void test_write_doubles(void)
 {
     T_BEGIN("writer: doubles read back exactly");
-    static const double vals[] = { 0.1, -0.0, 1e300, -2.5e-300, 123456789.125, 1.0 / 3 };
+    static const double vals[] = {0.1, -0.0, 1e300, -2.5e-300, 123456789.125, 1.0 / 3};
     struct buf b;
     buf_init(&b, 256);
     for (size_t i = 0; i < sizeof(vals) / sizeof(vals[0]); i++) {
@@ -255,8 +258,8 @@ static void test_read_values(void)
     json_free(&v);
     json_free(NULL);
 
-    static const char *const scalars[] = { "0", "-0", "1.5", "1E+2", "1e-2", "true", "false",
-                                           "null", "\"\"", "[]", "{}", " [ ] ", "-0.0e0" };
+    static const char *const scalars[] = {"0",    "-0",   "1.5", "1E+2", "1e-2",  "true",  "false",
+                                          "null", "\"\"", "[]",  "{}",   " [ ] ", "-0.0e0"};
     for (size_t k = 0; k < sizeof(scalars) / sizeof(scalars[0]); k++) {
         int rc = json_parse(scalars[k], strlen(scalars[k]), NULL, &v, &e);
         if (rc)
@@ -269,7 +272,7 @@ static void test_read_values(void)
 
 struct bad_case {
     const char *doc;
-    size_t len;      /* 0 = strlen */
+    size_t len; /* 0 = strlen */
     int code;
     const char *msg; /* substring of the error message, with the offset */
 };
@@ -278,73 +281,73 @@ static void test_read_rejects(void)
 {
     T_BEGIN("reader: every kind of invalid JSON is refused with its offset");
     static const struct bad_case bad[] = {
-        { "", 0, MB_EPROTO, "offset 0: unexpected end of input" },
-        { "   ", 0, MB_EPROTO, "offset 3: unexpected end" },
-        { "{", 0, MB_EPROTO, "offset 1: expected a string key" },
-        { "[", 0, MB_EPROTO, "offset 1: unexpected end" },
-        { "[1,", 0, MB_EPROTO, "offset 3: unexpected end" },
-        { "[1 2]", 0, MB_EPROTO, "offset 3: expected ',' or ']'" },
-        { "{\"a\"}", 0, MB_EPROTO, "offset 4: expected ':'" },
-        { "{\"a\":}", 0, MB_EPROTO, "offset 5: unexpected character" },
-        { "{\"a\":1 \"b\":2}", 0, MB_EPROTO, "offset 7: expected ',' or '}'" },
-        { "[1,]", 0, MB_EPROTO, "offset 3: unexpected character" },
-        { "{\"a\":1,}", 0, MB_EPROTO, "offset 7: expected a string key" },
-        { "{a:1}", 0, MB_EPROTO, "offset 1: expected a string key" },
-        { "{1:1}", 0, MB_EPROTO, "expected a string key" },
-        { "'a'", 0, MB_EPROTO, "offset 0: unexpected character" },
-        { "/*c*/1", 0, MB_EPROTO, "offset 0" },
-        { "1 // c", 0, MB_EPROTO, "offset 2: unexpected data after the value" },
-        { "NaN", 0, MB_EPROTO, "offset 0" },
-        { "Infinity", 0, MB_EPROTO, "offset 0" },
-        { "-Infinity", 0, MB_EPROTO, "offset 0: invalid number" },
-        { "01", 0, MB_EPROTO, "offset 0: leading zeros" },
-        { "-01", 0, MB_EPROTO, "leading zeros" },
-        { "[00]", 0, MB_EPROTO, "offset 1: leading zeros" },
-        { "+1", 0, MB_EPROTO, "offset 0" },
-        { ".5", 0, MB_EPROTO, "offset 0" },
-        { "1.", 0, MB_EPROTO, "invalid number" },
-        { "1.e3", 0, MB_EPROTO, "invalid number" },
-        { "1e", 0, MB_EPROTO, "invalid number" },
-        { "1e+", 0, MB_EPROTO, "invalid number" },
-        { "-", 0, MB_EPROTO, "invalid number" },
-        { "0x10", 0, MB_EPROTO, "offset 1: unexpected data" },
-        { "1e400", 0, MB_EPROTO, "out of range" },
-        { "-1e400", 0, MB_EPROTO, "out of range" },
-        { "\"abc", 0, MB_EPROTO, "offset 0: unterminated string" },
-        { "\"abc\\\"", 0, MB_EPROTO, "unterminated string" },
-        { "\"a\nb\"", 0, MB_EPROTO, "offset 2: control character" },
-        { "\"a\tb\"", 0, MB_EPROTO, "control character" },
-        { "\"\\x\"", 0, MB_EPROTO, "offset 1: unknown escape" },
-        { "\"\\'\"", 0, MB_EPROTO, "unknown escape" },
-        { "\"\\u12\"", 0, MB_EPROTO, "four hexadecimal digits" },
-        { "\"\\u12G4\"", 0, MB_EPROTO, "four hexadecimal digits" },
-        { "\"\\ud800\"", 0, MB_EPROTO, "offset 1: lone high surrogate" },
-        { "\"\\ud800x\"", 0, MB_EPROTO, "lone high surrogate" },
-        { "\"\\ud800\\u0041\"", 0, MB_EPROTO, "lone high surrogate" },
-        { "\"\\ud800\\ud800\"", 0, MB_EPROTO, "lone high surrogate" },
-        { "\"ab\\udc00\"", 0, MB_EPROTO, "offset 3: lone low surrogate" },
-        { "\"\\u0000\"", 0, MB_EPROTO, "\\u0000 is not allowed" },
-        { "\"a\0b\"", 5, MB_EPROTO, "offset 2: control character" },
-        { "\"\xff\"", 0, MB_EPROTO, "offset 1: invalid UTF-8" },
-        { "\"\xc0\xaf\"", 0, MB_EPROTO, "invalid UTF-8" },
-        { "\"\xed\xa0\x80\"", 0, MB_EPROTO, "invalid UTF-8" },
-        { "\"\xf4\x90\x80\x80\"", 0, MB_EPROTO, "invalid UTF-8" },
-        { "\"\xe2\x82\"", 0, MB_EPROTO, "invalid UTF-8" },
-        { "\"\x80\"", 0, MB_EPROTO, "invalid UTF-8" },
-        { "{\"a\":1,\"b\":2,\"a\":3}", 0, MB_EPROTO, "offset 13: duplicate key \"a\"" },
-        { "{\"a\":1,\"\\u0061\":2}", 0, MB_EPROTO, "offset 7: duplicate key \"a\"" },
-        { "{\"\\n\":1,\"\\n\":2}", 0, MB_EPROTO, "duplicate key" },
-        { "[{\"x\":{\"k\":1,\"k\":1}}]", 0, MB_EPROTO, "offset 13: duplicate key" },
-        { "1 2", 0, MB_EPROTO, "offset 2: unexpected data after the value" },
-        { "{}x", 0, MB_EPROTO, "offset 2: unexpected data" },
-        { "[]]", 0, MB_EPROTO, "offset 2" },
-        { "\xef\xbb\xbf{}", 0, MB_EPROTO, "byte order mark" },
-        { "tru", 0, MB_EPROTO, "invalid literal" },
-        { "nul", 0, MB_EPROTO, "invalid literal" },
-        { "True", 0, MB_EPROTO, "unexpected character" },
-        { "truex", 0, MB_EPROTO, "offset 4: unexpected data" },
-        { "[\f]", 0, MB_EPROTO, "offset 1" },
-        { "\v1", 0, MB_EPROTO, "offset 0" },
+        {"", 0, MB_EPROTO, "offset 0: unexpected end of input"},
+        {"   ", 0, MB_EPROTO, "offset 3: unexpected end"},
+        {"{", 0, MB_EPROTO, "offset 1: expected a string key"},
+        {"[", 0, MB_EPROTO, "offset 1: unexpected end"},
+        {"[1,", 0, MB_EPROTO, "offset 3: unexpected end"},
+        {"[1 2]", 0, MB_EPROTO, "offset 3: expected ',' or ']'"},
+        {"{\"a\"}", 0, MB_EPROTO, "offset 4: expected ':'"},
+        {"{\"a\":}", 0, MB_EPROTO, "offset 5: unexpected character"},
+        {"{\"a\":1 \"b\":2}", 0, MB_EPROTO, "offset 7: expected ',' or '}'"},
+        {"[1,]", 0, MB_EPROTO, "offset 3: unexpected character"},
+        {"{\"a\":1,}", 0, MB_EPROTO, "offset 7: expected a string key"},
+        {"{a:1}", 0, MB_EPROTO, "offset 1: expected a string key"},
+        {"{1:1}", 0, MB_EPROTO, "expected a string key"},
+        {"'a'", 0, MB_EPROTO, "offset 0: unexpected character"},
+        {"/*c*/1", 0, MB_EPROTO, "offset 0"},
+        {"1 // c", 0, MB_EPROTO, "offset 2: unexpected data after the value"},
+        {"NaN", 0, MB_EPROTO, "offset 0"},
+        {"Infinity", 0, MB_EPROTO, "offset 0"},
+        {"-Infinity", 0, MB_EPROTO, "offset 0: invalid number"},
+        {"01", 0, MB_EPROTO, "offset 0: leading zeros"},
+        {"-01", 0, MB_EPROTO, "leading zeros"},
+        {"[00]", 0, MB_EPROTO, "offset 1: leading zeros"},
+        {"+1", 0, MB_EPROTO, "offset 0"},
+        {".5", 0, MB_EPROTO, "offset 0"},
+        {"1.", 0, MB_EPROTO, "invalid number"},
+        {"1.e3", 0, MB_EPROTO, "invalid number"},
+        {"1e", 0, MB_EPROTO, "invalid number"},
+        {"1e+", 0, MB_EPROTO, "invalid number"},
+        {"-", 0, MB_EPROTO, "invalid number"},
+        {"0x10", 0, MB_EPROTO, "offset 1: unexpected data"},
+        {"1e400", 0, MB_EPROTO, "out of range"},
+        {"-1e400", 0, MB_EPROTO, "out of range"},
+        {"\"abc", 0, MB_EPROTO, "offset 0: unterminated string"},
+        {"\"abc\\\"", 0, MB_EPROTO, "unterminated string"},
+        {"\"a\nb\"", 0, MB_EPROTO, "offset 2: control character"},
+        {"\"a\tb\"", 0, MB_EPROTO, "control character"},
+        {"\"\\x\"", 0, MB_EPROTO, "offset 1: unknown escape"},
+        {"\"\\'\"", 0, MB_EPROTO, "unknown escape"},
+        {"\"\\u12\"", 0, MB_EPROTO, "four hexadecimal digits"},
+        {"\"\\u12G4\"", 0, MB_EPROTO, "four hexadecimal digits"},
+        {"\"\\ud800\"", 0, MB_EPROTO, "offset 1: lone high surrogate"},
+        {"\"\\ud800x\"", 0, MB_EPROTO, "lone high surrogate"},
+        {"\"\\ud800\\u0041\"", 0, MB_EPROTO, "lone high surrogate"},
+        {"\"\\ud800\\ud800\"", 0, MB_EPROTO, "lone high surrogate"},
+        {"\"ab\\udc00\"", 0, MB_EPROTO, "offset 3: lone low surrogate"},
+        {"\"\\u0000\"", 0, MB_EPROTO, "\\u0000 is not allowed"},
+        {"\"a\0b\"", 5, MB_EPROTO, "offset 2: control character"},
+        {"\"\xff\"", 0, MB_EPROTO, "offset 1: invalid UTF-8"},
+        {"\"\xc0\xaf\"", 0, MB_EPROTO, "invalid UTF-8"},
+        {"\"\xed\xa0\x80\"", 0, MB_EPROTO, "invalid UTF-8"},
+        {"\"\xf4\x90\x80\x80\"", 0, MB_EPROTO, "invalid UTF-8"},
+        {"\"\xe2\x82\"", 0, MB_EPROTO, "invalid UTF-8"},
+        {"\"\x80\"", 0, MB_EPROTO, "invalid UTF-8"},
+        {"{\"a\":1,\"b\":2,\"a\":3}", 0, MB_EPROTO, "offset 13: duplicate key \"a\""},
+        {"{\"a\":1,\"\\u0061\":2}", 0, MB_EPROTO, "offset 7: duplicate key \"a\""},
+        {"{\"\\n\":1,\"\\n\":2}", 0, MB_EPROTO, "duplicate key"},
+        {"[{\"x\":{\"k\":1,\"k\":1}}]", 0, MB_EPROTO, "offset 13: duplicate key"},
+        {"1 2", 0, MB_EPROTO, "offset 2: unexpected data after the value"},
+        {"{}x", 0, MB_EPROTO, "offset 2: unexpected data"},
+        {"[]]", 0, MB_EPROTO, "offset 2"},
+        {"\xef\xbb\xbf{}", 0, MB_EPROTO, "byte order mark"},
+        {"tru", 0, MB_EPROTO, "invalid literal"},
+        {"nul", 0, MB_EPROTO, "invalid literal"},
+        {"True", 0, MB_EPROTO, "unexpected character"},
+        {"truex", 0, MB_EPROTO, "offset 4: unexpected data"},
+        {"[\f]", 0, MB_EPROTO, "offset 1"},
+        {"\v1", 0, MB_EPROTO, "offset 0"},
     };
     for (size_t k = 0; k < sizeof(bad) / sizeof(bad[0]); k++) {
         struct json_value *v = (struct json_value *)1;
@@ -378,7 +381,7 @@ static void test_read_limits(void)
             T_ASSERT(strstr(e.msg, "offset 32: nesting deeper than 32") != NULL);
         json_free(&v);
     }
-    memset(deep, '[', 100);   /* unbalanced and too deep: refused without recursion blowup */
+    memset(deep, '[', 100); /* unbalanced and too deep: refused without recursion blowup */
     T_ASSERT_INT(json_parse(deep, 100, NULL, &v, &e), MB_ETOOBIG);
 
     struct json_limits lim;
@@ -402,7 +405,7 @@ static void test_read_limits(void)
     lim.max_string = 4;
     T_ASSERT_INT(json_parse("\"abcd\"", 6, &lim, &v, &e), 0);
     json_free(&v);
-    T_ASSERT_INT(json_parse("\"\\u00e9\\u00e9\"", 14, &lim, &v, &e), 0);   /* 4 bytes */
+    T_ASSERT_INT(json_parse("\"\\u00e9\\u00e9\"", 14, &lim, &v, &e), 0); /* 4 bytes */
     json_free(&v);
     T_ASSERT_INT(json_parse("\"abcde\"", 7, &lim, &v, &e), MB_ETOOBIG);
     T_ASSERT_INT(json_parse("{\"abcde\":1}", 11, &lim, &v, &e), MB_ETOOBIG);
@@ -430,7 +433,7 @@ static void test_read_no_secret_in_errors(void)
         "{\"source_password\":\"hunter2-secret\\q\"}",
         "{\"source_password\":\"hunter2-secret",
         "{\"source_password\":\"hunter2-secret\xff\"}",
-        "{\"hunter2-secret\":1,\"hunter2-secret\":2}",   /* a key name may be quoted */
+        "{\"hunter2-secret\":1,\"hunter2-secret\":2}", /* a key name may be quoted */
     };
     for (size_t k = 0; k < sizeof(docs) / sizeof(docs[0]); k++) {
         struct json_value *v = NULL;
@@ -477,7 +480,7 @@ static void test_getters(void)
     T_ASSERT_INT(json_get_bool(v, "b", &b), 0);
     T_ASSERT_INT(b, 1);
     T_ASSERT(json_obj_get(v, "n") != NULL && json_obj_get(v, "n")->type == JSON_NULL);
-    T_ASSERT(json_obj_get(json_obj_get(v, "s"), "x") == NULL);   /* not an object */
+    T_ASSERT(json_obj_get(json_obj_get(v, "s"), "x") == NULL); /* not an object */
     T_ASSERT(json_obj_get(NULL, "x") == NULL);
     T_ASSERT_INT(json_get_str(json_obj_get(v, "i"), "x", &s), JSON_ENOTFOUND);
     json_free(&v);
@@ -495,7 +498,8 @@ static void test_round_trip(void)
     json_w_obj_begin(&w);
     json_w_kv_str(&w, "ctl", "\x01\x02\b\f\n\r\t\x1f\x7f");
     json_w_kv_str(&w, "quotes", "\"'\\/</script>");
-    json_w_kv_str(&w, "utf8", "Fr\xc3\xa9\x64\xc3\xa9ric \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8");
+    json_w_kv_str(&w, "utf8",
+                  "Fr\xc3\xa9\x64\xc3\xa9ric \xe2\x82\xac \xf0\x9f\x98\x80 \xe2\x80\xa8");
     json_w_kv_str(&w, "bad", "\xff\xfe\xc3");
     json_w_kv_str(&w, "none", NULL);
     json_w_kv_int(&w, "min", INT64_MIN);
@@ -549,9 +553,17 @@ static void test_round_trip(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_write_structure, test_write_escapes, test_write_misuse, test_write_doubles,
-        test_read_values, test_read_rejects, test_read_limits, test_read_no_secret_in_errors,
-        test_getters, test_round_trip, NULL,
+        test_write_structure,
+        test_write_escapes,
+        test_write_misuse,
+        test_write_doubles,
+        test_read_values,
+        test_read_rejects,
+        test_read_limits,
+        test_read_no_secret_in_errors,
+        test_getters,
+        test_round_trip,
+        NULL,
     };
     return t_run(fns);
 }

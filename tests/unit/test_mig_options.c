@@ -188,21 +188,17 @@ static void test_plan(void)
 {
     T_BEGIN("options in the plan: '.'-delimited source, '/' patterns, map into a new parent");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", MIG_F_SUBSCRIBED, MIG_ROLE_NONE },
-        { "INBOX.Corbeille", 0, MIG_ROLE_TRASH },
-        { "INBOX.Corbeille.Vieux", 0, MIG_ROLE_NONE },
-        { "INBOX.Archives", 0, MIG_ROLE_NONE },
-        { "INBOX.Archives.2019", 0, MIG_ROLE_NONE },
-        { "INBOX.Projets", 0, MIG_ROLE_NONE },
-        { "INBOX.Projets.Été", 0, MIG_ROLE_NONE },
-        { "INBOX.Envoyés", 0, MIG_ROLE_SENT },
+        {"INBOX", MIG_F_SUBSCRIBED, MIG_ROLE_NONE},  {"INBOX.Corbeille", 0, MIG_ROLE_TRASH},
+        {"INBOX.Corbeille.Vieux", 0, MIG_ROLE_NONE}, {"INBOX.Archives", 0, MIG_ROLE_NONE},
+        {"INBOX.Archives.2019", 0, MIG_ROLE_NONE},   {"INBOX.Projets", 0, MIG_ROLE_NONE},
+        {"INBOX.Projets.Été", 0, MIG_ROLE_NONE},     {"INBOX.Envoyés", 0, MIG_ROLE_SENT},
     };
     static const struct mig_folder_in dst_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "Sent", 0, MIG_ROLE_SENT },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"Sent", 0, MIG_ROLE_SENT},
     };
-    struct mig_side src = { "INBOX.", '.', 1, src_f, sizeof(src_f) / sizeof(src_f[0]) };
-    struct mig_side dst = { "", '/', 1, dst_f, 2 };
+    struct mig_side src = {"INBOX.", '.', 1, src_f, sizeof(src_f) / sizeof(src_f[0])};
+    struct mig_side dst = {"", '/', 1, dst_f, 2};
     struct mig_options o;
     memset(&o, 0, sizeof(o));
     struct mb_err err;
@@ -211,8 +207,7 @@ static void test_plan(void)
     T_ASSERT_INT(mig_options_add_map(&o, "Projets", "Clients/2024/Projets", &err), 0);
     T_ASSERT_INT(mig_options_add_map(&o, "Envoyés", "Anciens envoyés", &err), 0);
     struct mig_plan plan;
-    T_ASSERT_INT(mig_plan_build_opts(&src, &dst, mig_preset_find("defaut"), 0, &o, &plan, &err),
-                 0);
+    T_ASSERT_INT(mig_plan_build_opts(&src, &dst, mig_preset_find("defaut"), 0, &o, &plan, &err), 0);
     T_ASSERT_STR(find(&plan, "INBOX.Corbeille")->skip_reason, MIG_PLAN_EXCLUDED);
     T_ASSERT_STR(find(&plan, "INBOX.Corbeille.Vieux")->skip_reason, MIG_PLAN_EXCLUDED);
     T_ASSERT_STR(find(&plan, "INBOX.Archives")->dest_name, "Archives");
@@ -230,8 +225,9 @@ static void test_plan(void)
     T_ASSERT_INT(mig_options_add_map(&o2, "Projets", "Archives", &err), 0);
     T_ASSERT_INT(mig_plan_build_opts(&src, &dst, mig_preset_find("defaut"), 0, &o2, &plan, &err),
                  0);
-    T_ASSERT(strcmp(find(&plan, "INBOX.Projets")->dest_name,
-                    find(&plan, "INBOX.Archives")->dest_name) != 0);
+    T_ASSERT(
+        strcmp(find(&plan, "INBOX.Projets")->dest_name, find(&plan, "INBOX.Archives")->dest_name)
+        != 0);
     mig_plan_fini(&plan);
     mig_options_fini(&o2);
     mig_options_fini(&o);
@@ -245,9 +241,12 @@ static void test_stored(void)
     struct db *db = NULL;
     struct mb_err err;
     T_ASSERT_INT(db_open(path, &db, &err), 0);
-    struct db_job_new j = { .source_host = "imap.example", .source_port = 993,
-                            .source_tls = "auto", .source_login = "a@old.example",
-                            .server_type = "defaut", .dest_login = "a@example.com" };
+    struct db_job_new j = {.source_host = "imap.example",
+                           .source_port = 993,
+                           .source_tls = "auto",
+                           .source_login = "a@old.example",
+                           .server_type = "defaut",
+                           .dest_login = "a@example.com"};
     int64_t id = 0, ids[2], batch = 0;
     T_ASSERT_INT(db_job_insert(db, &j, &id, &err), 0);
     char *got = (char *)"x";
@@ -259,7 +258,7 @@ static void test_stored(void)
     free(got);
     T_ASSERT_INT(db_jobopt_set(db, id + 100, "{}", &err), MB_ENOTFOUND);
     T_ASSERT_INT(db_jobopt_get(db, id + 100, &got, &err), MB_ENOTFOUND);
-    struct db_job_new two[2] = { j, j };
+    struct db_job_new two[2] = {j, j};
     two[1].dest_login = "b@example.com";
     T_ASSERT_INT(db_job_insert_many(db, 0, "x.csv", two, 2, &batch, ids, &err), 0);
     T_ASSERT_INT(db_jobopt_set_batch(db, batch, "{\"since\":\"2024-01-01\"}", &err), 0);
@@ -278,7 +277,7 @@ static void test_stored(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = { test_dates, test_glob, test_values, test_json,
-                                         test_plan, test_stored, NULL };
+    static void (*const fns[])(void) = {test_dates, test_glob,   test_values, test_json,
+                                        test_plan,  test_stored, NULL};
     return t_run(fns);
 }

@@ -23,28 +23,28 @@ static const char *dest_of(const struct mig_plan *p, const char *src)
     return e ? (e->dest_name ? e->dest_name : "(skipped)") : "(absent)";
 }
 
-static const struct mig_side empty_std = { .prefix = "", .delim = '/', .has_special_use = 1 };
+static const struct mig_side empty_std = {.prefix = "", .delim = '/', .has_special_use = 1};
 
 static void test_dovecot_to_prefixed(void)
 {
     T_BEGIN("plan: delimiter and prefix converted, special-use mapped, children follow");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", MIG_F_SUBSCRIBED, MIG_ROLE_NONE },
-        { "INBOX/Factures", MIG_F_SUBSCRIBED, MIG_ROLE_NONE },
-        { "Envoyés", MIG_F_SUBSCRIBED, MIG_ROLE_SENT },
-        { "Envoyés/2019", 0, MIG_ROLE_NONE },
-        { "Éléments envoyés", 0, MIG_ROLE_NONE },
-        { "Projets", MIG_F_NOSELECT, MIG_ROLE_NONE },
-        { "Projets/Été 2018", MIG_F_SUBSCRIBED, MIG_ROLE_NONE },
-        { "a.b", 0, MIG_ROLE_NONE },
-        { "Corbeille", 0, MIG_ROLE_TRASH },
+        {"INBOX", MIG_F_SUBSCRIBED, MIG_ROLE_NONE},
+        {"INBOX/Factures", MIG_F_SUBSCRIBED, MIG_ROLE_NONE},
+        {"Envoyés", MIG_F_SUBSCRIBED, MIG_ROLE_SENT},
+        {"Envoyés/2019", 0, MIG_ROLE_NONE},
+        {"Éléments envoyés", 0, MIG_ROLE_NONE},
+        {"Projets", MIG_F_NOSELECT, MIG_ROLE_NONE},
+        {"Projets/Été 2018", MIG_F_SUBSCRIBED, MIG_ROLE_NONE},
+        {"a.b", 0, MIG_ROLE_NONE},
+        {"Corbeille", 0, MIG_ROLE_TRASH},
     };
     static const struct mig_folder_in dst_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "INBOX.Sent", 0, MIG_ROLE_SENT },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"INBOX.Sent", 0, MIG_ROLE_SENT},
     };
-    struct mig_side src = { "", '/', 1, src_f, N(src_f) };
-    struct mig_side dst = { "INBOX.", '.', 1, dst_f, N(dst_f) };
+    struct mig_side src = {"", '/', 1, src_f, N(src_f)};
+    struct mig_side dst = {"INBOX.", '.', 1, dst_f, N(dst_f)};
     struct mig_plan plan;
     T_ASSERT_INT(mig_plan_build(&src, &dst, mig_preset_find("defaut"), 0, &plan, NULL), 0);
     T_ASSERT_STR(dest_of(&plan, "INBOX"), "INBOX");
@@ -70,15 +70,15 @@ static void test_names_fallback(void)
 {
     T_BEGIN("plan: without SPECIAL-USE, French and English names map, one per role");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "INBOX.Éléments envoyés", 0, MIG_ROLE_NONE },
-        { "INBOX.Sent", 0, MIG_ROLE_NONE },
-        { "INBOX.Brouillons", 0, MIG_ROLE_NONE },
-        { "INBOX.Courrier indésirable", 0, MIG_ROLE_NONE },
-        { "INBOX.Éléments supprimés", 0, MIG_ROLE_NONE },
-        { "INBOX.Archives", 0, MIG_ROLE_NONE },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"INBOX.Éléments envoyés", 0, MIG_ROLE_NONE},
+        {"INBOX.Sent", 0, MIG_ROLE_NONE},
+        {"INBOX.Brouillons", 0, MIG_ROLE_NONE},
+        {"INBOX.Courrier indésirable", 0, MIG_ROLE_NONE},
+        {"INBOX.Éléments supprimés", 0, MIG_ROLE_NONE},
+        {"INBOX.Archives", 0, MIG_ROLE_NONE},
     };
-    struct mig_side src = { "INBOX.", '.', 0, src_f, N(src_f) };
+    struct mig_side src = {"INBOX.", '.', 0, src_f, N(src_f)};
     struct mig_plan plan;
     T_ASSERT_INT(mig_plan_build(&src, &empty_std, mig_preset_find("defaut"), 0, &plan, NULL), 0);
     T_ASSERT_STR(dest_of(&plan, "INBOX.Éléments envoyés"), "Sent");
@@ -96,11 +96,11 @@ static void test_subscribed_only(void)
 {
     T_BEGIN("plan: subscribed only skips unsubscribed folders but keeps INBOX");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "Abonné", MIG_F_SUBSCRIBED, MIG_ROLE_NONE },
-        { "Pas abonné", 0, MIG_ROLE_NONE },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"Abonné", MIG_F_SUBSCRIBED, MIG_ROLE_NONE},
+        {"Pas abonné", 0, MIG_ROLE_NONE},
     };
-    struct mig_side src = { "", '/', 1, src_f, N(src_f) };
+    struct mig_side src = {"", '/', 1, src_f, N(src_f)};
     struct mig_plan plan;
     T_ASSERT_INT(mig_plan_build(&src, &empty_std, mig_preset_find("defaut"), 1, &plan, NULL), 0);
     T_ASSERT_STR(dest_of(&plan, "INBOX"), "INBOX");
@@ -119,18 +119,18 @@ static void test_gmail(void)
     T_BEGIN("plan: gmail preset skips views and archives All Mail orphans");
     /* LIST as documented by Google (developers.google.com/gmail/imap/imap-extensions). */
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "[Gmail]", MIG_F_NOSELECT, MIG_ROLE_NONE },
-        { "[Gmail]/All Mail", 0, MIG_ROLE_ALL },
-        { "[Gmail]/Drafts", 0, MIG_ROLE_DRAFTS },
-        { "[Gmail]/Important", 0, MIG_ROLE_IMPORTANT },
-        { "[Gmail]/Sent Mail", 0, MIG_ROLE_SENT },
-        { "[Gmail]/Spam", 0, MIG_ROLE_JUNK },
-        { "[Gmail]/Starred", 0, MIG_ROLE_FLAGGED },
-        { "[Gmail]/Trash", 0, MIG_ROLE_TRASH },
-        { "Clients/Dupont", 0, MIG_ROLE_NONE },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"[Gmail]", MIG_F_NOSELECT, MIG_ROLE_NONE},
+        {"[Gmail]/All Mail", 0, MIG_ROLE_ALL},
+        {"[Gmail]/Drafts", 0, MIG_ROLE_DRAFTS},
+        {"[Gmail]/Important", 0, MIG_ROLE_IMPORTANT},
+        {"[Gmail]/Sent Mail", 0, MIG_ROLE_SENT},
+        {"[Gmail]/Spam", 0, MIG_ROLE_JUNK},
+        {"[Gmail]/Starred", 0, MIG_ROLE_FLAGGED},
+        {"[Gmail]/Trash", 0, MIG_ROLE_TRASH},
+        {"Clients/Dupont", 0, MIG_ROLE_NONE},
     };
-    struct mig_side src = { "", '/', 1, src_f, N(src_f) };
+    struct mig_side src = {"", '/', 1, src_f, N(src_f)};
     struct mig_plan plan;
     T_ASSERT_INT(mig_plan_build(&src, &empty_std, mig_preset_find("gmail"), 0, &plan, NULL), 0);
     T_ASSERT_STR(dest_of(&plan, "[Gmail]/All Mail"), "Archive");
@@ -154,17 +154,17 @@ static void test_exchange(void)
 {
     T_BEGIN("plan: exchange and office presets skip non-mail folders (fr and en)");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "Calendrier", 0, MIG_ROLE_NONE },
-        { "Calendar/Birthdays", 0, MIG_ROLE_NONE },
-        { "Contacts", 0, MIG_ROLE_NONE },
-        { "Tâches", 0, MIG_ROLE_NONE },
-        { "Problèmes de synchronisation/Conflits", 0, MIG_ROLE_NONE },
-        { "Éléments envoyés", 0, MIG_ROLE_NONE },
-        { "Clients", 0, MIG_ROLE_NONE },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"Calendrier", 0, MIG_ROLE_NONE},
+        {"Calendar/Birthdays", 0, MIG_ROLE_NONE},
+        {"Contacts", 0, MIG_ROLE_NONE},
+        {"Tâches", 0, MIG_ROLE_NONE},
+        {"Problèmes de synchronisation/Conflits", 0, MIG_ROLE_NONE},
+        {"Éléments envoyés", 0, MIG_ROLE_NONE},
+        {"Clients", 0, MIG_ROLE_NONE},
     };
-    struct mig_side src = { "", '/', 0, src_f, N(src_f) };
-    const char *types[] = { "exchange", "office" };
+    struct mig_side src = {"", '/', 0, src_f, N(src_f)};
+    const char *types[] = {"exchange", "office"};
     for (int t = 0; t < 2; t++) {
         struct mig_plan plan;
         T_ASSERT_INT(mig_plan_build(&src, &empty_std, mig_preset_find(types[t]), 0, &plan, NULL),
@@ -190,11 +190,11 @@ static void test_domino(void)
 {
     T_BEGIN("plan: domino backslash delimiter converted");
     static const struct mig_folder_in src_f[] = {
-        { "INBOX", 0, MIG_ROLE_NONE },
-        { "Dossiers\\Clients\\2017", 0, MIG_ROLE_NONE },
-        { "Drafts", 0, MIG_ROLE_NONE },
+        {"INBOX", 0, MIG_ROLE_NONE},
+        {"Dossiers\\Clients\\2017", 0, MIG_ROLE_NONE},
+        {"Drafts", 0, MIG_ROLE_NONE},
     };
-    struct mig_side src = { "", '\\', 0, src_f, N(src_f) };
+    struct mig_side src = {"", '\\', 0, src_f, N(src_f)};
     struct mig_plan plan;
     T_ASSERT_INT(mig_plan_build(&src, &empty_std, mig_preset_find("domino"), 0, &plan, NULL), 0);
     T_ASSERT_STR(dest_of(&plan, "Dossiers\\Clients\\2017"), "Dossiers/Clients/2017");
@@ -208,7 +208,7 @@ static void test_domino(void)
 static void test_presets(void)
 {
     T_BEGIN("presets: the five types, defaults hosts, names fold case");
-    const char *names[] = { "gmail", "exchange", "office", "domino", "defaut" };
+    const char *names[] = {"gmail", "exchange", "office", "domino", "defaut"};
     for (int i = 0; i < 5; i++)
         T_ASSERT(mig_preset_find(names[i]) != NULL);
     T_ASSERT(mig_preset_find("GMAIL") == mig_preset_find("gmail"));
@@ -247,8 +247,14 @@ static void test_internaldate(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = { test_dovecot_to_prefixed, test_names_fallback,
-                                         test_subscribed_only, test_gmail, test_exchange,
-                                         test_domino, test_presets, test_internaldate, NULL };
+    static void (*const fns[])(void) = {test_dovecot_to_prefixed,
+                                        test_names_fallback,
+                                        test_subscribed_only,
+                                        test_gmail,
+                                        test_exchange,
+                                        test_domino,
+                                        test_presets,
+                                        test_internaldate,
+                                        NULL};
     return t_run(fns);
 }

@@ -18,7 +18,7 @@ static void hash_of(unsigned char h[MIG_XO_HASH_LEN], int k)
 
 static struct mig_xo_dest dmsg(uint32_t uid, int k)
 {
-    struct mig_xo_dest d = { .uid = uid, .has_hash = k > 0 };
+    struct mig_xo_dest d = {.uid = uid, .has_hash = k > 0};
     if (k > 0)
         hash_of(d.hash, k);
     return d;
@@ -26,7 +26,7 @@ static struct mig_xo_dest dmsg(uint32_t uid, int k)
 
 static struct mig_xo_copy crow(uint32_t dest_uid, uint32_t first, int verify, int k)
 {
-    struct mig_xo_copy r = { .dest_uid = dest_uid, .first_uidnext = first, .verify = verify };
+    struct mig_xo_copy r = {.dest_uid = dest_uid, .first_uidnext = first, .verify = verify};
     hash_of(r.hash, k);
     return r;
 }
@@ -42,8 +42,8 @@ static int contains(const uint32_t *v, size_t n, uint32_t uid)
 static void test_delta(void)
 {
     T_BEGIN("delta: only the messages never copied are sent; skipped excludes this run's copies");
-    const uint32_t src[] = { 1, 2, 5, 7, 9, 10 };
-    const uint32_t copied[] = { 2, 3, 7, 10, 11 }; /* 3 and 11: gone from the source */
+    const uint32_t src[] = {1, 2, 5, 7, 9, 10};
+    const uint32_t copied[] = {2, 3, 7, 10, 11}; /* 3 and 11: gone from the source */
     unsigned char todo[N(src)];
     T_ASSERT_INT(mig_xo_delta(src, N(src), copied, N(copied), todo), 3);
     T_ASSERT(todo[0] && !todo[1] && todo[2] && !todo[3] && todo[4] && !todo[5]);
@@ -51,7 +51,7 @@ static void test_delta(void)
     T_ASSERT(todo[0] && todo[5]);
     T_ASSERT_INT(mig_xo_delta(NULL, 0, copied, N(copied), todo), 0);
     T_ASSERT_INT(mig_xo_skipped(3, 0), 3);
-    T_ASSERT_INT(mig_xo_skipped(3, 2), 1);  /* two of them copied by this run before a cut */
+    T_ASSERT_INT(mig_xo_skipped(3, 2), 1); /* two of them copied by this run before a cut */
     T_ASSERT_INT(mig_xo_skipped(3, 5), 0);
     T_END();
 }
@@ -60,14 +60,14 @@ static void test_match_basic(void)
 {
     T_BEGIN("recovery: in-flight rows matched by content at or above their window, once each");
     struct mig_xo_inflight rows[3] = {
-        { .uid = 10, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
-        { .uid = 11, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
-        { .uid = 12, .window_uidnext = 50, .usable = 1, .has_hash = 1 },
+        {.uid = 10, .window_uidnext = 50, .usable = 1, .has_hash = 1},
+        {.uid = 11, .window_uidnext = 50, .usable = 1, .has_hash = 1},
+        {.uid = 12, .window_uidnext = 50, .usable = 1, .has_hash = 1},
     };
     hash_of(rows[0].hash, 1);
     hash_of(rows[1].hash, 1); /* the same content twice in the source */
     hash_of(rows[2].hash, 3);
-    struct mig_xo_dest c[] = { dmsg(49, 1), dmsg(50, 1), dmsg(52, 2) };
+    struct mig_xo_dest c[] = {dmsg(49, 1), dmsg(50, 1), dmsg(52, 2)};
     size_t m = mig_xo_match(rows, 3, c, N(c));
     T_ASSERT_INT(m, 1);
     T_ASSERT_INT(rows[0].matched_uid, 50); /* 49 is below the window: an older message */
@@ -80,12 +80,12 @@ static void test_match_size_and_unusable(void)
 {
     T_BEGIN("recovery: a different real size or an unusable window never matches");
     struct mig_xo_inflight rows[2] = {
-        { .uid = 1, .window_uidnext = 1, .usable = 1, .has_hash = 1, .has_size = 1, .size = 10 },
-        { .uid = 2, .window_uidnext = 1, .usable = 0, .has_hash = 1 },
+        {.uid = 1, .window_uidnext = 1, .usable = 1, .has_hash = 1, .has_size = 1, .size = 10},
+        {.uid = 2, .window_uidnext = 1, .usable = 0, .has_hash = 1},
     };
     hash_of(rows[0].hash, 1);
     hash_of(rows[1].hash, 2);
-    struct mig_xo_dest c[] = { dmsg(5, 1), dmsg(6, 2) };
+    struct mig_xo_dest c[] = {dmsg(5, 1), dmsg(6, 2)};
     c[0].has_size = 1;
     c[0].size = 11;
     T_ASSERT_INT(mig_xo_match(rows, 2, c, N(c)), 0);
@@ -100,10 +100,10 @@ static void test_reconcile_late_copy(void)
     T_BEGIN("reconcile: the late copy of a re-sent message is removed, the recorded one kept");
     /* Window at UIDNEXT 100 sent contents 1..3, the connection died; the run sent them again
      * (UIDs 100..102, recorded); the first batch then landed as 103..105. */
-    struct mig_xo_copy rows[] = { crow(100, 100, 1, 1), crow(101, 100, 1, 2),
-                                  crow(102, 100, 1, 3), crow(40, 40, 0, 9) };
-    struct mig_xo_dest d[] = { dmsg(100, 0), dmsg(101, 0), dmsg(102, 0),
-                               dmsg(103, 1), dmsg(104, 2), dmsg(105, 3), dmsg(106, 7) };
+    struct mig_xo_copy rows[] = {crow(100, 100, 1, 1), crow(101, 100, 1, 2), crow(102, 100, 1, 3),
+                                 crow(40, 40, 0, 9)};
+    struct mig_xo_dest d[] = {dmsg(100, 0), dmsg(101, 0), dmsg(102, 0), dmsg(103, 1),
+                              dmsg(104, 2), dmsg(105, 3), dmsg(106, 7)};
     uint32_t del[N(d)];
     T_ASSERT_INT(mig_xo_floor(rows, N(rows)), 100);
     size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
@@ -117,8 +117,8 @@ static void test_reconcile_late_copy(void)
 static void test_reconcile_nothing_landed(void)
 {
     T_BEGIN("reconcile: nothing removed when the first send never landed");
-    struct mig_xo_copy rows[] = { crow(100, 90, 1, 1), crow(101, 90, 1, 2) };
-    struct mig_xo_dest d[] = { dmsg(90, 5), dmsg(100, 0), dmsg(101, 0) };
+    struct mig_xo_copy rows[] = {crow(100, 90, 1, 1), crow(101, 90, 1, 2)};
+    struct mig_xo_dest d[] = {dmsg(90, 5), dmsg(100, 0), dmsg(101, 0)};
     uint32_t del[N(d)];
     T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
     T_END();
@@ -129,14 +129,14 @@ static void test_reconcile_source_duplicates(void)
     T_BEGIN("reconcile: byte-identical source messages keep one copy each");
     /* Two source messages with the same content, both re-sent (200, 201), both landed late
      * too (202, 203): two copies must stay. */
-    struct mig_xo_copy rows[] = { crow(200, 150, 1, 4), crow(201, 150, 1, 4) };
-    struct mig_xo_dest d[] = { dmsg(200, 0), dmsg(201, 0), dmsg(202, 4), dmsg(203, 4) };
+    struct mig_xo_copy rows[] = {crow(200, 150, 1, 4), crow(201, 150, 1, 4)};
+    struct mig_xo_dest d[] = {dmsg(200, 0), dmsg(201, 0), dmsg(202, 4), dmsg(203, 4)};
     uint32_t del[N(d)];
     size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
     T_ASSERT_INT(n, 2);
     T_ASSERT(contains(del, n, 202) && contains(del, n, 203));
     /* Only one of them landed late: one extra. */
-    struct mig_xo_dest d2[] = { dmsg(200, 0), dmsg(201, 0), dmsg(202, 4) };
+    struct mig_xo_dest d2[] = {dmsg(200, 0), dmsg(201, 0), dmsg(202, 4)};
     T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d2, N(d2), del), 1);
     T_ASSERT_INT(del[0], 202);
     T_END();
@@ -145,10 +145,10 @@ static void test_reconcile_source_duplicates(void)
 static void test_reconcile_without_uidplus(void)
 {
     T_BEGIN("reconcile: without UIDPLUS (no recorded UID) one copy per row stays");
-    struct mig_xo_copy rows[] = { crow(0, 10, 1, 1), crow(0, 10, 1, 2), crow(0, 10, 0, 3) };
+    struct mig_xo_copy rows[] = {crow(0, 10, 1, 1), crow(0, 10, 1, 2), crow(0, 10, 0, 3)};
     /* Re-sent copies 10..12 and late copies 13, 14 of contents 1 and 2; 15 is user mail. */
-    struct mig_xo_dest d[] = { dmsg(10, 1), dmsg(11, 2), dmsg(12, 3),
-                               dmsg(13, 1), dmsg(14, 2), dmsg(15, 8) };
+    struct mig_xo_dest d[] = {dmsg(10, 1), dmsg(11, 2), dmsg(12, 3),
+                              dmsg(13, 1), dmsg(14, 2), dmsg(15, 8)};
     uint32_t del[N(d)];
     size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
     T_ASSERT_INT(n, 2);
@@ -162,9 +162,9 @@ static void test_reconcile_never_below_floor_or_unknown(void)
     T_BEGIN("reconcile: messages below the floor, of unknown content, or of settled content "
             "stay");
     /* Content 1's row is settled (verify 0); content 2's is unsettled. */
-    struct mig_xo_copy rows[] = { crow(5, 5, 0, 1), crow(30, 20, 1, 2) };
-    struct mig_xo_dest d[] = { dmsg(6, 1),  dmsg(7, 2), /* below the floor (20) */
-                               dmsg(21, 1), dmsg(30, 0), dmsg(31, 0) /* unknown content */ };
+    struct mig_xo_copy rows[] = {crow(5, 5, 0, 1), crow(30, 20, 1, 2)};
+    struct mig_xo_dest d[] = {dmsg(6, 1), dmsg(7, 2), /* below the floor (20) */
+                              dmsg(21, 1), dmsg(30, 0), dmsg(31, 0) /* unknown content */};
     uint32_t del[N(d)];
     T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
     T_END();
@@ -175,8 +175,8 @@ static void test_reconcile_recorded_below_floor(void)
     T_BEGIN("reconcile: a row whose copy is below the floor does not count at or above it");
     /* Content 3 was copied long ago at UID 4 (row 1) and, as another source message, sent in
      * the ambiguous window: re-sent copy 51 recorded, late copy 52. */
-    struct mig_xo_copy rows[] = { crow(4, 4, 0, 3), crow(51, 50, 1, 3) };
-    struct mig_xo_dest d[] = { dmsg(51, 0), dmsg(52, 3) };
+    struct mig_xo_copy rows[] = {crow(4, 4, 0, 3), crow(51, 50, 1, 3)};
+    struct mig_xo_dest d[] = {dmsg(51, 0), dmsg(52, 3)};
     uint32_t del[N(d)];
     size_t n = mig_xo_reconcile(rows, N(rows), d, N(d), del);
     T_ASSERT_INT(n, 1);
@@ -189,8 +189,8 @@ static void test_reconcile_only_late_copy(void)
     T_BEGIN("reconcile: when the re-send was refused, the late copy is the only one and stays");
     /* The row was re-sent and recorded copied without a UID (e.g. matched later): the one
      * copy present is all the row needs. */
-    struct mig_xo_copy rows[] = { crow(0, 70, 1, 6) };
-    struct mig_xo_dest d[] = { dmsg(75, 6) };
+    struct mig_xo_copy rows[] = {crow(0, 70, 1, 6)};
+    struct mig_xo_dest d[] = {dmsg(75, 6)};
     uint32_t del[N(d)];
     T_ASSERT_INT(mig_xo_reconcile(rows, N(rows), d, N(d), del), 0);
     T_END();
@@ -202,8 +202,8 @@ static void test_reconcile_exhaustive_small(void)
             "stays and no recorded copy goes");
     /* Rows r0..r2 (contents 1, 1, 2), re-sent at 100..102 (recorded); a subset of late copies
      * (content 1, 1, 2) landed at 103.. in any order. */
-    struct mig_xo_copy rows[] = { crow(100, 90, 1, 1), crow(101, 90, 1, 1), crow(102, 90, 1, 2) };
-    const int late_content[3] = { 1, 1, 2 };
+    struct mig_xo_copy rows[] = {crow(100, 90, 1, 1), crow(101, 90, 1, 1), crow(102, 90, 1, 2)};
+    const int late_content[3] = {1, 1, 2};
     int ok = 1;
     for (int mask = 0; mask < 8; mask++) {
         struct mig_xo_dest d[6];
@@ -231,7 +231,7 @@ static void test_reconcile_exhaustive_small(void)
 
 static struct mig_xo_keyed kmsg(uint32_t uid, const char *msgid, int64_t idate, int k)
 {
-    struct mig_xo_keyed m = { .uid = uid, .msgid = msgid, .idate = idate };
+    struct mig_xo_keyed m = {.uid = uid, .msgid = msgid, .idate = idate};
     if (k > 0) {
         m.has_hash = 1;
         hash_of(m.hash, k);
@@ -254,11 +254,11 @@ static void read_contents(struct mig_xo_keyed *v, size_t n, const int *k)
 static void test_rekey_unique_ids(void)
 {
     T_BEGIN("re-keying: a Message-ID + date held once on each side matches without reading");
-    struct mig_xo_keyed src[] = { kmsg(1, "<a@x>", 100, 0), kmsg(2, "<b@x>", 200, 0),
-                                  kmsg(3, "<c@x>", 300, 0) };
+    struct mig_xo_keyed src[] = {kmsg(1, "<a@x>", 100, 0), kmsg(2, "<b@x>", 200, 0),
+                                 kmsg(3, "<c@x>", 300, 0)};
     /* destination in another order, one message the source no longer has, one date differs */
-    struct mig_xo_keyed dst[] = { kmsg(10, "<b@x>", 200, 0), kmsg(11, "<z@x>", 50, 0),
-                                  kmsg(12, "<a@x>", 100, 0), kmsg(13, "<c@x>", 301, 0) };
+    struct mig_xo_keyed dst[] = {kmsg(10, "<b@x>", 200, 0), kmsg(11, "<z@x>", 50, 0),
+                                 kmsg(12, "<a@x>", 100, 0), kmsg(13, "<c@x>", 301, 0)};
     mig_xo_rekey_needs(src, N(src), dst, N(dst));
     for (size_t i = 0; i < N(src); i++)
         T_ASSERT(!src[i].want_hash);
@@ -277,15 +277,15 @@ static void test_rekey_ambiguous_and_no_id(void)
     /* uid 1 and 2: same Message-ID and date (a list copy and the direct one), contents 1, 2;
      * uid 3 and 4: no Message-ID, same date, contents 3, 4; uid 5: no Message-ID, content 5
      * with no copy at the destination; uid 6: unique id but no destination copy. */
-    struct mig_xo_keyed src[] = { kmsg(1, "<l@x>", 100, 0), kmsg(2, "<l@x>", 100, 0),
-                                  kmsg(3, NULL, 500, 0), kmsg(4, NULL, 500, 0),
-                                  kmsg(5, NULL, 500, 0), kmsg(6, "<u@x>", 600, 0) };
-    static const int ksrc[] = { 1, 2, 3, 4, 5, 6 };
+    struct mig_xo_keyed src[] = {kmsg(1, "<l@x>", 100, 0), kmsg(2, "<l@x>", 100, 0),
+                                 kmsg(3, NULL, 500, 0),    kmsg(4, NULL, 500, 0),
+                                 kmsg(5, NULL, 500, 0),    kmsg(6, "<u@x>", 600, 0)};
+    static const int ksrc[] = {1, 2, 3, 4, 5, 6};
     /* destination: the list copy only once (content 2), both messages 3 and 4, and a third
      * message without Message-ID at that date whose content the source does not have (7) */
-    struct mig_xo_keyed dst[] = { kmsg(20, "<l@x>", 100, 0), kmsg(21, NULL, 500, 0),
-                                  kmsg(22, NULL, 500, 0), kmsg(23, NULL, 500, 0) };
-    static const int kdst[] = { 2, 4, 7, 3 };
+    struct mig_xo_keyed dst[] = {kmsg(20, "<l@x>", 100, 0), kmsg(21, NULL, 500, 0),
+                                 kmsg(22, NULL, 500, 0), kmsg(23, NULL, 500, 0)};
+    static const int kdst[] = {2, 4, 7, 3};
     mig_xo_rekey_needs(src, N(src), dst, N(dst));
     /* Message-ID <l@x> appears twice at the source: contents decide on both sides. */
     T_ASSERT(src[0].want_hash && src[1].want_hash && dst[0].want_hash);
@@ -295,7 +295,7 @@ static void test_rekey_ambiguous_and_no_id(void)
     read_contents(src, N(src), ksrc);
     read_contents(dst, N(dst), kdst);
     T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 3);
-    T_ASSERT_INT(src[0].match, 0);  /* content 1 is not at the destination: sent again */
+    T_ASSERT_INT(src[0].match, 0); /* content 1 is not at the destination: sent again */
     T_ASSERT_INT(src[1].match, 20);
     T_ASSERT_INT(src[2].match, 23);
     T_ASSERT_INT(src[3].match, 21);
@@ -307,13 +307,14 @@ static void test_rekey_ambiguous_and_no_id(void)
 static void test_rekey_identical_twins(void)
 {
     T_BEGIN("re-keying: identical messages match one destination copy each, never one twice");
-    struct mig_xo_keyed src[] = { kmsg(1, NULL, 100, 9), kmsg(2, NULL, 100, 9),
-                                  kmsg(3, NULL, 100, 9) };
-    struct mig_xo_keyed dst[] = { kmsg(30, NULL, 100, 9), kmsg(31, NULL, 100, 9) };
+    struct mig_xo_keyed src[] = {kmsg(1, NULL, 100, 9), kmsg(2, NULL, 100, 9),
+                                 kmsg(3, NULL, 100, 9)};
+    struct mig_xo_keyed dst[] = {kmsg(30, NULL, 100, 9), kmsg(31, NULL, 100, 9)};
     T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 2);
     T_ASSERT_INT(src[0].match, 30);
     T_ASSERT_INT(src[1].match, 31);
-    T_ASSERT_INT(src[2].match, 0); /* the third copy is sent again: two stay two, three become three */
+    T_ASSERT_INT(src[2].match,
+                 0); /* the third copy is sent again: two stay two, three become three */
     /* A content not read (has_hash 0) never matches by content. */
     src[0].has_hash = 0;
     T_ASSERT_INT(mig_xo_rekey(src, N(src), dst, N(dst)), 2);

@@ -366,10 +366,11 @@ static void test_acl(void)
     T_ASSERT_INT((int)a.n, 5); /* unchanged on error */
     T_ASSERT_INT(net_acl_parse(&a, "a..b", bad, sizeof(bad)), -1);
     net_acl_fini(&a);
-    const char *special[] = {"127.0.0.1", "10.1.1.1", "172.16.0.1", "192.168.0.1",
-                             "169.254.169.254", "100.64.0.1", "0.0.0.0", "224.0.0.1",
-                             "255.255.255.255", "::1", "::", "fe80::1", "fd00::1",
-                             "::ffff:127.0.0.1", "64:ff9b::7f00:1", NULL};
+    const char *special[] = {
+        "127.0.0.1",  "10.1.1.1", "172.16.0.1", "192.168.0.1",      "169.254.169.254",
+        "100.64.0.1", "0.0.0.0",  "224.0.0.1",  "255.255.255.255",  "::1",
+        "::",         "fe80::1",  "fd00::1",    "::ffff:127.0.0.1", "64:ff9b::7f00:1",
+        NULL};
     for (int i = 0; special[i]; i++)
         T_ASSERT(acl_special(special[i]) == 1);
     T_ASSERT_INT(acl_special("8.8.8.8"), 0);
@@ -406,8 +407,8 @@ static void test_ipv6(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_plain_roundtrip, test_eof,     test_timeouts, test_refused_and_bad_args,
-        test_connect_filter,  test_acl,     test_ipv6,     NULL,
+        test_plain_roundtrip, test_eof, test_timeouts, test_refused_and_bad_args,
+        test_connect_filter,  test_acl, test_ipv6,     NULL,
     };
     return t_run(fns);
 }

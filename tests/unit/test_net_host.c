@@ -14,22 +14,43 @@ static void test_parse(void)
         const char *in, *host;
         unsigned port;
     } good[] = {
-        { "imap.gmail.com", "imap.gmail.com", 0 },
-        { "IMAP.Example.COM:993", "imap.example.com", 993 },
-        { "mail", "mail", 0 },
-        { "mail.example.com.", "mail.example.com.", 0 },
-        { "my_host.corp.local:143", "my_host.corp.local", 143 },
-        { "192.0.2.10", "192.0.2.10", 0 },
-        { "192.0.2.10:65535", "192.0.2.10", 65535 },
-        { "[2001:DB8::1]", "2001:db8::1", 0 },
-        { "[::1]:1", "::1", 1 },
-        { "xn--socit-esab.fr", "xn--socit-esab.fr", 0 },
-        { "1a.example", "1a.example", 0 },
+        {"imap.gmail.com", "imap.gmail.com", 0},
+        {"IMAP.Example.COM:993", "imap.example.com", 993},
+        {"mail", "mail", 0},
+        {"mail.example.com.", "mail.example.com.", 0},
+        {"my_host.corp.local:143", "my_host.corp.local", 143},
+        {"192.0.2.10", "192.0.2.10", 0},
+        {"192.0.2.10:65535", "192.0.2.10", 65535},
+        {"[2001:DB8::1]", "2001:db8::1", 0},
+        {"[::1]:1", "::1", 1},
+        {"xn--socit-esab.fr", "xn--socit-esab.fr", 0},
+        {"1a.example", "1a.example", 0},
     };
     static const char *const bad[] = {
-        "", ":993", "host:", "host:0", "host:65536", "host:+1", "host:1:2", "[::1", "[::1]x",
-        "[zz]", "[]", "1.2.3", "1.2.3.256", "01.2.3.4", "a..b", ".a", "a-.b", "a.-b", "a b",
-        "h\xc3\xa9.fr", "host.123", "[::1]:", "[fe80::1%eth0]", "host:123456",
+        "",
+        ":993",
+        "host:",
+        "host:0",
+        "host:65536",
+        "host:+1",
+        "host:1:2",
+        "[::1",
+        "[::1]x",
+        "[zz]",
+        "[]",
+        "1.2.3",
+        "1.2.3.256",
+        "01.2.3.4",
+        "a..b",
+        ".a",
+        "a-.b",
+        "a.-b",
+        "a b",
+        "h\xc3\xa9.fr",
+        "host.123",
+        "[::1]:",
+        "[fe80::1%eth0]",
+        "host:123456",
         "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa.com",
     };
     char host[256];
@@ -68,18 +89,18 @@ static void test_engine_cases(void)
 {
     T_BEGIN("stricter than the engine's old parser: bad IPv4, empty labels, IPv6 text");
     static const char *const now_refused[] = {
-        "999.1.1.1", "1.2.3.4.5", "a..b", "a.-b", "[1:2:3:4:5:6:7:8:9]", "[:::]",
-        "mail.example.123", "host:99999",
+        "999.1.1.1", "1.2.3.4.5",        "a..b",       "a.-b", "[1:2:3:4:5:6:7:8:9]",
+        "[:::]",     "mail.example.123", "host:99999",
     };
     static const struct {
         const char *in, *host;
         unsigned port;
     } still_good[] = {
-        { "localhost", "localhost", 0 },
-        { "127.0.0.1:1143", "127.0.0.1", 1143 },
-        { "[::1]:993", "::1", 993 },
-        { "mail.example.com:143", "mail.example.com", 143 },
-        { "Outlook.Office365.com", "outlook.office365.com", 0 },
+        {"localhost", "localhost", 0},
+        {"127.0.0.1:1143", "127.0.0.1", 1143},
+        {"[::1]:993", "::1", 993},
+        {"mail.example.com:143", "mail.example.com", 143},
+        {"Outlook.Office365.com", "outlook.office365.com", 0},
     };
     char host[256];
     unsigned port;
@@ -106,8 +127,7 @@ static void test_french(void)
 {
     T_BEGIN("every reason has its French wording");
     static const char *const bad[] = {
-        "", "[::1", "[::1]x", "[zz]", "a:b:c", ":1", "1.2.3", "a..b", "h\xc3\xa9.fr", "h:",
-        "h:0",
+        "", "[::1", "[::1]x", "[zz]", "a:b:c", ":1", "1.2.3", "a..b", "h\xc3\xa9.fr", "h:", "h:0",
     };
     char host[256];
     unsigned port;

@@ -33,7 +33,7 @@ static void test_box_roundtrip(void)
     /* A second load of the same file gives the same key. */
     struct secret_box box2;
     T_ASSERT_INT(secret_box_load(&box2, path, NULL), 0);
-    struct secret out = { 0 };
+    struct secret out = {0};
     T_ASSERT_INT(secret_box_open(&box2, "ctx", a, alen, &out, NULL), 0);
     T_ASSERT_INT(out.len, sizeof(pw) - 1);
     T_ASSERT_MEM(out.data, pw, sizeof(pw) - 1);
@@ -49,15 +49,15 @@ static void test_box_roundtrip(void)
 static void test_box_tamper(void)
 {
     T_BEGIN("secret box refuses tampered data, wrong context and wrong key");
-    unsigned char k1[SECRET_KEY_LEN] = { 1 }, k2[SECRET_KEY_LEN] = { 2 };
+    unsigned char k1[SECRET_KEY_LEN] = {1}, k2[SECRET_KEY_LEN] = {2};
     struct secret_box box, other;
     secret_box_init_key(&box, k1);
     secret_box_init_key(&other, k2);
     unsigned char *s = NULL;
     size_t n = 0;
     T_ASSERT_INT(secret_box_seal(&box, "job", "hunter2", 7, &s, &n, NULL), 0);
-    struct secret out = { 0 };
-    struct mb_err err = { 0 };
+    struct secret out = {0};
+    struct mb_err err = {0};
     for (size_t i = 0; i < n; i++) {
         s[i] ^= 0x40;
         int rc = secret_box_open(&box, "job", s, n, &out, &err);
@@ -91,7 +91,7 @@ static void test_key_file_checks(void)
     close(fd);
     chmod(path, 0644);
     struct secret_box box;
-    struct mb_err err = { 0 };
+    struct mb_err err = {0};
     T_ASSERT_INT(secret_box_load(&box, path, &err), MB_ECONFIG);
     T_ASSERT(strstr(err.msg, "chmod 600") != NULL);
     chmod(path, 0600);
@@ -131,7 +131,7 @@ static void test_ct_equal(void)
     T_ASSERT(secret_ct_equal("abc", "abc", 3));
     T_ASSERT(!secret_ct_equal("abc", "abd", 3));
     T_ASSERT(secret_ct_equal("", "", 0));
-    unsigned char r1[16] = { 0 }, r2[16] = { 0 };
+    unsigned char r1[16] = {0}, r2[16] = {0};
     T_ASSERT_INT(secret_random(r1, sizeof(r1), NULL), 0);
     T_ASSERT_INT(secret_random(r2, sizeof(r2), NULL), 0);
     T_ASSERT(!secret_ct_equal(r1, r2, sizeof(r1)));
@@ -140,7 +140,7 @@ static void test_ct_equal(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = { test_box_roundtrip, test_box_tamper,
-                                         test_key_file_checks, test_pwhash, test_ct_equal, NULL };
+    static void (*const fns[])(void) = {test_box_roundtrip, test_box_tamper, test_key_file_checks,
+                                        test_pwhash,        test_ct_equal,   NULL};
     return t_run(fns);
 }
