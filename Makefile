@@ -70,12 +70,16 @@ all: $(OUT)/migrabox
 deps:
 	bash third_party/install-deps.sh
 
+# The recipes run their own `make -j$(nproc)`: without this make's jobserver (MAKEFLAGS
+# emptied), not at -j1.
 $(MHD_STAMP): third_party/libmicrohttpd.sh
 	@mkdir -p build
-	$(Q)flock build/.tp.lock bash third_party/libmicrohttpd.sh $(TP) || bash third_party/libmicrohttpd.sh $(TP)
+	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/libmicrohttpd.sh $(TP) \
+	  || bash third_party/libmicrohttpd.sh $(TP)
 $(MBEDTLS_STAMP): third_party/mbedtls.sh
 	@mkdir -p build
-	$(Q)flock build/.tp.lock bash third_party/mbedtls.sh $(TP) || bash third_party/mbedtls.sh $(TP)
+	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/mbedtls.sh $(TP) \
+	  || bash third_party/mbedtls.sh $(TP)
 
 # Version from git describe, rewritten only when it changes.
 $(OUT)/gen/version.h: FORCE
