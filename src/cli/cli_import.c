@@ -16,11 +16,8 @@
 #include "config/config.h"
 #include "csvimport/csvimp.h"
 #include "db/db.h"
-#include "db/db_profile.h"
-#include "db/db_job.h"
-#include "jobs/jobs.h"
+#include "jobs/job_import.h"
 #include "log/log.h"
-#include "migrate/mig_preset.h"
 
 static const char usage[] =
     "usage: migrabox import [-c FILE] [--dry-run] [--auth-profile NAME] FILE.csv\n"
@@ -128,10 +125,6 @@ int cli_import(int argc, char **argv)
     int have_box = 0;
     struct csvimp_result res;
     memset(&res, 0, sizeof(res));
-    struct db_job_new *jobs = NULL;
-    unsigned char **blobs = NULL;
-    size_t *lens = NULL;
-    int64_t *ids = NULL;
 
     if (cfg->destination.n_domains == 0) {
         fprintf(stderr, "migrabox import: [destination] domains is empty: set the hosted domains "
@@ -209,66 +202,20 @@ int cli_import(int argc, char **argv)
             goto out;
         }
     }
-    jobs = xcalloc(res.n_rows, sizeof(*jobs));
-    blobs = xcalloc(res.n_rows, sizeof(*blobs));
-    lens = xcalloc(res.n_rows, sizeof(*lens));
-    for (size_t i = 0; i < res.n_rows; i++) {
-        const struct csvimp_row *r = &res.rows[i];
-        if (r->pass_source[0]) /* else: through the profile, no password kept */
-            rc = secret_box_seal(&box, JOBS_SECRET_AAD, r->pass_source, strlen(r->pass_source),
-                                 &blobs[i], &lens[i], &err);
-        if (rc) {
-            fprintf(stderr, "migrabox import: %s\n", err.msg);
-            goto out;
-        }
-        const struct mig_preset *p = mig_preset_find(r->server_type);
-        unsigned port = r->port ? r->port : (p && p->default_port ? p->default_port : 993);
-        jobs[i] = (struct db_job_new){
-            .source_host = r->host,
-            .source_port = (int)port,
-            .source_tls = "auto",
-            .source_login = r->login_source,
-            .secret = blobs[i],
-            .secret_len = lens[i],
-            .server_type = r->server_type,
-            .dest_login = r->login_destination,
-            .subscribed_only = r->subscribed_only,
-        };
-    }
     const char *base = strrchr(path, '/');
     base = base ? base + 1 : path;
     int64_t batch = 0;
-    ids = xcalloc(res.n_rows, sizeof(*ids));
-    /* one transaction: a worker never sees a profile job without its profile */
-    rc = db_begin_immediate(db, &err);
-    if (!rc)
-        rc = db_job_insert_many(db, 0, base, jobs, res.n_rows, &batch, ids, &err);
-    for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
-        if (!res.rows[i].pass_source[0])
-            rc = db_profile_job_set(db, ids[i], profile, &err);
-    if (!rc)
-        rc = db_commit(db, &err);
-    else
-        db_rollback(db);
+    enum job_import_step step;
+    struct job_import ji = {.batch_name = base, .profile = profile};
+    rc = job_import_queue(db, &box, &res, &ji, &batch, &step, &err);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
+        fprintf(stderr, "migrabox import: %s%s\n", err.msg,
+                step == JOB_IMPORT_SEAL ? "" : "; nothing was queued");
         goto out;
     }
     printf("batch %" PRId64 ": %zu jobs queued\n", batch, res.n_rows);
     status = CLI_EXIT_OK;
 out:
-    if (blobs) {
-        for (size_t i = 0; i < res.n_rows; i++) {
-            if (blobs[i]) {
-                secret_wipe(blobs[i], lens[i]);
-                free(blobs[i]);
-            }
-        }
-    }
-    free(blobs);
-    free(lens);
-    free(ids);
-    free(jobs);
     csvimp_result_fini(&res);
     if (data) {
         secret_wipe(data, len);

@@ -22,11 +22,11 @@
 #include "config/config.h"
 #include "db/db.h"
 #include "db/db_job.h"
-#include "db/db_log.h"
 #include "json/json_read.h"
 #include "json/json_write.h"
 #include "log/log.h"
 #include "db/db_jobopt.h"
+#include "jobs/job_run.h"
 #include "migrate/mig.h"
 #include "net/net_host.h"
 
@@ -73,12 +73,6 @@ static void on_signal(int sig)
     atomic_store(&cancel_flag, 1);
 }
 
-struct cli_ctx {
-    struct db *db;
-    int64_t job;
-    int quiet;
-};
-
 static void fmt_bytes(int64_t b, char *out, size_t n)
 {
     if (b >= 1 << 30)
@@ -89,32 +83,26 @@ static void fmt_bytes(int64_t b, char *out, size_t n)
         snprintf(out, n, "%.1f KB", (double)b / 1024);
 }
 
-static int on_progress(void *ctx, const struct db_job_counters *c, const char *folder)
+/* The display on stderr (job_run records progress and log lines in the database). */
+static void on_progress(void *ctx, const struct db_job_counters *c, const char *folder)
 {
-    struct cli_ctx *cc = ctx;
-    int cancel = 0;
-    struct mb_err err;
-    db_job_progress_update(cc->db, cc->job, c, folder, &cancel, &err);
-    if (!cc->quiet) {
-        char b[32];
-        fmt_bytes(c->bytes_copied, b, sizeof(b));
-        fprintf(stderr,
-                "migrabox: folders %lld/%lld, messages %lld/%lld (%lld skipped, %lld "
-                "refused), %s%s%s\n",
-                (long long)c->folders_done, (long long)c->folders_total,
-                (long long)(c->messages_copied + c->messages_skipped + c->messages_failed),
-                (long long)c->messages_total, (long long)c->messages_skipped,
-                (long long)c->messages_failed, b, folder ? " — " : "", folder ? folder : "");
-    }
-    return cancel;
+    (void)ctx;
+    char b[32];
+    fmt_bytes(c->bytes_copied, b, sizeof(b));
+    fprintf(stderr,
+            "migrabox: folders %lld/%lld, messages %lld/%lld (%lld skipped, %lld "
+            "refused), %s%s%s\n",
+            (long long)c->folders_done, (long long)c->folders_total,
+            (long long)(c->messages_copied + c->messages_skipped + c->messages_failed),
+            (long long)c->messages_total, (long long)c->messages_skipped,
+            (long long)c->messages_failed, b, folder ? " — " : "", folder ? folder : "");
 }
 
 static void on_log(void *ctx, const char *level, const char *text)
 {
-    struct cli_ctx *cc = ctx;
-    db_log_add(cc->db, cc->job, db_log_level_parse(level), "%s", text);
-    if (!cc->quiet)
-        fprintf(stderr, "migrabox: %s\n", text);
+    (void)ctx;
+    (void)level;
+    fprintf(stderr, "migrabox: %s\n", text);
 }
 
 /* Read the source password: env first, then the file (first line, trailing newline dropped). */
@@ -350,9 +338,8 @@ int cli_migrate(int argc, char **argv)
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
     int status = CLI_EXIT_USAGE;
     struct db *db = NULL;
-    struct secret pw = {0};
-    struct auth_profile prof;
-    memset(&prof, 0, sizeof(prof));
+    struct job_run_creds creds;
+    memset(&creds, 0, sizeof(creds));
     struct db_job job;
     memset(&job, 0, sizeof(job));
     struct mig_result res;
@@ -366,7 +353,7 @@ int cli_migrate(int argc, char **argv)
                 at + 1);
         goto out;
     }
-    if (!profile_name && read_password(pwfile, &pw, why, sizeof(why)) != 0) {
+    if (!profile_name && read_password(pwfile, &creds.password, why, sizeof(why)) != 0) {
         fprintf(stderr, "migrabox migrate: %s\n", why);
         goto out;
     }
@@ -388,16 +375,18 @@ int cli_migrate(int argc, char **argv)
         rc = secret_box_load(&box, kp, &err);
         free(kp);
         if (!rc) {
-            rc = auth_profile_open(db, &box, profile_name, &prof, &err);
+            rc = auth_profile_open(db, &box, profile_name, &creds.profile, &err);
             secret_box_fini(&box);
         }
         if (rc) {
             fprintf(stderr, "migrabox migrate: %s\n", err.msg);
             goto out;
         }
+        creds.profile_name = xstrdup(profile_name);
+        const struct auth_profile *prof = &creds.profile;
         const char *hwhy;
-        if (!host[0] && prof.source_host
-            && net_host_parse(prof.source_host, host, sizeof(host), &port, &hwhy) != 0) {
+        if (!host[0] && prof->source_host
+            && net_host_parse(prof->source_host, host, sizeof(host), &port, &hwhy) != 0) {
             fprintf(stderr, "migrabox migrate: the profile's source host: %s\n", hwhy);
             goto out;
         }
@@ -457,9 +446,7 @@ int cli_migrate(int argc, char **argv)
     }
     if (!rc && !have_opts) {
         char *oj = NULL;
-        rc = db_jobopt_get(db, id, &oj, &err);
-        if (!rc)
-            rc = mig_options_parse(oj, &mo, &err);
+        rc = job_run_options_load(db, id, &mo, &oj, &err);
         if (!rc && oj && !quiet)
             fprintf(stderr, "migrabox: job %lld: the job's stored options apply: %s\n",
                     (long long)id, oj);
@@ -477,33 +464,33 @@ int cli_migrate(int argc, char **argv)
     sigaction(SIGTERM, &sa, NULL);
     signal(SIGPIPE, SIG_IGN);
 
-    struct mig_request req = {
-        .source_host = host,
-        .source_port = port,
-        .source_tls = tls,
-        .insecure = insecure,
-        .source_login = user,
-        .source_password = profile_name ? NULL : &pw,
-        .auth_profile = profile_name ? &prof : NULL,
-        .preset = preset,
-        .dest_login = dest,
-        .subscribed_only = subscribed_only,
-        .options = &mo,
+    struct job_run jr = {
+        .cfg = cfg,
+        .db = db,
+        .job_id = id,
+        .req =
+            {
+                .source_host = host,
+                .source_port = port,
+                .source_tls = tls,
+                .insecure = insecure,
+                .source_login = user,
+                .preset = preset,
+                .dest_login = dest,
+                .subscribed_only = subscribed_only,
+                .options = &mo,
+            },
+        .creds = &creds,
+        .cancel = &cancel_flag,
+        .pause_returns = 0,
+        .progress = quiet ? NULL : on_progress,
+        .log = quiet ? NULL : on_log,
     };
-    struct cli_ctx cc = {db, id, quiet};
-    struct mig_hooks hooks = {&cc, on_progress, on_log, &cancel_flag, 0};
     if (!quiet)
         fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host, port,
                 dest);
-    rc = mig_run(cfg, db, id, &req, &hooks, &res, &err);
-    secret_fini(&pw);
-    if (rc) {
-        res.state = DB_JOB_FAILED;
-        snprintf(res.error, sizeof(res.error), "%.200s", err.msg);
-    }
-    if (db_job_finish(db, id, res.state, res.state == DB_JOB_DONE ? NULL : res.error, res.report,
-                      &err)
-        != 0)
+    job_run_engine(&jr, &res);
+    if (job_run_finish(db, id, &res, &err) != 0)
         fprintf(stderr, "migrabox migrate: cannot record the result: %s\n", err.msg);
     if (!quiet)
         fprintf(stderr, "migrabox: %s%s%s\n", res.state == DB_JOB_DONE ? "TERMINÉE" : "ÉCHOUÉE",
@@ -512,8 +499,7 @@ int cli_migrate(int argc, char **argv)
     status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 out:
     mig_options_fini(&mo);
-    secret_fini(&pw);
-    auth_profile_fini(&prof);
+    job_run_creds_fini(&creds);
     oauth_cache_clear();
     mig_result_fini(&res);
     db_job_fini(&job);

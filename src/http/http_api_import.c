@@ -9,13 +9,11 @@
 #include "csvimport/csvimp.h"
 #include "auth/oauth.h"
 #include "db/db_batch.h"
-#include "db/db_jobopt.h"
-#include "db/db_profile.h"
 #include "http_api_internal.h"
+#include "jobs/job_import.h"
 #include "jobs/jobs.h"
 #include "log/log.h"
 #include "migrate/mig_options.h"
-#include "migrate/mig_preset.h"
 
 static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
 {
@@ -45,8 +43,6 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
     http_api_json_end(c, &w);
 }
 
-static unsigned http_api_import_port(const struct csvimp_row *r);
-
 /* Source-host policy for the rows: 0, or -1 after answering 422 with one error per refused
  * row (line, column host_source). Results are cached per host:port. */
 static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_result *res)
@@ -62,7 +58,7 @@ static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_re
     struct json_w w;
     for (size_t i = 0; i < res->n_rows; i++) {
         const struct csvimp_row *r = &res->rows[i];
-        unsigned port = http_api_import_port(r);
+        unsigned port = job_import_port(r);
         size_t k;
         for (k = 0; k < n_cache; k++) {
             if (cache[k].port == port && strcmp(cache[k].host, r->host) == 0)
@@ -105,14 +101,6 @@ static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_re
     return -1;
 }
 
-static unsigned http_api_import_port(const struct csvimp_row *r)
-{
-    if (r->port)
-        return r->port;
-    const struct mig_preset *p = mig_preset_find(r->server_type);
-    return p && p->default_port ? p->default_port : 993;
-}
-
 static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_result *res)
 {
     struct json_w w;
@@ -128,7 +116,7 @@ static void http_api_import_preview(struct http_api_ctx *c, const struct csvimp_
         json_w_obj_begin(&w);
         json_w_kv_int(&w, "line", r->line);
         json_w_kv_str(&w, "source_host", r->host);
-        json_w_kv_int(&w, "source_port", http_api_import_port(r));
+        json_w_kv_int(&w, "source_port", job_import_port(r));
         json_w_kv_str(&w, "source_tls", "auto");
         json_w_kv_str(&w, "source_login", r->login_source);
         json_w_kv_str(&w, "server_type", r->server_type);
@@ -352,65 +340,19 @@ void http_api_import_post(struct http_api_ctx *c)
         goto out;
     }
 
-    struct db_job_new *jobs = xcalloc(res.n_rows, sizeof(*jobs));
-    unsigned char **blobs = xcalloc(res.n_rows, sizeof(*blobs));
-    size_t *lens = xcalloc(res.n_rows, sizeof(*lens));
     struct mb_err err = {0};
     int64_t batch = 0;
-    rc = 0;
-    for (size_t i = 0; i < res.n_rows && rc == 0; i++) {
-        const struct csvimp_row *r = &res.rows[i];
-        if (r->pass_source[0]) /* else: through the profile, no password kept */
-            rc = secret_box_seal(c->api->box, JOBS_SECRET_AAD, r->pass_source,
-                                 strlen(r->pass_source), &blobs[i], &lens[i], &err);
-        jobs[i] = (struct db_job_new){
-            .account_id = c->user.id,
-            .source_host = r->host,
-            .source_port = (int)http_api_import_port(r),
-            .source_tls = "auto",
-            .insecure = 0,
-            .source_login = r->login_source,
-            .secret = blobs[i],
-            .secret_len = lens[i],
-            .server_type = r->server_type,
-            .dest_login = r->login_destination,
-            .subscribed_only = r->subscribed_only,
-        };
-    }
-    int64_t *ids = xcalloc(res.n_rows, sizeof(*ids));
-    if (rc) {
-        http_api_internal(c, "password encryption", &err);
-    } else {
-        /* one transaction: a worker never sees a profile job without its profile */
-        rc = db_begin_immediate(c->db, &err);
-        if (!rc)
-            rc = into ? db_job_insert_into(c->db, into, c->user.id, jobs, res.n_rows, ids, &err)
-                      : db_job_insert_many(c->db, c->user.id, NULL, jobs, res.n_rows, &batch, ids,
-                                           &err);
-        if (!rc && into)
-            batch = into;
-        for (size_t i = 0; !rc && profile && i < res.n_rows; i++)
-            if (!res.rows[i].pass_source[0])
-                rc = db_profile_job_set(c->db, ids[i], profile, &err);
-        if (!rc && opt_json)
-            rc = db_jobopt_set_batch(c->db, batch, opt_json, &err);
-        if (!rc)
-            rc = db_commit(c->db, &err);
-        else
-            db_rollback(c->db);
-        if (rc)
-            http_api_internal(c, "batch insert", &err);
-    }
-    free(ids);
-    for (size_t i = 0; i < res.n_rows; i++) {
-        if (blobs[i]) {
-            secret_wipe(blobs[i], lens[i]);
-            free(blobs[i]);
-        }
-    }
-    free(blobs);
-    free(lens);
-    free(jobs);
+    enum job_import_step step;
+    struct job_import ji = {
+        .account_id = c->user.id,
+        .into = into,
+        .profile = profile,
+        .options_json = opt_json,
+    };
+    rc = job_import_queue(c->db, c->api->box, &res, &ji, &batch, &step, &err);
+    if (rc)
+        http_api_internal(c, step == JOB_IMPORT_SEAL ? "password encryption" : "batch insert",
+                          &err);
     if (rc == 0) {
         if (c->api->pool)
             jobs_wake(c->api->pool);

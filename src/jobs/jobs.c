@@ -9,15 +9,13 @@
 #include <strings.h>
 #include <time.h>
 
-#include "auth/auth_store.h"
 #include "base/xalloc.h"
 #include "db/db.h"
 #include "db/db_batch.h"
-#include "db/db_profile.h"
 #include "db/db_job.h"
-#include "db/db_jobopt.h"
 #include "db/db_log.h"
 #include "db/db_webhook.h"
+#include "jobs/job_run.h"
 #include "json/json_write.h"
 #include "log/log.h"
 #include "net/http_client.h"
@@ -106,30 +104,12 @@ static void host_release(struct jobs *pool, const char *host)
     pthread_mutex_unlock(&pool->lock);
 }
 
-struct run_ctx {
-    struct worker *w;
-    struct db *db;
-    int64_t job_id;
-    int user_cancel;
-};
-
-static int on_progress(void *ctx, const struct db_job_counters *c, const char *folder)
-{
-    struct run_ctx *rc = ctx;
-    int cancel = 0;
-    struct mb_err err;
-    if (db_job_progress_update(rc->db, rc->job_id, c, folder, &cancel, &err) != 0)
-        log_warn("job %lld: progress update failed: %s", (long long)rc->job_id, err.msg);
-    if (cancel)
-        rc->user_cancel = 1;
-    return cancel;
-}
-
+/* The worker's display of a job's log lines (job_run records them in the database). */
 static void on_log(void *ctx, const char *level, const char *text)
 {
-    struct run_ctx *rc = ctx;
-    db_log_add(rc->db, rc->job_id, db_log_level_parse(level), "%s", text);
-    log_info("job %lld: %s", (long long)rc->job_id, text);
+    const int64_t *job_id = ctx;
+    (void)level;
+    log_info("job %lld: %s", (long long)*job_id, text);
 }
 
 /* ---- webhook events (db_webhook.h): never a password or a secret in a payload ---- */
@@ -286,7 +266,6 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     struct jobs *pool = w->pool;
     const struct config *cfg = pool->cfg;
     struct mb_err err = {0};
-    struct secret password = {0};
     struct mig_result res;
     memset(&res, 0, sizeof(res));
     const struct mig_preset *preset = mig_preset_find(job->server_type);
@@ -309,101 +288,66 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         return;
     }
 
-    unsigned char *blob = NULL;
-    size_t blob_len = 0;
-    /* A job of a source authentication profile keeps no password: it logs in through the
-     * profile, which must still exist. */
-    char *profile_name = NULL;
-    struct auth_profile profile;
-    memset(&profile, 0, sizeof(profile));
+    struct job_run_creds creds;
+    memset(&creds, 0, sizeof(creds));
     struct mig_options opts;
     memset(&opts, 0, sizeof(opts));
-    db_profile_job_get(db, job->id, &profile_name, &err);
-    if (profile_name) {
-        int prc = auth_profile_open(db, pool->box, profile_name, &profile, &err);
-        if (prc) {
-            char *why = prc == MB_ENOTFOUND
-                            ? xasprintf("the source authentication profile \"%.64s\" was "
-                                        "deleted: choose another one and retry",
-                                        profile_name)
-                            : xasprintf("the source authentication profile \"%.64s\" cannot be "
-                                        "read (secret key changed?)",
-                                        profile_name);
-            db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
-            free(why);
-            goto out;
-        }
-    } else if (db_job_get_secret(db, job->id, &blob, &blob_len, &err) != 0 || !blob) {
-        db_job_finish(db, job->id, DB_JOB_FAILED,
-                      "the source password is no longer stored: retry with the password", NULL,
-                      &err);
+    char *why = NULL;
+    if (job_run_creds_load(db, pool->box, job->id, &creds, &why) != 0) {
+        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
+        free(why);
         goto out;
     }
-    if (!profile_name
-        && secret_box_open(pool->box, JOBS_SECRET_AAD, blob, blob_len, &password, &err) != 0) {
-        db_job_finish(db, job->id, DB_JOB_FAILED,
-                      "the stored source password cannot be decrypted (secret key changed?)", NULL,
-                      &err);
-        goto out;
-    }
-
     /* The job's options apply to every run of it alike. */
-    char *opt_json = NULL;
-    int orc = db_jobopt_get(db, job->id, &opt_json, &err);
-    if (!orc)
-        orc = mig_options_parse(opt_json, &opts, &err);
-    free(opt_json);
-    if (orc) {
-        char *why = xasprintf("invalid job options: %s", err.msg);
+    if (job_run_options_load(db, job->id, &opts, NULL, &err) != 0) {
+        why = xasprintf("invalid job options: %s", err.msg);
         db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
         free(why);
         goto out;
     }
 
-    struct mig_request req = {
-        .source_host = host,
-        .source_port = (unsigned)job->source_port,
-        .source_tls = tls,
-        .insecure = job->insecure,
-        .source_login = job->source_login,
-        .source_password = profile_name ? NULL : &password,
-        .auth_profile = profile_name ? &profile : NULL,
-        .preset = preset,
-        .dest_login = job->dest_login,
-        .subscribed_only = job->subscribed_only,
-        .options = &opts,
+    struct job_run jr = {
+        .cfg = cfg,
+        .db = db,
+        .job_id = job->id,
+        .req =
+            {
+                .source_host = host,
+                .source_port = (unsigned)job->source_port,
+                .source_tls = tls,
+                .insecure = job->insecure,
+                .source_login = job->source_login,
+                .preset = preset,
+                .dest_login = job->dest_login,
+                .subscribed_only = job->subscribed_only,
+                .options = &opts,
+            },
+        .creds = &creds,
+        .cancel = &w->cancel,
+        .pause_returns = 1,
+        .engine_error_prefix = "internal error: ",
+        .ctx = &job->id,
+        .log = on_log,
     };
-    struct run_ctx rc = {.w = w, .db = db, .job_id = job->id};
-    struct mig_hooks hooks = {.ctx = &rc,
-                              .progress = on_progress,
-                              .log = on_log,
-                              .cancel = &w->cancel,
-                              .pause_returns = 1};
     atomic_fetch_add(&pool->running, 1);
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,
              (long long)job->attempts + 1, job->source_login, job->dest_login);
-    int r = mig_run(cfg, db, job->id, &req, &hooks, &res, &err);
+    job_run_engine(&jr, &res);
     atomic_fetch_sub(&pool->running, 1);
-    secret_fini(&password);
 
-    if (atomic_load(&w->cancel) && !rc.user_cancel) {
+    if (atomic_load(&w->cancel) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
         db_job_defer(db, job->id, now_s(), "interrupted by a restart of the service", &err);
         log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
         goto out;
     }
-    if (r == 0 && res.state == DB_JOB_PENDING) {
+    if (res.state == DB_JOB_PENDING) {
         /* The source's long limit: the job waits without a worker, spending no attempt. */
         if (db_job_defer(db, job->id, res.resume_at, res.error, &err) != 0)
             log_error("job %lld: cannot pause: %s", (long long)job->id, err.msg);
         goto out;
     }
-    if (r != 0) {
-        res.state = DB_JOB_FAILED;
-        res.transient = 1;
-        snprintf(res.error, sizeof(res.error), "internal error: %.200s", err.msg);
-    }
-    if (res.state == DB_JOB_FAILED && res.transient && !rc.user_cancel
+    if (res.state == DB_JOB_FAILED && res.transient && !jr.user_cancel
         && job->attempts + 1 < cfg->sources.max_attempts) {
         int64_t delay = cfg->sources.retry_delay;
         for (int64_t i = 0; i < job->attempts && delay < 3600; i++)
@@ -414,9 +358,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
             log_error("job %lld: cannot defer: %s", (long long)job->id, err.msg);
         goto out;
     }
-    if (db_job_finish(db, job->id, res.state, res.state == DB_JOB_DONE ? NULL : res.error,
-                      res.report, &err)
-        != 0)
+    if (job_run_finish(db, job->id, &res, &err) != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
     else if (cfg->server.credential_retention == 0
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
@@ -426,13 +368,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
              res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
 out:
-    if (blob) {
-        secret_wipe(blob, blob_len);
-        free(blob);
-    }
-    secret_fini(&password);
-    auth_profile_fini(&profile);
-    free(profile_name);
+    job_run_creds_fini(&creds);
     mig_options_fini(&opts);
     mig_result_fini(&res);
     host_release(pool, host);

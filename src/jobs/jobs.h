@@ -2,14 +2,14 @@
  *
  * N threads ([server] workers) claim pending jobs from the database (db_job_claim is
  * atomic), decrypt the source password with the secret box, run the migration engine
- * (mig_run) and record the outcome: done, failed (credentials kept for delta passes), or — on a
- * transient error — deferred with exponential backoff up to [sources] max_attempts. At most
- * [sources] max_connections_per_host migrations (or the preset's lower cap) run against
- * one source host at once. Jobs left running by a crash are put back to pending at start.
- * Cancellation requested through the API is seen within about a second. A scheduler thread
- * queues the automatic delta passes of batches (db_batch.h, sync_every) and erases source
- * credentials kept longer than [server] credential_retention; a webhook thread POSTs the
- * events of [server] webhook_url.
+ * (mig_run; one run of a job is job_run.h, shared with `migrabox migrate`) and record the outcome:
+ * done, failed (credentials kept for delta passes), or — on a transient error — deferred with
+ * exponential backoff up to [sources] max_attempts. At most [sources] max_connections_per_host
+ * migrations (or the preset's lower cap) run against one source host at once. Jobs left running by
+ * a crash are put back to pending at start. Cancellation requested through the API is seen within
+ * about a second. A scheduler thread queues the automatic delta passes of batches (db_batch.h,
+ * sync_every) and erases source credentials kept longer than [server] credential_retention; a
+ * webhook thread POSTs the events of [server] webhook_url.
  *
  * Ownership: jobs_start returns a pool stopped and freed by jobs_stop(&pool); cfg and box
  * are borrowed and must outlive the pool. */

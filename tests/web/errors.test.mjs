@@ -152,14 +152,16 @@ function formatsOf(src, fns) {
 function engineFormats() {
     const files = [
         ...readdirSync(join(TOP, 'src/migrate')).filter((f) => f.endsWith('.c')).map((f) => `src/migrate/${f}`),
-        'src/jobs/jobs.c', 'src/net/net_conn.c', 'src/imap/imap_client.c',
+        'src/jobs/jobs.c', 'src/jobs/job_run.c', 'src/net/net_conn.c', 'src/imap/imap_client.c',
         'src/imap/imap_append.c', 'src/imap/imap_fetch.c',
     ];
     const fns = ['mb_err_set', 'mb_err_setsys', 'imap_client_fail', 'db_job_finish', 'db_job_defer', 'skipped'];
     const all = new Set();
     for (const f of files) {
         const src = readFileSync(join(TOP, f), 'utf8');
-        for (const fmt of formatsOf(src, f.startsWith('src/migrate/') ? [...fns, 'xasprintf'] : fns)) all.add(fmt);
+        // job_run.c words a job's failure with xasprintf / xstrdup before db_job_finish.
+        const extra = f.startsWith('src/migrate/') ? ['xasprintf'] : f === 'src/jobs/job_run.c' ? ['xasprintf', 'xstrdup'] : [];
+        for (const fmt of formatsOf(src, [...fns, ...extra])) all.add(fmt);
     }
     const dbJob = readFileSync(join(TOP, 'src/db/db_job.h'), 'utf8');
     all.add(/#define DB_JOB_ERROR_CANCELLED "([^"]*)"/.exec(dbJob)[1]);

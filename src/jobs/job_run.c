@@ -1,0 +1,125 @@
+#include "job_run.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "auth/auth_store.h"
+#include "base/xalloc.h"
+#include "db/db_jobopt.h"
+#include "db/db_log.h"
+#include "db/db_profile.h"
+#include "jobs.h"
+#include "log/log.h"
+
+int job_run_creds_load(struct db *db, const struct secret_box *box, int64_t job_id,
+                       struct job_run_creds *c, char **why_r)
+{
+    struct mb_err err = {0};
+    *why_r = NULL;
+    /* A job of a source authentication profile keeps no password: it logs in through the
+     * profile, which must still exist. */
+    db_profile_job_get(db, job_id, &c->profile_name, &err);
+    if (c->profile_name) {
+        int prc = auth_profile_open(db, box, c->profile_name, &c->profile, &err);
+        if (prc == 0)
+            return 0;
+        *why_r = prc == MB_ENOTFOUND
+                     ? xasprintf("the source authentication profile \"%.64s\" was "
+                                 "deleted: choose another one and retry",
+                                 c->profile_name)
+                     : xasprintf("the source authentication profile \"%.64s\" cannot be "
+                                 "read (secret key changed?)",
+                                 c->profile_name);
+        return -1;
+    }
+    unsigned char *blob = NULL;
+    size_t blob_len = 0;
+    if (db_job_get_secret(db, job_id, &blob, &blob_len, &err) != 0 || !blob) {
+        *why_r = xstrdup("the source password is no longer stored: retry with the password");
+        return -1;
+    }
+    int rc = secret_box_open(box, JOBS_SECRET_AAD, blob, blob_len, &c->password, &err);
+    secret_wipe(blob, blob_len);
+    free(blob);
+    if (rc) {
+        *why_r = xstrdup("the stored source password cannot be decrypted (secret key changed?)");
+        return -1;
+    }
+    return 0;
+}
+
+void job_run_creds_fini(struct job_run_creds *c)
+{
+    secret_fini(&c->password);
+    auth_profile_fini(&c->profile);
+    free(c->profile_name);
+    memset(c, 0, sizeof(*c));
+}
+
+int job_run_options_load(struct db *db, int64_t job_id, struct mig_options *opts, char **json_r,
+                         struct mb_err *err)
+{
+    char *json = NULL;
+    memset(opts, 0, sizeof(*opts));
+    int rc = db_jobopt_get(db, job_id, &json, err);
+    if (!rc)
+        rc = mig_options_parse(json, opts, err);
+    if (json_r && !rc)
+        *json_r = json;
+    else
+        free(json);
+    return rc;
+}
+
+static int job_run_on_progress(void *ctx, const struct db_job_counters *c, const char *folder)
+{
+    struct job_run *jr = ctx;
+    int cancel = 0;
+    struct mb_err err;
+    if (db_job_progress_update(jr->db, jr->job_id, c, folder, &cancel, &err) != 0)
+        log_warn("job %lld: progress update failed: %s", (long long)jr->job_id, err.msg);
+    if (cancel)
+        jr->user_cancel = 1;
+    if (jr->progress)
+        jr->progress(jr->ctx, c, folder);
+    return cancel;
+}
+
+static void job_run_on_log(void *ctx, const char *level, const char *text)
+{
+    struct job_run *jr = ctx;
+    db_log_add(jr->db, jr->job_id, db_log_level_parse(level), "%s", text);
+    if (jr->log)
+        jr->log(jr->ctx, level, text);
+}
+
+void job_run_engine(struct job_run *jr, struct mig_result *res)
+{
+    struct mb_err err = {0};
+    struct job_run_creds *c = jr->creds;
+    memset(res, 0, sizeof(*res));
+    jr->user_cancel = 0;
+    jr->req.source_password = c->profile_name ? NULL : &c->password;
+    jr->req.auth_profile = c->profile_name ? &c->profile : NULL;
+    struct mig_hooks hooks = {.ctx = jr,
+                              .progress = job_run_on_progress,
+                              .log = job_run_on_log,
+                              .cancel = jr->cancel,
+                              .pause_returns = jr->pause_returns};
+    int r = mig_run(jr->cfg, jr->db, jr->job_id, &jr->req, &hooks, res, &err);
+    secret_fini(&c->password);
+    jr->req.source_password = NULL;
+    if (r != 0) {
+        res->state = DB_JOB_FAILED;
+        res->transient = 1;
+        snprintf(res->error, sizeof(res->error), "%s%.200s",
+                 jr->engine_error_prefix ? jr->engine_error_prefix : "", err.msg);
+    }
+}
+
+int job_run_finish(struct db *db, int64_t job_id, const struct mig_result *res, struct mb_err *err)
+{
+    return db_job_finish(db, job_id, res->state, res->state == DB_JOB_DONE ? NULL : res->error,
+                         res->report, err);
+}
