@@ -44,6 +44,8 @@
 # works: a live instance of DIR is stopped first, a stale pid file is ignored. Existing users
 # and mail in DIR are kept. Logs: DIR/dovecot.log. Passwords never appear in output.
 set -euo pipefail
+# dovecot lives in /usr/sbin, which a normal user's PATH often lacks.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
 MASTER_NAME="admin"
 if [ "$(id -u)" = 0 ]; then
