@@ -33,16 +33,28 @@
 # NO [AUTHORIZATIONFAILED]. Failed logins are not delayed (auth_failure_delay = 0, no per-IP
 # penalty; Dovecot still answers a failure on its next 0.5 s tick), so negative tests stay fast.
 #
-# Runs as root (mail processes run as the system user "mbtest", created on first use). Every
-# instance has its own instance_name, base_dir, state_dir and ports, so several may run at once
-# next to a system Dovecot. stop kills only the master whose pid is in this instance's pid file
-# (and then waits for its children). start after a crash or on a running DIR works: a live
-# instance of DIR is stopped first, a stale pid file is ignored. Existing users and mail in DIR
-# are kept. Logs: DIR/dovecot.log. Passwords never appear in output.
+# As root, mail processes run as the system user "mbtest" (created on first use) and the login
+# and anvil processes as Dovecot's usual users, chrooted. As a normal user, the instance is
+# "rootless" (Dovecot 2.3 supports it): every process, mail ones included, runs as the invoking
+# user (default_internal_user, default_login_user and default_internal_group are that user,
+# mail_uid/mail_gid its ids, no chroot), and DIR, its passwd-files and mail belong to that user.
+# Every instance has its own instance_name, base_dir, state_dir and ports (> 1024), so several
+# may run at once next to a system Dovecot. stop kills only the master whose pid is in this
+# instance's pid file (and then waits for its children). start after a crash or on a running DIR
+# works: a live instance of DIR is stopped first, a stale pid file is ignored. Existing users
+# and mail in DIR are kept. Logs: DIR/dovecot.log. Passwords never appear in output.
 set -euo pipefail
+# dovecot lives in /usr/sbin, which a normal user's PATH often lacks.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 
-MAIL_USER=mbtest
 MASTER_NAME="admin"
+if [ "$(id -u)" = 0 ]; then
+    ROOTLESS=0
+    MAIL_USER=mbtest
+else
+    ROOTLESS=1
+    MAIL_USER=$(id -un 2>/dev/null) || MAIL_USER=""
+fi
 
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
@@ -199,8 +211,12 @@ write_users_file() {  # write_users_file FILE USER LINE: replace USER's line (or
         awk -F: -v u="$user" '$1 != u' "$file" > "$tmp"
     fi
     printf '%s\n' "$line" >> "$tmp"
-    chgrp dovecot "$tmp"
-    chmod 640 "$tmp"
+    if [ "$ROOTLESS" = 1 ]; then
+        chmod 600 "$tmp"  # read by the auth process, which runs as this user
+    else
+        chgrp dovecot "$tmp"
+        chmod 640 "$tmp"
+    fi
     mv -f "$tmp" "$file"
 }
 
@@ -250,8 +266,10 @@ make_reachable() {  # the mail user must reach DIR/mail: every parent needs sear
 
 write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA]
     local d=$1 layout=$2 master=$3 autocreate=$4 port=$5 sport=$6 quota=${7:-0}
-    local uid gid base inst prefix sep loc auto name dh=""
+    local uid gid group base inst prefix sep loc auto name dh="" nochroot=""
     uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
+    # Rootless: a non-root master cannot chroot, so no service may ask for it.
+    [ "$ROOTLESS" = 1 ] && nochroot=$'\n  chroot ='
     inst="mbtest-$(printf '%s' "$d" | cksum | cut -d' ' -f1)"
     base="$d/run"
     # Unix socket paths are limited to 107 bytes; the longest name under base_dir is ~32.
@@ -287,6 +305,13 @@ write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA]
         echo "mail_home = $d/mail/%Lu"
         echo "mail_location = $loc"
         echo "mail_fsync = never"
+        if [ "$ROOTLESS" = 1 ]; then
+            group=$(id -gn)
+            echo "default_internal_user = $MAIL_USER"
+            echo "default_internal_group = $group"
+            echo "default_login_user = $MAIL_USER"
+            printf 'service %s {\n  chroot =\n}\n' ipc old-stats
+        fi
         cat <<EOF
 namespace inbox {
   inbox = yes
@@ -316,7 +341,7 @@ userdb {
   driver = passwd-file
   args = username_format=%Lu $d/users
 }
-service imap-login {
+service imap-login {$nochroot
   inet_listener imap {
     address = 127.0.0.1
     port = $port
@@ -327,7 +352,7 @@ service imap-login {
     ssl = yes
   }
 }
-service anvil {
+service anvil {$nochroot
   # No per-IP penalty after failed logins (the auth process cannot reach this socket).
   unix_listener anvil-auth-penalty {
     mode = 0
@@ -405,9 +430,12 @@ cmd_start() {
     done
     case "$layout" in std|inbox-prefix) ;; *) die "unknown layout: $layout" ;; esac
     check_dir_name "$d"
-    [ "$(id -u)" = 0 ] || die "must run as root (mail processes run as system user $MAIL_USER)"
     command -v dovecot >/dev/null || die "dovecot not installed (apt-get install dovecot-imapd)"
-    ensure_mail_user
+    if [ "$ROOTLESS" = 1 ]; then
+        [ -n "$MAIL_USER" ] || die "uid $(id -u) has no user name (Dovecot needs one when not root)"
+    else
+        ensure_mail_user
+    fi
 
     if [ -f "$d/dovecot.conf" ] && pid_of "$d" >/dev/null; then
         echo "dovecot.sh: $d already running, restarting it" >&2
@@ -415,12 +443,18 @@ cmd_start() {
     fi
     mkdir -p "$d/state" "$d/mail"
     chmod 755 "$d"
-    chown "$MAIL_USER:$MAIL_USER" "$d/mail"
     chmod 700 "$d/mail"
-    make_reachable "$d"
+    if [ "$ROOTLESS" = 0 ]; then
+        chown "$MAIL_USER:$MAIL_USER" "$d/mail"
+        make_reachable "$d"
+    fi
     make_tls "$d"
     if [ ! -f "$d/users" ]; then
-        : > "$d/users"; chgrp dovecot "$d/users"; chmod 640 "$d/users"
+        if [ "$ROOTLESS" = 1 ]; then
+            (umask 077; : > "$d/users")
+        else
+            : > "$d/users"; chgrp dovecot "$d/users"; chmod 640 "$d/users"
+        fi
     fi
     if [ "$master" = 1 ] && [ ! -s "$d/masters" ]; then
         local mpw

@@ -1,6 +1,8 @@
 # Shared helpers for integration test scripts (sourced). Each script prints one
 # "ok - name" / "FAIL - name" line per check and calls finish at the end.
 : "${MIGRABOX:?MIGRABOX must point to the migrabox binary (run through make test)}"
+# dovecot lives in /usr/sbin, which a normal user's PATH often lacks.
+case ":$PATH:" in *:/usr/sbin:*) ;; *) PATH="$PATH:/usr/sbin:/sbin" ;; esac
 T_PASS=0
 T_FAIL=0
 ok()   { echo "ok - $1"; T_PASS=$((T_PASS + 1)); }
