@@ -20,7 +20,13 @@
 #include "mig_internal.h"
 #include "mig_xo.h"
 
-enum msg_state { MSG_TODO = 0, MSG_SENT, MSG_COPIED, MSG_FAILED };
+/* A message's state in its window: mig_xo's outcomes. */
+enum msg_state {
+    MSG_TODO = MIG_XO_NOT_SENT,
+    MSG_SENT = MIG_XO_IN_FLIGHT,
+    MSG_COPIED = MIG_XO_COPIED,
+    MSG_FAILED = MIG_XO_REFUSED,
+};
 
 struct msg {
     uint32_t uid;
@@ -250,15 +256,17 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
     struct mig_ctx *m = fr->m;
     if (!x)
         return;
-    if (r->status == 0) {
+    uint32_t dest_uid;
+    enum mig_xo_outcome o =
+        mig_xo_append_outcome(r->status, r->uidvalidity, r->uid, fr->dest_uidvalidity, &dest_uid);
+    if (o == MIG_XO_COPIED) {
         x->state = MSG_COPIED;
-        x->dest_uid = r->uidvalidity == fr->dest_uidvalidity ? r->uid : 0;
-        if (x->dest_uid >= fr->dest_bound)
-            fr->dest_bound = x->dest_uid + 1;
+        x->dest_uid = dest_uid;
+        fr->dest_bound = mig_xo_bound(fr->dest_bound, dest_uid);
         m->c.messages_copied++;
         m->c.bytes_copied += (int64_t)x->size;
         fr->rep->copied++;
-    } else if (r->status == MB_EMSG || r->status == MB_EFOLDER) {
+    } else if (o == MIG_XO_REFUSED) {
         x->state = MSG_FAILED;
         x->error = xstrdup(r->text ? r->text : "refused by the destination");
         m->c.messages_failed++;
@@ -397,16 +405,20 @@ static int commit_window(struct folder_run *fr, struct mb_err *err)
         struct msg *x = &fr->win[i];
         struct db_msg d;
         to_dbmsg(x, &d);
-        if (x->state == MSG_COPIED)
+        switch (mig_xo_commit_record((enum mig_xo_outcome)x->state)) {
+        case MIG_XO_MARK_COPIED:
             rc = db_msgmap_mark_copied_sized(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid,
                                              x->dest_uid, x->hash, (int64_t)x->size, err);
-        else if (x->state == MSG_FAILED)
+            break;
+        case MIG_XO_MARK_FAILED:
             rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
                                        fr->dest_raw, x->error, err);
-        else if (x->state == MSG_TODO)
-            /* Never sent (source did not answer for it, or we stopped before it). */
+            break;
+        case MIG_XO_FORGET_ROW:
             rc = db_msgmap_forget(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid, err);
-        /* MSG_SENT without an answer: stays in flight for recovery. */
+            break;
+        case MIG_XO_KEEP_ROW: break;
+        }
     }
     if (rc) {
         db_rollback(m->db);

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "base/mb_err.h"
 #include "base/xalloc.h"
 
 size_t mig_xo_delta(const uint32_t *src, size_t n, const uint32_t *copied, size_t nc,
@@ -185,6 +186,39 @@ size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows,
     free(by_uid);
     free(by_hash);
     return ndel;
+}
+
+/* ---- a window's messages ---- */
+
+enum mig_xo_outcome mig_xo_append_outcome(int status, uint32_t answer_uidvalidity,
+                                          uint32_t answer_uid, uint32_t folder_uidvalidity,
+                                          uint32_t *dest_uid_r)
+{
+    *dest_uid_r = 0;
+    if (status == 0) {
+        if (answer_uidvalidity && answer_uidvalidity == folder_uidvalidity)
+            *dest_uid_r = answer_uid;
+        return MIG_XO_COPIED;
+    }
+    if (status == MB_EMSG || status == MB_EFOLDER)
+        return MIG_XO_REFUSED;
+    return MIG_XO_IN_FLIGHT;
+}
+
+enum mig_xo_record mig_xo_commit_record(enum mig_xo_outcome o)
+{
+    switch (o) {
+    case MIG_XO_COPIED: return MIG_XO_MARK_COPIED;
+    case MIG_XO_REFUSED: return MIG_XO_MARK_FAILED;
+    case MIG_XO_IN_FLIGHT: return MIG_XO_KEEP_ROW;
+    case MIG_XO_NOT_SENT: break;
+    }
+    return MIG_XO_FORGET_ROW;
+}
+
+uint32_t mig_xo_bound(uint32_t bound, uint32_t dest_uid)
+{
+    return dest_uid && dest_uid >= bound ? dest_uid + 1 : bound;
 }
 
 /* ---- re-keying ---- */

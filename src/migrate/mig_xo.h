@@ -90,6 +90,35 @@ uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n);
 size_t mig_xo_reconcile(const struct mig_xo_copy *rows, size_t nrows,
                         const struct mig_xo_dest *dest, size_t ndest, uint32_t *del);
 
+/* ---- a window's messages: answers and commit (db_msgmap.h step 4) ---- */
+
+/* Where a message of a window stands. */
+enum mig_xo_outcome {
+    MIG_XO_NOT_SENT = 0, /* its APPEND never started (the source did not send it, a stop) */
+    MIG_XO_IN_FLIGHT,    /* sent, no answer: the copy may or may not exist */
+    MIG_XO_COPIED,       /* the destination answered OK */
+    MIG_XO_REFUSED,      /* the destination refused this message (or its folder) */
+};
+
+/* The outcome of the destination's answer to an APPEND: status 0 → copied, and *dest_uid_r =
+ * the APPENDUID's UID when its UIDVALIDITY is the folder instance's (else 0: unknown, found
+ * again by content if ever needed); MB_EMSG or MB_EFOLDER (a refusal) → refused; anything
+ * else (the connection lost, a protocol error) → still in flight: recovery decides later. */
+enum mig_xo_outcome mig_xo_append_outcome(int status, uint32_t answer_uidvalidity,
+                                          uint32_t answer_uid, uint32_t folder_uidvalidity,
+                                          uint32_t *dest_uid_r);
+
+/* What a window's commit records for a message: a copy (with its destination UID, content
+ * hash and real size), a refusal (with the reason), nothing (in flight: the row keeps its
+ * window's UIDNEXT for recovery), or the row forgotten (never sent: the next pass sends it
+ * as new). One transaction per window. */
+enum mig_xo_record { MIG_XO_FORGET_ROW, MIG_XO_KEEP_ROW, MIG_XO_MARK_COPIED, MIG_XO_MARK_FAILED };
+enum mig_xo_record mig_xo_commit_record(enum mig_xo_outcome o);
+
+/* The window UIDNEXT bound after a copy stored as dest_uid (0 = unknown): the next window's
+ * messages have UIDs at or above it. */
+uint32_t mig_xo_bound(uint32_t bound, uint32_t dest_uid);
+
 /* ---- re-keying after the source folder's UIDVALIDITY changed ---- */
 
 /* A message of the rebuilt source folder, or of the destination folder. */

@@ -4,6 +4,7 @@
 #define T_IMPLEMENTATION
 #include "t.h"
 
+#include "base/mb_err.h"
 #include "migrate/mig_xo.h"
 
 #define N(a) (sizeof(a) / sizeof((a)[0]))
@@ -227,6 +228,40 @@ static void test_reconcile_exhaustive_small(void)
     T_END();
 }
 
+static void test_window_answers_and_commit(void)
+{
+    T_BEGIN("window: an APPEND answer's outcome, what the commit records, the UIDNEXT bound");
+    uint32_t uid = 99;
+    /* OK with APPENDUID of this folder instance: copied, its UID recorded */
+    T_ASSERT_INT(mig_xo_append_outcome(0, 7, 42, 7, &uid), MIG_XO_COPIED);
+    T_ASSERT_INT(uid, 42);
+    /* OK with an APPENDUID of another instance (the folder was made again), or none: copied,
+     * UID unknown */
+    T_ASSERT_INT(mig_xo_append_outcome(0, 8, 42, 7, &uid), MIG_XO_COPIED);
+    T_ASSERT_INT(uid, 0);
+    T_ASSERT_INT(mig_xo_append_outcome(0, 0, 0, 7, &uid), MIG_XO_COPIED);
+    T_ASSERT_INT(uid, 0);
+    /* refused: this message, or the folder */
+    T_ASSERT_INT(mig_xo_append_outcome(MB_EMSG, 0, 0, 7, &uid), MIG_XO_REFUSED);
+    T_ASSERT_INT(mig_xo_append_outcome(MB_EFOLDER, 0, 0, 7, &uid), MIG_XO_REFUSED);
+    /* no answer that says what happened: still in flight, never "failed" nor "copied" */
+    T_ASSERT_INT(mig_xo_append_outcome(MB_ECONN, 7, 42, 7, &uid), MIG_XO_IN_FLIGHT);
+    T_ASSERT_INT(mig_xo_append_outcome(MB_EPROTO, 0, 0, 7, &uid), MIG_XO_IN_FLIGHT);
+    T_ASSERT_INT(mig_xo_append_outcome(MB_ECANCELED, 0, 0, 7, &uid), MIG_XO_IN_FLIGHT);
+    T_ASSERT_INT(uid, 0);
+    /* the commit: a row in flight is kept as it is (recovery decides), a message never sent
+     * is forgotten (sent as new next time) */
+    T_ASSERT_INT(mig_xo_commit_record(MIG_XO_COPIED), MIG_XO_MARK_COPIED);
+    T_ASSERT_INT(mig_xo_commit_record(MIG_XO_REFUSED), MIG_XO_MARK_FAILED);
+    T_ASSERT_INT(mig_xo_commit_record(MIG_XO_IN_FLIGHT), MIG_XO_KEEP_ROW);
+    T_ASSERT_INT(mig_xo_commit_record(MIG_XO_NOT_SENT), MIG_XO_FORGET_ROW);
+    /* the bound only grows, past each UID stored; an unknown UID leaves it */
+    T_ASSERT_INT(mig_xo_bound(10, 12), 13);
+    T_ASSERT_INT(mig_xo_bound(13, 12), 13);
+    T_ASSERT_INT(mig_xo_bound(13, 0), 13);
+    T_END();
+}
+
 /* ---- re-keying (source folder rebuilt with a new UIDVALIDITY) ---- */
 
 static struct mig_xo_keyed kmsg(uint32_t uid, const char *msgid, int64_t idate, int k)
@@ -341,6 +376,7 @@ int main(void)
         test_reconcile_recorded_below_floor,
         test_reconcile_only_late_copy,
         test_reconcile_exhaustive_small,
+        test_window_answers_and_commit,
         test_rekey_unique_ids,
         test_rekey_ambiguous_and_no_id,
         test_rekey_identical_twins,
