@@ -17,4 +17,33 @@ enum {
     CLI_EXIT_UNAVAILABLE = 3,
 };
 
+/* The migration option flags (issue 13), shared by `migrate` and `import`: put
+ * CLI_OPTION_LONGOPTS in the getopt_long table, hand every code in [CLI_OPT_FIRST,
+ * CLI_OPT_LAST] with its argument to cli_opts_add, then build the options with cli_opts_parse
+ * once the usage checks have passed (parsing allocates). */
+#define CLI_OPT_FIRST 1001
+#define CLI_OPT_LAST 1006
+#define CLI_OPTION_LONGOPTS                                                                        \
+    {"since", required_argument, NULL, 1001}, {"before", required_argument, NULL, 1002},           \
+        {"exclude-folder", required_argument, NULL, 1003},                                         \
+        {"map-folder", required_argument, NULL, 1004},                                             \
+        {"max-message-size", required_argument, NULL, 1005},                                       \
+    {                                                                                              \
+        "gmail-labels", required_argument, NULL, 1006                                              \
+    }
+#define CLI_OPT_FLAGS_MAX 216 /* 2 x MIG_OPT_PATTERNS_MAX + the 4 single ones, and room */
+
+struct cli_opt_flags {
+    int code[CLI_OPT_FLAGS_MAX];
+    const char *arg[CLI_OPT_FLAGS_MAX];
+    size_t n;
+};
+struct mig_options;
+struct mb_err;
+/* Remember one flag; -1 (after printing "migrabox CMD: too many option flags") when full. */
+int cli_opts_add(struct cli_opt_flags *f, const char *cmd, int code, const char *arg);
+/* Parse and check the flags into *mo (zeroed first; mig_options_fini it in every case).
+ * 0, or MB_ECONFIG with err saying which value is wrong. */
+int cli_opts_parse(const struct cli_opt_flags *f, struct mig_options *mo, struct mb_err *err);
+
 #endif

@@ -18,9 +18,13 @@
 #include "db/db.h"
 #include "jobs/job_import.h"
 #include "log/log.h"
+#include "migrate/mig_options.h"
 
 static const char usage[] =
-    "usage: migrabox import [-c FILE] [--dry-run] [--auth-profile NAME] FILE.csv\n"
+    "usage: migrabox import [-c FILE] [--dry-run] [--auth-profile NAME] [--since YYYY-MM-DD]\n"
+    "                       [--before YYYY-MM-DD] [--exclude-folder PATTERN]...\n"
+    "                       [--map-folder SRC=DST]... [--max-message-size N]\n"
+    "                       [--gmail-labels each|first] FILE.csv\n"
     "\n"
     "Queue a CSV batch of migrations (columns login_source;pass_source;host_source;\n"
     "type_messagerie;login_destination;subscribed_only, separator ';', header optional).\n"
@@ -31,6 +35,8 @@ static const char usage[] =
     "The jobs are run by 'migrabox serve' on the same data_dir.\n"
     "With --auth-profile NAME, rows may leave pass_source empty: they log in through that\n"
     "source authentication profile (see 'migrabox profile'); a row with a password uses it.\n"
+    "The option flags (as for 'migrabox migrate': date range, folders left out or renamed,\n"
+    "largest message, Gmail labels) apply to every job of the batch and are kept with them.\n"
     "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
 
 /* 1 when messages should be French: the first non-empty of LC_ALL, LC_MESSAGES and LANG (the
@@ -91,12 +97,19 @@ int cli_import(int argc, char **argv)
         {"dry-run", no_argument, NULL, 'n'},
         {"auth-profile", required_argument, NULL, 'A'},
         {"help", no_argument, NULL, 'h'},
+        CLI_OPTION_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *profile = NULL;
     int dry_run = 0, ch;
+    struct cli_opt_flags oflags = {.n = 0};
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
+        if (ch >= CLI_OPT_FIRST && ch <= CLI_OPT_LAST) {
+            if (cli_opts_add(&oflags, "import", ch, optarg) != 0)
+                return CLI_EXIT_USAGE;
+            continue;
+        }
         switch (ch) {
         case 'c': cfg_path = optarg; break;
         case 'n': dry_run = 1; break;
@@ -110,10 +123,21 @@ int cli_import(int argc, char **argv)
         return CLI_EXIT_USAGE;
     }
     const char *path = argv[optind];
-    struct config *cfg = NULL;
     struct mb_err err = {0};
+    struct mig_options mo;
+    char *options_json = NULL;
+    if (cli_opts_parse(&oflags, &mo, &err) != 0) {
+        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        mig_options_fini(&mo);
+        return CLI_EXIT_USAGE;
+    }
+    if (oflags.n)
+        options_json = mig_options_to_json(&mo);
+    mig_options_fini(&mo);
+    struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
         fprintf(stderr, "migrabox import: %s\n", err.msg);
+        free(options_json);
         return CLI_EXIT_USAGE;
     }
     log_set_level(LOG_WARN);
@@ -206,7 +230,7 @@ int cli_import(int argc, char **argv)
     base = base ? base + 1 : path;
     int64_t batch = 0;
     enum job_import_step step;
-    struct job_import ji = {.batch_name = base, .profile = profile};
+    struct job_import ji = {.batch_name = base, .profile = profile, .options_json = options_json};
     rc = job_import_queue(db, &box, &res, &ji, &batch, &step, &err);
     if (rc) {
         fprintf(stderr, "migrabox import: %s%s\n", err.msg,
@@ -216,6 +240,7 @@ int cli_import(int argc, char **argv)
     printf("batch %" PRId64 ": %zu jobs queued\n", batch, res.n_rows);
     status = CLI_EXIT_OK;
 out:
+    free(options_json);
     csvimp_result_fini(&res);
     if (data) {
         secret_wipe(data, len);

@@ -212,31 +212,18 @@ int cli_migrate(int argc, char **argv)
         {"auth-profile", required_argument, NULL, 'A'},
         {"quiet", no_argument, NULL, 'q'},
         {"help", no_argument, NULL, 'h'},
-        {"since", required_argument, NULL, 1001},
-        {"before", required_argument, NULL, 1002},
-        {"exclude-folder", required_argument, NULL, 1003},
-        {"map-folder", required_argument, NULL, 1004},
-        {"max-message-size", required_argument, NULL, 1005},
-        {"gmail-labels", required_argument, NULL, 1006},
+        CLI_OPTION_LONGOPTS,
         {NULL, 0, NULL, 0},
     };
     const char *cfg_path = NULL, *host_arg = NULL, *user = NULL, *type = NULL, *dest = NULL;
     const char *tls_arg = "auto", *pwfile = NULL, *profile_name = NULL;
     int subscribed_only = 0, insecure = 0, quiet = 0, ch;
-    /* Option flags are parsed after the usage checks (parsing allocates). */
-    enum { OPT_FLAGS_MAX = 2 * MIG_OPT_PATTERNS_MAX + 8 };
-    int opt_code[OPT_FLAGS_MAX];
-    const char *opt_arg[OPT_FLAGS_MAX];
-    size_t n_opt = 0;
+    struct cli_opt_flags oflags = {.n = 0};
     optind = 1;
     while ((ch = getopt_long(argc, argv, "c:hq", opts, NULL)) != -1) {
-        if (ch >= 1001 && ch <= 1006) {
-            if (n_opt == OPT_FLAGS_MAX) {
-                fprintf(stderr, "migrabox migrate: too many option flags\n");
+        if (ch >= CLI_OPT_FIRST && ch <= CLI_OPT_LAST) {
+            if (cli_opts_add(&oflags, "migrate", ch, optarg) != 0)
                 return CLI_EXIT_USAGE;
-            }
-            opt_code[n_opt] = ch;
-            opt_arg[n_opt++] = optarg;
             continue;
         }
         switch (ch) {
@@ -308,22 +295,9 @@ int cli_migrate(int argc, char **argv)
     }
 
     struct mig_options mo;
-    memset(&mo, 0, sizeof(mo));
-    int orc = 0, have_opts = n_opt > 0;
+    int have_opts = oflags.n > 0;
     struct mb_err err = {0};
-    for (size_t i = 0; i < n_opt && !orc; i++) {
-        switch (opt_code[i]) {
-        case 1001: orc = mig_options_set_since(&mo, opt_arg[i], &err); break;
-        case 1002: orc = mig_options_set_before(&mo, opt_arg[i], &err); break;
-        case 1003: orc = mig_options_add_exclude(&mo, opt_arg[i], &err); break;
-        case 1004: orc = mig_options_add_map_arg(&mo, opt_arg[i], &err); break;
-        case 1005: orc = mig_options_set_max_size(&mo, opt_arg[i], &err); break;
-        default: orc = mig_options_set_gmail_labels(&mo, opt_arg[i], &err); break;
-        }
-    }
-    if (!orc)
-        orc = mig_options_check(&mo, &err);
-    if (orc) {
+    if (cli_opts_parse(&oflags, &mo, &err) != 0) {
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;

@@ -204,5 +204,30 @@ else
     fail "admin account created" "$(cat "$work/user.out")"
 fi
 
+# ---- 5. migrabox import: the same option flags, kept with every job of the batch ----
+printf 'a@example.org;pw-a;127.0.0.1:%s;defaut;cli1@example.com;False\nb@example.org;pw-b;127.0.0.1:%s;defaut;cli2@example.com;False\n' \
+    "$SRC_PORT" "$SRC_PORT" >"$work/cli.csv"
+if "$MIGRABOX" import -c "$work/serve.conf" --since 2024-03-10 --exclude-folder Trash \
+        --max-message-size 5000 --map-folder Work/Sub=Renamed "$work/cli.csv" >"$work/cli.out" 2>&1; then
+    got=$(sqlite3 "$work/varS/migrabox.db" "SELECT options FROM jobs WHERE dest_login IN \
+        ('cli1@example.com', 'cli2@example.com') ORDER BY id" 2>&1)
+    if [ "$(grep -c '"since":"2024-03-10"' <<<"$got")" = 2 ] &&
+       [ "$(grep -c '"max_message_size":5000' <<<"$got")" = 2 ] &&
+       [ "$(grep -c 'Trash' <<<"$got")" = 2 ] && [ "$(grep -c 'Renamed' <<<"$got")" = 2 ]; then
+        ok "import: the option flags are kept with both jobs of the batch"
+    else
+        fail "import: option flags kept with the jobs" "$got"
+    fi
+else
+    fail "import with option flags" "$(cat "$work/cli.out")"
+fi
+if "$MIGRABOX" import -c "$work/serve.conf" --before 24-03-01 "$work/cli.csv" >"$work/cli2.out" 2>&1; then
+    fail "import: a bad option value is refused" "exit 0"
+elif [ $? = 2 ] && grep -q "not a date YYYY-MM-DD" "$work/cli2.out"; then
+    ok "import: a bad option value is refused (exit 2, nothing queued)"
+else
+    fail "import: a bad option value is refused with its reason" "$(cat "$work/cli2.out")"
+fi
+
 echo "# test_options: $(( ($(date +%s%N) - t0) / 1000000 )) ms"
 finish
