@@ -401,7 +401,9 @@ int cli_migrate(int argc, char **argv)
             rc = db_job_take(db, id, worker, stale_before, &job, &err);
             if (rc == 0) {
                 rc = MB_ECONFIG;
-                mb_err_set(&err, MB_ECONFIG, "this migration (job %lld) is already running",
+                mb_err_set(&err, MB_ECONFIG,
+                           "this migration (job %lld), or another job of the same mailbox "
+                           "pair, is already running",
                            (long long)id);
             } else if (rc == 1) {
                 rc = 0;

@@ -548,6 +548,11 @@ int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_bef
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
                      "cancel_requested = 0 "
                      "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
+                     /* never beside a live job of the same mailbox pair (exactly once across
+                      * jobs: the two would each copy what the other has not recorded yet) */
+                     "AND NOT EXISTS (SELECT 1 FROM jobs r WHERE r.pair_key = jobs.pair_key "
+                     "  AND r.id <> jobs.id AND r.state = 'running' "
+                     "  AND COALESCE(r.heartbeat_at, 0) >= ?2 - 60) "
                      "RETURNING " JOB_COLS ", report",
                      worker, id, stale_before, "take job", job_r, err);
 }

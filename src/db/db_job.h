@@ -164,7 +164,8 @@ int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct
 
 /* Take one given job (the foreground `migrabox migrate`): make it running for worker, as
  * db_job_claim does, whatever its state, unless it is running with a heartbeat at or after
- * stale_before (another process is at it). Returns 1 with *job_r filled, 0 when it is busy,
+ * stale_before (another process is at it), or another job of the same mailbox pair is
+ * running with a heartbeat of the last 60 s. Returns 1 with *job_r filled, 0 when it is busy,
  * or a negative error. */
 int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
                 struct db_job *job_r, struct mb_err *err);

@@ -1455,6 +1455,31 @@ static int copies_cb(void *ctx, const struct db_msgmap_row *r)
     return 0;
 }
 
+static void test_take_pair(void)
+{
+    T_BEGIN("jobs: `migrate` never takes a job beside a live job of the same mailbox pair");
+    struct db *db = open_fresh("pair.db");
+    struct mb_err err;
+    struct db_job j1, j2;
+    int64_t a = insert_job(db, 1), b = insert_job(db, 1), c = insert_job(db, 2);
+    T_ASSERT_INT(db_job_take(db, a, "w1", 0, &j1, &err), 1);
+    db_job_fini(&j1);
+    /* b is the same pair as a (running, fresh heartbeat): refused; c is another pair */
+    T_ASSERT_INT(db_job_take(db, b, "w2", 0, &j2, &err), 0);
+    T_ASSERT_INT(db_job_take(db, c, "w2", 0, &j2, &err), 1);
+    db_job_fini(&j2);
+    /* a's owner silent for more than a minute: b may go */
+    char sql[128];
+    snprintf(sql, sizeof(sql),
+             "UPDATE jobs SET heartbeat_at = heartbeat_at - 120 WHERE id = %lld RETURNING 0",
+             (long long)a);
+    T_ASSERT(scalar(db, sql) == 0);
+    T_ASSERT_INT(db_job_take(db, b, "w2", 0, &j2, &err), 1);
+    db_job_fini(&j2);
+    db_close(&db);
+    T_END();
+}
+
 static void test_msgmap_unsettled(void)
 {
     T_BEGIN("msgmap: a row re-armed while in flight is unsettled until a late reconciliation");
@@ -1509,15 +1534,25 @@ static void test_msgmap_unsettled(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_msgmap_unsettled, test_open_migrate,
-        test_concurrent_open,  test_transactions,
-        test_job_insert_get,   test_job_insert_many,
-        test_job_list,         test_job_lifecycle,
-        test_batches,          test_tokens_webhooks,
-        test_requeue_running,  test_log,
-        test_msgmap,           test_users,
-        test_sessions,         test_cascades,
-        test_concurrent_claim, NULL,
+        test_msgmap_unsettled,
+        test_take_pair,
+        test_open_migrate,
+        test_concurrent_open,
+        test_transactions,
+        test_job_insert_get,
+        test_job_insert_many,
+        test_job_list,
+        test_job_lifecycle,
+        test_batches,
+        test_tokens_webhooks,
+        test_requeue_running,
+        test_log,
+        test_msgmap,
+        test_users,
+        test_sessions,
+        test_cascades,
+        test_concurrent_claim,
+        NULL,
     };
     return t_run(fns);
 }
