@@ -493,9 +493,11 @@ def cmd_crash(args):
     # The order of the kinds of moments (the moments themselves are random): a kill before
     # anything is recorded, kills in the windows before the 40 MB message's, kills while it
     # streams, kills at start-up (recovery of what a kill left in flight), and in the windows
-    # after it. Each run makes some progress, so the order keeps kills for every phase.
-    plan = ["early", "window", "window", "window", "early", "window", "window"] + \
-        ["big"] * args.min_kills_big + ["early", "window", "window", "window", "early"]
+    # after it. Each run makes some progress, so the order keeps kills for every phase; the
+    # kills while the big message streams come after only two window kills, so that a fast
+    # run cannot have copied its window already (it is in the 4th window of 20).
+    plan = ["early", "window", "window"] + ["big"] * args.min_kills_big + \
+        ["early", "window", "window", "window", "early", "window", "window", "window", "early"]
     while len(plan) < args.kills:
         plan.insert(rng.randrange(len(plan) + 1), "window")
     if args.gdb:
