@@ -261,6 +261,18 @@ void http_api_field_errors(struct http_api_ctx *c)
     http_api_json_end(c, &w);
 }
 
+void http_api_w_progress(struct json_w *w, const struct db_job_counters *p)
+{
+    json_w_kv_int(w, "folders_done", p->folders_done);
+    json_w_kv_int(w, "folders_total", p->folders_total);
+    json_w_kv_int(w, "messages_total", p->messages_total);
+    json_w_kv_int(w, "messages_copied", p->messages_copied);
+    json_w_kv_int(w, "messages_skipped", p->messages_skipped);
+    json_w_kv_int(w, "messages_failed", p->messages_failed);
+    json_w_kv_int(w, "bytes_total", p->bytes_total);
+    json_w_kv_int(w, "bytes_copied", p->bytes_copied);
+}
+
 void http_api_w_time(struct json_w *w, const char *key, int64_t t)
 {
     json_w_key(w, key);

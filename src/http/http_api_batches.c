@@ -60,14 +60,7 @@ void http_api_batches_write(struct http_api_ctx *c, struct json_w *w, const stru
     json_w_obj_end(w);
     json_w_key(w, "progress");
     json_w_obj_begin(w);
-    json_w_kv_int(w, "folders_done", p->folders_done);
-    json_w_kv_int(w, "folders_total", p->folders_total);
-    json_w_kv_int(w, "messages_total", p->messages_total);
-    json_w_kv_int(w, "messages_copied", p->messages_copied);
-    json_w_kv_int(w, "messages_skipped", p->messages_skipped);
-    json_w_kv_int(w, "messages_failed", p->messages_failed);
-    json_w_kv_int(w, "bytes_total", p->bytes_total);
-    json_w_kv_int(w, "bytes_copied", p->bytes_copied);
+    http_api_w_progress(w, p);
     json_w_obj_end(w);
     json_w_kv_int(w, "credentials_kept", b->n_credentials);
     http_api_w_time(w, "credentials_kept_until",

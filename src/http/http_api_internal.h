@@ -92,6 +92,10 @@ struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r);
 
 /* "key": ISO 8601 UTC time ("2026-01-02T03:04:05Z") of unix seconds t; t = 0 writes null. */
 void http_api_w_time(struct json_w *w, const char *key, int64_t t);
+/* The members of a "progress" object (folders, messages and bytes counters) of a job or a
+ * batch, inside an object the caller opened. */
+struct db_job_counters;
+void http_api_w_progress(struct json_w *w, const struct db_job_counters *p);
 
 /* 1 if the signed-in account may see jobs of this destination domain. */
 int http_api_domain_visible(const struct http_api_ctx *c, const char *domain);

@@ -119,14 +119,7 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     free(opt_json);
     json_w_key(w, "progress");
     json_w_obj_begin(w);
-    json_w_kv_int(w, "folders_done", p->folders_done);
-    json_w_kv_int(w, "folders_total", p->folders_total);
-    json_w_kv_int(w, "messages_total", p->messages_total);
-    json_w_kv_int(w, "messages_copied", p->messages_copied);
-    json_w_kv_int(w, "messages_skipped", p->messages_skipped);
-    json_w_kv_int(w, "messages_failed", p->messages_failed);
-    json_w_kv_int(w, "bytes_total", p->bytes_total);
-    json_w_kv_int(w, "bytes_copied", p->bytes_copied);
+    http_api_w_progress(w, p);
     json_w_kv_str(w, "current_folder", job->current_folder);
     json_w_obj_end(w);
     if (with_report)

@@ -464,6 +464,28 @@ static void sched_tick(struct jobs *pool, struct db *db, int64_t *next_sweep)
         jobs_wake(pool);
 }
 
+static int pool_stopping(struct jobs *pool)
+{
+    pthread_mutex_lock(&pool->lock);
+    int stop = pool->stopping;
+    pthread_mutex_unlock(&pool->lock);
+    return stop;
+}
+
+/* Wait one tick of the scheduler and webhook threads (SCHED_TICK_S), or until the pool stops. */
+static void tick_wait(struct jobs *pool)
+{
+    struct timespec until;
+    clock_gettime(CLOCK_REALTIME, &until);
+    until.tv_sec += SCHED_TICK_S;
+    pthread_mutex_lock(&pool->lock);
+    while (!pool->stopping) {
+        if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
+            break;
+    }
+    pthread_mutex_unlock(&pool->lock);
+}
+
 static void *sched_main(void *arg)
 {
     struct jobs *pool = arg;
@@ -474,22 +496,9 @@ static void *sched_main(void *arg)
         return NULL;
     }
     int64_t next_sweep = 0;
-    for (;;) {
-        pthread_mutex_lock(&pool->lock);
-        int stop = pool->stopping;
-        pthread_mutex_unlock(&pool->lock);
-        if (stop)
-            break;
+    while (!pool_stopping(pool)) {
         sched_tick(pool, db, &next_sweep);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += SCHED_TICK_S;
-        pthread_mutex_lock(&pool->lock);
-        while (!pool->stopping) {
-            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&pool->lock);
+        tick_wait(pool);
     }
     db_close(&db);
     return NULL;
@@ -509,22 +518,9 @@ static void *hooks_main(void *arg)
         log_error("webhook: cannot open the database: %s", err.msg);
         return NULL;
     }
-    for (;;) {
-        pthread_mutex_lock(&pool->lock);
-        int stop = pool->stopping;
-        pthread_mutex_unlock(&pool->lock);
-        if (stop)
-            break;
+    while (!pool_stopping(pool)) {
         webhook_deliver(pool, db);
-        struct timespec until;
-        clock_gettime(CLOCK_REALTIME, &until);
-        until.tv_sec += SCHED_TICK_S;
-        pthread_mutex_lock(&pool->lock);
-        while (!pool->stopping) {
-            if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
-                break;
-        }
-        pthread_mutex_unlock(&pool->lock);
+        tick_wait(pool);
     }
     db_close(&db);
     return NULL;
