@@ -6,7 +6,8 @@
  *
  * A folder's state is recorded only after a pass that accounted for every message of it (none
  * refused, none vanished, nothing unsettled), from the STATUS taken before that pass read the
- * folder: what arrived meanwhile makes the next pass look again. */
+ * folder: what arrived meanwhile makes the next pass look again. A change of the job's options
+ * forgets every state of the job (a trigger on jobs.options). */
 #ifndef MB_DB_FOLDER_H
 #define MB_DB_FOLDER_H
 

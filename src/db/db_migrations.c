@@ -208,7 +208,7 @@ static const char schema_batches[] =
  * max_message_size) as one JSON object (src/migrate/mig_options.h); NULL = none. */
 static const char schema_job_options[] = "ALTER TABLE jobs ADD COLUMN options TEXT;";
 /* Folder states of delta passes (db_folder.h): an unchanged folder is left alone by the next
- * pass of the job. */
+ * pass of the job, as long as the job's options stay the same. */
 static const char schema_folder_state[] =
     "CREATE TABLE folder_state ("
     "  job_id INTEGER NOT NULL REFERENCES jobs(id) ON DELETE CASCADE,"
@@ -226,7 +226,12 @@ static const char schema_folder_state[] =
     "  left_label INTEGER NOT NULL DEFAULT 0,"
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, folder)"
-    ");";
+    ");"
+    /* Other options, other messages: a folder's state says nothing of what the new options
+     * take in (an earlier `since`...), so it goes, whatever path changed them. */
+    "CREATE TRIGGER folder_state_options AFTER UPDATE OF options ON jobs "
+    "WHEN NEW.options IS NOT OLD.options "
+    "BEGIN DELETE FROM folder_state WHERE job_id = NEW.id; END;";
 
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},

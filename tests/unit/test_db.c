@@ -15,7 +15,9 @@
 #include "base/xalloc.h"
 #include "db/db.h"
 #include "db/db_internal.h"
+#include "db/db_folder.h"
 #include "db/db_job.h"
+#include "db/db_jobopt.h"
 #include "db/db_log.h"
 #include "db/db_msgmap.h"
 #include "db/db_batch.h"
@@ -1455,6 +1457,40 @@ static int copies_cb(void *ctx, const struct db_msgmap_row *r)
     return 0;
 }
 
+static void test_folder_state_options(void)
+{
+    T_BEGIN("folder states: kept across passes, forgotten when the job's options change");
+    struct db *db = open_fresh("fstate.db");
+    struct mb_err err;
+    int64_t job = insert_job(db, 1);
+    struct db_folder_state fs = {.uidvalidity = 7,
+                                 .uidnext = 40,
+                                 .messages = 39,
+                                 .highestmodseq = 1234,
+                                 .dest_uidvalidity = 9,
+                                 .counted = 39,
+                                 .bytes = 5000,
+                                 .dest_count = -1};
+    struct db_folder_state got;
+    int found = 0;
+    T_ASSERT_INT(db_folder_put(db, job, "INBOX", &fs, &err), 0);
+    T_ASSERT_INT(db_folder_get(db, job, "INBOX", &got, &found, &err), 0);
+    T_ASSERT(found && got.uidnext == 40 && got.highestmodseq == 1234 && got.counted == 39);
+    T_ASSERT_INT(db_jobopt_set(db, job, "{\"since\":\"2024-01-01\"}", &err), 0);
+    T_ASSERT_INT(db_folder_get(db, job, "INBOX", &got, &found, &err), 0);
+    T_ASSERT(!found);
+    /* the same options again: the states stay */
+    T_ASSERT_INT(db_folder_put(db, job, "INBOX", &fs, &err), 0);
+    T_ASSERT_INT(db_jobopt_set(db, job, "{\"since\":\"2024-01-01\"}", &err), 0);
+    T_ASSERT_INT(db_folder_get(db, job, "INBOX", &got, &found, &err), 0);
+    T_ASSERT(found);
+    T_ASSERT_INT(db_folder_forget(db, job, "INBOX", &err), 0);
+    T_ASSERT_INT(db_folder_get(db, job, "INBOX", &got, &found, &err), 0);
+    T_ASSERT(!found);
+    db_close(&db);
+    T_END();
+}
+
 static void test_take_pair(void)
 {
     T_BEGIN("jobs: `migrate` never takes a job beside a live job of the same mailbox pair");
@@ -1536,6 +1572,7 @@ int main(void)
     static void (*const fns[])(void) = {
         test_msgmap_unsettled,
         test_take_pair,
+        test_folder_state_options,
         test_open_migrate,
         test_concurrent_open,
         test_transactions,
