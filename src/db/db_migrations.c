@@ -227,10 +227,11 @@ static const char schema_folder_state[] =
     "  at INTEGER NOT NULL,"
     "  PRIMARY KEY (job_id, folder)"
     ");"
-    /* Other options, other messages: a folder's state says nothing of what the new options
-     * take in (an earlier `since`...), so it goes, whatever path changed them. */
-    "CREATE TRIGGER folder_state_options AFTER UPDATE OF options ON jobs "
-    "WHEN NEW.options IS NOT OLD.options "
+    /* Other options or server type, other messages: a folder's state says nothing of what
+     * they take in (an earlier `since`, Gmail's archive rule...), so it goes, whatever path
+     * changed them. */
+    "CREATE TRIGGER folder_state_options AFTER UPDATE OF options, server_type ON jobs "
+    "WHEN NEW.options IS NOT OLD.options OR NEW.server_type IS NOT OLD.server_type "
     "BEGIN DELETE FROM folder_state WHERE job_id = NEW.id; END;";
 
 const struct db_migration db_migrations[] = {
