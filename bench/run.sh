@@ -511,7 +511,8 @@ bulk_verify() {  # bulk_verify TOOL: every box of TOOL dumped and compared; sets
     return 0
 }
 run_bulk() {  # run_bulk TOOL
-    local tool=$1 round=bulk rep=1 corpus=bulk bd="$W/runs/bulk-$tool" log="$OUT/runs/bulk-$tool"
+    local tool=$1 round=bulk rep=1 corpus=bulk
+    local bd="$W/runs/bulk-$tool" log="$OUT/runs/bulk-$tool"
     local t0 t1 wall="" rss="" cpu="" rc=0 p50="" p99="" note="" i
     mkdir -p "$bd"
     chmod 700 "$bd"
