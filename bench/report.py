@@ -23,6 +23,8 @@ ROUND_TITLES = {
     "folders50src": "folders50src (many folders, the source alone behind a 50 ms RTT proxy)",
     "delta200": "delta200 (unchanged delta pass: timed second run, both sides behind a proxy; "
                 "nothing to copy)",
+    "bulk": "bulk (N mailboxes: a CSV through migrabox serve's workers, the others W at a time "
+            "with xargs -P)",
 }
 
 
@@ -54,6 +56,9 @@ def summarize(rows):
         s["verify"] = ("ok" if not bad else "%d/%d ok" % (len(ok), len(rs)))
         s["notes"] = notes + bad[:2]
         s["summary"] = sorted({r["note"] for r in ok if r["note"]})
+        api = [r for r in ok if r.get("api_p50_ms")]
+        if api:
+            s["api"] = (float(api[0]["api_p50_ms"]), float(api[0]["api_p99_ms"]))
         res[key] = s
     return res
 
@@ -74,19 +79,27 @@ def table(round_name, res, out):
                                                    first["messages"], first["bytes"] / 1e6))
     hdr = ("tool", "runs ok", "wall s", "msgs/s", "MB/s", "peak RSS MB", "CPU s",
            "mbx speed x", "mbx RSS x")
+    api = any("api" in res[k] for k in keys)
+    if api:
+        hdr += ("API p50/p99 ms",)
     rows = []
     mb = res.get((round_name, "migrabox"), {})
     for k in keys:
         s = res[k]
+        extra = ()
+        if api:
+            extra = ("%.0f/%.0f" % s["api"] if "api" in s else "-",)
         if "wall" in s:
             rows.append((k[1], "%d/%d" % (s["ok"], s["runs"]), "%.2f" % s["wall"],
                          "%.0f" % s["msgs_s"], "%.1f" % s["mb_s"], "%.1f" % (s["rss"] / 1024),
                          "%.2f" % s["cpu"],
                          fmt_ratio(mb.get("msgs_s"), s["msgs_s"]),
-                         fmt_ratio(mb.get("rss"), s["rss"])))
+                         fmt_ratio(mb.get("rss"), s["rss"])) + extra)
+        elif all(r["verify"] == "SKIPPED" for r in s["rows"]):
+            rows.append((k[1], "-", "-", "-", "-", "-", "-", "not installed", "-") + extra)
         else:
             rows.append((k[1], "%d/%d" % (s["ok"], s["runs"]), "-", "-", "-", "-", "-",
-                         "not counted", "-"))
+                         "not counted", "-") + extra)
     widths = [max(len(str(r[i])) for r in rows + [hdr]) for i in range(len(hdr))]
     line = lambda r: "  ".join(str(v).ljust(widths[i]) if i == 0 else str(v).rjust(widths[i])
                                for i, v in enumerate(r))
@@ -145,6 +158,34 @@ def targets(res, out):
                        "message 5 MB), %.1f MB with %.0f MB messages (big): %s"
                        % (mb, a / 1024, b / 1024, big["bytes"] / 1e6 / max(1, big["messages"]),
                           "independent (met)" if ok else "grows with message size (NOT met)"))
+        bm = res.get(("bulk", mb))
+        if bm is not None:
+            bi = res.get(("bulk", "imapsync"), {})
+            if bm.get("msgs_s") and bi.get("msgs_s"):
+                v = bm["msgs_s"] / bi["msgs_s"]
+                out.append("bulk: %s vs imapsync W at a time = %.1f x (target >= 10): %s"
+                           % (mb, v, "met" if v >= 10 else "NOT met"))
+            elif bi and all(r["verify"] == "SKIPPED" for r in bi["rows"]):
+                out.append("bulk: %s vs imapsync W at a time >= 10x (imapsync not installed: "
+                           "not measured)" % mb)
+            else:
+                out.append("bulk: %s vs imapsync W at a time >= 10x: not measured (%s)"
+                           % (mb, "no verified imapsync run" if bi else "imapsync not run"))
+            bs = res.get(("bulk", "mbsync"), {})
+            if bm.get("msgs_s") and bs.get("msgs_s"):
+                out.append("bulk: %s / mbsync W at a time = %.2f x (for information)"
+                           % (mb, bm["msgs_s"] / bs["msgs_s"]))
+            if bm.get("rss"):
+                out.append("bulk: peak RSS %.1f MiB (target <= 64 MiB): %s"
+                           % (bm["rss"] / 1024, "met" if bm["rss"] <= 64 * 1024 else "NOT met"))
+            else:
+                out.append("bulk: peak RSS <= 64 MiB: not measured (no verified run)")
+            if bm.get("api"):
+                out.append("bulk: API p99 %.0f ms, p50 %.0f ms (target p99 < 100 ms): %s"
+                           % (bm["api"][1], bm["api"][0],
+                              "met" if bm["api"][1] < 100 else "NOT met"))
+            else:
+                out.append("bulk: API p99 < 100 ms: not measured (no verified run)")
 
 
 def main():

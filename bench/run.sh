@@ -22,11 +22,18 @@
 #             timed pass finds nothing to copy.
 #             These three rounds run migrabox and mbsync (and migrabox-alt) only: doveadm has
 #             no destination connection to delay and the naive copier would take minutes.
+#   bulk      BENCH_BULK_N (60) generated mailboxes (2-5 folders, 20-50 messages of 2-14 KB
+#             each) queued as one CSV through `migrabox serve` with BENCH_BULK_WORKERS (8)
+#             workers (bench/bulk_serve.py: POST /api/imports, then GET /api/jobs every
+#             ~100 ms, timed: API p50/p99), against mbsync and imapsync (when installed) run
+#             BENCH_BULK_WORKERS at a time with xargs -P, one configuration per mailbox. Wall
+#             time from queueing to the last mailbox done; every mailbox verified.
 # Every run is verified: the destination box is dumped over IMAP and compared with the
 # source (content, flags, INTERNALDATE); a run that copied wrongly is marked and not counted.
 #
 # Environment: MIGRABOX (default build/migrabox), BENCH_TLS implicit|none (default implicit:
-# TLS on every IMAP connection of every tool), BENCH_ROUNDS (default "loopback rtt50 big"),
+# TLS on every IMAP connection of every tool), BENCH_ROUNDS (default "loopback rtt50 big
+# folders50 folders50src delta200 bulk"),
 # BENCH_TOOLS (default "migrabox mbsync doveadm-backup doveadm-sync naive"), BENCH_REPEAT
 # (runs per tool in the loopback round, default 5; the median wall time is reported),
 # BENCH_DELAY_MS, BENCH_BIG_COUNT, BENCH_BIG_MB, BENCH_KEEP=1 (keep the work directory),
@@ -45,7 +52,7 @@ IMAPTOOL=$ROOT/tests/integ/imaptool.py
 VERIFY=$ROOT/bench/verify.py
 OUT=$ROOT/build/bench
 TLS=${BENCH_TLS:-implicit}
-ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big folders50 folders50src delta200}
+ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big folders50 folders50src delta200 bulk}
 TOOLS=${BENCH_TOOLS:-migrabox mbsync doveadm-backup doveadm-sync naive}
 # A second migrabox binary (an engine change to evaluate) runs as the tool "migrabox-alt".
 ALT=${BENCH_MIGRABOX_ALT:-}
@@ -59,6 +66,9 @@ BIG_MB=${BENCH_BIG_MB:-20}
 NFOLDERS=${BENCH_FOLDERS:-24}
 DELTA_FOLDERS=${BENCH_DELTA_FOLDERS:-200}
 DELTA_DELAY_MS=${BENCH_DELTA_DELAY_MS:-50}
+BULK_N=${BENCH_BULK_N:-60}
+BULK_W=${BENCH_BULK_WORKERS:-8}
+BULK_TOOLS="migrabox mbsync imapsync"
 
 die() { echo "bench: $*" >&2; exit 1; }
 say() { printf 'bench: %s\n' "$*" >&2; }
@@ -89,7 +99,8 @@ trap 'exit 130' INT TERM
 rm -rf "$OUT/runs"
 mkdir -p "$OUT/runs"
 RESULTS=$W/results.tsv
-printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\n' > "$RESULTS"
+printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\tapi_p50_ms\tapi_p99_ms\n' \
+    > "$RESULTS"
 
 stop_proxies() {
     local p
@@ -171,7 +182,7 @@ print(json.dumps({"folders": [{"name": name, "generate": {"count": per, "size": 
 EOF2
 corpus_file() {
     case "$1" in
-    big|folders|delta) echo "$W/$1.json" ;;
+    big|folders|delta|bulk*) echo "$W/$1.json" ;;
     *) echo "$ROOT/bench/corpus/$1.json" ;;
     esac
 }
@@ -211,6 +222,7 @@ print(sum(len(v) for v in d.values()), sum(m["size"] for v in d.values() for m i
 # at most once a second, so a box added just before its first login may not be seen yet.
 dest_user() { echo "$1-$2-$3@dest.test"; }
 for round in $ROUNDS; do
+    [ "$round" = bulk ] && continue  # below: one box per mailbox and tool
     reps=1
     [ "$round" = loopback ] && reps=$REPEAT
     for rep in $(seq 1 "$reps"); do
@@ -220,6 +232,61 @@ for round in $ROUNDS; do
         done
     done
 done
+# ---- the bulk round's mailboxes: BULK_N source boxes, one destination box per box and tool
+SRC_PLAIN_PORT=$(src_env IMAP_PORT)
+if [[ " $ROUNDS " == *" bulk "* ]]; then
+    for i in $(seq 1 "$BULK_N"); do
+        c=bulk$i
+        SRC_USER[$c]="$c@source.test"
+        install -m 600 /dev/null "$W/$c.pw"
+        secret > "$W/$c.pw"
+        bash "$DOVECOT_SH" adduser "$W/src" "${SRC_USER[$c]}" - < "$W/$c.pw" >/dev/null
+        for tool in $BULK_TOOLS; do
+            secret | bash "$DOVECOT_SH" adduser "$W/dst" "$(dest_user "$c" "$tool" 1)" - >/dev/null
+        done
+    done
+    # 2-5 folders, 20-50 messages of 2-14 KB per box, a third \Seen, deterministic.
+    "$PY" - "$BULK_N" "$W" <<'EOF2'
+import json, sys
+n, w = int(sys.argv[1]), sys.argv[2]
+names = ["INBOX", "Sent", "Archive/2024", "Projets/Été", "Trash"]
+for i in range(1, n + 1):
+    nf = 2 + (i * 7) % 4
+    total = 20 + (i * 13) % 31
+    f = []
+    for k in range(nf):
+        cnt = total // nf + (1 if k < total % nf else 0)
+        seen = cnt // 3
+        base = {"size": 2000 + ((i * 31 + k * 17) % 13) * 1000}
+        if seen:
+            f.append({"name": names[k], "generate": dict(base, count=seen, seed=1000 * i + 2 * k,
+                                                         flags=["\\Seen"])})
+        f.append({"name": names[k], "generate": dict(base, count=cnt - seen,
+                                                     seed=1000 * i + 2 * k + 1)})
+    json.dump({"folders": f}, open("%s/bulk%d.json" % (w, i), "w"))
+EOF2
+    sleep 1  # Dovecot re-reads the passwd-file at most once a second
+    say "seeding $BULK_N bulk source boxes"
+    pids=()
+    for i in $(seq 1 "$BULK_N"); do
+        seed "bulk$i" & pids+=($!)
+        if [ ${#pids[@]} -ge 4 ]; then
+            for p in "${pids[@]}"; do wait "$p" || die "seeding bulk failed"; done
+            pids=()
+        fi
+    done
+    for p in "${pids[@]}"; do wait "$p" || die "seeding bulk failed"; done
+    # All boxes as one "corpus" for the table's message and byte counts.
+    "$PY" - "$BULK_N" "$W" > "$W/src-bulk.json" <<'EOF2'
+import json, sys
+n, w = int(sys.argv[1]), sys.argv[2]
+out = {}
+for i in range(1, n + 1):
+    for name, msgs in json.load(open("%s/src-bulk%d.json" % (w, i)))["folders"].items():
+        out["bulk%d/%s" % (i, name)] = msgs
+print(json.dumps({"folders": out}))
+EOF2
+fi
 say "setup done in $(elapsed "$T0" "$(now)") s"
 
 # ---- one run of one tool ----
@@ -268,6 +335,8 @@ EOF
         else
             stls=("SSLType None"); dtls=("SSLType None")
         fi
+        # bulk: the source through STARTTLS on its plain port, as migrabox's CSV rows do.
+        [ "$round" = bulk ] && [ "$TLS" = implicit ] && stls=("SSLType STARTTLS" "CertificateFile $SRC_CA")
         mkdir -p "$rd/state"
         {
             printf '%s\n' "IMAPAccount source" "Host $host" "Port $sport" "User $suser" \
@@ -310,6 +379,23 @@ EOF
         else
             cmd=(doveadm -c "$rd/doveadm.conf" sync -1 -R -u "$dest" imapc:)
         fi
+        ;;
+    imapsync)
+        if ! command -v imapsync >/dev/null; then
+            record "$round" "$tool" "$rep" "" "" "" "" "$corpus" "SKIPPED" "imapsync not installed"
+            return 1
+        fi
+        # Destination through the master user (AUTHENTICATE PLAIN, authzid = the box).
+        local s1=() s2=()
+        if [ "$TLS" = implicit ]; then
+            if [ "$round" = bulk ]; then s1=(--tls1); else s1=(--ssl1); fi
+            s1+=(--sslargs1 SSL_verify_mode=1 --sslargs1 "SSL_ca_file=$SRC_CA")
+            s2=(--ssl2 --sslargs2 SSL_verify_mode=1 --sslargs2 "SSL_ca_file=$DST_CA")
+        fi
+        cmd=(imapsync --host1 127.0.0.1 --port1 "$sport" --user1 "$suser" --passfile1 "$spw"
+             "${s1[@]}" --host2 127.0.0.1 --port2 "$dport" --user2 "$dest"
+             --authuser2 "$(dst_env MASTER_USER)" --passfile2 "$W/master.pw" "${s2[@]}"
+             --nolog --noreleasecheck --nofoldersizes)
         ;;
     naive)
         local ca=()
@@ -381,12 +467,150 @@ except Exception as e:
     maildirs=$(dst_env MAILDIR_ROOT)
     rm -rf "${maildirs:?}/$dest" "$rd/data"
 }
-record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE
+record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE [API_P50 API_P99]
     local st
     st=$(corpus_stats "$8")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" "$7" \
-        "$(echo "$st" | cut -d' ' -f1)" "$(echo "$st" | cut -d' ' -f2)" "$9" "${10}" \
-        >> "$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
+        "$7" "$(echo "$st" | cut -d' ' -f1)" "$(echo "$st" | cut -d' ' -f2)" "$9" "${10}" \
+        "${11:-}" "${12:-}" >> "$RESULTS"
+}
+
+# ---- the bulk round: N boxes, one tool ----
+bulk_verify() {  # bulk_verify TOOL: every box of TOOL dumped and compared; sets BULK_VERDICT
+    local tool=$1 i pids=() bad=0 first="" v
+    for i in $(seq 1 "$BULK_N"); do
+        (
+            rd="$W/runs/bulk-$tool/v$i"
+            mkdir -p "$rd"
+            d=$(dest_user "bulk$i" "$tool" 1)
+            if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$W/dst/env" \
+                --user "$d" --master > "$rd/dest.json" 2> "$rd/verify.err"; then
+                "$PY" "$VERIFY" compare "$W/src-bulk$i.json" "$rd/dest.json" --tool "$tool" \
+                    > "$rd/verdict" || true
+            else
+                echo "WRONG: dump of the destination failed: $(head -c 200 "$rd/verify.err")" \
+                    > "$rd/verdict"
+            fi
+        ) & pids+=($!)
+        if [ ${#pids[@]} -ge 4 ]; then wait "${pids[@]}"; pids=(); fi
+    done
+    [ ${#pids[@]} -eq 0 ] || wait "${pids[@]}"
+    for i in $(seq 1 "$BULK_N"); do
+        v=$(cat "$W/runs/bulk-$tool/v$i/verdict" 2>/dev/null || echo "WRONG: no verdict")
+        case "$v" in
+        ok*) ;;
+        *) bad=$((bad + 1)); [ -n "$first" ] || first="bulk$i: $v" ;;
+        esac
+    done
+    if [ "$bad" = 0 ]; then
+        BULK_VERDICT="ok"
+        [ "$tool" = mbsync ] && BULK_VERDICT="ok (X-TUID header added to every message)"
+    else
+        BULK_VERDICT="WRONG: $bad of $BULK_N mailboxes; first: $first"
+    fi
+    return 0
+}
+run_bulk() {  # run_bulk TOOL
+    local tool=$1 round=bulk rep=1 corpus=bulk
+    local bd="$W/runs/bulk-$tool" log="$OUT/runs/bulk-$tool"
+    local t0 t1 wall="" rss="" cpu="" rc=0 p50="" p99="" note="" i
+    mkdir -p "$bd"
+    chmod 700 "$bd"
+    if [ "$tool" = migrabox ]; then
+        cat > "$bd/serve.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+data_dir = $bd/data
+workers = $BULK_W
+tls = off
+log_level = warn
+[sources]
+ca_file = $SRC_CA
+allow = 127.0.0.0/8
+max_connections_per_host = $(( BULK_W > 10 ? BULK_W : 10 ))
+[destination]
+host = 127.0.0.1
+port = $DST_PORT
+tls = $TLS
+ca_file = $DST_CA
+master_user = $(dst_env MASTER_USER)
+master_password_file = $W/master.pw
+domains = dest.test
+EOF
+        install -m 600 /dev/null "$bd/admin.pw"
+        secret > "$bd/admin.pw"
+        MIGRABOX_PASSWORD=$(cat "$bd/admin.pw") "$MIGRABOX" user add admin --admin \
+            -c "$bd/serve.conf" > "$log.user.out" 2>&1 || die "migrabox user add failed"
+        # The CSV (passwords inside: mode 0600). Source port: the plain one, so that the rows'
+        # TLS "auto" means STARTTLS (implicit TLS only on port 993).
+        install -m 600 /dev/null "$bd/batch.csv"
+        {
+            printf 'login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only\r\n'
+            for i in $(seq 1 "$BULK_N"); do
+                printf '%s;%s;127.0.0.1:%s;defaut;%s;False\r\n' "${SRC_USER[bulk$i]}" \
+                    "$(cat "$W/bulk$i.pw")" "$SRC_PLAIN_PORT" "$(dest_user "bulk$i" migrabox 1)"
+            done
+        } > "$bd/batch.csv"
+        sync
+        BENCH_ADMIN_PW=$(cat "$bd/admin.pw") "$PY" "$ROOT/bench/bulk_serve.py" "$MIGRABOX" \
+            "$bd/serve.conf" "$bd/batch.csv" "$log.serve.err" > "$bd/result.json" \
+            2> "$log.err" || rc=$?
+        cp "$bd/result.json" "$log.result.json"
+        read -r wall rss cpu p50 p99 note < <("$PY" -c 'import json, sys
+r = json.load(open(sys.argv[1]))
+a = r.get("api_ms") or {}
+g = lambda v: "" if v is None else str(v)
+note = "jobs %s; API %s requests, max %s ms" % (
+    ", ".join("%s %d" % kv for kv in sorted((r.get("jobs") or {}).items())), a.get("n", 0),
+    g(a.get("max")))
+if r.get("error"):
+    note = "error: " + r["error"] + "; " + note
+print(g(r["wall_s"]) or "-", g(r["rss_kb"]) or "-", g(r["cpu_s"]) or "-", g(a.get("p50")) or "-",
+      g(a.get("p99")) or "-", note)' "$bd/result.json")
+        for v in wall rss cpu p50 p99; do [ "${!v}" != - ] || printf -v "$v" '%s' ""; done
+    else
+        local list="$bd/list" rd suser spw dest cmd tlsopt=$TLS sport
+        sport=$SRC_PORT
+        [ "$TLS" = implicit ] && sport=$SRC_PLAIN_PORT  # STARTTLS, as migrabox's CSV rows
+        : > "$list"
+        for i in $(seq 1 "$BULK_N"); do
+            rd="$bd/$i"
+            mkdir -p "$rd"
+            suser=${SRC_USER[bulk$i]} spw="$W/bulk$i.pw" dest=$(dest_user "bulk$i" "$tool" 1)
+            cmd=()
+            if ! build_cmd "$sport" "$DST_PORT"; then
+                say "$tool: not installed (bulk round: not measured)"
+                return 0
+            fi
+            # One script per box: its own logs and exit status.
+            {
+                printf '%q ' "${cmd[@]}"
+                printf '> %q 2> %q; echo $? > %q\n' "$log-$i.out" "$log-$i.err" "$rd/rc"
+            } > "$rd/run.sh"
+            echo "$rd/run.sh" >> "$list"
+        done
+        sync
+        t0=$(now)
+        /usr/bin/time -f '%M %U %S' -o "$bd/time" xargs -P "$BULK_W" -n 1 bash < "$list" \
+            > "$log.xargs.out" 2>&1 || rc=$?
+        t1=$(now)
+        wall=$(elapsed "$t0" "$t1")
+        rss=$(tail -n 1 "$bd/time" | awk '{print $1}')
+        cpu=$(tail -n 1 "$bd/time" | awk '{printf "%.2f", $2 + $3}')
+        local nbad=0
+        for i in $(seq 1 "$BULK_N"); do
+            [ "$(cat "$bd/$i/rc" 2>/dev/null)" = 0 ] || nbad=$((nbad + 1))
+        done
+        [ "$nbad" = 0 ] || rc=1
+        note="$BULK_W at a time (xargs -P); peak RSS: the largest single $tool process;"
+        note="$note $nbad exit status(es) not 0"
+    fi
+    bulk_verify "$tool"
+    local verdict=$BULK_VERDICT
+    [ "$rc" = 0 ] || verdict="WRONG: exit status $rc; $verdict"
+    record bulk "$tool" 1 "$wall" "$rss" "$cpu" "$rc" bulk "$verdict" "$note" "$p50" "$p99"
+    say "$(printf '%-8s %-15s %8ss  RSS %6s KB  API p50/p99 %s/%s ms  %s' bulk "$tool" "$wall" \
+        "$rss" "${p50:--}" "${p99:--}" "$verdict")"
 }
 
 # ---- rounds ----
@@ -454,6 +678,13 @@ for round in $ROUNDS; do
             stop_proxies
         fi
         ;;
+    bulk)
+        say "round bulk: $BULK_N mailboxes, $(corpus_stats bulk |
+            awk '{printf "%d messages, %.1f MB, %d folders", $1, $2/1e6, $3}'), $BULK_W at a time"
+        for tool in $BULK_TOOLS; do
+            case " $TOOLS imapsync " in *" $tool "*) run_bulk "$tool" ;; esac
+        done
+        ;;
     *) die "unknown round $round" ;;
     esac
 done
@@ -475,6 +706,13 @@ else transport="plain IMAP (no TLS)"; fi
     echo "transport: $transport; rtt50: source behind bench/delay_proxy.py" \
         "(+${DELAY_MS} ms each way), destination local; folders50: both sides +${DELAY_MS} ms" \
         "each way, folders50src: the source side only; delta200: both sides +${DELTA_DELAY_MS} ms each way"
+    if [[ " $ROUNDS " == *" bulk "* ]]; then
+        echo "bulk: $BULK_N mailboxes, serve with $BULK_W workers, the others $BULK_W at a time;" \
+            "source through $([ "$TLS" = implicit ] && echo "STARTTLS on its plain port for every" \
+            "tool (a CSV row's TLS is auto: implicit on port 993 only)" || echo "plain IMAP" \
+            "(migrabox: STARTTLS, a CSV row's TLS is auto)"); API: GET /api/jobs?batch=ID every" \
+            "~100 ms during the round"
+    fi
 } > "$W/meta.txt"
 "$PY" "$ROOT/bench/report.py" "$RESULTS" "$W/meta.txt" > "$OUT/results.txt"
 cat "$OUT/results.txt"
