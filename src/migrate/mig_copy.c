@@ -810,6 +810,17 @@ static int record_state(struct folder_run *fr, struct mb_err *err)
     return db_folder_put(m->db, m->job, fr->src_raw, &fs, err);
 }
 
+char *mig_dest_raw(const struct mig_plan_entry *e)
+{
+    struct buf enc;
+    buf_init(&enc, 8192);
+    if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
+        buf_fini(&enc);
+        return NULL;
+    }
+    return buf_take(&enc, NULL);
+}
+
 void mig_count_dest(struct mig_ctx *m)
 {
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
@@ -820,13 +831,8 @@ void mig_count_dest(struct mig_ctx *m)
         if (e->action == MIG_PLAN_SKIP || !e->dest_name || !r->done || r->error
             || r->dest_count >= 0)
             continue;
-        struct buf enc;
-        buf_init(&enc, 8192);
-        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
-            buf_fini(&enc);
+        if (!(dest[n] = mig_dest_raw(e)))
             continue;
-        }
-        dest[n] = buf_take(&enc, NULL);
         idx[n++] = i;
     }
     if (n && m->dst) {
@@ -869,13 +875,8 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             || was[n].uidnext != ps->uidnext || was[n].messages != ps->messages
             || was[n].highestmodseq != ps->highestmodseq)
             continue;
-        struct buf enc;
-        buf_init(&enc, 8192);
-        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
-            buf_fini(&enc);
+        if (!(dest[n] = mig_dest_raw(e)))
             continue;
-        }
-        dest[n] = buf_take(&enc, NULL);
         idx[n++] = i;
     }
     if (!rc && n) {
@@ -936,13 +937,9 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     m->current_folder = e->src_name;
     int rc;
 
-    struct buf enc;
-    buf_init(&enc, 8192);
-    if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
-        buf_fini(&enc);
+    fr.dest_raw = mig_dest_raw(e);
+    if (!fr.dest_raw)
         return mb_err_set(err, MB_EFOLDER, "folder name cannot be encoded: %s", e->dest_name);
-    }
-    fr.dest_raw = buf_take(&enc, NULL);
 
     /* SELECT at the destination and EXAMINE at the source in one round trip. */
     rc = imap_client_select_send(m->dst, fr.dest_raw, 0, err);
@@ -1159,13 +1156,9 @@ int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     struct folder_run fr;
     memset(&fr, 0, sizeof(fr));
     fr.m = m;
-    struct buf enc;
-    buf_init(&enc, 8192);
-    if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
-        buf_fini(&enc);
+    fr.dest_raw = mig_dest_raw(e);
+    if (!fr.dest_raw)
         return 0;
-    }
-    fr.dest_raw = buf_take(&enc, NULL);
     m->current_folder = e->src_name;
     size_t removed = 0;
     int rc = load_dest_state(&fr, err);

@@ -103,6 +103,9 @@ int mig_busy_text(const char *msg);
 /* 1 if they say a long limit is reached (Gmail's daily download limit): pause for hours. */
 int mig_limit_text(const char *msg);
 
+/* The raw (modified UTF-7) name of plan entry e's destination folder (xmalloc'ed), or NULL
+ * when its UTF-8 name cannot be encoded. */
+char *mig_dest_raw(const struct mig_plan_entry *e);
 /* mig_copy.c: copy the messages of plan entry i (folders already created). */
 int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
 /* Delta passes (db_folder.h): mark the plan's folders that have not changed since the last

@@ -222,15 +222,12 @@ static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
         const struct mig_plan_entry *e = &m->plan.entries[i];
         if (!e->dest_name || m->folders[i].done)
             continue;
-        struct buf enc;
-        buf_init(&enc, 8192);
-        if (imap_utf7_encode(e->dest_name, strlen(e->dest_name), &enc) != 0) {
-            buf_fini(&enc);
+        char *raw = mig_dest_raw(e);
+        if (!raw)
             continue;
-        }
         int rc = 0;
         if (e->create && strcasecmp(e->dest_name, "INBOX") != 0) {
-            rc = imap_client_create(m->dst, buf_cstr(&enc), err);
+            rc = imap_client_create(m->dst, raw, err);
             if (rc == MB_EFOLDER) {
                 /* It may exist now (created by an earlier attempt): the copy will tell. */
                 mig_log(m, "warn", "cannot create folder %s: %s", e->dest_name, err->msg);
@@ -238,13 +235,13 @@ static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
             }
         }
         if (!rc && e->subscribe) {
-            rc = imap_client_subscribe(m->dst, buf_cstr(&enc), err);
+            rc = imap_client_subscribe(m->dst, raw, err);
             if (rc == MB_EFOLDER) {
                 mig_log(m, "warn", "cannot subscribe to %s: %s", e->dest_name, err->msg);
                 rc = 0;
             }
         }
-        buf_fini(&enc);
+        free(raw);
         if (rc)
             return rc;
     }
