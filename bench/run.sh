@@ -38,7 +38,8 @@
 # (runs per tool in the loopback round, default 5; the median wall time is reported),
 # BENCH_DELAY_MS, BENCH_BIG_COUNT, BENCH_BIG_MB, BENCH_KEEP=1 (keep the work directory),
 # BENCH_MIGRABOX_ALT=PATH (a second migrabox binary, e.g. an engine change, run as the tool
-# "migrabox-alt" next to the others).
+# "migrabox-alt" next to the others), BENCH_LANES=N ([sources] connections_per_job of the
+# single-mailbox rounds' migrabox runs; unset: the default).
 # Needs dovecot-imapd, isync, time, python3 (root or not: tests/integ/dovecot.sh runs Dovecot
 # as the invoking user when it is not root).
 set -euo pipefail
@@ -60,6 +61,8 @@ if [ -n "$ALT" ] && [ -z "${BENCH_TOOLS:-}" ]; then
     TOOLS="migrabox migrabox-alt ${TOOLS#migrabox }"
 fi
 REPEAT=${BENCH_REPEAT:-5}
+# [sources] connections_per_job of the migrabox runs (unset: the default).
+LANES=${BENCH_LANES:-}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 BIG_COUNT=${BENCH_BIG_COUNT:-20}
 BIG_MB=${BENCH_BIG_MB:-20}
@@ -308,6 +311,7 @@ data_dir = $rd/data
 log_level = warn
 [sources]
 ca_file = $SRC_CA
+${LANES:+connections_per_job = $LANES}
 [destination]
 host = 127.0.0.1
 port = $dport

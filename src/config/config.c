@@ -124,6 +124,7 @@ static const struct key_def config_keys[] = {
     {"sources", "ca_file", KT_STR, SRC(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
     {"sources", "max_connections_per_host", KT_INT, SRC(max_connections_per_host), 1, 1000, "10",
      NULL, 0},
+    {"sources", "connections_per_job", KT_INT, SRC(connections_per_job), 1, 16, "4", NULL, 0},
     {"sources", "connect_timeout", KT_DURATION, SRC(connect_timeout), 1, 3600, "30", NULL, 0},
     {"sources", "io_timeout", KT_DURATION, SRC(io_timeout), 1, 86400, "120", NULL, 0},
     {"sources", "max_attempts", KT_INT, SRC(max_attempts), 1, 100, "5", NULL, 0},

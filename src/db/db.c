@@ -307,6 +307,11 @@ out:
     return 0;
 }
 
+int db_open_again(struct db *db, struct db **db_r, struct mb_err *err)
+{
+    return db_open(db->path, db_r, err);
+}
+
 void db_close(struct db **dbp)
 {
     struct db *db = *dbp;

@@ -63,6 +63,9 @@ struct db_migration {
  * schema up to date. Returns 0, MB_EIO (cannot open, not a database, migration failed) or
  * MB_ECONFIG (schema newer than this binary). */
 int db_open(const char *path, struct db **db_r, struct mb_err *err);
+/* Another handle of the same database as db, for another thread (a handle is used by one
+ * thread at a time). Close it with db_close. */
+int db_open_again(struct db *db, struct db **db_r, struct mb_err *err);
 void db_close(struct db **db);
 
 /* Explicit write transaction, e.g. to group several db_msgmap_mark_copied calls into one

@@ -86,6 +86,12 @@ static int job_run_on_progress(void *ctx, const struct db_job_counters *c, const
     return cancel;
 }
 
+static int job_run_on_extra_conn(void *ctx, int take)
+{
+    struct job_run *jr = ctx;
+    return jr->extra_conn ? jr->extra_conn(jr->conn_ctx, take) : 1;
+}
+
 static void job_run_on_log(void *ctx, const char *level, const char *text)
 {
     struct job_run *jr = ctx;
@@ -106,7 +112,8 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
                               .progress = job_run_on_progress,
                               .log = job_run_on_log,
                               .cancel = jr->cancel,
-                              .pause_returns = jr->pause_returns};
+                              .pause_returns = jr->pause_returns,
+                              .extra_conn = job_run_on_extra_conn};
     int r = mig_run(jr->cfg, jr->db, jr->job_id, &jr->req, &hooks, res, &err);
     secret_fini(&c->password);
     jr->req.source_password = NULL;

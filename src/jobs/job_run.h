@@ -67,6 +67,10 @@ struct job_run {
     void (*progress)(void *ctx, const struct db_job_counters *c, const char *folder);
     void (*log)(void *ctx, const char *level, const char *text);
     int user_cancel; /* out: the run was cancelled through the database (« Annuler ») */
+    /* mig_hooks.extra_conn (the workers' per-host cap), called with conn_ctx; NULL = the
+     * engine's own limits only (the CLI). */
+    int (*extra_conn)(void *conn_ctx, int take);
+    void *conn_ctx;
 };
 
 /* Run the engine for jr (mig_run). res is overwritten and must be released with

@@ -104,6 +104,24 @@ static void host_release(struct jobs *pool, const char *host)
     pthread_mutex_unlock(&pool->lock);
 }
 
+/* A job's connections beyond its own (mig_hooks.extra_conn): from the same per-host cap as
+ * the workers' jobs. */
+struct host_claim {
+    struct jobs *pool;
+    const char *host;
+    int cap;
+};
+
+static int extra_conn(void *ctx, int take)
+{
+    struct host_claim *hc = ctx;
+    if (!take) {
+        host_release(hc->pool, hc->host);
+        return 1;
+    }
+    return host_acquire(hc->pool, hc->host, hc->cap);
+}
+
 /* The worker's display of a job's log lines (job_run records them in the database). */
 static void on_log(void *ctx, const char *level, const char *text)
 {
@@ -288,6 +306,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         return;
     }
 
+    struct host_claim claim = {pool, host, cap};
     struct job_run_creds creds;
     memset(&creds, 0, sizeof(creds));
     struct mig_options opts;
@@ -328,6 +347,8 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .engine_error_prefix = "internal error: ",
         .ctx = &job->id,
         .log = on_log,
+        .extra_conn = extra_conn,
+        .conn_ctx = &claim,
     };
     atomic_fetch_add(&pool->running, 1);
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,

@@ -5,7 +5,9 @@
  * (jobs/job_worker.c) and by « Tester la connexion » (mig_check).
  *
  * Threads: every call is self-contained (its own IMAP connections and the caller's own
- * struct db); the config is shared read-only. */
+ * struct db); the config is shared read-only. mig_run may run several connection pairs in
+ * threads of its own (folder-level concurrency); each opens its own handle of the caller's
+ * database (db_open_again) and all are joined before mig_run returns. */
 #ifndef MB_MIG_H
 #define MB_MIG_H
 
@@ -50,7 +52,8 @@ struct mig_request {
     const struct mig_options *options;
 };
 
-/* Progress and control hooks, all optional (NULL). Called from the migrating thread. */
+/* Progress and control hooks, all optional (NULL). progress and log are called from the
+ * thread that called mig_run only (lines of its other connections are relayed to it). */
 struct mig_hooks {
     void *ctx;
     /* Counters changed; called at most about once a second, and at the end. Return non-zero
@@ -64,6 +67,13 @@ struct mig_hooks {
      * mig_run until [sources] limit_pause has passed and go on (the CLI); 1 = end the run with
      * state DB_JOB_PENDING and resume_at (a worker frees itself; the job is deferred). */
     int pause_returns;
+    /* Folder-level concurrency: a run opens up to [sources] connections_per_job connection
+     * pairs (capped by the server type's limit) and copies several folders at once.
+     * extra_conn(ctx, 1) asks for one more connection to the source host beyond the run's own
+     * (0: refused, e.g. the per-host cap is reached; the run goes on with fewer);
+     * extra_conn(ctx, 0) gives one back. May be called from any of the run's threads. NULL =
+     * always granted. */
+    int (*extra_conn)(void *ctx, int take);
 };
 
 struct mig_result {

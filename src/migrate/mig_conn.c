@@ -17,6 +17,11 @@ void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(line, sizeof(line), fmt, ap);
     va_end(ap);
+    if (m->lane) {
+        mig_lane_relay(m, level, line); /* the hooks belong to lane 0's thread */
+        return;
+    }
+    mig_lane_flush(m);
     if (m->hooks && m->hooks->log)
         m->hooks->log(m->hooks->ctx, level, line);
 }
@@ -25,11 +30,16 @@ int mig_should_stop(struct mig_ctx *m)
 {
     if (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel))
         m->cancelled = 1;
+    if (mig_lane_cancelled(m))
+        m->cancelled = 1;
     return m->cancelled;
 }
 
 void mig_progress(struct mig_ctx *m, int force)
 {
+    mig_lane_publish(m);
+    if (m->lane)
+        return; /* lane 0 reports for all */
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - m->last_progress.tv_sec) * 1000
@@ -37,9 +47,16 @@ void mig_progress(struct mig_ctx *m, int force)
     if (!force && ms < 1000)
         return;
     m->last_progress = now;
-    if (m->hooks && m->hooks->progress
-        && m->hooks->progress(m->hooks->ctx, &m->c, m->current_folder))
+    mig_lane_flush(m);
+    if (!m->hooks || !m->hooks->progress)
+        return;
+    struct db_job_counters c;
+    mig_counters(m, &c);
+    const char *folder = m->current_folder ? m->current_folder : mig_lane_folder(m);
+    if (m->hooks->progress(m->hooks->ctx, &c, folder)) {
         m->cancelled = 1;
+        mig_lane_cancel(m);
+    }
 }
 
 static int host_contains(const char *host, const char *what)

@@ -263,13 +263,11 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         x->state = MSG_COPIED;
         x->dest_uid = dest_uid;
         fr->dest_bound = mig_xo_bound(fr->dest_bound, dest_uid);
-        m->c.messages_copied++;
-        m->c.bytes_copied += (int64_t)x->size;
         fr->rep->copied++;
+        fr->rep->copied_bytes += (int64_t)x->size;
     } else if (o == MIG_XO_REFUSED) {
         x->state = MSG_FAILED;
         x->error = xstrdup(r->text ? r->text : "refused by the destination");
-        m->c.messages_failed++;
         fr->rep->failed++;
         if (r->status == MB_EFOLDER && !fr->folder_rc) {
             fr->folder_rc = MB_EFOLDER;
@@ -311,7 +309,6 @@ static int body_begin(void *ctx, uint32_t uid, uint64_t size)
     if (rc == MB_EMSG) {
         x->state = MSG_FAILED;
         x->error = xstrdup(err.msg);
-        m->c.messages_failed++;
         fr->rep->failed++;
         return IMAP_FETCH_SKIP;
     }
@@ -361,7 +358,6 @@ static void body_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
     x->state = MSG_FAILED;
     x->error =
         xasprintf("the source server did not deliver the message: %s", why ? why->msg : "no body");
-    fr->m->c.messages_failed++;
     fr->rep->failed++;
 }
 
@@ -512,7 +508,6 @@ static int retry_refused_alone(struct folder_run *fr, struct msg *win, size_t n,
     size_t k = count_state(win, n, MSG_FAILED);
     if (k == 0)
         return 0;
-    m->c.messages_failed -= (int64_t)k;
     fr->rep->failed -= (int64_t)k;
     mig_log(m, "info", "%s: %zu message(s) refused within a MULTIAPPEND: sending them one by one",
             m->current_folder, k);
@@ -576,7 +571,6 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
             x->error = xasprintf("the source server does not send this message (its answer to "
                                  "UID FETCH left it out %d times)",
                                  MISSING_RETRIES + 1);
-            m->c.messages_failed++;
             fr->rep->failed++;
             mig_log(m, "error", "%s: message %u: %s", m->current_folder, x->uid, x->error);
             struct db_msg d;
@@ -594,7 +588,6 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
         /* Deleted from the source while the migration ran: nothing left to copy. */
         fr->rep->vanished += (int64_t)vanished;
         fr->rep->source_count -= (int64_t)vanished;
-        m->c.messages_total -= (int64_t)vanished;
         mig_log(m, "warn",
                 "%s: %zu message(s) deleted from the source during the migration "
                 "(no longer there to copy)",
@@ -717,37 +710,63 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
     }
     db_msgmap_flag_rows_free(rows, n_rows);
     qsort(ch, n_ch, sizeof(*ch), cmp_change);
-    /* One UID STORE per distinct change ("+(\Seen)", "-(\Flagged)"...) over all its UIDs. */
-    for (size_t g = 0, e; rc == 0 && g < n_ch; g = e) {
+    /* One UID STORE per distinct change ("+(\Seen)", "-(\Flagged)"...) over all its UIDs,
+     * all of them pipelined. */
+    size_t n_groups = 0;
+    for (size_t g = 0, e; g < n_ch; g = e, n_groups++)
         for (e = g + 1; e < n_ch && cmp_change(&ch[g], &ch[e]) == 0; e++)
             ;
-        int ok = 1;
-        for (int sign = 0; ok && ch[g].add && sign < 2; sign++) {
+    struct imap_pipe_cmd *cmds = xcalloc(2 * n_groups + 1, sizeof(*cmds));
+    char **lines = xcalloc(2 * n_groups + 1, sizeof(*lines));
+    size_t *grp = xcalloc(2 * n_groups + 1, sizeof(*grp)); /* first change of the command */
+    size_t n_cmds = 0;
+    for (size_t g = 0, e; g < n_ch; g = e) {
+        for (e = g + 1; e < n_ch && cmp_change(&ch[g], &ch[e]) == 0; e++)
+            ;
+        for (int sign = 0; ch[g].add && sign < 2; sign++) {
             const char *what = sign ? ch[g].rem : ch[g].add;
             if (!*what)
                 continue;
             struct buf cmd;
             buf_init(&cmd, (size_t)16 << 20);
-            buf_puts(&cmd, "UID STORE ");
             for (size_t i = g; i < e; i++)
-                buf_printf(&cmd, "%s%u", i > g ? "," : "", ch[i].dest_uid);
+                buf_printf(&cmd, "%s%u", i > g ? "," : " ", ch[i].dest_uid);
             buf_printf(&cmd, " %cFLAGS.SILENT (%s)", sign ? '-' : '+', what);
-            struct mb_err serr = {0};
-            int src = imap_client_command(m->dst, buf_cstr(&cmd), IMAP_RESP_CTX_FOLDER, NULL, NULL,
-                                          &serr);
-            buf_fini(&cmd);
-            if (src && imap_client_is_broken(m->dst)) {
-                *err = serr;
-                rc = src;
-            } else if (src) {
-                mig_log(m, "warn", "the destination refused a flag update (%s): %s", what,
-                        serr.msg);
-            }
-            ok = src == 0;
+            size_t q = n_cmds++;
+            lines[q] = buf_take(&cmd, NULL);
+            grp[q] = g;
+            cmds[q] = (struct imap_pipe_cmd){
+                .verb = "UID STORE", .tail = lines[q], .ctx = IMAP_RESP_CTX_FOLDER};
+        }
+    }
+    if (n_cmds) {
+        struct mb_err serr = {0};
+        int src = imap_client_pipeline(m->dst, cmds, n_cmds, NULL, NULL, &serr);
+        if (src) {
+            *err = serr;
+            rc = src;
+        }
+    }
+    /* A change is stored when every command of its group was answered OK. */
+    for (size_t g = 0, e, q = 0; rc == 0 && g < n_ch; g = e) {
+        for (e = g + 1; e < n_ch && cmp_change(&ch[g], &ch[e]) == 0; e++)
+            ;
+        int ok = 1;
+        for (; q < n_cmds && grp[q] == g; q++) {
+            if (cmds[q].rc == 0)
+                continue;
+            ok = 0;
+            mig_log(m, "warn", "the destination refused a flag update (%s): %s",
+                    lines[q] + strcspn(lines[q], "+-"), cmds[q].text);
         }
         for (size_t i = g; ok && i < e; i++)
             ch[i].stored = 1;
     }
+    for (size_t q = 0; q < n_cmds; q++)
+        free(lines[q]);
+    free(lines);
+    free(grp);
+    free(cmds);
     if (rc == 0 && n_ch) {
         rc = db_begin_immediate(m->db, err);
         for (size_t i = 0; rc == 0 && i < n_ch; i++) {
@@ -900,10 +919,6 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             r->excluded_label = was[k].left_label;
             if (st[k].have & IMAP_STATUS_HAS_MESSAGES)
                 r->dest_count = st[k].messages;
-            m->c.messages_total += was[k].counted - (r->listed > 0 ? r->listed : 0);
-            m->c.bytes_total += was[k].bytes;
-            m->c.messages_skipped += was[k].counted;
-            m->c.folders_done++;
             r->done = 1;
             left_alone++;
         }
@@ -925,10 +940,9 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
     return rc;
 }
 
-int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
+int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, struct mb_err *err)
 {
     const struct mig_plan_entry *e = &m->plan.entries[i];
-    struct mig_folder_report *rep = &m->folders[i];
     struct folder_run fr;
     memset(&fr, 0, sizeof(fr));
     fr.m = m;
@@ -966,10 +980,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
         rep->skip_reason = "archived messages cannot be told apart without Gmail's IMAP "
                            "extension (X-GM-EXT-1)";
         mig_log(m, "warn", "%s: skipped: %s", e->src_name, rep->skip_reason);
-        if (!rep->sized) {
-            rep->sized = 1;
-            m->c.messages_total -= rep->listed > 0 ? rep->listed : 0;
-        }
+        rep->sized = 1;
         goto verify;
     }
     if (exists > 0) {
@@ -998,14 +1009,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
          * number to copy is known. */
         rep->sized = 1;
         rep->source_count = (int64_t)fr.n;
-        m->c.messages_total += (int64_t)fr.n - (rep->listed > 0 ? rep->listed : 0);
         for (size_t j = 0; j < fr.n; j++)
             rep->source_bytes += (int64_t)fr.msgs[j].size;
-        m->c.bytes_total += rep->source_bytes;
     }
     rep->passes++;
     /* A new pass (after a reconnection) retries refused messages: count them again. */
-    m->c.messages_failed -= rep->failed;
     rep->failed = 0;
 
     /* Exactly once: re-key after a UIDVALIDITY change, then recover interrupted windows. */
@@ -1034,8 +1042,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     if (rep->passes > 1 && recovered) {
         /* Found again after a reconnection of this same run: this run copied them. */
         rep->copied += (int64_t)recovered;
-        m->c.messages_copied += (int64_t)recovered;
-        m->c.bytes_copied += recovered_bytes;
+        rep->copied_bytes += recovered_bytes;
     }
     /* Recovery may have fetched from the destination: select it again for the window (not
      * when it sent nothing there, the usual case: one round trip per folder saved). */
@@ -1087,9 +1094,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err)
     free(copied);
     free(todo);
     /* Skipped = present from an earlier run, not what this run copied before a reconnection. */
-    int64_t sk = mig_xo_skipped(already, rep->copied);
-    m->c.messages_skipped += sk - rep->skipped;
-    rep->skipped = sk;
+    rep->skipped = mig_xo_skipped(already, rep->copied);
     size_t n_all = fr.n;
     fr.n = n_todo;
     if (n_all != n_todo)

@@ -80,7 +80,7 @@ static int h_end(void *ctx, uint32_t uid)
             e->uid = h->cur->uid;
             e->size = h->got;
             memcpy(e->hash, h->cur->hash, sizeof(e->hash));
-            h->keep->progress_steps++;
+            mig_step(h->keep);
         }
         h->cur = NULL;
     }

@@ -19,7 +19,8 @@ struct mig_folder_report {
     int64_t source_count;    /* messages the folder had to copy (after view rules) */
     int64_t dest_count;      /* STATUS MESSAGES of the destination folder, -1 unknown */
     int64_t copied, skipped, failed;
-    int64_t vanished; /* deleted from the source while the migration ran */
+    int64_t copied_bytes; /* size of the `copied` messages */
+    int64_t vanished;     /* deleted from the source while the migration ran */
     int done;
     int sized;        /* source_count and totals taken (first pass) */
     int passes;       /* times the folder's copy started in this run */
@@ -51,6 +52,12 @@ struct mig_hash_cache {
     size_t n, cap;
 };
 
+struct mig_shared; /* mig_lanes.c: what the run's connection pairs share */
+
+/* One connection pair of a run ("lane"). mig_run's own is lane 0 (the calling thread: it
+ * alone calls the hooks); folder-level concurrency adds lanes 1.. in threads of their own,
+ * each a copy of lane 0 with its own connections, database handle and cache, sharing the
+ * plan (read-only once built) and the folder reports (through mig_shared's lock). */
 struct mig_ctx {
     const struct config *cfg;
     struct db *db;
@@ -72,14 +79,18 @@ struct mig_ctx {
     struct imap_folders src_list, dst_list;
     int src_has_gmail_ext;
 
-    struct db_job_counters c;
+    struct mig_shared *sh; /* NULL outside mig_run (mig_check) */
+    int lane;              /* 0: the caller's thread; 1..: a helper connection pair */
+    /* The folder this lane copies: its working copy of the folder's report, published to
+     * folders[rep_index] under the lock (mig_progress) and when the folder ends. */
+    struct mig_folder_report *rep_live;
+    size_t rep_index;
     /* The source answered NO to a FETCH in a folder it had opened (Exchange's "Server
      * Unavailable. 15"): retried on a new connection before the folder is given up. */
     int src_refused;
     const char *current_folder;
     struct timespec last_progress;
     int cancelled;
-    int64_t progress_steps;       /* plan steps learnt (progress that copies nothing) */
     size_t win_limit;             /* messages per window now (halved on lost connections) */
     struct mig_hash_cache hashes; /* destination contents read by reconciliation */
 };
@@ -100,14 +111,18 @@ int mig_should_stop(struct mig_ctx *m);
 
 /* 1 if a server's words say it is busy or throttling (retry later, never the job's fault). */
 int mig_busy_text(const char *msg);
+/* The server's own back-off hint in ms (Office 365's "Suggested Backoff Time: N
+ * milliseconds"), or dflt. */
+long mig_backoff_hint_ms(const char *msg, long dflt);
 /* 1 if they say a long limit is reached (Gmail's daily download limit): pause for hours. */
 int mig_limit_text(const char *msg);
 
 /* The raw (modified UTF-7) name of plan entry e's destination folder (xmalloc'ed), or NULL
  * when its UTF-8 name cannot be encoded. */
 char *mig_dest_raw(const struct mig_plan_entry *e);
-/* mig_copy.c: copy the messages of plan entry i (folders already created). */
-int mig_copy_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
+/* mig_copy.c: copy the messages of plan entry i (folders already created), accounting in rep
+ * (the lane's working copy of folders[i]). */
+int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, struct mb_err *err);
 /* Delta passes (db_folder.h): mark the plan's folders that have not changed since the last
  * clean pass as done, counted as already there, without a command to either server but one
  * pipelined STATUS of their destination folders. */
@@ -117,5 +132,30 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err);
 void mig_count_dest(struct mig_ctx *m);
 /* Reconcile the destination folder of plan entry i (db_msgmap.h step 5). */
 int mig_reconcile_folder(struct mig_ctx *m, size_t i, struct mb_err *err);
+
+/* mig_lanes.c */
+#define MIG_LANES_MAX 16
+int mig_shared_init(struct mig_ctx *m);
+void mig_shared_fini(struct mig_ctx *m);
+/* The job's counters, derived in this one place from the folder reports (the only accounts
+ * the engine keeps; each is committed with the message map it summarises). */
+void mig_counters(struct mig_ctx *m, struct db_job_counters *c);
+/* A plan step learnt (progress that copies nothing). */
+void mig_step(struct mig_ctx *m);
+uint64_t mig_steps(struct mig_ctx *m);
+/* Copy every folder of the plan not done yet, on up to [sources] connections_per_job
+ * connection pairs: lane 0 is m (its connections open), the others are opened here and
+ * closed before the return. Returns lane 0's error (a transient one leaves the folders not
+ * done for the next connection), or MB_EIO when a lane's database failed. */
+int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err);
+/* For helper lanes: queue a log line for lane 0; publish the lane's working report. */
+int mig_lane_relay(struct mig_ctx *m, const char *level, const char *line);
+void mig_lane_publish(struct mig_ctx *m);
+/* Lane 0: hand the queued lines of the other lanes to the log hook. */
+void mig_lane_flush(struct mig_ctx *m);
+/* Lane 0: a folder some lane is copying (for the progress display), or NULL. */
+const char *mig_lane_folder(struct mig_ctx *m);
+int mig_lane_cancelled(struct mig_ctx *m);
+void mig_lane_cancel(struct mig_ctx *m);
 
 #endif

@@ -19,7 +19,6 @@
 
 #define RECONNECT_MIN_MS 1000  /* first pause before reconnecting after a transient error */
 #define RECONNECT_MAX_MS 60000 /* longest pause (a server's own hint may ask for longer) */
-#define SRC_REFUSALS_MAX 3     /* new connections tried when a source refuses a folder's FETCH */
 #define REPORT_FAILED_MAX 1000 /* refused messages listed in the report */
 
 static const char *const tls_names[] = {"auto", "implicit", "starttls", "none"};
@@ -142,7 +141,6 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
         return rc;
     }
     m->folders = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*m->folders));
-    size_t planned = 0;
     for (size_t i = 0; i < m->plan.n; i++) {
         const struct mig_plan_entry *e = &m->plan.entries[i];
         struct mig_folder_report *r = &m->folders[i];
@@ -155,13 +153,11 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
             mig_log(m, "info", "folder %s: skipped (%s)", e->src_name, e->skip_reason);
             continue;
         }
-        planned++;
         mig_log(m, "info", "folder %s -> %s%s%s", e->src_name, e->dest_name,
                 e->renamed ? " (renamed to keep folders apart)" : "",
                 e->action == MIG_PLAN_ARCHIVE_ORPHANS ? " (archived messages only)" : "");
     }
-    m->c.folders_total = (int64_t)planned;
-    m->progress_steps++;
+    mig_step(m);
     return 0;
 }
 
@@ -192,14 +188,12 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
             if (rcs[k] == 1)
                 continue; /* not answered: asked again on the next connection */
             struct mig_folder_report *r = &m->folders[idx[k]];
-            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES)) {
-                m->c.messages_total += st[k].messages;
+            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES))
                 r->listed = st[k].messages;
-            }
             if (rcs[k] == 0)
                 r->plan_st = st[k];
             r->status_asked = 1;
-            m->progress_steps++;
+            mig_step(m);
         }
         free(st);
         free(rcs);
@@ -215,37 +209,73 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
     return rc;
 }
 
-/* Create the missing destination folders and reproduce subscriptions. */
+/* One pipelined exchange of CREATE (create = 1) or SUBSCRIBE on the destination folders of plan
+ * entries idx[0..n) (raw names): a refusal is logged and left to the copy (the folder may exist
+ * already, created by an earlier attempt); a transient answer or a lost connection is returned. */
+static int dest_pipeline(struct mig_ctx *m, int create, char **raw, const size_t *idx, size_t n,
+                         struct mb_err *err)
+{
+    const char *verb = create ? "CREATE" : "SUBSCRIBE";
+    if (!n)
+        return 0;
+    struct imap_pipe_cmd *cmds = xcalloc(n, sizeof(*cmds));
+    for (size_t k = 0; k < n; k++)
+        cmds[k] =
+            (struct imap_pipe_cmd){.verb = verb, .mailbox = raw[k], .ctx = IMAP_RESP_CTX_FOLDER};
+    int rc = imap_client_pipeline(m->dst, cmds, n, NULL, NULL, err);
+    for (size_t k = 0; k < n && !rc; k++) {
+        const struct mig_plan_entry *e = &m->plan.entries[idx[k]];
+        if (cmds[k].rc == 0 || cmds[k].rc == 1)
+            continue;
+        if (cmds[k].rc == MB_EFOLDER && cmds[k].code == IMAP_CODE_ALREADYEXISTS)
+            continue; /* CREATE: there already */
+        if (cmds[k].rc == MB_EFOLDER && !mig_busy_text(cmds[k].text)) {
+            if (create)
+                mig_log(m, "warn", "cannot create folder %s: %s", e->dest_name, cmds[k].text);
+            else
+                mig_log(m, "warn", "cannot subscribe to %s: %s", e->dest_name, cmds[k].text);
+            continue;
+        }
+        rc = mb_err_set(err, cmds[k].rc == MB_EFOLDER ? MB_ECONN : cmds[k].rc, "%s", cmds[k].text);
+    }
+    free(cmds);
+    return rc;
+}
+
+/* Create the missing destination folders and reproduce subscriptions: all the CREATEs in one
+ * pipelined exchange, then all the SUBSCRIBEs (a round trip per 16 folders, not two per
+ * folder). */
 static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
 {
+    size_t n = m->plan.n ? m->plan.n : 1;
+    char **raw = xcalloc(n, sizeof(*raw)), **craw = xcalloc(n, sizeof(*craw));
+    char **sraw = xcalloc(n, sizeof(*sraw));
+    size_t *cidx = xcalloc(n, sizeof(*cidx)), *sidx = xcalloc(n, sizeof(*sidx));
+    size_t nc = 0, ns = 0;
     for (size_t i = 0; i < m->plan.n; i++) {
         const struct mig_plan_entry *e = &m->plan.entries[i];
-        if (!e->dest_name || m->folders[i].done)
+        if (!e->dest_name || m->folders[i].done || !(raw[i] = mig_dest_raw(e)))
             continue;
-        char *raw = mig_dest_raw(e);
-        if (!raw)
-            continue;
-        int rc = 0;
         if (e->create && strcasecmp(e->dest_name, "INBOX") != 0) {
-            rc = imap_client_create(m->dst, raw, err);
-            if (rc == MB_EFOLDER) {
-                /* It may exist now (created by an earlier attempt): the copy will tell. */
-                mig_log(m, "warn", "cannot create folder %s: %s", e->dest_name, err->msg);
-                rc = 0;
-            }
+            cidx[nc] = i;
+            craw[nc++] = raw[i];
         }
-        if (!rc && e->subscribe) {
-            rc = imap_client_subscribe(m->dst, raw, err);
-            if (rc == MB_EFOLDER) {
-                mig_log(m, "warn", "cannot subscribe to %s: %s", e->dest_name, err->msg);
-                rc = 0;
-            }
+        if (e->subscribe) {
+            sidx[ns] = i;
+            sraw[ns++] = raw[i];
         }
-        free(raw);
-        if (rc)
-            return rc;
     }
-    return 0;
+    int rc = dest_pipeline(m, 1, craw, cidx, nc, err);
+    if (!rc)
+        rc = dest_pipeline(m, 0, sraw, sidx, ns, err);
+    for (size_t i = 0; i < m->plan.n; i++)
+        free(raw[i]);
+    free(raw);
+    free(craw);
+    free(sraw);
+    free(cidx);
+    free(sidx);
+    return rc;
 }
 
 /* ---- report ---- */
@@ -416,7 +446,7 @@ static int stop_waiting(void *ctx)
     return mig_should_stop(m);
 }
 
-static long suggested_backoff_ms(const char *msg, long dflt)
+long mig_backoff_hint_ms(const char *msg, long dflt)
 {
     const char *p = strcasestr(msg, "Backoff Time");
     if (!p)
@@ -466,10 +496,12 @@ static void set_failed(struct mig_result *res, int is_transient, const char *msg
 
 /* Something moved since stamp was taken: a message copied or refused, a folder done, a plan
  * step learnt. */
-static uint64_t progress_stamp(const struct mig_ctx *m)
+static uint64_t progress_stamp(struct mig_ctx *m)
 {
-    return (uint64_t)m->c.messages_copied + (uint64_t)m->c.bytes_copied
-           + (uint64_t)m->c.folders_done + (uint64_t)m->progress_steps;
+    struct db_job_counters c;
+    mig_counters(m, &c);
+    return (uint64_t)c.messages_copied + (uint64_t)c.bytes_copied + (uint64_t)c.folders_done
+           + mig_steps(m);
 }
 
 static int64_t mono_s(void)
@@ -492,6 +524,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     m.hooks = hooks;
     m.res = res;
     clock_gettime(CLOCK_MONOTONIC, &m.last_progress);
+    mig_shared_init(&m);
     struct mb_err err = {0};
     int rc = 0, local = 0;
     long delay_ms = RECONNECT_MIN_MS;
@@ -507,6 +540,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     int64_t inherited = 0;
     rc = db_msgmap_inherit(db, job_id, &inherited, &err);
     if (rc != 0) {
+        mig_shared_fini(&m);
         if (errp)
             *errp = err;
         return rc;
@@ -520,7 +554,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             if (progress_stamp(&m) != stamp) {
                 stamp = progress_stamp(&m);
                 last_moved = mono_s();
-                delay_ms = suggested_backoff_ms(err.msg, RECONNECT_MIN_MS);
+                delay_ms = mig_backoff_hint_ms(err.msg, RECONNECT_MIN_MS);
             }
             int64_t idle = mono_s() - last_moved;
             if (idle + delay_ms / 1000 > give_up) {
@@ -571,49 +605,8 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = prepare_dest(&m, &err);
         if (!rc)
             rc = mig_skip_unchanged(&m, &err);
-        for (size_t i = 0; !rc && i < m.plan.n; i++) {
-            const struct mig_plan_entry *e = &m.plan.entries[i];
-            if (e->action == MIG_PLAN_SKIP || m.folders[i].done)
-                continue;
-            if (mig_should_stop(&m))
-                break;
-            m.src_refused = 0;
-            rc = mig_copy_folder(&m, i, &err);
-            if (rc == MB_EFOLDER && mig_busy_text(err.msg))
-                rc = MB_ECONN; /* "NO Server Unavailable", "[THROTTLED]"...: later, not never */
-            if (rc == MB_EFOLDER && m.src_refused && m.folders[i].refusals++ < SRC_REFUSALS_MAX) {
-                /* The source opened the folder but refused to send its messages: a busy
-                 * server (Exchange's "NO Server Unavailable. 15"). Try again on a new
-                 * connection; what was copied stays copied. */
-                char why[MB_ERR_LEN];
-                snprintf(why, sizeof(why), "%s", err.msg);
-                rc = mb_err_set(&err, MB_ECONN,
-                                "the source server refused to send the "
-                                "messages of %.100s: %.150s",
-                                e->src_name, why);
-            } else if (rc == MB_EFOLDER) {
-                struct mig_folder_report *r = &m.folders[i];
-                mig_log(&m, "error", "folder %s: %s", e->src_name, err.msg);
-                r->done = 1;
-                free(r->error);
-                r->error = xstrdup(err.msg);
-                /* Every message of the folder not copied (nor there already) is lost to
-                 * this run: count it, the verdict must not read "0 refused". */
-                int64_t total = r->sized ? r->source_count : r->listed;
-                int64_t lost = total - r->copied - r->skipped;
-                if (lost < 0)
-                    lost = 0;
-                m.c.messages_failed += lost - r->failed;
-                r->failed = lost;
-                rc = 0;
-            } else if (rc == 0) {
-                m.c.folders_done++;
-                mig_log(&m, "info", "folder %s: %lld copied, %lld already there, %lld refused",
-                        e->src_name, (long long)m.folders[i].copied,
-                        (long long)m.folders[i].skipped, (long long)m.folders[i].failed);
-            }
-            mig_progress(&m, 0);
-        }
+        if (!rc)
+            rc = mig_lanes_copy(&m, &err);
         if (!rc && !mig_should_stop(&m))
             rc = settle_all(&m, &err);
         if (!rc && !mig_should_stop(&m))
@@ -621,7 +614,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         if (rc && rc != MB_ECANCELED && rc != MB_EIO && mig_busy_text(err.msg))
             rc = MB_ECONN; /* a busy or throttling server, whatever the command refused */
         if (rc == MB_ECONN)
-            delay_ms = suggested_backoff_ms(err.msg, delay_ms);
+            delay_ms = mig_backoff_hint_ms(err.msg, delay_ms);
         if (transient(rc) && m.current_folder && m.win_limit > 1) {
             /* Lost in the middle of a folder: a link that breaks every few hundred KB still
              * lets smaller windows (one MULTIAPPEND each) through. */
@@ -673,8 +666,9 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     } else {
         res->state = DB_JOB_DONE;
     }
-    res->counters = m.c;
+    mig_counters(&m, &res->counters);
     res->report = build_report(&m);
+    mig_shared_fini(&m);
     report_fini(&m);
     mig_dedupe_cache_fini(&m);
     if (local) {

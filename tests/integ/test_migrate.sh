@@ -181,6 +181,23 @@ else
     fail "1. report: folders not done" "$noselect"
 fi
 
+# Folder-level concurrency ([sources] connections_per_job, default 4): several connection
+# pairs copied folders side by side, and the job's counters (derived from the folder reports
+# in one place) agree with the report's per-folder counts.
+lanes=$(grep -o '[0-9]* connections copy folders side by side' "$work/full1.err" | head -n1)
+sums=$(python3 -c 'import json,sys
+d = json.load(open(sys.argv[1]))
+f = d["report"]["folders"]
+s = {k: sum(x[k] for x in f) for k in ("copied", "skipped", "failed")}
+print("ok" if all(d[k] == s[k] for k in s) else "mismatch %r vs %r" % (s, d))' \
+    "$work/full1.json" 2>&1)
+if [ -n "$lanes" ] && [ "$sums" = ok ]; then
+    ok "1. $lanes; the job's counters equal the sums of the folder reports"
+else
+    fail "1. folders copied side by side, counters = sums of the reports" \
+        "lanes: '$lanes'; $sums; $(grep -c . "$work/full1.err") stderr lines"
+fi
+
 # ---- 1 + 6: the same into an INBOX.-prefixed destination (AUTHENTICATE PLAIN authzid) ----
 migrate full2 "$work/d2.conf" alice@example.com "$PW_ALICE" bob@example.com
 if [ "$RC" = 0 ] && [ "$(get full2 state)" = done ] && [ "$(get full2 copied)" = "$FULL_N" ]; then

@@ -1,0 +1,471 @@
+/* mig_lanes: folder-level concurrency within one run, and the run's counters.
+ *
+ * A run copies its folders on up to [sources] connections_per_job connection pairs ("lanes"):
+ * lane 0 is mig_run's own (the caller's thread), the others run in threads of their own with
+ * their own connections, database handle and reconciliation cache. While one folder's round
+ * trips wait (SELECT, EXAMINE, the metadata FETCH, the APPEND completions), another folder's
+ * messages flow: at 50 ms of round trip, many small folders cost the round trips of the
+ * slowest lane instead of the sum of all.
+ *
+ * Rules that keep exactly-once intact (docs/ARCHITECTURE.md):
+ *  - a folder is copied by one lane at a time (claimed under the lock);
+ *  - two folders going to the same destination folder are never copied at once (the
+ *    reconciliation of a destination folder must not see another lane's window in flight);
+ *  - every lane records its windows in the shared message map, each in its own transaction
+ *    on its own database handle; the final settle and reconciliation run on lane 0 after
+ *    every other lane has ended.
+ * A lane that cannot connect (the server's connection limit, the per-host cap) simply does
+ * not start; one that loses its connection gives its folder back and ends: the folder goes
+ * to another lane, or to lane 0's next connection. Only lane 0 calls the hooks: the other
+ * lanes' log lines are queued for it, and their folder reports are published under the lock
+ * from which lane 0 derives the counters. */
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "base/xalloc.h"
+#include "db/db.h"
+#include "mig_dedupe.h"
+#include "mig_internal.h"
+
+#define SRC_REFUSALS_MAX 3 /* new connections tried when a source refuses a folder's FETCH */
+#define RELAY_MAX 10000    /* queued log lines of the other lanes, at most */
+
+struct relay_line {
+    char level[8];
+    char *text;
+};
+
+struct mig_shared {
+    pthread_mutex_t mu;
+    struct mig_ctx *main;
+    unsigned char *busy; /* plan.n: a lane is copying the folder */
+    size_t n_busy_cap;
+    struct relay_line *q;
+    size_t nq, capq, dropped;
+    atomic_int cancelled;
+    atomic_llong steps;
+    int fatal; /* MB_EIO of a lane's database */
+    struct mb_err fatal_err;
+    /* A lane met the source's long limit (Gmail's daily download limit, for the whole
+     * account): no lane takes another folder, and the run pauses (mig_run). */
+    int halt;
+    struct mb_err limit_err;
+    /* A lane was throttled: no lane takes another folder before this (monotonic ms), the
+     * server's back-off hint. */
+    int64_t quiet_until;
+    atomic_int alive; /* helper lanes still running */
+};
+
+int mig_shared_init(struct mig_ctx *m)
+{
+    struct mig_shared *sh = xcalloc(1, sizeof(*sh));
+    pthread_mutex_init(&sh->mu, NULL);
+    sh->main = m;
+    atomic_init(&sh->cancelled, 0);
+    atomic_init(&sh->steps, 0);
+    atomic_init(&sh->alive, 0);
+    m->sh = sh;
+    return 0;
+}
+
+void mig_shared_fini(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh)
+        return;
+    mig_lane_flush(m);
+    for (size_t i = 0; i < sh->nq; i++)
+        free(sh->q[i].text);
+    free(sh->q);
+    free(sh->busy);
+    pthread_mutex_destroy(&sh->mu);
+    free(sh);
+    m->sh = NULL;
+}
+
+void mig_step(struct mig_ctx *m)
+{
+    if (m->sh)
+        atomic_fetch_add(&m->sh->steps, 1);
+}
+
+uint64_t mig_steps(struct mig_ctx *m)
+{
+    return m->sh ? (uint64_t)atomic_load(&m->sh->steps) : 0;
+}
+
+int mig_lane_cancelled(struct mig_ctx *m)
+{
+    return m->sh && atomic_load(&m->sh->cancelled);
+}
+
+void mig_lane_cancel(struct mig_ctx *m)
+{
+    if (m->sh)
+        atomic_store(&m->sh->cancelled, 1);
+}
+
+/* ---- counters: one place ---- */
+
+static void add_report(struct db_job_counters *c, const struct mig_folder_report *r)
+{
+    c->folders_total++;
+    if (r->done && !r->error)
+        c->folders_done++;
+    /* Until the folder is opened, the plan's STATUS (when the source answered it); then the
+     * messages it really has to copy. */
+    c->messages_total += r->sized ? r->source_count : (r->listed > 0 ? r->listed : 0);
+    c->bytes_total += r->sized ? r->source_bytes : 0;
+    c->messages_copied += r->copied;
+    c->bytes_copied += r->copied_bytes;
+    c->messages_skipped += r->skipped;
+    c->messages_failed += r->failed;
+}
+
+void mig_counters(struct mig_ctx *m, struct db_job_counters *c)
+{
+    memset(c, 0, sizeof(*c));
+    struct mig_ctx *z = m->sh ? m->sh->main : m;
+    if (m->sh)
+        pthread_mutex_lock(&m->sh->mu);
+    for (size_t i = 0; z->folders && i < z->plan.n; i++)
+        if (z->plan.entries[i].action != MIG_PLAN_SKIP)
+            add_report(c, &z->folders[i]);
+    if (m->sh)
+        pthread_mutex_unlock(&m->sh->mu);
+}
+
+/* ---- relays ---- */
+
+int mig_lane_relay(struct mig_ctx *m, const char *level, const char *line)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh)
+        return 0;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->nq >= RELAY_MAX) {
+        sh->dropped++;
+    } else {
+        if (sh->nq == sh->capq) {
+            sh->capq = sh->capq ? sh->capq * 2 : 16;
+            sh->q = xrealloc(sh->q, sh->capq * sizeof(*sh->q));
+        }
+        struct relay_line *r = &sh->q[sh->nq++];
+        snprintf(r->level, sizeof(r->level), "%s", level);
+        r->text = xasprintf("[connection %d] %s", m->lane + 1, line);
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return 0;
+}
+
+void mig_lane_flush(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh || m->lane)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    struct relay_line *q = sh->q;
+    size_t n = sh->nq, dropped = sh->dropped;
+    sh->q = NULL;
+    sh->nq = sh->capq = sh->dropped = 0;
+    pthread_mutex_unlock(&sh->mu);
+    for (size_t i = 0; i < n; i++) {
+        if (m->hooks && m->hooks->log)
+            m->hooks->log(m->hooks->ctx, q[i].level, q[i].text);
+        free(q[i].text);
+    }
+    free(q);
+    if (dropped && m->hooks && m->hooks->log) {
+        char line[96];
+        snprintf(line, sizeof(line), "%zu log line(s) of the other connections left out", dropped);
+        m->hooks->log(m->hooks->ctx, "warn", line);
+    }
+}
+
+void mig_lane_publish(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh || !m->rep_live)
+        return;
+    pthread_mutex_lock(&sh->mu);
+    sh->main->folders[m->rep_index] = *m->rep_live;
+    pthread_mutex_unlock(&sh->mu);
+}
+
+const char *mig_lane_folder(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh)
+        return NULL;
+    const char *name = NULL;
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; sh->busy && i < sh->main->plan.n && !name; i++)
+        if (sh->busy[i])
+            name = sh->main->plan.entries[i].src_name;
+    pthread_mutex_unlock(&sh->mu);
+    return name;
+}
+
+/* ---- claiming folders ---- */
+
+static int same_dest(const struct mig_plan_entry *a, const struct mig_plan_entry *b)
+{
+    return a->dest_name && b->dest_name && strcmp(a->dest_name, b->dest_name) == 0;
+}
+
+static int64_t mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The next folder to copy (plan order), marked busy: 1, or 0 when none is free. Waits first
+ * while the server asked a lane to back off. */
+static int claim(struct mig_ctx *m, size_t *i_r)
+{
+    struct mig_shared *sh = m->sh;
+    struct mig_ctx *z = sh->main;
+    int found = 0;
+    for (;;) {
+        pthread_mutex_lock(&sh->mu);
+        int64_t wait = sh->quiet_until - mono_ms();
+        pthread_mutex_unlock(&sh->mu);
+        if (wait <= 0 || mig_should_stop(m))
+            break;
+        struct timespec ts = {0, (wait < 100 ? wait : 100) * 1000000L};
+        nanosleep(&ts, NULL);
+        mig_progress(m, 0);
+    }
+    pthread_mutex_lock(&sh->mu);
+    if (sh->n_busy_cap < z->plan.n) {
+        sh->busy = xrealloc(sh->busy, z->plan.n);
+        memset(sh->busy + sh->n_busy_cap, 0, z->plan.n - sh->n_busy_cap);
+        sh->n_busy_cap = z->plan.n;
+    }
+    for (size_t i = 0; i < z->plan.n && !found && !sh->halt; i++) {
+        const struct mig_plan_entry *e = &z->plan.entries[i];
+        if (e->action == MIG_PLAN_SKIP || z->folders[i].done || sh->busy[i])
+            continue;
+        int clash = 0;
+        for (size_t j = 0; j < z->plan.n && !clash; j++)
+            clash = sh->busy[j] && same_dest(e, &z->plan.entries[j]);
+        if (clash)
+            continue;
+        sh->busy[i] = 1;
+        *i_r = i;
+        found = 1;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    return found;
+}
+
+static size_t count_free(struct mig_ctx *m)
+{
+    size_t n = 0;
+    for (size_t i = 0; i < m->plan.n; i++)
+        n += m->plan.entries[i].action != MIG_PLAN_SKIP && !m->folders[i].done;
+    return n;
+}
+
+/* What a folder's copy came to: 0 to go on with the next folder, or the error that ends the
+ * lane (the folder is not done: another lane or connection takes it). */
+static int folder_outcome(struct mig_ctx *m, size_t i, struct mig_folder_report *r, int rc,
+                          struct mb_err *err)
+{
+    const struct mig_plan_entry *e = &m->plan.entries[i];
+    if (rc == MB_EFOLDER && mig_busy_text(err->msg))
+        rc = MB_ECONN; /* "NO Server Unavailable", "[THROTTLED]"...: later, not never */
+    if (rc == MB_EFOLDER && m->src_refused && r->refusals++ < SRC_REFUSALS_MAX) {
+        /* The source opened the folder but refused to send its messages: a busy server
+         * (Exchange's "NO Server Unavailable. 15"). Try again on a new connection; what was
+         * copied stays copied. */
+        char why[MB_ERR_LEN];
+        snprintf(why, sizeof(why), "%s", err->msg);
+        return mb_err_set(err, MB_ECONN,
+                          "the source server refused to send the messages of %.100s: %.150s",
+                          e->src_name, why);
+    }
+    if (rc == MB_EFOLDER) {
+        mig_log(m, "error", "folder %s: %s", e->src_name, err->msg);
+        r->done = 1;
+        free(r->error);
+        r->error = xstrdup(err->msg);
+        /* Every message of the folder not copied (nor there already) is lost to this run:
+         * count it, the verdict must not read "0 refused". */
+        int64_t total = r->sized ? r->source_count : r->listed;
+        int64_t lost = total - r->copied - r->skipped;
+        r->failed = lost < 0 ? 0 : lost;
+        return 0;
+    }
+    if (rc == 0)
+        mig_log(m, "info", "folder %s: %lld copied, %lld already there, %lld refused", e->src_name,
+                (long long)r->copied, (long long)r->skipped, (long long)r->failed);
+    return rc;
+}
+
+/* Copy folders until none is free or the lane's connection fails. */
+static int lane_loop(struct mig_ctx *m, struct mb_err *err)
+{
+    struct mig_shared *sh = m->sh;
+    size_t i;
+    while (!mig_should_stop(m) && claim(m, &i)) {
+        struct mig_folder_report rep;
+        pthread_mutex_lock(&sh->mu);
+        rep = sh->main->folders[i];
+        pthread_mutex_unlock(&sh->mu);
+        m->rep_live = &rep;
+        m->rep_index = i;
+        m->src_refused = 0;
+        int rc = mig_copy_folder(m, i, &rep, err);
+        rc = folder_outcome(m, i, &rep, rc, err);
+        pthread_mutex_lock(&sh->mu);
+        sh->main->folders[i] = rep;
+        sh->busy[i] = 0;
+        pthread_mutex_unlock(&sh->mu);
+        m->rep_live = NULL;
+        m->current_folder = NULL;
+        mig_progress(m, 0);
+        if (rc && mig_limit_text(err->msg)) {
+            pthread_mutex_lock(&sh->mu);
+            if (!sh->halt)
+                sh->limit_err = *err;
+            sh->halt = 1;
+            pthread_mutex_unlock(&sh->mu);
+        } else if (rc && mig_busy_text(err->msg)) {
+            /* Throttled: this lane ends (fewer connections is often what the server wants)
+             * and the others take no new folder before the server's back-off has passed. */
+            int64_t until = mono_ms() + mig_backoff_hint_ms(err->msg, 1000);
+            pthread_mutex_lock(&sh->mu);
+            if (until > sh->quiet_until)
+                sh->quiet_until = until;
+            pthread_mutex_unlock(&sh->mu);
+        }
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+static int lane_stop_waiting(void *ctx)
+{
+    return mig_should_stop(ctx);
+}
+
+static void *lane_main(void *arg)
+{
+    struct mig_ctx *l = arg;
+    struct mig_shared *sh = l->sh;
+    struct mb_err err = {0};
+    int rc = db_open_again(sh->main->db, &l->db, &err);
+    if (!rc)
+        rc = mig_connect_source(l, &err);
+    if (!rc) {
+        imap_client_set_cancel(l->src, lane_stop_waiting, l);
+        rc = mig_connect_dest(l->cfg, l->req->dest_login, &l->dst, &err);
+    }
+    if (!rc) {
+        imap_client_set_cancel(l->dst, lane_stop_waiting, l);
+        rc = lane_loop(l, &err);
+        if (rc && rc != MB_ECANCELED && rc != MB_EIO)
+            mig_log(l, "info", "stopped (%s): its folders go to the other connections", err.msg);
+    } else if (rc != MB_EIO) {
+        mig_log(l, "info", "not opened (%s): the other connections copy the folders", err.msg);
+    }
+    if (rc == MB_EIO) {
+        pthread_mutex_lock(&sh->mu);
+        if (!sh->fatal) {
+            sh->fatal = rc;
+            sh->fatal_err = err;
+        }
+        pthread_mutex_unlock(&sh->mu);
+    }
+    mig_disconnect(l);
+    mig_dedupe_cache_fini(l);
+    db_close(&l->db);
+    if (l->hooks && l->hooks->extra_conn)
+        l->hooks->extra_conn(l->hooks->ctx, 0);
+    atomic_fetch_sub(&sh->alive, 1);
+    return NULL;
+}
+
+/* Lanes for this run: [sources] connections_per_job, no more than the server type allows
+ * (mig_preset max_connections) nor than folders to copy. */
+static size_t lanes_wanted(struct mig_ctx *m)
+{
+    size_t want =
+        m->cfg->sources.connections_per_job > 0 ? (size_t)m->cfg->sources.connections_per_job : 1;
+    if (m->req->preset && m->req->preset->max_connections && want > m->req->preset->max_connections)
+        want = m->req->preset->max_connections;
+    if (m->cfg->sources.max_connections_per_host > 0
+        && want > (size_t)m->cfg->sources.max_connections_per_host)
+        want = (size_t)m->cfg->sources.max_connections_per_host;
+    if (want > MIG_LANES_MAX)
+        want = MIG_LANES_MAX;
+    size_t todo = count_free(m);
+    return want < todo ? want : todo;
+}
+
+int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
+{
+    struct mig_shared *sh = m->sh;
+    pthread_t th[MIG_LANES_MAX];
+    struct mig_ctx *lanes[MIG_LANES_MAX];
+    size_t n = 0, want = lanes_wanted(m);
+    sh->halt = 0; /* a new connection after a pause */
+    for (size_t k = 1; k < want && !mig_should_stop(m); k++) {
+        if (m->hooks && m->hooks->extra_conn && !m->hooks->extra_conn(m->hooks->ctx, 1))
+            break;
+        struct mig_ctx *l = xmalloc(sizeof(*l));
+        *l = *m; /* plan, lists, request, hooks, shared state */
+        l->lane = (int)k;
+        l->src = l->dst = NULL;
+        l->db = NULL;
+        l->src_connected = 0;
+        l->current_folder = NULL;
+        l->rep_live = NULL;
+        l->cancelled = 0;
+        memset(&l->hashes, 0, sizeof(l->hashes));
+        atomic_fetch_add(&sh->alive, 1);
+        if (pthread_create(&th[n], NULL, lane_main, l) != 0) {
+            atomic_fetch_sub(&sh->alive, 1);
+            if (m->hooks && m->hooks->extra_conn)
+                m->hooks->extra_conn(m->hooks->ctx, 0);
+            free(l);
+            break;
+        }
+        lanes[n++] = l;
+    }
+    if (n)
+        mig_log(m, "info", "%zu connections copy folders side by side", n + 1);
+    int rc = lane_loop(m, err);
+    /* Lane 0 reports for all while the others finish (their lines, the counters, « Annuler »). */
+    while (atomic_load(&sh->alive) > 0) {
+        struct timespec ts = {0, 50 * 1000000L};
+        nanosleep(&ts, NULL);
+        mig_progress(m, 0);
+        mig_should_stop(m);
+    }
+    for (size_t k = 0; k < n; k++) {
+        pthread_join(th[k], NULL);
+        free(lanes[k]);
+    }
+    mig_lane_flush(m);
+    if (sh->fatal && rc != MB_EIO) {
+        *err = sh->fatal_err;
+        return sh->fatal;
+    }
+    if (sh->halt && !rc) {
+        /* Another lane met the source's long limit: the run pauses for all. */
+        *err = sh->limit_err;
+        return MB_ECONN;
+    }
+    /* Folders given back by lanes that stopped after lane 0 had run out of work. */
+    if (!rc && n)
+        rc = lane_loop(m, err);
+    return rc;
+}
