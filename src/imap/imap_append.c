@@ -10,16 +10,18 @@
 #include "imap/imap_date.h"
 #include "imap/imap_internal.h"
 
-#define QCAP (IMAP_APPEND_WINDOW_MAX + 1)
 #define CCAP ((IMAP_APPEND_WINDOW_MAX + 1) * IMAP_MULTIAPPEND_MAX)
+
+static const struct imap_module append_module;
 
 void imap_append_set_callback(struct imap_client *c, imap_append_done_cb *cb, void *ctx)
 {
     c->app.cb = cb;
     c->app.cb_ctx = ctx;
+    c->mod = &append_module;
 }
 
-int imap_append_busy(const struct imap_client *c)
+static int append_busy(const struct imap_client *c)
 {
     return c->app.active;
 }
@@ -105,13 +107,11 @@ static size_t uid_set_expand(const char *s, uint32_t *out, size_t max)
     return n;
 }
 
-/* The answer to the oldest APPEND in flight. */
-static void complete(struct imap_client *c, const struct imap_response *r)
+/* The answer to an APPEND of n messages (the client's queue keeps commands in order, and
+ * their messages' cookies are in the same order). */
+static void complete(struct imap_client *c, const struct imap_response *r, size_t n)
 {
     struct imap_append_state *a = &c->app;
-    size_t n = a->q[a->qhead].n;
-    a->qhead = (a->qhead + 1) % QCAP;
-    a->qlen--;
     int status = imap_resp_grade(IMAP_RESP_CTX_APPEND, r);
     enum imap_code code = imap_resp_code(r);
     c->last_code = code;
@@ -135,52 +135,46 @@ static void complete(struct imap_client *c, const struct imap_response *r)
         deliver(c, cookie_pop(c), status, code, nuids ? uv : 0, nuids ? uids[i] : 0, text);
 }
 
-int imap_append_on_tagged(struct imap_client *c, const struct imap_response *r)
+/* The message's completions, failed with the outcome unknown. */
+static void fail_cookies(struct imap_client *c, size_t n, int code, const char *msg)
 {
-    struct imap_append_state *a = &c->app;
-    if (a->qlen == 0 || strcmp(a->q[a->qhead].tag, r->tag) != 0)
-        return 0;
-    complete(c, r);
-    return 1;
-}
-
-void imap_append_fail_all(struct imap_client *c, int code, const char *msg)
-{
-    struct imap_append_state *a = &c->app;
     char text[MB_ERR_LEN];
     snprintf(text, sizeof(text), "outcome unknown: %s", msg);
-    while (a->clen > 0)
+    for (size_t i = 0; i < n && c->app.clen > 0; i++)
         deliver(c, cookie_pop(c), code, IMAP_CODE_NONE, 0, 0, text);
-    a->qlen = 0;
-    a->qhead = 0;
+}
+
+/* An APPEND of n messages in the client's queue answered (r) or lost with the connection. */
+static void append_done(struct imap_client *c, void *ctx, size_t n, const struct imap_response *r,
+                        int fail_code, const char *fail_msg)
+{
+    (void)ctx;
+    c->app.inflight--;
+    if (r)
+        complete(c, r, n);
+    else
+        fail_cookies(c, n, fail_code, fail_msg);
+}
+
+/* The connection broke after the queue was failed: the messages of a MULTIAPPEND not closed
+ * yet are lost too; nothing is open any more. */
+static void append_broken(struct imap_client *c, const char *msg)
+{
+    struct imap_append_state *a = &c->app;
+    fail_cookies(c, a->clen, MB_ECONN, msg);
+    a->inflight = 0;
     a->batch_open = 0;
     a->batch_n = 0;
     a->active = 0;
     XFREE(a->batch_mailbox);
 }
 
-/* Read and handle one response (blocking). */
-static int pump(struct imap_client *c, struct mb_err *err)
+static int push_cmd(struct imap_client *c, const char *tag, size_t n, struct mb_err *err)
 {
-    const struct imap_response *r;
-    int rc = imap_client_read_resp(c, &r, err);
-    if (rc < 0)
-        return rc;
-    if (r->type == IMAP_RESP_TAGGED && !imap_append_on_tagged(c, r))
-        return imap_client_fail(c, MB_EPROTO, err, "answer with an unknown tag %s", r->tag);
-    if (r->type == IMAP_RESP_CONTINUATION)
-        return imap_client_fail(c, MB_EPROTO, err, "unexpected continuation request");
-    return 0;
-}
-
-static int push_cmd(struct imap_client *c, const char *tag, size_t n)
-{
-    struct imap_append_state *a = &c->app;
-    struct imap_inflight *q = &a->q[(a->qhead + a->qlen) % QCAP];
-    snprintf(q->tag, sizeof(q->tag), "%s", tag);
-    q->n = n;
-    a->qlen++;
-    return 0;
+    int rc = imap_client_pending_add(c, tag, append_done, NULL, n, err);
+    if (rc == 0)
+        c->app.inflight++;
+    return rc;
 }
 
 static int close_batch(struct imap_client *c, struct mb_err *err)
@@ -190,7 +184,9 @@ static int close_batch(struct imap_client *c, struct mb_err *err)
     if (rc < 0)
         return rc;
     imap_client_trace(c, 'C', "(end of MULTIAPPEND)");
-    push_cmd(c, a->tag, a->batch_n);
+    rc = push_cmd(c, a->tag, a->batch_n, err);
+    if (rc < 0)
+        return rc;
     a->batch_open = 0;
     a->batch_n = 0;
     XFREE(a->batch_mailbox);
@@ -213,6 +209,7 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
     int rc = imap_client_check(c, err);
     if (rc < 0)
         return rc;
+    c->mod = &append_module;
     if (a->active)
         return mb_err_set(err, MB_ECONFIG, "previous APPEND not ended");
     for (size_t i = 0; i < nflags; i++) {
@@ -240,8 +237,8 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
     }
     int cont = a->batch_open;
     /* window: a new command waits for room */
-    while (!cont && a->qlen >= c->append_window) {
-        rc = pump(c, err);
+    while (!cont && (a->inflight >= c->append_window || c->pend_len >= IMAP_PENDING_MAX)) {
+        rc = imap_client_pump(c, err);
         if (rc < 0)
             return rc;
     }
@@ -329,7 +326,7 @@ int imap_append_write(struct imap_client *c, const void *p, size_t n, struct mb_
 /* Handle answers that already arrived, without waiting for more. */
 static int drain(struct imap_client *c, struct mb_err *err)
 {
-    while (c->app.qlen > 0 && !c->broken) {
+    while (c->app.inflight > 0 && !c->broken) {
         if (c->rpos == c->rlen) {
             struct mb_err e;
             int rc = net_conn_wait_readable(c->conn, 0, &e);
@@ -338,7 +335,7 @@ static int drain(struct imap_client *c, struct mb_err *err)
             if (rc == 0)
                 return 0;
         }
-        int rc = pump(c, err);
+        int rc = imap_client_pump(c, err);
         if (rc < 0)
             return rc;
     }
@@ -372,7 +369,9 @@ int imap_append_end(struct imap_client *c, void *cookie, struct mb_err *err)
         rc = imap_client_write(c, "\r\n", 2, err);
         if (rc < 0)
             return rc;
-        push_cmd(c, a->tag, 1);
+        rc = push_cmd(c, a->tag, 1, err);
+        if (rc < 0)
+            return rc;
     }
     return drain(c, err);
 }
@@ -404,10 +403,17 @@ int imap_append_flush(struct imap_client *c, struct mb_err *err)
         if (rc < 0)
             return rc;
     }
-    while (a->qlen > 0) {
-        rc = pump(c, err);
+    while (a->inflight > 0) {
+        rc = imap_client_pump(c, err);
         if (rc < 0)
             return rc;
     }
     return 0;
 }
+
+static int append_settle(struct imap_client *c, struct mb_err *err)
+{
+    return imap_append_flush(c, err);
+}
+
+static const struct imap_module append_module = {append_broken, append_busy, append_settle};

@@ -24,6 +24,20 @@
 
 /* ---- errors and I/O ---- */
 
+/* Every queued command completed as failed (outcome unknown), then the module's own state. */
+static void fail_pending(struct imap_client *c, const char *msg)
+{
+    while (c->pend_len > 0) {
+        struct imap_pending p = c->pend[c->pend_head];
+        c->pend_head = (c->pend_head + 1) % IMAP_PENDING_MAX;
+        c->pend_len--;
+        p.done(c, p.ctx, p.arg, NULL, MB_ECONN, msg);
+    }
+    c->pend_head = 0;
+    if (c->mod)
+        c->mod->broken(c, msg);
+}
+
 int imap_client_fail(struct imap_client *c, int code, struct mb_err *err, const char *fmt, ...)
 {
     char msg[MB_ERR_LEN];
@@ -34,7 +48,7 @@ int imap_client_fail(struct imap_client *c, int code, struct mb_err *err, const 
     if (!c->broken) {
         c->broken = 1;
         mb_err_set(&c->broken_err, code, "%s", msg);
-        imap_append_fail_all(c, MB_ECONN, msg);
+        fail_pending(c, msg);
     }
     return mb_err_set(err, code, "%s", msg);
 }
@@ -254,12 +268,52 @@ int imap_client_grade(struct imap_client *c, const struct imap_response *r, enum
     return mb_err_set(err, code, "%s", text);
 }
 
+int imap_client_pending_add(struct imap_client *c, const char *tag, imap_done_fn *done, void *ctx,
+                            size_t arg, struct mb_err *err)
+{
+    if (c->pend_len == IMAP_PENDING_MAX)
+        return mb_err_set(err, MB_ECONFIG, "too many commands in flight");
+    struct imap_pending *p = &c->pend[(c->pend_head + c->pend_len) % IMAP_PENDING_MAX];
+    snprintf(p->tag, sizeof(p->tag), "%s", tag);
+    p->done = done;
+    p->ctx = ctx;
+    p->arg = arg;
+    c->pend_len++;
+    return 0;
+}
+
+/* The queued command a tagged answer completes (servers answer in order, mostly: the oldest
+ * is looked at first), taken out of the queue; 0 when none has that tag. */
+static int pending_take(struct imap_client *c, const char *tag, struct imap_pending *out)
+{
+    for (size_t k = 0; k < c->pend_len; k++) {
+        size_t at = (c->pend_head + k) % IMAP_PENDING_MAX;
+        if (strcmp(c->pend[at].tag, tag) != 0)
+            continue;
+        *out = c->pend[at];
+        for (size_t j = k; j > 0; j--) /* close the gap: older entries move up one */
+            c->pend[(c->pend_head + j) % IMAP_PENDING_MAX] =
+                c->pend[(c->pend_head + j - 1) % IMAP_PENDING_MAX];
+        c->pend_head = (c->pend_head + 1) % IMAP_PENDING_MAX;
+        c->pend_len--;
+        return 1;
+    }
+    return 0;
+}
+
 int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, struct mb_err *err)
 {
     if (r->type == IMAP_RESP_TAGGED) {
-        if (imap_append_on_tagged(c, r))
-            return 0;
-        return imap_client_fail(c, MB_EPROTO, err, "answer with an unknown tag %s", r->tag);
+        struct imap_pending p;
+        if (!pending_take(c, r->tag, &p))
+            return imap_client_fail(c, MB_EPROTO, err, "answer with an unknown tag %s", r->tag);
+        if (r->status == IMAP_STATUS_NONE) {
+            /* back in the queue so that the failure completes it like the others */
+            imap_client_pending_add(c, p.tag, p.done, p.ctx, p.arg, NULL);
+            return imap_client_fail(c, MB_EPROTO, err, "answer without a status to %s", r->tag);
+        }
+        p.done(c, p.ctx, p.arg, r, 0, NULL);
+        return 0;
     }
     if (r->type == IMAP_RESP_CONTINUATION)
         return imap_client_fail(c, MB_EPROTO, err, "unexpected continuation request");
@@ -267,6 +321,24 @@ int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, s
         int rc = c->untagged(c->untagged_ctx, r);
         if (rc < 0)
             return mb_err_set(err, rc, "stopped by the caller");
+    }
+    return 0;
+}
+
+int imap_client_pump(struct imap_client *c, struct mb_err *err)
+{
+    const struct imap_response *r;
+    int rc = imap_client_read_resp(c, &r, err);
+    if (rc < 0)
+        return rc;
+    if (r->type == IMAP_RESP_CONTINUATION)
+        return imap_client_fail(c, MB_EPROTO, err, "unexpected continuation request");
+    struct mb_err e;
+    rc = imap_client_dispatch(c, r, &e);
+    if (rc < 0 && c->broken) {
+        if (err)
+            *err = e;
+        return rc;
     }
     return 0;
 }
@@ -481,9 +553,14 @@ static int cmd_ready(struct imap_client *c, struct mb_err *err)
         return rc;
     if (c->sel_tag[0])
         return mb_err_set(err, MB_ECONFIG, "a SELECT was sent and not finished");
-    if (imap_append_busy(c))
+    if (c->mod && c->mod->busy(c))
         return mb_err_set(err, MB_ECONFIG, "an APPEND literal is being written");
-    return imap_append_flush(c, err);
+    if (c->mod && (rc = c->mod->settle(c, err)) < 0)
+        return rc;
+    while (c->pend_len > 0)
+        if ((rc = imap_client_pump(c, err)) < 0)
+            return rc;
+    return 0;
 }
 
 static int run_simple(struct imap_client *c, struct imap_cmd *cmd, enum imap_resp_ctx ctx,
@@ -680,7 +757,7 @@ void imap_client_free(struct imap_client **cp)
     if (!c)
         return;
     if (!c->broken)
-        imap_append_fail_all(c, MB_ECONN, "connection closed before the answer");
+        fail_pending(c, "connection closed before the answer");
     net_conn_free(&c->conn);
     imap_parser_free(&c->parser);
     buf_fini(&c->caps);
@@ -1292,18 +1369,126 @@ int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_s
     return run_simple(c, &cmd, IMAP_RESP_CTX_FOLDER, status_cb, r, err);
 }
 
-/* ---- STATUS of many mailboxes, pipelined ---- */
+/* ---- pipelined commands ---- */
 
-#define STATUS_PIPE 16 /* STATUS commands in flight at once */
+#define PIPE_WINDOW 16 /* commands in flight at once */
+
+struct pipe_state {
+    struct imap_pipe_cmd *cmds;
+    size_t left; /* commands of the group in flight not answered yet */
+    imap_pipe_untagged_cb *cb;
+    void *cb_ctx;
+    size_t lo, hi; /* the group in flight */
+};
+
+static int pipe_untagged(void *ctx, const struct imap_response *r)
+{
+    struct pipe_state *ps = ctx;
+    return ps->cb(ps->cb_ctx, ps->lo, ps->hi, r);
+}
+
+static void pipe_set(struct imap_pipe_cmd *cmd, int rc, enum imap_code code, const char *text)
+{
+    cmd->rc = rc;
+    cmd->code = code;
+    snprintf(cmd->text, sizeof(cmd->text), "%s", rc ? text : "");
+}
+
+/* A queued command of the pipeline answered (r) or lost (r NULL: stays "not answered"). */
+static void pipe_done(struct imap_client *c, void *ctx, size_t i, const struct imap_response *r,
+                      int fail_code, const char *fail_msg)
+{
+    struct pipe_state *ps = ctx;
+    (void)fail_code;
+    (void)fail_msg;
+    ps->left--;
+    if (!r)
+        return;
+    struct mb_err e = {0};
+    int g = imap_client_grade(c, r, ps->cmds[i].ctx, &e);
+    pipe_set(&ps->cmds[i], g, c->last_code, e.msg);
+}
+
+int imap_client_pipeline(struct imap_client *c, struct imap_pipe_cmd *cmds, size_t n,
+                         imap_pipe_untagged_cb *cb, void *cb_ctx, struct mb_err *err)
+{
+    for (size_t i = 0; i < n; i++)
+        pipe_set(&cmds[i], 1, IMAP_CODE_NONE, "");
+    int rc = cmd_ready(c, err);
+    if (rc < 0)
+        return rc;
+    struct pipe_state ps = {cmds, 0, cb, cb_ctx, 0, 0};
+    size_t hi;
+    for (size_t lo = 0; lo < n; lo = hi) {
+        /* Send a group; a command whose mailbox needs a synchronizing literal goes alone (it
+         * waits for the server's "+", which must not be mistaken among other answers). */
+        hi = lo;
+        ps.left = 0;
+        while (hi < n && hi - lo < PIPE_WINDOW) {
+            struct imap_pipe_cmd *pc = &cmds[hi];
+            size_t len = pc->mailbox ? strlen(pc->mailbox) : 0;
+            int sync = pc->mailbox && !quotable(pc->mailbox, len, 0)
+                       && !imap_client_literal_plus_ok(c, len);
+            if (sync && hi > lo)
+                break;
+            struct imap_cmd cmd;
+            imap_client_cmd_begin(c, &cmd, pc->verb);
+            rc = 0;
+            if (pc->mailbox)
+                rc = imap_client_cmd_string(c, &cmd, pc->mailbox, len, 0, pc->ctx, err);
+            if (rc == 0) {
+                if (pc->tail)
+                    imap_client_cmd_raw(&cmd, pc->tail);
+                rc = buf_append(&cmd.line, "\r\n", 2) < 0
+                         ? mb_err_set(err, MB_ECONFIG, "command too long")
+                         : cmd_flush(c, &cmd, err);
+            }
+            if (rc == 0) {
+                imap_client_pending_add(c, cmd.tag, pipe_done, &ps, hi, NULL);
+                ps.left++;
+            }
+            imap_client_cmd_fini(&cmd);
+            if (rc < 0 && !c->broken) {
+                /* refused before it was sent (a NUL byte in the name...): this one only */
+                pipe_set(pc, rc, IMAP_CODE_NONE, err ? err->msg : "refused");
+                hi++;
+                rc = 0;
+                continue;
+            }
+            if (rc < 0)
+                break;
+            hi++;
+            if (sync)
+                break;
+        }
+        /* Read until every command of the group is answered: each OK or refusal is its own. */
+        ps.lo = lo;
+        ps.hi = hi;
+        c->untagged = cb ? pipe_untagged : NULL;
+        c->untagged_ctx = cb ? &ps : NULL;
+        while (rc == 0 && ps.left)
+            rc = imap_client_pump(c, err);
+        c->untagged = NULL;
+        c->untagged_ctx = NULL;
+        if (rc < 0) {
+            /* ps is about to go: nothing of it may stay queued */
+            if (c->pend_len && !c->broken)
+                imap_client_fail(c, rc, NULL, "%s", err ? err->msg : "pipeline abandoned");
+            return rc;
+        }
+    }
+    return 0;
+}
+
+/* ---- STATUS of many mailboxes, pipelined ---- */
 
 struct status_many {
     const char *const *names;
     struct imap_status_info *out;
-    size_t lo, hi; /* the group in flight: names[lo..hi) */
 };
 
 /* "* STATUS name (...)": fill the slot of the group's mailbox of that name. */
-static int status_many_cb(void *ctx, const struct imap_response *r)
+static int status_many_cb(void *ctx, size_t lo, size_t hi, const struct imap_response *r)
 {
     struct status_many *sm = ctx;
     if (r->nargs < 3 || !imap_resp_atom_is(&r->args[0], "STATUS"))
@@ -1312,7 +1497,7 @@ static int status_many_cb(void *ctx, const struct imap_response *r)
     const char *name = imap_resp_astring(&r->args[1], &len);
     if (!name)
         return 0;
-    for (size_t i = sm->lo; i < sm->hi; i++) {
+    for (size_t i = lo; i < hi; i++) {
         const char *want = sm->names[i];
         if (strlen(want) == len
             && (memcmp(want, name, len) == 0
@@ -1326,90 +1511,19 @@ static int status_many_cb(void *ctx, const struct imap_response *r)
 int imap_client_status_many(struct imap_client *c, const char *const *names, size_t n,
                             struct imap_status_info *out, int *rcs, struct mb_err *err)
 {
+    struct imap_pipe_cmd *cmds = xcalloc(n ? n : 1, sizeof(*cmds));
+    const char *items = status_items(c);
     for (size_t i = 0; i < n; i++) {
         memset(&out[i], 0, sizeof(out[i]));
-        rcs[i] = 1;
+        cmds[i] = (struct imap_pipe_cmd){
+            .verb = "STATUS", .mailbox = names[i], .tail = items, .ctx = IMAP_RESP_CTX_FOLDER};
     }
-    int rc = cmd_ready(c, err);
-    if (rc < 0)
-        return rc;
-    struct status_many sm = {names, out, 0, 0};
-    char tags[STATUS_PIPE][sizeof(((struct imap_cmd *)0)->tag)];
-    for (size_t lo = 0; lo < n; lo = sm.hi) {
-        /* Send a group; a name that needs a synchronizing literal goes alone (it waits for
-         * the server's "+", which must not be mistaken among other answers). */
-        size_t hi = lo;
-        while (hi < n && hi - lo < STATUS_PIPE) {
-            size_t len = strlen(names[hi]);
-            int sync = !quotable(names[hi], len, 0) && !imap_client_literal_plus_ok(c, len);
-            if (sync && hi > lo)
-                break;
-            struct imap_cmd cmd;
-            imap_client_cmd_begin(c, &cmd, "STATUS");
-            snprintf(tags[hi - lo], sizeof(tags[0]), "%s", cmd.tag);
-            rc = imap_client_cmd_string(c, &cmd, names[hi], len, 0, IMAP_RESP_CTX_FOLDER, err);
-            if (rc == 0) {
-                imap_client_cmd_raw(&cmd, status_items(c));
-                rc = buf_append(&cmd.line, "\r\n", 2) < 0
-                         ? mb_err_set(err, MB_ECONFIG, "command too long")
-                         : cmd_flush(c, &cmd, err);
-            }
-            imap_client_cmd_fini(&cmd);
-            if (rc < 0 && !c->broken) {
-                /* refused before it was sent (a NUL byte in the name...): this name only */
-                rcs[hi++] = rc;
-                rc = 0;
-                continue;
-            }
-            if (rc < 0)
-                break;
-            hi++;
-            if (sync)
-                break;
-        }
-        sm.lo = lo;
-        sm.hi = hi;
-        /* Read until every command of the group is answered: each OK or refusal is its own. */
-        size_t left = 0;
-        for (size_t k = lo; k < hi; k++)
-            left += rcs[k] == 1;
-        c->untagged = status_many_cb;
-        c->untagged_ctx = &sm;
-        while (rc == 0 && left) {
-            const struct imap_response *r;
-            rc = imap_client_read_resp(c, &r, err);
-            if (rc < 0)
-                break;
-            if (r->type == IMAP_RESP_TAGGED) {
-                size_t k = 0;
-                while (k < hi - lo && strcmp(tags[k], r->tag) != 0)
-                    k++;
-                if (k < hi - lo && rcs[lo + k] == 1) {
-                    if (r->status == IMAP_STATUS_NONE) {
-                        rc = imap_client_fail(c, MB_EPROTO, err, "answer without a status to %s",
-                                              r->tag);
-                        break;
-                    }
-                    struct mb_err e;
-                    rcs[lo + k] = imap_client_grade(c, r, IMAP_RESP_CTX_FOLDER, &e);
-                    left--;
-                    continue;
-                }
-            }
-            struct mb_err e;
-            int d = imap_client_dispatch(c, r, &e);
-            if (d < 0 && c->broken) {
-                if (err)
-                    *err = e;
-                rc = d;
-            }
-        }
-        c->untagged = NULL;
-        c->untagged_ctx = NULL;
-        if (rc < 0)
-            return rc;
-    }
-    return 0;
+    struct status_many sm = {names, out};
+    int rc = imap_client_pipeline(c, cmds, n, status_many_cb, &sm, err);
+    for (size_t i = 0; i < n; i++)
+        rcs[i] = cmds[i].rc;
+    free(cmds);
+    return rc;
 }
 
 struct quota_ctx {

@@ -202,6 +202,28 @@ int imap_client_status(struct imap_client *cli, const char *mailbox, struct imap
 int imap_client_status_many(struct imap_client *cli, const char *const *names, size_t n,
                             struct imap_status_info *out, int *rcs, struct mb_err *err);
 
+/* Commands pipelined (tag -> completion): up to 16 in flight, a round trip per 16 commands
+ * instead of one per command. Each is "VERB [mailbox] [tail]": mailbox goes as a quoted
+ * string or a literal (one that needs a synchronizing literal is sent alone), tail is raw
+ * IMAP. Each command's answer is its own: cmds[i].rc = 0 (OK), the graded refusal (< 0, in
+ * cmds[i].ctx) with its response code and words, or 1 when it was not answered because the
+ * connection failed first. Untagged responses go to cb (NULL = dropped) with the range
+ * [lo, hi) of the commands in flight. Returns 0, or < 0 when the connection failed (err says
+ * why; the answers read before stay in cmds). */
+struct imap_pipe_cmd {
+    const char *verb;    /* "CREATE", "SUBSCRIBE", "UID STORE"... */
+    const char *mailbox; /* wire form; NULL = none */
+    const char *tail;    /* raw text after the mailbox (with its leading space); NULL = none */
+    enum imap_resp_ctx ctx;
+    /* out */
+    int rc;
+    enum imap_code code;
+    char text[MB_ERR_LEN];
+};
+typedef int imap_pipe_untagged_cb(void *ctx, size_t lo, size_t hi, const struct imap_response *r);
+int imap_client_pipeline(struct imap_client *cli, struct imap_pipe_cmd *cmds, size_t n,
+                         imap_pipe_untagged_cb *cb, void *cb_ctx, struct mb_err *err);
+
 /* GETQUOTAROOT mailbox (RFC 9208; servers announcing QUOTA): the STORAGE resource of the
  * mailbox's first quota root, in bytes (the protocol counts KiB). *found_r = 0 when no root
  * has a STORAGE limit. NO (no quota, not permitted) → MB_EFOLDER. */

@@ -43,9 +43,31 @@ struct imap_lit_hooks {
     int (*end)(struct imap_client *c);
 };
 
-struct imap_inflight {
+/* The command queue: every command sent whose tagged answer has not arrived yet, oldest
+ * first, whatever sent it (pipelined commands, streamed APPENDs whose literal the caller
+ * produces chunk by chunk). A tagged answer completes its entry: done(c, ctx, arg, r, 0,
+ * NULL); a broken connection completes every entry with r = NULL and the failure (the
+ * outcome of those commands is then unknown). */
+typedef void imap_done_fn(struct imap_client *c, void *ctx, size_t arg,
+                          const struct imap_response *r, int fail_code, const char *fail_msg);
+struct imap_pending {
     char tag[IMAP_TAG_LEN];
-    size_t n; /* messages in this APPEND (MULTIAPPEND > 1) */
+    imap_done_fn *done;
+    void *ctx;
+    size_t arg;
+};
+#define IMAP_PENDING_MAX (IMAP_APPEND_WINDOW_MAX + 32)
+
+/* A module that keeps state on the connection beyond its queued commands (imap_append.c: the
+ * messages of a MULTIAPPEND not closed yet, a literal half-written). It registers itself on
+ * the client, so that the client core calls it without depending on it. */
+struct imap_module {
+    /* The connection broke: fail what is not in the queue. */
+    void (*broken)(struct imap_client *c, const char *msg);
+    /* 1 while no other command may be sent (a literal half-written). */
+    int (*busy)(const struct imap_client *c);
+    /* Before another command: finish what is open (close a MULTIAPPEND). */
+    int (*settle)(struct imap_client *c, struct mb_err *err);
 };
 
 struct imap_append_state {
@@ -57,8 +79,7 @@ struct imap_append_state {
     int batch_open;         /* a MULTIAPPEND command waits for more messages or its CRLF */
     size_t batch_n;
     char *batch_mailbox;
-    struct imap_inflight q[IMAP_APPEND_WINDOW_MAX + 1];
-    size_t qhead, qlen; /* commands sent and not answered */
+    size_t inflight; /* APPEND commands in the client's queue */
     void *cookies[(IMAP_APPEND_WINDOW_MAX + 1) * IMAP_MULTIAPPEND_MAX];
     size_t chead, clen; /* cookies of the messages of those commands, in order */
 };
@@ -107,6 +128,10 @@ struct imap_client {
     imap_untagged_cb *untagged;
     void *untagged_ctx;
 
+    struct imap_pending pend[IMAP_PENDING_MAX]; /* the command queue (ring) */
+    size_t pend_head, pend_len;
+    const struct imap_module *mod; /* NULL until a module registers */
+
     struct imap_append_state app;
 
     char rbuf[IMAP_CLIENT_RBUF_SIZE];
@@ -131,7 +156,13 @@ void imap_client_trace(struct imap_client *c, char dir, const char *line);
 /* Read one complete response (blocking). Handles CAPABILITY, BYE, ALERT on the way. */
 int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_r,
                           struct mb_err *err);
-/* Handle a response nobody waits for: append completions, then the untagged hook. */
+/* Queue a command just sent (MB_ECONFIG when the queue is full: a caller bug). */
+int imap_client_pending_add(struct imap_client *c, const char *tag, imap_done_fn *done, void *ctx,
+                            size_t arg, struct mb_err *err);
+/* Read one response and handle it (a tagged answer completes its queued command). */
+int imap_client_pump(struct imap_client *c, struct mb_err *err);
+/* Handle a response nobody waits for: a queued command's completion, else the untagged
+ * hook. */
 int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, struct mb_err *err);
 /* Wait for the tagged answer of tag; grade it in ctx (0 on OK) with the server's text in err. */
 int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_resp_ctx ctx,
@@ -155,10 +186,5 @@ int imap_client_literal_plus_ok(const struct imap_client *c, uint64_t len);
 /* Grade a tagged answer into err (0 for OK). */
 int imap_client_grade(struct imap_client *c, const struct imap_response *r, enum imap_resp_ctx ctx,
                       struct mb_err *err);
-
-/* imap_append.c */
-int imap_append_on_tagged(struct imap_client *c, const struct imap_response *r);
-void imap_append_fail_all(struct imap_client *c, int code, const char *msg);
-int imap_append_busy(const struct imap_client *c);
 
 #endif
