@@ -85,6 +85,12 @@ static int64_t mono_ms(void)
     return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+void imap_client_get_cancel(const struct imap_client *c, imap_stop_cb **stop_r, void **ctx_r)
+{
+    *stop_r = c->stop;
+    *ctx_r = c->stop_ctx;
+}
+
 void imap_client_set_cancel(struct imap_client *c, imap_stop_cb *stop, void *ctx)
 {
     c->stop = stop;

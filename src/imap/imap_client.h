@@ -27,13 +27,13 @@
  * released with their _fini function; strings passed to callbacks are borrowed for the
  * duration of the callback. Callbacks must not call back into the same client.
  *
- * Streaming a message from a source to a destination (the migration engine's loop):
+ * Streaming a message from a source to a destination (the migration engine, mig_copy.c):
  *   source:      imap_fetch_bodies(src, "1:500", &cbs, ctx)      (imap_fetch.h)
- *     cbs.begin(uid, size)  → imap_append_begin(dst, box, flags, n, date, size)
- *     cbs.chunk(p, n)       → imap_append_write(dst, p, n)
- *     cbs.end(uid)          → imap_append_end(dst, cookie)
+ *     cbs.begin/chunk/end hand the body over (a bounded queue) to another thread, which
+ *     calls imap_append_begin(dst, box, flags, n, date, size), imap_append_write(dst, p, n),
+ *     imap_append_end(dst, cookie)                                  (imap_append.h)
  *   then imap_append_flush(dst); completions arrive through the callback set with
- *   imap_append_set_callback()                                    (imap_append.h) */
+ *   imap_append_set_callback(). A client is used by one thread at a time. */
 #ifndef MB_IMAP_CLIENT_H
 #define MB_IMAP_CLIENT_H
 
@@ -266,6 +266,7 @@ int imap_client_logout(struct imap_client *cli, struct mb_err *err);
  * none. */
 typedef int imap_stop_cb(void *ctx);
 void imap_client_set_cancel(struct imap_client *cli, imap_stop_cb *stop, void *ctx);
+void imap_client_get_cancel(const struct imap_client *cli, imap_stop_cb **stop_r, void **ctx_r);
 
 /* Send a raw command line (tag and CRLF added) and wait for its answer; untagged responses
  * go to cb when not NULL. For tests and one-off commands; arguments must be valid IMAP. */

@@ -35,6 +35,11 @@ int mig_should_stop(struct mig_ctx *m)
     return m->cancelled;
 }
 
+int mig_stop_requested(const struct mig_ctx *m)
+{
+    return (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_lane_cancelled(m);
+}
+
 void mig_progress(struct mig_ctx *m, int force)
 {
     mig_lane_publish(m);

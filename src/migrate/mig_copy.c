@@ -1,7 +1,8 @@
 /* The copy of one folder: source metadata, exactly-once bookkeeping (db_msgmap.h's protocol),
- * and the streaming pipeline: one UID FETCH per window on the source, each body's chunks
- * written straight into a pipelined APPEND on the destination through the source
- * connection's fixed buffer. */
+ * and the copy of each window: one UID FETCH on the source (this thread) whose bodies are
+ * handed over through a bounded queue to the pipelined APPENDs on the destination (a thread
+ * of the window), then one transaction recording the window's outcome. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -40,6 +41,7 @@ struct msg {
     unsigned char hash[32];
     char *error;
     char *flags_key; /* msg_flags_key's cache */
+    int bad_date;    /* its INTERNALDATE was not usable: sent without it (logged) */
 };
 
 struct folder_run {
@@ -57,8 +59,7 @@ struct folder_run {
     /* window being streamed */
     struct msg *win;
     size_t win_n;
-    struct msg *cur; /* message whose body is streaming */
-    struct sha256 sha;
+    struct hand *hand; /* its hand-off to the destination */
     int abort_rc;
     struct mb_err abort_err;
     int folder_rc; /* a destination folder-level refusal */
@@ -249,6 +250,8 @@ static int flag_permanent(const struct folder_run *fr, const char *flag)
     return 0;
 }
 
+/* A destination completion (the destination's thread, or the lane's after the window): the
+ * message's outcome, and the folder's counts under the reports' lock (lane 0 reads them). */
 static void on_append_done(void *ctx, const struct imap_append_result *r)
 {
     struct folder_run *fr = ctx;
@@ -263,89 +266,144 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         x->state = MSG_COPIED;
         x->dest_uid = dest_uid;
         fr->dest_bound = mig_xo_bound(fr->dest_bound, dest_uid);
+        mig_reports_lock(m);
         fr->rep->copied++;
         fr->rep->copied_bytes += (int64_t)x->size;
+        mig_reports_unlock(m);
     } else if (o == MIG_XO_REFUSED) {
         x->state = MSG_FAILED;
         x->error = xstrdup(r->text ? r->text : "refused by the destination");
+        mig_reports_lock(m);
         fr->rep->failed++;
+        mig_reports_unlock(m);
         if (r->status == MB_EFOLDER && !fr->folder_rc) {
             fr->folder_rc = MB_EFOLDER;
             snprintf(fr->folder_err, sizeof(fr->folder_err), "%s", x->error);
         }
     }
     /* MB_ECONN / MB_EPROTO: outcome unknown, the row stays in flight for recovery. */
-    mig_progress(m, 0);
 }
 
+static void msg_failed(struct folder_run *fr, struct msg *x, char *why)
+{
+    x->state = MSG_FAILED;
+    x->error = why;
+    mig_reports_lock(fr->m);
+    fr->rep->failed++;
+    mig_reports_unlock(fr->m);
+}
+
+/* ---- the hand-off between the source and the destination ----
+ *
+ * A window's bodies go from the source's FETCH (the lane's thread: read, TLS, parse) to the
+ * destination's APPENDs (a thread of the window: TLS, write, completions) through a bounded
+ * queue of records (HAND_SLOTS chunks of at most HAND_CHUNK bytes: 1 MiB): each side works
+ * at its own pace, the source waits only when the queue is full, the destination when it is
+ * empty, and no callback of one connection calls into the other. The destination's thread
+ * alone touches the window's messages while it runs; the lane's thread reads them again
+ * once it has ended (copy_window joins it before the flush and the commit). */
+#define HAND_SLOTS 16
+#define HAND_CHUNK (64 * 1024)
+
+enum hand_kind { HAND_BEGIN, HAND_DATA, HAND_END, HAND_SKIPPED };
+
+struct hand_rec {
+    enum hand_kind kind;
+    uint32_t uid;
+    uint64_t size; /* BEGIN: the literal's size */
+    size_t n;      /* DATA, SKIPPED: bytes in data */
+};
+
+struct hand {
+    pthread_mutex_t mu;
+    pthread_cond_t more, room;
+    struct hand_rec rec[HAND_SLOTS];
+    char *data; /* HAND_SLOTS * HAND_CHUNK */
+    size_t head, len;
+    int closed;  /* the source has sent everything it will send */
+    int aborted; /* ... and stopped in the middle of a message */
+    int failed;  /* the destination failed: the source stops (fail_rc, fail_err) */
+    int fail_rc;
+    struct mb_err fail_err;
+    unsigned char *seen; /* window position: a body for it was handed over (source side) */
+};
+
+static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, uint64_t size,
+                     const char *p, size_t n)
+{
+    struct hand *h = fr->hand;
+    pthread_mutex_lock(&h->mu);
+    while (h->len == HAND_SLOTS && !h->failed) {
+        if (mig_stop_requested(fr->m)) {
+            pthread_mutex_unlock(&h->mu);
+            return MB_ECANCELED;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 100 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&h->room, &h->mu, &ts);
+    }
+    if (h->failed) {
+        fr->abort_rc = h->fail_rc;
+        fr->abort_err = h->fail_err;
+        pthread_mutex_unlock(&h->mu);
+        return fr->abort_rc;
+    }
+    size_t at = (h->head + h->len) % HAND_SLOTS;
+    h->rec[at] = (struct hand_rec){kind, uid, size, n};
+    if (n)
+        memcpy(h->data + at * HAND_CHUNK, p, n);
+    h->len++;
+    pthread_cond_signal(&h->more);
+    pthread_mutex_unlock(&h->mu);
+    return 0;
+}
+
+static void hand_close(struct hand *h, int aborted)
+{
+    pthread_mutex_lock(&h->mu);
+    h->closed = 1;
+    h->aborted = aborted;
+    pthread_cond_broadcast(&h->more);
+    pthread_mutex_unlock(&h->mu);
+}
+
+/* Source side (the lane's thread): the FETCH callbacks hand the bodies over. */
 static int body_begin(void *ctx, uint32_t uid, uint64_t size)
 {
     struct folder_run *fr = ctx;
-    struct mig_ctx *m = fr->m;
-    if (mig_should_stop(m))
+    if (mig_should_stop(fr->m))
         return MB_ECANCELED;
     struct msg *x = find_msg(fr->win, fr->win_n, uid);
-    if (!x || x->state != MSG_TODO)
+    if (!x || fr->hand->seen[x - fr->win])
         return IMAP_FETCH_SKIP;
+    fr->hand->seen[x - fr->win] = 1;
     /* The literal size is what the source actually sends (RFC822.SIZE may lie). */
-    x->size = size;
-    const char *flags[64];
-    size_t nf = 0;
-    for (size_t i = 0; i < x->nflags && nf < 64; i++)
-        if (flag_permanent(fr, x->flags[i]))
-            flags[nf++] = x->flags[i];
-    struct mb_err err = {0};
-    const char *date = x->idate_str;
-    if (date && !imap_date_valid(date)) {
-        /* The source sent an INTERNALDATE a server would refuse (a BAD that, with pipelined
-         * literals, breaks the connection): keep the message, let the destination date it. */
-        mig_log(m, "warn", "%s: message %u: unusable date \"%.40s\", copied without it",
-                m->current_folder, x->uid, date);
-        date = NULL;
-    }
-    int rc = imap_append_begin(m->dst, fr->dest_raw, flags, nf, date, size, &err);
-    if (rc == MB_ECONFIG && !imap_client_is_broken(m->dst))
-        rc = MB_EMSG; /* refused before anything was sent: this message only */
-    if (rc == MB_EMSG) {
-        x->state = MSG_FAILED;
-        x->error = xstrdup(err.msg);
-        fr->rep->failed++;
-        return IMAP_FETCH_SKIP;
-    }
-    if (rc) {
-        fr->abort_rc = rc;
-        fr->abort_err = err;
-        return rc;
-    }
-    x->state = MSG_SENT;
-    fr->cur = x;
-    sha256_init(&fr->sha);
-    return 0;
+    return hand_push(fr, HAND_BEGIN, uid, size, NULL, 0);
 }
 
 static int body_chunk(void *ctx, const char *p, size_t n)
 {
     struct folder_run *fr = ctx;
-    sha256_update(&fr->sha, p, n);
-    int rc = imap_append_write(fr->m->dst, p, n, &fr->abort_err);
-    if (rc)
-        fr->abort_rc = rc;
-    return rc;
+    for (size_t off = 0; off < n;) {
+        size_t k = n - off < HAND_CHUNK ? n - off : HAND_CHUNK;
+        int rc = hand_push(fr, HAND_DATA, 0, 0, p + off, k);
+        if (rc)
+            return rc;
+        off += k;
+    }
+    return 0;
 }
 
 static int body_end(void *ctx, uint32_t uid)
 {
     struct folder_run *fr = ctx;
-    (void)uid;
-    struct msg *x = fr->cur;
-    fr->cur = NULL;
-    if (!x)
-        return 0;
-    sha256_final(&fr->sha, x->hash);
-    sha256_free(&fr->sha);
-    int rc = imap_append_end(fr->m->dst, x, &fr->abort_err);
-    if (rc)
-        fr->abort_rc = rc;
+    int rc = hand_push(fr, HAND_END, uid, 0, NULL, 0);
+    mig_progress(fr->m, 0);
     return rc;
 }
 
@@ -353,12 +411,134 @@ static void body_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
 {
     struct folder_run *fr = ctx;
     struct msg *x = find_msg(fr->win, fr->win_n, uid);
-    if (!x || x->state != MSG_TODO)
+    if (!x || fr->hand->seen[x - fr->win])
         return;
-    x->state = MSG_FAILED;
-    x->error =
-        xasprintf("the source server did not deliver the message: %s", why ? why->msg : "no body");
-    fr->rep->failed++;
+    fr->hand->seen[x - fr->win] = 1;
+    const char *w = why ? why->msg : "no body";
+    hand_push(fr, HAND_SKIPPED, uid, 0, w, strlen(w) < HAND_CHUNK ? strlen(w) : HAND_CHUNK - 1);
+}
+
+/* Destination side: one record, applied to the window's messages and the APPEND stream. */
+struct appender {
+    struct folder_run *fr;
+    struct msg *cur; /* message whose body is streaming */
+    int skipping;    /* its APPEND was refused before anything went: drop its data */
+    struct sha256 sha;
+};
+
+static int apply_begin(struct appender *a, uint32_t uid, uint64_t size, struct mb_err *err)
+{
+    struct folder_run *fr = a->fr;
+    struct msg *x = find_msg(fr->win, fr->win_n, uid);
+    a->skipping = 1;
+    if (!x || x->state != MSG_TODO)
+        return 0;
+    x->size = size;
+    const char *flags[64];
+    size_t nf = 0;
+    for (size_t i = 0; i < x->nflags && nf < 64; i++)
+        if (flag_permanent(fr, x->flags[i]))
+            flags[nf++] = x->flags[i];
+    const char *date = x->idate_str;
+    if (date && !imap_date_valid(date)) {
+        /* The source sent an INTERNALDATE a server would refuse (a BAD that, with pipelined
+         * literals, breaks the connection): keep the message, let the destination date it
+         * (logged by the lane once the window is over). */
+        x->bad_date = 1;
+        date = NULL;
+    }
+    struct mb_err e = {0};
+    int rc = imap_append_begin(fr->m->dst, fr->dest_raw, flags, nf, date, size, &e);
+    if (rc == MB_ECONFIG && !imap_client_is_broken(fr->m->dst))
+        rc = MB_EMSG; /* refused before anything was sent: this message only */
+    if (rc == MB_EMSG) {
+        msg_failed(fr, x, xstrdup(e.msg));
+        return 0;
+    }
+    if (rc) {
+        *err = e;
+        return rc;
+    }
+    x->state = MSG_SENT;
+    a->cur = x;
+    a->skipping = 0;
+    sha256_init(&a->sha);
+    return 0;
+}
+
+static int apply(struct appender *a, const struct hand_rec *r, const char *data, struct mb_err *err)
+{
+    struct folder_run *fr = a->fr;
+    switch (r->kind) {
+    case HAND_BEGIN: return apply_begin(a, r->uid, r->size, err);
+    case HAND_DATA:
+        if (a->skipping)
+            return 0;
+        sha256_update(&a->sha, data, r->n);
+        return imap_append_write(fr->m->dst, data, r->n, err);
+    case HAND_END: {
+        struct msg *x = a->cur;
+        a->cur = NULL;
+        if (a->skipping || !x) {
+            a->skipping = 0;
+            return 0;
+        }
+        sha256_final(&a->sha, x->hash);
+        sha256_free(&a->sha);
+        return imap_append_end(fr->m->dst, x, err);
+    }
+    case HAND_SKIPPED: {
+        struct msg *x = find_msg(fr->win, fr->win_n, r->uid);
+        if (x && x->state == MSG_TODO)
+            msg_failed(
+                fr, x,
+                xasprintf("the source server did not deliver the message: %.*s", (int)r->n, data));
+        return 0;
+    }
+    }
+    return 0;
+}
+
+static void *appender_main(void *arg)
+{
+    struct appender *a = arg;
+    struct hand *h = a->fr->hand;
+    char *buf = xmalloc(HAND_CHUNK);
+    pthread_mutex_lock(&h->mu);
+    for (;;) {
+        while (h->len == 0 && !h->closed)
+            pthread_cond_wait(&h->more, &h->mu);
+        if (h->len == 0)
+            break; /* closed and drained */
+        struct hand_rec r = h->rec[h->head];
+        if (r.n)
+            memcpy(buf, h->data + h->head * HAND_CHUNK, r.n);
+        h->head = (h->head + 1) % HAND_SLOTS;
+        h->len--;
+        pthread_cond_signal(&h->room);
+        pthread_mutex_unlock(&h->mu);
+        struct mb_err e = {0};
+        int rc = apply(a, &r, buf, &e);
+        pthread_mutex_lock(&h->mu);
+        if (rc) {
+            h->failed = 1;
+            h->fail_rc = rc;
+            h->fail_err = e;
+            pthread_cond_broadcast(&h->room);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&h->mu);
+    if (a->cur)
+        sha256_free(&a->sha); /* the source stopped in the middle of this message */
+    free(buf);
+    return NULL;
+}
+
+/* The destination's waits while its thread runs: no hook (lane 0's thread calls them). */
+static int appender_stop(void *ctx)
+{
+    return mig_stop_requested(ctx);
 }
 
 /* "1:5,9,12:14" for the uids of v[0..n) (sorted). */
@@ -441,8 +621,48 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     char *set = uid_set(win, n);
     struct imap_body_cbs cbs = {body_begin, body_chunk, body_end, body_skipped};
     fr->abort_rc = 0;
-    rc = imap_fetch_bodies(m->src, set, &cbs, fr, err);
+    struct hand h;
+    memset(&h, 0, sizeof(h));
+    pthread_mutex_init(&h.mu, NULL);
+    pthread_cond_init(&h.more, NULL);
+    pthread_cond_init(&h.room, NULL);
+    h.data = xmalloc((size_t)HAND_SLOTS * HAND_CHUNK);
+    h.seen = xcalloc(n, 1);
+    fr->hand = &h;
+    struct appender ap = {.fr = fr};
+    imap_stop_cb *dst_stop;
+    void *dst_stop_ctx;
+    imap_client_get_cancel(m->dst, &dst_stop, &dst_stop_ctx);
+    imap_client_set_cancel(m->dst, appender_stop, m);
+    pthread_t th;
+    if (pthread_create(&th, NULL, appender_main, &ap) != 0) {
+        rc = mb_err_set(err, MB_EIO, "cannot start a thread");
+    } else {
+        rc = imap_fetch_bodies(m->src, set, &cbs, fr, err);
+        hand_close(&h, rc != 0);
+        pthread_join(th, NULL);
+    }
+    imap_client_set_cancel(m->dst, dst_stop, dst_stop_ctx);
+    if (h.failed && !fr->abort_rc) {
+        /* The destination failed after the source had sent everything. */
+        fr->abort_rc = h.fail_rc;
+        fr->abort_err = h.fail_err;
+        if (!rc)
+            rc = h.fail_rc;
+    }
+    fr->hand = NULL;
+    free(h.seen);
+    free(h.data);
+    pthread_cond_destroy(&h.more);
+    pthread_cond_destroy(&h.room);
+    pthread_mutex_destroy(&h.mu);
     free(set);
+    for (size_t i = 0; i < n; i++)
+        if (win[i].bad_date) {
+            win[i].bad_date = 0;
+            mig_log(m, "warn", "%s: message %u: unusable date \"%.40s\", copied without it",
+                    m->current_folder, win[i].uid, win[i].idate_str);
+        }
     if (rc && fr->abort_rc) {
         rc = fr->abort_rc;
         *err = fr->abort_err;

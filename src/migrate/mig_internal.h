@@ -108,6 +108,12 @@ void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
 /* Report progress (rate-limited unless force); sets m->cancelled when asked to stop. */
 void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);
+/* The same without touching m (any thread): shutdown, a cancellation seen by lane 0. */
+int mig_stop_requested(const struct mig_ctx *m);
+/* The lock of the folder reports (no-op outside mig_run): a lane's working report is updated
+ * by its destination thread under it while lane 0 reads the published ones. */
+void mig_reports_lock(struct mig_ctx *m);
+void mig_reports_unlock(struct mig_ctx *m);
 
 /* 1 if a server's words say it is busy or throttling (retry later, never the job's fault). */
 int mig_busy_text(const char *msg);
@@ -155,7 +161,7 @@ void mig_lane_publish(struct mig_ctx *m);
 void mig_lane_flush(struct mig_ctx *m);
 /* Lane 0: a folder some lane is copying (for the progress display), or NULL. */
 const char *mig_lane_folder(struct mig_ctx *m);
-int mig_lane_cancelled(struct mig_ctx *m);
+int mig_lane_cancelled(const struct mig_ctx *m);
 void mig_lane_cancel(struct mig_ctx *m);
 
 #endif

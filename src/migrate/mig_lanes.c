@@ -98,7 +98,7 @@ uint64_t mig_steps(struct mig_ctx *m)
     return m->sh ? (uint64_t)atomic_load(&m->sh->steps) : 0;
 }
 
-int mig_lane_cancelled(struct mig_ctx *m)
+int mig_lane_cancelled(const struct mig_ctx *m)
 {
     return m->sh && atomic_load(&m->sh->cancelled);
 }
@@ -184,6 +184,18 @@ void mig_lane_flush(struct mig_ctx *m)
         snprintf(line, sizeof(line), "%zu log line(s) of the other connections left out", dropped);
         m->hooks->log(m->hooks->ctx, "warn", line);
     }
+}
+
+void mig_reports_lock(struct mig_ctx *m)
+{
+    if (m->sh)
+        pthread_mutex_lock(&m->sh->mu);
+}
+
+void mig_reports_unlock(struct mig_ctx *m)
+{
+    if (m->sh)
+        pthread_mutex_unlock(&m->sh->mu);
 }
 
 void mig_lane_publish(struct mig_ctx *m)
