@@ -274,6 +274,28 @@ static int has_uid(const uint32_t *v, size_t n, uint32_t uid)
     return 0;
 }
 
+/* Copied rows of unknown destination UID whose copy lies at or above min_next (mig_xo_claim). */
+struct claim_ctx {
+    const char *dest_raw;
+    uint32_t dest_uidvalidity, min_next;
+    unsigned char (*hashes)[MIG_XO_HASH_LEN];
+    size_t n, cap;
+};
+
+static int on_copied_unknown(void *ctx, const struct db_msgmap_row *r)
+{
+    struct claim_ctx *cc = ctx;
+    if (r->dest_uid || !r->has_hash || !r->dest_folder || strcmp(r->dest_folder, cc->dest_raw) != 0
+        || r->dest_uidvalidity != cc->dest_uidvalidity || r->dest_uidnext < cc->min_next)
+        return 0;
+    if (cc->n == cc->cap) {
+        cc->cap = cc->cap ? cc->cap * 2 : 64;
+        cc->hashes = xrealloc(cc->hashes, cc->cap * sizeof(*cc->hashes));
+    }
+    memcpy(cc->hashes[cc->n++], r->hash, MIG_XO_HASH_LEN);
+    return 0;
+}
+
 int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalidity,
                        const char *dest_raw, uint32_t dest_uidvalidity, size_t *matched_r,
                        int64_t *matched_bytes_r, struct mb_err *err)
@@ -325,6 +347,29 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     if (n_want == 0)
         goto out;
     rc = hash_dest(m, dest_raw, dest_uidvalidity, cands.v, cands.n, want, err);
+    if (rc)
+        goto out;
+    /* Without UIDPLUS, the copies of the rows already copied are claimed first. */
+    struct claim_ctx cc = {dest_raw, dest_uidvalidity, min_next, NULL, 0, 0};
+    rc = db_msgmap_foreach(m->db, m->job, src_raw, uidvalidity, DB_MSG_COPIED, on_copied_unknown,
+                           &cc, err);
+    if (!rc && cc.n) {
+        struct mig_xo_dest *cv = xcalloc(cands.n ? cands.n : 1, sizeof(*cv));
+        unsigned char *claimed = xcalloc(cands.n ? cands.n : 1, 1);
+        for (size_t c = 0; c < cands.n; c++) {
+            cv[c].uid = cands.v[c].uid;
+            cv[c].has_hash = cands.v[c].has_hash && !cands.v[c].used;
+            memcpy(cv[c].hash, cands.v[c].hash, MIG_XO_HASH_LEN);
+        }
+        mig_xo_claim((const unsigned char(*)[MIG_XO_HASH_LEN])cc.hashes, cc.n, cv, cands.n,
+                     claimed);
+        for (size_t c = 0; c < cands.n; c++)
+            if (claimed[c])
+                cands.v[c].used = 1;
+        free(cv);
+        free(claimed);
+    }
+    free(cc.hashes);
     if (rc)
         goto out;
     /* Source hashes not recorded yet: read those bodies again from the source (at most one

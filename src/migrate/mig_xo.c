@@ -51,6 +51,21 @@ size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_
     return matched;
 }
 
+size_t mig_xo_claim(const unsigned char (*hashes)[MIG_XO_HASH_LEN], size_t n,
+                    const struct mig_xo_dest *cands, size_t nc, unsigned char *claimed)
+{
+    size_t k = 0;
+    for (size_t i = 0; i < n; i++)
+        for (size_t c = 0; c < nc; c++)
+            if (!claimed[c] && cands[c].has_hash
+                && memcmp(cands[c].hash, hashes[i], MIG_XO_HASH_LEN) == 0) {
+                claimed[c] = 1;
+                k++;
+                break;
+            }
+    return k;
+}
+
 uint32_t mig_xo_floor(const struct mig_xo_copy *rows, size_t n)
 {
     uint32_t floor = 0;

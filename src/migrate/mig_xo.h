@@ -60,6 +60,14 @@ struct mig_xo_inflight {
 size_t mig_xo_match(struct mig_xo_inflight *rows, size_t n, const struct mig_xo_dest *cands,
                     size_t nc);
 
+/* Without UIDPLUS a copied row records no destination UID: its copy is one of the destination
+ * messages with its content. Each such row whose copy lies at or above the candidates' floor
+ * (its window began there: hashes[0..n)) claims one candidate of its content not claimed yet
+ * (claimed[c] = 1), so that an interrupted message is never taken for found on the copy of
+ * another message with the same content (exact duplicates). Returns the number claimed. */
+size_t mig_xo_claim(const unsigned char (*hashes)[MIG_XO_HASH_LEN], size_t n,
+                    const struct mig_xo_dest *cands, size_t nc, unsigned char *claimed);
+
 /* ---- reconciliation after an ambiguous send ---- */
 
 /* A copied row of the destination folder instance being reconciled. */

@@ -77,6 +77,41 @@ static void test_match_basic(void)
     T_END();
 }
 
+static void test_claim_without_uidplus(void)
+{
+    T_BEGIN(
+        "recovery without UIDPLUS: a copied twin's copy is never taken for the interrupted one");
+    /* Two messages with the same content: the first copied (no UID known), the second
+     * interrupted and never stored. The one destination copy is the first's. */
+    unsigned char copied[1][MIG_XO_HASH_LEN];
+    hash_of(copied[0], 1);
+    struct mig_xo_dest c[] = {dmsg(50, 1), dmsg(51, 2)};
+    unsigned char claimed[2] = {0};
+    T_ASSERT_INT(mig_xo_claim((const unsigned char(*)[MIG_XO_HASH_LEN])copied, 1, c, 2, claimed),
+                 1);
+    T_ASSERT_INT(claimed[0], 1);
+    T_ASSERT_INT(claimed[1], 0);
+    /* The interrupted twin then matches nothing: it is sent again, not lost. */
+    struct mig_xo_inflight rows[1] = {
+        {.uid = 11, .window_uidnext = 50, .usable = 1, .has_hash = 1}};
+    hash_of(rows[0].hash, 1);
+    struct mig_xo_dest left[] = {dmsg(51, 2)};
+    T_ASSERT_INT(mig_xo_match(rows, 1, left, N(left)), 0);
+    /* Two copied twins and two copies: both claimed; a third copy stays for the interrupted. */
+    unsigned char two[2][MIG_XO_HASH_LEN];
+    hash_of(two[0], 1);
+    hash_of(two[1], 1);
+    struct mig_xo_dest c3[] = {dmsg(60, 1), dmsg(61, 1), dmsg(62, 1)};
+    unsigned char cl3[3] = {0};
+    T_ASSERT_INT(mig_xo_claim((const unsigned char(*)[MIG_XO_HASH_LEN])two, 2, c3, 3, cl3), 2);
+    T_ASSERT_INT(cl3[2], 0);
+    /* Unread contents are never claimed. */
+    struct mig_xo_dest c4[] = {dmsg(70, 0)};
+    unsigned char cl4[1] = {0};
+    T_ASSERT_INT(mig_xo_claim((const unsigned char(*)[MIG_XO_HASH_LEN])copied, 1, c4, 1, cl4), 0);
+    T_END();
+}
+
 static void test_match_size_and_unusable(void)
 {
     T_BEGIN("recovery: a different real size or an unusable window never matches");
@@ -367,6 +402,7 @@ int main(void)
     static void (*const fns[])(void) = {
         test_delta,
         test_match_basic,
+        test_claim_without_uidplus,
         test_match_size_and_unusable,
         test_reconcile_late_copy,
         test_reconcile_nothing_landed,
