@@ -466,7 +466,7 @@ int cli_migrate(int argc, char **argv)
         fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host, port,
                 dest);
     job_run_engine(&jr, &res);
-    if (job_run_finish(db, id, &res, &err) != 0)
+    if (job_run_finish(&jr, &res, &err) != 0)
         fprintf(stderr, "migrabox migrate: cannot record the result: %s\n", err.msg);
     if (!quiet)
         fprintf(stderr, "migrabox: %s%s%s\n", res.state == DB_JOB_DONE ? "TERMINÉE" : "ÉCHOUÉE",

@@ -274,17 +274,18 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
                            ? job->source_host
                            : (preset && preset->default_host ? preset->default_host : "");
 
+    struct mb_err why = {0};
     if (!preset || mig_tls_parse(job->source_tls ? job->source_tls : "auto", &tls) != 0) {
-        db_job_finish(db, job->id, DB_JOB_FAILED, "invalid job (server type or TLS mode)", NULL,
-                      &err);
+        MB_MSG0(&why, MB_ECONFIG, JOB_INVALID);
+        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
         return;
     }
     int cap = cfg->sources.max_connections_per_host;
     if (preset->max_connections && (cap <= 0 || (int)preset->max_connections < cap))
         cap = (int)preset->max_connections;
     if (!host_acquire(pool, host, cap)) {
-        db_job_defer(db, job->id, now_s() + HOST_BUSY_DELAY_S,
-                     "waiting: too many migrations from this source host", &err);
+        MB_MSG0(&why, MB_ECONN, JOB_WAITING_HOST);
+        db_job_defer_msg(db, job->id, now_s() + HOST_BUSY_DELAY_S, &why, &err);
         return;
     }
 
@@ -292,17 +293,14 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     memset(&creds, 0, sizeof(creds));
     struct mig_options opts;
     memset(&opts, 0, sizeof(opts));
-    char *why = NULL;
     if (job_run_creds_load(db, pool->box, job->id, &creds, &why) != 0) {
-        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
-        free(why);
+        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
         goto out;
     }
     /* The job's options apply to every run of it alike. */
     if (job_run_options_load(db, job->id, &opts, NULL, &err) != 0) {
-        why = xasprintf("invalid job options: %s", err.msg);
-        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
-        free(why);
+        MB_MSG(&why, MB_ECONFIG, JOB_OPTIONS, &err);
+        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
         goto out;
     }
 
@@ -325,7 +323,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .creds = &creds,
         .cancel = &w->cancel,
         .pause_returns = 1,
-        .engine_error_prefix = "internal error: ",
+        .wrap_internal = 1,
         .ctx = &job->id,
         .log = on_log,
     };
@@ -337,13 +335,14 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
 
     if (atomic_load(&w->cancel) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
-        db_job_defer(db, job->id, now_s(), "interrupted by a restart of the service", &err);
+        MB_MSG0(&why, MB_ECANCELED, JOB_RESTART);
+        db_job_defer_msg(db, job->id, now_s(), &why, &err);
         log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
         goto out;
     }
     if (res.state == DB_JOB_PENDING) {
         /* The source's long limit: the job waits without a worker, spending no attempt. */
-        if (db_job_defer(db, job->id, res.resume_at, res.error, &err) != 0)
+        if (db_job_defer_msg(db, job->id, res.resume_at, &jr.error, &err) != 0)
             log_error("job %lld: cannot pause: %s", (long long)job->id, err.msg);
         goto out;
     }
@@ -352,13 +351,14 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         int64_t delay = cfg->sources.retry_delay;
         for (int64_t i = 0; i < job->attempts && delay < 3600; i++)
             delay *= 2;
-        db_log_add(db, job->id, DB_LOG_WARN, "attempt %lld failed (%s); next attempt in %lld s",
-                   (long long)job->attempts + 1, res.error, (long long)delay);
-        if (db_job_retry_later(db, job->id, now_s() + delay, res.error, &err) != 0)
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_ATTEMPT_FAILED, job->attempts + 1, &jr.error, delay);
+        db_log_add_msg(db, job->id, DB_LOG_WARN, &line);
+        if (db_job_retry_later_msg(db, job->id, now_s() + delay, &jr.error, &err) != 0)
             log_error("job %lld: cannot defer: %s", (long long)job->id, err.msg);
         goto out;
     }
-    if (job_run_finish(db, job->id, &res, &err) != 0)
+    if (job_run_finish(&jr, &res, &err) != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
     else if (cfg->server.credential_retention == 0
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
