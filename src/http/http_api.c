@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "net/net_conn.h"
 #include "http_api_internal.h"
+#include "msg/msgcat.h"
 #include "log/log.h"
 #include "db/db_token.h"
 
@@ -73,6 +74,7 @@ static const struct http_api_route http_api_routes[] = {
     {"DELETE", "/api/profiles/{name}", http_api_profiles_delete, HTTP_API_MUTATE},
     {"POST", "/api/profiles/{name}/check", http_api_profiles_check,
      HTTP_API_MUTATE | HTTP_API_JSON},
+    {"GET", "/api/messages", http_api_messages, 0},
     {"GET", "/healthz", http_api_metrics_healthz, 0},
     {"GET", "/metrics", http_api_metrics_get, 0},
 };
@@ -215,6 +217,58 @@ void http_api_error(struct http_api_ctx *c, unsigned status, const char *message
     json_w_kv_str(&w, "error", message);
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
+}
+
+void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, const char *code,
+                    const char *params, const char *text)
+{
+    json_w_key(w, key);
+    if (!code && !text) {
+        json_w_null(w);
+        return;
+    }
+    json_w_obj_begin(w);
+    http_api_w_msg_members(c, w, code, params, text);
+    json_w_obj_end(w);
+}
+
+void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
+                            const char *params, const char *text)
+{
+    struct json_value *pv = NULL;
+    struct mb_err err;
+    if (code && params && *params
+        && (json_parse(params, strlen(params), NULL, &pv, &err) != 0 || pv->type != JSON_OBJECT))
+        json_free(&pv);
+    if (code && msgcat_find(code) < 0)
+        code = NULL; /* a code of a later version: its stored text */
+    char *rendered =
+        code ? msg_render_alloc(c->fr ? MSG_LANG_FR : MSG_LANG_EN, code, params, text) : NULL;
+    char clean[HTTP_API_MSG_TEXT_MAX + 1];
+    http_api_sanitize(rendered ? rendered : text ? text : "", clean, sizeof(clean));
+    json_w_kv_str(w, "code", code ? code : msgcat[MSG_TEXT].code);
+    json_w_key(w, "params");
+    if (!code) {
+        json_w_obj_begin(w);
+        json_w_kv_str(w, "text", text ? text : "");
+        json_w_obj_end(w);
+    } else if (pv) {
+        json_w_value(w, pv);
+    } else {
+        json_w_obj_begin(w);
+        json_w_obj_end(w);
+    }
+    json_w_kv_str(w, "text", clean);
+    free(rendered);
+    json_free(&pv);
+}
+
+void http_api_messages(struct http_api_ctx *c)
+{
+    buf_reset(&c->resp->body);
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    msgcat_write_json(&c->resp->body);
 }
 
 void http_api_internal(struct http_api_ctx *c, const char *what, const struct mb_err *err)
@@ -405,12 +459,7 @@ static int http_api_match(const char *pattern, const char *path, int64_t *id_r, 
 
 static int http_api_lang_fr(const struct http_req *req)
 {
-    const char *al = http_req_header(req, "Accept-Language");
-    if (!al)
-        return 0;
-    while (*al == ' ')
-        al++;
-    return strncasecmp(al, "fr", 2) == 0 && (al[2] == '\0' || !isalpha((unsigned char)al[2]));
+    return msg_lang_from_accept(http_req_header(req, "Accept-Language")) == MSG_LANG_FR;
 }
 
 /* The client address: the TCP peer, unless the peer is a trusted proxy and sent the

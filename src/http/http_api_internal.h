@@ -72,6 +72,20 @@ struct http_api_ctx {
 /* Language pick for short server messages. */
 #define HTTP_API_MSG(c, en, fr_) ((c)->fr ? (fr_) : (en))
 
+/* "key": a coded message {"code", "params", "text"}: text rendered in the request's language
+ * (Accept-Language), control characters replaced, cut to HTTP_API_MSG_TEXT_MAX bytes. code
+ * NULL (a text without one: the engine's words, or stored before codes): {"code": "text",
+ * "params": {"text": text}, "text": text}. Both NULL: null. */
+#define HTTP_API_MSG_TEXT_MAX 500
+void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, const char *code,
+                    const char *params, const char *text);
+/* The same three members, inside an object the caller opened. */
+void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
+                            const char *params, const char *text);
+/* GET /api/messages: the catalogue of message codes (no sign-in needed: the web UI renders
+ * coded messages with it, in its own language). */
+void http_api_messages(struct http_api_ctx *c);
+
 /* {"error": message} with status. */
 void http_api_error(struct http_api_ctx *c, unsigned status, const char *message);
 /* Log err (never a secret in it) and answer 500. */

@@ -65,10 +65,7 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     else
         json_w_null(w);
     json_w_kv_str(w, "state", db_job_state_name(job->state));
-    char error[161];
-    if (job->error)
-        http_api_sanitize(job->error, error, sizeof(error));
-    json_w_kv_str(w, "error", job->error ? error : NULL);
+    http_api_w_msg(c, w, "error", job->error_code, job->error_params, job->error);
     json_w_kv_str(w, "source_host", job->source_host);
     json_w_kv_int(w, "source_port", job->source_port);
     json_w_kv_str(w, "source_tls", job->source_tls);
@@ -737,7 +734,7 @@ void http_api_jobs_log(struct http_api_ctx *c)
         json_w_kv_int(&w, "id", e[i].id);
         http_api_w_time(&w, "ts", e[i].ts);
         json_w_kv_str(&w, "level", db_log_level_name(e[i].level));
-        json_w_kv_str(&w, "text", e[i].text);
+        http_api_w_msg_members(c, &w, e[i].code, e[i].params, e[i].text);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);

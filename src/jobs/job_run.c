@@ -110,6 +110,8 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
         else
             jr->error = err;
         snprintf(res->error, sizeof(res->error), "%s", jr->error.msg);
+    } else if (res->state != DB_JOB_DONE && strcmp(res->error, DB_JOB_ERROR_CANCELLED) == 0) {
+        MB_MSG0(&jr->error, MB_ECANCELED, JOB_CANCELLED); /* the engine's constant */
     } else if (res->state != DB_JOB_DONE) {
         /* The engine's verdict: its own words, without a code yet. */
         mb_err_set(&jr->error, MB_EIO, "%s", res->error);
