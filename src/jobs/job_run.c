@@ -120,6 +120,12 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
 
 int job_run_finish(const struct job_run *jr, const struct mig_result *res, struct mb_err *err)
 {
+    if (res->state == DB_JOB_FAILED) {
+        /* The Journal ends with the reason, as the job's page shows it. */
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_RUN_FAILED, &jr->error);
+        db_log_add_msg(jr->db, jr->job_id, DB_LOG_ERROR, &line);
+    }
     return db_job_finish_msg(jr->db, jr->job_id, res->state,
                              res->state == DB_JOB_DONE ? NULL : &jr->error, res->report, err);
 }

@@ -80,7 +80,7 @@ struct job_run {
 void job_run_engine(struct job_run *jr, struct mig_result *res);
 
 /* Record a finished run of jr: db_job_finish_msg with res's state, jr->error unless done, its
- * report. */
+ * report; a failure also ends the job's log with its reason (run_failed). */
 int job_run_finish(const struct job_run *jr, const struct mig_result *res, struct mb_err *err);
 
 #endif

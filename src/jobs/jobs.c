@@ -261,6 +261,16 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
     db_webhook_free(ev, n);
 }
 
+/* A job that cannot start: failed with why, which also ends its log (as job_run_finish). */
+static void fail_before_run(struct db *db, int64_t id, const struct mb_err *why)
+{
+    struct mb_err line, err;
+    MB_MSG(&line, 0, LOG_RUN_FAILED, why);
+    db_log_add_msg(db, id, DB_LOG_ERROR, &line);
+    if (db_job_finish_msg(db, id, DB_JOB_FAILED, why, NULL, &err) != 0)
+        log_error("job %lld: cannot record the failure: %s", (long long)id, err.msg);
+}
+
 static void run_job(struct worker *w, struct db *db, struct db_job *job)
 {
     struct jobs *pool = w->pool;
@@ -277,7 +287,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     struct mb_err why = {0};
     if (!preset || mig_tls_parse(job->source_tls ? job->source_tls : "auto", &tls) != 0) {
         MB_MSG0(&why, MB_ECONFIG, JOB_INVALID);
-        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
+        fail_before_run(db, job->id, &why);
         return;
     }
     int cap = cfg->sources.max_connections_per_host;
@@ -294,13 +304,13 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     struct mig_options opts;
     memset(&opts, 0, sizeof(opts));
     if (job_run_creds_load(db, pool->box, job->id, &creds, &why) != 0) {
-        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
+        fail_before_run(db, job->id, &why);
         goto out;
     }
     /* The job's options apply to every run of it alike. */
     if (job_run_options_load(db, job->id, &opts, NULL, &err) != 0) {
         MB_MSG(&why, MB_ECONFIG, JOB_OPTIONS, &err);
-        db_job_finish_msg(db, job->id, DB_JOB_FAILED, &why, NULL, &err);
+        fail_before_run(db, job->id, &why);
         goto out;
     }
 
