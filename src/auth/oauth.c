@@ -88,9 +88,9 @@ int auth_profile_validate(struct auth_profile *p, const char *sa_json, struct mb
     if (set(p->source_host)) {
         char host[256];
         unsigned port;
-        const char *why;
+        int why;
         if (net_host_parse(p->source_host, host, sizeof(host), &port, &why) != 0)
-            return mb_err_set(err, MB_ECONFIG, "source_host: %s", why);
+            return mb_err_set(err, MB_ECONFIG, "source_host: %s", msgcat[why].en);
     }
     switch (p->kind) {
     case AUTH_KIND_MICROSOFT365:

@@ -39,19 +39,6 @@ static const char usage[] =
     "largest message, Gmail labels) apply to every job of the batch and are kept with them.\n"
     "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
 
-/* 1 when messages should be French: the first non-empty of LC_ALL, LC_MESSAGES and LANG (the
- * POSIX order) names a French locale (fr, fr_FR.UTF-8, fr_CA, fr.UTF-8...). */
-static int cli_import_french(void)
-{
-    static const char *const vars[] = {"LC_ALL", "LC_MESSAGES", "LANG"};
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v)
-            return strncmp(v, "fr", 2) == 0 && (v[2] == '\0' || strchr("_.@", v[2]));
-    }
-    return 0;
-}
-
 static int cli_import_read(const char *path, size_t max, char **data_r, size_t *len_r)
 {
     FILE *f = fopen(path, "rb");
@@ -164,7 +151,7 @@ int cli_import(int argc, char **argv)
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .domains = (const char *const *)cfg->destination.domains,
         .n_domains = cfg->destination.n_domains,
-        .french = cli_import_french(),
+        .french = msg_lang_from_env() == MSG_LANG_FR,
         .allow_empty_password = profile != NULL,
         .separator = cfg->destination.separator,
     };

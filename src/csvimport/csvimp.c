@@ -721,10 +721,10 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                                        "host_source est vide (il ne peut l'être que pour gmail "
                                        "et office)"));
     } else {
-        const char *why;
+        int why;
         if (net_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0)
             csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE, "%s",
-                             c->opts->french ? net_host_why_fr(why) : why);
+                             msgcat_template(why, c->opts->french ? MSG_LANG_FR : MSG_LANG_EN));
     }
 
     char *dst = csvimp_check_destination(c, dest);

@@ -54,9 +54,11 @@ const char *msgcat_template(int id, enum msg_lang lang)
     return lang == MSG_LANG_FR ? msgcat[id].fr : msgcat[id].en;
 }
 
+/* fr, fr_FR.UTF-8, fr_CA, fr.UTF-8, fr@euro... */
 static enum msg_lang lang_of_locale(const char *s)
 {
-    return strncasecmp(s, "fr", 2) == 0 ? MSG_LANG_FR : MSG_LANG_EN;
+    return strncmp(s, "fr", 2) == 0 && (s[2] == '\0' || strchr("_.@", s[2])) ? MSG_LANG_FR
+                                                                             : MSG_LANG_EN;
 }
 
 enum msg_lang msg_lang_from_env(void)

@@ -48,8 +48,9 @@ int msgcat_param_index(int id, const char *name, size_t len);
 /* The template of id in lang. */
 const char *msgcat_template(int id, enum msg_lang lang);
 
-/* The language of a process: the first set of LC_ALL, LC_MESSAGES, LANG; French when it
- * starts with "fr", else English ("C", "POSIX", unset...). */
+/* The language of a process: the first non-empty of LC_ALL, LC_MESSAGES, LANG (the POSIX
+ * order); French when it names a French locale (fr, fr_FR.UTF-8, fr_CA, fr.UTF-8...), else
+ * English ("C", "POSIX", unset...). */
 enum msg_lang msg_lang_from_env(void);
 /* The language of an HTTP request: French when Accept-Language's first range is fr or fr-*,
  * else English (absent header: English). */

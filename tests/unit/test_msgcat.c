@@ -207,6 +207,10 @@ static void test_lang(void)
     T_ASSERT_INT(msg_lang_from_env(), MSG_LANG_EN);
     setenv("LC_ALL", "fr_CA.UTF-8", 1);
     T_ASSERT_INT(msg_lang_from_env(), MSG_LANG_FR);
+    setenv("LC_ALL", "french", 1);
+    T_ASSERT_INT(msg_lang_from_env(), MSG_LANG_EN);
+    setenv("LC_ALL", "fr", 1);
+    T_ASSERT_INT(msg_lang_from_env(), MSG_LANG_FR);
     unsetenv("LC_ALL");
     unsetenv("LC_MESSAGES");
     unsetenv("LANG");
