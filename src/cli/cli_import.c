@@ -159,16 +159,11 @@ int cli_import(int argc, char **argv)
     if (rc == MB_ECONFIG) {
         for (size_t i = 0; i < res.n_errors; i++)
             fprintf(stderr, "%s\n", res.errors[i].message);
-        if (o.french)
-            fprintf(stderr,
-                    "migrabox import : %s : %zu erreur%s%s ; aucune migration n'a été "
-                    "ajoutée\n",
-                    path, res.n_errors, res.n_errors > 1 ? "s" : "",
-                    res.errors_truncated ? " (décompte arrêté)" : "");
-        else
-            fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,
-                    res.n_errors, res.n_errors == 1 ? "" : "s",
-                    res.errors_truncated ? " (stopped counting)" : "");
+        char count[32];
+        snprintf(count, sizeof(count), "%zu%s", res.n_errors, res.errors_truncated ? "+" : "");
+        struct mb_err m;
+        MB_MSG(&m, MB_ECONFIG, CLI_IMPORT_ERRORS, path, count);
+        cli_say("import", &m);
         goto out;
     }
     if (rc) {

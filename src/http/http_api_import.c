@@ -17,15 +17,21 @@
 
 static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
 {
-    char summary[160];
-    snprintf(summary, sizeof(summary),
-             c->fr ? "le fichier contient %zu erreur(s)%s ; aucune migration n'a été ajoutée"
-                   : "the file has %zu error(s)%s; nothing was queued",
-             res->n_errors, res->errors_truncated ? "+" : "");
+    char count[32];
+    snprintf(count, sizeof(count), "%zu%s", res->n_errors, res->errors_truncated ? "+" : "");
+    struct mb_err m;
+    MB_MSG(&m, MB_ECONFIG, CSV_FILE_ERRORS, count);
+    char *summary = http_api_render(c, &m);
     struct json_w w;
     http_api_json_begin(c, 422, &w);
     json_w_obj_begin(&w);
     json_w_kv_str(&w, "error", summary);
+    free(summary);
+    json_w_kv_str(&w, "code", mb_err_code(&m));
+    json_w_key(&w, "params");
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "count", count);
+    json_w_obj_end(&w);
     json_w_kv_bool(&w, "truncated", res->errors_truncated);
     json_w_key(&w, "errors");
     json_w_arr_begin(&w);
@@ -36,6 +42,17 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
         json_w_kv_int(&w, "column", e->column);
         json_w_kv_str(&w, "column_name", e->column ? csvimp_column_name(e->column) : NULL);
         json_w_kv_str(&w, "message", e->message + e->text_off);
+        json_w_kv_str(&w, "code", e->code ? e->code : "text");
+        json_w_key(&w, "params");
+        struct json_value *pv = NULL;
+        struct mb_err perr;
+        if (json_parse(e->params, strlen(e->params), NULL, &pv, &perr) == 0) {
+            json_w_value(&w, pv);
+        } else {
+            json_w_obj_begin(&w);
+            json_w_obj_end(&w);
+        }
+        json_free(&pv);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);

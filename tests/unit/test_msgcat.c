@@ -91,7 +91,7 @@ static void test_catalogue(void)
                 fprintf(stderr, "  %s fr: no space before '%c'\n", e->code, *q);
                 T_ASSERT(0);
             }
-            if (*q == '"') {
+            if (*q == '"' && (q[1] == '{' || (q > e->fr && q[-1] == '}'))) {
                 fprintf(stderr, "  %s fr: \" instead of « »\n", e->code);
                 T_ASSERT(0);
             }
