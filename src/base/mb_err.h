@@ -121,16 +121,18 @@ int mb_err_msg(struct mb_err *err, int code, int id, const struct mb_param *p, s
 #define MB_MAP7(f, x, ...) f(x), MB_MAP6(f, __VA_ARGS__)
 #define MB_MAP8(f, x, ...) f(x), MB_MAP7(f, __VA_ARGS__)
 #define MB_MAP(f, ...) MB_CAT(MB_MAP, MB_NARGS(__VA_ARGS__))(f, __VA_ARGS__)
-/* A negative array size (compile error) when a call site's argument count is not the
- * catalogue's. */
-#define MB_MSG_CHECK(ID, n) ((void)sizeof(char[(n) == MSGN_##ID ? 1 : -1]))
+/* A negative array size (compile error) when a call site's argument count n is not the
+ * catalogue's (want, MSGN_<ID>). ID is pasted where it is named, never expanded: an ID that is
+ * also a macro name elsewhere (CSV_QUOTE of libcsv) still means the catalogue entry. */
+#define MB_MSG_CHECK(want, n) ((void)sizeof(char[(n) == (want) ? 1 : -1]))
 
 /* MB_MSG(err, category, ID, args...): message MSG_<ID> with 1 to 8 arguments. */
 #define MB_MSG(err, errc, ID, ...)                                                                 \
-    (MB_MSG_CHECK(ID, MB_NARGS(__VA_ARGS__)),                                                      \
+    (MB_MSG_CHECK(MSGN_##ID, MB_NARGS(__VA_ARGS__)),                                               \
      mb_err_msg((err), (errc), MSG_##ID, (const struct mb_param[]){MB_MAP(MB_PARAM, __VA_ARGS__)}, \
                 MB_NARGS(__VA_ARGS__)))
 /* MB_MSG0(err, category, ID): message MSG_<ID> without parameters. */
-#define MB_MSG0(err, errc, ID) (MB_MSG_CHECK(ID, 0), mb_err_msg((err), (errc), MSG_##ID, NULL, 0))
+#define MB_MSG0(err, errc, ID)                                                                     \
+    (MB_MSG_CHECK(MSGN_##ID, 0), mb_err_msg((err), (errc), MSG_##ID, NULL, 0))
 
 #endif

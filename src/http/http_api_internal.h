@@ -77,9 +77,9 @@ struct http_api_ctx {
  * "params"}. HTTP_API_ERROR / HTTP_API_FIELD take a message without parameters (checked at
  * compile time); http_api_error_msg / http_api_field_msg any coded message (MB_MSG). */
 #define HTTP_API_ERROR(c, status, ID)                                                              \
-    (MB_MSG_CHECK(ID, 0), http_api_error_id((c), (status), MSG_##ID))
+    (MB_MSG_CHECK(MSGN_##ID, 0), http_api_error_id((c), (status), MSG_##ID))
 #define HTTP_API_FIELD(c, field, ID)                                                               \
-    (MB_MSG_CHECK(ID, 0), http_api_field_id((c), (field), MSG_##ID))
+    (MB_MSG_CHECK(MSGN_##ID, 0), http_api_field_id((c), (field), MSG_##ID))
 void http_api_error_id(struct http_api_ctx *c, unsigned status, int id);
 void http_api_error_msg(struct http_api_ctx *c, unsigned status, const struct mb_err *m);
 void http_api_field_id(struct http_api_ctx *c, const char *field, int id);

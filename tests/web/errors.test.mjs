@@ -244,10 +244,13 @@ test('every engine message of the C sources is recognised (or known to be intern
     }
 });
 
-// The token endpoints' errors (src/auth/oauth.c) reach a task's error as they are: the common
-// ones read as French sentences, and their fixed words are still those of the C source.
+// The token endpoints' errors (src/auth/oauth.c, coded: oauth_*) reach a task's error wrapped in
+// the engine's English: the common ones read as French sentences, and their fixed words are
+// still those of the catalogue.
 test('the OAuth2 token errors of src/auth/oauth.c read as French sentences', () => {
-    const src = readFileSync(join(TOP, 'src/auth/oauth.c'), 'utf8').replace(/"\s*\n\s*"/g, '');
+    // Their words live in the catalogue now (src/msg/msgcat.def), their choice in oauth.c.
+    const src = (readFileSync(join(TOP, 'src/auth/oauth.c'), 'utf8')
+        + readFileSync(join(TOP, 'src/msg/msgcat.def'), 'utf8')).replace(/"\s*\n\s*"/g, '');
     const texts = [
         "Microsoft 365 refused the client secret (AADSTS7000215): give the secret's Value, not its Secret ID, and check it has not expired (Entra ID > App registrations > Certificates & secrets)",
         'Microsoft 365: the client secret has expired (AADSTS7000222): create a new one in Entra ID > App registrations > Certificates & secrets',
