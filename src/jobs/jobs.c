@@ -16,6 +16,7 @@
 #include "db/db_log.h"
 #include "db/db_webhook.h"
 #include "jobs/job_run.h"
+#include "json/json_read.h"
 #include "json/json_write.h"
 #include "log/log.h"
 #include "net/http_client.h"
@@ -135,7 +136,7 @@ static void webhook_queue(struct db *db, struct json_w *w, struct buf *b)
 /* After a job ended: "job.failed" when it failed, "batch.pass_done" when it was the last job
  * of its batch's pass still pending or running. */
 static void webhook_after_job(struct db *db, const struct db_job *job, enum db_job_state state,
-                              const char *error)
+                              const struct mb_err *error)
 {
     struct json_w w;
     struct buf b;
@@ -152,7 +153,20 @@ static void webhook_after_job(struct db *db, const struct db_job *job, enum db_j
         json_w_kv_str(&w, "source_host", job->source_host);
         json_w_kv_str(&w, "source_login", job->source_login);
         json_w_kv_str(&w, "dest_login", job->dest_login);
-        json_w_kv_str(&w, "error", error);
+        /* error: the English text; error_code, error_params: the coded message */
+        json_w_kv_str(&w, "error", error ? error->msg : NULL);
+        json_w_kv_str(&w, "error_code", error ? mb_err_code(error) : NULL);
+        json_w_key(&w, "error_params");
+        char params[MB_ERR_PARAMS_LEN + 64] = "";
+        struct json_value *pv = NULL;
+        struct mb_err perr;
+        if (error)
+            mb_err_params(error, params, sizeof(params));
+        if (error && json_parse(params, strlen(params), NULL, &pv, &perr) == 0)
+            json_w_value(&w, pv);
+        else
+            json_w_null(&w);
+        json_free(&pv);
         json_w_obj_end(&w);
         webhook_queue(db, &w, &b);
     }
@@ -374,7 +388,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
         log_error("job %lld: cannot erase the credentials: %s", (long long)job->id, err.msg);
     if (cfg->server.webhook_url)
-        webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : res.error);
+        webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : &jr.error);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
              res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
 out:
