@@ -42,8 +42,6 @@ export const ENGINE_FORMS = [
     ['err.engine.optSize', /^option max_message_size: expected a number of bytes of at least 1, got "(?<v>.*)"$/s],
     ['err.engine.optRange', /^option since must be a day before option before \(no message could be copied\)$/],
     ['err.engine.optStored', /^stored options are not a JSON object$/],
-    // POST /api/imports?verify=1 (src/http/http_api_verify.c)
-    ['err.engine.overQuota', /^the estimated size after migration \((?<size>\d+) bytes\) is over the destination's quota \((?<free>\d+) bytes free of (?<limit>\d+)\)$/],
     ['err.engine.optGmail', /^option gmail_labels: expected each or first, got "(?<v>.*)"$/s],
     // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
     ['err.engine.noSourceHost', /^no source host given$/],

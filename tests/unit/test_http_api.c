@@ -430,6 +430,12 @@ static void test_jobs_create(void)
                       "Accept-Language: fr-FR,fr;q=0.9\r\n", &r),
                  0);
     T_ASSERT(r.body && strstr(r.body, "adresse compl"));
+    /* each field error with its code and parameters, and the first one's at the top */
+    T_ASSERT(r.body
+             && strstr(r.body, "\"field\":\"dest_login\",\"message\":\"indiquez l'adresse "
+                               "complète (nom@domaine)\",\"code\":\"api_full_address_"
+                               "required\",\"params\":{}"));
+    T_ASSERT(r.json && jstr(r.json, "code") && strncmp(jstr(r.json, "code"), "api_", 4) == 0);
     resp_fini(&r);
 
     /* the example.org account: a local part gets its domain; example.com is refused */
