@@ -41,22 +41,23 @@ static const char usage[] =
 
 static int cli_import_read(const char *path, size_t max, char **data_r, size_t *len_r)
 {
+    struct mb_err say;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "migrabox import: cannot open %s: %s\n", path, strerror(errno));
+        MB_MSG(&say, MB_ENOTFOUND, CLI_CANNOT_OPEN, path, strerror(errno));
+        cli_say("import", &say);
         return -1;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "migrabox import: %s is not a regular file\n", path);
+        MB_MSG(&say, MB_ECONFIG, CLI_NOT_REGULAR, path);
+        cli_say("import", &say);
         fclose(f);
         return -1;
     }
     if ((uint64_t)st.st_size > max) {
-        fprintf(stderr,
-                "migrabox import: %s is larger than %zu bytes ([server] "
-                "max_upload_bytes)\n",
-                path, max);
+        MB_MSG(&say, MB_ETOOBIG, CLI_FILE_TOO_LARGE, path, max);
+        cli_say("import", &say);
         fclose(f);
         return -1;
     }
@@ -66,7 +67,8 @@ static int cli_import_read(const char *path, size_t max, char **data_r, size_t *
     int bad = ferror(f) || got != n;
     fclose(f);
     if (bad) {
-        fprintf(stderr, "migrabox import: cannot read %s\n", path);
+        MB_MSG(&say, MB_EIO, CLI_READ_FAILED, path);
+        cli_say("import", &say);
         secret_wipe(data, n);
         free(data);
         return -1;
@@ -106,7 +108,10 @@ int cli_import(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "migrabox import: give exactly one FILE.csv\n\n%s", usage);
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_IMPORT_ONE_FILE);
+        cli_say("import", &say);
+        fprintf(stderr, "\n%s", usage);
         return CLI_EXIT_USAGE;
     }
     const char *path = argv[optind];
@@ -114,7 +119,7 @@ int cli_import(int argc, char **argv)
     struct mig_options mo;
     char *options_json = NULL;
     if (cli_opts_parse(&oflags, &mo, &err) != 0) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;
     }
@@ -123,7 +128,7 @@ int cli_import(int argc, char **argv)
     mig_options_fini(&mo);
     struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         free(options_json);
         return CLI_EXIT_USAGE;
     }
@@ -138,8 +143,9 @@ int cli_import(int argc, char **argv)
     memset(&res, 0, sizeof(res));
 
     if (cfg->destination.n_domains == 0) {
-        fprintf(stderr, "migrabox import: [destination] domains is empty: set the hosted domains "
-                        "(each destination is checked against them)\n");
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_NO_DOMAINS);
+        cli_say("import", &say);
         status = CLI_EXIT_USAGE;
         goto out;
     }
@@ -167,8 +173,12 @@ int cli_import(int argc, char **argv)
         goto out;
     }
     if (rc) {
-        fprintf(stderr, "migrabox import: %s: %s\n", path,
-                rc == MB_ETOOBIG ? "file too large" : "cannot read the file");
+        struct mb_err say;
+        if (rc == MB_ETOOBIG)
+            MB_MSG(&say, rc, CLI_FILE_TOO_LARGE, path, max);
+        else
+            MB_MSG(&say, rc, CLI_READ_FAILED, path);
+        cli_say("import", &say);
         goto out;
     }
     if (dry_run) {
@@ -180,14 +190,16 @@ int cli_import(int argc, char **argv)
 
     const char *dd = cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox import: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("import", &say);
         goto out;
     }
     char *key_path = xasprintf("%s/secret.key", dd);
     rc = secret_box_load(&box, key_path, &err);
     free(key_path);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         goto out;
     }
     have_box = 1;
@@ -195,7 +207,7 @@ int cli_import(int argc, char **argv)
     rc = db_open(db_path, &db, &err);
     free(db_path);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         goto out;
     }
     if (profile) {
@@ -204,7 +216,9 @@ int cli_import(int argc, char **argv)
         rc = auth_profile_open(db, &box, profile, &prof, &err);
         auth_profile_fini(&prof);
         if (rc) {
-            fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
+            struct mb_err say;
+            MB_MSG(&say, rc, CLI_NOTHING_QUEUED, &err);
+            cli_say("import", &say);
             goto out;
         }
     }
@@ -215,8 +229,12 @@ int cli_import(int argc, char **argv)
     struct job_import ji = {.batch_name = base, .profile = profile, .options_json = options_json};
     rc = job_import_queue(db, &box, &res, &ji, &batch, &step, &err);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s%s\n", err.msg,
-                step == JOB_IMPORT_SEAL ? "" : "; nothing was queued");
+        struct mb_err say;
+        if (step == JOB_IMPORT_SEAL)
+            say = err;
+        else
+            MB_MSG(&say, rc, CLI_NOTHING_QUEUED, &err);
+        cli_say("import", &say);
         goto out;
     }
     printf("batch %" PRId64 ": %zu jobs queued\n", batch, res.n_rows);

@@ -295,7 +295,7 @@ int cli_migrate(int argc, char **argv)
     int have_opts = oflags.n > 0;
     struct mb_err err = {0};
     if (cli_opts_parse(&oflags, &mo, &err) != 0) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;
     }
@@ -303,7 +303,7 @@ int cli_migrate(int argc, char **argv)
     struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
         mig_options_fini(&mo);
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         return CLI_EXIT_USAGE;
     }
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
@@ -317,10 +317,8 @@ int cli_migrate(int argc, char **argv)
     memset(&res, 0, sizeof(res));
 
     if (!config_domain_allowed(cfg, at + 1)) {
-        fprintf(stderr,
-                "migrabox migrate: %s is not one of the hosted domains ([destination] "
-                "domains)\n",
-                at + 1);
+        MB_MSG(&say, MB_ECONFIG, CLI_NOT_HOSTED, at + 1);
+        cli_say("migrate", &say);
         goto out;
     }
     if (!profile_name && read_password(pwfile, &creds.password, &say) != 0) {
@@ -328,15 +326,15 @@ int cli_migrate(int argc, char **argv)
         goto out;
     }
     if (mkdir(cfg->server.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox migrate: cannot create data_dir %s: %s\n", cfg->server.data_dir,
-                strerror(errno));
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, cfg->server.data_dir, strerror(errno));
+        cli_say("migrate", &say);
         goto out;
     }
     char *dbpath = xasprintf("%s/migrabox.db", cfg->server.data_dir);
     int rc = db_open(dbpath, &db, &err);
     free(dbpath);
     if (rc) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         goto out;
     }
     if (profile_name) {
@@ -349,7 +347,7 @@ int cli_migrate(int argc, char **argv)
             secret_box_fini(&box);
         }
         if (rc) {
-            fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+            cli_say("migrate", &err);
             goto out;
         }
         creds.profile_name = xstrdup(profile_name);
@@ -429,7 +427,7 @@ int cli_migrate(int argc, char **argv)
         free(oj);
     }
     if (rc) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         goto out;
     }
 

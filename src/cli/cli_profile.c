@@ -87,7 +87,9 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
     }
     const char *dd = c->cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox profile: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("profile", &say);
         return -1;
     }
     if (need_box) {

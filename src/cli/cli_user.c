@@ -105,7 +105,9 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
     }
     const char *dd = (*cfg_r)->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox user: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("user", &say);
         config_free(cfg_r);
         return CLI_EXIT_FAILED;
     }
