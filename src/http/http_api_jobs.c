@@ -690,6 +690,7 @@ void http_api_jobs_log(struct http_api_ctx *c)
         json_w_obj_begin(&w);
         json_w_kv_int(&w, "id", e[i].id);
         http_api_w_time(&w, "ts", e[i].ts);
+        http_api_w_time(&w, "time", e[i].ts); /* PRODUCT.md's name; ts kept for older clients */
         json_w_kv_str(&w, "level", db_log_level_name(e[i].level));
         http_api_w_msg_members(c, &w, e[i].code, e[i].params, e[i].text);
         json_w_obj_end(&w);

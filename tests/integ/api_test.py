@@ -465,7 +465,7 @@ def engine(admin):
           (job_fr, job_en))
     lf = admin.req("GET", "/api/jobs/%d/log" % jid, headers={"Accept-Language": "fr"}).json or {}
     check("job log lines carry code, params and text",
-          lf.get("lines") and all({"id", "ts", "level", "code", "params", "text"} <= set(ln)
+          lf.get("lines") and all({"id", "time", "level", "code", "params", "text"} <= set(ln)
                                   for ln in lf["lines"]), lf)
     cat = admin.req("GET", "/api/messages", csrf=False).json or {}
     check("GET /api/messages: the catalogue, every code in English and in French",

@@ -543,6 +543,8 @@ static void test_jobs_actions(void)
         T_ASSERT_STR(jstr(&lines->items[0], "text"), "first line");
         T_ASSERT_STR(jstr(&lines->items[1], "level"), "warn");
         T_ASSERT(jstr(&lines->items[1], "ts") && strlen(jstr(&lines->items[1], "ts")) == 20);
+        T_ASSERT(jstr(&lines->items[1], "time")
+                 && strcmp(jstr(&lines->items[1], "time"), jstr(&lines->items[1], "ts")) == 0);
     }
     resp_fini(&r);
     snprintf(path, sizeof(path), "/api/jobs/%lld/log?after=%lld", (long long)created_org,
