@@ -123,6 +123,15 @@ if [ $rc -ne 0 ] && [[ $out == *'empty password'* ]]; then
 else
     fail "user add: empty password" "exit $rc: $out"
 fi
+out=$(printf '\n' | env -u MIGRABOX_PASSWORD LC_ALL= LC_MESSAGES= LANG=fr_FR.UTF-8 \
+    "$MIGRABOX" user add empty -c "$work/a.conf" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [[ $out == *'migrabox user add: mot de passe vide refusé'* ]] \
+    && [[ $out == *'remarque : un compte'* ]] && [[ $out != *'empty password'* ]]; then
+    ok "user add: the refusal in French under LANG=fr_FR.UTF-8"
+else
+    fail "user add: French refusal" "exit $rc: $out"
+fi
 out=$(env -u MIGRABOX_PASSWORD "$MIGRABOX" user add nopw -c "$work/a.conf" </dev/null 2>&1)
 rc=$?
 [ $rc -ne 0 ] && ok "user add: no password at all is refused (exit $rc)" \
