@@ -4,6 +4,7 @@
 
 import { t, getLang, setLang, applyI18n, onLangChange } from './i18n.js';
 import { request, setCsrf, onUnauthorized, ApiError } from './api.js';
+import { loadMessages } from './errors.js';
 import * as loginView from './views/login.js';
 import * as singleView from './views/single.js';
 import * as multiView from './views/multi.js';
@@ -243,6 +244,7 @@ async function start() {
     applyI18n(document);
     updateLangButtons();
     wireShell();
+    const messages = loadMessages(); // the catalogue of coded messages (GET /api/messages)
     try {
         const s = await request('GET', '/api/session', { noAuthRedirect: true });
         if (s && s.username) setSession(s);
@@ -251,6 +253,7 @@ async function start() {
         setSession(null);
         if (e instanceof ApiError && e.kind === 'network') setFlash('err.network', {}, 'error');
     }
+    await messages;
     document.body.classList.remove('booting');
     render();
 }

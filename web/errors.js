@@ -1,31 +1,33 @@
-// The migration engine's texts — a failed task's `error`, the `error` of each side of
-// « Tester la connexion », the reason of a refused message — are stored, logged and returned
-// by the API in English. engineText() recognises the known English forms and gives the
-// sentence in the UI's language (dictionary keys err.engine.*), keeping the variable parts:
-// host:port, addresses, folder names and the servers' own words. Parts that are themselves
-// engine texts (groups named `why` and `hint`) are translated in turn. Anything unknown is
-// shown as it is.
+// Messages shown to a customer: a job's `error`, the lines of its log (« Journal »), the
+// reasons of « Tester la connexion » and of the importer.
 //
-// The forms follow the format strings of src/migrate, src/jobs, src/net/net_conn.c and
-// src/imap (tests/web/errors.test.mjs checks them against the C sources). In English each
-// form gives back exactly the stored text.
+// Coded messages. The server sends {code, params, text} (docs/API.md "Messages as codes"):
+// messageText() words it in the UI's language from the catalogue of the binary itself
+// (GET /api/messages, loaded once by loadMessages(); src/msg/msgcat.def is the only place a
+// message is worded), with `text` (worded by the server in the language of the request) as
+// the fallback while the catalogue is not loaded or for a code this page does not know.
+// Parameters are strings and numbers shown as they are, or coded messages of their own.
+//
+// The engine's texts not coded yet (code "text": a failed folder, a refused message, the
+// connection errors of src/migrate and src/imap) are still English prose: engineText()
+// recognises their known forms and gives the sentence in the UI's language (dictionary keys
+// err.engine.*), keeping the variable parts: host:port, addresses, folder names and the
+// servers' own words. Parts that are themselves engine texts (groups named `why` and `hint`)
+// are translated in turn. Anything unknown is shown as it is. Each form goes away when its
+// engine message becomes a code (docs/ARCHITECTURE.md "Messages as codes").
+//
+// The forms follow the format strings of src/migrate, src/net/net_conn.c and src/imap
+// (tests/web/errors.test.mjs checks them against the C sources). In English each form gives
+// back exactly the stored text.
 
-import { t } from './i18n.js';
+import { t, getLang } from './i18n.js';
 
 const HOST_PORT = String.raw`(?<hp>\S+)`;
 const SECS = String.raw`(?<secs>\d+(?:\.\d)? s)`;
 
 // [dictionary key, pattern over the whole English text]. First match wins.
 export const ENGINE_FORMS = [
-    // src/jobs/jobs.c, src/db/db_job.h
-    ['err.engine.cancelled', /^cancelled$/],
-    ['err.engine.invalidJob', /^invalid job \(server type or TLS mode\)$/],
-    ['err.engine.waitingHost', /^waiting: too many migrations from this source host$/],
-    ['err.engine.passwordGone', /^the source password is no longer stored: retry with the password$/],
-    ['err.engine.passwordUndecryptable', /^the stored source password cannot be decrypted \(secret key changed\?\)$/],
-    ['err.engine.restart', /^interrupted by a restart of the service$/],
-    ['err.engine.internal', /^internal error: (?<why>.*)$/s],
-    // migration options (src/migrate/mig_options.c, src/jobs/jobs.c)
+    // migration options (src/migrate/mig_options.c)
     ['err.engine.optDate', /^option (?<opt>since|before): not a date YYYY-MM-DD: "(?<v>.*)"$/s],
     ['err.engine.date', /^not a date YYYY-MM-DD: "(?<v>.*)"$/s],
     ['err.engine.optPattern', /^option exclude_folders: invalid pattern "(?<v>.*)" \(1 to 1000 characters, no control character, no empty level\)$/s],
@@ -40,13 +42,10 @@ export const ENGINE_FORMS = [
     ['err.engine.optSize', /^option max_message_size: expected a number of bytes of at least 1, got "(?<v>.*)"$/s],
     ['err.engine.optRange', /^option since must be a day before option before \(no message could be copied\)$/],
     ['err.engine.optStored', /^stored options are not a JSON object$/],
-    // POST /api/imports?verify=1 (src/http/http_api_verify.c)
-    ['err.engine.overQuota', /^the estimated size after migration \((?<size>\d+) bytes\) is over the destination's quota \((?<free>\d+) bytes free of (?<limit>\d+)\)$/],
     ['err.engine.optGmail', /^option gmail_labels: expected each or first, got "(?<v>.*)"$/s],
-    ['err.engine.jobOptions', /^invalid job options: (?<why>.*)$/s],
     // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
     ['err.engine.noSourceHost', /^no source host given$/],
-    // source authentication profiles (src/migrate/mig_conn.c, src/jobs/jobs.c)
+    // source authentication profiles (src/migrate/mig_conn.c)
     ['err.engine.profileAdminAuthzid', /^the source server refused the administrator login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin may act for other users \(authzid\)$/s],
     ['err.engine.profileAdminMaster', /^the source server refused the master-user login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin is a master user \(LOGIN user<separator>admin\)$/s],
     ['err.engine.profileNoAccess', /^Microsoft 365 accepted the app's token but the app has no access to mailbox (?<login>.*?) \("User is authenticated but not connected"\): run Add-MailboxPermission -Identity (?<login2>.*?) -User <service principal ID> -AccessRights FullAccess$/s],
@@ -61,8 +60,6 @@ export const ENGINE_FORMS = [
     ['err.engine.oauthInvalidGrant', /^Google rejected the signed request \(invalid_grant: (?<server>.*)\): check this machine's clock \(NTP\) and that the service-account key is still valid \(not deleted in the Cloud console\)$/s],
     ['err.engine.oauthUnavailable', /^the (?<who>Google|Microsoft 365) token endpoint is unavailable \(HTTP (?<status>\d+)\): migrabox will try again later$/],
     ['err.engine.oauthCannotGet', /^cannot get a token from (?<host>\S+): (?<why>.*)$/s],
-    ['err.engine.profileDeleted', /^the source authentication profile "(?<name>.*)" was deleted: choose another one and retry$/s],
-    ['err.engine.profileUnreadable', /^the source authentication profile "(?<name>.*)" cannot be read \(secret key changed\?\)$/s],
     ['err.engine.authHint', /^authentication refused by the source server \((?<server>.*)\); (?<hint>for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)|for Yahoo, IMAP access needs an app password generated in the account's security settings)$/s],
     ['err.engine.auth', /^authentication refused by the source server \((?<server>.*)\)$/s],
     ['err.engine.hintGmail', /^for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)$/],
@@ -151,4 +148,48 @@ export function engineText(raw, depth = 0) {
         return t(key, args);
     }
     return text;
+}
+
+// ---- coded messages ----
+
+let catalogue = null;
+
+// The catalogue {code: {params: [...], en, fr}} (GET /api/messages, or a test's copy).
+export function setMessages(cat) { catalogue = cat && typeof cat === 'object' ? cat : null; }
+
+// Load the catalogue once; failures leave the server's texts in use.
+export async function loadMessages(fetchFn = globalThis.fetch) {
+    if (catalogue) return;
+    try {
+        const res = await fetchFn('/api/messages', { headers: { Accept: 'application/json' }, credentials: 'same-origin' });
+        if (res.ok) setMessages(await res.json());
+    } catch (e) { /* the texts the server worded stay */ }
+}
+
+function render(code, params, depth) {
+    const entry = catalogue && Object.prototype.hasOwnProperty.call(catalogue, code) ? catalogue[code] : null;
+    if (!entry) return null;
+    const template = entry[getLang()] || entry.en;
+    if (typeof template !== 'string') return null;
+    const p = params && typeof params === 'object' ? params : {};
+    return template.replace(/\{(\w+)\}/g, (whole, name) => {
+        if (!(entry.params || []).includes(name)) return whole;
+        const v = p[name];
+        if (v === null || v === undefined) return '';
+        if (typeof v === 'object') return messageText(v, depth + 1);
+        return String(v);
+    });
+}
+
+// A message in the UI's language: a coded message {code, params, text}, or a plain string (an
+// engine text, or an answer of an older server). null and undefined give ''.
+export function messageText(m, depth = 0) {
+    if (m === null || m === undefined) return '';
+    if (typeof m !== 'object') return engineText(m);
+    if (depth > MAX_DEPTH) return typeof m.text === 'string' ? m.text : '';
+    const params = m.params && typeof m.params === 'object' ? m.params : {};
+    if (m.code === 'text') return engineText(typeof params.text === 'string' ? params.text : m.text);
+    const r = render(m.code, params, depth);
+    if (r !== null) return r;
+    return typeof m.text === 'string' ? m.text : String(m.code || '');
 }

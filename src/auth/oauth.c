@@ -88,9 +88,9 @@ int auth_profile_validate(struct auth_profile *p, const char *sa_json, struct mb
     if (set(p->source_host)) {
         char host[256];
         unsigned port;
-        const char *why;
+        int why;
         if (net_host_parse(p->source_host, host, sizeof(host), &port, &why) != 0)
-            return mb_err_set(err, MB_ECONFIG, "source_host: %s", why);
+            return mb_err_set(err, MB_ECONFIG, "source_host: %s", msgcat[why].en);
     }
     switch (p->kind) {
     case AUTH_KIND_MICROSOFT365:
@@ -367,58 +367,29 @@ static int ms_error(int status, const char *error, const char *desc, long code,
     clean_copy(d, sizeof(d), desc, 110);
     const char *cid = client_id ? client_id : "?";
     switch (code) {
-    case 7000215:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 refused the client secret (AADSTS7000215): give the "
-                          "secret's Value, not its Secret ID, and check it has not expired "
-                          "(Entra ID > App registrations > Certificates & secrets)");
-    case 7000222:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365: the client secret has expired (AADSTS7000222): create "
-                          "a new one in Entra ID > App registrations > Certificates & secrets");
-    case 700016:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 does not know application %.60s in this tenant "
-                          "(AADSTS700016): check the client ID and the tenant, and that an "
-                          "administrator of the tenant granted admin consent",
-                          cid);
+    case 7000215: return MB_MSG0(err, MB_EAUTH, OAUTH_MS_SECRET_ID);
+    case 7000222: return MB_MSG0(err, MB_EAUTH, OAUTH_MS_SECRET_EXPIRED);
+    case 700016: {
+        char app[61];
+        snprintf(app, sizeof(app), "%s", cid);
+        return MB_MSG(err, MB_EAUTH, OAUTH_MS_UNKNOWN_APP, app);
+    }
     case 90002:
-    case 900023:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365: tenant not found (AADSTS%ld): give the directory's "
-                          "GUID or its onmicrosoft.com domain",
-                          code);
+    case 900023: return MB_MSG(err, MB_EAUTH, OAUTH_MS_TENANT, code);
     case 700027:
     case 700024:
-    case 7000274:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 refused the signed client assertion (AADSTS%ld): upload "
-                          "this certificate to the app (Certificates & secrets) and check the "
-                          "machine's clock",
-                          code);
+    case 7000274: return MB_MSG(err, MB_EAUTH, OAUTH_MS_ASSERTION, code);
     case 65001:
-    case 7000112:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365: the application has no admin consent or is disabled "
-                          "(AADSTS%ld): grant admin consent for IMAP.AccessAsApp",
-                          code);
+    case 7000112: return MB_MSG(err, MB_EAUTH, OAUTH_MS_CONSENT, code);
     case 70011:
-    case 1002012:
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 refused the scope (AADSTS%ld): the app needs the "
-                          "application permission IMAP.AccessAsApp of Office 365 Exchange Online",
-                          code);
+    case 1002012: return MB_MSG(err, MB_EAUTH, OAUTH_MS_SCOPE_REFUSED, code);
     default: break;
     }
     if (error && strcmp(error, "invalid_client") == 0)
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 refused the application's credentials (invalid_client: "
-                          "%s): check the client ID and its secret or certificate",
-                          d);
+        return MB_MSG(err, MB_EAUTH, OAUTH_MS_INVALID_CLIENT, d);
     char e[48];
     clean_copy(e, sizeof(e), error ? error : "?", 40);
-    return mb_err_set(err, MB_EAUTH, "Microsoft 365 token endpoint refused (HTTP %d, %s): %s",
-                      status, e, d);
+    return MB_MSG(err, MB_EAUTH, OAUTH_MS_REFUSED, status, e, d);
 }
 
 static int google_error(int status, const char *error, const char *desc, const char *client_id,
@@ -428,32 +399,23 @@ static int google_error(int status, const char *error, const char *desc, const c
     clean_copy(d, sizeof(d), desc, 110);
     const char *mb = mailbox ? mailbox : "?";
     if (error && strcmp(error, "unauthorized_client") == 0)
-        return mb_err_set(err, MB_EAUTH,
-                          "Google refused the service account (unauthorized_client): domain-wide "
-                          "delegation for its client ID with scope https://mail.google.com/ is "
-                          "missing or not yet propagated (up to 24 h) - Admin console > Security "
-                          "> API controls > Domain-wide delegation");
+        return MB_MSG0(err, MB_EAUTH, OAUTH_GOOGLE_DELEGATION);
     if (error && strcmp(error, "invalid_grant") == 0) {
-        if (desc && (strstr(desc, "Invalid email") || strstr(desc, "User ID")))
-            return mb_err_set(err, MB_EAUTH,
-                              "Google does not know the mailbox %.100s in this Workspace "
-                              "(invalid_grant: %s)",
-                              mb, d);
-        return mb_err_set(err, MB_EAUTH,
-                          "Google rejected the signed request (invalid_grant: %s): check this "
-                          "machine's clock (NTP) and that the service-account key is still "
-                          "valid (not deleted in the Cloud console)",
-                          d);
+        if (desc && (strstr(desc, "Invalid email") || strstr(desc, "User ID"))) {
+            char login[101];
+            snprintf(login, sizeof(login), "%s", mb);
+            return MB_MSG(err, MB_EAUTH, OAUTH_GOOGLE_NO_MAILBOX, login, d);
+        }
+        return MB_MSG(err, MB_EAUTH, OAUTH_GOOGLE_INVALID_GRANT, d);
     }
-    if (error && strcmp(error, "invalid_client") == 0)
-        return mb_err_set(err, MB_EAUTH,
-                          "Google does not know the service account %.80s (invalid_client: %s): "
-                          "the key or the account was deleted; download a new JSON key",
-                          client_id ? client_id : "?", d);
+    if (error && strcmp(error, "invalid_client") == 0) {
+        char account[81];
+        snprintf(account, sizeof(account), "%s", client_id ? client_id : "?");
+        return MB_MSG(err, MB_EAUTH, OAUTH_GOOGLE_INVALID_CLIENT, account, d);
+    }
     char e[48];
     clean_copy(e, sizeof(e), error ? error : "?", 40);
-    return mb_err_set(err, MB_EAUTH, "Google token endpoint refused (HTTP %d, %s): %s", status, e,
-                      d);
+    return MB_MSG(err, MB_EAUTH, OAUTH_GOOGLE_REFUSED, status, e, d);
 }
 
 int oauth_parse_answer(enum auth_kind kind, int status, const char *content_type, const char *body,
@@ -462,30 +424,21 @@ int oauth_parse_answer(enum auth_kind kind, int status, const char *content_type
 {
     const char *who = kind == AUTH_KIND_GOOGLE ? "Google" : "Microsoft 365";
     if (status >= 500 || status == 429)
-        return mb_err_set(err, MB_ECONN,
-                          "the %s token endpoint is unavailable (HTTP %d): migrabox will try "
-                          "again later",
-                          who, status);
+        return MB_MSG(err, MB_ECONN, OAUTH_UNAVAILABLE, who, status);
     int is_json =
         content_type
         && (strncmp(content_type, "application/json", 16) == 0 || strstr(content_type, "+json"));
     if (!is_json) {
         char ct[48];
         clean_copy(ct, sizeof(ct), content_type && content_type[0] ? content_type : "none", 40);
-        return mb_err_set(err, MB_EPROTO,
-                          "the %s token endpoint answered HTTP %d with content type %s instead "
-                          "of JSON: check the profile's token_url",
-                          who, status, ct);
+        return MB_MSG(err, MB_EPROTO, OAUTH_NOT_JSON, who, status, ct);
     }
     struct json_limits lim = {.max_bytes = 256u * 1024, .max_depth = 8, .max_values = 4096};
     struct json_value *v = NULL;
     struct mb_err je;
     if (json_parse(body, len, &lim, &v, &je) || v->type != JSON_OBJECT) {
         json_free(&v);
-        return mb_err_set(err, MB_EPROTO,
-                          "the %s token endpoint sent a malformed answer (HTTP %d, not a JSON "
-                          "object)",
-                          who, status);
+        return MB_MSG(err, MB_EPROTO, OAUTH_MALFORMED, who, status);
     }
     int rc;
     const char *error = NULL, *desc = NULL;
@@ -493,7 +446,7 @@ int oauth_parse_answer(enum auth_kind kind, int status, const char *content_type
     json_get_str(v, "error_description", &desc);
     if (status != 200 || error) {
         if (!error && status >= 200 && status < 300)
-            rc = mb_err_set(err, MB_EPROTO, "the %s token endpoint answered HTTP %d", who, status);
+            rc = MB_MSG(err, MB_EPROTO, OAUTH_HTTP, who, status);
         else if (kind == AUTH_KIND_GOOGLE)
             rc = google_error(status, error, desc, client_id, mailbox, err);
         else
@@ -600,12 +553,11 @@ static int oauth_fetch(const struct auth_profile *p, const char *mailbox,
         struct http_response resp;
         rc = http_post(&rq, &resp, err);
         if (rc) {
-            char why[MB_ERR_LEN];
-            snprintf(why, sizeof(why), "%s", err->msg);
             struct http_url u;
             http_url_parse(url, &u, NULL);
-            rc = mb_err_set(err, rc == MB_ETOOBIG ? MB_EPROTO : rc,
-                            "cannot get a token from %.80s: %.150s", u.host, why);
+            char host[81];
+            snprintf(host, sizeof(host), "%.80s", u.host);
+            rc = MB_MSG(err, rc == MB_ETOOBIG ? MB_EPROTO : rc, OAUTH_CANNOT_GET, host, err);
         } else {
             rc = oauth_parse_answer(p->kind, resp.status, resp.content_type, resp.body,
                                     resp.body_len, p->client_id, mailbox, tok, exp_r, err);

@@ -40,6 +40,8 @@ struct cli_opt_flags {
 };
 struct mig_options;
 struct mb_err;
+/* "migrabox CMD: <m>" on stderr, m worded in the language of LC_ALL, LC_MESSAGES or LANG. */
+void cli_say(const char *cmd, const struct mb_err *m);
 /* Remember one flag; -1 (after printing "migrabox CMD: too many option flags") when full. */
 int cli_opts_add(struct cli_opt_flags *f, const char *cmd, int code, const char *arg);
 /* Parse and check the flags into *mo (zeroed first; mig_options_fini it in every case).

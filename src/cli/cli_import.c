@@ -39,37 +39,25 @@ static const char usage[] =
     "largest message, Gmail labels) apply to every job of the batch and are kept with them.\n"
     "Exit status: 0 queued (or valid with --dry-run), 1 invalid file or failure, 2 usage.\n";
 
-/* 1 when messages should be French: the first non-empty of LC_ALL, LC_MESSAGES and LANG (the
- * POSIX order) names a French locale (fr, fr_FR.UTF-8, fr_CA, fr.UTF-8...). */
-static int cli_import_french(void)
-{
-    static const char *const vars[] = {"LC_ALL", "LC_MESSAGES", "LANG"};
-    for (size_t i = 0; i < sizeof(vars) / sizeof(vars[0]); i++) {
-        const char *v = getenv(vars[i]);
-        if (v && *v)
-            return strncmp(v, "fr", 2) == 0 && (v[2] == '\0' || strchr("_.@", v[2]));
-    }
-    return 0;
-}
-
 static int cli_import_read(const char *path, size_t max, char **data_r, size_t *len_r)
 {
+    struct mb_err say;
     FILE *f = fopen(path, "rb");
     if (!f) {
-        fprintf(stderr, "migrabox import: cannot open %s: %s\n", path, strerror(errno));
+        MB_MSG(&say, MB_ENOTFOUND, CLI_CANNOT_OPEN, path, strerror(errno));
+        cli_say("import", &say);
         return -1;
     }
     struct stat st;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
-        fprintf(stderr, "migrabox import: %s is not a regular file\n", path);
+        MB_MSG(&say, MB_ECONFIG, CLI_NOT_REGULAR, path);
+        cli_say("import", &say);
         fclose(f);
         return -1;
     }
     if ((uint64_t)st.st_size > max) {
-        fprintf(stderr,
-                "migrabox import: %s is larger than %zu bytes ([server] "
-                "max_upload_bytes)\n",
-                path, max);
+        MB_MSG(&say, MB_ETOOBIG, CLI_FILE_TOO_LARGE, path, max);
+        cli_say("import", &say);
         fclose(f);
         return -1;
     }
@@ -79,7 +67,8 @@ static int cli_import_read(const char *path, size_t max, char **data_r, size_t *
     int bad = ferror(f) || got != n;
     fclose(f);
     if (bad) {
-        fprintf(stderr, "migrabox import: cannot read %s\n", path);
+        MB_MSG(&say, MB_EIO, CLI_READ_FAILED, path);
+        cli_say("import", &say);
         secret_wipe(data, n);
         free(data);
         return -1;
@@ -119,7 +108,10 @@ int cli_import(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "migrabox import: give exactly one FILE.csv\n\n%s", usage);
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_IMPORT_ONE_FILE);
+        cli_say("import", &say);
+        fprintf(stderr, "\n%s", usage);
         return CLI_EXIT_USAGE;
     }
     const char *path = argv[optind];
@@ -127,7 +119,7 @@ int cli_import(int argc, char **argv)
     struct mig_options mo;
     char *options_json = NULL;
     if (cli_opts_parse(&oflags, &mo, &err) != 0) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;
     }
@@ -136,7 +128,7 @@ int cli_import(int argc, char **argv)
     mig_options_fini(&mo);
     struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         free(options_json);
         return CLI_EXIT_USAGE;
     }
@@ -151,8 +143,9 @@ int cli_import(int argc, char **argv)
     memset(&res, 0, sizeof(res));
 
     if (cfg->destination.n_domains == 0) {
-        fprintf(stderr, "migrabox import: [destination] domains is empty: set the hosted domains "
-                        "(each destination is checked against them)\n");
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_NO_DOMAINS);
+        cli_say("import", &say);
         status = CLI_EXIT_USAGE;
         goto out;
     }
@@ -164,7 +157,7 @@ int cli_import(int argc, char **argv)
         .max_rows = (unsigned)cfg->server.max_import_rows,
         .domains = (const char *const *)cfg->destination.domains,
         .n_domains = cfg->destination.n_domains,
-        .french = cli_import_french(),
+        .french = msg_lang_from_env() == MSG_LANG_FR,
         .allow_empty_password = profile != NULL,
         .separator = cfg->destination.separator,
     };
@@ -172,21 +165,20 @@ int cli_import(int argc, char **argv)
     if (rc == MB_ECONFIG) {
         for (size_t i = 0; i < res.n_errors; i++)
             fprintf(stderr, "%s\n", res.errors[i].message);
-        if (o.french)
-            fprintf(stderr,
-                    "migrabox import : %s : %zu erreur%s%s ; aucune migration n'a été "
-                    "ajoutée\n",
-                    path, res.n_errors, res.n_errors > 1 ? "s" : "",
-                    res.errors_truncated ? " (décompte arrêté)" : "");
-        else
-            fprintf(stderr, "migrabox import: %s: %zu error%s%s; nothing was queued\n", path,
-                    res.n_errors, res.n_errors == 1 ? "" : "s",
-                    res.errors_truncated ? " (stopped counting)" : "");
+        char count[32];
+        snprintf(count, sizeof(count), "%zu%s", res.n_errors, res.errors_truncated ? "+" : "");
+        struct mb_err m;
+        MB_MSG(&m, MB_ECONFIG, CLI_IMPORT_ERRORS, path, count);
+        cli_say("import", &m);
         goto out;
     }
     if (rc) {
-        fprintf(stderr, "migrabox import: %s: %s\n", path,
-                rc == MB_ETOOBIG ? "file too large" : "cannot read the file");
+        struct mb_err say;
+        if (rc == MB_ETOOBIG)
+            MB_MSG(&say, rc, CLI_FILE_TOO_LARGE, path, max);
+        else
+            MB_MSG(&say, rc, CLI_READ_FAILED, path);
+        cli_say("import", &say);
         goto out;
     }
     if (dry_run) {
@@ -198,14 +190,16 @@ int cli_import(int argc, char **argv)
 
     const char *dd = cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox import: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("import", &say);
         goto out;
     }
     char *key_path = xasprintf("%s/secret.key", dd);
     rc = secret_box_load(&box, key_path, &err);
     free(key_path);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         goto out;
     }
     have_box = 1;
@@ -213,7 +207,7 @@ int cli_import(int argc, char **argv)
     rc = db_open(db_path, &db, &err);
     free(db_path);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s\n", err.msg);
+        cli_say("import", &err);
         goto out;
     }
     if (profile) {
@@ -222,7 +216,9 @@ int cli_import(int argc, char **argv)
         rc = auth_profile_open(db, &box, profile, &prof, &err);
         auth_profile_fini(&prof);
         if (rc) {
-            fprintf(stderr, "migrabox import: %s; nothing was queued\n", err.msg);
+            struct mb_err say;
+            MB_MSG(&say, rc, CLI_NOTHING_QUEUED, &err);
+            cli_say("import", &say);
             goto out;
         }
     }
@@ -233,8 +229,12 @@ int cli_import(int argc, char **argv)
     struct job_import ji = {.batch_name = base, .profile = profile, .options_json = options_json};
     rc = job_import_queue(db, &box, &res, &ji, &batch, &step, &err);
     if (rc) {
-        fprintf(stderr, "migrabox import: %s%s\n", err.msg,
-                step == JOB_IMPORT_SEAL ? "" : "; nothing was queued");
+        struct mb_err say;
+        if (step == JOB_IMPORT_SEAL)
+            say = err;
+        else
+            MB_MSG(&say, rc, CLI_NOTHING_QUEUED, &err);
+        cli_say("import", &say);
         goto out;
     }
     printf("batch %" PRId64 ": %zu jobs queued\n", batch, res.n_rows);

@@ -106,7 +106,7 @@ static void on_log(void *ctx, const char *level, const char *text)
 }
 
 /* Read the source password: env first, then the file (first line, trailing newline dropped). */
-static int read_password(const char *file, struct secret *out, char *why, size_t n)
+static int read_password(const char *file, struct secret *out, struct mb_err *why)
 {
     const char *env = getenv("MIGRABOX_SOURCE_PASSWORD");
     if (env && *env && !file) {
@@ -114,15 +114,11 @@ static int read_password(const char *file, struct secret *out, char *why, size_t
         return 0;
     }
     if (!file) {
-        snprintf(why, n,
-                 "no source password: set MIGRABOX_SOURCE_PASSWORD or use "
-                 "--source-password-file FILE");
-        return -1;
+        return MB_MSG0(why, MB_ECONFIG, CLI_NO_PASSWORD);
     }
     FILE *f = fopen(file, "r");
     if (!f) {
-        snprintf(why, n, "cannot read %s: %s", file, strerror(errno));
-        return -1;
+        return MB_MSG(why, MB_ENOTFOUND, CLI_CANNOT_READ, file, strerror(errno));
     }
     char buf[4097];
     size_t len = fread(buf, 1, sizeof(buf) - 1, f);
@@ -130,9 +126,8 @@ static int read_password(const char *file, struct secret *out, char *why, size_t
     buf[len] = '\0';
     size_t eol = strcspn(buf, "\r\n");
     if (eol == 0) {
-        snprintf(why, n, "%s: empty password", file);
         secret_wipe(buf, sizeof(buf));
-        return -1;
+        return MB_MSG(why, MB_ECONFIG, CLI_EMPTY_PASSWORD, file);
     }
     secret_set(out, buf, eol);
     secret_wipe(buf, sizeof(buf));
@@ -242,55 +237,57 @@ int cli_migrate(int argc, char **argv)
         default: fputs(usage, stderr); return CLI_EXIT_USAGE;
         }
     }
+    struct mb_err say;
     if (optind < argc) {
-        fprintf(stderr,
-                "migrabox migrate: unexpected argument '%s' (passwords are never taken "
-                "from the command line)\n",
-                argv[optind]);
+        MB_MSG(&say, MB_ECONFIG, CLI_UNEXPECTED_ARGUMENT, argv[optind]);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
     if (!user || !type || !dest) {
-        fprintf(stderr,
-                "migrabox migrate: --source-user, --type and --dest-user are required\n\n%s",
-                usage);
+        MB_MSG0(&say, MB_ECONFIG, CLI_MIGRATE_REQUIRED);
+        cli_say("migrate", &say);
+        fprintf(stderr, "\n%s", usage);
         return CLI_EXIT_USAGE;
     }
     const struct mig_preset *preset = mig_preset_find(type);
     if (!preset) {
-        fprintf(stderr,
-                "migrabox migrate: unknown --type '%s' (gmail, exchange, office, domino, "
-                "defaut)\n",
-                type);
+        MB_MSG(&say, MB_ECONFIG, CLI_UNKNOWN_TYPE, type);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
     enum mig_tls tls;
     if (mig_tls_parse(tls_arg, &tls) != 0) {
-        fprintf(stderr,
-                "migrabox migrate: --source-tls must be auto, implicit, starttls or none\n");
+        MB_MSG0(&say, MB_ECONFIG, CLI_BAD_TLS);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
     char host[256] = "";
     unsigned port = 0;
     if (host_arg && *host_arg) {
-        const char *why;
+        int why;
         if (net_host_parse(host_arg, host, sizeof(host), &port, &why) != 0) {
-            fprintf(stderr, "migrabox migrate: --source-host: %s (HOST or HOST:PORT)\n", why);
+            struct mb_err reason;
+            mb_err_msg(&reason, MB_ECONFIG, why, NULL, 0);
+            MB_MSG(&say, MB_ECONFIG, CLI_BAD_SOURCE_HOST, &reason);
+            cli_say("migrate", &say);
             return CLI_EXIT_USAGE;
         }
     } else if (preset->default_host) {
         snprintf(host, sizeof(host), "%s", preset->default_host);
     } else if (!profile_name) {
-        fprintf(stderr, "migrabox migrate: --source-host is required for type %s\n", type);
+        MB_MSG(&say, MB_ECONFIG, CLI_SOURCE_HOST_REQUIRED, type);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
     if (profile_name && pwfile) {
-        fprintf(stderr, "migrabox migrate: --auth-profile and --source-password-file exclude "
-                        "each other\n");
+        MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_OR_PASSWORD);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
     const char *at = strrchr(dest, '@');
     if (!at || at == dest || !at[1]) {
-        fprintf(stderr, "migrabox migrate: --dest-user must be a full address (name@domain)\n");
+        MB_MSG0(&say, MB_ECONFIG, CLI_DEST_ADDRESS);
+        cli_say("migrate", &say);
         return CLI_EXIT_USAGE;
     }
 
@@ -298,7 +295,7 @@ int cli_migrate(int argc, char **argv)
     int have_opts = oflags.n > 0;
     struct mb_err err = {0};
     if (cli_opts_parse(&oflags, &mo, &err) != 0) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;
     }
@@ -306,7 +303,7 @@ int cli_migrate(int argc, char **argv)
     struct config *cfg = NULL;
     if (config_load(cfg_path, &cfg, &err) != 0) {
         mig_options_fini(&mo);
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         return CLI_EXIT_USAGE;
     }
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
@@ -318,29 +315,26 @@ int cli_migrate(int argc, char **argv)
     memset(&job, 0, sizeof(job));
     struct mig_result res;
     memset(&res, 0, sizeof(res));
-    char why[300];
 
     if (!config_domain_allowed(cfg, at + 1)) {
-        fprintf(stderr,
-                "migrabox migrate: %s is not one of the hosted domains ([destination] "
-                "domains)\n",
-                at + 1);
+        MB_MSG(&say, MB_ECONFIG, CLI_NOT_HOSTED, at + 1);
+        cli_say("migrate", &say);
         goto out;
     }
-    if (!profile_name && read_password(pwfile, &creds.password, why, sizeof(why)) != 0) {
-        fprintf(stderr, "migrabox migrate: %s\n", why);
+    if (!profile_name && read_password(pwfile, &creds.password, &say) != 0) {
+        cli_say("migrate", &say);
         goto out;
     }
     if (mkdir(cfg->server.data_dir, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox migrate: cannot create data_dir %s: %s\n", cfg->server.data_dir,
-                strerror(errno));
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, cfg->server.data_dir, strerror(errno));
+        cli_say("migrate", &say);
         goto out;
     }
     char *dbpath = xasprintf("%s/migrabox.db", cfg->server.data_dir);
     int rc = db_open(dbpath, &db, &err);
     free(dbpath);
     if (rc) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         goto out;
     }
     if (profile_name) {
@@ -353,19 +347,23 @@ int cli_migrate(int argc, char **argv)
             secret_box_fini(&box);
         }
         if (rc) {
-            fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+            cli_say("migrate", &err);
             goto out;
         }
         creds.profile_name = xstrdup(profile_name);
         const struct auth_profile *prof = &creds.profile;
-        const char *hwhy;
+        int hwhy;
         if (!host[0] && prof->source_host
             && net_host_parse(prof->source_host, host, sizeof(host), &port, &hwhy) != 0) {
-            fprintf(stderr, "migrabox migrate: the profile's source host: %s\n", hwhy);
+            struct mb_err reason;
+            mb_err_msg(&reason, MB_ECONFIG, hwhy, NULL, 0);
+            MB_MSG(&say, MB_ECONFIG, CLI_PROFILE_HOST, &reason);
+            cli_say("migrate", &say);
             goto out;
         }
         if (!host[0]) {
-            fprintf(stderr, "migrabox migrate: --source-host is required for type %s\n", type);
+            MB_MSG(&say, MB_ECONFIG, CLI_SOURCE_HOST_REQUIRED, type);
+            cli_say("migrate", &say);
             goto out;
         }
     }
@@ -429,7 +427,7 @@ int cli_migrate(int argc, char **argv)
         free(oj);
     }
     if (rc) {
-        fprintf(stderr, "migrabox migrate: %s\n", err.msg);
+        cli_say("migrate", &err);
         goto out;
     }
 
@@ -466,11 +464,15 @@ int cli_migrate(int argc, char **argv)
         fprintf(stderr, "migrabox: job %lld: %s on %s:%u -> %s\n", (long long)id, user, host, port,
                 dest);
     job_run_engine(&jr, &res);
-    if (job_run_finish(db, id, &res, &err) != 0)
+    if (job_run_finish(&jr, &res, &err) != 0)
         fprintf(stderr, "migrabox migrate: cannot record the result: %s\n", err.msg);
-    if (!quiet)
-        fprintf(stderr, "migrabox: %s%s%s\n", res.state == DB_JOB_DONE ? "TERMINÉE" : "ÉCHOUÉE",
-                res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
+    if (!quiet) {
+        if (res.state == DB_JOB_DONE)
+            MB_MSG0(&say, 0, CLI_JOB_DONE);
+        else
+            MB_MSG(&say, 0, CLI_JOB_FAILED, &jr.error);
+        cli_say(NULL, &say);
+    }
     print_summary(&res, id, res.state == DB_JOB_DONE ? NULL : res.error);
     status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 out:

@@ -1,10 +1,18 @@
 /* cli_opts: the migration option flags of `migrate` and `import` (cli.h). */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "base/mb_err.h"
 #include "cli.h"
 #include "migrate/mig_options.h"
+
+void cli_say(const char *cmd, const struct mb_err *m)
+{
+    char *text = msg_render_err(msg_lang_from_env(), m);
+    fprintf(stderr, "migrabox%s%s: %s\n", cmd ? " " : "", cmd ? cmd : "", text);
+    free(text);
+}
 
 int cli_opts_add(struct cli_opt_flags *f, const char *cmd, int code, const char *arg)
 {

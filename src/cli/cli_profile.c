@@ -82,12 +82,14 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
 {
     struct mb_err err = {0};
     if (config_load(cfg_path, &c->cfg, &err) != 0) {
-        fprintf(stderr, "migrabox profile: %s\n", err.msg);
+        cli_say("profile", &err);
         return -1;
     }
     const char *dd = c->cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox profile: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("profile", &say);
         return -1;
     }
     if (need_box) {
@@ -95,7 +97,7 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
         int rc = secret_box_load(&c->box, kp, &err);
         free(kp);
         if (rc) {
-            fprintf(stderr, "migrabox profile: %s\n", err.msg);
+            cli_say("profile", &err);
             return -1;
         }
         c->have_box = 1;
@@ -104,7 +106,7 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
     int rc = db_open(dbp, &c->db, &err);
     free(dbp);
     if (rc) {
-        fprintf(stderr, "migrabox profile: %s\n", err.msg);
+        cli_say("profile", &err);
         return -1;
     }
     return 0;
@@ -190,23 +192,27 @@ static int profile_add(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr,
-                "migrabox profile add: give exactly one profile NAME (secrets are "
-                "read from files, never from the command line)\n\n%s",
-                usage);
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_ONE_NAME);
+        cli_say("profile add", &say);
+        fprintf(stderr, "\n%s", usage);
         goto out;
     }
     p.name = xstrdup(argv[optind]);
     p.kind = auth_kind_parse(kind);
     if (p.kind == AUTH_KIND_NONE) {
-        fprintf(stderr, "migrabox profile add: --kind microsoft365, google or imap-admin\n");
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_KIND);
+        cli_say("profile add", &say);
         goto out;
     }
     if (method) {
         if (strcmp(method, "authzid") == 0)
             p.method = AUTH_ADMIN_AUTHZID;
         else if (strcmp(method, "separator") != 0) {
-            fprintf(stderr, "migrabox profile add: --method separator or authzid\n");
+            struct mb_err say;
+            MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_METHOD);
+            cli_say("profile add", &say);
             goto out;
         }
     }
@@ -219,14 +225,16 @@ static int profile_add(int argc, char **argv)
         goto out;
     }
     if (p.kind == AUTH_KIND_GOOGLE && !sa_file) {
-        fprintf(stderr, "migrabox profile add: --kind google needs --service-account-file\n");
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_GOOGLE_FILE);
+        cli_say("profile add", &say);
         goto out;
     }
     if (open_all(cfg_path, &c, 1))
         goto out;
     struct mb_err err = {0};
     if (auth_profile_save(c.db, &c.box, &p, sa.data, &err) != 0) {
-        fprintf(stderr, "migrabox profile add: %s\n", err.msg);
+        cli_say("profile add", &err);
         status = err.code == MB_ECONFIG ? CLI_EXIT_USAGE : CLI_EXIT_FAILED;
         goto out;
     }
@@ -257,8 +265,13 @@ static int profile_list_delete(int argc, char **argv, int del)
         }
     }
     if (optind + (del ? 1 : 0) != argc) {
-        fprintf(stderr, "migrabox profile: %s\n\n%s",
-                del ? "give exactly one profile NAME" : "unexpected argument", usage);
+        struct mb_err say;
+        if (del)
+            MB_MSG0(&say, MB_ECONFIG, CLI_PROFILE_NAME_ONE);
+        else
+            MB_MSG0(&say, MB_ECONFIG, CLI_UNEXPECTED);
+        cli_say("profile", &say);
+        fprintf(stderr, "\n%s", usage);
         return CLI_EXIT_USAGE;
     }
     struct pctx c;
@@ -273,7 +286,7 @@ static int profile_list_delete(int argc, char **argv, int del)
         int64_t waiting = 0;
         int rc = db_profile_delete(c.db, argv[optind], &waiting, &err);
         if (rc) {
-            fprintf(stderr, "migrabox profile delete: %s\n", err.msg);
+            cli_say("profile delete", &err);
         } else {
             printf("profile %s deleted", argv[optind]);
             if (waiting)
@@ -285,7 +298,7 @@ static int profile_list_delete(int argc, char **argv, int del)
         struct auth_profile *v = NULL;
         size_t n = 0;
         if (db_profile_list(c.db, -1, &v, &n, &err) != 0) {
-            fprintf(stderr, "migrabox profile list: %s\n", err.msg);
+            cli_say("profile list", &err);
         } else {
             for (size_t i = 0; i < n; i++) {
                 const struct auth_profile *p = &v[i];
@@ -329,6 +342,9 @@ int cli_profile(int argc, char **argv)
         return profile_list_delete(argc - 1, argv + 1, 0);
     if (strcmp(cmd, "delete") == 0)
         return profile_list_delete(argc - 1, argv + 1, 1);
-    fprintf(stderr, "migrabox profile: unknown subcommand '%s'\n\n%s", cmd, usage);
+    struct mb_err say;
+    MB_MSG(&say, MB_ECONFIG, CLI_UNKNOWN_SUBCOMMAND, cmd);
+    cli_say("profile", &say);
+    fprintf(stderr, "\n%s", usage);
     return CLI_EXIT_USAGE;
 }

@@ -36,13 +36,12 @@ static const char usage[] =
     "the account out everywhere.\n";
 
 /* The password: MIGRABOX_PASSWORD, else the first line of stdin (no echo on a terminal). */
-static int cli_user_password(struct secret *out, char *why, size_t n)
+static int cli_user_password(struct secret *out, struct mb_err *why)
 {
     const char *env = getenv(CLI_USER_ENV_PASSWORD);
     if (env && *env) {
         if (strlen(env) > PWHASH_MAX_PASSWORD) {
-            snprintf(why, n, "the password is longer than %d bytes", PWHASH_MAX_PASSWORD);
-            return -1;
+            return MB_MSG(why, MB_ECONFIG, CLI_PASSWORD_TOO_LONG, PWHASH_MAX_PASSWORD);
         }
         secret_set(out, env, strlen(env));
         return 0;
@@ -64,19 +63,16 @@ static int cli_user_password(struct secret *out, char *why, size_t n)
         fputc('\n', stderr);
     }
     if (!got) {
-        snprintf(why, n, "no password: set %s or give it on standard input", CLI_USER_ENV_PASSWORD);
-        return -1;
+        return MB_MSG(why, MB_ECONFIG, CLI_PASSWORD_MISSING, CLI_USER_ENV_PASSWORD);
     }
     size_t len = strcspn(line, "\r\n");
     int complete = line[len] != '\0' || feof(stdin);
     if (!complete || len > PWHASH_MAX_PASSWORD) {
         secret_wipe(line, sizeof(line));
-        snprintf(why, n, "the password is longer than %d bytes", PWHASH_MAX_PASSWORD);
-        return -1;
+        return MB_MSG(why, MB_ECONFIG, CLI_PASSWORD_TOO_LONG, PWHASH_MAX_PASSWORD);
     }
     if (len == 0) {
-        snprintf(why, n, "empty password refused");
-        return -1;
+        return MB_MSG0(why, MB_ECONFIG, CLI_PASSWORD_EMPTY);
     }
     secret_set(out, line, len);
     secret_wipe(line, sizeof(line));
@@ -100,12 +96,14 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
 {
     struct mb_err err = {0};
     if (config_load(cfg_path, cfg_r, &err) != 0) {
-        fprintf(stderr, "migrabox user: %s\n", err.msg);
+        cli_say("user", &err);
         return CLI_EXIT_USAGE;
     }
     const char *dd = (*cfg_r)->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
-        fprintf(stderr, "migrabox user: cannot create data_dir %s: %s\n", dd, strerror(errno));
+        struct mb_err say;
+        MB_MSG(&say, MB_EIO, CLI_CANNOT_CREATE_DIR, dd, strerror(errno));
+        cli_say("user", &say);
         config_free(cfg_r);
         return CLI_EXIT_FAILED;
     }
@@ -113,7 +111,7 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
     int rc = db_open(path, db_r, &err);
     free(path);
     if (rc) {
-        fprintf(stderr, "migrabox user: %s\n", err.msg);
+        cli_say("user", &err);
         config_free(cfg_r);
         return CLI_EXIT_FAILED;
     }
@@ -140,7 +138,9 @@ static int cli_user_add(int argc, char **argv)
         case 'a': admin = 1; break;
         case 'd':
             if (n_domains == CLI_USER_MAX_DOMAINS) {
-                fprintf(stderr, "migrabox user add: at most %d domains\n", CLI_USER_MAX_DOMAINS);
+                struct mb_err say;
+                MB_MSG(&say, MB_ECONFIG, CLI_USER_MAX_DOMAINS, CLI_USER_MAX_DOMAINS);
+                cli_say("user add", &say);
                 goto out;
             }
             domains[n_domains] = xstrdup(optarg);
@@ -157,15 +157,17 @@ static int cli_user_add(int argc, char **argv)
         }
     }
     if (optind + 1 != argc) {
-        fprintf(stderr, "migrabox user add: give exactly one account NAME\n\n%s", usage);
+        struct mb_err say;
+        MB_MSG0(&say, MB_ECONFIG, CLI_USER_ONE_NAME);
+        cli_say("user add", &say);
+        fprintf(stderr, "\n%s", usage);
         goto out;
     }
     const char *name = argv[optind];
     if (!cli_user_name_ok(name)) {
-        fprintf(stderr,
-                "migrabox user add: the name must have 1 to %d bytes and no control "
-                "character\n",
-                DB_USER_NAME_MAX);
+        struct mb_err say;
+        MB_MSG(&say, MB_ECONFIG, CLI_USER_BAD_NAME, DB_USER_NAME_MAX);
+        cli_say("user add", &say);
         goto out;
     }
     struct config *cfg = NULL;
@@ -176,24 +178,27 @@ static int cli_user_add(int argc, char **argv)
     status = CLI_EXIT_USAGE;
     for (size_t i = 0; i < n_domains; i++) {
         if (!net_hostname_valid(domains[i], strlen(domains[i])) || !strchr(domains[i], '.')) {
-            fprintf(stderr, "migrabox user add: '%s' is not a domain name\n", domains[i]);
+            struct mb_err say;
+            MB_MSG(&say, MB_ECONFIG, CLI_NOT_A_DOMAIN, domains[i]);
+            cli_say("user add", &say);
             goto close;
         }
         if (!config_domain_allowed(cfg, domains[i])) {
-            fprintf(stderr,
-                    "migrabox user add: %s is not one of the hosted domains "
-                    "([destination] domains)\n",
-                    domains[i]);
+            struct mb_err say;
+            MB_MSG(&say, MB_ECONFIG, CLI_NOT_HOSTED, domains[i]);
+            cli_say("user add", &say);
             goto close;
         }
     }
-    if (!admin && n_domains == 0)
-        fprintf(stderr, "migrabox user add: note: an account that is neither --admin nor has a "
-                        "--domain sees no job\n");
+    if (!admin && n_domains == 0) {
+        struct mb_err say;
+        MB_MSG0(&say, 0, CLI_USER_SEES_NOTHING);
+        cli_say("user add", &say);
+    }
     struct secret pw = {0};
-    char why[200];
-    if (cli_user_password(&pw, why, sizeof(why)) != 0) {
-        fprintf(stderr, "migrabox user add: %s\n", why);
+    struct mb_err why;
+    if (cli_user_password(&pw, &why) != 0) {
+        cli_say("user add", &why);
         goto close;
     }
     char hash[PWHASH_MAX_LEN];
@@ -204,7 +209,7 @@ static int cli_user_add(int argc, char **argv)
         rc =
             db_user_add(db, name, hash, admin, (const char *const *)domains, n_domains, NULL, &err);
     if (rc) {
-        fprintf(stderr, "migrabox user add: %s\n", err.msg);
+        cli_say("user add", &err);
         status = CLI_EXIT_FAILED;
         goto close;
     }
@@ -240,9 +245,16 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
         default: fputs(usage, stderr); return CLI_EXIT_USAGE;
         }
     }
+    char where[32]; /* "user passwd": the command in messages */
+    snprintf(where, sizeof(where), "user %.20s", cmd);
     if (argc - optind != want_name) {
-        fprintf(stderr, "migrabox user %s: %s\n\n%s", cmd,
-                want_name ? "give exactly one account NAME" : "unexpected argument", usage);
+        struct mb_err say;
+        if (want_name)
+            MB_MSG0(&say, MB_ECONFIG, CLI_USER_ONE_NAME);
+        else
+            MB_MSG0(&say, MB_ECONFIG, CLI_UNEXPECTED);
+        cli_say(where, &say);
+        fprintf(stderr, "\n%s", usage);
         return CLI_EXIT_USAGE;
     }
     struct config *cfg = NULL;
@@ -256,7 +268,7 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
         struct db_user *users = NULL;
         size_t n = 0;
         if (db_user_list(db, &users, &n, &err) != 0) {
-            fprintf(stderr, "migrabox user list: %s\n", err.msg);
+            cli_say("user list", &err);
             goto out;
         }
         for (size_t i = 0; i < n; i++) {
@@ -272,8 +284,9 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
     const char *name = argv[optind];
     struct db_user u;
     if (db_user_get_by_name(db, name, &u, &err) != 0) {
-        fprintf(stderr, "migrabox user %s: %s\n", cmd,
-                err.code == MB_ENOTFOUND ? "no such account" : err.msg);
+        if (err.code == MB_ENOTFOUND)
+            MB_MSG0(&err, MB_ENOTFOUND, CLI_NO_SUCH_ACCOUNT);
+        cli_say(where, &err);
         goto out;
     }
     int rc;
@@ -283,9 +296,10 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
             printf("account %s deleted\n", name);
     } else {
         struct secret pw = {0};
-        char why[200], hash[PWHASH_MAX_LEN];
-        if (cli_user_password(&pw, why, sizeof(why)) != 0) {
-            fprintf(stderr, "migrabox user %s: %s\n", cmd, why);
+        char hash[PWHASH_MAX_LEN];
+        struct mb_err why;
+        if (cli_user_password(&pw, &why) != 0) {
+            cli_say(where, &why);
             db_user_fini(&u);
             status = CLI_EXIT_USAGE;
             goto out;
@@ -301,7 +315,7 @@ static int cli_user_simple(const char *cmd, int argc, char **argv, int want_name
     }
     db_user_fini(&u);
     if (rc) {
-        fprintf(stderr, "migrabox user %s: %s\n", cmd, err.msg);
+        cli_say(where, &err);
         goto out;
     }
     status = CLI_EXIT_OK;
@@ -331,6 +345,9 @@ int cli_user(int argc, char **argv)
         return cli_user_simple(cmd, argc - 1, argv + 1, 1);
     if (strcmp(cmd, "passwd") == 0)
         return cli_user_simple(cmd, argc - 1, argv + 1, 1);
-    fprintf(stderr, "migrabox user: unknown subcommand '%s'\n\n%s", cmd, usage);
+    struct mb_err say;
+    MB_MSG(&say, MB_ECONFIG, CLI_UNKNOWN_SUBCOMMAND, cmd);
+    cli_say("user", &say);
+    fprintf(stderr, "\n%s", usage);
     return CLI_EXIT_USAGE;
 }

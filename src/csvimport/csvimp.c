@@ -37,12 +37,6 @@ static const char *const csvimp_names[CSVIMP_COLUMNS + 1] = {
     "subscribed_only",
 };
 
-#define CSVIMP_TYPES_TEXT "gmail, exchange, office, domino or defaut"
-#define CSVIMP_TYPES_TEXT_FR "gmail, exchange, office, domino ou defaut"
-
-/* The message in the caller's language: both are literals, so both formats are checked. */
-#define CSVIMP_TR(c, en, fr) ((c)->opts->french ? (fr) : (en))
-
 struct csvimp_field {
     char *p; /* owned, NUL-terminated; may hold a password: wiped on free */
     size_t len;
@@ -97,11 +91,9 @@ static void csvimp_utf8_cut(char *s)
         s[i - 1] = '\0';
 }
 
-static void csvimp_verror(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt,
-                          va_list ap) __attribute__((format(printf, 4, 0)));
-
-static void csvimp_verror(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt,
-                          va_list ap)
+/* Record problem m (a coded message) at line / column: its code and parameters, and the
+ * message in the caller's language with its "line N, column C (name): " prefix. */
+static void csvimp_msg(struct csvimp_ctx *c, unsigned line, unsigned column, const struct mb_err *m)
 {
     struct csvimp_result *res = c->res;
     if (c->stop)
@@ -118,47 +110,64 @@ static void csvimp_verror(struct csvimp_ctx *c, unsigned line, unsigned column, 
         res->errors = xrealloc(res->errors, c->errors_cap * sizeof(*res->errors));
     }
     struct csvimp_error *e = &res->errors[res->n_errors++];
+    memset(e, 0, sizeof(*e));
     e->line = line;
     e->column = column;
-    int n = 0;
-    int fr = c->opts->french;
-    const char *name =
-        column > CSVIMP_COLUMNS && fr ? "colonne en trop" : csvimp_column_name(column);
+    e->code = mb_err_code(m);
+    mb_err_params(m, e->params, sizeof(e->params));
+    if (strlen(e->params) + 1 >= sizeof(e->params))
+        snprintf(e->params, sizeof(e->params), "{}"); /* cut: the message alone */
+    enum msg_lang lang = c->opts->french ? MSG_LANG_FR : MSG_LANG_EN;
+    char *text = msg_render_err(lang, m);
+    struct mb_err full;
     if (line && column)
-        n = snprintf(e->message, sizeof(e->message),
-                     fr ? "ligne %u, colonne %u (%s) : " : "line %u, column %u (%s): ", line,
-                     column, name);
+        MB_MSG(&full, 0, CSV_AT_CELL, line, column,
+               column > CSVIMP_COLUMNS ? msgcat_template(MSG_CSV_EXTRA_COLUMN, lang)
+                                       : csvimp_column_name(column),
+               text);
     else if (line)
-        n = snprintf(e->message, sizeof(e->message), fr ? "ligne %u : " : "line %u: ", line);
-    if (n < 0 || (size_t)n >= sizeof(e->message))
-        n = 0; /* cannot happen: the prefix is short */
-    e->text_off = (unsigned)n;
-    int m = vsnprintf(e->message + n, sizeof(e->message) - (size_t)n, fmt, ap);
-    if (m > 0 && (size_t)m >= sizeof(e->message) - (size_t)n)
-        csvimp_utf8_cut(e->message);
+        MB_MSG(&full, 0, CSV_AT_LINE, line, text);
+    else
+        MB_MSG(&full, 0, TEXT, text);
+    char *all = msg_render_err(lang, &full);
+    snprintf(e->message, sizeof(e->message), "%s", all);
+    csvimp_utf8_cut(e->message);
+    size_t ml = strlen(e->message), tl = strlen(text);
+    e->text_off = ml >= tl && strcmp(e->message + ml - tl, text) == 0 ? (unsigned)(ml - tl) : 0;
+    free(all);
+    free(text);
 }
 
-static void csvimp_error(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt, ...)
-    __attribute__((format(printf, 4, 5)));
-
-static void csvimp_error(struct csvimp_ctx *c, unsigned line, unsigned column, const char *fmt, ...)
-{
-    va_list ap;
-    va_start(ap, fmt);
-    csvimp_verror(c, line, column, fmt, ap);
-    va_end(ap);
-}
+/* The problem ID of the current row (or at line / column), with its arguments. */
+#define CSVIMP_ROW0(c, col, ID)                                                                    \
+    do {                                                                                           \
+        struct mb_err m_;                                                                          \
+        MB_MSG0(&m_, MB_ECONFIG, ID);                                                              \
+        csvimp_row_msg((c), (col), &m_);                                                           \
+    } while (0)
+#define CSVIMP_ROW(c, col, ID, ...)                                                                \
+    do {                                                                                           \
+        struct mb_err m_;                                                                          \
+        MB_MSG(&m_, MB_ECONFIG, ID, __VA_ARGS__);                                                  \
+        csvimp_row_msg((c), (col), &m_);                                                           \
+    } while (0)
+#define CSVIMP_AT0(c, line, col, ID)                                                               \
+    do {                                                                                           \
+        struct mb_err m_;                                                                          \
+        MB_MSG0(&m_, MB_ECONFIG, ID);                                                              \
+        csvimp_msg((c), (line), (col), &m_);                                                       \
+    } while (0)
+#define CSVIMP_AT(c, line, col, ID, ...)                                                           \
+    do {                                                                                           \
+        struct mb_err m_;                                                                          \
+        MB_MSG(&m_, MB_ECONFIG, ID, __VA_ARGS__);                                                  \
+        csvimp_msg((c), (line), (col), &m_);                                                       \
+    } while (0)
 
 /* An error about the current row; marks it bad so that it is not stored. */
-static void csvimp_row_error(struct csvimp_ctx *c, unsigned column, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static void csvimp_row_error(struct csvimp_ctx *c, unsigned column, const char *fmt, ...)
+static void csvimp_row_msg(struct csvimp_ctx *c, unsigned column, const struct mb_err *m)
 {
-    va_list ap;
-    va_start(ap, fmt);
-    csvimp_verror(c, c->row_line, column, fmt, ap);
-    va_end(ap);
+    csvimp_msg(c, c->row_line, column, m);
     c->row_bad = 1;
 }
 
@@ -245,18 +254,22 @@ static void csvimp_pos_step(struct csvimp_pos *ps, const unsigned char *s, size_
 }
 
 static void csvimp_encoding_error(struct csvimp_ctx *c, const unsigned char *s, size_t n, size_t at,
-                                  const char *what)
+                                  int what_id)
 {
-    /* what is one of our literals, in the caller's language */
+    /* what_id: a message without parameters */
     struct csvimp_pos ps = {1, 1, 0};
     for (size_t i = 0; i < at; i++)
         csvimp_pos_step(&ps, s, i, n);
     unsigned col = ps.column <= CSVIMP_COLUMNS ? ps.column : CSVIMP_COLUMNS + 1;
-    if (col == CSVIMP_COL_PASS_SOURCE) /* never disclose a byte of a password */
-        csvimp_error(c, ps.line, col, "%s", what);
-    else
-        csvimp_error(c, ps.line, col, CSVIMP_TR(c, "%s (byte 0x%02X)", "%s (octet 0x%02X)"), what,
-                     s[at]);
+    struct mb_err what;
+    mb_err_msg(&what, MB_ECONFIG, what_id, NULL, 0);
+    if (col == CSVIMP_COL_PASS_SOURCE) { /* never disclose a byte of a password */
+        csvimp_msg(c, ps.line, col, &what);
+    } else {
+        char byte[4];
+        snprintf(byte, sizeof(byte), "%02X", s[at]);
+        CSVIMP_AT(c, ps.line, col, CSV_AT_BYTE, &what, byte);
+    }
 }
 
 /* Decide the encoding and produce UTF-8 text. On success *text_r is either data (borrowed;
@@ -288,21 +301,11 @@ static int csvimp_decode(struct csvimp_ctx *c, const unsigned char *data, size_t
         return 0;
     }
     if (bom) {
-        csvimp_encoding_error(c, s, n, first_bad,
-                              CSVIMP_TR(c,
-                                        "invalid UTF-8 although the file starts with a UTF-8 "
-                                        "byte order mark",
-                                        "UTF-8 invalide alors que le fichier commence par une "
-                                        "marque d'ordre des octets (BOM) UTF-8"));
+        csvimp_encoding_error(c, s, n, first_bad, MSG_CSV_BOM_INVALID);
         return -1;
     }
     if (multibyte) {
-        csvimp_encoding_error(c, s, n, first_bad,
-                              CSVIMP_TR(c,
-                                        "the file mixes UTF-8 with another encoding: save it "
-                                        "again as UTF-8 or Windows-1252",
-                                        "le fichier mélange l'UTF-8 et un autre encodage : "
-                                        "enregistrez-le de nouveau en UTF-8 ou en Windows-1252"));
+        csvimp_encoding_error(c, s, n, first_bad, MSG_CSV_MIXED_ENCODING);
         return -1;
     }
 
@@ -312,9 +315,7 @@ static int csvimp_decode(struct csvimp_ctx *c, const unsigned char *data, size_t
     for (size_t i = 0; i < n; i++) {
         unsigned cp = csvimp_cp1252(s[i]);
         if (cp == 0 && s[i] != 0) {
-            csvimp_encoding_error(c, s, n, i,
-                                  CSVIMP_TR(c, "a byte is neither UTF-8 nor Windows-1252",
-                                            "un octet n'est ni de l'UTF-8 ni du Windows-1252"));
+            csvimp_encoding_error(c, s, n, i, MSG_CSV_BAD_BYTE);
             bad = 1;
             if (c->stop)
                 break;
@@ -375,9 +376,8 @@ static int csvimp_domain_in(const char *d, const char *const *list, size_t n)
     return 0;
 }
 
-/* "a.com, b.com" cut to fit out. */
-static void csvimp_domain_list(char *out, size_t size, const char *const *list, size_t n,
-                               int french)
+/* "a.com, b.com" cut to fit out ("" when there is none). */
+static void csvimp_domain_list(char *out, size_t size, const char *const *list, size_t n)
 {
     size_t o = 0;
     out[0] = '\0';
@@ -392,8 +392,26 @@ static void csvimp_domain_list(char *out, size_t size, const char *const *list, 
         }
         o += (size_t)snprintf(out + o, size - o, "%s%s", sep, list[i]);
     }
-    if (o == 0)
-        snprintf(out, size, "%s", french ? "(aucun n'est configuré)" : "(none configured)");
+}
+
+/* Destination domain d is not one of list (MSG_CSV_NOT_HOSTED or MSG_CSV_NOT_YOURS). */
+static void csvimp_domain_error(struct csvimp_ctx *c, int hosted, const char *d,
+                                const char *const *list, size_t n)
+{
+    char names[120], dom[61];
+    csvimp_domain_list(names, sizeof(names), list, n);
+    snprintf(dom, sizeof(dom), "%s", d);
+    struct mb_err none, m;
+    MB_MSG0(&none, 0, CSV_NONE_CONFIGURED);
+    if (hosted && names[0])
+        MB_MSG(&m, MB_ECONFIG, CSV_NOT_HOSTED, dom, names);
+    else if (hosted)
+        MB_MSG(&m, MB_ECONFIG, CSV_NOT_HOSTED, dom, &none);
+    else if (names[0])
+        MB_MSG(&m, MB_ECONFIG, CSV_NOT_YOURS, dom, names);
+    else
+        MB_MSG(&m, MB_ECONFIG, CSV_NOT_YOURS, dom, &none);
+    csvimp_row_msg(c, CSVIMP_COL_LOGIN_DESTINATION, &m);
 }
 
 /* ---- duplicate detection: open addressing on FNV-1a ---- */
@@ -543,65 +561,40 @@ static char *csvimp_check_destination(struct csvimp_ctx *c, struct csvimp_field 
     const struct csvimp_opts *o = c->opts;
     csvimp_trim(f);
     if (f->len == 0) {
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "login_destination is empty", "login_destination est vide"));
+        CSVIMP_ROW0(c, col, CSV_DEST_EMPTY);
         return NULL;
     }
     char *at = memchr(f->p, '@', f->len);
     if (!at || memchr(at + 1, '@', f->len - (size_t)(at - f->p) - 1)) {
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "login_destination must be a full address (name@domain)",
-                                   "login_destination doit être une adresse complète "
-                                   "(nom@domaine)"));
+        CSVIMP_ROW0(c, col, CSV_DEST_ADDRESS);
         return NULL;
     }
     size_t local_len = (size_t)(at - f->p);
     const char *dom = at + 1;
     size_t dom_len = f->len - local_len - 1;
     if (local_len == 0 || local_len > 64) {
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "the name before @ must have 1 to 64 bytes",
-                                   "la partie avant le @ doit compter de 1 à 64 "
-                                   "octets"));
+        CSVIMP_ROW0(c, col, CSV_LOCAL_LENGTH);
         return NULL;
     }
     if (!csvimp_local_part_ok(f->p, local_len, o->separator)) {
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c,
-                                   "the name before @ contains a character not allowed in "
-                                   "an address",
-                                   "la partie avant le @ contient un caractère interdit "
-                                   "dans une adresse"));
+        CSVIMP_ROW0(c, col, CSV_LOCAL_CHAR);
         return NULL;
     }
     if (dom_len == 0 || dom[dom_len - 1] == '.' || !net_hostname_valid(dom, dom_len)) {
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "login_destination has an invalid domain",
-                                   "le domaine de login_destination est invalide"));
+        CSVIMP_ROW0(c, col, CSV_DEST_DOMAIN);
         return NULL;
     }
     char *out = xstrndup(f->p, f->len);
     for (size_t i = local_len + 1; i < f->len; i++)
         out[i] = (char)csvimp_lower((unsigned char)out[i]);
     const char *d = out + local_len + 1; /* validated: [a-z0-9._-] only, safe to quote */
-    char list[120];
     if (!csvimp_domain_in(d, o->domains, o->domains ? o->n_domains : 0)) {
-        csvimp_domain_list(list, sizeof(list), o->domains, o->domains ? o->n_domains : 0,
-                           o->french);
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "domain %.60s is not one of the hosted domains: %s",
-                                   "le domaine %.60s ne fait pas partie des domaines hébergés : "
-                                   "%s"),
-                         d, list);
+        csvimp_domain_error(c, 1, d, o->domains, o->domains ? o->n_domains : 0);
         free(out);
         return NULL;
     }
     if (o->account_domains && !csvimp_domain_in(d, o->account_domains, o->n_account_domains)) {
-        csvimp_domain_list(list, sizeof(list), o->account_domains, o->n_account_domains, o->french);
-        csvimp_row_error(c, col,
-                         CSVIMP_TR(c, "domain %.60s is not one of your domains: %s",
-                                   "le domaine %.60s ne fait pas partie de vos domaines : %s"),
-                         d, list);
+        csvimp_domain_error(c, 0, d, o->account_domains, o->n_account_domains);
         free(out);
         return NULL;
     }
@@ -636,34 +629,19 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
         if (csvimp_is_header(c))
             return;
         if (c->fields[0].p && csvimp_field_is(&c->fields[0], csvimp_names[1])) {
-            csvimp_row_error(c, 0,
-                             CSVIMP_TR(c,
-                                       "the header row must be exactly login_source;pass_source;"
-                                       "host_source;type_messagerie;login_destination;"
-                                       "subscribed_only",
-                                       "la ligne d'en-tête doit être exactement login_source;"
-                                       "pass_source;host_source;type_messagerie;"
-                                       "login_destination;subscribed_only"));
+            CSVIMP_ROW0(c, 0, CSV_HEADER);
             return;
         }
     }
     if (++c->data_rows > c->max_rows) {
-        csvimp_row_error(c, 0,
-                         CSVIMP_TR(c, "too many rows: a file may hold at most %u migrations",
-                                   "trop de lignes : un fichier peut contenir au plus %u "
-                                   "migrations"),
-                         c->max_rows);
+        CSVIMP_ROW(c, 0, CSV_TOO_MANY_ROWS, c->max_rows);
         c->stop = 1;
         return;
     }
     if (c->row_bad)
         return; /* a field was too long: already reported */
     if (c->n_fields != CSVIMP_COLUMNS) {
-        if (c->opts->french)
-            csvimp_row_error(c, 0, "%u colonne%s au lieu de %d", c->n_fields,
-                             c->n_fields > 1 ? "s" : "", CSVIMP_COLUMNS);
-        else
-            csvimp_row_error(c, 0, "expected %d columns, found %u", CSVIMP_COLUMNS, c->n_fields);
+        CSVIMP_ROW(c, 0, CSV_COLUMNS, CSVIMP_COLUMNS, c->n_fields);
         return;
     }
     int all_empty = 1;
@@ -671,7 +649,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
         if (c->fields[i].len)
             all_empty = 0;
     if (all_empty) {
-        csvimp_row_error(c, 0, CSVIMP_TR(c, "empty row", "ligne vide"));
+        CSVIMP_ROW0(c, 0, CSV_EMPTY_ROW);
         return;
     }
 
@@ -679,32 +657,21 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                         *type = &c->fields[3], *dest = &c->fields[4], *sub = &c->fields[5];
 
     if (login->len == 0)
-        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE,
-                         CSVIMP_TR(c, "login_source is empty", "login_source est vide"));
+        CSVIMP_ROW0(c, CSVIMP_COL_LOGIN_SOURCE, CSV_LOGIN_EMPTY);
     else if (csvimp_has_ctl(login->p, login->len))
-        csvimp_row_error(c, CSVIMP_COL_LOGIN_SOURCE,
-                         CSVIMP_TR(c, "login_source contains a control character",
-                                   "login_source contient un caractère de contrôle"));
+        CSVIMP_ROW0(c, CSVIMP_COL_LOGIN_SOURCE, CSV_LOGIN_CONTROL);
 
     if (pass->len == 0 && !c->opts->allow_empty_password)
-        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE,
-                         CSVIMP_TR(c, "pass_source is empty", "pass_source est vide"));
+        CSVIMP_ROW0(c, CSVIMP_COL_PASS_SOURCE, CSV_PASS_EMPTY);
     else if (memchr(pass->p, '\r', pass->len) || memchr(pass->p, '\n', pass->len))
-        csvimp_row_error(c, CSVIMP_COL_PASS_SOURCE,
-                         CSVIMP_TR(c, "pass_source contains a line break",
-                                   "pass_source contient un saut de ligne"));
+        CSVIMP_ROW0(c, CSVIMP_COL_PASS_SOURCE, CSV_PASS_BREAK);
 
     csvimp_trim(type);
     const struct mig_preset *stype = NULL;
     if (type->len == 0)
-        csvimp_row_error(c, CSVIMP_COL_TYPE,
-                         CSVIMP_TR(c, "type_messagerie is empty (expected " CSVIMP_TYPES_TEXT ")",
-                                   "type_messagerie est vide (attendu : " CSVIMP_TYPES_TEXT_FR
-                                   ")"));
+        CSVIMP_ROW0(c, CSVIMP_COL_TYPE, CSV_TYPE_EMPTY);
     else if (!(stype = mig_preset_find(type->p)))
-        csvimp_row_error(c, CSVIMP_COL_TYPE,
-                         CSVIMP_TR(c, "unknown type_messagerie (expected " CSVIMP_TYPES_TEXT ")",
-                                   "type_messagerie inconnu (attendu : " CSVIMP_TYPES_TEXT_FR ")"));
+        CSVIMP_ROW0(c, CSVIMP_COL_TYPE, CSV_TYPE_UNKNOWN);
 
     csvimp_trim(host);
     char hbuf[256];
@@ -714,17 +681,14 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
         if (def)
             snprintf(hbuf, sizeof(hbuf), "%s", def);
         else if (stype)
-            csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE,
-                             CSVIMP_TR(c,
-                                       "host_source is empty (it may be empty only for gmail "
-                                       "and office)",
-                                       "host_source est vide (il ne peut l'être que pour gmail "
-                                       "et office)"));
+            CSVIMP_ROW0(c, CSVIMP_COL_HOST_SOURCE, CSV_HOST_EMPTY);
     } else {
-        const char *why;
-        if (net_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0)
-            csvimp_row_error(c, CSVIMP_COL_HOST_SOURCE, "%s",
-                             c->opts->french ? net_host_why_fr(why) : why);
+        int why;
+        if (net_host_parse(host->p, hbuf, sizeof(hbuf), &r.port, &why) != 0) {
+            struct mb_err m;
+            mb_err_msg(&m, MB_ECONFIG, why, NULL, 0);
+            csvimp_row_msg(c, CSVIMP_COL_HOST_SOURCE, &m);
+        }
     }
 
     char *dst = csvimp_check_destination(c, dest);
@@ -735,9 +699,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
     else if (strcasecmp(sub->p, "true") == 0 || strcmp(sub->p, "1") == 0)
         r.subscribed_only = 1;
     else
-        csvimp_row_error(c, CSVIMP_COL_SUBSCRIBED_ONLY,
-                         CSVIMP_TR(c, "subscribed_only must be True or False (empty means False)",
-                                   "subscribed_only doit valoir True ou False (vide : False)"));
+        CSVIMP_ROW0(c, CSVIMP_COL_SUBSCRIBED_ONLY, CSV_SUBSCRIBED);
 
     if (c->row_bad) {
         free(dst);
@@ -752,13 +714,7 @@ static void csvimp_row_finish(struct csvimp_ctx *c)
                       0, dst);
     unsigned first = csvimp_seen_add(c, key, kn > 0 ? (size_t)kn : 0, r.line);
     if (first) {
-        csvimp_row_error(c, 0,
-                         CSVIMP_TR(c,
-                                   "duplicate of line %u (same login_source, host_source and "
-                                   "login_destination)",
-                                   "doublon de la ligne %u (mêmes login_source, host_source et "
-                                   "login_destination)"),
-                         first);
+        CSVIMP_ROW(c, 0, CSV_DUPLICATE, first);
         free(dst);
         return;
     }
@@ -788,15 +744,11 @@ static void csvimp_on_field(void *p, size_t len, void *data)
     if (idx >= CSVIMP_COLUMNS)
         return;
     if (len > c->max_field) {
-        csvimp_row_error(c, idx + 1,
-                         CSVIMP_TR(c, "field longer than %zu bytes", "champ de plus de %zu octets"),
-                         c->max_field);
+        CSVIMP_ROW(c, idx + 1, CSV_FIELD_TOO_LONG, c->max_field);
         return;
     }
     if (len && memchr(p, '\0', len)) {
-        csvimp_row_error(c, idx + 1,
-                         CSVIMP_TR(c, "%s contains a NUL byte", "%s contient un octet NUL"),
-                         csvimp_names[idx + 1]);
+        CSVIMP_ROW(c, idx + 1, CSV_NUL, csvimp_names[idx + 1]);
         return;
     }
     struct csvimp_field *f = &c->fields[idx];
@@ -855,16 +807,9 @@ static void csvimp_csv_error(struct csvimp_ctx *c, struct csv_parser *p)
     if (col > CSVIMP_COLUMNS)
         col = CSVIMP_COLUMNS + 1;
     if (csv_error(p) == CSV_EPARSE)
-        csvimp_error(c, c->line, col, "%s",
-                     CSVIMP_TR(c,
-                               "misplaced quote: a field with a \" must be enclosed in "
-                               "quotes, with each \" inside written twice",
-                               "guillemet mal placé : un champ qui contient un \" doit être "
-                               "entouré de guillemets, et chaque \" intérieur doublé"));
+        CSVIMP_AT0(c, c->line, col, CSV_MISPLACED_QUOTE);
     else
-        csvimp_error(c, c->line, col,
-                     CSVIMP_TR(c, "field longer than %zu bytes", "champ de plus de %zu octets"),
-                     c->max_field);
+        CSVIMP_AT(c, c->line, col, CSV_FIELD_TOO_LONG, c->max_field);
 }
 
 static void csvimp_run(struct csvimp_ctx *c, const unsigned char *s, size_t n)
@@ -900,11 +845,9 @@ static void csvimp_run(struct csvimp_ctx *c, const unsigned char *s, size_t n)
     }
     if (!c->stop && c->row_line) { /* the last line has no line end */
         if (csv_fini(&p, csvimp_on_field, csvimp_on_row, c) != 0)
-            csvimp_error(c, c->row_line,
-                         c->n_fields + 1 <= CSVIMP_COLUMNS ? c->n_fields + 1 : CSVIMP_COLUMNS + 1,
-                         "%s",
-                         CSVIMP_TR(c, "a quoted field is not closed (missing \")",
-                                   "un champ entre guillemets n'est pas fermé (\" manquant)"));
+            CSVIMP_AT0(c, c->row_line,
+                       c->n_fields + 1 <= CSVIMP_COLUMNS ? c->n_fields + 1 : CSVIMP_COLUMNS + 1,
+                       CSV_UNCLOSED);
     }
     csvimp_row_clear(c);
     csvimp_parser_fini(&p);
@@ -934,10 +877,7 @@ int csvimp_parse(const void *data, size_t len, const struct csvimp_opts *opts,
     c.max_errors = c.opts->max_errors ? c.opts->max_errors : CSVIMP_DEFAULT_MAX_ERRORS;
 
     if (len > max_bytes) {
-        csvimp_error(&c, 0, 0,
-                     CSVIMP_TR(&c, "file too large: %zu bytes, the limit is %zu",
-                               "fichier trop volumineux : %zu octets pour une limite de %zu"),
-                     len, max_bytes);
+        CSVIMP_AT(&c, 0, 0, CSV_FILE_TOO_LARGE, len, max_bytes);
         return MB_ETOOBIG;
     }
     if (csvimp_decode(&c, data ? data : "", data ? len : 0, &text, &text_len, &owned) == 0)
@@ -949,12 +889,10 @@ int csvimp_parse(const void *data, size_t len, const struct csvimp_opts *opts,
     csvimp_seen_free(&c);
 
     if (res->n_errors == 0 && res->n_rows == 0) {
-        const char *why =
-            c.seen_first_row
-                ? CSVIMP_TR(&c, "the file has a header but no migration rows",
-                            "le fichier a une ligne d'en-tête mais aucune ligne de migration")
-                : CSVIMP_TR(&c, "empty file", "fichier vide");
-        csvimp_error(&c, 0, 0, "%s", why);
+        if (c.seen_first_row)
+            CSVIMP_AT0(&c, 0, 0, CSV_HEADER_ONLY);
+        else
+            CSVIMP_AT0(&c, 0, 0, CSV_EMPTY_FILE);
     }
     if (res->n_errors) {
         for (size_t i = 0; i < res->n_rows; i++)

@@ -57,6 +57,7 @@ struct buf;
 #define CSVIMP_DEFAULT_MAX_ERRORS 100u
 #define CSVIMP_MAX_FIELD_LIMIT (64u * 1024) /* max_field is clamped to this */
 #define CSVIMP_ERR_MSG 256                  /* room for the longer French wording */
+#define CSVIMP_ERR_PARAMS 256
 
 /* Column numbers (1-based, as in error reports). */
 enum csvimp_column {
@@ -108,6 +109,10 @@ struct csvimp_error {
      * UTF-8 even when cut to fit. */
     char message[CSVIMP_ERR_MSG];
     unsigned text_off; /* message + text_off: the text without its "line N…: " prefix */
+    /* The problem as a coded message (msg/msgcat.def): its code (static) and parameters (a
+     * JSON object), whatever the language of message. */
+    const char *code;
+    char params[CSVIMP_ERR_PARAMS];
 };
 
 struct csvimp_result {

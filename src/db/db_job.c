@@ -1,5 +1,6 @@
 /* db_job: jobs table. See db_job.h for the state machine. */
 #include "db/db_job.h"
+#include "msg/msgcat.h"
 
 #include <stdio.h>
 #include <stdlib.h>
@@ -37,7 +38,8 @@ enum db_job_state db_job_state_parse(const char *s)
     "subscribed_only, created_at, updated_at, started_at, finished_at, not_before, attempts, "     \
     "cancel_requested, worker, heartbeat_at, folders_total, folders_done, messages_total, "        \
     "messages_copied, messages_skipped, messages_failed, bytes_total, bytes_copied, "              \
-    "current_folder, finalized_at, (source_secret IS NOT NULL OR auth_profile IS NOT NULL)"
+    "current_folder, finalized_at, (source_secret IS NOT NULL OR auth_profile IS NOT NULL), "      \
+    "error_code, error_params"
 
 static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
 {
@@ -79,6 +81,8 @@ static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
     j->current_folder = db_col_strdup(st, c++);
     j->finalized_at = sqlite3_column_int64(st, c++);
     j->has_credentials = sqlite3_column_int(st, c++);
+    j->error_code = db_col_strdup(st, c++);
+    j->error_params = db_col_strdup(st, c++);
     if (with_report)
         j->report = db_col_strdup(st, c);
 }
@@ -88,6 +92,8 @@ void db_job_fini(struct db_job *j)
     if (!j)
         return;
     free(j->error);
+    free(j->error_code);
+    free(j->error_params);
     free(j->source_host);
     free(j->source_tls);
     free(j->source_login);
@@ -530,7 +536,8 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
 int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
 {
     return claim_one(db,
-                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = "
+                     "NULL, error_params = NULL, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
                      "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
                      "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
@@ -544,7 +551,8 @@ int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_bef
                 struct db_job *job_r, struct mb_err *err)
 {
     return claim_one(db,
-                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = "
+                     "NULL, error_params = NULL, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
                      "cancel_requested = 0 "
                      "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
@@ -652,16 +660,20 @@ int db_job_requeue_running(struct db *db, int64_t *n_r, struct mb_err *err)
     int rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
         return rc;
-    rc = run_update(db,
-                    "INSERT INTO job_log (job_id, ts, level, text) "
-                    "SELECT id, ?4, 'warn', CASE WHEN cancel_requested "
-                    "  THEN 'interrupted by a restart; cancelled as requested' "
-                    "  ELSE 'interrupted by a restart; queued again, resuming where it stopped' "
-                    "END FROM jobs WHERE state = 'running'",
-                    0, NULL, 0, &changes, err);
+    /* The log line: coded (text: its English, for the readers of text alone). */
+    char *sql = sqlite3_mprintf(
+        "INSERT INTO job_log (job_id, ts, level, text, code) "
+        "SELECT id, ?4, 'warn', CASE WHEN cancel_requested THEN %Q ELSE %Q END, "
+        "CASE WHEN cancel_requested THEN %Q ELSE %Q END FROM jobs WHERE state = 'running'",
+        msgcat[MSG_LOG_RESTART_CANCELLED].en, msgcat[MSG_LOG_RESTART_REQUEUED].en,
+        msgcat[MSG_LOG_RESTART_CANCELLED].code, msgcat[MSG_LOG_RESTART_REQUEUED].code);
+    rc = sql ? run_update(db, sql, 0, NULL, 0, &changes, err)
+             : mb_err_set(err, MB_EIO, "out of memory");
+    sqlite3_free(sql);
     if (rc == 0)
         rc = run_update(db,
-                        "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
+                        "UPDATE jobs SET state = 'failed', error = ?2, error_code = 'cancelled', "
+                        "error_params = NULL, finished_at = ?4, "
                         "updated_at = ?4, cancel_requested = 0, "
                         "current_folder = NULL WHERE state = 'running' AND cancel_requested",
                         0, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
@@ -719,9 +731,51 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
     return rc;
 }
 
+/* msg as the columns error (its English text), error_code and error_params (NULL = none). */
+struct job_msg {
+    const char *text, *code, *params;
+    char params_buf[MB_ERR_PARAMS_LEN + 64];
+};
+
+static void job_msg_of(struct job_msg *m, const struct mb_err *msg)
+{
+    memset(m, 0, sizeof(*m));
+    if (!msg)
+        return;
+    m->text = msg->msg;
+    m->code = mb_err_code(msg);
+    m->params = mb_err_params(msg, m->params_buf, sizeof(m->params_buf));
+}
+
+static void job_msg_text(struct job_msg *m, const char *text)
+{
+    memset(m, 0, sizeof(*m));
+    m->text = text; /* a text without a code: error_code stays NULL */
+}
+
+static int finish(struct db *db, int64_t id, enum db_job_state state, const struct job_msg *m,
+                  const char *report, struct mb_err *err);
+
 int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
                   const char *report, struct mb_err *err)
 {
+    struct job_msg m;
+    job_msg_text(&m, error);
+    return finish(db, id, state, &m, report, err);
+}
+
+int db_job_finish_msg(struct db *db, int64_t id, enum db_job_state state, const struct mb_err *msg,
+                      const char *report, struct mb_err *err)
+{
+    struct job_msg m;
+    job_msg_of(&m, msg);
+    return finish(db, id, state, &m, report, err);
+}
+
+static int finish(struct db *db, int64_t id, enum db_job_state state, const struct job_msg *m,
+                  const char *report, struct mb_err *err)
+{
+    const char *error = m->text;
     if (state != DB_JOB_DONE && state != DB_JOB_FAILED)
         return mb_err_set(err, MB_ECONFIG, "a job can only finish done or failed");
     int rc = check_text("error", error, 0, err);
@@ -732,6 +786,7 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     sqlite3_stmt *st;
     rc = db_prepare(db,
                     "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+                    "error_code = ?6, error_params = ?7, "
                     "updated_at = ?5, heartbeat_at = ?5, "
                     "current_folder = NULL, cancel_requested = 0 "
                     "WHERE id = ?1 AND state = 'running'",
@@ -743,6 +798,8 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     db_bind_text(st, 3, error);
     db_bind_text(st, 4, report);
     sqlite3_bind_int64(st, 5, db_now());
+    db_bind_text(st, 6, m->code);
+    db_bind_text(st, 7, m->params);
     int s = db_step_first(db, st);
     int changes = 0;
     if (s == SQLITE_DONE)
@@ -755,36 +812,73 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     return rc;
 }
 
-static int defer(struct db *db, int64_t id, int64_t not_before, const char *error, int attempt,
-                 struct mb_err *err);
+static int defer(struct db *db, int64_t id, int64_t not_before, const struct job_msg *m,
+                 int attempt, struct mb_err *err);
 
 int db_job_defer(struct db *db, int64_t id, int64_t not_before, const char *error,
                  struct mb_err *err)
 {
-    return defer(db, id, not_before, error, 0, err);
+    struct job_msg m;
+    job_msg_text(&m, error);
+    return defer(db, id, not_before, &m, 0, err);
 }
 
 int db_job_retry_later(struct db *db, int64_t id, int64_t not_before, const char *error,
                        struct mb_err *err)
 {
-    return defer(db, id, not_before, error, 1, err);
+    struct job_msg m;
+    job_msg_text(&m, error);
+    return defer(db, id, not_before, &m, 1, err);
 }
 
-static int defer(struct db *db, int64_t id, int64_t not_before, const char *error, int attempt,
-                 struct mb_err *err)
+int db_job_defer_msg(struct db *db, int64_t id, int64_t not_before, const struct mb_err *msg,
+                     struct mb_err *err)
+{
+    struct job_msg m;
+    job_msg_of(&m, msg);
+    return defer(db, id, not_before, &m, 0, err);
+}
+
+int db_job_retry_later_msg(struct db *db, int64_t id, int64_t not_before, const struct mb_err *msg,
+                           struct mb_err *err)
+{
+    struct job_msg m;
+    job_msg_of(&m, msg);
+    return defer(db, id, not_before, &m, 1, err);
+}
+
+static int defer(struct db *db, int64_t id, int64_t not_before, const struct job_msg *m,
+                 int attempt, struct mb_err *err)
 {
     int changes = 0;
-    int rc = check_text("error", error, 0, err);
+    int rc = check_text("error", m->text, 0, err);
+    sqlite3_stmt *st = NULL;
     if (rc == 0)
-        rc = run_update(db,
+        rc = db_prepare(db,
                         attempt ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                                  "error_code = ?5, error_params = ?6, "
                                   "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
                                   "attempts = attempts + 1, "
                                   "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
                                 : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                                  "error_code = ?5, error_params = ?6, "
                                   "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
                                   "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
-                        id, error, not_before, &changes, err);
+                        &st, err);
+    if (rc == 0) {
+        sqlite3_bind_int64(st, 1, id);
+        db_bind_text(st, 2, m->text);
+        sqlite3_bind_int64(st, 3, not_before);
+        sqlite3_bind_int64(st, 4, db_now());
+        db_bind_text(st, 5, m->code);
+        db_bind_text(st, 6, m->params);
+        int s = db_step_first(db, st);
+        if (s == SQLITE_DONE)
+            changes = sqlite3_changes(db->h);
+        else
+            rc = db_fail(db, err, s, "update job");
+    }
+    sqlite3_finalize(st);
     if (rc == 0 && changes == 0)
         rc = not_running(db, id, err);
     return rc;
@@ -802,7 +896,8 @@ int db_job_request_cancel(struct db *db, int64_t id, enum db_job_state *state_r,
     rc = job_state(db, id, &js, NULL, err);
     if (rc == 0 && js == DB_JOB_PENDING) {
         rc = run_update(db,
-                        "UPDATE jobs SET state = 'failed', error = ?2, finished_at = ?4, "
+                        "UPDATE jobs SET state = 'failed', error = ?2, error_code = 'cancelled', "
+                        "error_params = NULL, finished_at = ?4, "
                         "updated_at = ?4, not_before = 0 "
                         "WHERE id = ?1 AND state = 'pending'",
                         id, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
@@ -883,7 +978,8 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
     sqlite3_stmt *st = NULL;
     if (rc == 0)
         rc = db_prepare(db,
-                        "UPDATE jobs SET state = 'pending', error = NULL, report = NULL, "
+                        "UPDATE jobs SET state = 'pending', error = NULL, error_code = NULL, "
+                        "error_params = NULL, report = NULL, "
                         "folders_total = 0, folders_done = 0, messages_total = 0, "
                         "messages_copied = 0, messages_skipped = 0, messages_failed = 0, "
                         "bytes_total = 0, bytes_copied = 0, current_folder = NULL, "

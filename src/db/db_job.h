@@ -38,7 +38,7 @@
 #define DB_JOB_BATCH_MAX 1000000 /* most jobs in one db_job_insert_many */
 #define DB_JOB_SECRET_MAX 16384  /* largest stored secret blob */
 #define DB_JOB_FILTER_DOMAINS_MAX 1000
-/* error text of a job cancelled by a user (the UI translates it) */
+/* error text of a job cancelled by a user (its code: "cancelled", MSG_JOB_CANCELLED) */
 #define DB_JOB_ERROR_CANCELLED "cancelled"
 
 enum db_job_state {
@@ -81,7 +81,11 @@ struct db_job {
     int64_t batch_id;   /* 0 = none */
     int64_t account_id; /* 0 = none */
     enum db_job_state state;
-    char *error; /* NULL unless failed, or pending after a deferred retry */
+    char *error; /* NULL unless failed, or pending after a deferred retry: English text */
+    /* error's code (msg/msgcat.def) and parameters (JSON object), NULL for a text without a
+     * code (an engine text, or stored before codes existed). */
+    char *error_code;
+    char *error_params;
     char *source_host;
     int source_port;
     char *source_tls;
@@ -191,6 +195,11 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
  * another state. */
 int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
                   const char *report, struct mb_err *err);
+/* Same with a coded message (base/mb_err.h MB_MSG; NULL = none): error gets its English text,
+ * error_code and error_params its code and parameters. db_job_finish's plain text has no
+ * code (error_code NULL: shown as it is). */
+int db_job_finish_msg(struct db *db, int64_t id, enum db_job_state state, const struct mb_err *msg,
+                      const char *report, struct mb_err *err);
 
 /* Worker: a running job goes back to pending, not claimed before not_before, error kept as
  * the reason shown meanwhile (NULL: none). The password is kept. MB_ENOTFOUND if not running.
@@ -201,6 +210,11 @@ int db_job_defer(struct db *db, int64_t id, int64_t not_before, const char *erro
                  struct mb_err *err);
 int db_job_retry_later(struct db *db, int64_t id, int64_t not_before, const char *error,
                        struct mb_err *err);
+/* Same with a coded message (see db_job_finish_msg). */
+int db_job_defer_msg(struct db *db, int64_t id, int64_t not_before, const struct mb_err *msg,
+                     struct mb_err *err);
+int db_job_retry_later_msg(struct db *db, int64_t id, int64_t not_before, const struct mb_err *msg,
+                           struct mb_err *err);
 
 /* User: cancel. A pending job becomes failed (DB_JOB_ERROR_CANCELLED) at once; a running job
  * gets cancel_requested = 1 (the worker stops and finishes it failed); a finished job is left

@@ -8,6 +8,7 @@
 
 #include "base/xalloc.h"
 #include "db/db_internal.h"
+#include "msg/msgcat.h"
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -26,16 +27,11 @@ enum db_log_level db_log_level_parse(const char *s)
     return DB_LOG_INFO;
 }
 
-int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const char *fmt, ...)
+static int log_insert(struct db *db, int64_t job_id, enum db_log_level level, char *text,
+                      const char *code, const char *params)
 {
-    char text[DB_LOG_TEXT_MAX + 2]; /* one byte more than kept: see where the cut falls */
-    va_list ap;
-    va_start(ap, fmt);
-    int n = vsnprintf(text, sizeof(text), fmt, ap);
-    va_end(ap);
-    if (n < 0)
-        return MB_EIO;
-    if ((size_t)n > DB_LOG_TEXT_MAX) {
+    size_t n = strlen(text);
+    if (n > DB_LOG_TEXT_MAX) {
         /* Cut at DB_LOG_TEXT_MAX, moved back so that no UTF-8 sequence is split:
          * text[len] is the first byte dropped; while it continues a sequence, drop more. */
         size_t len = DB_LOG_TEXT_MAX;
@@ -44,7 +40,9 @@ int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const cha
         text[len] = '\0';
     }
     sqlite3_stmt *st;
-    int rc = db_prepare(db, "INSERT INTO job_log (job_id, ts, level, text) VALUES (?1, ?2, ?3, ?4)",
+    int rc = db_prepare(db,
+                        "INSERT INTO job_log (job_id, ts, level, text, code, params) "
+                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         &st, NULL);
     if (rc < 0)
         return rc;
@@ -52,6 +50,8 @@ int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const cha
     sqlite3_bind_int64(st, 2, db_now());
     db_bind_text(st, 3, db_log_level_name(level));
     db_bind_text(st, 4, text);
+    db_bind_text(st, 5, code);
+    db_bind_text(st, 6, params);
     int s = db_step_first(db, st);
     if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
         rc = MB_ENOTFOUND;
@@ -61,12 +61,38 @@ int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const cha
     return rc;
 }
 
+int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const char *fmt, ...)
+{
+    char text[DB_LOG_TEXT_MAX + 2]; /* one byte more than kept: see where the cut falls */
+    va_list ap;
+    va_start(ap, fmt);
+    int n = vsnprintf(text, sizeof(text), fmt, ap);
+    va_end(ap);
+    if (n < 0)
+        return MB_EIO;
+    return log_insert(db, job_id, level, text, NULL, NULL);
+}
+
+int db_log_add_msg(struct db *db, int64_t job_id, enum db_log_level level, const struct mb_err *msg)
+{
+    char text[MB_ERR_LEN], params[MB_ERR_PARAMS_LEN + 64];
+    snprintf(text, sizeof(text), "%s", msg->msg);
+    const char *code = mb_err_code(msg);
+    mb_err_params(msg, params, sizeof(params));
+    if (strcmp(code, msgcat[MSG_TEXT].code) == 0)
+        return log_insert(db, job_id, level, text, NULL, NULL);
+    return log_insert(db, job_id, level, text, code, params);
+}
+
 void db_log_entries_free(struct db_log_entry **entries, size_t n)
 {
     if (!*entries)
         return;
-    for (size_t i = 0; i < n; i++)
+    for (size_t i = 0; i < n; i++) {
         free((*entries)[i].text);
+        free((*entries)[i].code);
+        free((*entries)[i].params);
+    }
     free(*entries);
     *entries = NULL;
 }
@@ -78,7 +104,7 @@ int db_log_list(struct db *db, int64_t job_id, int64_t after_id, size_t limit,
         limit = DB_LOG_LIST_MAX;
     sqlite3_stmt *st;
     int rc = db_prepare(db,
-                        "SELECT id, job_id, ts, level, text FROM job_log "
+                        "SELECT id, job_id, ts, level, text, code, params FROM job_log "
                         "WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                         &st, err);
     if (rc < 0)
@@ -102,6 +128,8 @@ int db_log_list(struct db *db, int64_t job_id, int64_t after_id, size_t limit,
         e->text = db_col_strdup(st, 4);
         if (!e->text)
             e->text = xstrdup("");
+        e->code = db_col_strdup(st, 5);
+        e->params = db_col_strdup(st, 6);
     }
     if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, "list log");

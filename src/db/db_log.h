@@ -29,7 +29,9 @@ struct db_log_entry {
     int64_t job_id;
     int64_t ts; /* unix seconds */
     enum db_log_level level;
-    char *text;
+    char *text;   /* English */
+    char *code;   /* msg/msgcat.def code, NULL for a text without one (shown as it is) */
+    char *params; /* JSON object, NULL when code is NULL or the message has no parameters */
 };
 
 /* "debug", "info", "warn", "error". */
@@ -40,6 +42,12 @@ enum db_log_level db_log_level_parse(const char *s);
 /* Append a line to the job's log. Returns 0, MB_ENOTFOUND (no such job) or MB_EIO. */
 int db_log_add(struct db *db, int64_t job_id, enum db_log_level level, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+
+/* Append a coded line (base/mb_err.h MB_MSG): its code and parameters, and its English text
+ * in text. The engine's lines become readable in French once they come through here. Returns
+ * 0, MB_ENOTFOUND (no such job) or MB_EIO. */
+int db_log_add_msg(struct db *db, int64_t job_id, enum db_log_level level,
+                   const struct mb_err *msg);
 
 /* Lines of job_id with id > after_id, oldest first, at most limit (0 or more than
  * DB_LOG_LIST_MAX = DB_LOG_LIST_MAX). */

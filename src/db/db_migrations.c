@@ -234,6 +234,14 @@ static const char schema_folder_state[] =
     "WHEN NEW.options IS NOT OLD.options OR NEW.server_type IS NOT OLD.server_type "
     "BEGIN DELETE FROM folder_state WHERE job_id = NEW.id; END;";
 
+/* Issue 15: a job's error and its log lines as a coded message (src/msg/msgcat.def): its code
+ * and parameters (JSON object) beside the English text; NULL code = a text without one (rows
+ * written before, and the engine's texts not coded yet). */
+static const char schema_message_codes[] = "ALTER TABLE jobs ADD COLUMN error_code TEXT;"
+                                           "ALTER TABLE jobs ADD COLUMN error_params TEXT;"
+                                           "ALTER TABLE job_log ADD COLUMN code TEXT;"
+                                           "ALTER TABLE job_log ADD COLUMN params TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
@@ -242,6 +250,7 @@ const struct db_migration db_migrations[] = {
     {"folder states of delta passes", schema_folder_state, NULL},
     {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
      NULL},
+    {"jobs, job_log: error and log lines as codes (issue 15)", schema_message_codes, NULL},
     /* Append new steps here. */
 };
 

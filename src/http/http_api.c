@@ -11,6 +11,7 @@
 #include "base/xalloc.h"
 #include "net/net_conn.h"
 #include "http_api_internal.h"
+#include "msg/msgcat.h"
 #include "log/log.h"
 #include "db/db_token.h"
 
@@ -73,6 +74,7 @@ static const struct http_api_route http_api_routes[] = {
     {"DELETE", "/api/profiles/{name}", http_api_profiles_delete, HTTP_API_MUTATE},
     {"POST", "/api/profiles/{name}/check", http_api_profiles_check,
      HTTP_API_MUTATE | HTTP_API_JSON},
+    {"GET", "/api/messages", http_api_messages, 0},
     {"GET", "/healthz", http_api_metrics_healthz, 0},
     {"GET", "/metrics", http_api_metrics_get, 0},
 };
@@ -156,13 +158,6 @@ void http_api_free(struct http_api **apip)
     *apip = NULL;
 }
 
-const char *http_api_policy_why_fr(const char *why)
-{
-    if (strstr(why, "private or local"))
-        return "cet hôte source est sur un réseau privé ou local, ce qui n'est pas autorisé";
-    return "cet hôte source n'est pas autorisé";
-}
-
 void http_api_sanitize(const char *in, char *out, size_t max)
 {
     size_t o = 0, n = strlen(in);
@@ -207,38 +202,189 @@ void http_api_json_end(struct http_api_ctx *c, struct json_w *w)
     buf_puts(&c->resp->body, "{\"error\":\"internal error\"}");
 }
 
-void http_api_error(struct http_api_ctx *c, unsigned status, const char *message)
+/* {"error": text, "code": code, "params": params (JSON object text)} */
+static void http_api_error_answer(struct http_api_ctx *c, unsigned status, const char *text,
+                                  const char *code, const char *params)
 {
     struct json_w w;
+    struct json_value *pv = NULL;
+    struct mb_err err;
+    if (params && json_parse(params, strlen(params), NULL, &pv, &err) != 0)
+        pv = NULL;
     http_api_json_begin(c, status, &w);
     json_w_obj_begin(&w);
-    json_w_kv_str(&w, "error", message);
+    json_w_kv_str(&w, "error", text);
+    json_w_kv_str(&w, "code", code);
+    json_w_key(&w, "params");
+    if (pv) {
+        json_w_value(&w, pv);
+    } else {
+        json_w_obj_begin(&w);
+        json_w_obj_end(&w);
+    }
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
+    json_free(&pv);
+}
+
+void http_api_error(struct http_api_ctx *c, unsigned status, const char *message)
+{
+    struct mb_err m;
+    mb_err_set(&m, 0, "%s", message);
+    char params[MB_ERR_LEN + 64];
+    http_api_error_answer(c, status, message, mb_err_code(&m),
+                          mb_err_params(&m, params, sizeof(params)));
+}
+
+char *http_api_render(const struct http_api_ctx *c, const struct mb_err *m)
+{
+    return msg_render_err(c->fr ? MSG_LANG_FR : MSG_LANG_EN, m);
+}
+
+const char *http_api_text(const struct http_api_ctx *c, int id)
+{
+    return msgcat_template(id, c->fr ? MSG_LANG_FR : MSG_LANG_EN);
+}
+
+void http_api_error_msg(struct http_api_ctx *c, unsigned status, const struct mb_err *m)
+{
+    char *text = http_api_render(c, m);
+    char params[MB_ERR_PARAMS_LEN + 64];
+    http_api_error_answer(c, status, text, mb_err_code(m),
+                          mb_err_params(m, params, sizeof(params)));
+    free(text);
+}
+
+void http_api_error_id(struct http_api_ctx *c, unsigned status, int id)
+{
+    struct mb_err m;
+    mb_err_msg(&m, 0, id, NULL, 0);
+    http_api_error_msg(c, status, &m);
+}
+
+void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, const char *code,
+                    const char *params, const char *text)
+{
+    json_w_key(w, key);
+    if (!code && !text) {
+        json_w_null(w);
+        return;
+    }
+    json_w_obj_begin(w);
+    http_api_w_msg_members(c, w, code, params, text);
+    json_w_obj_end(w);
+}
+
+void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
+                            const char *params, const char *text)
+{
+    struct json_value *pv = NULL;
+    struct mb_err err;
+    if (code && params && *params
+        && (json_parse(params, strlen(params), NULL, &pv, &err) != 0 || pv->type != JSON_OBJECT))
+        json_free(&pv);
+    if (code && msgcat_find(code) < 0)
+        code = NULL; /* a code of a later version: its stored text */
+    char *rendered =
+        code ? msg_render_alloc(c->fr ? MSG_LANG_FR : MSG_LANG_EN, code, params, text) : NULL;
+    char clean[HTTP_API_MSG_TEXT_MAX + 1];
+    http_api_sanitize(rendered ? rendered : text ? text : "", clean, sizeof(clean));
+    json_w_kv_str(w, "code", code ? code : msgcat[MSG_TEXT].code);
+    json_w_key(w, "params");
+    if (!code) {
+        json_w_obj_begin(w);
+        json_w_kv_str(w, "text", text ? text : "");
+        json_w_obj_end(w);
+    } else if (pv) {
+        json_w_value(w, pv);
+    } else {
+        json_w_obj_begin(w);
+        json_w_obj_end(w);
+    }
+    json_w_kv_str(w, "text", clean);
+    free(rendered);
+    json_free(&pv);
+}
+
+void http_api_messages(struct http_api_ctx *c)
+{
+    buf_reset(&c->resp->body);
+    c->resp->status = 200;
+    c->resp->content_type = "application/json";
+    msgcat_write_json(&c->resp->body);
 }
 
 void http_api_internal(struct http_api_ctx *c, const char *what, const struct mb_err *err)
 {
     log_error("api: %s %s: %s: %s", c->req->method, c->req->path, what,
               err && err->msg[0] ? err->msg : "failed");
-    http_api_error(c, 500, HTTP_API_MSG(c, "internal error", "erreur interne"));
+    HTTP_API_ERROR(c, 500, API_INTERNAL_ERROR);
+}
+
+/* The slot for field's error, or NULL (full, or the field has one already: the first one
+ * found is kept). */
+static struct http_api_field_error *http_api_field_slot(struct http_api_ctx *c, const char *field)
+{
+    if (c->n_ferr >= HTTP_API_MAX_FIELD_ERRORS)
+        return NULL;
+    for (size_t i = 0; i < c->n_ferr; i++) {
+        if (c->ferr[i].field && field && strcmp(c->ferr[i].field, field) == 0)
+            return NULL;
+    }
+    struct http_api_field_error *e = &c->ferr[c->n_ferr++];
+    memset(e, 0, sizeof(*e));
+    e->field = field;
+    return e;
 }
 
 void http_api_field_error(struct http_api_ctx *c, const char *field, const char *fmt, ...)
 {
-    if (c->n_ferr >= HTTP_API_MAX_FIELD_ERRORS)
+    struct http_api_field_error *e = http_api_field_slot(c, field);
+    if (!e)
         return;
-    /* One message per field: the first one found. */
-    for (size_t i = 0; i < c->n_ferr; i++) {
-        if (c->ferr[i].field && field && strcmp(c->ferr[i].field, field) == 0)
-            return;
-    }
-    struct http_api_field_error *e = &c->ferr[c->n_ferr++];
-    e->field = field;
     va_list ap;
     va_start(ap, fmt);
     vsnprintf(e->message, sizeof(e->message), fmt, ap);
     va_end(ap);
+    struct mb_err m;
+    mb_err_set(&m, 0, "%s", e->message);
+    e->code = mb_err_code(&m);
+    mb_err_params(&m, e->params, sizeof(e->params));
+}
+
+void http_api_field_msg(struct http_api_ctx *c, const char *field, const struct mb_err *m)
+{
+    struct http_api_field_error *e = http_api_field_slot(c, field);
+    if (!e)
+        return;
+    char *text = http_api_render(c, m);
+    http_api_sanitize(text, e->message, sizeof(e->message));
+    free(text);
+    e->code = mb_err_code(m);
+    mb_err_params(m, e->params, sizeof(e->params));
+    if (strlen(e->params) + 1 >= sizeof(e->params)) /* cut: keep the text alone */
+        snprintf(e->params, sizeof(e->params), "{}");
+}
+
+void http_api_field_id(struct http_api_ctx *c, const char *field, int id)
+{
+    struct mb_err m;
+    mb_err_msg(&m, 0, id, NULL, 0);
+    http_api_field_msg(c, field, &m);
+}
+
+static void http_api_w_params(struct json_w *w, const char *params)
+{
+    struct json_value *pv = NULL;
+    struct mb_err err;
+    json_w_key(w, "params");
+    if (params && *params && json_parse(params, strlen(params), NULL, &pv, &err) == 0) {
+        json_w_value(w, pv);
+    } else {
+        json_w_obj_begin(w);
+        json_w_obj_end(w);
+    }
+    json_free(&pv);
 }
 
 void http_api_field_errors(struct http_api_ctx *c)
@@ -247,6 +393,8 @@ void http_api_field_errors(struct http_api_ctx *c)
     http_api_json_begin(c, 422, &w);
     json_w_obj_begin(&w);
     json_w_kv_str(&w, "error", c->n_ferr ? c->ferr[0].message : "invalid request");
+    json_w_kv_str(&w, "code", c->n_ferr && c->ferr[0].code ? c->ferr[0].code : "text");
+    http_api_w_params(&w, c->n_ferr ? c->ferr[0].params : NULL);
     json_w_key(&w, "errors");
     json_w_arr_begin(&w);
     for (size_t i = 0; i < c->n_ferr; i++) {
@@ -254,6 +402,8 @@ void http_api_field_errors(struct http_api_ctx *c)
         if (c->ferr[i].field)
             json_w_kv_str(&w, "field", c->ferr[i].field);
         json_w_kv_str(&w, "message", c->ferr[i].message);
+        json_w_kv_str(&w, "code", c->ferr[i].code ? c->ferr[i].code : "text");
+        http_api_w_params(&w, c->ferr[i].params);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -333,26 +483,21 @@ struct json_value *http_api_body_object(struct http_api_ctx *c, int *empty_r)
             *empty_r = 1;
             return NULL;
         }
-        http_api_error(c, 400,
-                       HTTP_API_MSG(c, "a JSON object is required as the request body",
-                                    "le corps de la requête doit être un objet JSON"));
+        HTTP_API_ERROR(c, 400, API_JSON_OBJECT_REQUIRED);
         return NULL;
     }
     struct json_value *v = NULL;
     struct mb_err err = {0};
     struct json_limits lim = {.max_bytes = c->req->body_len};
     if (json_parse(c->req->body, c->req->body_len, &lim, &v, &err) != 0) {
-        char msg[300];
-        snprintf(msg, sizeof(msg), "%s: %s", HTTP_API_MSG(c, "invalid JSON", "JSON invalide"),
-                 err.msg);
-        http_api_error(c, 400, msg);
+        struct mb_err m;
+        MB_MSG(&m, MB_EPROTO, API_INVALID_JSON, &err);
+        http_api_error_msg(c, 400, &m);
         return NULL;
     }
     if (v->type != JSON_OBJECT) {
         json_free(&v);
-        http_api_error(c, 400,
-                       HTTP_API_MSG(c, "the request body must be a JSON object",
-                                    "le corps de la requête doit être un objet JSON"));
+        HTTP_API_ERROR(c, 400, API_JSON_BODY_NOT_OBJECT);
         return NULL;
     }
     return v;
@@ -405,12 +550,7 @@ static int http_api_match(const char *pattern, const char *path, int64_t *id_r, 
 
 static int http_api_lang_fr(const struct http_req *req)
 {
-    const char *al = http_req_header(req, "Accept-Language");
-    if (!al)
-        return 0;
-    while (*al == ' ')
-        al++;
-    return strncasecmp(al, "fr", 2) == 0 && (al[2] == '\0' || !isalpha((unsigned char)al[2]));
+    return msg_lang_from_accept(http_req_header(req, "Accept-Language")) == MSG_LANG_FR;
 }
 
 /* The client address: the TCP peer, unless the peer is a trusted proxy and sent the
@@ -468,9 +608,7 @@ static int http_api_authenticate_bearer(struct http_api_ctx *c, const char *tok)
         rc = db_user_get(c->db, account, &c->user, &err);
     if (rc == MB_ENOTFOUND) {
         http_resp_header(c->resp, "WWW-Authenticate", "Bearer");
-        http_api_error(
-            c, 401,
-            HTTP_API_MSG(c, "invalid or revoked API token", "jeton d'API invalide ou révoqué"));
+        HTTP_API_ERROR(c, 401, API_TOKEN_INVALID);
         return -1;
     }
     if (rc != 0) {
@@ -505,7 +643,7 @@ static int http_api_authenticate(struct http_api_ctx *c)
             http_auth_cookie(cookie, NULL, 0, c->req->https);
             http_resp_header(c->resp, "Set-Cookie", cookie);
         }
-        http_api_error(c, 401, HTTP_API_MSG(c, "not signed in", "non connecté"));
+        HTTP_API_ERROR(c, 401, API_NOT_SIGNED_IN);
         return -1;
     }
     if (rc != 0) {
@@ -557,7 +695,7 @@ static void http_api_not_allowed(struct http_api_ctx *c, const char *path)
             break;
     }
     http_resp_header(c->resp, "Allow", allow);
-    http_api_error(c, 405, HTTP_API_MSG(c, "method not allowed", "méthode non autorisée"));
+    HTTP_API_ERROR(c, 405, API_METHOD_NOT_ALLOWED);
 }
 
 /* Set up c for req and find its route (c->id and c->name set from the path); without one,
@@ -589,8 +727,7 @@ static const struct http_api_route *http_api_route_of(struct http_api_ctx *c, vo
     if (path_known)
         http_api_not_allowed(c, req->path);
     else
-        http_api_error(c, 404,
-                       HTTP_API_MSG(c, "no such API endpoint", "point d'accès de l'API inconnu"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_ENDPOINT);
     return NULL;
 }
 
@@ -613,8 +750,7 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
     struct mb_err err = {0};
     c.db = http_api_db(c.api, &err);
     if (!c.db) {
-        http_api_error(&c, 503,
-                       HTTP_API_MSG(&c, "database unavailable", "base de données indisponible"));
+        HTTP_API_ERROR(&c, 503, API_DATABASE_UNAVAILABLE);
         return -1;
     }
     long rc = limit;
@@ -622,9 +758,7 @@ long http_api_admit(void *app, const struct http_req *req, struct http_resp *res
         rc = -1;
     } else if ((route->flags & HTTP_API_CSRF) && !c.bearer
                && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
-        http_api_error(
-            &c, 403,
-            HTTP_API_MSG(&c, "missing or wrong CSRF token", "jeton CSRF absent ou incorrect"));
+        HTTP_API_ERROR(&c, 403, API_CSRF_TOKEN);
         rc = -1;
     } else {
         /* resp may hold the touched session's Set-Cookie: the server adds it to the answer.
@@ -656,8 +790,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
             json_w_obj_end(&w);
             http_api_json_end(&c, &w);
         } else {
-            http_api_error(
-                &c, 503, HTTP_API_MSG(&c, "database unavailable", "base de données indisponible"));
+            HTTP_API_ERROR(&c, 503, API_DATABASE_UNAVAILABLE);
         }
         return;
     }
@@ -665,9 +798,7 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
     if (route->handler == http_api_metrics_get) {
         enum config_metrics m = c.api->cfg->server.metrics;
         if (m == CONFIG_METRICS_OFF) {
-            http_api_error(
-                &c, 404,
-                HTTP_API_MSG(&c, "no such API endpoint", "point d'accès de l'API inconnu"));
+            HTTP_API_ERROR(&c, 404, API_NO_SUCH_ENDPOINT);
             goto out;
         }
         need_auth = m == CONFIG_METRICS_SESSION
@@ -677,23 +808,18 @@ void http_api_dispatch(void *app, const struct http_req *req, struct http_resp *
         goto out;
     if ((route->flags & HTTP_API_CSRF) && !c.bearer
         && !http_auth_csrf_ok(c.session.csrf, http_req_header(req, "X-CSRF-Token"))) {
-        http_api_error(
-            &c, 403,
-            HTTP_API_MSG(&c, "missing or wrong CSRF token", "jeton CSRF absent ou incorrect"));
+        HTTP_API_ERROR(&c, 403, API_CSRF_TOKEN);
         goto out;
     }
     if ((route->flags & HTTP_API_ADMIN) && !c.user.admin) {
-        http_api_error(&c, 403,
-                       HTTP_API_MSG(&c, "administrators only", "réservé aux administrateurs"));
+        HTTP_API_ERROR(&c, 403, API_ADMINISTRATORS_ONLY);
         goto out;
     }
     if (!http_api_type_ok(route, req)) {
-        http_api_error(&c, 415,
-                       (route->flags & HTTP_API_CSV)
-                           ? HTTP_API_MSG(&c, "send the CSV file as text/csv",
-                                          "envoyez le fichier CSV en text/csv")
-                           : HTTP_API_MSG(&c, "send JSON with Content-Type: application/json",
-                                          "envoyez du JSON avec Content-Type: application/json"));
+        if (route->flags & HTTP_API_CSV)
+            HTTP_API_ERROR(&c, 415, API_SEND_CSV);
+        else
+            HTTP_API_ERROR(&c, 415, API_SEND_JSON);
         goto out;
     }
     route->handler(&c);

@@ -100,7 +100,7 @@ int http_api_batches_load(struct http_api_ctx *c, int64_t id, struct db_batch *b
         rc = MB_ENOTFOUND;
     }
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such batch", "lot introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_BATCH);
         return -1;
     }
     if (rc) {
@@ -182,14 +182,7 @@ void http_api_batches_get(struct http_api_ctx *c)
 
 static void http_api_batches_finalized(struct http_api_ctx *c)
 {
-    http_api_error(c, 409,
-                   HTTP_API_MSG(c,
-                                "the batch is finalized: its passwords were erased; a new pass "
-                                "needs the passwords again (retry each job with its password, "
-                                "or import the file again)",
-                                "le lot est finalisé : ses mots de passe ont été effacés ; une "
-                                "nouvelle passe demande les mots de passe (relancez chaque tâche "
-                                "avec son mot de passe, ou importez le fichier à nouveau)"));
+    HTTP_API_ERROR(c, 409, API_BATCH_FINALIZED_PASS);
 }
 
 static void http_api_batches_pass(struct http_api_ctx *c, int only_failed)
@@ -251,12 +244,7 @@ void http_api_batches_finalize(struct http_api_ctx *c)
     struct mb_err err = {0};
     int rc = db_batch_finalize(c->db, c->id, &err);
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c,
-                                    "the batch still has jobs pending or running: cancel them "
-                                    "or wait for the end of the pass",
-                                    "le lot a encore des tâches en attente ou en cours : "
-                                    "annulez-les ou attendez la fin de la passe"));
+        HTTP_API_ERROR(c, 409, API_BATCH_BUSY);
         return;
     }
     if (rc) {
@@ -287,9 +275,7 @@ void http_api_batches_patch(struct http_api_ctx *c)
         else if (m->value.type == JSON_STRING)
             every = http_api_batches_parse_duration(m->value.str);
         if (every < 0) {
-            http_api_field_error(c, "sync_every", "%s",
-                                 HTTP_API_MSG(c, "a duration (e.g. 24h, 30m, 2d) or null",
-                                              "une durée (par ex. 24h, 30m, 2d) ou null"));
+            HTTP_API_FIELD(c, "sync_every", API_DURATION_OR_NULL);
             continue;
         }
         int64_t min = c->api->cfg->server.sync_min_interval;
@@ -303,7 +289,7 @@ void http_api_batches_patch(struct http_api_ctx *c)
         }
     }
     if (!c->n_ferr && every < 0)
-        http_api_field_error(c, "sync_every", "%s", HTTP_API_MSG(c, "missing", "manquant"));
+        HTTP_API_FIELD(c, "sync_every", API_MISSING);
     if (c->n_ferr) {
         http_api_field_errors(c);
         goto out;

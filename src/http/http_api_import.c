@@ -17,15 +17,21 @@
 
 static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_result *res)
 {
-    char summary[160];
-    snprintf(summary, sizeof(summary),
-             c->fr ? "le fichier contient %zu erreur(s)%s ; aucune migration n'a été ajoutée"
-                   : "the file has %zu error(s)%s; nothing was queued",
-             res->n_errors, res->errors_truncated ? "+" : "");
+    char count[32];
+    snprintf(count, sizeof(count), "%zu%s", res->n_errors, res->errors_truncated ? "+" : "");
+    struct mb_err m;
+    MB_MSG(&m, MB_ECONFIG, CSV_FILE_ERRORS, count);
+    char *summary = http_api_render(c, &m);
     struct json_w w;
     http_api_json_begin(c, 422, &w);
     json_w_obj_begin(&w);
     json_w_kv_str(&w, "error", summary);
+    free(summary);
+    json_w_kv_str(&w, "code", mb_err_code(&m));
+    json_w_key(&w, "params");
+    json_w_obj_begin(&w);
+    json_w_kv_str(&w, "count", count);
+    json_w_obj_end(&w);
     json_w_kv_bool(&w, "truncated", res->errors_truncated);
     json_w_key(&w, "errors");
     json_w_arr_begin(&w);
@@ -36,6 +42,17 @@ static void http_api_import_errors(struct http_api_ctx *c, const struct csvimp_r
         json_w_kv_int(&w, "column", e->column);
         json_w_kv_str(&w, "column_name", e->column ? csvimp_column_name(e->column) : NULL);
         json_w_kv_str(&w, "message", e->message + e->text_off);
+        json_w_kv_str(&w, "code", e->code ? e->code : "text");
+        json_w_key(&w, "params");
+        struct json_value *pv = NULL;
+        struct mb_err perr;
+        if (json_parse(e->params, strlen(e->params), NULL, &pv, &perr) == 0) {
+            json_w_value(&w, pv);
+        } else {
+            json_w_obj_begin(&w);
+            json_w_obj_end(&w);
+        }
+        json_free(&pv);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -52,7 +69,7 @@ static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_re
         const char *host;
         unsigned port;
         int ok;
-        char why[120];
+        int why;
     } *cache = xcalloc(CACHE, sizeof(*cache));
     size_t n_cache = 0, n_bad = 0;
     struct json_w w;
@@ -68,18 +85,19 @@ static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_re
             k = n_cache < CACHE ? n_cache++ : (size_t)(i % CACHE);
             cache[k].host = r->host;
             cache[k].port = port;
-            cache[k].ok = net_policy_host_ok(&c->api->policy, r->host, port, c->user.admin,
-                                             cache[k].why, sizeof(cache[k].why));
+            cache[k].ok =
+                net_policy_host_ok(&c->api->policy, r->host, port, c->user.admin, &cache[k].why);
         }
         if (cache[k].ok)
             continue;
         if (n_bad == 0) {
             http_api_json_begin(c, 422, &w);
             json_w_obj_begin(&w);
-            json_w_kv_str(&w, "error",
-                          HTTP_API_MSG(c, "source hosts not allowed; nothing was queued",
-                                       "hôtes source non autorisés ; aucune migration n'a été "
-                                       "ajoutée"));
+            json_w_kv_str(&w, "error", http_api_text(c, MSG_API_IMPORT_HOSTS_REFUSED));
+            json_w_kv_str(&w, "code", msgcat[MSG_API_IMPORT_HOSTS_REFUSED].code);
+            json_w_key(&w, "params");
+            json_w_obj_begin(&w);
+            json_w_obj_end(&w);
             json_w_key(&w, "errors");
             json_w_arr_begin(&w);
         }
@@ -89,7 +107,8 @@ static int http_api_import_policy(struct http_api_ctx *c, const struct csvimp_re
         json_w_kv_int(&w, "line", r->line);
         json_w_kv_int(&w, "column", CSVIMP_COL_HOST_SOURCE);
         json_w_kv_str(&w, "column_name", csvimp_column_name(CSVIMP_COL_HOST_SOURCE));
-        json_w_kv_str(&w, "message", c->fr ? http_api_policy_why_fr(cache[k].why) : cache[k].why);
+        json_w_kv_str(&w, "message", http_api_text(c, cache[k].why));
+        json_w_kv_str(&w, "code", msgcat[cache[k].why].code);
         json_w_obj_end(&w);
     }
     free(cache);
@@ -213,8 +232,7 @@ void http_api_import_post(struct http_api_ctx *c)
     } else if (strcmp(dry, "1") == 0 || strcmp(dry, "true") == 0) {
         dry_run = 1;
     } else {
-        http_api_error(c, 400,
-                       HTTP_API_MSG(c, "dry_run must be 1 or 0", "dry_run doit valoir 1 ou 0"));
+        HTTP_API_ERROR(c, 400, API_DRY_RUN_VALUE);
         return;
     }
     /* ?batch=ID: the rows join that batch (not finalized) instead of a new one */
@@ -224,9 +242,7 @@ void http_api_import_post(struct http_api_ctx *c)
         char *end = NULL;
         long long v = strtoll(batch_arg, &end, 10);
         if (*end || v < 1 || batch_arg[0] < '1' || batch_arg[0] > '9') {
-            http_api_error(
-                c, 400,
-                HTTP_API_MSG(c, "batch must be a batch id", "batch doit être un numéro de lot"));
+            HTTP_API_ERROR(c, 400, API_BATCH_ID_EXPECTED);
             return;
         }
         struct db_batch b;
@@ -235,12 +251,7 @@ void http_api_import_post(struct http_api_ctx *c)
         int64_t fin = b.finalized_at;
         db_batch_fini(&b);
         if (fin) {
-            http_api_error(c, 409,
-                           HTTP_API_MSG(c,
-                                        "the batch is finalized: import into a new "
-                                        "batch",
-                                        "le lot est finalisé : importez dans un "
-                                        "nouveau lot"));
+            HTTP_API_ERROR(c, 409, API_BATCH_FINALIZED_IMPORT);
             return;
         }
         into = v;
@@ -252,12 +263,11 @@ void http_api_import_post(struct http_api_ctx *c)
     } else if (strcmp(ver, "1") == 0 || strcmp(ver, "true") == 0) {
         verify = 1;
     } else {
-        http_api_error(c, 400,
-                       HTTP_API_MSG(c, "verify must be 1 or 0", "verify doit valoir 1 ou 0"));
+        HTTP_API_ERROR(c, 400, API_VERIFY_VALUE);
         return;
     }
     if (c->req->body_len == 0) {
-        http_api_error(c, 422, HTTP_API_MSG(c, "the file is empty", "le fichier est vide"));
+        HTTP_API_ERROR(c, 422, API_FILE_EMPTY);
         return;
     }
     struct mig_options mo;
@@ -295,13 +305,7 @@ void http_api_import_post(struct http_api_ctx *c)
         opts.domains = (const char *const *)c->user.domains;
         opts.n_domains = c->user.n_domains;
     } else {
-        http_api_error(c, 422,
-                       HTTP_API_MSG(c,
-                                    "no destination domain is configured ([destination] "
-                                    "domains) and your account has none: CSV imports need one",
-                                    "aucun domaine de destination n'est configuré ([destination] "
-                                    "domains) et votre compte n'en a pas : l'import CSV en a "
-                                    "besoin"));
+        HTTP_API_ERROR(c, 422, API_IMPORT_NO_DOMAIN);
         free(opt_json);
         return;
     }
@@ -313,8 +317,7 @@ void http_api_import_post(struct http_api_ctx *c)
     struct csvimp_result res;
     int rc = csvimp_parse(c->req->body, c->req->body_len, &opts, &res);
     if (rc == MB_ETOOBIG) {
-        http_api_error(c, 413,
-                       HTTP_API_MSG(c, "the file is too large", "le fichier est trop volumineux"));
+        HTTP_API_ERROR(c, 413, API_FILE_TOO_LARGE);
         goto out;
     }
     if (rc == MB_ECONFIG) {
@@ -377,7 +380,7 @@ void http_api_import_sample(struct http_api_ctx *c)
     if (csvimp_sample(domain, &c->resp->body) != 0) {
         buf_reset(&c->resp->body);
         if (csvimp_sample("example.com", &c->resp->body) != 0) {
-            http_api_error(c, 500, HTTP_API_MSG(c, "internal error", "erreur interne"));
+            HTTP_API_ERROR(c, 500, API_INTERNAL_ERROR);
             return;
         }
     }

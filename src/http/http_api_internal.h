@@ -45,9 +45,13 @@ struct http_api {
     time_t started;
 };
 
+#define HTTP_API_FIELD_PARAMS 512
+
 struct http_api_field_error {
     const char *field;
-    char message[200];
+    char message[200];                  /* in the request's language */
+    const char *code;                   /* msg/msgcat.def code ("text": a message without one) */
+    char params[HTTP_API_FIELD_PARAMS]; /* its parameters, a JSON object */
 };
 
 struct http_api_ctx {
@@ -69,17 +73,46 @@ struct http_api_ctx {
     size_t n_ferr;
 };
 
-/* Language pick for short server messages. */
-#define HTTP_API_MSG(c, en, fr_) ((c)->fr ? (fr_) : (en))
+/* Errors as coded messages (msg/msgcat.def): {"error": text in the request's language, "code",
+ * "params"}. HTTP_API_ERROR / HTTP_API_FIELD take a message without parameters (checked at
+ * compile time); http_api_error_msg / http_api_field_msg any coded message (MB_MSG). */
+#define HTTP_API_ERROR(c, status, ID)                                                              \
+    (MB_MSG_CHECK(MSGN_##ID, 0), http_api_error_id((c), (status), MSG_##ID))
+#define HTTP_API_FIELD(c, field, ID)                                                               \
+    (MB_MSG_CHECK(MSGN_##ID, 0), http_api_field_id((c), (field), MSG_##ID))
+void http_api_error_id(struct http_api_ctx *c, unsigned status, int id);
+void http_api_error_msg(struct http_api_ctx *c, unsigned status, const struct mb_err *m);
+void http_api_field_id(struct http_api_ctx *c, const char *field, int id);
+void http_api_field_msg(struct http_api_ctx *c, const char *field, const struct mb_err *m);
+/* The text of message id (without parameters) in the request's language. */
+const char *http_api_text(const struct http_api_ctx *c, int id);
+/* A coded message in the request's language (allocated). */
+char *http_api_render(const struct http_api_ctx *c, const struct mb_err *m);
 
-/* {"error": message} with status. */
+/* "key": a coded message {"code", "params", "text"}: text rendered in the request's language
+ * (Accept-Language), control characters replaced, cut to HTTP_API_MSG_TEXT_MAX bytes. code
+ * NULL (a text without one: the engine's words, or stored before codes): {"code": "text",
+ * "params": {"text": text}, "text": text}. Both NULL: null. */
+#define HTTP_API_MSG_TEXT_MAX 500
+void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, const char *code,
+                    const char *params, const char *text);
+/* The same three members, inside an object the caller opened. */
+void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
+                            const char *params, const char *text);
+/* GET /api/messages: the catalogue of message codes (no sign-in needed: the web UI renders
+ * coded messages with it, in its own language). */
+void http_api_messages(struct http_api_ctx *c);
+
+/* {"error": message, "code": "text", "params": {"text": message}} with status: a message
+ * without a code. */
 void http_api_error(struct http_api_ctx *c, unsigned status, const char *message);
 /* Log err (never a secret in it) and answer 500. */
 void http_api_internal(struct http_api_ctx *c, const char *what, const struct mb_err *err);
-/* Record a field error for a later http_api_field_errors (printf-style). */
+/* Record a field error without a code for a later http_api_field_errors (printf-style). */
 void http_api_field_error(struct http_api_ctx *c, const char *field, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
-/* 422 {"error": first message, "errors":[{"field","message"}...]}. */
+/* 422 {"error": first message, "code", "params" (the first one's), "errors":[{"field",
+ * "message", "code", "params"}...]}. */
 void http_api_field_errors(struct http_api_ctx *c);
 /* Start a JSON answer with status: resets the body and points the writer at it. */
 void http_api_json_begin(struct http_api_ctx *c, unsigned status, struct json_w *w);
@@ -145,8 +178,6 @@ int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
 int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *obj,
                              struct http_api_job_form *f);
 
-/* French for a net_policy_host_ok reason. */
-const char *http_api_policy_why_fr(const char *why);
 /* A short, printable excerpt of an error text that may quote a remote server: control
  * characters become blanks, at most max bytes (cut at a UTF-8 boundary, "..." added). */
 void http_api_sanitize(const char *in, char *out, size_t max);

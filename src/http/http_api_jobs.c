@@ -65,10 +65,7 @@ void http_api_jobs_write(struct http_api_ctx *c, struct json_w *w, const struct 
     else
         json_w_null(w);
     json_w_kv_str(w, "state", db_job_state_name(job->state));
-    char error[161];
-    if (job->error)
-        http_api_sanitize(job->error, error, sizeof(error));
-    json_w_kv_str(w, "error", job->error ? error : NULL);
+    http_api_w_msg(c, w, "error", job->error_code, job->error_params, job->error);
     json_w_kv_str(w, "source_host", job->source_host);
     json_w_kv_int(w, "source_port", job->source_port);
     json_w_kv_str(w, "source_tls", job->source_tls);
@@ -189,10 +186,9 @@ static int http_api_jobs_arg_int(const struct http_req *req, const char *name, i
 
 static void http_api_jobs_bad_arg(struct http_api_ctx *c, const char *name)
 {
-    char msg[120];
-    snprintf(msg, sizeof(msg), "%s: %s",
-             HTTP_API_MSG(c, "invalid query parameter", "paramètre de requête invalide"), name);
-    http_api_error(c, 400, msg);
+    struct mb_err m;
+    MB_MSG(&m, MB_ECONFIG, API_INVALID_QUERY_PARAMETER, name);
+    http_api_error_msg(c, 400, &m);
 }
 
 /* ---- the job form (POST /api/jobs, POST /api/check) ---- */
@@ -219,9 +215,7 @@ static const char *http_api_jobs_str(struct http_api_ctx *c, const struct json_v
         return NULL;
     }
     if (rc != 0) {
-        http_api_field_error(
-            c, key, "%s",
-            HTTP_API_MSG(c, "must be a string", "doit être une chaîne de caractères"));
+        HTTP_API_FIELD(c, key, API_MUST_STRING);
         return NULL;
     }
     return s;
@@ -232,8 +226,7 @@ static int http_api_jobs_bool(struct http_api_ctx *c, const struct json_value *o
     int b = 0;
     int rc = json_get_bool(obj, key, &b);
     if (rc == JSON_ETYPE)
-        http_api_field_error(c, key, "%s",
-                             HTTP_API_MSG(c, "must be true or false", "doit valoir true ou false"));
+        HTTP_API_FIELD(c, key, API_MUST_TRUE_FALSE);
     return rc == 0 ? b : 0;
 }
 
@@ -271,30 +264,21 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
     } else if (c->user.n_domains == 0 && c->user.admin && cfg->destination.n_domains == 1) {
         dom = cfg->destination.domains[0];
     } else {
-        http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c, "give the full address (name@domain)",
-                                          "indiquez l'adresse complète (nom@domaine)"));
+        HTTP_API_FIELD(c, field, API_FULL_ADDRESS_REQUIRED);
         return;
     }
     if (local_len == 0 || local_len > 64) {
-        http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c, "the name before @ must have 1 to 64 bytes",
-                                          "le nom avant @ doit compter de 1 à 64 octets"));
+        HTTP_API_FIELD(c, field, API_LOCAL_PART_LENGTH);
         return;
     }
     if (!csvimp_local_part_ok(s, local_len, cfg->destination.separator)) {
-        http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c,
-                                          "the name contains a character not allowed "
-                                          "in an address",
-                                          "le nom contient un caractère interdit dans "
-                                          "une adresse"));
+        HTTP_API_FIELD(c, field, API_LOCAL_PART_BAD_CHAR);
         return;
     }
     size_t dlen = strlen(dom);
     if (dlen == 0 || dlen >= sizeof(domain) || dom[dlen - 1] == '.'
         || !net_hostname_valid(dom, dlen)) {
-        http_api_field_error(c, field, "%s", HTTP_API_MSG(c, "invalid domain", "domaine invalide"));
+        HTTP_API_FIELD(c, field, API_INVALID_DOMAIN);
         return;
     }
     for (size_t i = 0; i <= dlen; i++)
@@ -313,8 +297,7 @@ static void http_api_jobs_dest(struct http_api_ctx *c, const char *s, struct htt
         return;
     }
     if (local_len + 1 + dlen > HTTP_API_ADDRESS_MAX) {
-        http_api_field_error(c, field, "%s",
-                             HTTP_API_MSG(c, "address too long", "adresse trop longue"));
+        HTTP_API_FIELD(c, field, API_ADDRESS_TOO_LONG);
         return;
     }
     snprintf(f->dest, sizeof(f->dest), "%.*s@%s", (int)local_len, s, domain);
@@ -345,17 +328,11 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
     if (type) {
         f->preset = mig_preset_find(type);
         if (!f->preset)
-            http_api_field_error(c, "server_type", "%s",
-                                 HTTP_API_MSG(c,
-                                              "unknown type (expected gmail, exchange, "
-                                              "office, domino or defaut)",
-                                              "type inconnu (attendu : gmail, exchange, "
-                                              "office, domino ou defaut)"));
+            HTTP_API_FIELD(c, "server_type", API_UNKNOWN_SERVER_TYPE);
         else
             f->server_type = f->preset->name;
     } else if (absent) {
-        http_api_field_error(c, "server_type", "%s",
-                             HTTP_API_MSG(c, "type required", "type de messagerie requis"));
+        HTTP_API_FIELD(c, "server_type", API_TYPE_REQUIRED);
     }
 
     f->tls = "auto";
@@ -365,26 +342,21 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
         if (mig_tls_parse(tls, &t) == 0)
             f->tls = mig_tls_name(t);
         else
-            http_api_field_error(c, "source_tls", "%s",
-                                 HTTP_API_MSG(c, "expected auto, implicit, starttls or none",
-                                              "attendu : auto, implicit, starttls ou none"));
+            HTTP_API_FIELD(c, "source_tls", API_TLS_MODE_EXPECTED);
     }
     f->insecure = http_api_jobs_bool(c, obj, "insecure");
     f->subscribed_only = http_api_jobs_bool(c, obj, "subscribed_only");
 
     const char *host = http_api_jobs_str(c, obj, "source_host", &absent);
     if (host) {
-        const char *why = NULL;
+        int why = -1;
         if (net_host_parse(host, f->host, sizeof(f->host), &f->port, &why) != 0)
-            http_api_field_error(c, "source_host", "%s",
-                                 why ? (c->fr ? net_host_why_fr(why) : why)
-                                     : HTTP_API_MSG(c, "invalid host", "hôte invalide"));
+            http_api_field_id(c, "source_host", why >= 0 ? why : MSG_API_INVALID_HOST);
     } else if (absent) {
         if (f->preset && f->preset->default_host) {
             snprintf(f->host, sizeof(f->host), "%s", f->preset->default_host);
         } else if (f->preset || !type) {
-            http_api_field_error(c, "source_host", "%s",
-                                 HTTP_API_MSG(c, "source host required", "hôte source requis"));
+            HTTP_API_FIELD(c, "source_host", API_SOURCE_HOST_REQUIRED);
         }
     }
     if (f->port == 0) {
@@ -393,58 +365,42 @@ int http_api_jobs_form_parse(struct http_api_ctx *c, const struct json_value *ob
         else
             f->port = f->preset && f->preset->default_port ? f->preset->default_port : 993;
     }
-    char why[120];
-    if (f->host[0]
-        && !net_policy_host_ok(&c->api->policy, f->host, f->port, c->user.admin, why, sizeof(why)))
-        http_api_field_error(c, "source_host", "%s", c->fr ? http_api_policy_why_fr(why) : why);
+    int pwhy = -1;
+    if (f->host[0] && !net_policy_host_ok(&c->api->policy, f->host, f->port, c->user.admin, &pwhy))
+        http_api_field_id(c, "source_host", pwhy);
 
     f->login = http_api_jobs_str(c, obj, "source_login", &absent);
     if (f->login) {
         if (strlen(f->login) > HTTP_API_LOGIN_MAX)
-            http_api_field_error(c, "source_login", "%s", HTTP_API_MSG(c, "too long", "trop long"));
+            HTTP_API_FIELD(c, "source_login", API_TOO_LONG);
         else if (http_api_jobs_has_ctl(f->login))
-            http_api_field_error(c, "source_login", "%s",
-                                 HTTP_API_MSG(c, "contains a control character",
-                                              "contient un caractère de contrôle"));
+            HTTP_API_FIELD(c, "source_login", API_CONTROL_CHARACTER);
     } else if (absent) {
-        http_api_field_error(c, "source_login", "%s",
-                             HTTP_API_MSG(c, "source login required", "login source requis"));
+        HTTP_API_FIELD(c, "source_login", API_SOURCE_LOGIN_REQUIRED);
     }
 
     int no_profile = 0;
     f->auth_profile = http_api_jobs_str(c, obj, "auth_profile", &no_profile);
     f->password = http_api_jobs_str(c, obj, "source_password", &absent);
     if (f->password && f->auth_profile) {
-        http_api_field_error(c, "source_password", "%s",
-                             HTTP_API_MSG(c,
-                                          "give the source password or an authentication "
-                                          "profile, not both",
-                                          "donnez le mot de passe source ou un accès "
-                                          "administrateur, pas les deux"));
+        HTTP_API_FIELD(c, "source_password", API_PASSWORD_OR_PROFILE);
     } else if (f->auth_profile) {
         /* checked (existence, owner) by the handler */
     } else if (f->password) {
         f->password_len = strlen(f->password);
         if (f->password_len > HTTP_API_PASSWORD_MAX)
-            http_api_field_error(c, "source_password", "%s",
-                                 HTTP_API_MSG(c, "too long", "trop long"));
+            HTTP_API_FIELD(c, "source_password", API_TOO_LONG);
         else if (strpbrk(f->password, "\r\n"))
-            http_api_field_error(
-                c, "source_password", "%s",
-                HTTP_API_MSG(c, "contains a line break", "contient un saut de ligne"));
+            HTTP_API_FIELD(c, "source_password", API_CONTAINS_LINE_BREAK);
     } else if (absent) {
-        http_api_field_error(
-            c, "source_password", "%s",
-            HTTP_API_MSG(c, "source password required", "mot de passe source requis"));
+        HTTP_API_FIELD(c, "source_password", API_SOURCE_PASSWORD_REQUIRED);
     }
 
     const char *dest = http_api_jobs_str(c, obj, "dest_login", &absent);
     if (dest)
         http_api_jobs_dest(c, dest, f);
     else if (absent)
-        http_api_field_error(
-            c, "dest_login", "%s",
-            HTTP_API_MSG(c, "destination mailbox required", "boîte de destination requise"));
+        HTTP_API_FIELD(c, "dest_login", API_DESTINATION_MAILBOX_REQUIRED);
     return c->n_ferr > before ? -1 : 0;
 }
 
@@ -458,7 +414,7 @@ static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
     memset(job, 0, sizeof(*job));
     int rc = db_job_get(c->db, c->id, job, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_JOB);
         return -1;
     }
     if (rc) {
@@ -468,7 +424,7 @@ static int http_api_jobs_load(struct http_api_ctx *c, struct db_job *job)
     if (!http_api_domain_visible(c, job->dest_domain)) {
         /* The same answer as a missing job: ids of other tenants' jobs are not revealed. */
         db_job_fini(job);
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_JOB);
         return -1;
     }
     return 0;
@@ -686,13 +642,11 @@ void http_api_jobs_delete(struct http_api_ctx *c)
     struct mb_err err = {0};
     int rc = db_job_delete(c->db, c->id, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_JOB);
         return;
     }
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job is running: cancel it first",
-                                    "la tâche est en cours : annulez-la d'abord"));
+        HTTP_API_ERROR(c, 409, API_JOB_RUNNING_CANCEL);
         return;
     }
     if (rc) {
@@ -736,8 +690,9 @@ void http_api_jobs_log(struct http_api_ctx *c)
         json_w_obj_begin(&w);
         json_w_kv_int(&w, "id", e[i].id);
         http_api_w_time(&w, "ts", e[i].ts);
+        http_api_w_time(&w, "time", e[i].ts); /* PRODUCT.md's name; ts kept for older clients */
         json_w_kv_str(&w, "level", db_log_level_name(e[i].level));
-        json_w_kv_str(&w, "text", e[i].text);
+        http_api_w_msg_members(c, &w, e[i].code, e[i].params, e[i].text);
         json_w_obj_end(&w);
     }
     json_w_arr_end(&w);
@@ -755,14 +710,13 @@ void http_api_jobs_cancel(struct http_api_ctx *c)
     enum db_job_state st = job.state;
     db_job_fini(&job);
     if (st == DB_JOB_DONE || st == DB_JOB_FAILED) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job has already ended", "la tâche est déjà terminée"));
+        HTTP_API_ERROR(c, 409, API_JOB_ENDED);
         return;
     }
     struct mb_err err = {0};
     int rc = db_job_request_cancel(c->db, c->id, NULL, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_JOB);
         return;
     }
     if (rc) {
@@ -794,12 +748,9 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         int absent;
         password = http_api_jobs_str(c, body, "source_password", &absent);
         if (password && strlen(password) > HTTP_API_PASSWORD_MAX)
-            http_api_field_error(c, "source_password", "%s",
-                                 HTTP_API_MSG(c, "too long", "trop long"));
+            HTTP_API_FIELD(c, "source_password", API_TOO_LONG);
         else if (password && strpbrk(password, "\r\n"))
-            http_api_field_error(
-                c, "source_password", "%s",
-                HTTP_API_MSG(c, "contains a line break", "contient un saut de ligne"));
+            HTTP_API_FIELD(c, "source_password", API_CONTAINS_LINE_BREAK);
         if (c->n_ferr) {
             http_api_field_errors(c);
             goto out;
@@ -818,14 +769,12 @@ void http_api_jobs_retry(struct http_api_ctx *c)
         has_secret = 1;
     free(job_profile);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job has not ended yet", "la tâche n'est pas terminée"));
+        HTTP_API_ERROR(c, 409, API_JOB_NOT_ENDED);
         goto out;
     }
     if (!password && !has_secret) {
         /* The password is erased when a job ends: the client must ask for it again. */
-        http_api_field_error(c, "source_password", "%s",
-                             HTTP_API_MSG(c, "password required", "mot de passe requis"));
+        HTTP_API_FIELD(c, "source_password", API_PASSWORD_REQUIRED);
         struct json_w w;
         http_api_json_begin(c, 422, &w);
         json_w_obj_begin(&w);
@@ -850,13 +799,11 @@ void http_api_jobs_retry(struct http_api_ctx *c)
     }
     int rc = db_job_retry(c->db, c->id, blob, blob_len, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such job", "tâche introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_JOB);
         goto out;
     }
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job cannot be retried now",
-                                    "la tâche ne peut pas être relancée maintenant"));
+        HTTP_API_ERROR(c, 409, API_JOB_RETRY_REFUSED);
         goto out;
     }
     if (rc) {
@@ -887,35 +834,21 @@ void http_api_jobs_delta(struct http_api_ctx *c)
     int has_credentials = job.has_credentials;
     db_job_fini(&job);
     if (st == DB_JOB_PENDING || st == DB_JOB_RUNNING) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job has not ended yet", "la tâche n'est pas terminée"));
+        HTTP_API_ERROR(c, 409, API_JOB_NOT_ENDED);
         return;
     }
     if (finalized) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c,
-                                    "the job is finalized: its password was erased; retry it "
-                                    "with the password",
-                                    "la tâche est finalisée : son mot de passe a été effacé ; "
-                                    "relancez-la en saisissant le mot de passe"));
+        HTTP_API_ERROR(c, 409, API_JOB_FINALIZED_RETRY);
         return;
     }
     if (!has_credentials) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c,
-                                    "the source password is no longer stored (credential "
-                                    "retention passed): retry the job with the password",
-                                    "le mot de passe source n'est plus conservé (durée de "
-                                    "conservation dépassée) : relancez la tâche en saisissant "
-                                    "le mot de passe"));
+        HTTP_API_ERROR(c, 409, API_JOB_PASSWORD_EXPIRED);
         return;
     }
     struct mb_err err = {0};
     int rc = db_job_retry(c->db, c->id, NULL, 0, &err);
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job cannot be retried now",
-                                    "la tâche ne peut pas être relancée maintenant"));
+        HTTP_API_ERROR(c, 409, API_JOB_RETRY_REFUSED);
         return;
     }
     if (rc) {
@@ -937,9 +870,7 @@ void http_api_jobs_finalize(struct http_api_ctx *c)
     struct mb_err err = {0};
     int rc = db_job_finalize(c->db, c->id, &err);
     if (rc == MB_ECONFIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "the job has not ended yet: cancel it first",
-                                    "la tâche n'est pas terminée : annulez-la d'abord"));
+        HTTP_API_ERROR(c, 409, API_JOB_NOT_ENDED_CANCEL);
         return;
     }
     if (rc) {

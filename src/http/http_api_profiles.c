@@ -72,7 +72,7 @@ static const char *str_field(struct http_api_ctx *c, const struct json_value *o,
     const char *s = NULL;
     int rc = json_get_str(o, k, &s);
     if (rc == JSON_ETYPE)
-        http_api_field_error(c, k, "%s", HTTP_API_MSG(c, "must be a string", "doit être un texte"));
+        HTTP_API_FIELD(c, k, API_MUST_STRING);
     return rc == 0 ? s : NULL;
 }
 
@@ -99,10 +99,13 @@ void http_api_profiles_create(struct http_api_ctx *c)
         for (k = 0; k < sizeof(known) / sizeof(known[0]); k++)
             if (strcmp(body->members[i].key, known[k]) == 0)
                 break;
-        if (k == sizeof(known) / sizeof(known[0]) && c->n_ferr < HTTP_API_MAX_FIELD_ERRORS)
-            http_api_field_error(c, "body",
-                                 HTTP_API_MSG(c, "unknown field %.40s", "champ inconnu %.40s"),
-                                 body->members[i].key);
+        if (k == sizeof(known) / sizeof(known[0]) && c->n_ferr < HTTP_API_MAX_FIELD_ERRORS) {
+            char key[41];
+            snprintf(key, sizeof(key), "%s", body->members[i].key);
+            struct mb_err m;
+            MB_MSG(&m, MB_ECONFIG, API_UNKNOWN_FIELD, key);
+            http_api_field_msg(c, "body", &m);
+        }
     }
     const char *name = str_field(c, body, "name"), *kind = str_field(c, body, "kind");
     const char *method = str_field(c, body, "method");
@@ -124,17 +127,13 @@ void http_api_profiles_create(struct http_api_ctx *c)
     p.kind = auth_kind_parse(kind);
     p.account_id = c->user.id;
     if (!kind || p.kind == AUTH_KIND_NONE)
-        http_api_field_error(c, "kind", "%s",
-                             HTTP_API_MSG(c, "microsoft365, google or imap-admin",
-                                          "microsoft365, google ou imap-admin"));
+        HTTP_API_FIELD(c, "kind", API_PROFILE_KIND_EXPECTED);
     if (method && strcmp(method, "authzid") == 0)
         p.method = AUTH_ADMIN_AUTHZID;
     else if (method && strcmp(method, "separator") != 0)
         http_api_field_error(c, "method", "%s", "separator | authzid");
     if (p.kind == AUTH_KIND_GOOGLE && !(sa && sa[0]))
-        http_api_field_error(c, "service_account", "%s",
-                             HTTP_API_MSG(c, "the service account's JSON key is required",
-                                          "la clé JSON du compte de service est requise"));
+        HTTP_API_FIELD(c, "service_account", API_PROFILE_KEY_REQUIRED);
     if (c->n_ferr) {
         http_api_field_errors(c);
         goto out;
@@ -193,13 +192,14 @@ int http_api_profile_open(struct http_api_ctx *c, const char *name, const char *
         rc = auth_profile_open(c->db, c->api->box, name, p, &err);
     if (rc == MB_ENOTFOUND) {
         if (field) {
-            http_api_field_error(c, field,
-                                 HTTP_API_MSG(c, "no authentication profile \"%.64s\"",
-                                              "aucun accès administrateur « %.64s »"),
-                                 name);
+            char pname[65];
+            snprintf(pname, sizeof(pname), "%s", name ? name : "");
+            struct mb_err m;
+            MB_MSG(&m, MB_ENOTFOUND, API_NO_PROFILE_NAMED, pname);
+            http_api_field_msg(c, field, &m);
             http_api_field_errors(c);
         } else {
-            http_api_error(c, 404, HTTP_API_MSG(c, "no such profile", "accès inconnu"));
+            HTTP_API_ERROR(c, 404, API_NO_SUCH_PROFILE);
         }
         return -1;
     }
@@ -222,7 +222,7 @@ void http_api_profiles_delete(struct http_api_ctx *c)
     if (rc == 0)
         rc = db_profile_delete(c->db, c->name, &waiting, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such profile", "accès inconnu"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_PROFILE);
         return;
     }
     if (rc) {
@@ -262,9 +262,7 @@ void http_api_profiles_check(struct http_api_ctx *c)
     const char *host_arg = str_field(c, body, "source_host");
     const char *tls_arg = str_field(c, body, "source_tls");
     if (!login || !login[0] || strlen(login) > HTTP_API_LOGIN_MAX)
-        http_api_field_error(c, "source_login", "%s",
-                             HTTP_API_MSG(c, "the mailbox to log in as is required",
-                                          "la boîte à ouvrir est requise"));
+        HTTP_API_FIELD(c, "source_login", API_PROFILE_LOGIN_REQUIRED);
     enum mig_tls tls = MIG_TLS_AUTO;
     if (tls_arg && mig_tls_parse(tls_arg, &tls) != 0)
         http_api_field_error(c, "source_tls", "%s", "auto | implicit | starttls | none");
@@ -278,9 +276,9 @@ void http_api_profiles_check(struct http_api_ctx *c)
     const char *hp = host_arg && host_arg[0] ? host_arg : p.source_host;
     char host[256] = "";
     unsigned port = 0;
-    const char *why;
+    int why = -1;
     if (hp && hp[0] && net_host_parse(hp, host, sizeof(host), &port, &why) != 0) {
-        http_api_field_error(c, "source_host", "%s", c->fr ? net_host_why_fr(why) : why);
+        http_api_field_id(c, "source_host", why);
         http_api_field_errors(c);
         goto out;
     }

@@ -39,9 +39,11 @@ static void http_api_session_throttled(struct http_api_ctx *c, int64_t wait)
     struct json_w w;
     http_api_json_begin(c, 429, &w);
     json_w_obj_begin(&w);
-    json_w_kv_str(&w, "error",
-                  HTTP_API_MSG(c, "too many failed sign-ins; try again later",
-                               "trop d'échecs de connexion ; réessayez plus tard"));
+    json_w_kv_str(&w, "error", http_api_text(c, MSG_API_SIGNIN_THROTTLED));
+    json_w_kv_str(&w, "code", msgcat[MSG_API_SIGNIN_THROTTLED].code);
+    json_w_key(&w, "params");
+    json_w_obj_begin(&w);
+    json_w_obj_end(&w);
     json_w_kv_int(&w, "retry_after", wait);
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
@@ -55,11 +57,9 @@ void http_api_session_post(struct http_api_ctx *c)
         return;
     const char *name = NULL, *password = NULL;
     if (json_get_str(body, "username", &name) != 0 || !*name)
-        http_api_field_error(c, "username", "%s",
-                             HTTP_API_MSG(c, "user name required", "identifiant requis"));
+        HTTP_API_FIELD(c, "username", API_USER_NAME_REQUIRED);
     if (json_get_str(body, "password", &password) != 0 || !*password)
-        http_api_field_error(c, "password", "%s",
-                             HTTP_API_MSG(c, "password required", "mot de passe requis"));
+        HTTP_API_FIELD(c, "password", API_PASSWORD_REQUIRED);
     if (c->n_ferr) {
         http_api_field_errors(c);
         goto out;
@@ -67,11 +67,9 @@ void http_api_session_post(struct http_api_ctx *c)
     /* Oversized fields are refused before anything is counted or hashed: junk cannot fill
      * the throttling table. */
     if (strlen(name) > DB_USER_NAME_MAX)
-        http_api_field_error(c, "username", "%s",
-                             HTTP_API_MSG(c, "user name too long", "identifiant trop long"));
+        HTTP_API_FIELD(c, "username", API_USER_NAME_TOO_LONG);
     if (strlen(password) > PWHASH_MAX_PASSWORD)
-        http_api_field_error(c, "password", "%s",
-                             HTTP_API_MSG(c, "password too long", "mot de passe trop long"));
+        HTTP_API_FIELD(c, "password", API_PASSWORD_TOO_LONG);
     if (c->n_ferr) {
         http_api_field_errors(c);
         goto out;
@@ -88,9 +86,7 @@ void http_api_session_post(struct http_api_ctx *c)
         http_auth_end(&api->auth, &ticket, HTTP_AUTH_ABANDONED, c->now);
         log_warn("api: sign-in refused (too many at once) from %s", *peer ? peer : "?");
         http_resp_header(c->resp, "Retry-After", "1");
-        http_api_error(c, 503,
-                       HTTP_API_MSG(c, "too many sign-ins at once, try again",
-                                    "trop de connexions en même temps, réessayez"));
+        HTTP_API_ERROR(c, 503, API_SIGNIN_BUSY);
         goto out;
     }
     struct db_user u;
@@ -106,9 +102,7 @@ void http_api_session_post(struct http_api_ctx *c)
     if (!ok) {
         http_auth_end(&api->auth, &ticket, HTTP_AUTH_FAILED, (int64_t)time(NULL));
         log_warn("api: sign-in failed from %s", *peer ? peer : "?");
-        http_api_error(c, 401,
-                       HTTP_API_MSG(c, "wrong user name or password",
-                                    "identifiant ou mot de passe incorrect"));
+        HTTP_API_ERROR(c, 401, API_SIGNIN_REFUSED);
         goto out;
     }
     http_auth_end(&api->auth, &ticket, HTTP_AUTH_SUCCEEDED, c->now);

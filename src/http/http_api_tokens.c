@@ -50,10 +50,7 @@ void http_api_tokens_list(struct http_api_ctx *c)
 void http_api_tokens_create(struct http_api_ctx *c)
 {
     if (c->bearer) {
-        http_api_error(c, 403,
-                       HTTP_API_MSG(c, "API tokens are created from a signed-in session",
-                                    "les jetons d'API se créent depuis une session "
-                                    "connectée"));
+        HTTP_API_ERROR(c, 403, API_TOKEN_NEEDS_SESSION);
         return;
     }
     struct json_value *body = http_api_body_object(c, NULL);
@@ -91,9 +88,7 @@ void http_api_tokens_create(struct http_api_ctx *c)
     int64_t id = 0;
     int rc = db_token_add(c->db, c->user.id, name, hash, &id, &err);
     if (rc == MB_ETOOBIG) {
-        http_api_error(c, 409,
-                       HTTP_API_MSG(c, "too many API tokens: revoke some first",
-                                    "trop de jetons d'API : révoquez-en d'abord"));
+        HTTP_API_ERROR(c, 409, API_TOKEN_TOO_MANY);
     } else if (rc) {
         http_api_internal(c, "token add", &err);
     } else {
@@ -119,7 +114,7 @@ void http_api_tokens_delete(struct http_api_ctx *c)
     struct mb_err err = {0};
     int rc = db_token_delete(c->db, c->user.id, c->id, &err);
     if (rc == MB_ENOTFOUND) {
-        http_api_error(c, 404, HTTP_API_MSG(c, "no such API token", "jeton d'API introuvable"));
+        HTTP_API_ERROR(c, 404, API_NO_SUCH_TOKEN);
         return;
     }
     if (rc) {

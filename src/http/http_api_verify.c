@@ -26,6 +26,8 @@ struct verify_out {
     int64_t messages, bytes;
     int quota_known;
     int64_t quota_free;
+    int64_t over_quota; /* > 0: the size after migration, over the quota (error is "") */
+    int64_t quota_limit;
 };
 
 struct verify_host {
@@ -108,10 +110,8 @@ static void verify_row(struct verify_ctx *v, const struct csvimp_row *r, struct 
     } else if (!res.dest_ok) {
         http_api_sanitize(res.dest_error, o->error, sizeof(o->error));
     } else if (o->quota_known && o->sized && res.bytes > o->quota_free) {
-        snprintf(o->error, sizeof(o->error),
-                 "the estimated size after migration (%" PRId64
-                 " bytes) is over the destination's quota (%" PRId64 " bytes free of %" PRId64 ")",
-                 res.quota_used + res.bytes, o->quota_free, res.quota_limit);
+        o->over_quota = res.quota_used + res.bytes;
+        o->quota_limit = res.quota_limit;
     } else {
         o->ok = 1;
     }
@@ -185,7 +185,30 @@ void http_api_import_verify(struct http_api_ctx *c, const struct csvimp_result *
         json_w_obj_begin(&w);
         json_w_kv_int(&w, "line", res->rows[i].line);
         json_w_kv_bool(&w, "ok", o->ok);
-        json_w_kv_str(&w, "error", o->ok ? NULL : o->error);
+        if (o->ok) {
+            json_w_kv_null(&w, "error");
+        } else if (o->over_quota > 0) {
+            /* the error in the request's language; code and params beside it */
+            struct mb_err m;
+            MB_MSG(&m, MB_ETOOBIG, API_OVER_QUOTA, o->over_quota, o->quota_free, o->quota_limit);
+            char *text = http_api_render(c, &m);
+            json_w_kv_str(&w, "error", text);
+            free(text);
+            json_w_kv_str(&w, "code", mb_err_code(&m));
+            json_w_key(&w, "params");
+            json_w_obj_begin(&w);
+            json_w_kv_int(&w, "size", o->over_quota);
+            json_w_kv_int(&w, "free", o->quota_free);
+            json_w_kv_int(&w, "limit", o->quota_limit);
+            json_w_obj_end(&w);
+        } else {
+            json_w_kv_str(&w, "error", o->error); /* the engine's words */
+            json_w_kv_str(&w, "code", "text");
+            json_w_key(&w, "params");
+            json_w_obj_begin(&w);
+            json_w_kv_str(&w, "text", o->error);
+            json_w_obj_end(&w);
+        }
         json_w_kv_str(&w, "source_login", res->rows[i].login_source);
         json_w_kv_str(&w, "dest_login", res->rows[i].login_destination);
         if (o->sized) {

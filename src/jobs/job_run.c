@@ -13,10 +13,9 @@
 #include "log/log.h"
 
 int job_run_creds_load(struct db *db, const struct secret_box *box, int64_t job_id,
-                       struct job_run_creds *c, char **why_r)
+                       struct job_run_creds *c, struct mb_err *why)
 {
     struct mb_err err = {0};
-    *why_r = NULL;
     /* A job of a source authentication profile keeps no password: it logs in through the
      * profile, which must still exist. */
     db_profile_job_get(db, job_id, &c->profile_name, &err);
@@ -24,28 +23,20 @@ int job_run_creds_load(struct db *db, const struct secret_box *box, int64_t job_
         int prc = auth_profile_open(db, box, c->profile_name, &c->profile, &err);
         if (prc == 0)
             return 0;
-        *why_r = prc == MB_ENOTFOUND
-                     ? xasprintf("the source authentication profile \"%.64s\" was "
-                                 "deleted: choose another one and retry",
-                                 c->profile_name)
-                     : xasprintf("the source authentication profile \"%.64s\" cannot be "
-                                 "read (secret key changed?)",
-                                 c->profile_name);
-        return -1;
+        char name[65];
+        snprintf(name, sizeof(name), "%s", c->profile_name);
+        return prc == MB_ENOTFOUND ? MB_MSG(why, MB_ENOTFOUND, PROFILE_DELETED, name)
+                                   : MB_MSG(why, MB_ECRYPTO, PROFILE_UNREADABLE, name);
     }
     unsigned char *blob = NULL;
     size_t blob_len = 0;
-    if (db_job_get_secret(db, job_id, &blob, &blob_len, &err) != 0 || !blob) {
-        *why_r = xstrdup("the source password is no longer stored: retry with the password");
-        return -1;
-    }
+    if (db_job_get_secret(db, job_id, &blob, &blob_len, &err) != 0 || !blob)
+        return MB_MSG0(why, MB_ENOTFOUND, JOB_PASSWORD_GONE);
     int rc = secret_box_open(box, JOBS_SECRET_AAD, blob, blob_len, &c->password, &err);
     secret_wipe(blob, blob_len);
     free(blob);
-    if (rc) {
-        *why_r = xstrdup("the stored source password cannot be decrypted (secret key changed?)");
-        return -1;
-    }
+    if (rc)
+        return MB_MSG0(why, MB_ECRYPTO, JOB_PASSWORD_UNDECRYPTABLE);
     return 0;
 }
 
@@ -117,16 +108,31 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
     int r = mig_run(jr->cfg, jr->db, jr->job_id, &jr->req, &hooks, res, &err);
     secret_fini(&c->password);
     jr->req.source_password = NULL;
+    mb_err_clear(&jr->error);
     if (r != 0) {
         res->state = DB_JOB_FAILED;
         res->transient = 1;
-        snprintf(res->error, sizeof(res->error), "%s%.200s",
-                 jr->engine_error_prefix ? jr->engine_error_prefix : "", err.msg);
+        if (jr->wrap_internal)
+            MB_MSG(&jr->error, r, JOB_INTERNAL, &err);
+        else
+            jr->error = err;
+        snprintf(res->error, sizeof(res->error), "%s", jr->error.msg);
+    } else if (res->state != DB_JOB_DONE && strcmp(res->error, DB_JOB_ERROR_CANCELLED) == 0) {
+        MB_MSG0(&jr->error, MB_ECANCELED, JOB_CANCELLED); /* the engine's constant */
+    } else if (res->state != DB_JOB_DONE) {
+        /* The engine's verdict: its own words, without a code yet. */
+        mb_err_set(&jr->error, MB_EIO, "%s", res->error);
     }
 }
 
-int job_run_finish(struct db *db, int64_t job_id, const struct mig_result *res, struct mb_err *err)
+int job_run_finish(const struct job_run *jr, const struct mig_result *res, struct mb_err *err)
 {
-    return db_job_finish(db, job_id, res->state, res->state == DB_JOB_DONE ? NULL : res->error,
-                         res->report, err);
+    if (res->state == DB_JOB_FAILED) {
+        /* The Journal ends with the reason, as the job's page shows it. */
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_RUN_FAILED, &jr->error);
+        db_log_add_msg(jr->db, jr->job_id, DB_LOG_ERROR, &line);
+    }
+    return db_job_finish_msg(jr->db, jr->job_id, res->state,
+                             res->state == DB_JOB_DONE ? NULL : &jr->error, res->report, err);
 }

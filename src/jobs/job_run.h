@@ -9,7 +9,8 @@
  *    through the API cancels the run), log lines recorded with db_log_add; the caller only
  *    adds its display (stderr for the CLI, the service log for a worker);
  *  - an engine failure (mig_run non-zero) turned into a failed, transient result;
- *  - the outcome recorded with db_job_finish (no error text when done, the report kept).
+ *  - the outcome recorded with db_job_finish_msg (no error when done, the report kept); the
+ *    error is a coded message (msg/msgcat.def), the engine's own words a text without code.
  * What differs stays with the caller: claiming, per-host caps, deferral and retries with
  * backoff, webhooks (jobs.c); finding or creating the job, signals, the JSON summary and the
  * exit status (cli_migrate.c).
@@ -39,10 +40,10 @@ struct job_run_creds {
 };
 
 /* The stored credentials of job job_id: the profile it names (which must still exist and open
- * with box), else its sealed password opened with box. 0, or non-zero with *why_r set to an
- * allocated customer-facing reason for failing the job (free it). */
+ * with box), else its sealed password opened with box. 0, or non-zero with why set to the
+ * coded customer-facing reason for failing the job. */
 int job_run_creds_load(struct db *db, const struct secret_box *box, int64_t job_id,
-                       struct job_run_creds *c, char **why_r);
+                       struct job_run_creds *c, struct mb_err *why);
 /* Wipe and free; c is left zeroed. Idempotent. */
 void job_run_creds_fini(struct job_run_creds *c);
 
@@ -60,8 +61,9 @@ struct job_run {
     struct job_run_creds *creds; /* its password is wiped as soon as mig_run returns */
     atomic_int *cancel;          /* mig_hooks.cancel */
     int pause_returns;           /* mig_hooks.pause_returns */
-    /* An engine failure's error text is this prefix + the engine's words (NULL = none). */
-    const char *engine_error_prefix;
+    /* 1: an engine failure (mig_run non-zero) is reported as internal_error with the
+     * engine's error as its parameter; 0: the engine's error as it is. */
+    int wrap_internal;
     /* The caller's display, after the database has recorded (both optional). */
     void *ctx;
     void (*progress)(void *ctx, const struct db_job_counters *c, const char *folder);
@@ -71,13 +73,18 @@ struct job_run {
      * engine's own limits only (the CLI). */
     int (*extra_conn)(void *conn_ctx, int take);
     void *conn_ctx;
+    /* out: why the run did not end done, as a coded message (the engine's words as a text
+     * without a code until the engine emits codes; res->error holds its English). */
+    struct mb_err error;
 };
 
 /* Run the engine for jr (mig_run). res is overwritten and must be released with
- * mig_result_fini; on an engine failure it is a transient DB_JOB_FAILED with its error text. */
+ * mig_result_fini; on an engine failure it is a transient DB_JOB_FAILED with its error text.
+ * jr->error is set unless res ends done. */
 void job_run_engine(struct job_run *jr, struct mig_result *res);
 
-/* Record a finished run: db_job_finish with res's state, its error unless done, its report. */
-int job_run_finish(struct db *db, int64_t job_id, const struct mig_result *res, struct mb_err *err);
+/* Record a finished run of jr: db_job_finish_msg with res's state, jr->error unless done, its
+ * report; a failure also ends the job's log with its reason (run_failed). */
+int job_run_finish(const struct job_run *jr, const struct mig_result *res, struct mb_err *err);
 
 #endif

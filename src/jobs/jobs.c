@@ -16,6 +16,7 @@
 #include "db/db_log.h"
 #include "db/db_webhook.h"
 #include "jobs/job_run.h"
+#include "json/json_read.h"
 #include "json/json_write.h"
 #include "log/log.h"
 #include "net/http_client.h"
@@ -153,7 +154,7 @@ static void webhook_queue(struct db *db, struct json_w *w, struct buf *b)
 /* After a job ended: "job.failed" when it failed, "batch.pass_done" when it was the last job
  * of its batch's pass still pending or running. */
 static void webhook_after_job(struct db *db, const struct db_job *job, enum db_job_state state,
-                              const char *error)
+                              const struct mb_err *error)
 {
     struct json_w w;
     struct buf b;
@@ -170,7 +171,20 @@ static void webhook_after_job(struct db *db, const struct db_job *job, enum db_j
         json_w_kv_str(&w, "source_host", job->source_host);
         json_w_kv_str(&w, "source_login", job->source_login);
         json_w_kv_str(&w, "dest_login", job->dest_login);
-        json_w_kv_str(&w, "error", error);
+        /* error: the English text; error_code, error_params: the coded message */
+        json_w_kv_str(&w, "error", error ? error->msg : NULL);
+        json_w_kv_str(&w, "error_code", error ? mb_err_code(error) : NULL);
+        json_w_key(&w, "error_params");
+        char params[MB_ERR_PARAMS_LEN + 64] = "";
+        struct json_value *pv = NULL;
+        struct mb_err perr;
+        if (error)
+            mb_err_params(error, params, sizeof(params));
+        if (error && json_parse(params, strlen(params), NULL, &pv, &perr) == 0)
+            json_w_value(&w, pv);
+        else
+            json_w_null(&w);
+        json_free(&pv);
         json_w_obj_end(&w);
         webhook_queue(db, &w, &b);
     }
@@ -279,6 +293,16 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
     db_webhook_free(ev, n);
 }
 
+/* A job that cannot start: failed with why, which also ends its log (as job_run_finish). */
+static void fail_before_run(struct db *db, int64_t id, const struct mb_err *why)
+{
+    struct mb_err line, err;
+    MB_MSG(&line, 0, LOG_RUN_FAILED, why);
+    db_log_add_msg(db, id, DB_LOG_ERROR, &line);
+    if (db_job_finish_msg(db, id, DB_JOB_FAILED, why, NULL, &err) != 0)
+        log_error("job %lld: cannot record the failure: %s", (long long)id, err.msg);
+}
+
 static void run_job(struct worker *w, struct db *db, struct db_job *job)
 {
     struct jobs *pool = w->pool;
@@ -292,17 +316,18 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
                            ? job->source_host
                            : (preset && preset->default_host ? preset->default_host : "");
 
+    struct mb_err why = {0};
     if (!preset || mig_tls_parse(job->source_tls ? job->source_tls : "auto", &tls) != 0) {
-        db_job_finish(db, job->id, DB_JOB_FAILED, "invalid job (server type or TLS mode)", NULL,
-                      &err);
+        MB_MSG0(&why, MB_ECONFIG, JOB_INVALID);
+        fail_before_run(db, job->id, &why);
         return;
     }
     int cap = cfg->sources.max_connections_per_host;
     if (preset->max_connections && (cap <= 0 || (int)preset->max_connections < cap))
         cap = (int)preset->max_connections;
     if (!host_acquire(pool, host, cap)) {
-        db_job_defer(db, job->id, now_s() + HOST_BUSY_DELAY_S,
-                     "waiting: too many migrations from this source host", &err);
+        MB_MSG0(&why, MB_ECONN, JOB_WAITING_HOST);
+        db_job_defer_msg(db, job->id, now_s() + HOST_BUSY_DELAY_S, &why, &err);
         return;
     }
 
@@ -311,17 +336,14 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     memset(&creds, 0, sizeof(creds));
     struct mig_options opts;
     memset(&opts, 0, sizeof(opts));
-    char *why = NULL;
     if (job_run_creds_load(db, pool->box, job->id, &creds, &why) != 0) {
-        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
-        free(why);
+        fail_before_run(db, job->id, &why);
         goto out;
     }
     /* The job's options apply to every run of it alike. */
     if (job_run_options_load(db, job->id, &opts, NULL, &err) != 0) {
-        why = xasprintf("invalid job options: %s", err.msg);
-        db_job_finish(db, job->id, DB_JOB_FAILED, why, NULL, &err);
-        free(why);
+        MB_MSG(&why, MB_ECONFIG, JOB_OPTIONS, &err);
+        fail_before_run(db, job->id, &why);
         goto out;
     }
 
@@ -344,7 +366,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         .creds = &creds,
         .cancel = &w->cancel,
         .pause_returns = 1,
-        .engine_error_prefix = "internal error: ",
+        .wrap_internal = 1,
         .ctx = &job->id,
         .log = on_log,
         .extra_conn = extra_conn,
@@ -358,13 +380,14 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
 
     if (atomic_load(&w->cancel) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
-        db_job_defer(db, job->id, now_s(), "interrupted by a restart of the service", &err);
+        MB_MSG0(&why, MB_ECANCELED, JOB_RESTART);
+        db_job_defer_msg(db, job->id, now_s(), &why, &err);
         log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
         goto out;
     }
     if (res.state == DB_JOB_PENDING) {
         /* The source's long limit: the job waits without a worker, spending no attempt. */
-        if (db_job_defer(db, job->id, res.resume_at, res.error, &err) != 0)
+        if (db_job_defer_msg(db, job->id, res.resume_at, &jr.error, &err) != 0)
             log_error("job %lld: cannot pause: %s", (long long)job->id, err.msg);
         goto out;
     }
@@ -373,19 +396,20 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         int64_t delay = cfg->sources.retry_delay;
         for (int64_t i = 0; i < job->attempts && delay < 3600; i++)
             delay *= 2;
-        db_log_add(db, job->id, DB_LOG_WARN, "attempt %lld failed (%s); next attempt in %lld s",
-                   (long long)job->attempts + 1, res.error, (long long)delay);
-        if (db_job_retry_later(db, job->id, now_s() + delay, res.error, &err) != 0)
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_ATTEMPT_FAILED, job->attempts + 1, &jr.error, delay);
+        db_log_add_msg(db, job->id, DB_LOG_WARN, &line);
+        if (db_job_retry_later_msg(db, job->id, now_s() + delay, &jr.error, &err) != 0)
             log_error("job %lld: cannot defer: %s", (long long)job->id, err.msg);
         goto out;
     }
-    if (job_run_finish(db, job->id, &res, &err) != 0)
+    if (job_run_finish(&jr, &res, &err) != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
     else if (cfg->server.credential_retention == 0
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
         log_error("job %lld: cannot erase the credentials: %s", (long long)job->id, err.msg);
     if (cfg->server.webhook_url)
-        webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : res.error);
+        webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : &jr.error);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
              res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
 out:

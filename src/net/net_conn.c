@@ -116,13 +116,32 @@ static int net_conn_poll(int fd, short events, int64_t deadline)
     }
 }
 
-static int net_conn_timeout_err(struct net_conn *c, int ms, const char *what, struct mb_err *err)
+/* rc, with err's system error number set to sys (a coded message has none of its own). */
+static int net_conn_sys(int rc, struct mb_err *err, int sys)
 {
-    if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline)
-        return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "time limit reached %s %s", what, c->where);
+    if (err)
+        err->sys = sys;
+    return rc;
+}
+
+enum net_conn_doing { NET_CONN_CONNECTING, NET_CONN_WAITING, NET_CONN_SENDING };
+
+static int net_conn_timeout_err(struct net_conn *c, int ms, enum net_conn_doing what,
+                                struct mb_err *err)
+{
+    int rc;
+    if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline) {
+        rc = what == NET_CONN_CONNECTING ? MB_MSG(err, MB_ECONN, NET_LIMIT_CONNECT, c->where)
+             : what == NET_CONN_WAITING  ? MB_MSG(err, MB_ECONN, NET_LIMIT_WAIT, c->where)
+                                         : MB_MSG(err, MB_ECONN, NET_LIMIT_SEND, c->where);
+        return net_conn_sys(rc, err, ETIMEDOUT);
+    }
     char s[32];
-    return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "timed out after %s %s %s",
-                         net_conn_secs(ms, s, sizeof(s)), what, c->where);
+    net_conn_secs(ms, s, sizeof(s));
+    rc = what == NET_CONN_CONNECTING ? MB_MSG(err, MB_ECONN, NET_TIMEOUT_CONNECT, s, c->where)
+         : what == NET_CONN_WAITING  ? MB_MSG(err, MB_ECONN, NET_TIMEOUT_WAIT, s, c->where)
+                                     : MB_MSG(err, MB_ECONN, NET_TIMEOUT_SEND, s, c->where);
+    return net_conn_sys(rc, err, ETIMEDOUT);
 }
 
 int net_conn_deadline_passed(void)
@@ -132,7 +151,7 @@ int net_conn_deadline_passed(void)
 
 int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err)
 {
-    return net_conn_timeout_err(c, ms, "waiting for", err);
+    return net_conn_timeout_err(c, ms, NET_CONN_WAITING, err);
 }
 
 int net_conn_timeout(const struct net_conn *c)
@@ -142,17 +161,17 @@ int net_conn_timeout(const struct net_conn *c)
 
 static int net_conn_sys_err(struct net_conn *c, int e, struct mb_err *err)
 {
+    int rc;
     switch (e) {
-    case ECONNREFUSED: return mb_err_setsys(err, MB_ECONN, e, "connection refused by %s", c->where);
-    case ECONNRESET: return mb_err_setsys(err, MB_ECONN, e, "connection reset by %s", c->where);
-    case EPIPE: return mb_err_setsys(err, MB_ECONN, e, "connection closed by server %s", c->where);
-    case ENETUNREACH:
-        return mb_err_setsys(err, MB_ECONN, e, "network unreachable for %s", c->where);
-    case EHOSTUNREACH: return mb_err_setsys(err, MB_ECONN, e, "host unreachable: %s", c->where);
-    case ETIMEDOUT:
-        return mb_err_setsys(err, MB_ECONN, e, "timed out (TCP) talking to %s", c->where);
-    default: return mb_err_setsys(err, MB_ECONN, e, "%s: %s", c->where, strerror(e));
+    case ECONNREFUSED: rc = MB_MSG(err, MB_ECONN, NET_REFUSED, c->where); break;
+    case ECONNRESET: rc = MB_MSG(err, MB_ECONN, NET_RESET, c->where); break;
+    case EPIPE: rc = MB_MSG(err, MB_ECONN, NET_CLOSED, c->where); break;
+    case ENETUNREACH: rc = MB_MSG(err, MB_ECONN, NET_NET_UNREACHABLE, c->where); break;
+    case EHOSTUNREACH: rc = MB_MSG(err, MB_ECONN, NET_HOST_UNREACHABLE, c->where); break;
+    case ETIMEDOUT: rc = MB_MSG(err, MB_ECONN, NET_TCP_TIMEOUT, c->where); break;
+    default: rc = MB_MSG(err, MB_ECONN, NET_SYSTEM, c->where, strerror(e)); break;
     }
+    return net_conn_sys(rc, err, e);
 }
 
 /* ---- TCP ---- */
@@ -235,7 +254,7 @@ void net_conn_set_filter(net_conn_filter_fn *fn, void *ctx)
 static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 {
     if (net_conn_is_invalid_tld(c->host))
-        return mb_err_set(err, MB_ENOTFOUND, "host not found: %s", c->host);
+        return MB_MSG(err, MB_ENOTFOUND, NET_HOST_NOT_FOUND, c->host);
 
     char port[16];
     snprintf(port, sizeof(port), "%u", c->port);
@@ -254,12 +273,12 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 #ifdef EAI_ADDRFAMILY
         case EAI_ADDRFAMILY:
 #endif
-            return mb_err_set(err, MB_ENOTFOUND, "host not found: %s", c->host);
+            return MB_MSG(err, MB_ENOTFOUND, NET_HOST_NOT_FOUND, c->host);
         case EAI_SYSTEM:
-            return mb_err_setsys(err, MB_ECONN, errno, "cannot resolve %s: %s", c->host,
-                                 strerror(errno));
+            return net_conn_sys(MB_MSG(err, MB_ECONN, NET_CANNOT_RESOLVE, c->host, strerror(errno)),
+                                err, errno);
         default: /* EAI_AGAIN, EAI_FAIL, ...: the resolver failed, the name may exist */
-            return mb_err_set(err, MB_ECONN, "cannot resolve %s: %s", c->host, gai_strerror(g));
+            return MB_MSG(err, MB_ECONN, NET_CANNOT_RESOLVE, c->host, gai_strerror(g));
         }
     }
 
@@ -285,11 +304,10 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
     }
     freeaddrinfo(res);
     if (c->fd < 0 && refused && e == EHOSTUNREACH)
-        return mb_err_set(err, MB_ECONFIG, "the address of %s is not allowed by the source policy",
-                          c->host);
+        return MB_MSG(err, MB_ECONFIG, NET_POLICY, c->host);
     if (c->fd < 0) {
         if (e == ETIMEDOUT)
-            return net_conn_timeout_err(c, c->connect_timeout_ms, "connecting to", err);
+            return net_conn_timeout_err(c, c->connect_timeout_ms, NET_CONN_CONNECTING, err);
         return net_conn_sys_err(c, e, err);
     }
     int one = 1;
@@ -344,16 +362,20 @@ static int net_conn_bio_recv(void *ctx, unsigned char *buf, size_t len)
     }
 }
 
-/* Map an mbedTLS I/O-level error to our words; what = "during TLS handshake" or "". */
-static int net_conn_tls_io_err(struct net_conn *c, int ret, int timeout_ms, const char *what,
+/* Map an mbedTLS I/O-level error to our words; handshake: during the TLS handshake. */
+static int net_conn_tls_io_err(struct net_conn *c, int ret, int timeout_ms, int handshake,
                                struct mb_err *err)
 {
     char s[32];
-    if (ret == MBEDTLS_ERR_SSL_TIMEOUT)
-        return mb_err_setsys(err, MB_ECONN, ETIMEDOUT, "timed out after %s waiting for %s%s",
-                             net_conn_secs(timeout_ms, s, sizeof(s)), c->where, what);
+    if (ret == MBEDTLS_ERR_SSL_TIMEOUT) {
+        net_conn_secs(timeout_ms, s, sizeof(s));
+        return net_conn_sys(handshake ? MB_MSG(err, MB_ECONN, NET_TIMEOUT_WAIT_TLS, s, c->where)
+                                      : MB_MSG(err, MB_ECONN, NET_TIMEOUT_WAIT, s, c->where),
+                            err, ETIMEDOUT);
+    }
     if (ret == MBEDTLS_ERR_SSL_CONN_EOF || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY)
-        return mb_err_set(err, MB_ECONN, "connection closed by server %s%s", c->where, what);
+        return handshake ? MB_MSG(err, MB_ECONN, NET_CLOSED_TLS, c->where)
+                         : MB_MSG(err, MB_ECONN, NET_CLOSED, c->where);
     if (ret == MBEDTLS_ERR_NET_RECV_FAILED || ret == MBEDTLS_ERR_NET_SEND_FAILED)
         return net_conn_sys_err(c, c->cb_errno, err);
     return 1; /* not an I/O error */
@@ -465,7 +487,7 @@ static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
                 mbedtls_strerror(ret, e, sizeof(e));
             else
                 snprintf(e, sizeof(e), "no usable certificate");
-            return mb_err_setsys(err, MB_ECONFIG, ret, "cannot load CA file %s: %s", ca, e);
+            return net_conn_sys(MB_MSG(err, MB_ECONFIG, NET_CA_FILE, ca, e), err, ret);
         }
         mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
         mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca, NULL);
@@ -543,20 +565,16 @@ static int net_conn_tls_handshake(struct net_conn *c, struct mb_err *err)
         uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
         char info[200];
         if (flags == MBEDTLS_X509_BADCERT_CN_MISMATCH)
-            return mb_err_setsys(err, MB_EPROTO, ret,
-                                 "TLS with %s: host name mismatch: the certificate is not "
-                                 "valid for %s",
-                                 c->where, name);
+            return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_MISMATCH, c->where, name), err, ret);
         net_conn_verify_text(flags, info, sizeof(info));
-        return mb_err_setsys(err, MB_EPROTO, ret, "TLS with %s: certificate not trusted (%s)",
-                             c->where, info);
+        return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_UNTRUSTED, c->where, info), err, ret);
     }
-    r = net_conn_tls_io_err(c, ret, c->connect_timeout_ms, " during TLS handshake", err);
+    r = net_conn_tls_io_err(c, ret, c->connect_timeout_ms, 1, err);
     if (r <= 0)
         return r;
     char e[128];
     mbedtls_strerror(ret, e, sizeof(e));
-    return mb_err_setsys(err, MB_EPROTO, ret, "TLS with %s: handshake failed: %s", c->where, e);
+    return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_HANDSHAKE, c->where, e), err, ret);
 }
 
 /* ---- public API ---- */
@@ -621,15 +639,15 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
                 continue;
             if (ret == 0 || ret == MBEDTLS_ERR_SSL_CONN_EOF
                 || ret == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
-                mb_err_set(err, MB_ECONN, "connection closed by server %s", c->where);
+                MB_MSG(err, MB_ECONN, NET_CLOSED, c->where);
                 return 0;
             }
-            int r = net_conn_tls_io_err(c, ret, c->io_timeout_ms, "", err);
+            int r = net_conn_tls_io_err(c, ret, c->io_timeout_ms, 0, err);
             if (r <= 0)
                 return r;
             char e[128];
             mbedtls_strerror(ret, e, sizeof(e));
-            return mb_err_setsys(err, MB_EPROTO, ret, "TLS error from %s: %s", c->where, e);
+            return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_FROM, c->where, e), err, ret);
         }
     }
     int64_t deadline = net_conn_now_ms() + c->io_timeout_ms;
@@ -638,7 +656,7 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
         if (got > 0)
             return got;
         if (got == 0) {
-            mb_err_set(err, MB_ECONN, "connection closed by server %s", c->where);
+            MB_MSG(err, MB_ECONN, NET_CLOSED, c->where);
             return 0;
         }
         if (errno == EINTR)
@@ -647,7 +665,7 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
             return net_conn_sys_err(c, errno, err);
         int r = net_conn_poll(c->fd, POLLIN, deadline);
         if (r == 0)
-            return net_conn_timeout_err(c, c->io_timeout_ms, "waiting for", err);
+            return net_conn_timeout_err(c, c->io_timeout_ms, NET_CONN_WAITING, err);
         if (r < 0)
             return net_conn_sys_err(c, -r, err);
     }
@@ -685,12 +703,12 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
             if (ret == MBEDTLS_ERR_SSL_WANT_READ || ret == MBEDTLS_ERR_SSL_WANT_WRITE)
                 continue;
             if (ret < 0) {
-                int r = net_conn_tls_io_err(c, ret, c->io_timeout_ms, "", err);
+                int r = net_conn_tls_io_err(c, ret, c->io_timeout_ms, 0, err);
                 if (r <= 0)
                     return r;
                 char e[128];
                 mbedtls_strerror(ret, e, sizeof(e));
-                return mb_err_setsys(err, MB_EPROTO, ret, "TLS error to %s: %s", c->where, e);
+                return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_TO, c->where, e), err, ret);
             }
             p += ret;
             n -= (size_t)ret;
@@ -711,7 +729,7 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
             return net_conn_sys_err(c, errno, err);
         int r = net_conn_poll(c->fd, POLLOUT, deadline);
         if (r == 0)
-            return net_conn_timeout_err(c, c->io_timeout_ms, "sending to", err);
+            return net_conn_timeout_err(c, c->io_timeout_ms, NET_CONN_SENDING, err);
         if (r < 0)
             return net_conn_sys_err(c, -r, err);
     }

@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "base/mb_err.h"
+#include "msg/msgcat.h"
 
 static int host_is_digit(unsigned char ch)
 {
@@ -49,64 +50,15 @@ int net_hostname_valid(const char *s, size_t len)
     return 1;
 }
 
-/* The reasons of net_host_parse(), English and French. */
-enum net_host_why {
-    NET_HOST_WHY_EMPTY,
-    NET_HOST_WHY_NO_BRACKET,
-    NET_HOST_WHY_AFTER_BRACKET,
-    NET_HOST_WHY_BAD_IPV6,
-    NET_HOST_WHY_IPV6_BRACKETS,
-    NET_HOST_WHY_NAME_EMPTY,
-    NET_HOST_WHY_BAD_IPV4,
-    NET_HOST_WHY_BAD_NAME,
-    NET_HOST_WHY_BAD_IDN,
-    NET_HOST_WHY_PORT_EMPTY,
-    NET_HOST_WHY_PORT_RANGE,
-    NET_HOST_WHY_TOO_LONG,
-    NET_HOST_WHY_COUNT,
-};
+/* The reasons of net_host_parse(): messages of msg/msgcat.def. */
+#define NET_HOST_WHY(w) MSG_HOST_##w
 
-static const char *const net_host_why_text[NET_HOST_WHY_COUNT][2] = {
-    [NET_HOST_WHY_EMPTY] = {"host is empty", "l'hôte est vide"},
-    [NET_HOST_WHY_NO_BRACKET] = {"missing ] after the IPv6 address",
-                                 "« ] » manquant après l'adresse IPv6"},
-    [NET_HOST_WHY_AFTER_BRACKET] = {"unexpected text after the bracketed IPv6 address",
-                                    "texte inattendu après l'adresse IPv6 entre crochets"},
-    [NET_HOST_WHY_BAD_IPV6] = {"invalid IPv6 address", "adresse IPv6 invalide"},
-    [NET_HOST_WHY_IPV6_BRACKETS] = {"an IPv6 address must be written in brackets, e.g. "
-                                    "[2001:db8::1]:993",
-                                    "une adresse IPv6 s'écrit entre crochets, par exemple "
-                                    "[2001:db8::1]:993"},
-    [NET_HOST_WHY_NAME_EMPTY] = {"host name is empty", "le nom d'hôte est vide"},
-    [NET_HOST_WHY_BAD_IPV4] = {"invalid IPv4 address", "adresse IPv4 invalide"},
-    [NET_HOST_WHY_BAD_NAME] = {"invalid host name", "nom d'hôte invalide"},
-    [NET_HOST_WHY_BAD_IDN] = {"invalid host name (write an internationalised name in its ASCII "
-                              "xn-- form)",
-                              "nom d'hôte invalide (écrivez un nom internationalisé sous sa forme "
-                              "ASCII xn--)"},
-    [NET_HOST_WHY_PORT_EMPTY] = {"port is empty after ':'", "le port est vide après « : »"},
-    [NET_HOST_WHY_PORT_RANGE] = {"port must be a number from 1 to 65535",
-                                 "le port doit être un nombre de 1 à 65535"},
-    [NET_HOST_WHY_TOO_LONG] = {"host name is too long", "le nom d'hôte est trop long"},
-};
-
-const char *net_host_why_fr(const char *why)
-{
-    for (size_t i = 0; why && i < NET_HOST_WHY_COUNT; i++)
-        if (strcmp(why, net_host_why_text[i][0]) == 0)
-            return net_host_why_text[i][1];
-    return why;
-}
-
-#define NET_HOST_WHY(w) net_host_why_text[NET_HOST_WHY_##w][0]
-
-int net_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
-                   const char **why_r)
+int net_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r, int *why_r)
 {
     const char *hs, *ps = NULL;
     size_t hl;
     char tmp[64];
-    *why_r = NULL;
+    *why_r = -1;
     *port_r = 0;
     if (!*s) {
         *why_r = NET_HOST_WHY(EMPTY);

@@ -14,13 +14,10 @@
 
 /* Parse s (no surrounding spaces). On success writes the lower-cased host (no brackets) into
  * host_r (size host_size, at least 256) and the port (0 if none) into *port_r and returns 0;
- * otherwise returns MB_ECONFIG and sets *why_r to a static English reason that does not quote
- * the input. */
-int net_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r,
-                   const char **why_r);
-/* The French wording (static) of a reason set by net_host_parse(); why itself if it is not
- * one of them. */
-const char *net_host_why_fr(const char *why);
+ * otherwise returns MB_ECONFIG and sets *why_r to the reason, a message of msg/msgcat.def
+ * without parameters (MSG_HOST_*: it does not quote the input; msgcat_template gives its words
+ * in English or French). */
+int net_host_parse(const char *s, char *host_r, size_t host_size, unsigned *port_r, int *why_r);
 /* 1 if s (len bytes) is a syntactically valid DNS host name (the rules above, no port). */
 int net_hostname_valid(const char *s, size_t len);
 

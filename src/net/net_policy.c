@@ -1,4 +1,5 @@
 #include "net/net_policy.h"
+#include "msg/msgcat.h"
 
 #include <arpa/inet.h>
 #include <ctype.h>
@@ -85,12 +86,12 @@ int net_policy_connect_ok(void *ctx, const char *host, unsigned port, const stru
 }
 
 int net_policy_host_ok(const struct net_policy *p, const char *host, unsigned port, int admin,
-                       char *why, size_t why_len)
+                       int *why_r)
 {
     const struct config_sources *s = &p->cfg->sources;
-    snprintf(why, why_len, "%s", "");
+    *why_r = -1;
     if (net_acl_match_name(&s->deny, host)) {
-        snprintf(why, why_len, "this source host is not allowed");
+        *why_r = MSG_HOST_NOT_ALLOWED;
         return 0;
     }
     int named_allow = net_acl_match_name(&s->allow, host);
@@ -107,13 +108,11 @@ int net_policy_host_ok(const struct net_policy *p, const char *host, unsigned po
     for (const struct addrinfo *ai = res; ai && ok; ai = ai->ai_next) {
         if (net_acl_match_addr(&s->deny, ai->ai_addr)) {
             ok = 0;
-            snprintf(why, why_len, "this source host is not allowed");
+            *why_r = MSG_HOST_NOT_ALLOWED;
         } else if (!admin && !named_allow && !net_acl_match_addr(&s->allow, ai->ai_addr)
                    && net_acl_special(ai->ai_addr)) {
             ok = 0;
-            snprintf(why, why_len,
-                     "this source host is on a private or local network, "
-                     "which is not allowed");
+            *why_r = MSG_HOST_PRIVATE;
         }
     }
     freeaddrinfo(res);

@@ -36,9 +36,10 @@ struct net_policy {
 
 void net_policy_init(struct net_policy *p, const struct config *cfg, const char *db_path);
 void net_policy_fini(struct net_policy *p);
-/* Submission-time check: 1 allowed, or 0 with a short reason (for the user) in why. */
+/* Submission-time check: 1 allowed, or 0 with the reason in *why_r (MSG_HOST_NOT_ALLOWED or
+ * MSG_HOST_PRIVATE, msg/msgcat.def). */
 int net_policy_host_ok(const struct net_policy *p, const char *host, unsigned port, int admin,
-                       char *why, size_t why_len);
+                       int *why_r);
 /* Connect-time check of one resolved address (net_conn filter signature). */
 int net_policy_connect_ok(void *p, const char *host, unsigned port, const struct sockaddr *sa);
 /* Set while this thread acts for an administrator (connection test). */

@@ -446,6 +446,31 @@ def engine(admin):
         count = -1
     check("the destination mailbox holds the %d messages" % seeded, count == seeded,
           dst.stderr[-500:])
+    # A failed job's error and its log, in the request's language (Accept-Language).
+    r = admin.req("POST", "/api/jobs", body)
+    cid = r.json["id"] if r.status == 201 else 0
+    admin.req("POST", "/api/jobs/%d/cancel" % cid)
+    job_fr = job_en = {}
+    while cid and time.time() - t0 < 120:
+        job_fr = admin.req("GET", "/api/jobs/%d" % cid, headers={"Accept-Language": "fr-FR,fr;q=0.9"}).json
+        if job_fr["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    job_en = admin.req("GET", "/api/jobs/%d" % cid, headers={"Accept-Language": "en"}).json or {}
+    err_fr, err_en = job_fr.get("error") or {}, job_en.get("error") or {}
+    check("a cancelled job's error: code cancelled, text in French (fr) and in English (en)",
+          job_fr.get("state") == "failed" and err_fr.get("code") == "cancelled"
+          and err_fr.get("params") == {} and err_fr.get("text") == "tâche annulée"
+          and err_en.get("code") == "cancelled" and err_en.get("text") == "cancelled",
+          (job_fr, job_en))
+    lf = admin.req("GET", "/api/jobs/%d/log" % jid, headers={"Accept-Language": "fr"}).json or {}
+    check("job log lines carry code, params and text",
+          lf.get("lines") and all({"id", "time", "level", "code", "params", "text"} <= set(ln)
+                                  for ln in lf["lines"]), lf)
+    cat = admin.req("GET", "/api/messages", csrf=False).json or {}
+    check("GET /api/messages: the catalogue, every code in English and in French",
+          len(cat) > 10 and all(v.get("en") and v.get("fr") for v in cat.values())
+          and cat.get("cancelled", {}).get("fr") == "tâche annulée", len(cat))
     r = admin.req("POST", "/api/jobs/%d/retry" % jid)
     check("retry without a password: 422 password required",
           r.status == 422 and r.json["error"] == "password required", r)

@@ -165,7 +165,8 @@ def main():
     j1, j2 = jobs[r1.json["id"]], jobs[r2.json["id"]]
     check("the waiting job fails naming the deleted profile; the other one is done",
           j1["state"] == "done" and j2["state"] == "failed"
-          and 'profile "tmp" was deleted' in (j2["error"] or ""), (j1, j2))
+          and (j2["error"] or {}).get("code") == "profile_deleted"
+          and 'profile "tmp" was deleted' in (j2["error"] or {}).get("text", ""), (j1, j2))
     b.stop()
     for log in ("serve-api.log", "serve-busy.log"):
         text = open(os.path.join(W, log), encoding="utf-8", errors="replace").read()

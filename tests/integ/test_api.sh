@@ -123,6 +123,15 @@ if [ $rc -ne 0 ] && [[ $out == *'empty password'* ]]; then
 else
     fail "user add: empty password" "exit $rc: $out"
 fi
+out=$(printf '\n' | env -u MIGRABOX_PASSWORD LC_ALL= LC_MESSAGES= LANG=fr_FR.UTF-8 \
+    "$MIGRABOX" user add empty -c "$work/a.conf" 2>&1)
+rc=$?
+if [ $rc -ne 0 ] && [[ $out == *'migrabox user add: mot de passe vide refusé'* ]] \
+    && [[ $out == *'remarque : un compte'* ]] && [[ $out != *'empty password'* ]]; then
+    ok "user add: the refusal in French under LANG=fr_FR.UTF-8"
+else
+    fail "user add: French refusal" "exit $rc: $out"
+fi
 out=$(env -u MIGRABOX_PASSWORD "$MIGRABOX" user add nopw -c "$work/a.conf" </dev/null 2>&1)
 rc=$?
 [ $rc -ne 0 ] && ok "user add: no password at all is refused (exit $rc)" \
@@ -171,6 +180,40 @@ if [ $rc -eq 1 ] && [[ $out == *'ligne 2, colonne 2 (pass_source) : pass_source 
     ok "import: errors in French under LANG=fr_FR.UTF-8"
 else
     fail "import: French errors" "exit $rc: $out"
+fi
+
+# ---- migrabox migrate (CLI): its messages in the language of LC_ALL / LC_MESSAGES / LANG ----
+mig() {  # mig LOCALE ARGS...: stderr and stdout of a migrate run under that locale
+    local loc=$1
+    shift
+    LC_ALL= LC_MESSAGES= LANG=$loc MIGRABOX_SOURCE_PASSWORD=pw "$MIGRABOX" migrate -c "$work/a.conf" \
+        --source-user u@src.test --type defaut "$@" 2>&1
+}
+out_c=$(mig C --source-host 127.0.0.1:1 --dest-user nodomain)
+out_fr=$(mig fr_FR.UTF-8 --source-host 127.0.0.1:1 --dest-user nodomain)
+if [ "$out_c" = "migrabox migrate: --dest-user must be a full address (name@domain)" ] \
+    && [ "$out_fr" = "migrabox migrate: --dest-user doit être une adresse complète (nom@domaine)" ]; then
+    ok "migrate: a usage error in English under LANG=C, in French under LANG=fr_FR.UTF-8"
+else
+    fail "migrate: usage error by locale" "C: $out_c / fr: $out_fr"
+fi
+out_c=$(mig C --source-host 999.1.1.1 --dest-user a@example.com)
+out_fr=$(mig fr_FR.UTF-8 --source-host 999.1.1.1 --dest-user a@example.com)
+if [ "$out_c" = "migrabox migrate: --source-host: invalid IPv4 address (HOST or HOST:PORT)" ] \
+    && [ "$out_fr" = "migrabox migrate: --source-host : adresse IPv4 invalide (HÔTE ou HÔTE:PORT)" ]; then
+    ok "migrate: the host parser's reason in English (C) and in French (fr_FR)"
+else
+    fail "migrate: host reason by locale" "C: $out_c / fr: $out_fr"
+fi
+out_c=$(mig C --source-host 127.0.0.1:1 --dest-user a@example.com)
+rc_c=$?
+out_fr=$(mig fr_FR.UTF-8 --source-host 127.0.0.1:1 --dest-user a@example.com)
+why='cannot connect to source server 127.0.0.1:1: connection refused by 127.0.0.1:1'
+if [ $rc_c -eq 1 ] && [[ $out_c == *"migrabox: FAILED: $why"* ]] \
+    && [[ $out_fr == *"migrabox: ÉCHOUÉE : $why"* ]] && [[ $out_fr == *'"error":"'"$why"'"'* ]]; then
+    ok "migrate: a failed run says FAILED (C) / ÉCHOUÉE (fr_FR), the JSON summary keeps the English"
+else
+    fail "migrate: failed run by locale" "C: $out_c / fr: $out_fr"
 fi
 
 printf 'login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only\r\n%s\r\n%s\r\n' \

@@ -767,8 +767,16 @@ static void test_french(void)
         T_ASSERT(utf8_ok(r.errors[i].message));
         T_ASSERT(strncmp(r.errors[i].message, "ligne ", 6) == 0);
     }
-    T_ASSERT(has_error(&r, 3, 0, "ligne 3 : 5 colonnes au lieu de 6"));
-    T_ASSERT(has_text(&r, 3, 0, "5 colonnes au lieu de 6"));
+    T_ASSERT(has_error(&r, 3, 0, "ligne 3 : il faut 6 colonnes, la ligne en a 5"));
+    T_ASSERT(has_text(&r, 3, 0, "il faut 6 colonnes, la ligne en a 5"));
+    /* the problem as a code with its parameters, whatever the language */
+    int coded = 0;
+    for (size_t i = 0; i < r.n_errors; i++)
+        if (r.errors[i].line == 3 && r.errors[i].code
+            && strcmp(r.errors[i].code, "csv_columns") == 0
+            && strcmp(r.errors[i].params, "{\"expected\":6,\"found\":5}") == 0)
+            coded = 1;
+    T_ASSERT(coded);
     T_ASSERT(has_error(&r, 4, 4,
                        "ligne 4, colonne 4 (type_messagerie) : type_messagerie inconnu "
                        "(attendu : gmail, exchange, office, domino ou defaut)"));
@@ -828,7 +836,7 @@ static void test_french(void)
                       "type_messagerie est vide (attendu : gmail, exchange, office, "
                       "domino ou defaut)"));
     T_ASSERT(has_error(&r, 6, 7, "ligne 6, colonne 7 (colonne en trop) : guillemet mal placé"));
-    T_ASSERT(has_text(&r, 7, 0, "7 colonnes au lieu de 6"));
+    T_ASSERT(has_text(&r, 7, 0, "il faut 6 colonnes, la ligne en a 7"));
     T_ASSERT(has_text(&r, 8, 5,
                       "login_destination doit être une adresse complète "
                       "(nom@domaine)"));

@@ -19,6 +19,7 @@
 #include "db/db_job.h"
 #include "db/db_jobopt.h"
 #include "db/db_log.h"
+#include "msg/msgcat.h"
 #include "db/db_msgmap.h"
 #include "db/db_batch.h"
 #include "db/db_token.h"
@@ -867,6 +868,7 @@ static void test_requeue_running(void)
     T_ASSERT_INT(db_job_get(db, ids[1], &job, &err), 0);
     T_ASSERT_INT(job.state, DB_JOB_FAILED);
     T_ASSERT_STR(job.error, DB_JOB_ERROR_CANCELLED);
+    T_ASSERT_STR(job.error_code, msgcat[MSG_JOB_CANCELLED].code);
     T_ASSERT_INT(job.has_secret, 1); /* kept until finalized or the retention sweep */
     db_job_fini(&job);
     T_ASSERT_INT(db_job_get(db, ids[2], &job, &err), 0);
@@ -876,9 +878,11 @@ static void test_requeue_running(void)
     size_t ne;
     T_ASSERT_INT(db_log_list(db, ids[0], 0, 0, &e, &ne, &err), 0);
     T_ASSERT(ne == 1 && e[0].level == DB_LOG_WARN && strstr(e[0].text, "queued again"));
+    T_ASSERT(ne == 1 && e[0].code && strcmp(e[0].code, "restart_requeued") == 0);
     db_log_entries_free(&e, ne);
     T_ASSERT_INT(db_log_list(db, ids[1], 0, 0, &e, &ne, &err), 0);
     T_ASSERT(ne == 1 && strstr(e[0].text, "cancelled as requested"));
+    T_ASSERT(ne == 1 && e[0].code && strcmp(e[0].code, "restart_cancelled") == 0);
     db_log_entries_free(&e, ne);
     /* Nothing left running: a second call does nothing. */
     T_ASSERT_INT(db_job_requeue_running(db, &n, &err), 0);
@@ -891,6 +895,69 @@ static void test_requeue_running(void)
     db_job_fini(&job);
     db_close(&db);
     free(path);
+    T_END();
+}
+
+/* ---- coded messages (issue 15) ---- */
+
+static void test_job_messages(void)
+{
+    T_BEGIN("a job's error and its log lines keep their code and parameters; texts have none");
+    struct db *db = open_fresh("codes.db");
+    struct mb_err err, msg, inner;
+    int64_t a = insert_job(db, 1), b = insert_job(db, 2);
+    struct db_job job;
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    db_job_fini(&job);
+    MB_MSG(&msg, MB_ECONFIG, PROFILE_DELETED, "ovh");
+    T_ASSERT_INT(db_job_finish_msg(db, a, DB_JOB_FAILED, &msg, NULL, &err), 0);
+    T_ASSERT_INT(db_job_get(db, a, &job, &err), 0);
+    T_ASSERT_STR(job.error, msg.msg);
+    T_ASSERT_STR(job.error_code, "profile_deleted");
+    T_ASSERT_STR(job.error_params, "{\"name\":\"ovh\"}");
+    db_job_fini(&job);
+    /* retried later: the reason shown meanwhile is coded too; the next claim clears it */
+    mb_err_set(&inner, MB_ECONN, "connection refused by h:993");
+    MB_MSG(&msg, MB_ECONN, JOB_INTERNAL, &inner);
+    T_ASSERT_INT(db_job_retry_later_msg(db, b, 0, &msg, &err), 0);
+    T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
+    T_ASSERT_STR(job.error, "internal error: connection refused by h:993");
+    T_ASSERT_STR(job.error_code, "internal_error");
+    T_ASSERT(job.error_params && strstr(job.error_params, "\"code\":\"text\""));
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
+    T_ASSERT(job.error == NULL && job.error_code == NULL && job.error_params == NULL);
+    db_job_fini(&job);
+    /* a plain text: no code */
+    T_ASSERT_INT(db_job_defer(db, b, 0, "engine words", &err), 0);
+    T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
+    T_ASSERT(job.error_code == NULL && strcmp(job.error, "engine words") == 0);
+    db_job_fini(&job);
+
+    MB_MSG(&msg, 0, LOG_FOLDER_DONE, "INBOX", (long long)12, 0, 1);
+    T_ASSERT_INT(db_log_add_msg(db, a, DB_LOG_INFO, &msg), 0);
+    mb_err_set(&msg, 0, "an engine line");
+    T_ASSERT_INT(db_log_add_msg(db, a, DB_LOG_WARN, &msg), 0);
+    T_ASSERT_INT(db_log_add_msg(db, 999, DB_LOG_WARN, &msg), MB_ENOTFOUND);
+    struct db_log_entry *e = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_log_list(db, a, 0, 0, &e, &n, &err), 0);
+    T_ASSERT_INT(n, 2);
+    if (n == 2) {
+        T_ASSERT_STR(e[0].text, "folder INBOX: 12 copied, 0 already there, 1 refused");
+        T_ASSERT_STR(e[0].code, "log_folder_done");
+        char *fr = msg_render_alloc(MSG_LANG_FR, e[0].code, e[0].params, e[0].text);
+        T_ASSERT_STR(fr, "dossier INBOX : 12 copié(s), 0 déjà présent(s), 1 refusé(s)");
+        free(fr);
+        T_ASSERT(e[1].code == NULL && e[1].params == NULL);
+        T_ASSERT_STR(e[1].text, "an engine line");
+    }
+    db_log_entries_free(&e, n);
+    db_close(&db);
     T_END();
 }
 
@@ -1570,6 +1637,7 @@ static void test_msgmap_unsettled(void)
 int main(void)
 {
     static void (*const fns[])(void) = {
+        test_job_messages,
         test_msgmap_unsettled,
         test_take_pair,
         test_folder_state_options,

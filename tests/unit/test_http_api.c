@@ -430,6 +430,12 @@ static void test_jobs_create(void)
                       "Accept-Language: fr-FR,fr;q=0.9\r\n", &r),
                  0);
     T_ASSERT(r.body && strstr(r.body, "adresse compl"));
+    /* each field error with its code and parameters, and the first one's at the top */
+    T_ASSERT(r.body
+             && strstr(r.body, "\"field\":\"dest_login\",\"message\":\"indiquez l'adresse "
+                               "complète (nom@domaine)\",\"code\":\"api_full_address_"
+                               "required\",\"params\":{}"));
+    T_ASSERT(r.json && jstr(r.json, "code") && strncmp(jstr(r.json, "code"), "api_", 4) == 0);
     resp_fini(&r);
 
     /* the example.org account: a local part gets its domain; example.com is refused */
@@ -537,6 +543,8 @@ static void test_jobs_actions(void)
         T_ASSERT_STR(jstr(&lines->items[0], "text"), "first line");
         T_ASSERT_STR(jstr(&lines->items[1], "level"), "warn");
         T_ASSERT(jstr(&lines->items[1], "ts") && strlen(jstr(&lines->items[1], "ts")) == 20);
+        T_ASSERT(jstr(&lines->items[1], "time")
+                 && strcmp(jstr(&lines->items[1], "time"), jstr(&lines->items[1], "ts")) == 0);
     }
     resp_fini(&r);
     snprintf(path, sizeof(path), "/api/jobs/%lld/log?after=%lld", (long long)created_org,
@@ -550,12 +558,56 @@ static void test_jobs_actions(void)
     T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
     T_ASSERT_INT(r.status, 200);
     T_ASSERT(r.json && strcmp(jstr(r.json, "state"), "failed") == 0);
-    T_ASSERT(r.json && jstr(r.json, "error") && strcmp(jstr(r.json, "error"), "cancelled") == 0);
+    const struct json_value *je = r.json ? json_obj_get(r.json, "error") : NULL;
+    T_ASSERT(je && jstr(je, "code") && strcmp(jstr(je, "code"), "cancelled") == 0);
+    T_ASSERT(je && jstr(je, "text") && strcmp(jstr(je, "text"), "cancelled") == 0);
+    T_ASSERT(je && json_obj_get(je, "params") && json_obj_get(je, "params")->type == JSON_OBJECT);
     int stored = 0;
     /* kept after the end (delta passes) until finalized */
     T_ASSERT(r.json && json_get_bool(r.json, "password_stored", &stored) == 0 && stored);
     T_ASSERT(r.json && jstr(r.json, "credentials_kept_until") != NULL);
     resp_fini(&r);
+    /* the error and the log in the request's language (Accept-Language) */
+    snprintf(path, sizeof(path), "/api/jobs/%lld", (long long)created_org);
+    T_ASSERT_INT(
+        http("GET", path, &org, 0, NULL, NULL, 0, "Accept-Language: fr-FR,fr;q=0.9\r\n", &r), 0);
+    je = r.json ? json_obj_get(r.json, "error") : NULL;
+    T_ASSERT(je && strcmp(jstr(je, "code"), "cancelled") == 0
+             && strcmp(jstr(je, "text"), "tâche annulée") == 0);
+    resp_fini(&r);
+    struct mb_err line;
+    MB_MSG(&line, 0, LOG_FOLDER_DONE, "INBOX", 3, 0, 1);
+    T_ASSERT_INT(db_log_add_msg(tdb, created_org, DB_LOG_INFO, &line), 0);
+    snprintf(path, sizeof(path), "/api/jobs/%lld/log?after=%lld", (long long)created_org,
+             (long long)first_id);
+    T_ASSERT_INT(http("GET", path, &org, 0, NULL, NULL, 0, "Accept-Language: fr\r\n", &r), 0);
+    lines = r.json ? json_obj_get(r.json, "lines") : NULL;
+    T_ASSERT(lines && lines->n == 2);
+    if (lines && lines->n == 2) {
+        T_ASSERT_STR(jstr(&lines->items[0], "code"), "text");
+        T_ASSERT_STR(jstr(&lines->items[0], "text"), "second line");
+        T_ASSERT_STR(jstr(&lines->items[1], "code"), "log_folder_done");
+        T_ASSERT_STR(jstr(&lines->items[1], "text"),
+                     "dossier INBOX : 3 copié(s), 0 déjà présent(s), 1 refusé(s)");
+        const struct json_value *pp = json_obj_get(&lines->items[1], "params");
+        T_ASSERT(pp && jstr(pp, "folder") && strcmp(jstr(pp, "folder"), "INBOX") == 0);
+    }
+    resp_fini(&r);
+    T_ASSERT_INT(http("GET", path, &org, 0, NULL, NULL, 0, NULL, &r), 0);
+    lines = r.json ? json_obj_get(r.json, "lines") : NULL;
+    T_ASSERT(lines && lines->n == 2
+             && strcmp(jstr(&lines->items[1], "text"),
+                       "folder INBOX: 3 copied, 0 already there, 1 refused")
+                    == 0);
+    resp_fini(&r);
+    /* the catalogue, without signing in */
+    T_ASSERT_INT(http("GET", "/api/messages", NULL, 0, NULL, NULL, 0, NULL, &r), 0);
+    T_ASSERT_INT(r.status, 200);
+    const struct json_value *cat = r.json ? json_obj_get(r.json, "cancelled") : NULL;
+    T_ASSERT(cat && jstr(cat, "fr") && strcmp(jstr(cat, "fr"), "tâche annulée") == 0);
+    resp_fini(&r);
+    snprintf(path, sizeof(path), "/api/jobs/%lld/cancel", (long long)created_org);
+
     T_ASSERT_INT(http("POST", path, &org, 1, NULL, NULL, 0, NULL, &r), 0);
     T_ASSERT_INT(r.status, 409);
     resp_fini(&r);

@@ -100,9 +100,9 @@ static void test_import_queue_and_run_creds(void)
         /* job_run: the sealed password opens with the same key only */
         struct job_run_creds c;
         memset(&c, 0, sizeof(c));
-        char *why = NULL;
+        struct mb_err why = {0};
         T_ASSERT_INT(job_run_creds_load(db, &box, j->id, &c, &why), 0);
-        T_ASSERT(why == NULL);
+        T_ASSERT(why.msg[0] == '\0');
         T_ASSERT(c.profile_name == NULL);
         const char *want = strcmp(j->source_login, "a@old.test") == 0   ? "pw-one"
                            : strcmp(j->source_login, "b@old.test") == 0 ? "pw-two"
@@ -111,8 +111,9 @@ static void test_import_queue_and_run_creds(void)
         job_run_creds_fini(&c);
         T_ASSERT(c.password.data == NULL);
         T_ASSERT(job_run_creds_load(db, &other, j->id, &c, &why) != 0);
-        T_ASSERT_STR(why, "the stored source password cannot be decrypted (secret key changed?)");
-        free(why);
+        T_ASSERT_STR(why.msg,
+                     "the stored source password cannot be decrypted (secret key changed?)");
+        T_ASSERT_STR(mb_err_code(&why), "password_undecryptable");
         job_run_creds_fini(&c);
 
         /* the batch's options are every job's */
@@ -130,10 +131,14 @@ static void test_import_queue_and_run_creds(void)
     T_ASSERT_INT(db_job_erase_credentials(db, first, 0, &err), 0);
     struct job_run_creds c;
     memset(&c, 0, sizeof(c));
-    char *why = NULL;
+    struct mb_err why = {0};
     T_ASSERT(job_run_creds_load(db, &box, first, &c, &why) != 0);
-    T_ASSERT_STR(why, "the source password is no longer stored: retry with the password");
-    free(why);
+    T_ASSERT_STR(why.msg, "the source password is no longer stored: retry with the password");
+    T_ASSERT_STR(mb_err_code(&why), "password_gone");
+    char *fr = msg_render_err(MSG_LANG_FR, &why);
+    T_ASSERT_STR(fr, "le mot de passe source n'est plus conservé : relancez la tâche en saisissant "
+                     "le mot de passe");
+    free(fr);
     job_run_creds_fini(&c);
 
     /* joining the batch: the rows are added to it (same rows, another pass of them) */

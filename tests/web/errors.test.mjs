@@ -1,11 +1,16 @@
-// web/errors.js: the migration engine's English texts shown in French (no browser needed).
-//  - realistic texts, as the engine builds them, give the expected French sentences with
+// web/errors.js (no browser needed):
+//  - coded messages {code, params, text} worded from the catalogue of src/msg/msgcat.def (the
+//    one GET /api/messages serves), in French and in English, nested ones included;
+//  - the engine's English texts not coded yet shown in French:
+//    realistic texts, as the engine builds them, give the expected French sentences with
 //    their variable parts (host:port, addresses, the servers' words) kept;
 //  - in English every known form gives back the stored text exactly; unknown texts pass as
 //    they are;
 //  - every format string that can reach a task's error in the C sources (src/migrate,
-//    src/jobs, src/net/net_conn.c, src/imap) is recognised, or listed here as internal: a new
-//    or reworded engine message makes this test fail until web/i18n.js follows.
+//    src/net/net_conn.c, src/imap) is recognised, or listed here as internal — the codes the
+//    engine wraps as text (net_*, tls_*) by their English template — : a new or
+//    reworded engine text makes this test fail until it is coded (src/msg/msgcat.def) or
+//    web/i18n.js follows.
 
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -19,7 +24,7 @@ const WEB = join(TOP, 'web');
 // setLang() updates the page: a minimal stand-in for the document is enough here.
 globalThis.document = { documentElement: {}, querySelectorAll: () => [] };
 const i18n = await import(pathToFileURL(join(WEB, 'i18n.js')).href);
-const { engineText, ENGINE_FORMS } = await import(pathToFileURL(join(WEB, 'errors.js')).href);
+const { engineText, ENGINE_FORMS, messageText, setMessages, loadMessages } = await import(pathToFileURL(join(WEB, 'errors.js')).href);
 
 function inLang(lang, fn) {
     const before = i18n.getLang();
@@ -59,11 +64,6 @@ const EXAMPLES = [
         'connexion impossible à la plateforme de destination imap.example.com:993 : connexion réinitialisée par imap.example.com:993'],
     ['source server imap.x.fr:143 does not offer STARTTLS (the server does not offer STARTTLS); choose TLS mode "none" only if you accept sending the password in clear',
         'le serveur source imap.x.fr:143 ne propose pas STARTTLS (le serveur ne propose pas STARTTLS) ; ne choisissez le mode TLS « Aucun » que si vous acceptez que le mot de passe soit envoyé en clair'],
-    ['cancelled', 'tâche annulée'],
-    ['waiting: too many migrations from this source host', 'en attente : trop de migrations en cours depuis ce serveur source'],
-    ['the source password is no longer stored: retry with the password',
-        'le mot de passe source n\'est plus conservé : relancez la tâche en saisissant le mot de passe'],
-    ['interrupted by a restart of the service', 'interrompue par un redémarrage du service'],
     ['source server imap.gmail.com:993: connection closed by the server: BYE [UNAVAILABLE] Session expired',
         'serveur source imap.gmail.com:993 : connexion fermée par le serveur : BYE [UNAVAILABLE] Session expired'],
     ['the source server refused to send the messages of INBOX: NO Server Unavailable. 15',
@@ -72,10 +72,9 @@ const EXAMPLES = [
         'le serveur source n\'a pas transmis le message : le serveur n\'a renvoyé aucun contenu (NIL)'],
     ['[TOOBIG] message of 52428800 bytes is over the server\'s APPENDLIMIT of 35882577 bytes',
         '[TOOBIG] message de 52428800 octets, au-delà de la limite APPENDLIMIT du serveur (35882577 octets)'],
-    ['internal error: database is locked', 'erreur interne : database is locked'],
     ['option since: not a date YYYY-MM-DD: "2024-02-30"', 'option since : « 2024-02-30 » n\'est pas une date AAAA-MM-JJ'],
-    ['invalid job options: option folder_map: folder "Projets" mapped twice',
-        'options de la tâche invalides : correspondance de dossiers : le dossier « Projets » apparaît deux fois'],
+    ['option folder_map: folder "Projets" mapped twice',
+        'correspondance de dossiers : le dossier « Projets » apparaît deux fois'],
 ];
 
 test('known engine texts read as French sentences, variable parts kept', () => {
@@ -152,26 +151,28 @@ function formatsOf(src, fns) {
 function engineFormats() {
     const files = [
         ...readdirSync(join(TOP, 'src/migrate')).filter((f) => f.endsWith('.c')).map((f) => `src/migrate/${f}`),
-        'src/jobs/jobs.c', 'src/jobs/job_run.c', 'src/net/net_conn.c', 'src/imap/imap_client.c',
+        'src/net/net_conn.c', 'src/imap/imap_client.c',
         'src/imap/imap_append.c', 'src/imap/imap_fetch.c',
     ];
     const fns = ['mb_err_set', 'mb_err_setsys', 'imap_client_fail', 'db_job_finish', 'db_job_defer', 'skipped'];
     const all = new Set();
     for (const f of files) {
         const src = readFileSync(join(TOP, f), 'utf8');
-        // job_run.c words a job's failure with xasprintf / xstrdup before db_job_finish.
-        const extra = f.startsWith('src/migrate/') ? ['xasprintf'] : f === 'src/jobs/job_run.c' ? ['xasprintf', 'xstrdup'] : [];
+        const extra = f.startsWith('src/migrate/') ? ['xasprintf'] : [];
         for (const fmt of formatsOf(src, [...fns, ...extra])) all.add(fmt);
     }
-    const dbJob = readFileSync(join(TOP, 'src/db/db_job.h'), 'utf8');
-    all.add(/#define DB_JOB_ERROR_CANCELLED "([^"]*)"/.exec(dbJob)[1]);
+    // Coded messages the engine still wraps in its English texts (src/net/net_conn.c, the host
+    // parser): their English templates, each {param} a %s.
+    for (const [code, e] of Object.entries(catalogueOf())) {
+        if (/^(net_|tls_|host_unknown$)/.test(code)) all.add(e.en.replace(/\{\w+\}/g, '%s'));
+    }
     return all;
 }
 
 // Formats that never reach a customer as such (programming errors, local set-up, the
 // mbedTLS / libc wording passed through), or whose pieces are covered by SAMPLES.
 const INTERNAL = new Set([
-    '%s', '%s: %s', '%s%s%s', 'cannot start worker threads', 'TLS random generator: %s',
+    '%s', '%s: %s', '%s%s%s', 'TLS random generator: %s',
     'TLS configuration: %s', 'TLS setup: %s', 'TLS server name %s: %s', 'no host name',
     'host name too long (%zu bytes)', 'bad port %u for %s', 'TLS server name too long',
     'TLS already started with %s', 'transfer aborted by the caller', 'stopped by the caller',
@@ -188,27 +189,20 @@ const INTERNAL = new Set([
     'a SELECT was sent and not finished', 'no SELECT was sent',
 ]);
 
+// Engine texts that src/jobs/job_run.c records as a code (DB_JOB_ERROR_CANCELLED: cancelled).
+const CODED = new Set(['cancelled']);
+
 // Formats whose %s takes a few fixed values: the texts they really give.
 const SAMPLES = {
+    // net_timeout_*: {secs} is "10 s", "1.5 s"
+    'timed out after %s connecting to %s': ['timed out after 10 s connecting to h.test:993'],
+    'timed out after %s waiting for %s': ['timed out after 0.3 s waiting for h.test:993'],
+    'timed out after %s sending to %s': ['timed out after 30 s sending to [::1]:143'],
+    'timed out after %s waiting for %s during TLS handshake': ['timed out after 10 s waiting for h.test:993 during TLS handshake'],
     'authentication refused by the source server (%.150s)%s%s': [
         'authentication refused by the source server (NO x)',
         `authentication refused by the source server (NO x); ${GMAIL_HINT}`,
         `authentication refused by the source server (NO x); ${YAHOO_HINT}`,
-    ],
-    'timed out after %s %s %s': [
-        'timed out after 10 s connecting to h.test:993', 'timed out after 0.3 s waiting for h.test:993',
-        'timed out after 30 s sending to [::1]:143',
-    ],
-    'time limit reached %s %s': [
-        'time limit reached connecting to h.test:993', 'time limit reached waiting for h.test:993',
-        'time limit reached sending to [::1]:143',
-    ],
-    'timed out after %s waiting for %s%s': [
-        'timed out after 10 s waiting for h.test:993 during TLS handshake',
-        'timed out after 10 s waiting for h.test:993',
-    ],
-    'connection closed by server %s%s': [
-        'connection closed by server h.test:993 during TLS handshake', 'connection closed by server h.test:993',
     ],
     'connection closed by the server%s': [
         'connection closed by the server', 'connection closed by the server in the middle of a response',
@@ -236,11 +230,11 @@ test('every engine message of the C sources is recognised (or known to be intern
     assert.ok(formats.size > 60, `found ${formats.size} formats`);
     const missed = [];
     for (const fmt of formats) {
-        if (INTERNAL.has(fmt)) continue;
+        if (INTERNAL.has(fmt) || CODED.has(fmt)) continue;
         for (const raw of SAMPLES[fmt] || [sampleOf(fmt)]) if (!recognised(raw)) missed.push(`${fmt}  →  ${raw}`);
     }
     assert.deepEqual(missed, [], 'engine messages without a French form (add them to web/errors.js and web/i18n.js)');
-    const stale = [...INTERNAL, ...Object.keys(SAMPLES)].filter((fmt) => !formats.has(fmt));
+    const stale = [...INTERNAL, ...CODED, ...Object.keys(SAMPLES)].filter((fmt) => !formats.has(fmt));
     assert.deepEqual(stale, [], 'formats listed here but gone from the sources');
     const hints = readFileSync(join(TOP, 'src/migrate/mig_preset.c'), 'utf8') + readFileSync(join(TOP, 'src/migrate/mig_conn.c'), 'utf8');
     for (const hint of [GMAIL_HINT, YAHOO_HINT]) {
@@ -250,10 +244,13 @@ test('every engine message of the C sources is recognised (or known to be intern
     }
 });
 
-// The token endpoints' errors (src/auth/oauth.c) reach a task's error as they are: the common
-// ones read as French sentences, and their fixed words are still those of the C source.
+// The token endpoints' errors (src/auth/oauth.c, coded: oauth_*) reach a task's error wrapped in
+// the engine's English: the common ones read as French sentences, and their fixed words are
+// still those of the catalogue.
 test('the OAuth2 token errors of src/auth/oauth.c read as French sentences', () => {
-    const src = readFileSync(join(TOP, 'src/auth/oauth.c'), 'utf8').replace(/"\s*\n\s*"/g, '');
+    // Their words live in the catalogue now (src/msg/msgcat.def), their choice in oauth.c.
+    const src = (readFileSync(join(TOP, 'src/auth/oauth.c'), 'utf8')
+        + readFileSync(join(TOP, 'src/msg/msgcat.def'), 'utf8')).replace(/"\s*\n\s*"/g, '');
     const texts = [
         "Microsoft 365 refused the client secret (AADSTS7000215): give the secret's Value, not its Secret ID, and check it has not expired (Entra ID > App registrations > Certificates & secrets)",
         'Microsoft 365: the client secret has expired (AADSTS7000222): create a new one in Entra ID > App registrations > Certificates & secrets',
@@ -270,4 +267,62 @@ test('the OAuth2 token errors of src/auth/oauth.c read as French sentences', () 
         const fixed = raw.split(/6f1c3a52|a@b\.fr|Invalid|503|127\.0\.0\.1|Google token|the Google/)[0].slice(0, 40);
         if (fixed.length > 10) assert.ok(src.includes(fixed), `still in oauth.c: ${fixed}`);
     }
+});
+
+// ---- coded messages (src/msg/msgcat.def, served by GET /api/messages) ----
+
+// The catalogue as the binary serves it, read from its only source.
+function catalogueOf() {
+    const def = readFileSync(join(TOP, 'src/msg/msgcat.def'), 'utf8')
+        .replace(/\/\*[\s\S]*?\*\//g, '');
+    const lit = String.raw`"(?:[^"\\]|\\.)*"`;
+    const str = String.raw`((?:${lit}\s*)+)`;
+    const re = new RegExp(String.raw`MSG\(\s*(\w+),\s*(${lit}),\s*(\d+),\s*(${lit}),\s*${str},\s*${str}\)`, 'g');
+    const join_ = (s) => [...s.matchAll(new RegExp(lit, 'g'))].map((m) => JSON.parse(m[0])).join('');
+    const cat = {};
+    for (const m of def.matchAll(re)) {
+        const names = JSON.parse(m[4]);
+        cat[JSON.parse(m[2])] = { params: names ? names.split(',') : [], en: join_(m[5]), fr: join_(m[6]) };
+    }
+    return cat;
+}
+
+test('coded messages read in the UI\'s language from the catalogue; nested and engine parts too', async () => {
+    const cat = catalogueOf();
+    assert.ok(Object.keys(cat).length > 15, 'catalogue read');
+    for (const [code, e] of Object.entries(cat)) {
+        assert.ok(e.en && e.fr, `${code}: both languages`);
+        assert.equal(e.params.length, new Set([...e.en.matchAll(/\{(\w+)\}/g)].map((x) => x[1])).size, `${code} en`);
+    }
+    // Before the catalogue is loaded: the server's text.
+    setMessages(null);
+    const cancelled = { code: 'cancelled', params: {}, text: 'cancelled' };
+    assert.equal(fr(null), '');
+    assert.equal(inLang('fr', () => messageText(cancelled)), 'cancelled');
+    // loadMessages() fetches GET /api/messages once.
+    let asked = 0;
+    await loadMessages(async (url) => { asked++; assert.equal(url, '/api/messages'); return { ok: true, json: async () => cat }; });
+    await loadMessages(async () => { asked++; return { ok: false }; });
+    assert.equal(asked, 1);
+    assert.equal(inLang('fr', () => messageText(cancelled)), 'tâche annulée');
+    assert.equal(inLang('en', () => messageText(cancelled)), 'cancelled');
+    const retry = {
+        code: 'attempt_failed',
+        params: { attempt: 2, delay: 120, why: { code: 'internal_error', params: { why: { code: 'text', params: { text: 'connection refused by h.test:993' } } } } },
+        text: 'attempt 2 failed (internal error: connection refused by h.test:993); next attempt in 120 s',
+    };
+    assert.equal(inLang('fr', () => messageText(retry)),
+        'tentative 2 échouée (erreur interne : connexion refusée par h.test:993) ; nouvelle tentative dans 120 s');
+    assert.equal(inLang('en', () => messageText(retry)), retry.text);
+    const folder = { code: 'log_folder_done', params: { folder: 'Boîte {x}', copied: 12, already: 0, refused: 1 }, text: '' };
+    assert.equal(inLang('fr', () => messageText(folder)), 'dossier Boîte {x} : 12 copié(s), 0 déjà présent(s), 1 refusé(s)');
+    assert.equal(inLang('en', () => messageText(folder)), 'folder Boîte {x}: 12 copied, 0 already there, 1 refused');
+    // A text without a code (an engine text, or stored before codes): its known forms in French.
+    assert.equal(inLang('fr', () => messageText({ code: 'text', params: { text: 'connection refused by h:1' }, text: 'connection refused by h:1' })),
+        'connexion refusée par h:1');
+    // A code this page does not know (a later server): the server's text.
+    assert.equal(inLang('fr', () => messageText({ code: 'brand_new', params: {}, text: 'texte du serveur' })), 'texte du serveur');
+    // A plain string (older answers) goes through the engine forms.
+    assert.equal(fr('connection refused by h:1'), 'connexion refusée par h:1');
+    setMessages(null);
 });

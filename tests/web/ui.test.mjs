@@ -560,6 +560,45 @@ describe('migrabox web UI', () => {
         assert.deepEqual(problems, []);
     });
 
+    test('a failed job: its error and its « Journal » in French, then in English', needs({ skip: noSource }), async (t) => {
+        const { page, problems } = await open(t);
+        await guarded(page, 'failed-job', async () => {
+            await signIn(page);
+            const sess = (await apiJson(page, '/api/session')).body;
+            // Nothing listens on port 1: the job fails at once, and its log ends with the reason.
+            const r = await apiJson(page, '/api/jobs', {
+                method: 'POST',
+                headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': sess.csrf, Accept: 'application/json' },
+                body: JSON.stringify({ source_host: '127.0.0.1:1', source_login: 'refus@ancien.test', source_password: 'x', server_type: 'defaut', dest_login: DEST }),
+            });
+            assert.equal(r.status, 201, JSON.stringify(r.body));
+            await page.goto(`${BASE}/#/jobs/${r.body.id}`);
+            const reason = page.locator('#job-fail-reason p').first();
+            await reason.waitFor({ timeout: 60000 });
+            const last = page.locator('#job-log li.log-error span.msg').last();
+            await last.waitFor({ timeout: 15000 });
+            const why = {
+                fr: 'connexion impossible au serveur source 127.0.0.1:1 : connexion refusée par 127.0.0.1:1',
+                en: 'cannot connect to source server 127.0.0.1:1: connection refused by 127.0.0.1:1',
+            };
+            assert.equal((await reason.textContent()).trim(), why.fr);
+            assert.equal((await last.textContent()).trim(), `échec : ${why.fr}`);
+            await shot(page, 'failed-job-fr');
+            await page.click('.lang button[data-lang="en"]');
+            assert.equal((await page.locator('#job-fail-reason p').first().textContent()).trim(), why.en);
+            assert.equal((await last.textContent()).trim(), `failed: ${why.en}`);
+            // The list says it too, in the language of the page.
+            await page.goto(`${BASE}/#/jobs`);
+            const row = page.locator(`#jobs-body tr:has(a[href="#/jobs/${r.body.id}"]) .error-text`);
+            await row.waitFor();
+            assert.equal((await row.textContent()).trim(), why.en);
+            await page.click('.lang button[data-lang="fr"]');
+            await page.locator(`#jobs-body tr:has(a[href="#/jobs/${r.body.id}"]) .error-text`, { hasText: why.fr }).waitFor();
+            await shot(page, 'failed-job-list-fr');
+        });
+        assert.deepEqual(problems, []);
+    });
+
     test('360 px wide: no horizontal scrolling, menu collapses', needs(), async (t) => {
         const { page, problems } = await open(t, { width: 360, height: 740 });
         await guarded(page, 'narrow', async () => {

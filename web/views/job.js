@@ -6,7 +6,7 @@ import {
     h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, fmtTime, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
-import { engineText } from '../errors.js';
+import { engineText, messageText } from '../errors.js';
 import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
@@ -91,12 +91,12 @@ export function mount(root, ctx) {
         if (job.state === 'failed') {
             failBox.append(h('div.alert.alert-error#job-fail-reason', { role: 'alert' },
                 h('h2', { i18n: 'job.error' }),
-                h('p', { text: job.error ? engineText(job.error) : t('state.failed.desc') }),
+                h('p', { text: job.error ? messageText(job.error) : t('state.failed.desc') }),
                 h('p.small', h('a', { href: '#/help', i18n: 'job.errorHint' }))));
         } else if (job.state === 'pending' && job.resume_at) {
             failBox.append(h('div.alert.alert-warn#job-resume-at', { role: 'status' },
                 h('p', { text: t('job.resumeAt', { time: fmtTime(job.resume_at) }) }),
-                job.error ? h('p.small', { text: engineText(job.error) }) : null));
+                job.error ? h('p.small', { text: messageText(job.error) }) : null));
         } else if (job.state === 'done' && pr.failed > 0) {
             failBox.append(h('div.alert.alert-warn',
                 h('p', { i18n: 'job.doneWithFailures', i18nArgs: { n: pr.failed } })));
@@ -224,6 +224,15 @@ export function mount(root, ctx) {
         replace(reportBox, ...children);
     }
 
+    // A log line's message in the UI's language; the line is kept to word it again when the
+    // language changes.
+    function logMessage(l) {
+        const span = h('span.msg', { text: messageText(l) });
+        logLines.set(span, l);
+        return span;
+    }
+    const logLines = new WeakMap();
+
     function appendLog(lines) {
         if (!lines.length) return;
         const atBottom = logList.scrollTop + logList.clientHeight >= logList.scrollHeight - 8;
@@ -235,7 +244,7 @@ export function mount(root, ctx) {
             logList.append(h(`li.log-${/^[a-z]+$/.test(level) ? level : 'info'}`,
                 h('time', { datetime: l.ts || '', text: l.ts ? fmtDate(l.ts) : '' }),
                 h('span.level', { text: level.toUpperCase() }),
-                h('span.msg', { text: l.text || '' })));
+                logMessage(l)));
             logCount++;
         }
         while (logCount > LOG_MAX_LINES && logList.firstChild) { logList.firstChild.remove(); logCount--; }
@@ -294,6 +303,9 @@ export function mount(root, ctx) {
         relabelActions(root);
         for (const tm of logList.querySelectorAll('time[datetime]')) {
             if (tm.getAttribute('datetime')) tm.textContent = fmtDate(tm.getAttribute('datetime'));
+        }
+        for (const span of logList.querySelectorAll('span.msg')) {
+            if (logLines.has(span)) span.textContent = messageText(logLines.get(span));
         }
     });
 

@@ -7,7 +7,7 @@ import {
     h, replace, setI18n, setRaw, fmtInt, fmtBytes, fmtTime, timeEl, progressOf, badge, typeLabel,
     hostLabel, poller, debounce, STATES,
 } from '../util.js';
-import { engineText } from '../errors.js';
+import { messageText } from '../errors.js';
 import { request, ApiError, showErrorIn } from '../api.js';
 import { announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
@@ -169,11 +169,11 @@ export function mount(root, ctx) {
                 h('a', { href: detailsHref, text: String(job.id), 'aria-label': t('jobs.detailsOf', { id: job.id }) })),
             h('td.col-state', { 'data-label': t('jobs.state') }, badge(job.state),
                 job.state === 'failed' && job.error
-                    ? h('span.error-text', { text: engineText(job.error), title: engineText(job.error) }) : null,
+                    ? h('span.error-text', { text: messageText(job.error), title: messageText(job.error) }) : null,
                 job.state === 'pending' && job.resume_at
                     ? h('span.sub.resume-at', {
                         text: t('job.resumeAt', { time: fmtTime(job.resume_at) }),
-                        title: job.error ? engineText(job.error) : '' }) : null),
+                        title: job.error ? messageText(job.error) : '' }) : null),
             h('td.col-source', { 'data-label': t('jobs.source') },
                 h('span.strong', { text: job.source_login || '' }),
                 h('span.sub', { text: `${hostLabel(job)} · ${typeLabel(job.server_type)}` }),
@@ -343,7 +343,7 @@ export function jobsToCsv(jobs) {
             [j.created_at, false], [j.started_at, false], [j.finished_at, false],
             [p.folders_done, false], [p.folders_total, false], [p.messages_total, false],
             [p.messages_copied, false], [p.messages_skipped, false], [p.messages_failed, false],
-            [p.bytes_total, false], [p.bytes_copied, false], [j.error ? engineText(j.error) : j.error, true],
+            [p.bytes_total, false], [p.bytes_copied, false], [j.error ? messageText(j.error) : j.error, true],
         ];
         lines.push(row.map(([v, text]) => csvField(v, text)).join(';'));
     }
