@@ -466,6 +466,7 @@ static int apply_begin(struct appender *a, uint32_t uid, uint64_t size, struct m
     return 0;
 }
 
+/* data: the record's bytes, NUL-terminated (the buffer has room for one more byte). */
 static int apply(struct appender *a, const struct hand_rec *r, const char *data, struct mb_err *err)
 {
     struct folder_run *fr = a->fr;
@@ -490,9 +491,7 @@ static int apply(struct appender *a, const struct hand_rec *r, const char *data,
     case HAND_SKIPPED: {
         struct msg *x = find_msg(fr->win, fr->win_n, r->uid);
         if (x && x->state == MSG_TODO)
-            msg_failed(
-                fr, x,
-                xasprintf("the source server did not deliver the message: %.*s", (int)r->n, data));
+            msg_failed(fr, x, xasprintf("the source server did not deliver the message: %s", data));
         return 0;
     }
     }
@@ -503,7 +502,7 @@ static void *appender_main(void *arg)
 {
     struct appender *a = arg;
     struct hand *h = a->fr->hand;
-    char *buf = xmalloc(HAND_CHUNK);
+    char *buf = xmalloc(HAND_CHUNK + 1);
     pthread_mutex_lock(&h->mu);
     for (;;) {
         while (h->len == 0 && !h->closed)
@@ -513,6 +512,7 @@ static void *appender_main(void *arg)
         struct hand_rec r = h->rec[h->head];
         if (r.n)
             memcpy(buf, h->data + h->head * HAND_CHUNK, r.n);
+        buf[r.n] = '\0';
         h->head = (h->head + 1) % HAND_SLOTS;
         h->len--;
         pthread_cond_signal(&h->room);

@@ -186,7 +186,8 @@ const INTERNAL = new Set([
     'APPEND not ended', 'invalid UID set', 'missing body callbacks', 'cannot read the spool file',
     'FETCH answer with a body but no UID',
     'no source password nor authentication profile',
-    'a SELECT was sent and not finished', 'no SELECT was sent',
+    'a SELECT was sent and not finished', 'no SELECT was sent', 'cannot start a thread',
+    'too many commands in flight',
 ]);
 
 // Engine texts that src/jobs/job_run.c records as a code (DB_JOB_ERROR_CANCELLED: cancelled).
