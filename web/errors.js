@@ -66,8 +66,6 @@ export const ENGINE_FORMS = [
     ['err.engine.hintYahoo', /^for Yahoo, IMAP access needs an app password generated in the account's security settings$/],
     ['err.engine.noStarttls', new RegExp(String.raw`^source server ${HOST_PORT} does not offer STARTTLS \((?<why>.*)\); choose TLS mode "none" only if you accept sending the password in clear$`, 's')],
     ['err.engine.connectSource', new RegExp(String.raw`^cannot connect to source server ${HOST_PORT}: (?<why>.*)$`, 's')],
-    // src/migrate/mig_lanes.c: a line of one of a run's extra connections
-    ['err.engine.lane', /^\[connection (?<n>\S+)\] (?<why>.*)$/s],
     ['err.engine.source', new RegExp(String.raw`^source server ${HOST_PORT}: (?<why>.*)$`, 's')],
     ['err.engine.connectDest', new RegExp(String.raw`^cannot connect to the destination platform ${HOST_PORT}: (?<why>.*)$`, 's')],
     ['err.engine.destMissing', /^destination mailbox does not exist: (?<login>.*)$/s],

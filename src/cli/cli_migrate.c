@@ -473,7 +473,7 @@ int cli_migrate(int argc, char **argv)
             MB_MSG(&say, 0, CLI_JOB_FAILED, &jr.error);
         cli_say(NULL, &say);
     }
-    print_summary(&res, id, res.state == DB_JOB_DONE ? NULL : res.error);
+    print_summary(&res, id, res.state == DB_JOB_DONE ? NULL : res.error.msg);
     status = res.state == DB_JOB_DONE ? CLI_EXIT_OK : CLI_EXIT_FAILED;
 out:
     mig_options_fini(&mo);

@@ -91,6 +91,14 @@ static void job_run_on_log(void *ctx, const char *level, const char *text)
         jr->log(jr->ctx, level, text);
 }
 
+static void job_run_on_log_msg(void *ctx, const char *level, const struct mb_err *line)
+{
+    struct job_run *jr = ctx;
+    db_log_add_msg(jr->db, jr->job_id, db_log_level_parse(level), line);
+    if (jr->log)
+        jr->log(jr->ctx, level, line->msg);
+}
+
 void job_run_engine(struct job_run *jr, struct mig_result *res)
 {
     struct mb_err err = {0};
@@ -102,6 +110,7 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
     struct mig_hooks hooks = {.ctx = jr,
                               .progress = job_run_on_progress,
                               .log = job_run_on_log,
+                              .log_msg = job_run_on_log_msg,
                               .cancel = jr->cancel,
                               .pause_returns = jr->pause_returns,
                               .extra_conn = job_run_on_extra_conn};
@@ -116,12 +125,10 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
             MB_MSG(&jr->error, r, JOB_INTERNAL, &err);
         else
             jr->error = err;
-        snprintf(res->error, sizeof(res->error), "%s", jr->error.msg);
-    } else if (res->state != DB_JOB_DONE && strcmp(res->error, DB_JOB_ERROR_CANCELLED) == 0) {
-        MB_MSG0(&jr->error, MB_ECANCELED, JOB_CANCELLED); /* the engine's constant */
+        res->error = jr->error;
     } else if (res->state != DB_JOB_DONE) {
-        /* The engine's verdict: its own words, without a code yet. */
-        mb_err_set(&jr->error, MB_EIO, "%s", res->error);
+        /* The engine's verdict, coded (cancelled, or the error that ended the run). */
+        jr->error = res->error;
     }
 }
 

@@ -73,8 +73,8 @@ struct job_run {
      * engine's own limits only (the CLI). */
     int (*extra_conn)(void *conn_ctx, int take);
     void *conn_ctx;
-    /* out: why the run did not end done, as a coded message (the engine's words as a text
-     * without a code until the engine emits codes; res->error holds its English). */
+    /* out: why the run did not end done, as a coded message (res->error, the engine's
+     * verdict, or internal_error around the engine's failure). */
     struct mb_err error;
 };
 

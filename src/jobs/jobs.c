@@ -411,7 +411,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (cfg->server.webhook_url)
         webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : &jr.error);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),
-             res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error);
+             res.state == DB_JOB_DONE ? "" : ": ", res.state == DB_JOB_DONE ? "" : res.error.msg);
 out:
     job_run_creds_fini(&creds);
     mig_options_fini(&opts);

@@ -61,6 +61,9 @@ struct mig_hooks {
     int (*progress)(void *ctx, const struct db_job_counters *c, const char *current_folder);
     /* A line for the job log (level: "info", "warn", "error"). Never contains a secret. */
     void (*log)(void *ctx, const char *level, const char *text);
+    /* The same for a coded line (msg/msgcat.def: code, parameters, line->msg its English);
+     * NULL = log(ctx, level, line->msg). */
+    void (*log_msg)(void *ctx, const char *level, const struct mb_err *line);
     /* Set to non-zero from any thread to cancel promptly (e.g. SIGINT, shutdown). */
     atomic_int *cancel;
     /* When the source's long limit is reached (Gmail's daily download limit): 0 = wait in
@@ -79,7 +82,7 @@ struct mig_hooks {
 struct mig_result {
     enum db_job_state state; /* DB_JOB_DONE or DB_JOB_FAILED */
     int transient;           /* failed for a reason worth retrying later */
-    char error[MB_ERR_LEN];  /* why it failed, in words a customer understands */
+    struct mb_err error;     /* why it failed: a coded message (error.msg: its English) */
     struct db_job_counters counters;
     char *report;      /* JSON report (per-folder counts, refused messages) */
     int64_t resume_at; /* state DB_JOB_PENDING: paused until then (unix seconds) */

@@ -10,20 +10,17 @@
 #include "log/log.h"
 #include "mig_internal.h"
 
-void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
+void mig_log_msg(struct mig_ctx *m, const char *level, const struct mb_err *line)
 {
-    char line[1024];
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(line, sizeof(line), fmt, ap);
-    va_end(ap);
     if (m->lane) {
-        mig_lane_relay(m, level, line); /* the hooks belong to lane 0's thread */
+        mig_lane_relay_msg(m, level, line); /* the hooks belong to lane 0's thread */
         return;
     }
     mig_lane_flush(m);
-    if (m->hooks && m->hooks->log)
-        m->hooks->log(m->hooks->ctx, level, line);
+    if (m->hooks && m->hooks->log_msg)
+        m->hooks->log_msg(m->hooks->ctx, level, line);
+    else if (m->hooks && m->hooks->log)
+        m->hooks->log(m->hooks->ctx, level, line->msg);
 }
 
 int mig_should_stop(struct mig_ctx *m)
@@ -139,8 +136,12 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
         rc = oauth_get_token(p, u, &env, attempt > 0, &tok, &fresh, err);
         if (rc)
             return rc; /* worded by oauth: names the fix */
-        mig_log(m, "info", "source: XOAUTH2 login as %s with profile %s (%s token)", u, p->name,
-                fresh ? "new" : "cached");
+        struct mb_err line;
+        if (fresh)
+            MB_MSG(&line, 0, LOG_XOAUTH2_NEW, u, p->name);
+        else
+            MB_MSG(&line, 0, LOG_XOAUTH2_CACHED, u, p->name);
+        mig_log_msg(m, "info", &line);
         rc = imap_client_auth_xoauth2(m->src, u, tok.data, err);
         secret_fini(&tok);
         if (rc != MB_EAUTH || fresh)

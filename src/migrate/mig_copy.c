@@ -192,12 +192,12 @@ static int left_out(struct meta_ctx *mc, const struct imap_msg_meta *mm, int64_t
     }
     if (o->max_message_size && mm->size > (uint64_t)o->max_message_size) {
         mc->fr->rep->excluded_size++;
-        if (mc->log_left_out)
-            mig_log(m, "info",
-                    "%s: message %u (%llu bytes) left out: larger than "
-                    "max_message_size (%lld bytes)",
-                    m->current_folder, mm->uid, (unsigned long long)mm->size,
-                    (long long)o->max_message_size);
+        if (mc->log_left_out) {
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_MSG_TOO_LARGE, m->current_folder, mm->uid,
+                   (unsigned long long)mm->size, (long long)o->max_message_size);
+            mig_log_msg(m, "info", &line);
+        }
         return 1;
     }
     return 0;
@@ -660,8 +660,11 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
     for (size_t i = 0; i < n; i++)
         if (win[i].bad_date) {
             win[i].bad_date = 0;
-            mig_log(m, "warn", "%s: message %u: unusable date \"%.40s\", copied without it",
-                    m->current_folder, win[i].uid, win[i].idate_str);
+            char date[48];
+            snprintf(date, sizeof(date), "%.40s", win[i].idate_str);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_MSG_BAD_DATE, m->current_folder, win[i].uid, date);
+            mig_log_msg(m, "warn", &line);
         }
     if (rc && fr->abort_rc) {
         rc = fr->abort_rc;
@@ -729,8 +732,9 @@ static int retry_refused_alone(struct folder_run *fr, struct msg *win, size_t n,
     if (k == 0)
         return 0;
     fr->rep->failed -= (int64_t)k;
-    mig_log(m, "info", "%s: %zu message(s) refused within a MULTIAPPEND: sending them one by one",
-            m->current_folder, k);
+    struct mb_err line;
+    MB_MSG(&line, 0, LOG_MULTIAPPEND_REFUSED, m->current_folder, k);
+    mig_log_msg(m, "info", &line);
     int rc = imap_append_set_multi(m->dst, 1, err);
     if (!rc)
         rc = copy_again(fr, win, n, MSG_FAILED, k, err);
@@ -752,10 +756,9 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
     int rc = 0;
     size_t k = count_state(win, n, MSG_TODO);
     for (int r = 0; k > 0 && r < MISSING_RETRIES && !rc; r++) {
-        mig_log(m, "warn",
-                "%s: the source server left %zu message(s) out of its answer: asking "
-                "again",
-                m->current_folder, k);
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_LEFT_OUT_AGAIN, m->current_folder, k);
+        mig_log_msg(m, "warn", &line);
         rc = copy_again(fr, win, n, MSG_TODO, k, err);
         k = count_state(win, n, MSG_TODO);
     }
@@ -792,7 +795,9 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
                                  "UID FETCH left it out %d times)",
                                  MISSING_RETRIES + 1);
             fr->rep->failed++;
-            mig_log(m, "error", "%s: message %u: %s", m->current_folder, x->uid, x->error);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_MSG_FAILED, m->current_folder, x->uid, x->error);
+            mig_log_msg(m, "error", &line);
             struct db_msg d;
             to_dbmsg(x, &d);
             if (!rc)
@@ -808,10 +813,9 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
         /* Deleted from the source while the migration ran: nothing left to copy. */
         fr->rep->vanished += (int64_t)vanished;
         fr->rep->source_count -= (int64_t)vanished;
-        mig_log(m, "warn",
-                "%s: %zu message(s) deleted from the source during the migration "
-                "(no longer there to copy)",
-                m->current_folder, vanished);
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_VANISHED, m->current_folder, vanished);
+        mig_log_msg(m, "warn", &line);
     }
     return rc;
 }
@@ -976,8 +980,10 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
             if (cmds[q].rc == 0)
                 continue;
             ok = 0;
-            mig_log(m, "warn", "the destination refused a flag update (%s): %s",
-                    lines[q] + strcspn(lines[q], "+-"), cmds[q].text);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_FLAG_UPDATE_REFUSED, lines[q] + strcspn(lines[q], "+-"),
+                   cmds[q].text);
+            mig_log_msg(m, "warn", &line);
         }
         for (size_t i = g; ok && i < e; i++)
             ch[i].stored = 1;
@@ -1142,11 +1148,11 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             r->done = 1;
             left_alone++;
         }
-        if (left_alone)
-            mig_log(m, "info",
-                    "%zu folder(s) unchanged since the last pass (CONDSTORE): not "
-                    "read again",
-                    left_alone);
+        if (left_alone) {
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_UNCHANGED, left_alone);
+            mig_log_msg(m, "info", &line);
+        }
         free(st);
         free(rcs);
         if (rc < 0 && !imap_client_is_broken(m->dst))
@@ -1199,7 +1205,9 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
     if (orphans && !m->src_has_gmail_ext) {
         rep->skip_reason = "archived messages cannot be told apart without Gmail's IMAP "
                            "extension (X-GM-EXT-1)";
-        mig_log(m, "warn", "%s: skipped: %s", e->src_name, rep->skip_reason);
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_SKIPPED_NOW, e->src_name, rep->skip_reason);
+        mig_log_msg(m, "warn", &line);
         rep->sized = 1;
         goto verify;
     }
@@ -1209,11 +1217,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
             .fr = &fr, .orphans_only = orphans, .log_left_out = rep->passes == 0, .plan_index = i};
         mc.labels_first = o && o->gmail_labels_first && m->src_has_gmail_ext && !orphans
                           && e->action == MIG_PLAN_COPY;
-        if (o && o->gmail_labels_first && !m->src_has_gmail_ext && rep->passes == 0)
-            mig_log(m, "warn",
-                    "%s: gmail_labels first needs Gmail's X-GM-EXT-1, which this "
-                    "server does not offer: every copy is kept",
-                    e->src_name);
+        if (o && o->gmail_labels_first && !m->src_has_gmail_ext && rep->passes == 0) {
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_GMAIL_LABELS_FIRST, e->src_name);
+            mig_log_msg(m, "warn", &line);
+        }
         rep->excluded_date = rep->excluded_size = rep->excluded_label = 0;
         rc = imap_fetch_meta(m->src, "1:*", orphans || mc.labels_first ? IMAP_FETCH_META_GMAIL : 0,
                              on_meta, &mc, err);
@@ -1248,11 +1256,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
                                            fr.dest_uidvalidity, &gone, err);
     if (rc)
         goto out;
-    if (gone)
-        mig_log(m, "warn",
-                "%s: the destination folder %s is not the one the earlier copies went "
-                "to (UIDVALIDITY changed): %lld message(s) will be copied again",
-                e->src_name, e->dest_name, (long long)gone);
+    if (gone) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_DEST_UIDVALIDITY, e->src_name, e->dest_name, (long long)gone);
+        mig_log_msg(m, "warn", &line);
+    }
     size_t recovered = 0;
     int64_t recovered_bytes = 0;
     rc = mig_dedupe_recover(m, fr.src_raw, fr.uidvalidity, fr.dest_raw, fr.dest_uidvalidity,
@@ -1300,9 +1308,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
         free(todo);
         goto out;
     }
-    if (flags_updated)
-        mig_log(m, "info", "%s: flags updated on %zu message(s) changed at the source", e->src_name,
-                flags_updated);
+    if (flags_updated) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_FLAGS_UPDATED, e->src_name, flags_updated);
+        mig_log_msg(m, "info", &line);
+    }
     size_t n_todo = 0;
     for (size_t j = 0; j < fr.n; j++) {
         if (todo[j])
@@ -1317,9 +1327,11 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
     rep->skipped = mig_xo_skipped(already, rep->copied);
     size_t n_all = fr.n;
     fr.n = n_todo;
-    if (n_all != n_todo)
-        mig_log(m, "info", "%s: %zu message(s) already copied by an earlier run", e->src_name,
-                n_all - n_todo);
+    if (n_all != n_todo) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_ALREADY_COPIED, e->src_name, n_all - n_todo);
+        mig_log_msg(m, "info", &line);
+    }
 
     imap_append_set_callback(m->dst, on_append_done, &fr);
     size_t full = m->req->preset->fetch_batch ? m->req->preset->fetch_batch : 100;

@@ -316,10 +316,9 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
     for (size_t i = 0; i < fl.n; i++)
         if (fl.v[i].usable && (!min_next || fl.v[i].dest_uidnext < min_next))
             min_next = fl.v[i].dest_uidnext;
-    mig_log(m, "info",
-            "%s: %zu message(s) were being copied when the last run stopped: "
-            "checking the destination",
-            m->current_folder, fl.n);
+    struct mb_err line;
+    MB_MSG(&line, 0, LOG_RECOVERY, m->current_folder, fl.n);
+    mig_log_msg(m, "info", &line);
     if (!min_next)
         goto out; /* destination folder recreated: everything is sent again */
     rc = db_msgmap_dest_uids(m->db, m->job, dest_raw, dest_uidvalidity, min_next, &owned, &n_owned,
@@ -432,8 +431,8 @@ int mig_dedupe_recover(struct mig_ctx *m, const char *src_raw, uint32_t uidvalid
 out:
     if (rc == 0 && fl.n > 0) {
         *matched_r = matched;
-        mig_log(m, "info", "%s: %zu of %zu interrupted message(s) were already on the destination",
-                m->current_folder, matched, fl.n);
+        MB_MSG(&line, 0, LOG_RECOVERY_FOUND, m->current_folder, matched, fl.n);
+        mig_log_msg(m, "info", &line);
     }
     free(fl.v);
     free(owned);
@@ -478,10 +477,9 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
     int rc = db_msgmap_uidvalidities(m->db, m->job, src_raw, &uvs, &n_uvs, err);
     if (rc || n_uvs == 0 || has_uid(uvs, n_uvs, uidvalidity))
         goto out;
-    mig_log(m, "warn",
-            "%s: the source folder was rebuilt (UIDVALIDITY changed): matching the "
-            "messages already copied by Message-ID and date",
-            m->current_folder);
+    struct mb_err line;
+    MB_MSG(&line, 0, LOG_SRC_UIDVALIDITY, m->current_folder);
+    mig_log_msg(m, "warn", &line);
     struct imap_status_info st;
     rc = imap_client_status(m->dst, dest_raw, &st, err);
     if (rc)
@@ -532,7 +530,8 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
         db_rollback(m->db);
         goto out;
     }
-    mig_log(m, "info", "%s: %zu message(s) found already copied", m->current_folder, matched);
+    MB_MSG(&line, 0, LOG_FOUND_COPIED, m->current_folder, matched);
+    mig_log_msg(m, "info", &line);
 out:
     free(uvs);
     free(sw);
@@ -683,18 +682,20 @@ int mig_dedupe_reconcile(struct mig_ctx *m, const char *dest_raw, uint32_t dest_
         rc = remove_uids(m, del, ndel, &removed, err);
         if (rc)
             goto out;
+        struct mb_err line;
         if (removed) {
             *removed_r = ndel;
-            mig_log(m, "warn",
-                    "%s: %zu extra cop%s stored late by an interrupted connection removed",
-                    m->current_folder, ndel, ndel == 1 ? "y" : "ies");
+            if (ndel == 1)
+                MB_MSG(&line, 0, LOG_LATE_REMOVED_ONE, m->current_folder);
+            else
+                MB_MSG(&line, 0, LOG_LATE_REMOVED, m->current_folder, ndel);
         } else {
-            mig_log(m, "warn",
-                    "%s: %zu extra cop%s stored late by an interrupted connection marked "
-                    "\\Deleted (other messages of the folder are marked \\Deleted too: not "
-                    "expunged)",
-                    m->current_folder, ndel, ndel == 1 ? "y" : "ies");
+            if (ndel == 1)
+                MB_MSG(&line, 0, LOG_LATE_MARKED_ONE, m->current_folder);
+            else
+                MB_MSG(&line, 0, LOG_LATE_MARKED, m->current_folder, ndel);
         }
+        mig_log_msg(m, "warn", &line);
     }
 settle:
     if (!rc)

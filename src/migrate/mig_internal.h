@@ -103,8 +103,9 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err);
 int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,
                      struct mb_err *err);
 void mig_disconnect(struct mig_ctx *m);
-void mig_log(struct mig_ctx *m, const char *level, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
+/* A line for the job log, coded (MB_MSG(&line, 0, LOG_..., ...), msg/msgcat.def): the hooks'
+ * log_msg, or queued for lane 0 wrapped in log_lane (the connection's number), code kept. */
+void mig_log_msg(struct mig_ctx *m, const char *level, const struct mb_err *line);
 /* Report progress (rate-limited unless force); sets m->cancelled when asked to stop. */
 void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);
@@ -155,7 +156,7 @@ uint64_t mig_steps(struct mig_ctx *m);
  * done for the next connection), or MB_EIO when a lane's database failed. */
 int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err);
 /* For helper lanes: queue a log line for lane 0; publish the lane's working report. */
-int mig_lane_relay(struct mig_ctx *m, const char *level, const char *line);
+int mig_lane_relay_msg(struct mig_ctx *m, const char *level, const struct mb_err *line);
 void mig_lane_publish(struct mig_ctx *m);
 /* Lane 0: hand the queued lines of the other lanes to the log hook. */
 void mig_lane_flush(struct mig_ctx *m);

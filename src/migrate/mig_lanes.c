@@ -36,7 +36,7 @@
 
 struct relay_line {
     char level[8];
-    char *text;
+    struct mb_err *msg; /* the line, wrapped in log_lane ("[connection N] ") */
 };
 
 struct mig_shared {
@@ -79,7 +79,7 @@ void mig_shared_fini(struct mig_ctx *m)
         return;
     mig_lane_flush(m);
     for (size_t i = 0; i < sh->nq; i++)
-        free(sh->q[i].text);
+        free(sh->q[i].msg);
     free(sh->q);
     free(sh->busy);
     pthread_mutex_destroy(&sh->mu);
@@ -141,24 +141,38 @@ void mig_counters(struct mig_ctx *m, struct db_job_counters *c)
 
 /* ---- relays ---- */
 
-int mig_lane_relay(struct mig_ctx *m, const char *level, const char *line)
+/* A free slot of the queue (under the lock), or NULL when it is full. */
+static struct relay_line *relay_slot(struct mig_shared *sh, const char *level)
+{
+    if (sh->nq >= RELAY_MAX) {
+        sh->dropped++;
+        return NULL;
+    }
+    if (sh->nq == sh->capq) {
+        sh->capq = sh->capq ? sh->capq * 2 : 16;
+        sh->q = xrealloc(sh->q, sh->capq * sizeof(*sh->q));
+    }
+    struct relay_line *r = &sh->q[sh->nq++];
+    snprintf(r->level, sizeof(r->level), "%s", level);
+    r->msg = NULL;
+    return r;
+}
+
+int mig_lane_relay_msg(struct mig_ctx *m, const char *level, const struct mb_err *line)
 {
     struct mig_shared *sh = m->sh;
     if (!sh)
         return 0;
+    struct mb_err *w = xmalloc(sizeof(*w));
+    MB_MSG(w, 0, LOG_LANE, m->lane + 1, line); /* "[connection N] " and the line, coded */
     pthread_mutex_lock(&sh->mu);
-    if (sh->nq >= RELAY_MAX) {
-        sh->dropped++;
-    } else {
-        if (sh->nq == sh->capq) {
-            sh->capq = sh->capq ? sh->capq * 2 : 16;
-            sh->q = xrealloc(sh->q, sh->capq * sizeof(*sh->q));
-        }
-        struct relay_line *r = &sh->q[sh->nq++];
-        snprintf(r->level, sizeof(r->level), "%s", level);
-        r->text = xasprintf("[connection %d] %s", m->lane + 1, line);
+    struct relay_line *r = relay_slot(sh, level);
+    if (r) {
+        r->msg = w;
+        w = NULL;
     }
     pthread_mutex_unlock(&sh->mu);
+    free(w);
     return 0;
 }
 
@@ -173,16 +187,22 @@ void mig_lane_flush(struct mig_ctx *m)
     sh->q = NULL;
     sh->nq = sh->capq = sh->dropped = 0;
     pthread_mutex_unlock(&sh->mu);
+    const struct mig_hooks *h = m->hooks;
     for (size_t i = 0; i < n; i++) {
-        if (m->hooks && m->hooks->log)
-            m->hooks->log(m->hooks->ctx, q[i].level, q[i].text);
-        free(q[i].text);
+        if (h && h->log_msg)
+            h->log_msg(h->ctx, q[i].level, q[i].msg);
+        else if (h && h->log)
+            h->log(h->ctx, q[i].level, q[i].msg->msg);
+        free(q[i].msg);
     }
     free(q);
-    if (dropped && m->hooks && m->hooks->log) {
-        char line[96];
-        snprintf(line, sizeof(line), "%zu log line(s) of the other connections left out", dropped);
-        m->hooks->log(m->hooks->ctx, "warn", line);
+    if (dropped && h && (h->log_msg || h->log)) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_LANE_DROPPED, dropped);
+        if (h->log_msg)
+            h->log_msg(h->ctx, "warn", &line);
+        else
+            h->log(h->ctx, "warn", line.msg);
     }
 }
 
@@ -303,7 +323,9 @@ static int folder_outcome(struct mig_ctx *m, size_t i, struct mig_folder_report 
                           e->src_name, why);
     }
     if (rc == MB_EFOLDER) {
-        mig_log(m, "error", "folder %s: %s", e->src_name, err->msg);
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_FOLDER_FAILED, e->src_name, err);
+        mig_log_msg(m, "error", &line);
         r->done = 1;
         free(r->error);
         r->error = xstrdup(err->msg);
@@ -314,9 +336,12 @@ static int folder_outcome(struct mig_ctx *m, size_t i, struct mig_folder_report 
         r->failed = lost < 0 ? 0 : lost;
         return 0;
     }
-    if (rc == 0)
-        mig_log(m, "info", "folder %s: %lld copied, %lld already there, %lld refused", e->src_name,
-                (long long)r->copied, (long long)r->skipped, (long long)r->failed);
+    if (rc == 0) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_FOLDER_DONE, e->src_name, (long long)r->copied, (long long)r->skipped,
+               (long long)r->failed);
+        mig_log_msg(m, "info", &line);
+    }
     return rc;
 }
 
@@ -383,10 +408,15 @@ static void *lane_main(void *arg)
     if (!rc) {
         imap_client_set_cancel(l->dst, lane_stop_waiting, l);
         rc = lane_loop(l, &err);
-        if (rc && rc != MB_ECANCELED && rc != MB_EIO)
-            mig_log(l, "info", "stopped (%s): its folders go to the other connections", err.msg);
+        if (rc && rc != MB_ECANCELED && rc != MB_EIO) {
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_LANE_STOPPED, &err);
+            mig_log_msg(l, "info", &line);
+        }
     } else if (rc != MB_EIO) {
-        mig_log(l, "info", "not opened (%s): the other connections copy the folders", err.msg);
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_LANE_NOT_OPENED, &err);
+        mig_log_msg(l, "info", &line);
     }
     if (rc == MB_EIO) {
         pthread_mutex_lock(&sh->mu);
@@ -452,8 +482,11 @@ int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
         }
         lanes[n++] = l;
     }
-    if (n)
-        mig_log(m, "info", "%zu connections copy folders side by side", n + 1);
+    if (n) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_LANES_STARTED, n + 1);
+        mig_log_msg(m, "info", &line);
+    }
     int rc = lane_loop(m, err);
     /* Lane 0 reports for all while the others finish (their lines, the counters, « Annuler »). */
     while (atomic_load(&sh->alive) > 0) {

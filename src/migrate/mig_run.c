@@ -149,13 +149,19 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
         r->skip_reason = e->action == MIG_PLAN_SKIP ? e->skip_reason : NULL;
         r->dest_count = -1;
         r->listed = -1;
-        if (e->action == MIG_PLAN_SKIP) {
-            mig_log(m, "info", "folder %s: skipped (%s)", e->src_name, e->skip_reason);
-            continue;
-        }
-        mig_log(m, "info", "folder %s -> %s%s%s", e->src_name, e->dest_name,
-                e->renamed ? " (renamed to keep folders apart)" : "",
-                e->action == MIG_PLAN_ARCHIVE_ORPHANS ? " (archived messages only)" : "");
+        struct mb_err line;
+        int archive = e->action == MIG_PLAN_ARCHIVE_ORPHANS;
+        if (e->action == MIG_PLAN_SKIP)
+            MB_MSG(&line, 0, LOG_FOLDER_SKIPPED, e->src_name, e->skip_reason);
+        else if (e->renamed && archive)
+            MB_MSG(&line, 0, LOG_FOLDER_RENAMED_ARCHIVE, e->src_name, e->dest_name);
+        else if (e->renamed)
+            MB_MSG(&line, 0, LOG_FOLDER_RENAMED, e->src_name, e->dest_name);
+        else if (archive)
+            MB_MSG(&line, 0, LOG_FOLDER_ARCHIVE, e->src_name, e->dest_name);
+        else
+            MB_MSG(&line, 0, LOG_FOLDER_PLANNED, e->src_name, e->dest_name);
+        mig_log_msg(m, "info", &line);
     }
     mig_step(m);
     return 0;
@@ -230,10 +236,12 @@ static int dest_pipeline(struct mig_ctx *m, int create, char **raw, const size_t
         if (cmds[k].rc == MB_EFOLDER && cmds[k].code == IMAP_CODE_ALREADYEXISTS)
             continue; /* CREATE: there already */
         if (cmds[k].rc == MB_EFOLDER && !mig_busy_text(cmds[k].text)) {
+            struct mb_err line;
             if (create)
-                mig_log(m, "warn", "cannot create folder %s: %s", e->dest_name, cmds[k].text);
+                MB_MSG(&line, 0, LOG_CREATE_FAILED, e->dest_name, cmds[k].text);
             else
-                mig_log(m, "warn", "cannot subscribe to %s: %s", e->dest_name, cmds[k].text);
+                MB_MSG(&line, 0, LOG_SUBSCRIBE_FAILED, e->dest_name, cmds[k].text);
+            mig_log_msg(m, "warn", &line);
             continue;
         }
         rc = mb_err_set(err, cmds[k].rc == MB_EFOLDER ? MB_ECONN : cmds[k].rc, "%s", cmds[k].text);
@@ -405,10 +413,9 @@ static int settle_all(struct mig_ctx *m, struct mb_err *err)
             return rc;
         int64_t wait = settle_at - (int64_t)time(NULL);
         if (wait > 0) {
-            mig_log(m, "info",
-                    "%lld message(s) were sent again after a connection was lost: "
-                    "checking in %lld s that no earlier copy of them arrives late",
-                    (long long)n, (long long)wait);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_LATE_CHECK, (long long)n, (long long)wait);
+            mig_log_msg(m, "info", &line);
             backoff_sleep(m, (long)(wait + 1) * 1000);
             if (mig_should_stop(m))
                 return 0;
@@ -487,11 +494,11 @@ int mig_busy_text(const char *msg)
     return 0;
 }
 
-static void set_failed(struct mig_result *res, int is_transient, const char *msg)
+static void set_failed(struct mig_result *res, int is_transient, const struct mb_err *why)
 {
     res->state = DB_JOB_FAILED;
     res->transient = is_transient;
-    snprintf(res->error, sizeof(res->error), "%s", msg);
+    res->error = *why;
 }
 
 /* Something moved since stamp was taken: a message copied or refused, a folder done, a plan
@@ -545,9 +552,11 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             *errp = err;
         return rc;
     }
-    if (inherited > 0)
-        mig_log(&m, "info", "%lld message(s) already copied by earlier jobs for this mailbox",
-                (long long)inherited);
+    if (inherited > 0) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_INHERITED, (long long)inherited);
+        mig_log_msg(&m, "info", &line);
+    }
 
     for (int attempt = 1;; attempt++) {
         if (attempt > 1) {
@@ -558,15 +567,15 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             }
             int64_t idle = mono_s() - last_moved;
             if (idle + delay_ms / 1000 > give_up) {
-                mig_log(&m, "error", "no progress for %lld s: giving up (%s)", (long long)idle,
-                        err.msg);
+                struct mb_err line;
+                MB_MSG(&line, 0, LOG_GIVING_UP, (long long)idle, &err);
+                mig_log_msg(&m, "error", &line);
                 break;
             }
             if (delay_ms > 0) {
-                mig_log(&m, "warn",
-                        "connection problem (%s); reconnecting in %ld s "
-                        "(connection %d)",
-                        err.msg, (delay_ms + 999) / 1000, attempt);
+                struct mb_err line;
+                MB_MSG(&line, 0, LOG_RECONNECTING, &err, (long)((delay_ms + 999) / 1000), attempt);
+                mig_log_msg(&m, "warn", &line);
                 backoff_sleep(&m, delay_ms);
             }
             delay_ms = delay_ms * 2 > RECONNECT_MAX_MS ? RECONNECT_MAX_MS
@@ -593,9 +602,13 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
         if (!rc) {
             imap_client_set_cancel(m.dst, stop_waiting, &m);
-            if (!m.folders)
-                mig_log(&m, "info", "connected to %s:%u as %s; destination %s", m.src_host,
-                        m.src_port, req->source_login, req->dest_login);
+            if (!m.folders) {
+                char source[300];
+                snprintf(source, sizeof(source), "%s:%u", m.src_host, m.src_port);
+                struct mb_err line;
+                MB_MSG(&line, 0, LOG_CONNECTED, source, req->source_login, req->dest_login);
+                mig_log_msg(&m, "info", &line);
+            }
         }
         if (!rc && !m.folders)
             rc = build_plan(&m, &err);
@@ -619,7 +632,9 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             /* Lost in the middle of a folder: a link that breaks every few hundred KB still
              * lets smaller windows (one MULTIAPPEND each) through. */
             m.win_limit = (m.win_limit + 1) / 2;
-            mig_log(&m, "info", "windows of %zu message(s) until the link holds", m.win_limit);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_WINDOWS, m.win_limit);
+            mig_log_msg(&m, "info", &line);
         }
         mig_disconnect(&m);
         if (rc == MB_EIO) {
@@ -636,10 +651,9 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             struct tm tm;
             time_t rt = (time_t)resume;
             strftime(at, sizeof(at), "%H:%M", localtime_r(&rt, &tm));
-            mig_log(&m, "warn",
-                    "the source server's limit is reached (%s): paused, resuming at "
-                    "%s",
-                    err.msg, at);
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_LIMIT_PAUSED, &err, at);
+            mig_log_msg(&m, "warn", &line);
             if (hooks && hooks->pause_returns) {
                 paused = resume;
                 break;
@@ -654,15 +668,17 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     mig_progress(&m, 1);
 
     if (mig_should_stop(&m) || rc == MB_ECANCELED) {
-        set_failed(res, 0, DB_JOB_ERROR_CANCELLED);
+        struct mb_err cancelled;
+        MB_MSG0(&cancelled, MB_ECANCELED, JOB_CANCELLED); /* "cancelled" */
+        set_failed(res, 0, &cancelled);
     } else if (paused) {
         res->state = DB_JOB_PENDING;
         res->resume_at = paused;
-        snprintf(res->error, sizeof(res->error), "%s", err.msg);
+        res->error = err;
     } else if (rc) {
         /* Transient errors reach here only after give_up_after without progress: retrying
          * at once would not help, the job fails (a « Relancer » starts it again). */
-        set_failed(res, 0, err.msg);
+        set_failed(res, 0, &err);
     } else {
         res->state = DB_JOB_DONE;
     }

@@ -467,6 +467,23 @@ def engine(admin):
     check("job log lines carry code, params and text",
           lf.get("lines") and all({"id", "time", "level", "code", "params", "text"} <= set(ln)
                                   for ln in lf["lines"]), lf)
+    # The engine's per-folder lines are coded: worded in French for Accept-Language: fr, in
+    # English otherwise, with their parameters apart.
+    le = admin.req("GET", "/api/jobs/%d/log" % jid, headers={"Accept-Language": "en"}).json or {}
+    done_fr = [ln for ln in lf.get("lines") or [] if ln.get("code") == "log_folder_done"
+               and (ln.get("params") or {}).get("folder") == "INBOX"]
+    done_en = [ln for ln in le.get("lines") or [] if ln.get("code") == "log_folder_done"
+               and (ln.get("params") or {}).get("folder") == "INBOX"]
+    check("job log (fr): the INBOX line in French, its counts as parameters",
+          done_fr and done_fr[0]["text"].startswith("dossier INBOX : ")
+          and "copié(s)" in done_fr[0]["text"] and "déjà présent(s)" in done_fr[0]["text"]
+          and isinstance(done_fr[0]["params"].get("copied"), int)
+          and done_en and done_en[0]["text"].startswith("folder INBOX: ")
+          and " copied, " in done_en[0]["text"], (done_fr, done_en))
+    conn_fr = [ln for ln in lf.get("lines") or [] if ln.get("code") == "log_connected"]
+    check("job log (fr): « connecté à … en tant que … »",
+          conn_fr and conn_fr[0]["text"].startswith("connecté à ")
+          and " en tant que " in conn_fr[0]["text"], conn_fr)
     cat = admin.req("GET", "/api/messages", csrf=False).json or {}
     check("GET /api/messages: the catalogue, every code in English and in French",
           len(cat) > 10 and all(v.get("en") and v.get("fr") for v in cat.values())
