@@ -43,14 +43,6 @@ export const ENGINE_FORMS = [
     ['err.engine.optRange', /^option since must be a day before option before \(no message could be copied\)$/],
     ['err.engine.optStored', /^stored options are not a JSON object$/],
     ['err.engine.optGmail', /^option gmail_labels: expected each or first, got "(?<v>.*)"$/s],
-    // src/migrate/mig_conn.c (the hints: mig_preset.c and mig_conn.c)
-    ['err.engine.noSourceHost', /^no source host given$/],
-    // source authentication profiles (src/migrate/mig_conn.c)
-    ['err.engine.profileAdminAuthzid', /^the source server refused the administrator login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin may act for other users \(authzid\)$/s],
-    ['err.engine.profileAdminMaster', /^the source server refused the master-user login of profile (?<name>\S+) as (?<login>.*?) \((?<server>.*)\): check the admin user and password, that the mailbox exists and that the admin is a master user \(LOGIN user<separator>admin\)$/s],
-    ['err.engine.profileNoAccess', /^Microsoft 365 accepted the app's token but the app has no access to mailbox (?<login>.*?) \("User is authenticated but not connected"\): run Add-MailboxPermission -Identity (?<login2>.*?) -User <service principal ID> -AccessRights FullAccess$/s],
-    ['err.engine.profileGmailRefused', /^Gmail refused the service account's token for (?<login>.*?) \((?<server>.*)\): check that IMAP is enabled for this user and that the domain-wide delegation grants scope https:\/\/mail\.google\.com\/$/s],
-    ['err.engine.profileMsRefused', /^Microsoft 365 refused the app's token for (?<login>.*?) \((?<server>.*)\): register the app in Exchange \(New-ServicePrincipal\), grant IMAP\.AccessAsApp with admin consent, and check that the mailbox exists$/s],
     // src/auth/oauth.c (token endpoints)
     ['err.engine.oauthSecretId', /^Microsoft 365 refused the client secret \(AADSTS7000215\): give the secret's Value, not its Secret ID, and check it has not expired \(Entra ID > App registrations > Certificates & secrets\)$/],
     ['err.engine.oauthSecretExpired', /^Microsoft 365: the client secret has expired \(AADSTS7000222\): create a new one in Entra ID > App registrations > Certificates & secrets$/],
@@ -60,17 +52,6 @@ export const ENGINE_FORMS = [
     ['err.engine.oauthInvalidGrant', /^Google rejected the signed request \(invalid_grant: (?<server>.*)\): check this machine's clock \(NTP\) and that the service-account key is still valid \(not deleted in the Cloud console\)$/s],
     ['err.engine.oauthUnavailable', /^the (?<who>Google|Microsoft 365) token endpoint is unavailable \(HTTP (?<status>\d+)\): migrabox will try again later$/],
     ['err.engine.oauthCannotGet', /^cannot get a token from (?<host>\S+): (?<why>.*)$/s],
-    ['err.engine.authHint', /^authentication refused by the source server \((?<server>.*)\); (?<hint>for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)|for Yahoo, IMAP access needs an app password generated in the account's security settings)$/s],
-    ['err.engine.auth', /^authentication refused by the source server \((?<server>.*)\)$/s],
-    ['err.engine.hintGmail', /^for Gmail, IMAP must be enabled and an app password used \(see the Gmail\/Yahoo help page\)$/],
-    ['err.engine.hintYahoo', /^for Yahoo, IMAP access needs an app password generated in the account's security settings$/],
-    ['err.engine.noStarttls', new RegExp(String.raw`^source server ${HOST_PORT} does not offer STARTTLS \((?<why>.*)\); choose TLS mode "none" only if you accept sending the password in clear$`, 's')],
-    ['err.engine.connectSource', new RegExp(String.raw`^cannot connect to source server ${HOST_PORT}: (?<why>.*)$`, 's')],
-    ['err.engine.source', new RegExp(String.raw`^source server ${HOST_PORT}: (?<why>.*)$`, 's')],
-    ['err.engine.connectDest', new RegExp(String.raw`^cannot connect to the destination platform ${HOST_PORT}: (?<why>.*)$`, 's')],
-    ['err.engine.destMissing', /^destination mailbox does not exist: (?<login>.*)$/s],
-    ['err.engine.destRefused', /^the destination platform refused the login as (?<login>.*?) \(the mailbox may not exist, or the master credential is wrong\): (?<server>.*)$/s],
-    ['err.engine.dest', /^destination platform: (?<why>.*)$/s],
     // src/migrate/mig_run.c, mig_copy.c, mig_plan.c
     ['err.engine.sourceRefusedSend', /^the source server refused to send the messages of (?<folder>.*?): (?<server>.*)$/s],
     ['err.engine.destRefusedMsgs', /^the destination refused messages in (?<folder>.*?): (?<server>.*)$/s],

@@ -69,18 +69,17 @@ static int host_contains(const char *host, const char *what)
 /* Login error for a customer: what happened, the server's words, and a hint. */
 static int source_auth_error(struct mig_ctx *m, int rc, struct mb_err *err)
 {
-    char server[MB_ERR_LEN];
-    snprintf(server, sizeof(server), "%s", err->msg);
-    const char *hint = NULL;
-    if (m->req->preset->auth_hint)
-        hint = m->req->preset->auth_hint;
-    else if (host_contains(m->src_host, "gmail") || host_contains(m->src_host, "google"))
-        hint = mig_preset_find("gmail")->auth_hint;
-    else if (host_contains(m->src_host, "yahoo"))
-        hint = "for Yahoo, IMAP access needs an app password generated in the account's "
-               "security settings";
-    return mb_err_set(err, rc, "authentication refused by the source server (%.150s)%s%s", server,
-                      hint ? "; " : "", hint ? hint : "");
+    struct mb_err server = *err; /* the server's words (copied: err is rewritten) */
+    const char *hint = m->req->preset->auth_hint;
+    const char *gmail = mig_preset_find("gmail")->auth_hint;
+    if (hint == gmail
+        || (!hint && (host_contains(m->src_host, "gmail") || host_contains(m->src_host, "google"))))
+        return MB_MSG(err, rc, SRC_AUTH_REFUSED_GMAIL, &server);
+    if (hint)
+        return MB_MSG(err, rc, SRC_AUTH_REFUSED_HINT, &server, hint);
+    if (host_contains(m->src_host, "yahoo"))
+        return MB_MSG(err, rc, SRC_AUTH_REFUSED_YAHOO, &server);
+    return MB_MSG(err, rc, SRC_AUTH_REFUSED, &server);
 }
 
 /* Log in as the mailbox through a source authentication profile (auth/oauth.h): an
@@ -91,7 +90,7 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
 {
     const struct auth_profile *p = m->req->auth_profile;
     const char *u = m->req->source_login;
-    char why[MB_ERR_LEN];
+    struct mb_err why;
     int rc;
     if (p->kind == AUTH_KIND_IMAP_ADMIN) {
         const char *pw = p->admin_password.data ? p->admin_password.data : "";
@@ -104,20 +103,10 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
             free(login);
         }
         if (rc == MB_EAUTH || rc == MB_ENOTFOUND) {
-            snprintf(why, sizeof(why), "%s", err->msg);
+            why = *err;
             if (p->method == AUTH_ADMIN_AUTHZID)
-                return mb_err_set(err, MB_EAUTH,
-                                  "the source server refused the administrator login of profile "
-                                  "%.40s as %.80s (%.80s): check the admin user and password, "
-                                  "that the mailbox exists and that the admin may act for other "
-                                  "users (authzid)",
-                                  p->name, u, why);
-            return mb_err_set(err, MB_EAUTH,
-                              "the source server refused the master-user login of profile %.40s "
-                              "as %.80s (%.80s): check the admin user and password, that the "
-                              "mailbox exists and that the admin is a master user (LOGIN "
-                              "user<separator>admin)",
-                              p->name, u, why);
+                return MB_MSG(err, MB_EAUTH, PROFILE_ADMIN_AUTHZID, p->name, u, &why);
+            return MB_MSG(err, MB_EAUTH, PROFILE_ADMIN_MASTER, p->name, u, &why);
         }
         return rc;
     }
@@ -153,26 +142,13 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
     if (rc == 0)
         rc = imap_client_noop(m->src, err);
     if (rc && strstr(err->msg, "authenticated but not connected"))
-        return mb_err_set(err, MB_EAUTH,
-                          "Microsoft 365 accepted the app's token but the app has no access "
-                          "to mailbox %.80s (\"User is authenticated but not connected\"): "
-                          "run Add-MailboxPermission -Identity %.80s -User <service "
-                          "principal ID> -AccessRights FullAccess",
-                          u, u);
+        return MB_MSG(err, MB_EAUTH, PROFILE_MS_NO_ACCESS, u);
     if (rc != MB_EAUTH && rc != MB_ENOTFOUND)
         return rc;
-    snprintf(why, sizeof(why), "%s", err->msg);
+    why = *err;
     if (p->kind == AUTH_KIND_GOOGLE)
-        return mb_err_set(err, MB_EAUTH,
-                          "Gmail refused the service account's token for %.80s (%.80s): check "
-                          "that IMAP is enabled for this user and that the domain-wide "
-                          "delegation grants scope https://mail.google.com/",
-                          u, why);
-    return mb_err_set(err, MB_EAUTH,
-                      "Microsoft 365 refused the app's token for %.80s (%.60s): register the app "
-                      "in Exchange (New-ServicePrincipal), grant IMAP.AccessAsApp with admin "
-                      "consent, and check that the mailbox exists",
-                      u, why);
+        return MB_MSG(err, MB_EAUTH, PROFILE_GMAIL_REFUSED, u, &why);
+    return MB_MSG(err, MB_EAUTH, PROFILE_MS_REFUSED, u, &why);
 }
 
 int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
@@ -181,7 +157,7 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     const char *host =
         req->source_host && req->source_host[0] ? req->source_host : req->preset->default_host;
     if (!host)
-        return mb_err_set(err, MB_ECONFIG, "no source host given");
+        return MB_MSG0(err, MB_ECONFIG, NO_SOURCE_HOST);
     snprintf(m->src_host, sizeof(m->src_host), "%s", host);
     m->src_port = req->source_port ? req->source_port : req->preset->default_port;
     if (!m->src_port)
@@ -204,15 +180,12 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     };
     int rc = imap_client_connect(&o, &m->src, err);
     if (rc) {
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        if (rc == MB_EPROTO && sec == IMAP_SECURITY_STARTTLS && strstr(why, "STARTTLS"))
-            return mb_err_set(err, rc,
-                              "source server %s:%u does not offer STARTTLS (%.60s); choose TLS "
-                              "mode \"none\" only if you accept sending the password in clear",
-                              m->src_host, m->src_port, why);
-        return mb_err_set(err, rc, "cannot connect to source server %.60s:%u: %.150s", m->src_host,
-                          m->src_port, why);
+        struct mb_err why = *err; /* copied: err is rewritten */
+        char hp[300];
+        snprintf(hp, sizeof(hp), "%s:%u", m->src_host, m->src_port);
+        if (rc == MB_EPROTO && sec == IMAP_SECURITY_STARTTLS && strstr(why.msg, "STARTTLS"))
+            return MB_MSG(err, rc, SRC_NO_STARTTLS, hp, &why);
+        return MB_MSG(err, rc, SRC_UNREACHABLE, hp, &why);
     }
     if (req->auth_profile) {
         rc = source_login_profile(m, err);
@@ -231,10 +204,11 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     if (rc == MB_EAUTH || rc == MB_ENOTFOUND)
         return source_auth_error(m, MB_EAUTH, err);
     if (rc) {
-        /* Copy first: formatting err->msg into itself garbles it. */
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        return mb_err_set(err, rc, "source server %s:%u: %.180s", m->src_host, m->src_port, why);
+        /* Copy first: err is rewritten. */
+        struct mb_err why = *err;
+        char hp[300];
+        snprintf(hp, sizeof(hp), "%s:%u", m->src_host, m->src_port);
+        return MB_MSG(err, rc, SRC_ERROR, hp, &why);
     }
     m->src_has_gmail_ext = imap_client_has_cap(m->src, "X-GM-EXT-1");
     return 0;
@@ -273,10 +247,10 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
     struct imap_client *cli = NULL;
     int rc = imap_client_connect(&o, &cli, err);
     if (rc) {
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        return mb_err_set(err, rc, "cannot connect to the destination platform %.60s:%d: %.150s",
-                          d->host, d->port, why);
+        struct mb_err why = *err;
+        char hp[300];
+        snprintf(hp, sizeof(hp), "%s:%d", d->host, d->port);
+        return MB_MSG(err, rc, DEST_UNREACHABLE, hp, &why);
     }
     const char *pw = d->master_password.data ? d->master_password.data : "";
     if (d->auth == CONFIG_AUTH_PLAIN_AUTHZID) {
@@ -287,19 +261,14 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
         free(user);
     }
     if (rc == MB_ENOTFOUND) {
-        rc = mb_err_set(err, MB_ENOTFOUND, "destination mailbox does not exist: %s", dest_login);
+        rc = MB_MSG(err, MB_ENOTFOUND, DEST_MISSING, dest_login);
     } else if (rc == MB_EAUTH) {
         /* With a master login a missing user is often answered like a bad password. */
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        rc = mb_err_set(err, MB_EAUTH,
-                        "the destination platform refused the login as %s (the mailbox may not "
-                        "exist, or the master credential is wrong): %.120s",
-                        dest_login, why);
+        struct mb_err why = *err;
+        rc = MB_MSG(err, MB_EAUTH, DEST_REFUSED, dest_login, &why);
     } else if (rc) {
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        rc = mb_err_set(err, rc, "destination platform: %.200s", why);
+        struct mb_err why = *err;
+        rc = MB_MSG(err, rc, DEST_ERROR, &why);
     }
     if (rc) {
         imap_client_free(&cli);

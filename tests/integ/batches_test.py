@@ -314,8 +314,9 @@ def webhooks(c):
     ev = [j for _, j in hook_events("job.failed") if j["job"]["id"] == jid]
     check("webhook: job.failed for a job refused by the source, with its reason",
           got and ev and ev[0]["job"]["batch"] is None and ev[0]["job"]["error"]
-          and ev[0]["job"]["error_code"] == "text"
-          and ev[0]["job"]["error_params"] == {"text": ev[0]["job"]["error"]}
+          and ev[0]["job"]["error_code"] == "source_auth_refused"
+          and isinstance(ev[0]["job"]["error_params"].get("server"), dict)
+          and ev[0]["job"]["error"].startswith("authentication refused by the source server (")
           and ev[0]["job"]["dest_login"] == "u1@example.com", ev or HOOKS[-3:])
     bad = []
     for h, body in HOOKS:

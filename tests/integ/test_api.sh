@@ -209,9 +209,10 @@ out_c=$(mig C --source-host 127.0.0.1:1 --dest-user a@example.com)
 rc_c=$?
 out_fr=$(mig fr_FR.UTF-8 --source-host 127.0.0.1:1 --dest-user a@example.com)
 why='cannot connect to source server 127.0.0.1:1: connection refused by 127.0.0.1:1'
+why_fr='connexion impossible au serveur source 127.0.0.1:1 : connexion refusée par 127.0.0.1:1'
 if [ $rc_c -eq 1 ] && [[ $out_c == *"migrabox: FAILED: $why"* ]] \
-    && [[ $out_fr == *"migrabox: ÉCHOUÉE : $why"* ]] && [[ $out_fr == *'"error":"'"$why"'"'* ]]; then
-    ok "migrate: a failed run says FAILED (C) / ÉCHOUÉE (fr_FR), the JSON summary keeps the English"
+    && [[ $out_fr == *"migrabox: ÉCHOUÉE : $why_fr"* ]] && [[ $out_fr == *'"error":"'"$why"'"'* ]]; then
+    ok "migrate: a failed run says FAILED (C) / ÉCHOUÉE (fr_FR) with the engine's reason in the same language, the JSON summary keeps the English"
 else
     fail "migrate: failed run by locale" "C: $out_c / fr: $out_fr"
 fi
