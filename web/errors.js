@@ -84,28 +84,12 @@ export const ENGINE_FORMS = [
     ['err.engine.limitConnect', new RegExp(String.raw`^time limit reached connecting to ${HOST_PORT}$`)],
     ['err.engine.limitWait', new RegExp(String.raw`^time limit reached waiting for ${HOST_PORT}$`)],
     ['err.engine.limitSend', new RegExp(String.raw`^time limit reached sending to ${HOST_PORT}$`)],
-    ['err.engine.tooManyFolders', /^the server lists more than (?<n>\S+) folders$/],
-    ['err.engine.folderNameTooLong', /^the server lists a folder name longer than (?<n>\S+) bytes$/],
     ['err.engine.tlsMismatch', new RegExp(String.raw`^TLS with ${HOST_PORT}: host name mismatch: the certificate is not valid for (?<name>.*)$`, 's')],
     ['err.engine.tlsUntrusted', new RegExp(String.raw`^TLS with ${HOST_PORT}: certificate not trusted \((?<info>.*)\)$`, 's')],
     ['err.engine.tlsHandshake', new RegExp(String.raw`^TLS with ${HOST_PORT}: handshake failed: (?<e>.*)$`, 's')],
     ['err.engine.tlsFrom', new RegExp(String.raw`^TLS error from ${HOST_PORT}: (?<e>.*)$`, 's')],
     ['err.engine.tlsTo', new RegExp(String.raw`^TLS error to ${HOST_PORT}: (?<e>.*)$`, 's')],
     ['err.engine.caFile', /^cannot load CA file (?<ca>.*?): (?<e>.*)$/s],
-    // src/imap/imap_client.c, imap_append.c
-    ['err.engine.noGreeting', /^(?<why>.*); no IMAP greeting: if this port expects TLS from the first byte \(usually 993\), choose implicit TLS$/s],
-    ['err.engine.notImap', /^not an IMAP server greeting$/],
-    ['err.engine.greetingBye', /^server refused the connection: (?<server>.*)$/s],
-    ['err.engine.closedServer', /^connection closed by the server: (?<server>.*)$/s],
-    ['err.engine.closedMid', /^connection closed by the server in the middle of a response$/],
-    ['err.engine.closed', /^connection closed by the server$/],
-    ['err.engine.protocol', /^protocol error from the server: (?<e>.*)$/s],
-    ['err.engine.noStarttlsCap', /^the server does not offer STARTTLS$/],
-    ['err.engine.starttlsData', /^data sent by the server after STARTTLS before the handshake$/],
-    ['err.engine.loginDisabled', /^the server does not accept LOGIN here \(LOGINDISABLED\)$/],
-    ['err.engine.unknownTag', /^answer with an unknown tag (?<tag>\S+)$/],
-    ['err.engine.unexpectedCont', /^unexpected continuation request$/],
-    ['err.engine.noStatus', /^answer without a status to (?<tag>\S+)$/],
 ];
 
 // Groups holding an engine text of their own.

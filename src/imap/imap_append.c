@@ -331,7 +331,7 @@ static int drain(struct imap_client *c, struct mb_err *err)
             struct mb_err e;
             int rc = net_conn_wait_readable(c->conn, 0, &e);
             if (rc < 0)
-                return imap_client_fail(c, rc, err, "%s", e.msg);
+                return imap_client_fail_err(c, rc, err, &e);
             if (rc == 0)
                 return 0;
         }

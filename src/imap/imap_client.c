@@ -53,6 +53,21 @@ int imap_client_fail(struct imap_client *c, int code, struct mb_err *err, const 
     return mb_err_set(err, code, "%s", msg);
 }
 
+int imap_client_fail_err(struct imap_client *c, int code, struct mb_err *err,
+                         const struct mb_err *why)
+{
+    struct mb_err m = *why; /* why may be err itself */
+    m.code = code;
+    if (!c->broken) {
+        c->broken = 1;
+        c->broken_err = m;
+        fail_pending(c, m.msg);
+    }
+    if (err)
+        *err = m;
+    return code;
+}
+
 int imap_client_check(struct imap_client *c, struct mb_err *err)
 {
     if (!c->broken)
@@ -106,7 +121,7 @@ int imap_client_write(struct imap_client *c, const void *p, size_t n, struct mb_
     c->useful_ms = mono_ms();
     rc = net_conn_write(c->conn, p, n, &e);
     if (rc < 0)
-        return imap_client_fail(c, MB_ECONN, err, "%s", e.msg);
+        return imap_client_fail_err(c, MB_ECONN, err, &e);
     return 0;
 }
 
@@ -209,24 +224,26 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
                 int64_t left = c->useful_ms + limit - mono_ms();
                 if (left <= 0 || net_conn_deadline_passed()) {
                     net_conn_read_timed_out(c->conn, limit, &e);
-                    return imap_client_fail(c, MB_ECONN, err, "%s", e.msg);
+                    return imap_client_fail_err(c, MB_ECONN, err, &e);
                 }
                 int w = net_conn_wait_readable(c->conn, left < 500 ? (int)left : 500, &e);
                 if (w < 0)
-                    return imap_client_fail(c, w, err, "%s", e.msg);
+                    return imap_client_fail_err(c, w, err, &e);
                 if (w > 0)
                     break;
             }
             ssize_t n = net_conn_read(c->conn, c->rbuf, sizeof(c->rbuf), &e);
             if (n < 0)
-                return imap_client_fail(c, (int)n, err, "%s", e.msg);
+                return imap_client_fail_err(c, (int)n, err, &e);
             if (n == 0) {
+                struct mb_err m;
                 if (c->bye)
-                    return imap_client_fail(c, MB_ECONN, err, "connection closed by the server: %s",
-                                            c->bye_text);
-                return imap_client_fail(
-                    c, MB_ECONN, err, "connection closed by the server%s",
-                    imap_parser_in_progress(c->parser) ? " in the middle of a response" : "");
+                    MB_MSG(&m, MB_ECONN, IMAP_CLOSED_BYE, c->bye_text);
+                else if (imap_parser_in_progress(c->parser))
+                    MB_MSG0(&m, MB_ECONN, IMAP_CLOSED_MID);
+                else
+                    MB_MSG0(&m, MB_ECONN, IMAP_CLOSED);
+                return imap_client_fail_err(c, MB_ECONN, err, &m);
             }
             c->rpos = 0;
             c->rlen = (size_t)n;
@@ -254,10 +271,11 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
             if (c->abort_code < 0) {
                 int code = c->abort_code;
                 c->abort_code = 0;
-                return imap_client_fail(c, code, err, "%s", c->abort_err.msg);
+                return imap_client_fail_err(c, code, err, &c->abort_err);
             }
-            return imap_client_fail(c, MB_EPROTO, err, "protocol error from the server: %s",
-                                    imap_parser_error(c->parser));
+            struct mb_err m;
+            MB_MSG(&m, MB_EPROTO, IMAP_PROTOCOL, imap_parser_error(c->parser));
+            return imap_client_fail_err(c, MB_EPROTO, err, &m);
         }
     }
 }
@@ -307,22 +325,33 @@ static int pending_take(struct imap_client *c, const char *tag, struct imap_pend
     return 0;
 }
 
+static int fail_unexpected_cont(struct imap_client *c, struct mb_err *err)
+{
+    struct mb_err m;
+    MB_MSG0(&m, MB_EPROTO, IMAP_UNEXPECTED_CONT);
+    return imap_client_fail_err(c, MB_EPROTO, err, &m);
+}
+
 int imap_client_dispatch(struct imap_client *c, const struct imap_response *r, struct mb_err *err)
 {
     if (r->type == IMAP_RESP_TAGGED) {
         struct imap_pending p;
-        if (!pending_take(c, r->tag, &p))
-            return imap_client_fail(c, MB_EPROTO, err, "answer with an unknown tag %s", r->tag);
+        struct mb_err m;
+        if (!pending_take(c, r->tag, &p)) {
+            MB_MSG(&m, MB_EPROTO, IMAP_UNKNOWN_TAG, r->tag);
+            return imap_client_fail_err(c, MB_EPROTO, err, &m);
+        }
         if (r->status == IMAP_STATUS_NONE) {
             /* back in the queue so that the failure completes it like the others */
             imap_client_pending_add(c, p.tag, p.done, p.ctx, p.arg, NULL);
-            return imap_client_fail(c, MB_EPROTO, err, "answer without a status to %s", r->tag);
+            MB_MSG(&m, MB_EPROTO, IMAP_NO_STATUS, r->tag);
+            return imap_client_fail_err(c, MB_EPROTO, err, &m);
         }
         p.done(c, p.ctx, p.arg, r, 0, NULL);
         return 0;
     }
     if (r->type == IMAP_RESP_CONTINUATION)
-        return imap_client_fail(c, MB_EPROTO, err, "unexpected continuation request");
+        return fail_unexpected_cont(c, err);
     if (c->untagged) {
         int rc = c->untagged(c->untagged_ctx, r);
         if (rc < 0)
@@ -338,7 +367,7 @@ int imap_client_pump(struct imap_client *c, struct mb_err *err)
     if (rc < 0)
         return rc;
     if (r->type == IMAP_RESP_CONTINUATION)
-        return imap_client_fail(c, MB_EPROTO, err, "unexpected continuation request");
+        return fail_unexpected_cont(c, err);
     struct mb_err e;
     rc = imap_client_dispatch(c, r, &e);
     if (rc < 0 && c->broken) {
@@ -370,8 +399,11 @@ int imap_client_wait_tagged(struct imap_client *c, const char *tag, enum imap_re
         if (rc < 0)
             return rc;
         if (r->type == IMAP_RESP_TAGGED && strcmp(r->tag, tag) == 0) {
-            if (r->status == IMAP_STATUS_NONE)
-                return imap_client_fail(c, MB_EPROTO, err, "answer without a status to %s", tag);
+            if (r->status == IMAP_STATUS_NONE) {
+                struct mb_err m;
+                MB_MSG(&m, MB_EPROTO, IMAP_NO_STATUS, tag);
+                return imap_client_fail_err(c, MB_EPROTO, err, &m);
+            }
             rc = imap_client_grade(c, r, ctx, err);
             if (rc == 0 && stop) {
                 if (err)
@@ -648,16 +680,18 @@ static int starttls(struct imap_client *c, struct mb_err *err)
 {
     struct mb_err e;
     if (!imap_client_has_cap(c, "STARTTLS"))
-        return mb_err_set(err, MB_EPROTO, "the server does not offer STARTTLS");
+        return MB_MSG0(err, MB_EPROTO, IMAP_NO_STARTTLS);
     int rc = imap_client_command(c, "STARTTLS", IMAP_RESP_CTX_GENERIC, NULL, NULL, err);
     if (rc < 0)
         return rc;
-    if (c->rpos != c->rlen)
-        return imap_client_fail(c, MB_EPROTO, err,
-                                "data sent by the server after STARTTLS before the handshake");
+    if (c->rpos != c->rlen) {
+        struct mb_err m;
+        MB_MSG0(&m, MB_EPROTO, IMAP_STARTTLS_DATA);
+        return imap_client_fail_err(c, MB_EPROTO, err, &m);
+    }
     rc = net_conn_start_tls(c->conn, &e);
     if (rc < 0)
-        return imap_client_fail(c, rc, err, "%s", e.msg);
+        return imap_client_fail_err(c, rc, err, &e);
     buf_reset(&c->caps);
     return imap_client_capability(c, err);
 }
@@ -718,23 +752,26 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     rc = imap_client_read_resp(c, &r, err);
     net_conn_set_timeout(c->conn, c->io_timeout_ms);
     if (rc < 0) {
-        if (rc == MB_ECONN && c->security != IMAP_SECURITY_TLS && strstr(err->msg, "timed out"))
-            mb_err_set(err, MB_ECONN,
-                       "%.160s; no IMAP greeting: if this port expects TLS from "
-                       "the first byte (usually 993), choose implicit TLS",
-                       err->msg);
+        if (rc == MB_ECONN && c->security != IMAP_SECURITY_TLS && strstr(err->msg, "timed out")) {
+            struct mb_err why = *err;
+            MB_MSG(err, MB_ECONN, IMAP_NO_GREETING, &why);
+        }
         goto out;
     }
     if (r->type != IMAP_RESP_UNTAGGED
         || (r->status != IMAP_STATUS_OK && r->status != IMAP_STATUS_PREAUTH
             && r->status != IMAP_STATUS_BYE)) {
-        rc = imap_client_fail(c, MB_EPROTO, err, "not an IMAP server greeting");
+        struct mb_err m;
+        MB_MSG0(&m, MB_EPROTO, IMAP_NOT_IMAP);
+        rc = imap_client_fail_err(c, MB_EPROTO, err, &m);
         goto out;
     }
     if (r->status == IMAP_STATUS_BYE) {
         char text[200];
         imap_resp_describe(r, text, sizeof(text));
-        rc = imap_client_fail(c, MB_ECONN, err, "server refused the connection: %s", text);
+        struct mb_err m;
+        MB_MSG(&m, MB_ECONN, IMAP_GREETING_BYE, text);
+        rc = imap_client_fail_err(c, MB_ECONN, err, &m);
         goto out;
     }
     c->authenticated = r->status == IMAP_STATUS_PREAUTH;
@@ -855,7 +892,7 @@ int imap_client_login(struct imap_client *c, const char *user, const char *passw
     if (rc < 0)
         return rc;
     if (imap_client_has_cap(c, "LOGINDISABLED"))
-        return mb_err_set(err, MB_EAUTH, "the server does not accept LOGIN here (LOGINDISABLED)");
+        return MB_MSG0(err, MB_EAUTH, IMAP_LOGINDISABLED);
     unsigned gen = c->caps_gen;
     imap_client_cmd_begin(c, &cmd, "LOGIN");
     rc = imap_client_cmd_string(c, &cmd, user, strlen(user), 0, IMAP_RESP_CTX_AUTH, err);
@@ -1126,10 +1163,9 @@ static int list_end(struct list_ctx *lc, int rc, struct mb_err *err)
     XFREE(lc->slots);
     lc->nslots = 0;
     if (rc == 0 && lc->too_many)
-        rc = mb_err_set(err, MB_ETOOBIG, "the server lists more than %d folders", IMAP_FOLDERS_MAX);
+        rc = MB_MSG(err, MB_ETOOBIG, IMAP_TOO_MANY_FOLDERS, IMAP_FOLDERS_MAX);
     else if (rc == 0 && lc->too_long)
-        rc = mb_err_set(err, MB_ETOOBIG, "the server lists a folder name longer than %d bytes",
-                        IMAP_FOLDER_NAME_MAX);
+        rc = MB_MSG(err, MB_ETOOBIG, IMAP_FOLDER_NAME_TOO_LONG, IMAP_FOLDER_NAME_MAX);
     return rc;
 }
 

@@ -147,6 +147,9 @@ struct imap_cmd {
 /* Broken connection: record, fail in-flight appends (MB_ECONN), fill err. Returns code. */
 int imap_client_fail(struct imap_client *c, int code, struct mb_err *err, const char *fmt, ...)
     __attribute__((format(printf, 4, 5)));
+/* The same with a message of its own (a coded one keeps its code, msg/msgcat.def). */
+int imap_client_fail_err(struct imap_client *c, int code, struct mb_err *err,
+                         const struct mb_err *why);
 /* 0, or the broken error. */
 int imap_client_check(struct imap_client *c, struct mb_err *err);
 /* Hook-side abort: remember code and message; the parse then fails with them. */

@@ -172,9 +172,6 @@ const SAMPLES = {
     'timed out after %s waiting for %s': ['timed out after 0.3 s waiting for h.test:993'],
     'timed out after %s sending to %s': ['timed out after 30 s sending to [::1]:143'],
     'timed out after %s waiting for %s during TLS handshake': ['timed out after 10 s waiting for h.test:993 during TLS handshake'],
-    'connection closed by the server%s': [
-        'connection closed by the server', 'connection closed by the server in the middle of a response',
-    ],
     'the source server did not deliver the message: %s': [
         'the source server did not deliver the message: no body',
         'the source server did not deliver the message: the server returned an unusable body',
