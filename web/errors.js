@@ -8,13 +8,16 @@
 // the fallback while the catalogue is not loaded or for a code this page does not know.
 // Parameters are strings and numbers shown as they are, or coded messages of their own.
 //
-// The engine's texts not coded yet (code "text": a failed folder, a refused message, the
-// connection errors of src/migrate and src/imap) are still English prose: engineText()
-// recognises their known forms and gives the sentence in the UI's language (dictionary keys
-// err.engine.*), keeping the variable parts: host:port, addresses, folder names and the
-// servers' own words. Parts that are themselves engine texts (groups named `why` and `hint`)
-// are translated in turn. Anything unknown is shown as it is. Each form goes away when its
-// engine message becomes a code (docs/ARCHITECTURE.md "Messages as codes").
+// The engine's texts without a code (code "text"): the reasons of single refused messages
+// (the report's failed messages, the log_msg_failed line's reason), a folder's reason in a
+// report written before codes, and texts stored before codes (connection errors, options...)
+// are English prose: engineText() recognises their known forms and gives the sentence in the
+// UI's language (dictionary keys err.engine.*), keeping the variable parts: host:port,
+// addresses, folder names and the servers' own words. Parts that are themselves engine texts
+// (groups named `why` and `hint`) are translated in turn. Anything unknown is shown as it is.
+// Each form goes away when its engine message becomes a code (docs/ARCHITECTURE.md "Messages
+// as codes"). The net_* / tls_* forms also cover a broken connection's reason that reaches a
+// folder as the text of a pipelined command's answer (imap_client_pipeline).
 //
 // The forms follow the format strings of src/migrate, src/net/net_conn.c and src/imap
 // (tests/web/errors.test.mjs checks them against the C sources). In English each form gives
@@ -27,22 +30,6 @@ const SECS = String.raw`(?<secs>\d+(?:\.\d)? s)`;
 
 // [dictionary key, pattern over the whole English text]. First match wins.
 export const ENGINE_FORMS = [
-    // migration options (src/migrate/mig_options.c)
-    ['err.engine.optDate', /^option (?<opt>since|before): not a date YYYY-MM-DD: "(?<v>.*)"$/s],
-    ['err.engine.date', /^not a date YYYY-MM-DD: "(?<v>.*)"$/s],
-    ['err.engine.optPattern', /^option exclude_folders: invalid pattern "(?<v>.*)" \(1 to 1000 characters, no control character, no empty level\)$/s],
-    ['err.engine.optSpecial', /^option exclude_folders: unknown special folder "(?<v>.*)" \(known: Trash, Junk, Sent, Drafts, Archive\)$/s],
-    ['err.engine.optPatterns', /^option exclude_folders: more than (?<n>\S+) patterns$/],
-    ['err.engine.optList', /^option exclude_folders: expected a list of patterns$/],
-    ['err.engine.optMapping', /^option folder_map: invalid mapping "(?<a>.*)" -> "(?<b>.*)" \(folder names of 1 to 1000 characters, levels separated by '\/', no '\*'\)$/s],
-    ['err.engine.optMaps', /^option folder_map: more than (?<n>\S+) mappings$/],
-    ['err.engine.optTwice', /^option folder_map: folder "(?<v>.*)" mapped twice$/s],
-    ['err.engine.optMapArg', /^option folder_map: expected SOURCE=DESTINATION, got "(?<v>.*)"$/s],
-    ['err.engine.optMapObj', /^option folder_map: expected an object \{"source": "destination"\}$/],
-    ['err.engine.optSize', /^option max_message_size: expected a number of bytes of at least 1, got "(?<v>.*)"$/s],
-    ['err.engine.optRange', /^option since must be a day before option before \(no message could be copied\)$/],
-    ['err.engine.optStored', /^stored options are not a JSON object$/],
-    ['err.engine.optGmail', /^option gmail_labels: expected each or first, got "(?<v>.*)"$/s],
     // src/auth/oauth.c (token endpoints)
     ['err.engine.oauthSecretId', /^Microsoft 365 refused the client secret \(AADSTS7000215\): give the secret's Value, not its Secret ID, and check it has not expired \(Entra ID > App registrations > Certificates & secrets\)$/],
     ['err.engine.oauthSecretExpired', /^Microsoft 365: the client secret has expired \(AADSTS7000222\): create a new one in Entra ID > App registrations > Certificates & secrets$/],
@@ -157,4 +144,13 @@ export function messageText(m, depth = 0) {
     const r = render(m.code, params, depth);
     if (r !== null) return r;
     return typeof m.text === 'string' ? m.text : String(m.code || '');
+}
+
+// The error of an answer that puts it beside other members ({error: text, code, params}: the
+// sides of « Tester la connexion », a profile's check, the rows of « Vérifier les accès »): in
+// the UI's language from its code; the text as it is (or its engine form) without one.
+export function errorBeside(o) {
+    if (!o || o.error === null || o.error === undefined) return '';
+    if (typeof o.code === 'string' && o.code) return messageText({ code: o.code, params: o.params, text: o.error });
+    return engineText(o.error);
 }

@@ -275,6 +275,29 @@ void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, c
     json_w_obj_end(w);
 }
 
+void http_api_w_err_beside(struct http_api_ctx *c, struct json_w *w, const struct mb_err *e,
+                           size_t max)
+{
+    char params[MB_ERR_PARAMS_LEN + 64];
+    mb_err_params(e, params, sizeof(params));
+    char *text = http_api_render(c, e);
+    char clean[HTTP_API_MSG_TEXT_MAX + 1];
+    http_api_sanitize(text, clean, max < sizeof(clean) ? max + 1 : sizeof(clean));
+    free(text);
+    json_w_kv_str(w, "error", clean);
+    json_w_kv_str(w, "code", mb_err_code(e));
+    json_w_key(w, "params");
+    struct json_value *pv = NULL;
+    struct mb_err perr;
+    if (json_parse(params, strlen(params), NULL, &pv, &perr) == 0 && pv->type == JSON_OBJECT) {
+        json_w_value(w, pv);
+    } else {
+        json_w_obj_begin(w);
+        json_w_obj_end(w);
+    }
+    json_free(&pv);
+}
+
 void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
                             const char *params, const char *text)
 {

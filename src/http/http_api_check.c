@@ -54,9 +54,6 @@ void http_api_check_post(struct http_api_ctx *c)
     mig_check(c->api->cfg, &rq, &res);
     net_conn_set_thread_deadline(0);
     net_policy_thread_admin(0);
-    char serr[161], derr[161];
-    http_api_sanitize(res.source_error, serr, sizeof(serr));
-    http_api_sanitize(res.dest_error, derr, sizeof(derr));
     log_info("api: connection test by %s: source %s, destination %s", c->user.name,
              res.source_ok ? "ok" : "failed", res.dest_ok ? "ok" : "failed");
 
@@ -66,7 +63,10 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_key(&w, "source");
     json_w_obj_begin(&w);
     json_w_kv_bool(&w, "ok", res.source_ok);
-    json_w_kv_str(&w, "error", res.source_ok ? NULL : serr);
+    if (res.source_ok)
+        json_w_kv_null(&w, "error");
+    else
+        http_api_w_err_beside(c, &w, &res.source_error, HTTP_API_CHECK_TEXT_MAX);
     json_w_key(&w, "folders");
     json_w_arr_begin(&w);
     for (size_t i = 0; i < res.n_folders; i++) {
@@ -91,7 +91,10 @@ void http_api_check_post(struct http_api_ctx *c)
     json_w_key(&w, "destination");
     json_w_obj_begin(&w);
     json_w_kv_bool(&w, "ok", res.dest_ok);
-    json_w_kv_str(&w, "error", res.dest_ok ? NULL : derr);
+    if (res.dest_ok)
+        json_w_kv_null(&w, "error");
+    else
+        http_api_w_err_beside(c, &w, &res.dest_error, HTTP_API_CHECK_TEXT_MAX);
     json_w_kv_str(&w, "address", f.dest);
     /* The quota line: used and limit (GETQUOTAROOT), what is free, the estimated size after
      * the migration (used + the source's size) and whether it fits; null when unknown. */

@@ -214,9 +214,9 @@ static int http_api_import_options(struct http_api_ctx *c, struct mig_options *o
         field = "before";
     if (!rc)
         return 0;
-    /* The message names the option ("option since: ..."); the UI words it in French. */
+    /* The message names the option ("option since: ..."), coded (in the request's language). */
     log_info("api: import refused: bad %s", field);
-    http_api_error(c, 400, err.msg);
+    http_api_error_msg(c, 400, &err);
     mig_options_fini(o);
     return -1;
 }

@@ -99,6 +99,13 @@ void http_api_w_msg(struct http_api_ctx *c, struct json_w *w, const char *key, c
 /* The same three members, inside an object the caller opened. */
 void http_api_w_msg_members(struct http_api_ctx *c, struct json_w *w, const char *code,
                             const char *params, const char *text);
+/* An error beside other members: "error" its text in the request's language (control
+ * characters replaced, cut to max bytes, at most HTTP_API_MSG_TEXT_MAX), "code" and "params"
+ * (the answers of « Tester la connexion », of a profile's check and of the importer's
+ * verification rows: a client that reads "error" as a string keeps working). */
+#define HTTP_API_CHECK_TEXT_MAX 160
+void http_api_w_err_beside(struct http_api_ctx *c, struct json_w *w, const struct mb_err *e,
+                           size_t max);
 /* GET /api/messages: the catalogue of message codes (no sign-in needed: the web UI renders
  * coded messages with it, in its own language). */
 void http_api_messages(struct http_api_ctx *c);

@@ -534,7 +534,7 @@ int http_api_options_parse(struct http_api_ctx *c, const struct json_value *obj,
             break;
         }
     }
-    http_api_field_error(c, field, "%s", err.msg);
+    http_api_field_msg(c, field, &err);
     mig_options_fini(o);
     return -1;
 }

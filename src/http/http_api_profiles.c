@@ -297,7 +297,10 @@ void http_api_profiles_check(struct http_api_ctx *c)
     http_api_json_begin(c, 200, &w);
     json_w_obj_begin(&w);
     json_w_kv_bool(&w, "ok", rc == 0);
-    json_w_kv_str(&w, "error", rc ? err.msg : NULL);
+    if (rc)
+        http_api_w_err_beside(c, &w, &err, MB_ERR_LEN - 1);
+    else
+        json_w_kv_null(&w, "error");
     json_w_obj_end(&w);
     http_api_json_end(c, &w);
 out:

@@ -21,7 +21,7 @@
 
 struct verify_out {
     int ok;
-    char error[MB_ERR_LEN + 80];
+    struct mb_err *error; /* !ok and not over_quota: why (allocated) */
     int sized;
     int64_t messages, bytes;
     int quota_known;
@@ -106,9 +106,11 @@ static void verify_row(struct verify_ctx *v, const struct csvimp_row *r, struct 
     o->quota_known = res.dest_ok && res.quota_known;
     o->quota_free = res.quota_limit > res.quota_used ? res.quota_limit - res.quota_used : 0;
     if (!res.source_ok) {
-        http_api_sanitize(res.source_error, o->error, sizeof(o->error));
+        o->error = xmalloc(sizeof(*o->error));
+        *o->error = res.source_error;
     } else if (!res.dest_ok) {
-        http_api_sanitize(res.dest_error, o->error, sizeof(o->error));
+        o->error = xmalloc(sizeof(*o->error));
+        *o->error = res.dest_error;
     } else if (o->quota_known && o->sized && res.bytes > o->quota_free) {
         o->over_quota = res.quota_used + res.bytes;
         o->quota_limit = res.quota_limit;
@@ -201,13 +203,10 @@ void http_api_import_verify(struct http_api_ctx *c, const struct csvimp_result *
             json_w_kv_int(&w, "free", o->quota_free);
             json_w_kv_int(&w, "limit", o->quota_limit);
             json_w_obj_end(&w);
+        } else if (o->error) {
+            http_api_w_err_beside(c, &w, o->error, MB_ERR_LEN + 79);
         } else {
-            json_w_kv_str(&w, "error", o->error); /* the engine's words */
-            json_w_kv_str(&w, "code", "text");
-            json_w_key(&w, "params");
-            json_w_obj_begin(&w);
-            json_w_kv_str(&w, "text", o->error);
-            json_w_obj_end(&w);
+            json_w_kv_null(&w, "error");
         }
         json_w_kv_str(&w, "source_login", res->rows[i].login_source);
         json_w_kv_str(&w, "dest_login", res->rows[i].login_destination);
@@ -233,6 +232,8 @@ void http_api_import_verify(struct http_api_ctx *c, const struct csvimp_result *
     log_info("api: access check of %zu row(s) by %s: %zu ok, %" PRId64 " ms", res->n_rows,
              c->user.name, n_ok, ms);
     free(v.hosts);
+    for (size_t i = 0; i < res->n_rows; i++)
+        free(v.out[i].error);
     free(v.out);
     pthread_cond_destroy(&v.cv);
     pthread_mutex_destroy(&v.mu);

@@ -103,12 +103,12 @@ struct mig_check_folder {
 };
 struct mig_check_result {
     int source_ok;
-    char source_error[MB_ERR_LEN];
+    struct mb_err source_error; /* !source_ok: why (a coded message) */
     struct mig_check_folder *folders;
     size_t n_folders;
     int64_t messages, bytes;
     int dest_ok;
-    char dest_error[MB_ERR_LEN];
+    struct mb_err dest_error; /* !dest_ok: why */
     /* The destination's quota (GETQUOTAROOT INBOX, STORAGE) where the server offers QUOTA. */
     int quota_known;
     int64_t quota_used, quota_limit; /* bytes */

@@ -66,10 +66,21 @@ static int host_contains(const char *host, const char *what)
     return host && strcasestr(host, what) != NULL;
 }
 
+/* The inner error of a customer-worded one, copied (err is rewritten): a server's own words
+ * (a text without a code) cut to max bytes, as they were before codes, so that a hostile
+ * server cannot fill the message; a coded reason (net_*, imap_*) kept whole. */
+static struct mb_err inner(const struct mb_err *err, int max)
+{
+    struct mb_err e = *err;
+    if (e.msg_id == MSG_TEXT)
+        mb_err_set(&e, err->code, "%.*s", max, err->msg);
+    return e;
+}
+
 /* Login error for a customer: what happened, the server's words, and a hint. */
 static int source_auth_error(struct mig_ctx *m, int rc, struct mb_err *err)
 {
-    struct mb_err server = *err; /* the server's words (copied: err is rewritten) */
+    struct mb_err server = inner(err, 150); /* the server's words */
     const char *hint = m->req->preset->auth_hint;
     const char *gmail = mig_preset_find("gmail")->auth_hint;
     if (hint == gmail
@@ -103,7 +114,7 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
             free(login);
         }
         if (rc == MB_EAUTH || rc == MB_ENOTFOUND) {
-            why = *err;
+            why = inner(err, 80);
             if (p->method == AUTH_ADMIN_AUTHZID)
                 return MB_MSG(err, MB_EAUTH, PROFILE_ADMIN_AUTHZID, p->name, u, &why);
             return MB_MSG(err, MB_EAUTH, PROFILE_ADMIN_MASTER, p->name, u, &why);
@@ -145,7 +156,7 @@ static int source_login_profile(struct mig_ctx *m, struct mb_err *err)
         return MB_MSG(err, MB_EAUTH, PROFILE_MS_NO_ACCESS, u);
     if (rc != MB_EAUTH && rc != MB_ENOTFOUND)
         return rc;
-    why = *err;
+    why = inner(err, p->kind == AUTH_KIND_GOOGLE ? 80 : 60);
     if (p->kind == AUTH_KIND_GOOGLE)
         return MB_MSG(err, MB_EAUTH, PROFILE_GMAIL_REFUSED, u, &why);
     return MB_MSG(err, MB_EAUTH, PROFILE_MS_REFUSED, u, &why);
@@ -180,7 +191,7 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     };
     int rc = imap_client_connect(&o, &m->src, err);
     if (rc) {
-        struct mb_err why = *err; /* copied: err is rewritten */
+        struct mb_err why = inner(err, 150);
         char hp[300];
         snprintf(hp, sizeof(hp), "%s:%u", m->src_host, m->src_port);
         if (rc == MB_EPROTO && sec == IMAP_SECURITY_STARTTLS && strstr(why.msg, "STARTTLS"))
@@ -204,8 +215,7 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
     if (rc == MB_EAUTH || rc == MB_ENOTFOUND)
         return source_auth_error(m, MB_EAUTH, err);
     if (rc) {
-        /* Copy first: err is rewritten. */
-        struct mb_err why = *err;
+        struct mb_err why = inner(err, 180);
         char hp[300];
         snprintf(hp, sizeof(hp), "%s:%u", m->src_host, m->src_port);
         return MB_MSG(err, rc, SRC_ERROR, hp, &why);
@@ -247,7 +257,7 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
     struct imap_client *cli = NULL;
     int rc = imap_client_connect(&o, &cli, err);
     if (rc) {
-        struct mb_err why = *err;
+        struct mb_err why = inner(err, 150);
         char hp[300];
         snprintf(hp, sizeof(hp), "%s:%d", d->host, d->port);
         return MB_MSG(err, rc, DEST_UNREACHABLE, hp, &why);
@@ -264,10 +274,10 @@ int mig_connect_dest(const struct config *cfg, const char *dest_login, struct im
         rc = MB_MSG(err, MB_ENOTFOUND, DEST_MISSING, dest_login);
     } else if (rc == MB_EAUTH) {
         /* With a master login a missing user is often answered like a bad password. */
-        struct mb_err why = *err;
+        struct mb_err why = inner(err, 120);
         rc = MB_MSG(err, MB_EAUTH, DEST_REFUSED, dest_login, &why);
     } else if (rc) {
-        struct mb_err why = *err;
+        struct mb_err why = inner(err, 200);
         rc = MB_MSG(err, rc, DEST_ERROR, &why);
     }
     if (rc) {

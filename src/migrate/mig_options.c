@@ -43,6 +43,15 @@ static int leap(int y)
     return (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
 }
 
+#define MAP_OBJECT_EXAMPLE "{\"source\": \"destination\"}"
+
+/* A value quoted in an error, cut to n bytes (as "%.40s" did). */
+static const char *cut(char *buf, size_t size, const char *s, int n)
+{
+    snprintf(buf, size, "%.*s", n, s ? s : "");
+    return buf;
+}
+
 int mig_options_parse_date(const char *s, int64_t *t_r, struct mb_err *err)
 {
     static const unsigned char mdays[12] = {31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31};
@@ -60,22 +69,25 @@ int mig_options_parse_date(const char *s, int64_t *t_r, struct mb_err *err)
             return 0;
         }
     }
-    return mb_err_set(err, MB_ECONFIG, "not a date YYYY-MM-DD: \"%.40s\"", s ? s : "");
+    char v[48];
+    return MB_MSG(err, MB_ECONFIG, OPT_NOT_DATE, cut(v, sizeof(v), s, 40));
 }
 
 int mig_options_set_since(struct mig_options *o, const char *date, struct mb_err *err)
 {
+    char v[48];
     int rc = mig_options_parse_date(date, &o->since, err);
     if (rc)
-        return mb_err_set(err, MB_ECONFIG, "option since: not a date YYYY-MM-DD: \"%.40s\"", date);
+        return MB_MSG(err, MB_ECONFIG, OPT_DATE, "since", cut(v, sizeof(v), date, 40));
     return 0;
 }
 
 int mig_options_set_before(struct mig_options *o, const char *date, struct mb_err *err)
 {
+    char v[48];
     int rc = mig_options_parse_date(date, &o->before, err);
     if (rc)
-        return mb_err_set(err, MB_ECONFIG, "option before: not a date YYYY-MM-DD: \"%.40s\"", date);
+        return MB_MSG(err, MB_ECONFIG, OPT_DATE, "before", cut(v, sizeof(v), date, 40));
     return 0;
 }
 
@@ -109,19 +121,13 @@ static enum mig_role role_token(const char *p)
 
 int mig_options_add_exclude(struct mig_options *o, const char *pattern, struct mb_err *err)
 {
+    char v[88];
     if (!pattern || !name_ok(pattern))
-        return mb_err_set(err, MB_ECONFIG,
-                          "option exclude_folders: invalid pattern \"%.80s\" "
-                          "(1 to 1000 characters, no control character, no empty level)",
-                          pattern ? pattern : "");
+        return MB_MSG(err, MB_ECONFIG, OPT_PATTERN, cut(v, sizeof(v), pattern, 80));
     if (pattern[0] == '\\' && role_token(pattern) == MIG_ROLE_NONE)
-        return mb_err_set(err, MB_ECONFIG,
-                          "option exclude_folders: unknown special folder "
-                          "\"%.40s\" (known: Trash, Junk, Sent, Drafts, Archive)",
-                          pattern);
+        return MB_MSG(err, MB_ECONFIG, OPT_SPECIAL, cut(v, sizeof(v), pattern, 40));
     if (o->n_exclude >= MIG_OPT_PATTERNS_MAX)
-        return mb_err_set(err, MB_ECONFIG, "option exclude_folders: more than %d patterns",
-                          MIG_OPT_PATTERNS_MAX);
+        return MB_MSG(err, MB_ECONFIG, OPT_PATTERNS, MIG_OPT_PATTERNS_MAX);
     for (size_t i = 0; i < o->n_exclude; i++)
         if (strcmp(o->exclude[i], pattern) == 0)
             return 0;
@@ -132,22 +138,16 @@ int mig_options_add_exclude(struct mig_options *o, const char *pattern, struct m
 
 int mig_options_add_map(struct mig_options *o, const char *src, const char *dst, struct mb_err *err)
 {
+    char v[88], w[88];
     if (!src || !dst || !name_ok(src) || !name_ok(dst) || strchr(src, '*') || strchr(dst, '*')
         || src[0] == '\\' || dst[0] == '\\')
-        return mb_err_set(err, MB_ECONFIG,
-                          "option folder_map: invalid mapping \"%.80s\" -> "
-                          "\"%.80s\" (folder names of 1 to 1000 characters, levels separated "
-                          "by '/', no '*')",
-                          src ? src : "", dst ? dst : "");
+        return MB_MSG(err, MB_ECONFIG, OPT_MAPPING, cut(v, sizeof(v), src, 80),
+                      cut(w, sizeof(w), dst, 80));
     if (o->n_map >= MIG_OPT_MAPS_MAX)
-        return mb_err_set(err, MB_ECONFIG, "option folder_map: more than %d mappings",
-                          MIG_OPT_MAPS_MAX);
+        return MB_MSG(err, MB_ECONFIG, OPT_MAPS, MIG_OPT_MAPS_MAX);
     for (size_t i = 0; i < o->n_map; i++)
         if (strcmp(o->map[i].src, src) == 0)
-            return mb_err_set(err, MB_ECONFIG,
-                              "option folder_map: folder \"%.80s\" mapped "
-                              "twice",
-                              src);
+            return MB_MSG(err, MB_ECONFIG, OPT_TWICE, cut(v, sizeof(v), src, 80));
     o->map = xrealloc(o->map, (o->n_map + 1) * sizeof(*o->map));
     o->map[o->n_map].src = xstrdup(src);
     o->map[o->n_map].dst = xstrdup(dst);
@@ -157,12 +157,10 @@ int mig_options_add_map(struct mig_options *o, const char *src, const char *dst,
 
 int mig_options_add_map_arg(struct mig_options *o, const char *arg, struct mb_err *err)
 {
+    char v[88];
     const char *eq = arg ? strchr(arg, '=') : NULL;
     if (!eq)
-        return mb_err_set(err, MB_ECONFIG,
-                          "option folder_map: expected SOURCE=DESTINATION, "
-                          "got \"%.80s\"",
-                          arg ? arg : "");
+        return MB_MSG(err, MB_ECONFIG, OPT_MAP_ARG, cut(v, sizeof(v), arg, 80));
     char *src = xstrndup(arg, (size_t)(eq - arg));
     int rc = mig_options_add_map(o, src, eq + 1, err);
     free(src);
@@ -171,38 +169,32 @@ int mig_options_add_map_arg(struct mig_options *o, const char *arg, struct mb_er
 
 int mig_options_set_max_size(struct mig_options *o, const char *s, struct mb_err *err)
 {
+    char q[48];
     char *end = NULL;
     errno = 0;
     long long v = s && *s >= '0' && *s <= '9' ? strtoll(s, &end, 10) : 0;
     if (!end || *end || errno || v < 1)
-        return mb_err_set(err, MB_ECONFIG,
-                          "option max_message_size: expected a number of "
-                          "bytes of at least 1, got \"%.40s\"",
-                          s ? s : "");
+        return MB_MSG(err, MB_ECONFIG, OPT_SIZE, cut(q, sizeof(q), s, 40));
     o->max_message_size = v;
     return 0;
 }
 
 int mig_options_set_gmail_labels(struct mig_options *o, const char *s, struct mb_err *err)
 {
+    char q[48];
     if (s && strcmp(s, "each") == 0)
         o->gmail_labels_first = 0;
     else if (s && strcmp(s, "first") == 0)
         o->gmail_labels_first = 1;
     else
-        return mb_err_set(err, MB_ECONFIG,
-                          "option gmail_labels: expected each or first, got "
-                          "\"%.40s\"",
-                          s ? s : "");
+        return MB_MSG(err, MB_ECONFIG, OPT_GMAIL, cut(q, sizeof(q), s, 40));
     return 0;
 }
 
 int mig_options_check(const struct mig_options *o, struct mb_err *err)
 {
     if (o->since && o->before && o->since >= o->before)
-        return mb_err_set(err, MB_ECONFIG,
-                          "option since must be a day before option before "
-                          "(no message could be copied)");
+        return MB_MSG0(err, MB_ECONFIG, OPT_RANGE);
     return 0;
 }
 
@@ -224,31 +216,26 @@ static void fmt_date(int64_t t, char out[16])
 
 int mig_options_from_json(const struct json_value *obj, struct mig_options *o, struct mb_err *err)
 {
+    char q[48];
     const char *s;
     int rc = json_get_str(obj, "since", &s);
     if (rc == JSON_ETYPE)
-        return mb_err_set(err, MB_ECONFIG, "option since: not a date YYYY-MM-DD: \"%.40s\"",
-                          "(not a string)");
+        return MB_MSG(err, MB_ECONFIG, OPT_DATE, "since", "(not a string)");
     if (rc == 0 && (rc = mig_options_set_since(o, s, err)) != 0)
         return rc;
     rc = json_get_str(obj, "before", &s);
     if (rc == JSON_ETYPE)
-        return mb_err_set(err, MB_ECONFIG, "option before: not a date YYYY-MM-DD: \"%.40s\"",
-                          "(not a string)");
+        return MB_MSG(err, MB_ECONFIG, OPT_DATE, "before", "(not a string)");
     if (rc == 0 && (rc = mig_options_set_before(o, s, err)) != 0)
         return rc;
 
     const struct json_value *v = json_obj_get(obj, "exclude_folders");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_ARRAY)
-            return mb_err_set(err, MB_ECONFIG,
-                              "option exclude_folders: expected a list of "
-                              "patterns");
+            return MB_MSG0(err, MB_ECONFIG, OPT_LIST);
         for (size_t i = 0; i < v->n; i++) {
             if (v->items[i].type != JSON_STRING)
-                return mb_err_set(err, MB_ECONFIG,
-                                  "option exclude_folders: expected a list of "
-                                  "patterns");
+                return MB_MSG0(err, MB_ECONFIG, OPT_LIST);
             if ((rc = mig_options_add_exclude(o, v->items[i].str, err)) != 0)
                 return rc;
         }
@@ -256,14 +243,10 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o, s
     v = json_obj_get(obj, "folder_map");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_OBJECT)
-            return mb_err_set(err, MB_ECONFIG,
-                              "option folder_map: expected an object "
-                              "{\"source\": \"destination\"}");
+            return MB_MSG(err, MB_ECONFIG, OPT_MAP_OBJECT, MAP_OBJECT_EXAMPLE);
         for (size_t i = 0; i < v->n; i++) {
             if (v->members[i].value.type != JSON_STRING)
-                return mb_err_set(err, MB_ECONFIG,
-                                  "option folder_map: expected an object "
-                                  "{\"source\": \"destination\"}");
+                return MB_MSG(err, MB_ECONFIG, OPT_MAP_OBJECT, MAP_OBJECT_EXAMPLE);
             if ((rc = mig_options_add_map(o, v->members[i].key, v->members[i].value.str, err)))
                 return rc;
         }
@@ -271,18 +254,13 @@ int mig_options_from_json(const struct json_value *obj, struct mig_options *o, s
     v = json_obj_get(obj, "max_message_size");
     if (v && v->type != JSON_NULL) {
         if (v->type != JSON_NUMBER || !v->is_int || v->i < 1)
-            return mb_err_set(err, MB_ECONFIG,
-                              "option max_message_size: expected a number of "
-                              "bytes of at least 1, got \"%.40s\"",
-                              "(not an integer)");
+            return MB_MSG(err, MB_ECONFIG, OPT_SIZE, "(not an integer)");
         o->max_message_size = v->i;
     }
     rc = json_get_str(obj, "gmail_labels", &s);
     if (rc == JSON_ETYPE || (rc == 0 && mig_options_set_gmail_labels(o, s, err) != 0))
-        return mb_err_set(err, MB_ECONFIG,
-                          "option gmail_labels: expected each or first, got "
-                          "\"%.40s\"",
-                          rc == 0 ? s : "(not a string)");
+        return MB_MSG(err, MB_ECONFIG, OPT_GMAIL,
+                      rc == 0 ? cut(q, sizeof(q), s, 40) : "(not a string)");
     return mig_options_check(o, err);
 }
 
@@ -294,7 +272,7 @@ int mig_options_parse(const char *json, struct mig_options *o, struct mb_err *er
     struct json_value *v = NULL;
     int rc = json_parse(json, strlen(json), NULL, &v, err);
     if (!rc && v->type != JSON_OBJECT)
-        rc = mb_err_set(err, MB_ECONFIG, "stored options are not a JSON object");
+        rc = MB_MSG0(err, MB_ECONFIG, OPT_STORED);
     if (!rc)
         rc = mig_options_from_json(v, o, err);
     json_free(&v);

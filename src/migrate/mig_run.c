@@ -725,7 +725,7 @@ int mig_check(const struct config *cfg, const struct mig_request *req, struct mi
     struct mb_err err = {0};
     int rc = mig_connect_source(&m, &err);
     if (rc) {
-        snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
+        res->source_error = err;
     } else {
         struct imap_folders list;
         memset(&list, 0, sizeof(list));
@@ -760,14 +760,14 @@ int mig_check(const struct config *cfg, const struct mig_request *req, struct mi
         }
         imap_client_folders_fini(&list);
         if (rc)
-            snprintf(res->source_error, sizeof(res->source_error), "%s", err.msg);
+            res->source_error = err;
         else
             res->source_ok = 1;
     }
     struct imap_client *dst = NULL;
     rc = mig_connect_dest(cfg, req->dest_login, &dst, &err);
     if (rc) {
-        snprintf(res->dest_error, sizeof(res->dest_error), "%s", err.msg);
+        res->dest_error = err;
     } else {
         res->dest_ok = 1;
         int found = 0;

@@ -401,6 +401,17 @@ def engine(admin):
     r = admin.req("POST", "/api/check", dict(body, source_password="wrong-pw"))
     check("« Tester la connexion » with a wrong password: source refused, reason given",
           r.status == 200 and r.json["source"]["ok"] is False and r.json["source"]["error"], r)
+    s = r.json["source"] if r.status == 200 else {}
+    rf = admin.req("POST", "/api/check", dict(body, source_password="wrong-pw"),
+                   headers={"Accept-Language": "fr"})
+    sf = rf.json["source"] if rf.status == 200 else {}
+    check("« Tester la connexion »: the refusal coded (source_auth_refused, the server's words "
+          "nested), its text in the request's language",
+          s.get("code") == "source_auth_refused" and isinstance(s.get("params", {}).get("server"), dict)
+          and s["error"].startswith("authentication refused by the source server (")
+          and sf.get("code") == "source_auth_refused"
+          and sf.get("error", "").startswith("authentification refusée par le serveur source ("),
+          (s, sf))
     r = admin.req("POST", "/api/check", dict(body, dest_login="missing@example.com"))
     check("« Tester la connexion » with a missing destination box: destination refused",
           r.status == 200 and r.json["destination"]["ok"] is False
@@ -468,18 +479,26 @@ def engine(admin):
           lf.get("lines") and all({"id", "time", "level", "code", "params", "text"} <= set(ln)
                                   for ln in lf["lines"]), lf)
     # The engine's per-folder lines are coded: worded in French for Accept-Language: fr, in
-    # English otherwise, with their parameters apart.
+    # English otherwise, with their parameters apart (a line of another connection of the
+    # run is the same line inside log_lane: "[connection N] ...").
     le = admin.req("GET", "/api/jobs/%d/log" % jid, headers={"Accept-Language": "en"}).json or {}
-    done_fr = [ln for ln in lf.get("lines") or [] if ln.get("code") == "log_folder_done"
-               and (ln.get("params") or {}).get("folder") == "INBOX"]
-    done_en = [ln for ln in le.get("lines") or [] if ln.get("code") == "log_folder_done"
-               and (ln.get("params") or {}).get("folder") == "INBOX"]
+
+    def inbox_done(lines):
+        out = []
+        for ln in lines or []:
+            m = ln
+            if ln.get("code") == "log_lane":
+                m = (ln.get("params") or {}).get("line") or {}
+            if m.get("code") == "log_folder_done" and (m.get("params") or {}).get("folder") == "INBOX":
+                out.append((ln["text"], m["params"]))
+        return out
+    done_fr, done_en = inbox_done(lf.get("lines")), inbox_done(le.get("lines"))
     check("job log (fr): the INBOX line in French, its counts as parameters",
-          done_fr and done_fr[0]["text"].startswith("dossier INBOX : ")
-          and "copié(s)" in done_fr[0]["text"] and "déjà présent(s)" in done_fr[0]["text"]
-          and isinstance(done_fr[0]["params"].get("copied"), int)
-          and done_en and done_en[0]["text"].startswith("folder INBOX: ")
-          and " copied, " in done_en[0]["text"], (done_fr, done_en))
+          done_fr and "dossier INBOX : " in done_fr[0][0]
+          and "copié(s)" in done_fr[0][0] and "déjà présent(s)" in done_fr[0][0]
+          and isinstance(done_fr[0][1].get("copied"), int)
+          and done_en and "folder INBOX: " in done_en[0][0]
+          and " copied, " in done_en[0][0], (done_fr, done_en, lf))
     conn_fr = [ln for ln in lf.get("lines") or [] if ln.get("code") == "log_connected"]
     check("job log (fr): « connecté à … en tant que … »",
           conn_fr and conn_fr[0]["text"].startswith("connecté à ")

@@ -24,7 +24,7 @@ const WEB = join(TOP, 'web');
 // setLang() updates the page: a minimal stand-in for the document is enough here.
 globalThis.document = { documentElement: {}, querySelectorAll: () => [] };
 const i18n = await import(pathToFileURL(join(WEB, 'i18n.js')).href);
-const { engineText, ENGINE_FORMS, messageText, setMessages, loadMessages } = await import(pathToFileURL(join(WEB, 'errors.js')).href);
+const { engineText, ENGINE_FORMS, messageText, setMessages, loadMessages, errorBeside } = await import(pathToFileURL(join(WEB, 'errors.js')).href);
 
 function inLang(lang, fn) {
     const before = i18n.getLang();
@@ -42,9 +42,6 @@ const EXAMPLES = [
         'le serveur source n\'a pas transmis le message : le serveur n\'a renvoyé aucun contenu (NIL)'],
     ['[TOOBIG] message of 52428800 bytes is over the server\'s APPENDLIMIT of 35882577 bytes',
         '[TOOBIG] message de 52428800 octets, au-delà de la limite APPENDLIMIT du serveur (35882577 octets)'],
-    ['option since: not a date YYYY-MM-DD: "2024-02-30"', 'option since : « 2024-02-30 » n\'est pas une date AAAA-MM-JJ'],
-    ['option folder_map: folder "Projets" mapped twice',
-        'correspondance de dossiers : le dossier « Projets » apparaît deux fois'],
     ['connection refused by 127.0.0.1:9', 'connexion refusée par 127.0.0.1:9'],
 ];
 
@@ -144,7 +141,7 @@ function engineFormats() {
 // Formats that never reach a customer as such (programming errors, local set-up, the
 // mbedTLS / libc wording passed through), or whose pieces are covered by SAMPLES.
 const INTERNAL = new Set([
-    '%s', '%s: %s', '%s%s%s', 'TLS random generator: %s',
+    '%s', '%.*s', '%s: %s', '%s%s%s', 'TLS random generator: %s',
     'TLS configuration: %s', 'TLS setup: %s', 'TLS server name %s: %s', 'no host name',
     'host name too long (%zu bytes)', 'bad port %u for %s', 'TLS server name too long',
     'TLS already started with %s', 'transfer aborted by the caller', 'stopped by the caller',
@@ -300,6 +297,11 @@ test('coded messages read in the UI\'s language from the catalogue; nested and e
     const lane = { code: 'log_lane', params: { n: 2, line: { code: 'log_folder_done', params: { folder: 'Sent', copied: 3, already: 0, refused: 0 } } }, text: '' };
     assert.equal(inLang('fr', () => messageText(lane)), '[connexion 2] dossier Sent : 3 copié(s), 0 déjà présent(s), 0 refusé(s)');
     assert.equal(inLang('en', () => messageText(lane)), '[connection 2] folder Sent: 3 copied, 0 already there, 0 refused');
+    // An error beside other members (« Tester la connexion », « Vérifier les accès »).
+    assert.equal(inLang('fr', () => errorBeside({ ok: false, error: unreachable.text, code: unreachable.code, params: unreachable.params })),
+        'connexion impossible au serveur source 127.0.0.1:9 : connexion refusée par 127.0.0.1:9');
+    assert.equal(inLang('fr', () => errorBeside({ ok: false, error: 'connection refused by h:1' })), 'connexion refusée par h:1');
+    assert.equal(errorBeside({ ok: true, error: null }), '');
     // A plain string (older answers) goes through the engine forms.
     assert.equal(fr('connection refused by h:1'), 'connexion refusée par h:1');
     setMessages(null);

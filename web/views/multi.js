@@ -8,7 +8,7 @@ import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
 import { optionFields } from './options.js';
-import { engineText } from '../errors.js';
+import { engineText, errorBeside } from '../errors.js';
 
 const PREVIEW_MAX_ROWS = 1000;
 
@@ -201,7 +201,7 @@ export function mount(root, ctx) {
         } else {
             td.classList.add('verify-fail');
             td.append(h('span.badge.badge-failed', { i18n: 'verify.fail' }),
-                h('span.error-text', { text: engineText(v.error || '') }));
+                h('span.error-text', { text: errorBeside(v) }));
         }
         return td;
     }

@@ -6,6 +6,7 @@ import { t, onLangChange } from '../i18n.js';
 import { h, replace, rich, fmtDate } from '../util.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { announce, confirmDialog } from '../app.js';
+import { errorBeside } from '../errors.js';
 
 const KINDS = ['microsoft365', 'google', 'imap-admin'];
 // Which inputs each kind uses (ids without the "p-" prefix).
@@ -108,7 +109,7 @@ export function mount(root) {
                 result.textContent = t('profiles.testing');
                 try {
                     const r = await request('POST', `/api/profiles/${encodeURIComponent(p.name)}/check`, { json: { source_login: who.value.trim() } });
-                    result.textContent = r.ok ? t('profiles.testOk') : t('profiles.testFailed', { error: r.error || '' });
+                    result.textContent = r.ok ? t('profiles.testOk') : t('profiles.testFailed', { error: errorBeside(r) });
                 } catch (e) {
                     result.textContent = errorText(e);
                 }

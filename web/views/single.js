@@ -5,7 +5,7 @@ import { t, onLangChange } from '../i18n.js';
 import {
     h, replace, setI18n, setRaw, fmtInt, fmtBytes, TYPES, DEFAULT_HOSTS,
 } from '../util.js';
-import { engineText } from '../errors.js';
+import { engineText, errorBeside } from '../errors.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
@@ -347,7 +347,7 @@ export function mount(root, ctx) {
             h('p.result-status',
                 h(`span.badge.${ok ? 'badge-done' : 'badge-failed'}`, { i18n: ok ? 'check.ok' : 'check.fail' })),
         );
-        if (!ok && data && data.error) box.append(h('p.error-text', { text: engineText(data.error) }));
+        if (!ok && data && data.error) box.append(h('p.error-text', { text: errorBeside(data) }));
         const q = ok && data && data.quota;
         if (q && typeof q === 'object') {
             box.append(h('p.quota#check-quota', {
