@@ -40,10 +40,6 @@ export const ENGINE_FORMS = [
     ['err.engine.oauthUnavailable', /^the (?<who>Google|Microsoft 365) token endpoint is unavailable \(HTTP (?<status>\d+)\): migrabox will try again later$/],
     ['err.engine.oauthCannotGet', /^cannot get a token from (?<host>\S+): (?<why>.*)$/s],
     // src/migrate/mig_run.c, mig_copy.c, mig_plan.c
-    ['err.engine.sourceRefusedSend', /^the source server refused to send the messages of (?<folder>.*?): (?<server>.*)$/s],
-    ['err.engine.destRefusedMsgs', /^the destination refused messages in (?<folder>.*?): (?<server>.*)$/s],
-    ['err.engine.folderEncode', /^folder name cannot be encoded: (?<folder>.*)$/s],
-    ['err.engine.folderTooLong', /^folder name too long: (?<folder>.*)$/s],
     ['err.engine.notDelivered', /^the source server did not deliver the message: (?<why>.*)$/s],
     ['err.engine.leftOut', /^the source server does not send this message \(its answer to UID FETCH left it out (?<n>\S+) times\)$/],
     ['err.engine.destRefusedMsg', /^refused by the destination$/],

@@ -1179,7 +1179,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
 
     fr.dest_raw = mig_dest_raw(e);
     if (!fr.dest_raw)
-        return mb_err_set(err, MB_EFOLDER, "folder name cannot be encoded: %s", e->dest_name);
+        return MB_MSG(err, MB_EFOLDER, FOLDER_ENCODE, e->dest_name);
 
     /* SELECT at the destination and EXAMINE at the source in one round trip. */
     rc = imap_client_select_send(m->dst, fr.dest_raw, 0, err);
@@ -1356,8 +1356,7 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
         if (rc)
             break;
         if (fr.folder_rc) {
-            rc = mb_err_set(err, MB_EFOLDER, "the destination refused messages in %s: %s",
-                            e->dest_name, fr.folder_err);
+            rc = MB_MSG(err, MB_EFOLDER, DEST_REFUSED_MSGS, e->dest_name, fr.folder_err);
             break;
         }
     }

@@ -22,11 +22,12 @@ struct mig_folder_report {
     int64_t copied_bytes; /* size of the `copied` messages */
     int64_t vanished;     /* deleted from the source while the migration ran */
     int done;
-    int sized;        /* source_count and totals taken (first pass) */
-    int passes;       /* times the folder's copy started in this run */
-    int64_t listed;   /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
-    char *error;      /* why the folder could not be copied (owned), NULL if it was */
-    int status_asked; /* STATUS sent for the plan's totals (not again) */
+    int sized;      /* source_count and totals taken (first pass) */
+    int passes;     /* times the folder's copy started in this run */
+    int64_t listed; /* STATUS MESSAGES of the source folder at plan time, -1 unknown */
+    char *error;    /* why the folder could not be copied (owned), NULL if it was */
+    char *error_code, *error_params; /* error's code and parameters (owned) */
+    int status_asked;                /* STATUS sent for the plan's totals (not again) */
     struct imap_status_info plan_st; /* the source's STATUS at plan time (have = 0: none) */
     int64_t source_bytes;            /* size of the source_count messages */
     int unchanged;                   /* left alone: the same as at the end of the last clean pass */

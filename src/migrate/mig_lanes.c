@@ -316,11 +316,12 @@ static int folder_outcome(struct mig_ctx *m, size_t i, struct mig_folder_report 
         /* The source opened the folder but refused to send its messages: a busy server
          * (Exchange's "NO Server Unavailable. 15"). Try again on a new connection; what was
          * copied stays copied. */
-        char why[MB_ERR_LEN];
-        snprintf(why, sizeof(why), "%s", err->msg);
-        return mb_err_set(err, MB_ECONN,
-                          "the source server refused to send the messages of %.100s: %.150s",
-                          e->src_name, why);
+        char name[104];
+        snprintf(name, sizeof(name), "%.100s", e->src_name);
+        struct mb_err why = *err;   /* copied: err is rewritten */
+        if (why.msg_id == MSG_TEXT) /* the server's words, cut as before */
+            mb_err_set(&why, err->code, "%.150s", err->msg);
+        return MB_MSG(err, MB_ECONN, SRC_REFUSED_SEND, name, &why);
     }
     if (rc == MB_EFOLDER) {
         struct mb_err line;
@@ -329,6 +330,11 @@ static int folder_outcome(struct mig_ctx *m, size_t i, struct mig_folder_report 
         r->done = 1;
         free(r->error);
         r->error = xstrdup(err->msg);
+        free(r->error_code);
+        r->error_code = xstrdup(mb_err_code(err));
+        char params[MB_ERR_PARAMS_LEN + 64];
+        free(r->error_params);
+        r->error_params = xstrdup(mb_err_params(err, params, sizeof(params)));
         /* Every message of the folder not copied (nor there already) is lost to this run:
          * count it, the verdict must not read "0 refused". */
         int64_t total = r->sized ? r->source_count : r->listed;

@@ -1,5 +1,6 @@
 #include "mig_plan.h"
 
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -267,7 +268,9 @@ int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
         free(sl);
         buf_fini(&mapped);
         if (rc) {
-            rc = mb_err_set(err, MB_ETOOBIG, "folder name too long: %.100s", e->src_name);
+            char cut[104];
+            snprintf(cut, sizeof(cut), "%.100s", e->src_name);
+            rc = MB_MSG(err, MB_ETOOBIG, FOLDER_TOO_LONG, cut);
             break;
         }
         if (skipped)

@@ -332,6 +332,19 @@ static char *build_report(struct mig_ctx *m)
                       : r->done      ? "done"
                                      : "incomplete");
         json_w_kv_str(&w, "reason", r->skip_reason ? r->skip_reason : r->error);
+        if (!r->skip_reason && r->error && r->error_code) {
+            /* the reason coded (msg/msgcat.def): the UI words it in its language */
+            json_w_kv_str(&w, "reason_code", r->error_code);
+            struct json_value *pv = NULL;
+            struct mb_err perr;
+            json_w_key(&w, "reason_params");
+            if (r->error_params
+                && json_parse(r->error_params, strlen(r->error_params), NULL, &pv, &perr) == 0)
+                json_w_value(&w, pv);
+            else
+                json_w_null(&w);
+            json_free(&pv);
+        }
         json_w_kv_int(&w, "source_count", r->source_count);
         if (r->dest_count >= 0)
             json_w_kv_int(&w, "dest_count", r->dest_count);
@@ -390,6 +403,8 @@ static void report_fini(struct mig_ctx *m)
         free(m->folders[i].source);
         free(m->folders[i].dest);
         free(m->folders[i].error);
+        free(m->folders[i].error_code);
+        free(m->folders[i].error_params);
     }
     XFREE(m->folders);
     mig_plan_fini(&m->plan);

@@ -36,8 +36,6 @@ const en = (s) => inLang('en', () => engineText(s));
 
 // [engine text, expected French]
 const EXAMPLES = [
-    ['the source server refused to send the messages of INBOX: NO Server Unavailable. 15',
-        'le serveur source a refusé d\'envoyer les messages de INBOX : NO Server Unavailable. 15'],
     ['the source server did not deliver the message: the server returned no body (NIL)',
         'le serveur source n\'a pas transmis le message : le serveur n\'a renvoyé aucun contenu (NIL)'],
     ['[TOOBIG] message of 52428800 bytes is over the server\'s APPENDLIMIT of 35882577 bytes',
@@ -63,8 +61,8 @@ test('in English every known text comes back unchanged; unknown texts pass as th
     assert.equal(fr(null), '');
     assert.equal(fr(undefined), '');
     // Braces in the servers' words are not placeholders.
-    assert.equal(fr('the source server refused to send the messages of A: NO {weird} [x]'),
-        'le serveur source a refusé d\'envoyer les messages de A : NO {weird} [x]');
+    assert.equal(fr('the source server did not deliver the message: NO {weird} [x]'),
+        'le serveur source n\'a pas transmis le message : NO {weird} [x]');
 });
 
 test('every form has its sentence in both dictionaries, with the same placeholders', () => {
@@ -141,7 +139,7 @@ function engineFormats() {
 // Formats that never reach a customer as such (programming errors, local set-up, the
 // mbedTLS / libc wording passed through), or whose pieces are covered by SAMPLES.
 const INTERNAL = new Set([
-    '%s', '%.*s', '%s: %s', '%s%s%s', 'TLS random generator: %s',
+    '%s', '%.*s', '%.150s', '%s: %s', '%s%s%s', 'TLS random generator: %s',
     'TLS configuration: %s', 'TLS setup: %s', 'TLS server name %s: %s', 'no host name',
     'host name too long (%zu bytes)', 'bad port %u for %s', 'TLS server name too long',
     'TLS already started with %s', 'transfer aborted by the caller', 'stopped by the caller',

@@ -162,7 +162,9 @@ export function mount(root, ctx) {
         if (f.dest && f.status !== 'failed') return f.dest;
         const raw = f.reason || '';
         const key = SKIP_REASONS[raw] || (raw.includes('X-GM-EXT-1') ? 'job.skip.gmailExt' : null);
-        const reason = key ? t(key) : engineText(raw);
+        const reason = key ? t(key)
+            : f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
+                : engineText(raw);
         if (f.status === 'skipped') return t('job.folderSkipped', { reason });
         if (f.status === 'failed') return (f.dest ? f.dest + ' — ' : '') + t('job.folderFailed', { reason });
         return f.dest || '';
