@@ -1205,8 +1205,10 @@ int mig_copy_folder(struct mig_ctx *m, size_t i, struct mig_folder_report *rep, 
     if (orphans && !m->src_has_gmail_ext) {
         rep->skip_reason = "archived messages cannot be told apart without Gmail's IMAP "
                            "extension (X-GM-EXT-1)";
-        struct mb_err line;
-        MB_MSG(&line, 0, LOG_SKIPPED_NOW, e->src_name, rep->skip_reason);
+        rep->skip_msg = MSG_SKIP_GMAIL_EXT;
+        struct mb_err line, why;
+        mig_skip_why(&why, rep->skip_msg, rep->skip_reason);
+        MB_MSG(&line, 0, LOG_SKIPPED_NOW, e->src_name, &why);
         mig_log_msg(m, "warn", &line);
         rep->sized = 1;
         goto verify;

@@ -16,6 +16,7 @@ struct mig_folder_report {
     char *source;            /* UTF-8 */
     char *dest;              /* UTF-8, NULL when skipped */
     const char *skip_reason; /* static, NULL when copied */
+    int skip_msg;            /* its code (enum msg_id) */
     int64_t source_count;    /* messages the folder had to copy (after view rules) */
     int64_t dest_count;      /* STATUS MESSAGES of the destination folder, -1 unknown */
     int64_t copied, skipped, failed;
@@ -107,6 +108,14 @@ void mig_disconnect(struct mig_ctx *m);
 /* A line for the job log, coded (MB_MSG(&line, 0, LOG_..., ...), msg/msgcat.def): the hooks'
  * log_msg, or queued for lane 0 wrapped in log_lane (the connection's number), code kept. */
 void mig_log_msg(struct mig_ctx *m, const char *level, const struct mb_err *line);
+/* Why a folder is skipped, coded (id: its code, 0 = text only) for a log line. */
+static inline void mig_skip_why(struct mb_err *why, int id, const char *text)
+{
+    if (id)
+        mb_err_msg(why, 0, id, NULL, 0);
+    else
+        mb_err_set(why, 0, "%s", text ? text : "");
+}
 /* Report progress (rate-limited unless force); sets m->cancelled when asked to stop. */
 void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);

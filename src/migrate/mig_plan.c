@@ -137,6 +137,7 @@ static void plan_exclude(const struct mig_side *src, const struct mig_options *o
         if (mig_options_excluded(opts, sl, own, parents)) {
             e->action = MIG_PLAN_SKIP;
             e->skip_reason = MIG_PLAN_EXCLUDED;
+            e->skip_msg = MSG_SKIP_EXCLUDED;
         }
         free(sl);
     }
@@ -180,15 +181,19 @@ int mig_plan_build_opts(const struct mig_side *src, const struct mig_side *dst,
         if (f->flags & (MIG_F_NOSELECT | MIG_F_NONEXISTENT)) {
             e->action = MIG_PLAN_SKIP;
             e->skip_reason = "not a selectable folder";
+            e->skip_msg = MSG_SKIP_NOSELECT;
         } else if (subscribed_only && !e->subscribe && e->role != MIG_ROLE_INBOX) {
             e->action = MIG_PLAN_SKIP;
             e->skip_reason = "not subscribed";
+            e->skip_msg = MSG_SKIP_UNSUBSCRIBED;
         } else if (mig_preset_skips_folder(preset, rel, src->delim)) {
             e->action = MIG_PLAN_SKIP;
             e->skip_reason = "not a mail folder";
+            e->skip_msg = MSG_SKIP_NOT_MAIL;
         } else if (view == MIG_VIEW_SKIP) {
             e->action = MIG_PLAN_SKIP;
             e->skip_reason = "virtual view of messages kept in other folders";
+            e->skip_msg = MSG_SKIP_VIEW;
         } else if (view == MIG_VIEW_ARCHIVE_ORPHANS) {
             e->action = MIG_PLAN_ARCHIVE_ORPHANS;
             e->role = MIG_ROLE_ARCHIVE;

@@ -59,6 +59,7 @@ struct mig_plan_entry {
     enum mig_role role; /* role the folder was mapped by, MIG_ROLE_NONE otherwise */
     enum mig_plan_action action;
     const char *skip_reason; /* static text when skipped */
+    int skip_msg;            /* its code (enum msg_id, msg/msgcat.def) */
     int subscribe;           /* subscribe the destination folder */
     int create;              /* the destination folder does not exist yet */
     int renamed;             /* destination name altered (delimiter clash or collision) */

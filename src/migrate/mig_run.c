@@ -147,13 +147,16 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
         r->source = xstrdup(e->src_name);
         r->dest = e->dest_name ? xstrdup(e->dest_name) : NULL;
         r->skip_reason = e->action == MIG_PLAN_SKIP ? e->skip_reason : NULL;
+        r->skip_msg = e->action == MIG_PLAN_SKIP ? e->skip_msg : 0;
         r->dest_count = -1;
         r->listed = -1;
         struct mb_err line;
         int archive = e->action == MIG_PLAN_ARCHIVE_ORPHANS;
-        if (e->action == MIG_PLAN_SKIP)
-            MB_MSG(&line, 0, LOG_FOLDER_SKIPPED, e->src_name, e->skip_reason);
-        else if (e->renamed && archive)
+        struct mb_err why;
+        if (e->action == MIG_PLAN_SKIP) {
+            mig_skip_why(&why, e->skip_msg, e->skip_reason);
+            MB_MSG(&line, 0, LOG_FOLDER_SKIPPED, e->src_name, &why);
+        } else if (e->renamed && archive)
             MB_MSG(&line, 0, LOG_FOLDER_RENAMED_ARCHIVE, e->src_name, e->dest_name);
         else if (e->renamed)
             MB_MSG(&line, 0, LOG_FOLDER_RENAMED, e->src_name, e->dest_name);

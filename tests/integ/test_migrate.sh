@@ -355,6 +355,18 @@ if [ "$reason" = "['not subscribed']" ]; then
 else
     fail "4. report gives the reason" "$reason"
 fi
+# The Journal's line: the same English on stderr, coded in the job's log (the reason nested).
+logged=$(python3 -c 'import json,sqlite3,sys
+c = sqlite3.connect(sys.argv[1])
+for code, params in c.execute("SELECT code, params FROM job_log WHERE text = ?", ("folder Pas abonné: skipped (not subscribed)",)):
+    p = json.loads(params)
+    print(code, p["folder"], p["why"]["code"])' "$work/var1/migrabox.db" 2>&1)
+if grep -qF "migrabox: folder Pas abonné: skipped (not subscribed)" "$work/subonly.err" &&
+   [ "$logged" = "log_folder_skipped Pas abonné skip_unsubscribed" ]; then
+    ok "4. the skipped folder's log line: English on stderr, coded in the job log (log_folder_skipped, skip_unsubscribed)"
+else
+    fail "4. the skipped folder's log line" "$logged / $(grep -F 'Pas abonn' "$work/subonly.err" | head -2)"
+fi
 
 # ---- 5: fast, worded failures ----
 fails_fast() {  # fails_fast NAME EXPECTED_ERROR_PART LABEL -- migrate args...
