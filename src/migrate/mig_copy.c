@@ -791,12 +791,11 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
             there = present[p] == x->uid;
         if (there) {
             x->state = MSG_FAILED;
-            x->error = xasprintf("the source server does not send this message (its answer to "
-                                 "UID FETCH left it out %d times)",
-                                 MISSING_RETRIES + 1);
+            struct mb_err why, line;
+            MB_MSG(&why, MB_EMSG, MSG_LEFT_OUT, MISSING_RETRIES + 1);
+            x->error = xstrdup(why.msg); /* the message map keeps the English */
             fr->rep->failed++;
-            struct mb_err line;
-            MB_MSG(&line, 0, LOG_MSG_FAILED, m->current_folder, x->uid, x->error);
+            MB_MSG(&line, 0, LOG_MSG_FAILED, m->current_folder, x->uid, &why);
             mig_log_msg(m, "error", &line);
             struct db_msg d;
             to_dbmsg(x, &d);

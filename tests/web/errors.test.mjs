@@ -36,6 +36,10 @@ const en = (s) => inLang('en', () => engineText(s));
 
 // [engine text, expected French]
 const EXAMPLES = [
+    // a refused message's reason in a report (stored as English in the message map; the
+    // catalogue's msg_left_out gives the same English)
+    ['the source server does not send this message (its answer to UID FETCH left it out 3 times)',
+        'le serveur source ne transmet pas ce message (il l\'a omis 3 fois de sa réponse à UID FETCH)'],
     ['the source server did not deliver the message: the server returned no body (NIL)',
         'le serveur source n\'a pas transmis le message : le serveur n\'a renvoyé aucun contenu (NIL)'],
     ['[TOOBIG] message of 52428800 bytes is over the server\'s APPENDLIMIT of 35882577 bytes',
