@@ -660,9 +660,12 @@ static int delete_rows(struct db *db, const char *sql, int64_t job, const char *
 int db_msgmap_forget(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                      uint32_t uid, struct mb_err *err)
 {
+    /* An unsettled row in flight stays: an earlier send of the message (its outcome never
+     * known) may still land, and only the row remembers it (first_uidnext, verify) for the
+     * reconciliation. */
     return delete_rows(db,
                        "DELETE FROM msgmap WHERE job_id = ?1 AND folder = ?2 "
-                       "AND uidvalidity = ?3 AND uid = ?4",
+                       "AND uidvalidity = ?3 AND uid = ?4 AND NOT (state = 0 AND verify = 1)",
                        job, folder, uidvalidity, uid, NULL, err);
 }
 
