@@ -8,6 +8,12 @@ int cli_migrate(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_profile(int argc, char **argv);
+int cli_store(int argc, char **argv);
+
+struct config;
+/* 0 when cfg uses the SQLite store; else prints why "migrabox CMD" cannot run on
+ * [store] backend = postgresql yet and returns -1. */
+int cli_store_sqlite_only(const struct config *cfg, const char *cmd);
 
 /* Exit statuses shared by the subcommands. */
 enum {

@@ -309,6 +309,11 @@ int cli_migrate(int argc, char **argv)
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_sqlite_only(cfg, "migrate") != 0) {
+        config_free(&cfg);
+        mig_options_fini(&mo);
+        return CLI_EXIT_USAGE;
+    }
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
     int status = CLI_EXIT_USAGE;
     struct db *db = NULL;

@@ -109,6 +109,10 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_sqlite_only(cfg, "serve") != 0) {
+        config_free(&cfg);
+        return CLI_EXIT_USAGE;
+    }
     int lv = log_level_parse(config_log_level_name(cfg->server.log_level));
     log_set_level(lv < 0 ? LOG_INFO : (enum log_level)lv);
 

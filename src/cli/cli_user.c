@@ -103,6 +103,10 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
         fprintf(stderr, "migrabox user: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_sqlite_only(*cfg_r, "user") != 0) {
+        config_free(cfg_r);
+        return CLI_EXIT_USAGE;
+    }
     const char *dd = (*cfg_r)->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
         fprintf(stderr, "migrabox user: cannot create data_dir %s: %s\n", dd, strerror(errno));
