@@ -11,9 +11,9 @@ int cli_profile(int argc, char **argv);
 int cli_store(int argc, char **argv);
 
 struct config;
-/* 0 when cfg uses the SQLite store; else prints why "migrabox CMD" cannot run on
- * [store] backend = postgresql yet and returns -1. */
-int cli_store_sqlite_only(const struct config *cfg, const char *cmd);
+/* With [store] backend = postgresql, make every db_open of this process open the PostgreSQL
+ * store (db_use_postgresql). 0, or -1 after printing why "migrabox CMD" cannot start. */
+int cli_store_setup(const struct config *cfg, const char *cmd);
 
 /* Exit statuses shared by the subcommands. */
 enum {

@@ -140,7 +140,7 @@ int cli_import(int argc, char **argv)
         free(options_json);
         return CLI_EXIT_USAGE;
     }
-    if (cli_store_sqlite_only(cfg, "import") != 0) {
+    if (cli_store_setup(cfg, "import") != 0) {
         config_free(&cfg);
         free(options_json);
         return CLI_EXIT_USAGE;

@@ -309,7 +309,7 @@ int cli_migrate(int argc, char **argv)
         fprintf(stderr, "migrabox migrate: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
-    if (cli_store_sqlite_only(cfg, "migrate") != 0) {
+    if (cli_store_setup(cfg, "migrate") != 0) {
         config_free(&cfg);
         mig_options_fini(&mo);
         return CLI_EXIT_USAGE;

@@ -85,7 +85,7 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
         fprintf(stderr, "migrabox profile: %s\n", err.msg);
         return -1;
     }
-    if (cli_store_sqlite_only(c->cfg, "profile") != 0)
+    if (cli_store_setup(c->cfg, "profile") != 0)
         return -1;
     const char *dd = c->cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {

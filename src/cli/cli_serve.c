@@ -109,7 +109,7 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
-    if (cli_store_sqlite_only(cfg, "serve") != 0) {
+    if (cli_store_setup(cfg, "serve") != 0) {
         config_free(&cfg);
         return CLI_EXIT_USAGE;
     }

@@ -5,8 +5,8 @@
  *   store migrate copy this appliance's SQLite store (data_dir/migrabox.db) into the empty
  *                 PostgreSQL store, in one transaction.
  *
- * The other commands run on the SQLite store only for now: with [store] backend = postgresql
- * they refuse to start (cli_store_sqlite_only) rather than quietly use data_dir. */
+ * With [store] backend = postgresql the other commands open the PostgreSQL store instead of
+ * data_dir/migrabox.db (cli_store_setup, db_use_postgresql). */
 #include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
@@ -31,18 +31,18 @@ static const char usage[] =
     "migrate: copy every table of this appliance's SQLite store (data_dir/migrabox.db) into the\n"
     "PostgreSQL store, which must be empty; all or nothing. Stop 'migrabox serve' first. Every\n"
     "node then needs this appliance's data_dir/secret.key (source passwords are sealed with\n"
-    "it).\n";
+    "it).\n"
+    "With [store] backend = postgresql the other commands (serve, import, migrate, user,\n"
+    "profile) use the PostgreSQL store instead of data_dir/migrabox.db.\n";
 
-int cli_store_sqlite_only(const struct config *cfg, const char *cmd)
+int cli_store_setup(const struct config *cfg, const char *cmd)
 {
+    (void)cmd;
     if (cfg->store.backend != CONFIG_STORE_POSTGRESQL)
         return 0;
-    fprintf(stderr,
-            "migrabox %s: [store] backend = postgresql: this version of migrabox can move an "
-            "appliance's data into PostgreSQL ('migrabox store migrate', 'migrabox store "
-            "check') but runs only on the SQLite store; set backend = sqlite\n",
-            cmd);
-    return -1;
+    db_use_postgresql(cfg->store.url, cfg->store.password.data, cfg->store.password.len,
+                      cfg->store.ca_file);
+    return 0;
 }
 
 static int connect_store(const struct config *cfg, const char *cmd, struct db_pg **pg_r)

@@ -103,7 +103,7 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
         fprintf(stderr, "migrabox user: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
-    if (cli_store_sqlite_only(*cfg_r, "user") != 0) {
+    if (cli_store_setup(*cfg_r, "user") != 0) {
         config_free(cfg_r);
         return CLI_EXIT_USAGE;
     }

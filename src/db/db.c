@@ -2,6 +2,7 @@
 #include "db/db.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -9,9 +10,11 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/secret.h"
 #include "base/xalloc.h"
 #include "db/db_internal.h"
 #include "db/db_migrations.h"
+#include "db/db_pg.h"
 
 int64_t db_now(void)
 {
@@ -34,85 +37,81 @@ static void busy_pause(unsigned *seed)
 
 int db_fail(struct db *db, struct mb_err *err, int rc, const char *what)
 {
+    if (db && db->pg)
+        return mb_err_setsys(err, MB_EIO, rc, "database postgresql: %s: %s", what,
+                             db->pg_err[0] ? db->pg_err : PQerrorMessage(db->pg));
     return mb_err_setsys(err, MB_EIO, rc, "database %s: %s: %s", db ? db->path : "", what,
                          db && db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 }
 
-int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st_r, struct mb_err *err)
-{
-    int rc = sqlite3_prepare_v2(db->h, sql, -1, st_r, NULL);
-    if (rc != SQLITE_OK) {
-        *st_r = NULL;
-        return db_fail(db, err, rc, "prepare");
-    }
-    return 0;
-}
-
-int db_step_first(struct db *db, sqlite3_stmt *st)
+int db_step_first(struct db *db, db_stmt *st)
 {
     int64_t start = 0;
     unsigned seed = (unsigned)(uintptr_t)st;
     for (;;) {
-        int rc = sqlite3_step(st);
-        if ((rc & 0xff) != SQLITE_BUSY || !sqlite3_get_autocommit(db->h))
+        int rc = db_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY || db_in_transaction(db))
             return rc;
         if (!start)
             start = mono_ms();
         else if (mono_ms() - start > DB_BUSY_DEADLINE_MS)
             return rc;
-        sqlite3_reset(st);
+        db_reset(st);
         busy_pause(&seed);
     }
 }
 
+/* PostgreSQL: run sql (no parameters, may hold several statements). */
+static int pg_exec(struct db *db, const char *sql, struct mb_err *err)
+{
+    PGresult *r = PQexec(db->pg, sql);
+    ExecStatusType t = PQresultStatus(r);
+    int rc = 0;
+    if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+        const char *m = r ? PQresultErrorMessage(r) : "";
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", m && *m ? m : PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        rc = db_fail(db, err, SQLITE_ERROR, sql);
+    }
+    PQclear(r);
+    return rc;
+}
+
 int db_exec(struct db *db, const char *sql, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    if (db->pg)
+        return pg_exec(db, sql, err);
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     while (s == SQLITE_ROW)
-        s = sqlite3_step(st);
+        s = db_step(st);
     rc = s == SQLITE_DONE ? 0 : db_fail(db, err, s, sql);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
-}
-
-int db_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (!s)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-int db_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
-{
-    if (!p)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_blob64(st, i, p, n, SQLITE_TRANSIENT);
-}
-
-char *db_col_strdup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    if (!t)
-        return NULL;
-    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
 /* ---- transactions ---- */
 
 int db_in_transaction(const struct db *db)
 {
+    if (db->pg)
+        return PQtransactionStatus(db->pg) != PQTRANS_IDLE;
     return !sqlite3_get_autocommit(db->h);
 }
+
+/* A write transaction. SQLite: BEGIN IMMEDIATE takes the database's one write lock. PostgreSQL:
+ * the same exclusion across every node, a transaction-scoped advisory lock, so that the
+ * read-then-write transactions of the db_* files keep SQLite's serial semantics. */
+#define PG_BEGIN_WRITE "BEGIN; SELECT pg_advisory_xact_lock(1835494756)"
 
 int db_begin_immediate(struct db *db, struct mb_err *err)
 {
     if (db_in_transaction(db))
         return mb_err_set(err, MB_EIO, "database: a transaction is already open");
-    return db_exec(db, "BEGIN IMMEDIATE", err);
+    return db_exec(db, db->pg ? PG_BEGIN_WRITE : "BEGIN IMMEDIATE", err);
 }
 
 int db_commit(struct db *db, struct mb_err *err)
@@ -127,14 +126,20 @@ int db_commit(struct db *db, struct mb_err *err)
 
 void db_rollback(struct db *db)
 {
-    if (db && db->h && db_in_transaction(db))
+    if (db && db->pg && db_in_transaction(db))
+        PQclear(PQexec(db->pg, "ROLLBACK"));
+    else if (db && db->h && db_in_transaction(db))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
 int db_tx_begin(struct db *db, int *outer_r, struct mb_err *err)
 {
     *outer_r = !db_in_transaction(db);
-    return db_exec(db, *outer_r ? "BEGIN IMMEDIATE" : "SAVEPOINT db_tx", err);
+    return db_exec(db,
+                   !*outer_r ? "SAVEPOINT db_tx"
+                   : db->pg  ? PG_BEGIN_WRITE
+                             : "BEGIN IMMEDIATE",
+                   err);
 }
 
 int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
@@ -145,6 +150,8 @@ int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
         return outer ? db_commit(db, err) : db_exec(db, "RELEASE db_tx", err);
     if (outer)
         db_rollback(db);
+    else if (db->pg)
+        PQclear(PQexec(db->pg, "ROLLBACK TO db_tx; RELEASE db_tx"));
     else
         sqlite3_exec(db->h, "ROLLBACK TO db_tx; RELEASE db_tx", NULL, NULL, NULL);
     return rc;
@@ -155,7 +162,7 @@ int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
     *opened_r = 0;
     if (db_in_transaction(db))
         return 0;
-    int rc = db_exec(db, "BEGIN", err);
+    int rc = db_exec(db, db->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", err);
     if (rc == 0)
         *opened_r = 1;
     return rc;
@@ -163,7 +170,9 @@ int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
 
 void db_read_end(struct db *db, int opened)
 {
-    if (opened && db_in_transaction(db))
+    if (opened && db_in_transaction(db) && db->pg)
+        PQclear(PQexec(db->pg, "COMMIT"));
+    else if (opened && db_in_transaction(db))
         sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
 }
 
@@ -171,18 +180,19 @@ void db_read_end(struct db *db, int opened)
 
 static int read_user_version(struct db *db, int *v_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
-    int rc = db_prepare(db, "PRAGMA user_version", &st, err);
+    db_stmt *st;
+    int rc = db_prepare(db, db->pg ? "SELECT version FROM migrabox_schema" : "PRAGMA user_version",
+                        &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        *v_r = sqlite3_column_int(st, 0);
+        *v_r = db_col_int(st, 0);
         rc = 0;
     } else {
-        rc = db_fail(db, err, s, "read user_version");
+        rc = db_fail(db, err, s, "read the schema version");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -194,6 +204,11 @@ int db_schema_version(struct db *db, int *version_r, struct mb_err *err)
 int db_schema_latest(void)
 {
     return (int)db_migrations_count;
+}
+
+int db_is_postgresql(const struct db *db)
+{
+    return db->pg != NULL;
 }
 
 static int migrate(struct db *db, struct mb_err *err)
@@ -247,25 +262,76 @@ static int migrate(struct db *db, struct mb_err *err)
 
 static int pragma_expect(struct db *db, const char *sql, const char *want, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        const char *got = (const char *)sqlite3_column_text(st, 0);
+        const char *got = (const char *)db_col_text(st, 0);
         if (want && (!got || strcmp(got, want) != 0))
             rc = mb_err_set(err, MB_EIO, "database %s: \"%s\" gave \"%s\", expected \"%s\"",
                             db->path, sql, got ? got : "", want);
     } else if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, sql);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
+}
+
+/* ---- the PostgreSQL store ---- */
+
+static pthread_mutex_t pg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *pg_url, *pg_password, *pg_ca;
+static size_t pg_password_len;
+static int pg_migrated;
+
+void db_use_postgresql(const char *url, const char *password, size_t password_len,
+                       const char *ca_file)
+{
+    pthread_mutex_lock(&pg_lock);
+    free(pg_url);
+    free(pg_ca);
+    if (pg_password) {
+        secret_wipe(pg_password, pg_password_len);
+        free(pg_password);
+    }
+    pg_url = url ? xstrdup(url) : NULL;
+    pg_ca = ca_file ? xstrdup(ca_file) : NULL;
+    pg_password = password && password_len ? xstrndup(password, password_len) : NULL;
+    pg_password_len = pg_password ? password_len : 0;
+    pg_migrated = 0;
+    pthread_mutex_unlock(&pg_lock);
+}
+
+static int pg_open(struct db **db_r, struct mb_err *err)
+{
+    pthread_mutex_lock(&pg_lock);
+    struct db_pg *pg = NULL;
+    int rc = db_pg_connect(pg_url, pg_password, pg_password_len, pg_ca, &pg, err);
+    if (rc == 0 && !pg_migrated) {
+        rc = db_pg_migrate(pg, NULL, err);
+        pg_migrated = rc == 0;
+    }
+    pthread_mutex_unlock(&pg_lock);
+    if (rc < 0) {
+        db_pg_close(&pg);
+        return rc;
+    }
+    struct db *db = xcalloc(1, sizeof(*db));
+    db->path = xstrdup("postgresql");
+    db->pg = db_pg_release(&pg);
+    *db_r = db;
+    return 0;
 }
 
 int db_open(const char *path, struct db **db_r, struct mb_err *err)
 {
+    pthread_mutex_lock(&pg_lock);
+    int use_pg = pg_url != NULL;
+    pthread_mutex_unlock(&pg_lock);
+    if (use_pg)
+        return pg_open(db_r, err);
     if (!path || !*path || strlen(path) > DB_PATH_MAX)
         return mb_err_set(err, MB_ECONFIG, "database: bad path");
     /* Create the file 0600 ourselves: SQLite would use 0644 minus umask. */
@@ -312,9 +378,12 @@ void db_close(struct db **dbp)
     struct db *db = *dbp;
     if (!db)
         return;
-    if (db->h) {
+    if (db->h || db->pg) {
         db_rollback(db);
-        sqlite3_close_v2(db->h);
+        if (db->h)
+            sqlite3_close_v2(db->h);
+        if (db->pg)
+            PQfinish(db->pg);
     }
     free(db->path);
     free(db);
@@ -323,6 +392,8 @@ void db_close(struct db **dbp)
 
 int db_checkpoint(struct db *db, struct mb_err *err)
 {
+    if (db->pg)
+        return 0;
     int s = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (s != SQLITE_OK)
         return db_fail(db, err, s, "checkpoint");

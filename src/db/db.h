@@ -78,6 +78,14 @@ int db_in_transaction(const struct db *db);
 int db_schema_version(struct db *db, int *version_r, struct mb_err *err);
 int db_schema_latest(void);
 
+/* From now on, db_open of this process opens the PostgreSQL store at url (db_pg.h: TLS
+ * verified...) instead of the SQLite file it is given; its schema is brought up to date at
+ * the first open. NULL url: back to SQLite. Call before any thread opens a database. */
+void db_use_postgresql(const char *url, const char *password, size_t password_len,
+                       const char *ca_file);
+/* 1 when db is a PostgreSQL connection. */
+int db_is_postgresql(const struct db *db);
+
 /* Run a checkpoint of the WAL into the database file (e.g. at shutdown). */
 int db_checkpoint(struct db *db, struct mb_err *err);
 

@@ -148,6 +148,14 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
     return 0;
 }
 
+PGconn *db_pg_release(struct db_pg **pgp)
+{
+    PGconn *c = (*pgp)->c;
+    free(*pgp);
+    *pgp = NULL;
+    return c;
+}
+
 void db_pg_close(struct db_pg **pgp)
 {
     struct db_pg *pg = *pgp;
@@ -344,7 +352,7 @@ static int copy_table(struct db_pg *pg, struct db *db, const char *table, int64_
     if (rc < 0)
         return rc;
     char *sel = xasprintf("SELECT * FROM %s", table);
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
     rc = db_prepare(db, sel, &st, err);
     free(sel);
     struct buf b;
@@ -354,11 +362,11 @@ static int copy_table(struct db_pg *pg, struct db *db, const char *table, int64_
     int64_t rows = 0;
     if (rc < 0)
         goto out;
-    ncol = sqlite3_column_count(st);
+    ncol = db_col_count(st);
     is_bytea = xcalloc((size_t)ncol + 1, sizeof(*is_bytea));
     buf_printf(&b, "COPY %s (", table);
     for (int c = 0; c < ncol; c++) {
-        const char *name = sqlite3_column_name(st, c);
+        const char *name = db_col_name(st, c);
         buf_printf(&b, "%s\"%s\"", c ? ", " : "", name);
         for (size_t i = 0; i < n_bytea; i++)
             if (strcmp(bytea[i], name) == 0)
@@ -371,30 +379,30 @@ static int copy_table(struct db_pg *pg, struct db *db, const char *table, int64_
         goto out;
     in_copy = 1;
     int s;
-    while ((s = rows ? sqlite3_step(st) : db_step_first(db, st)) == SQLITE_ROW) {
+    while ((s = rows ? db_step(st) : db_step_first(db, st)) == SQLITE_ROW) {
         for (int c = 0; c < ncol && rc == 0; c++) {
             if (c && buf_putc(&b, '\t') < 0)
                 rc = -1;
-            int t = sqlite3_column_type(st, c);
+            int t = db_col_type(st, c);
             if (rc < 0 || t == SQLITE_NULL) {
                 if (rc == 0 && buf_puts(&b, "\\N") < 0)
                     rc = -1;
             } else if (is_bytea[c]) {
-                const void *p = sqlite3_column_blob(st, c);
-                rc = copy_bytea(&b, p, (size_t)sqlite3_column_bytes(st, c));
+                const void *p = db_col_blob(st, c);
+                rc = copy_bytea(&b, p, (size_t)db_col_bytes(st, c));
             } else if (t == SQLITE_BLOB) {
                 rc = mb_err_set(err, MB_EIO, "table %s, column %s: binary value in a text column",
-                                table, sqlite3_column_name(st, c));
+                                table, db_col_name(st, c));
             } else if (t == SQLITE_INTEGER) {
-                rc = buf_printf(&b, "%lld", (long long)sqlite3_column_int64(st, c)) < 0 ? -1 : 0;
+                rc = buf_printf(&b, "%lld", (long long)db_col_int64(st, c)) < 0 ? -1 : 0;
             } else if (t == SQLITE_FLOAT) {
-                rc = buf_printf(&b, "%.17g", sqlite3_column_double(st, c)) < 0 ? -1 : 0;
+                rc = buf_printf(&b, "%.17g", db_col_double(st, c)) < 0 ? -1 : 0;
             } else {
-                const char *p = (const char *)sqlite3_column_text(st, c);
-                rc = copy_text(&b, p, (size_t)sqlite3_column_bytes(st, c));
+                const char *p = (const char *)db_col_text(st, c);
+                rc = copy_text(&b, p, (size_t)db_col_bytes(st, c));
                 if (rc < 0)
                     rc = mb_err_set(err, MB_EIO, "table %s, column %s: text with a NUL byte", table,
-                                    sqlite3_column_name(st, c));
+                                    db_col_name(st, c));
             }
         }
         if (rc == 0 && buf_putc(&b, '\n') < 0)
@@ -437,7 +445,7 @@ out:
         while ((left = PQgetResult(pg->c)) != NULL)
             PQclear(left);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     buf_fini(&b);
     free(is_bytea);
     for (size_t i = 0; i < n_bytea; i++)

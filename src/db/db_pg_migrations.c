@@ -185,8 +185,23 @@ static const char pg_schema_v1[] =
     "OR NEW.server_type IS DISTINCT FROM OLD.server_type) "
     "EXECUTE FUNCTION folder_state_options();";
 
+/* Step 2: SQLite's scalar min()/max() of several arguments (NULL when any argument is NULL),
+ * so that the statements of the db_*.c files read the same on both backends. */
+static const char pg_sqlite_compat[] =
+    "CREATE FUNCTION min(bigint, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "'SELECT CASE WHEN $1 IS NULL OR $2 IS NULL THEN NULL ELSE least($1, $2) END';"
+    "CREATE FUNCTION min(bigint, bigint, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "'SELECT CASE WHEN $1 IS NULL OR $2 IS NULL OR $3 IS NULL THEN NULL "
+    "ELSE least($1, $2, $3) END';"
+    "CREATE FUNCTION max(bigint, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "'SELECT CASE WHEN $1 IS NULL OR $2 IS NULL THEN NULL ELSE greatest($1, $2) END';"
+    "CREATE FUNCTION max(bigint, bigint, bigint) RETURNS bigint LANGUAGE sql IMMUTABLE AS "
+    "'SELECT CASE WHEN $1 IS NULL OR $2 IS NULL OR $3 IS NULL THEN NULL "
+    "ELSE greatest($1, $2, $3) END';";
+
 const struct db_pg_migration db_pg_migrations[] = {
     {"initial schema (the SQLite store's version 6)", pg_schema_v1},
+    {"SQLite's scalar min() and max()", pg_sqlite_compat},
     /* Append new steps here. */
 };
 

@@ -48,27 +48,27 @@ conf "$work/good.conf" "$PG_URL" "$PG_CA"
 # ---- store check: TLS verified, schema applied once ----
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 1 (1 step(s) applied now)"* ]]; then
+if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 2 (2 step(s) applied now)"* ]]; then
     ok "store check: connects over verified TLS and applies the schema ($(head -1 <<<"$out" | cut -c1-110))"
 else
     fail "store check: connects over verified TLS and applies the schema" "rc=$rc: $out"
 fi
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
-if [[ $out == *"schema version 1 (0 step(s) applied now)"* ]]; then
+if [[ $out == *"schema version 2 (0 step(s) applied now)"* ]]; then
     ok "store check again: no step applied twice"
 else
     fail "store check again: no step applied twice" "$out"
 fi
 v=$(pg_psql "$work/pg" "SELECT version FROM migrabox_schema" 2>&1)
-[ "$v" = 1 ] && ok "migrabox_schema holds version 1" || fail "migrabox_schema holds version 1" "$v"
+[ "$v" = 2 ] && ok "migrabox_schema holds version 2" || fail "migrabox_schema holds version 2" "$v"
 # Several nodes starting at once: the advisory lock makes each step run once.
 pg_psql "$work/pg" "DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION migrabox" >/dev/null
 for i in 1 2 3 4; do "$MIGRABOX" store check -c "$work/good.conf" >"$work/par$i.out" 2>&1 & done
 wait
-n_applied=$(grep -l "(1 step(s) applied now)" "$work"/par*.out | wc -l)
-n_ok=$(grep -l "schema version 1" "$work"/par*.out | wc -l)
+n_applied=$(grep -l "(2 step(s) applied now)" "$work"/par*.out | wc -l)
+n_ok=$(grep -l "schema version 2" "$work"/par*.out | wc -l)
 if [ "$n_applied" = 1 ] && [ "$n_ok" = 4 ]; then
-    ok "4 nodes migrating at once: one applies the schema, all end at version 1"
+    ok "4 nodes migrating at once: one applies the schema, all end at version 2"
 else
     fail "4 nodes migrating at once: one applies the schema" "$(cat "$work"/par*.out)"
 fi
@@ -96,13 +96,16 @@ refused "refused: a connection without TLS (the server only takes hostssl)" "no 
 printf 'not-the-password\n' >"$work/bad.secret"
 sed "s|^password_file = .*|password_file = $work/bad.secret|" "$work/good.conf" >"$work/badpw.conf"
 refused "refused: wrong password, not shown" "password authentication failed" "$work/badpw.conf"
-conf "$work/pgbackend.conf" "$PG_URL" "$PG_CA" postgresql
-out=$("$MIGRABOX" serve -c "$work/pgbackend.conf" 2>&1)
+# backend = postgresql: the commands use the PostgreSQL store, not data_dir (another database).
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE other OWNER migrabox" >/dev/null
+conf "$work/pgbackend.conf" "${PG_URL%/migrabox}/other" "$PG_CA" postgresql
+out=$(MIGRABOX_PASSWORD=other-admin-pw "$MIGRABOX" user add boss --admin -c "$work/pgbackend.conf" 2>&1)
 rc=$?
-if [ $rc -eq 2 ] && [[ $out == *"runs only on the SQLite store"* ]]; then
-    ok "serve with backend = postgresql refuses to start (not silently on SQLite)"
+n=$(PG_DB=other pg_psql "$work/pg" "SELECT count(*) FROM accounts WHERE name = 'boss'" 2>&1)
+if [ $rc -eq 0 ] && [ "$n" = 1 ] && [ ! -e "$work/var/migrabox.db" ]; then
+    ok "backend = postgresql: 'user add' writes to PostgreSQL (schema made on first use), not data_dir"
 else
-    fail "serve with backend = postgresql refuses to start" "rc=$rc: $out"
+    fail "backend = postgresql: 'user add' writes to PostgreSQL" "rc=$rc n=$n: $out"
 fi
 
 # ---- store migrate: an SQLite appliance with finished and pending jobs ----
