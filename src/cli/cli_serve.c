@@ -188,6 +188,12 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         goto out;
     }
+    {
+        char node[160];
+        jobs_node_id(pool, node, sizeof(node));
+        fprintf(stderr, "migrabox: node %s (store: %s)\n", node,
+                config_store_backend_name(cfg->store.backend));
+    }
     if (http_api_new(cfg, db_path, &box, pool, &api, &err) != 0) {
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         goto out;

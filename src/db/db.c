@@ -61,12 +61,56 @@ int db_step_first(struct db *db, db_stmt *st)
     }
 }
 
+int db_apply_node(struct db *db, struct mb_err *err)
+{
+    if (!db->pg)
+        return 0;
+    const char *v[1] = {db->node ? db->node : ""};
+    PGresult *r = PQexecParams(db->pg, "SELECT set_config('migrabox.node', $1, false)", 1, NULL, v,
+                               NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        rc = db_fail(db, err, SQLITE_ERROR, "set the node");
+    }
+    PQclear(r);
+    return rc;
+}
+
+int db_pg_ensure(struct db *db)
+{
+    if (PQstatus(db->pg) == CONNECTION_OK)
+        return 0;
+    if (db->pg_tx) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "connection lost in a transaction");
+        return MB_EIO;
+    }
+    PQreset(db->pg);
+    if (PQstatus(db->pg) != CONNECTION_OK) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        return MB_EIO;
+    }
+    PQclear(PQexec(db->pg, "SET lock_timeout = '30s'"));
+    return db_apply_node(db, NULL);
+}
+
 /* PostgreSQL: run sql (no parameters, may hold several statements). */
 static int pg_exec(struct db *db, const char *sql, struct mb_err *err)
 {
+    int begin = strncmp(sql, "BEGIN", 5) == 0;
+    if (begin)
+        db->pg_tx = 0; /* a new transaction may start on a new connection */
+    if (db_pg_ensure(db) != 0)
+        return db_fail(db, err, SQLITE_IOERR, "reconnect");
     PGresult *r = PQexec(db->pg, sql);
     ExecStatusType t = PQresultStatus(r);
     int rc = 0;
+    if (begin && (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK))
+        db->pg_tx = 1;
+    if (strcmp(sql, "COMMIT") == 0 && t == PGRES_COMMAND_OK)
+        db->pg_tx = 0;
     if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
         const char *m = r ? PQresultErrorMessage(r) : "";
         snprintf(db->pg_err, sizeof(db->pg_err), "%s", m && *m ? m : PQerrorMessage(db->pg));
@@ -97,6 +141,8 @@ int db_exec(struct db *db, const char *sql, struct mb_err *err)
 
 int db_in_transaction(const struct db *db)
 {
+    if (db->pg && PQstatus(db->pg) != CONNECTION_OK)
+        return db->pg_tx; /* a broken connection: in a transaction if one was begun */
     if (db->pg)
         return PQtransactionStatus(db->pg) != PQTRANS_IDLE;
     return !sqlite3_get_autocommit(db->h);
@@ -126,6 +172,8 @@ int db_commit(struct db *db, struct mb_err *err)
 
 void db_rollback(struct db *db)
 {
+    if (db && db->pg)
+        db->pg_tx = 0;
     if (db && db->pg && db_in_transaction(db))
         PQclear(PQexec(db->pg, "ROLLBACK"));
     else if (db && db->h && db_in_transaction(db))
@@ -170,6 +218,8 @@ int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
 
 void db_read_end(struct db *db, int opened)
 {
+    if (opened && db->pg)
+        db->pg_tx = 0;
     if (opened && db_in_transaction(db) && db->pg)
         PQclear(PQexec(db->pg, "COMMIT"));
     else if (opened && db_in_transaction(db))
@@ -386,6 +436,7 @@ void db_close(struct db **dbp)
             PQfinish(db->pg);
     }
     free(db->path);
+    free(db->node);
     free(db);
     *dbp = NULL;
 }

@@ -18,7 +18,16 @@ struct db {
     char *path;       /* SQLite file, or "postgresql" */
     int64_t changes;  /* PostgreSQL: rows changed by the last statement */
     char pg_err[256]; /* PostgreSQL: message of the last failed statement */
+    char *node;       /* the node this connection writes for (db_set_node), or NULL */
+    int pg_tx;        /* PostgreSQL: a transaction was begun (a broken connection is then
+                         never silently replaced: the transaction fails) */
 };
+
+/* PostgreSQL: tell the server this connection's node (the message map's fence). SQLite: 0. */
+int db_apply_node(struct db *db, struct mb_err *err);
+/* PostgreSQL: reconnect a broken connection, only outside a transaction (db->pg_tx == 0);
+ * 0 or MB_EIO. */
+int db_pg_ensure(struct db *db);
 
 /* A prepared statement of either backend (db_stmt.c). The result codes are SQLite's. */
 typedef struct db_stmt db_stmt;

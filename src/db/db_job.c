@@ -515,6 +515,8 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
         db_bind_int64(st, 3, a3);
         db_bind_int64(st, 4, a4);
     }
+    if (db_bind_count(st) >= 5)
+        db_bind_text(st, 5, db->node);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
         job_read(st, job_r, 1);
@@ -533,24 +535,41 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
     return rc;
 }
 
-int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
+int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
+                 struct mb_err *err)
 {
-    return claim_one(db,
-                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
-                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
-                     "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
-                     "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
-                     "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
-                     "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
-                     "RETURNING " JOB_COLS ", report",
-                     worker, 0, 0, "claim job", job_r, err);
+    /* In a write transaction: on PostgreSQL the claims of all nodes are serialized (db.c), so
+     * that the per-host cap, counted over the whole store, holds across nodes. */
+    int outer;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = claim_one(db,
+                   "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, node = ?5, "
+                   "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
+                   "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
+                   "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+                   "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+                   "            AND (?3 <= 0 OR (SELECT count(*) FROM jobs h "
+                   "              WHERE h.state = 'running' "
+                   "              AND lower(h.source_host) = lower(p.source_host)) < ?3) "
+                   "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
+                   "RETURNING " JOB_COLS ", report",
+                   worker, host_cap, 0, "claim job", job_r, err);
+    int end = db_tx_end(db, outer, rc < 0 ? rc : 0, err);
+    if (end < 0) {
+        if (rc == 1)
+            db_job_fini(job_r);
+        return end;
+    }
+    return rc;
 }
 
 int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
                 struct db_job *job_r, struct mb_err *err)
 {
     return claim_one(db,
-                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, "
+                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, node = ?5, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
                      "cancel_requested = 0 "
                      "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
@@ -591,7 +610,8 @@ int db_job_find_same(struct db *db, const char *source_host, int source_port,
     return rc;
 }
 
-/* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now (unused
+/* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now, ?5 the
+ * connection's node (unused
  * numbers below the highest one used may be bound freely); *changes_r = rows changed. */
 static int run_update(struct db *db, const char *sql, int64_t id, const char *text, int64_t num,
                       int *changes_r, struct mb_err *err)
@@ -609,6 +629,8 @@ static int run_update(struct db *db, const char *sql, int64_t id, const char *te
         db_bind_int64(st, 3, num);
     if (np >= 4)
         db_bind_int64(st, 4, db_now());
+    if (np >= 5)
+        db_bind_text(st, 5, db->node);
     int s = db_step_first(db, st);
     if (s == SQLITE_DONE)
         *changes_r = db_changes(db);
@@ -689,13 +711,15 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
     if (rc < 0)
         return rc;
     db_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET folders_total = ?2, folders_done = ?3, messages_total = ?4, "
-                    "messages_copied = ?5, messages_skipped = ?6, messages_failed = ?7, "
-                    "bytes_total = ?8, bytes_copied = ?9, current_folder = ?10, "
-                    "heartbeat_at = ?11, updated_at = ?11 "
-                    "WHERE id = ?1 AND state = 'running' RETURNING cancel_requested",
-                    &st, err);
+    rc = db_prepare(
+        db,
+        "UPDATE jobs SET folders_total = ?2, folders_done = ?3, messages_total = ?4, "
+        "messages_copied = ?5, messages_skipped = ?6, messages_failed = ?7, "
+        "bytes_total = ?8, bytes_copied = ?9, current_folder = ?10, "
+        "heartbeat_at = ?11, updated_at = ?11 "
+        "WHERE id = ?1 AND state = 'running' AND (CAST(?12 AS TEXT) IS NULL OR node = ?12) "
+        "RETURNING cancel_requested",
+        &st, err);
     if (rc < 0)
         return rc;
     db_bind_int64(st, 1, id);
@@ -709,6 +733,7 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
     db_bind_int64(st, 9, c->bytes_copied);
     db_bind_text(st, 10, current_folder);
     db_bind_int64(st, 11, db_now());
+    db_bind_text(st, 12, db->node);
     int s = db_step_first(db, st);
     int found = 0;
     if (s == SQLITE_ROW) {
@@ -736,12 +761,13 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     if (report && strlen(report) > DB_JOB_REPORT_MAX)
         return mb_err_set(err, MB_ETOOBIG, "report larger than %d bytes", DB_JOB_REPORT_MAX);
     db_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-                    "updated_at = ?5, heartbeat_at = ?5, "
-                    "current_folder = NULL, cancel_requested = 0 "
-                    "WHERE id = ?1 AND state = 'running'",
-                    &st, err);
+    rc = db_prepare(
+        db,
+        "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+        "updated_at = ?5, heartbeat_at = ?5, "
+        "current_folder = NULL, cancel_requested = 0 "
+        "WHERE id = ?1 AND state = 'running' AND (CAST(?6 AS TEXT) IS NULL OR node = ?6)",
+        &st, err);
     if (rc < 0)
         return rc;
     db_bind_int64(st, 1, id);
@@ -749,6 +775,7 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
     db_bind_text(st, 3, error);
     db_bind_text(st, 4, report);
     db_bind_int64(st, 5, db_now());
+    db_bind_text(st, 6, db->node);
     int s = db_step_first(db, st);
     int changes = 0;
     if (s == SQLITE_DONE)
@@ -782,15 +809,18 @@ static int defer(struct db *db, int64_t id, int64_t not_before, const char *erro
     int changes = 0;
     int rc = check_text("error", error, 0, err);
     if (rc == 0)
-        rc = run_update(db,
-                        attempt ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                                  "attempts = attempts + 1, "
-                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
-                                : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
-                        id, error, not_before, &changes, err);
+        rc = run_update(
+            db,
+            attempt
+                ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                  "attempts = attempts + 1, node = NULL, updated_at = ?4 "
+                  "WHERE id = ?1 AND state = 'running' AND (CAST(?5 AS TEXT) IS NULL OR node = ?5)"
+                : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
+                  "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
+                  "node = NULL, updated_at = ?4 "
+                  "WHERE id = ?1 AND state = 'running' AND (CAST(?5 AS TEXT) IS NULL OR node = ?5)",
+            id, error, not_before, &changes, err);
     if (rc == 0 && changes == 0)
         rc = not_running(db, id, err);
     return rc;

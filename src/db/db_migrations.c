@@ -234,6 +234,23 @@ static const char schema_folder_state[] =
     "WHEN NEW.options IS NOT OLD.options OR NEW.server_type IS NOT OLD.server_type "
     "BEGIN DELETE FROM folder_state WHERE job_id = NEW.id; END;";
 
+/* Issue 16: the nodes serving this store (one row per running `migrabox serve`, id made at
+ * its start; lease_until: heartbeat_at + [store] lease) and the node whose worker runs a job
+ * (jobs.node): a node's writes to a job are fenced by it. */
+static const char schema_nodes[] = "CREATE TABLE nodes ("
+                                   "  id TEXT PRIMARY KEY,"
+                                   "  hostname TEXT NOT NULL,"
+                                   "  pid INTEGER NOT NULL,"
+                                   "  version TEXT NOT NULL,"
+                                   "  listen TEXT,"
+                                   "  workers INTEGER NOT NULL,"
+                                   "  running INTEGER NOT NULL DEFAULT 0,"
+                                   "  started_at INTEGER NOT NULL,"
+                                   "  heartbeat_at INTEGER NOT NULL,"
+                                   "  lease_until INTEGER NOT NULL"
+                                   ");"
+                                   "ALTER TABLE jobs ADD COLUMN node TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
@@ -242,6 +259,7 @@ const struct db_migration db_migrations[] = {
     {"folder states of delta passes", schema_folder_state, NULL},
     {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
      NULL},
+    {"nodes and the node running a job (issue 16)", schema_nodes, NULL},
     /* Append new steps here. */
 };
 

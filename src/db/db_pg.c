@@ -22,8 +22,8 @@ struct db_pg {
 };
 
 const char *const db_pg_tables[] = {
-    "accounts", "account_domains", "batches",        "auth_profiles", "jobs",         "job_log",
-    "msgmap",   "sessions",        "webhook_outbox", "api_tokens",    "folder_state", NULL,
+    "accounts", "account_domains", "batches",    "auth_profiles", "jobs",  "job_log", "msgmap",
+    "sessions", "webhook_outbox",  "api_tokens", "folder_state",  "nodes", NULL,
 };
 
 /* The tables whose key is an identity column "id". */
@@ -96,7 +96,7 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
     }
     /* Earlier keywords are overridden by what the url (dbname, expanded) says; the
      * password and the fixed ones after it override the url. */
-    const char *kw[12], *val[12];
+    const char *kw[20], *val[20];
     int n = 0;
     char *pw = NULL;
     if (!url_sets(opts, "sslmode")) {
@@ -111,6 +111,17 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
         kw[n] = "connect_timeout";
         val[n++] = "10";
     }
+    /* A store that stops answering (network partition) is noticed within seconds, not at
+     * the kernel's TCP timeout: keepalives and a TCP user timeout, unless the url says. */
+    static const char *const tcp[][2] = {
+        {"keepalives", "1"},       {"keepalives_idle", "5"},      {"keepalives_interval", "2"},
+        {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"},
+    };
+    for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
+        if (!url_sets(opts, tcp[i][0])) {
+            kw[n] = tcp[i][0];
+            val[n++] = tcp[i][1];
+        }
     kw[n] = "application_name";
     val[n++] = "migrabox";
     kw[n] = "dbname";

@@ -199,9 +199,42 @@ static const char pg_sqlite_compat[] =
     "'SELECT CASE WHEN $1 IS NULL OR $2 IS NULL OR $3 IS NULL THEN NULL "
     "ELSE greatest($1, $2, $3) END';";
 
+/* Step 3: nodes (as the SQLite store's version 7) and the fence of the message map: a
+ * connection that names its node (SET migrabox.node, db_open in `serve`) may write the message
+ * map of a job only while that job is run by its node. A node that lost its lease (its jobs
+ * were taken over) and comes back cannot record copies over the new owner's. */
+static const char pg_nodes[] =
+    "CREATE TABLE nodes ("
+    "  id TEXT PRIMARY KEY,"
+    "  hostname TEXT NOT NULL,"
+    "  pid BIGINT NOT NULL,"
+    "  version TEXT NOT NULL,"
+    "  listen TEXT,"
+    "  workers BIGINT NOT NULL,"
+    "  running BIGINT NOT NULL DEFAULT 0,"
+    "  started_at BIGINT NOT NULL,"
+    "  heartbeat_at BIGINT NOT NULL,"
+    "  lease_until BIGINT NOT NULL"
+    ");"
+    "ALTER TABLE jobs ADD COLUMN node TEXT;"
+    "CREATE FUNCTION msgmap_fence() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "DECLARE me TEXT := current_setting('migrabox.node', true); "
+    "BEGIN "
+    "  IF me IS NULL OR me = '' THEN RETURN NEW; END IF; "
+    "  IF NOT EXISTS (SELECT 1 FROM jobs WHERE id = NEW.job_id AND node = me "
+    "                 AND state = 'running') THEN "
+    "    RAISE EXCEPTION 'job % is not run by node %: its lease was lost', NEW.job_id, me "
+    "      USING ERRCODE = 'MB001'; "
+    "  END IF; "
+    "  RETURN NEW; "
+    "END $$;"
+    "CREATE TRIGGER msgmap_fence BEFORE INSERT OR UPDATE ON msgmap "
+    "FOR EACH ROW EXECUTE FUNCTION msgmap_fence();";
+
 const struct db_pg_migration db_pg_migrations[] = {
     {"initial schema (the SQLite store's version 6)", pg_schema_v1},
     {"SQLite's scalar min() and max()", pg_sqlite_compat},
+    {"nodes, jobs.node and the fence of the message map (issue 16)", pg_nodes},
     /* Append new steps here. */
 };
 

@@ -273,6 +273,10 @@ static int pg_step(db_stmt *st)
 {
     struct db *db = st->db;
     if (!st->ran) {
+        if (PQstatus(db->pg) != CONNECTION_OK && db_pg_ensure(db) != 0) {
+            snprintf(st->db->pg_err, sizeof(st->db->pg_err), "connection lost");
+            return SQLITE_IOERR;
+        }
         /* A parameter the statement does not use needs a type all the same. */
         for (int i = 0; i < st->np; i++)
             if (!st->refs[i] && !st->types[i])

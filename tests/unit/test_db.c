@@ -471,7 +471,7 @@ static void test_job_list(void)
 
     /* State filter + combination. */
     struct db_job claimed;
-    T_ASSERT_INT(db_job_claim(db, "w", &claimed, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &claimed, &err), 1);
     T_ASSERT_INT(claimed.id, ids[0]);
     db_job_fini(&claimed);
     memset(&f, 0, sizeof(f));
@@ -510,7 +510,7 @@ static void test_job_lifecycle(void)
     int64_t a = insert_job(db, 1), b = insert_job(db, 2), c = insert_job(db, 3);
     struct db_job job;
 
-    T_ASSERT_INT(db_job_claim(db, "worker-1", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-1", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, a);
     T_ASSERT_INT(job.state, DB_JOB_RUNNING);
     T_ASSERT_STR(job.worker, "worker-1");
@@ -598,7 +598,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_cancel_requested(db, 999, &flag, &err), MB_ENOTFOUND);
 
     /* Defer: b goes back to pending but is not claimable before not_before. */
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, b);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_defer(db, b, db_now() + 3600, "connection lost", &err), 0);
@@ -607,18 +607,18 @@ static void test_job_lifecycle(void)
     T_ASSERT_STR(job.error, "connection lost");
     T_ASSERT_INT(job.attempts, 0); /* deferred (host cap, shutdown): no attempt spent */
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 0);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 0);
     T_ASSERT_INT(db_job_defer(db, b, 0, NULL, &err), MB_ENOTFOUND);
     T_ASSERT_INT(
         sqlite3_exec(db->h, "UPDATE jobs SET not_before = 1 WHERE id = 2", NULL, NULL, NULL),
         SQLITE_OK);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.attempts, 0);
     T_ASSERT(job.error == NULL);
     db_job_fini(&job);
     /* A failed run retried later is an attempt. */
     T_ASSERT_INT(db_job_retry_later(db, b, 0, "gave up", &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.attempts, 1);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_finish(db, b, DB_JOB_DONE, NULL, "{}", &err), 0);
@@ -645,7 +645,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_retry(db, 999, secret_blob, 1, &err), MB_ENOTFOUND);
 
     /* Delete: refused while running; otherwise gone with map and log. */
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, b);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_delete(db, b, &err), MB_ECONFIG);
@@ -682,7 +682,7 @@ static void test_batches(void)
     T_ASSERT_INT(db_job_insert_many(db, 0, "b.csv", jn, 3, &batch, ids, &err), 0);
     struct db_job job;
     for (int i = 0; i < 3; i++) {
-        T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+        T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
         db_job_fini(&job);
     }
     struct db_job_counters cnt = {1, 1, 10, 10, 0, 0, 1000, 1000};
@@ -739,12 +739,12 @@ static void test_batches(void)
     T_ASSERT_INT(db_msgmap_inherit(db, ids[1], &n, &err), 0);
     T_ASSERT_INT(n, 0); /* another pair */
     T_ASSERT_INT(db_job_retry(db, ids[0], NULL, 0, &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[0]);
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 0); /* ids[3]: its pair is running */
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 0); /* ids[3]: its pair is running */
     T_ASSERT_INT(db_job_finish(db, ids[0], DB_JOB_DONE, NULL, NULL, &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[3]);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_finish(db, ids[3], DB_JOB_DONE, NULL, NULL, &err), 0);
@@ -845,7 +845,7 @@ static void test_requeue_running(void)
         ids[i] = insert_job(db, i);
     struct db_job job;
     for (int i = 0; i < 3; i++) {
-        T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+        T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
         db_job_fini(&job);
     }
     struct db_job_counters cnt = {2, 1, 10, 4, 0, 0, 100, 40};
@@ -885,7 +885,7 @@ static void test_requeue_running(void)
     T_ASSERT_INT(n, 0);
     /* The requeued job is claimed again before the younger one; a restart of the service
      * spends no attempt. */
-    T_ASSERT_INT(db_job_claim(db, "w2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w2", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[0]);
     T_ASSERT_INT(job.attempts, 0);
     db_job_fini(&job);
@@ -1346,7 +1346,7 @@ static void *claim_thread(void *arg)
     }
     for (;;) {
         struct db_job job;
-        int rc = db_job_claim(db, c->name, &job, &err);
+        int rc = db_job_claim(db, c->name, 0, &job, &err);
         if (rc == 0)
             break;
         if (rc < 0) {
