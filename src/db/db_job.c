@@ -670,6 +670,10 @@ static int not_running(struct db *db, int64_t id, struct mb_err *err)
     int rc = job_state(db, id, &js, NULL, err);
     if (rc < 0)
         return rc;
+    if (js == DB_JOB_RUNNING) /* by another node: this connection's node was fenced */
+        return mb_err_set(err, MB_ECANCELED,
+                          "job %lld is run by another node (this node's lease was lost)",
+                          (long long)id);
     return mb_err_set(err, MB_ENOTFOUND, "job %lld is not running (%s)", (long long)id,
                       db_job_state_name(js));
 }

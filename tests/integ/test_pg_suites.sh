@@ -10,6 +10,10 @@ here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
 . "$here/pg.sh"
 
+if [ "${SANITIZE:-0}" = 1 ]; then
+    skip "suites on PostgreSQL: run once, on the release build (not under sanitizers)"
+    finish
+fi
 if ! pg_available; then
     skip "suites on PostgreSQL: PostgreSQL 15 server binaries not installed ($PG_BIN)"
     finish

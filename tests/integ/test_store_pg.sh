@@ -190,4 +190,16 @@ pg_psql "$work/pg" "UPDATE jobs SET options = '{}' WHERE id = 1" >/dev/null
 n=$(pg_psql "$work/pg" "SELECT count(*) FROM folder_state WHERE job_id = 1")
 [ "$n0" = 1 ] && [ "$n" = 0 ] && ok "new options of a job drop its folder states (trigger, as in SQLite)" \
     || fail "new options of a job drop its folder states" "$n0 before, $n left"
+# The fence of the message map: a connection naming its node may write only the map of a job
+# its node runs (a node that lost its lease cannot record copies over the new owner's).
+out=$(pg_psql "$work/pg" "SET migrabox.node = 'ghost-node'; INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state) VALUES (5, 'X', 1, 999, 0)" 2>&1)
+rc=$?
+pg_psql "$work/pg" "UPDATE jobs SET state = 'running', node = 'ghost-node' WHERE id = 6" >/dev/null
+out2=$(pg_psql "$work/pg" "SET migrabox.node = 'ghost-node'; INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state) VALUES (6, 'X', 1, 999, 0)" 2>&1)
+rc2=$?
+if [ $rc -ne 0 ] && [[ $out == *"job 5 is not run by node ghost-node"* ]] && [ $rc2 -eq 0 ]; then
+    ok "message map fenced: refused for a job another node (or none) runs, taken for its own"
+else
+    fail "message map fenced" "rc=$rc: $out / rc=$rc2: $out2"
+fi
 finish

@@ -20,6 +20,7 @@
 #include "db/db_jobopt.h"
 #include "db/db_log.h"
 #include "db/db_msgmap.h"
+#include "db/db_node.h"
 #include "db/db_batch.h"
 #include "db/db_token.h"
 #include "db/db_webhook.h"
@@ -1567,6 +1568,76 @@ static void test_msgmap_unsettled(void)
     T_END();
 }
 
+/* Issue 16: nodes, leases, takeover and the fence of job writes. */
+static void test_nodes_fence(void)
+{
+    T_BEGIN("nodes: lease, heartbeat, takeover of a dead node's jobs, fenced job writes");
+    char *path = db_path("nodes.db");
+    struct db *n1 = NULL, *n2 = NULL;
+    struct mb_err err;
+    T_ASSERT_INT(db_open(path, &n1, &err), 0);
+    T_ASSERT_INT(db_open(path, &n2, &err), 0);
+    struct db_node a = {.id = (char *)"node-a",
+                        .hostname = (char *)"h1",
+                        .pid = 1,
+                        .version = (char *)"v",
+                        .workers = 2};
+    struct db_node b = a;
+    b.id = (char *)"node-b";
+    T_ASSERT_INT(db_node_register(n1, &a, 60, &err), 0);
+    T_ASSERT_INT(db_node_register(n2, &b, 60, &err), 0);
+    T_ASSERT_INT(db_set_node(n1, "node-a", &err), 0);
+    T_ASSERT_INT(db_set_node(n2, "node-b", &err), 0);
+    int64_t j1 = insert_job(n1, 1), j2 = insert_job(n1, 2);
+    struct db_job job;
+    T_ASSERT_INT(db_job_claim(n1, "w1", 0, &job, &err), 1);
+    T_ASSERT_INT(job.id, j1);
+    db_job_fini(&job);
+    /* The per-host cap counts running jobs of the store: job 2 has another host. */
+    T_ASSERT_INT(db_job_claim(n2, "w1", 1, &job, &err), 1);
+    T_ASSERT_INT(job.id, j2);
+    db_job_fini(&job);
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM jobs WHERE node = 'node-a'"), 1);
+    /* Node b cannot write node a's job. */
+    struct db_job_counters cnt = {1, 0, 10, 5, 0, 0, 100, 50};
+    T_ASSERT_INT(db_job_progress_update(n2, j1, &cnt, "INBOX", NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_finish(n2, j1, DB_JOB_DONE, NULL, NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_defer(n2, j1, 0, "x", &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_progress_update(n1, j1, &cnt, "INBOX", NULL, &err), 0);
+    /* Node a stops renewing: after its lease, b takes its job over; a's writes are refused
+     * and its heartbeat says the lease is lost. */
+    int64_t taken = -1;
+    T_ASSERT_INT(db_node_reap(n2, db_now(), &taken, &err), 0);
+    T_ASSERT_INT(taken, 0);
+    T_ASSERT_INT(db_node_reap(n2, db_now() + 61, &taken, &err), 0);
+    T_ASSERT_INT(taken, 2); /* a's job, and b's own (b's lease ran out too at now + 61) */
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM jobs WHERE state = 'pending' AND node IS NULL"),
+                 2);
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM job_log WHERE text LIKE 'taken over: node %'"),
+                 2);
+    T_ASSERT_INT(db_job_progress_update(n1, j1, &cnt, "INBOX", NULL, &err), MB_ENOTFOUND);
+    T_ASSERT_INT(db_node_heartbeat(n1, "node-a", 60, 0, &err), MB_ECANCELED);
+    /* b claims it again; a, registered again under a new id, still cannot write it. */
+    T_ASSERT_INT(db_node_register(n2, &b, 60, &err), 0);
+    T_ASSERT_INT(db_job_claim(n2, "w2", 0, &job, &err), 1);
+    T_ASSERT_INT(job.id, j1);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_set_node(n1, "node-a2", &err), 0);
+    T_ASSERT_INT(db_job_finish(n1, j1, DB_JOB_FAILED, "stale", NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_finish(n2, j1, DB_JOB_DONE, NULL, NULL, &err), 0);
+    struct db_node *v = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_node_heartbeat(n2, "node-b", 60, 1, &err), 0);
+    T_ASSERT_INT(db_node_list(n1, &v, &n, &err), 0);
+    T_ASSERT_INT(n, 1);
+    T_ASSERT(n == 1 && strcmp(v[0].id, "node-b") == 0 && v[0].running == 1);
+    db_node_list_free(v, n);
+    db_close(&n1);
+    db_close(&n2);
+    free(path);
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {
@@ -1589,6 +1660,7 @@ int main(void)
         test_sessions,
         test_cascades,
         test_concurrent_claim,
+        test_nodes_fence,
         NULL,
     };
     return t_run(fns);
