@@ -171,7 +171,7 @@ function engineFormats() {
 // Formats that never reach a customer as such (programming errors, local set-up, the
 // mbedTLS / libc wording passed through), or whose pieces are covered by SAMPLES.
 const INTERNAL = new Set([
-    '%s', '%s: %s', '%s%s%s', 'cannot start worker threads', 'TLS random generator: %s',
+    '%s', '%s: %s', '%s%s%s', 'cannot start worker threads', 'cannot start the node thread', 'TLS random generator: %s',
     'TLS configuration: %s', 'TLS setup: %s', 'TLS server name %s: %s', 'no host name',
     'host name too long (%zu bytes)', 'bad port %u for %s', 'TLS server name too long',
     'TLS already started with %s', 'transfer aborted by the caller', 'stopped by the caller',
