@@ -522,6 +522,18 @@ int db_pg_import_sqlite(struct db_pg *pg, struct db *db, int64_t *counts_r, stru
         rc = pg_run(pg, sql, PGRES_TUPLES_OK, NULL, err);
         free(sql);
     }
+    /* Jobs the stopped appliance left running were interrupted: back to the queue, as a
+     * restart of that appliance would have done (no node would ever take them over). */
+    if (rc == 0)
+        rc = pg_run(pg,
+                    "INSERT INTO job_log (job_id, ts, level, text) SELECT id, "
+                    "extract(epoch FROM now())::bigint, 'warn', 'interrupted by the move to "
+                    "PostgreSQL; queued again, resuming where it stopped' FROM jobs "
+                    "WHERE state = 'running';"
+                    "UPDATE jobs SET state = 'pending', worker = NULL, node = NULL, "
+                    "heartbeat_at = NULL, not_before = 0 WHERE state = 'running';"
+                    "DELETE FROM nodes",
+                    PGRES_COMMAND_OK, NULL, err);
     if (rc < 0) {
         PQclear(PQexec(pg->c, "ROLLBACK"));
         return rc;

@@ -53,7 +53,8 @@ extern const char *const db_pg_tables[];
  * must be current and whose tables must all be empty (else MB_ECONFIG), in one transaction:
  * all or nothing. Identity sequences then continue after the highest copied id. counts_r
  * (may be NULL) receives the number of rows copied per table, in db_pg_tables order. Each
- * table's count is checked in PostgreSQL before the commit. */
+ * table's count is checked in PostgreSQL before the commit. Jobs left running by the stopped
+ * appliance go back to pending (with a log line), and its node rows are not kept. */
 int db_pg_import_sqlite(struct db_pg *pg, struct db *db, int64_t *counts_r, struct mb_err *err);
 
 /* Rows of a table (for checks and tests): 0 or MB_EIO. */

@@ -129,6 +129,7 @@ UPDATE jobs SET state = 'done', finished_at = 1700000000, messages_total = 3, me
   WHERE id IN (1, 2);
 UPDATE jobs SET state = 'failed', error = 'Échec: « mot de passe »' || char(13) || char(10) || 'x'
   WHERE id IN (3, 4);
+UPDATE jobs SET state = 'running', worker = 'worker-1', heartbeat_at = 1700000000 WHERE id = 12;
 INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, dest_uid, size, hash,
   message_id, flags)
   SELECT j.id, 'INBOX/Été' || char(9) || 'x', 42, u.value, 1, 'INBOX', u.value, 1000 + u.value,
@@ -157,19 +158,22 @@ same() {  # same NAME SQLITE_SQL PG_SQL
     if [ -n "$a" ] && [ "$a" = "$b" ]; then ok "$1"; else fail "$1" "sqlite: ${a:0:300}
 postgresql: ${b:0:300}"; fi
 }
-for t in accounts account_domains batches auth_profiles jobs job_log msgmap sessions \
+n=$(pg_psql "$work/pg" "SELECT count(*) FROM job_log WHERE job_id = 12 AND text LIKE 'interrupted by the move%'")
+[ "$n" = 1 ] && ok "the job left running is queued again, with a log line" \
+    || fail "the job left running is queued again" "$n"
+for t in accounts account_domains batches auth_profiles jobs msgmap sessions \
     webhook_outbox api_tokens folder_state nodes; do
     same "table $t: same row count" "SELECT '$t', count(*) FROM $t" "SELECT '$t|' || count(*) FROM $t"
 done
-same "jobs: states, logins, counters, errors and reports identical" \
-    "SELECT id, state, source_login, dest_login, dest_domain, pair_key IS NOT NULL, messages_copied, hex(coalesce(error,'')), hex(coalesce(report,'')), hex(source_secret) FROM jobs ORDER BY id" \
+same "jobs: states, logins, counters, errors and reports identical (the running one queued again)" \
+    "SELECT id, CASE state WHEN 'running' THEN 'pending' ELSE state END, source_login, dest_login, dest_domain, pair_key IS NOT NULL, messages_copied, hex(coalesce(error,'')), hex(coalesce(report,'')), hex(source_secret) FROM jobs ORDER BY id" \
     "SELECT id || '|' || state || '|' || source_login || '|' || dest_login || '|' || dest_domain || '|' || (CASE WHEN pair_key IS NOT NULL THEN 1 ELSE 0 END) || '|' || messages_copied || '|' || upper(encode(convert_to(coalesce(error,''),'UTF8'),'hex')) || '|' || upper(encode(convert_to(coalesce(report,''),'UTF8'),'hex')) || '|' || upper(encode(source_secret,'hex')) FROM jobs ORDER BY id"
 same "msgmap: folders (UTF-8, tab), uids, hashes (binary), message ids identical" \
     "SELECT job_id, hex(folder), uid, dest_uid, size, hex(hash), message_id, flags FROM msgmap ORDER BY job_id, uid" \
     "SELECT job_id || '|' || upper(encode(convert_to(folder,'UTF8'),'hex')) || '|' || uid || '|' || dest_uid || '|' || size || '|' || upper(encode(hash,'hex')) || '|' || message_id || '|' || flags FROM msgmap ORDER BY job_id, uid"
 same "job_log: text with backslashes, newlines, guillemets identical" \
     "SELECT id, job_id, hex(text) FROM job_log ORDER BY id" \
-    "SELECT id || '|' || job_id || '|' || upper(encode(convert_to(text,'UTF8'),'hex')) FROM job_log ORDER BY id"
+    "SELECT id || '|' || job_id || '|' || upper(encode(convert_to(text,'UTF8'),'hex')) FROM job_log WHERE text NOT LIKE 'interrupted by the move%' ORDER BY id"
 same "accounts and sessions identical (password hash, token hash)" \
     "SELECT a.name, a.pwhash, a.admin, hex(s.token_hash) FROM accounts a JOIN sessions s ON s.account_id = a.id" \
     "SELECT a.name || '|' || a.pwhash || '|' || a.admin || '|' || upper(encode(s.token_hash,'hex')) FROM accounts a JOIN sessions s ON s.account_id = a.id"
