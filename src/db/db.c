@@ -92,7 +92,7 @@ int db_pg_ensure(struct db *db)
         db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
         return MB_EIO;
     }
-    PQclear(PQexec(db->pg, "SET lock_timeout = '30s'"));
+    PQclear(PQexec(db->pg, DB_PG_SESSION_SQL));
     return db_apply_node(db, NULL);
 }
 
@@ -109,6 +109,8 @@ static int pg_exec(struct db *db, const char *sql, struct mb_err *err)
     int rc = 0;
     if (begin && (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK))
         db->pg_tx = 1;
+    else if (begin && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(db->pg, "ROLLBACK")); /* BEGIN ran, the lock wait failed: undo it */
     if (strcmp(sql, "COMMIT") == 0 && t == PGRES_COMMAND_OK)
         db->pg_tx = 0;
     if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
@@ -259,6 +261,17 @@ int db_schema_latest(void)
 int db_is_postgresql(const struct db *db)
 {
     return db->pg != NULL;
+}
+
+int64_t db_store_now(struct db *db)
+{
+    if (!db->pg)
+        return db_now();
+    PGresult *r = PQexec(db->pg, "SELECT extract(epoch FROM clock_timestamp())::bigint");
+    int64_t now =
+        PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : db_now();
+    PQclear(r);
+    return now;
 }
 
 static int migrate(struct db *db, struct mb_err *err)

@@ -42,6 +42,8 @@
 #ifndef MB_DB_H
 #define MB_DB_H
 
+#include <stdint.h>
+
 #include "base/mb_err.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
@@ -85,6 +87,9 @@ void db_use_postgresql(const char *url, const char *password, size_t password_le
                        const char *ca_file);
 /* 1 when db is a PostgreSQL connection. */
 int db_is_postgresql(const struct db *db);
+/* Unix seconds by the store's clock: the PostgreSQL server's (so that the leases of nodes do
+ * not depend on their own clocks), this machine's for SQLite (or when the query fails). */
+int64_t db_store_now(struct db *db);
 
 /* Run a checkpoint of the WAL into the database file (e.g. at shutdown). */
 int db_checkpoint(struct db *db, struct mb_err *err);

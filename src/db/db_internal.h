@@ -23,6 +23,17 @@ struct db {
                          never silently replaced: the transaction fails) */
 };
 
+/* PostgreSQL: the settings of every session (at connect and after a reconnect). Statements do
+ * not wait forever on a lock; and the server itself notices a node it can no longer reach
+ * (network partition: no RST, no FIN) within seconds, not at its 2-hour TCP keepalive: TCP
+ * keepalives and user timeout on its side, and a transaction left idle (its client gone)
+ * is ended, releasing the store's write lock, after 15 s (write transactions do no network
+ * I/O but the store's). */
+#define DB_PG_SESSION_SQL                                                                          \
+    "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '15s'; "                  \
+    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; " \
+    "SET tcp_user_timeout = 10000"
+
 /* PostgreSQL: tell the server this connection's node (the message map's fence). SQLite: 0. */
 int db_apply_node(struct db *db, struct mb_err *err);
 /* PostgreSQL: reconnect a broken connection, only outside a transaction (db->pg_tx == 0);

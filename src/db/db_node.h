@@ -2,6 +2,7 @@
  * made at its start; it renews its lease (lease_until = now + [store] lease) with a heartbeat.
  * Any node takes over the running jobs of a node whose lease ran out (db_node_reap): they go
  * back to the queue, and the shared message map makes their next run resume exactly once.
+ * Lease times are taken from the store's clock (db_store_now: PostgreSQL's), not the nodes'.
  * A node's workers write a job only while the job's node column names them (db_set_node): a
  * node that lost its lease cannot write progress, results or (PostgreSQL trigger) message-map
  * rows over the new owner's. */
@@ -37,8 +38,9 @@ int db_node_register(struct db *db, const struct db_node *n, int lease, struct m
 int db_node_heartbeat(struct db *db, const char *id, int lease, int64_t running,
                       struct mb_err *err);
 int db_node_remove(struct db *db, const char *id, struct mb_err *err);
-/* Take over: the running jobs of nodes whose lease ran out before now (and of nodes that no
- * longer exist) go back to pending, with a log line each; those nodes' rows are deleted.
+/* Take over: the running jobs of nodes whose lease ran out before now (give db_store_now: the
+ * leases are in the store's clock) — and of nodes that no longer exist — go back to pending,
+ * with a log line each; those nodes' rows are deleted.
  * *jobs_r (may be NULL): jobs put back. */
 int db_node_reap(struct db *db, int64_t now, int64_t *jobs_r, struct mb_err *err);
 /* The live nodes, by id. */

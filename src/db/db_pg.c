@@ -148,9 +148,7 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
         db_pg_close(&pg);
         return rc;
     }
-    /* Times are unix seconds computed by the program; the session's own settings do not
-     * matter, but statements must not wait forever on a lock held by a dead node. */
-    int rc = pg_run(pg, "SET lock_timeout = '30s'", PGRES_COMMAND_OK, NULL, err);
+    int rc = pg_run(pg, DB_PG_SESSION_SQL, PGRES_COMMAND_OK, NULL, err);
     if (rc < 0) {
         db_pg_close(&pg);
         return rc;

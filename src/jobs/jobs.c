@@ -673,17 +673,23 @@ static void *node_main(void *arg)
                 fenced = 1;
             }
         }
-        if (db && fenced && atomic_load(&pool->running) == 0) {
+        if (db && fenced && atomic_load(&pool->running) > 0 && now >= next) {
+            next = now + every;
+            log_info("node %s: waiting for %d run(s) to stop", id, atomic_load(&pool->running));
+        }
+        if (db && fenced && atomic_load(&pool->running) == 0 && now >= next) {
+            next = now + every;
             if (node_register(pool, db, &err) == 0) {
                 last_ok = now;
-                next = now + every;
                 pthread_mutex_lock(&pool->lock);
                 log_info("node %s: registered again after a lost lease", pool->node_id);
                 pthread_mutex_unlock(&pool->lock);
+            } else {
+                log_warn("node %s: cannot register again yet: %s", id, err.msg);
             }
         }
         int64_t taken = 0;
-        if (db && !fenced && db_node_reap(db, now, &taken, &err) != 0)
+        if (db && !fenced && db_node_reap(db, db_store_now(db), &taken, &err) != 0)
             log_warn("node %s: takeover check failed: %s", id, err.msg);
         else if (taken) {
             log_warn("node %s: took over %lld job(s) of node(s) whose lease ran out", id,
@@ -721,7 +727,7 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
     /* SQLite: this process is the only node; what ran before it was interrupted. PostgreSQL:
      * other nodes may be running their jobs: only the jobs of dead nodes are taken over. */
     if (db_is_postgresql(db))
-        rc = db_node_reap(db, now_s(), &n, err);
+        rc = db_node_reap(db, db_store_now(db), &n, err);
     else
         rc = db_job_requeue_running(db, &n, err);
     if (rc) {

@@ -4,7 +4,10 @@ PostgreSQL in the cluster test (tests only).
 
   partproxy.py --port-file F --target 127.0.0.1:PORT
 
-SIGUSR1: partition: every open connection is reset (RST) and new ones are reset at once.
+SIGUSR1: partition: every open connection is shut down and reset (both the node's side and
+PostgreSQL's: each learns at once) and new ones are reset at once. (A silent partition, where
+no packet passes, is handled by TCP keepalives and timeouts on both sides; see
+src/db/db_internal.h DB_PG_SESSION_SQL and db_pg_connect.)
 SIGUSR2: heal: new connections are forwarded again. The process runs until killed.
 """
 import argparse
@@ -21,6 +24,13 @@ conns = set()
 def rst(s):
     try:
         s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    except OSError:
+        pass
+    # shutdown first: a close() alone does not wake the other pump thread blocked in recv()
+    # on this socket, and the kernel would keep the connection open (and acknowledging) for
+    # as long as that thread waits.
+    try:
+        s.shutdown(socket.SHUT_RDWR)
     except OSError:
         pass
     try:

@@ -34,6 +34,7 @@ chmod 711 "$work"
 SRC=$work/src DST=$work/dst
 pids=()
 cleanup() {
+    [ -n "${CLUSTER_KEEP:-}" ] && mkdir -p "$CLUSTER_KEEP" && cp "$work"/*.log "$work"/*.tail "$CLUSTER_KEEP"/ 2>/dev/null
     for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null; done
     "$DC" stop "$SRC" "$DST" >/dev/null 2>&1
     pg_stop "$work/pg"
