@@ -32,9 +32,12 @@ OPT       ?= -O2 -g
 CPPFLAGS  := -Isrc -I$(OUT)/gen -I$(TP)/include
 CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) -MMD -MP $(CFLAGS)
 # mbedTLS 3.6 and libmicrohttpd 1.0 are built statically from Debian 13's source packages
-# into $(TP) (third_party/*.sh); SQLite and libcsv are Debian 12's static archives.
+# into $(TP) (third_party/*.sh); libpq (the PostgreSQL store) from Debian 12's postgresql-15
+# source package, with TLS by Debian 12's static OpenSSL (libssl-dev); SQLite and libcsv are
+# Debian 12's static archives.
 MBEDTLS_LIBS := $(TP)/lib/libmbedtls.a $(TP)/lib/libmbedx509.a $(TP)/lib/libmbedcrypto.a
-LIBS      := $(TP)/lib/libmicrohttpd.a $(MBEDTLS_LIBS) -lsqlite3 -lcsv -lm -lpthread
+PQ_LIBS   := $(TP)/lib/libpq.a $(TP)/lib/libpgcommon.a $(TP)/lib/libpgport.a -lssl -lcrypto
+LIBS      := $(TP)/lib/libmicrohttpd.a $(MBEDTLS_LIBS) $(PQ_LIBS) -lsqlite3 -lcsv -lm -lpthread
 ifeq ($(SANITIZE),1)
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS_ALL += $(SANFLAGS)
@@ -61,7 +64,8 @@ HELPER_BIN := $(patsubst tests/helpers/%.c,$(OUT)/tests/%,$(HELPER_SRC))
 WEB_FILES := $(shell find web -type f 2>/dev/null | LC_ALL=C sort)
 MHD_STAMP := $(TP)/lib/libmicrohttpd.a
 MBEDTLS_STAMP := $(TP)/lib/libmbedtls.a
-TP_STAMPS := $(MHD_STAMP) $(MBEDTLS_STAMP)
+PQ_STAMP  := $(TP)/lib/libpq.a
+TP_STAMPS := $(MHD_STAMP) $(MBEDTLS_STAMP) $(PQ_STAMP)
 
 .SECONDARY:
 .PHONY: all test unit integ fuzz fuzz-run bench clean deps demo deb format format-check lint valgrind FORCE
@@ -80,6 +84,10 @@ $(MBEDTLS_STAMP): third_party/mbedtls.sh
 	@mkdir -p build
 	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/mbedtls.sh $(TP) \
 	  || bash third_party/mbedtls.sh $(TP)
+$(PQ_STAMP): third_party/libpq.sh
+	@mkdir -p build
+	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/libpq.sh $(TP) \
+	  || bash third_party/libpq.sh $(TP)
 
 # Version from git describe, rewritten only when it changes.
 $(OUT)/gen/version.h: FORCE

@@ -28,6 +28,9 @@
 #             ~100 ms, timed: API p50/p99), against mbsync and imapsync (when installed) run
 #             BENCH_BULK_WORKERS at a time with xargs -P, one configuration per mailbox. Wall
 #             time from queueing to the last mailbox done; every mailbox verified.
+#   cluster   bench/cluster.sh: one CSV batch through one node on SQLite, one node on
+#             PostgreSQL, three nodes on PostgreSQL (same and three times the workers): the
+#             cluster's correctness and overhead on this machine (build/bench/cluster.txt).
 # Every run is verified: the destination box is dumped over IMAP and compared with the
 # source (content, flags, INTERNALDATE); a run that copied wrongly is marked and not counted.
 #
@@ -53,7 +56,7 @@ IMAPTOOL=$ROOT/tests/integ/imaptool.py
 VERIFY=$ROOT/bench/verify.py
 OUT=$ROOT/build/bench
 TLS=${BENCH_TLS:-implicit}
-ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big folders50 folders50src delta200 bulk}
+ROUNDS=${BENCH_ROUNDS:-loopback rtt50 big folders50 folders50src delta200 bulk cluster}
 TOOLS=${BENCH_TOOLS:-migrabox mbsync doveadm-backup doveadm-sync naive}
 # A second migrabox binary (an engine change to evaluate) runs as the tool "migrabox-alt".
 ALT=${BENCH_MIGRABOX_ALT:-}
@@ -226,6 +229,7 @@ print(sum(len(v) for v in d.values()), sum(m["size"] for v in d.values() for m i
 dest_user() { echo "$1-$2-$3@dest.test"; }
 for round in $ROUNDS; do
     [ "$round" = bulk ] && continue  # below: one box per mailbox and tool
+    [ "$round" = cluster ] && continue  # bench/cluster.sh has its own servers
     reps=1
     [ "$round" = loopback ] && reps=$REPEAT
     for rep in $(seq 1 "$reps"); do
@@ -689,6 +693,12 @@ for round in $ROUNDS; do
             case " $TOOLS imapsync " in *" $tool "*) run_bulk "$tool" ;; esac
         done
         ;;
+    cluster)
+        # Several nodes on one PostgreSQL store (issue 16): its own Dovecot pair, PostgreSQL
+        # cluster and table (build/bench/cluster.txt), appended to results.txt below.
+        say "round cluster: bench/cluster.sh"
+        MIGRABOX=$MIGRABOX bash "$ROOT/bench/cluster.sh" || say "round cluster failed"
+        ;;
     *) die "unknown round $round" ;;
     esac
 done
@@ -719,5 +729,8 @@ else transport="plain IMAP (no TLS)"; fi
     fi
 } > "$W/meta.txt"
 "$PY" "$ROOT/bench/report.py" "$RESULTS" "$W/meta.txt" > "$OUT/results.txt"
+if [[ " $ROUNDS " == *" cluster "* ]] && [ -s "$OUT/cluster.txt" ]; then
+    { echo; echo "cluster round (bench/cluster.sh):"; cat "$OUT/cluster.txt"; } >> "$OUT/results.txt"
+fi
 cat "$OUT/results.txt"
 say "total $(elapsed "$T0" "$(now)") s; table in build/bench/results.txt"

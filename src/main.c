@@ -26,6 +26,9 @@ static const char usage[] =
     "  profile list | delete NAME [-c FILE]\n"
     "                                     source authentication profiles (OAuth2 app,\n"
     "                                     service account, IMAP admin login)\n"
+    "  store check | migrate [-c FILE]    the PostgreSQL store of [store] url: connect\n"
+    "                                     and update its schema / copy data_dir's\n"
+    "                                     SQLite store into it\n"
     "  --version                          print the version\n"
     "  --help                             this text; 'migrabox COMMAND --help' for more\n"
     "\n"
@@ -57,6 +60,8 @@ int main(int argc, char **argv)
         return cli_user(argc - 1, argv + 1);
     if (strcmp(cmd, "profile") == 0)
         return cli_profile(argc - 1, argv + 1);
+    if (strcmp(cmd, "store") == 0)
+        return cli_store(argc - 1, argv + 1);
     fprintf(stderr, "migrabox: unknown command '%s'\n\n%s", cmd, usage);
     return CLI_EXIT_USAGE;
 }

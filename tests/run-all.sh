@@ -57,7 +57,7 @@ run_test() {  # run_test KIND PATH: one test, its output on stdout
 
 # What to run, in order: the longest integration scripts (measured), the unit binaries, then
 # the other scripts in name order.
-first="test_field_kills test_field_cuts test_field_sources test_web test_presets test_oauth test_migrate"
+first="test_field_kills test_field_cuts test_field_sources test_web test_presets test_oauth test_pg_suites test_cluster_pg test_migrate"
 tests=()
 if [ "$run" != unit ]; then
     for name in $first; do

@@ -4,7 +4,10 @@
 # archives. mbedTLS 3.6 and libmicrohttpd 1.0 are not installed here: `make` builds them
 # statically from Debian 13's source packages (third_party/mbedtls.sh, libmicrohttpd.sh, with
 # their own private apt state), with the build-essential and dpkg-dev (dpkg-source, bzip2,
-# xz) listed below. Debian 12's libmbedtls-dev (2.28) is not used any more.
+# xz) listed below. Debian 12's libmbedtls-dev (2.28) is not used any more. libpq (the
+# PostgreSQL store) is built the same way from Debian 12's postgresql-15 source package
+# (third_party/libpq.sh) against libssl-dev's static OpenSSL; the postgresql-15 server
+# package is for the tests only (tests/integ/pg.sh starts private clusters).
 set -euo pipefail
 
 SUDO=""
@@ -12,10 +15,11 @@ if [ "$(id -u)" != 0 ]; then SUDO="sudo"; fi
 
 PKGS=(
     build-essential pkg-config ca-certificates file dpkg-dev xz-utils adduser passwd
-    libsqlite3-dev libcsv-dev
+    libsqlite3-dev libcsv-dev libssl-dev
     clang clang-format libclang-rt-14-dev valgrind gdb
     dovecot-imapd isync openssl curl python3 sqlite3 time
     systemd man-db groff-base
+    postgresql-15 postgresql-client-15
     chromium
 )
 

@@ -46,6 +46,7 @@ export function session() { return state.session; }
 
 export function setSession(s) {
     state.session = s;
+    setTimeout(startNodes, 0);
     setCsrf(s ? s.csrf : null);
     updateShell();
 }
@@ -179,6 +180,42 @@ function updateShell() {
     }
 }
 
+// The « Nœuds » line of the footer (admins): the live nodes of the store (GET /api/nodes),
+// refreshed every 15 s; one line, e.g. "Nœuds : 3 actifs — vm-1a2b (celui-ci, 2 en cours), …".
+let nodesData = null;
+let nodesTimer = null;
+
+function renderNodes() {
+    const p = document.getElementById('nodes-line');
+    if (!p) return;
+    if (!nodesData || !state.session || !state.session.admin) { p.hidden = true; return; }
+    const list = nodesData.nodes.map((n) => {
+        const notes = [];
+        if (n.self) notes.push(t('nodes.self'));
+        notes.push(t('nodes.running', { n: n.running }));
+        return `${n.id} (${notes.join(', ')})`;
+    }).join(', ');
+    p.textContent = t('nodes.line', { n: nodesData.nodes.length, list });
+    p.hidden = false;
+}
+
+async function refreshNodes() {
+    if (!state.session || !state.session.admin) { nodesData = null; renderNodes(); return; }
+    try {
+        nodesData = await request('GET', '/api/nodes', { noAuthRedirect: true });
+    } catch (e) {
+        nodesData = null;
+    }
+    renderNodes();
+}
+
+function startNodes() {
+    if (nodesTimer) clearInterval(nodesTimer);
+    nodesTimer = null;
+    refreshNodes();
+    if (state.session && state.session.admin) nodesTimer = setInterval(refreshNodes, 15000);
+}
+
 function updateLangButtons() {
     for (const b of document.querySelectorAll('.lang button')) {
         b.setAttribute('aria-pressed', b.dataset.lang === getLang() ? 'true' : 'false');
@@ -226,6 +263,7 @@ function wireShell() {
     onLangChange(() => {
         updateLangButtons();
         updateShell();
+        renderNodes();
         if (document.body.dataset.titleKey) setTitle(document.body.dataset.titleKey);
     });
     window.addEventListener('hashchange', render);

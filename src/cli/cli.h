@@ -8,6 +8,12 @@ int cli_migrate(int argc, char **argv);
 int cli_import(int argc, char **argv);
 int cli_user(int argc, char **argv);
 int cli_profile(int argc, char **argv);
+int cli_store(int argc, char **argv);
+
+struct config;
+/* With [store] backend = postgresql, make every db_open of this process open the PostgreSQL
+ * store (db_use_postgresql). 0, or -1 after printing why "migrabox CMD" cannot start. */
+int cli_store_setup(const struct config *cfg, const char *cmd);
 
 /* Exit statuses shared by the subcommands. */
 enum {

@@ -132,6 +132,11 @@ int cli_import(int argc, char **argv)
         free(options_json);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_setup(cfg, "import") != 0) {
+        config_free(&cfg);
+        free(options_json);
+        return CLI_EXIT_USAGE;
+    }
     log_set_level(LOG_WARN);
     int status = CLI_EXIT_FAILED;
     char *data = NULL;

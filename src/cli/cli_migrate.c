@@ -306,6 +306,11 @@ int cli_migrate(int argc, char **argv)
         cli_say("migrate", &err);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_setup(cfg, "migrate") != 0) {
+        config_free(&cfg);
+        mig_options_fini(&mo);
+        return CLI_EXIT_USAGE;
+    }
     log_set_level(quiet ? LOG_ERROR : LOG_WARN);
     int status = CLI_EXIT_USAGE;
     struct db *db = NULL;

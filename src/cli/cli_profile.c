@@ -85,6 +85,8 @@ static int open_all(const char *cfg_path, struct pctx *c, int need_box)
         cli_say("profile", &err);
         return -1;
     }
+    if (cli_store_setup(c->cfg, "profile") != 0)
+        return -1;
     const char *dd = c->cfg->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
         struct mb_err say;

@@ -109,6 +109,10 @@ int cli_serve(int argc, char **argv)
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_setup(cfg, "serve") != 0) {
+        config_free(&cfg);
+        return CLI_EXIT_USAGE;
+    }
     int lv = log_level_parse(config_log_level_name(cfg->server.log_level));
     log_set_level(lv < 0 ? LOG_INFO : (enum log_level)lv);
 
@@ -183,6 +187,12 @@ int cli_serve(int argc, char **argv)
     if (jobs_start(cfg, db_path, &box, &pool, &err) != 0) {
         fprintf(stderr, "migrabox serve: %s\n", err.msg);
         goto out;
+    }
+    {
+        char node[160];
+        jobs_node_id(pool, node, sizeof(node));
+        fprintf(stderr, "migrabox: node %s (store: %s)\n", node,
+                config_store_backend_name(cfg->store.backend));
     }
     if (http_api_new(cfg, db_path, &box, pool, &api, &err) != 0) {
         fprintf(stderr, "migrabox serve: %s\n", err.msg);

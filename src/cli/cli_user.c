@@ -99,6 +99,10 @@ static int cli_user_open(const char *cfg_path, struct config **cfg_r, struct db 
         cli_say("user", &err);
         return CLI_EXIT_USAGE;
     }
+    if (cli_store_setup(*cfg_r, "user") != 0) {
+        config_free(cfg_r);
+        return CLI_EXIT_USAGE;
+    }
     const char *dd = (*cfg_r)->server.data_dir;
     if (mkdir(dd, 0700) != 0 && errno != EEXIST) {
         struct mb_err say;

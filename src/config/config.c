@@ -82,6 +82,11 @@ static const struct key_enum imap_tls_modes[] = {
     {"none", CONFIG_IMAP_TLS_NONE},
     {NULL, 0},
 };
+static const struct key_enum store_backends[] = {
+    {"sqlite", CONFIG_STORE_SQLITE},
+    {"postgresql", CONFIG_STORE_POSTGRESQL},
+    {NULL, 0},
+};
 static const struct key_enum auth_modes[] = {
     {"master-separator", CONFIG_AUTH_MASTER_SEPARATOR},
     {"plain-authzid", CONFIG_AUTH_PLAIN_AUTHZID},
@@ -91,6 +96,7 @@ static const struct key_enum auth_modes[] = {
 #define SRV(f) offsetof(struct config, server.f)
 #define SRC(f) offsetof(struct config, sources.f)
 #define DST(f) offsetof(struct config, destination.f)
+#define STO(f) offsetof(struct config, store.f)
 #define CA_BUNDLE "/etc/ssl/certs/ca-certificates.crt"
 
 static const struct key_def config_keys[] = {
@@ -151,11 +157,17 @@ static const struct key_def config_keys[] = {
     {"destination", "connect_timeout", KT_DURATION, DST(connect_timeout), 1, 3600, "30", NULL, 0},
     {"destination", "io_timeout", KT_DURATION, DST(io_timeout), 1, 86400, "120", NULL, 0},
     {"destination", "settle_time", KT_DURATION, DST(settle_time), 0, 3600, "60", NULL, 0},
+
+    {"store", "backend", KT_ENUM, STO(backend), 0, 0, "sqlite", store_backends, 0},
+    {"store", "url", KT_STR, STO(url), 0, 0, NULL, NULL, KF_OPTIONAL},
+    {"store", "password_file", KT_SECRET_FILE, STO(password), 0, 0, NULL, NULL, KF_OPTIONAL},
+    {"store", "ca_file", KT_STR, STO(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
+    {"store", "lease", KT_DURATION, STO(lease), 5, 86400, "60s", NULL, 0},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
 
-static const char *const config_sections[] = {"server", "sources", "destination", NULL};
+static const char *const config_sections[] = {"server", "sources", "destination", "store", NULL};
 
 /* ---- error messages ---- */
 
@@ -516,6 +528,11 @@ static int apply_value(const struct parse_ctx *pc, const struct key_def *k, cons
                     return perr(pc, MB_ECONFIG, "%s is not a header name", SHOW(v));
             }
         }
+        if (k->off == STO(url) && v[0] && strncmp(v, "postgresql://", 13) != 0
+            && strncmp(v, "postgres://", 11) != 0)
+            return perr(pc, MB_ECONFIG, "%s is not a postgresql:// URL", SHOW(v));
+        if (k->off == STO(url) && strpbrk(v, " \t\"'\\"))
+            return perr(pc, MB_ECONFIG, "a URL cannot contain spaces, quotes or backslashes");
         if (k->off == DST(separator) && strpbrk(v, " \t\"")) {
             return perr(pc, MB_ECONFIG, "%s: a separator cannot contain spaces or quotes", SHOW(v));
         }
@@ -647,6 +664,9 @@ void config_free(struct config **cfgp)
     secret_fini(&cfg->server.webhook_secret);
     free(cfg->server.webhook_url);
     free(cfg->destination.separator);
+    free(cfg->store.url);
+    free(cfg->store.ca_file);
+    secret_fini(&cfg->store.password);
     for (size_t i = 0; i < cfg->destination.n_domains; i++)
         free(cfg->destination.domains[i]);
     free(cfg->destination.domains);
@@ -806,6 +826,12 @@ static int finish_checks(struct parse_ctx *pc, struct config *cfg, const unsigne
         pc->line = seen[pw_i] > seen[pwf_i] ? seen[pw_i] : seen[pwf_i];
         return perr(pc, MB_ECONFIG, "set only one of master_password and master_password_file");
     }
+    if (cfg->store.backend == CONFIG_STORE_POSTGRESQL && !cfg->store.url) {
+        pc->section = "store";
+        pc->key = "url";
+        pc->line = 0;
+        return perr(pc, MB_ECONFIG, "missing (backend = postgresql needs a url)");
+    }
     return 0;
 }
 
@@ -876,7 +902,7 @@ static int parse_text(struct config *cfg, const char *file, char *text, size_t l
             if (!section) {
                 char showbuf[CONFIG_SHOW_MAX * 4 + 8];
                 rc = perr(&pc, MB_ECONFIG,
-                          "[%s]: unknown section (expected server, sources or destination)",
+                          "[%s]: unknown section (expected server, sources, destination or store)",
                           key_name_ok(name) ? name : SHOW(name));
                 goto out;
             }
@@ -907,7 +933,7 @@ static int parse_text(struct config *cfg, const char *file, char *text, size_t l
         if (!section) {
             rc = perr(&pc, MB_ECONFIG,
                       "key outside of any section ([server], [sources], "
-                      "[destination])");
+                      "[destination], [store])");
             goto out;
         }
         const struct key_def *k = find_key(section, key);
@@ -1017,6 +1043,11 @@ const char *config_metrics_name(enum config_metrics v)
 const char *config_imap_tls_name(enum config_imap_tls v)
 {
     return enum_name(imap_tls_modes, (int)v);
+}
+
+const char *config_store_backend_name(enum config_store_backend v)
+{
+    return enum_name(store_backends, (int)v);
 }
 
 const char *config_auth_name(enum config_auth v)

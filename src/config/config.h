@@ -1,7 +1,7 @@
 /* config: the INI configuration file (-c FILE) -> an immutable struct config.
  *
  * File format (docs/CONFIG.md lists every key, its type, default and meaning):
- *   - sections [server], [sources], [destination]; lines "key = value";
+ *   - sections [server], [sources], [destination], [store]; lines "key = value";
  *   - full-line comments start with ';' or '#'; an inline comment starts with ';' preceded
  *     by whitespace ("workers = 4 ; cores"); leading/trailing whitespace is trimmed;
  *   - a value may be double-quoted to keep leading/trailing spaces or " ;" inside it
@@ -67,6 +67,12 @@ enum config_imap_tls {
 enum config_auth {
     CONFIG_AUTH_MASTER_SEPARATOR, /* LOGIN "<user><separator><master_user>" "<password>" */
     CONFIG_AUTH_PLAIN_AUTHZID,    /* AUTHENTICATE PLAIN authzid=<user> authcid=<master_user> */
+};
+
+/* [store] backend: where jobs, batches, logs, accounts, sessions and profiles live. */
+enum config_store_backend {
+    CONFIG_STORE_SQLITE,     /* data_dir/migrabox.db (the default) */
+    CONFIG_STORE_POSTGRESQL, /* [store] url, shared by several nodes */
 };
 
 /* Where the master password came from (for a startup log line; never log the value). */
@@ -138,11 +144,21 @@ struct config_destination {
     int settle_time;     /* seconds a dead connection's APPEND may still take to be stored */
 };
 
+struct config_store {
+    enum config_store_backend backend;
+    char *url;              /* postgresql://user@host:port/db[?param=...]; NULL when unset */
+    struct secret password; /* content of password_file; .data NULL = none (wiped by
+                               config_free) */
+    char *ca_file;          /* CAs that sign the PostgreSQL server's certificate */
+    int lease;              /* seconds: a node's running jobs are taken over after this */
+};
+
 struct config {
     char *path; /* file it was loaded from, NULL for defaults */
     struct config_server server;
     struct config_sources sources;
     struct config_destination destination;
+    struct config_store store;
 };
 
 /* Load path (NULL = no file: defaults only) and apply MIGRABOX_MASTER_PASSWORD.
@@ -161,6 +177,7 @@ const char *config_log_level_name(enum config_log_level v);
 const char *config_http_tls_name(enum config_http_tls v);
 const char *config_imap_tls_name(enum config_imap_tls v);
 const char *config_auth_name(enum config_auth v);
+const char *config_store_backend_name(enum config_store_backend v);
 const char *config_secret_source_name(enum config_secret_source v);
 const char *config_metrics_name(enum config_metrics v);
 

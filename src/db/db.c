@@ -2,6 +2,7 @@
 #include "db/db.h"
 
 #include <errno.h>
+#include <pthread.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -9,9 +10,12 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/secret.h"
+#include "db/db_node.h"
 #include "base/xalloc.h"
 #include "db/db_internal.h"
 #include "db/db_migrations.h"
+#include "db/db_pg.h"
 
 int64_t db_now(void)
 {
@@ -34,85 +38,129 @@ static void busy_pause(unsigned *seed)
 
 int db_fail(struct db *db, struct mb_err *err, int rc, const char *what)
 {
+    if (db && db->pg)
+        return mb_err_setsys(err, MB_EIO, rc, "database postgresql: %s: %s", what,
+                             db->pg_err[0] ? db->pg_err : PQerrorMessage(db->pg));
     return mb_err_setsys(err, MB_EIO, rc, "database %s: %s: %s", db ? db->path : "", what,
                          db && db->h ? sqlite3_errmsg(db->h) : sqlite3_errstr(rc));
 }
 
-int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st_r, struct mb_err *err)
-{
-    int rc = sqlite3_prepare_v2(db->h, sql, -1, st_r, NULL);
-    if (rc != SQLITE_OK) {
-        *st_r = NULL;
-        return db_fail(db, err, rc, "prepare");
-    }
-    return 0;
-}
-
-int db_step_first(struct db *db, sqlite3_stmt *st)
+int db_step_first(struct db *db, db_stmt *st)
 {
     int64_t start = 0;
     unsigned seed = (unsigned)(uintptr_t)st;
     for (;;) {
-        int rc = sqlite3_step(st);
-        if ((rc & 0xff) != SQLITE_BUSY || !sqlite3_get_autocommit(db->h))
+        int rc = db_step(st);
+        if ((rc & 0xff) != SQLITE_BUSY || db_in_transaction(db))
             return rc;
         if (!start)
             start = mono_ms();
         else if (mono_ms() - start > DB_BUSY_DEADLINE_MS)
             return rc;
-        sqlite3_reset(st);
+        db_reset(st);
         busy_pause(&seed);
     }
 }
 
+int db_apply_node(struct db *db, struct mb_err *err)
+{
+    if (!db->pg)
+        return 0;
+    const char *v[1] = {db->node ? db->node : ""};
+    PGresult *r = PQexecParams(db->pg, "SELECT set_config('migrabox.node', $1, false)", 1, NULL, v,
+                               NULL, NULL, 0);
+    int rc = 0;
+    if (PQresultStatus(r) != PGRES_TUPLES_OK) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        rc = db_fail(db, err, SQLITE_ERROR, "set the node");
+    }
+    PQclear(r);
+    return rc;
+}
+
+int db_pg_ensure(struct db *db)
+{
+    if (PQstatus(db->pg) == CONNECTION_OK)
+        return 0;
+    if (db->pg_tx) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "connection lost in a transaction");
+        return MB_EIO;
+    }
+    PQreset(db->pg);
+    if (PQstatus(db->pg) != CONNECTION_OK) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        return MB_EIO;
+    }
+    PQclear(PQexec(db->pg, DB_PG_SESSION_SQL));
+    return db_apply_node(db, NULL);
+}
+
+/* PostgreSQL: run sql (no parameters, may hold several statements). */
+static int pg_exec(struct db *db, const char *sql, struct mb_err *err)
+{
+    int begin = strncmp(sql, "BEGIN", 5) == 0;
+    if (begin)
+        db->pg_tx = 0; /* a new transaction may start on a new connection */
+    if (db_pg_ensure(db) != 0)
+        return db_fail(db, err, SQLITE_IOERR, "reconnect");
+    PGresult *r = PQexec(db->pg, sql);
+    ExecStatusType t = PQresultStatus(r);
+    int rc = 0;
+    if (begin && (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK))
+        db->pg_tx = 1;
+    else if (begin && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
+        PQclear(PQexec(db->pg, "ROLLBACK")); /* BEGIN ran, the lock wait failed: undo it */
+    if (strcmp(sql, "COMMIT") == 0 && t == PGRES_COMMAND_OK)
+        db->pg_tx = 0;
+    if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
+        const char *m = r ? PQresultErrorMessage(r) : "";
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", m && *m ? m : PQerrorMessage(db->pg));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        rc = db_fail(db, err, SQLITE_ERROR, sql);
+    }
+    PQclear(r);
+    return rc;
+}
+
 int db_exec(struct db *db, const char *sql, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    if (db->pg)
+        return pg_exec(db, sql, err);
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     while (s == SQLITE_ROW)
-        s = sqlite3_step(st);
+        s = db_step(st);
     rc = s == SQLITE_DONE ? 0 : db_fail(db, err, s, sql);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
-}
-
-int db_bind_text(sqlite3_stmt *st, int i, const char *s)
-{
-    if (!s)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_text(st, i, s, -1, SQLITE_TRANSIENT);
-}
-
-int db_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n)
-{
-    if (!p)
-        return sqlite3_bind_null(st, i);
-    return sqlite3_bind_blob64(st, i, p, n, SQLITE_TRANSIENT);
-}
-
-char *db_col_strdup(sqlite3_stmt *st, int i)
-{
-    const unsigned char *t = sqlite3_column_text(st, i);
-    if (!t)
-        return NULL;
-    return xstrndup((const char *)t, (size_t)sqlite3_column_bytes(st, i));
 }
 
 /* ---- transactions ---- */
 
 int db_in_transaction(const struct db *db)
 {
+    if (db->pg && PQstatus(db->pg) != CONNECTION_OK)
+        return db->pg_tx; /* a broken connection: in a transaction if one was begun */
+    if (db->pg)
+        return PQtransactionStatus(db->pg) != PQTRANS_IDLE;
     return !sqlite3_get_autocommit(db->h);
 }
+
+/* A write transaction. SQLite: BEGIN IMMEDIATE takes the database's one write lock. PostgreSQL:
+ * the same exclusion across every node, a transaction-scoped advisory lock, so that the
+ * read-then-write transactions of the db_* files keep SQLite's serial semantics. */
+#define PG_BEGIN_WRITE "BEGIN; SELECT pg_advisory_xact_lock(1835494756)"
 
 int db_begin_immediate(struct db *db, struct mb_err *err)
 {
     if (db_in_transaction(db))
         return mb_err_set(err, MB_EIO, "database: a transaction is already open");
-    return db_exec(db, "BEGIN IMMEDIATE", err);
+    return db_exec(db, db->pg ? PG_BEGIN_WRITE : "BEGIN IMMEDIATE", err);
 }
 
 int db_commit(struct db *db, struct mb_err *err)
@@ -127,14 +175,22 @@ int db_commit(struct db *db, struct mb_err *err)
 
 void db_rollback(struct db *db)
 {
-    if (db && db->h && db_in_transaction(db))
+    if (db && db->pg)
+        db->pg_tx = 0;
+    if (db && db->pg && db_in_transaction(db))
+        PQclear(PQexec(db->pg, "ROLLBACK"));
+    else if (db && db->h && db_in_transaction(db))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
 
 int db_tx_begin(struct db *db, int *outer_r, struct mb_err *err)
 {
     *outer_r = !db_in_transaction(db);
-    return db_exec(db, *outer_r ? "BEGIN IMMEDIATE" : "SAVEPOINT db_tx", err);
+    return db_exec(db,
+                   !*outer_r ? "SAVEPOINT db_tx"
+                   : db->pg  ? PG_BEGIN_WRITE
+                             : "BEGIN IMMEDIATE",
+                   err);
 }
 
 int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
@@ -145,6 +201,8 @@ int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
         return outer ? db_commit(db, err) : db_exec(db, "RELEASE db_tx", err);
     if (outer)
         db_rollback(db);
+    else if (db->pg)
+        PQclear(PQexec(db->pg, "ROLLBACK TO db_tx; RELEASE db_tx"));
     else
         sqlite3_exec(db->h, "ROLLBACK TO db_tx; RELEASE db_tx", NULL, NULL, NULL);
     return rc;
@@ -155,7 +213,7 @@ int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
     *opened_r = 0;
     if (db_in_transaction(db))
         return 0;
-    int rc = db_exec(db, "BEGIN", err);
+    int rc = db_exec(db, db->pg ? "BEGIN ISOLATION LEVEL REPEATABLE READ" : "BEGIN", err);
     if (rc == 0)
         *opened_r = 1;
     return rc;
@@ -163,7 +221,11 @@ int db_read_begin(struct db *db, int *opened_r, struct mb_err *err)
 
 void db_read_end(struct db *db, int opened)
 {
-    if (opened && db_in_transaction(db))
+    if (opened && db->pg)
+        db->pg_tx = 0;
+    if (opened && db_in_transaction(db) && db->pg)
+        PQclear(PQexec(db->pg, "COMMIT"));
+    else if (opened && db_in_transaction(db))
         sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
 }
 
@@ -171,18 +233,19 @@ void db_read_end(struct db *db, int opened)
 
 static int read_user_version(struct db *db, int *v_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
-    int rc = db_prepare(db, "PRAGMA user_version", &st, err);
+    db_stmt *st;
+    int rc = db_prepare(db, db->pg ? "SELECT version FROM migrabox_schema" : "PRAGMA user_version",
+                        &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        *v_r = sqlite3_column_int(st, 0);
+        *v_r = db_col_int(st, 0);
         rc = 0;
     } else {
-        rc = db_fail(db, err, s, "read user_version");
+        rc = db_fail(db, err, s, "read the schema version");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -194,6 +257,22 @@ int db_schema_version(struct db *db, int *version_r, struct mb_err *err)
 int db_schema_latest(void)
 {
     return (int)db_migrations_count;
+}
+
+int db_is_postgresql(const struct db *db)
+{
+    return db->pg != NULL;
+}
+
+int64_t db_store_now(struct db *db)
+{
+    if (!db->pg)
+        return db_now();
+    PGresult *r = PQexec(db->pg, "SELECT extract(epoch FROM clock_timestamp())::bigint");
+    int64_t now =
+        PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : db_now();
+    PQclear(r);
+    return now;
 }
 
 static int migrate(struct db *db, struct mb_err *err)
@@ -247,25 +326,76 @@ static int migrate(struct db *db, struct mb_err *err)
 
 static int pragma_expect(struct db *db, const char *sql, const char *want, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        const char *got = (const char *)sqlite3_column_text(st, 0);
+        const char *got = (const char *)db_col_text(st, 0);
         if (want && (!got || strcmp(got, want) != 0))
             rc = mb_err_set(err, MB_EIO, "database %s: \"%s\" gave \"%s\", expected \"%s\"",
                             db->path, sql, got ? got : "", want);
     } else if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, sql);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
+}
+
+/* ---- the PostgreSQL store ---- */
+
+static pthread_mutex_t pg_lock = PTHREAD_MUTEX_INITIALIZER;
+static char *pg_url, *pg_password, *pg_ca;
+static size_t pg_password_len;
+static int pg_migrated;
+
+void db_use_postgresql(const char *url, const char *password, size_t password_len,
+                       const char *ca_file)
+{
+    pthread_mutex_lock(&pg_lock);
+    free(pg_url);
+    free(pg_ca);
+    if (pg_password) {
+        secret_wipe(pg_password, pg_password_len);
+        free(pg_password);
+    }
+    pg_url = url ? xstrdup(url) : NULL;
+    pg_ca = ca_file ? xstrdup(ca_file) : NULL;
+    pg_password = password && password_len ? xstrndup(password, password_len) : NULL;
+    pg_password_len = pg_password ? password_len : 0;
+    pg_migrated = 0;
+    pthread_mutex_unlock(&pg_lock);
+}
+
+static int pg_open(struct db **db_r, struct mb_err *err)
+{
+    pthread_mutex_lock(&pg_lock);
+    struct db_pg *pg = NULL;
+    int rc = db_pg_connect(pg_url, pg_password, pg_password_len, pg_ca, &pg, err);
+    if (rc == 0 && !pg_migrated) {
+        rc = db_pg_migrate(pg, NULL, err);
+        pg_migrated = rc == 0;
+    }
+    pthread_mutex_unlock(&pg_lock);
+    if (rc < 0) {
+        db_pg_close(&pg);
+        return rc;
+    }
+    struct db *db = xcalloc(1, sizeof(*db));
+    db->path = xstrdup("postgresql");
+    db->pg = db_pg_release(&pg);
+    *db_r = db;
+    return 0;
 }
 
 int db_open(const char *path, struct db **db_r, struct mb_err *err)
 {
+    pthread_mutex_lock(&pg_lock);
+    int use_pg = pg_url != NULL;
+    pthread_mutex_unlock(&pg_lock);
+    if (use_pg)
+        return pg_open(db_r, err);
     if (!path || !*path || strlen(path) > DB_PATH_MAX)
         return mb_err_set(err, MB_ECONFIG, "database: bad path");
     /* Create the file 0600 ourselves: SQLite would use 0644 minus umask. */
@@ -309,7 +439,11 @@ out:
 
 int db_open_again(struct db *db, struct db **db_r, struct mb_err *err)
 {
-    return db_open(db->path, db_r, err);
+    int rc = db_open(db->path, db_r, err);
+    /* The same node's writes (the cluster's fence applies to every handle of a run). */
+    if (rc == 0 && db->node && (rc = db_set_node(*db_r, db->node, err)) != 0)
+        db_close(db_r);
+    return rc;
 }
 
 void db_close(struct db **dbp)
@@ -317,17 +451,23 @@ void db_close(struct db **dbp)
     struct db *db = *dbp;
     if (!db)
         return;
-    if (db->h) {
+    if (db->h || db->pg) {
         db_rollback(db);
-        sqlite3_close_v2(db->h);
+        if (db->h)
+            sqlite3_close_v2(db->h);
+        if (db->pg)
+            PQfinish(db->pg);
     }
     free(db->path);
+    free(db->node);
     free(db);
     *dbp = NULL;
 }
 
 int db_checkpoint(struct db *db, struct mb_err *err)
 {
+    if (db->pg)
+        return 0;
     int s = sqlite3_wal_checkpoint_v2(db->h, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
     if (s != SQLITE_OK)
         return db_fail(db, err, s, "checkpoint");

@@ -42,6 +42,8 @@
 #ifndef MB_DB_H
 #define MB_DB_H
 
+#include <stdint.h>
+
 #include "base/mb_err.h"
 
 #define DB_BUSY_TIMEOUT_MS 10000
@@ -80,6 +82,17 @@ int db_in_transaction(const struct db *db);
 /* The schema version of this open database / the version this binary produces. */
 int db_schema_version(struct db *db, int *version_r, struct mb_err *err);
 int db_schema_latest(void);
+
+/* From now on, db_open of this process opens the PostgreSQL store at url (db_pg.h: TLS
+ * verified...) instead of the SQLite file it is given; its schema is brought up to date at
+ * the first open. NULL url: back to SQLite. Call before any thread opens a database. */
+void db_use_postgresql(const char *url, const char *password, size_t password_len,
+                       const char *ca_file);
+/* 1 when db is a PostgreSQL connection. */
+int db_is_postgresql(const struct db *db);
+/* Unix seconds by the store's clock: the PostgreSQL server's (so that the leases of nodes do
+ * not depend on their own clocks), this machine's for SQLite (or when the query fails). */
+int64_t db_store_now(struct db *db);
 
 /* Run a checkpoint of the WAL into the database file (e.g. at shutdown). */
 int db_checkpoint(struct db *db, struct mb_err *err);

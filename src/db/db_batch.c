@@ -25,35 +25,35 @@ void db_batch_fini(struct db_batch *b)
 
 static int batch_row(struct db *db, int64_t id, struct db_batch *b, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT account_id, created_at, filename, finalized_at, sync_every, "
                         "next_sync_at FROM batches WHERE id = ?1",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
         b->id = id;
-        b->account_id = sqlite3_column_int64(st, 0);
-        b->created_at = sqlite3_column_int64(st, 1);
+        b->account_id = db_col_int64(st, 0);
+        b->created_at = db_col_int64(st, 1);
         b->filename = db_col_strdup(st, 2);
-        b->finalized_at = sqlite3_column_int64(st, 3);
-        b->sync_every = sqlite3_column_int64(st, 4);
-        b->next_sync_at = sqlite3_column_int64(st, 5);
+        b->finalized_at = db_col_int64(st, 3);
+        b->sync_every = db_col_int64(st, 4);
+        b->next_sync_at = db_col_int64(st, 5);
     } else if (s == SQLITE_DONE) {
         rc = batch_missing(err, id);
     } else {
         rc = db_fail(db, err, s, "get batch");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 static int batch_aggregates(struct db *db, int64_t now, struct db_batch *b, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT state, count(*), sum(folders_total), sum(folders_done), "
                         "sum(messages_total), sum(messages_copied), sum(messages_skipped), "
@@ -62,25 +62,25 @@ static int batch_aggregates(struct db *db, int64_t now, struct db_batch *b, stru
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, b->id);
+    db_bind_int64(st, 1, b->id);
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
-        enum db_job_state js = db_job_state_parse((const char *)sqlite3_column_text(st, 0));
-        int64_t n = sqlite3_column_int64(st, 1);
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
+        enum db_job_state js = db_job_state_parse((const char *)db_col_text(st, 0));
+        int64_t n = db_col_int64(st, 1);
         if (js != DB_JOB_ANY)
             b->counts[js] += n;
         b->counts[DB_JOB_ANY] += n;
         struct db_job_counters *p = &b->progress;
-        p->folders_total += sqlite3_column_int64(st, 2);
-        p->folders_done += sqlite3_column_int64(st, 3);
-        p->messages_total += sqlite3_column_int64(st, 4);
-        p->messages_copied += sqlite3_column_int64(st, 5);
-        p->messages_skipped += sqlite3_column_int64(st, 6);
-        p->messages_failed += sqlite3_column_int64(st, 7);
-        p->bytes_total += sqlite3_column_int64(st, 8);
-        p->bytes_copied += sqlite3_column_int64(st, 9);
+        p->folders_total += db_col_int64(st, 2);
+        p->folders_done += db_col_int64(st, 3);
+        p->messages_total += db_col_int64(st, 4);
+        p->messages_copied += db_col_int64(st, 5);
+        p->messages_skipped += db_col_int64(st, 6);
+        p->messages_failed += db_col_int64(st, 7);
+        p->bytes_total += db_col_int64(st, 8);
+        p->bytes_copied += db_col_int64(st, 9);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_DONE)
         return db_fail(db, err, s, "batch counts");
 
@@ -91,30 +91,30 @@ static int batch_aggregates(struct db *db, int64_t now, struct db_batch *b, stru
                     &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, b->id);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_int64(st, 1, b->id);
+    db_bind_int64(st, 2, now);
     s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        b->n_credentials = sqlite3_column_int64(st, 0);
-        b->credentials_since = sqlite3_column_int64(st, 1);
+        b->n_credentials = db_col_int64(st, 0);
+        b->credentials_since = db_col_int64(st, 1);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_ROW)
         return db_fail(db, err, s, "batch credentials");
 
     rc = db_prepare(db, "SELECT DISTINCT dest_domain FROM jobs WHERE batch_id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, b->id);
+    db_bind_int64(st, 1, b->id);
     size_t cap = 0;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (b->n_domains == cap) {
             cap = cap ? 2 * cap : 4;
             b->domains = xrealloc(b->domains, cap * sizeof(*b->domains));
         }
         b->domains[b->n_domains++] = db_col_strdup(st, 0);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_DONE)
         return db_fail(db, err, s, "batch domains");
     return 0;
@@ -140,25 +140,25 @@ int db_batch_get(struct db *db, int64_t id, int64_t now, struct db_batch *b_r, s
 static int select_ids(struct db *db, const char *sql, int64_t a1, const char *what, int64_t **ids_r,
                       size_t *n_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     *ids_r = NULL;
     *n_r = 0;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    if (sqlite3_bind_parameter_count(st) >= 1)
-        sqlite3_bind_int64(st, 1, a1);
+    if (db_bind_count(st) >= 1)
+        db_bind_int64(st, 1, a1);
     size_t cap = 0, n = 0;
     int64_t *ids = NULL;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? 2 * cap : 16;
             ids = xrealloc(ids, cap * sizeof(*ids));
         }
-        ids[n++] = sqlite3_column_int64(st, 0);
+        ids[n++] = db_col_int64(st, 0);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_DONE) {
         free(ids);
         return db_fail(db, err, s, what);
@@ -262,19 +262,19 @@ int db_batch_cancel(struct db *db, int64_t id, int64_t *n_r, struct mb_err *err)
 static int batch_exec(struct db *db, const char *sql, int64_t id, int64_t a2, const char *what,
                       struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, a2);
-    if (sqlite3_bind_parameter_count(st) >= 3)
-        sqlite3_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 1, id);
+    if (db_bind_count(st) >= 2)
+        db_bind_int64(st, 2, a2);
+    if (db_bind_count(st) >= 3)
+        db_bind_int64(st, 3, db_now());
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, what);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -321,19 +321,19 @@ int db_batch_set_sync(struct db *db, int64_t id, int64_t every, int64_t next_at,
     if (rc == 0 && finalized && every > 0)
         rc = mb_err_set(err, MB_ECONFIG, "batch %lld is finalized", (long long)id);
     if (rc == 0) {
-        sqlite3_stmt *st;
+        db_stmt *st;
         rc = db_prepare(db, "UPDATE batches SET sync_every = ?2, next_sync_at = ?3 WHERE id = ?1",
                         &st, err);
         if (rc == 0) {
-            sqlite3_bind_int64(st, 1, id);
+            db_bind_int64(st, 1, id);
             if (every > 0) {
-                sqlite3_bind_int64(st, 2, every);
-                sqlite3_bind_int64(st, 3, next_at);
+                db_bind_int64(st, 2, every);
+                db_bind_int64(st, 3, next_at);
             }
             int s = db_step_first(db, st);
             if (s != SQLITE_DONE)
                 rc = db_fail(db, err, s, "batch sync");
-            sqlite3_finalize(st);
+            db_finalize(st);
         }
     }
     return db_tx_end(db, outer, rc, err);

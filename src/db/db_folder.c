@@ -10,7 +10,7 @@ int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_fold
 {
     *found_r = 0;
     memset(st, 0, sizeof(*st));
-    sqlite3_stmt *q;
+    db_stmt *q;
     int rc = db_prepare(db,
                         "SELECT uidvalidity, uidnext, messages, highestmodseq, dest_uidvalidity, "
                         "counted, bytes, dest_count, left_date, left_size, left_label "
@@ -19,33 +19,33 @@ int db_folder_get(struct db *db, int64_t job, const char *folder, struct db_fold
                         &q, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(q, 1, job);
+    db_bind_int64(q, 1, job);
     db_bind_text(q, 2, folder);
     int s = db_step_first(db, q);
     if (s == SQLITE_ROW) {
-        st->uidvalidity = (uint32_t)sqlite3_column_int64(q, 0);
-        st->uidnext = (uint32_t)sqlite3_column_int64(q, 1);
-        st->messages = (uint32_t)sqlite3_column_int64(q, 2);
-        st->highestmodseq = (uint64_t)sqlite3_column_int64(q, 3);
-        st->dest_uidvalidity = (uint32_t)sqlite3_column_int64(q, 4);
-        st->counted = sqlite3_column_int64(q, 5);
-        st->bytes = sqlite3_column_int64(q, 6);
-        st->dest_count = sqlite3_column_int64(q, 7);
-        st->left_date = sqlite3_column_int64(q, 8);
-        st->left_size = sqlite3_column_int64(q, 9);
-        st->left_label = sqlite3_column_int64(q, 10);
+        st->uidvalidity = (uint32_t)db_col_int64(q, 0);
+        st->uidnext = (uint32_t)db_col_int64(q, 1);
+        st->messages = (uint32_t)db_col_int64(q, 2);
+        st->highestmodseq = (uint64_t)db_col_int64(q, 3);
+        st->dest_uidvalidity = (uint32_t)db_col_int64(q, 4);
+        st->counted = db_col_int64(q, 5);
+        st->bytes = db_col_int64(q, 6);
+        st->dest_count = db_col_int64(q, 7);
+        st->left_date = db_col_int64(q, 8);
+        st->left_size = db_col_int64(q, 9);
+        st->left_label = db_col_int64(q, 10);
         *found_r = 1;
     } else if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, "read folder state");
     }
-    sqlite3_finalize(q);
+    db_finalize(q);
     return rc;
 }
 
 int db_folder_put(struct db *db, int64_t job, const char *folder, const struct db_folder_state *st,
                   struct mb_err *err)
 {
-    sqlite3_stmt *q;
+    db_stmt *q;
     int rc = db_prepare(db,
                         "INSERT INTO folder_state (job_id, folder, uidvalidity, uidnext, "
                         "messages, highestmodseq, dest_uidvalidity, counted, bytes, dest_count, "
@@ -62,39 +62,39 @@ int db_folder_put(struct db *db, int64_t job, const char *folder, const struct d
                         &q, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(q, 1, job);
+    db_bind_int64(q, 1, job);
     db_bind_text(q, 2, folder);
-    sqlite3_bind_int64(q, 3, st->uidvalidity);
-    sqlite3_bind_int64(q, 4, st->uidnext);
-    sqlite3_bind_int64(q, 5, st->messages);
-    sqlite3_bind_int64(q, 6, (int64_t)st->highestmodseq);
-    sqlite3_bind_int64(q, 7, st->dest_uidvalidity);
-    sqlite3_bind_int64(q, 8, st->counted);
-    sqlite3_bind_int64(q, 9, st->bytes);
-    sqlite3_bind_int64(q, 10, st->dest_count);
-    sqlite3_bind_int64(q, 11, db_now());
-    sqlite3_bind_int64(q, 12, st->left_date);
-    sqlite3_bind_int64(q, 13, st->left_size);
-    sqlite3_bind_int64(q, 14, st->left_label);
+    db_bind_int64(q, 3, st->uidvalidity);
+    db_bind_int64(q, 4, st->uidnext);
+    db_bind_int64(q, 5, st->messages);
+    db_bind_int64(q, 6, (int64_t)st->highestmodseq);
+    db_bind_int64(q, 7, st->dest_uidvalidity);
+    db_bind_int64(q, 8, st->counted);
+    db_bind_int64(q, 9, st->bytes);
+    db_bind_int64(q, 10, st->dest_count);
+    db_bind_int64(q, 11, db_now());
+    db_bind_int64(q, 12, st->left_date);
+    db_bind_int64(q, 13, st->left_size);
+    db_bind_int64(q, 14, st->left_label);
     int s = db_step_first(db, q);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "record folder state");
-    sqlite3_finalize(q);
+    db_finalize(q);
     return rc;
 }
 
 int db_folder_forget(struct db *db, int64_t job, const char *folder, struct mb_err *err)
 {
-    sqlite3_stmt *q;
+    db_stmt *q;
     int rc = db_prepare(db, "DELETE FROM folder_state WHERE job_id = ?1 AND folder = ?2", &q, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(q, 1, job);
+    db_bind_int64(q, 1, job);
     db_bind_text(q, 2, folder);
     int s = db_step_first(db, q);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "forget folder state");
-    sqlite3_finalize(q);
+    db_finalize(q);
     return rc;
 }
 
@@ -102,20 +102,20 @@ int db_folder_open_rows(struct db *db, int64_t job, const char *folder, int64_t 
                         struct mb_err *err)
 {
     *n_r = 0;
-    sqlite3_stmt *q;
+    db_stmt *q;
     int rc = db_prepare(db,
                         "SELECT count(*) FROM msgmap WHERE job_id = ?1 AND folder = ?2 "
                         "AND (state <> 1 OR verify = 1)",
                         &q, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(q, 1, job);
+    db_bind_int64(q, 1, job);
     db_bind_text(q, 2, folder);
     int s = db_step_first(db, q);
     if (s == SQLITE_ROW)
-        *n_r = sqlite3_column_int64(q, 0);
+        *n_r = db_col_int64(q, 0);
     else
         rc = db_fail(db, err, s, "read message map");
-    sqlite3_finalize(q);
+    db_finalize(q);
     return rc;
 }

@@ -5,15 +5,43 @@
 
 #include <stdint.h>
 
+#include <pq/libpq-fe.h>
 #include <sqlite3.h>
 
 #include "base/mb_err.h"
 #include "db/db.h"
 
+/* One connection: SQLite (h) or PostgreSQL (pg), never both. */
 struct db {
     sqlite3 *h;
-    char *path;
+    PGconn *pg;
+    char *path;       /* SQLite file, or "postgresql" */
+    int64_t changes;  /* PostgreSQL: rows changed by the last statement */
+    char pg_err[256]; /* PostgreSQL: message of the last failed statement */
+    char *node;       /* the node this connection writes for (db_set_node), or NULL */
+    int pg_tx;        /* PostgreSQL: a transaction was begun (a broken connection is then
+                         never silently replaced: the transaction fails) */
 };
+
+/* PostgreSQL: the settings of every session (at connect and after a reconnect). Statements do
+ * not wait forever on a lock; and the server itself notices a node it can no longer reach
+ * (network partition: no RST, no FIN) within seconds, not at its 2-hour TCP keepalive: TCP
+ * keepalives and user timeout on its side, and a transaction left idle (its client gone)
+ * is ended, releasing the store's write lock, after 15 s (write transactions do no network
+ * I/O but the store's). */
+#define DB_PG_SESSION_SQL                                                                          \
+    "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '15s'; "                  \
+    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; " \
+    "SET tcp_user_timeout = 10000"
+
+/* PostgreSQL: tell the server this connection's node (the message map's fence). SQLite: 0. */
+int db_apply_node(struct db *db, struct mb_err *err);
+/* PostgreSQL: reconnect a broken connection, only outside a transaction (db->pg_tx == 0);
+ * 0 or MB_EIO. */
+int db_pg_ensure(struct db *db);
+
+/* A prepared statement of either backend (db_stmt.c). The result codes are SQLite's. */
+typedef struct db_stmt db_stmt;
 
 /* Longest text we store from outside (logins, host names, folder names...). */
 #define DB_TEXT_MAX 4096
@@ -21,11 +49,24 @@ struct db {
 /* Set err from the connection's last error: MB_EIO "database: <what>: <sqlite message>". */
 int db_fail(struct db *db, struct mb_err *err, int rc, const char *what);
 
-int db_prepare(struct db *db, const char *sql, sqlite3_stmt **st_r, struct mb_err *err);
-/* First sqlite3_step of a statement, retried on SQLITE_BUSY (statement reset in between)
- * when no explicit transaction is open, until DB_BUSY_DEADLINE_MS. Returns the sqlite code.
- * Later steps of the same statement use sqlite3_step directly. */
-int db_step_first(struct db *db, sqlite3_stmt *st);
+int db_prepare(struct db *db, const char *sql, db_stmt **st_r, struct mb_err *err);
+void db_finalize(db_stmt *st);
+void db_reset(db_stmt *st);
+void db_clear_bindings(db_stmt *st);
+int db_bind_count(db_stmt *st);
+int db_step(db_stmt *st);
+/* First step of a statement, retried on SQLITE_BUSY (PostgreSQL: serialization failure,
+ * deadlock, lock timeout) with the statement reset in between, when no explicit transaction
+ * is open, until DB_BUSY_DEADLINE_MS. Returns the sqlite code. Later steps of the same
+ * statement use db_step. */
+int db_step_first(struct db *db, db_stmt *st);
+/* First step of an INSERT ... RETURNING id: *id_r = the new row's id; returns SQLITE_DONE
+ * when the row was inserted, else the error code. */
+int db_step_id(struct db *db, db_stmt *st, int64_t *id_r);
+/* Rows changed by the last INSERT/UPDATE/DELETE of this connection. */
+int64_t db_changes(struct db *db);
+/* The SQLite statement (NULL on PostgreSQL), for SQLite-only code. */
+sqlite3_stmt *db_stmt_sqlite(db_stmt *st);
 /* Prepare, run to completion, finalize: for statements without parameters or rows. */
 int db_exec(struct db *db, const char *sql, struct mb_err *err);
 
@@ -39,11 +80,28 @@ int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err);
 int db_read_begin(struct db *db, int *opened_r, struct mb_err *err);
 void db_read_end(struct db *db, int opened);
 
-/* Bind helpers: NULL text binds SQL NULL. Text is copied by SQLite (SQLITE_TRANSIENT). */
-int db_bind_text(sqlite3_stmt *st, int i, const char *s);
-int db_bind_blob(sqlite3_stmt *st, int i, const void *p, size_t n);
+/* Bind helpers: NULL text binds SQL NULL. Values are copied. */
+int db_bind_int64(db_stmt *st, int i, int64_t v);
+int db_bind_int(db_stmt *st, int i, int v);
+int db_bind_null(db_stmt *st, int i);
+int db_bind_text(db_stmt *st, int i, const char *s);
+int db_bind_blob(db_stmt *st, int i, const void *p, size_t n);
+/* Columns of the current row (SQLite's conversions; PostgreSQL booleans read 1/0). */
+int db_col_type(db_stmt *st, int i);
+int64_t db_col_int64(db_stmt *st, int i);
+int db_col_int(db_stmt *st, int i);
+double db_col_double(db_stmt *st, int i);
+const unsigned char *db_col_text(db_stmt *st, int i);
+const void *db_col_blob(db_stmt *st, int i);
+int db_col_bytes(db_stmt *st, int i);
+int db_col_count(db_stmt *st);
+const char *db_col_name(db_stmt *st, int i);
 /* Column text as a fresh xstrdup'ed string, NULL for SQL NULL. */
-char *db_col_strdup(sqlite3_stmt *st, int i);
+char *db_col_strdup(db_stmt *st, int i);
+
+/* PostgreSQL connection of db_pg.c handed over to a struct db (db_open). */
+struct db_pg;
+PGconn *db_pg_release(struct db_pg **pg);
 
 int64_t db_now(void);
 

@@ -41,46 +41,46 @@ enum db_job_state db_job_state_parse(const char *s)
     "current_folder, finalized_at, (source_secret IS NOT NULL OR auth_profile IS NOT NULL), "      \
     "error_code, error_params"
 
-static void job_read(sqlite3_stmt *st, struct db_job *j, int with_report)
+static void job_read(db_stmt *st, struct db_job *j, int with_report)
 {
     memset(j, 0, sizeof(*j));
     int c = 0;
-    j->id = sqlite3_column_int64(st, c++);
-    j->batch_id = sqlite3_column_int64(st, c++);
-    j->account_id = sqlite3_column_int64(st, c++);
-    j->state = db_job_state_parse((const char *)sqlite3_column_text(st, c++));
+    j->id = db_col_int64(st, c++);
+    j->batch_id = db_col_int64(st, c++);
+    j->account_id = db_col_int64(st, c++);
+    j->state = db_job_state_parse((const char *)db_col_text(st, c++));
     j->error = db_col_strdup(st, c++);
     j->source_host = db_col_strdup(st, c++);
-    j->source_port = sqlite3_column_int(st, c++);
+    j->source_port = db_col_int(st, c++);
     j->source_tls = db_col_strdup(st, c++);
-    j->insecure = sqlite3_column_int(st, c++);
+    j->insecure = db_col_int(st, c++);
     j->source_login = db_col_strdup(st, c++);
-    j->has_secret = sqlite3_column_int(st, c++);
+    j->has_secret = db_col_int(st, c++);
     j->server_type = db_col_strdup(st, c++);
     j->dest_login = db_col_strdup(st, c++);
     j->dest_domain = db_col_strdup(st, c++);
-    j->subscribed_only = sqlite3_column_int(st, c++);
-    j->created_at = sqlite3_column_int64(st, c++);
-    j->updated_at = sqlite3_column_int64(st, c++);
-    j->started_at = sqlite3_column_int64(st, c++);
-    j->finished_at = sqlite3_column_int64(st, c++);
-    j->not_before = sqlite3_column_int64(st, c++);
-    j->attempts = sqlite3_column_int64(st, c++);
-    j->cancel_requested = sqlite3_column_int(st, c++);
+    j->subscribed_only = db_col_int(st, c++);
+    j->created_at = db_col_int64(st, c++);
+    j->updated_at = db_col_int64(st, c++);
+    j->started_at = db_col_int64(st, c++);
+    j->finished_at = db_col_int64(st, c++);
+    j->not_before = db_col_int64(st, c++);
+    j->attempts = db_col_int64(st, c++);
+    j->cancel_requested = db_col_int(st, c++);
     j->worker = db_col_strdup(st, c++);
-    j->heartbeat_at = sqlite3_column_int64(st, c++);
+    j->heartbeat_at = db_col_int64(st, c++);
     struct db_job_counters *p = &j->progress;
-    p->folders_total = sqlite3_column_int64(st, c++);
-    p->folders_done = sqlite3_column_int64(st, c++);
-    p->messages_total = sqlite3_column_int64(st, c++);
-    p->messages_copied = sqlite3_column_int64(st, c++);
-    p->messages_skipped = sqlite3_column_int64(st, c++);
-    p->messages_failed = sqlite3_column_int64(st, c++);
-    p->bytes_total = sqlite3_column_int64(st, c++);
-    p->bytes_copied = sqlite3_column_int64(st, c++);
+    p->folders_total = db_col_int64(st, c++);
+    p->folders_done = db_col_int64(st, c++);
+    p->messages_total = db_col_int64(st, c++);
+    p->messages_copied = db_col_int64(st, c++);
+    p->messages_skipped = db_col_int64(st, c++);
+    p->messages_failed = db_col_int64(st, c++);
+    p->bytes_total = db_col_int64(st, c++);
+    p->bytes_copied = db_col_int64(st, c++);
     j->current_folder = db_col_strdup(st, c++);
-    j->finalized_at = sqlite3_column_int64(st, c++);
-    j->has_credentials = sqlite3_column_int(st, c++);
+    j->finalized_at = db_col_int64(st, c++);
+    j->has_credentials = db_col_int(st, c++);
     j->error_code = db_col_strdup(st, c++);
     j->error_params = db_col_strdup(st, c++);
     if (with_report)
@@ -172,53 +172,56 @@ static const char insert_sql[] =
     "INSERT INTO jobs (batch_id, account_id, source_host, source_port, source_tls, insecure, "
     "source_login, source_secret, server_type, dest_login, dest_domain, subscribed_only, "
     "created_at, updated_at, pair_key) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, "
-    "?13, ?13, lower(?3) || char(10) || ?7 || char(10) || lower(?10))";
+    "?13, ?13, lower(?3) || '\n' || ?7 || '\n' || lower(?10)) RETURNING id";
 
-static int insert_one(struct db *db, sqlite3_stmt *st, int64_t batch_id, const struct db_job_new *j,
+static int insert_one(struct db *db, db_stmt *st, int64_t batch_id, const struct db_job_new *j,
                       int64_t *id_r, struct mb_err *err)
 {
     int rc = job_new_check(j, err);
     if (rc < 0)
         return rc;
     char *domain = address_domain(j->dest_login);
-    sqlite3_reset(st);
-    sqlite3_clear_bindings(st);
+    db_reset(st);
+    db_clear_bindings(st);
     if (batch_id)
-        sqlite3_bind_int64(st, 1, batch_id);
+        db_bind_int64(st, 1, batch_id);
     if (j->account_id)
-        sqlite3_bind_int64(st, 2, j->account_id);
+        db_bind_int64(st, 2, j->account_id);
     db_bind_text(st, 3, j->source_host);
-    sqlite3_bind_int(st, 4, j->source_port);
+    db_bind_int(st, 4, j->source_port);
     db_bind_text(st, 5, j->source_tls);
-    sqlite3_bind_int(st, 6, j->insecure ? 1 : 0);
+    db_bind_int(st, 6, j->insecure ? 1 : 0);
     db_bind_text(st, 7, j->source_login);
     db_bind_blob(st, 8, j->secret, j->secret_len);
     db_bind_text(st, 9, j->server_type);
     db_bind_text(st, 10, j->dest_login);
     db_bind_text(st, 11, domain);
-    sqlite3_bind_int(st, 12, j->subscribed_only ? 1 : 0);
-    sqlite3_bind_int64(st, 13, db_now());
+    db_bind_int(st, 12, j->subscribed_only ? 1 : 0);
+    db_bind_int64(st, 13, db_now());
     int s = db_step_first(db, st);
+    if (s == SQLITE_ROW) {
+        *id_r = db_col_int64(st, 0);
+        s = db_step(st);
+    }
     if (s == SQLITE_DONE) {
-        *id_r = sqlite3_last_insert_rowid(db->h);
     } else if (s == SQLITE_CONSTRAINT_FOREIGNKEY) {
         rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)j->account_id);
     } else {
         rc = db_fail(db, err, s, "insert job");
     }
-    sqlite3_reset(st);
+    db_reset(st);
     free(domain);
     return rc;
 }
 
 int db_job_insert(struct db *db, const struct db_job_new *job, int64_t *id_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, insert_sql, &st, err);
     if (rc < 0)
         return rc;
     rc = insert_one(db, st, 0, job, id_r, err);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -231,23 +234,28 @@ int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
     int rc = check_text("filename", filename, 0, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *bst = NULL, *st = NULL;
+    db_stmt *bst = NULL, *st = NULL;
     int outer;
     rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
         return rc;
     rc = db_prepare(db,
                     "INSERT INTO batches (account_id, created_at, filename, rows) "
-                    "VALUES (?1, ?2, ?3, ?4)",
+                    "VALUES (?1, ?2, ?3, ?4) RETURNING id",
                     &bst, err);
     if (rc < 0)
         goto out;
     if (account_id)
-        sqlite3_bind_int64(bst, 1, account_id);
-    sqlite3_bind_int64(bst, 2, db_now());
+        db_bind_int64(bst, 1, account_id);
+    db_bind_int64(bst, 2, db_now());
     db_bind_text(bst, 3, filename);
-    sqlite3_bind_int64(bst, 4, (sqlite3_int64)n);
-    int s = sqlite3_step(bst);
+    db_bind_int64(bst, 4, (int64_t)n);
+    int s = db_step(bst);
+    int64_t batch_id = 0;
+    if (s == SQLITE_ROW) {
+        batch_id = db_col_int64(bst, 0);
+        s = db_step(bst);
+    }
     if (s == SQLITE_CONSTRAINT_FOREIGNKEY) {
         rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)account_id);
         goto out;
@@ -256,7 +264,6 @@ int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
         rc = db_fail(db, err, s, "insert batch");
         goto out;
     }
-    int64_t batch_id = sqlite3_last_insert_rowid(db->h);
     rc = db_prepare(db, insert_sql, &st, err);
     if (rc < 0)
         goto out;
@@ -278,8 +285,8 @@ int db_job_insert_many(struct db *db, int64_t account_id, const char *filename,
     }
     *batch_id_r = batch_id;
 out:
-    sqlite3_finalize(bst);
-    sqlite3_finalize(st);
+    db_finalize(bst);
+    db_finalize(st);
     return db_tx_end(db, outer, rc, err);
 }
 
@@ -288,7 +295,7 @@ int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
 {
     if (n > DB_JOB_BATCH_MAX)
         return mb_err_set(err, MB_ETOOBIG, "more than %d jobs in one batch", DB_JOB_BATCH_MAX);
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
     int outer;
     int rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
@@ -315,7 +322,7 @@ int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
         if (rc == 0 && ids_r)
             ids_r[i] = id;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return db_tx_end(db, outer, rc, err);
 }
 
@@ -323,11 +330,11 @@ int db_job_insert_into(struct db *db, int64_t batch_id, int64_t account_id,
 
 int db_job_get(struct db *db, int64_t id, struct db_job *job_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "SELECT " JOB_COLS ", report FROM jobs WHERE id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW)
         job_read(st, job_r, 1);
@@ -335,7 +342,7 @@ int db_job_get(struct db *db, int64_t id, struct db_job *job_r, struct mb_err *e
         rc = not_found(err, id);
     else
         rc = db_fail(db, err, s, "get job");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -343,7 +350,7 @@ int db_job_get(struct db *db, int64_t id, struct db_job *job_r, struct mb_err *e
 static int filter_where(const struct db_job_filter *f, struct buf *b, struct mb_err *err)
 {
     /* ?1 is always the LIKE pattern (NULL = no text search), so plain '?' start at 2. */
-    buf_puts(b, " WHERE (?1 IS NULL OR source_login LIKE ?1 ESCAPE '\\' "
+    buf_puts(b, " WHERE (CAST(?1 AS TEXT) IS NULL OR source_login LIKE ?1 ESCAPE '\\' "
                 "OR source_host LIKE ?1 ESCAPE '\\' OR dest_login LIKE ?1 ESCAPE '\\')");
     if (f->query && strlen(f->query) > DB_JOB_QUERY_MAX)
         return mb_err_set(err, MB_ETOOBIG, "search text longer than %d bytes", DB_JOB_QUERY_MAX);
@@ -371,7 +378,7 @@ static int filter_where(const struct db_job_filter *f, struct buf *b, struct mb_
     return 0;
 }
 
-static void filter_bind(sqlite3_stmt *st, const struct db_job_filter *f, int *i)
+static void filter_bind(db_stmt *st, const struct db_job_filter *f, int *i)
 {
     int n = 2;
     if (f->query && *f->query) {
@@ -390,9 +397,9 @@ static void filter_bind(sqlite3_stmt *st, const struct db_job_filter *f, int *i)
     if (f->state != DB_JOB_ANY)
         db_bind_text(st, n++, db_job_state_name(f->state));
     if (f->batch_id)
-        sqlite3_bind_int64(st, n++, f->batch_id);
+        db_bind_int64(st, n++, f->batch_id);
     if (f->account_id)
-        sqlite3_bind_int64(st, n++, f->account_id);
+        db_bind_int64(st, n++, f->account_id);
     if (f->restrict_domains) {
         for (size_t k = 0; k < f->n_domains; k++) {
             const char *d = f->domains[k];
@@ -413,7 +420,7 @@ int db_job_list(struct db *db, const struct db_job_filter *filter, struct db_job
     static const struct db_job_filter all;
     const struct db_job_filter *f = filter ? filter : &all;
     struct buf where, sql;
-    sqlite3_stmt *cst = NULL, *st = NULL;
+    db_stmt *cst = NULL, *st = NULL;
     int opened = 0, next;
     struct db_job_list list = {0};
     size_t limit = f->limit ? f->limit : DB_JOB_LIST_DEFAULT, cap = 0;
@@ -438,7 +445,7 @@ int db_job_list(struct db *db, const struct db_job_filter *filter, struct db_job
         rc = db_fail(db, err, s, "count jobs");
         goto out;
     }
-    list.total = sqlite3_column_int64(cst, 0);
+    list.total = db_col_int64(cst, 0);
 
     buf_reset(&sql);
     buf_printf(&sql, "SELECT " JOB_COLS ", NULL FROM jobs%s ORDER BY id DESC LIMIT ? OFFSET ?",
@@ -447,10 +454,9 @@ int db_job_list(struct db *db, const struct db_job_filter *filter, struct db_job
     if (rc < 0)
         goto out;
     filter_bind(st, f, &next);
-    sqlite3_bind_int64(st, next, (sqlite3_int64)limit);
-    sqlite3_bind_int64(st, next + 1,
-                       (sqlite3_int64)(f->offset > INT64_MAX ? INT64_MAX : f->offset));
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    db_bind_int64(st, next, (int64_t)limit);
+    db_bind_int64(st, next + 1, (int64_t)(f->offset > INT64_MAX ? INT64_MAX : f->offset));
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (list.n == cap) {
             cap = cap ? cap * 2 : 16;
             list.jobs = xrealloc(list.jobs, cap * sizeof(*list.jobs));
@@ -464,8 +470,8 @@ int db_job_list(struct db *db, const struct db_job_filter *filter, struct db_job
     *list_r = list;
     memset(&list, 0, sizeof(list));
 out:
-    sqlite3_finalize(cst);
-    sqlite3_finalize(st);
+    db_finalize(cst);
+    db_finalize(st);
     db_read_end(db, opened);
     db_job_list_fini(&list);
     buf_fini(&where);
@@ -475,23 +481,23 @@ out:
 
 int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "SELECT state, count(*) FROM jobs GROUP BY state", &st, err);
     if (rc < 0)
         return rc;
     for (int i = 0; i < 5; i++)
         counts_r[i] = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
-        enum db_job_state js = db_job_state_parse((const char *)sqlite3_column_text(st, 0));
-        int64_t n = sqlite3_column_int64(st, 1);
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
+        enum db_job_state js = db_job_state_parse((const char *)db_col_text(st, 0));
+        int64_t n = db_col_int64(st, 1);
         counts_r[js] += n;
         if (js != DB_JOB_ANY)
             counts_r[DB_JOB_ANY] += n;
     }
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "count jobs");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -505,20 +511,22 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
     int rc = check_text("worker", worker, 0, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     db_bind_text(st, 1, worker);
-    sqlite3_bind_int64(st, 2, db_now());
-    if (sqlite3_bind_parameter_count(st) >= 4) {
-        sqlite3_bind_int64(st, 3, a3);
-        sqlite3_bind_int64(st, 4, a4);
+    db_bind_int64(st, 2, db_now());
+    if (db_bind_count(st) >= 4) {
+        db_bind_int64(st, 3, a3);
+        db_bind_int64(st, 4, a4);
     }
+    if (db_bind_count(st) >= 5)
+        db_bind_text(st, 5, db->node);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
         job_read(st, job_r, 1);
-        s = sqlite3_step(st);
+        s = db_step(st);
         rc = 1;
         if (s != SQLITE_DONE) {
             db_job_fini(job_r);
@@ -529,22 +537,40 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
     } else {
         rc = db_fail(db, err, s, what);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
-int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err)
+int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
+                 struct mb_err *err)
 {
-    return claim_one(db,
-                     "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = "
-                     "NULL, error_params = NULL, "
-                     "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
-                     "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
-                     "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
-                     "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
-                     "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
-                     "RETURNING " JOB_COLS ", report",
-                     worker, 0, 0, "claim job", job_r, err);
+    /* In a write transaction: on PostgreSQL the claims of all nodes are serialized (db.c), so
+     * that the per-host cap, counted over the whole store, holds across nodes. */
+    int outer;
+    int rc = db_tx_begin(db, &outer, err);
+    if (rc < 0)
+        return rc;
+    rc = claim_one(
+        db,
+        "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = NULL, "
+        "error_params = NULL, node = ?5, "
+        "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
+        "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
+        "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+        "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+        "            AND (?3 <= 0 OR (SELECT count(*) FROM jobs h "
+        "              WHERE h.state = 'running' "
+        "              AND lower(h.source_host) = lower(p.source_host)) < ?3) "
+        "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
+        "RETURNING " JOB_COLS ", report",
+        worker, host_cap, 0, "claim job", job_r, err);
+    int end = db_tx_end(db, outer, rc < 0 ? rc : 0, err);
+    if (end < 0) {
+        if (rc == 1)
+            db_job_fini(job_r);
+        return end;
+    }
+    return rc;
 }
 
 int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
@@ -552,7 +578,7 @@ int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_bef
 {
     return claim_one(db,
                      "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = "
-                     "NULL, error_params = NULL, "
+                     "NULL, error_params = NULL, node = ?5, "
                      "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL, "
                      "cancel_requested = 0 "
                      "WHERE id = ?3 AND (state != 'running' OR COALESCE(heartbeat_at, 0) < ?4) "
@@ -569,7 +595,7 @@ int db_job_find_same(struct db *db, const char *source_host, int source_port,
                      const char *source_login, const char *dest_login, int64_t *id_r,
                      struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT id FROM jobs WHERE source_host = ?1 AND source_port = ?2 "
                         "AND source_login = ?3 AND dest_login = ?4 ORDER BY id DESC LIMIT 1",
@@ -577,46 +603,49 @@ int db_job_find_same(struct db *db, const char *source_host, int source_port,
     if (rc < 0)
         return rc;
     db_bind_text(st, 1, source_host);
-    sqlite3_bind_int64(st, 2, source_port);
+    db_bind_int64(st, 2, source_port);
     db_bind_text(st, 3, source_login);
     db_bind_text(st, 4, dest_login);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        *id_r = sqlite3_column_int64(st, 0);
+        *id_r = db_col_int64(st, 0);
         rc = 0;
     } else if (s == SQLITE_DONE) {
         rc = MB_ENOTFOUND;
     } else {
         rc = db_fail(db, err, s, "find job");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
-/* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now (unused
+/* Run one statement whose parameters are among ?1 id, ?2 text, ?3 num, ?4 now, ?5 the
+ * connection's node (unused
  * numbers below the highest one used may be bound freely); *changes_r = rows changed. */
 static int run_update(struct db *db, const char *sql, int64_t id, const char *text, int64_t num,
                       int *changes_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    int np = sqlite3_bind_parameter_count(st);
+    int np = db_bind_count(st);
     if (np >= 1)
-        sqlite3_bind_int64(st, 1, id);
+        db_bind_int64(st, 1, id);
     if (np >= 2)
         db_bind_text(st, 2, text);
     if (np >= 3)
-        sqlite3_bind_int64(st, 3, num);
+        db_bind_int64(st, 3, num);
     if (np >= 4)
-        sqlite3_bind_int64(st, 4, db_now());
+        db_bind_int64(st, 4, db_now());
+    if (np >= 5)
+        db_bind_text(st, 5, db->node);
     int s = db_step_first(db, st);
     if (s == SQLITE_DONE)
-        *changes_r = sqlite3_changes(db->h);
+        *changes_r = db_changes(db);
     else
         rc = db_fail(db, err, s, "update job");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -624,23 +653,23 @@ static int run_update(struct db *db, const char *sql, int64_t id, const char *te
 static int job_state(struct db *db, int64_t id, enum db_job_state *state_r, int *has_secret_r,
                      struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc =
         db_prepare(db, "SELECT state, source_secret IS NOT NULL FROM jobs WHERE id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        *state_r = db_job_state_parse((const char *)sqlite3_column_text(st, 0));
+        *state_r = db_job_state_parse((const char *)db_col_text(st, 0));
         if (has_secret_r)
-            *has_secret_r = sqlite3_column_int(st, 1);
+            *has_secret_r = db_col_int(st, 1);
     } else if (s == SQLITE_DONE) {
         rc = not_found(err, id);
     } else {
         rc = db_fail(db, err, s, "job state");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -650,6 +679,10 @@ static int not_running(struct db *db, int64_t id, struct mb_err *err)
     int rc = job_state(db, id, &js, NULL, err);
     if (rc < 0)
         return rc;
+    if (js == DB_JOB_RUNNING) /* by another node: this connection's node was fenced */
+        return mb_err_set(err, MB_ECANCELED,
+                          "job %lld is run by another node (this node's lease was lost)",
+                          (long long)id);
     return mb_err_set(err, MB_ENOTFOUND, "job %lld is not running (%s)", (long long)id,
                       db_job_state_name(js));
 }
@@ -663,8 +696,8 @@ int db_job_requeue_running(struct db *db, int64_t *n_r, struct mb_err *err)
     /* The log line: coded (text: its English, for the readers of text alone). */
     char *sql = sqlite3_mprintf(
         "INSERT INTO job_log (job_id, ts, level, text, code) "
-        "SELECT id, ?4, 'warn', CASE WHEN cancel_requested THEN %Q ELSE %Q END, "
-        "CASE WHEN cancel_requested THEN %Q ELSE %Q END FROM jobs WHERE state = 'running'",
+        "SELECT id, ?4, 'warn', CASE WHEN cancel_requested <> 0 THEN %Q ELSE %Q END, "
+        "CASE WHEN cancel_requested <> 0 THEN %Q ELSE %Q END FROM jobs WHERE state = 'running'",
         msgcat[MSG_LOG_RESTART_CANCELLED].en, msgcat[MSG_LOG_RESTART_REQUEUED].en,
         msgcat[MSG_LOG_RESTART_CANCELLED].code, msgcat[MSG_LOG_RESTART_REQUEUED].code);
     rc = sql ? run_update(db, sql, 0, NULL, 0, &changes, err)
@@ -675,7 +708,7 @@ int db_job_requeue_running(struct db *db, int64_t *n_r, struct mb_err *err)
                         "UPDATE jobs SET state = 'failed', error = ?2, error_code = 'cancelled', "
                         "error_params = NULL, finished_at = ?4, "
                         "updated_at = ?4, cancel_requested = 0, "
-                        "current_folder = NULL WHERE state = 'running' AND cancel_requested",
+                        "current_folder = NULL WHERE state = 'running' AND cancel_requested <> 0",
                         0, DB_JOB_ERROR_CANCELLED, 0, &changes, err);
     if (rc == 0)
         rc = run_update(db,
@@ -694,38 +727,41 @@ int db_job_progress_update(struct db *db, int64_t id, const struct db_job_counte
     int rc = check_text("current_folder", current_folder, 0, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET folders_total = ?2, folders_done = ?3, messages_total = ?4, "
-                    "messages_copied = ?5, messages_skipped = ?6, messages_failed = ?7, "
-                    "bytes_total = ?8, bytes_copied = ?9, current_folder = ?10, "
-                    "heartbeat_at = ?11, updated_at = ?11 "
-                    "WHERE id = ?1 AND state = 'running' RETURNING cancel_requested",
-                    &st, err);
+    db_stmt *st;
+    rc = db_prepare(
+        db,
+        "UPDATE jobs SET folders_total = ?2, folders_done = ?3, messages_total = ?4, "
+        "messages_copied = ?5, messages_skipped = ?6, messages_failed = ?7, "
+        "bytes_total = ?8, bytes_copied = ?9, current_folder = ?10, "
+        "heartbeat_at = ?11, updated_at = ?11 "
+        "WHERE id = ?1 AND state = 'running' AND (CAST(?12 AS TEXT) IS NULL OR node = ?12) "
+        "RETURNING cancel_requested",
+        &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, c->folders_total);
-    sqlite3_bind_int64(st, 3, c->folders_done);
-    sqlite3_bind_int64(st, 4, c->messages_total);
-    sqlite3_bind_int64(st, 5, c->messages_copied);
-    sqlite3_bind_int64(st, 6, c->messages_skipped);
-    sqlite3_bind_int64(st, 7, c->messages_failed);
-    sqlite3_bind_int64(st, 8, c->bytes_total);
-    sqlite3_bind_int64(st, 9, c->bytes_copied);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, c->folders_total);
+    db_bind_int64(st, 3, c->folders_done);
+    db_bind_int64(st, 4, c->messages_total);
+    db_bind_int64(st, 5, c->messages_copied);
+    db_bind_int64(st, 6, c->messages_skipped);
+    db_bind_int64(st, 7, c->messages_failed);
+    db_bind_int64(st, 8, c->bytes_total);
+    db_bind_int64(st, 9, c->bytes_copied);
     db_bind_text(st, 10, current_folder);
-    sqlite3_bind_int64(st, 11, db_now());
+    db_bind_int64(st, 11, db_now());
+    db_bind_text(st, 12, db->node);
     int s = db_step_first(db, st);
     int found = 0;
     if (s == SQLITE_ROW) {
         found = 1;
         if (cancel_r)
-            *cancel_r = sqlite3_column_int(st, 0);
-        s = sqlite3_step(st);
+            *cancel_r = db_col_int(st, 0);
+        s = db_step(st);
     }
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "progress update");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc == 0 && !found)
         rc = not_running(db, id, err);
     return rc;
@@ -783,30 +819,32 @@ static int finish(struct db *db, int64_t id, enum db_job_state state, const stru
         return rc;
     if (report && strlen(report) > DB_JOB_REPORT_MAX)
         return mb_err_set(err, MB_ETOOBIG, "report larger than %d bytes", DB_JOB_REPORT_MAX);
-    sqlite3_stmt *st;
-    rc = db_prepare(db,
-                    "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-                    "error_code = ?6, error_params = ?7, "
-                    "updated_at = ?5, heartbeat_at = ?5, "
-                    "current_folder = NULL, cancel_requested = 0 "
-                    "WHERE id = ?1 AND state = 'running'",
-                    &st, err);
+    db_stmt *st;
+    rc = db_prepare(
+        db,
+        "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+        "error_code = ?6, error_params = ?7, "
+        "updated_at = ?5, heartbeat_at = ?5, "
+        "current_folder = NULL, cancel_requested = 0 "
+        "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)",
+        &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_text(st, 2, db_job_state_name(state));
     db_bind_text(st, 3, error);
     db_bind_text(st, 4, report);
-    sqlite3_bind_int64(st, 5, db_now());
+    db_bind_int64(st, 5, db_now());
     db_bind_text(st, 6, m->code);
     db_bind_text(st, 7, m->params);
+    db_bind_text(st, 8, db->node);
     int s = db_step_first(db, st);
     int changes = 0;
     if (s == SQLITE_DONE)
-        changes = sqlite3_changes(db->h);
+        changes = db_changes(db);
     else
         rc = db_fail(db, err, s, "finish job");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc == 0 && changes == 0)
         rc = not_running(db, id, err);
     return rc;
@@ -852,33 +890,37 @@ static int defer(struct db *db, int64_t id, int64_t not_before, const struct job
 {
     int changes = 0;
     int rc = check_text("error", m->text, 0, err);
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
     if (rc == 0)
         rc = db_prepare(db,
                         attempt ? "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                                  "error_code = ?5, error_params = ?6, "
+                                  "error_code = ?6, error_params = ?7, "
                                   "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                                  "attempts = attempts + 1, "
-                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'"
+                                  "attempts = attempts + 1, node = NULL, updated_at = ?4 "
+                                  "WHERE id = ?1 AND state = 'running' "
+                                  "AND (CAST(?5 AS TEXT) IS NULL OR node = ?5)"
                                 : "UPDATE jobs SET state = 'pending', error = ?2, not_before = ?3, "
-                                  "error_code = ?5, error_params = ?6, "
+                                  "error_code = ?6, error_params = ?7, "
                                   "worker = NULL, heartbeat_at = NULL, current_folder = NULL, "
-                                  "updated_at = ?4 WHERE id = ?1 AND state = 'running'",
+                                  "node = NULL, updated_at = ?4 "
+                                  "WHERE id = ?1 AND state = 'running' "
+                                  "AND (CAST(?5 AS TEXT) IS NULL OR node = ?5)",
                         &st, err);
     if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
+        db_bind_int64(st, 1, id);
         db_bind_text(st, 2, m->text);
-        sqlite3_bind_int64(st, 3, not_before);
-        sqlite3_bind_int64(st, 4, db_now());
-        db_bind_text(st, 5, m->code);
-        db_bind_text(st, 6, m->params);
+        db_bind_int64(st, 3, not_before);
+        db_bind_int64(st, 4, db_now());
+        db_bind_text(st, 5, db->node);
+        db_bind_text(st, 6, m->code);
+        db_bind_text(st, 7, m->params);
         int s = db_step_first(db, st);
         if (s == SQLITE_DONE)
-            changes = sqlite3_changes(db->h);
+            changes = db_changes(db);
         else
             rc = db_fail(db, err, s, "update job");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc == 0 && changes == 0)
         rc = not_running(db, id, err);
     return rc;
@@ -916,31 +958,31 @@ int db_job_request_cancel(struct db *db, int64_t id, enum db_job_state *state_r,
 
 int db_job_cancel_requested(struct db *db, int64_t id, int *flag_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "SELECT cancel_requested FROM jobs WHERE id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW)
-        *flag_r = sqlite3_column_int(st, 0);
+        *flag_r = db_col_int(st, 0);
     else if (s == SQLITE_DONE)
         rc = not_found(err, id);
     else
         rc = db_fail(db, err, s, "cancel flag");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 /* 1 if the job is finalized (errors read as 0: the caller's next statement reports them). */
 static int job_finalized(struct db *db, int64_t id)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     if (db_prepare(db, "SELECT finalized_at IS NOT NULL FROM jobs WHERE id = ?1", &st, NULL) < 0)
         return 0;
-    sqlite3_bind_int64(st, 1, id);
-    int f = db_step_first(db, st) == SQLITE_ROW && sqlite3_column_int(st, 0);
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, id);
+    int f = db_step_first(db, st) == SQLITE_ROW && db_col_int(st, 0);
+    db_finalize(st);
     return f;
 }
 
@@ -975,7 +1017,7 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
                         "job %lld: the source password is needed to retry "
                         "(it was erased when the job ended)",
                         (long long)id);
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
     if (rc == 0)
         rc = db_prepare(db,
                         "UPDATE jobs SET state = 'pending', error = NULL, error_code = NULL, "
@@ -990,14 +1032,14 @@ int db_job_retry(struct db *db, int64_t id, const unsigned char *secret, size_t 
                         "WHERE id = ?1",
                         &st, err);
     if (rc == 0) {
-        sqlite3_bind_int64(st, 1, id);
+        db_bind_int64(st, 1, id);
         db_bind_blob(st, 2, secret, secret_len);
-        sqlite3_bind_int64(st, 3, db_now());
-        int s = sqlite3_step(st);
+        db_bind_int64(st, 3, db_now());
+        int s = db_step(st);
         if (s != SQLITE_DONE)
             rc = db_fail(db, err, s, "retry job");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return db_tx_end(db, outer, rc, err);
 }
 
@@ -1019,18 +1061,18 @@ int db_job_delete(struct db *db, int64_t id, struct mb_err *err)
 int db_job_get_secret(struct db *db, int64_t id, unsigned char **blob_r, size_t *len_r,
                       struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "SELECT source_secret FROM jobs WHERE id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     *blob_r = NULL;
     *len_r = 0;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        const void *p = sqlite3_column_blob(st, 0);
-        size_t n = (size_t)sqlite3_column_bytes(st, 0);
-        if (p || sqlite3_column_type(st, 0) == SQLITE_BLOB) {
+        const void *p = db_col_blob(st, 0);
+        size_t n = (size_t)db_col_bytes(st, 0);
+        if (p || db_col_type(st, 0) == SQLITE_BLOB) {
             *blob_r = xmalloc(n ? n : 1);
             if (n)
                 memcpy(*blob_r, p, n);
@@ -1041,7 +1083,7 @@ int db_job_get_secret(struct db *db, int64_t id, unsigned char **blob_r, size_t 
     } else {
         rc = db_fail(db, err, s, "get secret");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -1050,20 +1092,20 @@ int db_job_set_secret(struct db *db, int64_t id, const unsigned char *blob, size
 {
     if (blob && len > DB_JOB_SECRET_MAX)
         return mb_err_set(err, MB_ETOOBIG, "secret larger than %d bytes", DB_JOB_SECRET_MAX);
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "UPDATE jobs SET source_secret = ?2, updated_at = ?3 WHERE id = ?1",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     db_bind_blob(st, 2, blob, len);
-    sqlite3_bind_int64(st, 3, db_now());
+    db_bind_int64(st, 3, db_now());
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "set secret");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = not_found(err, id);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 

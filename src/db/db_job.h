@@ -164,7 +164,10 @@ int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err
  * running: one UPDATE ... RETURNING, so two workers never get the same job. Sets worker,
  * started_at, heartbeat_at, attempts + 1, finished_at = NULL. Returns 1 with *job_r filled,
  * 0 when there is nothing to claim, or a negative error. */
-int db_job_claim(struct db *db, const char *worker, struct db_job *job_r, struct mb_err *err);
+/* host_cap > 0: not a job whose source host already has host_cap running jobs in the store
+ * (all nodes). The job is claimed for the connection's node (db_set_node). */
+int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
+                 struct mb_err *err);
 
 /* Take one given job (the foreground `migrabox migrate`): make it running for worker, as
  * db_job_claim does, whatever its state, unless it is running with a heartbeat at or after

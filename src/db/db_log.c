@@ -39,15 +39,15 @@ static int log_insert(struct db *db, int64_t job_id, enum db_log_level level, ch
             len--;
         text[len] = '\0';
     }
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "INSERT INTO job_log (job_id, ts, level, text, code, params) "
                         "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
                         &st, NULL);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, db_now());
+    db_bind_int64(st, 1, job_id);
+    db_bind_int64(st, 2, db_now());
     db_bind_text(st, 3, db_log_level_name(level));
     db_bind_text(st, 4, text);
     db_bind_text(st, 5, code);
@@ -57,7 +57,7 @@ static int log_insert(struct db *db, int64_t job_id, enum db_log_level level, ch
         rc = MB_ENOTFOUND;
     else if (s != SQLITE_DONE)
         rc = MB_EIO;
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -102,29 +102,29 @@ int db_log_list(struct db *db, int64_t job_id, int64_t after_id, size_t limit,
 {
     if (limit == 0 || limit > DB_LOG_LIST_MAX)
         limit = DB_LOG_LIST_MAX;
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT id, job_id, ts, level, text, code, params FROM job_log "
                         "WHERE job_id = ?1 AND id > ?2 ORDER BY id LIMIT ?3",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job_id);
-    sqlite3_bind_int64(st, 2, after_id);
-    sqlite3_bind_int64(st, 3, (sqlite3_int64)limit);
+    db_bind_int64(st, 1, job_id);
+    db_bind_int64(st, 2, after_id);
+    db_bind_int64(st, 3, (int64_t)limit);
     struct db_log_entry *v = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 32;
             v = xrealloc(v, cap * sizeof(*v));
         }
         struct db_log_entry *e = &v[n++];
-        e->id = sqlite3_column_int64(st, 0);
-        e->job_id = sqlite3_column_int64(st, 1);
-        e->ts = sqlite3_column_int64(st, 2);
-        e->level = db_log_level_parse((const char *)sqlite3_column_text(st, 3));
+        e->id = db_col_int64(st, 0);
+        e->job_id = db_col_int64(st, 1);
+        e->ts = db_col_int64(st, 2);
+        e->level = db_log_level_parse((const char *)db_col_text(st, 3));
         e->text = db_col_strdup(st, 4);
         if (!e->text)
             e->text = xstrdup("");
@@ -133,11 +133,11 @@ int db_log_list(struct db *db, int64_t job_id, int64_t after_id, size_t limit,
     }
     if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, "list log");
-        sqlite3_finalize(st);
+        db_finalize(st);
         db_log_entries_free(&v, n);
         return rc;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     *entries_r = v;
     *n_r = n;
     return 0;

@@ -242,6 +242,23 @@ static const char schema_message_codes[] = "ALTER TABLE jobs ADD COLUMN error_co
                                            "ALTER TABLE job_log ADD COLUMN code TEXT;"
                                            "ALTER TABLE job_log ADD COLUMN params TEXT;";
 
+/* Issue 16: the nodes serving this store (one row per running `migrabox serve`, id made at
+ * its start; lease_until: heartbeat_at + [store] lease) and the node whose worker runs a job
+ * (jobs.node): a node's writes to a job are fenced by it. */
+static const char schema_nodes[] = "CREATE TABLE nodes ("
+                                   "  id TEXT PRIMARY KEY,"
+                                   "  hostname TEXT NOT NULL,"
+                                   "  pid INTEGER NOT NULL,"
+                                   "  version TEXT NOT NULL,"
+                                   "  listen TEXT,"
+                                   "  workers INTEGER NOT NULL,"
+                                   "  running INTEGER NOT NULL DEFAULT 0,"
+                                   "  started_at INTEGER NOT NULL,"
+                                   "  heartbeat_at INTEGER NOT NULL,"
+                                   "  lease_until INTEGER NOT NULL"
+                                   ");"
+                                   "ALTER TABLE jobs ADD COLUMN node TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
@@ -251,6 +268,7 @@ const struct db_migration db_migrations[] = {
     {"batches: kept credentials, finalize, automatic passes, mailbox-pair key", schema_batches,
      NULL},
     {"jobs, job_log: error and log lines as codes (issue 15)", schema_message_codes, NULL},
+    {"nodes and the node running a job (issue 16)", schema_nodes, NULL},
     /* Append new steps here. */
 };
 

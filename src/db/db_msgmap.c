@@ -28,19 +28,19 @@ static const char *msgid_or_null(const char *s)
     return s && strlen(s) <= DB_TEXT_MAX ? s : NULL;
 }
 
-static void bind_key(sqlite3_stmt *st, int64_t job, const char *folder, uint32_t uidvalidity)
+static void bind_key(db_stmt *st, int64_t job, const char *folder, uint32_t uidvalidity)
 {
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     db_bind_text(st, 2, folder);
-    sqlite3_bind_int64(st, 3, uidvalidity);
+    db_bind_int64(st, 3, uidvalidity);
 }
 
-static void bind_u32_or_null(sqlite3_stmt *st, int i, uint32_t v)
+static void bind_u32_or_null(db_stmt *st, int i, uint32_t v)
 {
     if (v)
-        sqlite3_bind_int64(st, i, v);
+        db_bind_int64(st, i, v);
     else
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
 }
 
 static int job_missing(struct mb_err *err, int64_t job)
@@ -63,69 +63,72 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
                           DB_MSGMAP_WINDOW_MAX);
     if (n == 0)
         return 0;
-    int durable = !db_in_transaction(db);
+    int durable = !db_in_transaction(db) && !db_is_postgresql(db);
     if (durable && (rc = db_exec(db, "PRAGMA synchronous = FULL", err)) < 0)
         return rc;
     int outer;
-    sqlite3_stmt *st = NULL;
+    db_stmt *st = NULL;
     rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
         goto restore;
-    rc = db_prepare(db,
-                    "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
-                    "dest_uidvalidity, dest_uidnext, size, message_id, internaldate, "
-                    "first_uidnext, flags) "
-                    "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?7, ?12) "
-                    "ON CONFLICT (job_id, folder, uidvalidity, uid) DO UPDATE SET state = 0, "
-                    /* Re-armed while in flight into the same destination folder instance: the
-                     * earlier send may still land (verify); settled by a reconciliation that
-                     * starts at or after ?11. The SET expressions all read the old row. */
-                    "verify = CASE WHEN msgmap.dest_folder IS excluded.dest_folder "
-                    "  AND msgmap.dest_uidvalidity IS excluded.dest_uidvalidity "
-                    "  THEN max(msgmap.verify, msgmap.state = 0) ELSE 0 END, "
-                    "settle_at = CASE WHEN msgmap.state = 0 THEN ?11 ELSE msgmap.settle_at END, "
-                    "first_uidnext = CASE WHEN msgmap.dest_folder IS excluded.dest_folder "
-                    "  AND msgmap.dest_uidvalidity IS excluded.dest_uidvalidity "
-                    "  THEN min(coalesce(msgmap.first_uidnext, msgmap.dest_uidnext, "
-                    "excluded.dest_uidnext), coalesce(msgmap.dest_uidnext, excluded.dest_uidnext), "
-                    "excluded.dest_uidnext) ELSE excluded.dest_uidnext END, "
-                    "dest_folder = excluded.dest_folder, "
-                    "dest_uidvalidity = excluded.dest_uidvalidity, "
-                    "dest_uidnext = excluded.dest_uidnext, dest_uid = NULL, "
-                    "size = excluded.size, message_id = excluded.message_id, "
-                    "internaldate = excluded.internaldate, error = NULL, "
-                    "flags = excluded.flags "
-                    "WHERE msgmap.state <> 1",
-                    &st, err);
+    rc = db_prepare(
+        db,
+        "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
+        "dest_uidvalidity, dest_uidnext, size, message_id, internaldate, "
+        "first_uidnext, flags) "
+        "VALUES (?1, ?2, ?3, ?4, 0, ?5, ?6, ?7, ?8, ?9, ?10, ?7, ?12) "
+        "ON CONFLICT (job_id, folder, uidvalidity, uid) DO UPDATE SET state = 0, "
+        /* Re-armed while in flight into the same destination folder instance: the
+         * earlier send may still land (verify); settled by a reconciliation that
+         * starts at or after ?11. The SET expressions all read the old row. */
+        "verify = CASE WHEN msgmap.dest_folder IS NOT DISTINCT FROM excluded.dest_folder "
+        "  AND msgmap.dest_uidvalidity IS NOT DISTINCT FROM excluded.dest_uidvalidity "
+        "  THEN (CASE WHEN msgmap.verify = 1 OR msgmap.state = 0 THEN 1 ELSE 0 END) "
+        "  ELSE 0 END, "
+        "settle_at = CASE WHEN msgmap.state = 0 THEN ?11 ELSE msgmap.settle_at END, "
+        "first_uidnext = CASE WHEN msgmap.dest_folder IS NOT DISTINCT FROM "
+        "  excluded.dest_folder "
+        "  AND msgmap.dest_uidvalidity IS NOT DISTINCT FROM excluded.dest_uidvalidity "
+        "  THEN min(coalesce(msgmap.first_uidnext, msgmap.dest_uidnext, "
+        "excluded.dest_uidnext), coalesce(msgmap.dest_uidnext, excluded.dest_uidnext), "
+        "excluded.dest_uidnext) ELSE excluded.dest_uidnext END, "
+        "dest_folder = excluded.dest_folder, "
+        "dest_uidvalidity = excluded.dest_uidvalidity, "
+        "dest_uidnext = excluded.dest_uidnext, dest_uid = NULL, "
+        "size = excluded.size, message_id = excluded.message_id, "
+        "internaldate = excluded.internaldate, error = NULL, "
+        "flags = excluded.flags "
+        "WHERE msgmap.state <> 1",
+        &st, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
         const struct db_msg *m = &msgs[i];
-        sqlite3_reset(st);
+        db_reset(st);
         bind_key(st, job, folder, uidvalidity);
-        sqlite3_bind_int64(st, 4, m->uid);
+        db_bind_int64(st, 4, m->uid);
         db_bind_text(st, 5, w->dest_folder);
         bind_u32_or_null(st, 6, w->dest_uidvalidity);
         bind_u32_or_null(st, 7, w->dest_uidnext);
-        sqlite3_bind_int64(st, 8, m->size);
+        db_bind_int64(st, 8, m->size);
         db_bind_text(st, 9, msgid_or_null(m->message_id));
         if (m->internaldate)
-            sqlite3_bind_int64(st, 10, m->internaldate);
+            db_bind_int64(st, 10, m->internaldate);
         else
-            sqlite3_bind_null(st, 10);
-        sqlite3_bind_int64(st, 11, w->settle_at);
+            db_bind_null(st, 10);
+        db_bind_int64(st, 11, w->settle_at);
         db_bind_text(st, 12, m->flags);
-        int s = sqlite3_step(st);
+        int s = db_step(st);
         if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
             rc = job_missing(err, job);
         else if (s != SQLITE_DONE)
             rc = db_fail(db, err, s, "mark in flight");
-        else if (sqlite3_changes(db->h) == 0)
+        else if (db_changes(db) == 0)
             rc = mb_err_set(err, MB_ECONFIG, "uid %u of this folder is already copied", m->uid);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     rc = db_tx_end(db, outer, rc, err);
 restore:
     if (durable)
-        sqlite3_exec(db->h, "PRAGMA synchronous = NORMAL", NULL, NULL, NULL);
+        db_exec(db, "PRAGMA synchronous = NORMAL", NULL);
     return rc;
 }
 
@@ -139,23 +142,23 @@ static int update_row(struct db *db, const char *sql, int64_t job, const char *f
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
     bind_key(st, job, folder, uidvalidity);
-    sqlite3_bind_int64(st, 4, uid);
-    int np = sqlite3_bind_parameter_count(st);
+    db_bind_int64(st, 4, uid);
+    int np = db_bind_count(st);
     if (np >= 5)
         db_bind_blob(st, 5, hash, DB_MSGMAP_HASH_LEN);
     if (np >= 6)
         bind_u32_or_null(st, 6, num);
     int s = db_step_first(db, st);
     if (s == SQLITE_DONE)
-        *changes_r = sqlite3_changes(db->h);
+        *changes_r = db_changes(db);
     else
         rc = db_fail(db, err, s, "update message map");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -196,7 +199,7 @@ int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "UPDATE msgmap SET state = 1, dest_uid = ?6, hash = coalesce(?5, hash), "
                     "size = CASE WHEN ?7 > 0 THEN ?7 ELSE size END, error = NULL "
@@ -206,16 +209,16 @@ int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
     if (rc < 0)
         return rc;
     bind_key(st, job, folder, uidvalidity);
-    sqlite3_bind_int64(st, 4, uid);
+    db_bind_int64(st, 4, uid);
     db_bind_blob(st, 5, hash, DB_MSGMAP_HASH_LEN);
     bind_u32_or_null(st, 6, dest_uid);
-    sqlite3_bind_int64(st, 7, size);
+    db_bind_int64(st, 7, size);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "update message map");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = not_inflight(err, uidvalidity, uid);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -232,7 +235,7 @@ static int upsert(struct db *db, int64_t job, const char *folder, uint32_t uidva
         return mb_err_set(err, MB_ECONFIG, "message is missing");
     if (dest_folder && (rc = check_folder("dest_folder", dest_folder, err)) < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     /* state 1 overwrites anything; state 2 never overwrites a copied row. */
     rc = db_prepare(db,
                     state == DB_MSG_COPIED
@@ -259,24 +262,24 @@ static int upsert(struct db *db, int64_t job, const char *folder, uint32_t uidva
     if (rc < 0)
         return rc;
     bind_key(st, job, folder, uidvalidity);
-    sqlite3_bind_int64(st, 4, msg->uid);
+    db_bind_int64(st, 4, msg->uid);
     db_bind_text(st, 5, dest_folder);
     bind_u32_or_null(st, 6, dest_uidvalidity);
     bind_u32_or_null(st, 7, dest_uid);
-    sqlite3_bind_int64(st, 8, msg->size);
+    db_bind_int64(st, 8, msg->size);
     db_bind_blob(st, 9, hash, DB_MSGMAP_HASH_LEN);
     db_bind_text(st, 10, msgid_or_null(msg->message_id));
     if (msg->internaldate)
-        sqlite3_bind_int64(st, 11, msg->internaldate);
+        db_bind_int64(st, 11, msg->internaldate);
     db_bind_text(st, 12, error);
     int s = db_step_first(db, st);
     if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
         rc = job_missing(err, job);
     else if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "write message map");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = mb_err_set(err, MB_ECONFIG, "uid %u of this folder is already copied", msg->uid);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -303,30 +306,30 @@ int db_msgmap_record_copied(struct db *db, int64_t job, const char *folder, uint
 
 /* ---- reads ---- */
 
-static void row_read(sqlite3_stmt *st, struct db_msgmap_row *r)
+static void row_read(db_stmt *st, struct db_msgmap_row *r)
 {
     memset(r, 0, sizeof(*r));
-    r->job_id = sqlite3_column_int64(st, 0);
-    r->folder = (const char *)sqlite3_column_text(st, 1);
-    r->uidvalidity = (uint32_t)sqlite3_column_int64(st, 2);
-    r->uid = (uint32_t)sqlite3_column_int64(st, 3);
-    r->state = (enum db_msg_state)sqlite3_column_int(st, 4);
-    r->dest_folder = (const char *)sqlite3_column_text(st, 5);
-    r->dest_uidvalidity = (uint32_t)sqlite3_column_int64(st, 6);
-    r->dest_uidnext = (uint32_t)sqlite3_column_int64(st, 7);
-    r->dest_uid = (uint32_t)sqlite3_column_int64(st, 8);
-    r->size = sqlite3_column_int64(st, 9);
-    const void *h = sqlite3_column_blob(st, 10);
-    if (h && sqlite3_column_bytes(st, 10) == DB_MSGMAP_HASH_LEN) {
+    r->job_id = db_col_int64(st, 0);
+    r->folder = (const char *)db_col_text(st, 1);
+    r->uidvalidity = (uint32_t)db_col_int64(st, 2);
+    r->uid = (uint32_t)db_col_int64(st, 3);
+    r->state = (enum db_msg_state)db_col_int(st, 4);
+    r->dest_folder = (const char *)db_col_text(st, 5);
+    r->dest_uidvalidity = (uint32_t)db_col_int64(st, 6);
+    r->dest_uidnext = (uint32_t)db_col_int64(st, 7);
+    r->dest_uid = (uint32_t)db_col_int64(st, 8);
+    r->size = db_col_int64(st, 9);
+    const void *h = db_col_blob(st, 10);
+    if (h && db_col_bytes(st, 10) == DB_MSGMAP_HASH_LEN) {
         memcpy(r->hash, h, DB_MSGMAP_HASH_LEN);
         r->has_hash = 1;
     }
-    r->message_id = (const char *)sqlite3_column_text(st, 11);
-    r->internaldate = sqlite3_column_int64(st, 12);
-    r->error = (const char *)sqlite3_column_text(st, 13);
-    r->verify = sqlite3_column_int(st, 14);
-    r->settle_at = sqlite3_column_int64(st, 15);
-    r->first_uidnext = (uint32_t)sqlite3_column_int64(st, 16);
+    r->message_id = (const char *)db_col_text(st, 11);
+    r->internaldate = db_col_int64(st, 12);
+    r->error = (const char *)db_col_text(st, 13);
+    r->verify = db_col_int(st, 14);
+    r->settle_at = db_col_int64(st, 15);
+    r->first_uidnext = (uint32_t)db_col_int64(st, 16);
 }
 
 /* An owned copy of a row (inflight buffers rows so that its callback may write). */
@@ -335,7 +338,7 @@ struct row_copy {
     char *folder, *dest_folder, *message_id, *error;
 };
 
-static void row_copy_take(struct row_copy *c, sqlite3_stmt *st)
+static void row_copy_take(struct row_copy *c, db_stmt *st)
 {
     row_read(st, &c->r);
     c->folder = db_col_strdup(st, 1);
@@ -357,11 +360,11 @@ static void row_copy_fini(struct row_copy *c)
 }
 
 /* Step a prepared SELECT of ROW_COLS, calling cb for each row (borrowed); finalizes st. */
-static int stream_rows(struct db *db, sqlite3_stmt *st, db_msgmap_row_cb *cb, void *ctx,
+static int stream_rows(struct db *db, db_stmt *st, db_msgmap_row_cb *cb, void *ctx,
                        struct mb_err *err)
 {
     int rc = 0, s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         struct db_msgmap_row r;
         row_read(st, &r);
         rc = cb(ctx, &r);
@@ -370,7 +373,7 @@ static int stream_rows(struct db *db, sqlite3_stmt *st, db_msgmap_row_cb *cb, vo
     }
     if (rc == 0 && s != SQLITE_DONE)
         rc = db_fail(db, err, s, "read message map");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -393,24 +396,24 @@ static int select_rows(struct db *db, int64_t job, const char *folder, uint32_t 
     if (state >= 0)
         buf_puts(&sql, " AND state = ?4");
     buf_printf(&sql, " ORDER BY %s", order);
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, buf_cstr(&sql), &st, err);
     buf_fini(&sql);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     if (folder)
         db_bind_text(st, 2, folder);
     if (uidvalidity)
-        sqlite3_bind_int64(st, 3, uidvalidity);
+        db_bind_int64(st, 3, uidvalidity);
     if (state >= 0)
-        sqlite3_bind_int(st, 4, state);
+        db_bind_int(st, 4, state);
     if (!buffered)
         return stream_rows(db, st, cb, ctx, err);
     struct row_copy *rows = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             rows = xrealloc(rows, cap * sizeof(*rows));
@@ -419,7 +422,7 @@ static int select_rows(struct db *db, int64_t job, const char *folder, uint32_t 
     }
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "read message map");
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; i < n; i++) {
         if (rc == 0)
             rc = cb(ctx, &rows[i].r);
@@ -450,7 +453,7 @@ int db_msgmap_known_uids(struct db *db, int64_t job, const char *folder, uint32_
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "SELECT uid, state FROM msgmap WHERE job_id = ?1 AND folder = ?2 "
                     "AND uidvalidity = ?3 ORDER BY uid",
@@ -461,13 +464,13 @@ int db_msgmap_known_uids(struct db *db, int64_t job, const char *folder, uint32_
     struct db_uid_state *v = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 256;
             v = xrealloc(v, cap * sizeof(*v));
         }
-        v[n].uid = (uint32_t)sqlite3_column_int64(st, 0);
-        v[n].state = (uint8_t)sqlite3_column_int(st, 1);
+        v[n].uid = (uint32_t)db_col_int64(st, 0);
+        v[n].state = (uint8_t)db_col_int(st, 1);
         n++;
     }
     if (s != SQLITE_DONE) {
@@ -477,23 +480,23 @@ int db_msgmap_known_uids(struct db *db, int64_t job, const char *folder, uint32_
         *arr_r = v;
         *n_r = n;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 /* Collect column 0 (uint32) of a prepared statement. */
-static int collect_u32(struct db *db, sqlite3_stmt *st, uint32_t **arr_r, size_t *n_r,
+static int collect_u32(struct db *db, db_stmt *st, uint32_t **arr_r, size_t *n_r,
                        struct mb_err *err)
 {
     uint32_t *v = NULL;
     size_t n = 0, cap = 0;
     int s, rc = 0;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 64;
             v = xrealloc(v, cap * sizeof(*v));
         }
-        v[n++] = (uint32_t)sqlite3_column_int64(st, 0);
+        v[n++] = (uint32_t)db_col_int64(st, 0);
     }
     if (s != SQLITE_DONE) {
         rc = db_fail(db, err, s, "read message map");
@@ -502,7 +505,7 @@ static int collect_u32(struct db *db, sqlite3_stmt *st, uint32_t **arr_r, size_t
         *arr_r = v;
         *n_r = n;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -513,7 +516,7 @@ int db_msgmap_dest_uids(struct db *db, int64_t job, const char *dest_folder,
     int rc = check_folder("dest_folder", dest_folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "SELECT dest_uid FROM msgmap WHERE job_id = ?1 AND dest_folder = ?2 "
                     "AND dest_uidvalidity = ?3 AND state = 1 AND dest_uid >= ?4 "
@@ -522,7 +525,7 @@ int db_msgmap_dest_uids(struct db *db, int64_t job, const char *dest_folder,
     if (rc < 0)
         return rc;
     bind_key(st, job, dest_folder, dest_uidvalidity);
-    sqlite3_bind_int64(st, 4, min_uid);
+    db_bind_int64(st, 4, min_uid);
     return collect_u32(db, st, arr_r, n_r, err);
 }
 
@@ -532,14 +535,14 @@ int db_msgmap_uidvalidities(struct db *db, int64_t job, const char *folder, uint
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "SELECT DISTINCT uidvalidity FROM msgmap WHERE job_id = ?1 AND folder = ?2 "
                     "ORDER BY 1",
                     &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     db_bind_text(st, 2, folder);
     return collect_u32(db, st, arr_r, n_r, err);
 }
@@ -550,49 +553,51 @@ int db_msgmap_count(struct db *db, int64_t job, const char *folder, int state, i
     int rc = folder ? check_folder("folder", folder, err) : 0;
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     const char *sql =
-        folder ? (state >= 0 ? "SELECT count(*), total(size) FROM msgmap WHERE job_id = ?1 "
-                               "AND folder = ?2 AND state = ?3"
-                             : "SELECT count(*), total(size) FROM msgmap WHERE job_id = ?1 "
-                               "AND folder = ?2")
-               : (state >= 0 ? "SELECT count(*), total(size) FROM msgmap WHERE job_id = ?1 "
-                               "AND state = ?3"
-                             : "SELECT count(*), total(size) FROM msgmap WHERE job_id = ?1");
+        folder
+            ? (state >= 0 ? "SELECT count(*), coalesce(sum(size), 0) FROM msgmap WHERE job_id = ?1 "
+                            "AND folder = ?2 AND state = ?3"
+                          : "SELECT count(*), coalesce(sum(size), 0) FROM msgmap WHERE job_id = ?1 "
+                            "AND folder = ?2")
+            : (state >= 0
+                   ? "SELECT count(*), coalesce(sum(size), 0) FROM msgmap WHERE job_id = ?1 "
+                     "AND state = ?3"
+                   : "SELECT count(*), coalesce(sum(size), 0) FROM msgmap WHERE job_id = ?1");
     rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     if (folder)
         db_bind_text(st, 2, folder);
     if (state >= 0)
-        sqlite3_bind_int(st, 3, state);
+        db_bind_int(st, 3, state);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
         if (count_r)
-            *count_r = sqlite3_column_int64(st, 0);
+            *count_r = db_col_int64(st, 0);
         if (bytes_r)
-            *bytes_r = (int64_t)sqlite3_column_double(st, 1);
+            *bytes_r = (int64_t)db_col_double(st, 1);
     } else {
         rc = db_fail(db, err, s, "count message map");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 int db_msgmap_folders(struct db *db, int64_t job, char ***folders_r, size_t *n_r,
                       struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc =
         db_prepare(db, "SELECT DISTINCT folder FROM msgmap WHERE job_id = ?1 ORDER BY 1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     char **v = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 16;
             v = xrealloc(v, cap * sizeof(*v));
@@ -606,7 +611,7 @@ int db_msgmap_folders(struct db *db, int64_t job, char ***folders_r, size_t *n_r
         *folders_r = v;
         *n_r = n;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -631,23 +636,23 @@ static int keyed_write(struct db *db, const char *sql, const char *what, int64_t
     int rc = check_folder("folder", folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    int np = sqlite3_bind_parameter_count(st);
-    sqlite3_bind_int64(st, 1, job);
+    int np = db_bind_count(st);
+    db_bind_int64(st, 1, job);
     db_bind_text(st, 2, folder);
     if (np >= 3)
-        sqlite3_bind_int64(st, 3, uidvalidity);
+        db_bind_int64(st, 3, uidvalidity);
     if (np >= 4)
-        sqlite3_bind_int64(st, 4, num);
+        db_bind_int64(st, 4, num);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, what);
     else if (n_r)
-        *n_r = sqlite3_changes(db->h);
-    sqlite3_finalize(st);
+        *n_r = db_changes(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -660,9 +665,12 @@ static int delete_rows(struct db *db, const char *sql, int64_t job, const char *
 int db_msgmap_forget(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                      uint32_t uid, struct mb_err *err)
 {
+    /* An unsettled row in flight stays: an earlier send of the message (its outcome never
+     * known) may still land, and only the row remembers it (first_uidnext, verify) for the
+     * reconciliation. */
     return delete_rows(db,
                        "DELETE FROM msgmap WHERE job_id = ?1 AND folder = ?2 "
-                       "AND uidvalidity = ?3 AND uid = ?4",
+                       "AND uidvalidity = ?3 AND uid = ?4 AND NOT (state = 0 AND verify = 1)",
                        job, folder, uidvalidity, uid, NULL, err);
 }
 
@@ -685,7 +693,7 @@ int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *fo
     rc = check_folder("dest_folder", dest_folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "DELETE FROM msgmap WHERE job_id = ?1 AND folder = ?2 AND uidvalidity = ?3 "
                     "AND state = 1 AND dest_folder = ?4 AND dest_uidvalidity IS NOT NULL "
@@ -695,13 +703,13 @@ int db_msgmap_forget_copied_elsewhere(struct db *db, int64_t job, const char *fo
         return rc;
     bind_key(st, job, folder, uidvalidity);
     db_bind_text(st, 4, dest_folder);
-    sqlite3_bind_int64(st, 5, dest_uidvalidity);
+    db_bind_int64(st, 5, dest_uidvalidity);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "forget copied rows");
     else if (n_r)
-        *n_r = sqlite3_changes(db->h);
-    sqlite3_finalize(st);
+        *n_r = db_changes(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -720,7 +728,7 @@ int db_msgmap_copies(struct db *db, int64_t job, const char *dest_folder, uint32
     int rc = check_folder("dest_folder", dest_folder, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "SELECT " ROW_COLS " FROM msgmap WHERE job_id = ?1 AND dest_folder = ?2 "
                     "AND dest_uidvalidity = ?3 AND state = 1 AND hash IS NOT NULL "
@@ -749,31 +757,31 @@ int db_msgmap_settle(struct db *db, int64_t job, const char *dest_folder, uint32
 int db_msgmap_unsettled(struct db *db, int64_t job, int64_t *n_r, int64_t *settle_at_r,
                         struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT count(*), coalesce(max(settle_at), 0) FROM msgmap "
                         "WHERE job_id = ?1 AND verify = 1 AND state <> 0",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW) {
-        *n_r = sqlite3_column_int64(st, 0);
-        *settle_at_r = sqlite3_column_int64(st, 1);
+        *n_r = db_col_int64(st, 0);
+        *settle_at_r = db_col_int64(st, 1);
     } else {
         rc = db_fail(db, err, s, "read message map");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(
         db,
-        "INSERT OR IGNORE INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
+        "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, dest_folder, "
         "dest_uidvalidity, dest_uidnext, dest_uid, size, hash, message_id, internaldate, error, "
         "verify, settle_at, first_uidnext, flags) "
         "SELECT ?1, m.folder, m.uidvalidity, m.uid, m.state, m.dest_folder, m.dest_uidvalidity, "
@@ -781,19 +789,19 @@ int db_msgmap_inherit(struct db *db, int64_t job, int64_t *n_r, struct mb_err *e
         "m.verify, m.settle_at, m.first_uidnext, m.flags "
         "FROM jobs j JOIN jobs o ON o.pair_key = j.pair_key AND o.id <> j.id "
         "JOIN msgmap m ON m.job_id = o.id "
-        "WHERE j.id = ?1 AND j.pair_key IS NOT NULL AND m.state = 1",
+        "WHERE j.id = ?1 AND j.pair_key IS NOT NULL AND m.state = 1 ON CONFLICT DO NOTHING",
         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, job);
+    db_bind_int64(st, 1, job);
     int s = db_step_first(db, st);
     if (s == SQLITE_DONE) {
         if (n_r)
-            *n_r = sqlite3_changes(db->h);
+            *n_r = db_changes(db);
     } else {
         rc = db_fail(db, err, s, "inherit message map");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -810,7 +818,7 @@ int db_msgmap_flag_rows(struct db *db, int64_t job, const char *folder, uint32_t
 {
     *rows_r = NULL;
     *n_r = 0;
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT uid, dest_uid, flags FROM msgmap WHERE job_id = ?1 "
                         "AND folder = ?2 AND uidvalidity = ?3 AND state = 1 "
@@ -821,21 +829,21 @@ int db_msgmap_flag_rows(struct db *db, int64_t job, const char *folder, uint32_t
         return rc;
     bind_key(st, job, folder, uidvalidity);
     db_bind_text(st, 4, dest_folder);
-    sqlite3_bind_int64(st, 5, dest_uidvalidity);
+    db_bind_int64(st, 5, dest_uidvalidity);
     struct db_flag_row *rows = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step_first(db, st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? 2 * cap : 64;
             rows = xrealloc(rows, cap * sizeof(*rows));
         }
-        rows[n].uid = (uint32_t)sqlite3_column_int64(st, 0);
-        rows[n].dest_uid = (uint32_t)sqlite3_column_int64(st, 1);
+        rows[n].uid = (uint32_t)db_col_int64(st, 0);
+        rows[n].dest_uid = (uint32_t)db_col_int64(st, 1);
         rows[n].flags = db_col_strdup(st, 2);
         n++;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_DONE) {
         db_msgmap_flag_rows_free(rows, n);
         return db_fail(db, err, s, "read message flags");
@@ -848,7 +856,7 @@ int db_msgmap_flag_rows(struct db *db, int64_t job, const char *folder, uint32_t
 int db_msgmap_set_flags(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                         uint32_t uid, const char *flags, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "UPDATE msgmap SET flags = ?5 WHERE job_id = ?1 AND folder = ?2 "
                         "AND uidvalidity = ?3 AND uid = ?4",
@@ -856,11 +864,11 @@ int db_msgmap_set_flags(struct db *db, int64_t job, const char *folder, uint32_t
     if (rc < 0)
         return rc;
     bind_key(st, job, folder, uidvalidity);
-    sqlite3_bind_int64(st, 4, uid);
+    db_bind_int64(st, 4, uid);
     db_bind_text(st, 5, flags);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "set message flags");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }

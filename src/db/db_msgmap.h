@@ -215,9 +215,11 @@ int db_msgmap_folders(struct db *db, int64_t job, char ***folders_r, size_t *n_r
                       struct mb_err *err);
 void db_msgmap_folders_free(char ***folders, size_t n);
 
-/* Forget rows so that their messages count as never sent: one message; every row of a
- * folder under one UIDVALIDITY (step 1, after re-keying); or a whole folder. *n_r (may be
- * NULL) = rows deleted. */
+/* Forget rows so that their messages count as never sent: one message (not sent by its
+ * window; kept when unsettled and in flight: an earlier send of it, whose outcome was never
+ * known, may still land and only the row remembers it for step 5); every row of a folder
+ * under one UIDVALIDITY (step 1, after re-keying); or a whole folder. *n_r (may be NULL) =
+ * rows deleted. */
 int db_msgmap_forget(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                      uint32_t uid, struct mb_err *err);
 int db_msgmap_forget_folder_uidvalidity(struct db *db, int64_t job, const char *folder,

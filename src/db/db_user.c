@@ -82,18 +82,18 @@ static int write_domains(struct db *db, int64_t id, const char *const *domains, 
 {
     if (n > DB_USER_DOMAINS_MAX)
         return mb_err_set(err, MB_ECONFIG, "more than %d domains", DB_USER_DOMAINS_MAX);
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "DELETE FROM account_domains WHERE account_id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
-    int s = sqlite3_step(st);
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, id);
+    int s = db_step(st);
+    db_finalize(st);
     if (s != SQLITE_DONE)
         return db_fail(db, err, s, "delete domains");
     rc = db_prepare(db,
-                    "INSERT OR IGNORE INTO account_domains (account_id, domain) "
-                    "VALUES (?1, lower(?2))",
+                    "INSERT INTO account_domains (account_id, domain) "
+                    "VALUES (?1, lower(?2)) ON CONFLICT DO NOTHING",
                     &st, err);
     if (rc < 0)
         return rc;
@@ -101,14 +101,14 @@ static int write_domains(struct db *db, int64_t id, const char *const *domains, 
         rc = check_domain(domains[i], err);
         if (rc < 0)
             break;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, id);
+        db_reset(st);
+        db_bind_int64(st, 1, id);
         db_bind_text(st, 2, domains[i]);
-        s = sqlite3_step(st);
+        s = db_step(st);
         if (s != SQLITE_DONE)
             rc = db_fail(db, err, s, "insert domain");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -122,25 +122,23 @@ int db_user_add(struct db *db, const char *name, const char *pwhash, int admin,
     rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     int64_t id = 0;
     rc = db_prepare(db,
                     "INSERT INTO accounts (name, pwhash, admin, created_at) "
-                    "VALUES (?1, ?2, ?3, ?4)",
+                    "VALUES (?1, ?2, ?3, ?4) RETURNING id",
                     &st, err);
     if (rc == 0) {
         db_bind_text(st, 1, name);
         db_bind_text(st, 2, pwhash);
-        sqlite3_bind_int(st, 3, admin ? 1 : 0);
-        sqlite3_bind_int64(st, 4, db_now());
-        int s = sqlite3_step(st);
+        db_bind_int(st, 3, admin ? 1 : 0);
+        db_bind_int64(st, 4, db_now());
+        int s = db_step_id(db, st, &id);
         if (s == SQLITE_CONSTRAINT_UNIQUE)
             rc = mb_err_set(err, MB_ECONFIG, "account \"%s\" already exists", name);
         else if (s != SQLITE_DONE)
             rc = db_fail(db, err, s, "insert account");
-        else
-            id = sqlite3_last_insert_rowid(db->h);
-        sqlite3_finalize(st);
+        db_finalize(st);
     }
     if (rc == 0)
         rc = write_domains(db, id, domains, n_domains, err);
@@ -152,17 +150,17 @@ int db_user_add(struct db *db, const char *name, const char *pwhash, int admin,
 
 static int read_domains(struct db *db, struct db_user *u, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT domain FROM account_domains WHERE account_id = ?1 "
                         "ORDER BY domain",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, u->id);
+    db_bind_int64(st, 1, u->id);
     size_t cap = 0;
     int s;
-    for (s = sqlite3_step(st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step(st); s == SQLITE_ROW; s = db_step(st)) {
         if (u->n_domains == cap) {
             cap = cap ? cap * 2 : 4;
             u->domains = xrealloc(u->domains, cap * sizeof(*u->domains));
@@ -171,7 +169,7 @@ static int read_domains(struct db *db, struct db_user *u, struct mb_err *err)
     }
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "read domains");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -186,7 +184,7 @@ static int get_users(struct db *db, const char *where, const char *key_text, int
     int rc = db_read_begin(db, &opened, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, sql, &st, err);
     if (rc < 0) {
         db_read_end(db, opened);
@@ -195,26 +193,26 @@ static int get_users(struct db *db, const char *where, const char *key_text, int
     if (key_text)
         db_bind_text(st, 1, key_text);
     else if (key_id)
-        sqlite3_bind_int64(st, 1, key_id);
+        db_bind_int64(st, 1, key_id);
     struct db_user *v = NULL;
     size_t n = 0, cap = 0;
     int s;
-    for (s = sqlite3_step(st); s == SQLITE_ROW; s = sqlite3_step(st)) {
+    for (s = db_step(st); s == SQLITE_ROW; s = db_step(st)) {
         if (n == cap) {
             cap = cap ? cap * 2 : 8;
             v = xrealloc(v, cap * sizeof(*v));
         }
         struct db_user *u = &v[n++];
         memset(u, 0, sizeof(*u));
-        u->id = sqlite3_column_int64(st, 0);
+        u->id = db_col_int64(st, 0);
         u->name = db_col_strdup(st, 1);
         u->pwhash = db_col_strdup(st, 2);
-        u->admin = sqlite3_column_int(st, 3);
-        u->created_at = sqlite3_column_int64(st, 4);
+        u->admin = db_col_int(st, 3);
+        u->created_at = db_col_int64(st, 4);
     }
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "read accounts");
-    sqlite3_finalize(st);
+    db_finalize(st);
     for (size_t i = 0; rc == 0 && i < n; i++)
         rc = read_domains(db, &v[i], err);
     db_read_end(db, opened);
@@ -267,16 +265,16 @@ int db_user_list(struct db *db, struct db_user **users_r, size_t *n_r, struct mb
 
 int db_user_count(struct db *db, int64_t *n_r, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "SELECT count(*) FROM accounts", &st, err);
     if (rc < 0)
         return rc;
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW)
-        *n_r = sqlite3_column_int64(st, 0);
+        *n_r = db_col_int64(st, 0);
     else
         rc = db_fail(db, err, s, "count accounts");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -284,21 +282,21 @@ int db_user_count(struct db *db, int64_t *n_r, struct mb_err *err)
 static int update_account(struct db *db, const char *sql, int64_t id, const char *text, int num,
                           struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     if (text)
         db_bind_text(st, 2, text);
     else
-        sqlite3_bind_int(st, 2, num);
+        db_bind_int(st, 2, num);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "update account");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)id);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -331,17 +329,17 @@ int db_user_set_domains(struct db *db, int64_t id, const char *const *domains, s
 
 int db_user_delete(struct db *db, int64_t id, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "DELETE FROM accounts WHERE id = ?1", &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, id);
+    db_bind_int64(st, 1, id);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "delete account");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)id);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -363,7 +361,7 @@ int db_session_create(struct db *db, const unsigned char *token_hash, size_t has
         return rc;
     if (!csrf || !*csrf || strlen(csrf) > DB_CSRF_MAX)
         return mb_err_set(err, MB_ECONFIG, "CSRF token must be 1-%d bytes", DB_CSRF_MAX);
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "INSERT INTO sessions (token_hash, account_id, csrf, created_at, "
                     "expires_at) VALUES (?1, ?2, ?3, ?4, ?5)",
@@ -371,22 +369,22 @@ int db_session_create(struct db *db, const unsigned char *token_hash, size_t has
     if (rc < 0)
         return rc;
     db_bind_blob(st, 1, token_hash, hash_len);
-    sqlite3_bind_int64(st, 2, account_id);
+    db_bind_int64(st, 2, account_id);
     db_bind_text(st, 3, csrf);
-    sqlite3_bind_int64(st, 4, db_now());
-    sqlite3_bind_int64(st, 5, expires_at);
+    db_bind_int64(st, 4, db_now());
+    db_bind_int64(st, 5, expires_at);
     int s = db_step_first(db, st);
     if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
         rc = mb_err_set(err, MB_ENOTFOUND, "account %lld does not exist", (long long)account_id);
     else if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "create session");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 static int session_delete_hash(struct db *db, const unsigned char *h, size_t n, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, "DELETE FROM sessions WHERE token_hash = ?1", &st, err);
     if (rc < 0)
         return rc;
@@ -394,7 +392,7 @@ static int session_delete_hash(struct db *db, const unsigned char *h, size_t n, 
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "delete session");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -404,7 +402,7 @@ int db_session_lookup(struct db *db, const unsigned char *token_hash, size_t has
     int rc = check_hash(token_hash, hash_len, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db,
                     "SELECT account_id, csrf, created_at, expires_at FROM sessions "
                     "WHERE token_hash = ?1",
@@ -414,14 +412,14 @@ int db_session_lookup(struct db *db, const unsigned char *token_hash, size_t has
     db_bind_blob(st, 1, token_hash, hash_len);
     int s = db_step_first(db, st), expired = 0;
     if (s == SQLITE_ROW) {
-        int64_t exp = sqlite3_column_int64(st, 3);
+        int64_t exp = db_col_int64(st, 3);
         if (exp <= now) {
             expired = 1;
             rc = mb_err_set(err, MB_ENOTFOUND, "session expired");
         } else {
-            s_r->account_id = sqlite3_column_int64(st, 0);
+            s_r->account_id = db_col_int64(st, 0);
             s_r->csrf = db_col_strdup(st, 1);
-            s_r->created_at = sqlite3_column_int64(st, 2);
+            s_r->created_at = db_col_int64(st, 2);
             s_r->expires_at = exp;
         }
     } else if (s == SQLITE_DONE) {
@@ -429,7 +427,7 @@ int db_session_lookup(struct db *db, const unsigned char *token_hash, size_t has
     } else {
         rc = db_fail(db, err, s, "lookup session");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (expired)
         session_delete_hash(db, token_hash, hash_len, NULL);
     return rc;
@@ -441,18 +439,18 @@ int db_session_touch(struct db *db, const unsigned char *token_hash, size_t hash
     int rc = check_hash(token_hash, hash_len, err);
     if (rc < 0)
         return rc;
-    sqlite3_stmt *st;
+    db_stmt *st;
     rc = db_prepare(db, "UPDATE sessions SET expires_at = ?2 WHERE token_hash = ?1", &st, err);
     if (rc < 0)
         return rc;
     db_bind_blob(st, 1, token_hash, hash_len);
-    sqlite3_bind_int64(st, 2, expires_at);
+    db_bind_int64(st, 2, expires_at);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "touch session");
-    else if (sqlite3_changes(db->h) == 0)
+    else if (db_changes(db) == 0)
         rc = mb_err_set(err, MB_ENOTFOUND, "no such session");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -468,17 +466,17 @@ int db_session_delete(struct db *db, const unsigned char *token_hash, size_t has
 static int delete_count(struct db *db, const char *sql, int64_t arg, int64_t *n_r,
                         struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, arg);
+    db_bind_int64(st, 1, arg);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "delete sessions");
     else if (n_r)
-        *n_r = sqlite3_changes(db->h);
-    sqlite3_finalize(st);
+        *n_r = db_changes(db);
+    db_finalize(st);
     return rc;
 }
 
@@ -495,23 +493,23 @@ int db_session_expire(struct db *db, int64_t now, int64_t *n_r, struct mb_err *e
 int db_user_admin_job_host(struct db *db, const char *host, unsigned port, int *found_r,
                            struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     *found_r = 0;
     int rc = db_prepare(db,
                         "SELECT 1 FROM jobs j LEFT JOIN accounts a ON a.id = j.account_id"
-                        " WHERE j.source_host = ?1 COLLATE NOCASE AND j.source_port = ?2"
+                        " WHERE lower(j.source_host) = lower(?1) AND j.source_port = ?2"
                         " AND j.state IN ('pending', 'running')"
                         " AND (j.account_id IS NULL OR a.admin = 1) LIMIT 1",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_text(st, 1, host, -1, SQLITE_STATIC);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)port);
+    db_bind_text(st, 1, host);
+    db_bind_int64(st, 2, (int64_t)port);
     int s = db_step_first(db, st);
     if (s == SQLITE_ROW)
         *found_r = 1;
     else if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, "look up the source host");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }

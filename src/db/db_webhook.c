@@ -11,19 +11,19 @@
 static int exec2(struct db *db, const char *sql, int64_t a1, int64_t a2, const char *text,
                  const char *what, struct mb_err *err)
 {
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db, sql, &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, a1);
+    db_bind_int64(st, 1, a1);
     if (text)
         db_bind_text(st, 2, text);
-    else if (sqlite3_bind_parameter_count(st) >= 2)
-        sqlite3_bind_int64(st, 2, a2);
+    else if (db_bind_count(st) >= 2)
+        db_bind_int64(st, 2, a2);
     int s = db_step_first(db, st);
     if (s != SQLITE_DONE)
         rc = db_fail(db, err, s, what);
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
@@ -38,25 +38,25 @@ int db_webhook_due(struct db *db, int64_t now, size_t max, struct db_webhook **v
 {
     *v_r = NULL;
     *n_r = 0;
-    sqlite3_stmt *st;
+    db_stmt *st;
     int rc = db_prepare(db,
                         "SELECT id, attempts, payload FROM webhook_outbox WHERE next_at <= ?1 "
                         "ORDER BY id LIMIT ?2",
                         &st, err);
     if (rc < 0)
         return rc;
-    sqlite3_bind_int64(st, 1, now);
-    sqlite3_bind_int64(st, 2, (sqlite3_int64)max);
+    db_bind_int64(st, 1, now);
+    db_bind_int64(st, 2, (int64_t)max);
     struct db_webhook *v = xcalloc(max ? max : 1, sizeof(*v));
     size_t n = 0;
     int s;
-    for (s = db_step_first(db, st); s == SQLITE_ROW && n < max; s = sqlite3_step(st)) {
-        v[n].id = sqlite3_column_int64(st, 0);
-        v[n].attempts = sqlite3_column_int64(st, 1);
+    for (s = db_step_first(db, st); s == SQLITE_ROW && n < max; s = db_step(st)) {
+        v[n].id = db_col_int64(st, 0);
+        v[n].attempts = db_col_int64(st, 1);
         v[n].payload = db_col_strdup(st, 2);
         n++;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (s != SQLITE_DONE && s != SQLITE_ROW) {
         db_webhook_free(v, n);
         return db_fail(db, err, s, "due webhooks");

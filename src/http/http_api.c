@@ -53,6 +53,7 @@ static const struct http_api_route http_api_routes[] = {
     {"POST", "/api/jobs/{id}/finalize", http_api_jobs_finalize,
      HTTP_API_MUTATE | HTTP_API_JSON_OPT},
     {"GET", "/api/batches", http_api_batches_list, HTTP_API_AUTH},
+    {"GET", "/api/nodes", http_api_nodes_list, HTTP_API_AUTH | HTTP_API_ADMIN},
     {"GET", "/api/tokens", http_api_tokens_list, HTTP_API_AUTH},
     {"POST", "/api/tokens", http_api_tokens_create, HTTP_API_MUTATE | HTTP_API_JSON},
     {"DELETE", "/api/tokens/{id}", http_api_tokens_delete, HTTP_API_MUTATE},

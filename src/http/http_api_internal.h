@@ -220,6 +220,7 @@ int http_api_batches_load(struct http_api_ctx *c, int64_t id, struct db_batch *b
 void http_api_batches_write(struct http_api_ctx *c, struct json_w *w, const struct db_batch *b,
                             const char *owner);
 void http_api_profiles_list(struct http_api_ctx *c);
+void http_api_nodes_list(struct http_api_ctx *c);
 void http_api_profiles_create(struct http_api_ctx *c);
 void http_api_profiles_delete(struct http_api_ctx *c);
 void http_api_profiles_check(struct http_api_ctx *c);

@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "db/db_node.h"
 #include "db/db_stats.h"
 #include "http_api_internal.h"
 #include "jobs/jobs.h"
@@ -90,4 +91,30 @@ void http_api_metrics_get(struct http_api_ctx *c)
     buf_printf(b, "migrabox_workers %d\n", c->api->cfg->server.workers);
     http_api_metrics_head(b, "migrabox_workers_busy", "gauge", "Migrations running now.");
     buf_printf(b, "migrabox_workers_busy %d\n", c->api->pool ? jobs_running(c->api->pool) : 0);
+    /* The nodes of the store (issue 16): this node's id, and per live node its running jobs
+     * as of its last heartbeat. */
+    char self[DB_NODE_ID_MAX + 1] = "";
+    if (c->api->pool)
+        jobs_node_id(c->api->pool, self, sizeof(self));
+    if (self[0]) {
+        http_api_metrics_head(b, "migrabox_node_info", "gauge", "Id of the node that answered.");
+        buf_puts(b, "migrabox_node_info{node=\"");
+        http_api_metrics_label(b, self);
+        buf_puts(b, "\"} 1\n");
+    }
+    struct db_node *v = NULL;
+    size_t n = 0;
+    if (db_node_list(c->db, &v, &n, &err) == 0) {
+        http_api_metrics_head(b, "migrabox_nodes_live", "gauge",
+                              "Nodes of the store whose lease runs.");
+        buf_printf(b, "migrabox_nodes_live %zu\n", n);
+        http_api_metrics_head(b, "migrabox_node_running_jobs", "gauge",
+                              "Jobs each live node runs, at its last heartbeat.");
+        for (size_t i = 0; i < n; i++) {
+            buf_puts(b, "migrabox_node_running_jobs{node=\"");
+            http_api_metrics_label(b, v[i].id);
+            buf_printf(b, "\"} %" PRId64 "\n", v[i].running);
+        }
+        db_node_list_free(v, n);
+    }
 }

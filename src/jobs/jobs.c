@@ -8,9 +8,12 @@
 #include <string.h>
 #include <strings.h>
 #include <time.h>
+#include <unistd.h>
 
+#include "base/secret.h"
 #include "base/xalloc.h"
 #include "db/db.h"
+#include "db/db_node.h"
 #include "db/db_batch.h"
 #include "db/db_job.h"
 #include "db/db_log.h"
@@ -24,6 +27,7 @@
 
 #include <mbedtls/md.h>
 #include "migrate/mig.h"
+#include "version.h"
 
 #define IDLE_POLL_MS 2000
 #define HOST_BUSY_DELAY_S 5
@@ -44,7 +48,8 @@ struct worker {
     pthread_t thread;
     int index;
     int started;
-    atomic_int cancel; /* set by jobs_stop */
+    atomic_int cancel; /* set by jobs_stop, and when the node lost its lease */
+    unsigned node_gen; /* pool->node_gen its database connection writes for */
 };
 
 struct jobs {
@@ -63,12 +68,21 @@ struct jobs {
     int sched_started;
     pthread_t hooks;
     int hooks_started;
+    /* The node (db_node.h): its id (under lock; a new one after a lost lease), its generation,
+     * fenced while it has lost its lease and has not registered again. */
+    char node_id[DB_NODE_ID_MAX + 1];
+    unsigned node_gen;
+    int fenced;
+    pthread_t node;
+    int node_started;
 };
 
 static int64_t now_s(void)
 {
     return (int64_t)time(NULL);
 }
+
+static int pool_stopping(struct jobs *pool);
 
 /* Take a slot for host; 0 when the cap is reached. */
 static int host_acquire(struct jobs *pool, const char *host, int cap)
@@ -116,6 +130,11 @@ struct host_claim {
 static int extra_conn(void *ctx, int take)
 {
     struct host_claim *hc = ctx;
+    /* Several nodes on one PostgreSQL count the per-host cap over the store's running jobs,
+     * one connection each: a run there keeps to its one connection pair, so that the cap holds
+     * across nodes. */
+    if (hc->pool->cfg->store.backend == CONFIG_STORE_POSTGRESQL)
+        return 0;
     if (!take) {
         host_release(hc->pool, hc->host);
         return 1;
@@ -303,6 +322,26 @@ static void fail_before_run(struct db *db, int64_t id, const struct mb_err *why)
         log_error("job %lld: cannot record the failure: %s", (long long)id, err.msg);
 }
 
+/* The store could not record a run's outcome (PostgreSQL out of reach): 1 = write it again
+ * (after 1 s) while this node keeps its lease, else the job would stay "running" on a live
+ * node; 0 = stop trying (recorded, another error, stopping, or the lease is lost: the job is
+ * taken over). */
+static int record_again(struct jobs *pool, int rc, const struct mb_err *err, int64_t job_id)
+{
+    if (rc == 0 || err->code != MB_EIO)
+        return 0;
+    pthread_mutex_lock(&pool->lock);
+    int give_up = pool->stopping || pool->fenced;
+    pthread_mutex_unlock(&pool->lock);
+    if (give_up)
+        return 0;
+    log_warn("job %lld: cannot record the outcome (%s); trying again in 1 s", (long long)job_id,
+             err->msg);
+    struct timespec ts = {1, 0};
+    nanosleep(&ts, NULL);
+    return 1;
+}
+
 static void run_job(struct worker *w, struct db *db, struct db_job *job)
 {
     struct jobs *pool = w->pool;
@@ -387,7 +426,11 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     }
     if (res.state == DB_JOB_PENDING) {
         /* The source's long limit: the job waits without a worker, spending no attempt. */
-        if (db_job_defer_msg(db, job->id, res.resume_at, &jr.error, &err) != 0)
+        int r;
+        while ((r = db_job_defer_msg(db, job->id, res.resume_at, &jr.error, &err)) != 0
+               && record_again(pool, r, &err, job->id) == 1)
+            ;
+        if (r != 0)
             log_error("job %lld: cannot pause: %s", (long long)job->id, err.msg);
         goto out;
     }
@@ -399,11 +442,19 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         struct mb_err line;
         MB_MSG(&line, 0, LOG_ATTEMPT_FAILED, job->attempts + 1, &jr.error, delay);
         db_log_add_msg(db, job->id, DB_LOG_WARN, &line);
-        if (db_job_retry_later_msg(db, job->id, now_s() + delay, &jr.error, &err) != 0)
+        int r;
+        while ((r = db_job_retry_later_msg(db, job->id, now_s() + delay, &jr.error, &err)) != 0
+               && record_again(pool, r, &err, job->id) == 1)
+            ;
+        if (r != 0)
             log_error("job %lld: cannot defer: %s", (long long)job->id, err.msg);
         goto out;
     }
-    if (job_run_finish(&jr, &res, &err) != 0)
+    int fr;
+    while ((fr = job_run_finish(&jr, &res, &err)) != 0
+           && record_again(pool, fr, &err, job->id) == 1)
+        ;
+    if (fr != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
     else if (cfg->server.credential_retention == 0
              && db_job_erase_credentials(db, job->id, 0, &err) != 0)
@@ -438,12 +489,28 @@ static void *worker_main(void *arg)
         pthread_mutex_unlock(&pool->lock);
         if (stop)
             break;
+        pthread_mutex_lock(&pool->lock);
+        int fenced = pool->fenced;
+        char node_id[sizeof(pool->node_id)];
+        unsigned gen = pool->node_gen;
+        memcpy(node_id, pool->node_id, sizeof(node_id));
+        pthread_mutex_unlock(&pool->lock);
+        if (!fenced && gen != w->node_gen) {
+            if (db_set_node(db, node_id, &err) == 0)
+                w->node_gen = gen;
+            else
+                fenced = 1;
+        }
         struct db_job job;
         memset(&job, 0, sizeof(job));
-        int r = db_job_claim(db, name, &job, &err);
+        int r = fenced ? 0
+                       : db_job_claim(db, name, pool->cfg->sources.max_connections_per_host, &job,
+                                      &err);
         if (r == 1) {
             run_job(w, db, &job);
             db_job_fini(&job);
+            if (!pool_stopping(pool))
+                atomic_store(&w->cancel, 0); /* a lost lease stopped the run: go on */
             continue;
         }
         if (r < 0)
@@ -571,6 +638,134 @@ static void *hooks_main(void *arg)
     return NULL;
 }
 
+/* ---- the node: id, lease, takeover (db_node.h) ---- */
+
+/* A new node id: host name and 8 random hex digits (a restarted process is a new node). */
+static void node_new_id(char *out, size_t n)
+{
+    char host[64] = "node";
+    gethostname(host, sizeof(host) - 1);
+    host[strcspn(host, ".")] = '\0';
+    unsigned char r[4] = {0};
+    secret_random(r, sizeof(r), NULL);
+    snprintf(out, n, "%s-%02x%02x%02x%02x", host, r[0], r[1], r[2], r[3]);
+}
+
+static int node_register(struct jobs *pool, struct db *db, struct mb_err *err)
+{
+    char id[DB_NODE_ID_MAX + 1], host[256] = "";
+    node_new_id(id, sizeof(id));
+    gethostname(host, sizeof(host) - 1);
+    char *listen = xasprintf("%s:%d", pool->cfg->server.listen_host, pool->cfg->server.listen_port);
+    struct db_node n = {
+        .id = id,
+        .hostname = host,
+        .pid = (int64_t)getpid(),
+        .version = (char *)MIGRABOX_VERSION,
+        .listen = listen,
+        .workers = pool->n_workers,
+    };
+    int rc = db_node_register(db, &n, pool->cfg->store.lease, err);
+    free(listen);
+    if (rc == 0) {
+        pthread_mutex_lock(&pool->lock);
+        snprintf(pool->node_id, sizeof(pool->node_id), "%s", id);
+        pool->node_gen++;
+        if (pool->fenced && !pool->stopping)
+            for (int i = 0; i < pool->n_workers; i++)
+                atomic_store(&pool->workers[i].cancel, 0);
+        pool->fenced = 0;
+        pthread_cond_broadcast(&pool->cond);
+        pthread_mutex_unlock(&pool->lock);
+    }
+    return rc;
+}
+
+/* Renew the lease every lease/4 (1-10 s) and take over the jobs of dead nodes. A node that
+ * learns it lost its lease (or could not renew it for a whole lease) stops its runs at once
+ * (their writes are fenced anyway), waits for them to end, and comes back as a new node. */
+static void *node_main(void *arg)
+{
+    struct jobs *pool = arg;
+    const int lease = pool->cfg->store.lease;
+    int every = lease / 4;
+    every = every < 1 ? 1 : every > 10 ? 10 : every;
+    struct db *db = NULL;
+    struct mb_err err = {0};
+    int64_t last_ok = now_s(), next = 0;
+    while (!pool_stopping(pool)) {
+        if (!db && db_open(pool->db_path, &db, &err) != 0) {
+            log_error("node: cannot open the store: %s", err.msg);
+            db = NULL;
+        }
+        int64_t now = now_s();
+        pthread_mutex_lock(&pool->lock);
+        int fenced = pool->fenced;
+        char id[sizeof(pool->node_id)];
+        memcpy(id, pool->node_id, sizeof(id));
+        pthread_mutex_unlock(&pool->lock);
+        if (db && !fenced && now >= next) {
+            next = now + every;
+            int rc = db_node_heartbeat(db, id, lease, atomic_load(&pool->running), &err);
+            if (rc == 0)
+                last_ok = now;
+            else if (rc != MB_ECANCELED)
+                log_warn("node %s: cannot renew the lease: %s", id, err.msg);
+            if (rc == MB_ECANCELED || (rc < 0 && now - last_ok >= lease)) {
+                log_error("node %s: lease lost (%s): stopping its runs; its jobs are taken "
+                          "over by the other nodes",
+                          id, rc == MB_ECANCELED ? "taken over" : "store unreachable");
+                pthread_mutex_lock(&pool->lock);
+                pool->fenced = 1;
+                pthread_mutex_unlock(&pool->lock);
+                for (int i = 0; i < pool->n_workers; i++)
+                    atomic_store(&pool->workers[i].cancel, 1);
+                fenced = 1;
+            }
+        }
+        if (db && fenced && atomic_load(&pool->running) > 0 && now >= next) {
+            next = now + every;
+            log_info("node %s: waiting for %d run(s) to stop", id, atomic_load(&pool->running));
+        }
+        if (db && fenced && atomic_load(&pool->running) == 0 && now >= next) {
+            next = now + every;
+            if (node_register(pool, db, &err) == 0) {
+                last_ok = now;
+                pthread_mutex_lock(&pool->lock);
+                log_info("node %s: registered again after a lost lease", pool->node_id);
+                pthread_mutex_unlock(&pool->lock);
+            } else {
+                log_warn("node %s: cannot register again yet: %s", id, err.msg);
+            }
+        }
+        int64_t taken = 0;
+        if (db && !fenced && db_node_reap(db, db_store_now(db), &taken, &err) != 0)
+            log_warn("node %s: takeover check failed: %s", id, err.msg);
+        else if (taken) {
+            log_warn("node %s: took over %lld job(s) of node(s) whose lease ran out", id,
+                     (long long)taken);
+            jobs_wake(pool);
+        }
+        tick_wait(pool);
+    }
+    if (db) {
+        pthread_mutex_lock(&pool->lock);
+        char id[sizeof(pool->node_id)];
+        memcpy(id, pool->node_id, sizeof(id));
+        pthread_mutex_unlock(&pool->lock);
+        db_node_remove(db, id, &err);
+    }
+    db_close(&db);
+    return NULL;
+}
+
+void jobs_node_id(struct jobs *pool, char *out, size_t n)
+{
+    pthread_mutex_lock(&pool->lock);
+    snprintf(out, n, "%s", pool->node_id);
+    pthread_mutex_unlock(&pool->lock);
+}
+
 int jobs_start(const struct config *cfg, const char *db_path, const struct secret_box *box,
                struct jobs **pool_r, struct mb_err *err)
 {
@@ -579,10 +774,16 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
     if (rc)
         return rc;
     int64_t n = 0;
-    rc = db_job_requeue_running(db, &n, err);
-    db_close(&db);
-    if (rc)
+    /* SQLite: this process is the only node; what ran before it was interrupted. PostgreSQL:
+     * other nodes may be running their jobs: only the jobs of dead nodes are taken over. */
+    if (db_is_postgresql(db))
+        rc = db_node_reap(db, db_store_now(db), &n, err);
+    else
+        rc = db_job_requeue_running(db, &n, err);
+    if (rc) {
+        db_close(&db);
         return rc;
+    }
     if (n)
         log_info("jobs: %lld interrupted job(s) put back in the queue", (long long)n);
 
@@ -594,6 +795,22 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
     pthread_cond_init(&pool->cond, NULL);
     pool->n_workers = cfg->server.workers > 0 ? cfg->server.workers : 1;
     pool->workers = xcalloc((size_t)pool->n_workers, sizeof(*pool->workers));
+    rc = node_register(pool, db, err);
+    db_close(&db);
+    if (rc) {
+        pthread_mutex_destroy(&pool->lock);
+        pthread_cond_destroy(&pool->cond);
+        free(pool->workers);
+        free(pool->db_path);
+        free(pool);
+        return rc;
+    }
+    if (pthread_create(&pool->node, NULL, node_main, pool) != 0) {
+        mb_err_setsys(err, MB_EIO, errno, "cannot start the node thread");
+        jobs_stop(&pool);
+        return MB_EIO;
+    }
+    pool->node_started = 1;
     for (int i = 0; i < pool->n_workers; i++) {
         struct worker *w = &pool->workers[i];
         w->pool = pool;
@@ -656,6 +873,8 @@ void jobs_stop(struct jobs **poolp)
         pthread_join(pool->sched, NULL);
     if (pool->hooks_started)
         pthread_join(pool->hooks, NULL);
+    if (pool->node_started)
+        pthread_join(pool->node, NULL);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool->workers);

@@ -16,6 +16,8 @@
 #ifndef MB_JOBS_H
 #define MB_JOBS_H
 
+#include <stddef.h>
+
 #include "base/mb_err.h"
 #include "base/secret.h"
 #include "config/config.h"
@@ -33,5 +35,8 @@ int jobs_running(struct jobs *pool);
 /* Stop: running migrations are interrupted and put back to pending (they resume at the next
  * start); waits for the threads. NULL-safe. */
 void jobs_stop(struct jobs **pool);
+/* The node id of this process (db_node.h), e.g. "appliance1-3fa9c2d0"; changes after a lost
+ * lease. */
+void jobs_node_id(struct jobs *pool, char *out, size_t n);
 
 #endif

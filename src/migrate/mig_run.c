@@ -253,6 +253,36 @@ static int dest_pipeline(struct mig_ctx *m, int create, char **raw, const size_t
     return rc;
 }
 
+/* The destination's special folders (Sent, Drafts, Trash, Junk, Archive...) opened once, in
+ * one pipelined STATUS, before the run's other connections log in: a platform that creates
+ * them on first use (Dovecot's "auto = create/subscribe") then does it in this one session.
+ * Several sessions of one fresh mailbox creating them at once made Dovecot 2.3 panic on its
+ * mailbox list index lock ("Resource deadlock avoided") and lose track of a folder's
+ * messages for the next session. Refusals are ignored (best effort). */
+static int open_special(struct mig_ctx *m, struct mb_err *err)
+{
+    size_t n = 0;
+    const char **names = xcalloc(m->dst_list.n ? m->dst_list.n : 1, sizeof(*names));
+    for (size_t i = 0; i < m->dst_list.n; i++) {
+        const struct imap_folder *f = &m->dst_list.v[i];
+        if ((f->flags & IMAP_FOLDER_SPECIAL_MASK)
+            && !(f->flags & (IMAP_FOLDER_NOSELECT | IMAP_FOLDER_NONEXISTENT)))
+            names[n++] = f->raw;
+    }
+    int rc = 0;
+    if (n) {
+        struct imap_status_info *st = xcalloc(n, sizeof(*st));
+        int *rcs = xcalloc(n, sizeof(*rcs));
+        rc = imap_client_status_many(m->dst, names, n, st, rcs, err);
+        if (rc < 0 && !imap_client_is_broken(m->dst))
+            rc = 0;
+        free(st);
+        free(rcs);
+    }
+    free(names);
+    return rc;
+}
+
 /* Create the missing destination folders and reproduce subscriptions: all the CREATEs in one
  * pipelined exchange, then all the SUBSCRIBEs (a round trip per 16 folders, not two per
  * folder). */
@@ -279,6 +309,8 @@ static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
     int rc = dest_pipeline(m, 1, craw, cidx, nc, err);
     if (!rc)
         rc = dest_pipeline(m, 0, sraw, sidx, ns, err);
+    if (!rc)
+        rc = open_special(m, err);
     for (size_t i = 0; i < m->plan.n; i++)
         free(raw[i]);
     free(raw);

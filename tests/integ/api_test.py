@@ -319,7 +319,9 @@ def main():
           and not bad_lines and states == {"pending", "running", "failed", "done"}
           and {"migrabox_messages_copied_total", "migrabox_bytes_copied_total",
                "migrabox_messages_failed_total", "migrabox_workers_busy",
-               "migrabox_build_info"} <= names
+               "migrabox_build_info", "migrabox_node_info", "migrabox_nodes_live",
+               "migrabox_node_running_jobs"} <= names
+          and "migrabox_nodes_live 1" in lines
           and all(("# TYPE " + n + " ") in r.body for n in names),
           bad_lines or r.body[:500])
 

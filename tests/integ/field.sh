@@ -83,6 +83,7 @@ ca_file = $S/ca.crt
 connect_timeout = 5
 io_timeout = 20
 give_up_after = 600
+connections_per_job = ${5:-4}
 [destination]
 host = 127.0.0.1
 port = $3
@@ -154,7 +155,12 @@ cuts() {  # cuts NAME DEST_USER STRIP SEED
     local sport=$PPORT
     proxy "$name-dst" "$(envof "$D" IMAP_PORT)" --cuts 25 --cut-min 300000 --cut-max 1500000 \
         --seed $((seed + 1)) ${strip:+--strip-caps "$strip"}
-    cfg "$work/$name.conf" "$work/var-$name" "$PPORT" 3
+    # One connection pair: the cuts kill the destination's sessions at random bytes, and with
+    # several sessions of one user Dovecot 2.3 (this harness) now and then panics on its
+    # mailbox list index lock ("fcntl ... Resource deadlock avoided") and loses track of a
+    # folder's messages for the next session — a server failure this test is not about. The
+    # kills (part A) and the throttling sources (part C) run with the default 4.
+    cfg "$work/$name.conf" "$work/var-$name" "$PPORT" 3 1
     local start
     start=$(now_ms)
     MIGRABOX_SOURCE_PASSWORD=$PW "$MIGRABOX" migrate -c "$work/$name.conf" \

@@ -13,4 +13,19 @@ check() {  # check NAME CMD...: ok when CMD succeeds
     local out
     if out=$("$@" 2>&1); then ok "$name"; else fail "$name" "$out"; fi
 }
+# store_conf DATA_DIR: when the suites run on PostgreSQL (MB_TEST_PG_DIR: a cluster of
+# pg.sh, set by test_pg_suites.sh), the [store] section of a configuration whose data_dir is
+# DATA_DIR: one database per data_dir, created on first use. Else nothing (SQLite).
+store_conf() {
+    [ -n "${MB_TEST_PG_DIR:-}" ] || return 0
+    . "$(dirname "${BASH_SOURCE[0]}")/pg.sh"
+    local db d=$MB_TEST_PG_DIR
+    db="mb_$(printf '%s' "$1" | md5sum | cut -c1-16)"
+    if [ -z "$(PG_DB=postgres pg_psql "$d" "SELECT 1 FROM pg_database WHERE datname = '$db'")" ]; then
+        PG_DB=postgres pg_psql "$d" "CREATE DATABASE $db OWNER migrabox" >/dev/null
+    fi
+    printf '[store]\nbackend = postgresql\nurl = postgresql://migrabox@127.0.0.1:%s/%s\n' \
+        "$(cat "$d/port")" "$db"
+    printf 'password_file = %s\nca_file = %s\n' "$d/db.secret" "$d/ca.crt"
+}
 finish() { echo "$T_PASS passed, $T_FAIL failed"; [ "$T_FAIL" -eq 0 ]; exit $?; }

@@ -413,10 +413,40 @@ def cmd_uv_changed(args):
 
 # ---- crash ----
 
+def pg_db_state(path, big, empty):
+    """db_state on the PostgreSQL store of the suites (MB_TEST_PG_DIR, lib.sh store_conf: the
+    database of data_dir DIR is mb_ + the first 16 hex digits of md5(DIR))."""
+    import hashlib
+    d = os.environ["MB_TEST_PG_DIR"]
+    name = "mb_" + hashlib.md5(os.path.dirname(path).encode()).hexdigest()[:16]
+    with open(os.path.join(d, "port")) as f:
+        port = f.read().strip()
+    sql = ("SELECT count(*), coalesce(sum(CASE WHEN state = 0 THEN 1 ELSE 0 END), 0), "
+           "coalesce(sum(CASE WHEN state = 1 THEN 1 ELSE 0 END), 0), "
+           "coalesce(string_agg(CASE WHEN state = 0 THEN folder || ':' || uid || '@' || "
+           "dest_uidnext END, ','), ''), "
+           "coalesce((SELECT max(dest_uidnext) FROM msgmap WHERE state = 0 AND size >= %d), -1) "
+           "FROM msgmap" % int(big))
+    cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(d, "run"), "-p", port,
+           "-U", "postgres", "-d", name, "-c", sql]
+    if os.getuid() == 0:
+        user = "mbci" if subprocess.run(["id", "mbci"], stdout=subprocess.DEVNULL,
+                                        stderr=subprocess.DEVNULL).returncode == 0 else "postgres"
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
+    if res.returncode != 0:
+        return empty  # no database or no msgmap yet
+    rows, inflight, copied, sig, b = res.stdout.decode().strip().split("|")
+    return {"rows": int(rows), "inflight": int(inflight), "copied": int(copied),
+            "sig": sig or None, "big": None if b == "-1" else int(b)}
+
+
 def db_state(path, big):
     """Summary of the message map: rows, in flight, copied, a signature of the windows in
     flight, and the window of the big message (None when it is not in flight)."""
     empty = {"rows": 0, "inflight": 0, "copied": 0, "sig": None, "big": None}
+    if os.environ.get("MB_TEST_PG_DIR"):
+        return pg_db_state(path, big, empty)
     if not os.path.exists(path):
         return empty
     try:

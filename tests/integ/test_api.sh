@@ -15,7 +15,7 @@ SRC=$work/src DST=$work/dst
 have_dovecot=0
 cleanup() {
     [ "$have_dovecot" = 1 ] && "$DC" stop "$SRC" "$DST" >/dev/null 2>&1
-    rm -rf "$work"
+    [ -n "${KEEP_WORK:-}" ] && cp -r "$work" "$KEEP_WORK"; rm -rf "$work"
 }
 trap cleanup EXIT
 
@@ -94,6 +94,7 @@ master_password_file = $work/master.secret
 separator = *
 domains = example.com, example.org
 connect_timeout = 5
+$(store_conf "$2")
 EOF
 }
 mkconf "$work/a.conf" "$work/varA" off

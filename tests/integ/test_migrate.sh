@@ -70,6 +70,7 @@ umask 077
 envof "$D1" MASTER_PASSWORD > "$work/master1.secret"
 write_cfg() {  # write_cfg FILE DATA_DIR DOVECOT_DIR AUTH
     {
+        store_conf "$2"
         echo "[server]"
         echo "data_dir = $2"
         echo "[sources]"

@@ -57,6 +57,9 @@ CONF
 web_pw='Web-Pass 42!'
 MIGRABOX_PASSWORD=$web_pw "$MIGRABOX" user add claire --domain example.com -c "$work/mb.conf" >/dev/null 2>&1 \
     || { fail "create the web account"; finish; }
+admin_pw='Web-Admin 7?'
+MIGRABOX_PASSWORD=$admin_pw "$MIGRABOX" user add webadmin --admin -c "$work/mb.conf" >/dev/null 2>&1 \
+    || { fail "create the web admin account"; finish; }
 "$MIGRABOX" serve -c "$work/mb.conf" 2>"$work/serve.log" &
 serve_pid=$!
 url=""
@@ -73,6 +76,7 @@ art="$top/build/web-artifacts"
 [ -w "$top/build" ] || art="$work/web-artifacts"
 rm -rf "$art"; mkdir -p "$art"
 out=$(cd "$top/tests/web" && MIGRABOX_URL="$url" MIGRABOX_TEST_USER=claire MIGRABOX_TEST_PASSWORD="$web_pw" \
+    MIGRABOX_TEST_ADMIN=webadmin MIGRABOX_TEST_ADMIN_PASSWORD="$admin_pw" \
     MIGRABOX_TEST_SOURCE_HOST="127.0.0.1:$(. "$work/src/env"; echo "$IMAP_PORT")" \
     MIGRABOX_TEST_SOURCE_LOGIN="$src_user" MIGRABOX_TEST_SOURCE_PASSWORD="$src_pw" \
     MIGRABOX_TEST_SOURCE_TLS=auto MIGRABOX_TEST_DEST="$dest" \

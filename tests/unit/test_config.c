@@ -370,8 +370,8 @@ static void test_errors(void)
                           "spaces or quotes"));
     /* Structure errors. */
     T_ASSERT(expect_error("[server]\n[mail]\n", MB_ECONFIG,
-                          "2: [mail]: unknown section (expected server, sources or "
-                          "destination)"));
+                          "2: [mail]: unknown section (expected server, sources, "
+                          "destination or store)"));
     T_ASSERT(expect_error("[server\n", MB_ECONFIG, "1: section header without \"]\""));
     T_ASSERT(expect_error("[server] x\n", MB_ECONFIG, "1: text after the section header"));
     T_ASSERT(expect_error("[server]\nwokers = 4\n", MB_ECONFIG, "2: [server] wokers: unknown key"));
@@ -383,7 +383,7 @@ static void test_errors(void)
                           "2: [server] bad key name (letters, digits and _ only)"));
     T_ASSERT(expect_error("workers = 4\n", MB_ECONFIG,
                           "1: workers: key outside of any section ([server], [sources], "
-                          "[destination])"));
+                          "[destination], [store])"));
     T_ASSERT(expect_error("[server]\nworkers = 4\n[sources]\n[server]\nWORKERS = 5\n", MB_ECONFIG,
                           "5: [server] workers: duplicate key (first set on line 2)"));
     T_ASSERT(expect_error("[server]\ndata_dir = \"/a\n", MB_ECONFIG,
@@ -545,12 +545,49 @@ static void test_https_modes(void)
     T_END();
 }
 
+static void test_store(void)
+{
+    T_BEGIN("[store]: backend, url, password_file, ca_file, lease");
+    struct config *cfg = NULL;
+    struct mb_err err;
+    T_ASSERT_INT(load_text("[server]\n", &cfg, &err), 0);
+    T_ASSERT(cfg && cfg->store.backend == CONFIG_STORE_SQLITE && cfg->store.url == NULL);
+    T_ASSERT(cfg && cfg->store.lease == 60 && cfg->store.password.data == NULL);
+    T_ASSERT_STR(cfg ? cfg->store.ca_file : "", "/etc/ssl/certs/ca-certificates.crt");
+    config_free(&cfg);
+    const char *pw = write_file("db.secret", "s3cret\n", 7);
+    char text[1024];
+    snprintf(text, sizeof(text),
+             "[store]\nbackend = postgresql\nurl = postgresql://mb@db.example:5432/mb\n"
+             "password_file = %s\nlease = 2m\nca_file = /etc/db-ca.pem\n",
+             pw);
+    T_ASSERT_INT(load_text(text, &cfg, &err), 0);
+    T_ASSERT(cfg && cfg->store.backend == CONFIG_STORE_POSTGRESQL && cfg->store.lease == 120);
+    T_ASSERT_STR(cfg ? cfg->store.url : "", "postgresql://mb@db.example:5432/mb");
+    T_ASSERT_STR(cfg ? cfg->store.ca_file : "", "/etc/db-ca.pem");
+    T_ASSERT(cfg && cfg->store.password.len == 6
+             && memcmp(cfg->store.password.data, "s3cret", 6) == 0);
+    config_free(&cfg);
+    T_ASSERT(expect_error("[store]\nbackend = postgresql\n", MB_ECONFIG,
+                          " [store] url: missing (backend = postgresql needs a url)"));
+    T_ASSERT(expect_error("[store]\nbackend = mysql\n", MB_ECONFIG,
+                          "2: [store] backend: \"mysql\" is not one of sqlite, postgresql"));
+    T_ASSERT(expect_error("[store]\nurl = mysql://x/y\n", MB_ECONFIG,
+                          "2: [store] url: \"mysql://x/y\" is not a postgresql:// URL"));
+    T_ASSERT(expect_error("[store]\nlease = 1s\n", MB_ECONFIG,
+                          "2: [store] lease: \"1s\" is out of range (5-86400 seconds)"));
+    T_ASSERT_STR(config_store_backend_name(CONFIG_STORE_POSTGRESQL), "postgresql");
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {
-        test_defaults,         test_full_example, test_syntax,
-        test_listen_and_hosts, test_errors,       test_file_errors,
-        test_secrets,          test_https_modes,  NULL,
+        test_defaults, test_full_example,
+        test_syntax,   test_listen_and_hosts,
+        test_errors,   test_file_errors,
+        test_secrets,  test_https_modes,
+        test_store,    NULL,
     };
     return t_run(fns);
 }

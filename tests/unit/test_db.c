@@ -21,6 +21,7 @@
 #include "db/db_log.h"
 #include "msg/msgcat.h"
 #include "db/db_msgmap.h"
+#include "db/db_node.h"
 #include "db/db_batch.h"
 #include "db/db_token.h"
 #include "db/db_webhook.h"
@@ -472,7 +473,7 @@ static void test_job_list(void)
 
     /* State filter + combination. */
     struct db_job claimed;
-    T_ASSERT_INT(db_job_claim(db, "w", &claimed, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &claimed, &err), 1);
     T_ASSERT_INT(claimed.id, ids[0]);
     db_job_fini(&claimed);
     memset(&f, 0, sizeof(f));
@@ -511,7 +512,7 @@ static void test_job_lifecycle(void)
     int64_t a = insert_job(db, 1), b = insert_job(db, 2), c = insert_job(db, 3);
     struct db_job job;
 
-    T_ASSERT_INT(db_job_claim(db, "worker-1", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-1", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, a);
     T_ASSERT_INT(job.state, DB_JOB_RUNNING);
     T_ASSERT_STR(job.worker, "worker-1");
@@ -599,7 +600,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_cancel_requested(db, 999, &flag, &err), MB_ENOTFOUND);
 
     /* Defer: b goes back to pending but is not claimable before not_before. */
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, b);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_defer(db, b, db_now() + 3600, "connection lost", &err), 0);
@@ -608,18 +609,18 @@ static void test_job_lifecycle(void)
     T_ASSERT_STR(job.error, "connection lost");
     T_ASSERT_INT(job.attempts, 0); /* deferred (host cap, shutdown): no attempt spent */
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 0);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 0);
     T_ASSERT_INT(db_job_defer(db, b, 0, NULL, &err), MB_ENOTFOUND);
     T_ASSERT_INT(
         sqlite3_exec(db->h, "UPDATE jobs SET not_before = 1 WHERE id = 2", NULL, NULL, NULL),
         SQLITE_OK);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.attempts, 0);
     T_ASSERT(job.error == NULL);
     db_job_fini(&job);
     /* A failed run retried later is an attempt. */
     T_ASSERT_INT(db_job_retry_later(db, b, 0, "gave up", &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "worker-2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "worker-2", 0, &job, &err), 1);
     T_ASSERT_INT(job.attempts, 1);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_finish(db, b, DB_JOB_DONE, NULL, "{}", &err), 0);
@@ -646,7 +647,7 @@ static void test_job_lifecycle(void)
     T_ASSERT_INT(db_job_retry(db, 999, secret_blob, 1, &err), MB_ENOTFOUND);
 
     /* Delete: refused while running; otherwise gone with map and log. */
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, b);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_delete(db, b, &err), MB_ECONFIG);
@@ -683,7 +684,7 @@ static void test_batches(void)
     T_ASSERT_INT(db_job_insert_many(db, 0, "b.csv", jn, 3, &batch, ids, &err), 0);
     struct db_job job;
     for (int i = 0; i < 3; i++) {
-        T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+        T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
         db_job_fini(&job);
     }
     struct db_job_counters cnt = {1, 1, 10, 10, 0, 0, 1000, 1000};
@@ -740,12 +741,12 @@ static void test_batches(void)
     T_ASSERT_INT(db_msgmap_inherit(db, ids[1], &n, &err), 0);
     T_ASSERT_INT(n, 0); /* another pair */
     T_ASSERT_INT(db_job_retry(db, ids[0], NULL, 0, &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[0]);
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 0); /* ids[3]: its pair is running */
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 0); /* ids[3]: its pair is running */
     T_ASSERT_INT(db_job_finish(db, ids[0], DB_JOB_DONE, NULL, NULL, &err), 0);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[3]);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_finish(db, ids[3], DB_JOB_DONE, NULL, NULL, &err), 0);
@@ -846,7 +847,7 @@ static void test_requeue_running(void)
         ids[i] = insert_job(db, i);
     struct db_job job;
     for (int i = 0; i < 3; i++) {
-        T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+        T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
         db_job_fini(&job);
     }
     struct db_job_counters cnt = {2, 1, 10, 4, 0, 0, 100, 40};
@@ -889,7 +890,7 @@ static void test_requeue_running(void)
     T_ASSERT_INT(n, 0);
     /* The requeued job is claimed again before the younger one; a restart of the service
      * spends no attempt. */
-    T_ASSERT_INT(db_job_claim(db, "w2", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w2", 0, &job, &err), 1);
     T_ASSERT_INT(job.id, ids[0]);
     T_ASSERT_INT(job.attempts, 0);
     db_job_fini(&job);
@@ -907,9 +908,9 @@ static void test_job_messages(void)
     struct mb_err err, msg, inner;
     int64_t a = insert_job(db, 1), b = insert_job(db, 2);
     struct db_job job;
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     db_job_fini(&job);
     MB_MSG(&msg, MB_ECONFIG, PROFILE_DELETED, "ovh");
     T_ASSERT_INT(db_job_finish_msg(db, a, DB_JOB_FAILED, &msg, NULL, &err), 0);
@@ -927,7 +928,7 @@ static void test_job_messages(void)
     T_ASSERT_STR(job.error_code, "internal_error");
     T_ASSERT(job.error_params && strstr(job.error_params, "\"code\":\"text\""));
     db_job_fini(&job);
-    T_ASSERT_INT(db_job_claim(db, "w", &job, &err), 1);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     db_job_fini(&job);
     T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
     T_ASSERT(job.error == NULL && job.error_code == NULL && job.error_params == NULL);
@@ -1413,7 +1414,7 @@ static void *claim_thread(void *arg)
     }
     for (;;) {
         struct db_job job;
-        int rc = db_job_claim(db, c->name, &job, &err);
+        int rc = db_job_claim(db, c->name, 0, &job, &err);
         if (rc == 0)
             break;
         if (rc < 0) {
@@ -1634,6 +1635,76 @@ static void test_msgmap_unsettled(void)
     T_END();
 }
 
+/* Issue 16: nodes, leases, takeover and the fence of job writes. */
+static void test_nodes_fence(void)
+{
+    T_BEGIN("nodes: lease, heartbeat, takeover of a dead node's jobs, fenced job writes");
+    char *path = db_path("nodes.db");
+    struct db *n1 = NULL, *n2 = NULL;
+    struct mb_err err;
+    T_ASSERT_INT(db_open(path, &n1, &err), 0);
+    T_ASSERT_INT(db_open(path, &n2, &err), 0);
+    struct db_node a = {.id = (char *)"node-a",
+                        .hostname = (char *)"h1",
+                        .pid = 1,
+                        .version = (char *)"v",
+                        .workers = 2};
+    struct db_node b = a;
+    b.id = (char *)"node-b";
+    T_ASSERT_INT(db_node_register(n1, &a, 60, &err), 0);
+    T_ASSERT_INT(db_node_register(n2, &b, 60, &err), 0);
+    T_ASSERT_INT(db_set_node(n1, "node-a", &err), 0);
+    T_ASSERT_INT(db_set_node(n2, "node-b", &err), 0);
+    int64_t j1 = insert_job(n1, 1), j2 = insert_job(n1, 2);
+    struct db_job job;
+    T_ASSERT_INT(db_job_claim(n1, "w1", 0, &job, &err), 1);
+    T_ASSERT_INT(job.id, j1);
+    db_job_fini(&job);
+    /* The per-host cap counts running jobs of the store: job 2 has another host. */
+    T_ASSERT_INT(db_job_claim(n2, "w1", 1, &job, &err), 1);
+    T_ASSERT_INT(job.id, j2);
+    db_job_fini(&job);
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM jobs WHERE node = 'node-a'"), 1);
+    /* Node b cannot write node a's job. */
+    struct db_job_counters cnt = {1, 0, 10, 5, 0, 0, 100, 50};
+    T_ASSERT_INT(db_job_progress_update(n2, j1, &cnt, "INBOX", NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_finish(n2, j1, DB_JOB_DONE, NULL, NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_defer(n2, j1, 0, "x", &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_progress_update(n1, j1, &cnt, "INBOX", NULL, &err), 0);
+    /* Node a stops renewing: after its lease, b takes its job over; a's writes are refused
+     * and its heartbeat says the lease is lost. */
+    int64_t taken = -1;
+    T_ASSERT_INT(db_node_reap(n2, db_now(), &taken, &err), 0);
+    T_ASSERT_INT(taken, 0);
+    T_ASSERT_INT(db_node_reap(n2, db_now() + 61, &taken, &err), 0);
+    T_ASSERT_INT(taken, 2); /* a's job, and b's own (b's lease ran out too at now + 61) */
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM jobs WHERE state = 'pending' AND node IS NULL"),
+                 2);
+    T_ASSERT_INT(scalar(n1, "SELECT count(*) FROM job_log WHERE text LIKE 'taken over: node %'"),
+                 2);
+    T_ASSERT_INT(db_job_progress_update(n1, j1, &cnt, "INBOX", NULL, &err), MB_ENOTFOUND);
+    T_ASSERT_INT(db_node_heartbeat(n1, "node-a", 60, 0, &err), MB_ECANCELED);
+    /* b claims it again; a, registered again under a new id, still cannot write it. */
+    T_ASSERT_INT(db_node_register(n2, &b, 60, &err), 0);
+    T_ASSERT_INT(db_job_claim(n2, "w2", 0, &job, &err), 1);
+    T_ASSERT_INT(job.id, j1);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_set_node(n1, "node-a2", &err), 0);
+    T_ASSERT_INT(db_job_finish(n1, j1, DB_JOB_FAILED, "stale", NULL, &err), MB_ECANCELED);
+    T_ASSERT_INT(db_job_finish(n2, j1, DB_JOB_DONE, NULL, NULL, &err), 0);
+    struct db_node *v = NULL;
+    size_t n = 0;
+    T_ASSERT_INT(db_node_heartbeat(n2, "node-b", 60, 1, &err), 0);
+    T_ASSERT_INT(db_node_list(n1, &v, &n, &err), 0);
+    T_ASSERT_INT(n, 1);
+    T_ASSERT(n == 1 && strcmp(v[0].id, "node-b") == 0 && v[0].running == 1);
+    db_node_list_free(v, n);
+    db_close(&n1);
+    db_close(&n2);
+    free(path);
+    T_END();
+}
+
 int main(void)
 {
     static void (*const fns[])(void) = {
@@ -1657,6 +1728,7 @@ int main(void)
         test_sessions,
         test_cascades,
         test_concurrent_claim,
+        test_nodes_fence,
         NULL,
     };
     return t_run(fns);

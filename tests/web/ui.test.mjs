@@ -6,6 +6,8 @@
 //                                  without it every test is skipped)
 //   MIGRABOX_TEST_USER             web account (non-admin with domains, or admin)
 //   MIGRABOX_TEST_PASSWORD         its password
+//   MIGRABOX_TEST_ADMIN            an admin account and MIGRABOX_TEST_ADMIN_PASSWORD its password
+//                                  (the « Nœuds » footer line; skipped without them)
 //   MIGRABOX_TEST_SOURCE_HOST      source IMAP server, HOST or HOST:PORT (e.g. 127.0.0.1:14301)
 //   MIGRABOX_TEST_SOURCE_LOGIN     source mailbox login
 //   MIGRABOX_TEST_SOURCE_PASSWORD  source mailbox password
@@ -31,6 +33,8 @@ const env = process.env;
 const BASE = (env.MIGRABOX_URL || '').replace(/\/+$/, '');
 const USER = env.MIGRABOX_TEST_USER || '';
 const PASSWORD = env.MIGRABOX_TEST_PASSWORD || '';
+const ADMIN = env.MIGRABOX_TEST_ADMIN || '';
+const ADMIN_PASSWORD = env.MIGRABOX_TEST_ADMIN_PASSWORD || '';
 const SRC = {
     host: env.MIGRABOX_TEST_SOURCE_HOST || '',
     login: env.MIGRABOX_TEST_SOURCE_LOGIN || '',
@@ -84,12 +88,12 @@ async function guarded(page, name, body) {
     }
 }
 
-async function signIn(page) {
+async function signIn(page, user = USER, password = PASSWORD) {
     await page.goto(`${BASE}/`);
     await page.locator('#login-username').waitFor();
     for (let attempt = 0; attempt < 3; attempt++) {
-        await page.fill('#login-username', USER);
-        await page.fill('#login-password', PASSWORD);
+        await page.fill('#login-username', user);
+        await page.fill('#login-password', password);
         await page.click('form button[type="submit"]');
         const outcome = await Promise.race([
             page.waitForURL(/#\/single$/).then(() => 'in'),
@@ -512,6 +516,33 @@ describe('migrabox web UI', () => {
             assert.ok(await page.locator('#jobs-body button[data-action="retry"]').count() >= 1, 'a « Relancer » button is listed');
             assert.deepEqual(clipped, []);
             await shot(page, 'jobs-actions');
+        });
+        assert.deepEqual(problems, []);
+    });
+
+    test('« Nœuds » footer line: the live nodes for an admin, FR and EN, hidden for others', needs({ skip: noServer || !ADMIN }), async (t) => {
+        const { page, problems } = await open(t);
+        await guarded(page, 'nodes', async () => {
+            await signIn(page, ADMIN, ADMIN_PASSWORD);
+            const line = page.locator('#nodes-line');
+            await line.waitFor();
+            const fr = (await line.textContent()).trim();
+            assert.match(fr, /^Nœuds : 1 actif — \S+ \(celui-ci, \d+ en cours\)$/, fr);
+            const api = await apiJson(page, '/api/nodes');
+            assert.equal(api.status, 200);
+            assert.equal(api.body.nodes.length, 1);
+            assert.ok(fr.includes(api.body.self), `the line names this node ${api.body.self}`);
+            await page.click('.lang button[data-lang="en"]');
+            assert.match((await line.textContent()).trim(), /^Nodes: 1 live — \S+ \(this one, \d+ running\)$/);
+            await page.click('.lang button[data-lang="fr"]');
+            await shot(page, 'nodes-footer');
+        });
+        const other = await open(t);
+        await guarded(other.page, 'nodes-nonadmin', async () => {
+            await signIn(other.page);
+            await other.page.waitForTimeout(500);
+            assert.equal(await other.page.locator('#nodes-line').isVisible(), false, 'hidden for a non-admin');
+            assert.equal((await apiJson(other.page, '/api/nodes')).status, 403, 'GET /api/nodes is admin only');
         });
         assert.deepEqual(problems, []);
     });

@@ -1,0 +1,232 @@
+#!/usr/bin/env python3
+"""The checks of test_cluster_pg.sh (see there): four nodes A, B, C, D on one PostgreSQL store,
+A killed, D partitioned from PostgreSQL, B killed, mid-batch; every job done, every mailbox
+exact, takeover times measured. Environment: MIGRABOX, WORK (A.conf ... D.conf), SRC, DST,
+TOOL, N, PARTPROXY (pid of partproxy.py), MB_PG_DIR (pg.sh cluster), ADMIN_PW."""
+import json
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+import urllib.request
+
+MIGRABOX = os.environ["MIGRABOX"]
+WORK = os.environ["WORK"]
+N = int(os.environ["N"])
+PGDIR = os.environ["MB_PG_DIR"]
+HERE = os.path.dirname(os.path.abspath(__file__))
+failed = 0
+
+
+def ok(msg):
+    print("ok - " + msg, flush=True)
+
+
+def fail(msg, detail=""):
+    global failed
+    failed += 1
+    print("FAIL - " + msg, flush=True)
+    if detail:
+        print("  " + str(detail)[:2000].replace("\n", "\n  "), flush=True)
+
+
+def check(msg, cond, detail=""):
+    (ok if cond else lambda m: fail(m, detail))(msg)
+
+
+def psql(sql):
+    with open(os.path.join(PGDIR, "port")) as f:
+        port = f.read().strip()
+    cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(PGDIR, "run"), "-p", port,
+           "-U", "postgres", "-d", "migrabox", "-c", sql]
+    if os.getuid() == 0:
+        user = "mbci" if subprocess.run(["id", "mbci"], capture_output=True).returncode == 0 \
+            else "postgres"
+        cmd = ["runuser", "-u", user, "--"] + cmd
+    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    if p.returncode:
+        raise RuntimeError("psql: " + p.stderr)
+    return p.stdout.strip()
+
+
+class Node:
+    def __init__(self, name):
+        self.name = name
+        self.log = os.path.join(WORK, name + ".log")
+        self.errf = open(self.log, "wb")
+        self.proc = subprocess.Popen([MIGRABOX, "serve", "-c", os.path.join(WORK, name + ".conf")],
+                                     stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
+                                     stderr=self.errf)
+        self.id = self.port = None
+        end = time.time() + 30
+        while time.time() < end and (self.id is None or self.port is None):
+            text = self.text()
+            m = re.search(r"migrabox: node (\S+)", text)
+            if m:
+                self.id = m.group(1)
+            m = re.search(r"listening on http://127\.0\.0\.1:(\d+)/", text)
+            if m:
+                self.port = int(m.group(1))
+            if self.proc.poll() is not None:
+                break
+            time.sleep(0.05)
+        if self.id is None or self.port is None:
+            raise RuntimeError("node %s did not start: %s" % (name, self.text()[-1500:]))
+
+    def text(self):
+        with open(self.log, "rb") as f:
+            return f.read().decode("utf-8", "replace")
+
+    def running(self):
+        return int(psql("SELECT count(*) FROM jobs WHERE state = 'running' AND node = '%s'"
+                        % self.id))
+
+
+def wait(cond, timeout, step=0.1):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if cond():
+            return True
+        time.sleep(step)
+    return False
+
+
+def api_nodes(port):
+    base = "http://127.0.0.1:%d" % port
+    req = urllib.request.Request(base + "/api/session", method="POST",
+                                 data=json.dumps({"username": "admin",
+                                                  "password": os.environ["ADMIN_PW"]}).encode(),
+                                 headers={"Content-Type": "application/json"})
+    r = urllib.request.urlopen(req, timeout=10)
+    cookie = r.headers.get("Set-Cookie", "").split(";")[0]
+    req = urllib.request.Request(base + "/api/nodes", headers={"Cookie": cookie})
+    return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def dump(side, user, pw=None):
+    env = dict(os.environ)
+    args = ["python3", os.environ["TOOL"], "--env", os.path.join(side, "env"), "--user", user]
+    if pw is None:
+        args.append("--master")
+    else:
+        env["IMAP_PASSWORD"] = pw
+    args.append("dump")
+    p = subprocess.run(args, capture_output=True, text=True, env=env)
+    if p.returncode:
+        raise RuntimeError("dump %s: %s" % (user, p.stderr[-500:]))
+    return p.stdout
+
+
+def main():
+    nodes = {}
+    start = time.monotonic()
+    try:
+        for name in "ABCD":
+            nodes[name] = Node(name)
+        A, B, C, D = (nodes[k] for k in "ABCD")
+        ok("4 nodes started on one PostgreSQL store: " + ", ".join(
+            "%s=%s" % (k, n.id) for k, n in nodes.items()))
+        live = int(psql("SELECT count(*) FROM nodes"))
+        check("the nodes table lists the 4 nodes", live == 4, live)
+
+        # A: SIGKILL while it runs jobs.
+        if not wait(lambda: A.running() >= 2, 60):
+            fail("node A runs jobs", psql("SELECT state, count(*) FROM jobs GROUP BY state"))
+            return
+        a_jobs = A.running()
+        A.proc.kill()
+        t_kill_a = time.monotonic()
+        print("  killed A (%d running jobs) at %.1f s" % (a_jobs, t_kill_a - start))
+        # D: cut from PostgreSQL while it runs jobs.
+        wait(lambda: D.running() >= 1, 30)
+        d_jobs = D.running()
+        os.kill(int(os.environ["PARTPROXY"]), signal.SIGUSR1)
+        t_cut_d = time.monotonic()
+        print("  cut D from PostgreSQL (%d running jobs) at %.1f s" % (d_jobs, t_cut_d - start))
+        # B: SIGKILL a little later.
+        time.sleep(1.5)
+        wait(lambda: B.running() >= 1, 30)
+        b_jobs = B.running()
+        B.proc.kill()
+        t_kill_b = time.monotonic()
+        print("  killed B (%d running jobs) at %.1f s" % (b_jobs, t_kill_b - start))
+
+        def taken(node):
+            return node.running() == 0
+
+        took = {}
+        for name, node, t0 in (("A", A, t_kill_a), ("B", B, t_kill_b), ("D", D, t_cut_d)):
+            if wait(lambda: taken(node), 60, 0.2):
+                took[name] = time.monotonic() - t0
+        check("jobs of A (killed), B (killed), D (partitioned) taken over: A %s s, B %s s, D %s s"
+              " (lease 5 s)" % tuple("%.1f" % took[k] if k in took else "-" for k in "ABD"),
+              len(took) == 3 and all(v < 5 + 10 for v in took.values()), took)
+        # D notices its lease is lost while cut off, and stops its runs.
+        check("D: lease lost noticed, its runs stopped",
+              wait(lambda: "lease lost" in D.text(), 30), D.text()[-800:])
+        # The link comes back: D registers again as a new node.
+        time.sleep(2)
+        os.kill(int(os.environ["PARTPROXY"]), signal.SIGUSR2)
+        check("D: link back, registered again as a new node",
+              wait(lambda: "registered again" in D.text(), 40), D.text()[-800:])
+
+        def all_ended():
+            return int(psql("SELECT count(*) FROM jobs WHERE state IN ('pending', 'running')")) == 0
+
+        if not wait(all_ended, 300, 0.5):
+            fail("every job ended", psql("SELECT id, state, node, error FROM jobs "
+                                         "WHERE state <> 'done' ORDER BY id"))
+        states = psql("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")
+        check("every one of the %d jobs ended done (TERMINÉE) in %.1f s" % (N, time.monotonic()
+                                                                            - start),
+              states == "done|%d" % N, states)
+        logs = int(psql("SELECT count(*) FROM job_log WHERE text LIKE 'taken over: node %'"))
+        check("%d job log lines say 'taken over' (%d + %d + %d jobs were running)"
+              % (logs, a_jobs, b_jobs, d_jobs), logs >= a_jobs + b_jobs, logs)
+        fenced = D.text().count("is not run by node") + D.text().count("is not running")
+        print("  D's refused stale writes (fenced): %d" % fenced)
+        stale = int(psql("SELECT count(*) FROM jobs WHERE node IS NOT NULL AND state = 'done' "
+                         "AND node NOT IN (SELECT id FROM nodes)"))
+        print("  jobs finished by a node that is gone since: %d" % stale)
+
+        # Every mailbox exact: no loss, no duplicate.
+        problems = []
+        for i in range(1, N + 1):
+            s = os.path.join(WORK, "s.json")
+            d = os.path.join(WORK, "d.json")
+            with open(s, "w") as f:
+                f.write(dump(os.environ["SRC"], "u%d@src.test" % i, os.environ["SRC_PW"]))
+            with open(d, "w") as f:
+                f.write(dump(os.environ["DST"], "u%d@example.com" % i))
+            p = subprocess.run(["python3", os.path.join(HERE, "migrate_test.py"), "compare", s, d,
+                                "--dst-prefix", ""], capture_output=True, text=True)
+            if p.returncode:
+                problems.append("u%d: %s" % (i, (p.stdout + p.stderr)[-300:]))
+        check("all %d mailboxes exact on the destination (no loss, no duplicate)" % N,
+              not problems, "\n".join(problems[:5]))
+
+        # GET /api/nodes on a live node: the live nodes only (C and D's new id).
+        r = api_nodes(C.port)
+        ids = sorted(n["id"] for n in r["nodes"])
+        check("GET /api/nodes (admin) on C: live nodes %s, self %s" % (ids, r["self"]),
+              C.id in ids and A.id not in ids and B.id not in ids and D.id not in ids
+              and len(ids) == 2 and r["self"] == C.id, r)
+    finally:
+        for n in nodes.values():
+            if n.proc.poll() is None:
+                n.proc.terminate()
+        for n in nodes.values():
+            try:
+                n.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                n.proc.kill()
+        for n in nodes.values():
+            with open(os.path.join(WORK, "node-%s.tail" % n.name), "w") as f:
+                f.write(n.text()[-3000:])
+    return 1 if failed else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

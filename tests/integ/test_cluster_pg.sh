@@ -1,0 +1,155 @@
+#!/usr/bin/env bash
+# Several appliances on one PostgreSQL store (issue 16): four `migrabox serve` nodes share a
+# private PostgreSQL cluster (pg.sh) and a Dovecot pair; a 50-mailbox CSV batch is queued.
+# Mid-batch node A is killed (SIGKILL), node D is cut from PostgreSQL (partproxy.py resets its
+# connections), then node B is killed: their running jobs are taken over by the live nodes
+# after [store] lease (5 s here), the partitioned node notices its lease is lost and stops its
+# runs, and when its link comes back it registers again as a new node without writing over
+# the new owners. Every job ends done, every mailbox is exact (no loss, no duplicate), the
+# takeover times are printed, and GET /api/nodes lists the live nodes. The checks are in
+# cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that jobs run long
+# enough to be interrupted.
+set -u
+here=$(cd "$(dirname "$0")" && pwd)
+. "$here/lib.sh"
+. "$here/pg.sh"
+DC="$here/dovecot.sh"
+TOOL="$here/imaptool.py"
+
+if [ "${SANITIZE:-0}" = 1 ]; then
+    skip "cluster suite: run once, on the release build (not under sanitizers)"
+    finish
+fi
+if ! pg_available; then
+    skip "cluster suite: PostgreSQL 15 server binaries not installed ($PG_BIN)"
+    finish
+fi
+if ! command -v dovecot >/dev/null; then
+    skip "cluster suite: Dovecot not installed"
+    finish
+fi
+
+work=$(mktemp -d)
+chmod 711 "$work"
+SRC=$work/src DST=$work/dst
+pids=()
+cleanup() {
+    [ -n "${CLUSTER_KEEP:-}" ] && mkdir -p "$CLUSTER_KEEP" && cp "$work"/*.log "$work"/*.tail "$CLUSTER_KEEP"/ 2>/dev/null
+    for p in "${pids[@]}"; do { kill -9 "$p" && wait "$p"; } 2>/dev/null; done
+    "$DC" stop "$SRC" "$DST" >/dev/null 2>&1
+    pg_stop "$work/pg"
+    rm -rf "$work"
+}
+trap cleanup EXIT
+
+if ! pg_start "$work/pg" 2>"$work/pgstart.log"; then
+    fail "private PostgreSQL cluster starts" "$(tail -20 "$work/pgstart.log")"
+    finish
+fi
+if ! "$DC" start "$SRC" >"$work/dc.log" 2>&1 \
+    || ! "$DC" start "$DST" --master --autocreate >>"$work/dc.log" 2>&1; then
+    fail "start two Dovecot instances" "$(tail -20 "$work/dc.log")"
+    finish
+fi
+N=${CLUSTER_MAILBOXES:-50}
+export SRC_PW='Clu-Pw;1'
+for i in $(seq 1 "$N"); do
+    printf '%s\n' "$SRC_PW" | "$DC" adduser "$SRC" "u$i@src.test" - >/dev/null
+    printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "u$i@example.com" - >/dev/null
+done
+seed_one() {
+    local i=$1
+    printf '{"folders": [{"name": "INBOX", "generate": {"count": 30, "size": 4000, "seed": %d, "flags": ["\\\\Seen"]}}, {"name": "Archives", "subscribe": true, "generate": {"count": 10, "size": 3000, "seed": %d}}]}\n' \
+        "$i" "$((1000 + i))" >"$work/spec$i.json"
+    IMAP_PASSWORD="$SRC_PW" python3 "$TOOL" --env "$SRC/env" --user "u$i@src.test" \
+        seed "$work/spec$i.json" >/dev/null 2>>"$work/seed.err"
+}
+export -f seed_one
+export work TOOL SRC
+if ! seq 1 "$N" | xargs -P 4 -I{} bash -c 'seed_one {}'; then
+    fail "seed $N source mailboxes" "$(tail -5 "$work/seed.err")"
+    finish
+fi
+ok "$N source mailboxes seeded (40 messages each)"
+
+# shellcheck disable=SC1091
+dst_port=$(. "$DST/env"; echo "$IMAPS_PORT")
+# shellcheck disable=SC1091
+src_port=$(. "$SRC/env"; echo "$IMAP_PORT")
+(umask 077; . "$DST/env"; printf '%s\n' "$MASTER_PASSWORD" >"$work/master.secret")
+# The source through a WAN-like link (each command waits 40 ms): jobs last a few seconds.
+python3 "$here/faultproxy.py" --port-file "$work/srcproxy.port" --target "127.0.0.1:$src_port" \
+    --delay-ms 40 >/dev/null 2>&1 &
+pids+=($!)
+# Node D's link to PostgreSQL, which the test cuts.
+python3 "$here/partproxy.py" --port-file "$work/pgproxy.port" --target "127.0.0.1:$PG_PORT" \
+    >/dev/null 2>&1 &
+partproxy=$!
+pids+=("$partproxy")
+for _ in $(seq 1 50); do [ -s "$work/srcproxy.port" ] && [ -s "$work/pgproxy.port" ] && break; sleep 0.1; done
+
+mkconf() {  # mkconf NAME PG_PORT
+    mkdir -p "$work/$1"
+    cat >"$work/$1.conf" <<EOF
+[server]
+listen = 127.0.0.1:0
+data_dir = $work/$1
+workers = 3
+tls = off
+[sources]
+ca_file = $SRC/ca.crt
+allow = 127.0.0.0/8
+connect_timeout = 5
+io_timeout = 20
+retry_delay = 2
+max_attempts = 10
+[destination]
+host = 127.0.0.1
+port = $dst_port
+tls = implicit
+ca_file = $DST/ca.crt
+master_user = admin
+master_password_file = $work/master.secret
+separator = *
+domains = example.com
+settle_time = 2
+[store]
+backend = postgresql
+url = postgresql://migrabox@127.0.0.1:$2/migrabox
+password_file = $PG_PWFILE
+ca_file = $PG_CA
+lease = 5s
+EOF
+}
+for n in A B C; do mkconf "$n" "$PG_PORT"; done
+mkconf D "$(cat "$work/pgproxy.port")"
+
+export ADMIN_PW='Clu-Admin-1'
+MIGRABOX_PASSWORD=$ADMIN_PW "$MIGRABOX" user add admin --admin -c "$work/A.conf" >/dev/null \
+    || { fail "user add (PostgreSQL store)"; finish; }
+{
+    echo "login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only"
+    for i in $(seq 1 "$N"); do
+        echo "u$i@src.test;\"Clu-Pw;1\";127.0.0.1:$(cat "$work/srcproxy.port");defaut;u$i@example.com;False"
+    done
+} >"$work/batch.csv"
+if ! out=$("$MIGRABOX" import -c "$work/A.conf" "$work/batch.csv" 2>&1); then
+    fail "import of the $N-mailbox batch" "$out"
+    finish
+fi
+# Every node seals and opens source passwords with the same key.
+for n in B C D; do cp "$work/A/secret.key" "$work/$n/secret.key"; done
+
+export WORK=$work SRC DST TOOL N PARTPROXY=$partproxy MB_PG_DIR=$work/pg
+python3 "$here/cluster_test.py" >"$work/py.out" 2>&1
+pyrc=$?
+while IFS= read -r line; do
+    case "$line" in
+        "ok - "*) ok "${line#ok - }" ;;
+        "FAIL - "*) fail "${line#FAIL - }" ;;
+        "skip - "*) skip "${line#skip - }" ;;
+        *) echo "  $line" ;;
+    esac
+done <"$work/py.out"
+[ $pyrc -eq 0 ] || [ "$T_FAIL" -gt 0 ] || fail "cluster_test.py exited with status $pyrc"
+finish
