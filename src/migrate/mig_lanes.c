@@ -57,6 +57,9 @@ struct mig_shared {
     /* A lane was throttled: no lane takes another folder before this (monotonic ms), the
      * server's back-off hint. */
     int64_t quiet_until;
+    /* Messages per window a lane learnt while its link broke in the middle of a folder (0 =
+     * none): the next connections start with windows this small. */
+    size_t win_hint;
     atomic_int alive; /* helper lanes still running */
 };
 
@@ -366,6 +369,18 @@ static int lane_loop(struct mig_ctx *m, struct mb_err *err)
         m->src_refused = 0;
         int rc = mig_copy_folder(m, i, &rep, err);
         rc = folder_outcome(m, i, &rep, rc, err);
+        if ((rc == MB_ECONN || rc == MB_EPROTO) && m->current_folder && m->win_limit > 1) {
+            /* Lost in the middle of a folder: a link that breaks every few hundred KB still
+             * lets smaller windows (one MULTIAPPEND each) through. */
+            m->win_limit = (m->win_limit + 1) / 2;
+            struct mb_err line;
+            MB_MSG(&line, 0, LOG_WINDOWS, m->win_limit);
+            mig_log_msg(m, "info", &line);
+            pthread_mutex_lock(&sh->mu);
+            if (!sh->win_hint || m->win_limit < sh->win_hint)
+                sh->win_hint = m->win_limit;
+            pthread_mutex_unlock(&sh->mu);
+        }
         pthread_mutex_lock(&sh->mu);
         sh->main->folders[i] = rep;
         sh->busy[i] = 0;
@@ -464,6 +479,11 @@ int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
     pthread_t th[MIG_LANES_MAX];
     struct mig_ctx *lanes[MIG_LANES_MAX];
     size_t n = 0, want = lanes_wanted(m);
+    pthread_mutex_lock(&sh->mu);
+    if (sh->win_hint && (!m->win_limit || sh->win_hint < m->win_limit))
+        m->win_limit = sh->win_hint; /* what a lane learnt before it ended */
+    sh->win_hint = 0;
+    pthread_mutex_unlock(&sh->mu);
     sh->halt = 0; /* a new connection after a pause */
     for (size_t k = 1; k < want && !mig_should_stop(m); k++) {
         if (m->hooks && m->hooks->extra_conn && !m->hooks->extra_conn(m->hooks->ctx, 1))

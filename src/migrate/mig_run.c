@@ -678,14 +678,6 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
             rc = MB_ECONN; /* a busy or throttling server, whatever the command refused */
         if (rc == MB_ECONN)
             delay_ms = mig_backoff_hint_ms(err.msg, delay_ms);
-        if (transient(rc) && m.current_folder && m.win_limit > 1) {
-            /* Lost in the middle of a folder: a link that breaks every few hundred KB still
-             * lets smaller windows (one MULTIAPPEND each) through. */
-            m.win_limit = (m.win_limit + 1) / 2;
-            struct mb_err line;
-            MB_MSG(&line, 0, LOG_WINDOWS, m.win_limit);
-            mig_log_msg(&m, "info", &line);
-        }
         mig_disconnect(&m);
         if (rc == MB_EIO) {
             /* The local database failed: not the job's fault; the caller retries it. */

@@ -277,8 +277,10 @@ verify office office o1@example.com "office via client secret: mail folders iden
     '!Calendrier' '!Contacts' '!Tâches' nodup sizes
 ISSUED=$(( $(treport "r['issued']") - R0 ))
 LOGINS=$(qs_report "r.get('xoauth2_ok', 0)")
-if [ "$ISSUED" = 2 ] && [ "$LOGINS" = 3 ] && [ "$(qs_report "r.get('xoauth2_refused', 0)")" = 0 ]; then
-    ok "office: 3 XOAUTH2 logins with 2 token requests (cached token reused, expired one renewed)"
+# Every connection logs in (the run's extra connections and each reconnection): at least 3,
+# and only 2 tokens asked for (cached and shared between connections, renewed once expired).
+if [ "$ISSUED" = 2 ] && [ "$LOGINS" -ge 3 ] && [ "$(qs_report "r.get('xoauth2_refused', 0)")" = 0 ]; then
+    ok "office: $LOGINS XOAUTH2 logins with 2 token requests (cached token reused, expired one renewed)"
 else
     fail "office: token reuse/renewal" "issued=$ISSUED logins=$LOGINS $(grep -i 'token\|reconnect' "$W/office.err" | head -5)"
 fi
