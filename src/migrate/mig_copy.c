@@ -333,6 +333,18 @@ static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, u
 {
     struct hand *h = fr->hand;
     pthread_mutex_lock(&h->mu);
+    /* Bytes join the last record while it is a body's data with room: the destination's thread
+     * is woken once per HAND_CHUNK of a body (or at its end), not for each TLS record. */
+    size_t tail = (h->head + h->len + HAND_SLOTS - 1) % HAND_SLOTS;
+    if (kind == HAND_DATA && h->len > 0 && !h->failed && h->rec[tail].kind == HAND_DATA
+        && h->rec[tail].n + n <= HAND_CHUNK) {
+        memcpy(h->data + tail * HAND_CHUNK + h->rec[tail].n, p, n);
+        h->rec[tail].n += n;
+        if (h->rec[tail].n == HAND_CHUNK)
+            pthread_cond_signal(&h->more);
+        pthread_mutex_unlock(&h->mu);
+        return 0;
+    }
     while (h->len == HAND_SLOTS && !h->failed) {
         if (mig_stop_requested(fr->m)) {
             pthread_mutex_unlock(&h->mu);
@@ -358,7 +370,10 @@ static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, u
     if (n)
         memcpy(h->data + at * HAND_CHUNK, p, n);
     h->len++;
-    pthread_cond_signal(&h->more);
+    /* A record the next bytes may still join is not announced yet (see above); every other
+     * record is, and so is any record behind it. */
+    if (kind != HAND_DATA || n == HAND_CHUNK || h->len > 1)
+        pthread_cond_signal(&h->more);
     pthread_mutex_unlock(&h->mu);
     return 0;
 }

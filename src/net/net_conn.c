@@ -38,6 +38,10 @@
 #define NET_CONN_CONNECT_TIMEOUT_MS 30000
 #define NET_CONN_IO_TIMEOUT_MS 120000
 #define NET_CONN_HOST_MAX 255
+/* TLS bytes read from the socket ahead of mbedTLS: it asks for a record's 5-byte header, then
+ * its body, so without this buffer every record (Dovecot's are ~4 KiB) costs two recv() and
+ * the caller's poll; with it one recv() takes whatever has arrived. */
+#define NET_CONN_RBUF (32 * 1024)
 
 struct net_conn {
     int fd;
@@ -54,7 +58,9 @@ struct net_conn {
     char peer[NET_CONN_HOST_MAX + 16];  /* numeric peer address once connected */
     /* State shared with the mbedTLS I/O callbacks. */
     int cb_timeout_ms;
-    int cb_errno;  /* errno of the last failed send/recv, ETIMEDOUT on timeout */
+    int cb_errno;        /* errno of the last failed send/recv, ETIMEDOUT on timeout */
+    unsigned char *rbuf; /* NET_CONN_RBUF bytes once TLS starts: rbuf[rb_off..rb_len) unread */
+    size_t rb_off, rb_len;
     int verify_ip; /* host is an IP literal: match it against iPAddress SANs */
     unsigned char ip[16];
     size_t ip_len;
@@ -343,23 +349,36 @@ static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int net_conn_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
-    int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
-        if (n >= 0)
-            return (int)n; /* 0: EOF, mbedTLS turns it into MBEDTLS_ERR_SSL_CONN_EOF */
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            c->cb_errno = errno;
-            return MBEDTLS_ERR_NET_RECV_FAILED;
-        }
-        int r = net_conn_poll(c->fd, POLLIN, deadline);
-        if (r <= 0) {
-            c->cb_errno = r == 0 ? ETIMEDOUT : -r;
-            return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
+    if (c->rb_off == c->rb_len) {
+        int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
+        for (;;) {
+            ssize_t n = recv(c->fd, c->rbuf, NET_CONN_RBUF, 0);
+            if (n == 0)
+                return 0; /* EOF: mbedTLS turns it into MBEDTLS_ERR_SSL_CONN_EOF */
+            if (n > 0) {
+                c->rb_off = 0;
+                c->rb_len = (size_t)n;
+                break;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->cb_errno = errno;
+                return MBEDTLS_ERR_NET_RECV_FAILED;
+            }
+            int r = net_conn_poll(c->fd, POLLIN, deadline);
+            if (r <= 0) {
+                c->cb_errno = r == 0 ? ETIMEDOUT : -r;
+                return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
+            }
         }
     }
+    size_t k = c->rb_len - c->rb_off;
+    if (k > len)
+        k = len;
+    memcpy(buf, c->rbuf + c->rb_off, k);
+    c->rb_off += k;
+    return (int)k;
 }
 
 /* Map an mbedTLS I/O-level error to our words; handshake: during the TLS handshake. */
@@ -517,6 +536,9 @@ static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
         mbedtls_strerror(ret, e, sizeof(e));
         return mb_err_setsys(err, MB_ECONFIG, ret, "TLS server name %s: %s", host, e);
     }
+    if (!c->rbuf)
+        c->rbuf = xmalloc(NET_CONN_RBUF);
+    c->rb_off = c->rb_len = 0;
     mbedtls_ssl_set_bio(&c->ssl, c, net_conn_bio_send, net_conn_bio_recv, NULL);
     return 0;
 }
@@ -683,7 +705,7 @@ int net_conn_wait_readable(struct net_conn *c, int timeout_ms, struct mb_err *er
     if (net_conn_pending(c) > 0)
         return 1;
     /* Record bytes already taken from the socket but not yet decrypted. */
-    if (c->tls && mbedtls_ssl_check_pending(&c->ssl))
+    if (c->tls && (c->rb_off < c->rb_len || mbedtls_ssl_check_pending(&c->ssl)))
         return 1;
     if (timeout_ms < 0)
         timeout_ms = c->io_timeout_ms;
@@ -783,5 +805,6 @@ void net_conn_free(struct net_conn **cp)
     XFREE(c->host);
     XFREE(c->sni);
     XFREE(c->ca_file);
+    XFREE(c->rbuf);
     XFREE(*cp);
 }
