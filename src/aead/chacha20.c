@@ -73,7 +73,7 @@ static void chacha_block(const uint32_t state[16], unsigned char out[64])
 #if CHACHA_HAVE_AVX2
 
 /* CPUID leaf 7 EBX bit 5 (AVX2), and the OS saving the YMM registers (OSXSAVE, XCR0 bits 1-2). */
-static int chacha_cpu_has_avx2(void)
+int aead_cpu_has_avx2(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
@@ -185,11 +185,16 @@ static int chacha_use_avx2(void)
     if (chacha_forced_portable)
         return 0;
     if (have < 0)
-        have = chacha_cpu_has_avx2();
+        have = aead_cpu_has_avx2();
     return have;
 }
 
 #else
+
+int aead_cpu_has_avx2(void)
+{
+    return 0;
+}
 
 static int chacha_use_avx2(void)
 {
@@ -198,7 +203,12 @@ static int chacha_use_avx2(void)
 
 #endif
 
-const char *aead_chacha20_impl(void)
+int aead_forced_portable(void)
+{
+    return chacha_forced_portable;
+}
+
+const char *aead_impl(void)
 {
     return chacha_use_avx2() ? "avx2" : "portable";
 }
