@@ -31,6 +31,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/xalloc.h"
 
@@ -71,15 +72,6 @@ struct net_conn {
     mbedtls_x509_crt ca;
 };
 
-/* ---- time ---- */
-
-static int64_t net_conn_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* "5 s", "1.5 s", "0.3 s" */
 static const char *net_conn_secs(int ms, char *buf, size_t n)
 {
@@ -100,7 +92,7 @@ void net_conn_set_thread_deadline(int64_t deadline_ms)
 
 int64_t net_conn_monotonic_ms(void)
 {
-    return net_conn_now_ms();
+    return mb_mono_ms();
 }
 
 static int net_conn_poll(int fd, short events, int64_t deadline)
@@ -108,7 +100,7 @@ static int net_conn_poll(int fd, short events, int64_t deadline)
     if (net_conn_thread_deadline && deadline > net_conn_thread_deadline)
         deadline = net_conn_thread_deadline;
     for (;;) {
-        int64_t left = deadline - net_conn_now_ms();
+        int64_t left = deadline - mb_mono_ms();
         if (left < 0)
             left = 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -136,7 +128,7 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, enum net_conn_doing 
                                 struct mb_err *err)
 {
     int rc;
-    if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline) {
+    if (net_conn_thread_deadline && mb_mono_ms() >= net_conn_thread_deadline) {
         rc = what == NET_CONN_CONNECTING ? MB_MSG(err, MB_ECONN, NET_LIMIT_CONNECT, c->where)
              : what == NET_CONN_WAITING  ? MB_MSG(err, MB_ECONN, NET_LIMIT_WAIT, c->where)
                                          : MB_MSG(err, MB_ECONN, NET_LIMIT_SEND, c->where);
@@ -152,7 +144,7 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, enum net_conn_doing 
 
 int net_conn_deadline_passed(void)
 {
-    return net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline;
+    return net_conn_thread_deadline && mb_mono_ms() >= net_conn_thread_deadline;
 }
 
 int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err)
@@ -226,7 +218,7 @@ static int net_conn_try(const struct addrinfo *ai, int timeout_ms, int *fd_r)
             e = errno;
             goto out;
         }
-        int r = net_conn_poll(fd, POLLOUT, net_conn_now_ms() + timeout_ms);
+        int r = net_conn_poll(fd, POLLOUT, mb_mono_ms() + timeout_ms);
         if (r == 0) {
             e = ETIMEDOUT;
             goto out;
@@ -327,7 +319,7 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
-    int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
+    int64_t deadline = mb_mono_ms() + c->cb_timeout_ms;
     for (;;) {
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0)
@@ -350,7 +342,7 @@ static int net_conn_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
     if (c->rb_off == c->rb_len) {
-        int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
+        int64_t deadline = mb_mono_ms() + c->cb_timeout_ms;
         for (;;) {
             ssize_t n = recv(c->fd, c->rbuf, NET_CONN_RBUF, 0);
             if (n == 0)
@@ -672,7 +664,7 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
             return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_FROM, c->where, e), err, ret);
         }
     }
-    int64_t deadline = net_conn_now_ms() + c->io_timeout_ms;
+    int64_t deadline = mb_mono_ms() + c->io_timeout_ms;
     for (;;) {
         ssize_t got = recv(c->fd, buf, n, 0);
         if (got > 0)
@@ -709,7 +701,7 @@ int net_conn_wait_readable(struct net_conn *c, int timeout_ms, struct mb_err *er
         return 1;
     if (timeout_ms < 0)
         timeout_ms = c->io_timeout_ms;
-    int r = net_conn_poll(c->fd, POLLIN, net_conn_now_ms() + timeout_ms);
+    int r = net_conn_poll(c->fd, POLLIN, mb_mono_ms() + timeout_ms);
     if (r < 0)
         return net_conn_sys_err(c, -r, err);
     return r; /* POLLIN, POLLHUP or POLLERR: a read will not wait */
@@ -738,7 +730,7 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
         return 0;
     }
     while (n > 0) {
-        int64_t deadline = net_conn_now_ms() + c->io_timeout_ms;
+        int64_t deadline = mb_mono_ms() + c->io_timeout_ms;
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
             p += w;
