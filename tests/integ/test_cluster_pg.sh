@@ -119,6 +119,7 @@ url = postgresql://migrabox@127.0.0.1:$2/migrabox
 password_file = $PG_PWFILE
 ca_file = $PG_CA
 lease = 5s
+timeout = 3s
 EOF
 }
 for n in A B C; do mkconf "$n" "$PG_PORT"; done
