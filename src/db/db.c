@@ -149,7 +149,10 @@ PGresult *db_pg_exec(struct db *db, const char *sql, int nparams, const Oid *typ
 /* A statement whose result does not matter (ROLLBACK...), under the same deadline. */
 static void pg_quick(struct db *db, const char *sql)
 {
+    char keep[sizeof(db->pg_err)]; /* the message of the failure that led here */
+    memcpy(keep, db->pg_err, sizeof(keep));
     PQclear(db_pg_exec(db, sql, -1, NULL, NULL, NULL, NULL));
+    memcpy(db->pg_err, keep, sizeof(keep));
 }
 
 int db_apply_node(struct db *db, struct mb_err *err)

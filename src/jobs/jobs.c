@@ -461,8 +461,15 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (atomic_load(&w->cancel) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
         MB_MSG0(&why, MB_ECANCELED, JOB_RESTART);
-        db_job_defer_msg(db, job->id, now_s(), &why, &err);
-        log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
+        int dr = db_job_defer_msg(db, job->id, now_s(), &why, &err);
+        pthread_mutex_lock(&pool->lock);
+        int fenced = pool->fenced;
+        pthread_mutex_unlock(&pool->lock);
+        if (fenced) /* the job is another node's now: the store refuses this node's write */
+            log_info("job %lld: stopped, this node lost its lease: %s", (long long)job->id,
+                     dr == 0 ? "back to pending" : err.msg);
+        else
+            log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
         goto out;
     }
     if (res.state == DB_JOB_PENDING) {
