@@ -153,4 +153,54 @@ while IFS= read -r line; do
     esac
 done <"$work/py.out"
 [ $pyrc -eq 0 ] || [ "$T_FAIL" -gt 0 ] || fail "cluster_test.py exited with status $pyrc"
+# ---- Per-host connection cap across nodes: two nodes of one worker each on one store
+# (database "conns"), the source host capped at 3 connections, runs of 2 connections each
+# ([sources] connections_per_job = 2: the extra lane takes a slot in the store,
+# db_job_conn_take), 6 jobs: the source never sees more than 3 connections at once (counted
+# by conncount.py in front of it), where the two nodes counting alone would open 4. ----
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE conns OWNER migrabox" >/dev/null
+python3 "$here/conncount.py" --port-file "$work/cnt.port" --target "127.0.0.1:$(cat "$work/srcproxy.port")" \
+    --stats "$work/cnt.json" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do [ -s "$work/cnt.port" ] && break; sleep 0.1; done
+for n in E F; do
+    mkconf "$n" "$PG_PORT"
+    sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/conns|" \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nmax_connections_per_host = 3\nconnections_per_job = 2/' \
+        -e 's/^workers = 3$/workers = 1/' \
+        "$work/$n.conf"
+done
+{
+    echo "login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only"
+    for i in 1 2 3 4 5 6; do
+        printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "c$i@example.com" - >/dev/null
+        echo "u$i@src.test;\"Clu-Pw;1\";127.0.0.1:$(cat "$work/cnt.port");defaut;c$i@example.com;False"
+    done
+} >"$work/conns.csv"
+if ! out=$("$MIGRABOX" import -c "$work/E.conf" "$work/conns.csv" 2>&1); then
+    fail "import of the 6 jobs of one source host" "$out"
+    finish
+fi
+cp "$work/E/secret.key" "$work/F/secret.key"
+start=$(date +%s)
+for n in E F; do
+    "$MIGRABOX" serve -c "$work/$n.conf" </dev/null >/dev/null 2>"$work/$n.log" &
+    pids+=($!)
+done
+left=6
+for _ in $(seq 1 360); do
+    left=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(*) FROM jobs WHERE state <> 'done'")
+    [ "$left" = 0 ] && break
+    sleep 0.5
+done
+stats=$(cat "$work/cnt.json")
+nodes=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(DISTINCT node) FROM jobs")
+lanes=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(*) FROM job_log WHERE code = 'log_lanes_started'")
+max_open=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_open"])' "$work/cnt.json")
+if [ "$left" = 0 ] && [ "$max_open" -le 3 ] && [ "$nodes" = 2 ] && [ "$lanes" -ge 1 ]; then
+    ok "cap 3 for one source host across 2 nodes (6 jobs, up to 2 connections per run): at most $max_open source connections at once ($stats; jobs on $nodes nodes, $lanes run(s) with 2 connections, $(( $(date +%s) - start )) s)"
+else
+    fail "cap 3 for one source host across 2 nodes" "left=$left nodes=$nodes lanes=$lanes stats=$stats
+$(tail -5 "$work/E.log")"
+fi
 finish
