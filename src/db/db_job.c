@@ -586,16 +586,19 @@ static int pg_scalar(struct db *db, const char *sql, const char *t1, int64_t i2,
 
 /* Under the host's lock: may job id (pending, row-locked by us) start? Its pair has no running
  * job, and the host has fewer than cap connections in use (cap <= 0: no cap). */
-static int pg_claim_ok(struct db *db, const char *host, int64_t id, int cap, int *ok_r,
+static int pg_claim_ok(struct db *db, const char *host, int64_t id, int cap, int *ok_r, int *full_r,
                        struct mb_err *err)
 {
     int64_t v = 0;
     int rc = pg_scalar(db,
-                       "SELECT CASE WHEN NOT EXISTS (SELECT 1 FROM jobs p JOIN jobs r "
+                       "SELECT CASE WHEN NOT (?3 <= 0 OR " PG_HOST_CONNS " < ?3) THEN 2 "
+                       "WHEN EXISTS (SELECT 1 FROM jobs p JOIN jobs r "
                        "ON r.pair_key = p.pair_key AND r.state = 'running' WHERE p.id = ?2) "
-                       "AND (?3 <= 0 OR " PG_HOST_CONNS " < ?3) THEN 1 ELSE 0 END",
+                       "THEN 0 ELSE 1 END",
                        host, id, cap, &v, err);
     *ok_r = rc == 0 && v == 1;
+    if (full_r)
+        *full_r = rc == 0 && v == 2;
     return rc;
 }
 
@@ -615,24 +618,32 @@ static int pg_claim_set(struct db *db, const char *worker, int64_t id, struct db
 /* The next claimable-looking pending job after id `after`, row-locked (FOR UPDATE SKIP LOCKED:
  * a row another claimer holds is passed over, never waited for). The pair and cap conditions
  * here only narrow the search (read without the host's lock); pg_claim_ok decides. */
-static int pg_claim_next(struct db *db, int64_t after, int host_cap, int64_t *id_r, char **host_r,
-                         char **type_r, struct mb_err *err)
+static int pg_claim_next(struct db *db, int64_t after, int host_cap, char *const *skip,
+                         size_t n_skip, int64_t *id_r, char **host_r, char **type_r,
+                         struct mb_err *err)
 {
+    struct buf sql;
+    buf_init(&sql, 64 * 1024);
+    buf_puts(&sql,
+             "SELECT p.id, lower(p.source_host), p.server_type FROM jobs p WHERE p.state = "
+             "'pending' AND p.not_before <= ?1 AND p.id > ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+             "  WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+             "AND (?3 <= 0 OR (SELECT count(*) + COALESCE(sum(h.extra_conns), 0) FROM jobs h "
+             "  WHERE h.state = 'running' AND lower(h.source_host) = lower(p.source_host)) < ?3)");
+    /* the hosts already found full or being claimed elsewhere: not their other jobs */
+    for (size_t i = 0; i < n_skip; i++)
+        buf_printf(&sql, " AND lower(p.source_host) <> ?%zu", i + 4);
+    buf_puts(&sql, " ORDER BY p.id LIMIT 1 FOR UPDATE OF p SKIP LOCKED");
     db_stmt *st;
-    int rc = db_prepare(
-        db,
-        "SELECT p.id, lower(p.source_host), p.server_type FROM jobs p WHERE p.state = 'pending' "
-        "AND p.not_before <= ?1 AND p.id > ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
-        "  WHERE r.pair_key = p.pair_key AND r.state = 'running') "
-        "AND (?3 <= 0 OR (SELECT count(*) + COALESCE(sum(h.extra_conns), 0) FROM jobs h "
-        "  WHERE h.state = 'running' AND lower(h.source_host) = lower(p.source_host)) < ?3) "
-        "ORDER BY p.id LIMIT 1 FOR UPDATE OF p SKIP LOCKED",
-        &st, err);
+    int rc = db_prepare(db, buf_cstr(&sql), &st, err);
+    buf_fini(&sql);
     if (rc < 0)
         return rc;
     db_bind_int64(st, 1, db_now());
     db_bind_int64(st, 2, after);
     db_bind_int64(st, 3, host_cap);
+    for (size_t i = 0; i < n_skip; i++)
+        db_bind_text(st, (int)i + 4, skip[i]);
     int s = db_step(st);
     *id_r = 0;
     if (s == SQLITE_ROW) {
@@ -676,19 +687,26 @@ static int pg_claim(struct db *db, const char *worker, int host_cap, db_job_cap_
 {
     int64_t after = 0, busy_id = 0;
     char *busy_host = NULL, *busy_type = NULL;
+    char *skip[PG_CLAIM_SCAN];
+    size_t n_skip = 0;
     int rc = db_exec(db, "BEGIN", err), claimed = 0;
     for (int n = 0; rc == 0 && !claimed && n < PG_CLAIM_SCAN; n++) {
         int64_t id = 0;
         char *host = NULL, *type = NULL;
-        rc = pg_claim_next(db, after, host_cap, &id, &host, &type, err);
+        rc = pg_claim_next(db, after, host_cap, skip, n_skip, &id, &host, &type, err);
         if (rc < 0 || id == 0)
             break;
         after = id;
-        int got = 0, ok = 0;
+        int got = 0, ok = 0, full = 0;
         int cap = cap_fn ? cap_fn(type, host_cap) : host_cap;
         rc = pg_host_lock(db, host, 0, &got, err);
         if (rc == 0 && got)
-            rc = pg_claim_ok(db, host, id, cap, &ok, err);
+            rc = pg_claim_ok(db, host, id, cap, &ok, &full, err);
+        /* A host being claimed elsewhere, or full for this job's cap: its other jobs are
+         * passed over for the rest of this claim (so that a host with many pending jobs
+         * does not fill the scan while other hosts have room). */
+        if (rc == 0 && (!got || full) && n_skip < PG_CLAIM_SCAN)
+            skip[n_skip++] = xstrdup(host);
         if (rc == 0 && ok && (rc = pg_claim_set(db, worker, id, job_r, err)) == 1) {
             rc = 0;
             claimed = 1;
@@ -719,7 +737,7 @@ static int pg_claim(struct db *db, const char *worker, int host_cap, db_job_cap_
                            NULL, busy_id, 0, &id, err);
         if (rc == 0 && id == busy_id)
             rc = pg_claim_ok(db, busy_host, id, cap_fn ? cap_fn(busy_type, host_cap) : host_cap,
-                             &ok, err);
+                             &ok, NULL, err);
         if (rc == 0 && ok && (rc = pg_claim_set(db, worker, id, job_r, err)) == 1) {
             rc = 0;
             claimed = 1;
@@ -727,6 +745,8 @@ static int pg_claim(struct db *db, const char *worker, int host_cap, db_job_cap_
     }
     free(busy_host);
     free(busy_type);
+    for (size_t i = 0; i < n_skip; i++)
+        free(skip[i]);
     if (rc == 0)
         rc = db_exec(db, "COMMIT", err);
     else

@@ -14,6 +14,10 @@
  *     of host a does while it checks the cap): a claim takes a job of host b at once, passing
  *     over the older job of host a; (3) with only host a's job left, a claim waits for that
  *     lock (the cap is checked under it). Prints the times; exits 0 when all hold.
+ *   pg_claims URL PASSWORD_FILE CA_FILE starve
+ *     100 pending jobs of a host full for their server type's cap, then one of another host:
+ *     a claim takes the other host's job (the full host is passed over, not scanned to the
+ *     end of the claim's budget); the next claim finds nothing.
  * The store must be empty of jobs (the tool deletes them first). */
 #include <stdio.h>
 #include <stdlib.h>
@@ -277,6 +281,63 @@ static int block(void)
     return bad ? 1 : 0;
 }
 
+static int office_cap(const char *server_type, int host_cap)
+{
+    return server_type && strcmp(server_type, "office") == 0 ? 1 : host_cap;
+}
+
+/* 100 jobs of host a whose server type allows 1 connection (one of them running), then one job
+ * of host b: a claim passes over host a's jobs (found full once) and takes b's. */
+static int starve(void)
+{
+    struct db *db = open_db();
+    register_node(db);
+    run(db, "DELETE FROM jobs");
+    for (int i = 0; i < 101; i++) {
+        char login[64], dest[64];
+        snprintf(login, sizeof(login), "user%d@claims.test", i);
+        snprintf(dest, sizeof(dest), "user%d@example.com", i);
+        struct db_job_new j = {.source_host = i < 100 ? "a.claims.test" : "b.claims.test",
+                               .source_port = 993,
+                               .source_tls = "auto",
+                               .source_login = login,
+                               .server_type = i < 100 ? "office" : "defaut",
+                               .dest_login = dest};
+        int64_t id;
+        struct mb_err err = {0};
+        if (db_job_insert(db, &j, &id, &err) != 0) {
+            fprintf(stderr, "insert: %s\n", err.msg);
+            return 2;
+        }
+    }
+    struct db_job job;
+    struct mb_err err = {0};
+    int bad = 0;
+    int rc = db_job_claim_capped(db, "w1", 4, office_cap, &job, &err);
+    bad += rc != 1 || strcmp(job.source_host, "a.claims.test") != 0;
+    if (rc == 1)
+        db_job_fini(&job);
+    double t0 = now_s();
+    rc = db_job_claim_capped(db, "w2", 4, office_cap, &job, &err);
+    double t = now_s() - t0;
+    printf("host a full for its type (cap 1 of 4) with 99 jobs pending: claim took %.3f s, got "
+           "%s\n",
+           t,
+           rc == 1   ? job.source_host
+           : rc == 0 ? "none"
+                     : err.msg);
+    bad += rc != 1 || strcmp(job.source_host, "b.claims.test") != 0;
+    if (rc == 1)
+        db_job_fini(&job);
+    rc = db_job_claim_capped(db, "w3", 4, office_cap, &job, &err);
+    printf("then: %s\n", rc == 1 ? job.source_host : rc == 0 ? "none (right)" : err.msg);
+    bad += rc != 0;
+    if (rc == 1)
+        db_job_fini(&job);
+    db_close(&db);
+    return bad ? 1 : 0;
+}
+
 int main(int argc, char **argv)
 {
     if (argc < 5) {
@@ -297,6 +358,8 @@ int main(int argc, char **argv)
         return load(atoi(argv[5]), atoi(argv[6]), atoi(argv[7]), atoi(argv[8]));
     if (strcmp(argv[4], "block") == 0)
         return block();
+    if (strcmp(argv[4], "starve") == 0)
+        return starve();
     fprintf(stderr, "pg_claims: bad arguments\n");
     return 2;
 }

@@ -227,4 +227,10 @@ if [ $? -eq 0 ]; then
 else
     fail "claims not serialized by a store-wide lock" "$out"
 fi
+out=$("$TESTBIN/pg_claims" "$curl_claims" "$PG_PWFILE" "$PG_CA" starve 2>&1)
+if [ $? -eq 0 ]; then
+    ok "a host full for its server type's cap does not starve the others ($(tr '\n' ';' <<<"$out"))"
+else
+    fail "a host full for its server type's cap does not starve the others" "$out"
+fi
 finish
