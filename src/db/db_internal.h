@@ -29,7 +29,8 @@ struct db {
  * the server itself notices a node it can no longer reach (network partition: no RST, no
  * FIN) within seconds, not at its 2-hour TCP keepalive: TCP keepalives and user timeout on
  * its side; and a transaction left idle (its client gone) is ended, releasing its locks,
- * after 15 s (write transactions do no network I/O but the store's). */
+ * after [store] timeout, 15 s at most (write transactions do no network I/O but the
+ * store's). */
 const char *db_pg_session_sql(char *buf, size_t n);
 /* [store] timeout in seconds (db_pg_set_timeout). */
 int db_pg_timeout(void);

@@ -35,12 +35,14 @@ int db_pg_timeout(void)
 
 const char *db_pg_session_sql(char *buf, size_t n)
 {
+    /* A transaction left idle longer than [store] timeout (15 s at most) is a node's that can
+     * no longer reach the store (its own deadline gave up): ended, its locks released. */
     snprintf(buf, n,
              "SET lock_timeout = '%ds'; SET statement_timeout = '%ds'; "
-             "SET idle_in_transaction_session_timeout = '15s'; "
+             "SET idle_in_transaction_session_timeout = '%ds'; "
              "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
              "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000",
-             pg_timeout_s, pg_timeout_s);
+             pg_timeout_s, pg_timeout_s, pg_timeout_s < 15 ? pg_timeout_s : 15);
     return buf;
 }
 
