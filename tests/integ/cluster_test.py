@@ -40,7 +40,7 @@ def psql(sql):
     with open(os.path.join(PGDIR, "port")) as f:
         port = f.read().strip()
     cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(PGDIR, "run"), "-p", port,
-           "-U", "postgres", "-d", "migrabox", "-c", sql]
+           "-U", "postgres", "-d", os.environ.get("PG_DBNAME", "migrabox"), "-c", sql]
     if os.getuid() == 0:
         user = "mbci" if subprocess.run(["id", "mbci"], capture_output=True).returncode == 0 \
             else "postgres"

@@ -203,4 +203,34 @@ else
     fail "cap 3 for one source host across 2 nodes" "left=$left nodes=$nodes lanes=$lanes stats=$stats
 $(tail -5 "$work/E.log")"
 fi
+# ---- The fence: node G frozen (SIGSTOP) mid-run, its jobs taken over by H, then thawed: its
+# writes are refused and every mailbox is exact (fence_test.py, database "fence"). ----
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE fence OWNER migrabox" >/dev/null
+for n in G H; do
+    mkconf "$n" "$PG_PORT"
+    sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/fence|" \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nconnections_per_job = 1/' "$work/$n.conf"
+done
+{
+    echo "login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only"
+    for i in 11 12 13 14 15 16; do
+        printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "f$i@example.com" - >/dev/null
+        echo "u$i@src.test;\"Clu-Pw;1\";127.0.0.1:$(cat "$work/srcproxy.port");defaut;f$i@example.com;False"
+    done
+} >"$work/fence.csv"
+if ! out=$("$MIGRABOX" import -c "$work/G.conf" "$work/fence.csv" 2>&1); then
+    fail "import of the 6 jobs of the fence round" "$out"
+    finish
+fi
+cp "$work/G/secret.key" "$work/H/secret.key"
+PG_DBNAME=fence FIRST=11 COUNT=6 python3 "$here/fence_test.py" >"$work/fence.out" 2>&1
+pyrc=$?
+while IFS= read -r line; do
+    case "$line" in
+        "ok - "*) ok "fence: ${line#ok - }" ;;
+        "FAIL - "*) fail "fence: ${line#FAIL - }" ;;
+        *) echo "  $line" ;;
+    esac
+done <"$work/fence.out"
+[ $pyrc -eq 0 ] || grep -q '^FAIL' "$work/fence.out" || fail "fence_test.py exited with status $pyrc"
 finish
