@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Several appliances on one PostgreSQL store (issue 16): four `migrabox serve` nodes share a
 # private PostgreSQL cluster (pg.sh) and a Dovecot pair; a 50-mailbox CSV batch is queued.
-# Mid-batch node A is killed (SIGKILL), node D is cut from PostgreSQL (partproxy.py resets its
-# connections), then node B is killed: their running jobs are taken over by the live nodes
-# after [store] lease (5 s here), the partitioned node notices its lease is lost and stops its
-# runs, and when its link comes back it registers again as a new node without writing over
-# the new owners. Every job ends done, every mailbox is exact (no loss, no duplicate), the
-# takeover times are printed, and GET /api/nodes lists the live nodes. The checks are in
-# cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that jobs run long
-# enough to be interrupted.
+# Mid-batch node A is killed (SIGKILL), node D is cut silently from PostgreSQL (partproxy.py
+# turns into a black hole: nothing reset or refused), then node B is killed: D's store calls
+# fail within [store] timeout (3 s here) + 2 s, their running jobs are taken over by the live
+# nodes after [store] lease (5 s here), the partitioned node notices its lease is lost and
+# stops its runs, and when its link comes back (what it sent meanwhile delivered late) it
+# registers again as a new node without writing over the new owners: its lost jobs' rows and
+# message maps are the new owner's. Every job ends done, every mailbox is exact (no loss, no
+# duplicate), the takeover times are printed, and GET /api/nodes lists the live nodes. The
+# checks are in cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that
+# jobs run long enough to be interrupted. Two more rounds on databases of their own: the
+# per-host cap across two nodes, counted at the source (conncount.py), and the fence
+# (fence_test.py: a node frozen with SIGSTOP, taken over, thawed).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
