@@ -589,7 +589,7 @@ static void to_dbmsg(struct msg *x, struct db_msg *d)
 static int commit_window(struct folder_run *fr, struct mb_err *err)
 {
     struct mig_ctx *m = fr->m;
-    int rc = db_begin_immediate(m->db, err);
+    int rc = db_begin_job(m->db, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < fr->win_n && !rc; i++) {
@@ -1008,7 +1008,7 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
     free(grp);
     free(cmds);
     if (rc == 0 && n_ch) {
-        rc = db_begin_immediate(m->db, err);
+        rc = db_begin_job(m->db, err);
         for (size_t i = 0; rc == 0 && i < n_ch; i++) {
             if (!ch[i].stored)
                 continue;
