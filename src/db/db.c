@@ -12,6 +12,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/secret.h"
 #include "db/db_node.h"
 #include "base/xalloc.h"
@@ -22,13 +23,6 @@
 int64_t db_now(void)
 {
     return (int64_t)time(NULL);
-}
-
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
 /* Sleep 1-8 ms, varied so that retrying threads do not stay in step. */
@@ -56,8 +50,8 @@ int db_step_first(struct db *db, db_stmt *st)
         if ((rc & 0xff) != SQLITE_BUSY || db_in_transaction(db))
             return rc;
         if (!start)
-            start = mono_ms();
-        else if (mono_ms() - start > DB_BUSY_DEADLINE_MS)
+            start = mb_mono_ms();
+        else if (mb_mono_ms() - start > DB_BUSY_DEADLINE_MS)
             return rc;
         db_reset(st);
         busy_pause(&seed);
@@ -69,7 +63,7 @@ int db_step_first(struct db *db, db_stmt *st)
 static int pg_wait(PGconn *c, int out, int64_t deadline)
 {
     for (;;) {
-        int64_t left = deadline - mono_ms();
+        int64_t left = deadline - mb_mono_ms();
         if (left <= 0)
             return 0;
         struct pollfd p = {PQsocket(c), (short)(POLLIN | (out ? POLLOUT : 0)), 0};
@@ -94,7 +88,7 @@ PGresult *db_pg_exec(struct db *db, const char *sql, int nparams, const Oid *typ
         db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
         return NULL;
     }
-    int64_t deadline = mono_ms() + (int64_t)(db_pg_timeout() + 2) * 1000;
+    int64_t deadline = mb_mono_ms() + (int64_t)(db_pg_timeout() + 2) * 1000;
     int timed_out = 0, f;
     while (!timed_out && (f = PQflush(c)) > 0) {
         int w = pg_wait(c, 1, deadline);

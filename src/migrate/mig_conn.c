@@ -190,6 +190,9 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err)
         .io_timeout_ms = m->cfg->sources.io_timeout * 1000,
     };
     int rc = imap_client_connect(&o, &m->src, err);
+    m->src_dropped = rc
+                     && (err->msg_id == MSG_NET_CLOSED || err->msg_id == MSG_NET_RESET
+                         || err->msg_id == MSG_IMAP_CLOSED);
     if (rc) {
         struct mb_err why = inner(err, 150);
         char hp[300];

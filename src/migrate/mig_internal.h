@@ -72,9 +72,8 @@ struct mig_ctx {
     char src_host[256];
     unsigned src_port;
     int src_connected; /* the source answered at least once in this run */
-    /* destination namespace */
-    char dst_delim;
-    char *dst_prefix;
+    int src_dropped;   /* the last source connection was accepted, then closed or reset
+                        * before the greeting: a busy server, not a wrong address */
 
     struct mig_plan plan;
     struct mig_folder_report *folders; /* plan.n entries */
@@ -121,6 +120,12 @@ void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);
 /* The same without touching m (any thread): shutdown, a cancellation seen by lane 0. */
 int mig_stop_requested(const struct mig_ctx *m);
+/* The engine's one cancellable wait: sleep in slices of slice_ms until done(arg) holds (NULL:
+ * never), the monotonic deadline_ms passes (<= 0: none) or, when until_stop, the run is asked
+ * to stop; each slice asks whether to stop (lane 0: the hooks' « Annuler », passed on to the
+ * other lanes) and reports progress. */
+void mig_wait(struct mig_ctx *m, int (*done)(void *arg), void *arg, int64_t deadline_ms,
+              int slice_ms, int until_stop);
 /* The lock of the folder reports (no-op outside mig_run): a lane's working report is updated
  * by its destination thread under it while lane 0 reads the published ones. */
 void mig_reports_lock(struct mig_ctx *m);

@@ -253,6 +253,29 @@ static int same_dest(const struct mig_plan_entry *a, const struct mig_plan_entry
     return a->dest_name && b->dest_name && strcmp(a->dest_name, b->dest_name) == 0;
 }
 
+/* The servers' request to back off is over (sh->quiet_until, which a lane may push back). */
+static int quiet_over(void *arg)
+{
+    struct mig_shared *sh = arg;
+    pthread_mutex_lock(&sh->mu);
+    int over = sh->quiet_until <= mb_mono_ms();
+    pthread_mutex_unlock(&sh->mu);
+    return over;
+}
+
+static int lanes_ended(void *arg)
+{
+    struct mig_shared *sh = arg;
+    return atomic_load(&sh->alive) == 0;
+}
+
+/* Folder i is still to copy (not skipped by the plan, not done): claim()'s and count_free()'s
+ * one rule. */
+static int folder_to_copy(const struct mig_ctx *z, size_t i)
+{
+    return z->plan.entries[i].action != MIG_PLAN_SKIP && !z->folders[i].done;
+}
+
 /* The next folder to copy (plan order), marked busy: 1, or 0 when none is free. Waits first
  * while the server asked a lane to back off. */
 static int claim(struct mig_ctx *m, size_t *i_r)
@@ -260,16 +283,7 @@ static int claim(struct mig_ctx *m, size_t *i_r)
     struct mig_shared *sh = m->sh;
     struct mig_ctx *z = sh->main;
     int found = 0;
-    for (;;) {
-        pthread_mutex_lock(&sh->mu);
-        int64_t wait = sh->quiet_until - mb_mono_ms();
-        pthread_mutex_unlock(&sh->mu);
-        if (wait <= 0 || mig_should_stop(m))
-            break;
-        struct timespec ts = {0, (wait < 100 ? wait : 100) * 1000000L};
-        nanosleep(&ts, NULL);
-        mig_progress(m, 0);
-    }
+    mig_wait(m, quiet_over, sh, 0, 100, 1);
     pthread_mutex_lock(&sh->mu);
     if (sh->n_busy_cap < z->plan.n) {
         sh->busy = xrealloc(sh->busy, z->plan.n);
@@ -278,7 +292,7 @@ static int claim(struct mig_ctx *m, size_t *i_r)
     }
     for (size_t i = 0; i < z->plan.n && !found && !sh->halt; i++) {
         const struct mig_plan_entry *e = &z->plan.entries[i];
-        if (e->action == MIG_PLAN_SKIP || z->folders[i].done || sh->busy[i])
+        if (!folder_to_copy(z, i) || sh->busy[i])
             continue;
         int clash = 0;
         for (size_t j = 0; j < z->plan.n && !clash; j++)
@@ -297,7 +311,7 @@ static size_t count_free(struct mig_ctx *m)
 {
     size_t n = 0;
     for (size_t i = 0; i < m->plan.n; i++)
-        n += m->plan.entries[i].action != MIG_PLAN_SKIP && !m->folders[i].done;
+        n += folder_to_copy(m, i);
     return n;
 }
 
@@ -509,12 +523,7 @@ int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
     }
     int rc = lane_loop(m, err);
     /* Lane 0 reports for all while the others finish (their lines, the counters, « Annuler »). */
-    while (atomic_load(&sh->alive) > 0) {
-        struct timespec ts = {0, 50 * 1000000L};
-        nanosleep(&ts, NULL);
-        mig_progress(m, 0);
-        mig_should_stop(m);
-    }
+    mig_wait(m, lanes_ended, sh, 0, 50, 0);
     for (size_t k = 0; k < n; k++) {
         pthread_join(th[k], NULL);
         free(lanes[k]);

@@ -18,6 +18,7 @@
 #include "mig_dedupe.h"
 #include "mig_internal.h"
 
+#define FIRST_DROPS_MAX 4      /* first connections closed at once tried again before failing */
 #define RECONNECT_MIN_MS 1000  /* first pause before reconnecting after a transient error */
 #define RECONNECT_MAX_MS 60000 /* longest pause (a server's own hint may ask for longer) */
 #define REPORT_FAILED_MAX 1000 /* refused messages listed in the report */
@@ -485,14 +486,33 @@ static int transient(int rc)
     return rc == MB_ECONN || rc == MB_EPROTO;
 }
 
-/* Sleep up to ms, waking early on cancellation (asked through the progress hook too). */
-static void backoff_sleep(struct mig_ctx *m, long ms)
+void mig_wait(struct mig_ctx *m, int (*done)(void *arg), void *arg, int64_t deadline_ms,
+              int slice_ms, int until_stop)
 {
-    for (long t = 0; t < ms && !mig_should_stop(m); t += 100) {
-        struct timespec ts = {0, 100 * 1000000L};
+    for (;;) {
+        /* asked every slice even when it does not end the wait: it is how lane 0 learns of
+         * « Annuler » and passes it on to the other lanes */
+        int stop = mig_should_stop(m);
+        if ((done && done(arg)) || (until_stop && stop))
+            return;
+        int64_t slice = slice_ms;
+        if (deadline_ms > 0) {
+            int64_t left = deadline_ms - mb_mono_ms();
+            if (left <= 0)
+                return;
+            if (left < slice)
+                slice = left;
+        }
+        struct timespec ts = {(time_t)(slice / 1000), (long)(slice % 1000) * 1000000L};
         nanosleep(&ts, NULL);
         mig_progress(m, 0);
     }
+}
+
+/* Sleep up to ms, waking early on cancellation (asked through the progress hook too). */
+static void backoff_sleep(struct mig_ctx *m, long ms)
+{
+    mig_wait(m, NULL, NULL, mb_mono_ms() + ms, 100, 1);
 }
 
 /* The IMAP clients' stop check while they wait for a server: shutdown, or « Annuler » seen
@@ -602,6 +622,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         mig_log_msg(&m, "info", &line);
     }
 
+    int dropped_first = 0;
     for (int attempt = 1;; attempt++) {
         if (attempt > 1) {
             if (progress_stamp(&m) != stamp) {
@@ -632,8 +653,11 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         if (rc && !m.src_connected) {
             /* The very first connection: an unknown host, a refused connection, a TLS failure
              * or a silent port is the job's input, not a passing problem: fail now — unless
-             * the server said it is busy or throttling. */
-            if (transient(rc) && !mig_busy_text(err.msg))
+             * the server said it is busy or throttling, or accepted the connection and closed
+             * it at once (a server at its connection limit; its address is right), a few
+             * times (FIRST_DROPS_MAX, with the usual backoff: about 15 s in all). */
+            if (transient(rc) && !mig_busy_text(err.msg)
+                && !(m.src_dropped && dropped_first++ < FIRST_DROPS_MAX))
                 rc = MB_ECONFIG;
         } else if (!rc) {
             m.src_connected = 1;

@@ -81,9 +81,11 @@ dst_port=$(. "$DST/env"; echo "$IMAPS_PORT")
 # shellcheck disable=SC1091
 src_port=$(. "$SRC/env"; echo "$IMAP_PORT")
 (umask 077; . "$DST/env"; printf '%s\n' "$MASTER_PASSWORD" >"$work/master.secret")
-# The source through a WAN-like link (each command waits 40 ms): jobs last a few seconds.
+# The source through a WAN-like link (each command waits 150 ms): jobs last several seconds,
+# so that the batch is still running when A is killed, D cut off and B killed one after the
+# other (with 40 ms, the claims across nodes and the extra connections finished it first).
 python3 "$here/faultproxy.py" --port-file "$work/srcproxy.port" --target "127.0.0.1:$src_port" \
-    --delay-ms 40 >/dev/null 2>&1 &
+    --delay-ms 150 >/dev/null 2>&1 &
 pids+=($!)
 # Node D's link to PostgreSQL, which the test cuts.
 python3 "$here/partproxy.py" --port-file "$work/pgproxy.port" --target "127.0.0.1:$PG_PORT" \
