@@ -237,11 +237,16 @@ static const char pg_message_codes[] = "ALTER TABLE jobs ADD COLUMN error_code T
                                        "ALTER TABLE job_log ADD COLUMN code TEXT;"
                                        "ALTER TABLE job_log ADD COLUMN params TEXT;";
 
+/* Issue 15 (SQLite step 9): a refused message's reason as a coded message. */
+static const char pg_msgmap_codes[] = "ALTER TABLE msgmap ADD COLUMN error_code TEXT;"
+                                      "ALTER TABLE msgmap ADD COLUMN error_params TEXT;";
+
 const struct db_pg_migration db_pg_migrations[] = {
     {"initial schema (the SQLite store's version 6)", pg_schema_v1},
     {"SQLite's scalar min() and max()", pg_sqlite_compat},
     {"nodes, jobs.node and the fence of the message map (issue 16)", pg_nodes},
     {"jobs, job_log: error and log lines as codes (issue 15)", pg_message_codes},
+    {"msgmap: a refused message's reason as a code (issue 15)", pg_msgmap_codes},
     /* Append new steps here. */
 };
 
