@@ -6,7 +6,7 @@ import {
     h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, fmtTime, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
-import { engineText, messageText } from '../errors.js';
+import { messageText, plainText } from '../errors.js';
 import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
@@ -158,13 +158,20 @@ export function mount(root, ctx) {
         "excluded by the job's options": 'job.skip.excluded',
     };
 
+    // A refused message's reason (the report's failed_messages[]): coded (reason_code,
+    // reason_params) in the UI's language; a report written before codes as it is.
+    function reasonText(m) {
+        return m.reason_code ? messageText({ code: m.reason_code, params: m.reason_params, text: m.reason })
+            : plainText(m.reason);
+    }
+
     function destCell(f) {
         if (f.dest && f.status !== 'failed') return f.dest;
         const raw = f.reason || '';
         const key = SKIP_REASONS[raw] || (raw.includes('X-GM-EXT-1') ? 'job.skip.gmailExt' : null);
         const reason = key ? t(key)
             : f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
-                : engineText(raw);
+                : plainText(raw);
         if (f.status === 'skipped') return t('job.folderSkipped', { reason });
         if (f.status === 'failed') return (f.dest ? f.dest + ' — ' : '') + t('job.folderFailed', { reason });
         return f.dest || '';
@@ -221,7 +228,7 @@ export function mount(root, ctx) {
                             h('td.folder', { 'data-label': t('job.fFolder'), text: m.folder || '' }),
                             h('td.num', { 'data-label': t('job.fUid'), text: String(m.uid ?? '') }),
                             h('td.num', { 'data-label': t('job.fSize'), text: fmtBytes(m.size) }),
-                            h('td', { 'data-label': t('job.fReason'), text: engineText(m.reason) })))))));
+                            h('td', { 'data-label': t('job.fReason'), text: reasonText(m) })))))));
         }
         replace(reportBox, ...children);
     }
