@@ -384,8 +384,14 @@ static char *build_report(struct mig_ctx *m)
                       : r->done      ? "done"
                                      : "incomplete");
         json_w_kv_str(&w, "reason", r->skip_reason ? r->skip_reason : r->error);
-        if (!r->skip_reason && r->error && r->error_code)
+        if (r->skip_reason && r->skip_msg) {
+            struct mb_err why;
+            char params[MB_ERR_PARAMS_LEN + 64];
+            mig_skip_why(&why, r->skip_msg, r->skip_reason);
+            w_reason_code(&w, mb_err_code(&why), mb_err_params(&why, params, sizeof(params)));
+        } else if (!r->skip_reason && r->error && r->error_code) {
             w_reason_code(&w, r->error_code, r->error_params);
+        }
         json_w_kv_int(&w, "source_count", r->source_count);
         if (r->dest_count >= 0)
             json_w_kv_int(&w, "dest_count", r->dest_count);

@@ -350,9 +350,9 @@ else
 fi
 reason=$(python3 -c 'import json,sys
 r = json.load(open(sys.argv[1]))["report"]["folders"]
-print([f["reason"] for f in r if f["source"] == "Pas abonné"])' "$work/subonly.json" 2>&1)
-if [ "$reason" = "['not subscribed']" ]; then
-    ok "4. report: the unsubscribed folder skipped as \"not subscribed\""
+print([(f["reason"], f.get("reason_code")) for f in r if f["source"] == "Pas abonné"])' "$work/subonly.json" 2>&1)
+if [ "$reason" = "[('not subscribed', 'skip_unsubscribed')]" ]; then
+    ok "4. report: the unsubscribed folder skipped as \"not subscribed\" (reason_code skip_unsubscribed)"
 else
     fail "4. report gives the reason" "$reason"
 fi

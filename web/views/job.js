@@ -149,29 +149,13 @@ export function mount(root, ctx) {
         renderReport();
     }
 
-    // The engine's reasons for not copying a folder (src/migrate/mig_plan.c, mig_copy.c).
-    const SKIP_REASONS = {
-        'not a selectable folder': 'job.skip.noselect',
-        'not subscribed': 'job.skip.unsubscribed',
-        'not a mail folder': 'job.skip.notMail',
-        'virtual view of messages kept in other folders': 'job.skip.view',
-        "excluded by the job's options": 'job.skip.excluded',
-    };
-
-    // A refused message's reason (the report's failed_messages[]): coded (reason_code,
-    // reason_params) in the UI's language; a report written before codes as it is.
-    function reasonText(m) {
-        return m.reason_code ? messageText({ code: m.reason_code, params: m.reason_params, text: m.reason })
-            : plainText(m.reason);
-    }
-
     function destCell(f) {
         if (f.dest && f.status !== 'failed') return f.dest;
+        // Why a folder is skipped or failed: coded (reason_code, reason_params) in the UI's
+        // language; a report written before codes as it is.
         const raw = f.reason || '';
-        const key = SKIP_REASONS[raw] || (raw.includes('X-GM-EXT-1') ? 'job.skip.gmailExt' : null);
-        const reason = key ? t(key)
-            : f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
-                : plainText(raw);
+        const reason = f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
+            : plainText(raw);
         if (f.status === 'skipped') return t('job.folderSkipped', { reason });
         if (f.status === 'failed') return (f.dest ? f.dest + ' — ' : '') + t('job.folderFailed', { reason });
         return f.dest || '';
