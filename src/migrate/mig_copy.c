@@ -272,6 +272,7 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         mig_reports_unlock(m);
     } else if (o == MIG_XO_REFUSED) {
         x->state = MSG_FAILED;
+        free(x->why);
         x->why = xmalloc(sizeof(*x->why));
         if (r->text && *r->text) /* the server's own words, as they are */
             MB_MSG(x->why, MB_EMSG, MSG_DEST_REFUSED_SAID, r->text);
