@@ -149,6 +149,13 @@ export function mount(root, ctx) {
         renderReport();
     }
 
+    // A refused message's reason (the report's failed_messages[]): coded (reason_code,
+    // reason_params) in the UI's language; a report written before codes as it is.
+    function reasonText(m) {
+        return m.reason_code ? messageText({ code: m.reason_code, params: m.reason_params, text: m.reason })
+            : plainText(m.reason);
+    }
+
     function destCell(f) {
         if (f.dest && f.status !== 'failed') return f.dest;
         // Why a folder is skipped or failed: coded (reason_code, reason_params) in the UI's
