@@ -38,6 +38,10 @@ CFLAGS_ALL = $(CSTD) $(OPT) $(WARN) $(CPPFLAGS) -MMD -MP $(CFLAGS)
 MBEDTLS_LIBS := $(TP)/lib/libmbedtls.a $(TP)/lib/libmbedx509.a $(TP)/lib/libmbedcrypto.a
 PQ_LIBS   := $(TP)/lib/libpq.a $(TP)/lib/libpgcommon.a $(TP)/lib/libpgport.a -lssl -lcrypto
 LIBS      := $(TP)/lib/libmicrohttpd.a $(MBEDTLS_LIBS) $(PQ_LIBS) -lsqlite3 -lcsv -lm -lpthread
+# mbedTLS is built with MBEDTLS_CHACHA20_ALT / MBEDTLS_POLY1305_ALT: libmbedcrypto.a calls the
+# ChaCha20 and Poly1305 of src/aead/ (in libmigrabox.a), so the archives link as one group.
+GROUP     := -Wl,--start-group
+ENDGROUP  := -Wl,--end-group
 ifeq ($(SANITIZE),1)
 SANFLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=all
 CFLAGS_ALL += $(SANFLAGS)
@@ -80,7 +84,7 @@ $(MHD_STAMP): third_party/libmicrohttpd.sh
 	@mkdir -p build
 	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/libmicrohttpd.sh $(TP) \
 	  || bash third_party/libmicrohttpd.sh $(TP)
-$(MBEDTLS_STAMP): third_party/mbedtls.sh
+$(MBEDTLS_STAMP): third_party/mbedtls.sh src/aead/chacha20_alt.h src/aead/poly1305_alt.h
 	@mkdir -p build
 	$(Q)export MAKEFLAGS= MFLAGS=; flock build/.tp.lock bash third_party/mbedtls.sh $(TP) \
 	  || bash third_party/mbedtls.sh $(TP)
@@ -121,7 +125,7 @@ $(OUT)/libmigrabox.a: $(LIB_OBJ)
 
 $(OUT)/migrabox: $(MAIN_OBJ) $(OUT)/libmigrabox.a $(TP_STAMPS)
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(BIN_LDFLAGS) -o $@ $(MAIN_OBJ) $(OUT)/libmigrabox.a $(LIBS) 2>$(OUT)/link.log \
+	$(Q)$(CC) $(BIN_LDFLAGS) -o $@ $(MAIN_OBJ) $(GROUP) $(OUT)/libmigrabox.a $(LIBS) $(ENDGROUP) 2>$(OUT)/link.log \
 	  || { cat $(OUT)/link.log; exit 1; }
 	@grep -v -e 'statically linked applications requires at runtime' -e 'in function' $(OUT)/link.log || true
 
@@ -133,7 +137,7 @@ $(OUT)/tests/%.o: tests/helpers/%.c $(TP_STAMPS) $(OUT)/gen/version.h
 	$(Q)$(CC) $(CFLAGS_ALL) -Itests/unit -c -o $@ $<
 $(OUT)/tests/%: $(OUT)/tests/%.o $(OUT)/libmigrabox.a
 	@echo "  LINK    $@"
-	$(Q)$(CC) $(TEST_LDFLAGS) -o $@ $< $(OUT)/libmigrabox.a $(LIBS)
+	$(Q)$(CC) $(TEST_LDFLAGS) -o $@ $< $(GROUP) $(OUT)/libmigrabox.a $(LIBS) $(ENDGROUP)
 
 # tests/run-all.sh runs them (several at once) and counts: unit binaries, integration
 # scripts, or both.
@@ -166,7 +170,7 @@ $(BUILD)/fuzz/libfuzz.a: $(FUZZ_OBJ)
 $(BUILD)/fuzz/%: tests/fuzz/%.c $(BUILD)/fuzz/libfuzz.a
 	@echo "  FUZZ    $@"
 	$(Q)$(CLANG) $(CSTD) -O1 -g $(CPPFLAGS) -fsanitize=fuzzer,address,undefined -o $@ $< \
-	  $(BUILD)/fuzz/libfuzz.a $(LIBS)
+	  $(GROUP) $(BUILD)/fuzz/libfuzz.a $(LIBS) $(ENDGROUP)
 fuzz: $(FUZZ_BIN)
 FUZZ_SECONDS ?= 30
 fuzz-run: $(FUZZ_BIN)

@@ -11,6 +11,13 @@
 # installed, so migrabox is compiled against exactly the configuration the library was built
 # with.
 #
+# One more change: MBEDTLS_CHACHA20_ALT and MBEDTLS_POLY1305_ALT. mbedTLS's ChaCha20 and
+# Poly1305 are replaced by migrabox's (src/aead/: AVX2 ChaCha20, 64-bit-limb Poly1305, the
+# same results; see src/aead/aead.h): their context headers src/aead/chacha20_alt.h and
+# poly1305_alt.h are installed beside mbedtls/chacha20.h, and the functions come from
+# migrabox's own objects at link time (the Makefile links the archives as one group). The
+# headers' checksum is part of the build's stamp, so that a change to them rebuilds mbedTLS.
+#
 # Like third_party/libmicrohttpd.sh: the trixie source index is fetched into a private apt
 # state directory under OUTDIR (signed by the Debian archive keys of debian-archive-keyring;
 # the system's apt configuration is not touched), and the files are checked against the
@@ -30,9 +37,13 @@ SHA256_ORIG=8fb65fae8dcae5840f793c0a334860a411f884cc537ea290ce1c52bb64ca007a
 SHA256_DEBIAN=210466c522eeebc85cf2f76bd5aef935b4ebac465559cc0a84f9e73a8ed6601c
 
 out=$(mkdir -p "$1" && cd "$1" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+ALT_HEADERS="$root/src/aead/chacha20_alt.h $root/src/aead/poly1305_alt.h"
+# shellcheck disable=SC2086
+STAMP="$VERSION alt:$(cat $ALT_HEADERS | sha256sum | cut -c1-16)"
 if [ -f "$out/lib/libmbedtls.a" ] && [ -f "$out/lib/libmbedx509.a" ] \
    && [ -f "$out/lib/libmbedcrypto.a" ] && [ -f "$out/include/mbedtls/mbedtls_config.h" ] \
-   && [ "$(cat "$out/VERSION.mbedtls" 2>/dev/null)" = "$VERSION" ]; then
+   && [ "$(cat "$out/VERSION.mbedtls" 2>/dev/null)" = "$STAMP" ]; then
     exit 0
 fi
 
@@ -84,13 +95,15 @@ check "mbedtls_$VERSION.debian.tar.xz" "$SHA256_DEBIAN"
 dpkg-source --no-check -x "mbedtls_$VERSION.dsc" tree >/dev/null
 cd tree
 cfg=include/mbedtls/mbedtls_config.h
-for opt in MBEDTLS_THREADING_C MBEDTLS_THREADING_PTHREAD; do
+for opt in MBEDTLS_THREADING_C MBEDTLS_THREADING_PTHREAD MBEDTLS_CHACHA20_ALT MBEDTLS_POLY1305_ALT; do
     sed -i "s|^//#define $opt\$|#define $opt|" "$cfg"
     grep -q "^#define $opt\$" "$cfg" || { echo "mbedtls.sh: cannot enable $opt in $cfg" >&2; exit 1; }
 done
 for opt in MBEDTLS_SSL_PROTO_TLS1_3 MBEDTLS_SSL_PROTO_TLS1_2 MBEDTLS_PSA_CRYPTO_C; do
     grep -q "^#define $opt\$" "$cfg" || { echo "mbedtls.sh: $opt is not enabled in $cfg" >&2; exit 1; }
 done
+# shellcheck disable=SC2086
+cp $ALT_HEADERS include/mbedtls/
 echo "  BUILD   mbedtls $VERSION (static, TLS 1.3 + 1.2, pthread)"
 # The release tarball ships the generated sources: no Python or Perl needed.
 make -s -C library -j"$(nproc)" static CFLAGS="-O2 -g" >/dev/null 2>&1 \
@@ -99,5 +112,5 @@ rm -rf "$out/include/mbedtls" "$out/include/psa"
 mkdir -p "$out/include" "$out/lib"
 cp -r include/mbedtls include/psa "$out/include/"
 cp library/libmbedcrypto.a library/libmbedx509.a library/libmbedtls.a "$out/lib/"
-echo "$VERSION" > "$out/VERSION.mbedtls"
+echo "$STAMP" > "$out/VERSION.mbedtls"
 cd "$out" && rm -rf "$work"

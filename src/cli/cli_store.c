@@ -38,6 +38,7 @@ static const char usage[] =
 int cli_store_setup(const struct config *cfg, const char *cmd)
 {
     (void)cmd;
+    db_pg_set_timeout(cfg->store.timeout);
     if (cfg->store.backend != CONFIG_STORE_POSTGRESQL)
         return 0;
     db_use_postgresql(cfg->store.url, cfg->store.password.data, cfg->store.password.len,
@@ -52,6 +53,7 @@ static int connect_store(const struct config *cfg, const char *cmd, struct db_pg
         fprintf(stderr, "migrabox store %s: [store] url is not set\n", cmd);
         return CLI_EXIT_USAGE;
     }
+    db_pg_set_timeout(cfg->store.timeout);
     if (db_pg_connect(cfg->store.url, cfg->store.password.data, cfg->store.password.len,
                       cfg->store.ca_file, pg_r, &err)
         != 0) {

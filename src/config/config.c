@@ -163,6 +163,7 @@ static const struct key_def config_keys[] = {
     {"store", "password_file", KT_SECRET_FILE, STO(password), 0, 0, NULL, NULL, KF_OPTIONAL},
     {"store", "ca_file", KT_STR, STO(ca_file), 0, 0, CA_BUNDLE, NULL, 0},
     {"store", "lease", KT_DURATION, STO(lease), 5, 86400, "60s", NULL, 0},
+    {"store", "timeout", KT_DURATION, STO(timeout), 2, 3600, "20s", NULL, 0},
 };
 
 #define N_KEYS (sizeof(config_keys) / sizeof(config_keys[0]))
@@ -831,6 +832,14 @@ static int finish_checks(struct parse_ctx *pc, struct config *cfg, const unsigne
         pc->key = "url";
         pc->line = 0;
         return perr(pc, MB_ECONFIG, "missing (backend = postgresql needs a url)");
+    }
+    if (cfg->store.backend == CONFIG_STORE_POSTGRESQL && cfg->store.timeout >= cfg->store.lease) {
+        pc->section = "store";
+        pc->key = "timeout";
+        pc->line = 0;
+        return perr(pc, MB_ECONFIG,
+                    "must be shorter than lease (a node must notice a silent store before its "
+                    "lease runs out)");
     }
     return 0;
 }

@@ -151,6 +151,7 @@ struct config_store {
                                config_free) */
     char *ca_file;          /* CAs that sign the PostgreSQL server's certificate */
     int lease;              /* seconds: a node's running jobs are taken over after this */
+    int timeout;            /* seconds: bound of a connection, statement or lock wait */
 };
 
 struct config {

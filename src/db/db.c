@@ -2,7 +2,9 @@
 #include "db/db.h"
 
 #include <errno.h>
+#include <poll.h>
 #include <pthread.h>
+#include <sys/socket.h>
 #include <stdio.h>
 #include <fcntl.h>
 #include <stdlib.h>
@@ -62,17 +64,110 @@ int db_step_first(struct db *db, db_stmt *st)
     }
 }
 
+/* Wait until the connection's socket is ready (POLLIN, and POLLOUT when out), or the deadline
+ * (monotonic ms): 1 ready, 0 deadline passed, -1 error. */
+static int pg_wait(PGconn *c, int out, int64_t deadline)
+{
+    for (;;) {
+        int64_t left = deadline - mono_ms();
+        if (left <= 0)
+            return 0;
+        struct pollfd p = {PQsocket(c), (short)(POLLIN | (out ? POLLOUT : 0)), 0};
+        if (p.fd < 0)
+            return -1;
+        int r = poll(&p, 1, left > 1000 ? 1000 : (int)left);
+        if (r > 0)
+            return 1;
+        if (r < 0 && errno != EINTR)
+            return -1;
+    }
+}
+
+PGresult *db_pg_exec(struct db *db, const char *sql, int nparams, const Oid *types,
+                     const char *const *vals, const int *lens, const int *fmts)
+{
+    PGconn *c = db->pg;
+    int sent = nparams < 0 ? PQsendQuery(c, sql)
+                           : PQsendQueryParams(c, sql, nparams, types, vals, lens, fmts, 0);
+    if (!sent) {
+        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(c));
+        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        return NULL;
+    }
+    int64_t deadline = mono_ms() + (int64_t)(db_pg_timeout() + 2) * 1000;
+    int timed_out = 0, f;
+    while (!timed_out && (f = PQflush(c)) > 0) {
+        int w = pg_wait(c, 1, deadline);
+        if (w == 0)
+            timed_out = 1;
+        else if (w < 0 || !PQconsumeInput(c))
+            break;
+    }
+    PGresult *last = NULL;
+    while (!timed_out) {
+        while (PQisBusy(c)) {
+            int w = pg_wait(c, 0, deadline);
+            if (w == 0) {
+                timed_out = 1;
+                break;
+            }
+            if (w < 0 || !PQconsumeInput(c))
+                break; /* the connection broke: PQgetResult says so */
+        }
+        if (timed_out)
+            break;
+        PGresult *r = PQgetResult(c);
+        if (!r)
+            break;
+        if (last && PQresultStatus(last) == PGRES_FATAL_ERROR) {
+            PQclear(r); /* the first error is the one to tell */
+            continue;
+        }
+        PQclear(last);
+        last = r;
+        ExecStatusType t = PQresultStatus(r);
+        if (t == PGRES_COPY_IN || t == PGRES_COPY_OUT || t == PGRES_COPY_BOTH
+            || PQstatus(c) == CONNECTION_BAD)
+            break;
+    }
+    if (!timed_out)
+        return last;
+    /* No answer: shut the link (libpq then sees it closed), so that nothing of this call can
+     * be answered later on this connection. */
+    PQclear(last);
+    shutdown(PQsocket(c), SHUT_RDWR);
+    for (int i = 0; i < 16 && PQconsumeInput(c); i++)
+        ;
+    PGresult *r;
+    for (int i = 0; i < 16 && (r = PQgetResult(c)) != NULL; i++)
+        PQclear(r);
+    snprintf(db->pg_err, sizeof(db->pg_err),
+             "PostgreSQL did not answer within %d s ([store] timeout)", db_pg_timeout() + 2);
+    return NULL;
+}
+
+/* A statement whose result does not matter (ROLLBACK...), under the same deadline. */
+static void pg_quick(struct db *db, const char *sql)
+{
+    char keep[sizeof(db->pg_err)]; /* the message of the failure that led here */
+    memcpy(keep, db->pg_err, sizeof(keep));
+    PQclear(db_pg_exec(db, sql, -1, NULL, NULL, NULL, NULL));
+    memcpy(db->pg_err, keep, sizeof(keep));
+}
+
 int db_apply_node(struct db *db, struct mb_err *err)
 {
     if (!db->pg)
         return 0;
     const char *v[1] = {db->node ? db->node : ""};
-    PGresult *r = PQexecParams(db->pg, "SELECT set_config('migrabox.node', $1, false)", 1, NULL, v,
-                               NULL, NULL, 0);
+    PGresult *r =
+        db_pg_exec(db, "SELECT set_config('migrabox.node', $1, false)", 1, NULL, v, NULL, NULL);
     int rc = 0;
     if (PQresultStatus(r) != PGRES_TUPLES_OK) {
-        snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
-        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        if (r) {
+            snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQerrorMessage(db->pg));
+            db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        }
         rc = db_fail(db, err, SQLITE_ERROR, "set the node");
     }
     PQclear(r);
@@ -93,7 +188,8 @@ int db_pg_ensure(struct db *db)
         db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
         return MB_EIO;
     }
-    PQclear(PQexec(db->pg, DB_PG_SESSION_SQL));
+    char session[400];
+    pg_quick(db, db_pg_session_sql(session, sizeof(session)));
     return db_apply_node(db, NULL);
 }
 
@@ -105,19 +201,21 @@ static int pg_exec(struct db *db, const char *sql, struct mb_err *err)
         db->pg_tx = 0; /* a new transaction may start on a new connection */
     if (db_pg_ensure(db) != 0)
         return db_fail(db, err, SQLITE_IOERR, "reconnect");
-    PGresult *r = PQexec(db->pg, sql);
+    PGresult *r = db_pg_exec(db, sql, -1, NULL, NULL, NULL, NULL);
     ExecStatusType t = PQresultStatus(r);
     int rc = 0;
     if (begin && (t == PGRES_COMMAND_OK || t == PGRES_TUPLES_OK))
         db->pg_tx = 1;
     else if (begin && PQtransactionStatus(db->pg) != PQTRANS_IDLE)
-        PQclear(PQexec(db->pg, "ROLLBACK")); /* BEGIN ran, the lock wait failed: undo it */
+        pg_quick(db, "ROLLBACK"); /* BEGIN ran, the lock wait failed: undo it */
     if (strcmp(sql, "COMMIT") == 0 && t == PGRES_COMMAND_OK)
         db->pg_tx = 0;
     if (t != PGRES_COMMAND_OK && t != PGRES_TUPLES_OK) {
         const char *m = r ? PQresultErrorMessage(r) : "";
-        snprintf(db->pg_err, sizeof(db->pg_err), "%s", m && *m ? m : PQerrorMessage(db->pg));
-        db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        if (r) {
+            snprintf(db->pg_err, sizeof(db->pg_err), "%s", m && *m ? m : PQerrorMessage(db->pg));
+            db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        }
         rc = db_fail(db, err, SQLITE_ERROR, sql);
     }
     PQclear(r);
@@ -163,6 +261,15 @@ int db_begin_immediate(struct db *db, struct mb_err *err)
     return db_exec(db, db->pg ? PG_BEGIN_WRITE : "BEGIN IMMEDIATE", err);
 }
 
+int db_begin_job(struct db *db, struct mb_err *err)
+{
+    if (!db->pg)
+        return db_begin_immediate(db, err);
+    if (db_in_transaction(db))
+        return mb_err_set(err, MB_EIO, "database: a transaction is already open");
+    return db_exec(db, "BEGIN", err);
+}
+
 int db_commit(struct db *db, struct mb_err *err)
 {
     if (!db_in_transaction(db))
@@ -178,7 +285,7 @@ void db_rollback(struct db *db)
     if (db && db->pg)
         db->pg_tx = 0;
     if (db && db->pg && db_in_transaction(db))
-        PQclear(PQexec(db->pg, "ROLLBACK"));
+        pg_quick(db, "ROLLBACK");
     else if (db && db->h && db_in_transaction(db))
         sqlite3_exec(db->h, "ROLLBACK", NULL, NULL, NULL);
 }
@@ -193,6 +300,12 @@ int db_tx_begin(struct db *db, int *outer_r, struct mb_err *err)
                    err);
 }
 
+int db_tx_begin_job(struct db *db, int *outer_r, struct mb_err *err)
+{
+    *outer_r = !db_in_transaction(db);
+    return db_exec(db, !*outer_r ? "SAVEPOINT db_tx" : db->pg ? "BEGIN" : "BEGIN IMMEDIATE", err);
+}
+
 int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
 {
     if (!db_in_transaction(db)) /* SQLite already rolled back (I/O error, disk full...) */
@@ -202,7 +315,7 @@ int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err)
     if (outer)
         db_rollback(db);
     else if (db->pg)
-        PQclear(PQexec(db->pg, "ROLLBACK TO db_tx; RELEASE db_tx"));
+        pg_quick(db, "ROLLBACK TO db_tx; RELEASE db_tx");
     else
         sqlite3_exec(db->h, "ROLLBACK TO db_tx; RELEASE db_tx", NULL, NULL, NULL);
     return rc;
@@ -224,7 +337,7 @@ void db_read_end(struct db *db, int opened)
     if (opened && db->pg)
         db->pg_tx = 0;
     if (opened && db_in_transaction(db) && db->pg)
-        PQclear(PQexec(db->pg, "COMMIT"));
+        pg_quick(db, "COMMIT");
     else if (opened && db_in_transaction(db))
         sqlite3_exec(db->h, "COMMIT", NULL, NULL, NULL);
 }
@@ -268,7 +381,8 @@ int64_t db_store_now(struct db *db)
 {
     if (!db->pg)
         return db_now();
-    PGresult *r = PQexec(db->pg, "SELECT extract(epoch FROM clock_timestamp())::bigint");
+    PGresult *r = db_pg_exec(db, "SELECT extract(epoch FROM clock_timestamp())::bigint", -1, NULL,
+                             NULL, NULL, NULL);
     int64_t now =
         PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : db_now();
     PQclear(r);

@@ -75,6 +75,12 @@ void db_close(struct db **db);
  * the db_* APIs that write several rows run inside it as savepoints. db_rollback is safe to
  * call when no transaction is open. */
 int db_begin_immediate(struct db *db, struct mb_err *err);
+/* A write transaction whose writes are one running job's own rows (its message map, written
+ * only by the job's node: the fence). SQLite: BEGIN IMMEDIATE. PostgreSQL: a plain BEGIN,
+ * without the store-wide lock that db_begin_immediate takes there (the read-then-write
+ * transactions of accounts, batches, profiles, takeover...): the runs of all nodes record
+ * their copies side by side. */
+int db_begin_job(struct db *db, struct mb_err *err);
 int db_commit(struct db *db, struct mb_err *err);
 void db_rollback(struct db *db);
 int db_in_transaction(const struct db *db);

@@ -3,6 +3,7 @@
 #ifndef MB_DB_INTERNAL_H
 #define MB_DB_INTERNAL_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include <pq/libpq-fe.h>
@@ -23,16 +24,24 @@ struct db {
                          never silently replaced: the transaction fails) */
 };
 
-/* PostgreSQL: the settings of every session (at connect and after a reconnect). Statements do
- * not wait forever on a lock; and the server itself notices a node it can no longer reach
- * (network partition: no RST, no FIN) within seconds, not at its 2-hour TCP keepalive: TCP
- * keepalives and user timeout on its side, and a transaction left idle (its client gone)
- * is ended, releasing the store's write lock, after 15 s (write transactions do no network
- * I/O but the store's). */
-#define DB_PG_SESSION_SQL                                                                          \
-    "SET lock_timeout = '30s'; SET idle_in_transaction_session_timeout = '15s'; "                  \
-    "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; SET tcp_keepalives_count = 3; " \
-    "SET tcp_user_timeout = 10000"
+/* PostgreSQL: the settings of every session (at connect and after a reconnect), into buf.
+ * A statement or a lock wait ends after [store] timeout (statement_timeout, lock_timeout);
+ * the server itself notices a node it can no longer reach (network partition: no RST, no
+ * FIN) within seconds, not at its 2-hour TCP keepalive: TCP keepalives and user timeout on
+ * its side; and a transaction left idle (its client gone) is ended, releasing its locks,
+ * after [store] timeout, 15 s at most (write transactions do no network I/O but the
+ * store's). */
+const char *db_pg_session_sql(char *buf, size_t n);
+/* [store] timeout in seconds (db_pg_set_timeout). */
+int db_pg_timeout(void);
+/* PostgreSQL: run sql with a deadline on this side too ([store] timeout + 2 s): a store that
+ * stops answering without closing the link (a silent partition, a black hole) makes the call
+ * fail, never hang. nparams < 0: sql without parameters, may hold several statements (as
+ * PQexec); else as PQexecParams (text results). Returns the last result, as PQexec; NULL when
+ * the deadline passed or the query could not be sent, with db->pg_err set (the connection is
+ * then shut: the next call outside a transaction reconnects). */
+PGresult *db_pg_exec(struct db *db, const char *sql, int nparams, const Oid *types,
+                     const char *const *vals, const int *lens, const int *fmts);
 
 /* PostgreSQL: tell the server this connection's node (the message map's fence). SQLite: 0. */
 int db_apply_node(struct db *db, struct mb_err *err);
@@ -75,6 +84,9 @@ int db_exec(struct db *db, const char *sql, struct mb_err *err);
  * (rc < 0) and returns rc, or the commit error. */
 int db_tx_begin(struct db *db, int *outer_r, struct mb_err *err);
 int db_tx_end(struct db *db, int outer, int rc, struct mb_err *err);
+/* db_tx_begin for one job's own rows: on PostgreSQL without the store-wide lock (db.h,
+ * db_begin_job). */
+int db_tx_begin_job(struct db *db, int *outer_r, struct mb_err *err);
 /* A read transaction (BEGIN DEFERRED) when none is open, so several SELECTs see one
  * snapshot; db_read_end closes it. Both are no-ops inside a transaction. */
 int db_read_begin(struct db *db, int *opened_r, struct mb_err *err);

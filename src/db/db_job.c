@@ -541,29 +541,247 @@ static int claim_one(struct db *db, const char *sql, const char *worker, int64_t
     return rc;
 }
 
-int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
-                 struct mb_err *err)
+/* The UPDATE that makes a job running (both backends; ?3 is the job's id on PostgreSQL's
+ * path, the subquery on SQLite's). */
+#define CLAIM_SET                                                                                  \
+    "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = NULL, "            \
+    "error_params = NULL, node = ?5, "                                                             \
+    "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
+
+/* PostgreSQL: the key space of the per-host advisory locks ("mgrh"; the migration lock is
+ * "mgrb", db_pg.c). The key inside it is hashtext(lower(source host)): two hosts may share a
+ * lock (a hash collision), which only serializes them. */
+#define PG_HOST_LOCK_NS "1835496040"
+
+/* Source connections in use for a host, across nodes: its running jobs (one connection each)
+ * and their extra lanes (jobs.extra_conns). ?1 = lower(host). */
+#define PG_HOST_CONNS                                                                              \
+    "(SELECT count(*) + COALESCE(sum(h.extra_conns), 0) FROM jobs h "                              \
+    "WHERE h.state = 'running' AND lower(h.source_host) = ?1)"
+
+/* One statement returning one integer (0 when no row). */
+static int pg_scalar(struct db *db, const char *sql, const char *t1, int64_t i2, int64_t i3,
+                     int64_t *v_r, struct mb_err *err)
 {
-    /* In a write transaction: on PostgreSQL the claims of all nodes are serialized (db.c), so
-     * that the per-host cap, counted over the whole store, holds across nodes. */
+    db_stmt *st;
+    int rc = db_prepare(db, sql, &st, err);
+    if (rc < 0)
+        return rc;
+    int np = db_bind_count(st);
+    if (np >= 1)
+        db_bind_text(st, 1, t1);
+    if (np >= 2)
+        db_bind_int64(st, 2, i2);
+    if (np >= 3)
+        db_bind_int64(st, 3, i3);
+    int s = db_step(st);
+    *v_r = 0;
+    if (s == SQLITE_ROW)
+        *v_r = db_col_int64(st, 0);
+    else if (s != SQLITE_DONE)
+        rc = db_fail(db, err, s, "claim job");
+    db_finalize(st);
+    return rc;
+}
+
+/* Under the host's lock: may job id (pending, row-locked by us) start? Its pair has no running
+ * job, and the host has fewer than cap connections in use (cap <= 0: no cap). */
+static int pg_claim_ok(struct db *db, const char *host, int64_t id, int cap, int *ok_r, int *full_r,
+                       struct mb_err *err)
+{
+    int64_t v = 0;
+    int rc = pg_scalar(db,
+                       "SELECT CASE WHEN NOT (?3 <= 0 OR " PG_HOST_CONNS " < ?3) THEN 2 "
+                       "WHEN EXISTS (SELECT 1 FROM jobs p JOIN jobs r "
+                       "ON r.pair_key = p.pair_key AND r.state = 'running' WHERE p.id = ?2) "
+                       "THEN 0 ELSE 1 END",
+                       host, id, cap, &v, err);
+    *ok_r = rc == 0 && v == 1;
+    if (full_r)
+        *full_r = rc == 0 && v == 2;
+    return rc;
+}
+
+/* Make the row-locked pending job id running. 1 (job_r filled) or < 0. */
+static int pg_claim_set(struct db *db, const char *worker, int64_t id, struct db_job *job_r,
+                        struct mb_err *err)
+{
+    int rc = claim_one(db,
+                       CLAIM_SET ", extra_conns = 0 WHERE id = ?3 AND state = 'pending' "
+                                 "RETURNING " JOB_COLS ", report",
+                       worker, id, 0, "claim job", job_r, err);
+    return rc == 0 ? mb_err_set(err, MB_EIO, "claim job: job %lld changed under its row lock",
+                                (long long)id)
+                   : rc;
+}
+
+/* The next claimable-looking pending job after id `after`, row-locked (FOR UPDATE SKIP LOCKED:
+ * a row another claimer holds is passed over, never waited for). The pair and cap conditions
+ * here only narrow the search (read without the host's lock); pg_claim_ok decides. */
+static int pg_claim_next(struct db *db, int64_t after, int host_cap, char *const *skip,
+                         size_t n_skip, int64_t *id_r, char **host_r, char **type_r,
+                         struct mb_err *err)
+{
+    struct buf sql;
+    buf_init(&sql, 64 * 1024);
+    buf_puts(&sql,
+             "SELECT p.id, lower(p.source_host), p.server_type FROM jobs p WHERE p.state = "
+             "'pending' AND p.not_before <= ?1 AND p.id > ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+             "  WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+             "AND (?3 <= 0 OR (SELECT count(*) + COALESCE(sum(h.extra_conns), 0) FROM jobs h "
+             "  WHERE h.state = 'running' AND lower(h.source_host) = lower(p.source_host)) < ?3)");
+    /* the hosts already found full or being claimed elsewhere: not their other jobs */
+    for (size_t i = 0; i < n_skip; i++)
+        buf_printf(&sql, " AND lower(p.source_host) <> ?%zu", i + 4);
+    buf_puts(&sql, " ORDER BY p.id LIMIT 1 FOR UPDATE OF p SKIP LOCKED");
+    db_stmt *st;
+    int rc = db_prepare(db, buf_cstr(&sql), &st, err);
+    buf_fini(&sql);
+    if (rc < 0)
+        return rc;
+    db_bind_int64(st, 1, db_now());
+    db_bind_int64(st, 2, after);
+    db_bind_int64(st, 3, host_cap);
+    for (size_t i = 0; i < n_skip; i++)
+        db_bind_text(st, (int)i + 4, skip[i]);
+    int s = db_step(st);
+    *id_r = 0;
+    if (s == SQLITE_ROW) {
+        *id_r = db_col_int64(st, 0);
+        *host_r = db_col_strdup(st, 1);
+        *type_r = db_col_strdup(st, 2);
+        if (!*host_r)
+            *host_r = xstrdup("");
+    } else if (s != SQLITE_DONE) {
+        rc = db_fail(db, err, s, "claim job");
+    }
+    db_finalize(st);
+    return rc;
+}
+
+static int pg_host_lock(struct db *db, const char *host, int wait, int *got_r, struct mb_err *err)
+{
+    int64_t v = 0;
+    int rc = pg_scalar(db,
+                       wait ? "SELECT 1 FROM (SELECT pg_advisory_xact_lock(" PG_HOST_LOCK_NS
+                              ", hashtext(?1))) x"
+                            : "SELECT CASE WHEN pg_try_advisory_xact_lock(" PG_HOST_LOCK_NS
+                              ", hashtext(?1)) THEN 1 ELSE 0 END",
+                       host, 0, 0, &v, err);
+    *got_r = rc == 0 && v == 1;
+    return rc;
+}
+
+#define PG_CLAIM_SCAN 64 /* candidates looked at per claim, at most */
+
+/* PostgreSQL's claim, without the store's global write lock (db.c): the claims of different
+ * hosts run side by side on all nodes. A candidate is row-locked with FOR UPDATE SKIP LOCKED
+ * (so each job is claimed once); the aggregate rules — the per-host cap, no two running jobs
+ * of one pair (the pair key begins with the host) — are checked again under a
+ * transaction-scoped advisory lock of the host, which every claim, db_job_take and
+ * db_job_conn_take of that host takes, so that they stay exact across nodes. A claimer only
+ * tries the host locks (never waits) while it holds one; when every candidate's host was
+ * busy, it waits for the first one in a new transaction holding no other lock: no deadlock. */
+static int pg_claim(struct db *db, const char *worker, int host_cap, db_job_cap_fn cap_fn,
+                    struct db_job *job_r, struct mb_err *err)
+{
+    int64_t after = 0, busy_id = 0;
+    char *busy_host = NULL, *busy_type = NULL;
+    char *skip[PG_CLAIM_SCAN];
+    size_t n_skip = 0;
+    int rc = db_exec(db, "BEGIN", err), claimed = 0;
+    for (int n = 0; rc == 0 && !claimed && n < PG_CLAIM_SCAN; n++) {
+        int64_t id = 0;
+        char *host = NULL, *type = NULL;
+        rc = pg_claim_next(db, after, host_cap, skip, n_skip, &id, &host, &type, err);
+        if (rc < 0 || id == 0)
+            break;
+        after = id;
+        int got = 0, ok = 0, full = 0;
+        int cap = cap_fn ? cap_fn(type, host_cap) : host_cap;
+        rc = pg_host_lock(db, host, 0, &got, err);
+        if (rc == 0 && got)
+            rc = pg_claim_ok(db, host, id, cap, &ok, &full, err);
+        /* A host being claimed elsewhere, or full for this job's cap: its other jobs are
+         * passed over for the rest of this claim (so that a host with many pending jobs
+         * does not fill the scan while other hosts have room). */
+        if (rc == 0 && (!got || full) && n_skip < PG_CLAIM_SCAN)
+            skip[n_skip++] = xstrdup(host);
+        if (rc == 0 && ok && (rc = pg_claim_set(db, worker, id, job_r, err)) == 1) {
+            rc = 0;
+            claimed = 1;
+        }
+        if (rc == 0 && !got && !busy_id) {
+            busy_id = id;
+            busy_host = host;
+            busy_type = type;
+            host = type = NULL;
+        }
+        free(host);
+        free(type);
+    }
+    if (rc == 0 && !claimed && busy_id) {
+        /* Every candidate's host was being claimed by another: wait for the first one, holding
+         * nothing else (the rows locked above are released). */
+        rc = db_exec(db, "COMMIT", err);
+        if (rc == 0)
+            rc = db_exec(db, "BEGIN", err);
+        int got = 0, ok = 0;
+        int64_t id = 0;
+        if (rc == 0)
+            rc = pg_host_lock(db, busy_host, 1, &got, err);
+        if (rc == 0)
+            rc = pg_scalar(db,
+                           "SELECT id FROM jobs WHERE id = ?2 AND state = 'pending' "
+                           "FOR UPDATE SKIP LOCKED",
+                           NULL, busy_id, 0, &id, err);
+        if (rc == 0 && id == busy_id)
+            rc = pg_claim_ok(db, busy_host, id, cap_fn ? cap_fn(busy_type, host_cap) : host_cap,
+                             &ok, NULL, err);
+        if (rc == 0 && ok && (rc = pg_claim_set(db, worker, id, job_r, err)) == 1) {
+            rc = 0;
+            claimed = 1;
+        }
+    }
+    free(busy_host);
+    free(busy_type);
+    for (size_t i = 0; i < n_skip; i++)
+        free(skip[i]);
+    if (rc == 0)
+        rc = db_exec(db, "COMMIT", err);
+    else
+        db_rollback(db);
+    if (rc < 0 && claimed)
+        db_job_fini(job_r);
+    return rc < 0 ? rc : claimed;
+}
+
+int db_job_claim_capped(struct db *db, const char *worker, int host_cap, db_job_cap_fn cap_fn,
+                        struct db_job *job_r, struct mb_err *err)
+{
+    if (db->pg) {
+        if (db_in_transaction(db))
+            return mb_err_set(err, MB_EIO, "claim job: inside a transaction");
+        int rc = check_text("worker", worker, 0, err);
+        return rc < 0 ? rc : pg_claim(db, worker, host_cap, cap_fn, job_r, err);
+    }
+    /* SQLite: one writer at a time (BEGIN IMMEDIATE); one node, whose workers also count their
+     * connections per host in memory (jobs.c), with the server type's cap. */
     int outer;
     int rc = db_tx_begin(db, &outer, err);
     if (rc < 0)
         return rc;
-    rc = claim_one(
-        db,
-        "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = NULL, "
-        "error_params = NULL, node = ?5, "
-        "started_at = ?2, updated_at = ?2, heartbeat_at = ?2, finished_at = NULL "
-        "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
-        "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
-        "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
-        "            AND (?3 <= 0 OR (SELECT count(*) FROM jobs h "
-        "              WHERE h.state = 'running' "
-        "              AND lower(h.source_host) = lower(p.source_host)) < ?3) "
-        "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
-        "RETURNING " JOB_COLS ", report",
-        worker, host_cap, 0, "claim job", job_r, err);
+    rc = claim_one(db,
+                   CLAIM_SET
+                   "WHERE id = (SELECT p.id FROM jobs p WHERE p.state = 'pending' "
+                   "            AND p.not_before <= ?2 AND NOT EXISTS (SELECT 1 FROM jobs r "
+                   "              WHERE r.pair_key = p.pair_key AND r.state = 'running') "
+                   "            AND (?3 <= 0 OR (SELECT count(*) FROM jobs h "
+                   "              WHERE h.state = 'running' "
+                   "              AND lower(h.source_host) = lower(p.source_host)) < ?3) "
+                   "            ORDER BY p.id LIMIT 1) AND state = 'pending' "
+                   "RETURNING " JOB_COLS ", report",
+                   worker, host_cap, 0, "claim job", job_r, err);
     int end = db_tx_end(db, outer, rc < 0 ? rc : 0, err);
     if (end < 0) {
         if (rc == 1)
@@ -573,8 +791,14 @@ int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job 
     return rc;
 }
 
-int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
-                struct db_job *job_r, struct mb_err *err)
+int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
+                 struct mb_err *err)
+{
+    return db_job_claim_capped(db, worker, host_cap, NULL, job_r, err);
+}
+
+static int take_one(struct db *db, int64_t id, const char *worker, int64_t stale_before,
+                    struct db_job *job_r, struct mb_err *err)
 {
     return claim_one(db,
                      "UPDATE jobs SET state = 'running', worker = ?1, error = NULL, error_code = "
@@ -589,6 +813,85 @@ int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_bef
                      "  AND COALESCE(r.heartbeat_at, 0) >= ?2 - 60) "
                      "RETURNING " JOB_COLS ", report",
                      worker, id, stale_before, "take job", job_r, err);
+}
+
+int db_job_take(struct db *db, int64_t id, const char *worker, int64_t stale_before,
+                struct db_job *job_r, struct mb_err *err)
+{
+    if (!db->pg || db_in_transaction(db))
+        return take_one(db, id, worker, stale_before, job_r, err);
+    /* PostgreSQL: under the host's advisory lock, as the claims (the pair rule). */
+    char *host = NULL;
+    db_stmt *st;
+    int rc = db_exec(db, "BEGIN", err);
+    if (rc == 0
+        && (rc = db_prepare(db, "SELECT lower(source_host) FROM jobs WHERE id = ?1", &st, err))
+               == 0) {
+        db_bind_int64(st, 1, id);
+        int s = db_step(st);
+        if (s == SQLITE_ROW)
+            host = db_col_strdup(st, 0);
+        else if (s != SQLITE_DONE)
+            rc = db_fail(db, err, s, "take job");
+        db_finalize(st);
+    }
+    int got = 0, taken = 0;
+    if (rc == 0 && host)
+        rc = pg_host_lock(db, host, 1, &got, err);
+    if (rc == 0)
+        rc = taken = take_one(db, id, worker, stale_before, job_r, err);
+    if (rc == 1) {
+        int changes = 0;
+        rc = run_update(db, "UPDATE jobs SET extra_conns = 0 WHERE id = ?1", id, NULL, 0, &changes,
+                        err);
+    }
+    if (rc == 0)
+        rc = db_exec(db, "COMMIT", err);
+    else
+        db_rollback(db);
+    free(host);
+    if (rc < 0 && taken == 1)
+        db_job_fini(job_r);
+    return rc < 0 ? rc : taken;
+}
+
+int db_job_conn_take(struct db *db, int64_t id, const char *host, int cap, struct mb_err *err)
+{
+    if (!db->pg)
+        return mb_err_set(err, MB_EIO, "connection slots: PostgreSQL store only");
+    char *lhost = xstrdup(host ? host : "");
+    for (char *p = lhost; *p; p++)
+        if (*p >= 'A' && *p <= 'Z')
+            *p = (char)(*p - 'A' + 'a');
+    int got = 0, changes = 0;
+    int64_t used = 0;
+    int rc = db_exec(db, "BEGIN", err);
+    if (rc == 0)
+        rc = pg_host_lock(db, lhost, 1, &got, err);
+    if (rc == 0)
+        rc = pg_scalar(db, "SELECT " PG_HOST_CONNS, lhost, 0, 0, &used, err);
+    if (rc == 0 && (cap <= 0 || used < cap))
+        rc = run_update(db,
+                        "UPDATE jobs SET extra_conns = extra_conns + 1 WHERE id = ?1 "
+                        "AND state = 'running' AND node IS NOT DISTINCT FROM ?5",
+                        id, NULL, 0, &changes, err);
+    if (rc == 0)
+        rc = db_exec(db, "COMMIT", err);
+    else
+        db_rollback(db);
+    free(lhost);
+    return rc < 0 ? rc : changes == 1;
+}
+
+int db_job_conn_release(struct db *db, int64_t id, struct mb_err *err)
+{
+    if (!db->pg)
+        return 0;
+    int changes = 0;
+    return run_update(db,
+                      "UPDATE jobs SET extra_conns = greatest(extra_conns - 1, 0) WHERE id = ?1 "
+                      "AND state = 'running' AND node IS NOT DISTINCT FROM ?5",
+                      id, NULL, 0, &changes, err);
 }
 
 int db_job_find_same(struct db *db, const char *source_host, int source_port,
@@ -654,8 +957,15 @@ static int job_state(struct db *db, int64_t id, enum db_job_state *state_r, int 
                      struct mb_err *err)
 {
     db_stmt *st;
-    int rc =
-        db_prepare(db, "SELECT state, source_secret IS NOT NULL FROM jobs WHERE id = ?1", &st, err);
+    /* PostgreSQL, in a transaction: the row is locked until its end, so that the state read
+     * stays true for the caller's next statements (claims take no store-wide lock there: a
+     * claim passes over this row, SKIP LOCKED). */
+    int rc = db_prepare(db,
+                        db->pg && db_in_transaction(db)
+                            ? "SELECT state, source_secret IS NOT NULL FROM jobs WHERE id = ?1 "
+                              "FOR UPDATE"
+                            : "SELECT state, source_secret IS NOT NULL FROM jobs WHERE id = ?1",
+                        &st, err);
     if (rc < 0)
         return rc;
     db_bind_int64(st, 1, id);

@@ -168,6 +168,28 @@ int db_job_count_by_state(struct db *db, int64_t counts_r[5], struct mb_err *err
  * (all nodes). The job is claimed for the connection's node (db_set_node). */
 int db_job_claim(struct db *db, const char *worker, int host_cap, struct db_job *job_r,
                  struct mb_err *err);
+/* The cap of connections to a job's source host for its server type (the type's own cap may be
+ * lower than [sources] max_connections_per_host, host_cap). */
+typedef int (*db_job_cap_fn)(const char *server_type, int host_cap);
+/* db_job_claim with each candidate's cap from cap_fn (NULL: host_cap for all).
+ *
+ * PostgreSQL (several nodes): no store-wide lock. A candidate is row-locked with
+ * SELECT ... FOR UPDATE SKIP LOCKED, and the per-host cap and the pair rule are checked again
+ * under a transaction-scoped advisory lock of the source host (lower case), which every
+ * claim, db_job_take and db_job_conn_take of that host takes: claims of different hosts run
+ * at once on all nodes, those of one host one after the other. The cap counts the host's
+ * running jobs plus their extra connections (db_job_conn_take). SQLite: one write
+ * transaction, the cap counts running jobs (cap_fn unused: the node's workers apply it). */
+int db_job_claim_capped(struct db *db, const char *worker, int host_cap, db_job_cap_fn cap_fn,
+                        struct db_job *job_r, struct mb_err *err);
+/* PostgreSQL: one more source connection for running job id (an extra lane), if host's
+ * connections in use across nodes (running jobs + their extra ones) are below cap (<= 0: no
+ * cap), under the host's advisory lock; only for the connection's node's own job (the fence).
+ * 1 taken, 0 not (cap reached, or the job is no longer this node's), < 0 error (SQLite:
+ * MB_EIO). db_job_conn_release gives one back (SQLite: no-op). A claim sets the count back to
+ * 0, and only running jobs count: a node that dies holds no slot after the takeover. */
+int db_job_conn_take(struct db *db, int64_t id, const char *host, int cap, struct mb_err *err);
+int db_job_conn_release(struct db *db, int64_t id, struct mb_err *err);
 
 /* Take one given job (the foreground `migrabox migrate`): make it running for worker, as
  * db_job_claim does, whatever its state, unless it is running with a heartbeat at or after

@@ -69,7 +69,7 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
         return rc;
     int outer;
     db_stmt *st = NULL;
-    rc = db_tx_begin(db, &outer, err);
+    rc = db_tx_begin_job(db, &outer, err);
     if (rc < 0)
         goto restore;
     rc = db_prepare(

@@ -21,6 +21,31 @@ struct db_pg {
     PGconn *c;
 };
 
+static int pg_timeout_s = 20; /* [store] timeout */
+
+void db_pg_set_timeout(int seconds)
+{
+    pg_timeout_s = seconds < 2 ? 2 : seconds;
+}
+
+int db_pg_timeout(void)
+{
+    return pg_timeout_s;
+}
+
+const char *db_pg_session_sql(char *buf, size_t n)
+{
+    /* A transaction left idle longer than [store] timeout (15 s at most) is a node's that can
+     * no longer reach the store (its own deadline gave up): ended, its locks released. */
+    snprintf(buf, n,
+             "SET lock_timeout = '%ds'; SET statement_timeout = '%ds'; "
+             "SET idle_in_transaction_session_timeout = '%ds'; "
+             "SET tcp_keepalives_idle = 5; SET tcp_keepalives_interval = 2; "
+             "SET tcp_keepalives_count = 3; SET tcp_user_timeout = 10000",
+             pg_timeout_s, pg_timeout_s, pg_timeout_s < 15 ? pg_timeout_s : 15);
+    return buf;
+}
+
 const char *const db_pg_tables[] = {
     "accounts", "account_domains", "batches",    "auth_profiles", "jobs",  "job_log", "msgmap",
     "sessions", "webhook_outbox",  "api_tokens", "folder_state",  "nodes", NULL,
@@ -107,15 +132,20 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
         kw[n] = "sslrootcert";
         val[n++] = ca_file;
     }
+    /* [store] timeout bounds the connection (and each statement: db_pg_session_sql, and the
+     * deadline of db_pg_exec), unless the url says. */
+    char ct[16], ut[24];
+    snprintf(ct, sizeof(ct), "%d", pg_timeout_s);
+    snprintf(ut, sizeof(ut), "%d", pg_timeout_s * 1000);
     if (!url_sets(opts, "connect_timeout")) {
         kw[n] = "connect_timeout";
-        val[n++] = "10";
+        val[n++] = ct;
     }
     /* A store that stops answering (network partition) is noticed within seconds, not at
      * the kernel's TCP timeout: keepalives and a TCP user timeout, unless the url says. */
-    static const char *const tcp[][2] = {
-        {"keepalives", "1"},       {"keepalives_idle", "5"},      {"keepalives_interval", "2"},
-        {"keepalives_count", "3"}, {"tcp_user_timeout", "10000"},
+    const char *const tcp[][2] = {
+        {"keepalives", "1"},       {"keepalives_idle", "5"}, {"keepalives_interval", "2"},
+        {"keepalives_count", "3"}, {"tcp_user_timeout", ut},
     };
     for (size_t i = 0; i < sizeof(tcp) / sizeof(tcp[0]); i++)
         if (!url_sets(opts, tcp[i][0])) {
@@ -148,7 +178,8 @@ int db_pg_connect(const char *url, const char *password, size_t password_len, co
         db_pg_close(&pg);
         return rc;
     }
-    int rc = pg_run(pg, DB_PG_SESSION_SQL, PGRES_COMMAND_OK, NULL, err);
+    char session[400];
+    int rc = pg_run(pg, db_pg_session_sql(session, sizeof(session)), PGRES_COMMAND_OK, NULL, err);
     if (rc < 0) {
         db_pg_close(&pg);
         return rc;
@@ -478,7 +509,8 @@ int db_pg_import_sqlite(struct db_pg *pg, struct db *db, int64_t *counts_r, stru
     if (sv != db_schema_latest())
         return mb_err_set(err, MB_ECONFIG, "SQLite store: schema version %d, expected %d", sv,
                           db_schema_latest());
-    if ((rc = pg_run(pg, "BEGIN", PGRES_COMMAND_OK, NULL, err)) < 0)
+    /* The copy of a large store takes longer than [store] timeout: no statement timeout. */
+    if ((rc = pg_run(pg, "SET statement_timeout = 0; BEGIN", PGRES_COMMAND_OK, NULL, err)) < 0)
         return rc;
     /* No node may write while the rows move in: the tables are locked for the transaction. */
     struct buf b;

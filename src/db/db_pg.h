@@ -35,6 +35,10 @@ struct db_pg;
 int db_pg_connect(const char *url, const char *password, size_t password_len, const char *ca_file,
                   struct db_pg **pg_r, struct mb_err *err);
 void db_pg_close(struct db_pg **pg);
+/* [store] timeout (seconds, at least 2; default 20) for the connections made after the
+ * call: connect_timeout, tcp_user_timeout, statement_timeout, lock_timeout, and the deadline
+ * of each call on this side (that timeout + 2 s), unless the url sets libpq's own. */
+void db_pg_set_timeout(int seconds);
 
 /* Apply the missing schema steps. 0, MB_EIO, or MB_ECONFIG when the database's schema is newer
  * than this binary knows. *applied_r (may be NULL): how many steps this call applied. */

@@ -237,7 +237,15 @@ static const char pg_message_codes[] = "ALTER TABLE jobs ADD COLUMN error_code T
                                        "ALTER TABLE job_log ADD COLUMN code TEXT;"
                                        "ALTER TABLE job_log ADD COLUMN params TEXT;";
 
-/* Issue 15 (SQLite step 9): a refused message's reason as a coded message. */
+/* Step 5 (PostgreSQL only: SQLite has one node): jobs.extra_conns, the source connections a
+ * running job holds beyond its own (its extra lanes, [sources] connections_per_job), so that
+ * the per-host cap counts connections across nodes: a claim and a new lane count, under the
+ * host's advisory lock, the running jobs of the host plus their extra_conns (db_job.h). Only
+ * the job's current node changes it; a claim sets it back to 0. */
+static const char pg_extra_conns[] = "ALTER TABLE jobs ADD COLUMN extra_conns BIGINT NOT NULL "
+                                     "DEFAULT 0;";
+
+/* Step 6, issue 15 (SQLite step 9): a refused message's reason as a coded message. */
 static const char pg_msgmap_codes[] = "ALTER TABLE msgmap ADD COLUMN error_code TEXT;"
                                       "ALTER TABLE msgmap ADD COLUMN error_params TEXT;";
 
@@ -246,6 +254,7 @@ const struct db_pg_migration db_pg_migrations[] = {
     {"SQLite's scalar min() and max()", pg_sqlite_compat},
     {"nodes, jobs.node and the fence of the message map (issue 16)", pg_nodes},
     {"jobs, job_log: error and log lines as codes (issue 15)", pg_message_codes},
+    {"jobs.extra_conns: connections per host counted across nodes (issue 16)", pg_extra_conns},
     {"msgmap: a refused message's reason as a code (issue 15)", pg_msgmap_codes},
     /* Append new steps here. */
 };

@@ -281,10 +281,12 @@ static int pg_step(db_stmt *st)
         for (int i = 0; i < st->np; i++)
             if (!st->refs[i] && !st->types[i])
                 st->types[i] = OID_TEXT;
-        st->res = PQexecParams(db->pg, st->sql, st->np, st->types, (const char *const *)st->vals,
-                               st->lens, st->fmts, 0);
+        st->res = db_pg_exec(db, st->sql, st->np, st->types, (const char *const *)st->vals,
+                             st->lens, st->fmts);
         st->ran = 1;
         st->row = -1;
+        if (!st->res)
+            return SQLITE_IOERR; /* no answer in time (db->pg_err says so) */
         ExecStatusType t = PQresultStatus(st->res);
         if (t != PGRES_TUPLES_OK && t != PGRES_COMMAND_OK) {
             const char *m = st->res ? PQresultErrorMessage(st->res) : PQerrorMessage(db->pg);

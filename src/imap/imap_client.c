@@ -13,6 +13,7 @@
 
 #include <mbedtls/base64.h>
 
+#include "base/clock.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "imap/imap_internal.h"
@@ -93,13 +94,6 @@ void imap_client_trace(struct imap_client *c, char dir, const char *line)
         c->trace(c->trace_ctx, dir, line);
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 void imap_client_get_cancel(const struct imap_client *c, imap_stop_cb **stop_r, void **ctx_r)
 {
     *stop_r = c->stop;
@@ -118,7 +112,7 @@ int imap_client_write(struct imap_client *c, const void *p, size_t n, struct mb_
     int rc = imap_client_check(c, err);
     if (rc < 0)
         return rc;
-    c->useful_ms = mono_ms();
+    c->useful_ms = mb_mono_ms();
     rc = net_conn_write(c->conn, p, n, &e);
     if (rc < 0)
         return imap_client_fail_err(c, MB_ECONN, err, &e);
@@ -182,7 +176,7 @@ static int lit_begin(void *ctx, struct imap_parser *p, uint64_t size)
 
 static int lit_chunk(void *ctx, const char *d, size_t n)
 {
-    ((struct imap_client *)ctx)->useful_ms = mono_ms();
+    ((struct imap_client *)ctx)->useful_ms = mb_mono_ms();
     struct imap_client *c = ctx;
     if (c->lit_mode == IMAP_LIT_HOOK)
         return c->lit_hooks->chunk(c, d, n);
@@ -212,7 +206,7 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
     if (limit <= 0)
         limit = 120000;
     if (!c->useful_ms)
-        c->useful_ms = mono_ms();
+        c->useful_ms = mb_mono_ms();
     for (;;) {
         if (c->rpos == c->rlen) {
             /* Wait in slices: cancellation within half a second, and an overall deadline
@@ -221,7 +215,7 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
             for (;;) {
                 if (c->stop && c->stop(c->stop_ctx))
                     return imap_client_fail(c, MB_ECANCELED, err, "cancelled");
-                int64_t left = c->useful_ms + limit - mono_ms();
+                int64_t left = c->useful_ms + limit - mb_mono_ms();
                 if (left <= 0 || net_conn_deadline_passed()) {
                     net_conn_read_timed_out(c->conn, limit, &e);
                     return imap_client_fail_err(c, MB_ECONN, err, &e);
@@ -257,7 +251,7 @@ int imap_client_read_resp(struct imap_client *c, const struct imap_response **r_
             if (!(r->type == IMAP_RESP_UNTAGGED && r->ncode == 0
                   && (r->status == IMAP_STATUS_OK || r->status == IMAP_STATUS_NO
                       || r->status == IMAP_STATUS_BAD)))
-                c->useful_ms = mono_ms();
+                c->useful_ms = mb_mono_ms();
             if (c->trace) {
                 char line[512];
                 imap_resp_format(r, line, sizeof(line));
@@ -748,7 +742,7 @@ int imap_client_connect(const struct imap_client_opts *o, struct imap_client **c
     /* The greeting is part of connecting: a server that accepts TCP but says nothing (often a
      * TLS port reached without TLS) fails within the connect timeout, not the I/O one. */
     net_conn_set_timeout(c->conn, c->connect_timeout_ms > 0 ? c->connect_timeout_ms : 30000);
-    c->useful_ms = mono_ms();
+    c->useful_ms = mb_mono_ms();
     rc = imap_client_read_resp(c, &r, err);
     net_conn_set_timeout(c->conn, c->io_timeout_ms);
     if (rc < 0) {

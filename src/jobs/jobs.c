@@ -120,26 +120,67 @@ static void host_release(struct jobs *pool, const char *host)
 }
 
 /* A job's connections beyond its own (mig_hooks.extra_conn): from the same per-host cap as
- * the workers' jobs. */
+ * the workers' jobs. On the PostgreSQL store the cap holds across nodes: a slot is also taken
+ * in the store (db_job_conn_take: the host's running jobs and their extra connections, on all
+ * nodes, under the host's lock), on a connection of its own (the hook is called from the
+ * run's lanes, each in its thread). */
 struct host_claim {
     struct jobs *pool;
     const char *host;
     int cap;
+    int64_t job_id;
+    struct db *job_db; /* the worker's connection: db_open_again's model (node, path) */
+    pthread_mutex_t mu;
+    struct db *db; /* opened at the first extra connection, closed by host_claim_fini */
 };
 
 static int extra_conn(void *ctx, int take)
 {
     struct host_claim *hc = ctx;
-    /* Several nodes on one PostgreSQL count the per-host cap over the store's running jobs,
-     * one connection each: a run there keeps to its one connection pair, so that the cap holds
-     * across nodes. */
-    if (hc->pool->cfg->store.backend == CONFIG_STORE_POSTGRESQL)
-        return 0;
+    int pg = hc->pool->cfg->store.backend == CONFIG_STORE_POSTGRESQL;
     if (!take) {
+        if (pg) {
+            struct mb_err err = {0};
+            pthread_mutex_lock(&hc->mu);
+            if (hc->db && db_job_conn_release(hc->db, hc->job_id, &err) != 0)
+                log_warn("job %lld: cannot give back a connection slot: %s", (long long)hc->job_id,
+                         err.msg);
+            pthread_mutex_unlock(&hc->mu);
+        }
         host_release(hc->pool, hc->host);
         return 1;
     }
-    return host_acquire(hc->pool, hc->host, hc->cap);
+    if (!host_acquire(hc->pool, hc->host, hc->cap))
+        return 0;
+    if (!pg)
+        return 1;
+    struct mb_err err = {0};
+    pthread_mutex_lock(&hc->mu);
+    int r = hc->db ? 0 : db_open_again(hc->job_db, &hc->db, &err);
+    if (r == 0)
+        r = db_job_conn_take(hc->db, hc->job_id, hc->host, hc->cap, &err);
+    pthread_mutex_unlock(&hc->mu);
+    if (r < 0)
+        log_warn("job %lld: no extra connection: %s", (long long)hc->job_id, err.msg);
+    if (r != 1)
+        host_release(hc->pool, hc->host);
+    return r == 1;
+}
+
+static void host_claim_fini(struct host_claim *hc)
+{
+    db_close(&hc->db);
+    pthread_mutex_destroy(&hc->mu);
+}
+
+/* The cap of connections to a source host for a server type: [sources]
+ * max_connections_per_host, lowered by the type's own (mig_preset max_connections). */
+static int type_cap(const char *server_type, int host_cap)
+{
+    const struct mig_preset *p = mig_preset_find(server_type ? server_type : "");
+    if (p && p->max_connections && (host_cap <= 0 || (int)p->max_connections < host_cap))
+        return (int)p->max_connections;
+    return host_cap;
 }
 
 /* The worker's display of a job's log lines (job_run records them in the database). */
@@ -361,16 +402,16 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         fail_before_run(db, job->id, &why);
         return;
     }
-    int cap = cfg->sources.max_connections_per_host;
-    if (preset->max_connections && (cap <= 0 || (int)preset->max_connections < cap))
-        cap = (int)preset->max_connections;
+    int cap = type_cap(job->server_type, cfg->sources.max_connections_per_host);
     if (!host_acquire(pool, host, cap)) {
         MB_MSG0(&why, MB_ECONN, JOB_WAITING_HOST);
         db_job_defer_msg(db, job->id, now_s() + HOST_BUSY_DELAY_S, &why, &err);
         return;
     }
 
-    struct host_claim claim = {pool, host, cap};
+    struct host_claim claim = {
+        .pool = pool, .host = host, .cap = cap, .job_id = job->id, .job_db = db};
+    pthread_mutex_init(&claim.mu, NULL);
     struct job_run_creds creds;
     memset(&creds, 0, sizeof(creds));
     struct mig_options opts;
@@ -420,8 +461,15 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     if (atomic_load(&w->cancel) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
         MB_MSG0(&why, MB_ECANCELED, JOB_RESTART);
-        db_job_defer_msg(db, job->id, now_s(), &why, &err);
-        log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
+        int dr = db_job_defer_msg(db, job->id, now_s(), &why, &err);
+        pthread_mutex_lock(&pool->lock);
+        int fenced = pool->fenced;
+        pthread_mutex_unlock(&pool->lock);
+        if (fenced) /* the job is another node's now: the store refuses this node's write */
+            log_info("job %lld: stopped, this node lost its lease: %s", (long long)job->id,
+                     dr == 0 ? "back to pending" : err.msg);
+        else
+            log_info("job %lld: interrupted by shutdown, back to pending", (long long)job->id);
         goto out;
     }
     if (res.state == DB_JOB_PENDING) {
@@ -467,6 +515,7 @@ out:
     job_run_creds_fini(&creds);
     mig_options_fini(&opts);
     mig_result_fini(&res);
+    host_claim_fini(&claim);
     host_release(pool, host);
 }
 
@@ -504,8 +553,8 @@ static void *worker_main(void *arg)
         struct db_job job;
         memset(&job, 0, sizeof(job));
         int r = fenced ? 0
-                       : db_job_claim(db, name, pool->cfg->sources.max_connections_per_host, &job,
-                                      &err);
+                       : db_job_claim_capped(db, name, pool->cfg->sources.max_connections_per_host,
+                                             type_cap, &job, &err);
         if (r == 1) {
             run_job(w, db, &job);
             db_job_fini(&job);

@@ -341,6 +341,18 @@ static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, u
 {
     struct hand *h = fr->hand;
     pthread_mutex_lock(&h->mu);
+    /* Bytes join the last record while it is a body's data with room: the destination's thread
+     * is woken once per HAND_CHUNK of a body (or at its end), not for each TLS record. */
+    size_t tail = (h->head + h->len + HAND_SLOTS - 1) % HAND_SLOTS;
+    if (kind == HAND_DATA && h->len > 0 && !h->failed && h->rec[tail].kind == HAND_DATA
+        && h->rec[tail].n + n <= HAND_CHUNK) {
+        memcpy(h->data + tail * HAND_CHUNK + h->rec[tail].n, p, n);
+        h->rec[tail].n += n;
+        if (h->rec[tail].n == HAND_CHUNK)
+            pthread_cond_signal(&h->more);
+        pthread_mutex_unlock(&h->mu);
+        return 0;
+    }
     while (h->len == HAND_SLOTS && !h->failed) {
         if (mig_stop_requested(fr->m)) {
             pthread_mutex_unlock(&h->mu);
@@ -366,7 +378,10 @@ static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, u
     if (n)
         memcpy(h->data + at * HAND_CHUNK, p, n);
     h->len++;
-    pthread_cond_signal(&h->more);
+    /* A record the next bytes may still join is not announced yet (see above); every other
+     * record is, and so is any record behind it. */
+    if (kind != HAND_DATA || n == HAND_CHUNK || h->len > 1)
+        pthread_cond_signal(&h->more);
     pthread_mutex_unlock(&h->mu);
     return 0;
 }
@@ -594,7 +609,7 @@ static void to_dbmsg(struct msg *x, struct db_msg *d)
 static int commit_window(struct folder_run *fr, struct mb_err *err)
 {
     struct mig_ctx *m = fr->m;
-    int rc = db_begin_immediate(m->db, err);
+    int rc = db_begin_job(m->db, err);
     if (rc)
         return rc;
     for (size_t i = 0; i < fr->win_n && !rc; i++) {
@@ -1019,7 +1034,7 @@ static int update_flags(struct folder_run *fr, const unsigned char *todo, size_t
     free(grp);
     free(cmds);
     if (rc == 0 && n_ch) {
-        rc = db_begin_immediate(m->db, err);
+        rc = db_begin_job(m->db, err);
         for (size_t i = 0; rc == 0 && i < n_ch; i++) {
             if (!ch[i].stored)
                 continue;

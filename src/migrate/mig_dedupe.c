@@ -510,7 +510,7 @@ int mig_dedupe_uidvalidity(struct mig_ctx *m, const char *src_raw, uint32_t uidv
     /* Record every match and forget the old rows in one transaction: a run stopped half-way
      * would otherwise leave rows under the new UIDVALIDITY, the next run would not re-key
      * again, and the messages not recorded yet would be copied a second time. */
-    rc = db_begin_immediate(m->db, err);
+    rc = db_begin_job(m->db, err);
     if (rc)
         goto out;
     for (size_t i = 0; i < s.n && !rc; i++) {

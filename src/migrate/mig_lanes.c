@@ -26,6 +26,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/xalloc.h"
 #include "db/db.h"
 #include "mig_dedupe.h"
@@ -252,13 +253,6 @@ static int same_dest(const struct mig_plan_entry *a, const struct mig_plan_entry
     return a->dest_name && b->dest_name && strcmp(a->dest_name, b->dest_name) == 0;
 }
 
-static int64_t mono_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
-
 /* The next folder to copy (plan order), marked busy: 1, or 0 when none is free. Waits first
  * while the server asked a lane to back off. */
 static int claim(struct mig_ctx *m, size_t *i_r)
@@ -268,7 +262,7 @@ static int claim(struct mig_ctx *m, size_t *i_r)
     int found = 0;
     for (;;) {
         pthread_mutex_lock(&sh->mu);
-        int64_t wait = sh->quiet_until - mono_ms();
+        int64_t wait = sh->quiet_until - mb_mono_ms();
         pthread_mutex_unlock(&sh->mu);
         if (wait <= 0 || mig_should_stop(m))
             break;
@@ -397,7 +391,7 @@ static int lane_loop(struct mig_ctx *m, struct mb_err *err)
         } else if (rc && mig_busy_text(err->msg)) {
             /* Throttled: this lane ends (fewer connections is often what the server wants)
              * and the others take no new folder before the server's back-off has passed. */
-            int64_t until = mono_ms() + mig_backoff_hint_ms(err->msg, 1000);
+            int64_t until = mb_mono_ms() + mig_backoff_hint_ms(err->msg, 1000);
             pthread_mutex_lock(&sh->mu);
             if (until > sh->quiet_until)
                 sh->quiet_until = until;

@@ -8,6 +8,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/xalloc.h"
 #include "db/db_job.h"
 #include "db/db_msgmap.h"
@@ -573,13 +574,6 @@ static uint64_t progress_stamp(struct mig_ctx *m)
            + mig_steps(m);
 }
 
-static int64_t mono_s(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec;
-}
-
 int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struct mig_request *req,
             const struct mig_hooks *hooks, struct mig_result *res, struct mb_err *errp)
 {
@@ -600,7 +594,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
     /* Transient errors never fail a run that is still moving: it fails only after
      * [sources] give_up_after without any progress. */
     int64_t give_up = cfg->sources.give_up_after > 0 ? cfg->sources.give_up_after : 21600;
-    int64_t last_moved = mono_s();
+    int64_t last_moved = (mb_mono_ms() / 1000);
     uint64_t stamp = progress_stamp(&m);
     int64_t paused = 0;
 
@@ -624,10 +618,10 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         if (attempt > 1) {
             if (progress_stamp(&m) != stamp) {
                 stamp = progress_stamp(&m);
-                last_moved = mono_s();
+                last_moved = (mb_mono_ms() / 1000);
                 delay_ms = mig_backoff_hint_ms(err.msg, RECONNECT_MIN_MS);
             }
-            int64_t idle = mono_s() - last_moved;
+            int64_t idle = (mb_mono_ms() / 1000) - last_moved;
             if (idle + delay_ms / 1000 > give_up) {
                 struct mb_err line;
                 MB_MSG(&line, 0, LOG_GIVING_UP, (long long)idle, &err);
@@ -713,7 +707,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
                 break;
             }
             backoff_sleep(&m, (long)cfg->sources.limit_pause * 1000);
-            last_moved = mono_s();
+            last_moved = (mb_mono_ms() / 1000);
             stamp = progress_stamp(&m);
             delay_ms = 0;
         }

@@ -9,17 +9,11 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/buf.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "net/net_conn.h"
-
-static int64_t hc_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 int http_url_parse(const char *url, struct http_url *u, struct mb_err *err)
 {
@@ -134,14 +128,14 @@ static int hc_fill(struct hc_reader *r, struct mb_err *err)
     if (r->len == sizeof(r->buf)) /* only a line can fill it: hc_body drains it first */
         return mb_err_set(err, MB_ETOOBIG, "%s sent a header line over %zu bytes", r->where,
                           sizeof(r->buf));
-    int64_t left = r->deadline - hc_now_ms();
+    int64_t left = r->deadline - mb_mono_ms();
     if (left <= 0)
         return mb_err_set(err, MB_ECONN, "%s did not answer completely within %d s", r->where,
                           r->deadline_total_ms / 1000);
     net_conn_set_timeout(r->c, (int)(left < r->io_ms ? left : r->io_ms));
     ssize_t n = net_conn_read(r->c, r->buf + r->len, sizeof(r->buf) - r->len, err);
     if (n < 0) {
-        if (hc_now_ms() >= r->deadline)
+        if (mb_mono_ms() >= r->deadline)
             return mb_err_set(err, MB_ECONN, "%s did not answer completely within %d s", r->where,
                               r->deadline_total_ms / 1000);
         return (int)n;
@@ -366,7 +360,7 @@ int http_post(const struct http_request *req, struct http_response *resp, struct
         connect_ms = total_ms;
     if (io_ms > total_ms)
         io_ms = total_ms;
-    int64_t deadline = hc_now_ms() + total_ms;
+    int64_t deadline = mb_mono_ms() + total_ms;
     char where[300];
     snprintf(where, sizeof(where), strchr(u.host, ':') ? "[%s]:%u" : "%s:%u", u.host, u.port);
 

@@ -31,6 +31,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/x509_crt.h>
 
+#include "base/clock.h"
 #include "base/crypto.h"
 #include "base/xalloc.h"
 
@@ -38,6 +39,10 @@
 #define NET_CONN_CONNECT_TIMEOUT_MS 30000
 #define NET_CONN_IO_TIMEOUT_MS 120000
 #define NET_CONN_HOST_MAX 255
+/* TLS bytes read from the socket ahead of mbedTLS: it asks for a record's 5-byte header, then
+ * its body, so without this buffer every record (Dovecot's are ~4 KiB) costs two recv() and
+ * the caller's poll; with it one recv() takes whatever has arrived. */
+#define NET_CONN_RBUF (32 * 1024)
 
 struct net_conn {
     int fd;
@@ -54,7 +59,9 @@ struct net_conn {
     char peer[NET_CONN_HOST_MAX + 16];  /* numeric peer address once connected */
     /* State shared with the mbedTLS I/O callbacks. */
     int cb_timeout_ms;
-    int cb_errno;  /* errno of the last failed send/recv, ETIMEDOUT on timeout */
+    int cb_errno;        /* errno of the last failed send/recv, ETIMEDOUT on timeout */
+    unsigned char *rbuf; /* NET_CONN_RBUF bytes once TLS starts: rbuf[rb_off..rb_len) unread */
+    size_t rb_off, rb_len;
     int verify_ip; /* host is an IP literal: match it against iPAddress SANs */
     unsigned char ip[16];
     size_t ip_len;
@@ -64,15 +71,6 @@ struct net_conn {
     mbedtls_ssl_config conf;
     mbedtls_x509_crt ca;
 };
-
-/* ---- time ---- */
-
-static int64_t net_conn_now_ms(void)
-{
-    struct timespec ts;
-    clock_gettime(CLOCK_MONOTONIC, &ts);
-    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
-}
 
 /* "5 s", "1.5 s", "0.3 s" */
 static const char *net_conn_secs(int ms, char *buf, size_t n)
@@ -94,7 +92,7 @@ void net_conn_set_thread_deadline(int64_t deadline_ms)
 
 int64_t net_conn_monotonic_ms(void)
 {
-    return net_conn_now_ms();
+    return mb_mono_ms();
 }
 
 static int net_conn_poll(int fd, short events, int64_t deadline)
@@ -102,7 +100,7 @@ static int net_conn_poll(int fd, short events, int64_t deadline)
     if (net_conn_thread_deadline && deadline > net_conn_thread_deadline)
         deadline = net_conn_thread_deadline;
     for (;;) {
-        int64_t left = deadline - net_conn_now_ms();
+        int64_t left = deadline - mb_mono_ms();
         if (left < 0)
             left = 0;
         struct pollfd p = {.fd = fd, .events = events};
@@ -130,7 +128,7 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, enum net_conn_doing 
                                 struct mb_err *err)
 {
     int rc;
-    if (net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline) {
+    if (net_conn_thread_deadline && mb_mono_ms() >= net_conn_thread_deadline) {
         rc = what == NET_CONN_CONNECTING ? MB_MSG(err, MB_ECONN, NET_LIMIT_CONNECT, c->where)
              : what == NET_CONN_WAITING  ? MB_MSG(err, MB_ECONN, NET_LIMIT_WAIT, c->where)
                                          : MB_MSG(err, MB_ECONN, NET_LIMIT_SEND, c->where);
@@ -146,7 +144,7 @@ static int net_conn_timeout_err(struct net_conn *c, int ms, enum net_conn_doing 
 
 int net_conn_deadline_passed(void)
 {
-    return net_conn_thread_deadline && net_conn_now_ms() >= net_conn_thread_deadline;
+    return net_conn_thread_deadline && mb_mono_ms() >= net_conn_thread_deadline;
 }
 
 int net_conn_read_timed_out(struct net_conn *c, int ms, struct mb_err *err)
@@ -220,7 +218,7 @@ static int net_conn_try(const struct addrinfo *ai, int timeout_ms, int *fd_r)
             e = errno;
             goto out;
         }
-        int r = net_conn_poll(fd, POLLOUT, net_conn_now_ms() + timeout_ms);
+        int r = net_conn_poll(fd, POLLOUT, mb_mono_ms() + timeout_ms);
         if (r == 0) {
             e = ETIMEDOUT;
             goto out;
@@ -321,7 +319,7 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
-    int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
+    int64_t deadline = mb_mono_ms() + c->cb_timeout_ms;
     for (;;) {
         ssize_t n = send(c->fd, buf, len, MSG_NOSIGNAL);
         if (n >= 0)
@@ -343,23 +341,36 @@ static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
 static int net_conn_bio_recv(void *ctx, unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
-    int64_t deadline = net_conn_now_ms() + c->cb_timeout_ms;
-    for (;;) {
-        ssize_t n = recv(c->fd, buf, len, 0);
-        if (n >= 0)
-            return (int)n; /* 0: EOF, mbedTLS turns it into MBEDTLS_ERR_SSL_CONN_EOF */
-        if (errno == EINTR)
-            continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            c->cb_errno = errno;
-            return MBEDTLS_ERR_NET_RECV_FAILED;
-        }
-        int r = net_conn_poll(c->fd, POLLIN, deadline);
-        if (r <= 0) {
-            c->cb_errno = r == 0 ? ETIMEDOUT : -r;
-            return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
+    if (c->rb_off == c->rb_len) {
+        int64_t deadline = mb_mono_ms() + c->cb_timeout_ms;
+        for (;;) {
+            ssize_t n = recv(c->fd, c->rbuf, NET_CONN_RBUF, 0);
+            if (n == 0)
+                return 0; /* EOF: mbedTLS turns it into MBEDTLS_ERR_SSL_CONN_EOF */
+            if (n > 0) {
+                c->rb_off = 0;
+                c->rb_len = (size_t)n;
+                break;
+            }
+            if (errno == EINTR)
+                continue;
+            if (errno != EAGAIN && errno != EWOULDBLOCK) {
+                c->cb_errno = errno;
+                return MBEDTLS_ERR_NET_RECV_FAILED;
+            }
+            int r = net_conn_poll(c->fd, POLLIN, deadline);
+            if (r <= 0) {
+                c->cb_errno = r == 0 ? ETIMEDOUT : -r;
+                return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
+            }
         }
     }
+    size_t k = c->rb_len - c->rb_off;
+    if (k > len)
+        k = len;
+    memcpy(buf, c->rbuf + c->rb_off, k);
+    c->rb_off += k;
+    return (int)k;
 }
 
 /* Map an mbedTLS I/O-level error to our words; handshake: during the TLS handshake. */
@@ -517,6 +528,9 @@ static int net_conn_tls_setup(struct net_conn *c, struct mb_err *err)
         mbedtls_strerror(ret, e, sizeof(e));
         return mb_err_setsys(err, MB_ECONFIG, ret, "TLS server name %s: %s", host, e);
     }
+    if (!c->rbuf)
+        c->rbuf = xmalloc(NET_CONN_RBUF);
+    c->rb_off = c->rb_len = 0;
     mbedtls_ssl_set_bio(&c->ssl, c, net_conn_bio_send, net_conn_bio_recv, NULL);
     return 0;
 }
@@ -650,7 +664,7 @@ ssize_t net_conn_read(struct net_conn *c, void *buf, size_t n, struct mb_err *er
             return net_conn_sys(MB_MSG(err, MB_EPROTO, NET_TLS_FROM, c->where, e), err, ret);
         }
     }
-    int64_t deadline = net_conn_now_ms() + c->io_timeout_ms;
+    int64_t deadline = mb_mono_ms() + c->io_timeout_ms;
     for (;;) {
         ssize_t got = recv(c->fd, buf, n, 0);
         if (got > 0)
@@ -683,11 +697,11 @@ int net_conn_wait_readable(struct net_conn *c, int timeout_ms, struct mb_err *er
     if (net_conn_pending(c) > 0)
         return 1;
     /* Record bytes already taken from the socket but not yet decrypted. */
-    if (c->tls && mbedtls_ssl_check_pending(&c->ssl))
+    if (c->tls && (c->rb_off < c->rb_len || mbedtls_ssl_check_pending(&c->ssl)))
         return 1;
     if (timeout_ms < 0)
         timeout_ms = c->io_timeout_ms;
-    int r = net_conn_poll(c->fd, POLLIN, net_conn_now_ms() + timeout_ms);
+    int r = net_conn_poll(c->fd, POLLIN, mb_mono_ms() + timeout_ms);
     if (r < 0)
         return net_conn_sys_err(c, -r, err);
     return r; /* POLLIN, POLLHUP or POLLERR: a read will not wait */
@@ -716,7 +730,7 @@ int net_conn_write(struct net_conn *c, const void *buf, size_t n, struct mb_err 
         return 0;
     }
     while (n > 0) {
-        int64_t deadline = net_conn_now_ms() + c->io_timeout_ms;
+        int64_t deadline = mb_mono_ms() + c->io_timeout_ms;
         ssize_t w = send(c->fd, p, n, MSG_NOSIGNAL);
         if (w > 0) {
             p += w;
@@ -783,5 +797,6 @@ void net_conn_free(struct net_conn **cp)
     XFREE(c->host);
     XFREE(c->sni);
     XFREE(c->ca_file);
+    XFREE(c->rbuf);
     XFREE(*cp);
 }

@@ -40,7 +40,7 @@ def psql(sql):
     with open(os.path.join(PGDIR, "port")) as f:
         port = f.read().strip()
     cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(PGDIR, "run"), "-p", port,
-           "-U", "postgres", "-d", "migrabox", "-c", sql]
+           "-U", "postgres", "-d", os.environ.get("PG_DBNAME", "migrabox"), "-c", sql]
     if os.getuid() == 0:
         user = "mbci" if subprocess.run(["id", "mbci"], capture_output=True).returncode == 0 \
             else "postgres"
@@ -139,12 +139,18 @@ def main():
         A.proc.kill()
         t_kill_a = time.monotonic()
         print("  killed A (%d running jobs) at %.1f s" % (a_jobs, t_kill_a - start))
-        # D: cut from PostgreSQL while it runs jobs.
+        # D: cut from PostgreSQL while it runs jobs, silently (partproxy.py SIGHUP: a black
+        # hole, no reset, no refusal: only D's own deadline, [store] timeout, can notice).
         wait(lambda: D.running() >= 1, 30)
-        d_jobs = D.running()
-        os.kill(int(os.environ["PARTPROXY"]), signal.SIGUSR1)
+        d_old = D.id
+        d_ids = psql("SELECT string_agg(id::text, ',') FROM jobs WHERE state = 'running' "
+                     "AND node = '%s'" % d_old)
+        d_jobs = len(d_ids.split(",")) if d_ids else 0
+        d_log0 = len(D.text())
+        os.kill(int(os.environ["PARTPROXY"]), signal.SIGHUP)
         t_cut_d = time.monotonic()
-        print("  cut D from PostgreSQL (%d running jobs) at %.1f s" % (d_jobs, t_cut_d - start))
+        print("  cut D from PostgreSQL silently (%d running jobs: %s) at %.1f s"
+              % (d_jobs, d_ids, t_cut_d - start))
         # B: SIGKILL a little later.
         time.sleep(1.5)
         wait(lambda: B.running() >= 1, 30)
@@ -152,6 +158,18 @@ def main():
         B.proc.kill()
         t_kill_b = time.monotonic()
         print("  killed B (%d running jobs) at %.1f s" % (b_jobs, t_kill_b - start))
+
+        # D's calls to the store fail within [store] timeout (3 s) + 2 s, not never.
+        def d_noticed():
+            return "did not answer within" in D.text()[d_log0:]
+
+        if wait(d_noticed, 30, 0.05):
+            t_notice = time.monotonic() - t_cut_d
+            check("D: a store call through the black hole fails after %.1f s ([store] timeout 3 s"
+                  " + 2 s)" % t_notice, t_notice <= 5 + 2.5, t_notice)
+        else:
+            fail("D: a store call through the black hole fails within the bound",
+                 D.text()[d_log0:][-1500:])
 
         def taken(node):
             return node.running() == 0
@@ -185,11 +203,31 @@ def main():
         logs = int(psql("SELECT count(*) FROM job_log WHERE text LIKE 'taken over: node %'"))
         check("%d job log lines say 'taken over' (%d + %d + %d jobs were running)"
               % (logs, a_jobs, b_jobs, d_jobs), logs >= a_jobs + b_jobs, logs)
-        fenced = D.text().count("is not run by node") + D.text().count("is not running")
-        print("  D's refused stale writes (fenced): %d" % fenced)
         stale = int(psql("SELECT count(*) FROM jobs WHERE node IS NOT NULL AND state = 'done' "
                          "AND node NOT IN (SELECT id FROM nodes)"))
         print("  jobs finished by a node that is gone since: %d" % stale)
+        # D came back: what it held in flight reached PostgreSQL late (partproxy delivers it),
+        # and its runs went on until it learnt its lease was lost. None of it is on the jobs
+        # it lost: their rows and message maps are the new owners'.
+        if d_ids:
+            rows = psql("SELECT id, node, state, messages_total, messages_copied, "
+                        "messages_failed, (SELECT count(*) FROM msgmap m WHERE m.job_id = j.id "
+                        "AND m.state = 1) FROM jobs j WHERE id IN (%s) ORDER BY id" % d_ids)
+            bad = [r for r in rows.splitlines()
+                   if r.split("|")[1] == d_old or r.split("|")[2] != "done"
+                   or r.split("|")[5] != "0" or r.split("|")[6] != "40"]
+            check("D's %d lost jobs: owner, state, counters (none failed) and message map (40 "
+                  "copied rows each) are the new owners', none of D's old node %s (id|node|state|"
+                  "total|copied|failed|map: %s)" % (d_jobs, d_old, rows.replace("\n", "; ")),
+                  not bad and rows, rows)
+        with open(os.path.join(PGDIR, "server.log"), errors="replace") as f:
+            pglog = f.read()
+        fenced_pg = pglog.count("is not run by node %s" % d_old)
+        fenced_d = (D.text().count("run by another node") + D.text().count("is not run by node")
+                    + D.text().count("is not running"))
+        print("  stale writes of D's old node refused after the takeover: %d by the message map's "
+              "fence (PostgreSQL log), %d job-row writes (D's log: progress, outcome)"
+              % (fenced_pg, fenced_d))
 
         # Every mailbox exact: no loss, no duplicate.
         problems = []

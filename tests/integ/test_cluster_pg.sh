@@ -1,14 +1,18 @@
 #!/usr/bin/env bash
 # Several appliances on one PostgreSQL store (issue 16): four `migrabox serve` nodes share a
 # private PostgreSQL cluster (pg.sh) and a Dovecot pair; a 50-mailbox CSV batch is queued.
-# Mid-batch node A is killed (SIGKILL), node D is cut from PostgreSQL (partproxy.py resets its
-# connections), then node B is killed: their running jobs are taken over by the live nodes
-# after [store] lease (5 s here), the partitioned node notices its lease is lost and stops its
-# runs, and when its link comes back it registers again as a new node without writing over
-# the new owners. Every job ends done, every mailbox is exact (no loss, no duplicate), the
-# takeover times are printed, and GET /api/nodes lists the live nodes. The checks are in
-# cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that jobs run long
-# enough to be interrupted.
+# Mid-batch node A is killed (SIGKILL), node D is cut silently from PostgreSQL (partproxy.py
+# turns into a black hole: nothing reset or refused), then node B is killed: D's store calls
+# fail within [store] timeout (3 s here) + 2 s, their running jobs are taken over by the live
+# nodes after [store] lease (5 s here), the partitioned node notices its lease is lost and
+# stops its runs, and when its link comes back (what it sent meanwhile delivered late) it
+# registers again as a new node without writing over the new owners: its lost jobs' rows and
+# message maps are the new owner's. Every job ends done, every mailbox is exact (no loss, no
+# duplicate), the takeover times are printed, and GET /api/nodes lists the live nodes. The
+# checks are in cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that
+# jobs run long enough to be interrupted. Two more rounds on databases of their own: the
+# per-host cap across two nodes, counted at the source (conncount.py), and the fence
+# (fence_test.py: a node frozen with SIGSTOP, taken over, thawed).
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -119,6 +123,7 @@ url = postgresql://migrabox@127.0.0.1:$2/migrabox
 password_file = $PG_PWFILE
 ca_file = $PG_CA
 lease = 5s
+timeout = 3s
 EOF
 }
 for n in A B C; do mkconf "$n" "$PG_PORT"; done
@@ -152,4 +157,84 @@ while IFS= read -r line; do
     esac
 done <"$work/py.out"
 [ $pyrc -eq 0 ] || [ "$T_FAIL" -gt 0 ] || fail "cluster_test.py exited with status $pyrc"
+# ---- Per-host connection cap across nodes: two nodes of one worker each on one store
+# (database "conns"), the source host capped at 3 connections, runs of 2 connections each
+# ([sources] connections_per_job = 2: the extra lane takes a slot in the store,
+# db_job_conn_take), 6 jobs: the source never sees more than 3 connections at once (counted
+# by conncount.py in front of it), where the two nodes counting alone would open 4. ----
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE conns OWNER migrabox" >/dev/null
+python3 "$here/conncount.py" --port-file "$work/cnt.port" --target "127.0.0.1:$(cat "$work/srcproxy.port")" \
+    --stats "$work/cnt.json" >/dev/null 2>&1 &
+pids+=($!)
+for _ in $(seq 1 50); do [ -s "$work/cnt.port" ] && break; sleep 0.1; done
+for n in E F; do
+    mkconf "$n" "$PG_PORT"
+    sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/conns|" \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nmax_connections_per_host = 3\nconnections_per_job = 2/' \
+        -e 's/^workers = 3$/workers = 1/' \
+        "$work/$n.conf"
+done
+{
+    echo "login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only"
+    for i in 1 2 3 4 5 6; do
+        printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "c$i@example.com" - >/dev/null
+        echo "u$i@src.test;\"Clu-Pw;1\";127.0.0.1:$(cat "$work/cnt.port");defaut;c$i@example.com;False"
+    done
+} >"$work/conns.csv"
+if ! out=$("$MIGRABOX" import -c "$work/E.conf" "$work/conns.csv" 2>&1); then
+    fail "import of the 6 jobs of one source host" "$out"
+    finish
+fi
+cp "$work/E/secret.key" "$work/F/secret.key"
+start=$(date +%s)
+for n in E F; do
+    "$MIGRABOX" serve -c "$work/$n.conf" </dev/null >/dev/null 2>"$work/$n.log" &
+    pids+=($!)
+done
+left=6
+for _ in $(seq 1 360); do
+    left=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(*) FROM jobs WHERE state <> 'done'")
+    [ "$left" = 0 ] && break
+    sleep 0.5
+done
+stats=$(cat "$work/cnt.json")
+nodes=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(DISTINCT node) FROM jobs")
+lanes=$(PG_DB=conns pg_psql "$work/pg" "SELECT count(*) FROM job_log WHERE code = 'log_lanes_started'")
+max_open=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["max_open"])' "$work/cnt.json")
+if [ "$left" = 0 ] && [ "$max_open" -le 3 ] && [ "$nodes" = 2 ] && [ "$lanes" -ge 1 ]; then
+    ok "cap 3 for one source host across 2 nodes (6 jobs, up to 2 connections per run): at most $max_open source connections at once ($stats; jobs on $nodes nodes, $lanes run(s) with 2 connections, $(( $(date +%s) - start )) s)"
+else
+    fail "cap 3 for one source host across 2 nodes" "left=$left nodes=$nodes lanes=$lanes stats=$stats
+$(tail -5 "$work/E.log")"
+fi
+# ---- The fence: node G frozen (SIGSTOP) mid-run, its jobs taken over by H, then thawed: its
+# writes are refused and every mailbox is exact (fence_test.py, database "fence"). ----
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE fence OWNER migrabox" >/dev/null
+for n in G H; do
+    mkconf "$n" "$PG_PORT"
+    sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/fence|" \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nconnections_per_job = 1/' "$work/$n.conf"
+done
+{
+    echo "login_source;pass_source;host_source;type_messagerie;login_destination;subscribed_only"
+    for i in 11 12 13 14 15 16; do
+        printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "f$i@example.com" - >/dev/null
+        echo "u$i@src.test;\"Clu-Pw;1\";127.0.0.1:$(cat "$work/srcproxy.port");defaut;f$i@example.com;False"
+    done
+} >"$work/fence.csv"
+if ! out=$("$MIGRABOX" import -c "$work/G.conf" "$work/fence.csv" 2>&1); then
+    fail "import of the 6 jobs of the fence round" "$out"
+    finish
+fi
+cp "$work/G/secret.key" "$work/H/secret.key"
+PG_DBNAME=fence FIRST=11 COUNT=6 python3 "$here/fence_test.py" >"$work/fence.out" 2>&1
+pyrc=$?
+while IFS= read -r line; do
+    case "$line" in
+        "ok - "*) ok "fence: ${line#ok - }" ;;
+        "FAIL - "*) fail "fence: ${line#FAIL - }" ;;
+        *) echo "  $line" ;;
+    esac
+done <"$work/fence.out"
+[ $pyrc -eq 0 ] || grep -q '^FAIL' "$work/fence.out" || fail "fence_test.py exited with status $pyrc"
 finish

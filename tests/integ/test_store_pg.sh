@@ -48,27 +48,27 @@ conf "$work/good.conf" "$PG_URL" "$PG_CA"
 # ---- store check: TLS verified, schema applied once ----
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 5 (5 step(s) applied now)"* ]]; then
+if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 6 (6 step(s) applied now)"* ]]; then
     ok "store check: connects over verified TLS and applies the schema ($(head -1 <<<"$out" | cut -c1-110))"
 else
     fail "store check: connects over verified TLS and applies the schema" "rc=$rc: $out"
 fi
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
-if [[ $out == *"schema version 5 (0 step(s) applied now)"* ]]; then
+if [[ $out == *"schema version 6 (0 step(s) applied now)"* ]]; then
     ok "store check again: no step applied twice"
 else
     fail "store check again: no step applied twice" "$out"
 fi
 v=$(pg_psql "$work/pg" "SELECT version FROM migrabox_schema" 2>&1)
-[ "$v" = 5 ] && ok "migrabox_schema holds version 5" || fail "migrabox_schema holds version 5" "$v"
+[ "$v" = 6 ] && ok "migrabox_schema holds version 6" || fail "migrabox_schema holds version 6" "$v"
 # Several nodes starting at once: the advisory lock makes each step run once.
 pg_psql "$work/pg" "DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION migrabox" >/dev/null
 for i in 1 2 3 4; do "$MIGRABOX" store check -c "$work/good.conf" >"$work/par$i.out" 2>&1 & done
 wait
-n_applied=$(grep -l "(5 step(s) applied now)" "$work"/par*.out | wc -l)
-n_ok=$(grep -l "schema version 5" "$work"/par*.out | wc -l)
+n_applied=$(grep -l "(6 step(s) applied now)" "$work"/par*.out | wc -l)
+n_ok=$(grep -l "schema version 6" "$work"/par*.out | wc -l)
 if [ "$n_applied" = 1 ] && [ "$n_ok" = 4 ]; then
-    ok "4 nodes migrating at once: one applies the schema, all end at version 5"
+    ok "4 nodes migrating at once: one applies the schema, all end at version 6"
 else
     fail "4 nodes migrating at once: one applies the schema" "$(cat "$work"/par*.out)"
 fi
@@ -205,5 +205,32 @@ if [ $rc -ne 0 ] && [[ $out == *"job 5 is not run by node ghost-node"* ]] && [ $
     ok "message map fenced: refused for a job another node (or none) runs, taken for its own"
 else
     fail "message map fenced" "rc=$rc: $out / rc=$rc2: $out2"
+fi
+# ---- claims: row locks and per-host locks, no store-wide lock (tests/helpers/pg_claims.c) ----
+PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE claims OWNER migrabox" >/dev/null
+curl_claims="${PG_URL%/migrabox}/claims"
+out=$("$TESTBIN/pg_claims" "$curl_claims" "$PG_PWFILE" "$PG_CA" load 8 200 4 2 2>&1)
+if [ $? -eq 0 ]; then
+    ok "8 processes claim 200 jobs of 4 hosts, cap 2: each once, cap and pair rule never broken ($out)"
+else
+    fail "8 processes claim 200 jobs of 4 hosts, cap 2" "$out"
+fi
+out=$("$TESTBIN/pg_claims" "$curl_claims" "$PG_PWFILE" "$PG_CA" load 8 120 1 3 2>&1)
+if [ $? -eq 0 ]; then
+    ok "8 processes claim 120 jobs of one host, cap 3: each once, never 4 running ($out)"
+else
+    fail "8 processes claim 120 jobs of one host, cap 3" "$out"
+fi
+out=$("$TESTBIN/pg_claims" "$curl_claims" "$PG_PWFILE" "$PG_CA" block 2>&1)
+if [ $? -eq 0 ]; then
+    ok "claims not serialized: not behind the store-wide write lock, nor behind another host's claim; behind their own host's ($(tr '\n' ';' <<<"$out"))"
+else
+    fail "claims not serialized by a store-wide lock" "$out"
+fi
+out=$("$TESTBIN/pg_claims" "$curl_claims" "$PG_PWFILE" "$PG_CA" starve 2>&1)
+if [ $? -eq 0 ]; then
+    ok "a host full for its server type's cap does not starve the others ($(tr '\n' ';' <<<"$out"))"
+else
+    fail "a host full for its server type's cap does not starve the others" "$out"
 fi
 finish

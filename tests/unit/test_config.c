@@ -547,12 +547,13 @@ static void test_https_modes(void)
 
 static void test_store(void)
 {
-    T_BEGIN("[store]: backend, url, password_file, ca_file, lease");
+    T_BEGIN("[store]: backend, url, password_file, ca_file, lease, timeout");
     struct config *cfg = NULL;
     struct mb_err err;
     T_ASSERT_INT(load_text("[server]\n", &cfg, &err), 0);
     T_ASSERT(cfg && cfg->store.backend == CONFIG_STORE_SQLITE && cfg->store.url == NULL);
     T_ASSERT(cfg && cfg->store.lease == 60 && cfg->store.password.data == NULL);
+    T_ASSERT(cfg && cfg->store.timeout == 20);
     T_ASSERT_STR(cfg ? cfg->store.ca_file : "", "/etc/ssl/certs/ca-certificates.crt");
     config_free(&cfg);
     const char *pw = write_file("db.secret", "s3cret\n", 7);
@@ -576,6 +577,19 @@ static void test_store(void)
                           "2: [store] url: \"mysql://x/y\" is not a postgresql:// URL"));
     T_ASSERT(expect_error("[store]\nlease = 1s\n", MB_ECONFIG,
                           "2: [store] lease: \"1s\" is out of range (5-86400 seconds)"));
+    T_ASSERT(expect_error("[store]\ntimeout = 1s\n", MB_ECONFIG,
+                          "2: [store] timeout: \"1s\" is out of range (2-3600 seconds)"));
+    T_ASSERT(expect_error("[store]\nbackend = postgresql\nurl = postgresql://mb@db/mb\n"
+                          "lease = 10s\ntimeout = 10s\n",
+                          MB_ECONFIG,
+                          " [store] timeout: must be shorter than lease (a node must notice a "
+                          "silent store before its lease runs out)"));
+    T_ASSERT_INT(load_text("[store]\nbackend = postgresql\nurl = postgresql://mb@db/mb\n"
+                           "lease = 10s\ntimeout = 9s\n",
+                           &cfg, &err),
+                 0);
+    T_ASSERT(cfg && cfg->store.timeout == 9);
+    config_free(&cfg);
     T_ASSERT_STR(config_store_backend_name(CONFIG_STORE_POSTGRESQL), "postgresql");
     T_END();
 }

@@ -1,0 +1,27 @@
+/* aead: migrabox's ChaCha20 and Poly1305, the primitives of TLS's ChaCha20-Poly1305 AEAD, in
+ * place of mbedTLS's portable C (MBEDTLS_CHACHA20_ALT and MBEDTLS_POLY1305_ALT: mbedTLS's own
+ * chachapoly, cipher and PSA layers call these through the mbedtls_chacha20_* and
+ * mbedtls_poly1305_* functions of its API, which chacha20.c and poly1305.c define).
+ *
+ * Why: every byte migrabox copies over TLS is decrypted once (source) and encrypted once
+ * (destination), and mbedTLS's ChaCha20 computes one 64-byte block at a time in 32-bit C
+ * (about 300 MB/s here), its Poly1305 in 32-bit limbs: together 80 % of the CPU of a big
+ * message's copy. With AVX2 (a CPUID check at the first use) chacha20.c computes eight blocks
+ * at once and poly1305.c absorbs four blocks at once (26-bit limbs, r^4); the portable code
+ * (one ChaCha20 block at a time, Poly1305 in 64-bit limbs with 128-bit products) runs on other
+ * CPUs and for the tails. Same output as mbedTLS's (RFC 8439):
+ * tests/unit/test_aead.c checks the RFC's vectors, mbedTLS's own self-tests and the two code
+ * paths against each other on every length and split; tests/fuzz/fuzz_aead.c likewise. */
+#ifndef MB_AEAD_H
+#define MB_AEAD_H
+
+/* "avx2" or "portable": the ChaCha20 and Poly1305 code used on this CPU. */
+const char *aead_impl(void);
+/* Tests: 1 forces the portable code of both, 0 restores the CPU's choice. */
+void aead_force_portable(int on);
+/* Internal to src/aead: the CPU has AVX2 and the OS saves its registers; the portable code is
+ * forced. */
+int aead_cpu_has_avx2(void);
+int aead_forced_portable(void);
+
+#endif

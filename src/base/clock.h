@@ -1,0 +1,16 @@
+/* clock: the monotonic clock in milliseconds, the one every deadline, timeout and pace of
+ * migrabox is measured with (never the wall clock, which NTP may step). */
+#ifndef MB_CLOCK_H
+#define MB_CLOCK_H
+
+#include <stdint.h>
+#include <time.h>
+
+static inline int64_t mb_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+#endif
