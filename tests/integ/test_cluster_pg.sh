@@ -103,6 +103,10 @@ tls = off
 [sources]
 ca_file = $SRC/ca.crt
 allow = 127.0.0.0/8
+# Every mailbox is on one source host: room for all 12 workers with 2 connections each (the
+# default cap of 10, counted across nodes, would leave most workers idle and node A, the one
+# killed, with too few jobs to kill it in the middle of).
+max_connections_per_host = 30
 connect_timeout = 5
 io_timeout = 20
 retry_delay = 2
@@ -170,7 +174,8 @@ for _ in $(seq 1 50); do [ -s "$work/cnt.port" ] && break; sleep 0.1; done
 for n in E F; do
     mkconf "$n" "$PG_PORT"
     sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/conns|" \
-        -e 's/^max_attempts = 10$/max_attempts = 10\nmax_connections_per_host = 3\nconnections_per_job = 2/' \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nconnections_per_job = 2/' \
+        -e 's/^max_connections_per_host = 30$/max_connections_per_host = 3/' \
         -e 's/^workers = 3$/workers = 1/' \
         "$work/$n.conf"
 done
