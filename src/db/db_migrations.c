@@ -259,6 +259,11 @@ static const char schema_nodes[] = "CREATE TABLE nodes ("
                                    ");"
                                    "ALTER TABLE jobs ADD COLUMN node TEXT;";
 
+/* Issue 15: why a single message was refused, as a coded message (src/msg/msgcat.def) beside
+ * the English in msgmap.error; NULL code = a text without one (rows written before). */
+static const char schema_msgmap_codes[] = "ALTER TABLE msgmap ADD COLUMN error_code TEXT;"
+                                          "ALTER TABLE msgmap ADD COLUMN error_params TEXT;";
+
 const struct db_migration db_migrations[] = {
     {"initial schema", schema_v1, NULL},
     {"msgmap: unsettled re-sent messages (verify, settle_at, first_uidnext)", schema_v2, NULL},
@@ -269,6 +274,7 @@ const struct db_migration db_migrations[] = {
      NULL},
     {"jobs, job_log: error and log lines as codes (issue 15)", schema_message_codes, NULL},
     {"nodes and the node running a job (issue 16)", schema_nodes, NULL},
+    {"msgmap: a refused message's reason as a code (issue 15)", schema_msgmap_codes, NULL},
     /* Append new steps here. */
 };
 

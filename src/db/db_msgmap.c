@@ -11,7 +11,8 @@
 
 #define ROW_COLS                                                                                   \
     "job_id, folder, uidvalidity, uid, state, dest_folder, dest_uidvalidity, dest_uidnext, "       \
-    "dest_uid, size, hash, message_id, internaldate, error, verify, settle_at, first_uidnext"
+    "dest_uid, size, hash, message_id, internaldate, error, verify, settle_at, first_uidnext, "    \
+    "error_code, error_params"
 
 static int check_folder(const char *what, const char *s, struct mb_err *err)
 {
@@ -96,8 +97,8 @@ int db_msgmap_mark_inflight(struct db *db, int64_t job, const char *folder, uint
         "dest_uidvalidity = excluded.dest_uidvalidity, "
         "dest_uidnext = excluded.dest_uidnext, dest_uid = NULL, "
         "size = excluded.size, message_id = excluded.message_id, "
-        "internaldate = excluded.internaldate, error = NULL, "
-        "flags = excluded.flags "
+        "internaldate = excluded.internaldate, error = NULL, error_code = NULL, "
+        "error_params = NULL, flags = excluded.flags "
         "WHERE msgmap.state <> 1",
         &st, err);
     for (size_t i = 0; rc == 0 && i < n; i++) {
@@ -202,7 +203,8 @@ int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
     db_stmt *st;
     rc = db_prepare(db,
                     "UPDATE msgmap SET state = 1, dest_uid = ?6, hash = coalesce(?5, hash), "
-                    "size = CASE WHEN ?7 > 0 THEN ?7 ELSE size END, error = NULL "
+                    "size = CASE WHEN ?7 > 0 THEN ?7 ELSE size END, error = NULL, "
+                    "error_code = NULL, error_params = NULL "
                     "WHERE job_id = ?1 AND folder = ?2 AND uidvalidity = ?3 AND uid = ?4 "
                     "AND state = 0",
                     &st, err);
@@ -226,7 +228,8 @@ int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
 static int upsert(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                   const struct db_msg *msg, int state, const char *dest_folder,
                   uint32_t dest_uidvalidity, uint32_t dest_uid, const unsigned char *hash,
-                  const char *error, struct mb_err *err)
+                  const char *error, const char *error_code, const char *error_params,
+                  struct mb_err *err)
 {
     int rc;
     if ((rc = check_folder("folder", folder, err)) < 0)
@@ -241,22 +244,27 @@ static int upsert(struct db *db, int64_t job, const char *folder, uint32_t uidva
                     state == DB_MSG_COPIED
                         ? "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, "
                           "dest_folder, dest_uidvalidity, dest_uid, size, hash, message_id, "
-                          "internaldate, error) VALUES (?1, ?2, ?3, ?4, 1, ?5, ?6, ?7, ?8, ?9, "
-                          "?10, ?11, ?12) ON CONFLICT (job_id, folder, uidvalidity, uid) DO "
+                          "internaldate, error, error_code, error_params) VALUES (?1, ?2, ?3, "
+                          "?4, 1, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+                          "ON CONFLICT (job_id, folder, uidvalidity, uid) DO "
                           "UPDATE SET state = 1, dest_folder = excluded.dest_folder, "
                           "dest_uidvalidity = excluded.dest_uidvalidity, "
                           "dest_uid = excluded.dest_uid, size = excluded.size, "
                           "hash = coalesce(excluded.hash, msgmap.hash), "
                           "message_id = excluded.message_id, "
-                          "internaldate = excluded.internaldate, error = NULL"
+                          "internaldate = excluded.internaldate, error = NULL, error_code = NULL, "
+                          "error_params = NULL"
                         : "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state, "
                           "dest_folder, dest_uidvalidity, dest_uid, size, hash, message_id, "
-                          "internaldate, error) VALUES (?1, ?2, ?3, ?4, 2, ?5, ?6, ?7, ?8, ?9, "
-                          "?10, ?11, ?12) ON CONFLICT (job_id, folder, uidvalidity, uid) DO "
+                          "internaldate, error, error_code, error_params) VALUES (?1, ?2, ?3, "
+                          "?4, 2, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14) "
+                          "ON CONFLICT (job_id, folder, uidvalidity, uid) DO "
                           "UPDATE SET state = 2, "
                           "dest_folder = coalesce(excluded.dest_folder, msgmap.dest_folder), "
                           "size = excluded.size, message_id = excluded.message_id, "
-                          "internaldate = excluded.internaldate, error = excluded.error "
+                          "internaldate = excluded.internaldate, error = excluded.error, "
+                          "error_code = excluded.error_code, "
+                          "error_params = excluded.error_params "
                           "WHERE msgmap.state <> 1",
                     &st, err);
     if (rc < 0)
@@ -272,6 +280,8 @@ static int upsert(struct db *db, int64_t job, const char *folder, uint32_t uidva
     if (msg->internaldate)
         db_bind_int64(st, 11, msg->internaldate);
     db_bind_text(st, 12, error);
+    db_bind_text(st, 13, error_code);
+    db_bind_text(st, 14, error_params);
     int s = db_step_first(db, st);
     if (s == SQLITE_CONSTRAINT_FOREIGNKEY)
         rc = job_missing(err, job);
@@ -292,7 +302,18 @@ int db_msgmap_mark_failed(struct db *db, int64_t job, const char *folder, uint32
     char cut[DB_TEXT_MAX + 1];
     snprintf(cut, sizeof(cut), "%s", error);
     return upsert(db, job, folder, uidvalidity, msg, DB_MSG_FAILED, dest_folder, 0, 0, NULL, cut,
-                  err);
+                  NULL, NULL, err);
+}
+
+int db_msgmap_mark_failed_msg(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                              const struct db_msg *msg, const char *dest_folder,
+                              const struct mb_err *why, struct mb_err *err)
+{
+    if (!why || !why->msg[0])
+        return mb_err_set(err, MB_ECONFIG, "error is missing");
+    char params[MB_ERR_PARAMS_LEN + 64];
+    return upsert(db, job, folder, uidvalidity, msg, DB_MSG_FAILED, dest_folder, 0, 0, NULL,
+                  why->msg, mb_err_code(why), mb_err_params(why, params, sizeof(params)), err);
 }
 
 int db_msgmap_record_copied(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
@@ -301,7 +322,7 @@ int db_msgmap_record_copied(struct db *db, int64_t job, const char *folder, uint
                             const unsigned char hash[DB_MSGMAP_HASH_LEN], struct mb_err *err)
 {
     return upsert(db, job, folder, uidvalidity, msg, DB_MSG_COPIED, dest_folder, dest_uidvalidity,
-                  dest_uid, hash, NULL, err);
+                  dest_uid, hash, NULL, NULL, NULL, err);
 }
 
 /* ---- reads ---- */
@@ -330,12 +351,14 @@ static void row_read(db_stmt *st, struct db_msgmap_row *r)
     r->verify = db_col_int(st, 14);
     r->settle_at = db_col_int64(st, 15);
     r->first_uidnext = (uint32_t)db_col_int64(st, 16);
+    r->error_code = (const char *)db_col_text(st, 17);
+    r->error_params = (const char *)db_col_text(st, 18);
 }
 
 /* An owned copy of a row (inflight buffers rows so that its callback may write). */
 struct row_copy {
     struct db_msgmap_row r;
-    char *folder, *dest_folder, *message_id, *error;
+    char *folder, *dest_folder, *message_id, *error, *error_code, *error_params;
 };
 
 static void row_copy_take(struct row_copy *c, db_stmt *st)
@@ -345,10 +368,14 @@ static void row_copy_take(struct row_copy *c, db_stmt *st)
     c->dest_folder = db_col_strdup(st, 5);
     c->message_id = db_col_strdup(st, 11);
     c->error = db_col_strdup(st, 13);
+    c->error_code = db_col_strdup(st, 17);
+    c->error_params = db_col_strdup(st, 18);
     c->r.folder = c->folder;
     c->r.dest_folder = c->dest_folder;
     c->r.message_id = c->message_id;
     c->r.error = c->error;
+    c->r.error_code = c->error_code;
+    c->r.error_params = c->error_params;
 }
 
 static void row_copy_fini(struct row_copy *c)
@@ -357,6 +384,8 @@ static void row_copy_fini(struct row_copy *c)
     free(c->dest_folder);
     free(c->message_id);
     free(c->error);
+    free(c->error_code);
+    free(c->error_params);
 }
 
 /* Step a prepared SELECT of ROW_COLS, calling cb for each row (borrowed); finalizes st. */

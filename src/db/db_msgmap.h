@@ -122,12 +122,15 @@ struct db_msgmap_row {
     int64_t size;
     int has_hash;
     unsigned char hash[DB_MSGMAP_HASH_LEN];
-    const char *message_id; /* NULL = none */
-    int64_t internaldate;   /* 0 = unknown */
-    const char *error;      /* NULL unless failed */
-    int verify;             /* unsettled: an earlier send may still land (step 5) */
-    int64_t settle_at;      /* when it may be settled (unix seconds) */
-    uint32_t first_uidnext; /* lowest dest_uidnext of its windows into this folder instance */
+    const char *message_id;   /* NULL = none */
+    int64_t internaldate;     /* 0 = unknown */
+    const char *error;        /* NULL unless failed: the reason's English text */
+    const char *error_code;   /* its code (msg/msgcat.def), NULL = a text without one (a row
+                               * written before codes, or by db_msgmap_mark_failed) */
+    const char *error_params; /* its parameters, a JSON object (NULL with error_code) */
+    int verify;               /* unsettled: an earlier send may still land (step 5) */
+    int64_t settle_at;        /* when it may be settled (unix seconds) */
+    uint32_t first_uidnext;   /* lowest dest_uidnext of its windows into this folder instance */
 };
 
 /* Return 0 to go on; any other value stops the iteration and is returned by the caller. */
@@ -171,6 +174,12 @@ int db_msgmap_mark_copied_sized(struct db *db, int64_t job, const char *folder,
 int db_msgmap_mark_failed(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
                           const struct db_msg *msg, const char *dest_folder, const char *error,
                           struct mb_err *err);
+/* The same with the reason as a coded message (MB_MSG): its English text in error, its code
+ * and parameters in error_code / error_params (the report's reason_code / reason_params). A
+ * reason without a code (mb_err_set) is stored as code "text". */
+int db_msgmap_mark_failed_msg(struct db *db, int64_t job, const char *folder, uint32_t uidvalidity,
+                              const struct db_msg *msg, const char *dest_folder,
+                              const struct mb_err *why, struct mb_err *err);
 
 /* Steps 1 and 2. The message was found already present on the destination (matched by
  * content or Message-ID) without appending it: create or overwrite its row as copied. */

@@ -245,12 +245,17 @@ static const char pg_message_codes[] = "ALTER TABLE jobs ADD COLUMN error_code T
 static const char pg_extra_conns[] = "ALTER TABLE jobs ADD COLUMN extra_conns BIGINT NOT NULL "
                                      "DEFAULT 0;";
 
+/* Step 6, issue 15 (SQLite step 9): a refused message's reason as a coded message. */
+static const char pg_msgmap_codes[] = "ALTER TABLE msgmap ADD COLUMN error_code TEXT;"
+                                      "ALTER TABLE msgmap ADD COLUMN error_params TEXT;";
+
 const struct db_pg_migration db_pg_migrations[] = {
     {"initial schema (the SQLite store's version 6)", pg_schema_v1},
     {"SQLite's scalar min() and max()", pg_sqlite_compat},
     {"nodes, jobs.node and the fence of the message map (issue 16)", pg_nodes},
     {"jobs, job_log: error and log lines as codes (issue 15)", pg_message_codes},
     {"jobs.extra_conns: connections per host counted across nodes (issue 16)", pg_extra_conns},
+    {"msgmap: a refused message's reason as a code (issue 15)", pg_msgmap_codes},
     /* Append new steps here. */
 };
 

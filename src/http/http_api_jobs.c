@@ -26,6 +26,45 @@
 
 /* ---- the job object ---- */
 
+/* The reasons of a report's entries (folders[], failed_messages[]) that carry a code
+ * (reason_code, reason_params: msg/msgcat.def) worded in the request's language; a reason
+ * without a code (a report written before codes) stays as it is. */
+static void http_api_jobs_word_reasons(struct http_api_ctx *c, struct json_value *arr)
+{
+    if (!arr || arr->type != JSON_ARRAY)
+        return;
+    for (size_t i = 0; i < arr->n; i++) {
+        struct json_value *e = &arr->items[i];
+        const char *code = NULL;
+        if (e->type != JSON_OBJECT || json_get_str(e, "reason_code", &code) != 0
+            || msgcat_find(code) < 0)
+            continue;
+        struct json_value *reason = NULL;
+        const struct json_value *pv = NULL;
+        for (size_t k = 0; k < e->n; k++) {
+            if (strcmp(e->members[k].key, "reason") == 0)
+                reason = &e->members[k].value;
+            else if (strcmp(e->members[k].key, "reason_params") == 0)
+                pv = &e->members[k].value;
+        }
+        if (!reason || reason->type != JSON_STRING)
+            continue;
+        struct buf params;
+        buf_init(&params, (size_t)1 << 20);
+        if (pv && pv->type == JSON_OBJECT) {
+            struct json_w pw;
+            json_w_init(&pw, &params);
+            json_w_value(&pw, pv);
+        }
+        char *text = msg_render_alloc(c->fr ? MSG_LANG_FR : MSG_LANG_EN, code, buf_cstr(&params),
+                                      reason->str);
+        buf_fini(&params);
+        free(reason->str);
+        reason->str = text;
+        reason->len = strlen(text);
+    }
+}
+
 static void http_api_jobs_write_report(struct http_api_ctx *c, struct json_w *w,
                                        const struct db_job *job)
 {
@@ -49,6 +88,10 @@ static void http_api_jobs_write_report(struct http_api_ctx *c, struct json_w *w,
         json_w_null(w);
         return;
     }
+    for (size_t k = 0; v->type == JSON_OBJECT && k < v->n; k++)
+        if (strcmp(v->members[k].key, "folders") == 0
+            || strcmp(v->members[k].key, "failed_messages") == 0)
+            http_api_jobs_word_reasons(c, &v->members[k].value);
     json_w_value(w, v);
     json_free(&v);
 }

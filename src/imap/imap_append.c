@@ -219,14 +219,11 @@ int imap_append_begin(struct imap_client *c, const char *mailbox, const char *co
     if (internaldate && !imap_date_valid(internaldate))
         return mb_err_set(err, MB_ECONFIG, "invalid INTERNALDATE");
     if (size > UINT32_MAX)
-        return mb_err_set(err, MB_EMSG, "message of %llu bytes is too big for IMAP",
-                          (unsigned long long)size);
+        return MB_MSG(err, MB_EMSG, MSG_TOO_BIG_IMAP, (unsigned long long)size);
     uint64_t lim = append_limit(c);
     if (lim && size > lim)
-        return mb_err_set(err, MB_EMSG,
-                          "[TOOBIG] message of %llu bytes is over the server's "
-                          "APPENDLIMIT of %llu bytes",
-                          (unsigned long long)size, (unsigned long long)lim);
+        return MB_MSG(err, MB_EMSG, MSG_OVER_APPENDLIMIT, (unsigned long long)size,
+                      (unsigned long long)lim);
 
     int multi = c->multiappend_max > 1 && imap_client_has_cap(c, "MULTIAPPEND");
     if (a->batch_open

@@ -32,7 +32,7 @@ struct fetch_state {
     uint64_t spool_size;
     int spool_ready; /* spooled; deliver when the response is complete */
     int spool_failed;
-    char spool_why[128];
+    struct mb_err spool_why; /* why the body being spooled is dropped (coded) */
     char *spool_buf;
     struct mb_err stop; /* a callback error during spool replay */
 };
@@ -128,14 +128,12 @@ static int body_begin(struct imap_client *c, struct imap_parser *p, uint64_t siz
     fs->spool_size = size;
     if (size > c->spool_max) {
         fs->spool_failed = 1;
-        snprintf(fs->spool_why, sizeof(fs->spool_why),
-                 "body of %llu bytes sent before its UID is over the spool limit of %llu bytes",
-                 (unsigned long long)size, (unsigned long long)c->spool_max);
+        MB_MSG(&fs->spool_why, MB_EMSG, MSG_SPOOL_LIMIT, (unsigned long long)size,
+               (unsigned long long)c->spool_max);
         fs->target = TARGET_DROP;
     } else if (spool_open(c, fs) < 0) {
         fs->spool_failed = 1;
-        snprintf(fs->spool_why, sizeof(fs->spool_why), "cannot create a spool file: %s",
-                 strerror(errno));
+        MB_MSG(&fs->spool_why, MB_EMSG, MSG_SPOOL_CREATE, strerror(errno));
         fs->target = TARGET_DROP;
     } else {
         fs->target = TARGET_SPOOL;
@@ -159,8 +157,8 @@ static int body_chunk(struct imap_client *c, const char *d, size_t n)
                 continue;
             if (w <= 0) {
                 fs->spool_failed = 1;
-                snprintf(fs->spool_why, sizeof(fs->spool_why), "cannot write the spool file: %s",
-                         w < 0 ? strerror(errno) : "short write");
+                MB_MSG(&fs->spool_why, MB_EMSG, MSG_SPOOL_WRITE,
+                       w < 0 ? strerror(errno) : "short write");
                 fs->target = TARGET_DROP;
                 break;
             }
@@ -188,12 +186,17 @@ static int body_end(struct imap_client *c)
 
 static const struct imap_lit_hooks body_hooks = {body_begin, body_chunk, body_end};
 
+static void skipped_err(struct fetch_state *fs, uint32_t uid, const struct mb_err *why)
+{
+    if (fs->cbs->skipped)
+        fs->cbs->skipped(fs->ctx, uid, why);
+}
+
 static void skipped(struct fetch_state *fs, uint32_t uid, int code, const char *why)
 {
     struct mb_err e;
     mb_err_set(&e, code, "%s", why);
-    if (fs->cbs->skipped)
-        fs->cbs->skipped(fs->ctx, uid, &e);
+    skipped_err(fs, uid, &e);
 }
 
 /* Deliver bytes we hold (inline literal or quoted string) as one message. */
@@ -259,7 +262,7 @@ static int body_untagged(void *ctx, const struct imap_response *r)
         if (!have_uid)
             skipped(fs, 0, MB_EPROTO, "FETCH answer with a body but no UID");
         else if (fs->spool_failed)
-            skipped(fs, uid, MB_EMSG, fs->spool_why);
+            skipped_err(fs, uid, &fs->spool_why);
         else
             rc = deliver_spool(fs, uid);
         goto out;
@@ -272,10 +275,14 @@ static int body_untagged(void *ctx, const struct imap_response *r)
     }
     if (body->type == IMAP_ARG_LITERAL || body->type == IMAP_ARG_STRING)
         rc = deliver_inline(fs, uid, body->str, body->len);
-    else if (body->type == IMAP_ARG_NIL)
-        skipped(fs, uid, MB_EMSG, "the server returned no body (NIL)");
-    else
-        skipped(fs, uid, MB_EPROTO, "the server returned an unusable body");
+    else {
+        struct mb_err why;
+        if (body->type == IMAP_ARG_NIL)
+            MB_MSG0(&why, MB_EMSG, MSG_BODY_NIL);
+        else
+            MB_MSG0(&why, MB_EPROTO, MSG_BODY_UNUSABLE);
+        skipped_err(fs, uid, &why);
+    }
 out:
     spool_close(fs);
     fs->delivered = 0;

@@ -6,7 +6,8 @@
  * borrowed slices of the connection's fixed read buffer. When a server sends the body before
  * the UID item, the body is spooled to an unlinked temp file (up to opts.spool_max) and
  * delivered once the UID is known. Bodies the server answers with NIL, or that cannot be
- * spooled, are reported to skipped(). UIDs of the set the server does not answer for (e.g.
+ * spooled, are reported to skipped() with the reason coded (msg_body_nil, msg_body_unusable,
+ * msg_spool_*: msg/msgcat.def). UIDs of the set the server does not answer for (e.g.
  * expunged) simply produce no callback: compare with what you asked for.
  *
  * Callback return values: 0 continue; IMAP_FETCH_SKIP (begin, chunk) ignore the rest of this

@@ -39,9 +39,9 @@ struct msg {
     enum msg_state state;
     uint32_t dest_uid;
     unsigned char hash[32];
-    char *error;
-    char *flags_key; /* msg_flags_key's cache */
-    int bad_date;    /* its INTERNALDATE was not usable: sent without it (logged) */
+    struct mb_err *why; /* MSG_FAILED: why (coded), for the message map and the report */
+    char *flags_key;    /* msg_flags_key's cache */
+    int bad_date;       /* its INTERNALDATE was not usable: sent without it (logged) */
 };
 
 struct folder_run {
@@ -72,7 +72,7 @@ static void msg_fini(struct msg *x)
     for (size_t i = 0; i < x->nflags; i++)
         free(x->flags[i]);
     free(x->flags);
-    free(x->error);
+    free(x->why);
     free(x->flags_key);
 }
 
@@ -272,22 +272,30 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         mig_reports_unlock(m);
     } else if (o == MIG_XO_REFUSED) {
         x->state = MSG_FAILED;
-        x->error = xstrdup(r->text ? r->text : "refused by the destination");
+        free(x->why);
+        x->why = xmalloc(sizeof(*x->why));
+        if (r->text && *r->text) /* the server's own words, as they are */
+            MB_MSG(x->why, MB_EMSG, MSG_DEST_REFUSED_SAID, r->text);
+        else
+            MB_MSG0(x->why, MB_EMSG, MSG_DEST_REFUSED);
         mig_reports_lock(m);
         fr->rep->failed++;
         mig_reports_unlock(m);
         if (r->status == MB_EFOLDER && !fr->folder_rc) {
             fr->folder_rc = MB_EFOLDER;
-            snprintf(fr->folder_err, sizeof(fr->folder_err), "%s", x->error);
+            snprintf(fr->folder_err, sizeof(fr->folder_err), "%.199s",
+                     r->text && *r->text ? r->text : x->why->msg);
         }
     }
     /* MB_ECONN / MB_EPROTO: outcome unknown, the row stays in flight for recovery. */
 }
 
-static void msg_failed(struct folder_run *fr, struct msg *x, char *why)
+static void msg_failed(struct folder_run *fr, struct msg *x, const struct mb_err *why)
 {
     x->state = MSG_FAILED;
-    x->error = why;
+    free(x->why);
+    x->why = xmalloc(sizeof(*x->why));
+    *x->why = *why;
     mig_reports_lock(fr->m);
     fr->rep->failed++;
     mig_reports_unlock(fr->m);
@@ -429,8 +437,13 @@ static void body_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
     if (!x || fr->hand->seen[x - fr->win])
         return;
     fr->hand->seen[x - fr->win] = 1;
-    const char *w = why ? why->msg : "no body";
-    hand_push(fr, HAND_SKIPPED, uid, 0, w, strlen(w) < HAND_CHUNK ? strlen(w) : HAND_CHUNK - 1);
+    /* the reason itself (coded), as the record's bytes */
+    struct mb_err w;
+    if (why)
+        w = *why;
+    else
+        MB_MSG0(&w, MB_EMSG, MSG_NO_BODY);
+    hand_push(fr, HAND_SKIPPED, uid, 0, (const char *)&w, sizeof(w));
 }
 
 /* Destination side: one record, applied to the window's messages and the APPEND stream. */
@@ -467,7 +480,7 @@ static int apply_begin(struct appender *a, uint32_t uid, uint64_t size, struct m
     if (rc == MB_ECONFIG && !imap_client_is_broken(fr->m->dst))
         rc = MB_EMSG; /* refused before anything was sent: this message only */
     if (rc == MB_EMSG) {
-        msg_failed(fr, x, xstrdup(e.msg));
+        msg_failed(fr, x, &e);
         return 0;
     }
     if (rc) {
@@ -505,8 +518,15 @@ static int apply(struct appender *a, const struct hand_rec *r, const char *data,
     }
     case HAND_SKIPPED: {
         struct msg *x = find_msg(fr->win, fr->win_n, r->uid);
-        if (x && x->state == MSG_TODO)
-            msg_failed(fr, x, xasprintf("the source server did not deliver the message: %s", data));
+        if (x && x->state == MSG_TODO) {
+            struct mb_err inner, why;
+            if (r->n == sizeof(inner))
+                memcpy(&inner, data, sizeof(inner));
+            else
+                MB_MSG0(&inner, MB_EMSG, MSG_NO_BODY);
+            MB_MSG(&why, MB_EMSG, MSG_NOT_DELIVERED, &inner);
+            msg_failed(fr, x, &why);
+        }
         return 0;
     }
     }
@@ -601,10 +621,14 @@ static int commit_window(struct folder_run *fr, struct mb_err *err)
             rc = db_msgmap_mark_copied_sized(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid,
                                              x->dest_uid, x->hash, (int64_t)x->size, err);
             break;
-        case MIG_XO_MARK_FAILED:
-            rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
-                                       fr->dest_raw, x->error, err);
+        case MIG_XO_MARK_FAILED: {
+            struct mb_err refused;
+            if (!x->why)
+                MB_MSG0(&refused, MB_EMSG, MSG_DEST_REFUSED);
+            rc = db_msgmap_mark_failed_msg(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
+                                           fr->dest_raw, x->why ? x->why : &refused, err);
             break;
+        }
         case MIG_XO_FORGET_ROW:
             rc = db_msgmap_forget(m->db, m->job, fr->src_raw, fr->uidvalidity, x->uid, err);
             break;
@@ -714,7 +738,7 @@ static int copy_again(struct folder_run *fr, struct msg *win, size_t n, enum msg
         if (win[i].state != which)
             continue;
         again[j] = win[i]; /* takes the strings over; win[i] keeps a stale copy */
-        XFREE(again[j].error);
+        XFREE(again[j].why);
         again[j].state = MSG_TODO;
         j++;
     }
@@ -808,15 +832,17 @@ static int account_missing(struct folder_run *fr, struct msg *win, size_t n, str
             x->state = MSG_FAILED;
             struct mb_err why, line;
             MB_MSG(&why, MB_EMSG, MSG_LEFT_OUT, MISSING_RETRIES + 1);
-            x->error = xstrdup(why.msg); /* the message map keeps the English */
+            free(x->why);
+            x->why = xmalloc(sizeof(*x->why));
+            *x->why = why;
             fr->rep->failed++;
             MB_MSG(&line, 0, LOG_MSG_FAILED, m->current_folder, x->uid, &why);
             mig_log_msg(m, "error", &line);
             struct db_msg d;
             to_dbmsg(x, &d);
             if (!rc)
-                rc = db_msgmap_mark_failed(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
-                                           fr->dest_raw, x->error, err);
+                rc = db_msgmap_mark_failed_msg(m->db, m->job, fr->src_raw, fr->uidvalidity, &d,
+                                               fr->dest_raw, &why, err);
         } else {
             vanished++;
         }

@@ -325,6 +325,21 @@ static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
 
 /* ---- report ---- */
 
+/* A reason's code and parameters (msg/msgcat.def) beside its English "reason": the API and the
+ * UI word it in the reader's language. */
+static void w_reason_code(struct json_w *w, const char *code, const char *params)
+{
+    json_w_kv_str(w, "reason_code", code);
+    struct json_value *pv = NULL;
+    struct mb_err perr;
+    json_w_key(w, "reason_params");
+    if (params && json_parse(params, strlen(params), NULL, &pv, &perr) == 0)
+        json_w_value(w, pv);
+    else
+        json_w_null(w);
+    json_free(&pv);
+}
+
 struct failed_ctx {
     struct json_w *w;
     size_t n;
@@ -344,6 +359,8 @@ static int on_failed_row(void *ctx, const struct db_msgmap_row *row)
     json_w_kv_int(fc->w, "uid", row->uid);
     json_w_kv_int(fc->w, "size", row->size);
     json_w_kv_str(fc->w, "reason", row->error);
+    if (row->error_code)
+        w_reason_code(fc->w, row->error_code, row->error_params);
     json_w_obj_end(fc->w);
     buf_fini(&name);
     return 0;
@@ -369,18 +386,13 @@ static char *build_report(struct mig_ctx *m)
                       : r->done      ? "done"
                                      : "incomplete");
         json_w_kv_str(&w, "reason", r->skip_reason ? r->skip_reason : r->error);
-        if (!r->skip_reason && r->error && r->error_code) {
-            /* the reason coded (msg/msgcat.def): the UI words it in its language */
-            json_w_kv_str(&w, "reason_code", r->error_code);
-            struct json_value *pv = NULL;
-            struct mb_err perr;
-            json_w_key(&w, "reason_params");
-            if (r->error_params
-                && json_parse(r->error_params, strlen(r->error_params), NULL, &pv, &perr) == 0)
-                json_w_value(&w, pv);
-            else
-                json_w_null(&w);
-            json_free(&pv);
+        if (r->skip_reason && r->skip_msg) {
+            struct mb_err why;
+            char params[MB_ERR_PARAMS_LEN + 64];
+            mig_skip_why(&why, r->skip_msg, r->skip_reason);
+            w_reason_code(&w, mb_err_code(&why), mb_err_params(&why, params, sizeof(params)));
+        } else if (!r->skip_reason && r->error && r->error_code) {
+            w_reason_code(&w, r->error_code, r->error_params);
         }
         json_w_kv_int(&w, "source_count", r->source_count);
         if (r->dest_count >= 0)

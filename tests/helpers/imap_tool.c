@@ -14,7 +14,9 @@
  *   append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no flush
  *   appendn BOX COUNT SIZE               COUNT generated messages, then flush
  *   flush
- * Output: "ok OP ..." / "ERR OP <category> <message>" lines, data lines, timings
+ * Output: "ok OP ..." / "ERR OP <category> <message>" lines (then "code OP <code> <params>"
+ * for a coded message, msg/msgcat.def), data lines ("skipped uid=N <category>: <message>",
+ * then "skipped-code uid=N <code> <params>"), timings
  * ("time OP <ms>"). Exit status 1 when an op without '!' failed (or one with '!' succeeded). */
 #include <stdint.h>
 #include <stdio.h>
@@ -96,6 +98,9 @@ static void b_skipped(void *ctx, uint32_t uid, const struct mb_err *why)
 {
     (void)ctx;
     printf("skipped uid=%u %s: %s\n", uid, mb_errc_name(why->code), why->msg);
+    char params[MB_ERR_PARAMS_LEN + 64];
+    printf("skipped-code uid=%u %s %s\n", uid, mb_err_code(why),
+           mb_err_params(why, params, sizeof(params)));
 }
 
 static int meta_cb(void *ctx, const struct imap_msg_meta *m)
@@ -370,9 +375,12 @@ int main(int argc, char **argv)
             mb_err_set(&err, rc, "unknown op");
         }
         printf("time %s %lld\n", op, now_ms() - t0);
-        if (rc < 0)
+        if (rc < 0) {
             printf("ERR %s %s %s\n", op, mb_errc_name(rc), err.msg);
-        else
+            char params[MB_ERR_PARAMS_LEN + 64];
+            printf("code %s %s %s\n", op, mb_err_code(&err),
+                   mb_err_params(&err, params, sizeof(params)));
+        } else
             printf("ok %s\n", op);
         if ((rc < 0) != expect_fail) {
             if (expect_fail)

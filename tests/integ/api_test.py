@@ -525,6 +525,33 @@ def engine(admin):
     r = admin.req("DELETE", "/api/jobs/%d" % jid)
     check("delete the job (204, then 404)", r.status == 204
           and admin.req("GET", "/api/jobs/%d" % jid).status == 404, r)
+    # Messages the destination refuses (SMALL_DEST: the quota plugin's size limit): the report's
+    # failed_messages[] carry the reason coded (reason_code, reason_params: the server's own
+    # words as they are), its text in the request's language.
+    r = admin.req("POST", "/api/jobs", dict(body, dest_login=os.environ["SMALL_DEST"]))
+    sid = r.json["id"] if r.status == 201 else 0
+    job = {}
+    while sid and time.time() - t0 < 150:
+        job = admin.req("GET", "/api/jobs/%d" % sid).json
+        if job["state"] in ("done", "failed"):
+            break
+        time.sleep(0.1)
+    rep_fr = (admin.req("GET", "/api/jobs/%d" % sid, headers={"Accept-Language": "fr"}).json
+              or {}).get("report") or {}
+    rep_en = (admin.req("GET", "/api/jobs/%d" % sid, headers={"Accept-Language": "en"}).json
+              or {}).get("report") or {}
+    f_fr, f_en = rep_fr.get("failed_messages") or [], rep_en.get("failed_messages") or []
+    m_fr, m_en = (f_fr or [{}])[0], (f_en or [{}])[0]
+    said = (m_en.get("reason_params") or {}).get("server") or ""
+    check("refused messages (%d): reason coded msg_dest_refused_said with the server's words "
+          "(\"%s\"), worded in French (fr) and in English (en)" % (len(f_en), said),
+          job.get("state") == "done" and job["progress"]["messages_failed"] == len(f_en) > 0
+          and len(f_fr) == len(f_en) and m_en.get("reason_code") == "msg_dest_refused_said"
+          and m_fr.get("reason_code") == "msg_dest_refused_said" and "LIMIT" in said
+          and m_fr.get("reason_params") == m_en.get("reason_params")
+          and m_en.get("reason") == "refused by the destination: " + said
+          and m_fr.get("reason") == "refusé par la destination : " + said,
+          (job.get("state"), job.get("progress"), m_fr, m_en))
 
 
 def https_checks():

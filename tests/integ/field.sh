@@ -317,10 +317,11 @@ qs_start omit
 qmigrate omit omit1
 qs_stop
 reason=$(qget omit "[m['reason'] for m in s['report']['failed_messages'] if m['uid'] == 7][0]")
+code=$(qget omit "[(m.get('reason_code'), m.get('reason_params')) for m in s['report']['failed_messages'] if m['uid'] == 7][0]")
 if [ "$RC" = 0 ] && [ "$(qget omit "s['state']")" = done ] && [ "$(qget omit "s['failed']")" = 1 ] &&
-   [[ $reason == *"left it out 3 times"* ]]; then
+   [[ $reason == *"left it out 3 times"* ]] && [ "$code" = "('msg_left_out', {'n': 3})" ]; then
     pass "C3. a message left out of every FETCH answer: done with failed = 1," \
-        "reported: \"$reason\""
+        "reported: \"$reason\" (coded msg_left_out)"
 else
     fail "C3. message left out: reported, not a silent done" "rc $RC; $(cat "$work/omit.out" | head -c 600)"
 fi

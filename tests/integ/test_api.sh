@@ -28,6 +28,13 @@ if command -v dovecot >/dev/null; then
         have_dovecot=1
         printf '%s\n' "$SRC_PASSWORD" | "$DC" adduser "$SRC" "$SRC_USER" - >/dev/null
         printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "$DEST_ADDR" - >/dev/null
+        # SMALL_DEST: the quota plugin refuses every message over 6 KB (the 8 KB messages of
+        # Archives/2020): refused messages in a job's report.
+        export SMALL_DEST='small@example.com'
+        printf 'unused-%s\n' "$RANDOM$RANDOM" | "$DC" adduser "$DST" "$SMALL_DEST" - >/dev/null
+        small_fields="userdb_mail_plugins=quota userdb_quota=count:User userdb_quota_vsizes=yes"
+        small_fields="$small_fields userdb_quota_max_mail_size=6k"
+        sed -i "s|^\($SMALL_DEST:.*::::::\)\$|\1$small_fields|" "$DST/users"
         cat >"$work/spec.json" <<'EOF'
 {"folders": [
   {"name": "INBOX", "generate": {"count": 40, "size": 4000, "seed": 1, "flags": ["\\Seen"]}},

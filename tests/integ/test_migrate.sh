@@ -350,9 +350,9 @@ else
 fi
 reason=$(python3 -c 'import json,sys
 r = json.load(open(sys.argv[1]))["report"]["folders"]
-print([f["reason"] for f in r if f["source"] == "Pas abonné"])' "$work/subonly.json" 2>&1)
-if [ "$reason" = "['not subscribed']" ]; then
-    ok "4. report: the unsubscribed folder skipped as \"not subscribed\""
+print([(f["reason"], f.get("reason_code")) for f in r if f["source"] == "Pas abonné"])' "$work/subonly.json" 2>&1)
+if [ "$reason" = "[('not subscribed', 'skip_unsubscribed')]" ]; then
+    ok "4. report: the unsubscribed folder skipped as \"not subscribed\" (reason_code skip_unsubscribed)"
 else
     fail "4. report gives the reason" "$reason"
 fi
@@ -416,8 +416,10 @@ DAVE_N=$(python3 "$MT" get "$work/c-small.info" messages)
 reason=$(get quota report.failed_messages.0.reason -)
 if [ "$RC" = 0 ] && [ "$(get quota state)" = done ] && [ "$(get quota failed)" = 1 ] &&
    [ "$(get quota copied)" = $((DAVE_N - 1)) ] && grep -q 'LIMIT' <<<"$reason" &&
-   [ "$(get quota report.failed_messages.0.folder)" = "Abonné" ]; then
-    ok "7. refused message reported (\"$reason\"), job done with failed = 1"
+   [ "$(get quota report.failed_messages.0.folder)" = "Abonné" ] &&
+   [ "$(get quota report.failed_messages.0.reason_code)" = msg_dest_refused_said ] &&
+   [ "refused by the destination: $(get quota report.failed_messages.0.reason_params.server -)" = "$reason" ]; then
+    ok "7. refused message reported (\"$reason\", coded msg_dest_refused_said with the server's words), job done with failed = 1"
 else
     fail "7. refused message reported, job done" "$(summary quota); reason: $reason"
 fi

@@ -48,27 +48,27 @@ conf "$work/good.conf" "$PG_URL" "$PG_CA"
 # ---- store check: TLS verified, schema applied once ----
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 5 (5 step(s) applied now)"* ]]; then
+if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 6 (6 step(s) applied now)"* ]]; then
     ok "store check: connects over verified TLS and applies the schema ($(head -1 <<<"$out" | cut -c1-110))"
 else
     fail "store check: connects over verified TLS and applies the schema" "rc=$rc: $out"
 fi
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
-if [[ $out == *"schema version 5 (0 step(s) applied now)"* ]]; then
+if [[ $out == *"schema version 6 (0 step(s) applied now)"* ]]; then
     ok "store check again: no step applied twice"
 else
     fail "store check again: no step applied twice" "$out"
 fi
 v=$(pg_psql "$work/pg" "SELECT version FROM migrabox_schema" 2>&1)
-[ "$v" = 5 ] && ok "migrabox_schema holds version 5" || fail "migrabox_schema holds version 5" "$v"
+[ "$v" = 6 ] && ok "migrabox_schema holds version 6" || fail "migrabox_schema holds version 6" "$v"
 # Several nodes starting at once: the advisory lock makes each step run once.
 pg_psql "$work/pg" "DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION migrabox" >/dev/null
 for i in 1 2 3 4; do "$MIGRABOX" store check -c "$work/good.conf" >"$work/par$i.out" 2>&1 & done
 wait
-n_applied=$(grep -l "(5 step(s) applied now)" "$work"/par*.out | wc -l)
-n_ok=$(grep -l "schema version 5" "$work"/par*.out | wc -l)
+n_applied=$(grep -l "(6 step(s) applied now)" "$work"/par*.out | wc -l)
+n_ok=$(grep -l "schema version 6" "$work"/par*.out | wc -l)
 if [ "$n_applied" = 1 ] && [ "$n_ok" = 4 ]; then
-    ok "4 nodes migrating at once: one applies the schema, all end at version 5"
+    ok "4 nodes migrating at once: one applies the schema, all end at version 6"
 else
     fail "4 nodes migrating at once: one applies the schema" "$(cat "$work"/par*.out)"
 fi

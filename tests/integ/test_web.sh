@@ -32,6 +32,12 @@ dest='claire.martin@example.com'
     fail "start the Dovecot pair"; finish; }
 printf '%s\n' "$src_pw" | "$DC" adduser "$work/src" "$src_user" - >/dev/null
 printf 'x%s\n' "$RANDOM" | "$DC" adduser "$work/dst" "$dest" - >/dev/null
+# small_dest: the quota plugin refuses the messages over 4 KB ([LIMIT]): refused messages.
+small_dest='claire.petite@example.com'
+printf 'x%s\n' "$RANDOM" | "$DC" adduser "$work/dst" "$small_dest" - >/dev/null
+small_fields="userdb_mail_plugins=quota userdb_quota=count:User userdb_quota_vsizes=yes"
+small_fields="$small_fields userdb_quota_max_mail_size=4k"
+sed -i "s|^\($small_dest:.*::::::\)\$|\1$small_fields|" "$work/dst/users"
 python3 "$top/packaging/demo/mkcorpus.py" 7 40 >"$work/spec.json"
 IMAP_PASSWORD="$src_pw" python3 "$here/imaptool.py" --env "$work/src/env" --user "$src_user" \
     seed "$work/spec.json" >/dev/null || { fail "seed the source"; finish; }
@@ -79,7 +85,7 @@ out=$(cd "$top/tests/web" && MIGRABOX_URL="$url" MIGRABOX_TEST_USER=claire MIGRA
     MIGRABOX_TEST_ADMIN=webadmin MIGRABOX_TEST_ADMIN_PASSWORD="$admin_pw" \
     MIGRABOX_TEST_SOURCE_HOST="127.0.0.1:$(. "$work/src/env"; echo "$IMAP_PORT")" \
     MIGRABOX_TEST_SOURCE_LOGIN="$src_user" MIGRABOX_TEST_SOURCE_PASSWORD="$src_pw" \
-    MIGRABOX_TEST_SOURCE_TLS=auto MIGRABOX_TEST_DEST="$dest" \
+    MIGRABOX_TEST_SOURCE_TLS=auto MIGRABOX_TEST_DEST="$dest" MIGRABOX_TEST_SMALL_DEST="$small_dest" \
     MIGRABOX_WEB_ARTIFACTS="$art" timeout 600 node --test --test-reporter=tap 2>&1)
 rc=$?
 # Relay the TAP results as ok/FAIL lines (the password never reaches this output).

@@ -1635,6 +1635,106 @@ static void test_msgmap_unsettled(void)
     T_END();
 }
 
+/* Issue 15: a refused message's reason stored as a coded message (code and parameters beside
+ * the English), read back for the report; cleared when the message is sent again or copied. */
+struct reason_seen {
+    int n;
+    char error[300], code[64], params[1200];
+    int code_null;
+};
+
+static int reason_cb(void *ctx, const struct db_msgmap_row *r)
+{
+    struct reason_seen *s = ctx;
+    s->n++;
+    snprintf(s->error, sizeof(s->error), "%s", r->error ? r->error : "");
+    snprintf(s->code, sizeof(s->code), "%s", r->error_code ? r->error_code : "");
+    snprintf(s->params, sizeof(s->params), "%s", r->error_params ? r->error_params : "");
+    s->code_null = r->error_code == NULL && r->error_params == NULL;
+    return 0;
+}
+
+static void read_reason(struct db *db, int64_t job, uint32_t uidvalidity, struct reason_seen *s)
+{
+    struct mb_err err;
+    memset(s, 0, sizeof(*s));
+    T_ASSERT_INT(db_msgmap_foreach(db, job, "INBOX", uidvalidity, -1, reason_cb, s, &err), 0);
+    T_ASSERT_INT(s->n, 1);
+}
+
+static void test_msgmap_reason_codes(void)
+{
+    T_BEGIN("msgmap: a refused message's reason kept as code + params beside the English");
+    struct db *db = open_fresh("reasons.db");
+    struct mb_err err;
+    int64_t job = insert_job(db, 1);
+    T_ASSERT_INT(scalar(db, "SELECT count(*) FROM pragma_table_info('msgmap') "
+                            "WHERE name IN ('error_code', 'error_params')"),
+                 2);
+    struct db_msg m = {7, 300000, 0, NULL, NULL};
+    struct reason_seen s;
+
+    /* A nested reason: the source did not deliver it, because its body was NIL. */
+    struct mb_err inner, why;
+    MB_MSG0(&inner, MB_EMSG, MSG_BODY_NIL);
+    MB_MSG(&why, MB_EMSG, MSG_NOT_DELIVERED, &inner);
+    T_ASSERT_INT(db_msgmap_mark_failed_msg(db, job, "INBOX", 1, &m, "INBOX", &why, &err), 0);
+    read_reason(db, job, 1, &s);
+    T_ASSERT_STR(s.error, "the source server did not deliver the message: the server returned "
+                          "no body (NIL)");
+    T_ASSERT_STR(s.code, "msg_not_delivered");
+    T_ASSERT_STR(s.params, "{\"why\":{\"code\":\"msg_body_nil\",\"params\":{}}}");
+    char *fr = msg_render_alloc(MSG_LANG_FR, s.code, s.params, s.error);
+    T_ASSERT_STR(fr, "le serveur source n'a pas transmis le message : le serveur n'a renvoyé "
+                     "aucun contenu (NIL)");
+    free(fr);
+
+    /* The destination's own words stay a parameter, as they are; a later refusal replaces the
+     * reason whole. */
+    MB_MSG(&why, MB_EMSG, MSG_DEST_REFUSED_SAID, "NO [LIMIT] Mail size is too large");
+    T_ASSERT_INT(db_msgmap_mark_failed_msg(db, job, "INBOX", 1, &m, "INBOX", &why, &err), 0);
+    read_reason(db, job, 1, &s);
+    T_ASSERT_STR(s.error, "refused by the destination: NO [LIMIT] Mail size is too large");
+    T_ASSERT_STR(s.code, "msg_dest_refused_said");
+    fr = msg_render_alloc(MSG_LANG_FR, s.code, s.params, s.error);
+    T_ASSERT_STR(fr, "refusé par la destination : NO [LIMIT] Mail size is too large");
+    free(fr);
+
+    /* Sent again: the row is in flight, no reason left; then copied. */
+    struct db_msgmap_window w = {"INBOX", 9, 100, 0};
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, &m, 1, &w, &err), 0);
+    read_reason(db, job, 1, &s);
+    T_ASSERT(s.code_null && s.error[0] == '\0');
+    MB_MSG(&why, MB_EMSG, MSG_OVER_APPENDLIMIT, 300000ULL, 100000ULL);
+    T_ASSERT_INT(db_msgmap_mark_failed_msg(db, job, "INBOX", 1, &m, "INBOX", &why, &err), 0);
+    read_reason(db, job, 1, &s);
+    T_ASSERT_STR(s.code, "msg_over_appendlimit");
+    T_ASSERT_STR(s.params, "{\"size\":300000,\"max\":100000}");
+    T_ASSERT_INT(db_msgmap_mark_inflight(db, job, "INBOX", 1, &m, 1, &w, &err), 0);
+    T_ASSERT_INT(db_msgmap_mark_copied(db, job, "INBOX", 1, 7, 100, NULL, &err), 0);
+    read_reason(db, job, 1, &s);
+    T_ASSERT(s.code_null && s.error[0] == '\0');
+
+    /* A reason without a code (mb_err_set): code "text", its words as the parameter. */
+    struct db_msg m2 = {8, 10, 0, NULL, NULL};
+    mb_err_set(&why, MB_EMSG, "invalid INTERNALDATE");
+    T_ASSERT_INT(db_msgmap_mark_failed_msg(db, job, "INBOX", 2, &m2, NULL, &why, &err), 0);
+    read_reason(db, job, 2, &s);
+    T_ASSERT_STR(s.code, "text");
+    T_ASSERT_STR(s.params, "{\"text\":\"invalid INTERNALDATE\"}");
+    /* The text-only call (and rows written before codes): no code at all. */
+    T_ASSERT_INT(db_msgmap_mark_failed(db, job, "INBOX", 2, &m2, NULL, "quota", &err), 0);
+    read_reason(db, job, 2, &s);
+    T_ASSERT(s.code_null && strcmp(s.error, "quota") == 0);
+    /* No reason: refused. */
+    struct mb_err empty;
+    memset(&empty, 0, sizeof(empty));
+    T_ASSERT_INT(db_msgmap_mark_failed_msg(db, job, "INBOX", 2, &m2, NULL, &empty, &err),
+                 MB_ECONFIG);
+    db_close(&db);
+    T_END();
+}
+
 /* Issue 16: nodes, leases, takeover and the fence of job writes. */
 static void test_nodes_fence(void)
 {
@@ -1710,6 +1810,7 @@ int main(void)
     static void (*const fns[])(void) = {
         test_job_messages,
         test_msgmap_unsettled,
+        test_msgmap_reason_codes,
         test_take_pair,
         test_folder_state_options,
         test_open_migrate,

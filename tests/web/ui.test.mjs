@@ -15,6 +15,9 @@
 //   MIGRABOX_TEST_SOURCE_TLS       auto|implicit|starttls|none (default: leave the form's « auto »)
 //   MIGRABOX_TEST_SOURCE_INSECURE  1 = tick « Ne pas vérifier le certificat »
 //   MIGRABOX_TEST_DEST             destination mailbox, full address (user@domain) — must exist
+//   MIGRABOX_TEST_SMALL_DEST       a destination mailbox that refuses some of the source's
+//                                  messages with [LIMIT] (the refused messages' reasons;
+//                                  skipped without it)
 //   MIGRABOX_TEST_TIMEOUT          seconds to wait for the migration to end (default: 180)
 //   MIGRABOX_CHROMIUM              browser binary (default: /usr/bin/chromium)
 //   MIGRABOX_WEB_ARTIFACTS         screenshot folder (default: <repo>/build/web-artifacts)
@@ -44,6 +47,7 @@ const SRC = {
     insecure: env.MIGRABOX_TEST_SOURCE_INSECURE === '1',
 };
 const DEST = env.MIGRABOX_TEST_DEST || '';
+const SMALL_DEST = env.MIGRABOX_TEST_SMALL_DEST || '';
 const MIGRATION_TIMEOUT = (parseInt(env.MIGRABOX_TEST_TIMEOUT || '180', 10) || 180) * 1000;
 const ARTIFACTS = env.MIGRABOX_WEB_ARTIFACTS || resolve(HERE, '../../build/web-artifacts');
 const CHROMIUM = env.MIGRABOX_CHROMIUM || '/usr/bin/chromium';
@@ -626,6 +630,34 @@ describe('migrabox web UI', () => {
             await page.click('.lang button[data-lang="fr"]');
             await page.locator(`#jobs-body tr:has(a[href="#/jobs/${r.body.id}"]) .error-text`, { hasText: why.fr }).waitFor();
             await shot(page, 'failed-job-list-fr');
+        });
+        assert.deepEqual(problems, []);
+    });
+
+    test('refused messages: their reasons in French, then in English, the server\'s words kept', needs({ skip: noSource || (!SMALL_DEST && 'MIGRABOX_TEST_SMALL_DEST is not set'), timeout: MIGRATION_TIMEOUT + 60000 }), async (t) => {
+        const { page, problems } = await open(t);
+        await guarded(page, 'refused-messages', async () => {
+            await signIn(page);
+            const sess = (await apiJson(page, '/api/session')).body;
+            const body = { source_host: SRC.host, source_login: SRC.login, source_password: SRC.password, server_type: SRC.type, dest_login: SMALL_DEST };
+            if (SRC.tls) body.source_tls = SRC.tls;
+            if (SRC.insecure) body.insecure = true;
+            const r = await apiJson(page, '/api/jobs', {
+                method: 'POST',
+                headers: { 'Content-Type': 'application/json', 'X-CSRF-Token': sess.csrf, Accept: 'application/json' },
+                body: JSON.stringify(body),
+            });
+            assert.equal(r.status, 201, JSON.stringify(r.body));
+            await page.goto(`${BASE}/#/jobs/${r.body.id}`);
+            const cell = page.locator('#failed-table tbody tr td:nth-child(4)').first();
+            await cell.waitFor({ timeout: MIGRATION_TIMEOUT });
+            const fr = (await cell.textContent()).trim();
+            assert.match(fr, /^refusé par la destination : NO \[LIMIT\] /);
+            await shot(page, 'refused-messages-fr');
+            await page.click('.lang button[data-lang="en"]');
+            const en = (await page.locator('#failed-table tbody tr td:nth-child(4)').first().textContent()).trim();
+            assert.equal(en, fr.replace(/^refusé par la destination : /, 'refused by the destination: '));
+            await page.click('.lang button[data-lang="fr"]');
         });
         assert.deepEqual(problems, []);
     });

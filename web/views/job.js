@@ -6,7 +6,7 @@ import {
     h, replace, setRaw, fmtInt, fmtBytes, fmtDate, fmtDuration, fmtTime, timeEl, progressOf,
     badge, typeLabel, hostLabel, poller,
 } from '../util.js';
-import { engineText, messageText } from '../errors.js';
+import { messageText, plainText } from '../errors.js';
 import { request, ApiError, showErrorIn } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { actionButtons, relabelActions } from './actions.js';
@@ -149,22 +149,20 @@ export function mount(root, ctx) {
         renderReport();
     }
 
-    // The engine's reasons for not copying a folder (src/migrate/mig_plan.c, mig_copy.c).
-    const SKIP_REASONS = {
-        'not a selectable folder': 'job.skip.noselect',
-        'not subscribed': 'job.skip.unsubscribed',
-        'not a mail folder': 'job.skip.notMail',
-        'virtual view of messages kept in other folders': 'job.skip.view',
-        "excluded by the job's options": 'job.skip.excluded',
-    };
+    // A refused message's reason (the report's failed_messages[]): coded (reason_code,
+    // reason_params) in the UI's language; a report written before codes as it is.
+    function reasonText(m) {
+        return m.reason_code ? messageText({ code: m.reason_code, params: m.reason_params, text: m.reason })
+            : plainText(m.reason);
+    }
 
     function destCell(f) {
         if (f.dest && f.status !== 'failed') return f.dest;
+        // Why a folder is skipped or failed: coded (reason_code, reason_params) in the UI's
+        // language; a report written before codes as it is.
         const raw = f.reason || '';
-        const key = SKIP_REASONS[raw] || (raw.includes('X-GM-EXT-1') ? 'job.skip.gmailExt' : null);
-        const reason = key ? t(key)
-            : f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
-                : engineText(raw);
+        const reason = f.reason_code ? messageText({ code: f.reason_code, params: f.reason_params, text: raw })
+            : plainText(raw);
         if (f.status === 'skipped') return t('job.folderSkipped', { reason });
         if (f.status === 'failed') return (f.dest ? f.dest + ' — ' : '') + t('job.folderFailed', { reason });
         return f.dest || '';
@@ -221,7 +219,7 @@ export function mount(root, ctx) {
                             h('td.folder', { 'data-label': t('job.fFolder'), text: m.folder || '' }),
                             h('td.num', { 'data-label': t('job.fUid'), text: String(m.uid ?? '') }),
                             h('td.num', { 'data-label': t('job.fSize'), text: fmtBytes(m.size) }),
-                            h('td', { 'data-label': t('job.fReason'), text: engineText(m.reason) })))))));
+                            h('td', { 'data-label': t('job.fReason'), text: reasonText(m) })))))));
         }
         replace(reportBox, ...children);
     }

@@ -8,7 +8,7 @@ import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
 import { optionFields } from './options.js';
-import { engineText, errorBeside } from '../errors.js';
+import { errorBeside, plainText } from '../errors.js';
 
 const PREVIEW_MAX_ROWS = 1000;
 
@@ -150,7 +150,7 @@ export function mount(root, ctx) {
         }
         if (outcome.kind === 'error') {
             const box = h('div.form-message.form-message-error', { role: 'alert' });
-            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, engineText(outcome.message));
+            if (outcome.key) setI18n(box, outcome.key); else setRaw(box, plainText(outcome.message));
             replace(previewContent, title, box);
             return;
         }

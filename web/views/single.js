@@ -5,7 +5,7 @@ import { t, onLangChange } from '../i18n.js';
 import {
     h, replace, setI18n, setRaw, fmtInt, fmtBytes, TYPES, DEFAULT_HOSTS,
 } from '../util.js';
-import { engineText, errorBeside } from '../errors.js';
+import { errorBeside, plainText } from '../errors.js';
 import { request, ApiError, errorText, errorList } from '../api.js';
 import { navigate, announce } from '../app.js';
 import { loadProfiles, profileSelect } from './profiles.js';
@@ -210,7 +210,7 @@ export function mount(root, ctx) {
             } else if (FIELD_LABELS[it.field]) {
                 // A server message about a field: name the field first.
                 target.append(h('span', { i18n: FIELD_LABELS[it.field] }), h('span', { i18n: 'colon' }),
-                    h('span', { text: engineText(it.message) }));
+                    h('span', { text: plainText(it.message) }));
             } else {
                 setRaw(target, it.message);
             }
@@ -218,7 +218,7 @@ export function mount(root, ctx) {
                 input.setAttribute('aria-invalid', 'true');
                 const fe = document.getElementById(`${id}-err`);
                 if (fe) {
-                    if (it.key) setI18n(fe, it.key, it.args); else setRaw(fe, engineText(it.message));
+                    if (it.key) setI18n(fe, it.key, it.args); else setRaw(fe, plainText(it.message));
                     fe.hidden = false;
                 }
                 if (advanced.contains(input)) advanced.open = true;
