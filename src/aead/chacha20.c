@@ -15,24 +15,6 @@
 
 static int chacha_forced_portable;
 
-static uint32_t load32_le(const unsigned char *p)
-{
-    uint32_t v;
-    memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    return v;
-}
-
-static void store32_le(unsigned char *p, uint32_t v)
-{
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap32(v);
-#endif
-    memcpy(p, &v, sizeof(v));
-}
-
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 #define QR(a, b, c, d)                                                                             \
     do {                                                                                           \
@@ -66,7 +48,7 @@ static void chacha_block(const uint32_t state[16], unsigned char out[64])
         QR(x[3], x[4], x[9], x[14]);
     }
     for (int i = 0; i < 16; i++)
-        store32_le(out + 4 * i, x[i] + state[i]);
+        aead_store32_le(out + 4 * i, x[i] + state[i]);
     explicit_bzero(x, sizeof(x));
 }
 
@@ -237,7 +219,7 @@ int mbedtls_chacha20_setkey(mbedtls_chacha20_context *ctx, const unsigned char k
     ctx->state[2] = 0x79622d32;
     ctx->state[3] = 0x6b206574;
     for (int i = 0; i < 8; i++)
-        ctx->state[4 + i] = load32_le(key + 4 * i);
+        ctx->state[4 + i] = aead_load32_le(key + 4 * i);
     return 0;
 }
 
@@ -245,9 +227,9 @@ int mbedtls_chacha20_starts(mbedtls_chacha20_context *ctx, const unsigned char n
                             uint32_t counter)
 {
     ctx->state[12] = counter;
-    ctx->state[13] = load32_le(nonce);
-    ctx->state[14] = load32_le(nonce + 4);
-    ctx->state[15] = load32_le(nonce + 8);
+    ctx->state[13] = aead_load32_le(nonce);
+    ctx->state[14] = aead_load32_le(nonce + 4);
+    ctx->state[15] = aead_load32_le(nonce + 8);
     explicit_bzero(ctx->keystream, sizeof(ctx->keystream));
     ctx->keystream_used = sizeof(ctx->keystream);
     return 0;

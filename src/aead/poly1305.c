@@ -22,22 +22,6 @@ typedef unsigned __int128 u128;
 #define M44 0xfffffffffffULL
 #define M42 0x3ffffffffffULL
 
-static uint64_t load64_le(const unsigned char *p)
-{
-    uint64_t v;
-    memcpy(&v, p, sizeof(v));
-#if defined(__BYTE_ORDER__) && __BYTE_ORDER__ == __ORDER_BIG_ENDIAN__
-    v = __builtin_bswap64(v);
-#endif
-    return v;
-}
-
-static void store64_le(unsigned char *p, uint64_t v)
-{
-    for (int i = 0; i < 8; i++)
-        p[i] = (unsigned char)(v >> (8 * i));
-}
-
 /* Absorb n 16-byte blocks; hibit is 2^128 in the top limb's scale (1 << 40) for whole message
  * blocks, 0 for the last, already padded, partial one. */
 static void poly_blocks(mbedtls_poly1305_context *ctx, const unsigned char *p, size_t n,
@@ -47,7 +31,7 @@ static void poly_blocks(mbedtls_poly1305_context *ctx, const unsigned char *p, s
     const uint64_t s1 = r1 * 20, s2 = r2 * 20;
     uint64_t h0 = ctx->h[0], h1 = ctx->h[1], h2 = ctx->h[2];
     for (; n > 0; n--, p += 16) {
-        uint64_t t0 = load64_le(p), t1 = load64_le(p + 8);
+        uint64_t t0 = aead_load64_le(p), t1 = aead_load64_le(p + 8);
         h0 += t0 & M44;
         h1 += ((t0 >> 44) | (t1 << 20)) & M44;
         h2 += ((t1 >> 24) & M42) | hibit;
@@ -70,6 +54,24 @@ static void poly_blocks(mbedtls_poly1305_context *ctx, const unsigned char *p, s
     ctx->h[0] = h0;
     ctx->h[1] = h1;
     ctx->h[2] = h2;
+}
+
+/* Carry h's limbs along and fold what passes 2^130 back times 5: h0 < 2^44, h2 < 2^42, h1 <
+ * 2^44 + 1 after it. */
+static void poly_carry(uint64_t h[3])
+{
+    uint64_t c = h[0] >> 44;
+    h[0] &= M44;
+    h[1] += c;
+    c = h[1] >> 44;
+    h[1] &= M44;
+    h[2] += c;
+    c = h[2] >> 42;
+    h[2] &= M42;
+    h[0] += c * 5;
+    c = h[0] >> 44;
+    h[0] &= M44;
+    h[1] += c;
 }
 
 /* h = h * r mod p (partly reduced: h0, h1 < 2^44, h2 < 2^42 + a little), r in the same limbs
@@ -132,6 +134,19 @@ static int poly_use_avx2(void)
     return have;
 }
 
+/* One limb of a product in 26-bit limbs: h0 a + h1 b + h2 c + h3 d + h4 e, each term a
+ * 32 x 32 -> 64-bit product per lane. */
+__attribute__((target("avx2"))) static inline __m256i dot5(__m256i h0, __m256i h1, __m256i h2,
+                                                           __m256i h3, __m256i h4, __m256i a,
+                                                           __m256i b, __m256i c, __m256i d,
+                                                           __m256i e)
+{
+    return _mm256_add_epi64(
+        _mm256_add_epi64(_mm256_mul_epu32(h0, a), _mm256_mul_epu32(h1, b)),
+        _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, c), _mm256_mul_epu32(h3, d)),
+                         _mm256_mul_epu32(h4, e)));
+}
+
 /* Absorb n >= 4 whole blocks, a multiple of 4, four at a time: lane j accumulates blocks j,
  * j + 4, j + 8, ... (each step multiplies the four lanes by r^4 and adds the next four
  * blocks, in 26-bit limbs with vpmuludq), the running h joining lane 0's first block; at the
@@ -176,26 +191,12 @@ __attribute__((target("avx2"))) static void poly_blocks4(mbedtls_poly1305_contex
         h4 = _mm256_add_epi64(h4, _mm256_or_si256(_mm256_srli_epi64(t1, 40), hibit));
         if (i + 4 == n)
             break; /* the last four are multiplied by r^4 .. r^1 below */
-        __m256i d0 = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_mul_epu32(h0, r0), _mm256_mul_epu32(h1, s4)),
-            _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, s3), _mm256_mul_epu32(h3, s2)),
-                             _mm256_mul_epu32(h4, s1)));
-        __m256i d1 = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_mul_epu32(h0, r1), _mm256_mul_epu32(h1, r0)),
-            _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, s4), _mm256_mul_epu32(h3, s3)),
-                             _mm256_mul_epu32(h4, s2)));
-        __m256i d2 = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_mul_epu32(h0, r2), _mm256_mul_epu32(h1, r1)),
-            _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, r0), _mm256_mul_epu32(h3, s4)),
-                             _mm256_mul_epu32(h4, s3)));
-        __m256i d3 = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_mul_epu32(h0, r3), _mm256_mul_epu32(h1, r2)),
-            _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, r1), _mm256_mul_epu32(h3, r0)),
-                             _mm256_mul_epu32(h4, s4)));
-        __m256i d4 = _mm256_add_epi64(
-            _mm256_add_epi64(_mm256_mul_epu32(h0, r4), _mm256_mul_epu32(h1, r3)),
-            _mm256_add_epi64(_mm256_add_epi64(_mm256_mul_epu32(h2, r2), _mm256_mul_epu32(h3, r1)),
-                             _mm256_mul_epu32(h4, r0)));
+        /* times r^4; a limb product landing at 2^130 or above comes back times 5 (s = 5 r) */
+        __m256i d0 = dot5(h0, h1, h2, h3, h4, r0, s4, s3, s2, s1);
+        __m256i d1 = dot5(h0, h1, h2, h3, h4, r1, r0, s4, s3, s2);
+        __m256i d2 = dot5(h0, h1, h2, h3, h4, r2, r1, r0, s4, s3);
+        __m256i d3 = dot5(h0, h1, h2, h3, h4, r3, r2, r1, r0, s4);
+        __m256i d4 = dot5(h0, h1, h2, h3, h4, r4, r3, r2, r1, r0);
         __m256i cv = _mm256_srli_epi64(d0, 26);
         h0 = _mm256_and_si256(d0, m26);
         d1 = _mm256_add_epi64(d1, cv);
@@ -232,18 +233,7 @@ __attribute__((target("avx2"))) static void poly_blocks4(mbedtls_poly1305_contex
         sum[1] += v[1];
         sum[2] += v[2];
     }
-    c = sum[0] >> 44;
-    sum[0] &= M44;
-    sum[1] += c;
-    c = sum[1] >> 44;
-    sum[1] &= M44;
-    sum[2] += c;
-    c = sum[2] >> 42;
-    sum[2] &= M42;
-    sum[0] += c * 5;
-    c = sum[0] >> 44;
-    sum[0] &= M44;
-    sum[1] += c;
+    poly_carry(sum);
     ctx->h[0] = sum[0];
     ctx->h[1] = sum[1];
     ctx->h[2] = sum[2];
@@ -272,7 +262,7 @@ void mbedtls_poly1305_free(mbedtls_poly1305_context *ctx)
 
 int mbedtls_poly1305_starts(mbedtls_poly1305_context *ctx, const unsigned char key[32])
 {
-    uint64_t t0 = load64_le(key), t1 = load64_le(key + 8);
+    uint64_t t0 = aead_load64_le(key), t1 = aead_load64_le(key + 8);
     /* r &= 0x0ffffffc0ffffffc0ffffffc0fffffff, split into 44 / 44 / 42 bits */
     ctx->r[0] = t0 & 0xffc0fffffffULL;
     ctx->r[1] = ((t0 >> 44) | (t1 << 20)) & 0xfffffc0ffffULL;
@@ -288,8 +278,8 @@ int mbedtls_poly1305_starts(mbedtls_poly1305_context *ctx, const unsigned char k
     for (int k = 0; k < 5; k++)
         ctx->r4[k] = (uint32_t)l[k];
     explicit_bzero(x, sizeof(x));
-    ctx->pad[0] = load64_le(key + 16);
-    ctx->pad[1] = load64_le(key + 24);
+    ctx->pad[0] = aead_load64_le(key + 16);
+    ctx->pad[1] = aead_load64_le(key + 24);
     explicit_bzero(ctx->queue, sizeof(ctx->queue));
     ctx->queue_len = 0;
     return 0;
@@ -340,26 +330,10 @@ int mbedtls_poly1305_finish(mbedtls_poly1305_context *ctx, unsigned char mac[16]
         poly_blocks(ctx, ctx->queue, 1, 0);
         ctx->queue_len = 0;
     }
-    uint64_t h0 = ctx->h[0], h1 = ctx->h[1], h2 = ctx->h[2], c;
     /* Carry h fully: h < 2^130 + a little. */
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
-    c = h1 >> 44;
-    h1 &= M44;
-    h2 += c;
-    c = h2 >> 42;
-    h2 &= M42;
-    h0 += c * 5;
-    c = h0 >> 44;
-    h0 &= M44;
-    h1 += c;
+    poly_carry(ctx->h);
+    poly_carry(ctx->h);
+    uint64_t h0 = ctx->h[0], h1 = ctx->h[1], h2 = ctx->h[2], c;
     /* g = h + 5 - 2^130; h mod p is g when g does not borrow, h otherwise (in constant time). */
     uint64_t g0 = h0 + 5;
     c = g0 >> 44;
@@ -382,8 +356,8 @@ int mbedtls_poly1305_finish(mbedtls_poly1305_context *ctx, unsigned char mac[16]
     h1 &= M44;
     h2 += ((t1 >> 24) & M42) + c;
     h2 &= M42;
-    store64_le(mac, h0 | (h1 << 44));
-    store64_le(mac + 8, (h1 >> 20) | (h2 << 24));
+    aead_store64_le(mac, h0 | (h1 << 44));
+    aead_store64_le(mac + 8, (h1 >> 20) | (h2 << 24));
     ctx->h[0] = ctx->h[1] = ctx->h[2] = 0;
     return 0;
 }
