@@ -276,7 +276,7 @@ static int folder_to_copy(const struct mig_ctx *z, size_t i)
     return z->plan.entries[i].action != MIG_PLAN_SKIP && !z->folders[i].done;
 }
 
-/* The next folder to copy (plan order), marked busy: 1, or 0 when none is free. Waits first
+/* The next folder to copy (the biggest free one), marked busy: 1, or 0 when none is free. Waits first
  * while the server asked a lane to back off. */
 static int claim(struct mig_ctx *m, size_t *i_r)
 {
@@ -290,7 +290,11 @@ static int claim(struct mig_ctx *m, size_t *i_r)
         memset(sh->busy + sh->n_busy_cap, 0, z->plan.n - sh->n_busy_cap);
         sh->n_busy_cap = z->plan.n;
     }
-    for (size_t i = 0; i < z->plan.n && !found && !sh->halt; i++) {
+    /* The biggest folder first (messages at plan time; the plan's order among equals): the
+     * largest folder, often INBOX, which the plan lists last, no longer starts after the
+     * small ones, and the lanes end together. */
+    int64_t best = -1;
+    for (size_t i = 0; i < z->plan.n && !sh->halt; i++) {
         const struct mig_plan_entry *e = &z->plan.entries[i];
         if (!folder_to_copy(z, i) || sh->busy[i])
             continue;
@@ -299,10 +303,15 @@ static int claim(struct mig_ctx *m, size_t *i_r)
             clash = sh->busy[j] && same_dest(e, &z->plan.entries[j]);
         if (clash)
             continue;
-        sh->busy[i] = 1;
-        *i_r = i;
-        found = 1;
+        int64_t size = z->folders[i].listed > 0 ? z->folders[i].listed : 0;
+        if (size > best) {
+            best = size;
+            *i_r = i;
+            found = 1;
+        }
     }
+    if (found)
+        sh->busy[*i_r] = 1;
     pthread_mutex_unlock(&sh->mu);
     return found;
 }
