@@ -276,8 +276,8 @@ static int folder_to_copy(const struct mig_ctx *z, size_t i)
     return z->plan.entries[i].action != MIG_PLAN_SKIP && !z->folders[i].done;
 }
 
-/* The next folder to copy (the biggest free one), marked busy: 1, or 0 when none is free. Waits first
- * while the server asked a lane to back off. */
+/* The next folder to copy (the biggest free one), marked busy: 1, or 0 when none is free. Waits
+ * first while the server asked a lane to back off. */
 static int claim(struct mig_ctx *m, size_t *i_r)
 {
     struct mig_shared *sh = m->sh;
