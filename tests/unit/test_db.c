@@ -1391,7 +1391,17 @@ static void test_cascades(void)
 
 /* ---- concurrency ---- */
 
-#define CLAIM_JOBS 4000
+/* 4,000 jobs; 400 under valgrind (VALGRIND=1, tests/run-all.sh): valgrind runs one thread at
+ * a time and its scheduler lets the threads that hold SQLite's write lock take it again while a
+ * sleeping one misses it for tens of seconds (past the busy deadline) — a starvation of the
+ * tool, not of the claims, whose correctness the smaller batch checks as well. */
+#define CLAIM_JOBS_MAX 4000
+static int claim_jobs(void)
+{
+    const char *v = getenv("VALGRIND");
+    return v && strcmp(v, "1") == 0 ? 400 : CLAIM_JOBS_MAX;
+}
+#define CLAIM_JOBS claim_jobs()
 #define CLAIM_THREADS 8
 
 struct claimer {
@@ -1438,7 +1448,7 @@ static void *claim_thread(void *arg)
 
 static void test_concurrent_claim(void)
 {
-    T_BEGIN("8 threads, own connections, claim 4,000 jobs: each exactly once");
+    T_BEGIN("8 threads, own connections, claim 4,000 jobs (400 under valgrind): each exactly once");
     char *path = db_path("claim.db");
     struct db *db = NULL;
     struct mb_err err;
