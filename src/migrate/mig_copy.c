@@ -252,6 +252,18 @@ static int flag_permanent(const struct folder_run *fr, const char *flag)
 
 /* A destination completion (the destination's thread, or the lane's after the window): the
  * message's outcome, and the folder's counts under the reports' lock (lane 0 reads them). */
+/* x is refused, for why (copied): counted in the folder's report. */
+static void msg_failed(struct folder_run *fr, struct msg *x, const struct mb_err *why)
+{
+    x->state = MSG_FAILED;
+    free(x->why);
+    x->why = xmalloc(sizeof(*x->why));
+    *x->why = *why;
+    mig_reports_lock(fr->m);
+    fr->rep->failed++;
+    mig_reports_unlock(fr->m);
+}
+
 static void on_append_done(void *ctx, const struct imap_append_result *r)
 {
     struct folder_run *fr = ctx;
@@ -271,16 +283,12 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         fr->rep->copied_bytes += (int64_t)x->size;
         mig_reports_unlock(m);
     } else if (o == MIG_XO_REFUSED) {
-        x->state = MSG_FAILED;
-        free(x->why);
-        x->why = xmalloc(sizeof(*x->why));
+        struct mb_err why;
         if (r->text && *r->text) /* the server's own words, as they are */
-            MB_MSG(x->why, MB_EMSG, MSG_DEST_REFUSED_SAID, r->text);
+            MB_MSG(&why, MB_EMSG, MSG_DEST_REFUSED_SAID, r->text);
         else
-            MB_MSG0(x->why, MB_EMSG, MSG_DEST_REFUSED);
-        mig_reports_lock(m);
-        fr->rep->failed++;
-        mig_reports_unlock(m);
+            MB_MSG0(&why, MB_EMSG, MSG_DEST_REFUSED);
+        msg_failed(fr, x, &why);
         if (r->status == MB_EFOLDER && !fr->folder_rc) {
             fr->folder_rc = MB_EFOLDER;
             snprintf(fr->folder_err, sizeof(fr->folder_err), "%.199s",
@@ -288,17 +296,6 @@ static void on_append_done(void *ctx, const struct imap_append_result *r)
         }
     }
     /* MB_ECONN / MB_EPROTO: outcome unknown, the row stays in flight for recovery. */
-}
-
-static void msg_failed(struct folder_run *fr, struct msg *x, const struct mb_err *why)
-{
-    x->state = MSG_FAILED;
-    free(x->why);
-    x->why = xmalloc(sizeof(*x->why));
-    *x->why = *why;
-    mig_reports_lock(fr->m);
-    fr->rep->failed++;
-    mig_reports_unlock(fr->m);
 }
 
 /* ---- the hand-off between the source and the destination ----
