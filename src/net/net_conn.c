@@ -316,6 +316,23 @@ static int net_conn_tcp(struct net_conn *c, struct mb_err *err)
 
 /* ---- mbedTLS I/O callbacks ---- */
 
+/* After a send/recv that failed with errno: wait for the socket (events) until deadline. 0 to
+ * try again; else the mbedTLS error to return (failed: the call's own failure code), with
+ * cb_errno set. */
+static int net_conn_bio_wait(struct net_conn *c, short events, int64_t deadline, int failed)
+{
+    if (errno != EAGAIN && errno != EWOULDBLOCK) {
+        c->cb_errno = errno;
+        return failed;
+    }
+    int r = net_conn_poll(c->fd, events, deadline);
+    if (r <= 0) {
+        c->cb_errno = r == 0 ? ETIMEDOUT : -r;
+        return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : failed;
+    }
+    return 0;
+}
+
 static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
 {
     struct net_conn *c = ctx;
@@ -326,15 +343,9 @@ static int net_conn_bio_send(void *ctx, const unsigned char *buf, size_t len)
             return (int)n;
         if (errno == EINTR)
             continue;
-        if (errno != EAGAIN && errno != EWOULDBLOCK) {
-            c->cb_errno = errno;
-            return MBEDTLS_ERR_NET_SEND_FAILED;
-        }
-        int r = net_conn_poll(c->fd, POLLOUT, deadline);
-        if (r <= 0) {
-            c->cb_errno = r == 0 ? ETIMEDOUT : -r;
-            return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_SEND_FAILED;
-        }
+        int r = net_conn_bio_wait(c, POLLOUT, deadline, MBEDTLS_ERR_NET_SEND_FAILED);
+        if (r)
+            return r;
     }
 }
 
@@ -354,15 +365,9 @@ static int net_conn_bio_recv(void *ctx, unsigned char *buf, size_t len)
             }
             if (errno == EINTR)
                 continue;
-            if (errno != EAGAIN && errno != EWOULDBLOCK) {
-                c->cb_errno = errno;
-                return MBEDTLS_ERR_NET_RECV_FAILED;
-            }
-            int r = net_conn_poll(c->fd, POLLIN, deadline);
-            if (r <= 0) {
-                c->cb_errno = r == 0 ? ETIMEDOUT : -r;
-                return r == 0 ? MBEDTLS_ERR_SSL_TIMEOUT : MBEDTLS_ERR_NET_RECV_FAILED;
-            }
+            int r = net_conn_bio_wait(c, POLLIN, deadline, MBEDTLS_ERR_NET_RECV_FAILED);
+            if (r)
+                return r;
         }
     }
     size_t k = c->rb_len - c->rb_off;
