@@ -19,10 +19,9 @@
 const char *aead_impl(void);
 /* Tests: 1 forces the portable code of both, 0 restores the CPU's choice. */
 void aead_force_portable(int on);
-/* Internal to src/aead: the CPU has AVX2 and the OS saves its registers; the portable code is
- * forced. */
-int aead_cpu_has_avx2(void);
-int aead_forced_portable(void);
+/* Internal to src/aead: use the AVX2 code (the CPU has AVX2, the OS saves its registers, and
+ * the portable code is not forced). */
+int aead_use_avx2(void);
 
 /* Little-endian words in and out of bytes (internal). */
 #include <stdint.h>

@@ -55,7 +55,7 @@ static void chacha_block(const uint32_t state[16], unsigned char out[64])
 #if CHACHA_HAVE_AVX2
 
 /* CPUID leaf 7 EBX bit 5 (AVX2), and the OS saving the YMM registers (OSXSAVE, XCR0 bits 1-2). */
-int aead_cpu_has_avx2(void)
+static int aead_cpu_has_avx2(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
@@ -161,7 +161,7 @@ chacha_avx2_blocks(uint32_t state[16], const unsigned char *in, unsigned char *o
     explicit_bzero(s, sizeof(s));
 }
 
-static int chacha_use_avx2(void)
+int aead_use_avx2(void)
 {
     static int have = -1; /* benign race: every thread computes the same value */
     if (chacha_forced_portable)
@@ -173,26 +173,16 @@ static int chacha_use_avx2(void)
 
 #else
 
-int aead_cpu_has_avx2(void)
-{
-    return 0;
-}
-
-static int chacha_use_avx2(void)
+int aead_use_avx2(void)
 {
     return 0;
 }
 
 #endif
 
-int aead_forced_portable(void)
-{
-    return chacha_forced_portable;
-}
-
 const char *aead_impl(void)
 {
-    return chacha_use_avx2() ? "avx2" : "portable";
+    return aead_use_avx2() ? "avx2" : "portable";
 }
 
 void aead_force_portable(int on)
@@ -247,7 +237,7 @@ int mbedtls_chacha20_update(mbedtls_chacha20_context *ctx, size_t size, const un
     if (off == size)
         return 0;
 #if CHACHA_HAVE_AVX2
-    if (size - off >= 512 && chacha_use_avx2()) {
+    if (size - off >= 512 && aead_use_avx2()) {
         size_t n = (size - off) / 512;
         chacha_avx2_blocks(ctx->state, input + off, output + off, n);
         off += n * 512;

@@ -124,16 +124,6 @@ static void limbs_26_to_44(const uint64_t l[5], uint64_t h[3])
 
 #if POLY_HAVE_AVX2
 
-static int poly_use_avx2(void)
-{
-    static int have = -1; /* benign race: every thread computes the same value */
-    if (aead_forced_portable())
-        return 0;
-    if (have < 0)
-        have = aead_cpu_has_avx2();
-    return have;
-}
-
 /* One limb of a product in 26-bit limbs: h0 a + h1 b + h2 c + h3 d + h4 e, each term a
  * 32 x 32 -> 64-bit product per lane. */
 __attribute__((target("avx2"))) static inline __m256i dot5(__m256i h0, __m256i h1, __m256i h2,
@@ -240,13 +230,6 @@ __attribute__((target("avx2"))) static void poly_blocks4(mbedtls_poly1305_contex
     explicit_bzero(lanes, sizeof(lanes));
 }
 
-#else
-
-static int poly_use_avx2(void)
-{
-    return 0;
-}
-
 #endif
 
 void mbedtls_poly1305_init(mbedtls_poly1305_context *ctx)
@@ -301,7 +284,7 @@ int mbedtls_poly1305_update(mbedtls_poly1305_context *ctx, const unsigned char *
         ctx->queue_len = 0;
     }
 #if POLY_HAVE_AVX2
-    if (ilen >= 16 * 8 && poly_use_avx2()) {
+    if (ilen >= 16 * 8 && aead_use_avx2()) {
         size_t n = ilen / 64 * 4;
         poly_blocks4(ctx, input, n);
         input += 16 * n;
