@@ -84,6 +84,21 @@ class Node:
                         % self.id))
 
 
+def stop_nodes(nodes, cont=False):
+    """SIGTERM every node still running (after SIGCONT first when cont: a frozen one), then
+    wait for each, SIGKILL after 20 s."""
+    for n in nodes.values():
+        if n.proc.poll() is None:
+            if cont:
+                n.proc.send_signal(signal.SIGCONT)
+            n.proc.terminate()
+    for n in nodes.values():
+        try:
+            n.proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            n.proc.kill()
+
+
 def wait(cond, timeout, step=0.1):
     end = time.monotonic() + timeout
     while time.monotonic() < end:
@@ -252,14 +267,7 @@ def main():
               C.id in ids and A.id not in ids and B.id not in ids and D.id not in ids
               and len(ids) == 2 and r["self"] == C.id, r)
     finally:
-        for n in nodes.values():
-            if n.proc.poll() is None:
-                n.proc.terminate()
-        for n in nodes.values():
-            try:
-                n.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                n.proc.kill()
+        stop_nodes(nodes)
         for n in nodes.values():
             with open(os.path.join(WORK, "node-%s.tail" % n.name), "w") as f:
                 f.write(n.text()[-3000:])

@@ -98,15 +98,7 @@ def main():
         ct.check("all %d mailboxes exact on the destination (no loss, no duplicate)" % count,
                  not problems, "\n".join(problems[:5]))
     finally:
-        for n in nodes.values():
-            if n.proc.poll() is None:
-                n.proc.send_signal(signal.SIGCONT)
-                n.proc.terminate()
-        for n in nodes.values():
-            try:
-                n.proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                n.proc.kill()
+        ct.stop_nodes(nodes, cont=True)
     return 1 if ct.failed else 0
 
 
