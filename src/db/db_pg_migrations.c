@@ -249,6 +249,28 @@ static const char pg_extra_conns[] = "ALTER TABLE jobs ADD COLUMN extra_conns BI
 static const char pg_msgmap_codes[] = "ALTER TABLE msgmap ADD COLUMN error_code TEXT;"
                                       "ALTER TABLE msgmap ADD COLUMN error_params TEXT;";
 
+/* Step 7: the fence of the message map covers DELETE too. A node that lost its lease could
+ * still delete the map's rows of a job now run by another node (db_msgmap_forget*, e.g. held
+ * in a cut link and delivered late), where its INSERTs and UPDATEs were already refused. A
+ * row whose job is gone (ON DELETE CASCADE from jobs) is not fenced. */
+static const char pg_fence_delete[] =
+    "CREATE OR REPLACE FUNCTION msgmap_fence() RETURNS trigger LANGUAGE plpgsql AS $$ "
+    "DECLARE me TEXT := current_setting('migrabox.node', true); "
+    "  j BIGINT := CASE WHEN TG_OP = 'DELETE' THEN OLD.job_id ELSE NEW.job_id END; "
+    "BEGIN "
+    "  IF me IS NULL OR me = '' THEN RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END; "
+    "  END IF; "
+    "  IF TG_OP = 'DELETE' AND NOT EXISTS (SELECT 1 FROM jobs WHERE id = j) THEN RETURN OLD; "
+    "  END IF; "
+    "  IF NOT EXISTS (SELECT 1 FROM jobs WHERE id = j AND node = me AND state = 'running') THEN "
+    "    RAISE EXCEPTION 'job % is not run by node %: its lease was lost', j, me "
+    "      USING ERRCODE = 'MB001'; "
+    "  END IF; "
+    "  RETURN CASE WHEN TG_OP = 'DELETE' THEN OLD ELSE NEW END; "
+    "END $$;"
+    "CREATE TRIGGER msgmap_fence_delete BEFORE DELETE ON msgmap "
+    "FOR EACH ROW EXECUTE FUNCTION msgmap_fence();";
+
 const struct db_pg_migration db_pg_migrations[] = {
     {"initial schema (the SQLite store's version 6)", pg_schema_v1},
     {"SQLite's scalar min() and max()", pg_sqlite_compat},
@@ -256,6 +278,7 @@ const struct db_pg_migration db_pg_migrations[] = {
     {"jobs, job_log: error and log lines as codes (issue 15)", pg_message_codes},
     {"jobs.extra_conns: connections per host counted across nodes (issue 16)", pg_extra_conns},
     {"msgmap: a refused message's reason as a code (issue 15)", pg_msgmap_codes},
+    {"msgmap: the fence covers DELETE too (issue 16)", pg_fence_delete},
     /* Append new steps here. */
 };
 

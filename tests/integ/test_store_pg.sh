@@ -48,27 +48,27 @@ conf "$work/good.conf" "$PG_URL" "$PG_CA"
 # ---- store check: TLS verified, schema applied once ----
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
 rc=$?
-if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 6 (6 step(s) applied now)"* ]]; then
+if [ $rc -eq 0 ] && [[ $out == *"TLS TLSv1."* ]] && [[ $out == *"schema version 7 (7 step(s) applied now)"* ]]; then
     ok "store check: connects over verified TLS and applies the schema ($(head -1 <<<"$out" | cut -c1-110))"
 else
     fail "store check: connects over verified TLS and applies the schema" "rc=$rc: $out"
 fi
 out=$("$MIGRABOX" store check -c "$work/good.conf" 2>&1)
-if [[ $out == *"schema version 6 (0 step(s) applied now)"* ]]; then
+if [[ $out == *"schema version 7 (0 step(s) applied now)"* ]]; then
     ok "store check again: no step applied twice"
 else
     fail "store check again: no step applied twice" "$out"
 fi
 v=$(pg_psql "$work/pg" "SELECT version FROM migrabox_schema" 2>&1)
-[ "$v" = 6 ] && ok "migrabox_schema holds version 6" || fail "migrabox_schema holds version 6" "$v"
+[ "$v" = 7 ] && ok "migrabox_schema holds version 7" || fail "migrabox_schema holds version 7" "$v"
 # Several nodes starting at once: the advisory lock makes each step run once.
 pg_psql "$work/pg" "DROP SCHEMA public CASCADE; CREATE SCHEMA public AUTHORIZATION migrabox" >/dev/null
 for i in 1 2 3 4; do "$MIGRABOX" store check -c "$work/good.conf" >"$work/par$i.out" 2>&1 & done
 wait
-n_applied=$(grep -l "(6 step(s) applied now)" "$work"/par*.out | wc -l)
-n_ok=$(grep -l "schema version 6" "$work"/par*.out | wc -l)
+n_applied=$(grep -l "(7 step(s) applied now)" "$work"/par*.out | wc -l)
+n_ok=$(grep -l "schema version 7" "$work"/par*.out | wc -l)
 if [ "$n_applied" = 1 ] && [ "$n_ok" = 4 ]; then
-    ok "4 nodes migrating at once: one applies the schema, all end at version 6"
+    ok "4 nodes migrating at once: one applies the schema, all end at version 7"
 else
     fail "4 nodes migrating at once: one applies the schema" "$(cat "$work"/par*.out)"
 fi
@@ -205,6 +205,28 @@ if [ $rc -ne 0 ] && [[ $out == *"job 5 is not run by node ghost-node"* ]] && [ $
     ok "message map fenced: refused for a job another node (or none) runs, taken for its own"
 else
     fail "message map fenced" "rc=$rc: $out / rc=$rc2: $out2"
+fi
+# ... DELETE included (a stale node's db_msgmap_forget*), but not the cascade of a deleted job.
+pg_psql "$work/pg" "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state) VALUES (5, 'D', 1, 1, 1)" >/dev/null
+out3=$(pg_psql "$work/pg" "SET migrabox.node = 'ghost-node'; DELETE FROM msgmap WHERE job_id = 5 AND folder = 'D'" 2>&1)
+rc3=$?
+left3=$(pg_psql "$work/pg" "SELECT count(*) FROM msgmap WHERE job_id = 5 AND folder = 'D'")
+out4=$(pg_psql "$work/pg" "SET migrabox.node = 'ghost-node'; DELETE FROM msgmap WHERE job_id = 6 AND folder = 'X'" 2>&1)
+rc4=$?
+if [ $rc3 -ne 0 ] && [[ $out3 == *"job 5 is not run by node ghost-node"* ]] && [ "$left3" = 1 ] \
+    && [ $rc4 -eq 0 ]; then
+    ok "message map fenced for DELETE: refused for another node's job (row kept), taken for its own"
+else
+    fail "message map fenced for DELETE" "rc=$rc3: $out3 (left $left3) / rc=$rc4: $out4"
+fi
+jc=$(pg_psql "$work/pg" "INSERT INTO jobs (source_host, source_port, source_tls, source_login, server_type, dest_login, dest_domain, created_at, updated_at) VALUES ('h', 993, 'implicit', 'cascade', 'defaut', 'c@example.com', 'example.com', 0, 0) RETURNING id" | head -1)
+pg_psql "$work/pg" "INSERT INTO msgmap (job_id, folder, uidvalidity, uid, state) VALUES ($jc, 'C', 1, 1, 1)" >/dev/null
+out5=$(pg_psql "$work/pg" "SET migrabox.node = 'ghost-node'; DELETE FROM jobs WHERE id = $jc; SELECT count(*) FROM msgmap WHERE job_id = $jc" 2>&1)
+rc5=$?
+if [ $rc5 -eq 0 ] && [ "$(tail -1 <<<"$out5")" = 0 ]; then
+    ok "message map fence: a deleted job's rows go with it (cascade not fenced)"
+else
+    fail "message map fence: a deleted job's rows go with it" "rc=$rc5: $out5"
 fi
 # ---- claims: row locks and per-host locks, no store-wide lock (tests/helpers/pg_claims.c) ----
 PG_DB=postgres pg_psql "$work/pg" "CREATE DATABASE claims OWNER migrabox" >/dev/null
