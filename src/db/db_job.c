@@ -1100,26 +1100,26 @@ static void job_msg_text(struct job_msg *m, const char *text)
 }
 
 static int finish(struct db *db, int64_t id, enum db_job_state state, const struct job_msg *m,
-                  const char *report, struct mb_err *err);
+                  const char *report, int erase_credentials, struct mb_err *err);
 
 int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char *error,
                   const char *report, struct mb_err *err)
 {
     struct job_msg m;
     job_msg_text(&m, error);
-    return finish(db, id, state, &m, report, err);
+    return finish(db, id, state, &m, report, 0, err);
 }
 
 int db_job_finish_msg(struct db *db, int64_t id, enum db_job_state state, const struct mb_err *msg,
-                      const char *report, struct mb_err *err)
+                      const char *report, int erase_credentials, struct mb_err *err)
 {
     struct job_msg m;
     job_msg_of(&m, msg);
-    return finish(db, id, state, &m, report, err);
+    return finish(db, id, state, &m, report, erase_credentials, err);
 }
 
 static int finish(struct db *db, int64_t id, enum db_job_state state, const struct job_msg *m,
-                  const char *report, struct mb_err *err)
+                  const char *report, int erase_credentials, struct mb_err *err)
 {
     const char *error = m->text;
     if (state != DB_JOB_DONE && state != DB_JOB_FAILED)
@@ -1132,11 +1132,18 @@ static int finish(struct db *db, int64_t id, enum db_job_state state, const stru
     db_stmt *st;
     rc = db_prepare(
         db,
-        "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-        "error_code = ?6, error_params = ?7, "
-        "updated_at = ?5, heartbeat_at = ?5, "
-        "current_folder = NULL, cancel_requested = 0 "
-        "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)",
+        erase_credentials
+            ? "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+              "error_code = ?6, error_params = ?7, "
+              "updated_at = ?5, heartbeat_at = ?5, "
+              "current_folder = NULL, cancel_requested = 0, "
+              "source_secret = NULL, auth_profile = NULL "
+              "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)"
+            : "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
+              "error_code = ?6, error_params = ?7, "
+              "updated_at = ?5, heartbeat_at = ?5, "
+              "current_folder = NULL, cancel_requested = 0 "
+              "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)",
         &st, err);
     if (rc < 0)
         return rc;

@@ -222,9 +222,11 @@ int db_job_finish(struct db *db, int64_t id, enum db_job_state state, const char
                   const char *report, struct mb_err *err);
 /* Same with a coded message (base/mb_err.h MB_MSG; NULL = none): error gets its English text,
  * error_code and error_params its code and parameters. db_job_finish's plain text has no
- * code (error_code NULL: shown as it is). */
+ * code (error_code NULL: shown as it is). erase_credentials 1: the password and the profile
+ * go in the same update ([server] credential_retention 0), so no reader ever sees the job
+ * ended with its credentials still stored. */
 int db_job_finish_msg(struct db *db, int64_t id, enum db_job_state state, const struct mb_err *msg,
-                      const char *report, struct mb_err *err);
+                      const char *report, int erase_credentials, struct mb_err *err);
 
 /* Worker: a running job goes back to pending, not claimed before not_before, error kept as
  * the reason shown meanwhile (NULL: none). The password is kept. MB_ENOTFOUND if not running.

@@ -140,6 +140,9 @@ int job_run_finish(const struct job_run *jr, const struct mig_result *res, struc
         MB_MSG(&line, 0, LOG_RUN_FAILED, &jr->error);
         db_log_add_msg(jr->db, jr->job_id, DB_LOG_ERROR, &line);
     }
+    /* [server] credential_retention 0: the credentials go with the job's end, in the same
+     * update, so nobody sees it ended with its password still stored. */
     return db_job_finish_msg(jr->db, jr->job_id, res->state,
-                             res->state == DB_JOB_DONE ? NULL : &jr->error, res->report, err);
+                             res->state == DB_JOB_DONE ? NULL : &jr->error, res->report,
+                             jr->cfg && jr->cfg->server.credential_retention == 0, err);
 }

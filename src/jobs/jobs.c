@@ -353,13 +353,17 @@ static void webhook_deliver(struct jobs *pool, struct db *db)
     db_webhook_free(ev, n);
 }
 
-/* A job that cannot start: failed with why, which also ends its log (as job_run_finish). */
-static void fail_before_run(struct db *db, int64_t id, const struct mb_err *why)
+/* A job that cannot start: failed with why, which also ends its log (as job_run_finish);
+ * its credentials erased in the same update when [server] credential_retention is 0. */
+static void fail_before_run(const struct config *cfg, struct db *db, int64_t id,
+                            const struct mb_err *why)
 {
     struct mb_err line, err;
     MB_MSG(&line, 0, LOG_RUN_FAILED, why);
     db_log_add_msg(db, id, DB_LOG_ERROR, &line);
-    if (db_job_finish_msg(db, id, DB_JOB_FAILED, why, NULL, &err) != 0)
+    if (db_job_finish_msg(db, id, DB_JOB_FAILED, why, NULL, cfg->server.credential_retention == 0,
+                          &err)
+        != 0)
         log_error("job %lld: cannot record the failure: %s", (long long)id, err.msg);
 }
 
@@ -399,7 +403,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     struct mb_err why = {0};
     if (!preset || mig_tls_parse(job->source_tls ? job->source_tls : "auto", &tls) != 0) {
         MB_MSG0(&why, MB_ECONFIG, JOB_INVALID);
-        fail_before_run(db, job->id, &why);
+        fail_before_run(cfg, db, job->id, &why);
         return;
     }
     int cap = type_cap(job->server_type, cfg->sources.max_connections_per_host);
@@ -417,13 +421,13 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     struct mig_options opts;
     memset(&opts, 0, sizeof(opts));
     if (job_run_creds_load(db, pool->box, job->id, &creds, &why) != 0) {
-        fail_before_run(db, job->id, &why);
+        fail_before_run(cfg, db, job->id, &why);
         goto out;
     }
     /* The job's options apply to every run of it alike. */
     if (job_run_options_load(db, job->id, &opts, NULL, &err) != 0) {
         MB_MSG(&why, MB_ECONFIG, JOB_OPTIONS, &err);
-        fail_before_run(db, job->id, &why);
+        fail_before_run(cfg, db, job->id, &why);
         goto out;
     }
 
@@ -504,9 +508,6 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         ;
     if (fr != 0)
         log_error("job %lld: cannot record the result: %s", (long long)job->id, err.msg);
-    else if (cfg->server.credential_retention == 0
-             && db_job_erase_credentials(db, job->id, 0, &err) != 0)
-        log_error("job %lld: cannot erase the credentials: %s", (long long)job->id, err.msg);
     if (cfg->server.webhook_url)
         webhook_after_job(db, job, res.state, res.state == DB_JOB_DONE ? NULL : &jr.error);
     log_info("job %lld: %s%s%s", (long long)job->id, db_job_state_name(res.state),

@@ -158,12 +158,16 @@ def main():
         # hole, no reset, no refusal: only D's own deadline, [store] timeout, can notice).
         wait(lambda: D.running() >= 1, 30)
         d_old = D.id
-        d_ids = psql("SELECT string_agg(id::text, ',') FROM jobs WHERE state = 'running' "
-                     "AND node = '%s'" % d_old)
-        d_jobs = len(d_ids.split(",")) if d_ids else 0
         d_log0 = len(D.text())
         os.kill(int(os.environ["PARTPROXY"]), signal.SIGHUP)
         t_cut_d = time.monotonic()
+        # D's jobs are those still running on it once the link is cut (psql does not go
+        # through the proxy): a job D finished just before the cut is D's, done for good
+        # (seen once: its finish reached PostgreSQL as the link went dark).
+        time.sleep(0.5)
+        d_ids = psql("SELECT string_agg(id::text, ',') FROM jobs WHERE state = 'running' "
+                     "AND node = '%s'" % d_old)
+        d_jobs = len(d_ids.split(",")) if d_ids else 0
         print("  cut D from PostgreSQL silently (%d running jobs: %s) at %.1f s"
               % (d_jobs, d_ids, t_cut_d - start))
         # B: SIGKILL a little later.

@@ -913,7 +913,7 @@ static void test_job_messages(void)
     T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
     db_job_fini(&job);
     MB_MSG(&msg, MB_ECONFIG, PROFILE_DELETED, "ovh");
-    T_ASSERT_INT(db_job_finish_msg(db, a, DB_JOB_FAILED, &msg, NULL, &err), 0);
+    T_ASSERT_INT(db_job_finish_msg(db, a, DB_JOB_FAILED, &msg, NULL, 0, &err), 0);
     T_ASSERT_INT(db_job_get(db, a, &job, &err), 0);
     T_ASSERT_STR(job.error, msg.msg);
     T_ASSERT_STR(job.error_code, "profile_deleted");
@@ -937,6 +937,19 @@ static void test_job_messages(void)
     T_ASSERT_INT(db_job_defer(db, b, 0, "engine words", &err), 0);
     T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
     T_ASSERT(job.error_code == NULL && strcmp(job.error, "engine words") == 0);
+    db_job_fini(&job);
+    /* kept by a plain end (a: the retention sweep or finalize erases them later); erased
+     * by the end itself with erase_credentials ([server] credential_retention 0) */
+    T_ASSERT_INT(db_job_get(db, a, &job, &err), 0);
+    T_ASSERT_INT(job.has_secret, 1);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_claim(db, "w", 0, &job, &err), 1);
+    T_ASSERT_INT(job.id, b);
+    db_job_fini(&job);
+    T_ASSERT_INT(db_job_finish_msg(db, b, DB_JOB_DONE, NULL, NULL, 1, &err), 0);
+    T_ASSERT_INT(db_job_get(db, b, &job, &err), 0);
+    T_ASSERT(job.state == DB_JOB_DONE && job.has_secret == 0 && job.has_credentials == 0
+             && job.finalized_at == 0);
     db_job_fini(&job);
 
     MB_MSG(&msg, 0, LOG_FOLDER_DONE, "INBOX", (long long)12, 0, 1);
