@@ -302,3 +302,22 @@ void mig_disconnect(struct mig_ctx *m)
     imap_client_free(&m->src);
     imap_client_free(&m->dst);
 }
+
+int mig_status_each(struct imap_client *c, const char *const *names, size_t n,
+                    mig_status_apply *apply, void *ctx, struct mb_err *err)
+{
+    if (!n)
+        return 0;
+    struct imap_status_info *st = xcalloc(n, sizeof(*st));
+    int *rcs = xcalloc(n, sizeof(*rcs));
+    int rc = imap_client_status_many(c, names, n, st, rcs, err);
+    for (size_t k = 0; apply && k < n; k++)
+        apply(ctx, k, &st[k], rcs[k]);
+    free(st);
+    free(rcs);
+    if (rc >= 0 || !imap_client_is_broken(c))
+        return 0;
+    if (!err->code)
+        err->code = MB_ECONN;
+    return err->code;
+}

@@ -1103,6 +1103,14 @@ char *mig_dest_raw(const struct mig_plan_entry *e)
     return buf_take(&enc, NULL);
 }
 
+static void count_dest_apply(void *ctx, size_t k, const struct imap_status_info *st, int rc)
+{
+    struct mig_ctx *m = ((struct folder_idx *)ctx)->m;
+    const size_t *idx = ((struct folder_idx *)ctx)->idx;
+    if (rc == 0 && (st->have & IMAP_STATUS_HAS_MESSAGES))
+        m->folders[idx[k]].dest_count = st->messages;
+}
+
 void mig_count_dest(struct mig_ctx *m)
 {
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
@@ -1117,21 +1125,47 @@ void mig_count_dest(struct mig_ctx *m)
             continue;
         idx[n++] = i;
     }
-    if (n && m->dst) {
-        struct imap_status_info *st = xcalloc(n, sizeof(*st));
-        int *rcs = xcalloc(n, sizeof(*rcs));
+    if (m->dst) {
+        struct folder_idx ctx = {m, idx};
         struct mb_err err;
-        imap_client_status_many(m->dst, (const char *const *)dest, n, st, rcs, &err);
-        for (size_t k = 0; k < n; k++)
-            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES))
-                m->folders[idx[k]].dest_count = st[k].messages;
-        free(st);
-        free(rcs);
+        mig_status_each(m->dst, (const char *const *)dest, n, count_dest_apply, &ctx, &err);
     }
     for (size_t k = 0; k < n; k++)
         free(dest[k]);
     free(dest);
     free(idx);
+}
+
+/* mig_skip_unchanged: what the folders were at the end of the last pass (was[k] for plan entry
+ * idx[k]), and how many are left alone. */
+struct unchanged_ctx {
+    struct mig_ctx *m;
+    const size_t *idx;
+    const struct db_folder_state *was;
+    size_t left_alone;
+};
+
+static void unchanged_apply(void *ctx, size_t k, const struct imap_status_info *st, int rc)
+{
+    struct unchanged_ctx *u = ctx;
+    const struct db_folder_state *was = &u->was[k];
+    /* The destination folders must be the instances the copies went to. */
+    if (rc != 0 || !(st->have & IMAP_STATUS_HAS_UIDVALIDITY)
+        || st->uidvalidity != was->dest_uidvalidity)
+        return;
+    struct mig_folder_report *r = &u->m->folders[u->idx[k]];
+    r->unchanged = 1;
+    r->sized = 1;
+    r->source_count = was->counted;
+    r->source_bytes = was->bytes;
+    r->skipped = was->counted;
+    r->excluded_date = was->left_date;
+    r->excluded_size = was->left_size;
+    r->excluded_label = was->left_label;
+    if (st->have & IMAP_STATUS_HAS_MESSAGES)
+        r->dest_count = st->messages;
+    r->done = 1;
+    u->left_alone++;
 }
 
 int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
@@ -1161,39 +1195,15 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             continue;
         idx[n++] = i;
     }
-    if (!rc && n) {
-        /* The destination folders must be the instances the copies went to. */
-        struct imap_status_info *st = xcalloc(n, sizeof(*st));
-        int *rcs = xcalloc(n, sizeof(*rcs));
-        rc = imap_client_status_many(m->dst, (const char *const *)dest, n, st, rcs, err);
-        size_t left_alone = 0;
-        for (size_t k = 0; k < n; k++) {
-            if (rcs[k] != 0 || !(st[k].have & IMAP_STATUS_HAS_UIDVALIDITY)
-                || st[k].uidvalidity != was[k].dest_uidvalidity)
-                continue;
-            struct mig_folder_report *r = &m->folders[idx[k]];
-            r->unchanged = 1;
-            r->sized = 1;
-            r->source_count = was[k].counted;
-            r->source_bytes = was[k].bytes;
-            r->skipped = was[k].counted;
-            r->excluded_date = was[k].left_date;
-            r->excluded_size = was[k].left_size;
-            r->excluded_label = was[k].left_label;
-            if (st[k].have & IMAP_STATUS_HAS_MESSAGES)
-                r->dest_count = st[k].messages;
-            r->done = 1;
-            left_alone++;
-        }
-        if (left_alone) {
+    if (!rc) {
+        /* A refusal leaves the folder to be read. */
+        struct unchanged_ctx u = {.m = m, .idx = idx, .was = was};
+        rc = mig_status_each(m->dst, (const char *const *)dest, n, unchanged_apply, &u, err);
+        if (u.left_alone) {
             struct mb_err line;
-            MB_MSG(&line, 0, LOG_UNCHANGED, left_alone);
+            MB_MSG(&line, 0, LOG_UNCHANGED, u.left_alone);
             mig_log_msg(m, "info", &line);
         }
-        free(st);
-        free(rcs);
-        if (rc < 0 && !imap_client_is_broken(m->dst))
-            rc = 0; /* refused: those folders are simply read */
     }
     for (size_t k = 0; k < n; k++)
         free(dest[k]);

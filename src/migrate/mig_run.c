@@ -176,6 +176,21 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
  * is not asked again after a reconnection, so a source that drops the connection every few
  * commands still lets the plan advance; a folder the source will not size is sized when its
  * copy opens it. */
+static void size_plan_apply(void *ctx, size_t k, const struct imap_status_info *st, int rc)
+{
+    struct mig_ctx *m = ((struct folder_idx *)ctx)->m;
+    const size_t *idx = ((struct folder_idx *)ctx)->idx;
+    if (rc == 1)
+        return; /* not answered: asked again on the next connection */
+    struct mig_folder_report *r = &m->folders[idx[k]];
+    if (rc == 0 && (st->have & IMAP_STATUS_HAS_MESSAGES))
+        r->listed = st->messages;
+    if (rc == 0)
+        r->plan_st = *st;
+    r->status_asked = 1;
+    mig_step(m);
+}
+
 static int size_plan(struct mig_ctx *m, struct mb_err *err)
 {
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
@@ -188,33 +203,13 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
         idx[n] = i;
         names[n++] = m->src_list.v[e->src_index].raw;
     }
+    /* One pipelined exchange for all: a round trip per 16 folders, not per folder. What was
+     * answered before a lost connection stays learnt; a refusal is not a loss (the totals are
+     * completed as folders are copied). */
+    struct folder_idx ctx = {m, idx};
     int rc = 0;
-    if (n && !mig_should_stop(m)) {
-        /* One pipelined exchange for all: a round trip per 16 folders, not per folder. What
-         * was answered before a lost connection stays learnt. */
-        struct imap_status_info *st = xcalloc(n, sizeof(*st));
-        int *rcs = xcalloc(n, sizeof(*rcs));
-        rc = imap_client_status_many(m->src, names, n, st, rcs, err);
-        for (size_t k = 0; k < n; k++) {
-            if (rcs[k] == 1)
-                continue; /* not answered: asked again on the next connection */
-            struct mig_folder_report *r = &m->folders[idx[k]];
-            if (rcs[k] == 0 && (st[k].have & IMAP_STATUS_HAS_MESSAGES))
-                r->listed = st[k].messages;
-            if (rcs[k] == 0)
-                r->plan_st = st[k];
-            r->status_asked = 1;
-            mig_step(m);
-        }
-        free(st);
-        free(rcs);
-        if (rc < 0 && !imap_client_is_broken(m->src))
-            rc = 0; /* refused, not lost: the totals are completed as folders are copied */
-        else if (rc < 0 && !err->code)
-            rc = MB_ECONN;
-        else if (rc < 0)
-            rc = err->code;
-    }
+    if (!mig_should_stop(m))
+        rc = mig_status_each(m->src, names, n, size_plan_apply, &ctx, err);
     free(idx);
     free(names);
     return rc;
@@ -271,16 +266,7 @@ static int open_special(struct mig_ctx *m, struct mb_err *err)
             && !(f->flags & (IMAP_FOLDER_NOSELECT | IMAP_FOLDER_NONEXISTENT)))
             names[n++] = f->raw;
     }
-    int rc = 0;
-    if (n) {
-        struct imap_status_info *st = xcalloc(n, sizeof(*st));
-        int *rcs = xcalloc(n, sizeof(*rcs));
-        rc = imap_client_status_many(m->dst, names, n, st, rcs, err);
-        if (rc < 0 && !imap_client_is_broken(m->dst))
-            rc = 0;
-        free(st);
-        free(rcs);
-    }
+    int rc = mig_status_each(m->dst, names, n, NULL, NULL, err);
     free(names);
     return rc;
 }

@@ -184,8 +184,14 @@ if fake imap --tls "$work/dns.crt" "$work/dns.key"; then
 fi
 
 # ---- OpenSSL servers limited to one protocol version: TLS 1.2-only peers still work ----
+SSL_N=0
 sslserver() {  # sslserver VERSION-FLAG: one connection; sets SSL_PORT
-    local out="$work/s_server$1" i
+    # A file of its own per server, created before it starts: the readiness check below must
+    # not read an earlier server's ACCEPT (seen once: the probe connected before the second
+    # -tls1_2 server listened, as the background job truncates its output only after fork).
+    SSL_N=$((SSL_N + 1))
+    local out="$work/s_server$SSL_N$1" i
+    : >"$out"
     SSL_PORT=$(python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])')
     # The server sends its stdin (a greeting and a NOOP answer), then closes at its end.
     { printf '* OK s_server ready\r\nb OK NOOP done\r\n'; sleep 5; } |
