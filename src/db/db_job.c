@@ -1130,21 +1130,19 @@ static int finish(struct db *db, int64_t id, enum db_job_state state, const stru
     if (report && strlen(report) > DB_JOB_REPORT_MAX)
         return mb_err_set(err, MB_ETOOBIG, "report larger than %d bytes", DB_JOB_REPORT_MAX);
     db_stmt *st;
-    rc = db_prepare(
-        db,
-        erase_credentials
-            ? "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-              "error_code = ?6, error_params = ?7, "
-              "updated_at = ?5, heartbeat_at = ?5, "
-              "current_folder = NULL, cancel_requested = 0, "
-              "source_secret = NULL, auth_profile = NULL "
-              "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)"
-            : "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "
-              "error_code = ?6, error_params = ?7, "
-              "updated_at = ?5, heartbeat_at = ?5, "
-              "current_folder = NULL, cancel_requested = 0 "
-              "WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)",
-        &st, err);
+#define FINISH_SET                                                                                 \
+    "UPDATE jobs SET state = ?2, error = ?3, report = ?4, finished_at = ?5, "                      \
+    "error_code = ?6, error_params = ?7, updated_at = ?5, heartbeat_at = ?5, "                     \
+    "current_folder = NULL, cancel_requested = 0"
+#define FINISH_WHERE                                                                               \
+    " WHERE id = ?1 AND state = 'running' AND (CAST(?8 AS TEXT) IS NULL OR node = ?8)"
+    rc = db_prepare(db,
+                    erase_credentials ? FINISH_SET
+                        ", source_secret = NULL, auth_profile = NULL" FINISH_WHERE
+                                      : FINISH_SET FINISH_WHERE,
+                    &st, err);
+#undef FINISH_SET
+#undef FINISH_WHERE
     if (rc < 0)
         return rc;
     db_bind_int64(st, 1, id);

@@ -104,16 +104,16 @@ int mig_connect_source(struct mig_ctx *m, struct mb_err *err);
 int mig_connect_dest(const struct config *cfg, const char *dest_login, struct imap_client **cli_r,
                      struct mb_err *err);
 void mig_disconnect(struct mig_ctx *m);
-/* One pipelined STATUS of names[0..n) on c (imap_client_status_many), each answer handed to
- * apply(ctx, k, st, rc) in order (apply may be NULL): rc 0 = st answered, < 0 = refused,
- * 1 = not answered because the connection failed first. Returns 0 while the connection is
- * usable (refusals are apply's business), else < 0 with err saying why the connection was
- * lost (err->code set: MB_ECONN when the client gave none). */
 /* apply's context when the answers go to plan entries: names[k] is entry idx[k]'s. */
 struct folder_idx {
     struct mig_ctx *m;
     const size_t *idx;
 };
+/* One pipelined STATUS of names[0..n) on c (imap_client_status_many), each answer handed to
+ * apply(ctx, k, st, rc) in order (apply may be NULL): rc 0 = st answered, < 0 = refused,
+ * 1 = not answered because the connection failed first. Returns 0 while the connection is
+ * usable (refusals are apply's business), else < 0 with err saying why the connection was
+ * lost (err->code set: MB_ECONN when the client gave none). */
 typedef void mig_status_apply(void *ctx, size_t k, const struct imap_status_info *st, int rc);
 int mig_status_each(struct imap_client *c, const char *const *names, size_t n,
                     mig_status_apply *apply, void *ctx, struct mb_err *err);

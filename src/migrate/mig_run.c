@@ -172,10 +172,6 @@ static int build_plan(struct mig_ctx *m, struct mb_err *err)
     return 0;
 }
 
-/* Size the planned folders (STATUS) for the progress totals. Resumable: a folder asked once
- * is not asked again after a reconnection, so a source that drops the connection every few
- * commands still lets the plan advance; a folder the source will not size is sized when its
- * copy opens it. */
 static void size_plan_apply(void *ctx, size_t k, const struct imap_status_info *st, int rc)
 {
     struct mig_ctx *m = ((struct folder_idx *)ctx)->m;
@@ -191,6 +187,10 @@ static void size_plan_apply(void *ctx, size_t k, const struct imap_status_info *
     mig_step(m);
 }
 
+/* Size the planned folders (STATUS) for the progress totals. Resumable: a folder asked once
+ * is not asked again after a reconnection, so a source that drops the connection every few
+ * commands still lets the plan advance; a folder the source will not size is sized when its
+ * copy opens it. */
 static int size_plan(struct mig_ctx *m, struct mb_err *err)
 {
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));

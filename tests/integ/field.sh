@@ -6,8 +6,8 @@
 #     and delivers it seconds later (a server still committing a dead client's MULTIAPPEND):
 #     destination == source, no duplicate; and the same without MULTIAPPEND and UIDPLUS;
 #  B. connections cut at random bytes (0.3-1.5 MB into each connection) on both sides, >= 50
-#     cuts in all (24 under the sanitizers): ONE `migrabox migrate` run ends done, destination == source; with and
-#     without MULTIAPPEND/UIDPLUS offered by the destination;
+#     cuts in all (24 under the sanitizers): ONE `migrabox migrate` run ends done,
+#     destination == source; with and without MULTIAPPEND/UIDPLUS offered by the destination;
 #  C. scripted sources (tests/fakeimap/quirkserver.py, each behaviour cited there): throttling
 #     every 5-10 commands in every vendor's wording -> one run, done, exact; Gmail's daily
 #     limit -> paused with a resume time, then resumes by itself; a FETCH answer that leaves a
