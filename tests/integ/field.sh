@@ -122,8 +122,11 @@ race() {  # race NAME DEST_USER STRIP KILLS
         --dest-user "$user@example.com" >"$work/$name.out" 2>&1
     local rc=$? ms=$(( $(now_ms) - start ))
     sed 's/^/  /' "$work/$name.out"
-    local k late removed
+    local k late removed stuck
     k=$(python3 "$MT" get "$work/$name.out" kills 0)
+    stuck=$(python3 "$MT" get "$work/$name.out" gdb_timed_out 0)
+    local note=""
+    [ "$stuck" != 0 ] && note="; $stuck run(s) under gdb stopped, stuck before their kill point (stacks above)"
     local acked
     acked=$(python3 "$MT" get "$work/$name.out" "phases.window acknowledged, not yet recorded" 0)
     late=$(stat_of "$name" held_bytes_delivered_late)
@@ -133,10 +136,10 @@ race() {  # race NAME DEST_USER STRIP KILLS
        [ "$(python3 "$MT" get "$work/$name.json" state)" = done ]; then
         pass "A. $name: $k kills ($acked between the destination's OK and the commit)," \
             "each restarted at once; $late bytes a killed run had sent" \
-            "reached the destination 5 s later; $removed late cop(y/ies) removed; done in $ms ms"
+            "reached the destination 5 s later; $removed late cop(y/ies) removed; done in $ms ms$note"
     else
         fail "A. $name: $kills kills with an immediate restart, then done" \
-            "rc $rc, kills $k; $(tail -n 5 "$work/$name.err")"
+            "rc $rc, kills $k; its last lines: $(grep -v ', messages ' "$work/$name.err" | tail -n 15)"
     fi
     python3 "$TOOL" --env "$D/env" --user "$user@example.com" --master dump >"$work/$name.dst.json"
     local out

@@ -66,6 +66,7 @@ import signal
 import sqlite3
 import subprocess
 import sys
+import tempfile
 import time
 
 SPECIAL = ("\\Sent", "\\Drafts", "\\Trash", "\\Junk", "\\Archive")
@@ -515,11 +516,81 @@ def new_window(db, big_size, before, big_only):
     return cond
 
 
+def session_pids(sid):
+    """The processes of session sid (gdb's, with the program it runs)."""
+    pids = []
+    for d in os.listdir("/proc"):
+        if d.isdigit():
+            try:
+                with open("/proc/%s/stat" % d, "rb") as f:
+                    st = f.read()
+            except OSError:
+                continue
+            # pid (comm) state ppid pgrp session ...: comm may hold spaces and parentheses
+            fields = st[st.rindex(b")") + 2:].split()
+            if int(fields[3]) == sid:
+                pids.append(int(d))
+    return pids
+
+
+def gdb_run(cmd, func, n, log_path, timeout):
+    """Run cmd under gdb until the (n+1)th call of func, then kill it. On a timeout gdb is
+    interrupted (SIGINT: the program stops, every thread's stack is printed, then it is
+    killed); whatever is left of its session is killed in any case, so that no run outlives
+    its step."""
+    gdb = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "break " + func,
+           "-ex", "ignore 1 " + n, "-ex", "run", "-ex", "thread apply all bt 12", "-ex", "kill",
+           "--args"] + cmd
+    log_start = os.path.getsize(log_path) if log_path and os.path.exists(log_path) else 0
+    log = open(log_path, "ab") if log_path else subprocess.DEVNULL
+    t0 = time.monotonic()
+    # gdb's output to a file, not a pipe: a process the program left behind would hold a pipe
+    # open, and the wait is for gdb itself
+    out_file = tempfile.TemporaryFile()
+    p = subprocess.Popen(gdb, stdout=out_file, stderr=log, start_new_session=True)
+    timed_out = False
+    try:
+        p.wait(timeout=timeout)
+    except subprocess.TimeoutExpired:
+        timed_out = True
+        os.kill(p.pid, signal.SIGINT)
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            pass
+    for pid in session_pids(p.pid):
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except OSError:
+            pass
+    p.wait()
+    if log_path:
+        log.close()
+    out_file.seek(0)
+    out = out_file.read()
+    out_file.close()
+    res = {"timed_out": timed_out, "seconds": time.monotonic() - t0,
+           # "Breakpoint 1, f (" or, when gcc split f, "Breakpoint 1.2, f (".
+           "hit": bool(re.search(rb"Breakpoint 1(\.\d+)?, " + re.escape(func.encode()) + rb" \(",
+                                 out)),
+           "threads": [], "last_lines": []}
+    if timed_out:
+        res["threads"] = [l for l in out.decode(errors="replace").splitlines()
+                          if l.startswith(("Thread ", "#"))][:200]
+        if log_path:
+            with open(log_path, "rb") as f:
+                f.seek(log_start)
+                lines = f.read().decode(errors="replace").splitlines()
+            # the progress lines (one a second while it waits) say little: the others
+            res["last_lines"] = [l for l in lines if ", messages " not in l][-25:]
+    return res
+
+
 def cmd_crash(args):
     rng = random.Random(args.seed)
     cmd = args.command[1:] if args.command and args.command[0] == "--" else args.command
     phases = collections.Counter()
-    kills = runs = 0
+    kills = runs = timed_out = 0
     # The order of the kinds of moments (the moments themselves are random): a kill before
     # anything is recorded, kills while the 40 MB message streams, kills at start-up (recovery
     # of what a kill left in flight), and kills in windows. Each run makes some progress, so
@@ -549,12 +620,22 @@ def cmd_crash(args):
         if strategy.startswith("gdb:"):
             # A kill at an exact point: the (N+1)th call of FUNC, under gdb.
             func, n = strategy.split(":")[1:]
-            gdb = ["gdb", "-q", "-batch", "-ex", "set pagination off", "-ex", "break " + func,
-                   "-ex", "ignore 1 " + n, "-ex", "run", "-ex", "kill", "--args"] + cmd
-            res = subprocess.run(gdb, stdout=subprocess.PIPE, stderr=log, timeout=args.timeout)
-            # "Breakpoint 1, f (" or, when gcc split f, "Breakpoint 1.2, f (".
-            if not re.search(rb"Breakpoint 1(\.\d+)?, " + re.escape(func.encode()) + rb" \(",
-                             res.stdout):
+            res = gdb_run(cmd, func, n, args.log, min(args.timeout, 150))
+            if res["timed_out"]:
+                # Never reached in time: a run that stopped moving. Say what it was doing
+                # (every thread's stack, the run's last lines) instead of dying on a traceback
+                # with the process left running; the next run goes on from where it stopped.
+                timed_out += 1
+                print("run %d: gdb: %s not reached in %d s: the run was stopped; its threads:"
+                      % (runs, func, res["seconds"]))
+                for line in res["threads"]:
+                    print("  | " + line)
+                print("  its last lines:")
+                for line in res["last_lines"]:
+                    print("  > " + line)
+                sys.stdout.flush()
+                continue
+            if not res["hit"]:
                 final_rc = "gdb: %s not reached" % func
                 print("run %d: %s" % (runs, final_rc))
                 continue
@@ -622,6 +703,7 @@ def cmd_crash(args):
                  after.get("rows", 0), after.get("inflight", 0), after.get("copied", 0)))
         sys.stdout.flush()
     print(json.dumps({"kills": kills, "runs": runs, "phases": phases, "final_rc": final_rc,
+                      "gdb_timed_out": timed_out,
                       "seconds": round(time.monotonic() - t_start, 1)}))
     return 0 if final_rc == 0 else 1
 
