@@ -21,9 +21,10 @@
 
 #include "base/xalloc.h"
 
-#define CONFIG_VALUE_MAX 4096   /* longest value of a non-secret key */
-#define CONFIG_DOMAINS_MAX 1000 /* most [destination] domains */
-#define CONFIG_SHOW_MAX 48      /* a value quoted in an error message is cut here */
+#define CONFIG_VALUE_MAX 4096    /* longest value of a non-secret key */
+#define CONFIG_DOMAINS_MAX 1000  /* most [destination] domains */
+#define CONFIG_SHOW_MAX 48       /* a value quoted in an error message is cut here */
+#define CONFIG_SHOW_PATH_MAX 400 /* a file's path, which the reader needs whole */
 
 enum key_type {
     KT_STR,      /* string; KF_OPTIONAL: empty = NULL */
@@ -204,13 +205,13 @@ static int perr(const struct parse_ctx *pc, int code, const char *fmt, ...)
     return mb_err_set(pc->err, code, "%s%s", where, detail);
 }
 
-/* A value quoted for a message: printable ASCII only, cut at CONFIG_SHOW_MAX. */
-static const char *show(const char *v, char *out, size_t outsz)
+/* A value quoted for a message: printable ASCII only, cut at max bytes. */
+static const char *show(const char *v, size_t max, char *out, size_t outsz)
 {
     size_t o = 0;
     out[o++] = '"';
     for (size_t i = 0; v[i] && o + 6 < outsz; i++) {
-        if (i >= CONFIG_SHOW_MAX) {
+        if (i >= max) {
             memcpy(out + o, "...", 3);
             o += 3;
             break;
@@ -227,7 +228,8 @@ static const char *show(const char *v, char *out, size_t outsz)
     return out;
 }
 
-#define SHOW(v) show((v), showbuf, sizeof(showbuf))
+#define SHOW(v) show((v), CONFIG_SHOW_MAX, showbuf, sizeof(showbuf))
+#define SHOW_PATH(v) show((v), CONFIG_SHOW_PATH_MAX, pathbuf, sizeof(pathbuf))
 
 /* ---- small parsers ---- */
 
@@ -466,14 +468,14 @@ out:
 /* Read a secret file: at most CONFIG_SECRET_MAX bytes, trailing CR/LF stripped. */
 static int read_secret_file(const struct parse_ctx *pc, const char *path, struct secret *out)
 {
-    char showbuf[CONFIG_SHOW_MAX * 4 + 8];
+    char pathbuf[CONFIG_SHOW_PATH_MAX * 4 + 8];
     char buf[CONFIG_SECRET_MAX + 2];
     size_t len = 0;
     int rc = 0;
     int fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0) {
         int e = errno;
-        return perr(pc, e == ENOENT ? MB_ENOTFOUND : MB_EIO, "cannot read %s: %s", SHOW(path),
+        return perr(pc, e == ENOENT ? MB_ENOTFOUND : MB_EIO, "cannot read %s: %s", SHOW_PATH(path),
                     strerror(e));
     }
     for (;;) {
@@ -482,14 +484,15 @@ static int read_secret_file(const struct parse_ctx *pc, const char *path, struct
             continue;
         if (r < 0) {
             int e = errno;
-            rc = perr(pc, MB_EIO, "cannot read %s: %s", SHOW(path), strerror(e));
+            rc = perr(pc, MB_EIO, "cannot read %s: %s", SHOW_PATH(path), strerror(e));
             goto out;
         }
         if (r == 0)
             break;
         len += (size_t)r;
         if (len > CONFIG_SECRET_MAX) {
-            rc = perr(pc, MB_ETOOBIG, "%s is larger than %d bytes", SHOW(path), CONFIG_SECRET_MAX);
+            rc = perr(pc, MB_ETOOBIG, "%s is larger than %d bytes", SHOW_PATH(path),
+                      CONFIG_SECRET_MAX);
             goto out;
         }
     }
@@ -497,11 +500,11 @@ static int read_secret_file(const struct parse_ctx *pc, const char *path, struct
         len--;
     buf[len] = '\0';
     if (len == 0) {
-        rc = perr(pc, MB_ECONFIG, "%s is empty", SHOW(path));
+        rc = perr(pc, MB_ECONFIG, "%s is empty", SHOW_PATH(path));
         goto out;
     }
     if (memchr(buf, '\0', len)) {
-        rc = perr(pc, MB_ECONFIG, "%s contains a NUL byte", SHOW(path));
+        rc = perr(pc, MB_ECONFIG, "%s contains a NUL byte", SHOW_PATH(path));
         goto out;
     }
     secret_fini(out);
