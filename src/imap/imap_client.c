@@ -69,6 +69,12 @@ int imap_client_fail_err(struct imap_client *c, int code, struct mb_err *err,
     return code;
 }
 
+void imap_client_abandon(struct imap_client *c, const char *why)
+{
+    struct mb_err ignored;
+    imap_client_fail(c, MB_ECANCELED, &ignored, "%s", why);
+}
+
 int imap_client_check(struct imap_client *c, struct mb_err *err)
 {
     if (!c->broken)

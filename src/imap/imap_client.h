@@ -98,6 +98,9 @@ enum imap_code imap_client_last_code(const struct imap_client *cli);
 const char *imap_client_alert(const struct imap_client *cli);
 /* 1 once the connection is unusable (see above). */
 int imap_client_is_broken(const struct imap_client *cli);
+/* Give the connection up now (it becomes broken with why; no command is completed): an
+ * unfinished command, e.g. a MULTIAPPEND, dies with the connection when it is closed. */
+void imap_client_abandon(struct imap_client *cli, const char *why);
 /* Commands sent on this connection so far (compare two readings: did anything go out?). */
 unsigned imap_client_commands_sent(const struct imap_client *cli);
 

@@ -112,6 +112,7 @@ void job_run_engine(struct job_run *jr, struct mig_result *res)
                               .log = job_run_on_log,
                               .log_msg = job_run_on_log_msg,
                               .cancel = jr->cancel,
+                              .deadline_ms = jr->deadline_ms,
                               .pause_returns = jr->pause_returns,
                               .extra_conn = job_run_on_extra_conn};
     int r = mig_run(jr->cfg, jr->db, jr->job_id, &jr->req, &hooks, res, &err);

@@ -58,9 +58,10 @@ struct job_run {
     int64_t job_id;
     /* The request without credentials (source_password, auth_profile: set from creds). */
     struct mig_request req;
-    struct job_run_creds *creds; /* its password is wiped as soon as mig_run returns */
-    atomic_int *cancel;          /* mig_hooks.cancel */
-    int pause_returns;           /* mig_hooks.pause_returns */
+    struct job_run_creds *creds;     /* its password is wiped as soon as mig_run returns */
+    atomic_int *cancel;              /* mig_hooks.cancel */
+    const atomic_llong *deadline_ms; /* mig_hooks.deadline_ms (a cluster node's lease) */
+    int pause_returns;               /* mig_hooks.pause_returns */
     /* 1: an engine failure (mig_run non-zero) is reported as internal_error with the
      * engine's error as its parameter; 0: the engine's error as it is. */
     int wrap_internal;

@@ -10,6 +10,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "base/clock.h"
 #include "base/secret.h"
 #include "base/xalloc.h"
 #include "db/db.h"
@@ -73,6 +74,12 @@ struct jobs {
     char node_id[DB_NODE_ID_MAX + 1];
     unsigned node_gen;
     int fenced;
+    /* PostgreSQL: until when (mb_mono_ms) this node's lease surely holds — the start of its
+     * last renewal + lease - a margin. From then on its runs stop by themselves
+     * (mig_hooks.deadline_ms), even while the node's thread still waits for a store that does
+     * not answer: another node may take their jobs over once the lease has run out. It is
+     * never pushed back once passed (the node comes back as a new one). 0 = none (SQLite). */
+    atomic_llong lease_until_ms;
     pthread_t node;
     int node_started;
 };
@@ -83,6 +90,31 @@ static int64_t now_s(void)
 }
 
 static int pool_stopping(struct jobs *pool);
+
+/* The runs stop this long before the lease runs out: lease / 5, 1-10 s. Other nodes take a job
+ * over only once the lease has run out by the store's clock, which a renewal set from a
+ * moment after the one it started at here. */
+static int64_t lease_margin_ms(int lease)
+{
+    int64_t m = (int64_t)lease * 1000 / 5;
+    return m < 1000 ? 1000 : m > 10000 ? 10000 : m;
+}
+
+/* A renewal (or a registration) that started at started_ms succeeded. */
+static void lease_renewed(struct jobs *pool, int64_t started_ms)
+{
+    if (pool->cfg->store.backend != CONFIG_STORE_POSTGRESQL)
+        return;
+    int lease = pool->cfg->store.lease;
+    atomic_store(&pool->lease_until_ms,
+                 started_ms + (int64_t)lease * 1000 - lease_margin_ms(lease));
+}
+
+static int lease_passed(struct jobs *pool)
+{
+    long long until = atomic_load(&pool->lease_until_ms);
+    return until > 0 && mb_mono_ms() >= until;
+}
 
 /* Take a slot for host; 0 when the cap is reached. */
 static int host_acquire(struct jobs *pool, const char *host, int cap)
@@ -449,6 +481,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
             },
         .creds = &creds,
         .cancel = &w->cancel,
+        .deadline_ms = &pool->lease_until_ms,
         .pause_returns = 1,
         .wrap_internal = 1,
         .ctx = &job->id,
@@ -460,16 +493,19 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
     log_info("job %lld: started (attempt %lld) %s -> %s", (long long)job->id,
              (long long)job->attempts + 1, job->source_login, job->dest_login);
     job_run_engine(&jr, &res);
+    /* Read before the run counts as ended: the node registers again (a new lease) only once
+     * no run is left. */
+    int lost = lease_passed(pool);
     atomic_fetch_sub(&pool->running, 1);
 
-    if (atomic_load(&w->cancel) && !jr.user_cancel) {
+    if ((atomic_load(&w->cancel) || lost) && !jr.user_cancel) {
         /* Shutdown: resume at the next start. */
         MB_MSG0(&why, MB_ECANCELED, JOB_RESTART);
         int dr = db_job_defer_msg(db, job->id, now_s(), &why, &err);
         pthread_mutex_lock(&pool->lock);
         int fenced = pool->fenced;
         pthread_mutex_unlock(&pool->lock);
-        if (fenced) /* the job is another node's now: the store refuses this node's write */
+        if (fenced || lost) /* the job may be another node's: the store refuses this write */
             log_info("job %lld: stopped, this node lost its lease: %s", (long long)job->id,
                      dr == 0 ? "back to pending" : err.msg);
         else
@@ -553,9 +589,10 @@ static void *worker_main(void *arg)
         }
         struct db_job job;
         memset(&job, 0, sizeof(job));
-        int r = fenced ? 0
-                       : db_job_claim_capped(db, name, pool->cfg->sources.max_connections_per_host,
-                                             type_cap, &job, &err);
+        int r = fenced || lease_passed(pool)
+                    ? 0
+                    : db_job_claim_capped(db, name, pool->cfg->sources.max_connections_per_host,
+                                          type_cap, &job, &err);
         if (r == 1) {
             run_job(w, db, &job);
             db_job_fini(&job);
@@ -707,6 +744,7 @@ static int node_register(struct jobs *pool, struct db *db, struct mb_err *err)
     node_new_id(id, sizeof(id));
     gethostname(host, sizeof(host) - 1);
     char *listen = xasprintf("%s:%d", pool->cfg->server.listen_host, pool->cfg->server.listen_port);
+    int64_t started = mb_mono_ms();
     struct db_node n = {
         .id = id,
         .hostname = host,
@@ -721,6 +759,7 @@ static int node_register(struct jobs *pool, struct db *db, struct mb_err *err)
         pthread_mutex_lock(&pool->lock);
         snprintf(pool->node_id, sizeof(pool->node_id), "%s", id);
         pool->node_gen++;
+        lease_renewed(pool, started);
         if (pool->fenced && !pool->stopping)
             for (int i = 0; i < pool->n_workers; i++)
                 atomic_store(&pool->workers[i].cancel, 0);
@@ -754,24 +793,33 @@ static void *node_main(void *arg)
         char id[sizeof(pool->node_id)];
         memcpy(id, pool->node_id, sizeof(id));
         pthread_mutex_unlock(&pool->lock);
+        int rc = 0;
         if (db && !fenced && now >= next) {
             next = now + every;
-            int rc = db_node_heartbeat(db, id, lease, atomic_load(&pool->running), &err);
-            if (rc == 0)
+            int64_t started = mb_mono_ms();
+            rc = db_node_heartbeat(db, id, lease, atomic_load(&pool->running), &err);
+            if (rc == 0) {
                 last_ok = now;
-            else if (rc != MB_ECANCELED)
+                if (!lease_passed(pool))
+                    lease_renewed(pool, started);
+            } else if (rc != MB_ECANCELED) {
                 log_warn("node %s: cannot renew the lease: %s", id, err.msg);
-            if (rc == MB_ECANCELED || (rc < 0 && now - last_ok >= lease)) {
-                log_error("node %s: lease lost (%s): stopping its runs; its jobs are taken "
-                          "over by the other nodes",
-                          id, rc == MB_ECANCELED ? "taken over" : "store unreachable");
-                pthread_mutex_lock(&pool->lock);
-                pool->fenced = 1;
-                pthread_mutex_unlock(&pool->lock);
-                for (int i = 0; i < pool->n_workers; i++)
-                    atomic_store(&pool->workers[i].cancel, 1);
-                fenced = 1;
             }
+        }
+        if (db && !fenced
+            && (rc == MB_ECANCELED || (rc < 0 && now - last_ok >= lease) || lease_passed(pool))) {
+            log_error("node %s: lease lost (%s): stopping its runs; its jobs are taken over by "
+                      "the other nodes",
+                      id,
+                      rc == MB_ECANCELED ? "taken over"
+                      : rc < 0           ? "store unreachable"
+                                         : "not renewed in time");
+            pthread_mutex_lock(&pool->lock);
+            pool->fenced = 1;
+            pthread_mutex_unlock(&pool->lock);
+            for (int i = 0; i < pool->n_workers; i++)
+                atomic_store(&pool->workers[i].cancel, 1);
+            fenced = 1;
         }
         if (db && fenced && atomic_load(&pool->running) > 0 && now >= next) {
             next = now + every;

@@ -66,6 +66,10 @@ struct mig_hooks {
     void (*log_msg)(void *ctx, const char *level, const struct mb_err *line);
     /* Set to non-zero from any thread to cancel promptly (e.g. SIGINT, shutdown). */
     atomic_int *cancel;
+    /* A cluster node's lease (jobs.c): a time (mb_mono_ms) from which the run stops as if
+     * cancelled, because another node may take its job over; 0 or NULL = none. Past it, a
+     * MULTIAPPEND not yet completed is dropped with its connection, never completed. */
+    const atomic_llong *deadline_ms;
     /* When the source's long limit is reached (Gmail's daily download limit): 0 = wait in
      * mig_run until [sources] limit_pause has passed and go on (the CLI); 1 = end the run with
      * state DB_JOB_PENDING and resume_at (a worker frees itself; the job is deferred). */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <strings.h>
 
+#include "base/clock.h"
 #include "base/xalloc.h"
 #include "log/log.h"
 #include "mig_internal.h"
@@ -23,9 +24,17 @@ void mig_log_msg(struct mig_ctx *m, const char *level, const struct mb_err *line
         m->hooks->log(m->hooks->ctx, level, line->msg);
 }
 
+int mig_deadline_passed(const struct mig_ctx *m)
+{
+    if (!m->hooks || !m->hooks->deadline_ms)
+        return 0;
+    long long d = atomic_load(m->hooks->deadline_ms);
+    return d > 0 && mb_mono_ms() >= d;
+}
+
 int mig_should_stop(struct mig_ctx *m)
 {
-    if (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel))
+    if ((m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_deadline_passed(m))
         m->cancelled = 1;
     if (mig_lane_cancelled(m))
         m->cancelled = 1;
@@ -34,7 +43,8 @@ int mig_should_stop(struct mig_ctx *m)
 
 int mig_stop_requested(const struct mig_ctx *m)
 {
-    return (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_lane_cancelled(m);
+    return (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_lane_cancelled(m)
+           || mig_deadline_passed(m);
 }
 
 void mig_progress(struct mig_ctx *m, int force)

@@ -709,8 +709,19 @@ static int copy_window(struct folder_run *fr, struct msg *win, size_t n, struct 
         m->src_refused = 1;
     }
     int frc = 0;
-    if (!imap_client_is_broken(m->dst))
+    if (mig_deadline_passed(m)) {
+        /* The node's lease ran out: the job may be another node's by now, which finds this
+         * window in flight and checks the destination. What this connection has not
+         * completed must never be stored later: the connection is dropped, and with it an
+         * unfinished MULTIAPPEND (RFC 3502: none of its messages), never completed. */
+        imap_client_abandon(m->dst, "the node's lease ran out");
+        if (!rc) {
+            rc = MB_ECANCELED;
+            MB_MSG0(err, MB_ECANCELED, JOB_CANCELLED);
+        }
+    } else if (!imap_client_is_broken(m->dst)) {
         frc = imap_append_flush(m->dst, rc ? &fr->abort_err : err);
+    }
     if (!rc && frc)
         rc = frc;
     struct mb_err cerr;

@@ -133,6 +133,8 @@ void mig_progress(struct mig_ctx *m, int force);
 int mig_should_stop(struct mig_ctx *m);
 /* The same without touching m (any thread): shutdown, a cancellation seen by lane 0. */
 int mig_stop_requested(const struct mig_ctx *m);
+/* The hooks' deadline (a cluster node's lease) has passed (any thread). */
+int mig_deadline_passed(const struct mig_ctx *m);
 /* The engine's one cancellable wait: sleep in slices of slice_ms until done(arg) holds (NULL:
  * never), the monotonic deadline_ms passes (<= 0: none) or, when until_stop, the run is asked
  * to stop; each slice asks whether to stop (lane 0: the hooks' « Annuler », passed on to the
