@@ -32,19 +32,17 @@ int mig_deadline_passed(const struct mig_ctx *m)
     return d > 0 && mb_mono_ms() >= d;
 }
 
-int mig_should_stop(struct mig_ctx *m)
-{
-    if ((m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_deadline_passed(m))
-        m->cancelled = 1;
-    if (mig_lane_cancelled(m))
-        m->cancelled = 1;
-    return m->cancelled;
-}
-
 int mig_stop_requested(const struct mig_ctx *m)
 {
     return (m->hooks && m->hooks->cancel && atomic_load(m->hooks->cancel)) || mig_lane_cancelled(m)
            || mig_deadline_passed(m);
+}
+
+int mig_should_stop(struct mig_ctx *m)
+{
+    if (mig_stop_requested(m))
+        m->cancelled = 1;
+    return m->cancelled;
 }
 
 void mig_progress(struct mig_ctx *m, int force)
