@@ -83,6 +83,11 @@ static const struct key_enum imap_tls_modes[] = {
     {"none", CONFIG_IMAP_TLS_NONE},
     {NULL, 0},
 };
+static const struct key_enum open_conns_modes[] = {
+    {"when-useful", CONFIG_OPEN_WHEN_USEFUL},
+    {"at-once", CONFIG_OPEN_AT_ONCE},
+    {NULL, 0},
+};
 static const struct key_enum store_backends[] = {
     {"sqlite", CONFIG_STORE_SQLITE},
     {"postgresql", CONFIG_STORE_POSTGRESQL},
@@ -132,6 +137,8 @@ static const struct key_def config_keys[] = {
     {"sources", "max_connections_per_host", KT_INT, SRC(max_connections_per_host), 1, 1000, "10",
      NULL, 0},
     {"sources", "connections_per_job", KT_INT, SRC(connections_per_job), 1, 16, "4", NULL, 0},
+    {"sources", "open_connections", KT_ENUM, SRC(open_connections), 0, 0, "when-useful",
+     open_conns_modes, 0},
     {"sources", "connect_timeout", KT_DURATION, SRC(connect_timeout), 1, 3600, "30", NULL, 0},
     {"sources", "io_timeout", KT_DURATION, SRC(io_timeout), 1, 86400, "120", NULL, 0},
     {"sources", "max_attempts", KT_INT, SRC(max_attempts), 1, 100, "5", NULL, 0},

@@ -111,19 +111,26 @@ struct config_server {
     enum config_metrics metrics;
 };
 
+/* When a run opens its connection pairs beyond the first ([sources] open_connections). */
+enum config_open_conns {
+    CONFIG_OPEN_WHEN_USEFUL, /* while the folders left would keep one busy long enough */
+    CONFIG_OPEN_AT_ONCE,     /* all of connections_per_job when the copy starts */
+};
+
 struct config_sources {
     char *ca_file;
     int max_connections_per_host;
     int connections_per_job; /* connection pairs one migration copies folders on, at most */
-    int connect_timeout;     /* seconds */
-    int io_timeout;          /* seconds */
-    int max_attempts;        /* runs of a job on transient errors, first one included */
-    int retry_delay;         /* seconds before the first retry; doubles each time */
-    int give_up_after;       /* seconds without progress before transient errors fail a job */
-    int limit_pause;         /* seconds a job pauses when the source's daily limit is reached */
-    struct net_acl allow;    /* source hosts always allowed (names, networks) */
-    struct net_acl deny;     /* source hosts never allowed */
-    int check_timeout;       /* seconds for the whole of POST /api/check */
+    enum config_open_conns open_connections;
+    int connect_timeout;  /* seconds */
+    int io_timeout;       /* seconds */
+    int max_attempts;     /* runs of a job on transient errors, first one included */
+    int retry_delay;      /* seconds before the first retry; doubles each time */
+    int give_up_after;    /* seconds without progress before transient errors fail a job */
+    int limit_pause;      /* seconds a job pauses when the source's daily limit is reached */
+    struct net_acl allow; /* source hosts always allowed (names, networks) */
+    struct net_acl deny;  /* source hosts never allowed */
+    int check_timeout;    /* seconds for the whole of POST /api/check */
 };
 
 struct config_destination {

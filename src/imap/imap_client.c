@@ -575,12 +575,23 @@ int imap_client_cmd_run(struct imap_client *c, struct imap_cmd *cmd, enum imap_r
     int rc = 0;
     if (buf_append(&cmd->line, "\r\n", 2) < 0)
         rc = mb_err_set(err, MB_ECONFIG, "command too long");
+    int64_t t0 = mb_mono_us();
     if (rc == 0)
         rc = cmd_flush(c, cmd, err);
     if (rc == 0)
         rc = imap_client_wait_tagged(c, cmd->tag, ctx, IMAP_CONT_FAIL, err);
+    if (rc == 0) {
+        int64_t t = mb_mono_us() - t0;
+        if (t > 0 && (!c->rtt_min_us || t < c->rtt_min_us))
+            c->rtt_min_us = t;
+    }
     imap_client_cmd_fini(cmd);
     return rc;
+}
+
+int64_t imap_client_rtt_us(const struct imap_client *c)
+{
+    return c ? c->rtt_min_us : 0;
 }
 
 /* Every ordinary command starts here: no append half-written, outstanding ones answered. */

@@ -98,6 +98,10 @@ enum imap_code imap_client_last_code(const struct imap_client *cli);
 const char *imap_client_alert(const struct imap_client *cli);
 /* 1 once the connection is unusable (see above). */
 int imap_client_is_broken(const struct imap_client *cli);
+/* The quickest round trip seen on the connection, in microseconds: from a command sent (one at
+ * a time, not pipelined) to its tagged answer; the link's round trip plus the server's least
+ * work. 0 before any such command (or cli NULL). */
+int64_t imap_client_rtt_us(const struct imap_client *cli);
 /* Give the connection up now (it becomes broken with why; no command is completed): an
  * unfinished command, e.g. a MULTIAPPEND, dies with the connection when it is closed. */
 void imap_client_abandon(struct imap_client *cli, const char *why);

@@ -117,8 +117,9 @@ struct imap_client {
     enum imap_lit_mode lit_mode;
     const struct imap_lit_hooks *lit_hooks;
     void *hook_ctx;
-    int64_t useful_ms; /* monotonic ms of the last useful byte (or of a command sent) */
-    char sel_tag[16];  /* a SELECT/EXAMINE sent, not yet answered ("" = none) */
+    int64_t useful_ms;  /* monotonic ms of the last useful byte (or of a command sent) */
+    int64_t rtt_min_us; /* the quickest command answered, sent to tagged answer (0: none) */
+    char sel_tag[16];   /* a SELECT/EXAMINE sent, not yet answered ("" = none) */
     int sel_read_only;
     imap_stop_cb *stop; /* imap_client_set_cancel */
     void *stop_ctx;

@@ -50,6 +50,7 @@ void mig_progress(struct mig_ctx *m, int force)
     mig_lane_publish(m);
     if (m->lane)
         return; /* lane 0 reports for all */
+    mig_lanes_grow(m);
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long ms = (now.tv_sec - m->last_progress.tv_sec) * 1000

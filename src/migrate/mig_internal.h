@@ -93,6 +93,7 @@ struct mig_ctx {
     struct timespec last_progress;
     int cancelled;
     size_t win_limit;             /* messages per window now (halved on lost connections) */
+    int64_t conn_ms;              /* what opening this run's connection pair took */
     struct mig_hash_cache hashes; /* destination contents read by reconciliation */
 };
 
@@ -185,6 +186,9 @@ uint64_t mig_steps(struct mig_ctx *m);
  * closed before the return. Returns lane 0's error (a transient one leaves the folders not
  * done for the next connection), or MB_EIO when a lane's database failed. */
 int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err);
+/* Lane 0, while it copies (from mig_progress): open another lane when the folders no lane has
+ * taken yet would keep it busy long enough to pay for its connections. */
+void mig_lanes_grow(struct mig_ctx *m);
 /* For helper lanes: queue a log line for lane 0; publish the lane's working report. */
 int mig_lane_relay_msg(struct mig_ctx *m, const char *level, const struct mb_err *line);
 void mig_lane_publish(struct mig_ctx *m);

@@ -34,6 +34,10 @@
 
 #define SRC_REFUSALS_MAX 3 /* new connections tried when a source refuses a folder's FETCH */
 #define RELAY_MAX 10000    /* queued log lines of the other lanes, at most */
+/* Round trips one folder costs at least on a connection pair, however small: the
+ * destination's SELECT, the source's EXAMINE, its metadata FETCH, the last APPEND's answer. */
+#define FOLDER_ROUND_TRIPS 4
+#define GROW_EVERY_MS 10 /* lane 0 weighs another connection at most this often */
 
 struct relay_line {
     char level[8];
@@ -61,7 +65,23 @@ struct mig_shared {
     /* Messages per window a lane learnt while its link broke in the middle of a folder (0 =
      * none): the next connections start with windows this small. */
     size_t win_hint;
-    atomic_int alive; /* helper lanes still running */
+    atomic_int alive;   /* helper lanes still running */
+    pthread_cond_t end; /* signalled (under mu) when a helper lane ends */
+
+    /* Starting lanes: lane 0's business only (mig_lanes_copy, mig_lanes_grow). A helper
+     * lane pays for itself only when the folders left for it would keep it busy much
+     * longer than opening its connection pair takes: that costs a TLS handshake and a
+     * login on each server, which on a fast link is more than copying a small mailbox. */
+    struct mig_ctx tmpl; /* what a helper lane starts from */
+    pthread_t th[MIG_LANES_MAX];
+    struct mig_ctx *lanes[MIG_LANES_MAX];
+    size_t n_lanes;     /* helpers started */
+    size_t grow_to;     /* lanes the run may still grow to, lane 0 included (0: no more) */
+    int64_t conn_ms;    /* what opening a connection pair took (lane 0's, then averaged) */
+    int64_t rtt_us;     /* the slower side's quickest round trip */
+    int64_t copy_start; /* monotonic ms the copy began */
+    int64_t done_base;  /* messages done before it */
+    int64_t next_grow;  /* monotonic ms of the next weighing */
 };
 
 int mig_shared_init(struct mig_ctx *m)
@@ -72,6 +92,7 @@ int mig_shared_init(struct mig_ctx *m)
     atomic_init(&sh->cancelled, 0);
     atomic_init(&sh->steps, 0);
     atomic_init(&sh->alive, 0);
+    pthread_cond_init(&sh->end, NULL);
     m->sh = sh;
     return 0;
 }
@@ -86,6 +107,7 @@ void mig_shared_fini(struct mig_ctx *m)
         free(sh->q[i].msg);
     free(sh->q);
     free(sh->busy);
+    pthread_cond_destroy(&sh->end);
     pthread_mutex_destroy(&sh->mu);
     free(sh);
     m->sh = NULL;
@@ -263,12 +285,6 @@ static int quiet_over(void *arg)
     return over;
 }
 
-static int lanes_ended(void *arg)
-{
-    struct mig_shared *sh = arg;
-    return atomic_load(&sh->alive) == 0;
-}
-
 /* Folder i is still to copy (not skipped by the plan, not done): claim()'s and count_free()'s
  * one rule. */
 static int folder_to_copy(const struct mig_ctx *z, size_t i)
@@ -437,6 +453,7 @@ static void *lane_main(void *arg)
     struct mig_shared *sh = l->sh;
     struct mb_err err = {0};
     int rc = db_open_again(sh->main->db, &l->db, &err);
+    int64_t t0 = mb_mono_ms();
     if (!rc)
         rc = mig_connect_source(l, &err);
     if (!rc) {
@@ -444,6 +461,12 @@ static void *lane_main(void *arg)
         rc = mig_connect_dest(l->cfg, l->req->dest_login, &l->dst, &err);
     }
     if (!rc) {
+        /* what a connection pair costs now (the servers' load included), for lane 0's next
+         * weighing */
+        int64_t took = mb_mono_ms() - t0;
+        pthread_mutex_lock(&sh->mu);
+        sh->conn_ms = (sh->conn_ms + (took > 0 ? took : 1) + 1) / 2;
+        pthread_mutex_unlock(&sh->mu);
         imap_client_set_cancel(l->dst, lane_stop_waiting, l);
         rc = lane_loop(l, &err);
         if (rc && rc != MB_ECANCELED && rc != MB_EIO) {
@@ -469,12 +492,15 @@ static void *lane_main(void *arg)
     db_close(&l->db);
     if (l->hooks && l->hooks->extra_conn)
         l->hooks->extra_conn(l->hooks->ctx, 0);
+    pthread_mutex_lock(&sh->mu);
     atomic_fetch_sub(&sh->alive, 1);
+    pthread_cond_broadcast(&sh->end);
+    pthread_mutex_unlock(&sh->mu);
     return NULL;
 }
 
-/* Lanes for this run: [sources] connections_per_job, no more than the server type allows
- * (mig_preset max_connections) nor than folders to copy. */
+/* Lanes for this run at most: [sources] connections_per_job, no more than the server type
+ * allows (mig_preset max_connections) nor than folders to copy. */
 static size_t lanes_wanted(struct mig_ctx *m)
 {
     size_t want =
@@ -490,53 +516,182 @@ static size_t lanes_wanted(struct mig_ctx *m)
     return want < todo ? want : todo;
 }
 
+/* Start one helper lane (lane 0's thread): 1, or 0 when the host's cap or the system refused. */
+static int lane_start(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (sh->n_lanes + 1 >= MIG_LANES_MAX)
+        return 0;
+    if (m->hooks && m->hooks->extra_conn && !m->hooks->extra_conn(m->hooks->ctx, 1))
+        return 0;
+    struct mig_ctx *l = xmalloc(sizeof(*l));
+    *l = sh->tmpl; /* plan, lists, request, hooks, shared state; no connection */
+    l->lane = (int)sh->n_lanes + 1;
+    pthread_mutex_lock(&sh->mu);
+    if (sh->win_hint && (!l->win_limit || sh->win_hint < l->win_limit))
+        l->win_limit = sh->win_hint;
+    pthread_mutex_unlock(&sh->mu);
+    atomic_fetch_add(&sh->alive, 1);
+    if (pthread_create(&sh->th[sh->n_lanes], NULL, lane_main, l) != 0) {
+        atomic_fetch_sub(&sh->alive, 1);
+        if (m->hooks && m->hooks->extra_conn)
+            m->hooks->extra_conn(m->hooks->ctx, 0);
+        free(l);
+        return 0;
+    }
+    sh->lanes[sh->n_lanes++] = l;
+    return 1;
+}
+
+/* The folders no lane has taken yet, and their messages (plan time). */
+static size_t free_work(struct mig_shared *sh, int64_t *msgs_r, int64_t *done_r)
+{
+    struct mig_ctx *z = sh->main;
+    size_t n = 0;
+    int64_t msgs = 0, done = 0;
+    pthread_mutex_lock(&sh->mu);
+    for (size_t i = 0; i < z->plan.n; i++) {
+        const struct mig_folder_report *r = &z->folders[i];
+        if (z->plan.entries[i].action != MIG_PLAN_SKIP)
+            done += r->copied + r->skipped + r->failed;
+        if (!folder_to_copy(z, i) || (sh->busy && i < sh->n_busy_cap && sh->busy[i]))
+            continue;
+        n++;
+        msgs += r->listed > 0 ? r->listed : 0;
+    }
+    pthread_mutex_unlock(&sh->mu);
+    *msgs_r = msgs;
+    *done_r = done;
+    return n;
+}
+
+/* How long the free folders would keep the lanes now open busy, in ms: at least their round
+ * trips (FOLDER_ROUND_TRIPS each at the slower side's round trip, one lane after the other),
+ * and, once messages have been copied, at the rate seen so far. */
+static int64_t free_work_ms(struct mig_shared *sh, size_t *n_free_r)
+{
+    int64_t msgs, done;
+    size_t n_free = free_work(sh, &msgs, &done);
+    int64_t est = (int64_t)n_free * FOLDER_ROUND_TRIPS * sh->rtt_us / 1000;
+    int64_t elapsed = mb_mono_ms() - sh->copy_start;
+    done -= sh->done_base;
+    if (done > 0 && elapsed > 0 && msgs * elapsed / done > est)
+        est = msgs * elapsed / done;
+    *n_free_r = n_free;
+    return est;
+}
+
+/* Another lane pays when the share of the free work it would take, est / (lanes + 1), is more
+ * than twice what opening its connections takes. */
+static int grow_pays(struct mig_shared *sh, int64_t est, size_t lanes)
+{
+    pthread_mutex_lock(&sh->mu);
+    int64_t conn = sh->conn_ms > 0 ? sh->conn_ms : 1;
+    pthread_mutex_unlock(&sh->mu);
+    return est / (int64_t)(lanes + 1) > 2 * conn;
+}
+
+void mig_lanes_grow(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    if (!sh || m->lane || !sh->grow_to || 1 + sh->n_lanes >= sh->grow_to || mig_should_stop(m))
+        return;
+    int64_t now = mb_mono_ms();
+    if (now < sh->next_grow)
+        return;
+    sh->next_grow = now + GROW_EVERY_MS;
+    size_t n_free;
+    int64_t est = free_work_ms(sh, &n_free);
+    if (!n_free || !grow_pays(sh, est, 1 + sh->n_lanes))
+        return;
+    if (!lane_start(m)) {
+        sh->grow_to = 0; /* the host's cap: the lanes open are the run's */
+        return;
+    }
+    struct mb_err line;
+    MB_MSG(&line, 0, LOG_LANES_STARTED, sh->n_lanes + 1);
+    mig_log_msg(m, "info", &line);
+}
+
+/* Lane 0 waits for the helper lanes to end, woken by each end; it still reports progress and
+ * passes « Annuler » on every 50 ms. */
+static void lanes_wait(struct mig_ctx *m)
+{
+    struct mig_shared *sh = m->sh;
+    for (;;) {
+        (void)mig_should_stop(m); /* how lane 0 learns of « Annuler » and passes it on */
+        pthread_mutex_lock(&sh->mu);
+        if (atomic_load(&sh->alive) == 0) {
+            pthread_mutex_unlock(&sh->mu);
+            return;
+        }
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 50 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) {
+            ts.tv_sec++;
+            ts.tv_nsec -= 1000000000L;
+        }
+        pthread_cond_timedwait(&sh->end, &sh->mu, &ts);
+        pthread_mutex_unlock(&sh->mu);
+        mig_progress(m, 0);
+    }
+}
+
 int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
 {
     struct mig_shared *sh = m->sh;
-    pthread_t th[MIG_LANES_MAX];
-    struct mig_ctx *lanes[MIG_LANES_MAX];
-    size_t n = 0, want = lanes_wanted(m);
     pthread_mutex_lock(&sh->mu);
     if (sh->win_hint && (!m->win_limit || sh->win_hint < m->win_limit))
         m->win_limit = sh->win_hint; /* what a lane learnt before it ended */
     sh->win_hint = 0;
     pthread_mutex_unlock(&sh->mu);
     sh->halt = 0; /* a new connection after a pause */
-    for (size_t k = 1; k < want && !mig_should_stop(m); k++) {
-        if (m->hooks && m->hooks->extra_conn && !m->hooks->extra_conn(m->hooks->ctx, 1))
-            break;
-        struct mig_ctx *l = xmalloc(sizeof(*l));
-        *l = *m; /* plan, lists, request, hooks, shared state */
-        l->lane = (int)k;
-        l->src = l->dst = NULL;
-        l->db = NULL;
-        l->src_connected = 0;
-        l->current_folder = NULL;
-        l->rep_live = NULL;
-        l->cancelled = 0;
-        memset(&l->hashes, 0, sizeof(l->hashes));
-        atomic_fetch_add(&sh->alive, 1);
-        if (pthread_create(&th[n], NULL, lane_main, l) != 0) {
-            atomic_fetch_sub(&sh->alive, 1);
-            if (m->hooks && m->hooks->extra_conn)
-                m->hooks->extra_conn(m->hooks->ctx, 0);
-            free(l);
+
+    /* A helper lane starts from lane 0's context without its connections and folder. */
+    sh->tmpl = *m;
+    sh->tmpl.src = sh->tmpl.dst = NULL;
+    sh->tmpl.db = NULL;
+    sh->tmpl.src_connected = 0;
+    sh->tmpl.current_folder = NULL;
+    sh->tmpl.rep_live = NULL;
+    sh->tmpl.cancelled = 0;
+    memset(&sh->tmpl.hashes, 0, sizeof(sh->tmpl.hashes));
+    sh->n_lanes = 0;
+    sh->conn_ms = m->conn_ms > 0 ? m->conn_ms : 1;
+    int64_t rs = imap_client_rtt_us(m->src), rd = imap_client_rtt_us(m->dst);
+    sh->rtt_us = rs > rd ? rs : rd;
+    sh->copy_start = sh->next_grow = mb_mono_ms();
+    int64_t msgs;
+    size_t n_free = free_work(sh, &msgs, &sh->done_base);
+    sh->grow_to = lanes_wanted(m);
+
+    /* The lanes that pay from the start: the free folders' round trips alone (a link of tens
+     * of ms) would keep them busy; lane 0 weighs more as the copy shows its pace
+     * (mig_lanes_grow, from mig_progress). */
+    int64_t est = (int64_t)n_free * FOLDER_ROUND_TRIPS * sh->rtt_us / 1000;
+    int at_once = m->cfg->sources.open_connections == CONFIG_OPEN_AT_ONCE;
+    while (1 + sh->n_lanes < sh->grow_to && (at_once || grow_pays(sh, est, 1 + sh->n_lanes))
+           && !mig_should_stop(m))
+        if (!lane_start(m)) {
+            sh->grow_to = 0;
             break;
         }
-        lanes[n++] = l;
-    }
-    if (n) {
+    if (sh->n_lanes) {
         struct mb_err line;
-        MB_MSG(&line, 0, LOG_LANES_STARTED, n + 1);
+        MB_MSG(&line, 0, LOG_LANES_STARTED, sh->n_lanes + 1);
         mig_log_msg(m, "info", &line);
     }
     int rc = lane_loop(m, err);
+    sh->grow_to = 0;
     /* Lane 0 reports for all while the others finish (their lines, the counters, « Annuler »). */
-    mig_wait(m, lanes_ended, sh, 0, 50, 0);
+    lanes_wait(m);
+    size_t n = sh->n_lanes;
     for (size_t k = 0; k < n; k++) {
-        pthread_join(th[k], NULL);
-        free(lanes[k]);
+        pthread_join(sh->th[k], NULL);
+        free(sh->lanes[k]);
     }
+    sh->n_lanes = 0;
     mig_lane_flush(m);
     if (sh->fatal && rc != MB_EIO) {
         *err = sh->fatal_err;

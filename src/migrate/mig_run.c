@@ -647,6 +647,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         }
         if (mig_should_stop(&m))
             break;
+        int64_t conn_t0 = mb_mono_ms();
         rc = mig_connect_source(&m, &err);
         if (rc && !m.src_connected) {
             /* The very first connection: an unknown host, a refused connection, a TLS failure
@@ -667,6 +668,7 @@ int mig_run(const struct config *cfg, struct db *db, int64_t job_id, const struc
         if (!rc)
             rc = mig_connect_dest(cfg, req->dest_login, &m.dst, &err);
         if (!rc) {
+            m.conn_ms = mb_mono_ms() - conn_t0;
             imap_client_set_cancel(m.dst, stop_waiting, &m);
             if (!m.folders) {
                 char source[300];

@@ -88,6 +88,7 @@ connect_timeout = 5
 io_timeout = 20
 give_up_after = 600
 connections_per_job = ${5:-4}
+open_connections = at-once
 [destination]
 host = 127.0.0.1
 port = $3
@@ -237,6 +238,7 @@ connect_timeout = 5
 io_timeout = $2
 give_up_after = 300
 limit_pause = 3
+open_connections = at-once
 [destination]
 host = 127.0.0.1
 port = $(envof "$D" IMAP_PORT)

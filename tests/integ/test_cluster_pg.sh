@@ -176,7 +176,7 @@ for _ in $(seq 1 50); do [ -s "$work/cnt.port" ] && break; sleep 0.1; done
 for n in E F; do
     mkconf "$n" "$PG_PORT"
     sed -i -e "s|^url = .*|url = postgresql://migrabox@127.0.0.1:$PG_PORT/conns|" \
-        -e 's/^max_attempts = 10$/max_attempts = 10\nconnections_per_job = 2/' \
+        -e 's/^max_attempts = 10$/max_attempts = 10\nconnections_per_job = 2\nopen_connections = at-once/' \
         -e 's/^max_connections_per_host = 30$/max_connections_per_host = 3/' \
         -e 's/^workers = 3$/workers = 1/' \
         "$work/$n.conf"

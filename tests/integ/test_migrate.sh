@@ -77,6 +77,9 @@ write_cfg() {  # write_cfg FILE DATA_DIR DOVECOT_DIR AUTH
         echo "ca_file = $S/ca.crt"
         echo "connect_timeout = 5"
         echo "io_timeout = 60"
+        # every connection pair at the start, whatever the mailbox: the runs below play
+        # kills and counters on several lanes (test_lanes: when they open by default)
+        echo "open_connections = at-once"
         echo "[destination]"
         # Messages sent again after a lost connection are checked once more this long after
         # (exactly once at any restart timing); short here, field.sh (test_field_kills) tests the race.
