@@ -41,8 +41,9 @@
 # (runs per tool in the loopback round, default 5; the median wall time is reported),
 # BENCH_DELAY_MS, BENCH_BIG_COUNT, BENCH_BIG_MB, BENCH_KEEP=1 (keep the work directory),
 # BENCH_MIGRABOX_ALT=PATH (a second migrabox binary, e.g. an engine change, run as the tool
-# "migrabox-alt" next to the others), BENCH_LANES=N ([sources] connections_per_job of the
-# single-mailbox rounds' migrabox runs; unset: the default).
+# "migrabox-alt" next to the others), BENCH_LANES=N ([sources] connections_per_job of every
+# migrabox run, the bulk round's serve included; unset: the default), BENCH_OPEN=when-useful|
+# at-once ([sources] open_connections of every migrabox run; unset: the default).
 # Needs dovecot-imapd, isync, time, python3 (root or not: tests/integ/dovecot.sh runs Dovecot
 # as the invoking user when it is not root).
 set -euo pipefail
@@ -66,6 +67,7 @@ fi
 REPEAT=${BENCH_REPEAT:-5}
 # [sources] connections_per_job of the migrabox runs (unset: the default).
 LANES=${BENCH_LANES:-}
+OPEN=${BENCH_OPEN:-}
 DELAY_MS=${BENCH_DELAY_MS:-25}
 BIG_COUNT=${BENCH_BIG_COUNT:-20}
 BIG_MB=${BENCH_BIG_MB:-20}
@@ -335,6 +337,7 @@ log_level = warn
 [sources]
 ca_file = $SRC_CA
 ${LANES:+connections_per_job = $LANES}
+${OPEN:+open_connections = $OPEN}
 [destination]
 host = 127.0.0.1
 port = $dport
@@ -555,6 +558,8 @@ log_level = warn
 ca_file = $SRC_CA
 allow = 127.0.0.0/8
 max_connections_per_host = $(( BULK_W > 10 ? BULK_W : 10 ))
+${LANES:+connections_per_job = $LANES}
+${OPEN:+open_connections = $OPEN}
 [destination]
 host = 127.0.0.1
 port = $DST_PORT

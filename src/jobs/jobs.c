@@ -63,6 +63,8 @@ struct jobs {
     unsigned wake_seq;
     atomic_int running;
     struct host_slot hosts[MAX_HOSTS];
+    int job_slots; /* host slots held by jobs themselves (not their extra connections), under
+                    * lock: n_workers - job_slots workers may claim a job at any moment */
     struct worker *workers;
     int n_workers;
     pthread_t sched;
@@ -116,8 +118,12 @@ static int lease_passed(struct jobs *pool)
     return until > 0 && mb_mono_ms() >= until;
 }
 
-/* Take a slot for host; 0 when the cap is reached. */
-static int host_acquire(struct jobs *pool, const char *host, int cap)
+/* Take a slot for host; 0 when the cap is reached. A job's own slot (extra = 0) takes any
+ * free one; an extra connection of a running job (extra = 1) leaves one free for every worker
+ * without a job, so that a worker that ends its job and claims the next one never finds the
+ * host full of the other jobs' extra connections (the claim would be put off by
+ * HOST_BUSY_DELAY_S). */
+static int host_acquire(struct jobs *pool, const char *host, int cap, int extra)
 {
     int ok = 0;
     pthread_mutex_lock(&pool->lock);
@@ -132,20 +138,23 @@ static int host_acquire(struct jobs *pool, const char *host, int cap)
         slot = free_slot;
         snprintf(slot->host, sizeof(slot->host), "%s", host);
     }
-    if (slot && (cap <= 0 || slot->running < cap)) {
+    int reserve = extra && pool->n_workers > pool->job_slots ? pool->n_workers - pool->job_slots : 0;
+    if (slot && (cap <= 0 || slot->running + reserve < cap)) {
         slot->running++;
+        pool->job_slots += !extra;
         ok = 1;
     }
     pthread_mutex_unlock(&pool->lock);
     return ok;
 }
 
-static void host_release(struct jobs *pool, const char *host)
+static void host_release(struct jobs *pool, const char *host, int extra)
 {
     pthread_mutex_lock(&pool->lock);
     for (int i = 0; i < MAX_HOSTS; i++)
         if (pool->hosts[i].running > 0 && strcasecmp(pool->hosts[i].host, host) == 0) {
             pool->hosts[i].running--;
+            pool->job_slots -= !extra;
             break;
         }
     pthread_mutex_unlock(&pool->lock);
@@ -179,10 +188,10 @@ static int extra_conn(void *ctx, int take)
                          err.msg);
             pthread_mutex_unlock(&hc->mu);
         }
-        host_release(hc->pool, hc->host);
+        host_release(hc->pool, hc->host, 1);
         return 1;
     }
-    if (!host_acquire(hc->pool, hc->host, hc->cap))
+    if (!host_acquire(hc->pool, hc->host, hc->cap, 1))
         return 0;
     if (!pg)
         return 1;
@@ -195,7 +204,7 @@ static int extra_conn(void *ctx, int take)
     if (r < 0)
         log_warn("job %lld: no extra connection: %s", (long long)hc->job_id, err.msg);
     if (r != 1)
-        host_release(hc->pool, hc->host);
+        host_release(hc->pool, hc->host, 1);
     return r == 1;
 }
 
@@ -439,7 +448,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         return;
     }
     int cap = type_cap(job->server_type, cfg->sources.max_connections_per_host);
-    if (!host_acquire(pool, host, cap)) {
+    if (!host_acquire(pool, host, cap, 0)) {
         MB_MSG0(&why, MB_ECONN, JOB_WAITING_HOST);
         db_job_defer_msg(db, job->id, now_s() + HOST_BUSY_DELAY_S, &why, &err);
         return;
@@ -553,7 +562,7 @@ out:
     mig_options_fini(&opts);
     mig_result_fini(&res);
     host_claim_fini(&claim);
-    host_release(pool, host);
+    host_release(pool, host, 0);
 }
 
 static void *worker_main(void *arg)
