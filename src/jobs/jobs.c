@@ -138,7 +138,8 @@ static int host_acquire(struct jobs *pool, const char *host, int cap, int extra)
         slot = free_slot;
         snprintf(slot->host, sizeof(slot->host), "%s", host);
     }
-    int reserve = extra && pool->n_workers > pool->job_slots ? pool->n_workers - pool->job_slots : 0;
+    int reserve =
+        extra && pool->n_workers > pool->job_slots ? pool->n_workers - pool->job_slots : 0;
     if (slot && (cap <= 0 || slot->running + reserve < cap)) {
         slot->running++;
         pool->job_slots += !extra;

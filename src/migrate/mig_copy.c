@@ -9,6 +9,7 @@
 #include <strings.h>
 #include <time.h>
 
+#include "base/clock.h"
 #include "base/sha256.h"
 #include "base/xalloc.h"
 #include "db/db_msgmap.h"
@@ -355,13 +356,7 @@ static int hand_push(struct folder_run *fr, enum hand_kind kind, uint32_t uid, u
             pthread_mutex_unlock(&h->mu);
             return MB_ECANCELED;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 100 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = mb_realtime_in_ms(100);
         pthread_cond_timedwait(&h->room, &h->mu, &ts);
     }
     if (h->failed) {

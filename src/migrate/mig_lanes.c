@@ -625,13 +625,7 @@ static void lanes_wait(struct mig_ctx *m)
             pthread_mutex_unlock(&sh->mu);
             return;
         }
-        struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
-        ts.tv_nsec += 50 * 1000000L;
-        if (ts.tv_nsec >= 1000000000L) {
-            ts.tv_sec++;
-            ts.tv_nsec -= 1000000000L;
-        }
+        struct timespec ts = mb_realtime_in_ms(50);
         pthread_cond_timedwait(&sh->end, &sh->mu, &ts);
         pthread_mutex_unlock(&sh->mu);
         mig_progress(m, 0);
