@@ -19,6 +19,7 @@
 #include "db/db_job.h"
 #include "db/db_log.h"
 #include "db/db_webhook.h"
+#include "jobs/host_slots.h"
 #include "jobs/job_run.h"
 #include "json/json_read.h"
 #include "json/json_write.h"
@@ -32,17 +33,11 @@
 
 #define IDLE_POLL_MS 2000
 #define HOST_BUSY_DELAY_S 5
-#define MAX_HOSTS 1024
 #define SCHED_TICK_S 1          /* the scheduler looks for due automatic passes this often */
 #define SWEEP_EVERY_S 5         /* and erases expired credentials this often */
 #define WEBHOOK_BATCH 10        /* webhook events POSTed per scheduler tick at most */
 #define WEBHOOK_MAX_ATTEMPTS 12 /* then the event is dropped (logged) */
 #define WEBHOOK_MAX_DELAY_S 600 /* retries back off 2, 4, 8... s up to this */
-
-struct host_slot {
-    char host[256];
-    int running;
-};
 
 struct worker {
     struct jobs *pool;
@@ -62,9 +57,7 @@ struct jobs {
     int stopping;
     unsigned wake_seq;
     atomic_int running;
-    struct host_slot hosts[MAX_HOSTS];
-    int job_slots; /* host slots held by jobs themselves (not their extra connections), under
-                    * lock: n_workers - job_slots workers may claim a job at any moment */
+    struct host_slots slots; /* connections per source host: jobs and their extra ones */
     struct worker *workers;
     int n_workers;
     pthread_t sched;
@@ -118,49 +111,6 @@ static int lease_passed(struct jobs *pool)
     return until > 0 && mb_mono_ms() >= until;
 }
 
-/* Take a slot for host; 0 when the cap is reached. A job's own slot (extra = 0) takes any
- * free one; an extra connection of a running job (extra = 1) leaves one free for every worker
- * without a job, so that a worker that ends its job and claims the next one never finds the
- * host full of the other jobs' extra connections (the claim would be put off by
- * HOST_BUSY_DELAY_S). */
-static int host_acquire(struct jobs *pool, const char *host, int cap, int extra)
-{
-    int ok = 0;
-    pthread_mutex_lock(&pool->lock);
-    struct host_slot *free_slot = NULL, *slot = NULL;
-    for (int i = 0; i < MAX_HOSTS; i++) {
-        if (pool->hosts[i].running > 0 && strcasecmp(pool->hosts[i].host, host) == 0)
-            slot = &pool->hosts[i];
-        else if (!free_slot && pool->hosts[i].running == 0)
-            free_slot = &pool->hosts[i];
-    }
-    if (!slot && free_slot) {
-        slot = free_slot;
-        snprintf(slot->host, sizeof(slot->host), "%s", host);
-    }
-    int reserve =
-        extra && pool->n_workers > pool->job_slots ? pool->n_workers - pool->job_slots : 0;
-    if (slot && (cap <= 0 || slot->running + reserve < cap)) {
-        slot->running++;
-        pool->job_slots += !extra;
-        ok = 1;
-    }
-    pthread_mutex_unlock(&pool->lock);
-    return ok;
-}
-
-static void host_release(struct jobs *pool, const char *host, int extra)
-{
-    pthread_mutex_lock(&pool->lock);
-    for (int i = 0; i < MAX_HOSTS; i++)
-        if (pool->hosts[i].running > 0 && strcasecmp(pool->hosts[i].host, host) == 0) {
-            pool->hosts[i].running--;
-            pool->job_slots -= !extra;
-            break;
-        }
-    pthread_mutex_unlock(&pool->lock);
-}
-
 /* A job's connections beyond its own (mig_hooks.extra_conn): from the same per-host cap as
  * the workers' jobs. On the PostgreSQL store the cap holds across nodes: a slot is also taken
  * in the store (db_job_conn_take: the host's running jobs and their extra connections, on all
@@ -189,10 +139,10 @@ static int extra_conn(void *ctx, int take)
                          err.msg);
             pthread_mutex_unlock(&hc->mu);
         }
-        host_release(hc->pool, hc->host, 1);
+        host_slots_give(&hc->pool->slots, hc->host, 1);
         return 1;
     }
-    if (!host_acquire(hc->pool, hc->host, hc->cap, 1))
+    if (!host_slots_take(&hc->pool->slots, hc->host, hc->cap, 1))
         return 0;
     if (!pg)
         return 1;
@@ -205,7 +155,7 @@ static int extra_conn(void *ctx, int take)
     if (r < 0)
         log_warn("job %lld: no extra connection: %s", (long long)hc->job_id, err.msg);
     if (r != 1)
-        host_release(hc->pool, hc->host, 1);
+        host_slots_give(&hc->pool->slots, hc->host, 1);
     return r == 1;
 }
 
@@ -449,7 +399,7 @@ static void run_job(struct worker *w, struct db *db, struct db_job *job)
         return;
     }
     int cap = type_cap(job->server_type, cfg->sources.max_connections_per_host);
-    if (!host_acquire(pool, host, cap, 0)) {
+    if (!host_slots_take(&pool->slots, host, cap, 0)) {
         MB_MSG0(&why, MB_ECONN, JOB_WAITING_HOST);
         db_job_defer_msg(db, job->id, now_s() + HOST_BUSY_DELAY_S, &why, &err);
         return;
@@ -563,7 +513,7 @@ out:
     mig_options_fini(&opts);
     mig_result_fini(&res);
     host_claim_fini(&claim);
-    host_release(pool, host, 0);
+    host_slots_give(&pool->slots, host, 0);
 }
 
 static void *worker_main(void *arg)
@@ -903,9 +853,11 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
     pthread_cond_init(&pool->cond, NULL);
     pool->n_workers = cfg->server.workers > 0 ? cfg->server.workers : 1;
     pool->workers = xcalloc((size_t)pool->n_workers, sizeof(*pool->workers));
+    host_slots_init(&pool->slots, pool->n_workers);
     rc = node_register(pool, db, err);
     db_close(&db);
     if (rc) {
+        host_slots_fini(&pool->slots);
         pthread_mutex_destroy(&pool->lock);
         pthread_cond_destroy(&pool->cond);
         free(pool->workers);
@@ -983,6 +935,7 @@ void jobs_stop(struct jobs **poolp)
         pthread_join(pool->hooks, NULL);
     if (pool->node_started)
         pthread_join(pool->node, NULL);
+    host_slots_fini(&pool->slots);
     pthread_mutex_destroy(&pool->lock);
     pthread_cond_destroy(&pool->cond);
     free(pool->workers);
