@@ -6,7 +6,11 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/md.h>
+#include <mbedtls/pkcs5.h>
+
 #include "base/pwhash.h"
+#include "base/sha256.h"
 #include "base/secret.h"
 
 static void test_box_roundtrip(void)
@@ -125,6 +129,49 @@ static void test_pwhash(void)
     T_END();
 }
 
+/* RFC 7914 section 11's PBKDF2-HMAC-SHA256 vectors (their first 32 bytes), and agreement
+ * with mbedTLS's PBKDF2 on passwords around the 64-byte HMAC block and salts of every
+ * length, on the CPU's SHA-256 and on the portable one. */
+static void test_pbkdf2(void)
+{
+    T_BEGIN("PBKDF2-HMAC-SHA256: RFC 7914 vectors, same keys as mbedTLS (SHA-NI and portable)");
+    static const unsigned char v1[32] = {0x55, 0xac, 0x04, 0x6e, 0x56, 0xe3, 0x08, 0x9f,
+                                         0xec, 0x16, 0x91, 0xc2, 0x25, 0x44, 0xb6, 0x05,
+                                         0xf9, 0x41, 0x85, 0x21, 0x6d, 0xde, 0x04, 0x65,
+                                         0xe6, 0x8b, 0x9d, 0x57, 0xc2, 0x0d, 0xac, 0xbc};
+    static const unsigned char v2[32] = {0x4d, 0xdc, 0xd8, 0xf6, 0x0b, 0x98, 0xbe, 0x21,
+                                         0x83, 0x0c, 0xee, 0x5e, 0xf2, 0x27, 0x01, 0xf9,
+                                         0x64, 0x1a, 0x44, 0x18, 0xd0, 0x4c, 0x04, 0x14,
+                                         0xae, 0xff, 0x08, 0x87, 0x6b, 0x34, 0xab, 0x56};
+    for (int portable = 0; portable <= 1; portable++) {
+        sha256_force_portable(portable);
+        unsigned char k[32], want[32];
+        pwhash_pbkdf2_sha256((const unsigned char *)"passwd", 6, (const unsigned char *)"salt", 4,
+                             1, k);
+        T_ASSERT_MEM(k, v1, 32);
+        pwhash_pbkdf2_sha256((const unsigned char *)"Password", 8, (const unsigned char *)"NaCl", 4,
+                             80000, k);
+        T_ASSERT_MEM(k, v2, 32);
+        unsigned char pw[200], salt[80];
+        for (size_t i = 0; i < sizeof(pw); i++)
+            pw[i] = (unsigned char)(i * 7 + 3);
+        for (size_t i = 0; i < sizeof(salt); i++)
+            salt[i] = (unsigned char)(i * 13 + 1);
+        static const size_t pwl[] = {0, 1, 32, 63, 64, 65, 128, 200};
+        for (size_t a = 0; a < sizeof(pwl) / sizeof(pwl[0]); a++)
+            for (size_t sl = 0; sl <= sizeof(salt); sl += 9) {
+                unsigned it = (unsigned)(1 + (a + sl) % 5);
+                pwhash_pbkdf2_sha256(pw, pwl[a], salt, sl, it, k);
+                T_ASSERT_INT(mbedtls_pkcs5_pbkdf2_hmac_ext(MBEDTLS_MD_SHA256, pw, pwl[a], salt, sl,
+                                                           it, sizeof(want), want),
+                             0);
+                T_ASSERT_MEM(k, want, 32);
+            }
+    }
+    sha256_force_portable(0);
+    T_END();
+}
+
 static void test_ct_equal(void)
 {
     T_BEGIN("constant-time compare");
@@ -140,7 +187,12 @@ static void test_ct_equal(void)
 
 int main(void)
 {
-    static void (*const fns[])(void) = {test_box_roundtrip, test_box_tamper, test_key_file_checks,
-                                        test_pwhash,        test_ct_equal,   NULL};
+    static void (*const fns[])(void) = {test_box_roundtrip,
+                                        test_box_tamper,
+                                        test_key_file_checks,
+                                        test_pwhash,
+                                        test_pbkdf2,
+                                        test_ct_equal,
+                                        NULL};
     return t_run(fns);
 }
