@@ -149,7 +149,7 @@ else
         "rc $RC, lanes $LANES, source logins $LOGINS, first lanes line $first, first folder line $done1; $(verdict many many); $(tail -n 3 "$work/many.err")"
 fi
 
-# 3. a big first folder, many messages elsewhere, loopback: more pairs while it copies
+# 3. 12 folders of 200 messages on loopback: more pairs while it copies
 run big "$work/auto.conf" big "$SRC_PORT" big1
 if exact big big big1 && [ "$LANES" -ge 2 ] && [ "$LOGINS" = "$LANES" ]; then
     pass "3. 2,400 messages in 12 folders on loopback: grew to $LANES" \
