@@ -10,7 +10,6 @@
 #include "sha256.h"
 
 #define SALT_LEN 16
-#define KEY_LEN PWHASH_KEY_LEN
 #define PREFIX "pbkdf2-sha256$"
 
 /* PBKDF2-HMAC-SHA-256, first 32-byte block (RFC 8018 5.2 with dkLen = hLen), on base/sha256.c:
@@ -62,14 +61,6 @@ void pwhash_pbkdf2_sha256(const unsigned char *password, size_t len, const unsig
     secret_wipe(u, sizeof(u));
 }
 
-static int derive(const char *password, size_t len, const unsigned char *salt, size_t salt_len,
-                  unsigned iterations, unsigned char key[KEY_LEN], struct mb_err *err)
-{
-    (void)err;
-    pwhash_pbkdf2_sha256((const unsigned char *)password, len, salt, salt_len, iterations, key);
-    return 0;
-}
-
 int pwhash_make_iter(const char *password, size_t len, unsigned iterations,
                      char out[PWHASH_MAX_LEN], struct mb_err *err)
 {
@@ -77,12 +68,13 @@ int pwhash_make_iter(const char *password, size_t len, unsigned iterations,
         return mb_err_set(err, MB_ETOOBIG, "password longer than %d bytes", PWHASH_MAX_PASSWORD);
     if (iterations < 1000)
         return mb_err_set(err, MB_ECONFIG, "too few PBKDF2 iterations");
-    unsigned char salt[SALT_LEN], key[KEY_LEN];
+    unsigned char salt[SALT_LEN], key[PWHASH_KEY_LEN];
     unsigned char salt64[32], key64[64];
     size_t s64, k64;
     int rc = secret_random(salt, sizeof(salt), err);
     if (rc == 0)
-        rc = derive(password, len, salt, sizeof(salt), iterations, key, err);
+        pwhash_pbkdf2_sha256((const unsigned char *)password, len, salt, sizeof(salt), iterations,
+                             key);
     if (rc == 0
         && (mbedtls_base64_encode(salt64, sizeof(salt64), &s64, salt, sizeof(salt)) != 0
             || mbedtls_base64_encode(key64, sizeof(key64), &k64, key, sizeof(key)) != 0))
@@ -116,7 +108,7 @@ int pwhash_verify(const char *password, size_t len, const char *encoded, struct 
     const char *key64 = strchr(salt64, '$');
     if (!key64)
         return mb_err_set(err, MB_ECONFIG, "malformed password hash");
-    unsigned char salt[64], want[64], got[KEY_LEN];
+    unsigned char salt[64], want[64], got[PWHASH_KEY_LEN];
     size_t salt_len, want_len;
     if (mbedtls_base64_decode(salt, sizeof(salt), &salt_len, (const unsigned char *)salt64,
                               (size_t)(key64 - salt64))
@@ -124,14 +116,13 @@ int pwhash_verify(const char *password, size_t len, const char *encoded, struct 
         || mbedtls_base64_decode(want, sizeof(want), &want_len, (const unsigned char *)key64 + 1,
                                  strlen(key64 + 1))
                != 0
-        || want_len != KEY_LEN || salt_len < 8)
+        || want_len != PWHASH_KEY_LEN || salt_len < 8)
         return mb_err_set(err, MB_ECONFIG, "malformed password hash");
     if (len > PWHASH_MAX_PASSWORD)
         return 0;
-    int rc = derive(password, len, salt, salt_len, (unsigned)iterations, got, err);
-    if (rc != 0)
-        return rc;
-    int same = secret_ct_equal(got, want, KEY_LEN);
+    pwhash_pbkdf2_sha256((const unsigned char *)password, len, salt, salt_len, (unsigned)iterations,
+                         got);
+    int same = secret_ct_equal(got, want, PWHASH_KEY_LEN);
     secret_wipe(got, sizeof(got));
     return same;
 }
