@@ -591,10 +591,32 @@ static int grow_pays(struct mig_shared *sh, int64_t est, size_t lanes)
     return est / (int64_t)(lanes + 1) > 2 * conn;
 }
 
+/* Open helper lanes, at most max of them, while another one pays for the free work est (or
+ * whatever it is, all), up to sh->grow_to; a refusal (the host's cap) ends the growing: the
+ * lanes open are the run's. Says how many run now when it opened any. */
+static void open_lanes(struct mig_ctx *m, int64_t est, int all, size_t max)
+{
+    struct mig_shared *sh = m->sh;
+    size_t opened = 0;
+    while (opened < max && 1 + sh->n_lanes < sh->grow_to
+           && (all || grow_pays(sh, est, 1 + sh->n_lanes)) && !mig_should_stop(m)) {
+        if (!lane_start(m)) {
+            sh->grow_to = 0;
+            break;
+        }
+        opened++;
+    }
+    if (opened) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_LANES_STARTED, sh->n_lanes + 1);
+        mig_log_msg(m, "info", &line);
+    }
+}
+
 void mig_lanes_grow(struct mig_ctx *m)
 {
     struct mig_shared *sh = m->sh;
-    if (!sh || m->lane || !sh->grow_to || 1 + sh->n_lanes >= sh->grow_to || mig_should_stop(m))
+    if (!sh || m->lane || !sh->grow_to || 1 + sh->n_lanes >= sh->grow_to)
         return;
     int64_t now = mb_mono_ms();
     if (now < sh->next_grow)
@@ -602,15 +624,8 @@ void mig_lanes_grow(struct mig_ctx *m)
     sh->next_grow = now + GROW_EVERY_MS;
     size_t n_free;
     int64_t est = free_work_ms(sh, &n_free);
-    if (!n_free || !grow_pays(sh, est, 1 + sh->n_lanes))
-        return;
-    if (!lane_start(m)) {
-        sh->grow_to = 0; /* the host's cap: the lanes open are the run's */
-        return;
-    }
-    struct mb_err line;
-    MB_MSG(&line, 0, LOG_LANES_STARTED, sh->n_lanes + 1);
-    mig_log_msg(m, "info", &line);
+    if (n_free)
+        open_lanes(m, est, 0, 1);
 }
 
 /* Lane 0 waits for the helper lanes to end, woken by each end; it still reports progress and
@@ -657,25 +672,15 @@ int mig_lanes_copy(struct mig_ctx *m, struct mb_err *err)
     sh->rtt_us = rs > rd ? rs : rd;
     sh->copy_start = sh->next_grow = mb_mono_ms();
     int64_t msgs;
-    size_t n_free = free_work(sh, &msgs, &sh->done_base);
+    free_work(sh, &msgs, &sh->done_base);
     sh->grow_to = lanes_wanted(m);
 
-    /* The lanes that pay from the start: the free folders' round trips alone (a link of tens
-     * of ms) would keep them busy; lane 0 weighs more as the copy shows its pace
-     * (mig_lanes_grow, from mig_progress). */
-    int64_t est = (int64_t)n_free * FOLDER_ROUND_TRIPS * sh->rtt_us / 1000;
-    int at_once = m->cfg->sources.open_connections == CONFIG_OPEN_AT_ONCE;
-    while (1 + sh->n_lanes < sh->grow_to && (at_once || grow_pays(sh, est, 1 + sh->n_lanes))
-           && !mig_should_stop(m))
-        if (!lane_start(m)) {
-            sh->grow_to = 0;
-            break;
-        }
-    if (sh->n_lanes) {
-        struct mb_err line;
-        MB_MSG(&line, 0, LOG_LANES_STARTED, sh->n_lanes + 1);
-        mig_log_msg(m, "info", &line);
-    }
+    /* The lanes that pay from the start: nothing is copied yet, so the free folders' round
+     * trips alone (a link of tens of ms) must keep them busy; lane 0 weighs more as the copy
+     * shows its pace (mig_lanes_grow, from mig_progress). */
+    size_t n_free;
+    int64_t est = free_work_ms(sh, &n_free);
+    open_lanes(m, est, m->cfg->sources.open_connections == CONFIG_OPEN_AT_ONCE, MIG_LANES_MAX);
     int rc = lane_loop(m, err);
     sh->grow_to = 0;
     /* Lane 0 reports for all while the others finish (their lines, the counters, « Annuler »). */
