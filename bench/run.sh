@@ -43,7 +43,9 @@
 # BENCH_MIGRABOX_ALT=PATH (a second migrabox binary, e.g. an engine change, run as the tool
 # "migrabox-alt" next to the others), BENCH_LANES=N ([sources] connections_per_job of every
 # migrabox run, the bulk round's serve included; unset: the default), BENCH_OPEN=when-useful|
-# at-once ([sources] open_connections of every migrabox run; unset: the default).
+# at-once ([sources] open_connections of every migrabox run; unset: the default),
+# BENCH_SERVERS_DIR (where the two Dovecot servers keep their mail, default /dev/shm when it
+# has 6 GB free, else the work directory under /tmp; see "Servers' mail on tmpfs" below).
 # Needs dovecot-imapd, isync, time, python3 (root or not: tests/integ/dovecot.sh runs Dovecot
 # as the invoking user when it is not root).
 set -euo pipefail
@@ -89,6 +91,23 @@ command -v dovecot >/dev/null || die "dovecot missing (apt-get install dovecot-i
 command -v "$PY" >/dev/null || die "python3 missing"
 
 W=$(mktemp -d /tmp/migrabox-bench.XXXXXX)
+# Servers' mail on tmpfs. The two Dovecot servers are the fixture, not what is measured: their
+# mail stores (both servers' directories) go to BENCH_SERVERS_DIR, by default /dev/shm. On a
+# disk whose ext4 has no journal (this machine's root file system), ext4 checks each candidate
+# inode for a recent deletion at each file creation (recently_deleted()), and Dovecot creates
+# a file per saved message and rewrites its index files: that was a quarter of the machine's
+# CPU during the bulk round and a fifth in the loopback one, the same for every tool, which
+# only blurred the tools' differences. The tools' own state (migrabox's data_dir with its
+# SQLite fsyncs, mbsync's SyncState, the logs) stays in $W on disk.
+SV_BASE=${BENCH_SERVERS_DIR:-}
+if [ -z "$SV_BASE" ]; then
+    SV_BASE=$W
+    if [ -d /dev/shm ] && [ -w /dev/shm ] \
+       && [ "$(df -Pk /dev/shm | awk 'NR == 2 {print $4}')" -ge 6291456 ]; then
+        SV_BASE=/dev/shm
+    fi
+fi
+SV=$(mktemp -d "$SV_BASE/migrabox-bench-servers.XXXXXX")
 PROXY_PID=""
 PROXY_PIDS=()
 cleanup() {
@@ -96,9 +115,13 @@ cleanup() {
     [ -n "$PROXY_PID" ] && kill "$PROXY_PID" 2>/dev/null && wait "$PROXY_PID" 2>/dev/null
     stop_proxies
     local dirs=()
-    for d in "$W/src" "$W/dst"; do [ -f "$d/dovecot.conf" ] && dirs+=("$d"); done
+    for d in "$SV/src" "$SV/dst"; do [ -f "$d/dovecot.conf" ] && dirs+=("$d"); done
     [ ${#dirs[@]} -gt 0 ] && bash "$DOVECOT_SH" stop "${dirs[@]}" >/dev/null 2>&1
-    if [ "${BENCH_KEEP:-0}" = 1 ]; then say "work directory kept: $W"; else rm -rf "$W"; fi
+    if [ "${BENCH_KEEP:-0}" = 1 ]; then
+        say "work directory kept: $W (servers: $SV)"
+    else
+        rm -rf "$W" "$SV"
+    fi
     exit $rc
 }
 trap cleanup EXIT
@@ -132,17 +155,17 @@ elapsed() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.3f", b - a }'; }
 
 # ---- the Dovecot pair and the source boxes ----
 T0=$(now)
-bash "$DOVECOT_SH" start "$W/src" >/dev/null
-bash "$DOVECOT_SH" start "$W/dst" --master >/dev/null
-src_env() { (. "$W/src/env"; eval "echo \$$1"); }
-dst_env() { (. "$W/dst/env"; eval "echo \$$1"); }
+bash "$DOVECOT_SH" start "$SV/src" >/dev/null
+bash "$DOVECOT_SH" start "$SV/dst" --master >/dev/null
+src_env() { (. "$SV/src/env"; eval "echo \$$1"); }
+dst_env() { (. "$SV/dst/env"; eval "echo \$$1"); }
 if [ "$TLS" = implicit ]; then
     SRC_PORT=$(src_env IMAPS_PORT); DST_PORT=$(dst_env IMAPS_PORT)
 else
     SRC_PORT=$(src_env IMAP_PORT); DST_PORT=$(dst_env IMAP_PORT)
 fi
-SRC_CA=$W/src/ca.crt
-DST_CA=$W/dst/ca.crt
+SRC_CA=$SV/src/ca.crt
+DST_CA=$SV/dst/ca.crt
 install -m 600 /dev/null "$W/master.pw"
 dst_env MASTER_PASSWORD | tr -d '\n' > "$W/master.pw"
 
@@ -151,7 +174,7 @@ for corpus in mixed rtt big folders delta; do
     SRC_USER[$corpus]="$corpus@source.test"
     install -m 600 /dev/null "$W/$corpus.pw"
     secret > "$W/$corpus.pw"
-    bash "$DOVECOT_SH" adduser "$W/src" "${SRC_USER[$corpus]}" - < "$W/$corpus.pw" >/dev/null
+    bash "$DOVECOT_SH" adduser "$SV/src" "${SRC_USER[$corpus]}" - < "$W/$corpus.pw" >/dev/null
 done
 "$PY" - "$BIG_COUNT" "$BIG_MB" > "$W/big.json" <<'EOF'
 import json, sys
@@ -208,10 +231,10 @@ want_corpus() {
 }
 seed() {  # seed CORPUS: APPEND the corpus (plain IMAP, local), then dump it for verification
     local c=$1
-    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$IMAPTOOL" --env "$W/src/env" \
+    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$IMAPTOOL" --env "$SV/src/env" \
         --user "${SRC_USER[$c]}" --password-env IMAP_PASSWORD seed "$(corpus_file "$c")" \
         > "$W/seed-$c.out"
-    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$VERIFY" dump --env "$W/src/env" \
+    IMAP_PASSWORD=$(cat "$W/$c.pw") "$PY" "$VERIFY" dump --env "$SV/src/env" \
         --user "${SRC_USER[$c]}" > "$W/src-$c.json"
 }
 say "seeding the source boxes ($ROUNDS)"
@@ -255,7 +278,7 @@ for round in $ROUNDS; do
     [ "$round" = loopback ] && reps=$REPEAT
     for rep in $(seq 1 "$reps"); do
         for tool in $(round_tools "$round"); do
-            secret | bash "$DOVECOT_SH" adduser "$W/dst" "$(dest_user "$round" "$tool" "$rep")" - \
+            secret | bash "$DOVECOT_SH" adduser "$SV/dst" "$(dest_user "$round" "$tool" "$rep")" - \
                 >/dev/null
         done
     done
@@ -268,9 +291,9 @@ if [[ " $ROUNDS " == *" bulk "* ]]; then
         SRC_USER[$c]="$c@source.test"
         install -m 600 /dev/null "$W/$c.pw"
         secret > "$W/$c.pw"
-        bash "$DOVECOT_SH" adduser "$W/src" "${SRC_USER[$c]}" - < "$W/$c.pw" >/dev/null
+        bash "$DOVECOT_SH" adduser "$SV/src" "${SRC_USER[$c]}" - < "$W/$c.pw" >/dev/null
         for tool in $BULK_TOOLS; do
-            secret | bash "$DOVECOT_SH" adduser "$W/dst" "$(dest_user "$c" "$tool" 1)" - >/dev/null
+            secret | bash "$DOVECOT_SH" adduser "$SV/dst" "$(dest_user "$c" "$tool" 1)" - >/dev/null
         done
     done
     # 2-5 folders, 20-50 messages of 2-14 KB per box, a third \Seen, deterministic.
@@ -391,7 +414,7 @@ EOF
         # through imapc (Dovecot's IMAP migration setup); settings in a file, not argv.
         install -m 600 /dev/null "$rd/doveadm.conf"
         {
-            echo "!include $W/dst/dovecot.conf"
+            echo "!include $SV/dst/dovecot.conf"
             echo "imapc_host = 127.0.0.1"
             echo "imapc_port = $sport"
             echo "imapc_user = $suser"
@@ -482,7 +505,7 @@ except Exception as e:
     print("no JSON summary")' "$log.out")
     fi
     local verdict
-    if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$W/dst/env" \
+    if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$SV/dst/env" \
         --user "$dest" --master > "$rd/dest.json" 2> "$rd/verify.err"; then
         verdict=$("$PY" "$VERIFY" compare "$W/src-$corpus.json" "$rd/dest.json" \
             --tool "$tool") || true
@@ -513,7 +536,7 @@ bulk_verify() {  # bulk_verify TOOL: every box of TOOL dumped and compared; sets
             rd="$W/runs/bulk-$tool/v$i"
             mkdir -p "$rd"
             d=$(dest_user "bulk$i" "$tool" 1)
-            if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$W/dst/env" \
+            if MASTER_PASSWORD=$(cat "$W/master.pw") "$PY" "$VERIFY" dump --env "$SV/dst/env" \
                 --user "$d" --master > "$rd/dest.json" 2> "$rd/verify.err"; then
                 "$PY" "$VERIFY" compare "$W/src-bulk$i.json" "$rd/dest.json" --tool "$tool" \
                     > "$rd/verdict" || true
@@ -737,6 +760,8 @@ else transport="plain IMAP (no TLS)"; fi
     echo "load average at the end: $(cut -d' ' -f1-3 /proc/loadavg)" \
         "(other work on the machine adds noise)"
     echo "migrabox $rev, $versions"
+    echo "servers' mail: $SV_BASE ($(df -PT "$SV" | awk 'NR == 2 {print $2}')); the tools' state" \
+        "and logs: $W ($(df -PT "$W" | awk 'NR == 2 {print $2}'))"
     echo "transport: $transport; rtt50: source behind bench/delay_proxy.py" \
         "(+${DELAY_MS} ms each way), destination local; folders50: both sides +${DELAY_MS} ms" \
         "each way, folders50src: the source side only; delta200: both sides +${DELTA_DELAY_MS} ms each way"
