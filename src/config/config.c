@@ -109,6 +109,7 @@ static const struct key_def config_keys[] = {
     {"server", "listen", KT_LISTEN, SRV(listen_host), 0, 65535, "127.0.0.1:8080", NULL, 0},
     {"server", "data_dir", KT_STR, SRV(data_dir), 0, 0, "./var", NULL, 0},
     {"server", "workers", KT_INT, SRV(workers), 1, 256, "4", NULL, 0},
+    {"server", "worker_nice", KT_INT, SRV(worker_nice), 0, 19, "5", NULL, 0},
     {"server", "tls", KT_ENUM, SRV(tls), 0, 0, "auto", http_tls_modes, 0},
     {"server", "tls_cert", KT_STR, SRV(tls_cert), 0, 0, NULL, NULL, KF_OPTIONAL},
     {"server", "tls_key", KT_STR, SRV(tls_key), 0, 0, NULL, NULL, KF_OPTIONAL},

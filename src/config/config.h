@@ -88,6 +88,7 @@ struct config_server {
     int listen_port;   /* 0 = any free port (tests) */
     char *data_dir;
     int workers;
+    int worker_nice; /* nice value of the workers' threads (0-19): the HTTP threads answer first */
     enum config_http_tls tls;
     int https;      /* effective: 1 = serve HTTPS */
     char *tls_cert; /* PEM paths, NULL when unset (both or neither) */

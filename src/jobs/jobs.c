@@ -7,6 +7,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -516,6 +518,28 @@ out:
     host_slots_give(&pool->slots, host, 0);
 }
 
+/* A worker's thread runs at a lower priority than the HTTP threads ([server] worker_nice, added
+ * to the nice value serve was started with, at most 19): on a busy machine a page or an API
+ * request is then answered before the copies' next slice. Linux keeps a nice value per thread
+ * (setpriority on the thread id), and the threads a worker starts (its extra connections, the
+ * appender) inherit it. Raising the nice value needs no privilege; a failure only costs the
+ * API's latency, so it is logged and the worker goes on. The thread is also named (top -H). */
+static void worker_thread_setup(const char *name, int worker_nice)
+{
+    pthread_setname_np(pthread_self(), name);
+    if (worker_nice <= 0)
+        return;
+    id_t tid = (id_t)syscall(SYS_gettid);
+    errno = 0;
+    int cur = getpriority(PRIO_PROCESS, tid);
+    if (cur == -1 && errno != 0)
+        cur = 0;
+    int want = cur + worker_nice > 19 ? 19 : cur + worker_nice;
+    if (want != cur && setpriority(PRIO_PROCESS, tid, want) != 0)
+        log_warn("%s: cannot lower the thread's priority to nice %d: %s", name, want,
+                 strerror(errno));
+}
+
 static void *worker_main(void *arg)
 {
     struct worker *w = arg;
@@ -524,6 +548,7 @@ static void *worker_main(void *arg)
     struct mb_err err;
     char name[32];
     snprintf(name, sizeof(name), "worker-%d", w->index);
+    worker_thread_setup(name, pool->cfg->server.worker_nice);
     if (db_open(pool->db_path, &db, &err) != 0) {
         log_error("%s: cannot open the database: %s", name, err.msg);
         return NULL;

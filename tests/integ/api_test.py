@@ -175,6 +175,21 @@ def job_body(**kw):
     return b
 
 
+def thread_nices(pid):
+    """{thread id: (name, nice value)} of a process, from /proc/PID/task/TID/stat."""
+    out = {}
+    for tid in os.listdir("/proc/%d/task" % pid):
+        try:
+            with open("/proc/%d/task/%s/stat" % (pid, tid)) as f:
+                st = f.read()
+        except OSError:  # the thread ended meanwhile
+            continue
+        name = st[st.index("(") + 1:st.rindex(")")]
+        # fields after the name start at field 3 (state); nice is field 19
+        out[int(tid)] = (name, int(st[st.rindex(")") + 2:].split()[16]))
+    return out
+
+
 def main():
     a = Server(os.path.join(WORK, "a.conf"), os.path.join(WORK, "serveA.log"))
     check("serve prints 'listening on http://127.0.0.1:PORT/' (port %d)" % a.port,
@@ -184,6 +199,16 @@ def main():
     st = os.stat(os.path.join(WORK, "varA"))
     check("data_dir created mode 0700", stat.S_IMODE(st.st_mode) == 0o700,
           oct(stat.S_IMODE(st.st_mode)))
+    # The workers' threads (named worker-N) run 5 nice steps below serve's other threads
+    # ([server] worker_nice, default 5), so that the HTTP threads answer first on a busy machine.
+    threads = thread_nices(a.proc.pid)
+    main_nice = threads.get(a.proc.pid, ("?", None))[1]
+    workers = sorted((c, n) for c, n in threads.values() if c.startswith("worker-"))
+    want = min(19, main_nice + 5) if main_nice is not None else None
+    check("serve's 2 worker threads run at nice %s (main thread %s)" % (want, main_nice),
+          workers == [("worker-1", want), ("worker-2", want)]
+          and all(n == main_nice for c, n in threads.values() if not c.startswith("worker-")),
+          threads)
     anon = Client(a.port)
     admin = Client(a.port)
     org = Client(a.port)
