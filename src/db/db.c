@@ -497,6 +497,15 @@ static int pg_open(struct db **db_r, struct mb_err *err)
     return 0;
 }
 
+/* Before SQLite's first use: no memory statistics. With them on (SQLite's default), every
+ * allocation SQLite makes takes one process-wide mutex, which every thread's connection then
+ * waits on (the workers' and the web's); migrabox never reads them. */
+static pthread_once_t sqlite_once = PTHREAD_ONCE_INIT;
+static void sqlite_setup(void)
+{
+    sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
+}
+
 int db_open(const char *path, struct db **db_r, struct mb_err *err)
 {
     pthread_mutex_lock(&pg_lock);
@@ -516,6 +525,7 @@ int db_open(const char *path, struct db **db_r, struct mb_err *err)
                              "database %s: cannot create: %s", path, strerror(e));
     }
 
+    pthread_once(&sqlite_once, sqlite_setup);
     struct db *db = xcalloc(1, sizeof(*db));
     db->path = xstrdup(path);
     int rc = 0;
@@ -561,8 +571,10 @@ void db_close(struct db **dbp)
         return;
     if (db->h || db->pg) {
         db_rollback(db);
-        if (db->h)
+        if (db->h) {
+            db_stmt_cache_clear(db);
             sqlite3_close_v2(db->h);
+        }
         if (db->pg)
             PQfinish(db->pg);
     }

@@ -13,8 +13,13 @@
 #include "db/db.h"
 
 /* One connection: SQLite (h) or PostgreSQL (pg), never both. */
+/* SQLite: prepared statements kept for reuse, least recently used first (db_stmt.c). */
+#define DB_STMT_CACHE 32
+
 struct db {
     sqlite3 *h;
+    sqlite3_stmt *cache[DB_STMT_CACHE];
+    int n_cached;
     PGconn *pg;
     char *path;       /* SQLite file, or "postgresql" */
     int64_t changes;  /* PostgreSQL: rows changed by the last statement */
@@ -58,8 +63,14 @@ typedef struct db_stmt db_stmt;
 /* Set err from the connection's last error: MB_EIO "database: <what>: <sqlite message>". */
 int db_fail(struct db *db, struct mb_err *err, int rc, const char *what);
 
+/* SQLite: a statement whose SQL text was prepared before on this connection and finalized
+ * since is taken from the connection's cache instead of being parsed again; db_finalize
+ * resets it, clears its bindings and keeps it (the least recently used beyond
+ * DB_STMT_CACHE is finalized). */
 int db_prepare(struct db *db, const char *sql, db_stmt **st_r, struct mb_err *err);
 void db_finalize(db_stmt *st);
+/* Finalize the statements cached on db (before closing it). */
+void db_stmt_cache_clear(struct db *db);
 void db_reset(db_stmt *st);
 void db_clear_bindings(db_stmt *st);
 int db_bind_count(db_stmt *st);

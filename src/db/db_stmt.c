@@ -111,7 +111,17 @@ int db_prepare(struct db *db, const char *sql, db_stmt **st_r, struct mb_err *er
         *st_r = st;
         return 0;
     }
-    int rc = sqlite3_prepare_v2(db->h, sql, -1, &st->s, NULL);
+    for (int i = db->n_cached - 1; i >= 0; i--) {
+        if (strcmp(sqlite3_sql(db->cache[i]), sql) == 0) {
+            st->s = db->cache[i];
+            memmove(&db->cache[i], &db->cache[i + 1],
+                    (size_t)(db->n_cached - i - 1) * sizeof(db->cache[0]));
+            db->n_cached--;
+            *st_r = st;
+            return 0;
+        }
+    }
+    int rc = sqlite3_prepare_v3(db->h, sql, -1, SQLITE_PREPARE_PERSISTENT, &st->s, NULL);
     if (rc != SQLITE_OK) {
         free(st);
         *st_r = NULL;
@@ -144,8 +154,19 @@ void db_finalize(db_stmt *st)
 {
     if (!st)
         return;
-    if (st->s)
-        sqlite3_finalize(st->s);
+    if (st->s) {
+        /* Reset (ends its read or write of the database) and kept for the next prepare of
+         * the same SQL. A statement SQLite could not prepare has no st->s. */
+        struct db *db = st->db;
+        sqlite3_reset(st->s);
+        sqlite3_clear_bindings(st->s);
+        if (db->n_cached == DB_STMT_CACHE) {
+            sqlite3_finalize(db->cache[0]);
+            memmove(&db->cache[0], &db->cache[1], (DB_STMT_CACHE - 1) * sizeof(db->cache[0]));
+            db->n_cached--;
+        }
+        db->cache[db->n_cached++] = st->s;
+    }
     if (st->db->pg) {
         pg_clear_result(st);
         for (int i = 0; i < st->np; i++)
@@ -159,6 +180,13 @@ void db_finalize(db_stmt *st)
         free(st->sql);
     }
     free(st);
+}
+
+void db_stmt_cache_clear(struct db *db)
+{
+    for (int i = 0; i < db->n_cached; i++)
+        sqlite3_finalize(db->cache[i]);
+    db->n_cached = 0;
 }
 
 void db_reset(db_stmt *st)
