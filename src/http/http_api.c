@@ -87,22 +87,52 @@ static const char *const http_api_csv_types[] = {
     "text/csv", "application/csv", "text/plain", "application/octet-stream", NULL,
 };
 
-/* ---- per-thread database handle ---- */
+/* ---- per-thread database handle ----
+ * A connection thread uses its own handle. When the thread ends (a client without keep-alive
+ * ends it after each request), the handle is kept for the next thread: opening one costs
+ * SQLite's schema parse and the settings of db_open, and a kept handle still holds its
+ * prepared statements. A handle moves between threads only while no thread uses it, which
+ * SQLite's multi-thread mode allows. */
+
+struct http_api_tdb {
+    struct http_api *api;
+    struct db *db;
+};
 
 static void http_api_db_release(void *p)
 {
-    struct db *db = p;
+    struct http_api_tdb *t = p;
+    struct http_api *api = t->api;
+    struct db *db = t->db;
+    free(t);
+    if (db_in_transaction(db))
+        db_rollback(db);
+    pthread_mutex_lock(&api->db_lock);
+    if (api->n_db_idle < HTTP_API_DB_IDLE) {
+        api->db_idle[api->n_db_idle++] = db;
+        db = NULL;
+    }
+    pthread_mutex_unlock(&api->db_lock);
     db_close(&db);
 }
 
 static struct db *http_api_db(struct http_api *api, struct mb_err *err)
 {
-    struct db *db = pthread_getspecific(api->db_key);
-    if (db)
-        return db;
-    if (db_open(api->db_path, &db, err) != 0)
+    struct http_api_tdb *t = pthread_getspecific(api->db_key);
+    if (t)
+        return t->db;
+    struct db *db = NULL;
+    pthread_mutex_lock(&api->db_lock);
+    if (api->n_db_idle > 0)
+        db = api->db_idle[--api->n_db_idle];
+    pthread_mutex_unlock(&api->db_lock);
+    if (!db && db_open(api->db_path, &db, err) != 0)
         return NULL;
-    if (pthread_setspecific(api->db_key, db) != 0) {
+    t = xmalloc(sizeof(*t));
+    t->api = api;
+    t->db = db;
+    if (pthread_setspecific(api->db_key, t) != 0) {
+        free(t);
         db_close(&db);
         mb_err_set(err, MB_EIO, "cannot keep the database handle of this thread");
         return NULL;
@@ -127,7 +157,9 @@ int http_api_new(const struct config *cfg, const char *db_path, const struct sec
     }
     net_policy_init(&api->policy, cfg, db_path);
     net_conn_set_filter(net_policy_connect_ok, &api->policy);
+    pthread_mutex_init(&api->db_lock, NULL);
     if (pthread_key_create(&api->db_key, http_api_db_release) != 0) {
+        pthread_mutex_destroy(&api->db_lock);
         net_conn_set_filter(NULL, NULL);
         net_policy_fini(&api->policy);
         http_auth_fini(&api->auth);
@@ -145,12 +177,16 @@ void http_api_free(struct http_api **apip)
     if (!api)
         return;
     /* Connection threads are gone (the server is stopped first); this thread may hold one. */
-    struct db *db = pthread_getspecific(api->db_key);
-    if (db) {
+    struct http_api_tdb *t = pthread_getspecific(api->db_key);
+    if (t) {
         pthread_setspecific(api->db_key, NULL);
-        db_close(&db);
+        db_close(&t->db);
+        free(t);
     }
     pthread_key_delete(api->db_key);
+    for (int i = 0; i < api->n_db_idle; i++)
+        db_close(&api->db_idle[i]);
+    pthread_mutex_destroy(&api->db_lock);
     net_conn_set_filter(NULL, NULL);
     net_policy_fini(&api->policy);
     http_auth_fini(&api->auth);

@@ -34,6 +34,8 @@
 
 struct jobs;
 
+#define HTTP_API_DB_IDLE 16
+
 struct http_api {
     const struct config *cfg;
     char *db_path;
@@ -42,6 +44,10 @@ struct http_api {
     struct http_auth auth;
     struct net_policy policy; /* [sources] allow / deny, also the process's connect filter */
     pthread_key_t db_key;
+    /* Database handles of ended connection threads, for the next ones (http_api.c). */
+    pthread_mutex_t db_lock;
+    struct db *db_idle[HTTP_API_DB_IDLE];
+    int n_db_idle;
     time_t started;
 };
 
