@@ -277,6 +277,91 @@ static void test_transactions(void)
     T_END();
 }
 
+/* scalar() through db_prepare/db_finalize (the statement cache). */
+static long long scalar_cached(struct db *db, const char *sql)
+{
+    db_stmt *st;
+    struct mb_err err;
+    long long v = -1;
+    if (db_prepare(db, sql, &st, &err) != 0)
+        return -999;
+    if (db_step_first(db, st) == SQLITE_ROW)
+        v = db_col_int64(st, 0);
+    db_finalize(st);
+    return v;
+}
+
+static void test_stmt_cache(void)
+{
+    T_BEGIN("prepared statements reused: same results, bindings cleared, two at once, LRU");
+    struct db *db = open_fresh("stmt.db");
+    struct mb_err err;
+    T_ASSERT_INT(db_exec(db, "CREATE TABLE t (k INTEGER PRIMARY KEY, v INTEGER)", &err), 0);
+    const char *ins = "INSERT INTO t (k, v) VALUES (?1, ?2)";
+    for (int k = 1; k <= 3; k++) {
+        db_stmt *st;
+        int before = db->n_cached;
+        T_ASSERT_INT(db_prepare(db, ins, &st, &err), 0);
+        /* the first time parsed; then taken out of the cache (and put back by finalize) */
+        T_ASSERT_INT(db->n_cached, k == 1 ? before : before - 1);
+        db_bind_int64(st, 1, k);
+        db_bind_int64(st, 2, 10 * k);
+        T_ASSERT_INT(db_step_first(db, st), SQLITE_DONE);
+        db_finalize(st);
+        T_ASSERT_INT(db->n_cached, k == 1 && before < DB_STMT_CACHE ? before + 1 : before);
+    }
+    /* Reused: the binding of the previous use is gone (NULL), not kept. */
+    const char *get = "SELECT count(*) FROM t WHERE v = ?1 OR (?1 IS NULL AND v IS NULL)";
+    db_stmt *st;
+    T_ASSERT_INT(db_prepare(db, get, &st, &err), 0);
+    db_bind_int64(st, 1, 20);
+    T_ASSERT_INT(db_step_first(db, st), SQLITE_ROW);
+    T_ASSERT_INT(db_col_int64(st, 0), 1);
+    db_finalize(st);
+    T_ASSERT_INT(db_prepare(db, get, &st, &err), 0);
+    T_ASSERT_INT(db_step_first(db, st), SQLITE_ROW);
+    T_ASSERT_INT(db_col_int64(st, 0), 0);
+    db_finalize(st);
+    /* The same SQL twice at once: two statements, each with its own rows. */
+    const char *all = "SELECT k FROM t ORDER BY k";
+    db_stmt *a, *b;
+    T_ASSERT_INT(db_prepare(db, all, &a, &err), 0);
+    T_ASSERT_INT(db_step_first(db, a), SQLITE_ROW);
+    T_ASSERT_INT(db_prepare(db, all, &b, &err), 0);
+    T_ASSERT(a != b);
+    int64_t sum = 0;
+    for (int s = db_step_first(db, b); s == SQLITE_ROW; s = db_step(b))
+        sum += db_col_int64(b, 0);
+    T_ASSERT_INT(sum, 6);
+    T_ASSERT_INT(db_col_int64(a, 0), 1);
+    T_ASSERT_INT(db_step(a), SQLITE_ROW);
+    T_ASSERT_INT(db_col_int64(a, 0), 2);
+    db_finalize(b);
+    db_finalize(a); /* reset mid-way: its read ends, the next use starts over */
+    T_ASSERT_INT(db_prepare(db, all, &a, &err), 0);
+    T_ASSERT_INT(db_step_first(db, a), SQLITE_ROW);
+    T_ASSERT_INT(db_col_int64(a, 0), 1);
+    db_finalize(a);
+    /* A write after those reads is not blocked by a statement kept in the cache. */
+    T_ASSERT_INT(db_begin_immediate(db, &err), 0);
+    T_ASSERT_INT(db_exec(db, "UPDATE t SET v = v + 1", &err), 0);
+    T_ASSERT_INT(db_commit(db, &err), 0);
+    T_ASSERT_INT(scalar(db, "SELECT sum(v) FROM t"), 63);
+    /* More distinct statements than the cache holds: the oldest go, every one still runs. */
+    for (int i = 0; i < 2 * DB_STMT_CACHE; i++) {
+        char sql[64];
+        snprintf(sql, sizeof(sql), "SELECT %d + count(*) FROM t", i);
+        T_ASSERT_INT(scalar_cached(db, sql), i + 3);
+        T_ASSERT(db->n_cached <= DB_STMT_CACHE);
+    }
+    T_ASSERT_INT(db->n_cached, DB_STMT_CACHE);
+    /* A statement SQLite refuses is not cached. */
+    T_ASSERT_INT(db_prepare(db, "SELECT FROM nowhere", &st, &err), MB_EIO);
+    T_ASSERT_INT(db->n_cached, DB_STMT_CACHE);
+    db_close(&db); /* finalizes the cached statements (ASan/valgrind: no leak) */
+    T_END();
+}
+
 /* ---- jobs ---- */
 
 static void test_job_insert_get(void)
@@ -1839,6 +1924,7 @@ int main(void)
         test_open_migrate,
         test_concurrent_open,
         test_transactions,
+        test_stmt_cache,
         test_job_insert_get,
         test_job_insert_many,
         test_job_list,
