@@ -12,10 +12,10 @@
 #include "base/mb_err.h"
 #include "db/db.h"
 
-/* One connection: SQLite (h) or PostgreSQL (pg), never both. */
 /* SQLite: prepared statements kept for reuse, least recently used first (db_stmt.c). */
 #define DB_STMT_CACHE 32
 
+/* One connection: SQLite (h) or PostgreSQL (pg), never both. */
 struct db {
     sqlite3 *h;
     sqlite3_stmt *cache[DB_STMT_CACHE];
