@@ -7,17 +7,17 @@
  * (destination), and mbedTLS's ChaCha20 computes one 64-byte block at a time in 32-bit C
  * (about 300 MB/s here), its Poly1305 in 32-bit limbs: together 80 % of the CPU of a big
  * message's copy. With AVX2 (a CPUID check at the first use) chacha20.c computes eight blocks
- * at once (with AVX-512VL's rotate instruction and 32 registers where the CPU has them) and
- * poly1305.c absorbs four blocks at once (26-bit limbs, r^4); the portable code
- * (one ChaCha20 block at a time, Poly1305 in 64-bit limbs with 128-bit products) runs on other
- * CPUs and for the tails. Same output as mbedTLS's (RFC 8439):
- * tests/unit/test_aead.c checks the RFC's vectors, mbedTLS's own self-tests and the two code
- * paths against each other on every length and split; tests/fuzz/fuzz_aead.c likewise. */
+ * at once and poly1305.c absorbs four blocks at once (26-bit limbs, r^4); both are compiled a
+ * second time for AVX-512VL where the CPU has it (32 registers, nothing spilled; ChaCha20's
+ * rotations with VPROLD). The portable code (one ChaCha20 block at a time, Poly1305 in 64-bit
+ * limbs with 128-bit products) runs on other CPUs and for the tails. Same output as mbedTLS's
+ * (RFC 8439): tests/unit/test_aead.c checks the RFC's vectors, mbedTLS's own self-tests and
+ * every code path against OpenSSL and the others on every length and split;
+ * tests/fuzz/fuzz_aead.c likewise. */
 #ifndef MB_AEAD_H
 #define MB_AEAD_H
 
-/* "avx512vl" (ChaCha20 with AVX-512VL, Poly1305 with AVX2), "avx2" or "portable": the code
- * used on this CPU. */
+/* "avx512vl", "avx2" or "portable": the ChaCha20 and Poly1305 code used on this CPU. */
 const char *aead_impl(void);
 /* Tests: 1 forces the portable code of both, 0 restores the CPU's choice. */
 void aead_force_portable(int on);
@@ -26,6 +26,8 @@ void aead_force_level(int max);
 /* Internal to src/aead: use the AVX2 code (the CPU has AVX2, the OS saves its registers, and
  * the portable code is not forced). */
 int aead_use_avx2(void);
+/* Internal to src/aead: use the AVX-512VL code (AVX2's, with 32 registers and VPROLD). */
+int aead_use_avx512vl(void);
 
 /* Little-endian words in and out of bytes (internal). */
 #include <stdint.h>

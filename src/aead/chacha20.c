@@ -210,6 +210,11 @@ int aead_use_avx2(void)
     return aead_level() >= 1;
 }
 
+int aead_use_avx512vl(void)
+{
+    return aead_level() >= 2;
+}
+
 const char *aead_impl(void)
 {
     static const char *const names[] = {"portable", "avx2", "avx512vl"};
