@@ -280,7 +280,7 @@ int mbedtls_chacha20_update(mbedtls_chacha20_context *ctx, size_t size, const un
 #if CHACHA_HAVE_AVX2
     if (size - off >= 512 && aead_use_avx2()) {
         size_t n = (size - off) / 512;
-        if (aead_level() == 2)
+        if (aead_use_avx512vl())
             chacha_avx512vl_blocks(ctx->state, input + off, output + off, n);
         else
             chacha_avx2_blocks(ctx->state, input + off, output + off, n);
