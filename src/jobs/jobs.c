@@ -77,8 +77,10 @@ struct jobs {
      * not answer: another node may take their jobs over once the lease has run out. It is
      * never pushed back once passed (the node comes back as a new one). 0 = none (SQLite). */
     atomic_llong lease_until_ms;
-    pthread_t node;
+    pthread_t node; /* lease_main */
     int node_started;
+    pthread_t takeover; /* takeover_main */
+    int takeover_started;
 };
 
 static int64_t now_s(void)
@@ -656,18 +658,30 @@ static int pool_stopping(struct jobs *pool)
     return stop;
 }
 
-/* Wait one tick of the scheduler and webhook threads (SCHED_TICK_S), or until the pool stops. */
-static void tick_wait(struct jobs *pool)
+/* Wait ms milliseconds, or until the pool stops. */
+static void pool_wait_ms(struct jobs *pool, int64_t ms)
 {
     struct timespec until;
     clock_gettime(CLOCK_REALTIME, &until);
-    until.tv_sec += SCHED_TICK_S;
+    until.tv_sec += (time_t)(ms / 1000);
+    until.tv_nsec += (long)(ms % 1000) * 1000000L;
+    if (until.tv_nsec >= 1000000000L) {
+        until.tv_sec++;
+        until.tv_nsec -= 1000000000L;
+    }
     pthread_mutex_lock(&pool->lock);
     while (!pool->stopping) {
         if (pthread_cond_timedwait(&pool->cond, &pool->lock, &until) == ETIMEDOUT)
             break;
     }
     pthread_mutex_unlock(&pool->lock);
+}
+
+/* Wait one tick of the scheduler, webhook and takeover threads (SCHED_TICK_S), or until the
+ * pool stops. */
+static void tick_wait(struct jobs *pool)
+{
+    pool_wait_ms(pool, SCHED_TICK_S * 1000);
 }
 
 static void *sched_main(void *arg)
@@ -755,24 +769,28 @@ static int node_register(struct jobs *pool, struct db *db, struct mb_err *err)
     return rc;
 }
 
-/* Renew the lease every lease/4 (1-10 s) and take over the jobs of dead nodes. A node that
- * learns it lost its lease (or could not renew it for a whole lease) stops its runs at once
- * (their writes are fenced anyway), waits for them to end, and comes back as a new node. */
-static void *node_main(void *arg)
+/* The node's lease, renewed every lease/4 (1-10 s) on a connection and in a thread that do
+ * nothing else: a renewal never waits behind the takeover's lock waits (takeover_main) nor
+ * behind anything of the workers. Once a store-wide write lock held by a node cut in the
+ * middle of a transaction made the live nodes' takeover checks wait, and with them their
+ * renewals, until they lost their leases. A node that learns it lost its lease (or could not
+ * renew it in time) stops its runs at once (their writes are fenced anyway), waits for them
+ * to end, and comes back as a new node. */
+static void *lease_main(void *arg)
 {
     struct jobs *pool = arg;
     const int lease = pool->cfg->store.lease;
-    int every = lease / 4;
-    every = every < 1 ? 1 : every > 10 ? 10 : every;
+    int64_t every = (int64_t)lease * 1000 / 4;
+    every = every < 1000 ? 1000 : every > 10000 ? 10000 : every;
     struct db *db = NULL;
     struct mb_err err = {0};
-    int64_t last_ok = now_s(), next = 0;
+    int64_t last_ok = mb_mono_ms(), next = 0;
     while (!pool_stopping(pool)) {
         if (!db && db_open(pool->db_path, &db, &err) != 0) {
             log_error("node: cannot open the store: %s", err.msg);
             db = NULL;
         }
-        int64_t now = now_s();
+        int64_t now = mb_mono_ms();
         pthread_mutex_lock(&pool->lock);
         int fenced = pool->fenced;
         char id[sizeof(pool->node_id)];
@@ -781,18 +799,18 @@ static void *node_main(void *arg)
         int rc = 0;
         if (db && !fenced && now >= next) {
             next = now + every;
-            int64_t started = mb_mono_ms();
             rc = db_node_heartbeat(db, id, lease, atomic_load(&pool->running), &err);
             if (rc == 0) {
                 last_ok = now;
                 if (!lease_passed(pool))
-                    lease_renewed(pool, started);
+                    lease_renewed(pool, now);
             } else if (rc != MB_ECANCELED) {
                 log_warn("node %s: cannot renew the lease: %s", id, err.msg);
             }
         }
         if (db && !fenced
-            && (rc == MB_ECANCELED || (rc < 0 && now - last_ok >= lease) || lease_passed(pool))) {
+            && (rc == MB_ECANCELED || (rc < 0 && mb_mono_ms() - last_ok >= lease * 1000LL)
+                || lease_passed(pool))) {
             log_error("node %s: lease lost (%s): stopping its runs; its jobs are taken over by "
                       "the other nodes",
                       id,
@@ -813,7 +831,7 @@ static void *node_main(void *arg)
         if (db && fenced && atomic_load(&pool->running) == 0 && now >= next) {
             next = now + every;
             if (node_register(pool, db, &err) == 0) {
-                last_ok = now;
+                last_ok = mb_mono_ms();
                 pthread_mutex_lock(&pool->lock);
                 log_info("node %s: registered again after a lost lease", pool->node_id);
                 pthread_mutex_unlock(&pool->lock);
@@ -821,15 +839,8 @@ static void *node_main(void *arg)
                 log_warn("node %s: cannot register again yet: %s", id, err.msg);
             }
         }
-        int64_t taken = 0;
-        if (db && !fenced && db_node_reap(db, db_store_now(db), &taken, &err) != 0)
-            log_warn("node %s: takeover check failed: %s", id, err.msg);
-        else if (taken) {
-            log_warn("node %s: took over %lld job(s) of node(s) whose lease ran out", id,
-                     (long long)taken);
-            jobs_wake(pool);
-        }
-        tick_wait(pool);
+        int64_t left = next - mb_mono_ms();
+        pool_wait_ms(pool, !db || fenced ? 1000 : left < 10 ? 10 : left > 1000 ? 1000 : left);
     }
     if (db) {
         pthread_mutex_lock(&pool->lock);
@@ -837,6 +848,39 @@ static void *node_main(void *arg)
         memcpy(id, pool->node_id, sizeof(id));
         pthread_mutex_unlock(&pool->lock);
         db_node_remove(db, id, &err);
+    }
+    db_close(&db);
+    return NULL;
+}
+
+/* Take over the jobs of dead nodes, every tick, while this node holds its lease. Its
+ * transaction waits for the store-wide write lock (up to [store] timeout), in a thread of its
+ * own (lease_main). */
+static void *takeover_main(void *arg)
+{
+    struct jobs *pool = arg;
+    struct db *db = NULL;
+    struct mb_err err = {0};
+    while (!pool_stopping(pool)) {
+        if (!db && db_open(pool->db_path, &db, &err) != 0) {
+            log_error("node: takeover: cannot open the store: %s", err.msg);
+            db = NULL;
+        }
+        pthread_mutex_lock(&pool->lock);
+        int fenced = pool->fenced;
+        char id[sizeof(pool->node_id)];
+        memcpy(id, pool->node_id, sizeof(id));
+        pthread_mutex_unlock(&pool->lock);
+        int64_t taken = 0;
+        if (db && !fenced && !lease_passed(pool)
+            && db_node_reap(db, db_store_now(db), &taken, &err) != 0)
+            log_warn("node %s: takeover check failed: %s", id, err.msg);
+        else if (taken) {
+            log_warn("node %s: took over %lld job(s) of node(s) whose lease ran out", id,
+                     (long long)taken);
+            jobs_wake(pool);
+        }
+        tick_wait(pool);
     }
     db_close(&db);
     return NULL;
@@ -890,12 +934,18 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
         free(pool);
         return rc;
     }
-    if (pthread_create(&pool->node, NULL, node_main, pool) != 0) {
+    if (pthread_create(&pool->node, NULL, lease_main, pool) != 0) {
         mb_err_setsys(err, MB_EIO, errno, "cannot start the node thread");
         jobs_stop(&pool);
         return MB_EIO;
     }
     pool->node_started = 1;
+    if (pthread_create(&pool->takeover, NULL, takeover_main, pool) != 0) {
+        mb_err_setsys(err, MB_EIO, errno, "cannot start the takeover thread");
+        jobs_stop(&pool);
+        return MB_EIO;
+    }
+    pool->takeover_started = 1;
     for (int i = 0; i < pool->n_workers; i++) {
         struct worker *w = &pool->workers[i];
         w->pool = pool;
@@ -958,6 +1008,8 @@ void jobs_stop(struct jobs **poolp)
         pthread_join(pool->sched, NULL);
     if (pool->hooks_started)
         pthread_join(pool->hooks, NULL);
+    if (pool->takeover_started)
+        pthread_join(pool->takeover, NULL);
     if (pool->node_started)
         pthread_join(pool->node, NULL);
     host_slots_fini(&pool->slots);

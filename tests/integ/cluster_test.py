@@ -36,7 +36,7 @@ def check(msg, cond, detail=""):
     (ok if cond else lambda m: fail(m, detail))(msg)
 
 
-def psql(sql):
+def psql_cmd(sql):
     with open(os.path.join(PGDIR, "port")) as f:
         port = f.read().strip()
     cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(PGDIR, "run"), "-p", port,
@@ -45,7 +45,11 @@ def psql(sql):
         user = "mbci" if subprocess.run(["id", "mbci"], capture_output=True).returncode == 0 \
             else "postgres"
         cmd = ["runuser", "-u", user, "--"] + cmd
-    p = subprocess.run(cmd, capture_output=True, text=True, timeout=30)
+    return cmd
+
+
+def psql(sql):
+    p = subprocess.run(psql_cmd(sql), capture_output=True, text=True, timeout=30)
     if p.returncode:
         raise RuntimeError("psql: " + p.stderr)
     return p.stdout.strip()
@@ -270,6 +274,48 @@ def main():
         check("GET /api/nodes (admin) on C: live nodes %s, self %s" % (ids, r["self"]),
               C.id in ids and A.id not in ids and B.id not in ids and D.id not in ids
               and len(ids) == 2 and r["self"] == C.id, r)
+
+        # The store-wide write lock held for longer than a lease (a node cut in the middle of
+        # a write transaction, or its statements delivered late once its link is back, hold it
+        # until PostgreSQL ends their session) while a dead node waits to be taken over: the
+        # takeover waits for the lock, the live nodes' lease renewals do not, and the dead
+        # node is reaped once the lock is free. (Once, a live node lost its lease this way:
+        # its renewals waited behind its own takeover's lock wait.)
+        live = {n["id"]: n["heartbeat_at"] for n in r["nodes"]}
+        logs0 = {k: len(nodes[k].text()) for k in "CD"}
+        psql("INSERT INTO nodes (id, hostname, pid, version, listen, workers, running, "
+             "started_at, heartbeat_at, lease_until) VALUES ('dead-0000', 'gone', 1, 'x', "
+             "'-', 1, 0, 1, 1, 1)")
+        hold = 3 * 5
+        holder = subprocess.Popen(psql_cmd("BEGIN; SELECT pg_advisory_xact_lock(1835494756); "
+                                           "SELECT pg_sleep(%d); COMMIT" % hold),
+                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        # Renewals every lease / 4 = 1 s: the oldest heartbeat seen meanwhile stays well
+        # inside the lease (5 s).
+        oldest = dict((k, 0) for k in live)
+        while holder.poll() is None:
+            for row in psql("SELECT id, extract(epoch FROM clock_timestamp())::bigint - "
+                            "heartbeat_at FROM nodes WHERE id IN (%s)"
+                            % ",".join("'%s'" % k for k in live)).splitlines():
+                k, v = row.split("|")
+                oldest[k] = max(oldest[k], int(v))
+            time.sleep(0.5)
+        t_free = time.monotonic()
+        reaped = wait(lambda: psql("SELECT count(*) FROM nodes WHERE id = 'dead-0000'") == "0",
+                      15, 0.2)
+        t_reaped = time.monotonic() - t_free
+        renewed = all(v < 5 for v in oldest.values())
+        lost = [k for k in "CD" if "lease lost" in nodes[k].text()[logs0[k]:]]
+        r2 = api_nodes(C.port)
+        ids2 = sorted(n["id"] for n in r2["nodes"])
+        check("store-wide write lock held %d s (3 leases) with a dead node to take over: the live "
+              "nodes renewed their leases all along (oldest heartbeat seen: %s), none lost it "
+              "(%s), the dead node taken over %.1f s after the lock was free" % (
+                  hold, ", ".join("%s %d s" % kv for kv in sorted(oldest.items())),
+                  ", ".join(lost) or "none", t_reaped),
+              renewed and reaped and not lost and ids2 == ids and r2["self"] == C.id,
+              "renewed %s reaped %s lost %s nodes %s; C: %s" % (
+                  renewed, reaped, lost, ids2, nodes["C"].text()[logs0["C"]:][-1200:]))
     finally:
         stop_nodes(nodes)
         for n in nodes.values():
