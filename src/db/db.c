@@ -371,16 +371,29 @@ int db_is_postgresql(const struct db *db)
     return db->pg != NULL;
 }
 
-int64_t db_store_now(struct db *db)
+int db_store_now(struct db *db, int64_t *now_r, struct mb_err *err)
 {
-    if (!db->pg)
-        return db_now();
+    *now_r = 0;
+    if (!db->pg) {
+        *now_r = db_now();
+        return 0;
+    }
+    if (!db_in_transaction(db) && db_pg_ensure(db) != 0)
+        return db_fail(db, err, SQLITE_IOERR, "store clock");
     PGresult *r = db_pg_exec(db, "SELECT extract(epoch FROM clock_timestamp())::bigint", -1, NULL,
                              NULL, NULL, NULL);
-    int64_t now =
-        PQresultStatus(r) == PGRES_TUPLES_OK ? strtoll(PQgetvalue(r, 0, 0), NULL, 10) : db_now();
+    int rc = 0;
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
+        *now_r = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    } else {
+        if (r) {
+            snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQresultErrorMessage(r));
+            db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
+        }
+        rc = db_fail(db, err, SQLITE_IOERR, "store clock");
+    }
     PQclear(r);
-    return now;
+    return rc;
 }
 
 static int migrate(struct db *db, struct mb_err *err)

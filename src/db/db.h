@@ -96,9 +96,11 @@ void db_use_postgresql(const char *url, const char *password, size_t password_le
                        const char *ca_file);
 /* 1 when db is a PostgreSQL connection. */
 int db_is_postgresql(const struct db *db);
-/* Unix seconds by the store's clock: the PostgreSQL server's (so that the leases of nodes do
- * not depend on their own clocks), this machine's for SQLite (or when the query fails). */
-int64_t db_store_now(struct db *db);
+/* *now_r = Unix seconds by the store's clock: the PostgreSQL server's (so that the leases of
+ * nodes do not depend on their own clocks), this machine's for SQLite. When PostgreSQL does
+ * not answer (within [store] timeout + 2 s) it fails: lease decisions never fall back to the
+ * node's own clock, and the caller learns at once that the store is out of reach. */
+int db_store_now(struct db *db, int64_t *now_r, struct mb_err *err);
 
 /* Run a checkpoint of the WAL into the database file (e.g. at shutdown). */
 int db_checkpoint(struct db *db, struct mb_err *err);

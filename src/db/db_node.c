@@ -37,7 +37,11 @@ int db_node_register(struct db *db, const struct db_node *n, int lease, struct m
                         &st, err);
     if (rc < 0)
         return rc;
-    int64_t now = db_store_now(db);
+    int64_t now;
+    if ((rc = db_store_now(db, &now, err)) < 0) {
+        db_finalize(st);
+        return rc;
+    }
     db_bind_text(st, 1, n->id);
     db_bind_text(st, 2, n->hostname ? n->hostname : "");
     db_bind_int64(st, 3, n->pid);
@@ -62,7 +66,11 @@ int db_node_heartbeat(struct db *db, const char *id, int lease, int64_t running,
                         &st, err);
     if (rc < 0)
         return rc;
-    int64_t now = db_store_now(db);
+    int64_t now;
+    if ((rc = db_store_now(db, &now, err)) < 0) {
+        db_finalize(st);
+        return rc;
+    }
     db_bind_text(st, 1, id);
     db_bind_int64(st, 2, now);
     db_bind_int64(st, 3, now + lease);
@@ -169,7 +177,12 @@ int db_node_list(struct db *db, struct db_node **v_r, size_t *n_r, struct mb_err
                         &st, err);
     if (rc < 0)
         return rc;
-    db_bind_int64(st, 1, db_store_now(db));
+    int64_t now;
+    if ((rc = db_store_now(db, &now, err)) < 0) {
+        db_finalize(st);
+        return rc;
+    }
+    db_bind_int64(st, 1, now);
     struct db_node *v = NULL;
     size_t n = 0, cap = 0;
     int s;

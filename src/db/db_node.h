@@ -38,7 +38,7 @@ int db_node_register(struct db *db, const struct db_node *n, int lease, struct m
 int db_node_heartbeat(struct db *db, const char *id, int lease, int64_t running,
                       struct mb_err *err);
 int db_node_remove(struct db *db, const char *id, struct mb_err *err);
-/* Take over: the running jobs of nodes whose lease ran out before now (give db_store_now: the
+/* Take over: the running jobs of nodes whose lease ran out before now (from db_store_now: the
  * leases are in the store's clock) — and of nodes that no longer exist — go back to pending,
  * with a log line each; those nodes' rows are deleted.
  * *jobs_r (may be NULL): jobs put back. */

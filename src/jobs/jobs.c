@@ -871,9 +871,9 @@ static void *takeover_main(void *arg)
         char id[sizeof(pool->node_id)];
         memcpy(id, pool->node_id, sizeof(id));
         pthread_mutex_unlock(&pool->lock);
-        int64_t taken = 0;
+        int64_t taken = 0, now = 0;
         if (db && !fenced && !lease_passed(pool)
-            && db_node_reap(db, db_store_now(db), &taken, &err) != 0)
+            && (db_store_now(db, &now, &err) != 0 || db_node_reap(db, now, &taken, &err) != 0))
             log_warn("node %s: takeover check failed: %s", id, err.msg);
         else if (taken) {
             log_warn("node %s: took over %lld job(s) of node(s) whose lease ran out", id,
@@ -903,10 +903,14 @@ int jobs_start(const struct config *cfg, const char *db_path, const struct secre
     int64_t n = 0;
     /* SQLite: this process is the only node; what ran before it was interrupted. PostgreSQL:
      * other nodes may be running their jobs: only the jobs of dead nodes are taken over. */
-    if (db_is_postgresql(db))
-        rc = db_node_reap(db, db_store_now(db), &n, err);
-    else
+    int64_t now = 0;
+    if (db_is_postgresql(db)) {
+        rc = db_store_now(db, &now, err);
+        if (rc == 0)
+            rc = db_node_reap(db, now, &n, err);
+    } else {
         rc = db_job_requeue_running(db, &n, err);
+    }
     if (rc) {
         db_close(&db);
         return rc;

@@ -112,7 +112,8 @@ def wait(cond, timeout, step=0.1):
     return False
 
 
-def api_nodes(port):
+def api(port, method, path):
+    """Sign in as admin on the node at port, then one request; its JSON answer."""
     base = "http://127.0.0.1:%d" % port
     req = urllib.request.Request(base + "/api/session", method="POST",
                                  data=json.dumps({"username": "admin",
@@ -120,8 +121,50 @@ def api_nodes(port):
                                  headers={"Content-Type": "application/json"})
     r = urllib.request.urlopen(req, timeout=10)
     cookie = r.headers.get("Set-Cookie", "").split(";")[0]
-    req = urllib.request.Request(base + "/api/nodes", headers={"Cookie": cookie})
+    csrf = json.loads(r.read()).get("csrf", "")
+    req = urllib.request.Request(base + path, method=method,
+                                 headers={"Cookie": cookie, "X-CSRF-Token": csrf})
     return json.loads(urllib.request.urlopen(req, timeout=10).read())
+
+
+def api_nodes(port):
+    return api(port, "GET", "/api/nodes")
+
+
+def hold_store_lock(seconds, live):
+    """Hold the store-wide write lock (db.c, PG_BEGIN_WRITE) for seconds from a session of
+    its own; meanwhile, every 0.5 s, how old the heartbeat of each node of live is. Returns
+    {node: oldest heartbeat seen, s}."""
+    holder = subprocess.Popen(psql_cmd("BEGIN; SELECT pg_advisory_xact_lock(1835494756); "
+                                       "SELECT pg_sleep(%d); COMMIT" % seconds),
+                              stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    oldest = dict((k, 0) for k in live)
+    while holder.poll() is None:
+        for row in psql("SELECT id, extract(epoch FROM clock_timestamp())::bigint - "
+                        "heartbeat_at FROM nodes WHERE id IN (%s)"
+                        % ",".join("'%s'" % k for k in live)).splitlines():
+            k, v = row.split("|")
+            oldest[k] = max(oldest[k], int(v))
+        time.sleep(0.5)
+    holder.wait(timeout=30)
+    return oldest
+
+
+def mailboxes_exact():
+    """The mailboxes of the batch compared, source against destination: the problems."""
+    problems = []
+    for i in range(1, N + 1):
+        s = os.path.join(WORK, "s.json")
+        d = os.path.join(WORK, "d.json")
+        with open(s, "w") as f:
+            f.write(dump(os.environ["SRC"], "u%d@src.test" % i, os.environ["SRC_PW"]))
+        with open(d, "w") as f:
+            f.write(dump(os.environ["DST"], "u%d@example.com" % i))
+        p = subprocess.run(["python3", os.path.join(HERE, "migrate_test.py"), "compare", s, d,
+                            "--dst-prefix", ""], capture_output=True, text=True)
+        if p.returncode:
+            problems.append("u%d: %s" % (i, (p.stdout + p.stderr)[-300:]))
+    return problems
 
 
 def dump(side, user, pw=None):
@@ -253,18 +296,7 @@ def main():
               % (fenced_pg, fenced_d))
 
         # Every mailbox exact: no loss, no duplicate.
-        problems = []
-        for i in range(1, N + 1):
-            s = os.path.join(WORK, "s.json")
-            d = os.path.join(WORK, "d.json")
-            with open(s, "w") as f:
-                f.write(dump(os.environ["SRC"], "u%d@src.test" % i, os.environ["SRC_PW"]))
-            with open(d, "w") as f:
-                f.write(dump(os.environ["DST"], "u%d@example.com" % i))
-            p = subprocess.run(["python3", os.path.join(HERE, "migrate_test.py"), "compare", s, d,
-                                "--dst-prefix", ""], capture_output=True, text=True)
-            if p.returncode:
-                problems.append("u%d: %s" % (i, (p.stdout + p.stderr)[-300:]))
+        problems = mailboxes_exact()
         check("all %d mailboxes exact on the destination (no loss, no duplicate)" % N,
               not problems, "\n".join(problems[:5]))
 
@@ -287,19 +319,7 @@ def main():
              "started_at, heartbeat_at, lease_until) VALUES ('dead-0000', 'gone', 1, 'x', "
              "'-', 1, 0, 1, 1, 1)")
         hold = 3 * 5
-        holder = subprocess.Popen(psql_cmd("BEGIN; SELECT pg_advisory_xact_lock(1835494756); "
-                                           "SELECT pg_sleep(%d); COMMIT" % hold),
-                                  stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-        # Renewals every lease / 4 = 1 s: the oldest heartbeat seen meanwhile stays well
-        # inside the lease (5 s).
-        oldest = dict((k, 0) for k in live)
-        while holder.poll() is None:
-            for row in psql("SELECT id, extract(epoch FROM clock_timestamp())::bigint - "
-                            "heartbeat_at FROM nodes WHERE id IN (%s)"
-                            % ",".join("'%s'" % k for k in live)).splitlines():
-                k, v = row.split("|")
-                oldest[k] = max(oldest[k], int(v))
-            time.sleep(0.5)
+        oldest = hold_store_lock(hold, live)
         t_free = time.monotonic()
         reaped = wait(lambda: psql("SELECT count(*) FROM nodes WHERE id = 'dead-0000'") == "0",
                       15, 0.2)
@@ -316,6 +336,33 @@ def main():
               renewed and reaped and not lost and ids2 == ids and r2["self"] == C.id,
               "renewed %s reaped %s lost %s nodes %s; C: %s" % (
                   renewed, reaped, lost, ids2, nodes["C"].text()[logs0["C"]:][-1200:]))
+
+        # The same lock held while the live nodes run jobs: a delta pass of the whole batch.
+        # Their runs wait for the store where they need the lock, and go on; none loses its
+        # lease, every job ends done, every mailbox is still exact.
+        logs0 = {k: len(nodes[k].text()) for k in "CD"}
+        bid = psql("SELECT max(batch_id) FROM jobs")
+        q = api(C.port, "POST", "/api/batches/%s/delta" % bid)
+        t0 = time.monotonic()
+        running = wait(lambda: int(psql("SELECT count(*) FROM jobs WHERE state = 'running'"))
+                       >= 2, 30, 0.1)
+        oldest = hold_store_lock(hold, live)
+        done_held = int(psql("SELECT count(*) FROM jobs WHERE state = 'done'"))
+        ended = wait(all_ended, 300, 0.5)
+        took = time.monotonic() - t0
+        states = psql("SELECT state, count(*) FROM jobs GROUP BY state ORDER BY state")
+        lost = [k for k in "CD" if "lease lost" in nodes[k].text()[logs0[k]:]]
+        problems = mailboxes_exact()
+        check("delta pass of the %d jobs, the store-wide write lock held %d s while they ran: "
+              "%d done while it was held, all done %.1f s after the pass was queued (%s), "
+              "oldest heartbeat seen %s, no lease lost (%s), every mailbox still exact" % (
+                  q.get("queued", 0), hold, done_held, took, states.replace("\n", ", "),
+                  ", ".join("%s %d s" % kv for kv in sorted(oldest.items())),
+                  ", ".join(lost) or "none"),
+              q.get("queued") == N and running and ended and states == "done|%d" % N
+              and not lost and all(v < 5 for v in oldest.values()) and not problems,
+              "running %s ended %s; %s; C: %s" % (running, ended, "\n".join(problems[:5]),
+                                                  nodes["C"].text()[logs0["C"]:][-1500:]))
     finally:
         stop_nodes(nodes)
         for n in nodes.values():

@@ -8,7 +8,11 @@
 # stops its runs, and when its link comes back (what it sent meanwhile delivered late) it
 # registers again as a new node without writing over the new owners: its lost jobs' rows and
 # message maps are the new owner's. Every job ends done, every mailbox is exact (no loss, no
-# duplicate), the takeover times are printed, and GET /api/nodes lists the live nodes. The
+# duplicate), the takeover times are printed, and GET /api/nodes lists the live nodes. Then the
+# store-wide write lock is held for three leases from another session (what a node cut in the
+# middle of a transaction does), first with a dead node waiting to be taken over, then during
+# a delta pass of the batch: the live nodes keep renewing their leases, the dead node is taken
+# over once the lock is free, the pass ends done and every mailbox is still exact. The
 # checks are in cluster_test.py; the source is slowed by faultproxy.py (--delay-ms) so that
 # jobs run long enough to be interrupted. Two more rounds on databases of their own: the
 # per-host cap across two nodes, counted at the source (conncount.py), and the fence
