@@ -378,21 +378,16 @@ int db_store_now(struct db *db, int64_t *now_r, struct mb_err *err)
         *now_r = db_now();
         return 0;
     }
-    if (!db_in_transaction(db) && db_pg_ensure(db) != 0)
-        return db_fail(db, err, SQLITE_IOERR, "store clock");
-    PGresult *r = db_pg_exec(db, "SELECT extract(epoch FROM clock_timestamp())::bigint", -1, NULL,
-                             NULL, NULL, NULL);
-    int rc = 0;
-    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1) {
-        *now_r = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
-    } else {
-        if (r) {
-            snprintf(db->pg_err, sizeof(db->pg_err), "%s", PQresultErrorMessage(r));
-            db->pg_err[strcspn(db->pg_err, "\n")] = '\0';
-        }
-        rc = db_fail(db, err, SQLITE_IOERR, "store clock");
-    }
-    PQclear(r);
+    db_stmt *st;
+    int rc = db_prepare(db, "SELECT extract(epoch FROM clock_timestamp())::bigint", &st, err);
+    if (rc < 0)
+        return rc;
+    int s = db_step_first(db, st);
+    if (s == SQLITE_ROW)
+        *now_r = db_col_int64(st, 0);
+    else
+        rc = db_fail(db, err, s, "store clock");
+    db_finalize(st);
     return rc;
 }
 

@@ -29,19 +29,18 @@ int db_node_register(struct db *db, const struct db_node *n, int lease, struct m
 {
     if (!n->id || !*n->id || strlen(n->id) > DB_NODE_ID_MAX)
         return mb_err_set(err, MB_ECONFIG, "bad node id");
-    db_stmt *st;
-    int rc = db_prepare(db,
-                        "INSERT INTO nodes (id, hostname, pid, version, listen, workers, running, "
-                        "started_at, heartbeat_at, lease_until) "
-                        "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8)",
-                        &st, err);
+    int64_t now;
+    int rc = db_store_now(db, &now, err);
     if (rc < 0)
         return rc;
-    int64_t now;
-    if ((rc = db_store_now(db, &now, err)) < 0) {
-        db_finalize(st);
+    db_stmt *st;
+    rc = db_prepare(db,
+                    "INSERT INTO nodes (id, hostname, pid, version, listen, workers, running, "
+                    "started_at, heartbeat_at, lease_until) "
+                    "VALUES (?1, ?2, ?3, ?4, ?5, ?6, 0, ?7, ?7, ?8)",
+                    &st, err);
+    if (rc < 0)
         return rc;
-    }
     db_bind_text(st, 1, n->id);
     db_bind_text(st, 2, n->hostname ? n->hostname : "");
     db_bind_int64(st, 3, n->pid);
@@ -59,18 +58,17 @@ int db_node_register(struct db *db, const struct db_node *n, int lease, struct m
 
 int db_node_heartbeat(struct db *db, const char *id, int lease, int64_t running, struct mb_err *err)
 {
-    db_stmt *st;
-    int rc = db_prepare(db,
-                        "UPDATE nodes SET heartbeat_at = ?2, lease_until = ?3, running = ?4 "
-                        "WHERE id = ?1 AND lease_until >= ?2",
-                        &st, err);
+    int64_t now;
+    int rc = db_store_now(db, &now, err);
     if (rc < 0)
         return rc;
-    int64_t now;
-    if ((rc = db_store_now(db, &now, err)) < 0) {
-        db_finalize(st);
+    db_stmt *st;
+    rc = db_prepare(db,
+                    "UPDATE nodes SET heartbeat_at = ?2, lease_until = ?3, running = ?4 "
+                    "WHERE id = ?1 AND lease_until >= ?2",
+                    &st, err);
+    if (rc < 0)
         return rc;
-    }
     db_bind_text(st, 1, id);
     db_bind_int64(st, 2, now);
     db_bind_int64(st, 3, now + lease);
@@ -170,18 +168,17 @@ int db_node_list(struct db *db, struct db_node **v_r, size_t *n_r, struct mb_err
 {
     *v_r = NULL;
     *n_r = 0;
-    db_stmt *st;
-    int rc = db_prepare(db,
-                        "SELECT id, hostname, pid, version, listen, workers, running, started_at, "
-                        "heartbeat_at, lease_until FROM nodes WHERE lease_until >= ?1 ORDER BY id",
-                        &st, err);
+    int64_t now;
+    int rc = db_store_now(db, &now, err);
     if (rc < 0)
         return rc;
-    int64_t now;
-    if ((rc = db_store_now(db, &now, err)) < 0) {
-        db_finalize(st);
+    db_stmt *st;
+    rc = db_prepare(db,
+                    "SELECT id, hostname, pid, version, listen, workers, running, started_at, "
+                    "heartbeat_at, lease_until FROM nodes WHERE lease_until >= ?1 ORDER BY id",
+                    &st, err);
+    if (rc < 0)
         return rc;
-    }
     db_bind_int64(st, 1, now);
     struct db_node *v = NULL;
     size_t n = 0, cap = 0;

@@ -769,6 +769,16 @@ static int node_register(struct jobs *pool, struct db *db, struct mb_err *err)
     return rc;
 }
 
+/* This node's id now (a new one after a lost lease) into id; 1 while it is fenced. */
+static int node_state(struct jobs *pool, char id[DB_NODE_ID_MAX + 1])
+{
+    pthread_mutex_lock(&pool->lock);
+    int fenced = pool->fenced;
+    memcpy(id, pool->node_id, sizeof(pool->node_id));
+    pthread_mutex_unlock(&pool->lock);
+    return fenced;
+}
+
 /* The node's lease, renewed every lease/4 (1-10 s) on a connection and in a thread that do
  * nothing else: a renewal never waits behind the takeover's lock waits (takeover_main) nor
  * behind anything of the workers. Once a store-wide write lock held by a node cut in the
@@ -791,11 +801,8 @@ static void *lease_main(void *arg)
             db = NULL;
         }
         int64_t now = mb_mono_ms();
-        pthread_mutex_lock(&pool->lock);
-        int fenced = pool->fenced;
-        char id[sizeof(pool->node_id)];
-        memcpy(id, pool->node_id, sizeof(id));
-        pthread_mutex_unlock(&pool->lock);
+        char id[DB_NODE_ID_MAX + 1];
+        int fenced = node_state(pool, id);
         int rc = 0;
         if (db && !fenced && now >= next) {
             next = now + every;
@@ -843,10 +850,8 @@ static void *lease_main(void *arg)
         pool_wait_ms(pool, !db || fenced ? 1000 : left < 10 ? 10 : left > 1000 ? 1000 : left);
     }
     if (db) {
-        pthread_mutex_lock(&pool->lock);
-        char id[sizeof(pool->node_id)];
-        memcpy(id, pool->node_id, sizeof(id));
-        pthread_mutex_unlock(&pool->lock);
+        char id[DB_NODE_ID_MAX + 1];
+        jobs_node_id(pool, id, sizeof(id));
         db_node_remove(db, id, &err);
     }
     db_close(&db);
@@ -866,11 +871,8 @@ static void *takeover_main(void *arg)
             log_error("node: takeover: cannot open the store: %s", err.msg);
             db = NULL;
         }
-        pthread_mutex_lock(&pool->lock);
-        int fenced = pool->fenced;
-        char id[sizeof(pool->node_id)];
-        memcpy(id, pool->node_id, sizeof(id));
-        pthread_mutex_unlock(&pool->lock);
+        char id[DB_NODE_ID_MAX + 1];
+        int fenced = node_state(pool, id);
         int64_t taken = 0, now = 0;
         if (db && !fenced && !lease_passed(pool)
             && (db_store_now(db, &now, &err) != 0 || db_node_reap(db, now, &taken, &err) != 0))
