@@ -2,6 +2,7 @@
 # dovecot.sh: throw-away Dovecot instances on 127.0.0.1 for migrabox tests.
 #
 #   dovecot.sh start DIR [--layout std|inbox-prefix] [--master] [--autocreate] [--quota]
+#                        [--tls-max 1.2]
 #   dovecot.sh adduser DIR USER PASSWORD     (PASSWORD "-" = read one line from stdin)
 #   dovecot.sh stop DIR...                   (several at once: stopped in parallel)
 #   dovecot.sh status DIR                    (exit 0 running, 3 not running)
@@ -23,6 +24,10 @@
 # holds exactly what a test seeds; --autocreate makes the server create and subscribe them on
 # first login (auto = subscribe), which is what a destination platform with pre-made special
 # folders looks like.
+#
+# --tls-max 1.2 makes the instance a TLS 1.2-only server (Dovecot 2.3 has a minimum protocol
+# setting but no maximum): DIR/openssl-tls-max.cnf sets OpenSSL's MaxProtocol = TLSv1.2 in its
+# system_default section, and the processes get OPENSSL_CONF pointing at it (import_environment).
 #
 # --quota loads the quota plugins (quota, imap_quota: QUOTA capability, GETQUOTAROOT) with a
 # "count" backend; a user's limit is a userdb field in DIR/users, e.g.
@@ -59,7 +64,7 @@ fi
 die() { echo "dovecot.sh: $*" >&2; exit 1; }
 
 usage() {
-    sed -n '2,7p' "$0" | sed 's/^# \{0,1\}//' >&2
+    sed -n '2,8p' "$0" | sed 's/^# \{0,1\}//' >&2
     exit 2
 }
 
@@ -264,8 +269,8 @@ make_reachable() {  # the mail user must reach DIR/mail: every parent needs sear
         || die "$d/mail is not reachable by user $MAIL_USER (a parent directory is not searchable)"
 }
 
-write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA]
-    local d=$1 layout=$2 master=$3 autocreate=$4 port=$5 sport=$6 quota=${7:-0}
+write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA [TLS_MAX]]
+    local d=$1 layout=$2 master=$3 autocreate=$4 port=$5 sport=$6 quota=${7:-0} tlsmax=${8:-}
     local uid gid group base inst prefix sep loc auto name dh="" nochroot=""
     uid=$(id -u "$MAIL_USER"); gid=$(id -g "$MAIL_USER")
     # Rootless: a non-root master cannot chroot, so no service may ask for it.
@@ -305,6 +310,9 @@ write_conf() {  # write_conf DIR LAYOUT MASTER AUTOCREATE PORT PORTS [QUOTA]
         echo "mail_home = $d/mail/%Lu"
         echo "mail_location = $loc"
         echo "mail_fsync = never"
+        if [ "$tlsmax" = 1.2 ]; then
+            echo "import_environment = \$import_environment OPENSSL_CONF=$d/openssl-tls-max.cnf"
+        fi
         if [ "$ROOTLESS" = 1 ]; then
             group=$(id -gn)
             echo "default_internal_user = $MAIL_USER"
@@ -416,7 +424,7 @@ write_env() {  # write_env DIR LAYOUT MASTER PORT SPORT
 }
 
 cmd_start() {
-    local d layout=std master=0 autocreate=0 quota=0 port sport attempt pid i base
+    local d layout=std master=0 autocreate=0 quota=0 tlsmax="" port sport attempt pid i base
     d=$(absdir "$1"); shift
     while [ $# -gt 0 ]; do
         case "$1" in
@@ -425,9 +433,11 @@ cmd_start() {
             --master) master=1; shift ;;
             --autocreate) autocreate=1; shift ;;
             --quota) quota=1; shift ;;
+            --tls-max) [ $# -ge 2 ] || usage; tlsmax=$2; shift 2 ;;
             *) usage ;;
         esac
     done
+    case "$tlsmax" in ""|1.3) tlsmax="" ;; 1.2) ;; *) die "--tls-max: 1.2 or 1.3" ;; esac
     case "$layout" in std|inbox-prefix) ;; *) die "unknown layout: $layout" ;; esac
     check_dir_name "$d"
     command -v dovecot >/dev/null || die "dovecot not installed (apt-get install dovecot-imapd)"
@@ -449,6 +459,14 @@ cmd_start() {
         make_reachable "$d"
     fi
     make_tls "$d"
+    if [ "$tlsmax" = 1.2 ]; then
+        printf '%s\n' "openssl_conf = openssl_init" "[openssl_init]" "ssl_conf = ssl_sect" \
+            "[ssl_sect]" "system_default = system_default_sect" "[system_default_sect]" \
+            "MaxProtocol = TLSv1.2" > "$d/openssl-tls-max.cnf"
+        chmod 644 "$d/openssl-tls-max.cnf"
+    else
+        rm -f "$d/openssl-tls-max.cnf"
+    fi
     if [ ! -f "$d/users" ]; then
         if [ "$ROOTLESS" = 1 ]; then
             (umask 077; : > "$d/users")
@@ -465,7 +483,7 @@ cmd_start() {
 
     for attempt in 1 2 3 4 5; do
         read -r port sport < <(free_ports)
-        write_conf "$d" "$layout" "$master" "$autocreate" "$port" "$sport" "$quota"
+        write_conf "$d" "$layout" "$master" "$autocreate" "$port" "$sport" "$quota" "$tlsmax"
         base=$(conf_value "$d/dovecot.conf" base_dir)
         mkdir -p "$base"
         rm -f "$base/master.pid"  # stale after a crash: pid_of said it is not ours or not alive

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # net_conn (src/net) against a real Dovecot and against misbehaving loopback servers, through
 # the net_probe helper: plain, implicit TLS, STARTTLS, certificate and host name checks,
-# refused / unknown host / silent server / full backlog / closed / reset, IPv6 loopback.
+# refused / unknown host / silent server / full backlog / closed / reset, IPv6 loopback; TLS
+# 1.3 with Dovecot, and TLS 1.2 with a TLS 1.2-only Dovecot (probes and a whole migration
+# with TLS 1.2 on both sides) and with openssl s_server.
 set -u
 here=$(cd "$(dirname "$0")" && pwd)
 . "$here/lib.sh"
@@ -17,6 +19,7 @@ cleanup() {
     local p
     for p in "${fake_pids[@]}"; do kill "$p" 2>/dev/null; done
     [ -f "$work/dc/dovecot.conf" ] && "$DC" stop "$work/dc" >/dev/null 2>&1
+    [ -f "$work/dc12/dovecot.conf" ] && "$DC" stop "$work/dc12" >/dev/null 2>&1
     rm -rf "$work"
 }
 trap cleanup EXIT
@@ -34,6 +37,8 @@ fake() {  # fake MODE [args]: start a fake server, set FAKE_PORT
     echo "fake server $* did not start: $(cat "$out.err")" >&2
     return 1
 }
+
+envof() { (. "$1/env"; echo "${!2:-}"); }  # envof DOVECOT_DIR NAME: a value of its env file
 
 san_clean() { ! grep -qE 'Sanitizer|runtime error:|==[0-9]+==' <<<"$1"; }
 
@@ -92,6 +97,61 @@ if command -v dovecot >/dev/null; then
     out=$("$PROBE" --tls --ca "$CA_FILE" --connect-timeout 3000 127.0.0.1 "$P" 2>&1)
     expect "TLS to the plain port: handshake failed" "$out" result protocol \
         message '*handshake failed: *'
+
+    # ---- a TLS 1.2-only Dovecot (OpenSSL's MaxProtocol, dovecot.sh --tls-max 1.2) ----
+    # Servers that do not speak TLS 1.3 yet are still reached: the probes, then a whole
+    # migration with TLS 1.2 on both sides, compared message by message.
+    T12=$work/dc12
+    if "$DC" start "$T12" --master --tls-max 1.2 >"$work/dc12.log" 2>&1; then
+        out=$("$PROBE" --tls --ca "$T12/ca.crt" 127.0.0.1 "$(envof "$T12" IMAPS_PORT)" 2>&1)
+        expect "TLS 1.2-only Dovecot, implicit TLS: TLS 1.2 negotiated" "$out" result ok tls 1 \
+            tls_version TLSv1.2 tls_cipher 'TLS-ECDHE-*' noop 'b OK*'
+        out=$("$PROBE" --starttls --ca "$T12/ca.crt" localhost "$(envof "$T12" IMAP_PORT)" 2>&1)
+        expect "TLS 1.2-only Dovecot, STARTTLS: TLS 1.2 negotiated" "$out" result ok tls 1 \
+            tls_version TLSv1.2 noop 'b OK*'
+        src_pw=$(head -c 12 /dev/urandom | base64 | tr -d '+/=')
+        "$DC" adduser "$T12" t12src@example.com "$src_pw" >/dev/null
+        "$DC" adduser "$T12" t12dst@example.com "$(head -c 12 /dev/urandom | base64 | tr -d '+/=')" >/dev/null
+        sleep 1.1  # passwd-file re-read at most once a second
+        printf '%s\n' '{"folders": [' \
+            '{"name": "INBOX", "generate": {"count": 30, "size": 6000, "seed": 12, "flags": ["\\Seen"]}},' \
+            '{"name": "Archives/2024", "generate": {"count": 20, "size": 40000, "seed": 13}},' \
+            '{"name": "Sent", "generate": {"count": 5, "size": 900000, "seed": 14}}]}' > "$work/t12.json"
+        IMAP_PASSWORD=$src_pw python3 "$here/imaptool.py" --env "$T12/env" \
+            --user t12src@example.com seed "$work/t12.json" >/dev/null
+        (umask 077; envof "$T12" MASTER_PASSWORD > "$work/t12-master.secret")
+        {
+            store_conf "$work/var12"
+            printf '[server]\ndata_dir = %s\n[sources]\nca_file = %s\n' "$work/var12" "$T12/ca.crt"
+            printf '[destination]\nhost = 127.0.0.1\nport = %s\ntls = implicit\nca_file = %s\n' \
+                "$(envof "$T12" IMAPS_PORT)" "$T12/ca.crt"
+            printf 'master_user = %s\nmaster_password_file = %s\n' "$(envof "$T12" MASTER_USER)" \
+                "$work/t12-master.secret"
+        } > "$work/t12.conf"
+        MIGRABOX_SOURCE_PASSWORD=$src_pw "$MIGRABOX" migrate -c "$work/t12.conf" \
+            --source-host "127.0.0.1:$(envof "$T12" IMAPS_PORT)" --source-tls implicit \
+            --source-user t12src@example.com --type defaut --dest-user t12dst@example.com \
+            >"$work/t12.out" 2>"$work/t12.err"
+        rc=$?
+        IMAP_PASSWORD=$src_pw python3 "$here/imaptool.py" --env "$T12/env" \
+            --user t12src@example.com dump >"$work/t12-src.json" 2>&1
+        python3 "$here/imaptool.py" --env "$T12/env" --user t12dst@example.com --master \
+            dump >"$work/t12-dst.json" 2>&1
+        same=$(python3 -c 'import json, sys
+box = lambda f: {x["name"]: x["messages"] for x in json.load(open(f))["folders"]}
+a, b = box(sys.argv[1]), box(sys.argv[2])
+print("yes" if a == b and sum(map(len, a.values())) == 55 else "no")' \
+            "$work/t12-src.json" "$work/t12-dst.json" 2>&1)
+        if [ "$rc" = 0 ] && [ "$same" = yes ] && san_clean "$(cat "$work/t12.err")"; then
+            ok "migration with TLS 1.2 on both sides (Dovecot): 55 messages in 3 folders identical"
+        else
+            fail "migration with TLS 1.2 on both sides" \
+                "rc=$rc same=$same $(head -c 600 "$work/t12.out") $(head -c 600 "$work/t12.err")"
+        fi
+        "$DC" stop "$T12" >/dev/null 2>&1
+    else
+        fail "TLS 1.2-only Dovecot started" "$(cat "$work/dc12.log")"
+    fi
 else
     skip "Dovecot checks (dovecot not installed)"
 fi
