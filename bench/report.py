@@ -12,6 +12,7 @@ speed and no ratio ("not counted"). Then the issues' targets, with the measured 
 """
 
 import csv
+import os
 import statistics
 import sys
 
@@ -56,6 +57,11 @@ def summarize(rows):
         s["verify"] = ("ok" if not bad else "%d/%d ok" % (len(ok), len(rs)))
         s["notes"] = notes + bad[:2]
         s["summary"] = sorted({r["note"] for r in ok if r["note"]})
+        for col, name in (("src_cpu_s", "src_cpu"), ("dst_cpu_s", "dst_cpu"),
+                          ("busy_pct", "busy")):
+            v = [float(r[col]) for r in ok if r.get(col)]
+            if v:
+                s[name] = statistics.median(v)
         api = [r for r in ok if r.get("api_p50_ms")]
         if api:
             s["api"] = (float(api[0]["api_p50_ms"]), float(api[0]["api_p99_ms"]))
@@ -79,6 +85,9 @@ def table(round_name, res, out):
                                                    first["messages"], first["bytes"] / 1e6))
     hdr = ("tool", "runs ok", "wall s", "msgs/s", "MB/s", "peak RSS MB", "CPU s",
            "mbx speed x", "mbx RSS x")
+    srv = any("src_cpu" in res[k] for k in keys)
+    if srv:
+        hdr += ("servers CPU s src/dst", "busy %")
     api = any("api" in res[k] for k in keys)
     if api:
         hdr += ("API p50/p99 ms",)
@@ -87,6 +96,9 @@ def table(round_name, res, out):
     for k in keys:
         s = res[k]
         extra = ()
+        if srv:
+            extra += (("%.2f/%.2f" % (s["src_cpu"], s["dst_cpu"])) if "src_cpu" in s else "-",
+                      ("%.0f" % s["busy"]) if "busy" in s else "-")
         if api:
             extra = ("%.0f/%.0f" % s["api"] if "api" in s else "-",)
         if "wall" in s:
@@ -114,6 +126,30 @@ def table(round_name, res, out):
             out.append("  %s: %s" % (k[1], n))
 
 
+def loopback_cpu(res, mb, out):
+    """Where a loopback run's CPU goes (medians), and the ceiling it puts on the ratio to
+    doveadm backup: on N CPUs a run cannot take less wall time than the servers' CPU / N."""
+    m, d = res.get(("loopback", mb), {}), res.get(("loopback", "doveadm-backup"), {})
+    if "src_cpu" not in m or "cpu" not in m or "wall" not in d:
+        return
+    ncpu = os.cpu_count() or 1
+    servers = m["src_cpu"] + m["dst_cpu"]
+    busy = lambda s: ", machine %.0f %% busy" % s["busy"] if "busy" in s else ""
+    out.append("loopback CPU per run: %s %.2f s + source server %.2f s + destination server "
+               "%.2f s = %.2f s%s; doveadm-backup %.2f s (it writes the destination's files "
+               "itself) + source server %.2f s = %.2f s%s"
+               % (mb, m["cpu"], m["src_cpu"], m["dst_cpu"], m["cpu"] + servers, busy(m),
+                  d["cpu"], d.get("src_cpu", 0), d["cpu"] + d.get("src_cpu", 0), busy(d)))
+    if servers > 0:
+        total = m["cpu"] + servers
+        out.append("loopback ceiling on %d CPUs: the two servers' CPU alone (%.2f s) takes at "
+                   "least %.2f s of wall time, so even a tool using no CPU could reach at most "
+                   "%.2f x doveadm-backup's %.2f s here; with %s's own CPU, %.2f s at least: "
+                   "at most %.2f x"
+                   % (ncpu, servers, servers / ncpu, d["wall"] / (servers / ncpu), d["wall"],
+                      mb, total / ncpu, d["wall"] / (total / ncpu)))
+
+
 def targets(res, out):
     out.append("")
     out.append("== targets (issue; goals, not assertions) ==")
@@ -131,6 +167,7 @@ def targets(res, out):
                 v = mbl / d
                 out.append("loopback: %s / %s = %.2f x (target >= %g): %s"
                            % (mb, t, v, goal, "met" if v >= goal else "NOT met"))
+        loopback_cpu(res, mb, out)
         bg, bs = res.get(("big", mb), {}), res.get(("big", "mbsync"), {})
         if bg.get("mb_s") and bs.get("mb_s"):
             v = bg["mb_s"] / bs["mb_s"]
@@ -210,7 +247,9 @@ def main():
     out.append("msgs/s and MB/s: source messages (RFC822.SIZE summed, MB = 10^6 bytes) / wall "
                "time (median of the verified runs). peak RSS: /usr/bin/time %M of the tool "
                "(largest over its runs). CPU s: user+sys of the tool itself (not of the "
-               "servers). mbx speed x = migrabox msgs/s / tool msgs/s (> 1: migrabox faster); "
+               "servers). servers CPU s src/dst: CPU of the source's and the destination's "
+               "Dovecot processes that served the run (those that ended with it); busy %: the "
+               "whole machine's CPU use during the run. mbx speed x = migrabox msgs/s / tool msgs/s (> 1: migrabox faster); "
                "mbx RSS x = migrabox peak RSS / tool peak RSS (< 1: migrabox smaller).")
     print("\n".join(out))
 

@@ -33,6 +33,8 @@
 #             cluster's correctness and overhead on this machine (build/bench/cluster.txt).
 # Every run is verified: the destination box is dumped over IMAP and compared with the
 # source (content, flags, INTERNALDATE); a run that copied wrongly is marked and not counted.
+# Every run also records the CPU of the two Dovecot servers' processes that served it and how
+# busy the machine was (see record); the report shows where a loopback run's CPU goes.
 #
 # Environment: MIGRABOX (default build/migrabox), BENCH_TLS implicit|none (default implicit:
 # TLS on every IMAP connection of every tool), BENCH_ROUNDS (default "loopback rtt50 big
@@ -130,7 +132,7 @@ trap 'exit 130' INT TERM
 rm -rf "$OUT/runs"
 mkdir -p "$OUT/runs"
 RESULTS=$W/results.tsv
-printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\tapi_p50_ms\tapi_p99_ms\n' \
+printf 'round\ttool\trep\twall_s\trss_kb\tcpu_s\trc\tmessages\tbytes\tverify\tnote\tapi_p50_ms\tapi_p99_ms\tsrc_cpu_s\tdst_cpu_s\tbusy_pct\n' \
     > "$RESULTS"
 
 stop_proxies() {
@@ -159,6 +161,9 @@ bash "$DOVECOT_SH" start "$SV/src" >/dev/null
 bash "$DOVECOT_SH" start "$SV/dst" --master >/dev/null
 src_env() { (. "$SV/src/env"; eval "echo \$$1"); }
 dst_env() { (. "$SV/dst/env"; eval "echo \$$1"); }
+SRC_MASTER=$(head -c 32 "$(src_env DOVECOT_PIDFILE)" | tr -dc 0-9)
+DST_MASTER=$(head -c 32 "$(dst_env DOVECOT_PIDFILE)" | tr -dc 0-9)
+CLK_TCK=$(getconf CLK_TCK)
 if [ "$TLS" = implicit ]; then
     SRC_PORT=$(src_env IMAPS_PORT); DST_PORT=$(dst_env IMAPS_PORT)
 else
@@ -487,10 +492,19 @@ run_tool() {  # run_tool ROUND TOOL CORPUS SRC_PORT REP [DST_PORT [PRE_SRC_PORT 
     fi
     build_cmd "$sport" "$dport" || return 0
     sync
-    local t0 t1 rc=0
+    settle_servers
+    local t0 t1 rc=0 s0 d0 b0 b1 s1 d1
+    s0=$(reaped_ticks "$SRC_MASTER"); d0=$(reaped_ticks "$DST_MASTER"); b0=$(busy_ticks)
     t0=$(now)
     /usr/bin/time -f '%M %U %S' -o "$rd/time" "${cmd[@]}" > "$log.out" 2> "$log.err" || rc=$?
     t1=$(now)
+    b1=$(busy_ticks)
+    settle_servers
+    s1=$(reaped_ticks "$SRC_MASTER"); d1=$(reaped_ticks "$DST_MASTER")
+    RUN_SRC_CPU=$(awk -v a="$s0" -v b="$s1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    RUN_DST_CPU=$(awk -v a="$d0" -v b="$d1" -v hz="$CLK_TCK" 'BEGIN { printf "%.2f", (b - a) / hz }')
+    RUN_BUSY=$(awk -v a="$b0" -v b="$b1" 'BEGIN { split(a, x, " "); split(b, y, " ");
+        t = y[2] - x[2]; printf "%.0f", (t > 0 ? 100 * (y[1] - x[1]) / t : 0) }')
     local wall rss cpu
     wall=$(elapsed "$t0" "$t1")
     rss=$(tail -n 1 "$rd/time" | awk '{print $1}')
@@ -520,12 +534,45 @@ except Exception as e:
     maildirs=$(dst_env MAILDIR_ROOT)
     rm -rf "${maildirs:?}/$dest" "$rd/data"
 }
+# The servers' CPU of a run (run_tool): each Dovecot master's reaped children (cutime + cstime
+# in /proc/PID/stat: the imap-login and imap processes of the run's connections, which end
+# with them) before and after the tool, and how busy the whole machine was (/proc/stat).
+RUN_SRC_CPU="" RUN_DST_CPU="" RUN_BUSY=""
 record() {  # record ROUND TOOL REP WALL RSS CPU RC CORPUS VERIFY NOTE [API_P50 API_P99]
     local st
     st=$(corpus_stats "$8")
-    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" "$5" "$6" \
-        "$7" "$(echo "$st" | cut -d' ' -f1)" "$(echo "$st" | cut -d' ' -f2)" "$9" "${10}" \
-        "${11:-}" "${12:-}" >> "$RESULTS"
+    printf '%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\t%s\n' "$1" "$2" "$3" "$4" \
+        "$5" "$6" "$7" "$(echo "$st" | cut -d' ' -f1)" "$(echo "$st" | cut -d' ' -f2)" "$9" \
+        "${10}" "${11:-}" "${12:-}" "$RUN_SRC_CPU" "$RUN_DST_CPU" "$RUN_BUSY" >> "$RESULTS"
+    RUN_SRC_CPU="" RUN_DST_CPU="" RUN_BUSY=""
+}
+reaped_ticks() {  # reaped_ticks PID: CPU clock ticks of PID's children that have ended
+    local line rest
+    IFS= read -r line < "/proc/$1/stat" || { echo 0; return; }
+    rest=${line##*) }
+    set -- $rest  # from field 3 (state): cutime is field 16, cstime 17
+    echo $(( ${14} + ${15} ))
+}
+settle_servers() {  # wait (up to 3 s) until no imap or imap-login process of either server runs
+    local i st line rest comm any
+    for i in $(seq 1 60); do
+        any=0
+        for st in /proc/[0-9]*/stat; do
+            IFS= read -r line 2>/dev/null < "$st" || continue
+            comm=${line#*(}; comm=${comm%%)*}
+            case "$comm" in imap|imap-login) ;; *) continue ;; esac
+            rest=${line##*) }
+            set -- $rest
+            if [ "$2" = "$SRC_MASTER" ] || [ "$2" = "$DST_MASTER" ]; then any=1; break; fi
+        done
+        [ $any = 0 ] && return 0
+        sleep 0.05
+    done
+}
+busy_ticks() {  # "busy total" clock ticks of every CPU so far (/proc/stat)
+    local _ u n sy id io irq sirq steal
+    read -r _ u n sy id io irq sirq steal _ < /proc/stat
+    echo "$((u + n + sy + irq + sirq + steal)) $((u + n + sy + id + io + irq + sirq + steal))"
 }
 
 # ---- the bulk round: N boxes, one tool ----
