@@ -1424,7 +1424,10 @@ int imap_client_status(struct imap_client *c, const char *mailbox, struct imap_s
 
 /* ---- pipelined commands ---- */
 
-#define PIPE_WINDOW 16 /* commands in flight at once */
+/* Commands in flight at once: the destination's APPEND window's bound (IMAP_APPEND_WINDOW_MAX),
+ * which every server type already takes. Their answers are short (a tagged status, a STATUS
+ * line), so sending a whole group before reading cannot fill the connection both ways. */
+#define PIPE_WINDOW 64
 
 struct pipe_state {
     struct imap_pipe_cmd *cmds;

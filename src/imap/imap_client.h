@@ -201,7 +201,7 @@ struct imap_status_info {
 /* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ with CONDSTORE]). */
 int imap_client_status(struct imap_client *cli, const char *mailbox, struct imap_status_info *r,
                        struct mb_err *err);
-/* The same for names[0..n), pipelined (up to 16 commands in flight: a round trip per 16
+/* The same for names[0..n), pipelined (up to 64 commands in flight: a round trip per 64
  * mailboxes, not per mailbox). rcs[i] = 0 when names[i] was answered (out[i] filled), the
  * graded refusal (< 0) when the server refused it, 1 when it was not answered because the
  * connection failed first. Returns 0, or < 0 when the connection failed (err says why; the
@@ -209,7 +209,7 @@ int imap_client_status(struct imap_client *cli, const char *mailbox, struct imap
 int imap_client_status_many(struct imap_client *cli, const char *const *names, size_t n,
                             struct imap_status_info *out, int *rcs, struct mb_err *err);
 
-/* Commands pipelined (tag -> completion): up to 16 in flight, a round trip per 16 commands
+/* Commands pipelined (tag -> completion): up to 64 in flight, a round trip per 64 commands
  * instead of one per command. Each is "VERB [mailbox] [tail]": mailbox goes as a quoted
  * string or a literal (one that needs a synchronizing literal is sent alone), tail is raw
  * IMAP. Each command's answer is its own: cmds[i].rc = 0 (OK), the graded refusal (< 0, in

@@ -203,7 +203,7 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
         idx[n] = i;
         names[n++] = m->src_list.v[e->src_index].raw;
     }
-    /* One pipelined exchange for all: a round trip per 16 folders, not per folder. What was
+    /* One pipelined exchange for all: a round trip per 64 folders, not per folder. What was
      * answered before a lost connection stays learnt; a refusal is not a loss (the totals are
      * completed as folders are copied). */
     struct folder_idx ctx = {m, idx};
@@ -272,7 +272,7 @@ static int open_special(struct mig_ctx *m, struct mb_err *err)
 }
 
 /* Create the missing destination folders and reproduce subscriptions: all the CREATEs in one
- * pipelined exchange, then all the SUBSCRIBEs (a round trip per 16 folders, not two per
+ * pipelined exchange, then all the SUBSCRIBEs (a round trip per 64 folders, not two per
  * folder). */
 static int prepare_dest(struct mig_ctx *m, struct mb_err *err)
 {

@@ -294,13 +294,13 @@ int main(int argc, char **argv)
             i++;
         } else if (!strcmp(op, "statusmany")) {
             char *list = strdup(ARG(0));
-            const char *names[64];
+            const char *names[256];
             size_t n = 0;
-            for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 64;
+            for (char *save = NULL, *t = strtok_r(list, ",", &save); t && n < 256;
                  t = strtok_r(NULL, ",", &save))
                 names[n++] = t;
-            struct imap_status_info si[64];
-            int rcs[64];
+            struct imap_status_info si[256];
+            int rcs[256];
             rc = imap_client_status_many(c, names, n, si, rcs, &err);
             for (size_t k = 0; k < n; k++)
                 printf("status %s %s messages=%u uidnext=%u have=%x\n", names[k],
