@@ -1119,6 +1119,7 @@ struct list_ctx {
     size_t nslots; /* a power of two, > 2 * f->n */
     int too_many;  /* more than IMAP_FOLDERS_MAX folders: the rest were ignored */
     int too_long;  /* a name over IMAP_FOLDER_NAME_MAX bytes was ignored */
+    int status;    /* RETURN (STATUS ...) asked: "* STATUS" lines fill .st */
 };
 
 static size_t folder_hash(const char *s)
@@ -1180,9 +1181,32 @@ static int list_end(struct list_ctx *lc, int rc, struct mb_err *err)
     return rc;
 }
 
+static int status_cb(void *ctx, const struct imap_response *r);
+static const char *status_items(const struct imap_client *c);
+
+/* LIST-STATUS: "* STATUS name (...)" after the folder's LIST line. */
+static void list_status(struct list_ctx *lc, const struct imap_response *r)
+{
+    size_t len;
+    const char *name = imap_resp_astring(&r->args[1], &len);
+    if (!name || len == 0 || len > IMAP_FOLDER_NAME_MAX || memchr(name, '\0', len))
+        return;
+    struct imap_folder *f =
+        folder_find(lc, len == 5 && strncasecmp(name, "INBOX", 5) == 0 ? "INBOX" : name);
+    if (!f)
+        return;
+    memset(&f->st, 0, sizeof(f->st));
+    status_cb(&f->st, r);
+}
+
 static int list_cb(void *ctx, const struct imap_response *r)
 {
     struct list_ctx *lc = ctx;
+    if (lc->status && r->nargs >= 3 && imap_resp_atom_is(&r->args[0], "STATUS")
+        && r->args[2].type == IMAP_ARG_LIST) {
+        list_status(lc, r);
+        return 0;
+    }
     if (r->nargs < 4 || !imap_resp_atom_is(&r->args[0], lc->verb)
         || r->args[1].type != IMAP_ARG_LIST)
         return 0;
@@ -1285,13 +1309,21 @@ int imap_client_list(struct imap_client *c, const char *ref, const char *pattern
     pattern = pattern ? pattern : "*";
     if (imap_client_has_cap(c, "LIST-EXTENDED")) {
         int su = imap_client_has_cap(c, "SPECIAL-USE");
+        lc.status = (how & IMAP_LIST_STATUS) && imap_client_has_cap(c, "LIST-STATUS");
+        /* RETURN options: SUBSCRIBED (unless the selection already is), SPECIAL-USE, STATUS */
+        char ret[160];
+        snprintf(ret, sizeof(ret), " RETURN (%s%s%s%s%s)",
+                 (how & IMAP_LIST_SUBSCRIBED_ONLY) ? "" : "SUBSCRIBED",
+                 su && !(how & IMAP_LIST_SUBSCRIBED_ONLY) ? " " : "", su ? "SPECIAL-USE" : "",
+                 lc.status && (su || !(how & IMAP_LIST_SUBSCRIBED_ONLY)) ? " " : "",
+                 lc.status ? "STATUS" : "");
+        if (lc.status)
+            snprintf(ret + strlen(ret) - 1, sizeof(ret) - strlen(ret) + 1, "%s)", status_items(c));
+        const char *retp = strcmp(ret, " RETURN ()") == 0 ? NULL : ret;
         if (how & IMAP_LIST_SUBSCRIBED_ONLY)
-            rc = list_cmd(c, "LIST", " (SUBSCRIBED)", ref, pattern,
-                          su ? " RETURN (SPECIAL-USE)" : NULL, &lc, err);
+            rc = list_cmd(c, "LIST", " (SUBSCRIBED)", ref, pattern, retp, &lc, err);
         else
-            rc = list_cmd(c, "LIST", NULL, ref, pattern,
-                          su ? " RETURN (SUBSCRIBED SPECIAL-USE)" : " RETURN (SUBSCRIBED)", &lc,
-                          err);
+            rc = list_cmd(c, "LIST", NULL, ref, pattern, retp, &lc, err);
         if (rc == 0 && (how & IMAP_LIST_SUBSCRIBED_ONLY)) {
             /* LIST (SUBSCRIBED) answers only subscribed names, all flagged \Subscribed */
             for (size_t i = 0; i < r->n; i++)

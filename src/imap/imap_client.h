@@ -159,6 +159,17 @@ void imap_client_namespaces_fini(struct imap_namespaces *ns);
 #define IMAP_FOLDER_IMPORTANT (1u << 15) /* RFC 8457, Gmail */
 #define IMAP_FOLDER_SPECIAL_MASK (0xffu << 8)
 
+#define IMAP_STATUS_HAS_MESSAGES (1u << 0)
+#define IMAP_STATUS_HAS_UIDNEXT (1u << 1)
+#define IMAP_STATUS_HAS_UIDVALIDITY (1u << 2)
+#define IMAP_STATUS_HAS_UNSEEN (1u << 3)
+#define IMAP_STATUS_HAS_HIGHESTMODSEQ (1u << 4)
+struct imap_status_info {
+    unsigned have; /* IMAP_STATUS_HAS_* */
+    uint32_t messages, uidnext, uidvalidity, unseen;
+    uint64_t highestmodseq; /* asked when the server offers CONDSTORE (RFC 7162) */
+};
+
 struct imap_folder {
     char *raw;      /* the name as on the wire (modified UTF-7) */
     char *name;     /* UTF-8; a copy of raw when raw is not valid modified UTF-7 */
@@ -166,6 +177,7 @@ struct imap_folder {
     char delim;     /* hierarchy delimiter, '\0' when NIL */
     unsigned flags; /* IMAP_FOLDER_* */
     int subscribed;
+    struct imap_status_info st; /* IMAP_LIST_STATUS: the folder's STATUS (have 0: none given) */
 };
 struct imap_folders {
     struct imap_folder *v;
@@ -177,6 +189,11 @@ struct imap_folders {
 #define IMAP_FOLDERS_MAX 10000
 #define IMAP_FOLDER_NAME_MAX 1000
 #define IMAP_LIST_SUBSCRIBED_ONLY 1u /* only subscribed folders (LIST (SUBSCRIBED) / LSUB) */
+/* Each folder's STATUS in the same answer where the server offers LIST-STATUS (RFC 5819):
+ * RETURN (... STATUS (the items of imap_client_status)), one round trip for the listing and
+ * every folder's counters; .st.have stays 0 for a folder the server gave none (\Noselect,
+ * a server without LIST-STATUS). */
+#define IMAP_LIST_STATUS 2u
 
 /* LIST ref pattern ("" and "*" when NULL). Uses LIST-EXTENDED "RETURN (SUBSCRIBED
  * SPECIAL-USE)" when offered, else LIST plus LSUB to fill .subscribed. Folders appear once,
@@ -188,16 +205,6 @@ int imap_client_lsub(struct imap_client *cli, const char *ref, const char *patte
                      struct imap_folders *r, struct mb_err *err);
 void imap_client_folders_fini(struct imap_folders *f);
 
-#define IMAP_STATUS_HAS_MESSAGES (1u << 0)
-#define IMAP_STATUS_HAS_UIDNEXT (1u << 1)
-#define IMAP_STATUS_HAS_UIDVALIDITY (1u << 2)
-#define IMAP_STATUS_HAS_UNSEEN (1u << 3)
-#define IMAP_STATUS_HAS_HIGHESTMODSEQ (1u << 4)
-struct imap_status_info {
-    unsigned have; /* IMAP_STATUS_HAS_* */
-    uint32_t messages, uidnext, uidvalidity, unseen;
-    uint64_t highestmodseq; /* asked when the server offers CONDSTORE (RFC 7162) */
-};
 /* STATUS mailbox (MESSAGES UIDNEXT UIDVALIDITY UNSEEN [HIGHESTMODSEQ with CONDSTORE]). */
 int imap_client_status(struct imap_client *cli, const char *mailbox, struct imap_status_info *r,
                        struct mb_err *err);

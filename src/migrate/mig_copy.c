@@ -1174,6 +1174,18 @@ static void unchanged_apply(void *ctx, size_t k, const struct imap_status_info *
     u->left_alone++;
 }
 
+/* The destination folder of that raw name in the run's listing, or NULL. */
+static const struct imap_folder *dest_listed(const struct mig_ctx *m, const char *raw)
+{
+    int inbox = strcasecmp(raw, "INBOX") == 0;
+    for (size_t i = 0; i < m->dst_list.n; i++) {
+        const struct imap_folder *f = &m->dst_list.v[i];
+        if (inbox ? strcasecmp(f->raw, "INBOX") == 0 : strcmp(f->raw, raw) == 0)
+            return f;
+    }
+    return NULL;
+}
+
 int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
 {
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
@@ -1202,9 +1214,29 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
         idx[n++] = i;
     }
     if (!rc) {
-        /* A refusal leaves the folder to be read. */
+        /* The destination folders' STATUS from the listing where it gave one (LIST-STATUS),
+         * else one pipelined exchange; a refusal leaves the folder to be read. */
         struct unchanged_ctx u = {.m = m, .idx = idx, .was = was};
-        rc = mig_status_each(m->dst, (const char *const *)dest, n, unchanged_apply, &u, err);
+        size_t n_ask = 0;
+        for (size_t k = 0; k < n; k++) {
+            const struct imap_folder *f = dest_listed(m, dest[k]);
+            if (f && (f->st.have & IMAP_STATUS_HAS_UIDVALIDITY)) {
+                unchanged_apply(&u, k, &f->st, 0);
+                continue;
+            }
+            /* asked: moved down to the front (k >= n_ask), with its context */
+            char *t = dest[n_ask];
+            dest[n_ask] = dest[k];
+            dest[k] = t;
+            size_t ti = idx[n_ask];
+            idx[n_ask] = idx[k];
+            idx[k] = ti;
+            struct db_folder_state tw = was[n_ask];
+            was[n_ask] = was[k];
+            was[k] = tw;
+            n_ask++;
+        }
+        rc = mig_status_each(m->dst, (const char *const *)dest, n_ask, unchanged_apply, &u, err);
         if (u.left_alone) {
             struct mb_err line;
             MB_MSG(&line, 0, LOG_UNCHANGED, u.left_alone);

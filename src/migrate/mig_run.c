@@ -125,9 +125,12 @@ static void report_fini(struct mig_ctx *m);
  * half-way leaves nothing behind (the next connection starts it again). */
 static int build_plan(struct mig_ctx *m, struct mb_err *err)
 {
-    int rc = imap_client_list(m->src, NULL, NULL, 0, &m->src_list, err);
+    /* Where LIST-STATUS is offered the listing carries every folder's STATUS: the plan's
+     * sizing (source) and the unchanged folders' check (destination) then cost no round
+     * trip of their own. */
+    int rc = imap_client_list(m->src, NULL, NULL, IMAP_LIST_STATUS, &m->src_list, err);
     if (!rc)
-        rc = imap_client_list(m->dst, NULL, NULL, 0, &m->dst_list, err);
+        rc = imap_client_list(m->dst, NULL, NULL, IMAP_LIST_STATUS, &m->dst_list, err);
     struct side_buf s = {0}, d = {0};
     if (!rc)
         rc = side_from(m->src, &m->src_list, &s, err);
@@ -200,6 +203,13 @@ static int size_plan(struct mig_ctx *m, struct mb_err *err)
         const struct mig_folder_report *r = &m->folders[i];
         if (e->action == MIG_PLAN_SKIP || r->status_asked || r->sized || r->done)
             continue;
+        const struct imap_folder *f = &m->src_list.v[e->src_index];
+        if (f->st.have & IMAP_STATUS_HAS_MESSAGES) {
+            /* given by the listing (LIST-STATUS) */
+            struct folder_idx one = {m, &i};
+            size_plan_apply(&one, 0, &f->st, 0);
+            continue;
+        }
         idx[n] = i;
         names[n++] = m->src_list.v[e->src_index].raw;
     }

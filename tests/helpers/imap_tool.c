@@ -8,15 +8,13 @@
  * Passwords come from the environment (IMAP_PASS, XOAUTH2: IMAP_TOKEN), never argv.
  * Ops (a leading '!' means "this op must fail": its error is printed, the run goes on):
  *   login USER | plain AUTHZID|- AUTHCID | xoauth2 USER | caps | id | namespace
- *   list [subscribed] | lsub | status BOX | statusmany BOX,BOX,... (pipelined) | select BOX
- *   examine BOX | search CRITERIA
- *   meta SET | fetch SET | create BOX | subscribe BOX | noop | logout | sleep MS
- *   append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no flush
- *   appendn BOX COUNT SIZE               COUNT generated messages, then flush
- *   flush
- * Output: "ok OP ..." / "ERR OP <category> <message>" lines (then "code OP <code> <params>"
- * for a coded message, msg/msgcat.def), data lines ("skipped uid=N <category>: <message>",
- * then "skipped-code uid=N <code> <params>"), timings
+ *   list [subscribed] [status] | lsub | status BOX | statusmany BOX,BOX,... (pipelined) | select
+ * BOX examine BOX | search CRITERIA meta SET | fetch SET | create BOX | subscribe BOX | noop |
+ * logout | sleep MS append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no
+ * flush appendn BOX COUNT SIZE               COUNT generated messages, then flush flush Output: "ok
+ * OP ..." / "ERR OP <category> <message>" lines (then "code OP <code> <params>" for a coded
+ * message, msg/msgcat.def), data lines ("skipped uid=N <category>: <message>", then "skipped-code
+ * uid=N <code> <params>"), timings
  * ("time OP <ms>"). Exit status 1 when an op without '!' failed (or one with '!' succeeded). */
 #include <stdint.h>
 #include <stdio.h>
@@ -164,6 +162,11 @@ static void print_folders(const struct imap_folders *f)
         const struct imap_folder *x = &f->v[i];
         printf("folder raw=\"%s\" name=\"%s\" valid=%d delim=\"%c\" flags=0x%x subscribed=%d\n",
                x->raw, x->name, x->name_valid, x->delim ? x->delim : '-', x->flags, x->subscribed);
+        if (x->st.have)
+            printf("liststatus \"%s\" messages=%u uidnext=%u uidvalidity=%u unseen=%u "
+                   "modseq=%llu have=%x\n",
+                   x->raw, x->st.messages, x->st.uidnext, x->st.uidvalidity, x->st.unseen,
+                   (unsigned long long)x->st.highestmodseq, x->st.have);
     }
 }
 
@@ -273,6 +276,10 @@ int main(int argc, char **argv)
             unsigned how = 0;
             if (!strcmp(ARG(0), "subscribed")) {
                 how = IMAP_LIST_SUBSCRIBED_ONLY;
+                i++;
+            }
+            if (!strcmp(ARG(0), "status")) {
+                how |= IMAP_LIST_STATUS;
                 i++;
             }
             rc = imap_client_list(c, NULL, NULL, how, &f, &err);
