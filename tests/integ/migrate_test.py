@@ -429,17 +429,52 @@ def pg_db_state(path, big, empty):
            "coalesce((SELECT max(dest_uidnext) FROM msgmap WHERE state = 0 AND size >= %d), -1) "
            "FROM msgmap" % int(big))
     cmd = ["psql", "-X", "-q", "-At", "-F", "|", "-h", os.path.join(d, "run"), "-p", port,
-           "-U", "postgres", "-d", name, "-c", sql]
+           "-U", "postgres", "-d", name]
     if os.getuid() == 0:
         user = "mbci" if subprocess.run(["id", "mbci"], stdout=subprocess.DEVNULL,
                                         stderr=subprocess.DEVNULL).returncode == 0 else "postgres"
         cmd = ["runuser", "-u", user, "--"] + cmd
-    res = subprocess.run(cmd, stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, timeout=10)
-    if res.returncode != 0:
+    out = pg_query(cmd, sql)
+    if not out:
         return empty  # no database or no msgmap yet
-    rows, inflight, copied, sig, b = res.stdout.decode().strip().split("|")
+    rows, inflight, copied, sig, b = out[0].split("|")
     return {"rows": int(rows), "inflight": int(inflight), "copied": int(copied),
             "sig": sig or None, "big": None if b == "-1" else int(b)}
+
+
+PG_SESSIONS = {}
+
+
+def pg_query(cmd, sql, timeout=10):
+    """The output lines of sql through one psql session kept open per command line (a kill
+    that waits for a new window polls the store every few ms: starting psql for each poll
+    took tens of ms, during which a run went on by several windows). None when psql is gone
+    (no database yet: a new session is started at the next call)."""
+    import select
+    key = tuple(cmd)
+    p = PG_SESSIONS.get(key)
+    if p is None or p.poll() is not None:
+        p = subprocess.Popen(cmd, stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                             stderr=subprocess.DEVNULL)
+        PG_SESSIONS[key] = p
+    try:
+        p.stdin.write((sql + ";\nSELECT '--end--';\n").encode())
+        p.stdin.flush()
+        buf, end = b"", time.monotonic() + timeout
+        while not buf.endswith(b"--end--\n"):
+            left = end - time.monotonic()
+            if left <= 0 or not select.select([p.stdout], [], [], left)[0]:
+                raise OSError("psql did not answer")
+            chunk = os.read(p.stdout.fileno(), 65536)
+            if not chunk:
+                raise OSError("psql ended")
+            buf += chunk
+    except OSError:
+        p.kill()
+        p.wait()
+        PG_SESSIONS.pop(key, None)
+        return None
+    return [line for line in buf.decode().split("\n")[:-2] if line]
 
 
 def db_state(path, big):
