@@ -1311,19 +1311,27 @@ int imap_client_list(struct imap_client *c, const char *ref, const char *pattern
         int su = imap_client_has_cap(c, "SPECIAL-USE");
         lc.status = (how & IMAP_LIST_STATUS) && imap_client_has_cap(c, "LIST-STATUS");
         /* RETURN options: SUBSCRIBED (unless the selection already is), SPECIAL-USE, STATUS */
-        char ret[160];
-        snprintf(ret, sizeof(ret), " RETURN (%s%s%s%s%s)",
-                 (how & IMAP_LIST_SUBSCRIBED_ONLY) ? "" : "SUBSCRIBED",
-                 su && !(how & IMAP_LIST_SUBSCRIBED_ONLY) ? " " : "", su ? "SPECIAL-USE" : "",
-                 lc.status && (su || !(how & IMAP_LIST_SUBSCRIBED_ONLY)) ? " " : "",
-                 lc.status ? "STATUS" : "");
+        struct buf ret;
+        buf_init(&ret, 256);
+        const char *sep = " RETURN (";
+        if (!(how & IMAP_LIST_SUBSCRIBED_ONLY)) {
+            buf_printf(&ret, "%sSUBSCRIBED", sep);
+            sep = " ";
+        }
+        if (su) {
+            buf_printf(&ret, "%sSPECIAL-USE", sep);
+            sep = " ";
+        }
         if (lc.status)
-            snprintf(ret + strlen(ret) - 1, sizeof(ret) - strlen(ret) + 1, "%s)", status_items(c));
-        const char *retp = strcmp(ret, " RETURN ()") == 0 ? NULL : ret;
+            buf_printf(&ret, "%sSTATUS%s", sep, status_items(c));
+        if (ret.len)
+            buf_putc(&ret, ')');
+        const char *retp = ret.len ? buf_cstr(&ret) : NULL;
         if (how & IMAP_LIST_SUBSCRIBED_ONLY)
             rc = list_cmd(c, "LIST", " (SUBSCRIBED)", ref, pattern, retp, &lc, err);
         else
             rc = list_cmd(c, "LIST", NULL, ref, pattern, retp, &lc, err);
+        buf_fini(&ret);
         if (rc == 0 && (how & IMAP_LIST_SUBSCRIBED_ONLY)) {
             /* LIST (SUBSCRIBED) answers only subscribed names, all flagged \Subscribed */
             for (size_t i = 0; i < r->n; i++)

@@ -1174,16 +1174,25 @@ static void unchanged_apply(void *ctx, size_t k, const struct imap_status_info *
     u->left_alone++;
 }
 
-/* The destination folder of that raw name in the run's listing, or NULL. */
-static const struct imap_folder *dest_listed(const struct mig_ctx *m, const char *raw)
+static int cmp_folder_raw(const void *a, const void *b)
 {
-    int inbox = strcasecmp(raw, "INBOX") == 0;
-    for (size_t i = 0; i < m->dst_list.n; i++) {
-        const struct imap_folder *f = &m->dst_list.v[i];
-        if (inbox ? strcasecmp(f->raw, "INBOX") == 0 : strcmp(f->raw, raw) == 0)
-            return f;
-    }
-    return NULL;
+    return strcmp((*(const struct imap_folder *const *)a)->raw,
+                  (*(const struct imap_folder *const *)b)->raw);
+}
+
+static int cmp_raw_folder(const void *key, const void *f)
+{
+    return strcmp(key, (*(const struct imap_folder *const *)f)->raw);
+}
+
+/* The folder of that raw name in a listing sorted by raw name, or NULL (INBOX in any case:
+ * the listing spells it "INBOX"). */
+static const struct imap_folder *folder_listed(const struct imap_folder *const *sorted, size_t n,
+                                               const char *raw)
+{
+    const char *key = strcasecmp(raw, "INBOX") == 0 ? "INBOX" : raw;
+    const struct imap_folder *const *f = bsearch(key, sorted, n, sizeof(*sorted), cmp_raw_folder);
+    return f ? *f : NULL;
 }
 
 int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
@@ -1191,6 +1200,12 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
     size_t n = 0, *idx = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*idx));
     struct db_folder_state *was = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*was));
     char **dest = xcalloc(m->plan.n ? m->plan.n : 1, sizeof(*dest));
+    /* The destination's listing by name: its STATUS where LIST-STATUS gave one. */
+    const struct imap_folder **listed = xcalloc(m->dst_list.n ? m->dst_list.n : 1, sizeof(*listed));
+    for (size_t k = 0; k < m->dst_list.n; k++)
+        listed[k] = &m->dst_list.v[k];
+    qsort(listed, m->dst_list.n, sizeof(*listed), cmp_folder_raw);
+    struct unchanged_ctx u = {.m = m, .idx = idx, .was = was};
     int rc = 0;
     for (size_t i = 0; i < m->plan.n && !rc; i++) {
         const struct mig_plan_entry *e = &m->plan.entries[i];
@@ -1211,41 +1226,29 @@ int mig_skip_unchanged(struct mig_ctx *m, struct mb_err *err)
             continue;
         if (!(dest[n] = mig_dest_raw(e)))
             continue;
-        idx[n++] = i;
+        idx[n] = i;
+        const struct imap_folder *f = folder_listed(listed, m->dst_list.n, dest[n]);
+        if (f && (f->st.have & IMAP_STATUS_HAS_UIDVALIDITY)) {
+            /* its STATUS came with the listing: decided now, the slot is reused */
+            unchanged_apply(&u, n, &f->st, 0);
+            XFREE(dest[n]);
+            continue;
+        }
+        n++;
     }
-    if (!rc) {
-        /* The destination folders' STATUS from the listing where it gave one (LIST-STATUS),
-         * else one pipelined exchange; a refusal leaves the folder to be read. */
-        struct unchanged_ctx u = {.m = m, .idx = idx, .was = was};
-        size_t n_ask = 0;
-        for (size_t k = 0; k < n; k++) {
-            const struct imap_folder *f = dest_listed(m, dest[k]);
-            if (f && (f->st.have & IMAP_STATUS_HAS_UIDVALIDITY)) {
-                unchanged_apply(&u, k, &f->st, 0);
-                continue;
-            }
-            /* asked: moved down to the front (k >= n_ask), with its context */
-            char *t = dest[n_ask];
-            dest[n_ask] = dest[k];
-            dest[k] = t;
-            size_t ti = idx[n_ask];
-            idx[n_ask] = idx[k];
-            idx[k] = ti;
-            struct db_folder_state tw = was[n_ask];
-            was[n_ask] = was[k];
-            was[k] = tw;
-            n_ask++;
-        }
-        rc = mig_status_each(m->dst, (const char *const *)dest, n_ask, unchanged_apply, &u, err);
-        if (u.left_alone) {
-            struct mb_err line;
-            MB_MSG(&line, 0, LOG_UNCHANGED, u.left_alone);
-            mig_log_msg(m, "info", &line);
-        }
+    /* The others' destination STATUS in one pipelined exchange; a refusal leaves the folder to
+     * be read. */
+    if (!rc)
+        rc = mig_status_each(m->dst, (const char *const *)dest, n, unchanged_apply, &u, err);
+    if (u.left_alone) {
+        struct mb_err line;
+        MB_MSG(&line, 0, LOG_UNCHANGED, u.left_alone);
+        mig_log_msg(m, "info", &line);
     }
     for (size_t k = 0; k < n; k++)
         free(dest[k]);
     free(dest);
+    free(listed);
     free(was);
     free(idx);
     return rc;

@@ -8,13 +8,15 @@
  * Passwords come from the environment (IMAP_PASS, XOAUTH2: IMAP_TOKEN), never argv.
  * Ops (a leading '!' means "this op must fail": its error is printed, the run goes on):
  *   login USER | plain AUTHZID|- AUTHCID | xoauth2 USER | caps | id | namespace
- *   list [subscribed] [status] | lsub | status BOX | statusmany BOX,BOX,... (pipelined) | select
- * BOX examine BOX | search CRITERIA meta SET | fetch SET | create BOX | subscribe BOX | noop |
- * logout | sleep MS append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no
- * flush appendn BOX COUNT SIZE               COUNT generated messages, then flush flush Output: "ok
- * OP ..." / "ERR OP <category> <message>" lines (then "code OP <code> <params>" for a coded
- * message, msg/msgcat.def), data lines ("skipped uid=N <category>: <message>", then "skipped-code
- * uid=N <code> <params>"), timings
+ *   list [subscribed] [status] | lsub | status BOX | statusmany BOX,BOX,... (pipelined)
+ *   select BOX | examine BOX | search CRITERIA
+ *   meta SET | fetch SET | create BOX | subscribe BOX | noop | logout | sleep MS
+ *   append BOX SIZE FLAGS|- DATE|-        one generated message (see gen()), no flush
+ *   appendn BOX COUNT SIZE               COUNT generated messages, then flush
+ *   flush
+ * Output: "ok OP ..." / "ERR OP <category> <message>" lines (then "code OP <code> <params>"
+ * for a coded message, msg/msgcat.def), data lines ("skipped uid=N <category>: <message>",
+ * then "skipped-code uid=N <code> <params>"), timings
  * ("time OP <ms>"). Exit status 1 when an op without '!' failed (or one with '!' succeeded). */
 #include <stdint.h>
 #include <stdio.h>

@@ -62,6 +62,7 @@ import json
 import os
 import random
 import re
+import select
 import signal
 import sqlite3
 import subprocess
@@ -450,7 +451,6 @@ def pg_query(cmd, sql, timeout=10):
     that waits for a new window polls the store every few ms: starting psql for each poll
     took tens of ms, during which a run went on by several windows). None when psql is gone
     (no database yet: a new session is started at the next call)."""
-    import select
     key = tuple(cmd)
     p = PG_SESSIONS.get(key)
     if p is None or p.poll() is not None:
